@@ -1,0 +1,32 @@
+/**
+ * Commander wiring for the `kubepair` binary: the top-level program, its help text and the
+ * registration of one subcommand per file. Argument parsing only; roles do the work.
+ */
+import { Command } from 'commander';
+import { VERSION } from '../version.js';
+
+const OVERVIEW = `
+kubepair gives a laptop kubectl access to a remote Kubernetes cluster through a public relay
+that is not trusted: one short pairing code, no VPN, no inbound port, end-to-end encryption.
+
+Roles:
+  kubepair relay      the public broker; sees only ciphertext, never the code's secret
+  kubepair share      next to the cluster credentials; shows a pairing code like 42-7315-0286
+  kubepair connect    on the laptop; pairs with the code and gives you a kubectl shell
+
+Errors are printed as one line; the exit code is 2 for bad input and 1 for other failures.
+Set KUBEPAIR_DEBUG=1 to also print the internal error chain.`;
+
+/** Build the program; `commands` are the subcommand registrations of the roles. */
+export function buildProgram(commands: ReadonlyArray<(program: Command) => void> = []): Command {
+  const program = new Command()
+    .name('kubepair')
+    .description('kubectl access to a remote cluster through an untrusted relay, with one pairing code')
+    .version(VERSION, '-V, --version', 'print the kubepair version')
+    .helpOption('-h, --help', 'show help for a command')
+    .addHelpText('after', OVERVIEW)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const register of commands) register(program);
+  return program;
+}

@@ -1,0 +1,27 @@
+/**
+ * Run the kubepair CLI for an argument list and return the exit code: parse with commander,
+ * run the chosen role, and turn any failure into one clear line (see report-error.ts).
+ */
+import { CommanderError } from 'commander';
+import { buildProgram } from './program.js';
+import { reportError } from './report-error.js';
+
+export async function runCli(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  if (argv.length === 0) {
+    process.stderr.write(program.helpInformation());
+    return 2;
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander already printed its message (or the help / version text).
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    const report = reportError(err, process.env['KUBEPAIR_DEBUG'] === '1');
+    process.stderr.write(report.text);
+    return report.exitCode;
+  }
+}

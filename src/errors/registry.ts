@@ -1,0 +1,29 @@
+/**
+ * The one registry of kubepair error codes (CONVENTIONS §4): every component's table joined,
+ * with a start-up check that no code is defined twice. `docs/errors.md` lists the same codes;
+ * test/unit/errors/registry.test.ts keeps the two in step.
+ */
+import { CHANNEL_ERRORS } from './channel-errors.js';
+import type { ErrorSpec } from './error-spec.js';
+import { GENERAL_ERRORS } from './general-errors.js';
+
+const TABLES = [GENERAL_ERRORS, CHANNEL_ERRORS] as const;
+
+export const ERRORS = { ...GENERAL_ERRORS, ...CHANNEL_ERRORS } as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Every code with its specification, in registry order. */
+export function listErrorCodes(): ReadonlyArray<readonly [string, ErrorSpec]> {
+  return TABLES.flatMap((table) => Object.entries(table) as Array<[string, ErrorSpec]>);
+}
+
+function assertUniqueCodes(): void {
+  const seen = new Set<string>();
+  for (const [code] of listErrorCodes()) {
+    if (seen.has(code)) throw new Error(`error code ${code} is defined twice`);
+    if (!/^KP_ERR_[A-Z0-9_]+$/.test(code)) throw new Error(`error code ${code} is not KP_ERR_UPPER_SNAKE`);
+    seen.add(code);
+  }
+}
+assertUniqueCodes();

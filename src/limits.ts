@@ -1,0 +1,40 @@
+/**
+ * Every limit kubepair enforces, as named constants with their units (CONVENTIONS §5).
+ * Defaults come from DESIGN §3 and §4. Components take overrides only through validated
+ * configuration; nothing else hard-codes these numbers.
+ */
+
+// --- pairing code (DESIGN §4) ---
+/** Decimal digits in the secret part of a pairing code. */
+export const PAIRING_SECRET_DIGITS = 8;
+/** Most decimal digits a nameplate may have (nameplates stay short: lowest free number). */
+export const NAMEPLATE_MAX_DIGITS = 7;
+/** Longest pairing-code input accepted before parsing, in characters. */
+export const PAIRING_CODE_INPUT_MAX_CHARS = 64;
+/** Failed pairings an agent accepts per session before it discards the code. */
+export const PAIRING_MAX_ATTEMPTS = 5;
+
+// --- handshake (DESIGN §4) ---
+/** Largest ADa / ADb associated-data JSON, in bytes. */
+export const HANDSHAKE_AD_MAX_BYTES = 1024; // 1 KiB
+/** Most capability strings in ADa / ADb, and the longest one, in characters. */
+export const HANDSHAKE_CAPS_MAX_COUNT = 32;
+export const HANDSHAKE_CAP_MAX_CHARS = 64;
+/** How long one handshake step may wait for the peer's message. */
+export const HANDSHAKE_STEP_TIMEOUT_MS = 15_000; // 15 s
+
+// --- record layer (DESIGN §4) ---
+/** Records sealed under one key before the sender must switch keys (KEY_UPDATE). */
+export const RECORD_KEY_UPDATE_LIMIT = 2 ** 24;
+/** Largest binary frame (one record) accepted, in bytes; equals the WebSocket message limit. */
+export const RECORD_MAX_FRAME_BYTES = 16 * 1024 * 1024; // 16 MiB
+/** Largest MUX payload a sender puts in one record, in bytes. */
+export const RECORD_MUX_CHUNK_BYTES = 64 * 1024; // 64 KiB
+/** Largest CONTROL record JSON, in bytes. */
+export const CONTROL_MAX_BYTES = 64 * 1024; // 64 KiB
+/** Inbound MUX bytes buffered before the channel stops reading the transport. */
+export const CHANNEL_READ_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
+
+// --- WebSocket (DESIGN §3) ---
+/** Largest WebSocket message on every side, in bytes. */
+export const WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024; // 16 MiB
