@@ -3,13 +3,14 @@
  * with a start-up check that no code is defined twice. `docs/errors.md` lists the same codes;
  * test/unit/errors/registry.test.ts keeps the two in step.
  */
+import { AUDIT_ERRORS } from './audit-errors.js';
 import { CHANNEL_ERRORS } from './channel-errors.js';
 import type { ErrorSpec } from './error-spec.js';
 import { GENERAL_ERRORS } from './general-errors.js';
 
-const TABLES = [GENERAL_ERRORS, CHANNEL_ERRORS] as const;
+const TABLES = [GENERAL_ERRORS, CHANNEL_ERRORS, AUDIT_ERRORS] as const;
 
-export const ERRORS = { ...GENERAL_ERRORS, ...CHANNEL_ERRORS } as const;
+export const ERRORS = { ...GENERAL_ERRORS, ...CHANNEL_ERRORS, ...AUDIT_ERRORS } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
 
