@@ -1,0 +1,41 @@
+/**
+ * MessageTransport: the abstract, message-oriented link the handshake and the secure channel
+ * run over (DESIGN §4). A WebSocket to the relay (binary frames only) and an in-memory pair
+ * both implement it. Everything received is untrusted: the relay may drop, delay, reorder,
+ * replay, reflect or forge any message.
+ *
+ * Flow control is explicit in both directions:
+ * - `send` returns false once the transport buffers more than its high-water mark; the sender
+ *   then waits for `drain` before sending more.
+ * - `pause` stops `message` events until `resume`; a transport stops reading its source while
+ *   paused, so a slow consumer never makes it buffer without bound.
+ */
+import type { EventEmitter } from 'node:events';
+
+/** Why a transport closed: `error` is set when it failed rather than closed cleanly. */
+export interface TransportCloseInfo {
+  readonly code?: number;
+  readonly reason?: string;
+  readonly error?: Error;
+}
+
+export interface MessageTransportEvents {
+  /** One whole binary message from the peer. */
+  message: [frame: Uint8Array];
+  /** The send buffer fell below the high-water mark after `send` returned false. */
+  drain: [];
+  /** The transport closed; no more events follow. Emitted exactly once. */
+  close: [info: TransportCloseInfo];
+}
+
+export interface MessageTransport extends EventEmitter<MessageTransportEvents> {
+  /** Queue one binary message; false means "wait for drain before sending more". */
+  send(frame: Uint8Array): boolean;
+  /** Stop emitting `message` until `resume` (and stop reading the underlying source). */
+  pause(): void;
+  resume(): void;
+  /** Close with an optional application close code (4000-4999) and reason. Idempotent. */
+  close(code?: number, reason?: string): void;
+  /** True once closed (by either side). */
+  readonly closed: boolean;
+}
