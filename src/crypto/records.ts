@@ -1,0 +1,227 @@
+/**
+ * The record layer of the secure channel (DESIGN §4, normative). Each binary frame after the
+ * handshake is one AES-256-GCM record under one direction's key:
+ *
+ *   frame     = AES-256-GCM(key, nonce, aad = 0x01, plaintext) = ciphertext || tag[16]
+ *   nonce     = iv XOR the 64-bit big-endian record sequence number (TLS 1.3 style, never sent)
+ *   plaintext = inner_type[1] || body; 0x00 MUX, 0x01 CONTROL, 0x02 KEY_UPDATE (empty body)
+ *
+ * Sequence numbers are implicit, so replay, reordering, dropping, truncation and reflection by
+ * the relay all surface as a failed open. The sender switches keys with KEY_UPDATE before a key
+ * has sealed `keyUpdateLimit` (2^24) records; the last slot under a key is reserved for that
+ * KEY_UPDATE, and a receiver refuses anything else there. Any failure is fatal: an opener that
+ * failed once refuses every later frame. Frames are untrusted input. No I/O.
+ */
+import { KubepairError } from '../errors/index.js';
+import { RECORD_KEY_UPDATE_LIMIT, RECORD_MAX_FRAME_BYTES } from '../limits.js';
+import { AES_GCM_TAG_BYTES, aesGcmOpen, aesGcmSeal } from './aead.js';
+import { assertBytes, wipe } from './bytes.js';
+import type { TrafficSecret } from './key-schedule.js';
+import { TRAFFIC_IV_BYTES, TRAFFIC_KEY_BYTES, nextTrafficSecret } from './key-schedule.js';
+
+/** Inner record types (DESIGN §4). */
+export const InnerType = { MUX: 0x00, CONTROL: 0x01, KEY_UPDATE: 0x02 } as const;
+export type InnerType = (typeof InnerType)[keyof typeof InnerType];
+/** Inner types an application may send; KEY_UPDATE is sent by the sealer itself. */
+export type DataInnerType = typeof InnerType.MUX | typeof InnerType.CONTROL;
+
+/** The additional authenticated data of every record. */
+export const RECORD_AAD: Uint8Array = Uint8Array.of(0x01);
+/** Smallest possible frame: one inner-type byte plus the tag. */
+export const RECORD_MIN_FRAME_BYTES = 1 + AES_GCM_TAG_BYTES;
+
+export interface RecordLayerOptions {
+  /** Records one key may seal, KEY_UPDATE included (default 2^24; at least 2). */
+  readonly keyUpdateLimit?: number;
+  /** Test hook: sequence number of the first record under the first key (default 0). */
+  readonly initialSequence?: number;
+  /** Largest frame accepted (default 16 MiB). */
+  readonly maxFrameBytes?: number;
+}
+
+interface ResolvedOptions {
+  readonly keyUpdateLimit: number;
+  readonly initialSequence: number;
+  readonly maxFrameBytes: number;
+}
+
+function resolveOptions(options: RecordLayerOptions): ResolvedOptions {
+  const keyUpdateLimit = options.keyUpdateLimit ?? RECORD_KEY_UPDATE_LIMIT;
+  const initialSequence = options.initialSequence ?? 0;
+  const maxFrameBytes = options.maxFrameBytes ?? RECORD_MAX_FRAME_BYTES;
+  if (!Number.isSafeInteger(keyUpdateLimit) || keyUpdateLimit < 2 || keyUpdateLimit > RECORD_KEY_UPDATE_LIMIT) {
+    throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `keyUpdateLimit must be 2..2^24, got ${keyUpdateLimit}`);
+  }
+  if (!Number.isSafeInteger(initialSequence) || initialSequence < 0 || initialSequence >= keyUpdateLimit) {
+    throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `initialSequence must be below keyUpdateLimit`);
+  }
+  if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes < RECORD_MIN_FRAME_BYTES) {
+    throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `maxFrameBytes must be at least ${RECORD_MIN_FRAME_BYTES}`);
+  }
+  return { keyUpdateLimit, initialSequence, maxFrameBytes };
+}
+
+/** nonce = iv XOR (64-bit big-endian sequence number, right-aligned in 12 bytes). */
+export function recordNonce(iv: Uint8Array, sequence: number): Uint8Array {
+  assertBytes(iv, TRAFFIC_IV_BYTES, 'iv');
+  if (!Number.isSafeInteger(sequence) || sequence < 0) throw new RangeError(`bad sequence number ${sequence}`);
+  const nonce = Uint8Array.from(iv);
+  let rest = sequence;
+  for (let i = TRAFFIC_IV_BYTES - 1; i >= TRAFFIC_IV_BYTES - 8 && rest > 0; i--) {
+    nonce[i]! ^= rest % 256;
+    rest = Math.floor(rest / 256);
+  }
+  return nonce;
+}
+
+function copySecret(secret: TrafficSecret): TrafficSecret {
+  assertBytes(secret.key, TRAFFIC_KEY_BYTES, 'traffic key');
+  assertBytes(secret.iv, TRAFFIC_IV_BYTES, 'traffic iv');
+  return { key: Uint8Array.from(secret.key), iv: Uint8Array.from(secret.iv) };
+}
+
+/** Seals outgoing records for one direction. */
+export class RecordSealer {
+  readonly #options: ResolvedOptions;
+  #secret: TrafficSecret;
+  #sequence: number;
+  #wiped = false;
+
+  constructor(secret: TrafficSecret, options: RecordLayerOptions = {}) {
+    this.#options = resolveOptions(options);
+    this.#secret = copySecret(secret);
+    this.#sequence = this.#options.initialSequence;
+  }
+
+  /** True when the next record must be the KEY_UPDATE (the key's last slot). */
+  get keyUpdateDue(): boolean {
+    return this.#sequence >= this.#options.keyUpdateLimit - 1;
+  }
+
+  /** Sequence number the next record will use (for tests and metrics). */
+  get sequence(): number {
+    return this.#sequence;
+  }
+
+  /** Seal one MUX or CONTROL record. Callers send `sealKeyUpdate()` first when `keyUpdateDue`. */
+  seal(type: DataInnerType, body: Uint8Array): Buffer {
+    this.#assertUsable();
+    if (this.keyUpdateDue) throw new KubepairError('KP_ERR_INTERNAL', 'record sealed past the key update limit');
+    if (RECORD_MIN_FRAME_BYTES + body.length > this.#options.maxFrameBytes) {
+      throw new KubepairError('KP_ERR_RECORD_TOO_LARGE', `${body.length} byte body`);
+    }
+    return this.#sealAt(type, body);
+  }
+
+  /** Seal the KEY_UPDATE record under the current key, then switch to the next key. */
+  sealKeyUpdate(): Buffer {
+    this.#assertUsable();
+    const frame = this.#sealAt(InnerType.KEY_UPDATE, new Uint8Array(0));
+    const next = nextTrafficSecret(this.#secret);
+    wipe(this.#secret.key, this.#secret.iv);
+    this.#secret = next;
+    this.#sequence = 0;
+    return frame;
+  }
+
+  /** Overwrite the key material; the sealer cannot be used afterwards. */
+  wipe(): void {
+    wipe(this.#secret.key, this.#secret.iv);
+    this.#wiped = true;
+  }
+
+  #sealAt(type: InnerType, body: Uint8Array): Buffer {
+    const nonce = recordNonce(this.#secret.iv, this.#sequence);
+    const frame = aesGcmSeal(this.#secret.key, nonce, RECORD_AAD, [Uint8Array.of(type), body]);
+    this.#sequence += 1;
+    return frame;
+  }
+
+  #assertUsable(): void {
+    if (this.#wiped) throw new KubepairError('KP_ERR_CHANNEL_CLOSED', 'record keys were wiped');
+  }
+}
+
+/** An opened record: MUX or CONTROL with its body, or a KEY_UPDATE already applied. */
+export interface OpenedRecord {
+  readonly type: InnerType;
+  readonly body: Buffer;
+}
+
+/** Opens incoming records for one direction. Every failure is final. */
+export class RecordOpener {
+  readonly #options: ResolvedOptions;
+  #secret: TrafficSecret;
+  #sequence: number;
+  #failed: KubepairError | undefined;
+  #wiped = false;
+
+  constructor(secret: TrafficSecret, options: RecordLayerOptions = {}) {
+    this.#options = resolveOptions(options);
+    this.#secret = copySecret(secret);
+    this.#sequence = this.#options.initialSequence;
+  }
+
+  /** Sequence number the next record must carry (for tests and metrics). */
+  get sequence(): number {
+    return this.#sequence;
+  }
+
+  /** Open the next frame, or throw a KubepairError; after one failure every call throws it again. */
+  open(frame: Uint8Array): OpenedRecord {
+    if (this.#failed !== undefined) throw this.#failed;
+    if (this.#wiped) throw new KubepairError('KP_ERR_CHANNEL_CLOSED', 'record keys were wiped');
+    try {
+      return this.#open(frame);
+    } catch (err) {
+      this.#failed =
+        err instanceof KubepairError ? err : new KubepairError('KP_ERR_RECORD_INTEGRITY', undefined, { cause: err });
+      this.wipe();
+      throw this.#failed;
+    }
+  }
+
+  /** Overwrite the key material. */
+  wipe(): void {
+    wipe(this.#secret.key, this.#secret.iv);
+    this.#wiped = true;
+  }
+
+  #open(frame: Uint8Array): OpenedRecord {
+    if (frame.length > this.#options.maxFrameBytes) {
+      throw new KubepairError('KP_ERR_RECORD_TOO_LARGE', `${frame.length} bytes`);
+    }
+    if (frame.length < RECORD_MIN_FRAME_BYTES) {
+      throw new KubepairError('KP_ERR_RECORD_INTEGRITY', `a ${frame.length}-byte frame is shorter than any record`);
+    }
+    const plaintext = aesGcmOpen(this.#secret.key, recordNonce(this.#secret.iv, this.#sequence), RECORD_AAD, frame);
+    if (plaintext === undefined) {
+      throw new KubepairError('KP_ERR_RECORD_INTEGRITY', `record ${this.#sequence} did not authenticate`);
+    }
+    const type = plaintext[0];
+    const body = plaintext.subarray(1);
+    const lastSlot = this.#sequence >= this.#options.keyUpdateLimit - 1;
+    switch (type) {
+      case InnerType.KEY_UPDATE: {
+        if (body.length !== 0) throw new KubepairError('KP_ERR_CHANNEL_PROTOCOL', 'KEY_UPDATE record with a body');
+        const next = nextTrafficSecret(this.#secret);
+        wipe(this.#secret.key, this.#secret.iv);
+        this.#secret = next;
+        this.#sequence = 0;
+        return { type, body };
+      }
+      case InnerType.MUX:
+      case InnerType.CONTROL:
+        if (lastSlot) {
+          throw new KubepairError('KP_ERR_CHANNEL_PROTOCOL', 'the peer sealed too many records without a key update');
+        }
+        if (type === InnerType.MUX && body.length === 0) {
+          throw new KubepairError('KP_ERR_CHANNEL_PROTOCOL', 'empty MUX record');
+        }
+        this.#sequence += 1;
+        return { type, body };
+      default:
+        throw new KubepairError('KP_ERR_CHANNEL_PROTOCOL', `unknown inner record type ${String(type)}`);
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/** The record layer: nonce construction, inner types, key update, and fatal failures. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { aesGcmSeal } from '../../../src/crypto/aead.js';
+import { nextTrafficSecret } from '../../../src/crypto/key-schedule.js';
+import { InnerType, RECORD_AAD, RecordOpener, RecordSealer, recordNonce } from '../../../src/crypto/records.js';
+import { hex, toHex } from '../../helpers/vectors.js';
+
+const secret = () => ({ key: new Uint8Array(32).fill(0x11), iv: hex('000102030405060708090a0b') });
+const body = (text: string): Uint8Array => new TextEncoder().encode(text);
+
+describe('record layer (DESIGN §4)', () => {
+  it('nonce = iv XOR the 64-bit big-endian sequence number', () => {
+    const iv = hex('000102030405060708090a0b');
+    assert.equal(toHex(recordNonce(iv, 0)), '000102030405060708090a0b', 'seq 0');
+    assert.equal(toHex(recordNonce(iv, 1)), '000102030405060708090a0a', 'seq 1');
+    assert.equal(toHex(recordNonce(iv, 0x01020304)), '0001020304050607090b090f', 'seq 0x01020304');
+    assert.equal(toHex(recordNonce(iv, 2 ** 40)), '000102030405070708090a0b', 'seq 2^40 reaches byte 6');
+  });
+
+  it('a record is AES-256-GCM(key, nonce, aad 0x01, type || body) and nothing else', () => {
+    const s = secret();
+    const sealer = new RecordSealer(s);
+    sealer.seal(InnerType.MUX, body('first'));
+    const frame = sealer.seal(InnerType.CONTROL, body('{"type":"x"}'));
+    const expected = aesGcmSeal(s.key, recordNonce(s.iv, 1), RECORD_AAD, [Uint8Array.of(0x01), body('{"type":"x"}')]);
+    assert.equal(toHex(frame), toHex(expected), 'record 1 bytes');
+    assert.equal(toHex(RECORD_AAD), '01', 'aad');
+  });
+
+  it('opens records in order and returns their types and bodies', () => {
+    const sealer = new RecordSealer(secret());
+    const opener = new RecordOpener(secret());
+    const a = opener.open(sealer.seal(InnerType.MUX, body('abc')));
+    const b = opener.open(sealer.seal(InnerType.CONTROL, body('{}')));
+    assert.equal(a.type, InnerType.MUX);
+    assert.equal(Buffer.from(a.body).toString(), 'abc');
+    assert.equal(b.type, InnerType.CONTROL);
+    assert.equal(opener.sequence, 2, 'two records consumed');
+  });
+
+  it('key update: the last slot under a key is the KEY_UPDATE, then both sides use the next key', () => {
+    const limit = 2 ** 24;
+    const options = { initialSequence: limit - 3 };
+    const sealer = new RecordSealer(secret(), options);
+    const opener = new RecordOpener(secret(), options);
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 6; i++) {
+      if (sealer.keyUpdateDue) frames.push(sealer.sealKeyUpdate());
+      frames.push(sealer.seal(InnerType.MUX, body(`m${i}`)));
+    }
+    assert.equal(frames.length, 7, 'six data records and one key update');
+    const opened = frames.map((frame) => opener.open(frame));
+    assert.deepEqual(
+      opened.map((r) => r.type),
+      [0, 0, 2, 0, 0, 0, 0],
+      'KEY_UPDATE sits at sequence 2^24 - 1',
+    );
+    assert.deepEqual(
+      opened.filter((r) => r.type === InnerType.MUX).map((r) => Buffer.from(r.body).toString()),
+      ['m0', 'm1', 'm2', 'm3', 'm4', 'm5'],
+    );
+    // Records after the update are sealed with key' (and sequence restarts at 0).
+    const next = nextTrafficSecret(secret());
+    assert.equal(toHex(frames[3]!), toHex(aesGcmSeal(next.key, recordNonce(next.iv, 0), RECORD_AAD, [Uint8Array.of(0), body('m2')])));
+  });
+
+  it('refuses to seal past the limit without a key update', () => {
+    const sealer = new RecordSealer(secret(), { keyUpdateLimit: 2 });
+    sealer.seal(InnerType.MUX, body('only'));
+    assert.ok(sealer.keyUpdateDue);
+    assert.throws(() => sealer.seal(InnerType.MUX, body('one too many')), { code: 'KP_ERR_INTERNAL' });
+  });
+});
+
+describe('Security: record layer failures are fatal and typed', () => {
+  it('a peer that seals a data record in the key-update slot is refused', () => {
+    // A sealer configured with a higher limit than the opener models a peer ignoring the rule.
+    const rogue = new RecordSealer(secret(), { keyUpdateLimit: 4 });
+    const opener = new RecordOpener(secret(), { keyUpdateLimit: 2 });
+    opener.open(rogue.seal(InnerType.MUX, body('ok')));
+    assert.throws(() => opener.open(rogue.seal(InnerType.MUX, body('not allowed'))), { code: 'KP_ERR_CHANNEL_PROTOCOL' });
+  });
+
+  it('after one failure every later record is refused, even a valid one', () => {
+    const sealer = new RecordSealer(secret());
+    const opener = new RecordOpener(secret());
+    const good = sealer.seal(InnerType.MUX, body('zero'));
+    const bad = Uint8Array.from(good);
+    bad[0]! ^= 0x80;
+    assert.throws(() => opener.open(bad), { code: 'KP_ERR_RECORD_INTEGRITY' });
+    assert.throws(() => opener.open(good), { code: 'KP_ERR_RECORD_INTEGRITY' }, 'the valid record is refused too');
+  });
+
+  it('short, oversized, unknown-type and empty-MUX records get their own codes', () => {
+    assert.throws(() => new RecordOpener(secret()).open(new Uint8Array(16)), { code: 'KP_ERR_RECORD_INTEGRITY' });
+    assert.throws(() => new RecordOpener(secret(), { maxFrameBytes: 64 }).open(new Uint8Array(65)), {
+      code: 'KP_ERR_RECORD_TOO_LARGE',
+    });
+    const s = secret();
+    const unknown = aesGcmSeal(s.key, recordNonce(s.iv, 0), RECORD_AAD, [Uint8Array.of(0x07), body('x')]);
+    assert.throws(() => new RecordOpener(secret()).open(unknown), { code: 'KP_ERR_CHANNEL_PROTOCOL' });
+    const emptyMux = aesGcmSeal(s.key, recordNonce(s.iv, 0), RECORD_AAD, [Uint8Array.of(0x00)]);
+    assert.throws(() => new RecordOpener(secret()).open(emptyMux), { code: 'KP_ERR_CHANNEL_PROTOCOL' });
+    const updateWithBody = aesGcmSeal(s.key, recordNonce(s.iv, 0), RECORD_AAD, [Uint8Array.of(0x02), body('x')]);
+    assert.throws(() => new RecordOpener(secret()).open(updateWithBody), { code: 'KP_ERR_CHANNEL_PROTOCOL' });
+  });
+
+  it('wiping zeroes the keys and makes the sealer unusable', () => {
+    const sealer = new RecordSealer(secret());
+    sealer.wipe();
+    assert.throws(() => sealer.seal(InnerType.MUX, body('x')), { code: 'KP_ERR_CHANNEL_CLOSED' });
+  });
+
+  it('options are validated', () => {
+    assert.throws(() => new RecordSealer(secret(), { keyUpdateLimit: 1 }), { code: 'KP_ERR_INVALID_ARGUMENT' });
+    assert.throws(() => new RecordSealer(secret(), { keyUpdateLimit: 2 ** 24 + 1 }), { code: 'KP_ERR_INVALID_ARGUMENT' });
+    assert.throws(() => new RecordSealer(secret(), { initialSequence: 2 ** 24 }), { code: 'KP_ERR_INVALID_ARGUMENT' });
+    assert.throws(() => new RecordSealer({ key: new Uint8Array(16), iv: new Uint8Array(12) }), { code: 'KP_ERR_INVALID_ARGUMENT' });
+  });
+});
