@@ -1,0 +1,55 @@
+/**
+ * ADa / ADb, the CPace associated data (DESIGN §4, normative): UTF-8 JSON of at most 1 KiB,
+ * `{"v":1,"role":"agent"|"client","caps":[...]}`. The peer's AD is untrusted: it is decoded
+ * strictly (fatal UTF-8, schema with no extra fields, bounded sizes) and its role must be the
+ * peer's, which also refuses a HELLO reflected back to its sender.
+ */
+import { z } from 'zod';
+import { KubepairError } from '../errors/index.js';
+import { HANDSHAKE_AD_MAX_BYTES, HANDSHAKE_CAP_MAX_CHARS, HANDSHAKE_CAPS_MAX_COUNT } from '../limits.js';
+
+export type ChannelRole = 'agent' | 'client';
+
+const capabilitySchema = z
+  .string()
+  .min(1)
+  .max(HANDSHAKE_CAP_MAX_CHARS)
+  .regex(/^[a-z0-9][a-z0-9._/-]*$/, 'capabilities are lowercase tokens');
+
+export const associatedDataSchema = z.strictObject({
+  v: z.literal(1),
+  role: z.enum(['agent', 'client']),
+  caps: z.array(capabilitySchema).max(HANDSHAKE_CAPS_MAX_COUNT),
+});
+
+export type AssociatedData = z.infer<typeof associatedDataSchema>;
+
+/** Encode this side's AD; refuses anything the peer would refuse. */
+export function encodeAssociatedData(role: ChannelRole, caps: readonly string[]): Uint8Array {
+  const parsed = associatedDataSchema.safeParse({ v: 1, role, caps: [...caps] });
+  if (!parsed.success) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `capabilities: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  const bytes = new TextEncoder().encode(JSON.stringify(parsed.data));
+  if (bytes.length > HANDSHAKE_AD_MAX_BYTES) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', 'associated data over 1 KiB');
+  return bytes;
+}
+
+/** Decode and validate the peer's AD; `expectedRole` is the peer's role. */
+export function decodeAssociatedData(bytes: Uint8Array, expectedRole: ChannelRole): AssociatedData {
+  if (bytes.length === 0 || bytes.length > HANDSHAKE_AD_MAX_BYTES) {
+    throw new KubepairError('KP_ERR_HANDSHAKE_PROTOCOL', `associated data of ${bytes.length} bytes (1..${HANDSHAKE_AD_MAX_BYTES})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (err) {
+    throw new KubepairError('KP_ERR_HANDSHAKE_PROTOCOL', 'associated data is not UTF-8 JSON', { cause: err });
+  }
+  const parsed = associatedDataSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new KubepairError('KP_ERR_HANDSHAKE_PROTOCOL', `associated data: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  }
+  if (parsed.data.role !== expectedRole) {
+    throw new KubepairError('KP_ERR_HANDSHAKE_PROTOCOL', `associated data claims role "${parsed.data.role}", expected "${expectedRole}"`);
+  }
+  return parsed.data;
+}

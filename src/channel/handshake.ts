@@ -1,0 +1,195 @@
+/**
+ * The pairing handshake (DESIGN §4, normative): CPACE-X25519-SHA512 in the initiator-responder
+ * setting, agent = initiator A, client = responder B, followed by explicit key confirmation.
+ *
+ *   agent                                   client
+ *   HELLO_A  (Ya | ADa)          ───────►
+ *                                ◄───────   HELLO_B  (Yb | ADb)
+ *   CONFIRM_A (HMAC confirm a)   ───────►   checks it (constant time), only then
+ *                                ◄───────   CONFIRM_B (HMAC confirm b)
+ *   checks it (constant time)
+ *
+ * Inputs: PRS = the 8 secret digits, sid = the 16 session_id bytes, CI = lv_cat("kubepair/1").
+ * Each wait has a timeout; every frame is length-checked and schema-validated before use; the
+ * peer's share must be canonical and give K != G.I. Once the agent has sent CONFIRM_A the peer
+ * could test one guess of the code, so any failure from then on is KP_ERR_PAIRING_FAILED and
+ * counts as an attempt. Secrets (scalars, K, ISK, confirmation keys) are wiped on every path.
+ */
+import { constantTimeEqual, isAllZero, wipe } from '../crypto/bytes.js';
+import {
+  calculateGenerator,
+  computeIskIr,
+  kubepairChannelIdentifier,
+  sampleScalar,
+  scalarMult,
+  scalarMultVfy,
+} from '../crypto/cpace.js';
+import type { SessionKeys, TrafficSecret } from '../crypto/key-schedule.js';
+import { SESSION_ID_BYTES, confirmationTag, deriveSessionKeys } from '../crypto/key-schedule.js';
+import { KubepairError, isKubepairError } from '../errors/index.js';
+import { HANDSHAKE_STEP_TIMEOUT_MS } from '../limits.js';
+import { PROTOCOL } from '../version.js';
+import type { AssociatedData, ChannelRole } from './associated-data.js';
+import { decodeAssociatedData, encodeAssociatedData } from './associated-data.js';
+import { FrameInbox } from './frame-inbox.js';
+import { HandshakeType, decodeConfirm, decodeHello, encodeConfirm, encodeHello } from './handshake-messages.js';
+import type { PairingCode } from './pairing-code.js';
+import { pairingSecretBytes } from './pairing-code.js';
+import type { MessageTransport } from './transport.js';
+
+export interface HandshakeOptions {
+  readonly transport: MessageTransport;
+  /** The pairing code; only its secret enters the handshake (as PRS). */
+  readonly code: PairingCode;
+  /** The relay's session_id, 16 bytes (CPace sid and HKDF salt). */
+  readonly sessionId: Uint8Array;
+  /** Capabilities announced in this side's associated data. */
+  readonly caps?: readonly string[];
+  /** Longest wait for each peer message (default 15 s). */
+  readonly stepTimeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface HandshakeResult {
+  readonly role: ChannelRole;
+  /** Key and iv for records this side sends. */
+  readonly send: TrafficSecret;
+  /** Key and iv for records this side receives. */
+  readonly receive: TrafficSecret;
+  /** The peer's validated associated data. */
+  readonly peer: AssociatedData;
+  /** The transport's inbox, still holding any record that arrived early; hand it to SecureChannel. */
+  readonly inbox: FrameInbox;
+}
+
+interface Prepared {
+  readonly prs: Uint8Array;
+  readonly generator: Uint8Array;
+  readonly scalar: Uint8Array;
+  readonly share: Uint8Array;
+}
+
+function prepare(options: HandshakeOptions): Prepared {
+  if (options.sessionId.length !== SESSION_ID_BYTES) {
+    throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `session id must be ${SESSION_ID_BYTES} bytes`);
+  }
+  const prs = pairingSecretBytes(options.code);
+  const generator = calculateGenerator(prs, kubepairChannelIdentifier(PROTOCOL), options.sessionId);
+  const scalar = sampleScalar();
+  const share = scalarMult(scalar, generator);
+  // An all-zero share would mean the generator is a low-order point: impossible from the hash,
+  // but refusing it costs nothing.
+  if (isAllZero(share)) throw new KubepairError('KP_ERR_INTERNAL', 'generator of low order');
+  return { prs, generator, scalar, share };
+}
+
+function sharedPoint(scalar: Uint8Array, peerShare: Uint8Array): Uint8Array {
+  const k = scalarMultVfy(scalar, peerShare);
+  // draft-irtf-cfrg-cpace: "MUST abort if K = G.I" — a low-order share forces a known K.
+  if (isAllZero(k)) throw new KubepairError('KP_ERR_INVALID_PUBLIC_SHARE', 'the shared point is the neutral element');
+  return k;
+}
+
+function wipeKeys(keys: SessionKeys | undefined): void {
+  if (keys === undefined) return;
+  wipe(keys.confirmA, keys.confirmB, keys.agentToClient.key, keys.agentToClient.iv, keys.clientToAgent.key, keys.clientToAgent.iv);
+}
+
+function pairingFailed(detail: string, cause?: unknown): KubepairError {
+  return new KubepairError('KP_ERR_PAIRING_FAILED', detail, { cause });
+}
+
+/** Run the agent (initiator A) side over a transport whose peer is connected. */
+export async function runAgentHandshake(options: HandshakeOptions): Promise<HandshakeResult> {
+  const timeout = options.stepTimeoutMs ?? HANDSHAKE_STEP_TIMEOUT_MS;
+  const inbox = new FrameInbox(options.transport);
+  let prepared: Prepared | undefined;
+  let k: Uint8Array | undefined;
+  let isk: Uint8Array | undefined;
+  let keys: SessionKeys | undefined;
+  let success = false;
+  try {
+    prepared = prepare(options);
+    const ada = encodeAssociatedData('agent', options.caps ?? []);
+    const helloA = encodeHello(HandshakeType.HELLO_A, prepared.share, ada);
+    options.transport.send(helloA);
+
+    const helloBFrame = await inbox.next('HELLO_B', timeout, options.signal);
+    const helloB = decodeHello(helloBFrame, HandshakeType.HELLO_B);
+    const peer = decodeAssociatedData(helloB.ad, 'client');
+    k = sharedPoint(prepared.scalar, helloB.share);
+    isk = computeIskIr(options.sessionId, k, prepared.share, ada, helloB.share, helloB.ad);
+    keys = deriveSessionKeys(isk, options.sessionId);
+    options.transport.send(encodeConfirm(HandshakeType.CONFIRM_A, confirmationTag(keys.confirmA, helloA, helloBFrame)));
+
+    // From here the peer holds CONFIRM_A and could have tested one guess: every failure counts.
+    let tagB: Uint8Array;
+    try {
+      tagB = decodeConfirm(await inbox.next('CONFIRM_B', timeout, options.signal), HandshakeType.CONFIRM_B);
+    } catch (err) {
+      if (isKubepairError(err, 'KP_ERR_ABORTED')) throw err;
+      throw pairingFailed('the client did not confirm the key', err);
+    }
+    if (!constantTimeEqual(tagB, confirmationTag(keys.confirmB, helloA, helloBFrame))) {
+      throw pairingFailed('the client proved a different key');
+    }
+    success = true;
+    return {
+      role: 'agent',
+      send: copySecret(keys.agentToClient),
+      receive: copySecret(keys.clientToAgent),
+      peer,
+      inbox,
+    };
+  } finally {
+    if (!success) inbox.dispose();
+    wipe(prepared?.prs, prepared?.scalar, k, isk);
+    wipeKeys(keys);
+  }
+}
+
+/** Run the client (responder B) side over a transport connected to the agent's session. */
+export async function runClientHandshake(options: HandshakeOptions): Promise<HandshakeResult> {
+  const timeout = options.stepTimeoutMs ?? HANDSHAKE_STEP_TIMEOUT_MS;
+  const inbox = new FrameInbox(options.transport);
+  let prepared: Prepared | undefined;
+  let k: Uint8Array | undefined;
+  let isk: Uint8Array | undefined;
+  let keys: SessionKeys | undefined;
+  let success = false;
+  try {
+    const helloAFrame = await inbox.next('HELLO_A', timeout, options.signal);
+    const helloA = decodeHello(helloAFrame, HandshakeType.HELLO_A);
+    const peer = decodeAssociatedData(helloA.ad, 'agent');
+    prepared = prepare(options);
+    k = sharedPoint(prepared.scalar, helloA.share);
+    const adb = encodeAssociatedData('client', options.caps ?? []);
+    const helloB = encodeHello(HandshakeType.HELLO_B, prepared.share, adb);
+    options.transport.send(helloB);
+    isk = computeIskIr(options.sessionId, k, helloA.share, helloA.ad, prepared.share, adb);
+    keys = deriveSessionKeys(isk, options.sessionId);
+
+    const tagA = decodeConfirm(await inbox.next('CONFIRM_A', timeout, options.signal), HandshakeType.CONFIRM_A);
+    // Check the agent's proof before giving ours: a wrong code reveals nothing more.
+    if (!constantTimeEqual(tagA, confirmationTag(keys.confirmA, helloAFrame, helloB))) {
+      throw pairingFailed('the agent proved a different key');
+    }
+    options.transport.send(encodeConfirm(HandshakeType.CONFIRM_B, confirmationTag(keys.confirmB, helloAFrame, helloB)));
+    success = true;
+    return {
+      role: 'client',
+      send: copySecret(keys.clientToAgent),
+      receive: copySecret(keys.agentToClient),
+      peer,
+      inbox,
+    };
+  } finally {
+    if (!success) inbox.dispose();
+    wipe(prepared?.prs, prepared?.scalar, k, isk);
+    wipeKeys(keys);
+  }
+}
+
+function copySecret(secret: TrafficSecret): TrafficSecret {
+  return { key: Uint8Array.from(secret.key), iv: Uint8Array.from(secret.iv) };
+}

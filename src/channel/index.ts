@@ -1,0 +1,20 @@
+/** Public surface of the channel layer: pairing codes, the handshake and the secure channel. */
+export type { AssociatedData, ChannelRole } from './associated-data.js';
+export type { ControlMessage } from './control-message.js';
+export type { HandshakeOptions, HandshakeResult } from './handshake.js';
+export type { OpenSecureChannelOptions } from './open-secure-channel.js';
+export type { PairingCode } from './pairing-code.js';
+export type { SecureChannelEvents, SecureChannelOptions } from './secure-channel.js';
+export type { MessageTransport, MessageTransportEvents, TransportCloseInfo } from './transport.js';
+export { runAgentHandshake, runClientHandshake } from './handshake.js';
+export { MemoryTransport } from './memory-transport.js';
+export { openSecureChannel } from './open-secure-channel.js';
+export {
+  formatPairingCode,
+  generatePairingSecret,
+  isValidNameplate,
+  newPairingCode,
+  pairingSecretBytes,
+  parsePairingCode,
+} from './pairing-code.js';
+export { SecureChannel } from './secure-channel.js';
