@@ -38,3 +38,15 @@ export const CHANNEL_READ_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
 // --- WebSocket (DESIGN §3) ---
 /** Largest WebSocket message on every side, in bytes. */
 export const WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024; // 16 MiB
+
+// --- multiplexing (DESIGN §5) ---
+/** HTTP/2 flow-control window per CONNECT stream, sized for a relay on another continent. */
+export const MUX_STREAM_WINDOW_BYTES = 4 * 1024 * 1024; // 4 MiB
+/** HTTP/2 flow-control window for the whole connection. */
+export const MUX_CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024; // 32 MiB
+/** Concurrent CONNECT streams the agent accepts. */
+export const MUX_MAX_CONCURRENT_STREAMS = 256;
+/** Longest wait for the agent to accept a CONNECT stream. */
+export const MUX_OPEN_TIMEOUT_MS = 15_000; // 15 s
+/** Longest target name in a CONNECT :authority. */
+export const MUX_TARGET_NAME_MAX_CHARS = 63;

@@ -1,0 +1,11 @@
+/**
+ * Error codes of the multiplexing layer: HTTP/2 CONNECT streams over the secure channel
+ * (DESIGN §5). Codes are never reused once retired; add new ones at the end of the table.
+ */
+import type { ErrorSpec } from './error-spec.js';
+
+export const MUX_ERRORS = {
+  KP_ERR_MUX_TARGET_UNKNOWN: { message: 'the agent does not offer that target', exit: 1 },
+  KP_ERR_MUX_STREAM_FAILED: { message: 'a tunnelled connection failed', exit: 1 },
+  KP_ERR_MUX_CLOSED: { message: 'the tunnel is closed', exit: 1 },
+} as const satisfies Record<string, ErrorSpec>;

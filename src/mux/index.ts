@@ -1,0 +1,7 @@
+/** Public surface of the multiplexing layer. */
+export type { MuxClientOptions } from './mux-client.js';
+export type { MuxServerEvents, MuxServerOptions, TargetHandler } from './mux-server.js';
+export type { MuxWindowOptions } from './mux-settings.js';
+export { MuxClient } from './mux-client.js';
+export { MuxServer } from './mux-server.js';
+export { KUBE_API_TARGET, assertTargetName, isValidTargetName } from './target-name.js';
