@@ -5,13 +5,14 @@
  */
 import { AUDIT_ERRORS } from './audit-errors.js';
 import { CHANNEL_ERRORS } from './channel-errors.js';
+import { CLIENT_ERRORS } from './client-errors.js';
 import type { ErrorSpec } from './error-spec.js';
 import { GENERAL_ERRORS } from './general-errors.js';
 import { MUX_ERRORS } from './mux-errors.js';
 
-const TABLES = [GENERAL_ERRORS, CHANNEL_ERRORS, AUDIT_ERRORS, MUX_ERRORS] as const;
+const TABLES = [GENERAL_ERRORS, CHANNEL_ERRORS, AUDIT_ERRORS, MUX_ERRORS, CLIENT_ERRORS] as const;
 
-export const ERRORS = { ...GENERAL_ERRORS, ...CHANNEL_ERRORS, ...AUDIT_ERRORS, ...MUX_ERRORS } as const;
+export const ERRORS = { ...GENERAL_ERRORS, ...CHANNEL_ERRORS, ...AUDIT_ERRORS, ...MUX_ERRORS, ...CLIENT_ERRORS } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
 

@@ -1,0 +1,187 @@
+/**
+ * The client's local listener on 127.0.0.1 (DESIGN §1, §6). Every accepted connection becomes
+ * one CONNECT stream through the tunnel to a target the agent offered.
+ *
+ * - `tls-token` (proxy mode, the API server): TLS with the per-session throw-away CA's
+ *   certificate; the first request head (at most 32 KiB, within a deadline) must carry the
+ *   session's bearer token, compared in constant time, before any stream opens. A wrong or
+ *   missing token gets a Kubernetes Status 401 and the connection closes: other local users
+ *   cannot use the tunnel without the 0600 kubeconfig.
+ * - `plain` (passthrough mode, `--forward` targets): bytes are piped as they are; TLS and
+ *   authentication are end to end with the target.
+ *
+ * Only loopback addresses may be bound.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { AddressInfo, Server, Socket } from 'node:net';
+import { createServer as createTcpServer, isIPv4 } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { createServer as createTlsServer } from 'node:tls';
+import { KubepairError } from '../errors/index.js';
+import { REQUEST_HEAD_MAX_BYTES, bearerToken, findHeadEnd, parseRequestHead } from './request-head.js';
+
+export type LocalListenerSecurity =
+  | { readonly kind: 'tls-token'; readonly certPem: string; readonly keyPem: string; readonly token: string }
+  | { readonly kind: 'plain' };
+
+export interface LocalListenerOptions {
+  /** Loopback address to bind (default 127.0.0.1). */
+  readonly host?: string;
+  /** Port (default 0: a free one). */
+  readonly port?: number;
+  readonly security: LocalListenerSecurity;
+  /** The tunnel target each connection goes to. */
+  readonly target: string;
+  /** Opens a tunnel stream to a target (MuxClient.openStream). */
+  readonly openStream: (target: string) => Promise<Duplex>;
+  /** Time a client has to send its first request head (default 30 s). */
+  readonly headTimeoutMs?: number;
+}
+
+export interface LocalListenerEvents {
+  /** A connection was refused before a stream opened; `reason` is safe to log. */
+  refused: [reason: string];
+  /** A tunnel stream could not be opened or failed. */
+  streamError: [error: KubepairError];
+}
+
+const HEAD_TIMEOUT_MS = 30_000;
+
+function statusResponse(code: number, reason: string, message: string): string {
+  const body = JSON.stringify({
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason: code === 401 ? 'Unauthorized' : 'ServiceUnavailable',
+    code,
+  });
+  return `HTTP/1.1 ${code} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+export class LocalListener extends EventEmitter<LocalListenerEvents> {
+  readonly #options: LocalListenerOptions;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  readonly #tokenDigest: Buffer | undefined;
+
+  constructor(options: LocalListenerOptions) {
+    super();
+    const host = options.host ?? '127.0.0.1';
+    if (!(isIPv4(host) && host.startsWith('127.')) && host !== '::1') {
+      throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `the local listener binds loopback only, not ${host}`);
+    }
+    this.#options = { ...options, host };
+    const security = options.security;
+    if (security.kind === 'tls-token') {
+      this.#tokenDigest = digest(security.token);
+      this.#server = createTlsServer(
+        { cert: security.certPem, key: security.keyPem, ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2' },
+        (socket) => this.#track(socket, () => this.#authenticate(socket)),
+      );
+      // A TLS handshake failure (for example a client that distrusts the CA) ends that socket only.
+      this.#server.on('tlsClientError', (err: Error) => this.emit('refused', `TLS handshake failed: ${err.message}`));
+    } else {
+      this.#tokenDigest = undefined;
+      this.#server = createTcpServer({ allowHalfOpen: true }, (socket) => this.#track(socket, () => void this.#splice(socket, [])));
+    }
+  }
+
+  /** Start listening; resolves with the bound port. */
+  listen(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: NodeJS.ErrnoException): void => {
+        reject(new KubepairError('KP_ERR_LOCAL_LISTEN', `${this.#options.host}:${this.#options.port ?? 0}: ${err.code ?? err.message}`, { cause: err }));
+      };
+      this.#server.once('error', onError);
+      this.#server.listen(this.#options.port ?? 0, this.#options.host, () => {
+        this.#server.off('error', onError);
+        resolve((this.#server.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  /** Stop accepting and end every open connection. */
+  close(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+
+  get connectionCount(): number {
+    return this.#sockets.size;
+  }
+
+  #track(socket: Socket, start: () => void): void {
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    start();
+  }
+
+  #authenticate(socket: Socket): void {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    const timer = setTimeout(() => refuse(408, 'Request Timeout', 'no request within the deadline'), this.#options.headTimeoutMs ?? HEAD_TIMEOUT_MS);
+    const refuse = (code: number, reason: string, why: string): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      this.emit('refused', why);
+      socket.end(statusResponse(code, reason, `kubepair: ${why}`));
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      length += chunk.length;
+      const buffered = Buffer.concat(chunks, length);
+      const end = findHeadEnd(buffered);
+      if (end < 0) {
+        if (length > REQUEST_HEAD_MAX_BYTES) refuse(431, 'Request Header Fields Too Large', 'request head too large');
+        return;
+      }
+      const head = end <= REQUEST_HEAD_MAX_BYTES ? parseRequestHead(buffered.subarray(0, end)) : undefined;
+      if (head === undefined) {
+        refuse(400, 'Bad Request', 'not an HTTP/1.1 request');
+        return;
+      }
+      const token = bearerToken(head);
+      // Constant time: compare fixed-length digests, so neither content nor length leaks.
+      if (token === undefined || !timingSafeEqual(digest(token), this.#tokenDigest!)) {
+        refuse(401, 'Unauthorized', 'this tunnel needs the bearer token from its kubeconfig');
+        return;
+      }
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      void this.#splice(socket, [buffered]);
+    };
+    socket.on('data', onData);
+  }
+
+  async #splice(socket: Socket, head: Buffer[]): Promise<void> {
+    socket.pause();
+    let stream: Duplex;
+    try {
+      stream = await this.#options.openStream(this.#options.target);
+    } catch (err) {
+      const error = err instanceof KubepairError ? err : new KubepairError('KP_ERR_MUX_STREAM_FAILED', undefined, { cause: err });
+      this.emit('streamError', error);
+      if (this.#options.security.kind === 'tls-token') socket.end(statusResponse(503, 'Service Unavailable', `kubepair: ${error.message}`));
+      else socket.destroy();
+      return;
+    }
+    for (const chunk of head) stream.write(chunk);
+    const done = (err: NodeJS.ErrnoException | null): void => {
+      if (err !== null && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+        this.emit('streamError', new KubepairError('KP_ERR_MUX_STREAM_FAILED', err.message, { cause: err }));
+      }
+    };
+    pipeline(socket, stream, done);
+    pipeline(stream, socket, done);
+  }
+}

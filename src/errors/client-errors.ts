@@ -1,0 +1,11 @@
+/**
+ * Error codes of `kubepair connect` (DESIGN §1, §6).
+ * Codes are never reused once retired; add new ones at the end of the table.
+ */
+import type { ErrorSpec } from './error-spec.js';
+
+export const CLIENT_ERRORS = {
+  KP_ERR_KUBECONFIG_WRITE: { message: 'the temporary kubeconfig cannot be written', exit: 1 },
+  KP_ERR_LOCAL_LISTEN: { message: 'cannot listen on the local port', exit: 1 },
+  KP_ERR_SESSION_DESCRIPTION: { message: 'the agent sent an invalid session description', close: 4105, exit: 1 },
+} as const satisfies Record<string, ErrorSpec>;
