@@ -38,3 +38,18 @@ export const CHANNEL_READ_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
 // --- WebSocket (DESIGN §3) ---
 /** Largest WebSocket message on every side, in bytes. */
 export const WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024; // 16 MiB
+
+// --- agent policy (DESIGN §6) ---
+/** Most `--allow` rules, and separately most `--deny` rules, one policy accepts. */
+export const POLICY_MAX_RULES = 64;
+/** Longest policy rule, in characters. */
+export const POLICY_RULE_MAX_CHARS = 512;
+/**
+ * Longest request target (path and query) the policy classifies, in characters; a longer one
+ * is ambiguous. Equals Node's default limit for the whole request head (16 KiB).
+ */
+export const POLICY_REQUEST_TARGET_MAX_CHARS = 16 * 1024;
+/** Most impersonation header values in one request; more are refused as ambiguous. */
+export const POLICY_MAX_IMPERSONATION_VALUES = 32;
+/** Longest request description (`delete pods`, `get /version`) put in a message, in characters. */
+export const POLICY_DESCRIPTION_MAX_CHARS = 160;
