@@ -187,14 +187,12 @@ function checkChars(text: string, forbidden: RegExp, token: Token, offset: numbe
 }
 
 function parseVerb(token: Token, target: RuleTarget, fail: Fail): Glob {
-  const hint = VERB_HINTS[token.text];
-  if (hint !== undefined && !(target.type === 'non-resource' && token.text === 'post')) {
-    fail(token.column, `unknown verb ${JSON.stringify(token.text)}: ${hint}`);
-  }
-  checkChars(token.text, VERB_CHARS, token, 0, 'a verb (lower-case letters and *)', fail);
-  const glob = compileGlob(token.text);
   const known =
     target.type === 'resource' ? RESOURCE_RULE_VERBS : target.type === 'non-resource' ? NON_RESOURCE_VERBS : ALL_RULE_VERBS;
+  const hint = VERB_HINTS[token.text];
+  if (hint !== undefined && !known.includes(token.text)) fail(token.column, `unknown verb ${JSON.stringify(token.text)}: ${hint}`);
+  checkChars(token.text, VERB_CHARS, token, 0, 'a verb (lower-case letters and *)', fail);
+  const glob = compileGlob(token.text);
   if (!known.some((verb) => globMatches(glob, verb))) {
     const kindName = target.type === 'non-resource' ? 'non-resource URL' : 'resource';
     fail(token.column, `${JSON.stringify(token.text)} matches no ${kindName} verb (${known.join(', ')})`);

@@ -149,6 +149,16 @@ describe('kubectl prints a kubepair refusal as its own Forbidden error', { timeo
     );
   });
 
+  it('kubectl-guarded-delete: guarded without --allow suggests the rule', async () => {
+    const got = await kubectl({ mode: 'guarded' }, ['delete', 'pod', 'web']);
+    assert.equal(got.code, 1, `kubectl-guarded-delete: exit code (${got.stderr})`);
+    assert.equal(
+      got.stderr.trim(),
+      'Error from server (Forbidden): kubepair policy "guarded" refuses "delete pods" (tier 3): tiers 2-3 need a matching --allow rule (the sharer can add --allow "delete pods")',
+      'kubectl-guarded-delete: stderr',
+    );
+  });
+
   it('kubectl-guarded-read: an allowed read goes through', async () => {
     const got = await kubectl({ mode: 'guarded' }, ['get', 'pods', '-o', 'name']);
     assert.equal(got.code, 0, `kubectl-guarded-read: exit code (${got.stderr})`);
@@ -167,5 +177,18 @@ describe('kubectl prints a kubepair refusal as its own Forbidden error', { timeo
     assert.ok(execs.every((request) => request.decision === 'deny'), `kubectl-exec-upgrade: all refused ${JSON.stringify(execs)}`);
     const websocket = execs.find((request) => request.method === 'GET' && request.upgrade.toLowerCase() === 'websocket');
     assert.ok(websocket !== undefined, `kubectl-exec-upgrade: a WebSocket GET was tried ${JSON.stringify(execs)}`);
+  });
+
+  it('Security: kubectl-port-forward-upgrade: port-forward is refused before any local port serves', async () => {
+    const got = await kubectl({ mode: 'guarded' }, ['port-forward', '--address=127.0.0.1', 'pod/web', ':80']);
+    assert.notEqual(got.code, 0, `kubectl-port-forward-upgrade: exit code (${got.stderr})`);
+    assert.equal(
+      got.stderr.trim(),
+      'error: error upgrading connection: kubepair policy "guarded" refuses "create pods/portforward" (tier 3): tiers 2-3 need a matching --allow rule (the sharer can add --allow "create pods/portforward")',
+      'kubectl-port-forward-upgrade: stderr',
+    );
+    const forwards = seen.filter((request) => request.path.endsWith('/portforward'));
+    assert.ok(forwards.length > 0, 'kubectl-port-forward-upgrade: kubectl asked for portforward');
+    assert.ok(forwards.every((request) => request.decision === 'deny'), `kubectl-port-forward-upgrade: all refused ${JSON.stringify(forwards)}`);
   });
 });

@@ -34,6 +34,7 @@ describe('parseRule: valid rules', () => {
     ['any-resource-subresource', 'create */exec', 'create */exec'],
     ['collection-only-scope', 'list secrets team-a/', 'list secrets team-a/'],
     ['post-non-resource', 'post /debug/*', 'post /debug/*'],
+    ['post-everything', 'post *', 'post *'],
     ['singular-with-group-is-fine', 'get deploy.example.com', 'get deploy.example.com'],
   ];
   for (const [id, source, normalised] of VALID) {
@@ -171,6 +172,7 @@ describe('ruleMatches', () => {
     // cluster-scoped objects
     ['cluster-scoped-name', 'allow', 'delete nodes /worker-*', 'DELETE', '/api/v1/nodes/worker-3', true],
     ['cluster-scoped-vs-namespace-scope', 'allow', 'delete nodes team-a/*', 'DELETE', '/api/v1/nodes/worker-3', false],
+    ['deny-namespaced-vs-cluster-scoped', 'deny', 'delete * team-a/*', 'DELETE', '/api/v1/nodes/worker-3', true],
     // Security: exec is create whatever the method, so rules written for it always apply.
     ['exec-upgrade-get-matches-create', 'deny', 'create pods/exec', 'GET', '/api/v1/namespaces/default/pods/web/exec?command=sh', true],
     ['exec-upgrade-allow-create', 'allow', 'create pods/exec default/*', 'GET', '/api/v1/namespaces/default/pods/web/exec', true],
