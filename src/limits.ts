@@ -50,3 +50,18 @@ export const MUX_MAX_CONCURRENT_STREAMS = 256;
 export const MUX_OPEN_TIMEOUT_MS = 15_000; // 15 s
 /** Longest target name in a CONNECT :authority. */
 export const MUX_TARGET_NAME_MAX_CHARS = 63;
+
+// --- agent policy (DESIGN §6) ---
+/** Most `--allow` rules, and separately most `--deny` rules, one policy accepts. */
+export const POLICY_MAX_RULES = 64;
+/** Longest policy rule, in characters. */
+export const POLICY_RULE_MAX_CHARS = 512;
+/**
+ * Longest request target (path and query) the policy classifies, in characters; a longer one
+ * is ambiguous. Equals Node's default limit for the whole request head (16 KiB).
+ */
+export const POLICY_REQUEST_TARGET_MAX_CHARS = 16 * 1024;
+/** Most impersonation header values in one request; more are refused as ambiguous. */
+export const POLICY_MAX_IMPERSONATION_VALUES = 32;
+/** Longest request description (`delete pods`, `get /version`) put in a message, in characters. */
+export const POLICY_DESCRIPTION_MAX_CHARS = 160;

@@ -9,10 +9,26 @@ import { CLIENT_ERRORS } from './client-errors.js';
 import type { ErrorSpec } from './error-spec.js';
 import { GENERAL_ERRORS } from './general-errors.js';
 import { MUX_ERRORS } from './mux-errors.js';
+import { POLICY_ERRORS } from './policy-errors.js';
 
-const TABLES = [GENERAL_ERRORS, CHANNEL_ERRORS, AUDIT_ERRORS, MUX_ERRORS, CLIENT_ERRORS] as const;
+// One table per component, in the order docs/errors.md lists them.
+const TABLES = [
+  GENERAL_ERRORS,
+  CHANNEL_ERRORS,
+  AUDIT_ERRORS,
+  MUX_ERRORS,
+  CLIENT_ERRORS,
+  POLICY_ERRORS,
+] as const;
 
-export const ERRORS = { ...GENERAL_ERRORS, ...CHANNEL_ERRORS, ...AUDIT_ERRORS, ...MUX_ERRORS, ...CLIENT_ERRORS } as const;
+export const ERRORS = {
+  ...GENERAL_ERRORS,
+  ...CHANNEL_ERRORS,
+  ...AUDIT_ERRORS,
+  ...MUX_ERRORS,
+  ...CLIENT_ERRORS,
+  ...POLICY_ERRORS,
+} as const;
 
 export type ErrorCode = keyof typeof ERRORS;
 

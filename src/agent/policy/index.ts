@@ -1,0 +1,38 @@
+/**
+ * Public surface of the agent's request policy (DESIGN §6; docs/policy.md). Pure functions, no
+ * I/O: the agent's reverse proxy calls requestAttributes(), then RequestPolicy.decide(), and
+ * answers a refusal with forbiddenResponse().
+ */
+export {
+  CONNECT_SUBRESOURCES,
+  NON_RESOURCE_VERBS,
+  RESOURCE_VERBS,
+  requestAttributes,
+} from './request-attributes.js';
+export type {
+  AmbiguousRequestAttributes,
+  NonResourceRequestAttributes,
+  NonResourceVerb,
+  RequestAttributes,
+  ResourceRequestAttributes,
+  ResourceVerb,
+} from './request-attributes.js';
+export type { NonResourceAction, PolicyAction, ResourceAction } from './policy-action.js';
+export { TIER_NAMES, classifyTier, describeAction } from './tiers.js';
+export type { Tier, TierClassification } from './tiers.js';
+export { parseRule, parseRules, ruleLabel, ruleMatches } from './rules.js';
+export type { PolicyRule, RuleKind, RuleTarget } from './rules.js';
+export { impersonationActions } from './impersonation.js';
+export type { ImpersonationResult, RequestHeaders } from './impersonation.js';
+export {
+  DEFAULT_POLICY_MODE,
+  POLICY_MODES,
+  PolicyDescriptionSchema,
+  RequestPolicy,
+  parsePolicyDescription,
+  parsePolicyMode,
+  summarizePolicy,
+} from './policy.js';
+export type { PolicyDecision, PolicyDescription, PolicyMode, PolicyOptions } from './policy.js';
+export { forbiddenResponse, forbiddenStatus } from './forbidden-status.js';
+export type { ForbiddenResponse, ForbiddenStatus, StatusDetails } from './forbidden-status.js';
