@@ -5,6 +5,7 @@
  * source.
  */
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import {
   REDACTED,
@@ -16,6 +17,7 @@ import {
   redactValue,
 } from '../../../src/audit/redact.js';
 import { REDACT_MAX_DEPTH, REDACT_MAX_STRING_CHARS } from '../../../src/limits.js';
+import { repoPath } from '../../helpers/paths.js';
 
 /** `n` characters cycling through `alphabet`. */
 function fill(n: number, alphabet = 'aB3xK9mQ2wZ7'): string {
@@ -206,6 +208,19 @@ describe('redactString', () => {
     }
     const ids = new Set(REDACTION_FAMILIES.map((family) => family.id));
     for (const c of CASES) assert.ok(ids.has(c.id.split('/')[0] ?? ''), `${c.id}: names a family`);
+  });
+
+  it('docs/audit.md lists every family, in order', async () => {
+    const text = await readFile(repoPath('docs/audit.md'), 'utf8');
+    const start = text.indexOf('<!-- redaction-families:start -->');
+    const end = text.indexOf('<!-- redaction-families:end -->');
+    assert.ok(start >= 0 && end > start, 'docs/audit.md has the family markers');
+    const ids = text
+      .slice(start, end)
+      .split('\n')
+      .filter((line) => line.startsWith('| `'))
+      .map((line) => line.split('`')[1]);
+    assert.deepEqual(ids, REDACTION_FAMILIES.map((family) => family.id), 'docs: family ids and order');
   });
 
   it('replaces a string over the size limit whole', () => {
