@@ -50,7 +50,7 @@ export interface AuditLogOptions {
   readonly failOpen?: boolean;
   /** fdatasync after every record (slower; survives power loss up to the last acknowledged record). */
   readonly fsync?: boolean;
-  /** Called with every failed append, in both modes (for logs and metrics). */
+  /** Called with every failed append, in both modes (for logs and metrics); must not throw. */
   readonly onError?: (err: KubepairError) => void;
 }
 

@@ -273,11 +273,18 @@ describe('AuditLog', { timeout: 30_000 }, async () => {
       await symlink(target, link);
       const dirPath = join(base, 'a-directory');
       await mkdir(dirPath);
-      for (const [id, path] of [
+      const cases: Array<readonly [string, string]> = [
         ['under-a-file', join(file, 'audit.jsonl')],
         ['a-directory', dirPath],
         ['a-symlink', link],
-      ] as const) {
+      ];
+      if (process.getuid?.() !== 0) {
+        // root ignores file modes; everyone else cannot open a 0400 file for writing.
+        const readOnly = join(base, 'read-only.jsonl');
+        await writeFile(readOnly, '', { mode: 0o400 });
+        cases.push(['read-only-file', readOnly]);
+      }
+      for (const [id, path] of cases) {
         await assert.rejects(AuditLog.open({ path }), (err) => isKubepairError(err, 'KP_ERR_AUDIT_WRITE'), id);
       }
     });
