@@ -65,3 +65,20 @@ export const POLICY_REQUEST_TARGET_MAX_CHARS = 16 * 1024;
 export const POLICY_MAX_IMPERSONATION_VALUES = 32;
 /** Longest request description (`delete pods`, `get /version`) put in a message, in characters. */
 export const POLICY_DESCRIPTION_MAX_CHARS = 160;
+
+// --- audit log and redaction (DESIGN §6) ---
+/** Default size at which the audit log is rotated, in bytes. */
+export const AUDIT_ROTATE_DEFAULT_BYTES = 100 * 1024 * 1024; // 100 MiB
+/** Smallest rotation size accepted, in bytes. */
+export const AUDIT_ROTATE_MIN_BYTES = 1024; // 1 KiB
+/** Default and largest number of rotated audit files kept next to the current one. */
+export const AUDIT_KEEP_DEFAULT_FILES = 10;
+export const AUDIT_KEEP_MAX_FILES = 1000;
+/** Largest audit line (one record, chain fields included, without the newline), in bytes. */
+export const AUDIT_RECORD_MAX_BYTES = 256 * 1024; // 256 KiB
+/** Records accepted by `append` and not yet written before appends are refused (backpressure). */
+export const AUDIT_MAX_PENDING_RECORDS = 4096;
+/** Longest string the redaction module scans; longer strings are replaced whole, in UTF-16 code units. */
+export const REDACT_MAX_STRING_CHARS = 64 * 1024; // 64 Ki characters
+/** Deepest nesting of objects and arrays the redaction module descends into; deeper values are replaced. */
+export const REDACT_MAX_DEPTH = 16;

@@ -1,33 +1,372 @@
 /**
- * The one redaction module for logs and audit records (DESIGN §6, seeds/004 "Secret
- * redaction"). Everything logged or audited passes through here first. Input is untrusted.
+ * The one redaction module for logs and audit records (DESIGN §6, §7; seeds/004 "Secret
+ * redaction"; docs/audit.md "Redaction"). Everything logged or audited passes through here
+ * first. All input is untrusted: request paths, query strings, headers and command lines come
+ * from the remote client.
  *
- * This first version covers bearer tokens and Authorization headers; provider token shapes,
- * private keys, JWTs, flags and URL credentials are added in src/audit (issue 5).
+ * Every family is keyed on a fixed prefix or a key name plus a length, never on a character
+ * class alone, so ordinary text (hashes, names, base64 data) is left readable.
+ *
+ * No pattern can backtrack catastrophically: every quantifier that is followed by something
+ * that can still fail is bounded, and adjacent quantified pieces use disjoint character
+ * classes (so a failed attempt cannot be retried in many ways). An unbounded quantifier only
+ * ends a pattern, where nothing after it can fail: an attempt that reaches it succeeds and
+ * consumes what it scanned, so a long secret is redacted whole rather than cut at a bound.
+ * Strings longer than REDACT_MAX_STRING_CHARS are replaced whole instead of scanned.
  */
+import { REDACT_MAX_DEPTH, REDACT_MAX_STRING_CHARS } from '../limits.js';
 
 /** What a redacted secret is replaced with. */
 export const REDACTED = '[REDACTED]';
 
-/** Object keys whose values are always secrets, compared case-insensitively. */
-const SECRET_KEYS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'token', 'password', 'secret']);
-
-const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
-
-/** Redact secrets inside one string. */
-export function redactString(text: string): string {
-  return text.replace(BEARER, (_match, scheme: string) => `${scheme} ${REDACTED}`);
+/** One family of secrets: an id (used by tests and docs/audit.md) and how it is scrubbed. */
+export interface RedactionFamily {
+  readonly id: string;
+  readonly description: string;
+  readonly apply: (text: string) => string;
 }
 
-/** Redact secrets in any JSON-like value: strings are scrubbed, secret keys blanked, depth bounded. */
+/** A family given as one global regular expression and its replacement. */
+function byPattern(id: string, description: string, pattern: RegExp, replacement: string): RedactionFamily {
+  if (!pattern.global) throw new Error(`redaction pattern ${id} must be global`);
+  return { id, description, apply: (text) => text.replace(pattern, replacement) };
+}
+
+/** Secret words that name a flag, an environment variable or a JSON field. */
+const FLAG_WORDS = String.raw`password|passwd|passphrase|pass(?:in|out)?|token|secret|api[-_]?key|access[-_]?key|secret[-_]?key|client[-_]?secret`;
+/** Up to three `word-` or `word_` segments in front of a secret word (`--registry-password`). */
+const FLAG_PREFIX = String.raw`(?:[A-Za-z0-9]{1,32}[-_]){0,3}`;
+/** A flag name that carries a secret: `--password`, `-token`, `--client-secret`. */
+const SECRET_FLAG_NAME = String.raw`--?${FLAG_PREFIX}(?:${FLAG_WORDS})`;
+const BARE_SECRET_FLAG = new RegExp(String.raw`^${SECRET_FLAG_NAME}$`, 'i');
+
+/**
+ * PEM private key blocks, found with a scanner instead of one regular expression: each BEGIN
+ * line is matched once, the END line is searched once from there, and a block without an END
+ * line (a key cut off mid-way) is redacted to the end of the text. Certificates and public
+ * keys are not secrets and stay.
+ */
+const PEM_BEGIN = /-----BEGIN (?:[A-Z0-9]{1,16} ){0,4}PRIVATE KEY(?: BLOCK)?-----/g;
+const PEM_END = /-----END (?:[A-Z0-9]{1,16} ){0,4}PRIVATE KEY(?: BLOCK)?-----/g;
+
+function redactPrivateKeys(text: string): string {
+  if (!text.includes('PRIVATE KEY')) return text;
+  let out = '';
+  let from = 0;
+  // Each iteration consumes at least one BEGIN line, so the loop ends after at most
+  // text.length / 30 iterations.
+  for (;;) {
+    PEM_BEGIN.lastIndex = from;
+    const begin = PEM_BEGIN.exec(text);
+    if (begin === null) break;
+    PEM_END.lastIndex = begin.index + begin[0].length;
+    const end = PEM_END.exec(text);
+    out += text.slice(from, begin.index) + REDACTED;
+    if (end === null) return out;
+    from = end.index + end[0].length;
+  }
+  return out + text.slice(from);
+}
+
+/**
+ * The families, in the order they are applied. Headers and structured forms come first so the
+ * whole value is replaced; bare token shapes then catch what arrives without a label.
+ */
+export const REDACTION_FAMILIES: readonly RedactionFamily[] = [
+  {
+    id: 'private-key',
+    description: 'PEM private key blocks (`-----BEGIN ... PRIVATE KEY-----` to the END line, or to the end of the text)',
+    apply: redactPrivateKeys,
+  },
+  byPattern(
+    'auth-header',
+    '`Authorization`, `Proxy-Authorization`, `Cookie`, `Set-Cookie` header values (`Name: value`, `name=value`, `"name":"value"`)',
+    /\b(authorization|proxy-authorization|cookie|set-cookie)(["']?[ \t]{0,16}[:=][ \t]{0,16}["']?)[^\r\n"']+/gi,
+    `$1$2${REDACTED}`,
+  ),
+  byPattern(
+    'url-credentials',
+    'the password in URL credentials `scheme://user:password@host` (the user name stays)',
+    /\b([a-z][a-z0-9+.-]{0,31}:\/\/[^\s:/?#@'"]{0,256}):[^\s/?#@'"]{1,1024}@/gi,
+    `$1:${REDACTED}@`,
+  ),
+  byPattern(
+    'jwt',
+    'JSON Web Tokens: three base64url segments, the first starting `eyJ`',
+    /\beyJ[A-Za-z0-9_-]{8,1024}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*/g,
+    REDACTED,
+  ),
+  byPattern(
+    'aws-access-key-id',
+    'AWS access key ids: `AKIA`/`ASIA`/`ABIA`/`ACCA` and 16 upper-case letters or digits',
+    /\b(AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b/g,
+    `$1${REDACTED}`,
+  ),
+  byPattern(
+    'aws-secret-access-key',
+    'AWS secret keys assigned to a `*_SECRET_ACCESS_KEY` / `SecretAccessKey` name',
+    /\b([A-Za-z0-9_]{0,64}?secret_?access_?key)(["']?[ \t]{0,16}[:=][ \t]{0,16}["']?)[A-Za-z0-9/+=]{16,}/gi,
+    `$1$2${REDACTED}`,
+  ),
+  byPattern(
+    'azure-account-key',
+    'Azure connection-string keys: `AccountKey=` and `SharedAccessKey=`',
+    /\b(AccountKey|SharedAccessKey)=[^;\s'"]+/gi,
+    `$1=${REDACTED}`,
+  ),
+  byPattern(
+    'azure-sas-signature',
+    'Azure SAS signatures: `sig=` at the start of a query or after `?`, `&` or `;`',
+    /(^|[?&;])sig=[^&\s'"#;]+/gi,
+    `$1sig=${REDACTED}`,
+  ),
+  byPattern(
+    'google-api-key',
+    'Google API keys: `AIza` and at least 35 characters',
+    /\bAIza[0-9A-Za-z_-]{35,}/g,
+    `AIza${REDACTED}`,
+  ),
+  byPattern(
+    'google-oauth-token',
+    'Google OAuth access tokens: `ya29.` and at least 20 characters',
+    /\bya29\.[0-9A-Za-z_-]{20,}/g,
+    `ya29.${REDACTED}`,
+  ),
+  byPattern(
+    'stripe',
+    'Stripe secret and restricted keys: `sk_live_`, `sk_test_`, `rk_live_`, `rk_test_` and at least 16 characters',
+    /\b([sr]k_(?:live|test)_)[0-9A-Za-z]{16,}/g,
+    `$1${REDACTED}`,
+  ),
+  byPattern(
+    'gitlab',
+    'GitLab personal access tokens: `glpat-` and at least 20 characters',
+    /\bglpat-[0-9A-Za-z_-]{20,}/g,
+    `glpat-${REDACTED}`,
+  ),
+  byPattern('npm', 'npm tokens: `npm_` and at least 36 letters or digits', /\bnpm_[A-Za-z0-9]{36,}/g, `npm_${REDACTED}`),
+  byPattern('pypi', 'PyPI tokens: `pypi-` and at least 50 characters', /\bpypi-[A-Za-z0-9_-]{50,}/g, `pypi-${REDACTED}`),
+  byPattern(
+    'github',
+    'GitHub tokens: `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` and at least 36 characters',
+    /\b(gh[pousr]_)[A-Za-z0-9]{36,}/g,
+    `$1${REDACTED}`,
+  ),
+  byPattern(
+    'github-fine-grained',
+    'GitHub fine-grained tokens: `github_pat_` and at least 22 characters',
+    /\bgithub_pat_[A-Za-z0-9_]{22,}/g,
+    `github_pat_${REDACTED}`,
+  ),
+  byPattern(
+    'anthropic',
+    'Anthropic API keys: `sk-ant-` and at least 32 characters',
+    /\bsk-ant-[A-Za-z0-9_-]{32,}/g,
+    `sk-ant-${REDACTED}`,
+  ),
+  byPattern(
+    'openai',
+    'OpenAI API keys: `sk-`, `sk-proj-`, `sk-svcacct-`, `sk-admin-` and at least 32 characters',
+    /\b(sk-(?:proj-|svcacct-|admin-)?)[A-Za-z0-9_-]{32,}/g,
+    `$1${REDACTED}`,
+  ),
+  byPattern(
+    'huggingface',
+    'Hugging Face tokens: `hf_` and at least 34 letters or digits',
+    /\bhf_[A-Za-z0-9]{34,}/g,
+    `hf_${REDACTED}`,
+  ),
+  byPattern(
+    'slack-token',
+    'Slack tokens: `xoxa-`, `xoxb-`, `xoxp-`, `xoxr-`, `xoxs-` and at least 10 characters',
+    /\b(xox[abprs]-)[A-Za-z0-9-]{10,}/g,
+    `$1${REDACTED}`,
+  ),
+  byPattern(
+    'slack-webhook',
+    'Slack incoming-webhook URLs: the path after `hooks.slack.com/services/` (or `workflows/`, `triggers/`)',
+    /(hooks\.slack\.com\/(?:services|workflows|triggers)\/)[A-Za-z0-9_/+-]{8,}/gi,
+    `$1${REDACTED}`,
+  ),
+  byPattern(
+    'kubepair-relay-token',
+    'kubepair relay tokens: `kprt_` and 43 base64url characters',
+    /\bkprt_[A-Za-z0-9_-]{43,}/g,
+    `kprt_${REDACTED}`,
+  ),
+  byPattern(
+    'secret-flag',
+    'command-line flags naming a secret, long or single-dash, `--password=VALUE`, `-token=VALUE`, `--password VALUE` (a next token not starting with `-`)',
+    new RegExp(
+      String.raw`(?<![A-Za-z0-9_-])(${SECRET_FLAG_NAME})(=|[ \t]{1,16}(?!-))(?:"[^"\r\n]*"?|'[^'\r\n]*'?|[^\s"']+)`,
+      'gi',
+    ),
+    `$1$2${REDACTED}`,
+  ),
+  byPattern(
+    'secret-query-param',
+    'query parameters naming a secret (`access_token=`, `token=`, `password=`, `client_secret=`, `api_key=`, `key=`, `code=`, `X-Amz-Signature=`, `X-Amz-Credential=`, `X-Amz-Security-Token=`, `X-Goog-Signature=`, ...) at the start of a query or after `?`, `&` or `;`',
+    /(^|[?&;])(access_token|id_token|refresh_token|token|password|passwd|secret|client_secret|api_key|apikey|key|code|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)=[^&\s'"#]+/gi,
+    `$1$2=${REDACTED}`,
+  ),
+  byPattern(
+    'secret-env-assignment',
+    'upper-case environment assignments whose name ends in `PASSWORD`, `PASSWD`, `SECRET`, `TOKEN`, `API_KEY`, `ACCESS_KEY` or `CREDENTIALS` (`GITHUB_TOKEN=...`)',
+    /\b([A-Z][A-Z0-9_]{0,63}_)?(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|ACCESS_KEY|CREDENTIALS?)=[^\s'"&;]+/g,
+    `$1$2=${REDACTED}`,
+  ),
+  byPattern(
+    'secret-json-field',
+    'JSON text inside a string whose field name ends in a secret word (`"password": "..."`, `"client_secret": "..."`)',
+    /("[A-Za-z0-9_.-]{0,64}?(?:password|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key|credentials?)"[ \t]{0,16}:[ \t]{0,16})"(?:[^"\\\r\n]|\\.)*"?/gi,
+    `$1"${REDACTED}"`,
+  ),
+  byPattern(
+    'bearer',
+    'bearer tokens: `Bearer` and at least 8 token characters',
+    /\b(Bearer)[ \t]{1,16}[A-Za-z0-9._~+/=-]{8,}/gi,
+    `$1 ${REDACTED}`,
+  ),
+  byPattern(
+    'basic',
+    'Basic credentials: `Basic` and at least 8 base64 characters',
+    /\b(Basic)[ \t]{1,16}[A-Za-z0-9+/=]{8,}/gi,
+    `$1 ${REDACTED}`,
+  ),
+];
+
+/** What a string over REDACT_MAX_STRING_CHARS becomes: nothing of it is kept. */
+function oversizeMarker(length: number): string {
+  return `[REDACTED: ${length} characters, over the ${REDACT_MAX_STRING_CHARS}-character redaction limit]`;
+}
+
+/** Redact secrets inside one string. Strings over the size limit are replaced whole. */
+export function redactString(text: string): string {
+  if (text.length > REDACT_MAX_STRING_CHARS) return oversizeMarker(text.length);
+  let out = text;
+  for (const family of REDACTION_FAMILIES) out = family.apply(out);
+  return out;
+}
+
+/** Key names (normalized: lower case, no `-`, `_`, `.`) whose values are always secrets. */
+const SECRET_KEY_EXACT = new Set(['authorization', 'proxyauthorization', 'cookie', 'setcookie', 'sig']);
+/** Endings of normalized key names whose values are always secrets (`access_token`, `dbPassword`). */
+const SECRET_KEY_ENDINGS = [
+  'password',
+  'passwd',
+  'passphrase',
+  'secret',
+  'token',
+  'apikey',
+  'privatekey',
+  'accesskey',
+  'accountkey',
+  'credential',
+  'credentials',
+  'signature',
+] as const;
+/** Extra query parameter names that carry secrets but are ordinary field names in objects. */
+const SECRET_QUERY_EXACT = new Set(['key', 'code']);
+
+function normalizeKey(key: string): string {
+  return key.toLowerCase().replace(/[-_.]/g, '');
+}
+
+/** True when a field or header named `key` holds a secret (`Authorization`, `client_secret`, `dbPassword`). */
+export function isSecretKeyName(key: string): boolean {
+  if (key.length > 256) return false;
+  const normalized = normalizeKey(key);
+  return SECRET_KEY_EXACT.has(normalized) || SECRET_KEY_ENDINGS.some((ending) => normalized.endsWith(ending));
+}
+
+/** True when `arg` is a flag naming a secret with its value in the next argument (`--password`). */
+export function isBareSecretFlag(arg: string): boolean {
+  return arg.length <= 160 && BARE_SECRET_FLAG.test(arg);
+}
+
+/** The value a secret key's value is replaced with; booleans and null carry no secret and stay. */
+function blankSecret(value: unknown): unknown {
+  return value === null || value === undefined || typeof value === 'boolean' ? value : REDACTED;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: false });
+
+/**
+ * Redact secrets in any JSON-like value: strings are scrubbed, object keys are scrubbed and
+ * the values of secret keys blanked, an argument following a bare secret flag in an array is
+ * blanked, bytes are decoded and scrubbed, and nesting deeper than REDACT_MAX_DEPTH is
+ * replaced. The result is plain JSON data (bigints become strings).
+ */
 export function redactValue(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactString(value);
+  if (typeof value === 'bigint') return value.toString();
   if (value === null || typeof value !== 'object') return value;
-  if (depth > 16) return REDACTED;
-  if (Array.isArray(value)) return value.map((item) => redactValue(item, depth + 1));
+  if (depth >= REDACT_MAX_DEPTH) return REDACTED;
+  if (value instanceof Uint8Array) return redactString(UTF8.decode(value.subarray(0, REDACT_MAX_STRING_CHARS * 4 + 1)));
+  if (value instanceof Error) return { name: redactString(value.name), message: redactString(value.message) };
+  if ('toJSON' in value && typeof value.toJSON === 'function') {
+    return redactValue((value as { toJSON: () => unknown }).toJSON(), depth + 1);
+  }
+  if (Array.isArray(value)) {
+    const items: readonly unknown[] = value;
+    return items.map((item, index) => {
+      const before = index > 0 ? items[index - 1] : undefined;
+      if (typeof before === 'string' && typeof item === 'string' && isBareSecretFlag(before)) return REDACTED;
+      return redactValue(item, depth + 1);
+    });
+  }
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
-    out[redactString(key)] = SECRET_KEYS.has(key.toLowerCase()) ? REDACTED : redactValue(item, depth + 1);
+    out[redactString(key)] = isSecretKeyName(key) ? blankSecret(item) : redactValue(item, depth + 1);
   }
   return out;
+}
+
+/** Decode one query component (`+` is a space); undecodable text is scanned as it is. */
+function decodeQueryComponent(raw: string): string {
+  const spaced = raw.replaceAll('+', ' ');
+  try {
+    return decodeURIComponent(spaced);
+  } catch (err) {
+    if (err instanceof URIError) return spaced;
+    throw err;
+  }
+}
+
+/** Encode a redacted component for the query again, keeping the REDACTED markers readable. */
+function encodeRedacted(text: string): string {
+  return encodeURIComponent(text).replaceAll(encodeURIComponent(REDACTED), REDACTED);
+}
+
+/**
+ * Redact a URL query string (with or without its leading `?`) for display in an audit record.
+ * Parameters whose name is a secret (`token`, `access_token`, `X-Amz-Signature`, `sig`, `key`,
+ * `code`, ...) are blanked; every other name and value is decoded and scrubbed like any string;
+ * a repeated parameter that follows a bare secret flag (`command=--password&command=hunter2`,
+ * as `kubectl exec` sends its argv) is blanked. The rest keeps its original encoding.
+ */
+export function redactQuery(query: string): string {
+  if (query.length > REDACT_MAX_STRING_CHARS) return oversizeMarker(query.length);
+  const lead = query.startsWith('?') ? '?' : '';
+  const pieces = query.slice(lead.length).split('&');
+  let previous: { name: string; value: string } | undefined;
+  const out = pieces.map((piece) => {
+    const eq = piece.indexOf('=');
+    const rawName = eq < 0 ? piece : piece.slice(0, eq);
+    const rawValue = eq < 0 ? undefined : piece.slice(eq + 1);
+    const name = decodeQueryComponent(rawName);
+    const value = rawValue === undefined ? undefined : decodeQueryComponent(rawValue);
+    const redactedName = redactString(name);
+    const shownName = redactedName === name ? redactString(rawName) : encodeRedacted(redactedName);
+    const follows = previous !== undefined && previous.name === name && isBareSecretFlag(previous.value);
+    previous = value === undefined ? undefined : { name, value };
+    if (rawValue === undefined || value === undefined) return shownName;
+    const normalized = normalizeKey(name);
+    if (follows || isSecretKeyName(name) || SECRET_QUERY_EXACT.has(normalized)) return `${shownName}=${REDACTED}`;
+    const redactedValue = redactString(value);
+    if (redactedValue !== value) return `${shownName}=${encodeRedacted(redactedValue)}`;
+    // Scan the encoded form too, in case decoding hid a shape the raw text shows.
+    return `${shownName}=${redactString(rawValue)}`;
+  });
+  return lead + out.join('&');
 }

@@ -3,11 +3,12 @@
  * run the chosen role, and turn any failure into one clear line (see report-error.ts).
  */
 import { CommanderError } from 'commander';
+import { registerAuditCommand } from './audit-command.js';
 import { buildProgram } from './program.js';
 import { reportError } from './report-error.js';
 
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram([registerAuditCommand]);
   if (argv.length === 0) {
     process.stderr.write(program.helpInformation());
     return 2;

@@ -1,9 +1,16 @@
 /**
- * Error codes of the audit log and redaction (DESIGN §6).
+ * Error codes of the audit log, its verification and redaction (DESIGN §6, docs/audit.md).
  * Codes are never reused once retired; add new ones at the end of the table.
  */
 import type { ErrorSpec } from './error-spec.js';
 
 export const AUDIT_ERRORS = {
   KP_ERR_AUDIT_WRITE: { message: 'the audit log cannot be written', status: 503, exit: 1 },
+  KP_ERR_AUDIT_RECORD_INVALID: {
+    message: 'the audit record cannot be written (not a plain object, a reserved chain field, or too large)',
+    status: 500,
+    exit: 1,
+  },
+  KP_ERR_AUDIT_BACKLOG: { message: 'too many audit records are waiting to be written', status: 503, exit: 1 },
+  KP_ERR_AUDIT_VERIFY_FAILED: { message: 'the audit log failed verification', exit: 1 },
 } as const satisfies Record<string, ErrorSpec>;
