@@ -15,9 +15,10 @@
  * Untrusted input: request attributes and headers (from the client); a policy description
  * received from a peer goes through parsePolicyDescription first.
  */
-import { z } from 'zod';
+import type { z } from 'zod';
 import { KubepairError } from '../../errors/index.js';
-import { POLICY_MAX_RULES, POLICY_RULE_MAX_CHARS } from '../../limits.js';
+import { POLICY_MODES, policyShapeSchema } from '../../session/policy-shape.js';
+import type { PolicyMode } from '../../session/policy-shape.js';
 import { impersonationActions } from './impersonation.js';
 import type { RequestHeaders } from './impersonation.js';
 import type { PolicyAction } from './policy-action.js';
@@ -27,19 +28,15 @@ import type { PolicyRule } from './rules.js';
 import { TIER_NAMES, classifyTier, describeAction } from './tiers.js';
 import type { Tier, TierClassification } from './tiers.js';
 
-export const POLICY_MODES = ['readonly', 'guarded', 'open'] as const;
-export type PolicyMode = (typeof POLICY_MODES)[number];
+export { POLICY_MODES };
+export type { PolicyMode };
 export const DEFAULT_POLICY_MODE: PolicyMode = 'guarded';
 
 /** Highest tier each mode allows without an --allow rule. */
 const FREE_TIER: Readonly<Record<PolicyMode, Tier>> = { readonly: 0, guarded: 1, open: 3 };
 
-const ruleList = z.array(z.string().min(1).max(POLICY_RULE_MAX_CHARS)).max(POLICY_MAX_RULES);
-
 /** The serialisable policy: what the session description carries and `connect` shows. */
-export const PolicyDescriptionSchema = z
-  .strictObject({ mode: z.enum(POLICY_MODES), allow: ruleList, deny: ruleList })
-  .superRefine((description, ctx) => {
+export const PolicyDescriptionSchema = policyShapeSchema.superRefine((description, ctx) => {
     if (description.mode !== 'guarded' && description.allow.length > 0) {
       ctx.addIssue({ code: 'custom', path: ['allow'], message: `--allow rules only apply in mode "guarded"` });
     }
