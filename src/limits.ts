@@ -82,3 +82,21 @@ export const AUDIT_MAX_PENDING_RECORDS = 4096;
 export const REDACT_MAX_STRING_CHARS = 64 * 1024; // 64 Ki characters
 /** Deepest nesting of objects and arrays the redaction module descends into; deeper values are replaced. */
 export const REDACT_MAX_DEPTH = 16;
+
+// --- certificates (src/tls, DESIGN §6) ---
+/** Default lifetime of a throw-away CA and of the certificates it issues (covers an 8 h session). */
+export const TLS_DEFAULT_VALIDITY_MS = 24 * 60 * 60 * 1000; // 24 h
+/** Longest lifetime any certificate from src/tls may have; throw-away CAs stay short-lived. */
+export const TLS_MAX_VALIDITY_MS = 7 * 24 * 60 * 60 * 1000; // 7 days
+/** How far notBefore is set in the past, so a peer clock slightly behind still accepts the certificate. */
+export const TLS_NOT_BEFORE_BACKDATE_MS = 60 * 1000; // 1 min
+/** Longest common name, organization (group) or DNS label sequence accepted, in characters. */
+export const TLS_NAME_MAX_CHARS = 128;
+/** Longest DNS name in a subjectAltName, in characters (RFC 1035 §2.3.4). */
+export const TLS_DNS_NAME_MAX_CHARS = 253;
+/** Most DNS plus IP subjectAltNames in one server certificate. */
+export const TLS_MAX_SUBJECT_ALT_NAMES = 32;
+/** Most groups (subject O attributes) in one client certificate. */
+export const TLS_MAX_GROUPS = 32;
+/** Random bytes in a certificate serial number (RFC 5280 §4.1.2.2 allows up to 20 octets). */
+export const TLS_SERIAL_BYTES = 16;

@@ -6,6 +6,7 @@
 import { AUDIT_ERRORS } from './audit-errors.js';
 import { CHANNEL_ERRORS } from './channel-errors.js';
 import { CLIENT_ERRORS } from './client-errors.js';
+import { TLS_ERRORS } from './tls-errors.js';
 import type { ErrorSpec } from './error-spec.js';
 import { GENERAL_ERRORS } from './general-errors.js';
 import { MUX_ERRORS } from './mux-errors.js';
@@ -19,6 +20,7 @@ const TABLES = [
   MUX_ERRORS,
   CLIENT_ERRORS,
   POLICY_ERRORS,
+  TLS_ERRORS,
 ] as const;
 
 export const ERRORS = {
@@ -28,6 +30,7 @@ export const ERRORS = {
   ...MUX_ERRORS,
   ...CLIENT_ERRORS,
   ...POLICY_ERRORS,
+  ...TLS_ERRORS,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
