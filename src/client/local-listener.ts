@@ -176,8 +176,8 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
       return;
     }
     for (const chunk of head) stream.write(chunk);
-    const done = (err: NodeJS.ErrnoException | null): void => {
-      if (err !== null && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+    const done = (err: NodeJS.ErrnoException | null | undefined): void => {
+      if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
         this.emit('streamError', new KubepairError('KP_ERR_MUX_STREAM_FAILED', err.message, { cause: err }));
       }
     };

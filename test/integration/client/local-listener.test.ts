@@ -1,0 +1,163 @@
+/**
+ * The client's local listener (DESIGN §2, §6): TLS with the per-session CA, a constant-time
+ * bearer-token check before any tunnel stream opens, and plain forwarding for raw targets.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:https';
+import { connect as netConnect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
+import { createServer } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { LocalListener } from '../../../src/client/local-listener.js';
+import { MuxClient, MuxServer, bridgeStream } from '../../../src/mux/index.js';
+import { CertificateAuthority } from '../../../src/tls/index.js';
+import { pairedChannels, within } from '../../helpers/channel-pair.js';
+
+interface Reply {
+  status: number;
+  body: string;
+}
+
+function get(port: number, ca: string, headers: Record<string, string>): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/version', ca, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('local listener', () => {
+  const token = randomBytes(32).toString('base64url');
+  let ca: CertificateAuthority;
+  let listener: LocalListener;
+  let port = 0;
+  let streamsOpened = 0;
+  let close: () => void = () => undefined;
+  const seenByAgent: string[] = [];
+
+  before(async () => {
+    ca = await CertificateAuthority.create({ commonName: 'kubepair test session CA' });
+    const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
+    const { agent, client } = await pairedChannels();
+    // On the agent: a tiny HTTP server standing in for the kube proxy, fed by tunnel streams.
+    const http = createServer((req, res) => {
+      seenByAgent.push(`${req.method} ${req.url} auth=${req.headers.authorization === `Bearer ${token}` ? 'token' : 'none'}`);
+      res.end(JSON.stringify({ gitVersion: 'v1.32.0' }));
+    });
+    const server = new MuxServer(agent, { targets: new Map([['kube-apiserver', (stream: Duplex) => http.emit('connection', bridgeStream(stream))]]) });
+    const mux = new MuxClient(client);
+    listener = new LocalListener({
+      security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token },
+      target: 'kube-apiserver',
+      openStream: (target) => {
+        streamsOpened++;
+        return mux.openStream(target);
+      },
+      headTimeoutMs: 500,
+    });
+    port = await listener.listen();
+    close = () => {
+      mux.close();
+      server.close();
+      agent.close();
+      client.close();
+    };
+  });
+  after(async () => {
+    await listener.close();
+    close();
+  });
+
+  it('the right token reaches the agent through a tunnel stream', async () => {
+    const reply = await within(get(port, ca.certPem, { authorization: `Bearer ${token}` }), 5000, 'request');
+    assert.equal(reply.status, 200);
+    assert.deepEqual(JSON.parse(reply.body), { gitVersion: 'v1.32.0' });
+    assert.deepEqual(seenByAgent, ['GET /version auth=token']);
+  });
+
+  const refusals: Array<[string, Record<string, string>]> = [
+    ['no token', {}],
+    ['a wrong token', { authorization: `Bearer ${randomBytes(32).toString('base64url')}` }],
+    ['a token one character short', { authorization: `Bearer ${token.slice(0, -1)}` }],
+    ['basic auth', { authorization: `Basic ${Buffer.from('a:b').toString('base64')}` }],
+  ];
+  for (const [name, headers] of refusals) {
+    it(`Security: ${name} gets a 401 Status and opens no stream`, async () => {
+      const before = streamsOpened;
+      const reply = await within(get(port, ca.certPem, headers), 5000, name);
+      assert.equal(reply.status, 401);
+      assert.equal((JSON.parse(reply.body) as { kind: string }).kind, 'Status');
+      assert.equal(streamsOpened, before, 'no tunnel stream was opened');
+    });
+  }
+
+  it('Security: a repeated Authorization header is refused', async () => {
+    const before = streamsOpened;
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca: ca.certPem, servername: 'localhost' });
+    socket.write(`GET /version HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    let text = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    await within(new Promise((resolve) => socket.on('close', resolve)), 5000, 'close');
+    assert.match(text, /^HTTP\/1\.1 401/);
+    assert.equal(streamsOpened, before);
+  });
+
+  it('Security: a client that never finishes its head is cut off at the deadline', async () => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca: ca.certPem, servername: 'localhost' });
+    socket.write('GET /version HTTP/1.1\r\nHost: x\r\n');
+    let text = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    await within(new Promise((resolve) => socket.on('close', resolve)), 5000, 'deadline');
+    assert.match(text, /^HTTP\/1\.1 408/);
+  });
+
+  it('Security: an oversized head is refused without buffering it all', async () => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca: ca.certPem, servername: 'localhost' });
+    socket.on('error', () => undefined);
+    socket.write(`GET /version HTTP/1.1\r\nX-Pad: ${'a'.repeat(40 * 1024)}\r\n`);
+    let text = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    await within(new Promise((resolve) => socket.on('close', resolve)), 5000, 'oversize');
+    assert.match(text, /^HTTP\/1\.1 431/);
+  });
+
+  it('Security: a client that does not trust the session CA cannot complete TLS', async () => {
+    const other = await CertificateAuthority.create({ commonName: 'someone else' });
+    await assert.rejects(get(port, other.certPem, { authorization: `Bearer ${token}` }), /self-signed|unable to verify|certificate/i);
+  });
+
+  it('refuses to bind a non-loopback address', () => {
+    assert.throws(
+      () => new LocalListener({ host: '0.0.0.0', security: { kind: 'plain' }, target: 'x', openStream: () => Promise.reject(new Error('x')) }),
+      { code: 'KP_ERR_INVALID_ARGUMENT' },
+    );
+  });
+});
+
+describe('local listener, plain mode', () => {
+  it('pipes raw bytes to the target both ways', async () => {
+    const { agent, client } = await pairedChannels();
+    const server = new MuxServer(agent, { targets: new Map([['redis', (stream: Duplex) => stream.pipe(stream)]]) });
+    const mux = new MuxClient(client);
+    const listener = new LocalListener({ security: { kind: 'plain' }, target: 'redis', openStream: (t) => mux.openStream(t) });
+    const port = await listener.listen();
+    const socket = netConnect({ host: '127.0.0.1', port });
+    const payload = randomBytes(200_000);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.end(payload);
+    await within(new Promise((resolve) => socket.on('end', resolve)), 5000, 'echo');
+    assert.ok(Buffer.concat(chunks).equals(payload));
+    await listener.close();
+    mux.close();
+    server.close();
+    agent.close();
+    client.close();
+  });
+});
