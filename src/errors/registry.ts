@@ -3,6 +3,7 @@
  * with a start-up check that no code is defined twice. `docs/errors.md` lists the same codes;
  * test/unit/errors/registry.test.ts keeps the two in step.
  */
+import { AGENT_ERRORS } from './agent-errors.js';
 import { AUDIT_ERRORS } from './audit-errors.js';
 import { CHANNEL_ERRORS } from './channel-errors.js';
 import { CLIENT_ERRORS } from './client-errors.js';
@@ -21,6 +22,7 @@ const TABLES = [
   CLIENT_ERRORS,
   POLICY_ERRORS,
   TLS_ERRORS,
+  AGENT_ERRORS,
 ] as const;
 
 export const ERRORS = {
@@ -31,6 +33,7 @@ export const ERRORS = {
   ...CLIENT_ERRORS,
   ...POLICY_ERRORS,
   ...TLS_ERRORS,
+  ...AGENT_ERRORS,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -12,11 +12,20 @@ export function isSensitiveVariable(name: string): boolean {
   return SENSITIVE_NAME.test(name);
 }
 
-/** A copy of `env` without sensitive variables, plus `extra` (which is trusted). */
-export function childEnvironment(env: NodeJS.ProcessEnv, extra: Readonly<Record<string, string>> = {}): NodeJS.ProcessEnv {
+/**
+ * A copy of `env` without sensitive variables, plus `extra` (which is trusted). Names in
+ * `passThrough` are kept even when they look sensitive: the user listed them explicitly (for
+ * example `--pass-env AWS_SESSION_TOKEN` for an exec credential plugin that needs it).
+ */
+export function childEnvironment(
+  env: NodeJS.ProcessEnv,
+  extra: Readonly<Record<string, string>> = {},
+  passThrough: readonly string[] = [],
+): NodeJS.ProcessEnv {
+  const keep = new Set(passThrough);
   const out: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(env)) {
-    if (value !== undefined && !isSensitiveVariable(name)) out[name] = value;
+    if (value !== undefined && (keep.has(name) || !isSensitiveVariable(name))) out[name] = value;
   }
   return { ...out, ...extra };
 }
