@@ -1,0 +1,165 @@
+/**
+ * Running the real `kubectl` binary from tests: always with an argument array (no shell),
+ * a minimal environment (PATH, HOME in a temporary directory so the discovery cache is private,
+ * KUBECONFIG), a hard timeout after which the process is killed, and bounded output.
+ *
+ * `runKubectl` waits for exit; `startKubectl` is for long-running commands (`logs -f`,
+ * `get --watch`): it collects stdout lines and resolves `waitForLines` when enough arrived or
+ * rejects when the time is up, then the test kills it.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** The kubectl the tests use. */
+export const KUBECTL = process.env['KUBEPAIR_TEST_KUBECTL'] ?? 'kubectl';
+/** Default bound for one kubectl call. */
+export const KUBECTL_TIMEOUT_MS = 20_000;
+/** Most output bytes kept per stream. */
+const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
+
+export interface KubectlResult {
+  /** Exit code, or null when killed by a signal (e.g. the timeout). */
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly timedOut: boolean;
+}
+
+export interface KubectlOptions {
+  readonly kubeconfig: string;
+  /** Private HOME (kubectl writes its discovery cache there). */
+  readonly home: string;
+  readonly timeoutMs?: number;
+  /** Bytes written to stdin, which is then closed; stdin is closed at once when absent. */
+  readonly stdin?: string | Buffer;
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+function environment(options: KubectlOptions): NodeJS.ProcessEnv {
+  return { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: options.home, KUBECONFIG: options.kubeconfig, ...options.env };
+}
+
+function collect(stream: NodeJS.ReadableStream, sink: Buffer[], counter: { bytes: number }): void {
+  stream.on('data', (chunk: Buffer) => {
+    if (counter.bytes + chunk.length > MAX_OUTPUT_BYTES) return;
+    counter.bytes += chunk.length;
+    sink.push(chunk);
+  });
+}
+
+/** Run kubectl to completion (or until the timeout kills it). */
+export function runKubectl(args: readonly string[], options: KubectlOptions): Promise<KubectlResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(KUBECTL, [...args], { env: environment(options), stdio: ['pipe', 'pipe', 'pipe'] });
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    collect(child.stdout, stdout, { bytes: 0 });
+    collect(child.stderr, stderr, { bytes: 0 });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.timeoutMs ?? KUBECTL_TIMEOUT_MS);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.stdin.on('error', () => undefined); // kubectl may exit before reading all of stdin
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(stdout).toString('utf8'),
+        stderr: Buffer.concat(stderr).toString('utf8'),
+        timedOut,
+      });
+    });
+    child.stdin.end(options.stdin ?? '');
+  });
+}
+
+/** A kubectl that keeps running: its stdout lines so far, and a way to wait for more. */
+export interface RunningKubectl {
+  readonly child: ChildProcessWithoutNullStreams;
+  lines(): string[];
+  stderr(): string;
+  /** Resolves with the lines once `predicate` holds for them; rejects after `timeoutMs` or on exit. */
+  waitFor(predicate: (lines: readonly string[]) => boolean, timeoutMs: number): Promise<string[]>;
+  /** Kill it (SIGKILL) and wait for the exit. */
+  stop(): Promise<void>;
+}
+
+/** Start a long-running kubectl (logs -f, get --watch). */
+export function startKubectl(args: readonly string[], options: KubectlOptions): RunningKubectl {
+  const child = spawn(KUBECTL, [...args], { env: environment(options), stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.end(options.stdin ?? '');
+  let pending = '';
+  const lines: string[] = [];
+  const stderr: Buffer[] = [];
+  collect(child.stderr, stderr, { bytes: 0 });
+  const waiters = new Set<() => void>();
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  let done = false;
+  child.on('close', () => {
+    done = true;
+    for (const wake of waiters) wake();
+  });
+  child.stdout.on('data', (chunk: Buffer) => {
+    pending += chunk.toString('utf8');
+    const parts = pending.split('\n');
+    pending = parts.pop() ?? '';
+    for (const line of parts) if (lines.length < 100_000) lines.push(line);
+    for (const wake of waiters) wake();
+  });
+  return {
+    child,
+    lines: () => [...lines],
+    stderr: () => Buffer.concat(stderr).toString('utf8'),
+    waitFor(predicate, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (predicate(lines)) finish(() => resolve([...lines]));
+          else if (done) finish(() => reject(new Error(`kubectl exited before the expected output; stdout: ${JSON.stringify(lines)} stderr: ${Buffer.concat(stderr).toString('utf8')}`)));
+        };
+        const timer = setTimeout(
+          () => finish(() => reject(new Error(`timed out after ${timeoutMs} ms; stdout so far: ${JSON.stringify(lines)}`))),
+          timeoutMs,
+        );
+        const finish = (settle: () => void): void => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          settle();
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    async stop() {
+      if (!done) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** A temporary directory for one test file: HOME for kubectl and a place for kubeconfigs. */
+export async function kubectlSandbox(prefix: string): Promise<{
+  readonly dir: string;
+  writeKubeconfig(name: string, text: string): Promise<string>;
+  remove(): Promise<void>;
+}> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return {
+    dir,
+    async writeKubeconfig(name, text) {
+      const path = join(dir, name);
+      await writeFile(path, text, { mode: 0o600, flag: 'wx' });
+      return path;
+    },
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
