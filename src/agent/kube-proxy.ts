@@ -229,7 +229,6 @@ export class KubeProxy {
       req.resume();
       return;
     }
-    req.on('data', (chunk: Buffer) => (exchange.bytesIn += chunk.length));
     this.#options.upstream
       .auth()
       .then((auth) => this.#forward(req, res, exchange, auth))
@@ -266,6 +265,9 @@ export class KubeProxy {
     });
     // The client went away (a watch or logs -f ended): stop the upstream request too.
     res.on('close', () => outgoing.destroy());
+    // Count and pipe together: a 'data' listener added earlier would start the body flowing
+    // while the credentials were still being fetched, and those bytes would be lost.
+    req.on('data', (chunk: Buffer) => (exchange.bytesIn += chunk.length));
     req.pipe(outgoing);
   }
 

@@ -1,0 +1,98 @@
+/**
+ * The whole kubepair data path in one process, for tests where the point is the library:
+ * fixture API server ← KubeProxy (agent) ← MuxServer ← SecureChannel ⇄ SecureChannel →
+ * MuxClient → LocalListener (TLS + bearer token) ← real kubectl with a kubepair kubeconfig.
+ * The relay is replaced by an in-memory transport pair; everything else is the real code.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { AuditLog } from '../../src/audit/audit-log.js';
+import type { RequestAuditRecord } from '../../src/audit/record.js';
+import { KubeProxy } from '../../src/agent/kube-proxy.js';
+import { RequestPolicy } from '../../src/agent/policy/index.js';
+import type { PolicyOptions } from '../../src/agent/policy/index.js';
+import { loadUpstreamCluster } from '../../src/agent/upstream-cluster.js';
+import { TempKubeconfig } from '../../src/client/kubeconfig.js';
+import { LocalListener } from '../../src/client/local-listener.js';
+import { MuxClient, MuxServer } from '../../src/mux/index.js';
+import { CertificateAuthority } from '../../src/tls/index.js';
+import type { KubeApiServer } from '../fixtures/kube-api-server/server.js';
+import { startKubeApiServer } from '../fixtures/kube-api-server/server.js';
+import { pairedChannels } from './channel-pair.js';
+import type { KubectlOptions } from './kubectl.js';
+import { kubectlSandbox } from './kubectl.js';
+
+export interface InProcessTunnelOptions {
+  readonly policy?: PolicyOptions;
+  readonly audit?: AuditLog;
+  readonly auditFailOpen?: boolean;
+  readonly impersonate?: { readonly user: string; readonly groups: readonly string[] };
+  readonly api?: KubeApiServer;
+}
+
+export interface InProcessTunnel {
+  readonly api: KubeApiServer;
+  /** kubectl options pointing at the tunnel's kubeconfig, with a private HOME. */
+  readonly kubectl: KubectlOptions;
+  readonly kubeconfigPath: string;
+  readonly token: string;
+  readonly listenerPort: number;
+  /** Audit records in the order requests finished. */
+  readonly records: RequestAuditRecord[];
+  close(): Promise<void>;
+}
+
+export async function startInProcessTunnel(options: InProcessTunnelOptions = {}): Promise<InProcessTunnel> {
+  const api = options.api ?? (await startKubeApiServer());
+  const sandbox = await kubectlSandbox('kubepair-tunnel-');
+  const agentKubeconfig = await sandbox.writeKubeconfig('agent.kubeconfig', api.kubeconfigFor());
+  const upstream = await loadUpstreamCluster({ kubeconfig: agentKubeconfig });
+  const { agent, client } = await pairedChannels();
+  const records: RequestAuditRecord[] = [];
+  const proxy = new KubeProxy({
+    upstream,
+    policy: RequestPolicy.create(options.policy ?? { mode: 'open' }),
+    audit: options.audit,
+    ...(options.auditFailOpen !== undefined && { auditFailOpen: options.auditFailOpen }),
+    session: 'test-session',
+    client: 'test-client',
+    ...(options.impersonate !== undefined && { impersonate: options.impersonate }),
+    onRequest: (record) => records.push(record),
+  });
+  const server = new MuxServer(agent, { targets: new Map([['kube-apiserver', (stream) => proxy.handle(stream)]]) });
+  const mux = new MuxClient(client);
+  const ca = await CertificateAuthority.create({ commonName: 'kubepair session CA' });
+  const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'] });
+  const token = randomBytes(32).toString('base64url');
+  const listener = new LocalListener({
+    security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token },
+    target: 'kube-apiserver',
+    openStream: (target) => mux.openStream(target),
+  });
+  const listenerPort = await listener.listen();
+  const kubeconfig = await TempKubeconfig.create(sandbox.dir, {
+    clusterName: 'fixture',
+    server: `https://127.0.0.1:${listenerPort}`,
+    caPem: ca.certPem,
+    user: { token },
+  });
+  return {
+    api,
+    kubectl: { kubeconfig: kubeconfig.path, home: join(sandbox.dir) },
+    kubeconfigPath: kubeconfig.path,
+    token,
+    listenerPort,
+    records,
+    async close() {
+      await listener.close();
+      mux.close();
+      server.close();
+      await proxy.close();
+      agent.close();
+      client.close();
+      await kubeconfig.remove();
+      if (options.api === undefined) await api.close();
+      await sandbox.remove();
+    },
+  };
+}
