@@ -6,6 +6,7 @@
  * Used by tests, benchmarks and in-process runs; messages are copied, as a network would.
  */
 import { EventEmitter } from 'node:events';
+import { KubepairError } from '../errors/index.js';
 import type { MessageTransport, MessageTransportEvents, TransportCloseInfo } from './transport.js';
 
 export interface MemoryTransportOptions {
@@ -52,7 +53,7 @@ export class MemoryTransport extends EventEmitter<MessageTransportEvents> implem
 
   send(frame: Uint8Array): boolean {
     const peer = this.#peer;
-    if (this.#closed || peer === undefined) return false;
+    if (this.#closed || peer === undefined) throw new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'the in-memory transport is closed');
     this.#inFlight += frame.length;
     peer.#enqueue({ kind: 'message', frame: Uint8Array.from(frame) });
     if (this.#inFlight >= this.#highWaterMark) {

@@ -126,8 +126,15 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #sendRecord(type: DataInnerType, body: Uint8Array): boolean {
     if (this.#isClosed) throw new KubepairError('KP_ERR_CHANNEL_CLOSED');
     const transport = this.#inbox.transport;
-    if (this.#sealer.keyUpdateDue) transport.send(this.#sealer.sealKeyUpdate());
-    return transport.send(this.#sealer.seal(type, body));
+    try {
+      if (this.#sealer.keyUpdateDue) transport.send(this.#sealer.sealKeyUpdate());
+      return transport.send(this.#sealer.seal(type, body));
+    } catch (err) {
+      // The transport closed under us (its close event may still be queued): end the channel now.
+      const error = toKubepairError(err, 'KP_ERR_TRANSPORT_CLOSED');
+      this.close(error);
+      throw error;
+    }
   }
 
   #writeMux(chunk: Buffer, callback: (err?: Error | null) => void): void {
@@ -136,8 +143,13 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       return;
     }
     let hasRoom = true;
-    for (let offset = 0; offset < chunk.length; offset += this.#chunkBytes) {
-      hasRoom = this.#sendRecord(InnerType.MUX, chunk.subarray(offset, offset + this.#chunkBytes));
+    try {
+      for (let offset = 0; offset < chunk.length; offset += this.#chunkBytes) {
+        hasRoom = this.#sendRecord(InnerType.MUX, chunk.subarray(offset, offset + this.#chunkBytes));
+      }
+    } catch (err) {
+      callback(toKubepairError(err, 'KP_ERR_CHANNEL_CLOSED'));
+      return;
     }
     if (hasRoom) callback();
     else this.#pendingWrite = callback;

@@ -29,7 +29,10 @@ export interface MessageTransportEvents {
 }
 
 export interface MessageTransport extends EventEmitter<MessageTransportEvents> {
-  /** Queue one binary message; false means "wait for drain before sending more". */
+  /**
+   * Queue one binary message; false means "wait for drain before sending more". Throws
+   * KP_ERR_TRANSPORT_CLOSED once the transport is closed.
+   */
   send(frame: Uint8Array): boolean;
   /** Stop emitting `message` until `resume` (and stop reading the underlying source). */
   pause(): void;

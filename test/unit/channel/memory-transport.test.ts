@@ -42,6 +42,6 @@ describe('MemoryTransport', () => {
     await once(b, 'close');
     assert.deepEqual(events, ['m1', 'close 4000']);
     assert.ok(b.closed && a.closed);
-    assert.equal(a.send(Uint8Array.of(3)), false, 'sending after close is refused');
+    assert.throws(() => a.send(Uint8Array.of(3)), { code: 'KP_ERR_TRANSPORT_CLOSED' }, 'sending after close is refused');
   });
 });

@@ -1,0 +1,90 @@
+/**
+ * Raw TCP targets of the agent (DESIGN §5): names offered with `--expose NAME=HOST:PORT`, and
+ * the API server itself in passthrough mode. The agent maps each name to an address it chose;
+ * the client only ever names a target, so it cannot make the agent dial anywhere else. Each
+ * tunnelled connection is audited once, when it ends (bytes both ways, duration).
+ */
+import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { AuditLog } from '../audit/audit-log.js';
+import { KubepairError } from '../errors/index.js';
+import { KUBE_API_TARGET, isValidTargetName } from '../mux/target-name.js';
+
+export interface TcpTarget {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Parse `NAME=HOST:PORT` (HOST may be `[v6]`); throws KP_ERR_TARGET_SPEC (exit 2) with the reason. */
+export function parseExposeSpec(spec: string): TcpTarget {
+  const match = /^([^=]+)=(\[[0-9a-fA-F:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(spec.trim());
+  if (match === null) throw new KubepairError('KP_ERR_TARGET_SPEC', `"${spec.slice(0, 100)}"`);
+  const [, name = '', rawHost = '', rawPort = ''] = match;
+  if (!isValidTargetName(name)) {
+    throw new KubepairError('KP_ERR_TARGET_SPEC', `name "${name}": lowercase letters, digits and dashes only`);
+  }
+  if (name === KUBE_API_TARGET) throw new KubepairError('KP_ERR_TARGET_SPEC', `"${KUBE_API_TARGET}" is reserved for the API server`);
+  const port = Number(rawPort);
+  if (port < 1 || port > 65535) throw new KubepairError('KP_ERR_TARGET_SPEC', `port ${rawPort} is not 1-65535`);
+  const host = rawHost.startsWith('[') ? rawHost.slice(1, -1) : rawHost;
+  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) throw new KubepairError('KP_ERR_TARGET_SPEC', `host "${host.slice(0, 100)}"`);
+  return { name, host, port };
+}
+
+/** Parse every `--expose` and refuse repeated names. */
+export function parseExposeSpecs(specs: readonly string[]): TcpTarget[] {
+  const targets = specs.map(parseExposeSpec);
+  const names = new Set<string>();
+  for (const target of targets) {
+    if (names.has(target.name)) throw new KubepairError('KP_ERR_TARGET_SPEC', `"${target.name}" is exposed twice`);
+    names.add(target.name);
+  }
+  return targets;
+}
+
+export interface TcpPipeOptions {
+  readonly audit?: AuditLog | undefined;
+  readonly session: string;
+  readonly client: string;
+  /** Called with every failure to connect (for the agent's log). */
+  readonly onError?: (target: TcpTarget, error: Error) => void;
+}
+
+/** A handler that pipes each tunnel stream to `target`'s address. */
+export function tcpTargetHandler(target: TcpTarget, options: TcpPipeOptions): (stream: Duplex) => void {
+  return (stream) => {
+    const started = Date.now();
+    let bytesIn = 0;
+    let bytesOut = 0;
+    const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true });
+    stream.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
+    socket.on('data', (chunk: Buffer) => (bytesOut += chunk.length));
+    let ended = false;
+    const end = (error?: Error): void => {
+      if (ended) return;
+      ended = true;
+      if (error !== undefined) options.onError?.(target, error);
+      socket.destroy();
+      stream.destroy();
+      void options.audit
+        ?.append({
+          event: 'connection',
+          session: options.session,
+          client: options.client,
+          target: target.name,
+          bytes_in: bytesIn,
+          bytes_out: bytesOut,
+          duration_ms: Date.now() - started,
+          ...(error !== undefined && { error: error.message }),
+        })
+        .catch(() => undefined); // a failed write is recorded in audit.lastError
+    };
+    socket.on('error', (err) => end(err));
+    stream.on('error', (err) => end(err));
+    socket.on('close', () => end());
+    stream.on('close', () => end());
+    stream.pipe(socket);
+    socket.pipe(stream);
+  };
+}
