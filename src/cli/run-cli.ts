@@ -4,10 +4,11 @@
  */
 import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
+import { registerRelayCommand } from './relay-command.js';
 import { reportError } from './report-error.js';
 
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = buildProgram([registerRelayCommand]);
   if (argv.length === 0) {
     process.stderr.write(program.helpInformation());
     return 2;

@@ -7,10 +7,11 @@ import { AUDIT_ERRORS } from './audit-errors.js';
 import { CHANNEL_ERRORS } from './channel-errors.js';
 import type { ErrorSpec } from './error-spec.js';
 import { GENERAL_ERRORS } from './general-errors.js';
+import { RELAY_ERRORS } from './relay-errors.js';
 
-const TABLES = [GENERAL_ERRORS, CHANNEL_ERRORS, AUDIT_ERRORS] as const;
+const TABLES = [GENERAL_ERRORS, CHANNEL_ERRORS, AUDIT_ERRORS, RELAY_ERRORS] as const;
 
-export const ERRORS = { ...GENERAL_ERRORS, ...CHANNEL_ERRORS, ...AUDIT_ERRORS } as const;
+export const ERRORS = { ...GENERAL_ERRORS, ...CHANNEL_ERRORS, ...AUDIT_ERRORS, ...RELAY_ERRORS } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
 
