@@ -100,3 +100,68 @@ export const TLS_MAX_SUBJECT_ALT_NAMES = 32;
 export const TLS_MAX_GROUPS = 32;
 /** Random bytes in a certificate serial number (RFC 5280 §4.1.2.2 allows up to 20 octets). */
 export const TLS_SERIAL_BYTES = 16;
+
+// --- relay (DESIGN §3) ---
+// Defaults of `kubepair relay`; every one is overridable by a flag and a KUBEPAIR_RELAY_*
+// variable (src/relay/relay-options.ts validates the ranges).
+/** Address the relay listens on when none is given. */
+export const RELAY_DEFAULT_LISTEN = '127.0.0.1:8443';
+/** How long a session may wait to be paired before it expires. */
+export const RELAY_UNPAIRED_TTL_MS = 120_000; // 120 s
+/** How long an established session may live. */
+export const RELAY_ESTABLISHED_LIFETIME_MS = 8 * 60 * 60 * 1000; // 8 h
+/** How long a client that was given a client_key may take to open its WebSocket. */
+export const RELAY_CLAIM_CONNECT_TIMEOUT_MS = 30_000; // 30 s
+/** Failed pairing attempts the relay allows per session; the last one destroys it. */
+export const RELAY_MAX_PAIRING_ATTEMPTS = PAIRING_MAX_ATTEMPTS;
+/** Largest WebSocket message the relay accepts, in bytes (close 1009 above it). */
+export const RELAY_MAX_MESSAGE_BYTES = WS_MAX_MESSAGE_BYTES; // 16 MiB
+/** Requests per minute per client address on /api/*. */
+export const RELAY_API_RATE_LIMIT_PER_MINUTE = 20;
+/** Live sessions on one relay, in total, per relay token and per client address. */
+export const RELAY_MAX_SESSIONS = 10_000;
+export const RELAY_MAX_SESSIONS_PER_TOKEN = 1_000;
+export const RELAY_MAX_SESSIONS_PER_ADDRESS = 50;
+/** Open TCP connections (HTTP and WebSocket) the relay accepts at once. */
+export const RELAY_MAX_CONNECTIONS = 25_000;
+/** Interval between WebSocket pings to each peer. */
+export const RELAY_PING_INTERVAL_MS = 30_000; // 30 s
+/** A peer that sent nothing (not even a pong) for this long is dropped. */
+export const RELAY_PEER_SILENCE_TIMEOUT_MS = 90_000; // 90 s
+/**
+ * Bytes the relay may have queued towards one peer before it stops reading the other peer
+ * (per direction, so a session holds at most about twice this plus one message).
+ */
+export const RELAY_MAX_BUFFERED_BYTES = 1024 * 1024; // 1 MiB
+/** How long before a session's end the relay sends `{"type":"expiring"}` to its peers. */
+export const RELAY_EXPIRING_NOTICE_MS = 60_000; // 60 s
+/** On SIGTERM: how long live peers may keep going after `expiring` before they are closed. */
+export const RELAY_SHUTDOWN_GRACE_MS = 5_000; // 5 s
+/** After sending a close frame, how long the relay waits for the peer's before cutting the socket. */
+export const RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS = 2_000; // 2 s
+/** Largest JSON body of a relay API request, in bytes. */
+export const RELAY_MAX_REQUEST_BODY_BYTES = 4 * 1024; // 4 KiB
+/** How long one HTTP request (headers and body) may take to arrive. */
+export const RELAY_REQUEST_TIMEOUT_MS = 10_000; // 10 s
+/** Largest text (control) frame the relay accepts from a peer, in bytes. */
+export const RELAY_CONTROL_MESSAGE_MAX_BYTES = 1024; // 1 KiB
+/** Most tokens in one tokens file. */
+export const RELAY_MAX_TOKENS = 1_000;
+/** Largest tokens file the relay reads, in bytes. */
+export const RELAY_TOKENS_FILE_MAX_BYTES = 1024 * 1024; // 1 MiB
+/** Longest relay token name, in characters. */
+export const RELAY_TOKEN_NAME_MAX_CHARS = 64;
+/** How often the relay writes tokens' "last used" times to disk (at most). */
+export const RELAY_TOKEN_LAST_USED_FLUSH_MS = 60_000; // 60 s
+/** Quiet period after a tokens-file change before the relay reloads it. */
+export const RELAY_TOKENS_RELOAD_DEBOUNCE_MS = 100; // 100 ms
+
+// --- relay client (DESIGN §3) ---
+/** How long one relay API request may take, connect to last byte. */
+export const RELAY_CLIENT_REQUEST_TIMEOUT_MS = 15_000; // 15 s
+/** Largest relay API response body the client reads, in bytes. */
+export const RELAY_CLIENT_RESPONSE_MAX_BYTES = 64 * 1024; // 64 KiB
+/** How long the WebSocket opening handshake with the relay may take. */
+export const RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS = 15_000; // 15 s
+/** Bytes queued on the relay socket before `send` asks the caller to wait for `drain`. */
+export const RELAY_CLIENT_SEND_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB

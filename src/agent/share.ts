@@ -12,7 +12,7 @@ import type { PairingCode } from '../channel/pairing-code.js';
 import { newPairingCode } from '../channel/pairing-code.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
 import { openSecureChannel } from '../channel/open-secure-channel.js';
-import { KubepairError, isKubepairError, toKubepairError } from '../errors/index.js';
+import { KubepairError, toKubepairError } from '../errors/index.js';
 import { PAIRING_MAX_ATTEMPTS } from '../limits.js';
 import type { TargetHandler } from '../mux/mux-server.js';
 import { MuxServer } from '../mux/mux-server.js';
@@ -165,7 +165,7 @@ export class Share {
       const error = toKubepairError(err);
       if (!socket.closed) socket.sendPakeFailed();
       this.#reporter.attemptFailed(failuresSoFar + 1, PAIRING_MAX_ATTEMPTS, error);
-      if (socket.closed && !isKubepairError(error, 'KP_ERR_PAIRING_FAILED')) throw error;
+      if (socket.closed && error.code !== 'KP_ERR_PAIRING_FAILED') throw error;
       return undefined;
     } finally {
       socket.controlMessages.off('control', onLeft);

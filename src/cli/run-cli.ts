@@ -5,10 +5,11 @@
 import { CommanderError } from 'commander';
 import { registerAuditCommand } from './audit-command.js';
 import { buildProgram } from './program.js';
+import { registerRelayCommand } from './relay-command.js';
 import { reportError } from './report-error.js';
 
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = buildProgram([registerAuditCommand]);
+  const program = buildProgram([registerRelayCommand, registerAuditCommand]);
   if (argv.length === 0) {
     process.stderr.write(program.helpInformation());
     return 2;

@@ -8,6 +8,7 @@ import { AUDIT_ERRORS } from './audit-errors.js';
 import { CHANNEL_ERRORS } from './channel-errors.js';
 import { CLIENT_ERRORS } from './client-errors.js';
 import { TLS_ERRORS } from './tls-errors.js';
+import { RELAY_ERRORS } from './relay-errors.js';
 import type { ErrorSpec } from './error-spec.js';
 import { GENERAL_ERRORS } from './general-errors.js';
 import { MUX_ERRORS } from './mux-errors.js';
@@ -23,6 +24,7 @@ const TABLES = [
   POLICY_ERRORS,
   TLS_ERRORS,
   AGENT_ERRORS,
+  RELAY_ERRORS,
 ] as const;
 
 export const ERRORS = {
@@ -34,6 +36,7 @@ export const ERRORS = {
   ...POLICY_ERRORS,
   ...TLS_ERRORS,
   ...AGENT_ERRORS,
+  ...RELAY_ERRORS,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

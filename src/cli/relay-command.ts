@@ -1,0 +1,244 @@
+/**
+ * `kubepair relay` and `kubepair relay token ...` (DESIGN §3, §7): argument and environment
+ * parsing only; the relay role (src/relay/) does the work.
+ *
+ * Every option has a KUBEPAIR_RELAY_* environment variable; a flag wins over the variable.
+ * Values are validated by the relay before it listens, and a bad one fails with a message
+ * naming the flag or variable it came from (exit code 2). Untrusted input: argv and env.
+ */
+import type { Command } from 'commander';
+import { KubepairError } from '../errors/index.js';
+// Only the light option tables are loaded eagerly; the relay itself (Fastify, ws, pino,
+// prom-client) is imported when a relay subcommand runs, so other commands start fast.
+import {
+  DEFAULT_RELAY_LIMITS,
+  RELAY_LIMIT_OPTIONS,
+  RELAY_LOG_LEVELS,
+  defaultAuditLogPath,
+  defaultTokensFile,
+  formatLimit,
+  parseListenAddress,
+  resolveRelayLimits,
+} from '../relay/relay-options.js';
+import type { RawOptionValue, RelayConfig, RelayLimits, RelayLogLevel } from '../relay/relay-options.js';
+import { RELAY_DEFAULT_LISTEN } from '../limits.js';
+
+type OptionBag = Record<string, unknown>;
+
+/** The value of option `key` as given on the command line, or else in environment variable `env`. */
+function rawOption(command: Command, key: string, flag: string, env: string): RawOptionValue | undefined {
+  const options = command.opts<OptionBag>();
+  const value = options[key];
+  if (command.getOptionValueSource(key) === 'cli' && typeof value === 'string') return { value, origin: `--${flag}` };
+  const fromEnv = process.env[env];
+  if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, origin: env };
+  return undefined;
+}
+
+/** A repeatable option from the command line, or a comma-separated list from the environment. */
+function listOption(command: Command, key: string, env: string): string[] {
+  const value = command.opts<OptionBag>()[key];
+  if (Array.isArray(value) && value.length > 0) return value.map(String);
+  const fromEnv = process.env[env];
+  if (fromEnv === undefined || fromEnv.trim() === '') return [];
+  return fromEnv.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+}
+
+/** A boolean flag, or its environment variable (which must say 1/true/yes or 0/false/no). */
+function flagOption(command: Command, key: string, flag: string, env: string): boolean {
+  if (command.getOptionValueSource(key) === 'cli') return command.opts<OptionBag>()[key] === true;
+  const fromEnv = process.env[env];
+  if (fromEnv === undefined || fromEnv === '') return false;
+  if (/^(1|true|yes)$/i.test(fromEnv)) return true;
+  if (/^(0|false|no)$/i.test(fromEnv)) return false;
+  throw new KubepairError('KP_ERR_RELAY_CONFIG', `${env}=${JSON.stringify(fromEnv.slice(0, 20))}: expected 1, true, yes, 0, false or no (same as --${flag})`);
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/**
+ * The tokens file: `--tokens-file` (an option of `relay`, which commander also accepts after
+ * `relay token create|list|revoke`), else KUBEPAIR_RELAY_TOKENS_FILE, else the default.
+ */
+function tokensFileOf(command: Command): string {
+  const value = command.optsWithGlobals<OptionBag>()['tokensFile'];
+  if (command.getOptionValueSourceWithGlobals('tokensFile') === 'cli' && typeof value === 'string') return value;
+  const fromEnv = process.env['KUBEPAIR_RELAY_TOKENS_FILE'];
+  return fromEnv !== undefined && fromEnv !== '' ? fromEnv : defaultTokensFile();
+}
+
+/** Build the relay configuration from the parsed command line and the environment. */
+function relayConfigFrom(command: Command): RelayConfig {
+  const listen = rawOption(command, 'listen', 'listen', 'KUBEPAIR_RELAY_LISTEN');
+  const authRaw = rawOption(command, 'auth', 'auth', 'KUBEPAIR_RELAY_AUTH') ?? { value: 'tokens', origin: '--auth' };
+  if (authRaw.value !== 'tokens' && authRaw.value !== 'none') {
+    throw new KubepairError('KP_ERR_RELAY_CONFIG', `${authRaw.origin}=${JSON.stringify(authRaw.value.slice(0, 20))}: expected "tokens" or "none"`);
+  }
+  const levelRaw = rawOption(command, 'logLevel', 'log-level', 'KUBEPAIR_RELAY_LOG_LEVEL') ?? { value: 'info', origin: '--log-level' };
+  if (!(RELAY_LOG_LEVELS as readonly string[]).includes(levelRaw.value)) {
+    throw new KubepairError('KP_ERR_RELAY_CONFIG', `${levelRaw.origin}=${JSON.stringify(levelRaw.value.slice(0, 20))}: expected one of ${RELAY_LOG_LEVELS.join(', ')}`);
+  }
+  const certFile = rawOption(command, 'tlsCert', 'tls-cert', 'KUBEPAIR_RELAY_TLS_CERT')?.value;
+  const keyFile = rawOption(command, 'tlsKey', 'tls-key', 'KUBEPAIR_RELAY_TLS_KEY')?.value;
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new KubepairError('KP_ERR_RELAY_CONFIG', '--tls-cert and --tls-key go together');
+  }
+  const rawLimits: Partial<Record<keyof RelayLimits, RawOptionValue>> = {};
+  for (const option of RELAY_LIMIT_OPTIONS) {
+    const raw = rawOption(command, camel(option.flag), option.flag, option.env);
+    if (raw !== undefined) rawLimits[option.key] = raw;
+  }
+  return {
+    listen: parseListenAddress(listen?.value ?? RELAY_DEFAULT_LISTEN, listen?.origin),
+    tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
+    insecureNoTls: flagOption(command, 'insecureNoTls', 'insecure-no-tls', 'KUBEPAIR_RELAY_INSECURE_NO_TLS'),
+    trustProxy: listOption(command, 'trustProxy', 'KUBEPAIR_RELAY_TRUST_PROXY'),
+    allowOrigins: listOption(command, 'allowOrigin', 'KUBEPAIR_RELAY_ALLOW_ORIGIN'),
+    auth: authRaw.value === 'none' ? { mode: 'none' } : { mode: 'tokens', tokensFile: tokensFileOf(command) },
+    auditLogPath: rawOption(command, 'auditLog', 'audit-log', 'KUBEPAIR_RELAY_AUDIT_LOG')?.value ?? defaultAuditLogPath(),
+    logLevel: levelRaw.value as RelayLogLevel,
+    limits: resolveRelayLimits(rawLimits),
+  };
+}
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_match, letter: string) => letter.toUpperCase());
+}
+
+async function runRelay(command: Command): Promise<void> {
+  const config = relayConfigFrom(command);
+  const { RelayServer } = await import('../relay/index.js');
+  const relay = new RelayServer(config);
+  const stop = new AbortController();
+  const onStop = (): void => stop.abort();
+  const onReload = (): void => {
+    relay.reloadTokens().catch((err: unknown) => process.stderr.write(`kubepair relay: token reload failed: ${String(err)}\n`));
+  };
+  process.once('SIGTERM', onStop);
+  process.once('SIGINT', onStop);
+  process.on('SIGHUP', onReload);
+  try {
+    if (config.auth.mode === 'none') {
+      process.stderr.write(
+        'kubepair relay: WARNING: --auth none: this relay is PUBLIC and ANONYMOUS. Anyone who can reach it can create and pair sessions.\n',
+      );
+    }
+    if (config.insecureNoTls) {
+      process.stderr.write('kubepair relay: WARNING: --insecure-no-tls: tokens and session keys travel unencrypted.\n');
+    }
+    const address = await relay.start(stop.signal);
+    process.stderr.write(`kubepair relay listening on ${address.url}\n`);
+    await relay.wait();
+    await relay.close();
+    process.stderr.write('kubepair relay stopped\n');
+  } finally {
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    process.off('SIGHUP', onReload);
+  }
+}
+
+const RELAY_HELP = `
+Environment: every option has a variable: --max-sessions is KUBEPAIR_RELAY_MAX_SESSIONS,
+--allow-origin and --trust-proxy take comma-separated lists there, switches take 1 or 0.
+A flag wins over its variable. Durations need a unit (500ms, 30s, 2m, 8h); sizes are bytes
+or KiB/MiB/GiB.
+
+JSON logs go to standard output; "kubepair relay listening on URL" and warnings go to
+standard error. SIGTERM or SIGINT: stop accepting, send {"type":"expiring"} to every peer,
+close after --shutdown-grace. SIGHUP: re-read the tokens file (it is also watched).
+
+Examples:
+  # a private relay on this machine, for trying things out
+  kubepair relay token create --scope agent --name my-agent
+  kubepair relay token create --scope client --name my-laptop
+  kubepair relay
+
+  # a public relay serving TLS itself
+  kubepair relay --listen 0.0.0.0:8443 --tls-cert /etc/kubepair/tls.crt --tls-key /etc/kubepair/tls.key
+
+  # behind a TLS-terminating proxy at 10.0.0.2 that sets X-Forwarded-For
+  kubepair relay --listen 0.0.0.0:8080 --trust-proxy 10.0.0.2
+
+  # short-lived sessions and a tighter rate limit
+  kubepair relay --session-ttl 60s --session-lifetime 1h --rate-limit 10
+
+See docs/operations.md for TLS, tokens, metrics, the audit log and limits.`;
+
+const tokenHelp = (): string => `
+Tokens look like kprt_ followed by 43 characters. The relay stores only their SHA-256, in the
+tokens file (mode 0600, directory 0700), so a token is shown once, when it is created.
+Scopes: agent (POST /api/v1/sessions), client (POST /api/v1/pair), metrics (GET /metrics),
+admin (GET /metrics, DELETE /api/v1/sessions/ID).
+Every token command takes --tokens-file FILE (or KUBEPAIR_RELAY_TOKENS_FILE); default:
+${defaultTokensFile()}
+
+Examples:
+  kubepair relay token create --scope agent --name ci-bastion
+  kubepair relay token list
+  kubepair relay token revoke ci-bastion`;
+
+export function registerRelayCommand(program: Command): void {
+  const relay = program
+    .command('relay')
+    .description('run the kubepair relay: the public broker that splices agent and client (sees only ciphertext)')
+    .option('--listen <host:port>', `address to listen on; port 0 picks a free port (default: ${RELAY_DEFAULT_LISTEN})`)
+    .option('--tls-cert <file>', 'serve HTTPS/WSS with this PEM certificate (chain)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--insecure-no-tls', 'allow plaintext HTTP on a non-loopback address (loudly logged)')
+    .option('--trust-proxy <addresses>', 'believe X-Forwarded-For from these proxies: IPs, CIDRs or "loopback" (repeatable)', collect)
+    .option('--allow-origin <origin>', 'browser origin allowed to call the relay, e.g. https://ops.example.com (repeatable; default: none)', collect)
+    .option('--auth <mode>', '"tokens" (default): relay tokens required; "none": a public anonymous relay (loudly logged)')
+    .option('--tokens-file <file>', `relay tokens (default: ${defaultTokensFile()})`)
+    .option('--audit-log <file>', `relay audit log, JSON lines, mode 0600 (default: ${defaultAuditLogPath()})`)
+    .option('--log-level <level>', `${RELAY_LOG_LEVELS.join(', ')} (default: info)`);
+  for (const option of RELAY_LIMIT_OPTIONS) {
+    relay.option(`--${option.flag} <${option.unit === 'count' ? 'n' : option.unit === 'bytes' ? 'size' : 'duration'}>`, `${option.help} (default: ${formatLimit(option.unit, DEFAULT_RELAY_LIMITS[option.key])})`);
+  }
+  relay.addHelpText('after', RELAY_HELP).action(async (_options: OptionBag, command: Command) => {
+    await runRelay(command);
+  });
+
+  const token = relay.command('token').description('manage the relay tokens that authorise agents, clients and metrics scrapers').addHelpText('after', tokenHelp());
+  token
+    .command('create')
+    .description('create a token and print it once on standard output')
+    .requiredOption('--scope <scope>', 'one of agent, client, metrics, admin')
+    .requiredOption('--name <name>', 'a unique name for logs and revocation (letters, digits, . _ -)')
+    .action(async (options: { scope: string; name: string }, command: Command) => {
+      const { checkTokenName, checkTokenScope, createToken } = await import('../relay/token-file.js');
+      const scope = checkTokenScope(options.scope);
+      const name = checkTokenName(options.name);
+      const path = tokensFileOf(command);
+      const created = await createToken(path, name, scope);
+      process.stdout.write(`${created}\n`);
+      process.stderr.write(`kubepair: created relay token "${name}" (scope ${scope}) in ${path}. It is shown only this once: store it now.\n`);
+    });
+  token
+    .command('list')
+    .description('list token names, scopes, creation and last use (never the tokens)')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (options: { json?: boolean }, command: Command) => {
+      const { listTokens } = await import('../relay/token-file.js');
+      const tokens = await listTokens(tokensFileOf(command));
+      if (options.json === true) {
+        process.stdout.write(JSON.stringify(tokens.map((t) => ({ name: t.name, scope: t.scope, created_at: t.createdAt, last_used_at: t.lastUsedAt ?? null })), null, 2) + '\n');
+        return;
+      }
+      const rows = [['NAME', 'SCOPE', 'CREATED', 'LAST USED'], ...tokens.map((t) => [t.name, t.scope, t.createdAt, t.lastUsedAt ?? 'never'])];
+      const widths = rows[0]?.map((_cell, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
+      for (const row of rows) process.stdout.write(row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join('  ').trimEnd() + '\n');
+    });
+  token
+    .command('revoke')
+    .description('revoke a token by name (a running relay stops accepting it at once)')
+    .argument('<name>', 'the token name')
+    .action(async (name: string, _options: OptionBag, command: Command) => {
+      const { revokeToken } = await import('../relay/token-file.js');
+      const path = tokensFileOf(command);
+      await revokeToken(path, name);
+      process.stderr.write(`kubepair: revoked relay token "${name}" in ${path}\n`);
+    });
+}

@@ -1,0 +1,9 @@
+/** Public surface of the relay client (DESIGN §3): what the agent and the client use. */
+export { createSession, pair } from './relay-api.js';
+export type { CreatedSession, PairedSession, RelayCallOptions } from './relay-api.js';
+export { isLoopbackHost, resolveRelay } from './relay-endpoint.js';
+export type { RelayEndpoint, ResolvedRelay } from './relay-endpoint.js';
+export { RelaySocket, openRelaySocket } from './relay-socket.js';
+export type { RelayControlEvents, RelaySocketOptions } from './relay-socket.js';
+export { errorFromCloseCode, errorFromRelayAnswer } from './relay-error-mapping.js';
+export type { AgentControlMessage, PeerRole, RelayControlMessage } from './wire.js';

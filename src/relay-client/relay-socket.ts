@@ -1,0 +1,301 @@
+/**
+ * The WebSocket between an endpoint (agent or client) and the relay (DESIGN §3), as a
+ * MessageTransport for the handshake and the secure channel (src/channel/transport.ts).
+ *
+ * - Opens `/ws/v1/{agent|client}/{session_id}` with subprotocol `kubepair.v1`, the session key
+ *   in `Authorization: Bearer` (never in the URL), no compression, 16 MiB `maxPayload`, no
+ *   redirects, and refuses plaintext to a host other than this machine unless `insecure`.
+ * - Binary frames are the transport's `message`s; `send` reports false above the high-water
+ *   mark and `drain` follows once the socket's queue is below it; `pause`/`resume` stop and
+ *   restart reading the socket (frames already parsed when pausing are held, not dropped).
+ * - Text frames are relay control messages: each is schema-validated and emitted as `control`
+ *   on `controlMessages` (a separate emitter, so the MessageTransport events stay exactly those);
+ *   anything else ends the socket with KP_ERR_RELAY_CONTROL_INVALID (the relay speaks only
+ *   `kubepair.v1`; nothing is guessed or ignored). They inform users, never security decisions.
+ * - `close` carries the KubepairError a relay close code stands for (4409, 4410, 4429, ...).
+ *
+ * Untrusted input: every frame and close reason from the relay.
+ */
+import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import { WebSocket } from 'ws';
+import type { RawData } from 'ws';
+import type { MessageTransport, MessageTransportEvents } from '../channel/transport.js';
+import { KubepairError } from '../errors/index.js';
+import {
+  RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS,
+  RELAY_CLIENT_RESPONSE_MAX_BYTES,
+  RELAY_CLIENT_SEND_HIGH_WATER_BYTES,
+  RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS,
+  WS_MAX_MESSAGE_BYTES,
+} from '../limits.js';
+import { WS_SUBPROTOCOL } from '../version.js';
+import { resolveRelay } from './relay-endpoint.js';
+import type { RelayEndpoint } from './relay-endpoint.js';
+import { errorFromCloseCode, errorFromRelayAnswer } from './relay-error-mapping.js';
+import { RelayControlMessageSchema, SESSION_ID_PATTERN, SESSION_KEY_PATTERN, parseControlFrame, relaySocketPath } from './wire.js';
+import type { AgentControlMessage, PeerRole, RelayControlMessage } from './wire.js';
+
+/** Events of `RelaySocket.controlMessages` (kept apart from the MessageTransport events). */
+export interface RelayControlEvents {
+  /** A validated relay control message (`peer_connected`, `peer_disconnected`, `expiring`). */
+  control: [message: RelayControlMessage];
+}
+
+export interface RelaySocketOptions {
+  readonly endpoint: Pick<RelayEndpoint, 'url' | 'insecure' | 'ca'>;
+  readonly role: PeerRole;
+  readonly sessionId: string;
+  /** `agent_key` or `client_key` from the relay API. */
+  readonly key: string;
+  readonly signal?: AbortSignal | undefined;
+  /** `send` returns false above this many queued bytes (default RELAY_CLIENT_SEND_HIGH_WATER_BYTES). */
+  readonly highWaterMark?: number | undefined;
+  /** Deadline of the opening handshake (default RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS). */
+  readonly handshakeTimeoutMs?: number | undefined;
+}
+
+const SEND_BINARY = { binary: true } as const;
+
+type HeldEvent = { readonly kind: 'message'; readonly frame: Uint8Array } | { readonly kind: 'control'; readonly message: RelayControlMessage };
+
+/** An open WebSocket to the relay; see the file header. */
+export class RelaySocket extends EventEmitter<MessageTransportEvents> implements MessageTransport {
+  readonly role: PeerRole;
+  /** Relay control messages: `socket.controlMessages.on('control', (message) => ...)`. */
+  readonly controlMessages = new EventEmitter<RelayControlEvents>();
+  readonly #ws: WebSocket;
+  readonly #highWater: number;
+  #paused = false;
+  /**
+   * Events held back: everything until the opener had a turn to attach listeners (ws may
+   * deliver a frame that came with the upgrade answer before `await openRelaySocket()` returns),
+   * then frames parsed after `pause()` from data already read. Bounded by one socket read.
+   */
+  #held: HeldEvent[] = [];
+  #ready = false;
+  #pendingClose: { code: number; reason: string } | undefined;
+  #needDrain = false;
+  #closing = false;
+  #closeEmitted = false;
+  #failure: KubepairError | undefined;
+  #closeTimer: NodeJS.Timeout | undefined;
+
+  /** Use openRelaySocket(); the constructor only wraps a socket that is being opened. */
+  constructor(ws: WebSocket, role: PeerRole, highWaterMark: number) {
+    super();
+    this.#ws = ws;
+    this.role = role;
+    this.#highWater = highWaterMark;
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('close', (code, reason) => this.#onClose(code, reason.toString('utf8')));
+    ws.on('error', (err) => {
+      this.#failure ??=
+        (err as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH'
+          ? new KubepairError('KP_ERR_RELAY_MESSAGE_TOO_LARGE', `the relay sent more than ${WS_MAX_MESSAGE_BYTES} bytes in one message`, { cause: err })
+          : new KubepairError('KP_ERR_TRANSPORT_CLOSED', `relay socket error: ${err.message}`, { cause: err });
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closing || this.#closeEmitted;
+  }
+
+  /** The subprotocol the relay accepted (always `kubepair.v1` once open). */
+  get protocol(): string {
+    return this.#ws.protocol;
+  }
+
+  send(frame: Uint8Array): boolean {
+    if (this.closed || this.#ws.readyState !== WebSocket.OPEN) throw new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'the relay socket is closed');
+    if (frame.length > WS_MAX_MESSAGE_BYTES) throw new KubepairError('KP_ERR_RELAY_MESSAGE_TOO_LARGE', `${frame.length} bytes`);
+    this.#ws.send(frame, SEND_BINARY, this.#onSent);
+    if (this.#ws.bufferedAmount < this.#highWater) return true;
+    this.#needDrain = true;
+    return false;
+  }
+
+  /** Send callback of every frame (it reached the kernel): emit `drain` once below the mark. */
+  readonly #onSent = (err?: Error | null): void => {
+    // A failed write closes the socket; `close` reports it. (Node passes null on success.)
+    if (err != null || !this.#needDrain || this.#ws.bufferedAmount >= this.#highWater) return;
+    this.#needDrain = false;
+    this.emit('drain');
+  };
+
+  pause(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.pause();
+  }
+
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#deliverHeld();
+    if (!this.#paused && this.#ws.readyState === WebSocket.OPEN) this.#ws.resume();
+  }
+
+  /** Called by openRelaySocket one turn after it resolved: start delivering events. */
+  markReady(): void {
+    if (this.#ready) return;
+    this.#ready = true;
+    this.#deliverHeld();
+    const pending = this.#pendingClose;
+    if (pending !== undefined) {
+      this.#pendingClose = undefined;
+      this.#onClose(pending.code, pending.reason);
+    }
+  }
+
+  /** Emit held events in arrival order; binary frames wait while paused (and so does what follows). */
+  #deliverHeld(): void {
+    while (this.#held.length > 0) {
+      const next = this.#held[0] as HeldEvent;
+      if (next.kind === 'message' && this.#paused) return;
+      this.#held.shift();
+      if (next.kind === 'message') this.emit('message', next.frame);
+      else this.controlMessages.emit('control', next.message);
+    }
+  }
+
+  close(code?: number, reason?: string): void {
+    if (this.closed) return;
+    this.#closing = true;
+    const state = this.#ws.readyState;
+    if (state === WebSocket.OPEN || state === WebSocket.CONNECTING) {
+      if (state === WebSocket.OPEN) this.#ws.close(code ?? 1000, reason);
+      else this.#ws.terminate();
+    }
+    // Bounded: a relay that does not answer the close frame is cut off.
+    this.#closeTimer = setTimeout(() => this.#ws.terminate(), RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS);
+  }
+
+  /** Agent only: tell the relay this pairing attempt failed (DESIGN §3). */
+  sendPakeFailed(): void {
+    this.#sendControl({ type: 'pake_failed' });
+  }
+
+  /** Agent only: tell the relay the secure channel is established (DESIGN §3). */
+  sendEstablished(): void {
+    this.#sendControl({ type: 'established' });
+  }
+
+  #sendControl(message: AgentControlMessage): void {
+    if (this.role !== 'agent') throw new KubepairError('KP_ERR_INTERNAL', `only the agent sends "${message.type}"`);
+    if (this.closed || this.#ws.readyState !== WebSocket.OPEN) throw new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'the relay socket is closed');
+    this.#ws.send(JSON.stringify(message));
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    const frame = data as Buffer;
+    if (isBinary) {
+      if (!this.#ready || this.#paused || this.#held.length > 0) this.#held.push({ kind: 'message', frame });
+      else this.emit('message', frame);
+      return;
+    }
+    const parsed = parseControlFrame(frame.toString('utf8'), RelayControlMessageSchema);
+    if (!parsed.ok) {
+      this.#failure = new KubepairError('KP_ERR_RELAY_CONTROL_INVALID', `from the relay: ${parsed.reason}`);
+      this.#ws.close(4400, 'invalid control message');
+      return;
+    }
+    if (!this.#ready || this.#held.length > 0) this.#held.push({ kind: 'control', message: parsed.message });
+    else this.controlMessages.emit('control', parsed.message);
+  }
+
+  #onClose(code: number, reason: string): void {
+    if (!this.#ready) {
+      this.#pendingClose = { code, reason };
+      return;
+    }
+    if (this.#closeEmitted) return;
+    this.#closeEmitted = true;
+    clearTimeout(this.#closeTimer);
+    this.#held = [];
+    const error = this.#failure ?? (this.#closing ? undefined : errorFromCloseCode(code, reason));
+    this.emit('close', error === undefined ? { code, reason } : { code, reason, error });
+  }
+}
+
+/** Read at most RELAY_CLIENT_RESPONSE_MAX_BYTES of a refused upgrade's answer and map it. */
+function refusedUpgradeError(res: IncomingMessage): Promise<KubepairError> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const status = res.statusCode ?? 0;
+    const finish = (): void => {
+      let body: unknown;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch {
+        body = undefined; // a non-JSON answer maps to KP_ERR_RELAY_BAD_RESPONSE below
+      }
+      resolve(errorFromRelayAnswer(status, body));
+    };
+    res.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= RELAY_CLIENT_RESPONSE_MAX_BYTES) chunks.push(chunk);
+      else res.destroy();
+    });
+    res.on('end', finish);
+    res.on('close', finish);
+    res.on('error', finish);
+  });
+}
+
+/**
+ * Open the relay WebSocket of one side of a session. Rejects with the relay's error for a
+ * refused upgrade (401 wrong key, 403 origin, 404 unknown session, 503...), with
+ * KP_ERR_RELAY_UNREACHABLE when the relay cannot be reached, KP_ERR_ABORTED on `signal`.
+ */
+export function openRelaySocket(options: RelaySocketOptions): Promise<RelaySocket> {
+  const relay = resolveRelay(options.endpoint);
+  if (!new RegExp(SESSION_ID_PATTERN).test(options.sessionId)) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', 'malformed session id');
+  if (!new RegExp(SESSION_KEY_PATTERN).test(options.key)) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `malformed ${options.role}_key`);
+  if (options.signal?.aborted === true) return Promise.reject(new KubepairError('KP_ERR_ABORTED'));
+  const ws = new WebSocket(relay.wsBase + relaySocketPath(options.role, options.sessionId), [WS_SUBPROTOCOL], {
+    headers: { authorization: `Bearer ${options.key}` },
+    maxPayload: WS_MAX_MESSAGE_BYTES,
+    perMessageDeflate: false,
+    followRedirects: false,
+    handshakeTimeout: options.handshakeTimeoutMs ?? RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS,
+    ca: options.endpoint.ca,
+  });
+  const socket = new RelaySocket(ws, options.role, options.highWaterMark ?? RELAY_CLIENT_SEND_HIGH_WATER_BYTES);
+
+  return new Promise<RelaySocket>((resolve, reject) => {
+    let settled = false;
+    const settle = (error: KubepairError | undefined): void => {
+      if (settled) return;
+      settled = true;
+      options.signal?.removeEventListener('abort', onAbort);
+      ws.off('open', onOpen);
+      ws.off('error', onError);
+      ws.off('unexpected-response', onRefused);
+      if (error === undefined) {
+        resolve(socket);
+        // The opener's `await` continuation runs before this: its listeners are attached.
+        setImmediate(() => socket.markReady());
+        return;
+      }
+      ws.terminate();
+      reject(error);
+    };
+    const onAbort = (): void => settle(new KubepairError('KP_ERR_ABORTED'));
+    const onOpen = (): void => {
+      if (ws.protocol !== WS_SUBPROTOCOL) settle(new KubepairError('KP_ERR_RELAY_BAD_RESPONSE', `the relay chose subprotocol ${JSON.stringify(ws.protocol)}`));
+      else settle(undefined);
+    };
+    const onError = (err: Error): void => {
+      settle(new KubepairError('KP_ERR_RELAY_UNREACHABLE', `${relay.hostname}: ${err.message}`, { cause: err }));
+    };
+    const onRefused = (_req: unknown, res: IncomingMessage): void => {
+      refusedUpgradeError(res).then(settle, (err: unknown) => settle(new KubepairError('KP_ERR_RELAY_BAD_RESPONSE', undefined, { cause: err })));
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    ws.on('open', onOpen);
+    ws.on('error', onError);
+    ws.on('unexpected-response', onRefused);
+  });
+}

@@ -1,0 +1,54 @@
+/**
+ * The address a request really comes from (DESIGN §3 per-address limits, §7 `--trust-proxy`).
+ *
+ * Without `--trust-proxy` it is the TCP peer and X-Forwarded-For is ignored, so nobody can
+ * dodge the per-address limits by sending the header. With it, X-Forwarded-For is walked from
+ * the right, skipping only hops that are trusted proxies, exactly as Fastify does for API
+ * requests (the same trust function is handed to Fastify), so HTTP requests and WebSocket
+ * upgrades agree. Untrusted input: the X-Forwarded-For header.
+ */
+import { isIP } from 'node:net';
+import type { BlockList } from 'node:net';
+
+/** Most X-Forwarded-For entries examined. */
+const MAX_FORWARDED_HOPS = 16;
+
+function normalize(address: string): string {
+  const trimmed = address.trim();
+  const lower = trimmed.toLowerCase();
+  if (lower.startsWith('::ffff:') && isIP(trimmed.slice(7)) === 4) return trimmed.slice(7);
+  return trimmed;
+}
+
+export class ClientAddressResolver {
+  readonly #trusted: BlockList | undefined;
+
+  /** `trusted`: proxy addresses from --trust-proxy; undefined trusts no proxy. */
+  constructor(trusted: BlockList | undefined) {
+    this.#trusted = trusted;
+  }
+
+  /** Is `address` a trusted proxy? */
+  isTrustedProxy = (address: string): boolean => {
+    if (this.#trusted === undefined) return false;
+    const bare = normalize(address);
+    const family = isIP(bare);
+    if (family === 0) return false;
+    return this.#trusted.check(bare, family === 4 ? 'ipv4' : 'ipv6');
+  };
+
+  /** The client address of a connection from `remote` carrying `forwardedFor`. */
+  resolve(remote: string | undefined, forwardedFor: string | string[] | undefined): string {
+    const peer = normalize(remote ?? 'unknown');
+    if (this.#trusted === undefined || forwardedFor === undefined) return peer;
+    const header = Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor;
+    const hops = header.split(',').map(normalize).filter((hop) => hop !== '').reverse().slice(0, MAX_FORWARDED_HOPS);
+    let current = peer;
+    for (const hop of hops) {
+      if (!this.isTrustedProxy(current)) return current;
+      if (isIP(hop) === 0) return current;
+      current = hop;
+    }
+    return current;
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * Forwarding of end-to-end binary frames in one direction of a session (DESIGN §3): each frame
+ * is sent on unchanged, in order, never parsed, never copied.
+ *
+ * Backpressure (CONVENTIONS §7): after every send the relay looks at the bytes queued towards
+ * the receiver (ws `bufferedAmount`: the socket's write queue plus the frame sender's). Above
+ * the high-water mark it stops reading the sender (ws pause → TCP backpressure to the sender);
+ * the send callback of each frame, which runs when that frame reached the kernel, resumes the
+ * sender once the queue is down to half the mark. The relay therefore holds at most the mark
+ * plus the frames already parsed from one socket read per direction, however slow the reader.
+ */
+import type { Logger } from 'pino';
+import { WebSocket } from 'ws';
+import type { PeerConnection } from './peer-connection.js';
+import type { ForwardDirection, RelayMetrics } from './relay-metrics.js';
+
+const SEND_BINARY = { binary: true } as const;
+
+export class ForwardingDirection {
+  readonly #from: PeerConnection;
+  readonly #to: PeerConnection;
+  readonly #highWater: number;
+  readonly #lowWater: number;
+  readonly #metrics: RelayMetrics;
+  readonly #log: Logger;
+  readonly #bytes;
+  readonly #frames;
+  readonly #label: ForwardDirection;
+  #pausedSender = false;
+
+  constructor(from: PeerConnection, to: PeerConnection, highWaterBytes: number, metrics: RelayMetrics, log: Logger) {
+    this.#from = from;
+    this.#to = to;
+    this.#highWater = highWaterBytes;
+    this.#lowWater = Math.floor(highWaterBytes / 2);
+    this.#metrics = metrics;
+    this.#log = log;
+    this.#label = from.role === 'agent' ? 'agent_to_client' : 'client_to_agent';
+    this.#bytes = metrics.bytesForwarded.labels(this.#label);
+    this.#frames = metrics.framesForwarded.labels(this.#label);
+  }
+
+  /** Bytes queued towards the receiver right now. */
+  get queuedBytes(): number {
+    return this.#to.ws.readyState === WebSocket.OPEN ? this.#to.ws.bufferedAmount : 0;
+  }
+
+  /** Forward one binary frame; false when the receiver is gone (the frame is dropped). */
+  forward(frame: Buffer): boolean {
+    const to = this.#to.ws;
+    if (to.readyState !== WebSocket.OPEN) return false;
+    to.send(frame, SEND_BINARY, this.#onFlushed);
+    this.#bytes.inc(frame.length);
+    this.#frames.inc();
+    this.#to.bytesOut += frame.length;
+    const queued = to.bufferedAmount;
+    this.#metrics.observeQueued(queued);
+    if (queued > this.#highWater && !this.#pausedSender) {
+      this.#pausedSender = true;
+      this.#from.pauseReading();
+      this.#metrics.backpressurePauses.inc();
+      this.#log.debug({ event: 'backpressure_on', direction: this.#label, queued_bytes: queued }, 'receiver is slow: stopped reading the sender');
+    }
+    return true;
+  }
+
+  /** Send callback of every frame: resume the sender once the receiver's queue has drained enough. */
+  readonly #onFlushed = (err?: Error | null): void => {
+    // A write error means the receiver's socket is closing; its close handler calls release().
+    // (Node passes null, not undefined, for a successful write.)
+    if (err != null || !this.#pausedSender) return;
+    if (this.#to.ws.bufferedAmount > this.#lowWater) return;
+    this.#pausedSender = false;
+    this.#from.resumeReading();
+    this.#log.debug({ event: 'backpressure_off', direction: this.#label }, 'receiver drained: reading the sender again');
+  };
+
+  /** The receiver left: never leave the sender paused. */
+  release(): void {
+    if (!this.#pausedSender) return;
+    this.#pausedSender = false;
+    this.#from.resumeReading();
+  }
+}

@@ -1,0 +1,319 @@
+/**
+ * The relay's HTTP API (DESIGN §3, normative) on Fastify: routes, JSON schemas with
+ * `additionalProperties: false`, authentication by scope, per-address rate limit on /api/*,
+ * the Origin/CORS policy, and the one error shape `{"error":{"code","message"}}`.
+ *
+ * | route                          | scope           | answer                                     |
+ * | POST /api/v1/sessions          | agent           | 201 session_id, nameplate, agent_key, ...  |
+ * | POST /api/v1/pair              | client          | 200 session_id, client_key, expires_at     |
+ * | DELETE /api/v1/sessions/{id}   | admin           | 204 (operator ends a session)              |
+ * | GET /healthz, GET /readyz      | none            | 200 {"status":"ok"}                        |
+ * | GET /metrics                   | metrics, admin  | Prometheus text                            |
+ *
+ * Untrusted input: every request. Order of checks on each request: query string (refused:
+ * credentials never travel in URLs) → Origin → shutting down → rate limit → bearer token and
+ * scope → body schema → handler. Nothing from a request is logged except method, path without
+ * query, status and address.
+ */
+import { createServer as createHttpServer } from 'node:http';
+import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import rateLimit from '@fastify/rate-limit';
+import { fastify, LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { Logger } from 'pino';
+import { KubepairError } from '../errors/index.js';
+import { PROTOCOL } from '../version.js';
+import {
+  API_PAIR_PATH,
+  API_SESSIONS_PATH,
+  HEALTHZ_PATH,
+  METRICS_PATH,
+  NAMEPLATE_PATTERN,
+  READYZ_PATH,
+  SESSION_ID_PATTERN,
+  SESSION_KEY_PATTERN,
+} from '../relay-client/wire.js';
+import type { CreateSessionResponse, PairResponse } from '../relay-client/wire.js';
+import type { ClientAddressResolver } from './client-address.js';
+import { errorAnswer } from './http-errors.js';
+import { OriginPolicy } from './origin-policy.js';
+import { ScopeError } from './relay-auth.js';
+import type { RelayAuthenticator, RelayPrincipal } from './relay-auth.js';
+import type { RelayAudit } from './relay-audit.js';
+import { describeError, pathOnly } from './relay-log.js';
+import type { RelayMetrics } from './relay-metrics.js';
+import type { RelayLimits } from './relay-options.js';
+import { digestSecret, newSessionId, newSessionKey } from './secrets.js';
+import type { SessionBroker } from './session-broker.js';
+import { SessionLimitError } from './session-store.js';
+import type { SessionStore } from './session-store.js';
+import type { TokenScope } from './token-file.js';
+
+/** Idle keep-alive connections are closed after this long. */
+const KEEP_ALIVE_TIMEOUT_MS = 5_000; // 5 s
+
+export interface RelayAppOptions {
+  readonly limits: RelayLimits;
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+  readonly auth: RelayAuthenticator;
+  readonly store: SessionStore;
+  readonly broker: SessionBroker;
+  readonly metrics: RelayMetrics;
+  readonly audit: RelayAudit;
+  readonly log: Logger;
+  readonly origins: OriginPolicy;
+  readonly addresses: ClientAddressResolver;
+  readonly isClosing: () => boolean;
+  /** Why the relay is not ready, or undefined when it is. */
+  readonly notReadyReason: () => string | undefined;
+}
+
+const iso = (epochMs: number): string => new Date(epochMs).toISOString();
+
+// --- schemas (DESIGN §3 bodies) ---
+
+const createSessionSchema = {
+  body: {
+    type: 'object',
+    required: ['protocol'],
+    additionalProperties: false,
+    properties: { protocol: { type: 'string', const: PROTOCOL } },
+  },
+  response: {
+    201: {
+      type: 'object',
+      required: ['session_id', 'nameplate', 'agent_key', 'expires_at'],
+      additionalProperties: false,
+      properties: {
+        session_id: { type: 'string', pattern: SESSION_ID_PATTERN },
+        nameplate: { type: 'string', pattern: NAMEPLATE_PATTERN },
+        agent_key: { type: 'string', pattern: SESSION_KEY_PATTERN },
+        expires_at: { type: 'string' },
+      },
+    },
+  },
+} as const;
+
+const pairSchema = {
+  body: {
+    type: 'object',
+    required: ['nameplate'],
+    additionalProperties: false,
+    properties: { nameplate: { type: 'string', pattern: NAMEPLATE_PATTERN } },
+  },
+  response: {
+    200: {
+      type: 'object',
+      required: ['session_id', 'client_key', 'expires_at'],
+      additionalProperties: false,
+      properties: {
+        session_id: { type: 'string' },
+        client_key: { type: 'string' },
+        expires_at: { type: 'string' },
+      },
+    },
+  },
+} as const;
+
+const endSessionSchema = {
+  params: {
+    type: 'object',
+    required: ['session_id'],
+    additionalProperties: false,
+    properties: { session_id: { type: 'string', pattern: SESSION_ID_PATTERN } },
+  },
+} as const;
+
+const statusSchema = {
+  response: {
+    200: { type: 'object', required: ['status'], additionalProperties: false, properties: { status: { type: 'string', const: 'ok' } } },
+  },
+} as const;
+
+export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyInstance> {
+  const { limits, auth, store, broker, metrics, audit, log, origins, addresses } = options;
+  const principals = new WeakMap<FastifyRequest, RelayPrincipal>();
+
+  // Fastify's own logger type, so route hooks type-check against the default instance type.
+  const baseLogger: FastifyBaseLogger = log;
+  const app = fastify({
+    loggerInstance: baseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    serverFactory: (handler) => {
+      const server: Server = options.tls
+        ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, handler)
+        : createHttpServer(handler);
+      server.requestTimeout = limits.requestTimeoutMs;
+      server.headersTimeout = limits.requestTimeoutMs;
+      server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+      server.maxConnections = limits.maxConnections;
+      server.on('drop', () => metrics.limitHits.labels('connections').inc());
+      return server;
+    },
+    bodyLimit: limits.maxRequestBodyBytes,
+    trustProxy: (address: string) => addresses.isTrustedProxy(address),
+    return503OnClosing: false,
+    forceCloseConnections: 'idle',
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    exposeHeadRoutes: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    frameworkErrors: (err, _request, reply) => {
+      const answer = errorAnswer(new KubepairError('KP_ERR_RELAY_INVALID_REQUEST', err.code, { cause: err }));
+      void (reply as FastifyReply).code(answer.status).send(answer.body);
+    },
+  });
+  app.removeContentTypeParser('text/plain');
+
+  app.setErrorHandler((err, request, reply) => {
+    const answer = errorAnswer(err);
+    if (answer.status >= 500) {
+      log.error({ event: 'api_error', path: pathOnly(request.url), err: describeError(err), cause: describeError(answer.error.cause) }, answer.error.message);
+    }
+    if (answer.status === 401) void reply.header('www-authenticate', 'Bearer realm="kubepair-relay"');
+    return reply.code(answer.status).send(answer.body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const answer = errorAnswer(new KubepairError('KP_ERR_RELAY_NOT_FOUND', `${request.method} ${JSON.stringify(pathOnly(request.url).slice(0, 80))}`));
+    return reply.code(answer.status).send(answer.body);
+  });
+
+  // Global checks, before routing decisions of any kind.
+  app.addHook('onRequest', async (request, reply) => {
+    if (/[?#]/.test(request.url)) {
+      throw new KubepairError('KP_ERR_RELAY_INVALID_REQUEST', 'the relay takes no query parameters; credentials go in the Authorization header');
+    }
+    const verdict = origins.check(request.headers.origin);
+    if (verdict.kind === 'denied') {
+      metrics.authFailures.labels('origin').inc();
+      audit.note('auth_failed', { where: 'api', reason: 'KP_ERR_RELAY_ORIGIN_DENIED', path: pathOnly(request.url), address: request.ip });
+      throw new KubepairError('KP_ERR_RELAY_ORIGIN_DENIED', 'this Origin is not in --allow-origin');
+    }
+    if (verdict.kind === 'allowed') void reply.headers(OriginPolicy.corsHeaders(verdict.origin));
+    if (options.isClosing() && request.url.startsWith('/api/')) throw new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN');
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    log.info(
+      { event: 'api_request', method: request.method, path: pathOnly(request.url), status: reply.statusCode, address: request.ip, ms: Math.round(reply.elapsedTime) },
+      'api request',
+    );
+  });
+
+  await app.register(rateLimit, {
+    global: false,
+    max: limits.apiRateLimitPerMinute,
+    timeWindow: 60_000,
+    hook: 'onRequest',
+    keyGenerator: (request) => request.ip,
+    errorResponseBuilder: (request, context) => {
+      metrics.limitHits.labels('rate_limit').inc();
+      audit.note('limit_hit', { limit: 'rate_limit', address: request.ip, path: pathOnly(request.url) });
+      return new KubepairError('KP_ERR_RELAY_RATE_LIMITED', `${context.max} requests per minute; retry in ${context.after}`);
+    },
+  });
+  const limited = app.rateLimit();
+
+  /** onRequest hook: the bearer token must have one of `scopes`. */
+  function requireScope(...scopes: TokenScope[]): onRequestHookHandler {
+    return (request, _reply, done) => {
+      try {
+        principals.set(request, auth.authenticate(request.headers.authorization, scopes));
+        done();
+      } catch (err) {
+        const error = err instanceof KubepairError ? err : new KubepairError('KP_ERR_INTERNAL', undefined, { cause: err });
+        metrics.authFailures.labels('api').inc();
+        audit.note('auth_failed', {
+          where: 'api',
+          reason: error.code,
+          path: pathOnly(request.url),
+          address: request.ip,
+          token_name: err instanceof ScopeError ? err.tokenName : null,
+        });
+        done(error);
+      }
+    };
+  }
+  const principalOf = (request: FastifyRequest): RelayPrincipal => {
+    const principal = principals.get(request);
+    if (principal === undefined) throw new KubepairError('KP_ERR_INTERNAL', 'request reached a handler unauthenticated');
+    return principal;
+  };
+
+  /** Record a refused session bound and pass the error on. */
+  const limitHit = (err: unknown, request: FastifyRequest, tokenName: string | null): unknown => {
+    if (err instanceof SessionLimitError) {
+      metrics.limitHits.labels(err.limit).inc();
+      audit.note('limit_hit', { limit: err.limit, address: request.ip, token_name: tokenName });
+    }
+    return err;
+  };
+
+  app.post(API_SESSIONS_PATH, { schema: createSessionSchema, onRequest: [limited, requireScope('agent')] }, async (request, reply): Promise<CreateSessionResponse> => {
+    const { tokenName } = principalOf(request);
+    const agentKey = newSessionKey();
+    const creator = { tokenName, address: request.ip };
+    const session = await store.create({ id: newSessionId(), agentKeyDigest: digestSecret(agentKey), creator }).catch((err: unknown) => {
+      throw limitHit(err, request, tokenName);
+    });
+    try {
+      await audit.record('session_created', { session: session.id, nameplate: session.nameplate ?? null, token_name: tokenName, address: request.ip });
+    } catch (err) {
+      // No unrecorded session: undo it and refuse.
+      await store.destroy(session.id);
+      throw err;
+    }
+    metrics.sessionsCreated.inc();
+    log.info({ event: 'session_created', session: session.id, nameplate: session.nameplate, token_name: tokenName }, 'session created');
+    void reply.code(201);
+    return { session_id: session.id, nameplate: session.nameplate ?? '', agent_key: agentKey, expires_at: iso(session.expiresAt) };
+  });
+
+  app.post<{ Body: { nameplate: string } }>(API_PAIR_PATH, { schema: pairSchema, onRequest: [limited, requireScope('client')] }, async (request): Promise<PairResponse> => {
+    const { tokenName } = principalOf(request);
+    const clientKey = newSessionKey();
+    const clientKeyDigest = digestSecret(clientKey);
+    const session = await store.claim(request.body.nameplate, { clientKeyDigest, actor: { tokenName, address: request.ip } });
+    try {
+      await audit.record('session_claimed', { session: session.id, nameplate: request.body.nameplate, token_name: tokenName, address: request.ip, attempts: session.attempts });
+    } catch (err) {
+      // No unrecorded pairing: void the claim (it counts as an attempt: fail closed) and refuse.
+      await store.endAttempt(session.id, clientKeyDigest, 'connect_timeout');
+      throw err;
+    }
+    metrics.pairings.labels('claimed').inc();
+    log.info({ event: 'session_claimed', session: session.id, token_name: tokenName }, 'nameplate claimed');
+    return { session_id: session.id, client_key: clientKey, expires_at: iso(session.expiresAt) };
+  });
+
+  app.delete<{ Params: { session_id: string } }>(
+    `${API_SESSIONS_PATH}/:session_id`,
+    { schema: endSessionSchema, onRequest: [limited, requireScope('admin')] },
+    async (request, reply) => {
+      const { tokenName } = principalOf(request);
+      if (auth.mode === 'none') throw new KubepairError('KP_ERR_RELAY_FORBIDDEN', 'the admin API is off under --auth none');
+      const id = request.params.session_id;
+      await audit.record('admin_action', { action: 'end_session', session: id, token_name: tokenName, address: request.ip });
+      if (!(await broker.endSession(id))) throw new KubepairError('KP_ERR_RELAY_SESSION_NOT_FOUND');
+      return reply.code(204).send();
+    },
+  );
+
+  app.get(HEALTHZ_PATH, { schema: statusSchema }, () => ({ status: 'ok' }));
+  app.get(READYZ_PATH, { schema: statusSchema }, () => {
+    const reason = options.notReadyReason();
+    if (reason !== undefined) throw new KubepairError('KP_ERR_RELAY_NOT_READY', reason);
+    return { status: 'ok' };
+  });
+  app.get(METRICS_PATH, { onRequest: [requireScope('metrics', 'admin')] }, async (_request, reply: FastifyReply) => {
+    const text = await metrics.registry.metrics();
+    return reply.header('content-type', metrics.registry.contentType).send(text);
+  });
+  // CORS preflight: only reached by allowed origins (the global hook refused the others).
+  app.options('/*', async (request, reply) => {
+    if (request.headers.origin === undefined) throw new KubepairError('KP_ERR_RELAY_NOT_FOUND', 'OPTIONS without Origin');
+    return reply.code(204).headers(OriginPolicy.preflightHeaders()).send();
+  });
+
+  return app;
+}

@@ -1,0 +1,279 @@
+/**
+ * In-memory SessionStore for a single relay process (DESIGN §3, §8 "embedded default").
+ *
+ * JavaScript runs each method to completion before another starts, so every operation is
+ * atomic. Time is kept with one timer per deadline (session expiry, claim connect deadline),
+ * re-armed on state changes and cleared when the session goes: no polling, and `close()`
+ * leaves no timer behind. Callers get frozen snapshots, never the live entries.
+ */
+import { EventEmitter } from 'node:events';
+import { KubepairError } from '../errors/index.js';
+import { NAMEPLATE_MAX_DIGITS } from '../limits.js';
+import type { PeerRole } from '../relay-client/wire.js';
+import { NameplatePool } from './nameplate-pool.js';
+import { digestsEqual } from './secrets.js';
+import type {
+  AttachResult,
+  AttemptEndReason,
+  AttemptOutcome,
+  NewClaim,
+  NewSession,
+  SessionActor,
+  SessionClaim,
+  SessionCounts,
+  SessionPolicy,
+  SessionRecord,
+  SessionState,
+  SessionStore,
+  SessionStoreEvents,
+} from './session-store.js';
+import { SessionLimitError } from './session-store.js';
+
+interface Entry {
+  readonly id: string;
+  nameplate: number | undefined;
+  state: SessionState;
+  readonly agentKeyDigest: Uint8Array;
+  claim: SessionClaim | undefined;
+  attempts: number;
+  readonly creator: SessionActor;
+  readonly createdAt: number;
+  expiresAt: number;
+  readonly connected: Record<PeerRole, boolean>;
+  expiryTimer: NodeJS.Timeout;
+  claimTimer: NodeJS.Timeout | undefined;
+}
+
+const MAX_NAMEPLATE = 10 ** NAMEPLATE_MAX_DIGITS - 1;
+
+export class MemorySessionStore extends EventEmitter<SessionStoreEvents> implements SessionStore {
+  readonly #policy: SessionPolicy;
+  readonly #byId = new Map<string, Entry>();
+  readonly #byNameplate = new Map<number, Entry>();
+  readonly #perToken = new Map<string, number>();
+  readonly #perAddress = new Map<string, number>();
+  readonly #nameplates = new NameplatePool(MAX_NAMEPLATE);
+  #closed = false;
+
+  constructor(policy: SessionPolicy) {
+    super();
+    this.#policy = policy;
+  }
+
+  create(session: NewSession): Promise<SessionRecord> {
+    return this.#run(() => {
+      const policy = this.#policy;
+      if (this.#byId.size >= policy.maxSessions) {
+        throw new SessionLimitError('sessions_total', `${policy.maxSessions} live sessions`);
+      }
+      const { tokenName, address } = session.creator;
+      if (tokenName !== null && (this.#perToken.get(tokenName) ?? 0) >= policy.maxSessionsPerToken) {
+        throw new SessionLimitError('sessions_per_token', `token "${tokenName}" has ${policy.maxSessionsPerToken} live sessions`);
+      }
+      if ((this.#perAddress.get(address) ?? 0) >= policy.maxSessionsPerAddress) {
+        throw new SessionLimitError('sessions_per_address', `this address has ${policy.maxSessionsPerAddress} live sessions`);
+      }
+      if (this.#byId.has(session.id)) throw new KubepairError('KP_ERR_INTERNAL', 'session id collision');
+      const nameplate = this.#nameplates.allocate();
+      if (nameplate === undefined) throw new SessionLimitError('sessions_total', 'no free nameplate');
+      const now = Date.now();
+      const entry: Entry = {
+        id: session.id,
+        nameplate,
+        state: 'waiting',
+        agentKeyDigest: Uint8Array.from(session.agentKeyDigest),
+        claim: undefined,
+        attempts: 0,
+        creator: Object.freeze({ ...session.creator }),
+        createdAt: now,
+        expiresAt: now + policy.unpairedTtlMs,
+        connected: { agent: false, client: false },
+        expiryTimer: setTimeout(() => this.#expire(entry), policy.unpairedTtlMs),
+        claimTimer: undefined,
+      };
+      this.#byId.set(entry.id, entry);
+      this.#byNameplate.set(nameplate, entry);
+      if (tokenName !== null) increment(this.#perToken, tokenName);
+      increment(this.#perAddress, address);
+      return snapshot(entry);
+    });
+  }
+
+  get(id: string): Promise<SessionRecord | undefined> {
+    return this.#run(() => {
+      const entry = this.#byId.get(id);
+      return entry && snapshot(entry);
+    });
+  }
+
+  claim(nameplate: string, claim: NewClaim): Promise<SessionRecord> {
+    return this.#run(() => {
+      const entry = this.#byNameplate.get(Number(nameplate));
+      if (entry === undefined || entry.state === 'established') {
+        throw new KubepairError('KP_ERR_RELAY_NAMEPLATE_UNKNOWN', `nameplate ${nameplate}`);
+      }
+      if (entry.state === 'claimed') throw new KubepairError('KP_ERR_RELAY_NAMEPLATE_BUSY', `nameplate ${nameplate}`);
+      const timeout = this.#policy.claimConnectTimeoutMs;
+      const claimed: SessionClaim = Object.freeze({
+        clientKeyDigest: Uint8Array.from(claim.clientKeyDigest),
+        actor: Object.freeze({ ...claim.actor }),
+        connectBy: Date.now() + timeout,
+      });
+      entry.state = 'claimed';
+      entry.claim = claimed;
+      entry.claimTimer = setTimeout(() => this.#claimTimedOut(entry, claimed), timeout);
+      return snapshot(entry);
+    });
+  }
+
+  attach(id: string, role: PeerRole, clientKeyDigest?: Uint8Array): Promise<AttachResult> {
+    return this.#run(() => {
+      const entry = this.#byId.get(id);
+      if (entry === undefined) return 'gone';
+      if (role === 'client') {
+        const claim = entry.claim;
+        if (claim === undefined || clientKeyDigest === undefined || !digestsEqual(claim.clientKeyDigest, clientKeyDigest)) return 'gone';
+      }
+      if (entry.connected[role]) return 'already_connected';
+      // A client whose attempt ended cannot come back with the old key (its claim is gone above);
+      // after `established` the client key stays valid but the role is then connected.
+      entry.connected[role] = true;
+      if (role === 'client') this.#clearClaimTimer(entry);
+      return 'attached';
+    });
+  }
+
+  detach(id: string, role: PeerRole): Promise<void> {
+    return this.#run(() => {
+      const entry = this.#byId.get(id);
+      if (entry !== undefined) entry.connected[role] = false;
+    });
+  }
+
+  endAttempt(id: string, clientKeyDigest: Uint8Array, reason: AttemptEndReason): Promise<AttemptOutcome | undefined> {
+    return this.#run(() => {
+      const entry = this.#byId.get(id);
+      if (entry?.state !== 'claimed' || entry.claim === undefined) return undefined;
+      if (!digestsEqual(entry.claim.clientKeyDigest, clientKeyDigest)) return undefined;
+      return this.#countAttempt(entry, reason);
+    });
+  }
+
+  establish(id: string): Promise<SessionRecord | undefined> {
+    return this.#run(() => {
+      const entry = this.#byId.get(id);
+      if (entry?.state !== 'claimed' || !entry.connected.agent || !entry.connected.client) return undefined;
+      entry.state = 'established';
+      this.#releaseNameplate(entry);
+      const lifetime = this.#policy.establishedLifetimeMs;
+      entry.expiresAt = Date.now() + lifetime;
+      clearTimeout(entry.expiryTimer);
+      entry.expiryTimer = setTimeout(() => this.#expire(entry), lifetime);
+      return snapshot(entry);
+    });
+  }
+
+  destroy(id: string): Promise<SessionRecord | undefined> {
+    return this.#run(() => {
+      const entry = this.#byId.get(id);
+      if (entry === undefined) return undefined;
+      this.#remove(entry);
+      return snapshot(entry);
+    });
+  }
+
+  counts(): Promise<SessionCounts> {
+    return this.#run(() => {
+      const counts = { waiting: 0, claimed: 0, established: 0 };
+      for (const entry of this.#byId.values()) counts[entry.state]++;
+      return counts;
+    });
+  }
+
+  close(): Promise<void> {
+    for (const entry of [...this.#byId.values()]) this.#remove(entry);
+    this.#closed = true;
+    return Promise.resolve();
+  }
+
+  /** Run one operation atomically; a closed store refuses work instead of re-arming timers. */
+  #run<T>(operation: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN', 'the session store is closed'));
+    try {
+      return Promise.resolve(operation());
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  #countAttempt(entry: Entry, reason: AttemptEndReason): AttemptOutcome {
+    entry.attempts++;
+    entry.claim = undefined;
+    entry.connected.client = false;
+    this.#clearClaimTimer(entry);
+    const destroyed = entry.attempts >= this.#policy.maxPairingAttempts;
+    if (destroyed) this.#remove(entry);
+    else entry.state = 'waiting';
+    return { session: snapshot(entry), reason, attempts: entry.attempts, destroyed };
+  }
+
+  #claimTimedOut(entry: Entry, claim: SessionClaim): void {
+    entry.claimTimer = undefined;
+    if (this.#byId.get(entry.id) !== entry || entry.claim !== claim || entry.connected.client) return;
+    this.emit('attemptEnded', this.#countAttempt(entry, 'connect_timeout'));
+  }
+
+  #expire(entry: Entry): void {
+    if (this.#byId.get(entry.id) !== entry) return;
+    const last = snapshot(entry);
+    this.#remove(entry);
+    this.emit('expired', last);
+  }
+
+  #remove(entry: Entry): void {
+    clearTimeout(entry.expiryTimer);
+    this.#clearClaimTimer(entry);
+    this.#releaseNameplate(entry);
+    this.#byId.delete(entry.id);
+    const { tokenName, address } = entry.creator;
+    if (tokenName !== null) decrement(this.#perToken, tokenName);
+    decrement(this.#perAddress, address);
+  }
+
+  #releaseNameplate(entry: Entry): void {
+    if (entry.nameplate === undefined) return;
+    this.#byNameplate.delete(entry.nameplate);
+    this.#nameplates.release(entry.nameplate);
+    entry.nameplate = undefined;
+  }
+
+  #clearClaimTimer(entry: Entry): void {
+    if (entry.claimTimer !== undefined) clearTimeout(entry.claimTimer);
+    entry.claimTimer = undefined;
+  }
+}
+
+function snapshot(entry: Entry): SessionRecord {
+  return Object.freeze({
+    id: entry.id,
+    nameplate: entry.nameplate === undefined ? undefined : String(entry.nameplate),
+    state: entry.state,
+    agentKeyDigest: entry.agentKeyDigest,
+    claim: entry.claim,
+    attempts: entry.attempts,
+    creator: entry.creator,
+    createdAt: entry.createdAt,
+    expiresAt: entry.expiresAt,
+    connected: Object.freeze({ ...entry.connected }),
+  });
+}
+
+function increment(counts: Map<string, number>, key: string): void {
+  counts.set(key, (counts.get(key) ?? 0) + 1);
+}
+
+function decrement(counts: Map<string, number>, key: string): void {
+  const next = (counts.get(key) ?? 0) - 1;
+  if (next <= 0) counts.delete(key);
+  else counts.set(key, next);
+}

@@ -1,0 +1,145 @@
+/**
+ * One accepted WebSocket of a session (DESIGN §3): its role, identity for the audit log,
+ * liveness and a bounded close.
+ *
+ * Liveness (seeds/003 "deadlines"): one timer per peer pings every `pingIntervalMs` and drops
+ * the peer when nothing (no frame, no pong) arrived for `silenceMs`. Time during which the
+ * relay itself stopped reading the peer (backpressure) does not count as silence.
+ * Closing: a close frame is sent and the socket is cut if the peer does not answer within
+ * RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS, so shutdown is bounded. Frames from the peer are
+ * untrusted and handled by the broker; this class never parses them.
+ */
+import { WebSocket } from 'ws';
+import { RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS } from '../limits.js';
+import type { PeerRole, RelayControlMessage } from '../relay-client/wire.js';
+
+export interface PeerIdentity {
+  readonly role: PeerRole;
+  readonly sessionId: string;
+  readonly address: string;
+  readonly tokenName: string | null;
+  /** The client's key digest (its claim); undefined for the agent. */
+  readonly clientKeyDigest: Uint8Array | undefined;
+}
+
+export interface LivenessOptions {
+  readonly pingIntervalMs: number;
+  readonly silenceMs: number;
+  readonly onSilent: () => void;
+}
+
+/** A close reason must fit a control frame: at most 123 bytes of UTF-8. */
+export function closeReason(text: string): string {
+  let reason = text;
+  while (Buffer.byteLength(reason, 'utf8') > 123) reason = reason.slice(0, -1);
+  return reason;
+}
+
+export class PeerConnection {
+  readonly ws: WebSocket;
+  readonly identity: PeerIdentity;
+  readonly connectedAt = Date.now();
+  bytesIn = 0;
+  bytesOut = 0;
+  #lastSeen = Date.now();
+  #pausedByRelay = false;
+  #livenessTimer: NodeJS.Timeout | undefined;
+  #closeTimer: NodeJS.Timeout | undefined;
+  #liveness: LivenessOptions | undefined;
+
+  constructor(ws: WebSocket, identity: PeerIdentity) {
+    this.ws = ws;
+    this.identity = identity;
+    ws.on('pong', this.#seen);
+    ws.on('ping', this.#seen);
+    ws.once('close', () => this.dispose());
+  }
+
+  get role(): PeerRole {
+    return this.identity.role;
+  }
+
+  get open(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Any frame from the peer proves it is alive. */
+  readonly #seen = (): void => {
+    this.#lastSeen = Date.now();
+  };
+
+  markSeen(): void {
+    this.#lastSeen = Date.now();
+  }
+
+  startLiveness(options: LivenessOptions): void {
+    this.#liveness = options;
+    this.#arm(options.pingIntervalMs);
+  }
+
+  #arm(delayMs: number): void {
+    clearTimeout(this.#livenessTimer);
+    this.#livenessTimer = setTimeout(this.#tick, Math.max(1, delayMs));
+  }
+
+  readonly #tick = (): void => {
+    this.#livenessTimer = undefined;
+    const options = this.#liveness;
+    if (options === undefined || !this.open) return;
+    const now = Date.now();
+    if (this.#pausedByRelay) this.#lastSeen = now;
+    const silentFor = now - this.#lastSeen;
+    if (silentFor >= options.silenceMs) {
+      options.onSilent();
+      return;
+    }
+    this.ws.ping();
+    this.#arm(Math.min(options.pingIntervalMs, options.silenceMs - silentFor));
+  };
+
+  /** Stop reading this peer (the other side is slow); see forwarding.ts. */
+  pauseReading(): void {
+    if (this.#pausedByRelay) return;
+    this.#pausedByRelay = true;
+    this.ws.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.#pausedByRelay) return;
+    this.#pausedByRelay = false;
+    this.#lastSeen = Date.now();
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.resume();
+  }
+
+  /** Send one relay control message as a text frame (never forwarded to the other side). */
+  sendControl(message: RelayControlMessage): void {
+    if (this.open) this.ws.send(JSON.stringify(message));
+  }
+
+  /** Close with `code` and `reason`; cut the socket if the close handshake does not finish in time. */
+  close(code: number, reason: string): void {
+    const state = this.ws.readyState;
+    if (state === WebSocket.CLOSED) return;
+    if (state === WebSocket.OPEN) this.ws.close(code, closeReason(reason));
+    if (this.#closeTimer === undefined) {
+      this.#closeTimer = setTimeout(() => {
+        this.#closeTimer = undefined;
+        this.ws.terminate();
+      }, RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS);
+    }
+  }
+
+  /** Drop the connection without a close handshake (a silent peer would not answer one). */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  /** Clear every timer; called once the socket is closed. */
+  dispose(): void {
+    clearTimeout(this.#livenessTimer);
+    clearTimeout(this.#closeTimer);
+    this.#livenessTimer = undefined;
+    this.#closeTimer = undefined;
+    this.#liveness = undefined;
+  }
+}

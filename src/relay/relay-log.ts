@@ -1,0 +1,63 @@
+/**
+ * The relay's operational log (DESIGN §6, §7): pino JSON lines, one object per event, every
+ * string and object passing through the shared redaction module before it is written.
+ *
+ * The relay also never hands secrets to the logger in the first place: request lines carry the
+ * method and the path without its query, never headers; errors are reduced to code and message,
+ * never a stack. Redaction is the second line of defence, not the first.
+ */
+import { pino } from 'pino';
+import type { DestinationStream, Logger } from 'pino';
+import { redactString, redactValue } from '../audit/redact.js';
+import { KubepairError } from '../errors/index.js';
+import type { RelayLogLevel } from './relay-options.js';
+
+/** A loggable description of an error: code and message, never a stack. */
+export function describeError(err: unknown): { code?: string; message: string } {
+  if (err instanceof KubepairError) return { code: err.code, message: err.message };
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === undefined ? { message: err.message } : { code: String(code), message: err.message };
+  }
+  return { message: String(err) };
+}
+
+/** The path of a request URL without its query string (queries are never logged). */
+export function pathOnly(url: string | undefined): string {
+  if (url === undefined) return '';
+  const end = url.search(/[?#]/);
+  return (end < 0 ? url : url.slice(0, end)).slice(0, 256);
+}
+
+interface RequestLike {
+  readonly method?: string;
+  readonly url?: string;
+  readonly ip?: string;
+}
+
+export function createRelayLogger(level: RelayLogLevel, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { component: 'relay' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: {
+        level: (label) => ({ level: label }),
+        log: (object) => redactValue(object) as Record<string, unknown>,
+      },
+      hooks: {
+        logMethod(args, method) {
+          const scrubbed = args.map((arg: unknown) => (typeof arg === 'string' ? redactString(arg) : arg));
+          method.apply(this, scrubbed as Parameters<typeof method>);
+        },
+      },
+      serializers: {
+        // Callers usually pass describeError(...) already; raw errors are reduced the same way.
+        err: (err: unknown) => (err instanceof Error ? describeError(err) : err),
+        req: (req: RequestLike) => ({ method: req.method, path: pathOnly(req.url), ip: req.ip }),
+        res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
+      },
+    },
+    destination ?? pino.destination({ dest: 1, sync: true }),
+  );
+}

@@ -1,0 +1,259 @@
+/**
+ * `kubepair relay` as a library (CONVENTIONS "each role exports a config type, a constructor,
+ * start(signal) and close()"): wires the session store, authentication, audit log, metrics,
+ * the HTTP API and the WebSocket upgrades into one server, and shuts it down in a bounded way.
+ *
+ * Start-up fails closed with a clear error: bad configuration, unreadable TLS material, a
+ * missing or unsafe tokens file, an audit log that cannot be opened, or a busy address all
+ * stop the relay before it listens. Shutdown (close(), or the abort signal given to start):
+ * stop accepting, answer new requests 503, send `expiring` to every peer, let them go for the
+ * grace period, close the rest with 4503, then release every timer, watcher and file.
+ */
+import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { KubepairError, isKubepairError } from '../errors/index.js';
+import { PROTOCOL, VERSION, WS_SUBPROTOCOL } from '../version.js';
+import { ClientAddressResolver } from './client-address.js';
+import { buildRelayApp } from './http-app.js';
+import { MemorySessionStore } from './memory-session-store.js';
+import { OriginPolicy } from './origin-policy.js';
+import { AnonymousAuthenticator, TokenAuthenticator } from './relay-auth.js';
+import type { RelayAuthenticator } from './relay-auth.js';
+import { RelayAudit } from './relay-audit.js';
+import { createRelayLogger, describeError } from './relay-log.js';
+import { RelayMetrics } from './relay-metrics.js';
+import { checkRelayConfig, parseTrustedProxies } from './relay-options.js';
+import type { RelayConfig } from './relay-options.js';
+import { SessionBroker } from './session-broker.js';
+import type { SessionStore } from './session-store.js';
+import { createUpgradeHandler } from './upgrade-handler.js';
+
+/** Where a started relay listens. */
+export interface RelayAddress {
+  readonly host: string;
+  readonly port: number;
+  /** Base URL for clients, e.g. `https://127.0.0.1:8443`. */
+  readonly url: string;
+}
+
+interface Running {
+  readonly log: Logger;
+  readonly auth: RelayAuthenticator;
+  readonly audit: RelayAudit;
+  readonly store: SessionStore;
+  readonly broker: SessionBroker;
+  readonly app: FastifyInstance;
+  readonly wss: WebSocketServer;
+}
+
+export class RelayServer {
+  readonly config: RelayConfig;
+  #running: Running | undefined;
+  #closing = false;
+  #closed: Promise<void> | undefined;
+  #resolveStopped!: () => void;
+  readonly #stopped: Promise<void>;
+
+  constructor(config: RelayConfig) {
+    checkRelayConfig(config);
+    this.config = config;
+    this.#stopped = new Promise((resolve) => {
+      this.#resolveStopped = resolve;
+    });
+  }
+
+  /** Start listening; resolves with the bound address. `signal` stops the relay when aborted. */
+  async start(signal?: AbortSignal): Promise<RelayAddress> {
+    if (this.#running !== undefined || this.#closing) throw new KubepairError('KP_ERR_INTERNAL', 'a relay starts once');
+    const config = this.config;
+    const log = createRelayLogger(config.logLevel, config.logDestination);
+    const cleanup: Array<() => Promise<void>> = [];
+    try {
+      const tls = config.tls === undefined ? undefined : await loadTls(config.tls.certFile, config.tls.keyFile);
+      const auth: RelayAuthenticator =
+        config.auth.mode === 'none' ? new AnonymousAuthenticator() : await TokenAuthenticator.open(config.auth.tokensFile, log);
+      cleanup.push(() => auth.close());
+      const audit = await RelayAudit.open(config.auditLogPath, log);
+      cleanup.push(() => audit.close());
+      const limits = config.limits;
+      const store = new MemorySessionStore({
+        unpairedTtlMs: limits.unpairedTtlMs,
+        establishedLifetimeMs: limits.establishedLifetimeMs,
+        claimConnectTimeoutMs: limits.claimConnectTimeoutMs,
+        maxPairingAttempts: limits.maxPairingAttempts,
+        maxSessions: limits.maxSessions,
+        maxSessionsPerToken: limits.maxSessionsPerToken,
+        maxSessionsPerAddress: limits.maxSessionsPerAddress,
+      });
+      cleanup.push(() => store.close());
+      // The metrics read the broker at scrape time, which is after it exists.
+      const metrics = new RelayMetrics({
+        sessionCounts: () => store.counts(),
+        openSockets: () => broker.openSockets(),
+        queuedBytes: () => broker.queuedBytes(),
+      });
+      const broker: SessionBroker = new SessionBroker({ store, metrics, audit, log, limits });
+      const addresses = new ClientAddressResolver(config.trustProxy.length > 0 ? parseTrustedProxies(config.trustProxy) : undefined);
+      const origins = new OriginPolicy(config.allowOrigins);
+      const isClosing = (): boolean => this.#closing;
+      const app = await buildRelayApp({
+        limits,
+        tls,
+        auth,
+        store,
+        broker,
+        metrics,
+        audit,
+        log,
+        origins,
+        addresses,
+        isClosing,
+        notReadyReason: () => {
+          if (this.#closing) return 'shutting down';
+          if (!auth.healthy) return 'the tokens file is unusable';
+          if (!audit.healthy) return 'the audit log cannot be written';
+          return undefined;
+        },
+      });
+      cleanup.push(() => app.close());
+      const wss = new WebSocketServer({
+        noServer: true,
+        clientTracking: false,
+        maxPayload: limits.maxMessageBytes,
+        perMessageDeflate: false,
+        handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
+      });
+      app.server.on('upgrade', createUpgradeHandler({ wss, store, broker, origins, addresses, audit, metrics, log, isClosing }));
+      try {
+        await app.listen({ host: config.listen.host, port: config.listen.port });
+      } catch (err) {
+        throw new KubepairError('KP_ERR_RELAY_LISTEN', `${config.listen.host}:${config.listen.port}: ${describeError(err).message}`, { cause: err });
+      }
+      this.#running = { log, auth, audit, store, broker, app, wss };
+      const address = this.address();
+      await audit.record('relay_started', {
+        version: VERSION,
+        protocol: PROTOCOL,
+        url: address.url,
+        auth: auth.mode,
+        tls: tls !== undefined,
+        trust_proxy: config.trustProxy.join(',') || null,
+        allow_origins: config.allowOrigins.join(',') || null,
+      });
+      if (auth.mode === 'none') {
+        log.warn({ event: 'auth_disabled' }, 'RELAY AUTHENTICATION IS OFF (--auth none): anyone who can reach this relay can create and pair sessions and read its metrics');
+      }
+      if (tls === undefined && config.insecureNoTls) {
+        log.warn({ event: 'tls_disabled' }, 'serving plaintext HTTP on a non-loopback address (--insecure-no-tls): bearer tokens and session keys cross the network unencrypted');
+      }
+      log.info({ event: 'relay_listening', url: address.url, auth: auth.mode, tls: tls !== undefined }, 'relay listening');
+      if (signal !== undefined) {
+        const stop = (): void => {
+          this.close().catch((err: unknown) => log.error({ event: 'shutdown_failed', err: describeError(err) }, 'shutdown failed'));
+        };
+        if (signal.aborted) stop();
+        else signal.addEventListener('abort', stop, { once: true });
+      }
+      return address;
+    } catch (err) {
+      // Undo what started, newest first; a failure while undoing is attached, not lost.
+      const undoErrors: unknown[] = [];
+      for (const undo of cleanup.reverse()) await undo().catch((undoErr: unknown) => undoErrors.push(undoErr));
+      this.#running = undefined;
+      this.#closing = true;
+      this.#resolveStopped();
+      if (undoErrors.length > 0) {
+        log.error({ event: 'startup_cleanup_failed', errors: undoErrors.map(describeError) }, 'cleanup after a failed start failed');
+      }
+      throw isKubepairError(err) ? err : new KubepairError('KP_ERR_INTERNAL', 'the relay failed to start', { cause: err });
+    }
+  }
+
+  /** The bound address (after start). */
+  address(): RelayAddress {
+    const running = this.#running;
+    const bound = running?.app.server.address();
+    if (running === undefined || bound === null || bound === undefined || typeof bound === 'string') {
+      throw new KubepairError('KP_ERR_INTERNAL', 'the relay is not listening');
+    }
+    const host = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
+    return { host: bound.address, port: bound.port, url: `${this.config.tls ? 'https' : 'http'}://${host}:${bound.port}` };
+  }
+
+  /** Resolves once the relay has stopped (after close(), or a failed start). */
+  wait(): Promise<void> {
+    return this.#stopped;
+  }
+
+  /** Re-read the tokens file (SIGHUP). */
+  async reloadTokens(): Promise<void> {
+    await this.#running?.auth.reload();
+  }
+
+  /** Stop: bounded by the shutdown grace plus the close-handshake timeout. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= this.#shutdown();
+    return this.#closed;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closing = true;
+    const running = this.#running;
+    if (running === undefined) {
+      this.#resolveStopped();
+      return;
+    }
+    const { log, auth, audit, store, broker, app, wss } = running;
+    const grace = this.config.limits.shutdownGraceMs;
+    log.info({ event: 'relay_stopping', grace_ms: grace, open_sockets: broker.openSockets() }, 'relay stopping');
+    const errors: unknown[] = [];
+    const step = async (what: string, action: () => Promise<void>): Promise<void> => {
+      try {
+        await action();
+      } catch (err) {
+        errors.push(err);
+        log.error({ event: 'shutdown_step_failed', step: what, err: describeError(err) }, `shutdown: ${what} failed`);
+      }
+    };
+    // Stop listening (in-flight requests finish; idle keep-alives close) while peers wind down.
+    const appClosed = app.close();
+    await step('peers', () => broker.shutdown(grace));
+    await step('http', () => appClosed);
+    await step('websockets', () => new Promise<void>((resolve, reject) => wss.close((err) => (err ? reject(err) : resolve()))));
+    const counts = await store.counts();
+    await step('store', () => store.close());
+    await step('tokens', () => auth.close());
+    await step('audit', async () => {
+      await audit.record('relay_stopped', { sessions_dropped: counts.waiting + counts.claimed + counts.established });
+      await audit.close();
+    });
+    log.info({ event: 'relay_stopped' }, 'relay stopped');
+    this.#resolveStopped();
+    if (errors.length > 0) throw new KubepairError('KP_ERR_INTERNAL', 'the relay did not shut down cleanly', { cause: new AggregateError(errors) });
+  }
+}
+
+/** Read and check the TLS certificate and key (a bad pair fails start-up, not the first client). */
+async function loadTls(certFile: string, keyFile: string): Promise<{ cert: Buffer; key: Buffer }> {
+  let cert: Buffer;
+  let key: Buffer;
+  try {
+    cert = await readFile(certFile);
+  } catch (err) {
+    throw new KubepairError('KP_ERR_RELAY_TLS', `cannot read --tls-cert ${certFile}`, { cause: err });
+  }
+  try {
+    key = await readFile(keyFile);
+  } catch (err) {
+    throw new KubepairError('KP_ERR_RELAY_TLS', `cannot read --tls-key ${keyFile}`, { cause: err });
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (err) {
+    throw new KubepairError('KP_ERR_RELAY_TLS', `${certFile} and ${keyFile} are not a matching PEM certificate and key (${describeError(err).message})`, { cause: err });
+  }
+  return { cert, key };
+}

@@ -1,0 +1,208 @@
+/**
+ * Pairing attempts and session lifetimes against a real relay process (DESIGN §3, §7):
+ * `pake_failed`, clients that leave or never connect, the five-attempt limit, `established`,
+ * the unpaired TTL and the established lifetime (short values by flags), `expiring` notices.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { after, before, describe, it } from 'node:test';
+import {
+  api,
+  connectPair,
+  createSessionViaApi,
+  errorCode,
+  openPeer,
+  pairViaApi,
+  refusedUpgrade,
+  startRelay,
+} from '../../helpers/relay-process.js';
+import type { StartedRelay } from '../../helpers/relay-process.js';
+
+const T = { timeout: 30_000 };
+
+async function auditEvents(relay: StartedRelay, session: string): Promise<Array<Record<string, unknown>>> {
+  const text = await readFile(relay.auditLog, 'utf8');
+  return text
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((record) => record.session === session);
+}
+
+describe('relay pairing attempts', () => {
+  let relay: StartedRelay;
+  before(async () => {
+    relay = await startRelay({ args: ['--rate-limit', '10000', '--claim-timeout', '500ms'] });
+  });
+  after(() => relay.dispose());
+
+  it('pake_failed closes the client with 4403, voids its client_key, and the nameplate pairs again', T, async () => {
+    const { session, pairing, agent, client } = await connectPair(relay);
+    agent.ws.send(JSON.stringify({ type: 'pake_failed' }));
+    const closed = await client.closedWithin();
+    assert.equal(closed.code, 4403, closed.reason);
+    assert.match(closed.reason, /attempt 1 of 5/);
+    await agent.control('peer_disconnected');
+    const reused = await refusedUpgrade(openPeer(relay, 'client', session.session_id, pairing.client_key));
+    assert.deepEqual(reused, { status: 401, code: 'KP_ERR_RELAY_UNAUTHORIZED' }, 'the old client_key is void');
+    const again = await pairViaApi(relay, session.nameplate);
+    assert.equal(again.session_id, session.session_id, 'the same session can be paired again');
+    assert.notEqual(again.client_key, pairing.client_key);
+    agent.ws.close();
+  });
+
+  it('Security: the 5th failed attempt destroys the session: agent closed with 4429, nameplate gone', T, async () => {
+    const session = await createSessionViaApi(relay);
+    const agent = await openPeer(relay, 'agent', session.session_id, session.agent_key);
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const pairing = await pairViaApi(relay, session.nameplate);
+      const client = await openPeer(relay, 'client', session.session_id, pairing.client_key);
+      await agent.control('peer_connected', attempt);
+      agent.ws.send(JSON.stringify({ type: 'pake_failed' }));
+      const closed = await client.closedWithin();
+      assert.equal(closed.code, 4403, `attempt ${attempt}: ${closed.reason}`);
+    }
+    const agentClosed = await agent.closedWithin();
+    assert.equal(agentClosed.code, 4429, agentClosed.reason);
+    assert.match(agentClosed.reason, /too many failed pairing attempts/);
+    const late = await api(relay, 'POST', '/api/v1/pair', { token: relay.tokens.client, body: { nameplate: session.nameplate } });
+    if (late.status === 200) {
+      assert.notEqual((late.body as { session_id: string }).session_id, session.session_id, 'the nameplate now names another session');
+    } else {
+      assert.equal(late.status, 404);
+      assert.equal(errorCode(late), 'KP_ERR_RELAY_NAMEPLATE_UNKNOWN');
+    }
+    const reconnect = await refusedUpgrade(openPeer(relay, 'agent', session.session_id, session.agent_key));
+    assert.deepEqual(reconnect, { status: 404, code: 'KP_ERR_RELAY_SESSION_NOT_FOUND' });
+    await relay.logs.waitFor((r) => r.event === 'session_destroyed' && r.session === session.session_id && r.reason === 'attempts_exhausted');
+    const audit = await auditEvents(relay, session.session_id);
+    assert.equal(audit.filter((r) => r.event === 'pairing_attempt_failed').length, 5, 'five attempts audited');
+    assert.ok(audit.some((r) => r.event === 'session_destroyed' && r.reason === 'attempts_exhausted'));
+  });
+
+  it('a client that disconnects before established counts as an attempt', T, async () => {
+    const session = await createSessionViaApi(relay);
+    const agent = await openPeer(relay, 'agent', session.session_id, session.agent_key);
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const pairing = await pairViaApi(relay, session.nameplate);
+      const client = await openPeer(relay, 'client', session.session_id, pairing.client_key);
+      await agent.control('peer_connected', attempt);
+      client.ws.close();
+      await client.closedWithin();
+      if (attempt < 5) await agent.control('peer_disconnected', attempt);
+    }
+    const agentClosed = await agent.closedWithin();
+    assert.equal(agentClosed.code, 4429, agentClosed.reason);
+    const audit = await auditEvents(relay, session.session_id);
+    assert.deepEqual(
+      audit.filter((r) => r.event === 'pairing_attempt_failed').map((r) => r.reason),
+      ['client_left', 'client_left', 'client_left', 'client_left', 'client_left'],
+    );
+  });
+
+  it('a claim whose client never connects ends after --claim-timeout and counts; pake_failed then counts once', T, async () => {
+    const session = await createSessionViaApi(relay);
+    const agent = await openPeer(relay, 'agent', session.session_id, session.agent_key);
+    const mark = relay.logs.mark();
+    const abandoned = await pairViaApi(relay, session.nameplate);
+    await relay.logs.waitFor((r) => r.event === 'pairing_attempt_failed' && r.session === session.session_id && r.reason === 'connect_timeout', 5_000, mark);
+    const late = await refusedUpgrade(openPeer(relay, 'client', session.session_id, abandoned.client_key));
+    assert.deepEqual(late, { status: 401, code: 'KP_ERR_RELAY_UNAUTHORIZED' }, 'a timed-out claim is void');
+    // The nameplate is free again; a pake_failed and the client's disconnect count once together.
+    const pairing = await pairViaApi(relay, session.nameplate);
+    const client = await openPeer(relay, 'client', session.session_id, pairing.client_key);
+    await agent.control('peer_connected');
+    agent.ws.send(JSON.stringify({ type: 'pake_failed' }));
+    await client.closedWithin();
+    await agent.control('peer_disconnected');
+    const audit = await auditEvents(relay, session.session_id);
+    assert.deepEqual(
+      audit.filter((r) => r.event === 'pairing_attempt_failed').map((r) => [r.reason, r.attempts]),
+      [
+        ['connect_timeout', 1],
+        ['pake_failed', 2],
+      ],
+    );
+    agent.ws.close();
+  });
+
+  it('established frees the nameplate, keeps forwarding, and either side leaving ends the session', T, async () => {
+    const { session, agent, client } = await connectPair(relay);
+    agent.ws.send(JSON.stringify({ type: 'established' }));
+    await relay.logs.waitFor((r) => r.event === 'session_established' && r.session === session.session_id);
+    const after = await api(relay, 'POST', '/api/v1/pair', { token: relay.tokens.client, body: { nameplate: session.nameplate } });
+    if (after.status === 200) assert.notEqual((after.body as { session_id: string }).session_id, session.session_id);
+    else assert.equal(errorCode(after), 'KP_ERR_RELAY_NAMEPLATE_UNKNOWN');
+    agent.ws.send(Buffer.from('ciphertext'));
+    await client.until(() => client.frames.length === 1, 'a frame after established');
+    client.ws.close();
+    await agent.control('peer_disconnected');
+    const closed = await agent.closedWithin();
+    assert.equal(closed.code, 4410);
+    assert.match(closed.reason, /client left/);
+  });
+
+  it('established without a connected client is ignored (logged), not fatal', T, async () => {
+    const session = await createSessionViaApi(relay);
+    const agent = await openPeer(relay, 'agent', session.session_id, session.agent_key);
+    const mark = relay.logs.mark();
+    agent.ws.send(JSON.stringify({ type: 'established' }));
+    await relay.logs.waitFor((r) => r.event === 'control_ignored' && r.session === session.session_id, 5_000, mark);
+    assert.equal(agent.ws.readyState, agent.ws.OPEN);
+    const pairing = await pairViaApi(relay, session.nameplate);
+    assert.equal(pairing.session_id, session.session_id, 'the nameplate still pairs');
+    agent.ws.close();
+  });
+
+  it('the agent leaving ends the session and frees the nameplate', T, async () => {
+    const { session, agent, client } = await connectPair(relay);
+    agent.ws.close();
+    await client.control('peer_disconnected');
+    const closed = await client.closedWithin();
+    assert.equal(closed.code, 4410);
+    await relay.logs.waitFor((r) => r.event === 'session_destroyed' && r.session === session.session_id && r.reason === 'agent_left');
+  });
+});
+
+describe('relay session lifetimes', () => {
+  let relay: StartedRelay;
+  before(async () => {
+    relay = await startRelay({
+      args: ['--rate-limit', '10000', '--session-ttl', '600ms', '--session-lifetime', '1s', '--expiring-notice', '300ms'],
+    });
+  });
+  after(() => relay.dispose());
+
+  it('an unpaired session expires after --session-ttl: expiring first, then close 4410, nameplate free', T, async () => {
+    const session = await createSessionViaApi(relay);
+    const agent = await openPeer(relay, 'agent', session.session_id, session.agent_key);
+    const expiring = await agent.control('expiring', 1, 5_000);
+    assert.equal(expiring.at, session.expires_at, 'expiring announces the session end');
+    const closed = await agent.closedWithin(5_000);
+    assert.equal(closed.code, 4410);
+    assert.match(closed.reason, /expired/);
+    const late = await api(relay, 'POST', '/api/v1/pair', { token: relay.tokens.client, body: { nameplate: session.nameplate } });
+    assert.equal(late.status, 404);
+    assert.equal(errorCode(late), 'KP_ERR_RELAY_NAMEPLATE_UNKNOWN');
+    const audit = await auditEvents(relay, session.session_id);
+    assert.ok(audit.some((r) => r.event === 'session_expired'), 'expiry audited');
+  });
+
+  it('a session nobody connects to expires too (timers, not sockets, drive expiry)', T, async () => {
+    const mark = relay.logs.mark();
+    const session = await createSessionViaApi(relay);
+    await relay.logs.waitFor((r) => r.event === 'session_expired' && r.session === session.session_id, 5_000, mark);
+  });
+
+  it('an established session lives for --session-lifetime, not the unpaired TTL', T, async () => {
+    const { session, agent, client } = await connectPair(relay);
+    agent.ws.send(JSON.stringify({ type: 'established' }));
+    await relay.logs.waitFor((r) => r.event === 'session_established' && r.session === session.session_id);
+    // The unpaired TTL (600 ms) passes; the session survives until its 1 s lifetime.
+    const expiring = await client.control('expiring', 1, 5_000);
+    assert.ok(Date.parse(String(expiring.at)) > Date.parse(session.expires_at), 'the new end is later than the unpaired TTL');
+    const closed = await client.closedWithin(5_000);
+    assert.equal(closed.code, 4410);
+    await agent.closedWithin(5_000);
+  });
+});
