@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AuditLog } from '../audit/audit-log.js';
 import { KubepairError } from '../errors/index.js';
+import { splice } from '../mux/splice.js';
 import { KUBE_API_TARGET, isValidTargetName } from '../mux/target-name.js';
 
 export interface TcpTarget {
@@ -55,36 +56,21 @@ export interface TcpPipeOptions {
 export function tcpTargetHandler(target: TcpTarget, options: TcpPipeOptions): (stream: Duplex) => void {
   return (stream) => {
     const started = Date.now();
-    let bytesIn = 0;
-    let bytesOut = 0;
     const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true });
-    stream.on('data', (chunk: Buffer) => (bytesIn += chunk.length));
-    socket.on('data', (chunk: Buffer) => (bytesOut += chunk.length));
-    let ended = false;
-    const end = (error?: Error): void => {
-      if (ended) return;
-      ended = true;
+    splice(stream, socket, (error, counters) => {
       if (error !== undefined) options.onError?.(target, error);
-      socket.destroy();
-      stream.destroy();
       void options.audit
         ?.append({
           event: 'connection',
           session: options.session,
           client: options.client,
           target: target.name,
-          bytes_in: bytesIn,
-          bytes_out: bytesOut,
+          bytes_in: counters.aToB,
+          bytes_out: counters.bToA,
           duration_ms: Date.now() - started,
           ...(error !== undefined && { error: error.message }),
         })
         .catch(() => undefined); // a failed write is recorded in audit.lastError
-    };
-    socket.on('error', (err) => end(err));
-    stream.on('error', (err) => end(err));
-    socket.on('close', () => end());
-    stream.on('close', () => end());
-    stream.pipe(socket);
-    socket.pipe(stream);
+    });
   };
 }

@@ -4,19 +4,22 @@
  */
 import { CommanderError } from 'commander';
 import { registerAuditCommand } from './audit-command.js';
+import { registerConnectCommand } from './connect-command.js';
 import { buildProgram } from './program.js';
 import { registerRelayCommand } from './relay-command.js';
+import { registerShareCommand } from './share-command.js';
 import { reportError } from './report-error.js';
 
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = buildProgram([registerRelayCommand, registerAuditCommand]);
+  const program = buildProgram([registerShareCommand, registerConnectCommand, registerRelayCommand, registerAuditCommand]);
   if (argv.length === 0) {
     process.stderr.write(program.helpInformation());
     return 2;
   }
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // A command that ends with a status of its own (connect -- CMD) sets process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander already printed its message (or the help / version text).

@@ -17,9 +17,9 @@ import { EventEmitter } from 'node:events';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { createServer as createTcpServer, isIPv4 } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { pipeline } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { KubepairError } from '../errors/index.js';
+import { splice } from '../mux/splice.js';
 import { REQUEST_HEAD_MAX_BYTES, bearerToken, findHeadEnd, parseRequestHead } from './request-head.js';
 
 export type LocalListenerSecurity =
@@ -176,12 +176,10 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
       return;
     }
     for (const chunk of head) stream.write(chunk);
-    const done = (err: NodeJS.ErrnoException | null | undefined): void => {
-      if (err && err.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+    splice(socket, stream, (err) => {
+      if (err !== undefined && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
         this.emit('streamError', new KubepairError('KP_ERR_MUX_STREAM_FAILED', err.message, { cause: err }));
       }
-    };
-    pipeline(socket, stream, done);
-    pipeline(stream, socket, done);
+    });
   }
 }

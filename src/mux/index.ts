@@ -4,5 +4,7 @@ export type { MuxServerEvents, MuxServerOptions, TargetHandler } from './mux-ser
 export type { MuxWindowOptions } from './mux-settings.js';
 export { MuxClient } from './mux-client.js';
 export { MuxServer } from './mux-server.js';
+export { splice } from './splice.js';
+export type { SpliceCounters } from './splice.js';
 export { bridgeStream } from './stream-bridge.js';
 export { KUBE_API_TARGET, assertTargetName, isValidTargetName } from './target-name.js';

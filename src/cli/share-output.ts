@@ -1,0 +1,87 @@
+/**
+ * What `kubepair share` prints. On a terminal: the code large and clear with a live countdown.
+ * Otherwise (a script, a log): exactly one line `Pairing code: 42-7315-0286` per code on
+ * stdout, so scripts can read it; everything else goes to stderr. Secrets other than the code
+ * itself are never printed; request lines come from audit records (already redacted).
+ */
+import type { RequestAuditRecord } from '../audit/record.js';
+import type { PairingCode } from '../channel/pairing-code.js';
+import { formatPairingCode } from '../channel/pairing-code.js';
+import type { ShareReporter } from '../agent/share.js';
+import type { KubepairError } from '../errors/index.js';
+import { sanitizeClusterName } from '../session/cluster-name.js';
+import type { SessionDescription } from '../session/session-description.js';
+
+function remaining(until: Date): string {
+  const seconds = Math.max(0, Math.round((until.getTime() - Date.now()) / 1000));
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
+}
+
+export class ShareOutput implements ShareReporter {
+  readonly #tty: boolean;
+  readonly #out: NodeJS.WriteStream;
+  readonly #err: NodeJS.WriteStream;
+  #countdown: NodeJS.Timeout | undefined;
+
+  constructor(out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr) {
+    this.#out = out;
+    this.#err = err;
+    this.#tty = out.isTTY === true;
+  }
+
+  code(code: PairingCode, expiresAt: Date): void {
+    this.#stopCountdown();
+    const text = formatPairingCode(code);
+    if (!this.#tty) {
+      this.#out.write(`Pairing code: ${text}\n`);
+      this.#err.write(`kubepair share: read the code to the person connecting; it expires at ${expiresAt.toISOString()} if unused\n`);
+      return;
+    }
+    this.#out.write(`\n  Pairing code:\n\n      \u001b[1m${text.split('').join(' ')}\u001b[0m\n\n  On the laptop run:  kubepair connect ${text}\n\n`);
+    const tick = (): void => {
+      this.#out.write(`\r  expires in ${remaining(expiresAt)} if unused   `);
+      if (expiresAt.getTime() <= Date.now()) this.#stopCountdown();
+    };
+    tick();
+    this.#countdown = setInterval(tick, 1000);
+  }
+
+  attemptFailed(failures: number, max: number, error: KubepairError): void {
+    this.#stopCountdown();
+    this.#err.write(`\nkubepair share: pairing attempt ${failures} of ${max} failed: ${error.message}\n`);
+    if (failures >= max) this.#err.write('kubepair share: someone may be guessing the code; it is discarded and sharing stops\n');
+  }
+
+  connected(description: SessionDescription): void {
+    this.#stopCountdown();
+    this.#err.write(
+      `\nkubepair share: connected; sharing "${sanitizeClusterName(description.cluster.name)}" in ${description.mode} mode, policy ${description.policy.mode}, until ${description.expires_at}\n`,
+    );
+  }
+
+  request(record: RequestAuditRecord): void {
+    const what = [record.verb, record.resource ?? record.path, record.namespace, record.name].filter((part) => part !== undefined && part !== '').join(' ');
+    this.#err.write(`  ${record.decision === 'allow' ? ' ' : '!'} ${record.status} ${what}${record.decision === 'deny' ? ` (refused: ${record.rule ?? `policy, tier ${record.tier}`})` : ''}\n`);
+  }
+
+  disconnected(error: KubepairError | undefined): void {
+    this.#err.write(`kubepair share: the client disconnected${error !== undefined ? ` (${error.message})` : ''}\n`);
+  }
+
+  codeExpired(): void {
+    this.#stopCountdown();
+    this.#err.write('\nkubepair share: the code expired unused; here is a fresh one\n');
+  }
+
+  close(): void {
+    this.#stopCountdown();
+  }
+
+  #stopCountdown(): void {
+    if (this.#countdown !== undefined) {
+      clearInterval(this.#countdown);
+      this.#countdown = undefined;
+      this.#out.write('\n');
+    }
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * `kubepair connect`: the client role (DESIGN §1, §4, §6). It pairs with the agent through the
+ * relay using the code, validates the session description, opens the local listener(s) on
+ * 127.0.0.1, writes the temporary kubeconfig, and runs the shell, the command, or waits.
+ *
+ * Every exit path removes the kubeconfig: normal exit, a command's exit, the tunnel dying
+ * (the user is told in one line and the child is stopped), SIGINT/SIGTERM/SIGHUP (via the
+ * signal passed to start), and as a last resort the process `exit` hook in kubeconfig.ts.
+ */
+import { randomBytes } from 'node:crypto';
+import type { PairingCode } from '../channel/pairing-code.js';
+import type { SecureChannel } from '../channel/secure-channel.js';
+import { openSecureChannel } from '../channel/open-secure-channel.js';
+import type { ControlMessage } from '../channel/control-message.js';
+import { KubepairError, toKubepairError } from '../errors/index.js';
+import { HANDSHAKE_STEP_TIMEOUT_MS } from '../limits.js';
+import { MuxClient } from '../mux/mux-client.js';
+import { KUBE_API_TARGET } from '../mux/target-name.js';
+import type { RelayEndpoint } from '../relay-client/index.js';
+import { openRelaySocket, pair } from '../relay-client/index.js';
+import { sanitizeClusterName } from '../session/cluster-name.js';
+import type { SessionDescription } from '../session/session-description.js';
+import { parseSessionDescription } from '../session/session-description.js';
+import { CertificateAuthority } from '../tls/index.js';
+import type { ChildPlan, RunningChild } from './child-session.js';
+import { startChildSession } from './child-session.js';
+import type { KubeconfigSpec } from './kubeconfig.js';
+import { TempKubeconfig } from './kubeconfig.js';
+import { LocalListener } from './local-listener.js';
+import { chooseRuntimeDir } from './runtime-dir.js';
+
+export interface PortForward {
+  readonly localPort: number;
+  readonly target: string;
+}
+
+export interface ConnectConfig {
+  readonly relay: RelayEndpoint;
+  readonly code: PairingCode;
+  readonly plan: ChildPlan;
+  /** Port for the API-server listener (0: any free port). */
+  readonly port: number;
+  readonly forwards: readonly PortForward[];
+  readonly handshakeStepTimeoutMs?: number;
+}
+
+export interface ConnectReporter {
+  paired(description: SessionDescription): void;
+  ready(info: { readonly kubeconfig: string; readonly port: number; readonly forwards: readonly PortForward[]; readonly ramBacked: boolean }): void;
+  tunnelClosed(error: KubepairError | undefined): void;
+}
+
+function nextControl(channel: SecureChannel, timeoutMs: number): Promise<ControlMessage> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => finish(new KubepairError('KP_ERR_SESSION_DESCRIPTION', 'none arrived within the deadline')), timeoutMs);
+    const onControl = (message: ControlMessage): void => {
+      cleanup();
+      resolve(message);
+    };
+    const onClose = (error: KubepairError | undefined): void => finish(error ?? new KubepairError('KP_ERR_TRANSPORT_CLOSED'));
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      channel.off('control', onControl);
+      channel.off('close', onClose);
+    };
+    const finish = (error: KubepairError): void => {
+      cleanup();
+      reject(error);
+    };
+    channel.on('control', onControl);
+    channel.on('close', onClose);
+  });
+}
+
+export class Connect {
+  readonly #config: ConnectConfig;
+  readonly #reporter: ConnectReporter;
+
+  constructor(config: ConnectConfig, reporter: ConnectReporter) {
+    this.#config = config;
+    this.#reporter = reporter;
+  }
+
+  /** Pair, run the plan, clean up; resolves with the exit code to use. */
+  async start(signal: AbortSignal): Promise<number> {
+    const config = this.#config;
+    const paired = await pair(config.relay, config.code.nameplate, { signal });
+    const socket = await openRelaySocket({ endpoint: config.relay, role: 'client', sessionId: paired.sessionId, key: paired.clientKey, signal });
+    const channel = await openSecureChannel('client', {
+      transport: socket,
+      code: config.code,
+      sessionId: new Uint8Array(Buffer.from(paired.sessionId, 'base64url')),
+      caps: ['mux.h2'],
+      signal,
+      ...(config.handshakeStepTimeoutMs !== undefined && { stepTimeoutMs: config.handshakeStepTimeoutMs }),
+    });
+    const listeners: LocalListener[] = [];
+    let kubeconfig: TempKubeconfig | undefined;
+    let child: RunningChild | undefined;
+    try {
+      const description = parseSessionDescription(await nextControl(channel, config.handshakeStepTimeoutMs ?? HANDSHAKE_STEP_TIMEOUT_MS));
+      for (const forward of config.forwards) {
+        if (!description.targets.includes(forward.target)) {
+          throw new KubepairError('KP_ERR_MUX_TARGET_UNKNOWN', `"${forward.target}" (the agent offers: ${description.targets.join(', ')})`);
+        }
+      }
+      this.#reporter.paired(description);
+      const mux = new MuxClient(channel);
+      const openStream = (target: string) => mux.openStream(target);
+      const clusterName = sanitizeClusterName(description.cluster.name);
+
+      let spec: Omit<KubeconfigSpec, 'server'>;
+      let apiListener: LocalListener;
+      if (description.mode === 'proxy') {
+        const ca = await CertificateAuthority.create({ commonName: `kubepair session CA ${clusterName}` });
+        const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
+        const token = randomBytes(32).toString('base64url');
+        apiListener = new LocalListener({ security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token }, port: config.port, target: KUBE_API_TARGET, openStream });
+        spec = { clusterName, caPem: ca.certPem, user: { token }, ...(description.namespace !== undefined && { namespace: description.namespace }) };
+      } else {
+        const credentials = description.credentials!;
+        apiListener = new LocalListener({ security: { kind: 'plain' }, port: config.port, target: KUBE_API_TARGET, openStream });
+        spec = {
+          clusterName,
+          caPem: description.cluster.ca!,
+          tlsServerName: description.cluster.server_name!,
+          user: 'token' in credentials ? { token: credentials.token } : { clientCertificatePem: credentials.client_certificate, clientKeyPem: credentials.client_key },
+          ...(description.namespace !== undefined && { namespace: description.namespace }),
+        };
+      }
+      listeners.push(apiListener);
+      const port = await apiListener.listen();
+      for (const forward of config.forwards) {
+        const listener = new LocalListener({ security: { kind: 'plain' }, port: forward.localPort, target: forward.target, openStream });
+        listeners.push(listener);
+        await listener.listen();
+      }
+      const runtime = await chooseRuntimeDir();
+      kubeconfig = await TempKubeconfig.create(runtime.path, { ...spec, server: `https://127.0.0.1:${port}` });
+      this.#reporter.ready({ kubeconfig: kubeconfig.path, port, forwards: config.forwards, ramBacked: runtime.ramBacked });
+
+      child = await startChildSession({ plan: config.plan, kubeconfigPath: kubeconfig.path, clusterName, scratchDir: runtime.path });
+      const running = child;
+      const tunnelDied = channel.closed.then((error) => ({ kind: 'tunnel' as const, error }));
+      const aborted = new Promise<{ kind: 'signal' }>((resolve) => {
+        if (signal.aborted) resolve({ kind: 'signal' });
+        signal.addEventListener('abort', () => resolve({ kind: 'signal' }), { once: true });
+      });
+      const outcome = await Promise.race([running.exited.then((code) => ({ kind: 'child' as const, code })), tunnelDied, aborted]);
+      if (outcome.kind === 'child') return outcome.code;
+      if (outcome.kind === 'tunnel') {
+        this.#reporter.tunnelClosed(outcome.error);
+        await kubeconfig.remove();
+        running.stop();
+        await running.exited;
+        return 1;
+      }
+      running.stop();
+      return await running.exited.then((code) => (config.plan.kind === 'wait' ? 0 : code));
+    } catch (err) {
+      throw toKubepairError(err);
+    } finally {
+      child?.stop();
+      await kubeconfig?.remove();
+      await Promise.allSettled(listeners.map((listener) => listener.close()));
+      channel.close();
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The whole product as real processes for end-to-end tests (CONVENTIONS §10): a relay process
+ * on 127.0.0.1 with token authentication (tokens created with `kubepair relay token create`),
+ * the fixture API server, and `kubepair share` / `kubepair connect` processes, each with a
+ * private HOME, XDG directories and a minimal environment. Everything is stopped in close().
+ */
+import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { KubeApiServer, KubeApiServerOptions } from '../fixtures/kube-api-server/server.js';
+import { startKubeApiServer } from '../fixtures/kube-api-server/server.js';
+import { CLI_PATH, runKubepair } from './cli.js';
+import { kubectlSandbox } from './kubectl.js';
+import type { ManagedProcess } from './managed-process.js';
+import { startProcess } from './managed-process.js';
+
+export interface E2EStack {
+  readonly api: KubeApiServer;
+  readonly relayUrl: string;
+  readonly relay: ManagedProcess;
+  readonly dir: string;
+  /** The agent's kubeconfig for the fixture. */
+  readonly agentKubeconfig: string;
+  /** Where connect writes kubeconfigs ($XDG_RUNTIME_DIR of the connect processes). */
+  readonly runtimeDir: string;
+  /** Environment for a share process (agent token) or a connect process (client token). */
+  env(role: 'agent' | 'client', extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+  /** Start `kubepair share ARGS` and wait for its pairing code. */
+  startShare(args?: readonly string[], extraEnv?: NodeJS.ProcessEnv): Promise<{ process: ManagedProcess; code: string }>;
+  /** Start `kubepair connect ARGS` (not waiting). */
+  startConnect(args: readonly string[], extraEnv?: NodeJS.ProcessEnv): ManagedProcess;
+  /** Kubeconfig files currently in the runtime directory. */
+  kubeconfigsLeft(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export interface E2EStackOptions {
+  readonly api?: KubeApiServerOptions;
+  /** Extra flags for the relay process. */
+  readonly relayArgs?: readonly string[];
+  /** Context name in the agent's kubeconfig (to test hostile names). */
+  readonly contextName?: string;
+}
+
+export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2EStack> {
+  const dir = await mkdtemp(join(tmpdir(), 'kubepair-e2e-'));
+  const home = join(dir, 'home');
+  const runtimeDir = join(dir, 'run');
+  const state = join(dir, 'state');
+  const config = join(dir, 'config');
+  for (const path of [home, runtimeDir, state, config]) {
+    await mkdir(path, { recursive: true });
+    await chmod(path, 0o700);
+  }
+  const baseEnv = (): NodeJS.ProcessEnv => ({
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    HOME: home,
+    XDG_RUNTIME_DIR: runtimeDir,
+    XDG_STATE_HOME: state,
+    XDG_CONFIG_HOME: config,
+    SHELL: '/bin/sh',
+  });
+  const tokensFile = join(config, 'relay-tokens.json');
+  const createToken = async (scope: string, name: string): Promise<string> => {
+    const result = await runKubepair(['relay', 'token', 'create', '--scope', scope, '--name', name, '--tokens-file', tokensFile], { env: baseEnv() });
+    const token = /kprt_[A-Za-z0-9_-]{43}/.exec(result.stdout)?.[0];
+    if (result.code !== 0 || token === undefined) throw new Error(`token create failed: ${result.stderr}`);
+    return token;
+  };
+  const agentToken = await createToken('agent', 'e2e-agent');
+  const clientToken = await createToken('client', 'e2e-client');
+  const relay = startProcess(
+    process.execPath,
+    [CLI_PATH, 'relay', '--listen', '127.0.0.1:0', '--tokens-file', tokensFile, '--audit-log', join(state, 'relay-audit.jsonl'), '--log-level', 'warn', ...(options.relayArgs ?? [])],
+    baseEnv(),
+  );
+  const listening = await relay.waitFor(/kubepair relay listening on (http:\/\/127\.0\.0\.1:\d+)/, 15_000, 'stderr');
+  const relayUrl = listening[1]!;
+  const api = await startKubeApiServer(options.api ?? { objects: [] });
+  const sandbox = await kubectlSandbox('kubepair-e2e-agent-');
+  const agentKubeconfig = await sandbox.writeKubeconfig(
+    'agent.kubeconfig',
+    api.kubeconfigFor(options.contextName !== undefined ? { contextName: options.contextName, clusterName: options.contextName } : {}),
+  );
+  const processes: ManagedProcess[] = [relay];
+  const env = (role: 'agent' | 'client', extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+    ...baseEnv(),
+    KUBEPAIR_RELAY: relayUrl,
+    KUBEPAIR_TOKEN: role === 'agent' ? agentToken : clientToken,
+    ...extra,
+  });
+  return {
+    api,
+    relayUrl,
+    relay,
+    dir,
+    agentKubeconfig,
+    runtimeDir,
+    env,
+    async startShare(args = [], extraEnv = {}) {
+      const share = startProcess(process.execPath, [CLI_PATH, 'share', '--kubeconfig', agentKubeconfig, ...args], env('agent', extraEnv));
+      processes.push(share);
+      const match = await share.waitFor(/Pairing code: (\d+-\d{4}-\d{4})/, 15_000, 'stdout');
+      return { process: share, code: match[1]! };
+    },
+    startConnect(args, extraEnv = {}) {
+      const connect = startProcess(process.execPath, [CLI_PATH, 'connect', ...args], env('client', extraEnv));
+      processes.push(connect);
+      return connect;
+    },
+    async kubeconfigsLeft() {
+      return (await readdir(runtimeDir)).filter((name) => name.endsWith('.kubeconfig'));
+    },
+    async close() {
+      await Promise.allSettled(processes.reverse().map((p) => p.stop('SIGTERM', 3000)));
+      await api.close();
+      await sandbox.remove();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
