@@ -129,6 +129,7 @@ export class FrameInbox {
 
   #closedError(step: string): KubepairError {
     const info = this.#closed ?? {};
+    if (info.error instanceof KubepairError) return info.error;
     return new KubepairError('KP_ERR_TRANSPORT_CLOSED', `while waiting for ${step || 'the peer'} (${describeClose(info)})`, {
       cause: info.error,
     });

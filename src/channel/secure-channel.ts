@@ -202,6 +202,11 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
 
   #transportClosed(info: TransportCloseInfo): void {
     if (this.#isClosed) return;
+    // A transport that knows why it closed (the relay socket maps close codes) says so best.
+    if (info.error instanceof KubepairError) {
+      this.close(info.error);
+      return;
+    }
     const detail = [info.code !== undefined ? `code ${info.code}` : undefined, info.reason || undefined]
       .filter((part) => part !== undefined)
       .join(', ');

@@ -1,0 +1,65 @@
+/**
+ * End to end (issue 4): the relay dying mid-session, and a hostile cluster name. Real relay,
+ * share and connect processes; each test has its own stack because the first kills its relay.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { describe, it } from 'node:test';
+import { kubectlSandbox, runKubectl } from '../helpers/kubectl.js';
+import { startE2EStack } from '../helpers/e2e-stack.js';
+
+describe('e2e: failures and hostile input', () => {
+  it('the relay killed mid-session: both sides exit with a clear message and the kubeconfig is gone', async () => {
+    const stack = await startE2EStack();
+    const home = await kubectlSandbox('kubepair-e2e-home-');
+    try {
+      const share = await stack.startShare([]);
+      const connect = stack.startConnect(['--no-shell', share.code]);
+      const exported = await connect.waitFor(/export KUBECONFIG=(\S+)/, 20_000, 'stdout');
+      const ok = await runKubectl(['get', 'namespaces', '-o', 'name'], { kubeconfig: exported[1]!, home: home.dir });
+      assert.equal(ok.code, 0, ok.stderr);
+
+      await stack.relay.stop('SIGKILL');
+      const connectExit = await connect.exited;
+      assert.equal(connectExit.code, 1, connect.stderr());
+      assert.match(connect.stderr(), /the tunnel closed/);
+      assert.doesNotMatch(connect.stderr(), /\n\s+at /, 'no stack trace');
+      assert.deepEqual(await stack.kubeconfigsLeft(), [], 'kubeconfig removed');
+
+      const shareExit = await share.process.exited;
+      assert.equal(shareExit.code, 1, share.process.stderr());
+      assert.match(share.process.stderr(), /the client disconnected/);
+      assert.match(share.process.stderr(), /kubepair: .*relay/i, 'share says the relay is gone');
+      assert.doesNotMatch(share.process.stderr(), /\n\s+at /, 'no stack trace');
+    } finally {
+      await stack.close();
+      await home.remove();
+    }
+  });
+
+  it('Security: a malicious cluster name is sanitized in the banner, the kubeconfig name and its contexts', async () => {
+    const hostile = '../../x; rm -rf ~';
+    const stack = await startE2EStack({ contextName: hostile });
+    const home = await kubectlSandbox('kubepair-e2e-home-');
+    try {
+      const share = await stack.startShare(['--once']);
+      const connect = stack.startConnect(['--no-shell', share.code]);
+      const exported = await connect.waitFor(/export KUBECONFIG=(\S+)/, 20_000, 'stdout');
+      const path = exported[1]!;
+      assert.match(basename(path), /^kubepair-xrm-rf-[0-9a-f]{16}\.kubeconfig$/);
+      assert.ok(path.startsWith(stack.runtimeDir + '/'), 'inside the runtime directory');
+      assert.match(connect.stderr(), /paired with cluster "xrm-rf"/);
+      assert.doesNotMatch(connect.stderr(), /rm -rf/);
+      const text = await readFile(path, 'utf8');
+      assert.doesNotMatch(text, /rm -rf|\.\.\//);
+      const context = await runKubectl(['config', 'current-context'], { kubeconfig: path, home: home.dir });
+      assert.equal(context.stdout.trim(), 'kubepair-xrm-rf');
+      await connect.stop('SIGTERM');
+      assert.deepEqual(await stack.kubeconfigsLeft(), []);
+    } finally {
+      await stack.close();
+      await home.remove();
+    }
+  });
+});
