@@ -148,4 +148,35 @@ describe('e2e: proxy mode with real kubectl', () => {
     assert.equal(exit.code, 2);
     assert.match(connect.stderr(), /unexpected 'x'/);
   });
+
+  it('Security: five wrong codes make share discard the code and stop, saying someone may be guessing', async () => {
+    const share = await stack.startShare([]);
+    const [nameplate, first, second] = share.code.split('-') as [string, string, string];
+    const real = Number(first + second);
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const wrong = String((real + attempt) % 1e8).padStart(8, '0');
+      const connect = stack.startConnect([`${nameplate}-${wrong}`, '--', 'kubectl', 'version']);
+      const exit = await connect.exited;
+      assert.equal(exit.code, 1, `attempt ${attempt}: ${connect.stderr()}`);
+      await share.process.waitFor(new RegExp(`pairing attempt ${attempt} of 5 failed`), 10_000, 'stderr');
+    }
+    const exit = await share.process.exited;
+    assert.equal(exit.code, 1);
+    assert.match(share.process.stderr(), /someone may be guessing the code/);
+    // The right code no longer works: the session is gone.
+    const late = stack.startConnect([share.code, '--', 'kubectl', 'version']);
+    assert.equal((await late.exited).code, 1);
+    assert.doesNotMatch(late.stderr(), /\n\s+at /);
+  });
+
+  for (const signal of ['SIGINT', 'SIGHUP'] as const) {
+    it(`connect --no-shell removes its kubeconfig on ${signal}`, async () => {
+      const { share, connect, kubectl } = await pairNoShell();
+      await stat(kubectl.kubeconfig);
+      const exit = await connect.stop(signal);
+      assert.notEqual(exit.signal, 'SIGKILL', 'connect exited by itself');
+      await assert.rejects(stat(kubectl.kubeconfig), { code: 'ENOENT' });
+      await share.process.exited;
+    });
+  }
 });
