@@ -2,9 +2,11 @@
  * What `kubepair share` prints. On a terminal: the code large and clear with a live countdown.
  * Otherwise (a script, a log): exactly one line `Pairing code: 42-7315-0286` per code on
  * stdout, so scripts can read it; everything else goes to stderr. Secrets other than the code
- * itself are never printed; request lines come from audit records (already redacted).
+ * itself are never printed; request lines are built from audit records (as the proxy made them,
+ * before the log redacts them) and go through the redaction module like every log line.
  */
 import type { RequestAuditRecord } from '../audit/record.js';
+import { redactString } from '../audit/redact.js';
 import type { PairingCode } from '../channel/pairing-code.js';
 import { formatPairingCode } from '../channel/pairing-code.js';
 import type { ShareReporter } from '../agent/share.js';
@@ -64,7 +66,8 @@ export class ShareOutput implements ShareReporter {
 
   request(record: RequestAuditRecord): void {
     const what = [record.verb, record.resource ?? record.path, record.namespace, record.name].filter((part) => part !== undefined && part !== '').join(' ');
-    this.#err.write(`  ${record.decision === 'allow' ? ' ' : '!'} ${record.status} ${what}${record.decision === 'deny' ? ` (refused: ${record.rule ?? `policy, tier ${record.tier}`})` : ''}\n`);
+    const line = `  ${record.decision === 'allow' ? ' ' : '!'} ${record.status} ${what}${record.decision === 'deny' ? ` (refused: ${record.rule ?? `policy, tier ${record.tier}`})` : ''}`;
+    this.#err.write(`${redactString(line)}\n`);
   }
 
   /**

@@ -20,6 +20,30 @@ function writeError(): KubepairError {
   return new KubepairError('KP_ERR_AUDIT_WRITE', 'cannot write /state/audit.jsonl', { cause });
 }
 
+describe('share output: request lines', () => {
+  it('Security: a secret in a request path is redacted from the line share prints', () => {
+    const err = capture();
+    const token = `ghp_${'A1b2C3d4E5'.repeat(4)}`;
+    new ShareOutput(capture().stream, err.stream).request({
+      event: 'request',
+      session: 's',
+      client: 'c',
+      request_id: 'abc123-1',
+      method: 'GET',
+      verb: 'get',
+      path: `/debug/${token}`,
+      tier: 1,
+      decision: 'allow',
+      status: 404,
+      bytes_in: 0,
+      bytes_out: 0,
+      response_sha256: '0'.repeat(64),
+      duration_ms: 1,
+    });
+    assert.equal(err.text(), '    404 get /debug/ghp_[REDACTED]\n');
+  });
+});
+
 describe('share output: audit failures', () => {
   it('prints the first failure with its cause and what the agent does about it', () => {
     const out = capture();
