@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { AuditLog } from '../audit/audit-log.js';
-import { defaultAuditLogPath } from '../audit/default-path.js';
+import { prepareDefaultAuditLogPath } from '../audit/default-path.js';
 import { RequestPolicy } from '../agent/policy/index.js';
 import { parseServiceAccountRef } from '../agent/passthrough-credentials.js';
 import { Share } from '../agent/share.js';
@@ -93,7 +93,7 @@ async function runShare(options: Record<string, unknown>): Promise<void> {
   const auditFailOpen = options['auditFailOpen'] === true;
   const output = new ShareOutput();
   const audit = await AuditLog.open({
-    path: (options['auditLog'] as string | undefined) ?? defaultAuditLogPath(),
+    path: (options['auditLog'] as string | undefined) ?? (await prepareDefaultAuditLogPath()),
     ...(options['auditChain'] === true && { chain: true }),
     ...(auditFailOpen && { failOpen: true }),
     onError: (err) => output.auditFailed(err, auditFailOpen),

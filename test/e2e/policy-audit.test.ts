@@ -6,7 +6,7 @@
  * with `kubepair audit verify` and holds the refusal.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runKubepair } from '../helpers/cli.js';
@@ -85,5 +85,16 @@ describe('e2e: policy and audit with real processes', { timeout: 120_000 }, () =
     assert.ok(records.some((r) => r['event'] === 'session_established' && r['session'] === session), 'the session start is recorded');
     assert.ok(records.some((r) => r['event'] === 'session_ended' && r['session'] === session), 'the session end is recorded');
     assert.ok(records.every((r) => r['event'] !== 'request' || r['session'] === session), 'every request belongs to the session');
+  });
+
+  it('Security: without --audit-log, share audits to $XDG_STATE_HOME/kubepair/audit.jsonl and makes that directory private', async () => {
+    const env = stack.env('agent');
+    const dir = join(String(env['XDG_STATE_HOME']), 'kubepair');
+    await mkdir(dir, { recursive: true });
+    await chmod(dir, 0o755); // left too open by someone else
+    const share = await stack.startShare(['--once']);
+    assert.equal((await stat(dir)).mode & 0o777, 0o700, 'the directory is tightened to 0700');
+    assert.equal((await stat(join(dir, 'audit.jsonl'))).mode & 0o777, 0o600, 'the log is 0600');
+    await share.process.stop('SIGTERM');
   });
 });
