@@ -66,6 +66,14 @@ export const POLICY_MAX_IMPERSONATION_VALUES = 32;
 /** Longest request description (`delete pods`, `get /version`) put in a message, in characters. */
 export const POLICY_DESCRIPTION_MAX_CHARS = 160;
 
+// --- agent reverse proxy (DESIGN §6) ---
+/** Largest response head (status line and headers) the agent reads on an upgrade, in bytes. */
+export const UPGRADE_RESPONSE_HEAD_MAX_BYTES = 16 * 1024; // 16 KiB, Node's default header limit
+/** After the API server ended an upgraded stream, how long the client may take to close its side. */
+export const UPGRADE_CLIENT_CLOSE_GRACE_MS = 10_000; // 10 s
+/** While audit writes keep failing, `share` prints at most one line about it per this interval. */
+export const SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS = 10_000; // 10 s
+
 // --- audit log and redaction (DESIGN §6) ---
 /** Default size at which the audit log is rotated, in bytes. */
 export const AUDIT_ROTATE_DEFAULT_BYTES = 100 * 1024 * 1024; // 100 MiB

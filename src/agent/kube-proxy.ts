@@ -9,14 +9,17 @@
  *   3. forward it to the API server with the agent's own credentials (the client's bearer token
  *      and, under --as, its impersonation headers are removed first), streaming both bodies;
  *   4. write one audit record when it ends: attributes, decision, status, bytes both ways, the
- *      SHA-256 of the response body as streamed (watches and logs too), duration.
+ *      SHA-256 of the response body as streamed (watches and logs too; the agent's own answers
+ *      — refusals and errors — included), duration.
  *
  * Upgrades (exec, attach, port-forward over WebSocket or SPDY) go through the same policy and
- * audit, then become a raw TLS pipe to the API server. Every request is untrusted input.
+ * audit, then become a raw TLS pipe to the API server; their "body" is everything after the
+ * response head, both directions counted. Every request is untrusted input, and so is the
+ * API server's response head on an upgrade (bounded by UPGRADE_RESPONSE_HEAD_MAX_BYTES).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { createServer } from 'node:http';
+import { STATUS_CODES, createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { Agent, request as httpsRequest } from 'node:https';
 import type { Duplex } from 'node:stream';
@@ -25,6 +28,7 @@ import type { AuditLog } from '../audit/audit-log.js';
 import { redactQuery } from '../audit/redact.js';
 import type { RequestAuditRecord } from '../audit/record.js';
 import { KubepairError } from '../errors/index.js';
+import { UPGRADE_CLIENT_CLOSE_GRACE_MS, UPGRADE_RESPONSE_HEAD_MAX_BYTES } from '../limits.js';
 import { bridgeStream } from '../mux/stream-bridge.js';
 import type { PolicyDecision, RequestAttributes, RequestPolicy } from './policy/index.js';
 import { forbiddenResponse, requestAttributes } from './policy/index.js';
@@ -34,6 +38,17 @@ import type { UpstreamAuth, UpstreamCluster } from './upstream-cluster.js';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'authorization']);
 /** Headers kept on an upgrade request, which needs them to switch protocols. */
 const UPGRADE_KEEP = new Set(['connection', 'upgrade']);
+/**
+ * The answer while the audit log cannot be written (the sharer sees the cause, the client does
+ * not see the agent's paths). Like kube-apiserver when its audit backend refuses an event: a
+ * 500 with a text/plain body. client-go puts a text body of a 5xx into its error message on
+ * every code path (discovery included), whereas it drops a Status's message on discovery
+ * requests and prints a fixed text for a 503.
+ */
+const AUDIT_BLOCKED_STATUS = 500;
+const AUDIT_BLOCKED_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
+const AUDIT_BLOCKED_MESSAGE = 'kubepair: the agent cannot write its audit log, so it refuses every request until the sharer fixes it (fail closed)';
+const HEAD_END = Buffer.from('\r\n\r\n');
 
 export interface KubeProxyOptions {
   readonly upstream: UpstreamCluster;
@@ -118,11 +133,14 @@ export class KubeProxy {
     };
   }
 
-  /** Why requests must be refused now (the audit log is failing and we fail closed), or undefined. */
-  #auditBlocked(): string | undefined {
+  /**
+   * True while requests must be refused because the last audit write failed (fail closed). The
+   * refusal's own record is another write attempt: once one succeeds, requests pass again.
+   */
+  #auditBlocked(): boolean {
     const audit = this.#options.audit;
-    if (audit === undefined || this.#options.auditFailOpen === true) return undefined;
-    return audit.lastError === undefined ? undefined : `the agent cannot write its audit log (${audit.lastError.message}); requests are refused until it is fixed`;
+    if (audit === undefined || this.#options.auditFailOpen === true) return false;
+    return audit.lastError !== undefined;
   }
 
   #finish(exchange: Exchange): void {
@@ -207,26 +225,13 @@ export class KubeProxy {
   #onRequest(req: IncomingMessage, res: ServerResponse): void {
     const exchange = this.#begin(req);
     res.on('close', () => this.#finish(exchange));
-    const write = res.write.bind(res);
-    res.write = ((chunk: Buffer | string, ...rest: unknown[]) => {
-      const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-      exchange.hash.update(data);
-      exchange.bytesOut += data.length;
-      return (write as (c: Buffer, ...r: unknown[]) => boolean)(data, ...rest);
-    }) as typeof res.write;
-
     if (exchange.decision.decision === 'deny') {
       const refusal = forbiddenResponse(exchange.decision, exchange.attributes);
-      exchange.status = refusal.statusCode;
-      res.writeHead(refusal.statusCode, refusal.headers);
-      res.end(req.method === 'HEAD' ? undefined : refusal.body);
-      req.resume();
+      this.#answer(req, res, exchange, refusal.statusCode, refusal.headers, refusal.body);
       return;
     }
-    const blocked = this.#auditBlocked();
-    if (blocked !== undefined) {
-      this.#respondStatus(res, exchange, 503, 'ServiceUnavailable', `kubepair: ${blocked}`);
-      req.resume();
+    if (this.#auditBlocked()) {
+      this.#answer(req, res, exchange, AUDIT_BLOCKED_STATUS, AUDIT_BLOCKED_HEADERS, AUDIT_BLOCKED_MESSAGE);
       return;
     }
     this.#options.upstream
@@ -234,7 +239,7 @@ export class KubeProxy {
       .then((auth) => this.#forward(req, res, exchange, auth))
       .catch((err: unknown) => {
         const message = err instanceof KubepairError ? err.message : 'cannot authenticate to the API server';
-        this.#respondStatus(res, exchange, 502, 'BadGateway', `kubepair agent: ${message}`);
+        this.#answerStatus(req, res, exchange, 502, 'BadGateway', `kubepair agent: ${message}`);
       });
   }
 
@@ -256,12 +261,17 @@ export class KubeProxy {
         if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
       }
       res.writeHead(exchange.status, headers);
+      // Hash and count exactly what is passed on to the client, chunk by chunk.
+      incoming.on('data', (chunk: Buffer) => {
+        exchange.hash.update(chunk);
+        exchange.bytesOut += chunk.length;
+      });
       incoming.pipe(res);
       incoming.on('error', () => res.destroy());
     });
     outgoing.on('error', (err: NodeJS.ErrnoException) => {
       if (res.headersSent) res.destroy();
-      else this.#respondStatus(res, exchange, 502, 'BadGateway', `kubepair agent: the API server cannot be reached (${err.code ?? err.message})`);
+      else this.#answerStatus(req, res, exchange, 502, 'BadGateway', `kubepair agent: the API server cannot be reached (${err.code ?? err.message})`);
     });
     // The client went away (a watch or logs -f ended): stop the upstream request too.
     res.on('close', () => outgoing.destroy());
@@ -271,19 +281,36 @@ export class KubeProxy {
     req.pipe(outgoing);
   }
 
-  #respondStatus(res: ServerResponse, exchange: Exchange, code: number, reason: string, message: string): void {
+  /**
+   * Answer a request from the agent itself (a refusal, an error): the body is hashed and counted
+   * like a forwarded one, HEAD gets no body, and the request body is drained unread.
+   */
+  #answer(req: IncomingMessage, res: ServerResponse, exchange: Exchange, code: number, headers: Readonly<Record<string, string>>, body: string): void {
+    req.resume();
     if (res.headersSent) {
       res.destroy();
       return;
     }
     exchange.status = code;
+    res.writeHead(code, headers);
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    const bytes = Buffer.from(body, 'utf8');
+    exchange.hash.update(bytes);
+    exchange.bytesOut += bytes.length;
+    res.end(bytes);
+  }
+
+  #answerStatus(req: IncomingMessage, res: ServerResponse, exchange: Exchange, code: number, reason: string, message: string): void {
     const body = statusBody(code, reason, message);
-    res.writeHead(code, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
-    res.end(body);
+    this.#answer(req, res, exchange, code, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }, body);
   }
 
   #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const exchange = this.#begin(req);
+    exchange.bytesIn += head.length;
     let finished = false;
     const finish = (): void => {
       if (finished) return;
@@ -292,29 +319,46 @@ export class KubeProxy {
     };
     socket.on('close', finish);
     socket.on('error', () => socket.destroy());
-    const reply = (code: number, reason: string, headers: Record<string, string>, body: string): void => {
+    const countOut = (chunk: Buffer): void => {
+      exchange.hash.update(chunk);
+      exchange.bytesOut += chunk.length;
+    };
+    /**
+     * Answer without upgrading. The record is written once the answer is out (a client that
+     * keeps its side open must not hold it back); anything more the client sends is discarded.
+     */
+    let replied = false;
+    const reply = (code: number, headers: Readonly<Record<string, string>>, body: string): void => {
+      if (replied || socket.destroyed) return;
+      replied = true;
       exchange.status = code;
-      const lines = Object.entries({ ...headers, 'content-length': String(Buffer.byteLength(body)), connection: 'close' }).map(([k, v]) => `${k}: ${v}`);
-      const text = `HTTP/1.1 ${code} ${reason}\r\n${lines.join('\r\n')}\r\n\r\n${body}`;
-      exchange.hash.update(body);
-      exchange.bytesOut += Buffer.byteLength(text);
-      socket.end(text);
+      const bytes = req.method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(body, 'utf8');
+      const fields = { ...headers, 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+      const lines = Object.entries(fields).map(([name, value]) => `${name}: ${value}`);
+      countOut(bytes);
+      socket.resume();
+      const statusLine = `HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Error'}`;
+      socket.end(Buffer.concat([Buffer.from(`${statusLine}\r\n${lines.join('\r\n')}\r\n\r\n`, 'latin1'), bytes]), finish);
+    };
+    const replyStatus = (code: number, reason: string, message: string): void => {
+      reply(code, { 'content-type': 'application/json' }, statusBody(code, reason, message));
     };
     if (exchange.decision.decision === 'deny') {
       const refusal = forbiddenResponse(exchange.decision, exchange.attributes);
-      reply(refusal.statusCode, 'Forbidden', refusal.headers, refusal.body);
+      reply(refusal.statusCode, refusal.headers, refusal.body);
       return;
     }
-    const blocked = this.#auditBlocked();
-    if (blocked !== undefined) {
-      reply(503, 'Service Unavailable', { 'content-type': 'application/json' }, statusBody(503, 'ServiceUnavailable', `kubepair: ${blocked}`));
+    if (this.#auditBlocked()) {
+      reply(AUDIT_BLOCKED_STATUS, AUDIT_BLOCKED_HEADERS, AUDIT_BLOCKED_MESSAGE);
       return;
     }
     this.#options.upstream
       .auth()
       .then((auth) => {
+        if (socket.destroyed) return; // the client left while the credentials were fetched
         const upstream = this.#options.upstream;
         const tls = tlsConnect({ host: upstream.host, port: upstream.port, ALPNProtocols: ['http/1.1'], ...this.#tlsOptions(auth) });
+        let upstreamAnswered = false;
         tls.on('secureConnect', () => {
           const headers = this.#upstreamHeaders(req.headers, auth, true);
           const lines: string[] = [];
@@ -323,30 +367,56 @@ export class KubeProxy {
           }
           tls.write(`${exchange.method} ${exchange.url} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`);
           if (head.length > 0) tls.write(head);
-          let statusSeen = false;
+          // The response head (status line and headers) is not body: hash what follows it.
+          let responseHead: Buffer | undefined = Buffer.alloc(0);
           tls.on('data', (chunk: Buffer) => {
-            if (!statusSeen) {
-              statusSeen = true;
-              exchange.status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(chunk.toString('latin1', 0, 16))?.[1] ?? 0);
+            upstreamAnswered = true;
+            if (responseHead === undefined) {
+              countOut(chunk);
+              return;
             }
-            exchange.hash.update(chunk);
-            exchange.bytesOut += chunk.length;
+            const seen = Buffer.concat([responseHead, chunk]);
+            const headEnd = seen.indexOf(HEAD_END);
+            if (headEnd === -1) {
+              responseHead = seen;
+              if (seen.length > UPGRADE_RESPONSE_HEAD_MAX_BYTES) {
+                exchange.status = 502;
+                tls.destroy();
+                socket.destroy();
+              }
+              return;
+            }
+            responseHead = undefined;
+            exchange.status = Number(/^HTTP\/1\.[01] (\d{3}) /.exec(seen.toString('latin1', 0, 13))?.[1] ?? 502);
+            countOut(seen.subarray(headEnd + HEAD_END.length));
           });
           socket.on('data', (chunk: Buffer) => (exchange.bytesIn += chunk.length));
           tls.pipe(socket);
           socket.pipe(tls);
         });
         tls.on('error', (err: NodeJS.ErrnoException) => {
-          if (exchange.status === 0) {
-            reply(502, 'Bad Gateway', { 'content-type': 'application/json' }, statusBody(502, 'BadGateway', `kubepair agent: the API server cannot be reached (${err.code ?? err.message})`));
-          } else socket.destroy();
+          if (!upstreamAnswered) replyStatus(502, 'BadGateway', `kubepair agent: the API server cannot be reached (${err.code ?? err.message})`);
+          else socket.destroy();
         });
-        tls.on('close', () => socket.destroy());
+        tls.on('close', () => {
+          if (!upstreamAnswered) {
+            replyStatus(502, 'BadGateway', 'kubepair agent: the API server closed the connection without answering');
+          } else if (!socket.writableEnded) {
+            socket.destroy(); // the API server cut the stream short: so is the client's
+          } else {
+            // A clean end: the pipe ends the client's side once everything is written (cutting
+            // it now could lose the last output, the exit status). Drain what the client still
+            // sends so its end arrives, and give it a bounded time to close.
+            socket.resume();
+            const grace = setTimeout(() => socket.destroy(), UPGRADE_CLIENT_CLOSE_GRACE_MS).unref();
+            socket.once('close', () => clearTimeout(grace));
+          }
+        });
         socket.on('close', () => tls.destroy());
       })
       .catch((err: unknown) => {
         const message = err instanceof KubepairError ? err.message : 'cannot authenticate to the API server';
-        reply(502, 'Bad Gateway', { 'content-type': 'application/json' }, statusBody(502, 'BadGateway', `kubepair agent: ${message}`));
+        replyStatus(502, 'BadGateway', `kubepair agent: ${message}`);
       });
   }
 }

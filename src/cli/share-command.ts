@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { AuditLog } from '../audit/audit-log.js';
-import { defaultAuditLogPath } from '../audit/default-path.js';
+import { prepareDefaultAuditLogPath } from '../audit/default-path.js';
 import { RequestPolicy } from '../agent/policy/index.js';
 import { parseServiceAccountRef } from '../agent/passthrough-credentials.js';
 import { Share } from '../agent/share.js';
@@ -90,12 +90,14 @@ async function runShare(options: Record<string, unknown>): Promise<void> {
     ...(options['inCluster'] === true && { inCluster: true }),
     passEnv: (options['passEnv'] as string[] | undefined) ?? [],
   });
-  const audit = await AuditLog.open({
-    path: (options['auditLog'] as string | undefined) ?? defaultAuditLogPath(),
-    ...(options['auditChain'] === true && { chain: true }),
-    ...(options['auditFailOpen'] === true && { failOpen: true }),
-  });
+  const auditFailOpen = options['auditFailOpen'] === true;
   const output = new ShareOutput();
+  const audit = await AuditLog.open({
+    path: (options['auditLog'] as string | undefined) ?? (await prepareDefaultAuditLogPath()),
+    ...(options['auditChain'] === true && { chain: true }),
+    ...(auditFailOpen && { failOpen: true }),
+    onError: (err) => output.auditFailed(err, auditFailOpen),
+  });
   const { signal, dispose } = signalOnTermination();
   if (mode === 'passthrough') {
     process.stderr.write('kubepair share: passthrough mode: the client receives credentials and the agent cannot enforce a policy or see requests\n');
@@ -109,7 +111,7 @@ async function runShare(options: Record<string, unknown>): Promise<void> {
         policy,
         expose,
         audit,
-        ...(options['auditFailOpen'] === true && { auditFailOpen: true }),
+        ...(auditFailOpen && { auditFailOpen: true }),
         ...(options['as'] !== undefined && { impersonate: { user: options['as'] as string, groups: asGroups } }),
         ...(serviceAccount !== undefined && { serviceAccount }),
         once: options['once'] === true,

@@ -2,13 +2,16 @@
  * What `kubepair share` prints. On a terminal: the code large and clear with a live countdown.
  * Otherwise (a script, a log): exactly one line `Pairing code: 42-7315-0286` per code on
  * stdout, so scripts can read it; everything else goes to stderr. Secrets other than the code
- * itself are never printed; request lines come from audit records (already redacted).
+ * itself are never printed; request lines are built from audit records (as the proxy made them,
+ * before the log redacts them) and go through the redaction module like every log line.
  */
 import type { RequestAuditRecord } from '../audit/record.js';
+import { redactString } from '../audit/redact.js';
 import type { PairingCode } from '../channel/pairing-code.js';
 import { formatPairingCode } from '../channel/pairing-code.js';
 import type { ShareReporter } from '../agent/share.js';
-import type { KubepairError } from '../errors/index.js';
+import { KubepairError } from '../errors/index.js';
+import { SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS } from '../limits.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
 import type { SessionDescription } from '../session/session-description.js';
 
@@ -22,6 +25,8 @@ export class ShareOutput implements ShareReporter {
   readonly #out: NodeJS.WriteStream;
   readonly #err: NodeJS.WriteStream;
   #countdown: NodeJS.Timeout | undefined;
+  #lastAuditReport: number | undefined;
+  #auditFailuresUnreported = 0;
 
   constructor(out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr) {
     this.#out = out;
@@ -61,7 +66,26 @@ export class ShareOutput implements ShareReporter {
 
   request(record: RequestAuditRecord): void {
     const what = [record.verb, record.resource ?? record.path, record.namespace, record.name].filter((part) => part !== undefined && part !== '').join(' ');
-    this.#err.write(`  ${record.decision === 'allow' ? ' ' : '!'} ${record.status} ${what}${record.decision === 'deny' ? ` (refused: ${record.rule ?? `policy, tier ${record.tier}`})` : ''}\n`);
+    const line = `  ${record.decision === 'allow' ? ' ' : '!'} ${record.status} ${what}${record.decision === 'deny' ? ` (refused: ${record.rule ?? `policy, tier ${record.tier}`})` : ''}`;
+    this.#err.write(`${redactString(line)}\n`);
+  }
+
+  /**
+   * An audit record could not be written. The first failure is printed at once with its cause;
+   * while failures go on, at most one line per SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS, counting
+   * the ones in between (every refused request is another failed record).
+   */
+  auditFailed(error: KubepairError, failOpen: boolean): void {
+    const now = Date.now();
+    if (this.#lastAuditReport !== undefined && now - this.#lastAuditReport < SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS) {
+      this.#auditFailuresUnreported += 1;
+      return;
+    }
+    const more = this.#auditFailuresUnreported > 0 ? ` (and ${this.#auditFailuresUnreported} more failures since the last report)` : '';
+    this.#lastAuditReport = now;
+    this.#auditFailuresUnreported = 0;
+    const effect = failOpen ? '--audit-fail-open: requests are still served, without a record' : 'every request is refused until it can be written again';
+    this.#err.write(`kubepair share: audit log: ${describeWithCause(error)}${more}; ${effect}\n`);
   }
 
   disconnected(error: KubepairError | undefined): void {
@@ -84,4 +108,14 @@ export class ShareOutput implements ShareReporter {
       this.#out.write('\n');
     }
   }
+}
+
+/** The error's message and that of the first cause that is not a KubepairError (the errno, the path). */
+function describeWithCause(error: KubepairError): string {
+  let cause: unknown = error.cause;
+  for (let depth = 0; cause instanceof Error && depth < 8; depth++) {
+    if (!(cause instanceof KubepairError)) return `${error.message} (${cause.message})`;
+    cause = cause.cause;
+  }
+  return error.message;
 }

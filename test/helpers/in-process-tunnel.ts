@@ -5,6 +5,7 @@
  * The relay is replaced by an in-memory transport pair; everything else is the real code.
  */
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import type { AuditLog } from '../../src/audit/audit-log.js';
 import type { RequestAuditRecord } from '../../src/audit/record.js';
@@ -37,8 +38,16 @@ export interface InProcessTunnel {
   readonly kubeconfigPath: string;
   readonly token: string;
   readonly listenerPort: number;
+  /** The session CA the local listener's certificate comes from (what the kubeconfig trusts). */
+  readonly caPem: string;
   /** Audit records in the order requests finished. */
   readonly records: RequestAuditRecord[];
+  /**
+   * Resolves with the first record (already finished or still to come) that `predicate`
+   * accepts; rejects after `timeoutMs`. Records are written when a request ends, which for an
+   * upgrade or a watch can be after kubectl has exited.
+   */
+  waitForRecord(predicate: (record: RequestAuditRecord) => boolean, timeoutMs: number): Promise<RequestAuditRecord>;
   close(): Promise<void>;
 }
 
@@ -49,6 +58,7 @@ export async function startInProcessTunnel(options: InProcessTunnelOptions = {})
   const upstream = await loadUpstreamCluster({ kubeconfig: agentKubeconfig });
   const { agent, client } = await pairedChannels();
   const records: RequestAuditRecord[] = [];
+  const finished = new EventEmitter();
   const proxy = new KubeProxy({
     upstream,
     policy: RequestPolicy.create(options.policy ?? { mode: 'open' }),
@@ -57,7 +67,10 @@ export async function startInProcessTunnel(options: InProcessTunnelOptions = {})
     session: 'test-session',
     client: 'test-client',
     ...(options.impersonate !== undefined && { impersonate: options.impersonate }),
-    onRequest: (record) => records.push(record),
+    onRequest: (record) => {
+      records.push(record);
+      finished.emit('record', record);
+    },
   });
   const server = new MuxServer(agent, { targets: new Map([['kube-apiserver', (stream) => proxy.handle(stream)]]) });
   const mux = new MuxClient(client);
@@ -82,7 +95,26 @@ export async function startInProcessTunnel(options: InProcessTunnelOptions = {})
     kubeconfigPath: kubeconfig.path,
     token,
     listenerPort,
+    caPem: ca.certPem,
     records,
+    waitForRecord(predicate, timeoutMs) {
+      const done = records.find(predicate);
+      if (done !== undefined) return Promise.resolve(done);
+      return new Promise((resolve, reject) => {
+        const onRecord = (record: RequestAuditRecord): void => {
+          if (!predicate(record)) return;
+          clearTimeout(timer);
+          finished.off('record', onRecord);
+          resolve(record);
+        };
+        const timer = setTimeout(() => {
+          finished.off('record', onRecord);
+          const last = records.slice(-5).map((r) => `${r.method} ${r.path} ${r.status}`);
+          reject(new Error(`no matching audit record within ${timeoutMs} ms; ${records.length} records so far, the last: ${last.join(', ')}`));
+        }, timeoutMs);
+        finished.on('record', onRecord);
+      });
+    },
     async close() {
       await listener.close();
       mux.close();

@@ -1,0 +1,72 @@
+/**
+ * What `kubepair share` prints when audit records cannot be written (docs/audit.md "In the
+ * agent"): the cause at once, then at most one line per interval while failures go on.
+ */
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { ShareOutput } from '../../../src/cli/share-output.js';
+import { KubepairError } from '../../../src/errors/index.js';
+
+function capture(): { stream: NodeJS.WriteStream; text(): string } {
+  const stream = new PassThrough();
+  const chunks: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  return { stream: stream as unknown as NodeJS.WriteStream, text: () => Buffer.concat(chunks).toString('utf8') };
+}
+
+function writeError(): KubepairError {
+  const cause = Object.assign(new Error("EISDIR: illegal operation on a directory, unlink '/state/audit.jsonl.10'"), { code: 'EISDIR' });
+  return new KubepairError('KP_ERR_AUDIT_WRITE', 'cannot write /state/audit.jsonl', { cause });
+}
+
+describe('share output: request lines', () => {
+  it('Security: a secret in a request path is redacted from the line share prints', () => {
+    const err = capture();
+    const token = `ghp_${'A1b2C3d4E5'.repeat(4)}`;
+    new ShareOutput(capture().stream, err.stream).request({
+      event: 'request',
+      session: 's',
+      client: 'c',
+      request_id: 'abc123-1',
+      method: 'GET',
+      verb: 'get',
+      path: `/debug/${token}`,
+      tier: 1,
+      decision: 'allow',
+      status: 404,
+      bytes_in: 0,
+      bytes_out: 0,
+      response_sha256: '0'.repeat(64),
+      duration_ms: 1,
+    });
+    assert.equal(err.text(), '    404 get /debug/ghp_[REDACTED]\n');
+  });
+});
+
+describe('share output: audit failures', () => {
+  it('prints the first failure with its cause and what the agent does about it', () => {
+    const out = capture();
+    const err = capture();
+    const output = new ShareOutput(out.stream, err.stream);
+    output.auditFailed(writeError(), false);
+    assert.equal(
+      err.text(),
+      "kubepair share: audit log: the audit log cannot be written: cannot write /state/audit.jsonl (EISDIR: illegal operation on a directory, unlink '/state/audit.jsonl.10'); every request is refused until it can be written again\n",
+    );
+    assert.equal(out.text(), '', 'nothing on stdout, which scripts read for the code');
+  });
+
+  it('says requests are still served under --audit-fail-open', () => {
+    const err = capture();
+    new ShareOutput(capture().stream, err.stream).auditFailed(writeError(), true);
+    assert.match(err.text(), /; --audit-fail-open: requests are still served, without a record\n$/);
+  });
+
+  it('does not print a line for every failed record while the failures go on', () => {
+    const err = capture();
+    const output = new ShareOutput(capture().stream, err.stream);
+    for (let i = 0; i < 50; i++) output.auditFailed(writeError(), false);
+    assert.equal(err.text().split('\n').filter((line) => line !== '').length, 1);
+  });
+});
