@@ -74,6 +74,19 @@ export const UPGRADE_CLIENT_CLOSE_GRACE_MS = 10_000; // 10 s
 /** While audit writes keep failing, `share` prints at most one line about it per this interval. */
 export const SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS = 10_000; // 10 s
 
+// --- agent: passthrough credentials (DESIGN §6) ---
+/**
+ * Shortest ServiceAccount token lifetime asked of the TokenRequest API, in seconds: Kubernetes
+ * refuses less (spec.expirationSeconds >= 600), so a shorter session still gets a 10 min token.
+ */
+export const SERVICE_ACCOUNT_TOKEN_MIN_SECONDS = 10 * 60; // 10 min
+/** How long a TokenRequest may wait on a silent API server (socket idle time). */
+export const TOKEN_REQUEST_TIMEOUT_MS = 30_000; // 30 s
+/** Largest TokenRequest answer the agent reads, in bytes (a JWT is a few KiB). */
+export const TOKEN_REQUEST_ANSWER_MAX_BYTES = 1024 * 1024; // 1 MiB
+/** Longest API server message quoted in an error, in characters. */
+export const UPSTREAM_MESSAGE_MAX_CHARS = 300;
+
 // --- audit log and redaction (DESIGN §6) ---
 /** Default size at which the audit log is rotated, in bytes. */
 export const AUDIT_ROTATE_DEFAULT_BYTES = 100 * 1024 * 1024; // 100 MiB

@@ -6,6 +6,8 @@
  * share stops, saying someone may be guessing. A paired client gets the session description,
  * then tunnel streams to the offered targets. When that client leaves, share offers a fresh
  * code (or exits with --once); an unused code that expires is replaced by a new one.
+ * Passthrough mode (docs/passthrough.md) checks its credentials before the first code and ends
+ * a session no later than the ServiceAccount token it handed out.
  */
 import type { AuditLog } from '../audit/audit-log.js';
 import type { PairingCode } from '../channel/pairing-code.js';
@@ -22,7 +24,7 @@ import { createSession, openRelaySocket } from '../relay-client/index.js';
 import type { SessionDescription } from '../session/session-description.js';
 import { KubeProxy } from './kube-proxy.js';
 import type { ServiceAccountRef } from './passthrough-credentials.js';
-import { passthroughCredentials } from './passthrough-credentials.js';
+import { checkPassthroughCredentials, passthroughCredentials } from './passthrough-credentials.js';
 import type { RequestPolicy } from './policy/index.js';
 import type { RequestAuditRecord } from '../audit/record.js';
 import type { TcpTarget } from './tcp-targets.js';
@@ -104,8 +106,16 @@ export class Share {
     this.#reporter = reporter;
   }
 
-  /** Run until `signal` aborts, the 5th failed pairing, or (with --once) the first session ends. */
+  /**
+   * Run until `signal` aborts, the 5th failed pairing, or (with --once) the first session ends.
+   * In passthrough mode the credentials are checked first (a ServiceAccount's TokenRequest
+   * included), so a setup that cannot work fails before a code is shown.
+   */
   async start(signal: AbortSignal): Promise<void> {
+    if (this.#config.mode === 'passthrough') {
+      this.#clusterCa();
+      await checkPassthroughCredentials(this.#config.upstream, this.#config.serviceAccount);
+    }
     for (;;) {
       const outcome = await this.#runSession(signal);
       if (outcome === 'served' && this.#config.once) return;
@@ -172,6 +182,18 @@ export class Share {
     }
   }
 
+  /** The cluster CA the client's kubeconfig will trust in passthrough mode; the kubeconfig must name one. */
+  #clusterCa(): string {
+    const ca = this.#config.upstream.caPem;
+    if (ca === undefined) throw new KubepairError('KP_ERR_KUBECONFIG_UNSUPPORTED', 'passthrough mode needs the cluster CA in the kubeconfig');
+    return ca;
+  }
+
+  /**
+   * The session description for a session that may last until `expiresAt`. In passthrough mode
+   * with a ServiceAccount token that the API server issued for less time, the session ends
+   * when the token does, and `expires_at` says so.
+   */
   async #describe(expiresAt: Date): Promise<SessionDescription> {
     const { upstream, mode, policy, expose } = this.#config;
     const base = {
@@ -184,19 +206,36 @@ export class Share {
       expires_at: expiresAt.toISOString(),
     };
     if (mode === 'proxy') return base;
-    if (upstream.caPem === undefined) {
-      throw new KubepairError('KP_ERR_KUBECONFIG_UNSUPPORTED', 'passthrough mode needs the cluster CA in the kubeconfig');
-    }
+    const ca = this.#clusterCa();
+    const passthrough = await passthroughCredentials(upstream, this.#config.serviceAccount, (expiresAt.getTime() - Date.now()) / 1000);
+    const ends = passthrough.expiresAt !== undefined && passthrough.expiresAt < expiresAt ? passthrough.expiresAt : expiresAt;
     return {
       ...base,
-      cluster: { ...base.cluster, server_name: upstream.serverName, ca: upstream.caPem },
-      credentials: await passthroughCredentials(upstream, this.#config.serviceAccount, this.#config.sessionLifetimeMs / 1000),
+      cluster: { ...base.cluster, server_name: upstream.serverName, ca },
+      credentials: passthrough.credentials,
+      expires_at: ends.toISOString(),
     };
+  }
+
+  /**
+   * What the audit records about a session: its mode and, in passthrough mode, which kind of
+   * credentials the client received and until when (never the credentials themselves), so it
+   * can be shown afterwards what was handed out.
+   */
+  #auditDetail(description: SessionDescription): string {
+    const parts = [`mode=${description.mode}`];
+    const credentials = description.credentials;
+    if (credentials !== undefined) {
+      const account = this.#config.serviceAccount;
+      const kind = 'token' in credentials ? (account !== undefined ? `serviceaccount-token:${account.namespace}/${account.name}` : 'bearer-token') : 'client-certificate';
+      parts.push(`credentials=${kind}`);
+    }
+    parts.push(`expires_at=${description.expires_at}`);
+    return parts.join(' ');
   }
 
   async #serve(channel: SecureChannel, created: CreatedSession, signal: AbortSignal): Promise<void> {
     const config = this.#config;
-    const expiresAt = new Date(Date.now() + config.sessionLifetimeMs);
     const context = { audit: config.audit, session: created.sessionId, client: 'paired-client' };
     let proxy: KubeProxy | undefined;
     const targets = new Map<string, TargetHandler>();
@@ -220,17 +259,17 @@ export class Share {
 
     let description: SessionDescription;
     try {
-      description = await this.#describe(expiresAt);
+      description = await this.#describe(new Date(Date.now() + config.sessionLifetimeMs));
     } catch (err) {
       channel.close(toKubepairError(err));
       throw err;
     }
     channel.sendControl(description);
     const mux = new MuxServer(channel, { targets });
-    void config.audit?.append({ event: 'session_established', session: created.sessionId, detail: `mode=${config.mode}` }).catch(() => undefined);
+    void config.audit?.append({ event: 'session_established', session: created.sessionId, detail: this.#auditDetail(description) }).catch(() => undefined);
     this.#reporter.connected(description);
 
-    const lifetime = setTimeout(() => channel.close(new KubepairError('KP_ERR_SESSION_EXPIRED')), config.sessionLifetimeMs);
+    const lifetime = setTimeout(() => channel.close(new KubepairError('KP_ERR_SESSION_EXPIRED')), Math.max(0, Date.parse(description.expires_at) - Date.now()));
     const onAbort = (): void => channel.close();
     signal.addEventListener('abort', onAbort, { once: true });
     const error = await channel.closed;

@@ -32,7 +32,9 @@ Policy (proxy mode): readonly = tier 0 (reads, logs); guarded (default) = tiers 
 secrets and tokens), more only where --allow matches; open = everything. --deny always wins.
 Every request is audited to --audit-log (JSON lines, 0600); the agent refuses requests it
 cannot audit unless --audit-fail-open. Passthrough hands the client credentials (yours, or a
---service-account token limited to the session) and cannot enforce a policy.
+--service-account token limited to the session, and to at least 10 minutes, the shortest
+Kubernetes issues) and cannot enforce a policy or impersonate; share checks that the token
+can be issued before it shows a code.
 
 Variables whose names contain TOKEN, SECRET, PASSWORD or CREDENTIAL are withheld from exec
 credential plugins; --pass-env NAME passes one on purpose.`;
@@ -74,6 +76,10 @@ async function runShare(options: Record<string, unknown>): Promise<void> {
     throw new KubepairError('KP_ERR_INVALID_ARGUMENT', '--service-account applies to --mode passthrough only');
   }
   const asGroups = (options['asGroup'] as string[] | undefined) ?? [];
+  if (mode === 'passthrough' && (options['as'] !== undefined || asGroups.length > 0)) {
+    // The client would get the agent's credentials without the impersonation: a wider identity than asked for.
+    throw new KubepairError('KP_ERR_INVALID_ARGUMENT', 'passthrough mode cannot impersonate (--as, --as-group); use --service-account NS/NAME for a narrower identity, or --mode proxy');
+  }
   if (asGroups.length > 0 && options['as'] === undefined) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', '--as-group needs --as');
   const policy = RequestPolicy.create({ mode: mode === 'passthrough' ? 'open' : (explicitPolicy ?? 'guarded'), allow, deny });
   const expose = parseExposeSpecs((options['expose'] as string[] | undefined) ?? []);

@@ -15,4 +15,5 @@ export const AGENT_ERRORS = {
   KP_ERR_UPSTREAM: { message: 'the Kubernetes API server cannot be reached', status: 502, exit: 1 },
   KP_ERR_TARGET_SPEC: { message: 'invalid --expose target (expected NAME=HOST:PORT)', exit: 2 },
   KP_ERR_SESSION_EXPIRED: { message: 'the session reached its maximum lifetime', close: 4410, exit: 1 },
+  KP_ERR_SERVICE_ACCOUNT_TOKEN: { message: 'the API server did not issue a token for --service-account', exit: 1 },
 } as const satisfies Record<string, ErrorSpec>;

@@ -4,7 +4,7 @@
  * the fixture API server, and `kubepair share` / `kubepair connect` processes, each with a
  * private HOME, XDG directories and a minimal environment. Everything is stopped in close().
  */
-import { chmod, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeApiServer, KubeApiServerOptions } from '../fixtures/kube-api-server/server.js';
@@ -27,6 +27,10 @@ export interface E2EStack {
   env(role: 'agent' | 'client', extra?: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
   /** Start `kubepair share ARGS` and wait for its pairing code. */
   startShare(args?: readonly string[], extraEnv?: NodeJS.ProcessEnv): Promise<{ process: ManagedProcess; code: string }>;
+  /** Start `kubepair share ARGS` (not waiting: for shares expected to fail). */
+  spawnShare(args: readonly string[], extraEnv?: NodeJS.ProcessEnv): ManagedProcess;
+  /** Events in the relay's audit log so far (`session_created`, ...), oldest first. */
+  relayAuditEvents(): Promise<string[]>;
   /** Start `kubepair connect ARGS` (not waiting). */
   startConnect(args: readonly string[], extraEnv?: NodeJS.ProcessEnv): ManagedProcess;
   /** Kubeconfig files currently in the runtime directory. */
@@ -61,6 +65,7 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
     SHELL: '/bin/sh',
   });
   const tokensFile = join(config, 'relay-tokens.json');
+  const relayAuditLog = join(state, 'relay-audit.jsonl');
   const createToken = async (scope: string, name: string): Promise<string> => {
     const result = await runKubepair(['relay', 'token', 'create', '--scope', scope, '--name', name, '--tokens-file', tokensFile], { env: baseEnv() });
     const token = /kprt_[A-Za-z0-9_-]{43}/.exec(result.stdout)?.[0];
@@ -71,7 +76,7 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
   const clientToken = await createToken('client', 'e2e-client');
   const relay = startProcess(
     process.execPath,
-    [CLI_PATH, 'relay', '--listen', '127.0.0.1:0', '--tokens-file', tokensFile, '--audit-log', join(state, 'relay-audit.jsonl'), '--log-level', 'warn', ...(options.relayArgs ?? [])],
+    [CLI_PATH, 'relay', '--listen', '127.0.0.1:0', '--tokens-file', tokensFile, '--audit-log', relayAuditLog, '--log-level', 'warn', ...(options.relayArgs ?? [])],
     baseEnv(),
   );
   const listening = await relay.waitFor(/kubepair relay listening on (http:\/\/127\.0\.0\.1:\d+)/, 15_000, 'stderr');
@@ -89,6 +94,11 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
     KUBEPAIR_TOKEN: role === 'agent' ? agentToken : clientToken,
     ...extra,
   });
+  const spawnShare = (args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): ManagedProcess => {
+    const share = startProcess(process.execPath, [CLI_PATH, 'share', '--kubeconfig', agentKubeconfig, ...args], env('agent', extraEnv));
+    processes.push(share);
+    return share;
+  };
   return {
     api,
     relayUrl,
@@ -98,10 +108,17 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
     runtimeDir,
     env,
     async startShare(args = [], extraEnv = {}) {
-      const share = startProcess(process.execPath, [CLI_PATH, 'share', '--kubeconfig', agentKubeconfig, ...args], env('agent', extraEnv));
-      processes.push(share);
+      const share = spawnShare(args, extraEnv);
       const match = await share.waitFor(/Pairing code: (\d+-\d{4}-\d{4})/, 15_000, 'stdout');
       return { process: share, code: match[1]! };
+    },
+    spawnShare,
+    async relayAuditEvents() {
+      const text = await readFile(relayAuditLog, 'utf8');
+      return text
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => String((JSON.parse(line) as { event?: unknown }).event));
     },
     startConnect(args, extraEnv = {}) {
       const connect = startProcess(process.execPath, [CLI_PATH, 'connect', ...args], env('client', extraEnv));
