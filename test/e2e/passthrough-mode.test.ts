@@ -283,7 +283,7 @@ describe('e2e: passthrough mode with real kubectl', { timeout: 6 * TEST_TIMEOUT_
     assert.equal(connectExit.code, 1, connect.stderr());
     // The agent cannot send its reason: DESIGN §4 has no message for a session that cannot be
     // described, so the client learns from the relay that the agent left (docs/passthrough.md).
-    assert.match(connect.stderr(), /^kubepair: the connection to the peer was closed: .*the agent left$/m);
+    assert.match(connect.stderr(), /^kubepair: the relay ended the session: the agent left$/m);
     assert.doesNotMatch(connect.stdout(), /export KUBECONFIG/);
     assert.doesNotMatch(`${share.process.stderr()}${connect.stderr()}`, /\n\s+at /, 'no stack trace');
     assert.deepEqual(await stack.kubeconfigsLeft(), kubeconfigsBefore, 'no kubeconfig was written');

@@ -173,8 +173,9 @@ describe('e2e: proxy mode with real kubectl', () => {
     it(`connect --no-shell removes its kubeconfig on ${signal}`, async () => {
       const { share, connect, kubectl } = await pairNoShell();
       await stat(kubectl.kubeconfig);
-      const exit = await connect.stop(signal);
-      assert.notEqual(exit.signal, 'SIGKILL', 'connect exited by itself');
+      const started = Date.now();
+      const exit = await connect.stop(signal, 15_000);
+      assert.notEqual(exit.signal, 'SIGKILL', `connect exited by itself (gave up after ${Date.now() - started} ms)`);
       await assert.rejects(stat(kubectl.kubeconfig), { code: 'ENOENT' });
       await share.process.exited;
     });
