@@ -29,6 +29,18 @@ export function pathOnly(url: string | undefined): string {
   return (end < 0 ? url : url.slice(0, end)).slice(0, 256);
 }
 
+/** Replace top-level Error values of a log object with their code and message. */
+function withoutStacks(object: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(object)) {
+    if (value instanceof Error) {
+      out ??= { ...object };
+      out[key] = describeError(value);
+    }
+  }
+  return out ?? object;
+}
+
 interface RequestLike {
   readonly method?: string;
   readonly url?: string;
@@ -43,7 +55,8 @@ export function createRelayLogger(level: RelayLogLevel, destination?: Destinatio
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: {
         level: (label) => ({ level: label }),
-        log: (object) => redactValue(object) as Record<string, unknown>,
+        // Errors become { code, message } first (never a stack), then everything is redacted.
+        log: (object) => redactValue(withoutStacks(object)) as Record<string, unknown>,
       },
       hooks: {
         logMethod(args, method) {
@@ -52,7 +65,7 @@ export function createRelayLogger(level: RelayLogLevel, destination?: Destinatio
         },
       },
       serializers: {
-        // Callers usually pass describeError(...) already; raw errors are reduced the same way.
+        // Replaces pino's default `err` serializer (which adds a stack); errors arrive reduced.
         err: (err: unknown) => (err instanceof Error ? describeError(err) : err),
         req: (req: RequestLike) => ({ method: req.method, path: pathOnly(req.url), ip: req.ip }),
         res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
