@@ -19,7 +19,7 @@ export type LimitName =
   | 'control_size'
   | 'peer_silent'
   | 'connections';
-export type SessionEndReason = 'expired' | 'attempts_exhausted' | 'agent_left' | 'client_left' | 'peer_silent' | 'operator' | 'shutdown';
+export type SessionEndReason = 'expired' | 'attempts_exhausted' | 'agent_left' | 'client_left' | 'operator' | 'shutdown';
 export type PairingFailureReason = 'pake_failed' | 'client_left' | 'connect_timeout';
 
 /** Live values the metrics read at scrape time. */

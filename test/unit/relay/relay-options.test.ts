@@ -15,7 +15,9 @@ import {
   resolveRelayLimits,
 } from '../../../src/relay/relay-options.js';
 import type { RelayConfig } from '../../../src/relay/relay-options.js';
+import { readFile } from 'node:fs/promises';
 import * as limits from '../../../src/limits.js';
+import { repoPath } from '../../helpers/paths.js';
 
 const isConfigError = (err: unknown): boolean => isKubepairError(err, 'KP_ERR_RELAY_CONFIG');
 
@@ -41,6 +43,16 @@ describe('relay options', () => {
       assert.ok(option.defaultValue >= option.min && option.defaultValue <= option.max, option.flag);
     }
     assert.equal(RELAY_LIMIT_OPTIONS.length, Object.keys(DEFAULT_RELAY_LIMITS).length);
+  });
+
+  it('docs/operations.md lists every limit with its flag, variable and default', async () => {
+    const doc = await readFile(repoPath('docs/operations.md'), 'utf8');
+    for (const option of RELAY_LIMIT_OPTIONS) {
+      const row = doc.split('\n').find((line) => line.startsWith(`| \`--${option.flag}\` |`));
+      assert.ok(row, `--${option.flag} has a row`);
+      assert.ok(row.includes(`\`${option.env}\``), `${option.env} in the row of --${option.flag}`);
+      assert.ok(row.includes(`| ${formatLimit(option.unit, option.defaultValue)} |`), `default of --${option.flag}`);
+    }
   });
 
   it('durations need a unit; sizes take bytes or binary units', () => {
