@@ -91,6 +91,11 @@ export const RELAY_TOKENS_FILE_MAX_BYTES = 1024 * 1024; // 1 MiB
 export const RELAY_TOKEN_NAME_MAX_CHARS = 64;
 /** How often the relay writes tokens' "last used" times to disk (at most). */
 export const RELAY_TOKEN_LAST_USED_FLUSH_MS = 60_000; // 60 s
+/**
+ * Log bytes the relay may hold for a slow standard output; lines beyond are dropped (and
+ * counted) instead of stalling forwarding or growing memory.
+ */
+export const RELAY_LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024; // 16 MiB
 /** Quiet period after a tokens-file change before the relay reloads it. */
 export const RELAY_TOKENS_RELOAD_DEBOUNCE_MS = 100; // 100 ms
 

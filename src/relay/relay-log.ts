@@ -5,11 +5,16 @@
  * The relay also never hands secrets to the logger in the first place: request lines carry the
  * method and the path without its query, never headers; errors are reduced to code and message,
  * never a stack. Redaction is the second line of defence, not the first.
+ *
+ * Standard output is written asynchronously with a bounded buffer: a slow log reader can make
+ * the relay drop log lines (counted in a metric), never stall forwarding or grow without bound.
+ * Pending lines are flushed when the process exits. The audit log is separate and never dropped.
  */
 import { pino } from 'pino';
 import type { DestinationStream, Logger } from 'pino';
 import { redactString, redactValue } from '../audit/redact.js';
 import { KubepairError } from '../errors/index.js';
+import { RELAY_LOG_BUFFER_MAX_BYTES } from '../limits.js';
 import type { RelayLogLevel } from './relay-options.js';
 
 /** A loggable description of an error: code and message, never a stack. */
@@ -47,6 +52,11 @@ interface RequestLike {
   readonly ip?: string;
 }
 
+/** Where the relay logs by default: standard output, asynchronous, bounded; emits `drop`. */
+export function createStdoutLogDestination(): ReturnType<typeof pino.destination> {
+  return pino.destination({ dest: 1, sync: false, maxLength: RELAY_LOG_BUFFER_MAX_BYTES });
+}
+
 export function createRelayLogger(level: RelayLogLevel, destination?: DestinationStream): Logger {
   return pino(
     {
@@ -71,6 +81,6 @@ export function createRelayLogger(level: RelayLogLevel, destination?: Destinatio
         res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
       },
     },
-    destination ?? pino.destination({ dest: 1, sync: true }),
+    destination ?? createStdoutLogDestination(),
   );
 }

@@ -9,6 +9,7 @@
  * stop accepting, answer new requests 503, send `expiring` to every peer, let them go for the
  * grace period, close the rest with 4503, then release every timer, watcher and file.
  */
+import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
@@ -23,7 +24,7 @@ import { OriginPolicy } from './origin-policy.js';
 import { AnonymousAuthenticator, TokenAuthenticator } from './relay-auth.js';
 import type { RelayAuthenticator } from './relay-auth.js';
 import { RelayAudit } from './relay-audit.js';
-import { createRelayLogger, describeError } from './relay-log.js';
+import { createRelayLogger, createStdoutLogDestination, describeError } from './relay-log.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { checkRelayConfig, parseTrustedProxies } from './relay-options.js';
 import type { RelayConfig } from './relay-options.js';
@@ -69,7 +70,8 @@ export class RelayServer {
   async start(signal?: AbortSignal): Promise<RelayAddress> {
     if (this.#running !== undefined || this.#closing) throw new KubepairError('KP_ERR_INTERNAL', 'a relay starts once');
     const config = this.config;
-    const log = createRelayLogger(config.logLevel, config.logDestination);
+    const destination = config.logDestination ?? createStdoutLogDestination();
+    const log = createRelayLogger(config.logLevel, destination);
     const cleanup: Array<() => Promise<void>> = [];
     try {
       const tls = config.tls === undefined ? undefined : await loadTls(config.tls.certFile, config.tls.keyFile);
@@ -96,6 +98,7 @@ export class RelayServer {
         queuedBytes: () => broker.queuedBytes(),
       });
       const broker: SessionBroker = new SessionBroker({ store, metrics, audit, log, limits });
+      if (destination instanceof EventEmitter) destination.on('drop', () => metrics.logLinesDropped.inc());
       const addresses = new ClientAddressResolver(config.trustProxy.length > 0 ? parseTrustedProxies(config.trustProxy) : undefined);
       const origins = new OriginPolicy(config.allowOrigins);
       const isClosing = (): boolean => this.#closing;

@@ -25,14 +25,14 @@ function assertError(answer: ApiAnswer, status: number, code: string): void {
   assert.ok(String(answer.headers.get('content-type')).startsWith('application/json'));
 }
 
-describe('relay API', () => {
+describe('relay API', { timeout: 300_000 }, () => {
   let relay: StartedRelay;
   before(async () => {
     relay = await startRelay({ args: ['--rate-limit', '10000', '--allow-origin', 'https://ops.example.com'] });
   });
   after(() => relay.dispose());
 
-  describe('success', () => {
+  describe('success', { timeout: 120_000 }, () => {
     it('POST /api/v1/sessions → 201 with session_id, nameplate, agent_key, expires_at', T, async () => {
       const answer = await api(relay, 'POST', SESSION, { token: relay.tokens.agent, body: BODY });
       assert.equal(answer.status, 201);
@@ -119,7 +119,7 @@ describe('relay API', () => {
     });
   });
 
-  describe('Security: authentication and scopes', () => {
+  describe('Security: authentication and scopes', { timeout: 120_000 }, () => {
     it('a missing token → 401 KP_ERR_RELAY_UNAUTHORIZED with WWW-Authenticate', T, async () => {
       for (const [method, path, body] of [
         ['POST', SESSION, BODY],
@@ -175,7 +175,7 @@ describe('relay API', () => {
     });
   });
 
-  describe('errors', () => {
+  describe('errors', { timeout: 120_000 }, () => {
     it('a body with an unknown property, a wrong protocol or a missing field → 400', T, async () => {
       const token = relay.tokens.agent;
       for (const body of [{ protocol: 'kubepair/1', extra: true }, { protocol: 'kubepair/2' }, {}, [], 'kubepair/1']) {
@@ -213,7 +213,7 @@ describe('relay API', () => {
     });
   });
 
-  describe('Security: browser origins and CORS', () => {
+  describe('Security: browser origins and CORS', { timeout: 120_000 }, () => {
     it('a request with an Origin not in --allow-origin → 403 KP_ERR_RELAY_ORIGIN_DENIED, without CORS headers', T, async () => {
       const answer = await api(relay, 'POST', SESSION, { token: relay.tokens.agent, body: BODY, headers: { origin: 'https://evil.example' } });
       assertError(answer, 403, 'KP_ERR_RELAY_ORIGIN_DENIED');
@@ -245,7 +245,7 @@ describe('relay API', () => {
   });
 });
 
-describe('relay limits on the API', () => {
+describe('relay limits on the API', { timeout: 300_000 }, () => {
   it('Security: the 4th request in a minute with --rate-limit 3 → 429 KP_ERR_RELAY_RATE_LIMITED', T, async () => {
     const relay = await startRelay({ args: ['--rate-limit', '3'] });
     try {
@@ -323,7 +323,7 @@ describe('relay limits on the API', () => {
   });
 });
 
-describe('relay with --auth none', () => {
+describe('relay with --auth none', { timeout: 300_000 }, () => {
   it('serves anonymous callers and says so loudly', T, async () => {
     const relay = await startRelay({ anonymous: true });
     try {

@@ -33,7 +33,7 @@ async function gauges(relay: StartedRelay): Promise<Record<string, number | unde
   };
 }
 
-describe('relay lifecycle', () => {
+describe('relay lifecycle', { timeout: 300_000 }, () => {
   it(`after ${CYCLES} create/expire cycles no session, timer or socket is left`, { timeout: 120_000 }, async () => {
     const relay = await startRelay({
       logLevel: 'info',

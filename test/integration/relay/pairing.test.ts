@@ -29,7 +29,7 @@ async function auditEvents(relay: StartedRelay, session: string): Promise<Array<
     .filter((record) => record.session === session);
 }
 
-describe('relay pairing attempts', () => {
+describe('relay pairing attempts', { timeout: 300_000 }, () => {
   let relay: StartedRelay;
   before(async () => {
     relay = await startRelay({ args: ['--rate-limit', '10000', '--claim-timeout', '500ms'] });
@@ -164,7 +164,7 @@ describe('relay pairing attempts', () => {
   });
 });
 
-describe('relay session lifetimes', () => {
+describe('relay session lifetimes', { timeout: 300_000 }, () => {
   let relay: StartedRelay;
   before(async () => {
     relay = await startRelay({

@@ -39,7 +39,7 @@ function closed(socket: RelaySocket): Promise<TransportCloseInfo> {
   return within(10_000, 'socket close', new Promise((resolve) => socket.once('close', resolve)));
 }
 
-describe('relay client against a real relay', () => {
+describe('relay client against a real relay', { timeout: 300_000 }, () => {
   let relay: StartedRelay;
   before(async () => {
     relay = await startRelay({ args: ['--rate-limit', '10000'] });
@@ -191,7 +191,7 @@ describe('relay client against a real relay', () => {
   });
 });
 
-describe('Security: relay client against a misbehaving relay', () => {
+describe('Security: relay client against a misbehaving relay', { timeout: 300_000 }, () => {
   let server: ReturnType<typeof createServer>;
   let wss: WebSocketServer;
   let url: string;

@@ -11,7 +11,7 @@ import type { StartedRelay } from '../../helpers/relay-process.js';
 
 const T = { timeout: 30_000 };
 
-describe('relay WebSockets', () => {
+describe('relay WebSockets', { timeout: 300_000 }, () => {
   let relay: StartedRelay;
   before(async () => {
     relay = await startRelay({ args: ['--rate-limit', '10000'] });
@@ -71,7 +71,7 @@ describe('relay WebSockets', () => {
     assert.match(clientClosed.reason, /agent left/);
   });
 
-  describe('Security: upgrades are refused before the WebSocket is accepted', () => {
+  describe('Security: upgrades are refused before the WebSocket is accepted', { timeout: 120_000 }, () => {
     it('a wrong agent_key → 401 KP_ERR_RELAY_UNAUTHORIZED', T, async () => {
       const session = await createSessionViaApi(relay);
       const wrong = randomBytes(32).toString('base64url');
@@ -134,7 +134,7 @@ describe('relay WebSockets', () => {
     });
   });
 
-  describe('Security: one socket per role', () => {
+  describe('Security: one socket per role', { timeout: 120_000 }, () => {
     it('a second agent socket is closed with 4409 and the first keeps working', T, async () => {
       const { session, agent, client } = await connectPair(relay);
       const second = await openPeer(relay, 'agent', session.session_id, session.agent_key);
@@ -193,7 +193,7 @@ describe('relay WebSockets', () => {
   });
 });
 
-describe('relay liveness', () => {
+describe('relay liveness', { timeout: 300_000 }, () => {
   let relay: StartedRelay;
   before(async () => {
     relay = await startRelay({ args: ['--ping-interval', '100ms', '--peer-timeout', '400ms', '--rate-limit', '1000'] });

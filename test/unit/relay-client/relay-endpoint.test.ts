@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { isKubepairError } from '../../../src/errors/index.js';
 import { isLoopbackHost, resolveRelay } from '../../../src/relay-client/relay-endpoint.js';
 
-describe('Security: relay endpoints', () => {
+describe('Security: relay endpoints', { timeout: 60_000 }, () => {
   it('resolves https and http-to-loopback URLs to API and WebSocket bases', () => {
     assert.deepEqual(resolveRelay({ url: 'https://relay.example.com' }), {
       secure: true,

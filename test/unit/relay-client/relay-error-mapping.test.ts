@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { isKubepairError } from '../../../src/errors/index.js';
 import { errorFromCloseCode, errorFromRelayAnswer, sanitizeRelayText } from '../../../src/relay-client/relay-error-mapping.js';
 
-describe('Security: relay error mapping', () => {
+describe('Security: relay error mapping', { timeout: 60_000 }, () => {
   it('maps a relay error body to the same registry code, keeping only a sanitised detail', () => {
     const err = errorFromRelayAnswer(409, {
       error: { code: 'KP_ERR_RELAY_NAMEPLATE_BUSY', message: 'another client is pairing with this nameplate right now; try again in a moment: nameplate 7' },

@@ -9,7 +9,7 @@ import {
   relaySocketPath,
 } from '../../../src/relay-client/wire.js';
 
-describe('relay wire format', () => {
+describe('relay wire format', { timeout: 60_000 }, () => {
   it('parses the relay → peer control messages and nothing else', () => {
     assert.deepEqual(parseControlFrame('{"type":"peer_connected"}', RelayControlMessageSchema), { ok: true, message: { type: 'peer_connected' } });
     assert.deepEqual(parseControlFrame('{"type":"expiring","at":"2026-01-01T00:00:00.000Z"}', RelayControlMessageSchema), {

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { ClientAddressResolver } from '../../../src/relay/client-address.js';
 import { parseTrustedProxies } from '../../../src/relay/relay-options.js';
 
-describe('Security: ClientAddressResolver', () => {
+describe('Security: ClientAddressResolver', { timeout: 60_000 }, () => {
   it('without --trust-proxy ignores X-Forwarded-For entirely', () => {
     const resolver = new ClientAddressResolver(undefined);
     assert.equal(resolver.resolve('203.0.113.7', '1.2.3.4'), '203.0.113.7');

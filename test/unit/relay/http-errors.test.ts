@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { KubepairError } from '../../../src/errors/index.js';
 import { errorAnswer, refuseUpgrade, toRelayError } from '../../../src/relay/http-errors.js';
 
-describe('relay error answers', () => {
+describe('relay error answers', { timeout: 60_000 }, () => {
   it('keep KubepairErrors with their status and the normative body shape', () => {
     const answer = errorAnswer(new KubepairError('KP_ERR_RELAY_NAMEPLATE_BUSY', 'nameplate 4'));
     assert.equal(answer.status, 409);

@@ -38,7 +38,7 @@ function timers(): number {
   return process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
 }
 
-describe('MemorySessionStore', () => {
+describe('MemorySessionStore', { timeout: 60_000 }, () => {
   it('creates sessions under the lowest free nameplate and frees it on destroy', async () => {
     await withStore({}, async (store) => {
       const a = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });

@@ -4,7 +4,7 @@ import { randomInt } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { NameplatePool } from '../../../src/relay/nameplate-pool.js';
 
-describe('NameplatePool', () => {
+describe('NameplatePool', { timeout: 60_000 }, () => {
   it('hands out 1, 2, 3... and reuses the lowest released number first', () => {
     const pool = new NameplatePool(100);
     assert.deepEqual([pool.allocate(), pool.allocate(), pool.allocate(), pool.allocate()], [1, 2, 3, 4]);

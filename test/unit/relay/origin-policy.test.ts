@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OriginPolicy } from '../../../src/relay/origin-policy.js';
 
-describe('Security: OriginPolicy', () => {
+describe('Security: OriginPolicy', { timeout: 60_000 }, () => {
   it('denies every browser origin by default and lets non-browser clients (no Origin) pass', () => {
     const policy = new OriginPolicy([]);
     assert.deepEqual(policy.check(undefined), { kind: 'none' });

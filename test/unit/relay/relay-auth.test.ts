@@ -26,7 +26,7 @@ class Lines extends Writable {
   }
 }
 
-describe('relay authentication', () => {
+describe('relay authentication', { timeout: 60_000 }, () => {
   let dir: string;
   let file: string;
   let agent: string;

@@ -16,7 +16,7 @@ function capture(): { stream: Writable; text: () => string } {
   return { stream, text: () => chunks.join('') };
 }
 
-describe('Security: relay log', () => {
+describe('Security: relay log', { timeout: 60_000 }, () => {
   it('redacts bearer credentials in messages and fields', () => {
     const out = capture();
     const log = createRelayLogger('info', out.stream);

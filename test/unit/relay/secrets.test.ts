@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { digestSecret, digestsEqual, newRelayToken, newSessionId, newSessionKey } from '../../../src/relay/secrets.js';
 
-describe('relay secrets', () => {
+describe('relay secrets', { timeout: 60_000 }, () => {
   it('session ids are 16 bytes, keys 32 bytes, tokens kprt_ + 32 bytes, all base64url and distinct', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 200; i++) {

@@ -12,7 +12,7 @@ import { isKubepairError } from '../../../src/errors/index.js';
 import { createToken, listTokens, readLastUsed, readTokens, revokeToken, writeLastUsed } from '../../../src/relay/token-file.js';
 import { privateTempDir } from '../../helpers/relay-process.js';
 
-describe('relay tokens file', () => {
+describe('relay tokens file', { timeout: 60_000 }, () => {
   let dir: string;
   before(async () => {
     dir = await privateTempDir('kubepair-token-file-');
