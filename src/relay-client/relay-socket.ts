@@ -6,7 +6,8 @@
  *   in `Authorization: Bearer` (never in the URL), no compression, 16 MiB `maxPayload`, no
  *   redirects, and refuses plaintext to a host other than this machine unless `insecure`.
  * - Binary frames are the transport's `message`s; `send` reports false above the high-water
- *   mark and `drain` follows once the socket's queue is below it; `pause`/`resume` stop and
+ *   mark and `drain` follows once the socket's queue is below it; `send` after the socket
+ *   closed throws KP_ERR_TRANSPORT_CLOSED (never a silent drop); `pause`/`resume` stop and
  *   restart reading the socket (frames already parsed when pausing are held, not dropped).
  * - Text frames are relay control messages: each is schema-validated and emitted as `control`
  *   on `controlMessages` (a separate emitter, so the MessageTransport events stay exactly those);

@@ -149,6 +149,12 @@ export class SessionBroker {
       return;
     }
     let link = this.#links.get(session.id);
+    if (link?.ended === true) {
+      // The session is being torn down (its removal from the store is in flight): do not join it.
+      await this.#store.detach(session.id, role);
+      this.#refuse(peer, new KubepairError('KP_ERR_RELAY_SESSION_ENDED', 'the session is ending'));
+      return;
+    }
     if (link === undefined) {
       link = new SessionLink(session.id, session.expiresAt);
       this.#links.set(session.id, link);

@@ -308,6 +308,33 @@ describe('relay limits on the API', { timeout: 300_000 }, () => {
     }
   });
 
+  it('Security: X-Forwarded-For cannot dodge the per-address bound unless the peer is a --trust-proxy', T, async () => {
+    const direct = await startRelay({ args: ['--rate-limit', '1000', '--max-sessions-per-ip', '1'] });
+    try {
+      await createSessionViaApi(direct);
+      const spoofed = await api(direct, 'POST', SESSION, { token: direct.tokens.agent, body: BODY, headers: { 'x-forwarded-for': '198.51.100.7' } });
+      assertError(spoofed, 429, 'KP_ERR_RELAY_SESSION_QUOTA');
+    } finally {
+      await direct.dispose();
+    }
+    const proxied = await startRelay({ args: ['--rate-limit', '1000', '--max-sessions-per-ip', '1', '--trust-proxy', 'loopback'] });
+    try {
+      for (const client of ['198.51.100.7', '198.51.100.8']) {
+        const answer = await api(proxied, 'POST', SESSION, { token: proxied.tokens.agent, body: BODY, headers: { 'x-forwarded-for': client } });
+        assert.equal(answer.status, 201, `${client} behind the trusted proxy has its own quota`);
+      }
+      assertError(
+        await api(proxied, 'POST', SESSION, { token: proxied.tokens.agent, body: BODY, headers: { 'x-forwarded-for': '198.51.100.7' } }),
+        429,
+        'KP_ERR_RELAY_SESSION_QUOTA',
+      );
+      const audit = await readFile(proxied.auditLog, 'utf8');
+      assert.match(audit, /"event":"session_created".*"address":"198\.51\.100\.8"/, 'the audit log records the client address, not the proxy');
+    } finally {
+      await proxied.dispose();
+    }
+  });
+
   it('Security: a revoked token stops working on the running relay', T, async () => {
     const relay = await startRelay({ args: ['--rate-limit', '1000'] });
     try {
