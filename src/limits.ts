@@ -76,7 +76,7 @@ export const RELAY_EXPIRING_NOTICE_MS = 60_000; // 60 s
 /** On SIGTERM: how long live peers may keep going after `expiring` before they are closed. */
 export const RELAY_SHUTDOWN_GRACE_MS = 5_000; // 5 s
 /** After sending a close frame, how long the relay waits for the peer's before cutting the socket. */
-export const RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS = 2_000; // 2 s
+export const RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS = 5_000; // 5 s
 /** Largest JSON body of a relay API request, in bytes. */
 export const RELAY_MAX_REQUEST_BODY_BYTES = 4 * 1024; // 4 KiB
 /** How long one HTTP request (headers and body) may take to arrive. */

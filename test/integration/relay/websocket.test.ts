@@ -196,7 +196,7 @@ describe('relay WebSockets', { timeout: 300_000 }, () => {
 describe('relay liveness', { timeout: 300_000 }, () => {
   let relay: StartedRelay;
   before(async () => {
-    relay = await startRelay({ args: ['--ping-interval', '100ms', '--peer-timeout', '400ms', '--rate-limit', '1000'] });
+    relay = await startRelay({ args: ['--ping-interval', '250ms', '--peer-timeout', '2s', '--rate-limit', '1000'] });
   });
   after(() => relay.dispose());
 
@@ -204,8 +204,8 @@ describe('relay liveness', { timeout: 300_000 }, () => {
     const { agent, client } = await connectPair(relay);
     // A paused socket reads nothing, so it answers no ping: the relay must drop it.
     client.ws.pause();
-    await relay.logs.event('peer_silent', 5_000);
-    await agent.control('peer_disconnected', 1, 5_000);
+    await relay.logs.event('peer_silent', 10_000);
+    await agent.control('peer_disconnected', 1, 10_000);
     agent.ws.close();
     client.ws.terminate();
   });
@@ -215,10 +215,10 @@ describe('relay liveness', { timeout: 300_000 }, () => {
     const pinged = new Promise<void>((resolve) => {
       let pings = 0;
       client.ws.on('ping', () => {
-        if (++pings === 8) resolve();
+        if (++pings === 16) resolve();
       });
     });
-    await within(5_000, '8 pings (twice the silence limit)', pinged);
+    await within(15_000, '16 pings (twice the silence limit)', pinged);
     assert.equal(client.ws.readyState, client.ws.OPEN);
     agent.ws.close();
     client.ws.close();
