@@ -18,7 +18,8 @@ export type LimitName =
   | 'request_body'
   | 'control_size'
   | 'peer_silent'
-  | 'connections';
+  | 'connections'
+  | 'upgrade_failures';
 export type SessionEndReason = 'expired' | 'attempts_exhausted' | 'agent_left' | 'client_left' | 'operator' | 'shutdown';
 export type PairingFailureReason = 'pake_failed' | 'client_left' | 'connect_timeout';
 

@@ -17,6 +17,8 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { KubepairError, isKubepairError } from '../errors/index.js';
 import { PROTOCOL, VERSION, WS_SUBPROTOCOL } from '../version.js';
+import { RELAY_UPGRADE_FAILURE_ADDRESSES } from '../limits.js';
+import { AddressLimiter } from './address-limiter.js';
 import { ClientAddressResolver } from './client-address.js';
 import { buildRelayApp } from './http-app.js';
 import { MemorySessionStore } from './memory-session-store.js';
@@ -129,7 +131,8 @@ export class RelayServer {
         perMessageDeflate: false,
         handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
       });
-      app.server.on('upgrade', createUpgradeHandler({ wss, store, broker, origins, addresses, audit, metrics, log, isClosing }));
+      const failures = new AddressLimiter(limits.apiRateLimitPerMinute, 60_000, RELAY_UPGRADE_FAILURE_ADDRESSES);
+      app.server.on('upgrade', createUpgradeHandler({ wss, store, broker, origins, addresses, failures, audit, metrics, log, isClosing }));
       try {
         await app.listen({ host: config.listen.host, port: config.listen.port });
       } catch (err) {

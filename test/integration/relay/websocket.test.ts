@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { api, connectPair, createSessionViaApi, openPeer, pairViaApi, refusedUpgrade, startRelay, within } from '../../helpers/relay-process.js';
 import type { StartedRelay } from '../../helpers/relay-process.js';
@@ -190,6 +191,26 @@ describe('relay WebSockets', { timeout: 300_000 }, () => {
     await pairViaApi(relay, session.nameplate);
     const second = await api(relay, 'POST', '/api/v1/pair', { token: relay.tokens.client, body: { nameplate: session.nameplate } });
     assert.equal(second.status, 409);
+  });
+});
+
+describe('Security: refused upgrades are rate limited per address', { timeout: 300_000 }, () => {
+  it('after --rate-limit refused upgrades in a minute, the address gets 429, even with the right key', { timeout: 30_000 }, async () => {
+    const relay = await startRelay({ args: ['--rate-limit', '3'] });
+    try {
+      const session = await createSessionViaApi(relay);
+      for (let i = 0; i < 3; i++) {
+        const refused = await refusedUpgrade(openPeer(relay, 'agent', session.session_id, randomBytes(32).toString('base64url')));
+        assert.deepEqual(refused, { status: 401, code: 'KP_ERR_RELAY_UNAUTHORIZED' }, `attempt ${i + 1}`);
+      }
+      const limited = await refusedUpgrade(openPeer(relay, 'agent', session.session_id, session.agent_key));
+      assert.deepEqual(limited, { status: 429, code: 'KP_ERR_RELAY_RATE_LIMITED' });
+      await refusedUpgrade(openPeer(relay, 'agent', session.session_id, session.agent_key));
+      const audit = await readFile(relay.auditLog, 'utf8');
+      assert.equal(audit.split('\n').filter((line) => line.includes('"limit":"upgrade_failures"')).length, 1, 'the limit hit is audited once per window');
+    } finally {
+      await relay.dispose();
+    }
   });
 });
 
