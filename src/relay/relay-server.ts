@@ -11,6 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -155,7 +156,11 @@ export class RelayServer {
       if (tls === undefined && config.insecureNoTls) {
         log.warn({ event: 'tls_disabled' }, 'serving plaintext HTTP on a non-loopback address (--insecure-no-tls): bearer tokens and session keys cross the network unencrypted');
       }
-      log.info({ event: 'relay_listening', url: address.url, auth: auth.mode, tls: tls !== undefined }, 'relay listening');
+      const native = nativeMasking();
+      if (!native) {
+        log.warn({ event: 'bufferutil_missing' }, 'bufferutil is not loaded: ws masks frames in JavaScript and forwarding is several times slower');
+      }
+      log.info({ event: 'relay_listening', url: address.url, auth: auth.mode, tls: tls !== undefined, native_masking: native }, 'relay listening');
       if (signal !== undefined) {
         const stop = (): void => {
           this.close().catch((err: unknown) => log.error({ event: 'shutdown_failed', err: describeError(err) }, 'shutdown failed'));
@@ -239,6 +244,16 @@ export class RelayServer {
     log.info({ event: 'relay_stopped' }, 'relay stopped');
     this.#resolveStopped();
     if (errors.length > 0) throw new KubepairError('KP_ERR_INTERNAL', 'the relay did not shut down cleanly', { cause: new AggregateError(errors) });
+  }
+}
+
+/** True when ws will (un)mask frames with bufferutil's native code rather than in JavaScript. */
+function nativeMasking(): boolean {
+  try {
+    const util = createRequire(import.meta.url)('bufferutil') as { mask?: unknown };
+    return typeof util.mask === 'function' && Function.prototype.toString.call(util.mask).includes('[native code]');
+  } catch {
+    return false; // not installed or not loadable: ws falls back to JavaScript masking
   }
 }
 

@@ -19,6 +19,11 @@ describe('relay WebSockets', { timeout: 300_000 }, () => {
   });
   after(() => relay.dispose());
 
+  it('masks frames with bufferutil (native), not in JavaScript', T, async () => {
+    const listening = await relay.logs.event('relay_listening');
+    assert.equal(listening.native_masking, true);
+  });
+
   it('splices agent and client: peer_connected to both, binary frames unchanged and in order both ways', T, async () => {
     const { agent, client } = await connectPair(relay);
     const sent = Array.from({ length: 200 }, (_, i) => randomBytes(1 + ((i * 7919) % 70_000)));
