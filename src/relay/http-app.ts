@@ -12,8 +12,8 @@
  *
  * Untrusted input: every request. Order of checks on each request: query string (refused:
  * credentials never travel in URLs) → Origin → shutting down → rate limit → bearer token and
- * scope → body schema → handler. Nothing from a request is logged except method, path without
- * query, status and address.
+ * scope → body schema → handler. Nothing from a request is logged except method, the matched
+ * route's template (never the raw path or query), status and address.
  */
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -41,7 +41,7 @@ import { OriginPolicy } from './origin-policy.js';
 import { ScopeError } from './relay-auth.js';
 import type { RelayAuthenticator, RelayPrincipal } from './relay-auth.js';
 import type { RelayAudit } from './relay-audit.js';
-import { describeError, pathOnly } from './relay-log.js';
+import { describeError } from './relay-log.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import type { RelayLimits } from './relay-options.js';
 import { digestSecret, newSessionId, newSessionKey } from './secrets.js';
@@ -70,6 +70,14 @@ export interface RelayAppOptions {
 }
 
 const iso = (epochMs: number): string => new Date(epochMs).toISOString();
+
+/**
+ * What logs and the audit log say about a request's path: the matched route's template
+ * (`/api/v1/sessions/:session_id`), never the raw path, which a user may have pasted a token into.
+ */
+function routeOf(request: FastifyRequest): string {
+  return request.routeOptions.url ?? '(unknown path)';
+}
 
 // --- schemas (DESIGN §3 bodies) ---
 
@@ -169,13 +177,13 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   app.setErrorHandler((err, request, reply) => {
     const answer = errorAnswer(err);
     if (answer.status >= 500) {
-      log.error({ event: 'api_error', path: pathOnly(request.url), err: describeError(err), cause: describeError(answer.error.cause) }, answer.error.message);
+      log.error({ event: 'api_error', route: routeOf(request), err: describeError(err), cause: describeError(answer.error.cause) }, answer.error.message);
     }
     if (answer.status === 401) void reply.header('www-authenticate', 'Bearer realm="kubepair-relay"');
     return reply.code(answer.status).send(answer.body);
   });
   app.setNotFoundHandler((request, reply) => {
-    const answer = errorAnswer(new KubepairError('KP_ERR_RELAY_NOT_FOUND', `${request.method} ${JSON.stringify(pathOnly(request.url).slice(0, 80))}`));
+    const answer = errorAnswer(new KubepairError('KP_ERR_RELAY_NOT_FOUND', `no ${request.method} route at this path`));
     return reply.code(answer.status).send(answer.body);
   });
 
@@ -187,7 +195,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     const verdict = origins.check(request.headers.origin);
     if (verdict.kind === 'denied') {
       metrics.authFailures.labels('origin').inc();
-      audit.note('auth_failed', { where: 'api', reason: 'KP_ERR_RELAY_ORIGIN_DENIED', path: pathOnly(request.url), address: request.ip });
+      audit.note('auth_failed', { where: 'api', reason: 'KP_ERR_RELAY_ORIGIN_DENIED', route: routeOf(request), address: request.ip });
       throw new KubepairError('KP_ERR_RELAY_ORIGIN_DENIED', 'this Origin is not in --allow-origin');
     }
     if (verdict.kind === 'allowed') void reply.headers(OriginPolicy.corsHeaders(verdict.origin));
@@ -195,7 +203,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   });
   app.addHook('onResponse', async (request, reply) => {
     log.info(
-      { event: 'api_request', method: request.method, path: pathOnly(request.url), status: reply.statusCode, address: request.ip, ms: Math.round(reply.elapsedTime) },
+      { event: 'api_request', method: request.method, route: routeOf(request), status: reply.statusCode, address: request.ip, ms: Math.round(reply.elapsedTime) },
       'api request',
     );
   });
@@ -208,7 +216,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     keyGenerator: (request) => request.ip,
     errorResponseBuilder: (request, context) => {
       metrics.limitHits.labels('rate_limit').inc();
-      audit.note('limit_hit', { limit: 'rate_limit', address: request.ip, path: pathOnly(request.url) });
+      audit.note('limit_hit', { limit: 'rate_limit', address: request.ip, route: routeOf(request) });
       return new KubepairError('KP_ERR_RELAY_RATE_LIMITED', `${context.max} requests per minute; retry in ${context.after}`);
     },
   });
@@ -226,7 +234,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
         audit.note('auth_failed', {
           where: 'api',
           reason: error.code,
-          path: pathOnly(request.url),
+          route: routeOf(request),
           address: request.ip,
           token_name: err instanceof ScopeError ? err.tokenName : null,
         });

@@ -48,7 +48,6 @@ function withoutStacks(object: Record<string, unknown>): Record<string, unknown>
 
 interface RequestLike {
   readonly method?: string;
-  readonly url?: string;
   readonly ip?: string;
 }
 
@@ -77,7 +76,8 @@ export function createRelayLogger(level: RelayLogLevel, destination?: Destinatio
       serializers: {
         // Replaces pino's default `err` serializer (which adds a stack); errors arrive reduced.
         err: (err: unknown) => (err instanceof Error ? describeError(err) : err),
-        req: (req: RequestLike) => ({ method: req.method, path: pathOnly(req.url), ip: req.ip }),
+        // Fastify's own request lines are off; should one appear, it carries no path or query.
+        req: (req: RequestLike) => ({ method: req.method, ip: req.ip }),
         res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
       },
     },

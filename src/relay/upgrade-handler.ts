@@ -92,7 +92,8 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     const url = req.url ?? '';
     const match = SOCKET_PATH.exec(pathOnly(url));
     if (!match) {
-      refuse(new KubepairError('KP_ERR_RELAY_NOT_FOUND', `no WebSocket endpoint at ${JSON.stringify(pathOnly(url).slice(0, 80))}`), false);
+      // The raw path is neither echoed nor logged: it may hold anything a user pasted.
+      refuse(new KubepairError('KP_ERR_RELAY_NOT_FOUND', 'no WebSocket endpoint at this path'), false);
       return;
     }
     const role = match[1] as PeerRole;

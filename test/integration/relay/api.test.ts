@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { api, connectPair, createSessionViaApi, errorCode, metric, pairViaApi, startRelay } from '../../helpers/relay-process.js';
+import { api, connectPair, createSessionViaApi, errorCode, metric, openPeer, pairViaApi, refusedUpgrade, startRelay } from '../../helpers/relay-process.js';
 import type { ApiAnswer, StartedRelay } from '../../helpers/relay-process.js';
 
 const T = { timeout: 30_000 };
@@ -160,8 +160,12 @@ describe('relay API', { timeout: 300_000 }, () => {
       assertError(await api(relay, 'GET', `/metrics?token=${relay.tokens.metrics}`), 400, 'KP_ERR_RELAY_INVALID_REQUEST');
     });
 
-    it('tokens never appear in the relay log or the audit log', T, async () => {
+    it('tokens never appear in the relay log or the audit log, wherever in the URL they were pasted', T, async () => {
       await api(relay, 'POST', `${SESSION}?token=${relay.tokens.agent}`, { body: BODY });
+      await api(relay, 'GET', `/api/v1/${relay.tokens.agent}`);
+      await api(relay, 'GET', `/${relay.tokens.metrics}`, { headers: { origin: 'https://evil.example' } });
+      const upgrade = await refusedUpgrade(openPeer(relay, 'agent', relay.tokens.admin, 'k'.repeat(43)));
+      assert.equal(upgrade.status, 404);
       await api(relay, 'POST', SESSION, { token: relay.tokens.client, body: BODY });
       const { session, pairing } = await connectPair(relay);
       const logs = relay.logs.raw.join('\n');
