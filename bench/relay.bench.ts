@@ -14,7 +14,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus, platform, release } from 'node:os';
+import { cpus, loadavg, platform, release } from 'node:os';
 import { WebSocket, WebSocketServer } from 'ws';
 import { api, createSessionViaApi, openPeer, pairViaApi, startRelay, within } from '../test/helpers/relay-process.js';
 import type { StartedRelay, TestPeer } from '../test/helpers/relay-process.js';
@@ -189,6 +189,7 @@ async function memoryRun(): Promise<MemoryResult> {
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 async function main(): Promise<void> {
+  const loadBefore = loadavg()[0] ?? 0;
   const direct: number[] = [];
   const relayed: number[] = [];
   const relay = await startRelay({ anonymous: true, logLevel: 'warn', args: RELAY_ARGS });
@@ -213,9 +214,11 @@ async function main(): Promise<void> {
   const perSessionKiB = memory.perSession / 1024;
 
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  const loadAfter = loadavg()[0] ?? 0;
   const section = [
     START,
-    `Measured ${new Date().toISOString().slice(0, 10)} on ${cpu} (${cpus().length} CPUs), ${platform()} ${release()}, Node.js ${process.version}.`,
+    `Measured ${new Date().toISOString().slice(0, 10)} on ${cpu} (${cpus().length} CPUs), ${platform()} ${release()}, Node.js ${process.version};`,
+    `1-minute load average ${fmt(loadBefore, 1)} before and ${fmt(loadAfter, 1)} after the runs (other work on the machine makes single runs noisy).`,
     '',
     '| measurement | result | goal |',
     '| --- | --- | --- |',

@@ -83,7 +83,7 @@ export const RELAY_MAX_REQUEST_BODY_BYTES = 4 * 1024; // 4 KiB
 export const RELAY_REQUEST_TIMEOUT_MS = 10_000; // 10 s
 /** Largest text (control) frame the relay accepts from a peer, in bytes. */
 export const RELAY_CONTROL_MESSAGE_MAX_BYTES = 1024; // 1 KiB
-/** Client addresses whose refused WebSocket upgrades the relay tracks at once. */
+/** Client addresses whose refused WebSocket upgrades and browser origins the relay tracks at once. */
 export const RELAY_UPGRADE_FAILURE_ADDRESSES = 10_000;
 /** Most tokens in one tokens file. */
 export const RELAY_MAX_TOKENS = 1_000;

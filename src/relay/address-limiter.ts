@@ -1,8 +1,8 @@
 /**
- * AddressLimiter: at most `max` events per address per fixed window, for WebSocket upgrades
- * that fail authentication (DESIGN §3 "20 requests/min per IP", applied to refused upgrades).
- * Upgrades bypass the HTTP rate limiter, so without this an address could try keys and fill
- * the audit log as fast as it can open connections.
+ * AddressLimiter: at most `max` events per address per fixed window, for refusals the HTTP
+ * route rate limiter does not see (DESIGN §3 "20 requests/min per IP"): WebSocket upgrades that
+ * fail authentication and requests from a disallowed browser Origin. Without it an address
+ * could try keys, or fill the audit log, as fast as it can open connections.
  *
  * Memory is bounded: at most `capacity` addresses are tracked; the oldest entry is forgotten
  * when a new one arrives. Windows are checked on access, so no timer runs. Untrusted input:

@@ -35,6 +35,7 @@ import {
   SESSION_KEY_PATTERN,
 } from '../relay-client/wire.js';
 import type { CreateSessionResponse, PairResponse } from '../relay-client/wire.js';
+import type { AddressLimiter } from './address-limiter.js';
 import type { ClientAddressResolver } from './client-address.js';
 import { errorAnswer } from './http-errors.js';
 import { OriginPolicy } from './origin-policy.js';
@@ -64,6 +65,8 @@ export interface RelayAppOptions {
   readonly log: Logger;
   readonly origins: OriginPolicy;
   readonly addresses: ClientAddressResolver;
+  /** Per-address budget of audited refusals that the route rate limit does not cover. */
+  readonly failures: AddressLimiter;
   readonly isClosing: () => boolean;
   /** Why the relay is not ready, or undefined when it is. */
   readonly notReadyReason: () => string | undefined;
@@ -140,7 +143,7 @@ const statusSchema = {
 } as const;
 
 export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyInstance> {
-  const { limits, auth, store, broker, metrics, audit, log, origins, addresses } = options;
+  const { limits, auth, store, broker, metrics, audit, log, origins, addresses, failures } = options;
   const principals = new WeakMap<FastifyRequest, RelayPrincipal>();
 
   // Fastify's own logger type, so route hooks type-check against the default instance type.
@@ -195,7 +198,14 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     const verdict = origins.check(request.headers.origin);
     if (verdict.kind === 'denied') {
       metrics.authFailures.labels('origin').inc();
-      audit.note('auth_failed', { where: 'api', reason: 'KP_ERR_RELAY_ORIGIN_DENIED', route: routeOf(request), address: request.ip });
+      // This check runs before the route rate limit, so its audit lines have their own budget.
+      if (!failures.limited(request.ip)) {
+        audit.note('auth_failed', { where: 'api', reason: 'KP_ERR_RELAY_ORIGIN_DENIED', route: routeOf(request), address: request.ip });
+      } else if (failures.firstRefusal(request.ip)) {
+        metrics.limitHits.labels('auth_failures').inc();
+        audit.note('limit_hit', { limit: 'auth_failures', address: request.ip });
+      }
+      failures.hit(request.ip);
       throw new KubepairError('KP_ERR_RELAY_ORIGIN_DENIED', 'this Origin is not in --allow-origin');
     }
     if (verdict.kind === 'allowed') void reply.headers(OriginPolicy.corsHeaders(verdict.origin));

@@ -19,7 +19,7 @@ export type LimitName =
   | 'control_size'
   | 'peer_silent'
   | 'connections'
-  | 'upgrade_failures';
+  | 'auth_failures';
 export type SessionEndReason = 'expired' | 'attempts_exhausted' | 'agent_left' | 'client_left' | 'operator' | 'shutdown';
 export type PairingFailureReason = 'pake_failed' | 'client_left' | 'connect_timeout';
 

@@ -105,6 +105,8 @@ export class RelayServer {
       const addresses = new ClientAddressResolver(config.trustProxy.length > 0 ? parseTrustedProxies(config.trustProxy) : undefined);
       const origins = new OriginPolicy(config.allowOrigins);
       const isClosing = (): boolean => this.#closing;
+      // Refused upgrades and refused browser origins bypass the route rate limit: one budget.
+      const failures = new AddressLimiter(limits.apiRateLimitPerMinute, 60_000, RELAY_UPGRADE_FAILURE_ADDRESSES);
       const app = await buildRelayApp({
         limits,
         tls,
@@ -116,6 +118,7 @@ export class RelayServer {
         log,
         origins,
         addresses,
+        failures,
         isClosing,
         notReadyReason: () => {
           if (this.#closing) return 'shutting down';
@@ -132,7 +135,6 @@ export class RelayServer {
         perMessageDeflate: false,
         handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
       });
-      const failures = new AddressLimiter(limits.apiRateLimitPerMinute, 60_000, RELAY_UPGRADE_FAILURE_ADDRESSES);
       app.server.on('upgrade', createUpgradeHandler({ wss, store, broker, origins, addresses, failures, audit, metrics, log, isClosing }));
       try {
         await app.listen({ host: config.listen.host, port: config.listen.port });

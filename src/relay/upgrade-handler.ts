@@ -84,8 +84,8 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       return;
     }
     if (failures.limited(address)) {
-      metrics.limitHits.labels('upgrade_failures').inc();
-      if (failures.firstRefusal(address)) audit.note('limit_hit', { limit: 'upgrade_failures', address });
+      metrics.limitHits.labels('auth_failures').inc();
+      if (failures.firstRefusal(address)) audit.note('limit_hit', { limit: 'auth_failures', address });
       refuse(new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many refused WebSocket upgrades from this address'), false);
       return;
     }

@@ -268,6 +268,21 @@ describe('relay limits on the API', { timeout: 300_000 }, () => {
     }
   });
 
+  it('Security: refusals for a browser Origin are audited within a per-address budget', T, async () => {
+    const relay = await startRelay({ args: ['--rate-limit', '3'] });
+    try {
+      for (let i = 0; i < 8; i++) {
+        assertError(await api(relay, 'GET', '/healthz', { headers: { origin: 'https://evil.example' } }), 403, 'KP_ERR_RELAY_ORIGIN_DENIED');
+      }
+      const audit = (await readFile(relay.auditLog, 'utf8')).split('\n');
+      assert.equal(audit.filter((line) => line.includes('KP_ERR_RELAY_ORIGIN_DENIED')).length, 3, 'three refusals audited');
+      assert.equal(audit.filter((line) => line.includes('"limit":"auth_failures"')).length, 1, 'then one limit hit, then silence');
+      assert.equal(await metric(relay, 'kubepair_relay_auth_failures_total', '{where="origin"}'), 8, 'every refusal is still counted');
+    } finally {
+      await relay.dispose();
+    }
+  });
+
   it('the default rate limit is 20 per minute per address', T, async () => {
     const relay = await startRelay({});
     try {

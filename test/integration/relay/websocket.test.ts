@@ -212,7 +212,7 @@ describe('Security: refused upgrades are rate limited per address', { timeout: 3
       assert.deepEqual(limited, { status: 429, code: 'KP_ERR_RELAY_RATE_LIMITED' });
       await refusedUpgrade(openPeer(relay, 'agent', session.session_id, session.agent_key));
       const audit = await readFile(relay.auditLog, 'utf8');
-      assert.equal(audit.split('\n').filter((line) => line.includes('"limit":"upgrade_failures"')).length, 1, 'the limit hit is audited once per window');
+      assert.equal(audit.split('\n').filter((line) => line.includes('"limit":"auth_failures"')).length, 1, 'the limit hit is audited once per window');
     } finally {
       await relay.dispose();
     }
