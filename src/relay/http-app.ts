@@ -23,6 +23,7 @@ import { fastify, LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
 import { KubepairError } from '../errors/index.js';
+import { RELAY_UPGRADE_FAILURE_ADDRESSES } from '../limits.js';
 import { PROTOCOL } from '../version.js';
 import {
   API_PAIR_PATH,
@@ -35,7 +36,7 @@ import {
   SESSION_KEY_PATTERN,
 } from '../relay-client/wire.js';
 import type { CreateSessionResponse, PairResponse } from '../relay-client/wire.js';
-import type { AddressLimiter } from './address-limiter.js';
+import { AddressLimiter } from './address-limiter.js';
 import type { ClientAddressResolver } from './client-address.js';
 import { errorAnswer } from './http-errors.js';
 import { OriginPolicy } from './origin-policy.js';
@@ -218,6 +219,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     );
   });
 
+  // One audit line per address and minute for 429s: a flood of refused requests stays a metric.
+  const rateLimitAudits = new AddressLimiter(1, 60_000, RELAY_UPGRADE_FAILURE_ADDRESSES);
   await app.register(rateLimit, {
     global: false,
     max: limits.apiRateLimitPerMinute,
@@ -226,7 +229,10 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     keyGenerator: (request) => request.ip,
     errorResponseBuilder: (request, context) => {
       metrics.limitHits.labels('rate_limit').inc();
-      audit.note('limit_hit', { limit: 'rate_limit', address: request.ip, route: routeOf(request) });
+      if (!rateLimitAudits.limited(request.ip)) {
+        rateLimitAudits.hit(request.ip);
+        audit.note('limit_hit', { limit: 'rate_limit', address: request.ip, route: routeOf(request) });
+      }
       return new KubepairError('KP_ERR_RELAY_RATE_LIMITED', `${context.max} requests per minute; retry in ${context.after}`);
     },
   });
