@@ -108,5 +108,9 @@ export const RELAY_CLIENT_REQUEST_TIMEOUT_MS = 15_000; // 15 s
 export const RELAY_CLIENT_RESPONSE_MAX_BYTES = 64 * 1024; // 64 KiB
 /** How long the WebSocket opening handshake with the relay may take. */
 export const RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS = 15_000; // 15 s
+/** Interval of the client's own WebSocket pings to the relay. */
+export const RELAY_CLIENT_PING_INTERVAL_MS = 30_000; // 30 s
+/** The relay socket is given up when nothing (no frame, no pong) came from the relay this long. */
+export const RELAY_CLIENT_SILENCE_TIMEOUT_MS = 90_000; // 90 s
 /** Bytes queued on the relay socket before `send` asks the caller to wait for `drain`. */
 export const RELAY_CLIENT_SEND_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
