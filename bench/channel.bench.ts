@@ -104,9 +104,7 @@ async function main(): Promise<void> {
     '| --- | ---: | ---: | ---: | --- |',
     ...rows.map(([name, s, unit, digits]) => `| ${name} | ${formatNumber(s.median, digits)} | ${formatNumber(s.min, digits)} | ${formatNumber(s.max, digits)} | ${unit} |`),
   ].join('\n');
-  const markdown = `### Secure channel (\`npm run bench:channel\`)
-
-Measured ${new Date().toISOString().slice(0, 10)} on ${describeMachine()}; ${RUNS} runs each.
+  const markdown = `Measured ${new Date().toISOString().slice(0, 10)} on ${describeMachine()}; ${RUNS} runs each.
 Throughput moves ${CHANNEL_BYTES / 2 ** 20} MiB per run from the agent's \`mux\` to the client's;
 MB/s is 10^6 bytes per second. Handshake figures are per complete pairing, averaged over
 ${HANDSHAKES_PER_RUN} pairings per run.

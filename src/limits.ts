@@ -159,13 +159,15 @@ export const RELAY_EXPIRING_NOTICE_MS = 60_000; // 60 s
 /** On SIGTERM: how long live peers may keep going after `expiring` before they are closed. */
 export const RELAY_SHUTDOWN_GRACE_MS = 5_000; // 5 s
 /** After sending a close frame, how long the relay waits for the peer's before cutting the socket. */
-export const RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS = 2_000; // 2 s
+export const RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS = 5_000; // 5 s
 /** Largest JSON body of a relay API request, in bytes. */
 export const RELAY_MAX_REQUEST_BODY_BYTES = 4 * 1024; // 4 KiB
 /** How long one HTTP request (headers and body) may take to arrive. */
 export const RELAY_REQUEST_TIMEOUT_MS = 10_000; // 10 s
 /** Largest text (control) frame the relay accepts from a peer, in bytes. */
 export const RELAY_CONTROL_MESSAGE_MAX_BYTES = 1024; // 1 KiB
+/** Client addresses whose refused WebSocket upgrades and browser origins the relay tracks at once. */
+export const RELAY_UPGRADE_FAILURE_ADDRESSES = 10_000;
 /** Most tokens in one tokens file. */
 export const RELAY_MAX_TOKENS = 1_000;
 /** Largest tokens file the relay reads, in bytes. */
@@ -174,6 +176,11 @@ export const RELAY_TOKENS_FILE_MAX_BYTES = 1024 * 1024; // 1 MiB
 export const RELAY_TOKEN_NAME_MAX_CHARS = 64;
 /** How often the relay writes tokens' "last used" times to disk (at most). */
 export const RELAY_TOKEN_LAST_USED_FLUSH_MS = 60_000; // 60 s
+/**
+ * Log bytes the relay may hold for a slow standard output; lines beyond are dropped (and
+ * counted) instead of stalling forwarding or growing memory.
+ */
+export const RELAY_LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024; // 16 MiB
 /** Quiet period after a tokens-file change before the relay reloads it. */
 export const RELAY_TOKENS_RELOAD_DEBOUNCE_MS = 100; // 100 ms
 
@@ -184,5 +191,9 @@ export const RELAY_CLIENT_REQUEST_TIMEOUT_MS = 15_000; // 15 s
 export const RELAY_CLIENT_RESPONSE_MAX_BYTES = 64 * 1024; // 64 KiB
 /** How long the WebSocket opening handshake with the relay may take. */
 export const RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS = 15_000; // 15 s
+/** Interval of the client's own WebSocket pings to the relay. */
+export const RELAY_CLIENT_PING_INTERVAL_MS = 30_000; // 30 s
+/** The relay socket is given up when nothing (no frame, no pong) came from the relay this long. */
+export const RELAY_CLIENT_SILENCE_TIMEOUT_MS = 90_000; // 90 s
 /** Bytes queued on the relay socket before `send` asks the caller to wait for `drain`. */
 export const RELAY_CLIENT_SEND_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB

@@ -6,13 +6,17 @@
  *   in `Authorization: Bearer` (never in the URL), no compression, 16 MiB `maxPayload`, no
  *   redirects, and refuses plaintext to a host other than this machine unless `insecure`.
  * - Binary frames are the transport's `message`s; `send` reports false above the high-water
- *   mark and `drain` follows once the socket's queue is below it; `pause`/`resume` stop and
+ *   mark and `drain` follows once the socket's queue is below it; `send` after the socket
+ *   closed throws KP_ERR_TRANSPORT_CLOSED (never a silent drop); `pause`/`resume` stop and
  *   restart reading the socket (frames already parsed when pausing are held, not dropped).
  * - Text frames are relay control messages: each is schema-validated and emitted as `control`
  *   on `controlMessages` (a separate emitter, so the MessageTransport events stay exactly those);
  *   anything else ends the socket with KP_ERR_RELAY_CONTROL_INVALID (the relay speaks only
  *   `kubepair.v1`; nothing is guessed or ignored). They inform users, never security decisions.
  * - `close` carries the KubepairError a relay close code stands for (4409, 4410, 4429, ...).
+ * - Liveness: the socket pings the relay every 30 s and gives up (KP_ERR_TRANSPORT_CLOSED,
+ *   "the relay went silent") when nothing came back for 90 s, so a dead relay or a cut network
+ *   is noticed without waiting for TCP. Time the caller keeps the socket paused is not silence.
  *
  * Untrusted input: every frame and close reason from the relay.
  */
@@ -24,7 +28,9 @@ import type { MessageTransport, MessageTransportEvents } from '../channel/transp
 import { KubepairError } from '../errors/index.js';
 import {
   RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS,
+  RELAY_CLIENT_PING_INTERVAL_MS,
   RELAY_CLIENT_RESPONSE_MAX_BYTES,
+  RELAY_CLIENT_SILENCE_TIMEOUT_MS,
   RELAY_CLIENT_SEND_HIGH_WATER_BYTES,
   RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS,
   WS_MAX_MESSAGE_BYTES,
@@ -53,6 +59,14 @@ export interface RelaySocketOptions {
   readonly highWaterMark?: number | undefined;
   /** Deadline of the opening handshake (default RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS). */
   readonly handshakeTimeoutMs?: number | undefined;
+  /** Ping interval and silence limit (defaults RELAY_CLIENT_PING_INTERVAL_MS / _SILENCE_TIMEOUT_MS). */
+  readonly pingIntervalMs?: number | undefined;
+  readonly silenceTimeoutMs?: number | undefined;
+}
+
+export interface RelaySocketLiveness {
+  readonly pingIntervalMs: number;
+  readonly silenceTimeoutMs: number;
 }
 
 const SEND_BINARY = { binary: true } as const;
@@ -80,14 +94,30 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
   #closeEmitted = false;
   #failure: KubepairError | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
+  readonly #liveness: RelaySocketLiveness;
+  #livenessTimer: NodeJS.Timeout | undefined;
+  #lastSeen = Date.now();
 
   /** Use openRelaySocket(); the constructor only wraps a socket that is being opened. */
-  constructor(ws: WebSocket, role: PeerRole, highWaterMark: number) {
+  constructor(ws: WebSocket, role: PeerRole, highWaterMark: number, liveness: RelaySocketLiveness) {
     super();
     this.#ws = ws;
     this.role = role;
     this.#highWater = highWaterMark;
-    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    this.#liveness = liveness;
+    const seen = (): void => {
+      this.#lastSeen = Date.now();
+    };
+    ws.on('pong', seen);
+    ws.on('ping', seen);
+    ws.on('open', () => {
+      seen();
+      this.#armLiveness(liveness.pingIntervalMs);
+    });
+    ws.on('message', (data, isBinary) => {
+      seen();
+      this.#onMessage(data, isBinary);
+    });
     ws.on('close', (code, reason) => this.#onClose(code, reason.toString('utf8')));
     ws.on('error', (err) => {
       this.#failure ??=
@@ -121,6 +151,34 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
     if (err != null || !this.#needDrain || this.#ws.bufferedAmount >= this.#highWater) return;
     this.#needDrain = false;
     this.emit('drain');
+  };
+
+  #armLiveness(delayMs: number): void {
+    clearTimeout(this.#livenessTimer);
+    this.#livenessTimer = setTimeout(this.#livenessTick, Math.max(1, delayMs));
+  }
+
+  readonly #livenessTick = (): void => {
+    this.#livenessTimer = undefined;
+    if (this.#ws.readyState !== WebSocket.OPEN) return;
+    const now = Date.now();
+    if (this.#paused) this.#lastSeen = now; // a paused socket reads no pong: not the relay's silence
+    const silentFor = now - this.#lastSeen;
+    if (silentFor >= this.#liveness.silenceTimeoutMs) {
+      // Decide after this turn's I/O: if our own event loop was stalled, a pong may be waiting.
+      setImmediate(() => {
+        if (this.#ws.readyState !== WebSocket.OPEN) return;
+        if (Date.now() - this.#lastSeen < this.#liveness.silenceTimeoutMs) {
+          this.#armLiveness(this.#liveness.pingIntervalMs);
+          return;
+        }
+        this.#failure ??= new KubepairError('KP_ERR_TRANSPORT_CLOSED', `the relay went silent (nothing for ${Math.round(silentFor / 1000)} s)`);
+        this.#ws.terminate();
+      });
+      return;
+    }
+    this.#ws.ping();
+    this.#armLiveness(Math.min(this.#liveness.pingIntervalMs, this.#liveness.silenceTimeoutMs - silentFor));
   };
 
   pause(): void {
@@ -205,13 +263,16 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
   }
 
   #onClose(code: number, reason: string): void {
+    // No timer outlives the socket, whether or not the opener has seen it yet.
+    clearTimeout(this.#closeTimer);
+    clearTimeout(this.#livenessTimer);
+    this.#livenessTimer = undefined;
     if (!this.#ready) {
       this.#pendingClose = { code, reason };
       return;
     }
     if (this.#closeEmitted) return;
     this.#closeEmitted = true;
-    clearTimeout(this.#closeTimer);
     this.#held = [];
     const error = this.#failure ?? (this.#closing ? undefined : errorFromCloseCode(code, reason));
     this.emit('close', error === undefined ? { code, reason } : { code, reason, error });
@@ -262,7 +323,10 @@ export function openRelaySocket(options: RelaySocketOptions): Promise<RelaySocke
     handshakeTimeout: options.handshakeTimeoutMs ?? RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS,
     ca: options.endpoint.ca,
   });
-  const socket = new RelaySocket(ws, options.role, options.highWaterMark ?? RELAY_CLIENT_SEND_HIGH_WATER_BYTES);
+  const socket = new RelaySocket(ws, options.role, options.highWaterMark ?? RELAY_CLIENT_SEND_HIGH_WATER_BYTES, {
+    pingIntervalMs: options.pingIntervalMs ?? RELAY_CLIENT_PING_INTERVAL_MS,
+    silenceTimeoutMs: options.silenceTimeoutMs ?? RELAY_CLIENT_SILENCE_TIMEOUT_MS,
+  });
 
   return new Promise<RelaySocket>((resolve, reject) => {
     let settled = false;

@@ -12,8 +12,8 @@
  *
  * Untrusted input: every request. Order of checks on each request: query string (refused:
  * credentials never travel in URLs) → Origin → shutting down → rate limit → bearer token and
- * scope → body schema → handler. Nothing from a request is logged except method, path without
- * query, status and address.
+ * scope → body schema → handler. Nothing from a request is logged except method, the matched
+ * route's template (never the raw path or query), status and address.
  */
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -23,6 +23,7 @@ import { fastify, LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
 import { KubepairError } from '../errors/index.js';
+import { RELAY_UPGRADE_FAILURE_ADDRESSES } from '../limits.js';
 import { PROTOCOL } from '../version.js';
 import {
   API_PAIR_PATH,
@@ -35,13 +36,14 @@ import {
   SESSION_KEY_PATTERN,
 } from '../relay-client/wire.js';
 import type { CreateSessionResponse, PairResponse } from '../relay-client/wire.js';
+import { AddressLimiter } from './address-limiter.js';
 import type { ClientAddressResolver } from './client-address.js';
 import { errorAnswer } from './http-errors.js';
 import { OriginPolicy } from './origin-policy.js';
 import { ScopeError } from './relay-auth.js';
 import type { RelayAuthenticator, RelayPrincipal } from './relay-auth.js';
 import type { RelayAudit } from './relay-audit.js';
-import { describeError, pathOnly } from './relay-log.js';
+import { describeError } from './relay-log.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import type { RelayLimits } from './relay-options.js';
 import { digestSecret, newSessionId, newSessionKey } from './secrets.js';
@@ -64,12 +66,22 @@ export interface RelayAppOptions {
   readonly log: Logger;
   readonly origins: OriginPolicy;
   readonly addresses: ClientAddressResolver;
+  /** Per-address budget of audited refusals that the route rate limit does not cover. */
+  readonly failures: AddressLimiter;
   readonly isClosing: () => boolean;
   /** Why the relay is not ready, or undefined when it is. */
   readonly notReadyReason: () => string | undefined;
 }
 
 const iso = (epochMs: number): string => new Date(epochMs).toISOString();
+
+/**
+ * What logs and the audit log say about a request's path: the matched route's template
+ * (`/api/v1/sessions/:session_id`), never the raw path, which a user may have pasted a token into.
+ */
+function routeOf(request: FastifyRequest): string {
+  return request.routeOptions.url ?? '(unknown path)';
+}
 
 // --- schemas (DESIGN §3 bodies) ---
 
@@ -132,7 +144,7 @@ const statusSchema = {
 } as const;
 
 export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyInstance> {
-  const { limits, auth, store, broker, metrics, audit, log, origins, addresses } = options;
+  const { limits, auth, store, broker, metrics, audit, log, origins, addresses, failures } = options;
   const principals = new WeakMap<FastifyRequest, RelayPrincipal>();
 
   // Fastify's own logger type, so route hooks type-check against the default instance type.
@@ -169,13 +181,13 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   app.setErrorHandler((err, request, reply) => {
     const answer = errorAnswer(err);
     if (answer.status >= 500) {
-      log.error({ event: 'api_error', path: pathOnly(request.url), err: describeError(err), cause: describeError(answer.error.cause) }, answer.error.message);
+      log.error({ event: 'api_error', route: routeOf(request), err: describeError(err), cause: describeError(answer.error.cause) }, answer.error.message);
     }
     if (answer.status === 401) void reply.header('www-authenticate', 'Bearer realm="kubepair-relay"');
     return reply.code(answer.status).send(answer.body);
   });
   app.setNotFoundHandler((request, reply) => {
-    const answer = errorAnswer(new KubepairError('KP_ERR_RELAY_NOT_FOUND', `${request.method} ${JSON.stringify(pathOnly(request.url).slice(0, 80))}`));
+    const answer = errorAnswer(new KubepairError('KP_ERR_RELAY_NOT_FOUND', `no ${request.method} route at this path`));
     return reply.code(answer.status).send(answer.body);
   });
 
@@ -187,7 +199,14 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     const verdict = origins.check(request.headers.origin);
     if (verdict.kind === 'denied') {
       metrics.authFailures.labels('origin').inc();
-      audit.note('auth_failed', { where: 'api', reason: 'KP_ERR_RELAY_ORIGIN_DENIED', path: pathOnly(request.url), address: request.ip });
+      // This check runs before the route rate limit, so its audit lines have their own budget.
+      if (!failures.limited(request.ip)) {
+        audit.note('auth_failed', { where: 'api', reason: 'KP_ERR_RELAY_ORIGIN_DENIED', route: routeOf(request), address: request.ip });
+      } else if (failures.firstRefusal(request.ip)) {
+        metrics.limitHits.labels('auth_failures').inc();
+        audit.note('limit_hit', { limit: 'auth_failures', address: request.ip });
+      }
+      failures.hit(request.ip);
       throw new KubepairError('KP_ERR_RELAY_ORIGIN_DENIED', 'this Origin is not in --allow-origin');
     }
     if (verdict.kind === 'allowed') void reply.headers(OriginPolicy.corsHeaders(verdict.origin));
@@ -195,11 +214,13 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   });
   app.addHook('onResponse', async (request, reply) => {
     log.info(
-      { event: 'api_request', method: request.method, path: pathOnly(request.url), status: reply.statusCode, address: request.ip, ms: Math.round(reply.elapsedTime) },
+      { event: 'api_request', method: request.method, route: routeOf(request), status: reply.statusCode, address: request.ip, ms: Math.round(reply.elapsedTime) },
       'api request',
     );
   });
 
+  // One audit line per address and minute for 429s: a flood of refused requests stays a metric.
+  const rateLimitAudits = new AddressLimiter(1, 60_000, RELAY_UPGRADE_FAILURE_ADDRESSES);
   await app.register(rateLimit, {
     global: false,
     max: limits.apiRateLimitPerMinute,
@@ -208,7 +229,10 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     keyGenerator: (request) => request.ip,
     errorResponseBuilder: (request, context) => {
       metrics.limitHits.labels('rate_limit').inc();
-      audit.note('limit_hit', { limit: 'rate_limit', address: request.ip, path: pathOnly(request.url) });
+      if (!rateLimitAudits.limited(request.ip)) {
+        rateLimitAudits.hit(request.ip);
+        audit.note('limit_hit', { limit: 'rate_limit', address: request.ip, route: routeOf(request) });
+      }
       return new KubepairError('KP_ERR_RELAY_RATE_LIMITED', `${context.max} requests per minute; retry in ${context.after}`);
     },
   });
@@ -226,7 +250,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
         audit.note('auth_failed', {
           where: 'api',
           reason: error.code,
-          path: pathOnly(request.url),
+          route: routeOf(request),
           address: request.ip,
           token_name: err instanceof ScopeError ? err.tokenName : null,
         });

@@ -90,7 +90,12 @@ export class PeerConnection {
     if (this.#pausedByRelay) this.#lastSeen = now;
     const silentFor = now - this.#lastSeen;
     if (silentFor >= options.silenceMs) {
-      options.onSilent();
+      // Decide after this turn's I/O: if the relay's event loop was stalled, a pong may be waiting.
+      setImmediate(() => {
+        if (!this.open || this.#liveness !== options) return;
+        if (Date.now() - this.#lastSeen < options.silenceMs) this.#arm(options.pingIntervalMs);
+        else options.onSilent();
+      });
       return;
     }
     this.ws.ping();

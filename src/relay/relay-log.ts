@@ -5,11 +5,16 @@
  * The relay also never hands secrets to the logger in the first place: request lines carry the
  * method and the path without its query, never headers; errors are reduced to code and message,
  * never a stack. Redaction is the second line of defence, not the first.
+ *
+ * Standard output is written asynchronously with a bounded buffer: a slow log reader can make
+ * the relay drop log lines (counted in a metric), never stall forwarding or grow without bound.
+ * Pending lines are flushed when the process exits. The audit log is separate and never dropped.
  */
 import { pino } from 'pino';
 import type { DestinationStream, Logger } from 'pino';
 import { redactString, redactValue } from '../audit/redact.js';
 import { KubepairError } from '../errors/index.js';
+import { RELAY_LOG_BUFFER_MAX_BYTES } from '../limits.js';
 import type { RelayLogLevel } from './relay-options.js';
 
 /** A loggable description of an error: code and message, never a stack. */
@@ -29,10 +34,26 @@ export function pathOnly(url: string | undefined): string {
   return (end < 0 ? url : url.slice(0, end)).slice(0, 256);
 }
 
+/** Replace top-level Error values of a log object with their code and message. */
+function withoutStacks(object: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(object)) {
+    if (value instanceof Error) {
+      out ??= { ...object };
+      out[key] = describeError(value);
+    }
+  }
+  return out ?? object;
+}
+
 interface RequestLike {
   readonly method?: string;
-  readonly url?: string;
   readonly ip?: string;
+}
+
+/** Where the relay logs by default: standard output, asynchronous, bounded; emits `drop`. */
+export function createStdoutLogDestination(): ReturnType<typeof pino.destination> {
+  return pino.destination({ dest: 1, sync: false, maxLength: RELAY_LOG_BUFFER_MAX_BYTES });
 }
 
 export function createRelayLogger(level: RelayLogLevel, destination?: DestinationStream): Logger {
@@ -43,7 +64,8 @@ export function createRelayLogger(level: RelayLogLevel, destination?: Destinatio
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: {
         level: (label) => ({ level: label }),
-        log: (object) => redactValue(object) as Record<string, unknown>,
+        // Errors become { code, message } first (never a stack), then everything is redacted.
+        log: (object) => redactValue(withoutStacks(object)) as Record<string, unknown>,
       },
       hooks: {
         logMethod(args, method) {
@@ -52,12 +74,13 @@ export function createRelayLogger(level: RelayLogLevel, destination?: Destinatio
         },
       },
       serializers: {
-        // Callers usually pass describeError(...) already; raw errors are reduced the same way.
+        // Replaces pino's default `err` serializer (which adds a stack); errors arrive reduced.
         err: (err: unknown) => (err instanceof Error ? describeError(err) : err),
-        req: (req: RequestLike) => ({ method: req.method, path: pathOnly(req.url), ip: req.ip }),
+        // Fastify's own request lines are off; should one appear, it carries no path or query.
+        req: (req: RequestLike) => ({ method: req.method, ip: req.ip }),
         res: (res: { statusCode?: number }) => ({ statusCode: res.statusCode }),
       },
     },
-    destination ?? pino.destination({ dest: 1, sync: true }),
+    destination ?? createStdoutLogDestination(),
   );
 }

@@ -18,8 +18,9 @@ export type LimitName =
   | 'request_body'
   | 'control_size'
   | 'peer_silent'
-  | 'connections';
-export type SessionEndReason = 'expired' | 'attempts_exhausted' | 'agent_left' | 'client_left' | 'peer_silent' | 'operator' | 'shutdown';
+  | 'connections'
+  | 'auth_failures';
+export type SessionEndReason = 'expired' | 'attempts_exhausted' | 'agent_left' | 'client_left' | 'operator' | 'shutdown';
 export type PairingFailureReason = 'pake_failed' | 'client_left' | 'connect_timeout';
 
 /** Live values the metrics read at scrape time. */
@@ -41,6 +42,7 @@ export class RelayMetrics {
   readonly limitHits: Counter<'limit'>;
   readonly authFailures: Counter<'where'>;
   readonly backpressurePauses: Counter;
+  readonly logLinesDropped: Counter;
   /** Largest number of bytes queued towards one peer since start (bounded by the limit + one message). */
   readonly queuedBytesPeak: Gauge;
   #peak = 0;
@@ -73,6 +75,7 @@ export class RelayMetrics {
     this.limitHits = new Counter({ name: 'kubepair_relay_limit_hits_total', help: 'Requests or sockets refused by a limit', labelNames: ['limit'], registers });
     this.authFailures = new Counter({ name: 'kubepair_relay_auth_failures_total', help: 'Refused credentials (api: relay tokens, upgrade: session keys)', labelNames: ['where'], registers });
     this.backpressurePauses = new Counter({ name: 'kubepair_relay_backpressure_pauses_total', help: 'Times the relay stopped reading a peer because the other was slow', registers });
+    this.logLinesDropped = new Counter({ name: 'kubepair_relay_log_lines_dropped_total', help: 'Log lines dropped because standard output was too slow', registers });
     this.queuedBytesPeak = new Gauge({
       name: 'kubepair_relay_queued_bytes_peak',
       help: 'Most bytes ever queued by the relay towards one peer',

@@ -248,7 +248,8 @@ export function normalizeOrigin(text: string, origin = '--allow-origin'): string
     throw new KubepairError('KP_ERR_RELAY_CONFIG', `${origin}=${JSON.stringify(text.slice(0, 100))}: not a URL origin such as https://ops.example.com`, { cause: err });
   }
   const bare = `${url.protocol}//${url.host}`;
-  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username || url.password || text.replace(/\/$/, '') !== bare) {
+  const onlyOrigin = url.pathname === '/' && url.search === '' && url.hash === '' && !/[?#]/.test(text) && !/^[a-z]+:\/\/[^/]*\/./i.test(text);
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '' || !onlyOrigin) {
     throw new KubepairError('KP_ERR_RELAY_CONFIG', `${origin}=${JSON.stringify(text.slice(0, 100))}: must be exactly scheme://host[:port], e.g. https://ops.example.com`);
   }
   return bare.toLowerCase();

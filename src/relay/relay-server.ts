@@ -9,13 +9,17 @@
  * stop accepting, answer new requests 503, send `expiring` to every peer, let them go for the
  * grace period, close the rest with 4503, then release every timer, watcher and file.
  */
+import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { KubepairError, isKubepairError } from '../errors/index.js';
 import { PROTOCOL, VERSION, WS_SUBPROTOCOL } from '../version.js';
+import { RELAY_UPGRADE_FAILURE_ADDRESSES } from '../limits.js';
+import { AddressLimiter } from './address-limiter.js';
 import { ClientAddressResolver } from './client-address.js';
 import { buildRelayApp } from './http-app.js';
 import { MemorySessionStore } from './memory-session-store.js';
@@ -23,7 +27,7 @@ import { OriginPolicy } from './origin-policy.js';
 import { AnonymousAuthenticator, TokenAuthenticator } from './relay-auth.js';
 import type { RelayAuthenticator } from './relay-auth.js';
 import { RelayAudit } from './relay-audit.js';
-import { createRelayLogger, describeError } from './relay-log.js';
+import { createRelayLogger, createStdoutLogDestination, describeError } from './relay-log.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { checkRelayConfig, parseTrustedProxies } from './relay-options.js';
 import type { RelayConfig } from './relay-options.js';
@@ -69,7 +73,8 @@ export class RelayServer {
   async start(signal?: AbortSignal): Promise<RelayAddress> {
     if (this.#running !== undefined || this.#closing) throw new KubepairError('KP_ERR_INTERNAL', 'a relay starts once');
     const config = this.config;
-    const log = createRelayLogger(config.logLevel, config.logDestination);
+    const destination = config.logDestination ?? createStdoutLogDestination();
+    const log = createRelayLogger(config.logLevel, destination);
     const cleanup: Array<() => Promise<void>> = [];
     try {
       const tls = config.tls === undefined ? undefined : await loadTls(config.tls.certFile, config.tls.keyFile);
@@ -96,9 +101,12 @@ export class RelayServer {
         queuedBytes: () => broker.queuedBytes(),
       });
       const broker: SessionBroker = new SessionBroker({ store, metrics, audit, log, limits });
+      if (destination instanceof EventEmitter) destination.on('drop', () => metrics.logLinesDropped.inc());
       const addresses = new ClientAddressResolver(config.trustProxy.length > 0 ? parseTrustedProxies(config.trustProxy) : undefined);
       const origins = new OriginPolicy(config.allowOrigins);
       const isClosing = (): boolean => this.#closing;
+      // Refused upgrades and refused browser origins bypass the route rate limit: one budget.
+      const failures = new AddressLimiter(limits.apiRateLimitPerMinute, 60_000, RELAY_UPGRADE_FAILURE_ADDRESSES);
       const app = await buildRelayApp({
         limits,
         tls,
@@ -110,6 +118,7 @@ export class RelayServer {
         log,
         origins,
         addresses,
+        failures,
         isClosing,
         notReadyReason: () => {
           if (this.#closing) return 'shutting down';
@@ -126,7 +135,7 @@ export class RelayServer {
         perMessageDeflate: false,
         handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
       });
-      app.server.on('upgrade', createUpgradeHandler({ wss, store, broker, origins, addresses, audit, metrics, log, isClosing }));
+      app.server.on('upgrade', createUpgradeHandler({ wss, store, broker, origins, addresses, failures, audit, metrics, log, isClosing }));
       try {
         await app.listen({ host: config.listen.host, port: config.listen.port });
       } catch (err) {
@@ -149,7 +158,11 @@ export class RelayServer {
       if (tls === undefined && config.insecureNoTls) {
         log.warn({ event: 'tls_disabled' }, 'serving plaintext HTTP on a non-loopback address (--insecure-no-tls): bearer tokens and session keys cross the network unencrypted');
       }
-      log.info({ event: 'relay_listening', url: address.url, auth: auth.mode, tls: tls !== undefined }, 'relay listening');
+      const native = nativeMasking();
+      if (!native) {
+        log.warn({ event: 'bufferutil_missing' }, 'bufferutil is not loaded: ws masks frames in JavaScript and forwarding is several times slower');
+      }
+      log.info({ event: 'relay_listening', url: address.url, auth: auth.mode, tls: tls !== undefined, native_masking: native }, 'relay listening');
       if (signal !== undefined) {
         const stop = (): void => {
           this.close().catch((err: unknown) => log.error({ event: 'shutdown_failed', err: describeError(err) }, 'shutdown failed'));
@@ -233,6 +246,16 @@ export class RelayServer {
     log.info({ event: 'relay_stopped' }, 'relay stopped');
     this.#resolveStopped();
     if (errors.length > 0) throw new KubepairError('KP_ERR_INTERNAL', 'the relay did not shut down cleanly', { cause: new AggregateError(errors) });
+  }
+}
+
+/** True when ws will (un)mask frames with bufferutil's native code rather than in JavaScript. */
+function nativeMasking(): boolean {
+  try {
+    const util = createRequire(import.meta.url)('bufferutil') as { mask?: unknown };
+    return typeof util.mask === 'function' && Function.prototype.toString.call(util.mask).includes('[native code]');
+  } catch {
+    return false; // not installed or not loadable: ws falls back to JavaScript masking
   }
 }
 

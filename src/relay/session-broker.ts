@@ -27,6 +27,7 @@ import { RELAY_CONTROL_MESSAGE_MAX_BYTES } from '../limits.js';
 import { AgentControlMessageSchema, parseControlFrame } from '../relay-client/wire.js';
 import type { AgentControlMessage, PeerRole, RelayControlMessage } from '../relay-client/wire.js';
 import { ForwardingDirection } from './forwarding.js';
+import { SessionLink } from './session-link.js';
 import { PeerConnection } from './peer-connection.js';
 import type { PeerIdentity } from './peer-connection.js';
 import type { RelayAudit } from './relay-audit.js';
@@ -42,40 +43,6 @@ export interface Admission {
   readonly address: string;
   readonly tokenName: string | null;
   readonly clientKeyDigest: Uint8Array | undefined;
-}
-
-class SessionLink {
-  readonly id: string;
-  agent: PeerConnection | undefined;
-  client: PeerConnection | undefined;
-  toClient: ForwardingDirection | undefined;
-  toAgent: ForwardingDirection | undefined;
-  established = false;
-  ended = false;
-  expiresAt: number;
-  noticeTimer: NodeJS.Timeout | undefined;
-
-  constructor(id: string, expiresAt: number) {
-    this.id = id;
-    this.expiresAt = expiresAt;
-  }
-
-  peer(role: PeerRole): PeerConnection | undefined {
-    return role === 'agent' ? this.agent : this.client;
-  }
-
-  other(role: PeerRole): PeerConnection | undefined {
-    return role === 'agent' ? this.client : this.agent;
-  }
-
-  set(role: PeerRole, peer: PeerConnection | undefined): void {
-    if (role === 'agent') this.agent = peer;
-    else this.client = peer;
-  }
-
-  get empty(): boolean {
-    return this.agent === undefined && this.client === undefined;
-  }
 }
 
 export interface SessionBrokerOptions {
@@ -149,6 +116,12 @@ export class SessionBroker {
       return;
     }
     let link = this.#links.get(session.id);
+    if (link?.ended === true) {
+      // The session is being torn down (its removal from the store is in flight): do not join it.
+      await this.#store.detach(session.id, role);
+      this.#refuse(peer, new KubepairError('KP_ERR_RELAY_SESSION_ENDED', 'the session is ending'));
+      return;
+    }
     if (link === undefined) {
       link = new SessionLink(session.id, session.expiresAt);
       this.#links.set(session.id, link);

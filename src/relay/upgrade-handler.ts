@@ -4,9 +4,15 @@
  * and subprotocol `kubepair.v1`. Everything is checked on the raw HTTP request *before* the
  * WebSocket is accepted, in this order, and refused with a JSON error and an HTTP status:
  *
- *   relay shutting down 503 · unknown path 404 · any query string 400 (a key in a URL is never
- *   accepted) · Origin not allowed 403 · subprotocol missing 400 · key missing or malformed 401
- *   · unknown session 404 · wrong key 401 (constant-time digest comparison).
+ *   relay shutting down 503 · address over its refused-upgrade budget 429 · unknown path 404 ·
+ *   any query string 400 (a key in a URL is never accepted) · Origin not allowed 403 ·
+ *   subprotocol missing 400 · key missing or malformed 401 · unknown session 404 · wrong key
+ *   401 (constant-time digest comparison).
+ *
+ * Refusals of the kinds marked as authentication failures count against the address like API
+ * requests do (`--rate-limit` per minute): past the budget the address gets 429 for the rest of
+ * the minute, and only the first 429 is audited, so nobody can try keys or fill the audit log at
+ * connection speed.
  *
  * A second socket for a role that is connected is accepted and then closed with 4409 by the
  * broker, as DESIGN §3 specifies. Untrusted input: the whole upgrade request.
@@ -19,6 +25,7 @@ import { KubepairError } from '../errors/index.js';
 import { WS_SUBPROTOCOL } from '../version.js';
 import { SESSION_ID_PATTERN, SESSION_KEY_PATTERN, WS_PATH_PREFIX } from '../relay-client/wire.js';
 import type { PeerRole } from '../relay-client/wire.js';
+import type { AddressLimiter } from './address-limiter.js';
 import type { ClientAddressResolver } from './client-address.js';
 import { errorAnswer, refuseUpgrade } from './http-errors.js';
 import type { OriginPolicy } from './origin-policy.js';
@@ -39,6 +46,8 @@ export interface UpgradeHandlerOptions {
   readonly broker: SessionBroker;
   readonly origins: OriginPolicy;
   readonly addresses: ClientAddressResolver;
+  /** Budget of refused upgrades per address. */
+  readonly failures: AddressLimiter;
   readonly audit: RelayAudit;
   readonly metrics: RelayMetrics;
   readonly log: Logger;
@@ -51,7 +60,7 @@ function offeredProtocols(header: string | undefined): string[] {
 }
 
 export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const { wss, store, broker, origins, addresses, audit, metrics, log } = options;
+  const { wss, store, broker, origins, addresses, failures, audit, metrics, log } = options;
 
   return (req, socket, head) => {
     // A reset during the checks below must not become an unhandled 'error' event.
@@ -62,6 +71,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     const address = addresses.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']);
     const refuse = (error: KubepairError, auditFailure: boolean, role?: PeerRole, sessionId?: string): void => {
       if (auditFailure) {
+        failures.hit(address);
         metrics.authFailures.labels('upgrade').inc();
         audit.note('auth_failed', { where: 'upgrade', reason: error.code, detail: error.message, address, role, session: sessionId });
       }
@@ -73,10 +83,17 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       refuse(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN'), false);
       return;
     }
+    if (failures.limited(address)) {
+      metrics.limitHits.labels('auth_failures').inc();
+      if (failures.firstRefusal(address)) audit.note('limit_hit', { limit: 'auth_failures', address });
+      refuse(new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many refused WebSocket upgrades from this address'), false);
+      return;
+    }
     const url = req.url ?? '';
     const match = SOCKET_PATH.exec(pathOnly(url));
     if (!match) {
-      refuse(new KubepairError('KP_ERR_RELAY_NOT_FOUND', `no WebSocket endpoint at ${JSON.stringify(pathOnly(url).slice(0, 80))}`), false);
+      // The raw path is neither echoed nor logged: it may hold anything a user pasted.
+      refuse(new KubepairError('KP_ERR_RELAY_NOT_FOUND', 'no WebSocket endpoint at this path'), false);
       return;
     }
     const role = match[1] as PeerRole;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { api, connectPair, createSessionViaApi, errorCode, metric, pairViaApi, startRelay } from '../../helpers/relay-process.js';
+import { api, connectPair, createSessionViaApi, errorCode, metric, openPeer, pairViaApi, refusedUpgrade, startRelay } from '../../helpers/relay-process.js';
 import type { ApiAnswer, StartedRelay } from '../../helpers/relay-process.js';
 
 const T = { timeout: 30_000 };
@@ -25,14 +25,14 @@ function assertError(answer: ApiAnswer, status: number, code: string): void {
   assert.ok(String(answer.headers.get('content-type')).startsWith('application/json'));
 }
 
-describe('relay API', () => {
+describe('relay API', { timeout: 300_000 }, () => {
   let relay: StartedRelay;
   before(async () => {
     relay = await startRelay({ args: ['--rate-limit', '10000', '--allow-origin', 'https://ops.example.com'] });
   });
   after(() => relay.dispose());
 
-  describe('success', () => {
+  describe('success', { timeout: 120_000 }, () => {
     it('POST /api/v1/sessions → 201 with session_id, nameplate, agent_key, expires_at', T, async () => {
       const answer = await api(relay, 'POST', SESSION, { token: relay.tokens.agent, body: BODY });
       assert.equal(answer.status, 201);
@@ -119,7 +119,7 @@ describe('relay API', () => {
     });
   });
 
-  describe('Security: authentication and scopes', () => {
+  describe('Security: authentication and scopes', { timeout: 120_000 }, () => {
     it('a missing token → 401 KP_ERR_RELAY_UNAUTHORIZED with WWW-Authenticate', T, async () => {
       for (const [method, path, body] of [
         ['POST', SESSION, BODY],
@@ -160,8 +160,12 @@ describe('relay API', () => {
       assertError(await api(relay, 'GET', `/metrics?token=${relay.tokens.metrics}`), 400, 'KP_ERR_RELAY_INVALID_REQUEST');
     });
 
-    it('tokens never appear in the relay log or the audit log', T, async () => {
+    it('tokens never appear in the relay log or the audit log, wherever in the URL they were pasted', T, async () => {
       await api(relay, 'POST', `${SESSION}?token=${relay.tokens.agent}`, { body: BODY });
+      await api(relay, 'GET', `/api/v1/${relay.tokens.agent}`);
+      await api(relay, 'GET', `/${relay.tokens.metrics}`, { headers: { origin: 'https://evil.example' } });
+      const upgrade = await refusedUpgrade(openPeer(relay, 'agent', relay.tokens.admin, 'k'.repeat(43)));
+      assert.equal(upgrade.status, 404);
       await api(relay, 'POST', SESSION, { token: relay.tokens.client, body: BODY });
       const { session, pairing } = await connectPair(relay);
       const logs = relay.logs.raw.join('\n');
@@ -175,7 +179,7 @@ describe('relay API', () => {
     });
   });
 
-  describe('errors', () => {
+  describe('errors', { timeout: 120_000 }, () => {
     it('a body with an unknown property, a wrong protocol or a missing field → 400', T, async () => {
       const token = relay.tokens.agent;
       for (const body of [{ protocol: 'kubepair/1', extra: true }, { protocol: 'kubepair/2' }, {}, [], 'kubepair/1']) {
@@ -213,7 +217,7 @@ describe('relay API', () => {
     });
   });
 
-  describe('Security: browser origins and CORS', () => {
+  describe('Security: browser origins and CORS', { timeout: 120_000 }, () => {
     it('a request with an Origin not in --allow-origin → 403 KP_ERR_RELAY_ORIGIN_DENIED, without CORS headers', T, async () => {
       const answer = await api(relay, 'POST', SESSION, { token: relay.tokens.agent, body: BODY, headers: { origin: 'https://evil.example' } });
       assertError(answer, 403, 'KP_ERR_RELAY_ORIGIN_DENIED');
@@ -245,7 +249,7 @@ describe('relay API', () => {
   });
 });
 
-describe('relay limits on the API', () => {
+describe('relay limits on the API', { timeout: 300_000 }, () => {
   it('Security: the 4th request in a minute with --rate-limit 3 → 429 KP_ERR_RELAY_RATE_LIMITED', T, async () => {
     const relay = await startRelay({ args: ['--rate-limit', '3'] });
     try {
@@ -258,7 +262,22 @@ describe('relay limits on the API', () => {
       assert.equal((await api(relay, 'GET', '/healthz')).status, 200, 'health checks are not rate limited');
       assert.equal(await metric(relay, 'kubepair_relay_limit_hits_total', '{limit="rate_limit"}'), 2);
       const audit = await readFile(relay.auditLog, 'utf8');
-      assert.match(audit, /"event":"limit_hit","limit":"rate_limit"/);
+      assert.equal(audit.split('\n').filter((line) => line.includes('"event":"limit_hit","limit":"rate_limit"')).length, 1, 'audited once per address and minute');
+    } finally {
+      await relay.dispose();
+    }
+  });
+
+  it('Security: refusals for a browser Origin are audited within a per-address budget', T, async () => {
+    const relay = await startRelay({ args: ['--rate-limit', '3'] });
+    try {
+      for (let i = 0; i < 8; i++) {
+        assertError(await api(relay, 'GET', '/healthz', { headers: { origin: 'https://evil.example' } }), 403, 'KP_ERR_RELAY_ORIGIN_DENIED');
+      }
+      const audit = (await readFile(relay.auditLog, 'utf8')).split('\n');
+      assert.equal(audit.filter((line) => line.includes('KP_ERR_RELAY_ORIGIN_DENIED')).length, 3, 'three refusals audited');
+      assert.equal(audit.filter((line) => line.includes('"limit":"auth_failures"')).length, 1, 'then one limit hit, then silence');
+      assert.equal(await metric(relay, 'kubepair_relay_auth_failures_total', '{where="origin"}'), 8, 'every refusal is still counted');
     } finally {
       await relay.dispose();
     }
@@ -308,6 +327,33 @@ describe('relay limits on the API', () => {
     }
   });
 
+  it('Security: X-Forwarded-For cannot dodge the per-address bound unless the peer is a --trust-proxy', T, async () => {
+    const direct = await startRelay({ args: ['--rate-limit', '1000', '--max-sessions-per-ip', '1'] });
+    try {
+      await createSessionViaApi(direct);
+      const spoofed = await api(direct, 'POST', SESSION, { token: direct.tokens.agent, body: BODY, headers: { 'x-forwarded-for': '198.51.100.7' } });
+      assertError(spoofed, 429, 'KP_ERR_RELAY_SESSION_QUOTA');
+    } finally {
+      await direct.dispose();
+    }
+    const proxied = await startRelay({ args: ['--rate-limit', '1000', '--max-sessions-per-ip', '1', '--trust-proxy', 'loopback'] });
+    try {
+      for (const client of ['198.51.100.7', '198.51.100.8']) {
+        const answer = await api(proxied, 'POST', SESSION, { token: proxied.tokens.agent, body: BODY, headers: { 'x-forwarded-for': client } });
+        assert.equal(answer.status, 201, `${client} behind the trusted proxy has its own quota`);
+      }
+      assertError(
+        await api(proxied, 'POST', SESSION, { token: proxied.tokens.agent, body: BODY, headers: { 'x-forwarded-for': '198.51.100.7' } }),
+        429,
+        'KP_ERR_RELAY_SESSION_QUOTA',
+      );
+      const audit = await readFile(proxied.auditLog, 'utf8');
+      assert.match(audit, /"event":"session_created".*"address":"198\.51\.100\.8"/, 'the audit log records the client address, not the proxy');
+    } finally {
+      await proxied.dispose();
+    }
+  });
+
   it('Security: a revoked token stops working on the running relay', T, async () => {
     const relay = await startRelay({ args: ['--rate-limit', '1000'] });
     try {
@@ -323,7 +369,7 @@ describe('relay limits on the API', () => {
   });
 });
 
-describe('relay with --auth none', () => {
+describe('relay with --auth none', { timeout: 300_000 }, () => {
   it('serves anonymous callers and says so loudly', T, async () => {
     const relay = await startRelay({ anonymous: true });
     try {

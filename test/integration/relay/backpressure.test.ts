@@ -13,7 +13,7 @@ const BOUND = 256 * 1024; // --max-buffered-bytes for this test
 const FRAME = 64 * 1024;
 const TOTAL = 64 * 1024 * 1024; // far more than the bound plus every kernel socket buffer
 
-describe('Security: relay backpressure', () => {
+describe('Security: relay backpressure', { timeout: 300_000 }, () => {
   let relay: StartedRelay;
   before(async () => {
     relay = await startRelay({ args: ['--rate-limit', '1000', '--max-buffered-bytes', `${BOUND}`] });

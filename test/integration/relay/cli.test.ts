@@ -20,7 +20,7 @@ const TLS = {
 
 const T = { timeout: 30_000 };
 
-describe('kubepair relay token', () => {
+describe('kubepair relay token', { timeout: 300_000 }, () => {
   let dir: string;
   let file: string;
   before(async () => {
@@ -108,7 +108,7 @@ describe('kubepair relay token', () => {
   });
 });
 
-describe('kubepair relay options', () => {
+describe('kubepair relay options', { timeout: 300_000 }, () => {
   let dir: string;
   before(async () => {
     dir = await privateTempDir('kubepair-relay-opts-');
@@ -187,7 +187,7 @@ describe('kubepair relay options', () => {
   });
 });
 
-describe('kubepair relay over TLS', () => {
+describe('kubepair relay over TLS', { timeout: 300_000 }, () => {
   it('serves HTTPS and WSS with --tls-cert/--tls-key; the relay client talks to it with the CA', T, async () => {
     const ca = await readFile(TLS.certFile, 'utf8');
     const relay = await startRelay({ args: ['--tls-cert', TLS.certFile, '--tls-key', TLS.keyFile] });

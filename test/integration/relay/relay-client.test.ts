@@ -39,7 +39,7 @@ function closed(socket: RelaySocket): Promise<TransportCloseInfo> {
   return within(10_000, 'socket close', new Promise((resolve) => socket.once('close', resolve)));
 }
 
-describe('relay client against a real relay', () => {
+describe('relay client against a real relay', { timeout: 300_000 }, () => {
   let relay: StartedRelay;
   before(async () => {
     relay = await startRelay({ args: ['--rate-limit', '10000'] });
@@ -191,7 +191,7 @@ describe('relay client against a real relay', () => {
   });
 });
 
-describe('Security: relay client against a misbehaving relay', () => {
+describe('Security: relay client against a misbehaving relay', { timeout: 300_000 }, () => {
   let server: ReturnType<typeof createServer>;
   let wss: WebSocketServer;
   let url: string;
@@ -242,6 +242,47 @@ describe('Security: relay client against a misbehaving relay', () => {
     const socket = await open();
     const info = await closed(socket);
     assert.ok(isKubepairError(info.error, 'KP_ERR_RELAY_MESSAGE_TOO_LARGE'), String(info.error));
+  });
+
+  it('gives up on a relay that stops answering pings (KP_ERR_TRANSPORT_CLOSED), not before', T, async () => {
+    let relaySide: WebSocket | undefined;
+    behaviour = (ws) => {
+      relaySide = ws;
+    };
+    const socket = await openRelaySocket({
+      endpoint: { url },
+      role: 'client',
+      sessionId: randomBytes(16).toString('base64url'),
+      key: randomBytes(32).toString('base64url'),
+      pingIntervalMs: 100,
+      silenceTimeoutMs: 600,
+    });
+    // Answering pings: the socket stays open well past the silence limit.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    assert.equal(socket.closed, false);
+    // The relay stops reading (a hung process, a cut network): no more pongs.
+    relaySide?.pause();
+    const info = await closed(socket);
+    assert.ok(isKubepairError(info.error, 'KP_ERR_TRANSPORT_CLOSED'), String(info.error));
+    assert.match(info.error?.message ?? '', /the relay went silent/);
+  });
+
+  it('a caller that keeps the socket paused is not mistaken for a silent relay', T, async () => {
+    behaviour = () => undefined;
+    const socket = await openRelaySocket({
+      endpoint: { url },
+      role: 'client',
+      sessionId: randomBytes(16).toString('base64url'),
+      key: randomBytes(32).toString('base64url'),
+      pingIntervalMs: 100,
+      silenceTimeoutMs: 400,
+    });
+    socket.pause();
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    socket.resume();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(socket.closed, false);
+    socket.close();
   });
 
   it('refuses ws:// to a host that is not this machine before connecting', () => {

@@ -5,18 +5,24 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { api, connectPair, createSessionViaApi, openPeer, pairViaApi, refusedUpgrade, startRelay, within } from '../../helpers/relay-process.js';
 import type { StartedRelay } from '../../helpers/relay-process.js';
 
 const T = { timeout: 30_000 };
 
-describe('relay WebSockets', () => {
+describe('relay WebSockets', { timeout: 300_000 }, () => {
   let relay: StartedRelay;
   before(async () => {
     relay = await startRelay({ args: ['--rate-limit', '10000'] });
   });
   after(() => relay.dispose());
+
+  it('masks frames with bufferutil (native), not in JavaScript', T, async () => {
+    const listening = await relay.logs.event('relay_listening');
+    assert.equal(listening.native_masking, true);
+  });
 
   it('splices agent and client: peer_connected to both, binary frames unchanged and in order both ways', T, async () => {
     const { agent, client } = await connectPair(relay);
@@ -71,7 +77,7 @@ describe('relay WebSockets', () => {
     assert.match(clientClosed.reason, /agent left/);
   });
 
-  describe('Security: upgrades are refused before the WebSocket is accepted', () => {
+  describe('Security: upgrades are refused before the WebSocket is accepted', { timeout: 120_000 }, () => {
     it('a wrong agent_key → 401 KP_ERR_RELAY_UNAUTHORIZED', T, async () => {
       const session = await createSessionViaApi(relay);
       const wrong = randomBytes(32).toString('base64url');
@@ -134,7 +140,7 @@ describe('relay WebSockets', () => {
     });
   });
 
-  describe('Security: one socket per role', () => {
+  describe('Security: one socket per role', { timeout: 120_000 }, () => {
     it('a second agent socket is closed with 4409 and the first keeps working', T, async () => {
       const { session, agent, client } = await connectPair(relay);
       const second = await openPeer(relay, 'agent', session.session_id, session.agent_key);
@@ -193,10 +199,30 @@ describe('relay WebSockets', () => {
   });
 });
 
-describe('relay liveness', () => {
+describe('Security: refused upgrades are rate limited per address', { timeout: 300_000 }, () => {
+  it('after --rate-limit refused upgrades in a minute, the address gets 429, even with the right key', { timeout: 30_000 }, async () => {
+    const relay = await startRelay({ args: ['--rate-limit', '3'] });
+    try {
+      const session = await createSessionViaApi(relay);
+      for (let i = 0; i < 3; i++) {
+        const refused = await refusedUpgrade(openPeer(relay, 'agent', session.session_id, randomBytes(32).toString('base64url')));
+        assert.deepEqual(refused, { status: 401, code: 'KP_ERR_RELAY_UNAUTHORIZED' }, `attempt ${i + 1}`);
+      }
+      const limited = await refusedUpgrade(openPeer(relay, 'agent', session.session_id, session.agent_key));
+      assert.deepEqual(limited, { status: 429, code: 'KP_ERR_RELAY_RATE_LIMITED' });
+      await refusedUpgrade(openPeer(relay, 'agent', session.session_id, session.agent_key));
+      const audit = await readFile(relay.auditLog, 'utf8');
+      assert.equal(audit.split('\n').filter((line) => line.includes('"limit":"auth_failures"')).length, 1, 'the limit hit is audited once per window');
+    } finally {
+      await relay.dispose();
+    }
+  });
+});
+
+describe('relay liveness', { timeout: 300_000 }, () => {
   let relay: StartedRelay;
   before(async () => {
-    relay = await startRelay({ args: ['--ping-interval', '100ms', '--peer-timeout', '400ms', '--rate-limit', '1000'] });
+    relay = await startRelay({ args: ['--ping-interval', '250ms', '--peer-timeout', '2s', '--rate-limit', '1000'] });
   });
   after(() => relay.dispose());
 
@@ -204,8 +230,8 @@ describe('relay liveness', () => {
     const { agent, client } = await connectPair(relay);
     // A paused socket reads nothing, so it answers no ping: the relay must drop it.
     client.ws.pause();
-    await relay.logs.event('peer_silent', 5_000);
-    await agent.control('peer_disconnected', 1, 5_000);
+    await relay.logs.event('peer_silent', 10_000);
+    await agent.control('peer_disconnected', 1, 10_000);
     agent.ws.close();
     client.ws.terminate();
   });
@@ -215,10 +241,10 @@ describe('relay liveness', () => {
     const pinged = new Promise<void>((resolve) => {
       let pings = 0;
       client.ws.on('ping', () => {
-        if (++pings === 8) resolve();
+        if (++pings === 16) resolve();
       });
     });
-    await within(5_000, '8 pings (twice the silence limit)', pinged);
+    await within(15_000, '16 pings (twice the silence limit)', pinged);
     assert.equal(client.ws.readyState, client.ws.OPEN);
     agent.ws.close();
     client.ws.close();

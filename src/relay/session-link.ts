@@ -1,0 +1,43 @@
+/**
+ * SessionLink: what one relay node holds for one session while it has sockets (DESIGN §3):
+ * the agent's and the client's connection, the two forwarding directions between them, whether
+ * the session is established or ending, and the timer of its `expiring` notice. Plain state;
+ * the SessionBroker makes every decision.
+ */
+import type { PeerRole } from '../relay-client/wire.js';
+import type { ForwardingDirection } from './forwarding.js';
+import type { PeerConnection } from './peer-connection.js';
+
+export class SessionLink {
+  readonly id: string;
+  agent: PeerConnection | undefined;
+  client: PeerConnection | undefined;
+  toClient: ForwardingDirection | undefined;
+  toAgent: ForwardingDirection | undefined;
+  established = false;
+  ended = false;
+  expiresAt: number;
+  noticeTimer: NodeJS.Timeout | undefined;
+
+  constructor(id: string, expiresAt: number) {
+    this.id = id;
+    this.expiresAt = expiresAt;
+  }
+
+  peer(role: PeerRole): PeerConnection | undefined {
+    return role === 'agent' ? this.agent : this.client;
+  }
+
+  other(role: PeerRole): PeerConnection | undefined {
+    return role === 'agent' ? this.client : this.agent;
+  }
+
+  set(role: PeerRole, peer: PeerConnection | undefined): void {
+    if (role === 'agent') this.agent = peer;
+    else this.client = peer;
+  }
+
+  get empty(): boolean {
+    return this.agent === undefined && this.client === undefined;
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * MemorySessionStore: atomic nameplate claims, attempt counting, session bounds, and expiry by
+ * timers that `close()` leaves none of (DESIGN §3, §8).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { describe, it } from 'node:test';
+import { isKubepairError } from '../../../src/errors/index.js';
+import { MemorySessionStore } from '../../../src/relay/memory-session-store.js';
+import { newSessionId } from '../../../src/relay/secrets.js';
+import type { AttemptOutcome, SessionPolicy, SessionRecord } from '../../../src/relay/session-store.js';
+import { SessionLimitError } from '../../../src/relay/session-store.js';
+
+const POLICY: SessionPolicy = {
+  unpairedTtlMs: 60_000,
+  establishedLifetimeMs: 120_000,
+  claimConnectTimeoutMs: 30_000,
+  maxPairingAttempts: 5,
+  maxSessions: 100,
+  maxSessionsPerToken: 50,
+  maxSessionsPerAddress: 50,
+};
+
+const digest = (): Uint8Array => randomBytes(32);
+const actor = { tokenName: 'agent-1', address: '127.0.0.1' };
+
+async function withStore(policy: Partial<SessionPolicy>, body: (store: MemorySessionStore) => Promise<void>): Promise<void> {
+  const store = new MemorySessionStore({ ...POLICY, ...policy });
+  try {
+    await body(store);
+  } finally {
+    await store.close();
+  }
+}
+
+function timers(): number {
+  return process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+}
+
+describe('MemorySessionStore', { timeout: 60_000 }, () => {
+  it('creates sessions under the lowest free nameplate and frees it on destroy', async () => {
+    await withStore({}, async (store) => {
+      const a = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+      const b = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+      assert.deepEqual([a.nameplate, b.nameplate], ['1', '2']);
+      assert.equal(a.state, 'waiting');
+      assert.ok(Object.isFrozen(a), 'callers get frozen snapshots');
+      await store.destroy(a.id);
+      const c = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+      assert.equal(c.nameplate, '1');
+      assert.equal(await store.destroy(a.id), undefined, 'destroying twice is a no-op');
+    });
+  });
+
+  it('Security: a nameplate is claimed by exactly one client at a time', async () => {
+    await withStore({}, async (store) => {
+      const session = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+      const claims = await Promise.allSettled(Array.from({ length: 10 }, () => store.claim('1', { clientKeyDigest: digest(), actor })));
+      assert.equal(claims.filter((c) => c.status === 'fulfilled').length, 1);
+      for (const claim of claims.filter((c) => c.status === 'rejected')) {
+        assert.ok(isKubepairError(claim.reason, 'KP_ERR_RELAY_NAMEPLATE_BUSY'));
+      }
+      assert.equal((await store.get(session.id))?.state, 'claimed');
+      await assert.rejects(store.claim('2', { clientKeyDigest: digest(), actor }), (err) => isKubepairError(err, 'KP_ERR_RELAY_NAMEPLATE_UNKNOWN'));
+    });
+  });
+
+  it('Security: attach admits one socket per role, and a client only with the current claim', async () => {
+    await withStore({}, async (store) => {
+      const session = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+      assert.equal(await store.attach(session.id, 'agent'), 'attached');
+      assert.equal(await store.attach(session.id, 'agent'), 'already_connected');
+      const key = digest();
+      assert.equal(await store.attach(session.id, 'client', key), 'gone', 'no claim yet');
+      await store.claim('1', { clientKeyDigest: key, actor });
+      assert.equal(await store.attach(session.id, 'client', digest()), 'gone', 'another key');
+      assert.equal(await store.attach(session.id, 'client', key), 'attached');
+      assert.equal(await store.attach(session.id, 'client', key), 'already_connected');
+      await store.detach(session.id, 'agent');
+      assert.equal(await store.attach(session.id, 'agent'), 'attached');
+      assert.equal(await store.attach(newSessionId(), 'agent'), 'gone');
+    });
+  });
+
+  it('counts each ended attempt once; the last allowed one destroys the session', async () => {
+    await withStore({ maxPairingAttempts: 3 }, async (store) => {
+      const session = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+      const outcomes: AttemptOutcome[] = [];
+      for (let i = 1; i <= 3; i++) {
+        const key = digest();
+        await store.claim('1', { clientKeyDigest: key, actor });
+        const outcome = await store.endAttempt(session.id, key, 'pake_failed');
+        assert.ok(outcome);
+        outcomes.push(outcome);
+        assert.equal(await store.endAttempt(session.id, key, 'client_left'), undefined, `attempt ${i} counts once`);
+      }
+      assert.deepEqual(
+        outcomes.map((o) => [o.attempts, o.destroyed, o.reason]),
+        [
+          [1, false, 'pake_failed'],
+          [2, false, 'pake_failed'],
+          [3, true, 'pake_failed'],
+        ],
+      );
+      assert.equal(await store.get(session.id), undefined);
+      await assert.rejects(store.claim('1', { clientKeyDigest: digest(), actor }), (err) => isKubepairError(err, 'KP_ERR_RELAY_NAMEPLATE_UNKNOWN'));
+    });
+  });
+
+  it('establish needs both sides connected; it frees the nameplate and switches to the established lifetime', async () => {
+    await withStore({}, async (store) => {
+      const session = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+      const key = digest();
+      await store.claim('1', { clientKeyDigest: key, actor });
+      assert.equal(await store.establish(session.id), undefined, 'nobody connected');
+      await store.attach(session.id, 'agent');
+      await store.attach(session.id, 'client', key);
+      const established = await store.establish(session.id);
+      assert.equal(established?.state, 'established');
+      assert.equal(established?.nameplate, undefined);
+      assert.ok((established?.expiresAt ?? 0) - Date.now() > POLICY.unpairedTtlMs, 'established lifetime');
+      assert.equal(await store.establish(session.id), undefined, 'only once');
+      assert.equal(await store.endAttempt(session.id, key, 'client_left'), undefined, 'no attempt after established');
+      const next = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+      assert.equal(next.nameplate, '1', 'the nameplate was freed');
+    });
+  });
+
+  it('expires an unpaired session by timer and reports it', async () => {
+    await withStore({ unpairedTtlMs: 30 }, async (store) => {
+      const session = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+      const [expired] = (await once(store, 'expired')) as [SessionRecord];
+      assert.equal(expired.id, session.id);
+      assert.equal(expired.nameplate, '1', 'the event names the freed nameplate');
+      assert.equal(await store.get(session.id), undefined);
+      assert.deepEqual(await store.counts(), { waiting: 0, claimed: 0, established: 0 });
+    });
+  });
+
+  it('ends a claim whose client never connects and counts the attempt', async () => {
+    await withStore({ claimConnectTimeoutMs: 20 }, async (store) => {
+      const session = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+      const key = digest();
+      await store.claim('1', { clientKeyDigest: key, actor });
+      const [outcome] = (await once(store, 'attemptEnded')) as [AttemptOutcome];
+      assert.deepEqual([outcome.reason, outcome.attempts, outcome.destroyed], ['connect_timeout', 1, false]);
+      assert.equal((await store.get(session.id))?.state, 'waiting');
+      assert.equal(await store.attach(session.id, 'client', key), 'gone');
+    });
+  });
+
+  it('a client that connects in time stops the claim timer', async () => {
+    await withStore({ claimConnectTimeoutMs: 20 }, async (store) => {
+      const session = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+      const key = digest();
+      let ended = false;
+      store.on('attemptEnded', () => (ended = true));
+      await store.claim('1', { clientKeyDigest: key, actor });
+      await store.attach(session.id, 'client', key);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      assert.equal(ended, false);
+      assert.equal((await store.get(session.id))?.state, 'claimed');
+    });
+  });
+
+  it('Security: bounds sessions in total, per token and per address', async () => {
+    await withStore({ maxSessions: 4, maxSessionsPerToken: 2, maxSessionsPerAddress: 3 }, async (store) => {
+      const make = (tokenName: string | null, address: string): Promise<SessionRecord> =>
+        store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: { tokenName, address } });
+      await make('a', '10.0.0.1');
+      await make('a', '10.0.0.2');
+      await assert.rejects(make('a', '10.0.0.3'), (err) => err instanceof SessionLimitError && err.limit === 'sessions_per_token' && err.code === 'KP_ERR_RELAY_SESSION_QUOTA');
+      await make('b', '10.0.0.1');
+      await make(null, '10.0.0.1');
+      await assert.rejects(make('c', '10.0.0.9'), (err) => err instanceof SessionLimitError && err.limit === 'sessions_total' && err.code === 'KP_ERR_RELAY_CAPACITY');
+    });
+    await withStore({ maxSessionsPerAddress: 1 }, async (store) => {
+      await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: { tokenName: null, address: '::1' } });
+      await assert.rejects(
+        store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: { tokenName: null, address: '::1' } }),
+        (err) => err instanceof SessionLimitError && err.limit === 'sessions_per_address',
+      );
+    });
+  });
+
+  it('close() leaves no timer behind and refuses later work', async () => {
+    const before = timers();
+    const store = new MemorySessionStore(POLICY);
+    for (let i = 0; i < 50; i++) {
+      await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: { tokenName: null, address: `10.0.0.${i}` } });
+      if (i % 2 === 0) await store.claim(String(i + 1), { clientKeyDigest: digest(), actor });
+    }
+    assert.equal(timers(), before + 75, 'one expiry timer per session, one per claim');
+    await store.close();
+    assert.equal(timers(), before);
+    await assert.rejects(store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor }), (err) => isKubepairError(err, 'KP_ERR_RELAY_SHUTTING_DOWN'));
+  });
+});

@@ -1,0 +1,137 @@
+/** Relay options: strict parsing of durations, sizes, counts, addresses, origins and proxies. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isKubepairError } from '../../../src/errors/index.js';
+import {
+  DEFAULT_RELAY_LIMITS,
+  RELAY_LIMIT_OPTIONS,
+  checkRelayConfig,
+  formatLimit,
+  normalizeOrigin,
+  parseByteSize,
+  parseDuration,
+  parseListenAddress,
+  parseTrustedProxies,
+  resolveRelayLimits,
+} from '../../../src/relay/relay-options.js';
+import type { RelayConfig } from '../../../src/relay/relay-options.js';
+import { readFile } from 'node:fs/promises';
+import * as limits from '../../../src/limits.js';
+import { repoPath } from '../../helpers/paths.js';
+
+const isConfigError = (err: unknown): boolean => isKubepairError(err, 'KP_ERR_RELAY_CONFIG');
+
+describe('relay options', { timeout: 60_000 }, () => {
+  it('defaults are DESIGN §3: 120 s TTL, 8 h lifetime, 5 attempts, 16 MiB, 20/min, 30 s ping, 90 s silence', () => {
+    assert.equal(DEFAULT_RELAY_LIMITS.unpairedTtlMs, 120_000);
+    assert.equal(DEFAULT_RELAY_LIMITS.establishedLifetimeMs, 8 * 3600_000);
+    assert.equal(DEFAULT_RELAY_LIMITS.maxPairingAttempts, 5);
+    assert.equal(DEFAULT_RELAY_LIMITS.maxMessageBytes, 16 * 1024 * 1024);
+    assert.equal(DEFAULT_RELAY_LIMITS.apiRateLimitPerMinute, 20);
+    assert.equal(DEFAULT_RELAY_LIMITS.pingIntervalMs, 30_000);
+    assert.equal(DEFAULT_RELAY_LIMITS.peerSilenceTimeoutMs, 90_000);
+    assert.equal(DEFAULT_RELAY_LIMITS.maxBufferedBytes, limits.RELAY_MAX_BUFFERED_BYTES);
+  });
+
+  it('every limit has a flag and a KUBEPAIR_RELAY_* variable, and its default is in range', () => {
+    const flags = new Set<string>();
+    for (const option of RELAY_LIMIT_OPTIONS) {
+      assert.match(option.env, /^KUBEPAIR_RELAY_[A-Z_]+$/);
+      assert.equal(option.env, `KUBEPAIR_RELAY_${option.flag.toUpperCase().replaceAll('-', '_')}`);
+      assert.ok(!flags.has(option.flag), option.flag);
+      flags.add(option.flag);
+      assert.ok(option.defaultValue >= option.min && option.defaultValue <= option.max, option.flag);
+    }
+    assert.equal(RELAY_LIMIT_OPTIONS.length, Object.keys(DEFAULT_RELAY_LIMITS).length);
+  });
+
+  it('docs/operations.md lists every limit with its flag, variable and default', async () => {
+    const doc = await readFile(repoPath('docs/operations.md'), 'utf8');
+    for (const option of RELAY_LIMIT_OPTIONS) {
+      const row = doc.split('\n').find((line) => line.startsWith(`| \`--${option.flag}\` |`));
+      assert.ok(row, `--${option.flag} has a row`);
+      assert.ok(row.includes(`\`${option.env}\``), `${option.env} in the row of --${option.flag}`);
+      assert.ok(row.includes(`| ${formatLimit(option.unit, option.defaultValue)} |`), `default of --${option.flag}`);
+    }
+  });
+
+  it('durations need a unit; sizes take bytes or binary units', () => {
+    assert.equal(parseDuration('500ms'), 500);
+    assert.equal(parseDuration('30s'), 30_000);
+    assert.equal(parseDuration('2m'), 120_000);
+    assert.equal(parseDuration('8h'), 8 * 3600_000);
+    assert.equal(parseDuration('1d'), 86_400_000);
+    for (const bad of ['30', '1.5s', '-1s', '1 h', 's', '1w', '']) assert.equal(parseDuration(bad), undefined, bad);
+    assert.equal(parseByteSize('1048576'), 1048576);
+    assert.equal(parseByteSize('512KiB'), 512 * 1024);
+    assert.equal(parseByteSize('16MiB'), 16 * 1024 * 1024);
+    for (const bad of ['16MB', '1.5MiB', '-1', 'lots']) assert.equal(parseByteSize(bad), undefined, bad);
+    assert.equal(formatLimit('duration', 120_000), '120s');
+    assert.equal(formatLimit('bytes', 16 * 1024 * 1024), '16MiB');
+  });
+
+  it('resolveRelayLimits names the flag or variable in its error', () => {
+    assert.throws(
+      () => resolveRelayLimits({ unpairedTtlMs: { value: '10', origin: 'KUBEPAIR_RELAY_SESSION_TTL' } }),
+      (err) => isConfigError(err) && /KUBEPAIR_RELAY_SESSION_TTL="10": expected a duration/.test((err as Error).message),
+    );
+    assert.throws(
+      () => resolveRelayLimits({ maxPairingAttempts: { value: '0', origin: '--max-attempts' } }),
+      (err) => isConfigError(err) && /--max-attempts="0": must be between 1 and 100/.test((err as Error).message),
+    );
+    assert.throws(
+      () => resolveRelayLimits({ pingIntervalMs: { value: '90s', origin: '--ping-interval' } }),
+      (err) => isConfigError(err) && /--peer-timeout \(90s\) must be longer than --ping-interval \(90s\)/.test((err as Error).message),
+    );
+    assert.equal(resolveRelayLimits({ maxSessions: { value: '7', origin: '--max-sessions' } }).maxSessions, 7);
+  });
+
+  it('parses listen addresses, including IPv6 in brackets', () => {
+    assert.deepEqual(parseListenAddress('127.0.0.1:8443'), { host: '127.0.0.1', port: 8443 });
+    assert.deepEqual(parseListenAddress('[::1]:0'), { host: '::1', port: 0 });
+    assert.deepEqual(parseListenAddress('localhost:80'), { host: 'localhost', port: 80 });
+    for (const bad of ['8443', '127.0.0.1', '127.0.0.1:99999', '[nope]:1', 'a b:1', ':80']) {
+      assert.throws(() => parseListenAddress(bad), isConfigError, bad);
+    }
+  });
+
+  it('normalises allowed origins and refuses anything but scheme://host[:port]', () => {
+    assert.equal(normalizeOrigin('https://Ops.Example.com'), 'https://ops.example.com');
+    assert.equal(normalizeOrigin('http://localhost:3000/'), 'http://localhost:3000');
+    for (const bad of ['ops.example.com', 'https://ops.example.com/app', 'ftp://x', 'https://u:p@x', '*']) {
+      assert.throws(() => normalizeOrigin(bad), isConfigError, bad);
+    }
+  });
+
+  it('parses --trust-proxy entries: addresses, CIDRs, loopback', () => {
+    const list = parseTrustedProxies(['10.0.0.0/8,192.168.1.5', 'loopback', '2001:db8::/32']);
+    assert.ok(list.check('10.1.2.3', 'ipv4'));
+    assert.ok(list.check('192.168.1.5', 'ipv4'));
+    assert.ok(!list.check('192.168.1.6', 'ipv4'));
+    assert.ok(list.check('127.0.0.1', 'ipv4'));
+    assert.ok(list.check('2001:db8::1', 'ipv6'));
+    for (const bad of ['10.0.0.0/33', 'proxy.example.com', '10.0.0.1/8/8', '10.0.0.0/x']) {
+      assert.throws(() => parseTrustedProxies([bad]), isConfigError, bad);
+    }
+  });
+
+  it('Security: refuses a non-loopback listen address without TLS, a TLS proxy or --insecure-no-tls', () => {
+    const config: RelayConfig = {
+      listen: { host: '0.0.0.0', port: 8443 },
+      insecureNoTls: false,
+      trustProxy: [],
+      allowOrigins: [],
+      auth: { mode: 'none' },
+      auditLogPath: '/tmp/x',
+      logLevel: 'info',
+      limits: DEFAULT_RELAY_LIMITS,
+    };
+    assert.throws(() => checkRelayConfig(config), (err) => isConfigError(err) && /refusing to listen on 0\.0\.0\.0 without TLS/.test((err as Error).message));
+    checkRelayConfig({ ...config, insecureNoTls: true });
+    checkRelayConfig({ ...config, trustProxy: ['10.0.0.2'] });
+    checkRelayConfig({ ...config, tls: { certFile: 'c', keyFile: 'k' } });
+    checkRelayConfig({ ...config, listen: { host: '127.0.0.1', port: 0 } });
+    checkRelayConfig({ ...config, listen: { host: '::1', port: 0 } });
+    assert.throws(() => checkRelayConfig({ ...config, insecureNoTls: true, tls: { certFile: 'c', keyFile: 'k' } }), isConfigError);
+  });
+});
