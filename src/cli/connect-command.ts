@@ -1,18 +1,9 @@
 /**
- * `kubepair connect [CODE] [-- CMD ARGS...]`: argument parsing for the client role
- * (src/client/connect.ts). The code comes from the argument or, when missing, from a prompt.
+ * `kubepair connect [CODE] [-- CMD ARGS...]`: the command's options and help. The work is in
+ * connect-run.ts, loaded only when the command runs, so other commands start fast.
  */
-import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
-import type { PairingCode } from '../channel/pairing-code.js';
-import { parsePairingCode } from '../channel/pairing-code.js';
-import type { ChildPlan } from '../client/child-session.js';
-import { Connect } from '../client/connect.js';
-import type { PortForward } from '../client/connect.js';
-import { KubepairError } from '../errors/index.js';
-import { assertTargetName } from '../mux/target-name.js';
-import { ConnectOutput } from './connect-output.js';
-import { addRelayOptions, collect, relayEndpointFrom, signalOnTermination } from './relay-endpoint-options.js';
+import { addRelayOptions, collect } from './relay-endpoint-options.js';
 
 const EXAMPLES = `
 Examples:
@@ -25,32 +16,6 @@ The code is typed as shown by "kubepair share"; spaces and dashes after the name
 ignored. The kubeconfig is written to a RAM-backed directory when there is one, readable by
 you only, and removed when connect exits, however it exits.`;
 
-function parsePort(text: string, what: string): number {
-  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `${what} "${text}" is not a port (0-65535)`);
-  return Number(text);
-}
-
-export function parseForward(spec: string): PortForward {
-  const match = /^(\d{1,5}):([^:]+)$/.exec(spec);
-  if (match === null) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--forward "${spec.slice(0, 80)}" must be LOCALPORT:NAME`);
-  const localPort = parsePort(match[1]!, '--forward port');
-  if (localPort === 0) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', '--forward needs a fixed local port');
-  assertTargetName(match[2]!, '--forward target');
-  return { localPort, target: match[2]! };
-}
-
-async function promptForCode(): Promise<string> {
-  if (process.stdin.isTTY !== true) {
-    throw new KubepairError('KP_ERR_PAIRING_CODE_MALFORMED', 'no code given; pass it as an argument, e.g. kubepair connect 42-7315-0286');
-  }
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    return await rl.question('Pairing code: ');
-  } finally {
-    rl.close();
-  }
-}
-
 export function registerConnectCommand(program: Command): void {
   const connect = program
     .command('connect')
@@ -62,28 +27,8 @@ export function registerConnectCommand(program: Command): void {
     .option('--forward <localport:name>', 'forward 127.0.0.1:LOCALPORT to a target the agent exposes (repeatable)', collect)
     .addHelpText('after', EXAMPLES);
   addRelayOptions(connect).action(async (code: string | undefined, command: string[], options: Record<string, unknown>) => {
+    const { runConnect } = await import('./connect-run.js');
     process.exitCode = await runConnect(code, command, options);
   });
 }
 
-async function runConnect(codeArg: string | undefined, command: string[], options: Record<string, unknown>): Promise<number> {
-  const code: PairingCode = parsePairingCode(codeArg ?? (await promptForCode()));
-  const forwards = ((options['forward'] as string[] | undefined) ?? []).map(parseForward);
-  const port = options['port'] === undefined ? 0 : parsePort(options['port'] as string, '--port');
-  const noShell = options['shell'] === false;
-  if (noShell && command.length > 0) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', '--no-shell and a command exclude each other');
-  const plan: ChildPlan =
-    command.length > 0
-      ? { kind: 'command', command: command[0]!, args: command.slice(1) }
-      : noShell
-        ? { kind: 'wait' }
-        : { kind: 'shell', shell: process.env['SHELL'] ?? '/bin/sh' };
-  const relay = relayEndpointFrom(options);
-  // With a shell or command in the foreground, Ctrl-C belongs to the child.
-  const { signal, dispose } = signalOnTermination(plan.kind !== 'wait');
-  try {
-    return await new Connect({ relay, code, plan, port, forwards }, new ConnectOutput(noShell)).start(signal);
-  } finally {
-    dispose();
-  }
-}

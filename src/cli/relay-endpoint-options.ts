@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { KubepairError } from '../errors/index.js';
-import type { RelayEndpoint } from '../relay-client/index.js';
-import { resolveRelay } from '../relay-client/index.js';
+import type { RelayEndpoint } from '../relay-client/relay-endpoint.js';
+import { resolveRelay } from '../relay-client/relay-endpoint.js';
 
 /** The relay used when neither --relay nor KUBEPAIR_RELAY says otherwise: one on this machine. */
 export const DEFAULT_RELAY_URL = 'http://127.0.0.1:8443';

@@ -76,7 +76,10 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
   const clientToken = await createToken('client', 'e2e-client');
   const relay = startProcess(
     process.execPath,
-    [CLI_PATH, 'relay', '--listen', '127.0.0.1:0', '--tokens-file', tokensFile, '--audit-log', relayAuditLog, '--log-level', 'warn', ...(options.relayArgs ?? [])],
+    [CLI_PATH, 'relay', '--listen', '127.0.0.1:0', '--tokens-file', tokensFile, '--audit-log', relayAuditLog, '--log-level', 'warn',
+      // One test file pairs many sessions from 127.0.0.1 within a minute; the 20/min default
+      // is tested on its own in test/integration/relay.
+      '--rate-limit', '600', ...(options.relayArgs ?? [])],
     baseEnv(),
   );
   const listening = await relay.waitFor(/kubepair relay listening on (http:\/\/127\.0\.0\.1:\d+)/, 15_000, 'stderr');
