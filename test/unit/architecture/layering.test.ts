@@ -1,0 +1,65 @@
+/**
+ * The layering rules of docs/architecture.md and CONVENTIONS §1, checked on the source: roles
+ * (agent, client, relay) never import each other or the CLI, and the pure layers (crypto,
+ * channel, mux, session, errors) import no role. A rule broken here fails the build.
+ */
+import assert from 'node:assert/strict';
+import { readFile, readdir } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { describe, it } from 'node:test';
+import { repoPath } from '../../helpers/paths.js';
+
+async function sourceFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const files = await Promise.all(
+    entries.map((entry) => {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) return sourceFiles(path);
+      return Promise.resolve(entry.name.endsWith('.ts') ? [path] : []);
+    }),
+  );
+  return files.flat();
+}
+
+/** Top-level src/ directory of every relative import in a file. */
+async function importedAreas(file: string): Promise<string[]> {
+  const text = await readFile(file, 'utf8');
+  const src = repoPath('src');
+  const areas: string[] = [];
+  for (const match of text.matchAll(/(?:from|import\()\s*'(\.[^']+)'/g)) {
+    const target = relative(src, join(file, '..', match[1]!));
+    areas.push(target.split('/')[0]!);
+  }
+  return areas;
+}
+
+const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
+  agent: ['client', 'relay', 'cli'],
+  client: ['agent', 'relay', 'cli'],
+  relay: ['agent', 'client', 'cli'],
+  'relay-client': ['agent', 'client', 'relay', 'cli'],
+  crypto: ['agent', 'client', 'relay', 'relay-client', 'cli', 'channel', 'mux', 'audit'],
+  channel: ['agent', 'client', 'relay', 'relay-client', 'cli', 'mux', 'audit'],
+  mux: ['agent', 'client', 'relay', 'relay-client', 'cli', 'audit'],
+  session: ['agent', 'client', 'relay', 'relay-client', 'cli'],
+  errors: ['agent', 'client', 'relay', 'relay-client', 'cli', 'crypto', 'channel', 'mux', 'audit'],
+};
+
+describe('architecture: layering', () => {
+  it('no module imports a layer it must not depend on', async () => {
+    const violations: string[] = [];
+    for (const [area, forbidden] of Object.entries(FORBIDDEN)) {
+      for (const file of await sourceFiles(repoPath(`src/${area}`))) {
+        for (const imported of await importedAreas(file)) {
+          if (forbidden.includes(imported)) violations.push(`${relative(repoPath('.'), file)} imports src/${imported}`);
+        }
+      }
+    }
+    assert.deepEqual(violations, []);
+  });
+
+  it('the check sees imports (it would catch a violation)', async () => {
+    const areas = await importedAreas(repoPath('src/agent/share.ts'));
+    assert.ok(areas.includes('relay-client') && areas.includes('channel'), `share.ts imports: ${areas.join(', ')}`);
+  });
+});
