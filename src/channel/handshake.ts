@@ -90,9 +90,26 @@ function sharedPoint(scalar: Uint8Array, peerShare: Uint8Array): Uint8Array {
   return k;
 }
 
-function wipeKeys(keys: SessionKeys | undefined): void {
-  if (keys === undefined) return;
-  wipe(keys.confirmA, keys.confirmB, keys.agentToClient.key, keys.agentToClient.iv, keys.clientToAgent.key, keys.clientToAgent.iv);
+/** Every secret one handshake creates, wiped together on every exit path. */
+class HandshakeSecrets {
+  prepared: Prepared | undefined;
+  k: Uint8Array | undefined;
+  isk: Uint8Array | undefined;
+  keys: SessionKeys | undefined;
+
+  wipe(): void {
+    wipe(this.prepared?.prs, this.prepared?.scalar, this.k, this.isk);
+    const keys = this.keys;
+    if (keys !== undefined) {
+      wipe(keys.confirmA, keys.confirmB, keys.agentToClient.key, keys.agentToClient.iv, keys.clientToAgent.key, keys.clientToAgent.iv);
+    }
+  }
+}
+
+/** The result for `role`: copies of its two traffic secrets (the originals are wiped). */
+function handshakeResult(role: ChannelRole, keys: SessionKeys, peer: AssociatedData, inbox: FrameInbox): HandshakeResult {
+  const [send, receive] = role === 'agent' ? [keys.agentToClient, keys.clientToAgent] : [keys.clientToAgent, keys.agentToClient];
+  return { role, send: copySecret(send), receive: copySecret(receive), peer, inbox };
 }
 
 function pairingFailed(detail: string, cause?: unknown): KubepairError {
@@ -103,13 +120,10 @@ function pairingFailed(detail: string, cause?: unknown): KubepairError {
 export async function runAgentHandshake(options: HandshakeOptions): Promise<HandshakeResult> {
   const timeout = options.stepTimeoutMs ?? HANDSHAKE_STEP_TIMEOUT_MS;
   const inbox = new FrameInbox(options.transport);
-  let prepared: Prepared | undefined;
-  let k: Uint8Array | undefined;
-  let isk: Uint8Array | undefined;
-  let keys: SessionKeys | undefined;
+  const secrets = new HandshakeSecrets();
   let success = false;
   try {
-    prepared = prepare(options);
+    const prepared = (secrets.prepared = prepare(options));
     const ada = encodeAssociatedData('agent', options.caps ?? []);
     const helloA = encodeHello(HandshakeType.HELLO_A, prepared.share, ada);
     options.transport.send(helloA);
@@ -117,9 +131,9 @@ export async function runAgentHandshake(options: HandshakeOptions): Promise<Hand
     const helloBFrame = await inbox.next('HELLO_B', timeout, options.signal);
     const helloB = decodeHello(helloBFrame, HandshakeType.HELLO_B);
     const peer = decodeAssociatedData(helloB.ad, 'client');
-    k = sharedPoint(prepared.scalar, helloB.share);
-    isk = computeIskIr(options.sessionId, k, prepared.share, ada, helloB.share, helloB.ad);
-    keys = deriveSessionKeys(isk, options.sessionId);
+    const k = (secrets.k = sharedPoint(prepared.scalar, helloB.share));
+    const isk = (secrets.isk = computeIskIr(options.sessionId, k, prepared.share, ada, helloB.share, helloB.ad));
+    const keys = (secrets.keys = deriveSessionKeys(isk, options.sessionId));
     options.transport.send(encodeConfirm(HandshakeType.CONFIRM_A, confirmationTag(keys.confirmA, helloA, helloBFrame)));
 
     // From here the peer holds CONFIRM_A and could have tested one guess: every failure counts.
@@ -134,17 +148,10 @@ export async function runAgentHandshake(options: HandshakeOptions): Promise<Hand
       throw pairingFailed('the client proved a different key');
     }
     success = true;
-    return {
-      role: 'agent',
-      send: copySecret(keys.agentToClient),
-      receive: copySecret(keys.clientToAgent),
-      peer,
-      inbox,
-    };
+    return handshakeResult('agent', keys, peer, inbox);
   } finally {
     if (!success) inbox.dispose();
-    wipe(prepared?.prs, prepared?.scalar, k, isk);
-    wipeKeys(keys);
+    secrets.wipe();
   }
 }
 
@@ -152,22 +159,19 @@ export async function runAgentHandshake(options: HandshakeOptions): Promise<Hand
 export async function runClientHandshake(options: HandshakeOptions): Promise<HandshakeResult> {
   const timeout = options.stepTimeoutMs ?? HANDSHAKE_STEP_TIMEOUT_MS;
   const inbox = new FrameInbox(options.transport);
-  let prepared: Prepared | undefined;
-  let k: Uint8Array | undefined;
-  let isk: Uint8Array | undefined;
-  let keys: SessionKeys | undefined;
+  const secrets = new HandshakeSecrets();
   let success = false;
   try {
     const helloAFrame = await inbox.next('HELLO_A', timeout, options.signal);
     const helloA = decodeHello(helloAFrame, HandshakeType.HELLO_A);
     const peer = decodeAssociatedData(helloA.ad, 'agent');
-    prepared = prepare(options);
-    k = sharedPoint(prepared.scalar, helloA.share);
+    const prepared = (secrets.prepared = prepare(options));
+    const k = (secrets.k = sharedPoint(prepared.scalar, helloA.share));
     const adb = encodeAssociatedData('client', options.caps ?? []);
     const helloB = encodeHello(HandshakeType.HELLO_B, prepared.share, adb);
     options.transport.send(helloB);
-    isk = computeIskIr(options.sessionId, k, helloA.share, helloA.ad, prepared.share, adb);
-    keys = deriveSessionKeys(isk, options.sessionId);
+    const isk = (secrets.isk = computeIskIr(options.sessionId, k, helloA.share, helloA.ad, prepared.share, adb));
+    const keys = (secrets.keys = deriveSessionKeys(isk, options.sessionId));
 
     const tagA = decodeConfirm(await inbox.next('CONFIRM_A', timeout, options.signal), HandshakeType.CONFIRM_A);
     // Check the agent's proof before giving ours: a wrong code reveals nothing more.
@@ -176,17 +180,10 @@ export async function runClientHandshake(options: HandshakeOptions): Promise<Han
     }
     options.transport.send(encodeConfirm(HandshakeType.CONFIRM_B, confirmationTag(keys.confirmB, helloAFrame, helloB)));
     success = true;
-    return {
-      role: 'client',
-      send: copySecret(keys.clientToAgent),
-      receive: copySecret(keys.agentToClient),
-      peer,
-      inbox,
-    };
+    return handshakeResult('client', keys, peer, inbox);
   } finally {
     if (!success) inbox.dispose();
-    wipe(prepared?.prs, prepared?.scalar, k, isk);
-    wipeKeys(keys);
+    secrets.wipe();
   }
 }
 

@@ -21,6 +21,7 @@ import {
 } from '../../../src/channel/index.js';
 import type { KubepairError } from '../../../src/errors/index.js';
 import { isKubepairError } from '../../../src/errors/index.js';
+import { within } from '../../helpers/channel-pair.js';
 import { RelayInTheMiddle } from '../../helpers/relay-in-the-middle.js';
 import type { Tamper } from '../../helpers/relay-in-the-middle.js';
 
@@ -28,19 +29,6 @@ const CODE: PairingCode = { nameplate: '42', secret: '73150286' };
 const WRONG: PairingCode = { nameplate: '42', secret: '73150287' };
 const sessionId = (): Uint8Array => new Uint8Array(randomBytes(16));
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
-
-/** Resolve with the promise's value, or fail the test after `ms`. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function pairOver(
   relay: RelayInTheMiddle,
