@@ -11,22 +11,7 @@
  * the implementation underneath us. No input here is untrusted: callers validate first.
  */
 import 'reflect-metadata';
-import {
-  AuthorityKeyIdentifierExtension,
-  BasicConstraintsExtension,
-  ExtendedKeyUsage,
-  ExtendedKeyUsageExtension,
-  KeyUsageFlags,
-  KeyUsagesExtension,
-  Name,
-  SubjectAlternativeNameExtension,
-  SubjectKeyIdentifierExtension,
-  X509Certificate,
-  X509CertificateGenerator,
-} from '@peculiar/x509';
-import type { JsonGeneralNames, JsonName } from '@peculiar/x509';
-import { webcrypto } from 'node:crypto';
-
+// Module requests are evaluated in source order: the polyfill above loads before the library.
 export {
   AuthorityKeyIdentifierExtension,
   BasicConstraintsExtension,
@@ -39,8 +24,10 @@ export {
   SubjectKeyIdentifierExtension,
   X509Certificate,
   X509CertificateGenerator,
-};
-export type { JsonGeneralNames, JsonName };
+} from '@peculiar/x509';
+export type { JsonGeneralNames, JsonName } from '@peculiar/x509';
+import type { X509CertificateGenerator } from '@peculiar/x509';
+import { webcrypto } from 'node:crypto';
 
 /** The WebCrypto type the library's declarations expect for their `crypto` parameter. */
 type LibraryCrypto = NonNullable<Parameters<typeof X509CertificateGenerator.create>[1]>;
