@@ -123,7 +123,8 @@ function noProxyEntry(raw: string): ((relay: RelayHost) => boolean) | undefined 
   }
   const domain = normalizeHost(host.replace(/^\*?\./, ''));
   if (domain === '' || !/^[a-z0-9._-]+$/.test(domain)) return undefined;
-  return (relay) => (relay.hostname === domain || relay.hostname.endsWith(`.${domain}`)) && portMatches(relay);
+  // A name suffix never matches an IP address ("2.3" must not match 10.1.2.3).
+  return (relay) => isIP(relay.hostname) === 0 && (relay.hostname === domain || relay.hostname.endsWith(`.${domain}`)) && portMatches(relay);
 }
 
 /** True when a NO_PROXY value says the relay at `hostname:port` is reached directly. */
