@@ -17,7 +17,7 @@ class MemoryStore implements RelayTokenStore {
   readonly name = 'a memory store';
   readonly tokens = new Map<string, string>();
   readonly asked: string[] = [];
-  failure: unknown;
+  failure: Error | undefined;
   async get(origin: string): Promise<string | undefined> {
     this.asked.push(origin);
     if (this.failure !== undefined) throw this.failure;
