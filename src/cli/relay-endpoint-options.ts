@@ -6,6 +6,7 @@
  * shell history.
  */
 import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 import type { Command } from 'commander';
 import { KeychainTokenStore } from '../credentials/keychain-token-store.js';
 import { chooseRelayToken } from '../credentials/relay-token-source.js';
@@ -55,14 +56,17 @@ export interface RelayEndpointSources {
 export async function relayEndpointFrom(options: Record<string, unknown>, sources: RelayEndpointSources = {}): Promise<RelayEndpoint> {
   const env = sources.env ?? process.env;
   const url = relayUrlFrom(options, env);
-  const cas = [
-    options['relayCa'] === undefined ? '' : readPem(options['relayCa'] as string, '--relay-ca'),
-    options['proxyCa'] === undefined ? '' : readPem(options['proxyCa'] as string, '--proxy-ca'),
-  ].join('');
+  const extra = [
+    ...(options['relayCa'] === undefined ? [] : [readPem(options['relayCa'] as string, '--relay-ca')]),
+    ...(options['proxyCa'] === undefined ? [] : [readPem(options['proxyCa'] as string, '--proxy-ca')]),
+  ];
   const base: RelayEndpoint = {
     url,
     ...(options['insecure'] === true && { insecure: true }),
-    ...(cas !== '' && { ca: cas }),
+    // Node's `ca` replaces the default roots: listing them keeps --relay-ca / --proxy-ca an
+    // addition, so a relay with a public certificate (say, one NO_PROXY sends around an
+    // intercepting proxy) is still trusted.
+    ...(extra.length > 0 && { ca: [...rootCertificates, ...extra].join('\n') }),
   };
   resolveRelay(base); // fail now, with exit code 2, on a bad or insecure URL
   const proxy = proxyForRelay(url, env);
