@@ -197,3 +197,16 @@ export const RELAY_CLIENT_PING_INTERVAL_MS = 30_000; // 30 s
 export const RELAY_CLIENT_SILENCE_TIMEOUT_MS = 90_000; // 90 s
 /** Bytes queued on the relay socket before `send` asks the caller to wait for `drain`. */
 export const RELAY_CLIENT_SEND_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
+/** How long an HTTPS proxy may take to answer the CONNECT that opens a tunnel to the relay. */
+export const RELAY_PROXY_CONNECT_TIMEOUT_MS = 15_000; // 15 s
+/** Longest HTTPS_PROXY / NO_PROXY value read from the environment, in characters. */
+export const RELAY_PROXY_SETTING_MAX_CHARS = 8 * 1024; // 8 KiB
+
+// --- relay tokens in the OS keychain (DESIGN §7) ---
+/**
+ * How long one keychain call may take. A locked keychain may show an unlock prompt, so this
+ * leaves a person time to answer it.
+ */
+export const KEYCHAIN_CALL_TIMEOUT_MS = 60_000; // 60 s
+/** Most bytes `kubepair token set` reads from standard input (a token is 48 characters). */
+export const TOKEN_INPUT_MAX_BYTES = 4 * 1024; // 4 KiB

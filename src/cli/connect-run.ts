@@ -52,7 +52,7 @@ export async function runConnect(codeArg: string | undefined, command: string[],
       : noShell
         ? { kind: 'wait' }
         : { kind: 'shell', shell: process.env['SHELL'] ?? '/bin/sh' };
-  const relay = relayEndpointFrom(options);
+  const relay = await relayEndpointFrom(options);
   // With a shell or command in the foreground, Ctrl-C belongs to the child.
   const { signal, dispose } = signalOnTermination(plan.kind !== 'wait');
   try {

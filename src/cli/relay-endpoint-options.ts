@@ -1,11 +1,18 @@
 /**
  * The relay options `share` and `connect` have in common (DESIGN §3, §7): where the relay is,
- * how to trust it, and the bearer token, which comes only from the environment
- * (KUBEPAIR_TOKEN), never from a flag, so it does not show up in `ps` or shell history.
+ * how to trust it, the HTTPS proxy on the way (HTTPS_PROXY, NO_PROXY: proxy-settings.ts), and
+ * the bearer token, which comes from KUBEPAIR_TOKEN or the OS keychain
+ * (credentials/relay-token-source.ts), never from a flag, so it does not show up in `ps` or
+ * shell history.
  */
 import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 import type { Command } from 'commander';
+import { KeychainTokenStore } from '../credentials/keychain-token-store.js';
+import { chooseRelayToken } from '../credentials/relay-token-source.js';
+import type { RelayTokenStore } from '../credentials/relay-token-store.js';
 import { KubepairError } from '../errors/index.js';
+import { proxyForRelay } from '../relay-client/proxy-settings.js';
 import type { RelayEndpoint } from '../relay-client/relay-endpoint.js';
 import { resolveRelay } from '../relay-client/relay-endpoint.js';
 
@@ -16,7 +23,7 @@ export function addRelayOptions(command: Command): Command {
   return command
     .option('--relay <url>', `relay base URL, https:// (env KUBEPAIR_RELAY; default ${DEFAULT_RELAY_URL})`)
     .option('--relay-ca <file>', 'extra PEM CA certificate to trust for the relay (a private relay CA)')
-    .option('--proxy-ca <file>', 'extra PEM CA certificate of a TLS-intercepting corporate proxy')
+    .option('--proxy-ca <file>', 'extra PEM CA certificate of a TLS-intercepting corporate proxy (the proxy itself comes from HTTPS_PROXY, NO_PROXY)')
     .option('--insecure', 'allow http:// or ws:// to a relay that is not on this machine (tokens and keys travel unencrypted)');
 }
 
@@ -30,20 +37,51 @@ function readPem(path: string, flag: string): string {
   }
 }
 
-export function relayEndpointFrom(options: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): RelayEndpoint {
-  const url = (options['relay'] as string | undefined) ?? env['KUBEPAIR_RELAY'] ?? DEFAULT_RELAY_URL;
-  const cas = [
-    options['relayCa'] === undefined ? '' : readPem(options['relayCa'] as string, '--relay-ca'),
-    options['proxyCa'] === undefined ? '' : readPem(options['proxyCa'] as string, '--proxy-ca'),
-  ].join('');
-  const token = env['KUBEPAIR_TOKEN'];
-  const endpoint: RelayEndpoint = {
+/** The relay URL from --relay, KUBEPAIR_RELAY or the default. */
+export function relayUrlFrom(options: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env['KUBEPAIR_RELAY'];
+  return (options['relay'] as string | undefined) ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : DEFAULT_RELAY_URL);
+}
+
+export interface RelayEndpointSources {
+  readonly env?: NodeJS.ProcessEnv;
+  /** The token store (default: the OS keychain), asked only when KUBEPAIR_TOKEN is not set. */
+  readonly store?: () => RelayTokenStore;
+}
+
+/**
+ * The relay endpoint of `share` / `connect`: URL, CAs, proxy and token. Everything the user
+ * typed is checked before the keychain is asked, so a bad option fails at once with exit code 2.
+ */
+export async function relayEndpointFrom(options: Record<string, unknown>, sources: RelayEndpointSources = {}): Promise<RelayEndpoint> {
+  const env = sources.env ?? process.env;
+  const url = relayUrlFrom(options, env);
+  const extra = [
+    ...(options['relayCa'] === undefined ? [] : [readPem(options['relayCa'] as string, '--relay-ca')]),
+    ...(options['proxyCa'] === undefined ? [] : [readPem(options['proxyCa'] as string, '--proxy-ca')]),
+  ];
+  const base: RelayEndpoint = {
     url,
-    ...(token !== undefined && token !== '' && { token }),
     ...(options['insecure'] === true && { insecure: true }),
-    ...(cas !== '' && { ca: cas }),
+    // Node's `ca` replaces the default roots: listing them keeps --relay-ca / --proxy-ca an
+    // addition, so a relay with a public certificate (say, one NO_PROXY sends around an
+    // intercepting proxy) is still trusted.
+    ...(extra.length > 0 && { ca: [...rootCertificates, ...extra].join('\n') }),
   };
-  resolveRelay(endpoint); // fail now, with exit code 2, on a bad or insecure URL
+  resolveRelay(base); // fail now, with exit code 2, on a bad or insecure URL
+  const proxy = proxyForRelay(url, env);
+  const debug = env['KUBEPAIR_DEBUG'] === '1';
+  const { token } = await chooseRelayToken({
+    relayUrl: url,
+    env,
+    store: sources.store ?? (() => new KeychainTokenStore()),
+    debug: (line) => {
+      if (debug) process.stderr.write(`kubepair: [debug] ${line}\n`);
+    },
+    warn: (line) => process.stderr.write(`kubepair: warning: ${line}\n`),
+  });
+  const endpoint: RelayEndpoint = { ...base, ...(proxy !== undefined && { proxy }), ...(token !== undefined && { token }) };
+  resolveRelay(endpoint); // a malformed KUBEPAIR_TOKEN is bad input too
   return endpoint;
 }
 

@@ -8,10 +8,11 @@ import { registerConnectCommand } from './connect-command.js';
 import { buildProgram } from './program.js';
 import { registerRelayCommand } from './relay-command.js';
 import { registerShareCommand } from './share-command.js';
+import { registerTokenCommand } from './token-command.js';
 import { reportError } from './report-error.js';
 
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = buildProgram([registerShareCommand, registerConnectCommand, registerRelayCommand, registerAuditCommand]);
+  const program = buildProgram([registerShareCommand, registerConnectCommand, registerRelayCommand, registerAuditCommand, registerTokenCommand]);
   if (argv.length === 0) {
     process.stderr.write(program.helpInformation());
     return 2;

@@ -41,7 +41,7 @@ export async function runShare(options: Record<string, unknown>): Promise<void> 
   if (sessionLifetimeMs === undefined || sessionLifetimeMs < 60_000) {
     throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--max-duration "${lifetimeText}" must be a duration of at least 1m, e.g. 30m or 8h`);
   }
-  const relay = relayEndpointFrom(options);
+  const relay = await relayEndpointFrom(options);
   const serviceAccount = options['serviceAccount'] === undefined ? undefined : parseServiceAccountRef(options['serviceAccount'] as string);
   const upstream = await loadUpstreamCluster({
     ...(options['kubeconfig'] !== undefined && { kubeconfig: options['kubeconfig'] as string }),

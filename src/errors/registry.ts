@@ -8,6 +8,7 @@ import { AUDIT_ERRORS } from './audit-errors.js';
 import { CHANNEL_ERRORS } from './channel-errors.js';
 import { CLIENT_ERRORS } from './client-errors.js';
 import { TLS_ERRORS } from './tls-errors.js';
+import { RELAY_ACCESS_ERRORS } from './relay-access-errors.js';
 import { RELAY_ERRORS } from './relay-errors.js';
 import type { ErrorSpec } from './error-spec.js';
 import { GENERAL_ERRORS } from './general-errors.js';
@@ -25,6 +26,7 @@ const TABLES = [
   TLS_ERRORS,
   AGENT_ERRORS,
   RELAY_ERRORS,
+  RELAY_ACCESS_ERRORS,
 ] as const;
 
 export const ERRORS = {
@@ -37,6 +39,7 @@ export const ERRORS = {
   ...TLS_ERRORS,
   ...AGENT_ERRORS,
   ...RELAY_ERRORS,
+  ...RELAY_ACCESS_ERRORS,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -3,7 +3,9 @@
  * `pair(nameplate)` for the client. Requests carry the relay token in `Authorization: Bearer`,
  * never in the URL; answers are size-bounded, time-bounded, schema-validated, and a relay
  * error becomes the KubepairError of its code (relay-error-mapping.ts). Redirects are not
- * followed. Untrusted input: everything the relay answers.
+ * followed. Through the endpoint's HTTPS proxy when it has one (relay-connection.ts). A 401
+ * to a request that carried no token says where a token would come from. Untrusted input:
+ * everything the relay answers.
  */
 import { request as httpRequest } from 'node:http';
 import type { IncomingMessage } from 'node:http';
@@ -11,6 +13,7 @@ import { request as httpsRequest } from 'node:https';
 import { KubepairError } from '../errors/index.js';
 import { RELAY_CLIENT_REQUEST_TIMEOUT_MS, RELAY_CLIENT_RESPONSE_MAX_BYTES } from '../limits.js';
 import { PROTOCOL } from '../version.js';
+import { connectionError, relayAgent } from './relay-connection.js';
 import { resolveRelay } from './relay-endpoint.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
 import { errorFromRelayAnswer } from './relay-error-mapping.js';
@@ -59,7 +62,8 @@ function postJson(endpoint: RelayEndpoint, path: string, body: unknown, options:
 
   return new Promise<JsonAnswer>((resolve, reject) => {
     let settled = false;
-    const req = request(target, { method: 'POST', headers, ca: endpoint.ca, signal: options.signal });
+    const agent = relayAgent(endpoint, relay);
+    const req = request(target, { method: 'POST', headers, ca: endpoint.ca, signal: options.signal, ...(agent !== undefined && { agent }) });
     const timer = setTimeout(() => fail(new KubepairError('KP_ERR_RELAY_UNREACHABLE', `${target.host} did not answer within ${timeoutMs} ms`)), timeoutMs);
     function fail(err: KubepairError): void {
       if (settled) return;
@@ -76,7 +80,7 @@ function postJson(endpoint: RelayEndpoint, path: string, body: unknown, options:
     }
     req.on('error', (err) => {
       if (options.signal?.aborted === true) fail(new KubepairError('KP_ERR_ABORTED', undefined, { cause: err }));
-      else fail(new KubepairError('KP_ERR_RELAY_UNREACHABLE', `${target.host}: ${err.message}`, { cause: err }));
+      else fail(connectionError(err, target.host, endpoint));
     });
     req.on('response', (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;
@@ -109,10 +113,21 @@ function postJson(endpoint: RelayEndpoint, path: string, body: unknown, options:
   });
 }
 
+/** The relay's error for a failed call; a refusal of a call without a token says how to give one. */
+function callError(endpoint: RelayEndpoint, answer: JsonAnswer): KubepairError {
+  const error = errorFromRelayAnswer(answer.status, answer.body);
+  if (error.code !== 'KP_ERR_RELAY_UNAUTHORIZED' || endpoint.token !== undefined) return error;
+  return new KubepairError(
+    'KP_ERR_RELAY_UNAUTHORIZED',
+    'kubepair sent no relay token: set KUBEPAIR_TOKEN, or store one with "kubepair token set --relay URL"',
+    { cause: error },
+  );
+}
+
 /** Agent: create a session (scope `agent`). */
 export async function createSession(endpoint: RelayEndpoint, options: RelayCallOptions = {}): Promise<CreatedSession> {
   const answer = await postJson(endpoint, API_SESSIONS_PATH, { protocol: PROTOCOL }, options);
-  if (answer.status !== 201) throw errorFromRelayAnswer(answer.status, answer.body);
+  if (answer.status !== 201) throw callError(endpoint, answer);
   const parsed = CreateSessionResponseSchema.safeParse(answer.body);
   if (!parsed.success) throw new KubepairError('KP_ERR_RELAY_BAD_RESPONSE', 'the session answer does not match the protocol');
   const body: CreateSessionResponse = parsed.data;
@@ -125,7 +140,7 @@ export async function pair(endpoint: RelayEndpoint, nameplate: string, options: 
     throw new KubepairError('KP_ERR_PAIRING_CODE_MALFORMED', 'the nameplate must be a number from 1 without leading zeros');
   }
   const answer = await postJson(endpoint, API_PAIR_PATH, { nameplate }, options);
-  if (answer.status !== 200) throw errorFromRelayAnswer(answer.status, answer.body);
+  if (answer.status !== 200) throw callError(endpoint, answer);
   const parsed = PairResponseSchema.safeParse(answer.body);
   if (!parsed.success) throw new KubepairError('KP_ERR_RELAY_BAD_RESPONSE', 'the pairing answer does not match the protocol');
   const body: PairResponse = parsed.data;

@@ -6,6 +6,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import { KubepairError } from '../errors/index.js';
+import type { RelayProxy } from './proxy-settings.js';
 import { RELAY_TOKEN_PATTERN } from './wire.js';
 
 export interface RelayEndpoint {
@@ -15,8 +16,10 @@ export interface RelayEndpoint {
   readonly token?: string | undefined;
   /** Allow http:// / ws:// to a host that is not this machine. Off by default. */
   readonly insecure?: boolean | undefined;
-  /** Extra PEM CA certificate(s) to trust for this relay (a private relay CA). */
+  /** Extra PEM CA certificate(s) to trust for this relay (a private relay CA, a TLS-intercepting proxy's CA). */
   readonly ca?: string | Buffer | undefined;
+  /** HTTP proxy to tunnel through (proxy-settings.ts decides); used for https:// and wss:// relays only. */
+  readonly proxy?: RelayProxy | undefined;
 }
 
 const LOOPBACK = new BlockList();

@@ -4,7 +4,8 @@
  *
  * - Opens `/ws/v1/{agent|client}/{session_id}` with subprotocol `kubepair.v1`, the session key
  *   in `Authorization: Bearer` (never in the URL), no compression, 16 MiB `maxPayload`, no
- *   redirects, and refuses plaintext to a host other than this machine unless `insecure`.
+ *   redirects, and refuses plaintext to a host other than this machine unless `insecure`;
+ *   through the endpoint's HTTPS proxy when it has one (relay-connection.ts).
  * - Binary frames are the transport's `message`s; `send` reports false above the high-water
  *   mark and `drain` follows once the socket's queue is below it; `send` after the socket
  *   closed throws KP_ERR_TRANSPORT_CLOSED (never a silent drop); `pause`/`resume` stop and
@@ -36,6 +37,7 @@ import {
   WS_MAX_MESSAGE_BYTES,
 } from '../limits.js';
 import { WS_SUBPROTOCOL } from '../version.js';
+import { connectionError, relayAgent } from './relay-connection.js';
 import { resolveRelay } from './relay-endpoint.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
 import { errorFromCloseCode, errorFromRelayAnswer } from './relay-error-mapping.js';
@@ -49,7 +51,7 @@ export interface RelayControlEvents {
 }
 
 export interface RelaySocketOptions {
-  readonly endpoint: Pick<RelayEndpoint, 'url' | 'insecure' | 'ca'>;
+  readonly endpoint: Pick<RelayEndpoint, 'url' | 'insecure' | 'ca' | 'proxy'>;
   readonly role: PeerRole;
   readonly sessionId: string;
   /** `agent_key` or `client_key` from the relay API. */
@@ -315,6 +317,7 @@ export function openRelaySocket(options: RelaySocketOptions): Promise<RelaySocke
   if (!new RegExp(SESSION_ID_PATTERN).test(options.sessionId)) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', 'malformed session id');
   if (!new RegExp(SESSION_KEY_PATTERN).test(options.key)) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `malformed ${options.role}_key`);
   if (options.signal?.aborted === true) return Promise.reject(new KubepairError('KP_ERR_ABORTED'));
+  const agent = relayAgent(options.endpoint, relay);
   const ws = new WebSocket(relay.wsBase + relaySocketPath(options.role, options.sessionId), [WS_SUBPROTOCOL], {
     headers: { authorization: `Bearer ${options.key}` },
     maxPayload: WS_MAX_MESSAGE_BYTES,
@@ -322,6 +325,7 @@ export function openRelaySocket(options: RelaySocketOptions): Promise<RelaySocke
     followRedirects: false,
     handshakeTimeout: options.handshakeTimeoutMs ?? RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS,
     ca: options.endpoint.ca,
+    ...(agent !== undefined && { agent }),
   });
   const socket = new RelaySocket(ws, options.role, options.highWaterMark ?? RELAY_CLIENT_SEND_HIGH_WATER_BYTES, {
     pingIntervalMs: options.pingIntervalMs ?? RELAY_CLIENT_PING_INTERVAL_MS,
@@ -352,7 +356,7 @@ export function openRelaySocket(options: RelaySocketOptions): Promise<RelaySocke
       else settle(undefined);
     };
     const onError = (err: Error): void => {
-      settle(new KubepairError('KP_ERR_RELAY_UNREACHABLE', `${relay.hostname}: ${err.message}`, { cause: err }));
+      settle(connectionError(err, relay.hostname, options.endpoint));
     };
     const onRefused = (_req: unknown, res: IncomingMessage): void => {
       refusedUpgradeError(res).then(settle, (err: unknown) => settle(new KubepairError('KP_ERR_RELAY_BAD_RESPONSE', undefined, { cause: err })));

@@ -3,6 +3,9 @@
  * on 127.0.0.1 with token authentication (tokens created with `kubepair relay token create`),
  * the fixture API server, and `kubepair share` / `kubepair connect` processes, each with a
  * private HOME, XDG directories and a minimal environment. Everything is stopped in close().
+ *
+ * With `relayTls` the relay serves HTTPS/WSS with test/fixtures/relay-tls/loopback.crt (a
+ * certificate for IP 127.0.0.1 only) and every share and connect is given `--relay-ca` for it.
  */
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,11 +16,20 @@ import { CLI_PATH, runKubepair } from './cli.js';
 import { kubectlSandbox } from './kubectl.js';
 import type { ManagedProcess } from './managed-process.js';
 import { startProcess } from './managed-process.js';
+import { repoPath } from './paths.js';
+
+/** The relay's certificate and key with `relayTls` (self-signed, IP 127.0.0.1). */
+export const E2E_RELAY_TLS = {
+  certFile: repoPath('test/fixtures/relay-tls/loopback.crt'),
+  keyFile: repoPath('test/fixtures/relay-tls/loopback.key'),
+} as const;
 
 export interface E2EStack {
   readonly api: KubeApiServer;
   readonly relayUrl: string;
   readonly relay: ManagedProcess;
+  /** The relay tokens env() puts in KUBEPAIR_TOKEN (scope agent, scope client). */
+  readonly tokens: { readonly agent: string; readonly client: string };
   readonly dir: string;
   /** The agent's kubeconfig for the fixture. */
   readonly agentKubeconfig: string;
@@ -44,6 +56,8 @@ export interface E2EStackOptions {
   readonly relayArgs?: readonly string[];
   /** Context name in the agent's kubeconfig (to test hostile names). */
   readonly contextName?: string;
+  /** Serve the relay over TLS (https://127.0.0.1:PORT); share and connect trust it with --relay-ca. */
+  readonly relayTls?: boolean;
 }
 
 export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2EStack> {
@@ -79,10 +93,13 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
     [CLI_PATH, 'relay', '--listen', '127.0.0.1:0', '--tokens-file', tokensFile, '--audit-log', relayAuditLog, '--log-level', 'warn',
       // One test file pairs many sessions from 127.0.0.1 within a minute; the 20/min default
       // is tested on its own in test/integration/relay.
-      '--rate-limit', '600', ...(options.relayArgs ?? [])],
+      '--rate-limit', '600',
+      ...(options.relayTls === true ? ['--tls-cert', E2E_RELAY_TLS.certFile, '--tls-key', E2E_RELAY_TLS.keyFile] : []),
+      ...(options.relayArgs ?? [])],
     baseEnv(),
   );
-  const listening = await relay.waitFor(/kubepair relay listening on (http:\/\/127\.0\.0\.1:\d+)/, 15_000, 'stderr');
+  const listening = await relay.waitFor(/kubepair relay listening on (https?:\/\/127\.0\.0\.1:\d+)/, 15_000, 'stderr');
+  const relayTrust = options.relayTls === true ? ['--relay-ca', E2E_RELAY_TLS.certFile] : [];
   const relayUrl = listening[1]!;
   const api = await startKubeApiServer(options.api ?? { objects: [] });
   const sandbox = await kubectlSandbox('kubepair-e2e-agent-');
@@ -98,7 +115,7 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
     ...extra,
   });
   const spawnShare = (args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): ManagedProcess => {
-    const share = startProcess(process.execPath, [CLI_PATH, 'share', '--kubeconfig', agentKubeconfig, ...args], env('agent', extraEnv));
+    const share = startProcess(process.execPath, [CLI_PATH, 'share', '--kubeconfig', agentKubeconfig, ...relayTrust, ...args], env('agent', extraEnv));
     processes.push(share);
     return share;
   };
@@ -106,6 +123,7 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
     api,
     relayUrl,
     relay,
+    tokens: { agent: agentToken, client: clientToken },
     dir,
     agentKubeconfig,
     runtimeDir,
@@ -124,7 +142,7 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
         .map((line) => String((JSON.parse(line) as { event?: unknown }).event));
     },
     startConnect(args, extraEnv = {}) {
-      const connect = startProcess(process.execPath, [CLI_PATH, 'connect', ...args], env('client', extraEnv));
+      const connect = startProcess(process.execPath, [CLI_PATH, 'connect', ...relayTrust, ...args], env('client', extraEnv));
       processes.push(connect);
       return connect;
     },

@@ -1,0 +1,42 @@
+/**
+ * How one connection to the relay is made, shared by the API calls (relay-api.ts) and the
+ * WebSocket (relay-socket.ts): directly, or through the endpoint's HTTPS proxy with a fresh
+ * tunnelling agent (proxy-tunnel.ts); and the error a failed connection becomes, with a hint
+ * when a proxy is in the way and the relay's certificate was not trusted (the proxy may be
+ * intercepting TLS: --proxy-ca).
+ */
+import { KubepairError } from '../errors/index.js';
+import { RelayProxyAgent } from './proxy-tunnel.js';
+import type { RelayEndpoint, ResolvedRelay } from './relay-endpoint.js';
+
+/** The agent for one connection to `relay`, or undefined to connect directly. */
+export function relayAgent(endpoint: Pick<RelayEndpoint, 'proxy'>, relay: ResolvedRelay): RelayProxyAgent | undefined {
+  return relay.secure && endpoint.proxy !== undefined ? new RelayProxyAgent(endpoint.proxy) : undefined;
+}
+
+/** OpenSSL verification failures that a TLS-intercepting proxy causes when its CA is not trusted. */
+const UNTRUSTED_CERTIFICATE = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'CERT_UNTRUSTED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * The KubepairError for a connection to the relay that failed with `err`: errors that are
+ * already KubepairErrors (a proxy refusal) pass through; anything else is
+ * KP_ERR_RELAY_UNREACHABLE naming the relay host.
+ */
+export function connectionError(err: unknown, relayHost: string, endpoint: Pick<RelayEndpoint, 'proxy'>): KubepairError {
+  if (err instanceof KubepairError) return err;
+  const message = err instanceof Error ? err.message : 'connection failed';
+  const code: unknown = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
+  const hint =
+    endpoint.proxy !== undefined && typeof code === 'string' && UNTRUSTED_CERTIFICATE.has(code)
+      ? ` (through the proxy ${endpoint.proxy.label}: if it intercepts TLS, trust its CA with --proxy-ca FILE)`
+      : '';
+  return new KubepairError('KP_ERR_RELAY_UNREACHABLE', `${relayHost}: ${message}${hint}`, { cause: err });
+}
