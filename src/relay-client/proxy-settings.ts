@@ -16,8 +16,9 @@
  * - NO_PROXY: comma-separated entries, case-insensitive, blanks ignored. `*` alone bypasses
  *   the proxy for every relay. `example.com`, `.example.com` and `*.example.com` all match the
  *   host `example.com` and every host ending in `.example.com` (label boundary: not
- *   `badexample.com`). An IP address (IPv6 with or without brackets) matches only that literal
- *   address; there are no CIDR ranges, and no name is resolved. `entry:PORT` matches only when
+ *   `badexample.com`), and never a relay given by IP address. An IP address (IPv6 with or
+ *   without brackets) matches only that literal address; there are no CIDR ranges, and no name
+ *   is resolved. `entry:PORT` matches only when
  *   the relay's port (443 unless given) is PORT. Entries that fit none of these match nothing.
  *
  * Untrusted input: the environment values (length-bounded, parsed strictly).

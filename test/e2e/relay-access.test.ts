@@ -6,9 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { readFile } from 'node:fs/promises';
 import { runKubepair } from '../helpers/cli.js';
 import type { E2EStack } from '../helpers/e2e-stack.js';
-import { startE2EStack } from '../helpers/e2e-stack.js';
+import { E2E_RELAY_TLS, startE2EStack } from '../helpers/e2e-stack.js';
+import { INTERCEPTING_PROXY_CA, startInterceptingProxy } from '../helpers/intercepting-proxy.js';
 import { kubectlSandbox } from '../helpers/kubectl.js';
 import { startSecretService } from '../helpers/secret-service.js';
 import type { SecretService } from '../helpers/secret-service.js';
@@ -40,7 +42,8 @@ describe('e2e: share and connect reach a TLS relay through a proxy, with keychai
       const proxyEnv = { HTTPS_PROXY: `http://e2e:proxy-pw-e2e@127.0.0.1:${proxy.port}` };
       const relayTarget = `127.0.0.1:${new URL(stack.relayUrl).port}`;
       const before = (await proxy.connects()).length;
-      const share = await stack.startShare(['--once'], proxyEnv);
+      // The library's own debug output is on for share: it must not show the credentials either.
+      const share = await stack.startShare(['--once'], { ...proxyEnv, DEBUG: 'https-proxy-agent*' });
       const connect = stack.startConnect([share.code, '--', 'kubectl', 'get', 'namespaces', '-o', 'name'], { ...proxyEnv, HOME: home.dir });
       const result = await connect.exited;
       assert.equal(result.code, 0, connect.stderr());
@@ -48,6 +51,7 @@ describe('e2e: share and connect reach a TLS relay through a proxy, with keychai
       const seen = (await proxy.waitForConnects(before + 4)).slice(before);
       assert.deepEqual(seen.slice(0, 4), Array<string>(4).fill(relayTarget), 'share: session + WebSocket; connect: pair + WebSocket');
       await share.process.exited;
+      assert.match(share.process.stderr(), /https-proxy-agent Creating `net\.Socket`/, 'the library\'s debug output was on');
       for (const output of [share.process.stdout(), share.process.stderr(), connect.stdout(), connect.stderr()]) {
         assert.ok(!output.includes('proxy-pw-e2e'), 'Security: the proxy password is never printed');
       }
@@ -72,6 +76,23 @@ describe('e2e: share and connect reach a TLS relay through a proxy, with keychai
       assert.equal((await socks.exited).code, 2);
       assert.match(socks.stderr(), /^kubepair: the HTTPS proxy setting is invalid: HTTPS_PROXY must be an http:\/\/ proxy URL \(got socks5:\/\/\)/);
     });
+  });
+
+  it('Security: behind a TLS-intercepting proxy connect refuses the relay until --proxy-ca names the proxy\'s CA', T, async () => {
+    const proxy = await startInterceptingProxy(await readFile(E2E_RELAY_TLS.certFile, 'utf8'));
+    try {
+      const refused = stack.startConnect(['1-2345-6789'], { HTTPS_PROXY: proxy.url });
+      assert.equal((await refused.exited).code, 1);
+      assert.match(refused.stderr(), /^kubepair: cannot reach the relay: 127\.0\.0\.1:\d+: .*\(through the proxy http:\/\/127\.0\.0\.1:\d+: if it intercepts TLS, trust its CA with --proxy-ca FILE\)$/m);
+      const trusted = stack.startConnect(['--proxy-ca', INTERCEPTING_PROXY_CA, '1-2345-6789'], { HTTPS_PROXY: proxy.url });
+      assert.equal((await trusted.exited).code, 1);
+      // The relay itself answered (through the proxy): the nameplate is unknown.
+      assert.match(trusted.stderr(), /^kubepair: no session is waiting for a client under this nameplate/);
+      assert.equal(proxy.connects.length, 2);
+      assert.deepEqual(await stack.kubeconfigsLeft(), []);
+    } finally {
+      await proxy.close();
+    }
   });
 
   describe('relay tokens', () => {

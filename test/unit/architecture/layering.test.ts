@@ -38,6 +38,7 @@ const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
   client: ['agent', 'relay', 'cli'],
   relay: ['agent', 'client', 'cli'],
   'relay-client': ['agent', 'client', 'relay', 'cli'],
+  credentials: ['agent', 'client', 'relay', 'cli'],
   crypto: ['agent', 'client', 'relay', 'relay-client', 'cli', 'channel', 'mux', 'audit'],
   channel: ['agent', 'client', 'relay', 'relay-client', 'cli', 'mux', 'audit'],
   mux: ['agent', 'client', 'relay', 'relay-client', 'cli', 'audit'],
