@@ -20,13 +20,27 @@ import type { StartedRelay } from '../../helpers/relay-process.js';
 
 const T = { timeout: 30_000 };
 
-async function auditEvents(relay: StartedRelay, session: string): Promise<Array<Record<string, unknown>>> {
+async function readAuditEvents(relay: StartedRelay, session: string): Promise<Array<Record<string, unknown>>> {
   const text = await readFile(relay.auditLog, 'utf8');
   return text
     .trimEnd()
     .split('\n')
     .map((line) => JSON.parse(line) as Record<string, unknown>)
     .filter((record) => record.session === session);
+}
+
+/**
+ * The session's audit records once `count` pairing failures are in the file. The relay writes
+ * audit records asynchronously, so a socket close can be seen before its record is on disk;
+ * re-read every 20 ms, at most 10 s.
+ */
+async function auditEvents(relay: StartedRelay, session: string, count = 0): Promise<Array<Record<string, unknown>>> {
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const records = await readAuditEvents(relay, session);
+    if (records.filter((r) => r.event === 'pairing_attempt_failed').length >= count) return records;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return readAuditEvents(relay, session);
 }
 
 describe('relay pairing attempts', { timeout: 300_000 }, () => {
@@ -75,7 +89,7 @@ describe('relay pairing attempts', { timeout: 300_000 }, () => {
     const reconnect = await refusedUpgrade(openPeer(relay, 'agent', session.session_id, session.agent_key));
     assert.deepEqual(reconnect, { status: 404, code: 'KP_ERR_RELAY_SESSION_NOT_FOUND' });
     await relay.logs.waitFor((r) => r.event === 'session_destroyed' && r.session === session.session_id && r.reason === 'attempts_exhausted');
-    const audit = await auditEvents(relay, session.session_id);
+    const audit = await auditEvents(relay, session.session_id, 5);
     assert.equal(audit.filter((r) => r.event === 'pairing_attempt_failed').length, 5, 'five attempts audited');
     assert.ok(audit.some((r) => r.event === 'session_destroyed' && r.reason === 'attempts_exhausted'));
   });
@@ -93,7 +107,7 @@ describe('relay pairing attempts', { timeout: 300_000 }, () => {
     }
     const agentClosed = await agent.closedWithin();
     assert.equal(agentClosed.code, 4429, agentClosed.reason);
-    const audit = await auditEvents(relay, session.session_id);
+    const audit = await auditEvents(relay, session.session_id, 5);
     assert.deepEqual(
       audit.filter((r) => r.event === 'pairing_attempt_failed').map((r) => r.reason),
       ['client_left', 'client_left', 'client_left', 'client_left', 'client_left'],
@@ -115,7 +129,7 @@ describe('relay pairing attempts', { timeout: 300_000 }, () => {
     agent.ws.send(JSON.stringify({ type: 'pake_failed' }));
     await client.closedWithin();
     await agent.control('peer_disconnected');
-    const audit = await auditEvents(relay, session.session_id);
+    const audit = await auditEvents(relay, session.session_id, 2);
     assert.deepEqual(
       audit.filter((r) => r.event === 'pairing_attempt_failed').map((r) => [r.reason, r.attempts]),
       [
