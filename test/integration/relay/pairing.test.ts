@@ -29,15 +29,20 @@ async function readAuditEvents(relay: StartedRelay, session: string): Promise<Ar
     .filter((record) => record.session === session);
 }
 
+type AuditRecords = Array<Record<string, unknown>>;
+
+/** Records of `event` in a session's audit records. */
+const countOf = (records: AuditRecords, event: string): number => records.filter((r) => r.event === event).length;
+
 /**
- * The session's audit records once `count` pairing failures are in the file. The relay writes
- * audit records asynchronously, so a socket close can be seen before its record is on disk;
- * re-read every 20 ms, at most 10 s.
+ * The session's audit records once `ready` holds for them. The relay writes audit records
+ * asynchronously, so a socket close can be seen before its record is on disk; re-read every
+ * 20 ms, at most 10 s, then return what is there for the assertions to judge.
  */
-async function auditEvents(relay: StartedRelay, session: string, count = 0): Promise<Array<Record<string, unknown>>> {
+async function auditEvents(relay: StartedRelay, session: string, ready: (records: AuditRecords) => boolean): Promise<AuditRecords> {
   for (let attempt = 0; attempt < 500; attempt++) {
     const records = await readAuditEvents(relay, session);
-    if (records.filter((r) => r.event === 'pairing_attempt_failed').length >= count) return records;
+    if (ready(records)) return records;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return readAuditEvents(relay, session);
@@ -89,7 +94,7 @@ describe('relay pairing attempts', { timeout: 300_000 }, () => {
     const reconnect = await refusedUpgrade(openPeer(relay, 'agent', session.session_id, session.agent_key));
     assert.deepEqual(reconnect, { status: 404, code: 'KP_ERR_RELAY_SESSION_NOT_FOUND' });
     await relay.logs.waitFor((r) => r.event === 'session_destroyed' && r.session === session.session_id && r.reason === 'attempts_exhausted');
-    const audit = await auditEvents(relay, session.session_id, 5);
+    const audit = await auditEvents(relay, session.session_id, (r) => countOf(r, 'pairing_attempt_failed') >= 5);
     assert.equal(audit.filter((r) => r.event === 'pairing_attempt_failed').length, 5, 'five attempts audited');
     assert.ok(audit.some((r) => r.event === 'session_destroyed' && r.reason === 'attempts_exhausted'));
   });
@@ -107,7 +112,7 @@ describe('relay pairing attempts', { timeout: 300_000 }, () => {
     }
     const agentClosed = await agent.closedWithin();
     assert.equal(agentClosed.code, 4429, agentClosed.reason);
-    const audit = await auditEvents(relay, session.session_id, 5);
+    const audit = await auditEvents(relay, session.session_id, (r) => countOf(r, 'pairing_attempt_failed') >= 5);
     assert.deepEqual(
       audit.filter((r) => r.event === 'pairing_attempt_failed').map((r) => r.reason),
       ['client_left', 'client_left', 'client_left', 'client_left', 'client_left'],
@@ -129,7 +134,7 @@ describe('relay pairing attempts', { timeout: 300_000 }, () => {
     agent.ws.send(JSON.stringify({ type: 'pake_failed' }));
     await client.closedWithin();
     await agent.control('peer_disconnected');
-    const audit = await auditEvents(relay, session.session_id, 2);
+    const audit = await auditEvents(relay, session.session_id, (r) => countOf(r, 'pairing_attempt_failed') >= 2);
     assert.deepEqual(
       audit.filter((r) => r.event === 'pairing_attempt_failed').map((r) => [r.reason, r.attempts]),
       [
@@ -198,7 +203,7 @@ describe('relay session lifetimes', { timeout: 300_000 }, () => {
     const late = await api(relay, 'POST', '/api/v1/pair', { token: relay.tokens.client, body: { nameplate: session.nameplate } });
     assert.equal(late.status, 404);
     assert.equal(errorCode(late), 'KP_ERR_RELAY_NAMEPLATE_UNKNOWN');
-    const audit = await auditEvents(relay, session.session_id);
+    const audit = await auditEvents(relay, session.session_id, (r) => countOf(r, 'session_expired') >= 1);
     assert.ok(audit.some((r) => r.event === 'session_expired'), 'expiry audited');
   });
 
