@@ -9,7 +9,10 @@
  * environment). Refused with a clear message: `insecure-skip-tls-verify`, plain-http servers,
  * and the removed auth-provider plugins (gcp, azure, oidc).
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Cluster, User } from '@kubernetes/client-node';
 import { KubepairError } from '../errors/index.js';
@@ -73,8 +76,26 @@ async function dataOrFile(data: string | undefined, file: string | undefined, wh
   return undefined;
 }
 
+/**
+ * True when loadFromDefault would find nothing real: no $KUBECONFIG, no ~/.kube/config and not
+ * in a pod. client-node then invents a cluster at http://localhost:8080, which would only
+ * produce a confusing "not https" error.
+ */
+function noDefaultKubeconfig(env: NodeJS.ProcessEnv): boolean {
+  const fromEnv = env['KUBECONFIG'];
+  if (fromEnv !== undefined && fromEnv !== '') return false;
+  if (env['KUBERNETES_SERVICE_HOST'] !== undefined) return false;
+  return !existsSync(join(homedir(), '.kube', 'config'));
+}
+
 function loadKubeConfig(options: UpstreamLoadOptions): KubeConfig {
   const kc = new KubeConfig();
+  if (options.inCluster !== true && options.kubeconfig === undefined && noDefaultKubeconfig(process.env)) {
+    throw new KubepairError(
+      'KP_ERR_KUBECONFIG_LOAD',
+      'no kubeconfig found: pass --kubeconfig FILE, set $KUBECONFIG, create ~/.kube/config, or use --in-cluster inside a pod',
+    );
+  }
   try {
     if (options.inCluster === true) kc.loadFromCluster();
     else if (options.kubeconfig !== undefined) kc.loadFromFile(options.kubeconfig);

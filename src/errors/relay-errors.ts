@@ -48,7 +48,7 @@ export const RELAY_ERRORS = {
   KP_ERR_RELAY_TOKEN_UNKNOWN: { message: 'no relay token has this name', exit: 2 },
   KP_ERR_RELAY_URL_INVALID: { message: 'the relay URL is invalid', exit: 2 },
   KP_ERR_RELAY_URL_INSECURE: {
-    message: 'refusing an unencrypted connection to a relay that is not on this machine (use https://, or the insecure option if you really mean it)',
+    message: 'refusing an unencrypted connection to a relay that is not on this machine (use https://, or --insecure if you really mean it)',
     exit: 2,
   },
   KP_ERR_RELAY_UNREACHABLE: { message: 'cannot reach the relay', exit: 1 },

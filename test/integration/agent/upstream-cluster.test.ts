@@ -94,4 +94,22 @@ console.log(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind
     await assert.rejects(loadUpstreamCluster({ kubeconfig: path, context: 'prod' }), (err) => isKubepairError(err, 'KP_ERR_KUBECONFIG_LOAD') && /contexts: ctx/.test(err.message) && err.exitCode === 2);
     await assert.rejects(loadUpstreamCluster({ kubeconfig: join(dir, 'missing') }), (err) => isKubepairError(err, 'KP_ERR_KUBECONFIG_LOAD'));
   });
+
+  it('with no kubeconfig anywhere the error says where one can come from (exit 2)', async () => {
+    const saved = { KUBECONFIG: process.env['KUBECONFIG'], HOME: process.env['HOME'], KUBERNETES_SERVICE_HOST: process.env['KUBERNETES_SERVICE_HOST'] };
+    delete process.env['KUBECONFIG'];
+    delete process.env['KUBERNETES_SERVICE_HOST'];
+    process.env['HOME'] = dir; // no .kube/config here
+    try {
+      await assert.rejects(
+        loadUpstreamCluster({}),
+        (err) => isKubepairError(err, 'KP_ERR_KUBECONFIG_LOAD') && err.exitCode === 2 && /no kubeconfig found: pass --kubeconfig FILE, set \$KUBECONFIG/.test(err.message),
+      );
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+    }
+  });
 });
