@@ -20,6 +20,7 @@ import type { ManagedProcess } from '../test/helpers/managed-process.js';
 import { startProcess } from '../test/helpers/managed-process.js';
 import { repoPath } from '../test/helpers/paths.js';
 import { BENCH_RELAY_ARGS, startKubepairTunnel } from './lib/kubepair-tunnel.js';
+import { perfUnavailableReason } from './lib/process-cost.js';
 import type { KubepairTunnel } from './lib/kubepair-tunnel.js';
 import { updatePerformanceSection } from './lib/report.js';
 import type { SshServer, SshTools } from './lib/ssh-tunnel.js';
@@ -124,7 +125,12 @@ async function main(options: SuiteOptions): Promise<number> {
   log(`${machine.cpu} (${machine.cores} cores), Node ${machine.node}; load average ${loadStart.map((v) => v.toFixed(2)).join(' ')}`);
   log(`workloads: ${options.workloads.join(', ')}; ${options.runs} runs each${options.partial ? ' (partial run)' : ''}`);
 
-  const context: WorkloadContext = { runs: options.runs, log };
+  const perfMissing = options.instructions ? perfUnavailableReason() : 'off (--no-instructions)';
+  if (perfMissing !== undefined) {
+    skipped.push({ what: 'instruction counts', why: perfMissing });
+    log(`SKIPPING instruction counts: ${perfMissing}`);
+  }
+  const context: WorkloadContext = { runs: options.runs, countInstructions: perfMissing === undefined, log };
   const results: WorkloadResult[] = [];
   const resources = new Resources();
   let failed = false;

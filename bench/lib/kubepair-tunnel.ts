@@ -8,7 +8,7 @@
 import type { E2EStack } from '../../test/helpers/e2e-stack.js';
 import type { ManagedProcess } from '../../test/helpers/managed-process.js';
 import type { TargetName, TargetPorts, Tunnel } from './tunnel.js';
-import { TARGET_NAMES, freePort, processTreesCpu } from './tunnel.js';
+import { TARGET_NAMES, freePort, knownPids } from './tunnel.js';
 
 /** Relay flags for benchmarks: thousands of sessions from 127.0.0.1 within minutes. */
 export const BENCH_RELAY_ARGS: readonly string[] = [
@@ -59,7 +59,7 @@ export async function startKubepairTunnel(stack: E2EStack, options: KubepairTunn
     kubeconfig,
     share,
     connect,
-    cpuSeconds: processTreesCpu(() => [stack.relay.child.pid, share.child.pid, connect.child.pid]),
+    rootPids: () => knownPids([stack.relay.child.pid, share.child.pid, connect.child.pid]),
     async close() {
       await connect.stop('SIGTERM', 5000);
       await share.stop('SIGTERM', 5000);

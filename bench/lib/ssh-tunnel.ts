@@ -16,7 +16,7 @@ import { delimiter, join } from 'node:path';
 import { startProcess } from '../../test/helpers/managed-process.js';
 import type { ManagedProcess } from '../../test/helpers/managed-process.js';
 import type { TargetName, TargetPorts, Tunnel } from './tunnel.js';
-import { TARGET_NAMES, freePort, processTreesCpu } from './tunnel.js';
+import { TARGET_NAMES, freePort, knownPids } from './tunnel.js';
 
 export interface SshTools {
   readonly sshd: string;
@@ -197,7 +197,7 @@ export async function startSshTunnel(server: SshServer, targets: TargetPorts, ci
     ports: { source: port('source'), http: port('http'), hello: port('hello') },
     extraPorts: new Map([...extra.keys()].map((name) => [name, local.get(name) ?? 0])),
     // ssh itself plus sshd and the per-connection children it forked for this client.
-    cpuSeconds: processTreesCpu(() => [ssh.child.pid, server.process.child.pid]),
+    rootPids: () => knownPids([ssh.child.pid, server.process.child.pid]),
     close: async () => {
       await ssh.stop('SIGTERM', 3000);
     },

@@ -16,6 +16,8 @@ export interface SuiteOptions {
   /** Bulk transfer per run in MiB (default 1024). */
   readonly bulkMiB: number;
   readonly ssh: boolean;
+  /** Count the tunnel processes' instructions with perf. */
+  readonly instructions: boolean;
   /** Write bench/results and docs/performance.md. */
   readonly write: boolean;
   /** Also write the results JSON here (partial runs, before/after comparisons). */
@@ -31,6 +33,7 @@ export const USAGE = `usage: npm run bench -- [options]
   --runs N           counted runs per figure (default ${PUBLISHED_RUNS}; the median is published)
   --bulk-mib N       MiB per bulk run (default 1024)
   --no-ssh           skip the OpenSSH comparison
+  --no-instructions  do not count instructions with perf
   --write            write bench/results and docs/performance.md even for a partial run
   --no-write         never write them
   --json FILE        also write the results JSON to FILE
@@ -54,6 +57,7 @@ export function parseSuiteOptions(argv: readonly string[]): SuiteOptions | 'help
   let runs = PUBLISHED_RUNS;
   let bulkMiB = 1024;
   let ssh = true;
+  let instructions = true;
   let write: boolean | undefined;
   let jsonPath: string | undefined;
   let profileDir: string | undefined;
@@ -88,6 +92,9 @@ export function parseSuiteOptions(argv: readonly string[]): SuiteOptions | 'help
       case '--no-ssh':
         ssh = false;
         break;
+      case '--no-instructions':
+        instructions = false;
+        break;
       case '--write':
         write = true;
         break;
@@ -104,5 +111,5 @@ export function parseSuiteOptions(argv: readonly string[]): SuiteOptions | 'help
         throw new UsageError(`unknown option ${arg}`);
     }
   }
-  return { workloads, runs, bulkMiB, ssh, write: write ?? !partial, jsonPath, profileDir, partial };
+  return { workloads, runs, bulkMiB, ssh, instructions, write: write ?? !partial, jsonPath, profileDir, partial };
 }

@@ -1,12 +1,11 @@
 /**
  * The ways a benchmark client reaches the target server (issue 6): `direct` (no tunnel),
  * `kubepair` (client → relay → agent → target, see kubepair-tunnel.ts) and `ssh` (`ssh -N -L`
- * through a local sshd, see ssh-tunnel.ts). Each offers one local port per target and the CPU
- * its own processes used, so a workload can report CPU per byte next to wall time.
+ * through a local sshd, see ssh-tunnel.ts). Each offers one local port per target and names
+ * its own processes, so a workload can report their CPU and instructions next to wall time.
  */
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { treeCpuSeconds } from './process-cpu.js';
 
 /** The servers of bench/target-server.ts, by name. */
 export interface TargetPorts {
@@ -25,8 +24,8 @@ export interface Tunnel {
   readonly label: string;
   /** Local port that reaches each target. */
   readonly ports: TargetPorts;
-  /** CPU seconds the tunnel's own processes used so far (undefined: no processes, or no /proc). */
-  cpuSeconds(): Promise<number | undefined>;
+  /** The tunnel's own processes (their descendants count too); none for `direct`. */
+  rootPids(): readonly number[];
   close(): Promise<void>;
 }
 
@@ -35,17 +34,14 @@ export function directTunnel(targets: TargetPorts): Tunnel {
     name: 'direct',
     label: 'direct (no tunnel)',
     ports: targets,
-    cpuSeconds: () => Promise.resolve(undefined),
+    rootPids: () => [],
     close: () => Promise.resolve(),
   };
 }
 
-/** CPU seconds of a set of process trees, undefined when unknown. */
-export function processTreesCpu(pids: () => ReadonlyArray<number | undefined>): () => Promise<number | undefined> {
-  return async () => {
-    const known = pids().filter((pid): pid is number => pid !== undefined);
-    return known.length === 0 ? undefined : treeCpuSeconds(known);
-  };
+/** The pids that are known (a process that failed to spawn has none). */
+export function knownPids(pids: ReadonlyArray<number | undefined>): number[] {
+  return pids.filter((pid): pid is number => pid !== undefined);
 }
 
 /** A port that was free a moment ago (bound by the OS and released at once). */

@@ -1,9 +1,10 @@
 /**
  * Workload 1, bulk (issue 6): 1 GiB one way through one connection (a download from the target's
- * source server, like `kubectl cp` from a pod), in MB/s (10^6 bytes per second), and the CPU
- * seconds the tunnel's own processes spent per GiB.
+ * source server, like `kubectl cp` from a pod), in MB/s (10^6 bytes per second), and what the
+ * tunnel's own processes spent per GiB: CPU seconds and (with perf) billions of instructions.
  */
 import { download } from '../lib/load.js';
+import { measureProcessCost } from '../lib/process-cost.js';
 import { formatNumber } from '../lib/report.js';
 import type { Tunnel } from '../lib/tunnel.js';
 import type { RunFigures, WorkloadContext, WorkloadResult } from './workload.js';
@@ -24,14 +25,15 @@ export async function runBulk(context: WorkloadContext, tunnels: readonly Tunnel
     'bulk',
     tunnels,
     async (tunnel) => {
-      const before = await tunnel.cpuSeconds();
-      const { seconds } = await download(tunnel.ports.source, bytes, BULK_TIMEOUT_MS);
-      const after = await tunnel.cpuSeconds();
-      const figures: Record<string, number> = { mbps: bytes / seconds / 1e6 };
-      if (before !== undefined && after !== undefined) figures['cpu'] = ((after - before) * BULK_BYTES) / bytes;
+      const { result, cost } = await measureProcessCost(tunnel.rootPids(), context.countInstructions, () => download(tunnel.ports.source, bytes, BULK_TIMEOUT_MS));
+      const figures: Record<string, number> = { mbps: bytes / result.seconds / 1e6 };
+      if (cost.cpuSeconds !== undefined) figures['cpu'] = (cost.cpuSeconds * BULK_BYTES) / bytes;
+      if (cost.instructions !== undefined) figures['instructions'] = (cost.instructions * BULK_BYTES) / bytes / 1e9;
       return figures;
     },
-    (figures: RunFigures) => `${formatNumber(figures['mbps']!, 0)} MB/s${figures['cpu'] !== undefined ? ` (${formatNumber(figures['cpu'], 2)} CPU s/GiB)` : ''}`,
+    (figures: RunFigures) =>
+      `${formatNumber(figures['mbps']!, 0)} MB/s${figures['cpu'] !== undefined ? ` (${formatNumber(figures['cpu'], 2)} CPU s/GiB` : ''}` +
+      `${figures['instructions'] !== undefined ? `, ${formatNumber(figures['instructions'], 1)} G instructions/GiB` : ''}${figures['cpu'] !== undefined ? ')' : ''}`,
   );
   const mbps = measurement(
     { id: 'bulk_mbps', label: `bulk: ${formatNumber(bytes / 2 ** 20, 0)} MiB download, one connection`, unit: 'MB/s', better: 'higher', digits: 0 },
@@ -41,11 +43,15 @@ export async function runBulk(context: WorkloadContext, tunnels: readonly Tunnel
     { id: 'bulk_cpu_s_per_gib', label: 'bulk: CPU of the tunnel processes per GiB', unit: 'CPU s/GiB', better: 'lower', digits: 2 },
     samples.get('cpu'),
   );
+  const instructions = measurement(
+    { id: 'bulk_ginstructions_per_gib', label: 'bulk: instructions of the tunnel processes per GiB (perf)', unit: 'G instr/GiB', better: 'lower', digits: 1 },
+    samples.get('instructions'),
+  );
   const direct = medianOf(mbps, 'direct');
   const kubepair = medianOf(mbps, 'kubepair');
   const ssh = medianOf(mbps, 'ssh');
   return {
-    measurements: [mbps, cpuPerGiB],
+    measurements: [mbps, cpuPerGiB, ...(Object.keys(instructions.byTunnel).length > 0 ? [instructions] : [])],
     headline: {
       bulk_mbps_direct: direct,
       bulk_mbps_kubepair: kubepair,
@@ -55,6 +61,8 @@ export async function runBulk(context: WorkloadContext, tunnels: readonly Tunnel
       bulk_ratio_vs_direct: kubepair !== null && direct !== null ? kubepair / direct : null,
       bulk_cpu_s_per_gib_kubepair: medianOf(cpuPerGiB, 'kubepair'),
       bulk_cpu_s_per_gib_ssh: medianOf(cpuPerGiB, 'ssh'),
+      bulk_ginstructions_per_gib_kubepair: medianOf(instructions, 'kubepair'),
+      bulk_ginstructions_per_gib_ssh: medianOf(instructions, 'ssh'),
     },
     skipped: [],
     notes: [],

@@ -4,6 +4,7 @@
  * requests per second, and the tunnel processes' CPU per request.
  */
 import { concurrentRequests } from '../lib/load.js';
+import { measureProcessCost } from '../lib/process-cost.js';
 import { formatNumber } from '../lib/report.js';
 import type { Tunnel } from '../lib/tunnel.js';
 import type { WorkloadContext, WorkloadResult } from './workload.js';
@@ -20,12 +21,14 @@ export async function runConcurrency(context: WorkloadContext, tunnels: readonly
     'concurrency',
     tunnels,
     async (tunnel) => {
-      const before = await tunnel.cpuSeconds();
-      const rps = await concurrentRequests(tunnel.ports.http, CONCURRENT_CONNECTIONS, REQUESTS_PER_CONNECTION, CONCURRENCY_TIMEOUT_MS);
-      const after = await tunnel.cpuSeconds();
+      const { result: rps, cost } = await measureProcessCost(tunnel.rootPids(), context.countInstructions, () =>
+        concurrentRequests(tunnel.ports.http, CONCURRENT_CONNECTIONS, REQUESTS_PER_CONNECTION, CONCURRENCY_TIMEOUT_MS),
+      );
       const figures: Record<string, number> = { rps };
-      // One untimed request per connection ran inside the CPU window too.
-      if (before !== undefined && after !== undefined) figures['cpu'] = ((after - before) * 1e6) / (total + CONCURRENT_CONNECTIONS);
+      // One untimed request per connection ran inside the measured window too.
+      const requests = total + CONCURRENT_CONNECTIONS;
+      if (cost.cpuSeconds !== undefined) figures['cpu'] = (cost.cpuSeconds * 1e6) / requests;
+      if (cost.instructions !== undefined) figures['instructions'] = cost.instructions / requests / 1e3;
       return figures;
     },
     (f) => `${formatNumber(f['rps']!, 0)} req/s`,
@@ -38,11 +41,15 @@ export async function runConcurrency(context: WorkloadContext, tunnels: readonly
     { id: 'concurrency_cpu_us_per_request', label: 'concurrency: CPU of the tunnel processes per request', unit: 'CPU µs', better: 'lower', digits: 0 },
     samples.get('cpu'),
   );
+  const instructions = measurement(
+    { id: 'concurrency_kinstructions_per_request', label: 'concurrency: instructions of the tunnel processes per request (perf)', unit: 'k instr', better: 'lower', digits: 0 },
+    samples.get('instructions'),
+  );
   const direct = medianOf(rps, 'direct');
   const kubepair = medianOf(rps, 'kubepair');
   const ssh = medianOf(rps, 'ssh');
   return {
-    measurements: [rps, cpu],
+    measurements: [rps, cpu, ...(Object.keys(instructions.byTunnel).length > 0 ? [instructions] : [])],
     headline: {
       concurrency_rps_direct: direct,
       concurrency_rps_kubepair: kubepair,
@@ -50,6 +57,8 @@ export async function runConcurrency(context: WorkloadContext, tunnels: readonly
       concurrency_ratio_vs_ssh: kubepair !== null && ssh !== null ? kubepair / ssh : null,
       concurrency_cpu_us_per_request_kubepair: medianOf(cpu, 'kubepair'),
       concurrency_cpu_us_per_request_ssh: medianOf(cpu, 'ssh'),
+      concurrency_kinstructions_per_request_kubepair: medianOf(instructions, 'kubepair'),
+      concurrency_kinstructions_per_request_ssh: medianOf(instructions, 'ssh'),
     },
     skipped: [],
     notes: [],

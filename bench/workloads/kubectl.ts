@@ -38,7 +38,7 @@ export async function runKubectlList(context: WorkloadContext, paths: readonly K
       name: path.name,
       label: path.label,
       ports: { source: 0, http: 0, hello: 0 },
-      cpuSeconds: () => Promise.resolve(undefined),
+      rootPids: () => [],
       close: () => Promise.resolve(),
     }));
     const byName = new Map(paths.map((path) => [path.name, path]));

@@ -5,6 +5,7 @@
  * "Added latency" is a tunnel's median p50 (p99) minus direct's.
  */
 import { quantile, sequentialLatencies } from '../lib/load.js';
+import { measureProcessCost } from '../lib/process-cost.js';
 import { formatNumber } from '../lib/report.js';
 import type { Tunnel } from '../lib/tunnel.js';
 import type { WorkloadContext, WorkloadResult } from './workload.js';
@@ -20,12 +21,14 @@ export async function runLatency(context: WorkloadContext, tunnels: readonly Tun
     'latency',
     tunnels,
     async (tunnel) => {
-      const before = await tunnel.cpuSeconds();
-      const latencies = await sequentialLatencies(tunnel.ports.http, LATENCY_REQUESTS, LATENCY_WARMUP, LATENCY_TIMEOUT_MS);
-      const after = await tunnel.cpuSeconds();
+      const { result: latencies, cost } = await measureProcessCost(tunnel.rootPids(), context.countInstructions, () =>
+        sequentialLatencies(tunnel.ports.http, LATENCY_REQUESTS, LATENCY_WARMUP, LATENCY_TIMEOUT_MS),
+      );
       const figures: Record<string, number> = { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
-      // The warm-up requests ran inside the CPU window too.
-      if (before !== undefined && after !== undefined) figures['cpu'] = ((after - before) * 1e6) / (LATENCY_REQUESTS + LATENCY_WARMUP);
+      // The warm-up requests ran inside the measured window too.
+      const requests = LATENCY_REQUESTS + LATENCY_WARMUP;
+      if (cost.cpuSeconds !== undefined) figures['cpu'] = (cost.cpuSeconds * 1e6) / requests;
+      if (cost.instructions !== undefined) figures['instructions'] = cost.instructions / requests / 1e3;
       return figures;
     },
     (f) => `p50 ${formatNumber(f['p50']!, 0)} µs, p99 ${formatNumber(f['p99']!, 0)} µs`,
@@ -36,13 +39,17 @@ export async function runLatency(context: WorkloadContext, tunnels: readonly Tun
   );
   const p99 = measurement({ id: 'latency_p99_us', label: 'latency: same requests, p99', unit: 'µs', better: 'lower', digits: 0 }, samples.get('p99'));
   const cpu = measurement({ id: 'latency_cpu_us_per_request', label: 'latency: CPU of the tunnel processes per request', unit: 'CPU µs', better: 'lower', digits: 0 }, samples.get('cpu'));
+  const instructions = measurement(
+    { id: 'latency_kinstructions_per_request', label: 'latency: instructions of the tunnel processes per request (perf)', unit: 'k instr', better: 'lower', digits: 0 },
+    samples.get('instructions'),
+  );
   const added = (m: typeof p50, tunnel: string): number | null => {
     const direct = medianOf(m, 'direct');
     const through = medianOf(m, tunnel);
     return direct !== null && through !== null ? (through - direct) / 1000 : null;
   };
   return {
-    measurements: [p50, p99, cpu],
+    measurements: [p50, p99, cpu, ...(Object.keys(instructions.byTunnel).length > 0 ? [instructions] : [])],
     headline: {
       latency_p50_us_direct: medianOf(p50, 'direct'),
       latency_p50_us_kubepair: medianOf(p50, 'kubepair'),
@@ -56,6 +63,8 @@ export async function runLatency(context: WorkloadContext, tunnels: readonly Tun
       latency_added_p99_ms_ssh: added(p99, 'ssh'),
       latency_cpu_us_per_request_kubepair: medianOf(cpu, 'kubepair'),
       latency_cpu_us_per_request_ssh: medianOf(cpu, 'ssh'),
+      latency_kinstructions_per_request_kubepair: medianOf(instructions, 'kubepair'),
+      latency_kinstructions_per_request_ssh: medianOf(instructions, 'ssh'),
     },
     skipped: [],
     notes: [],

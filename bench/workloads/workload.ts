@@ -42,6 +42,8 @@ export interface WorkloadResult {
 export interface WorkloadContext {
   /** Counted runs per figure (at least 5 for a published result). */
   readonly runs: number;
+  /** Count the tunnel processes' instructions with perf (when it works on this machine). */
+  readonly countInstructions: boolean;
   log(line: string): void;
 }
 
