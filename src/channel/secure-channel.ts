@@ -15,7 +15,7 @@ import type { TrafficSecret } from '../crypto/key-schedule.js';
 import type { DataInnerType, RecordLayerOptions } from '../crypto/records.js';
 import { InnerType, RecordOpener, RecordSealer } from '../crypto/records.js';
 import { KubepairError, toKubepairError } from '../errors/index.js';
-import { CHANNEL_READ_HIGH_WATER_BYTES, RECORD_MUX_CHUNK_BYTES } from '../limits.js';
+import { CHANNEL_READ_HIGH_WATER_BYTES, CHANNEL_WRITE_HIGH_WATER_BYTES, RECORD_MUX_CHUNK_BYTES } from '../limits.js';
 import type { AssociatedData, ChannelRole } from './associated-data.js';
 import type { ControlMessage } from './control-message.js';
 import { decodeControlMessage, encodeControlMessage } from './control-message.js';
@@ -24,7 +24,7 @@ import type { HandshakeResult } from './handshake.js';
 import type { TransportCloseInfo } from './transport.js';
 
 export interface SecureChannelOptions {
-  /** MUX bytes per record when sending (default 64 KiB). */
+  /** MUX bytes per record when sending, at most (default 256 KiB). */
   readonly muxChunkBytes?: number;
   /** Received MUX bytes buffered before the transport is paused (default 1 MiB). */
   readonly readHighWaterBytes?: number;
@@ -70,7 +70,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
 
     this.mux = new Duplex({
       readableHighWaterMark: options.readHighWaterBytes ?? CHANNEL_READ_HIGH_WATER_BYTES,
-      writableHighWaterMark: this.#chunkBytes * 4,
+      writableHighWaterMark: CHANNEL_WRITE_HIGH_WATER_BYTES,
       read: () => this.#resumeForReader(),
       write: (chunk: Buffer, _encoding, callback) => this.#writeMux([chunk], callback),
       // HTTP/2 hands over each frame header (9 bytes) and its payload as separate buffers, in
