@@ -61,6 +61,12 @@ async function processTree(roots: readonly number[]): Promise<ProcStat[] | undef
   return tree;
 }
 
+/** CPU seconds (user + system) one process used so far; undefined without /proc or once it ended. */
+export async function processCpuSeconds(pid: number): Promise<number | undefined> {
+  const stat = await readStat(pid);
+  return stat === undefined ? undefined : stat.ticks / CLOCK_TICKS_PER_SECOND;
+}
+
 async function cpuSeconds(roots: readonly number[]): Promise<number | undefined> {
   const tree = await processTree(roots);
   return tree === undefined ? undefined : tree.reduce((sum, stat) => sum + stat.ticks, 0) / CLOCK_TICKS_PER_SECOND;

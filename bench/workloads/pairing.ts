@@ -21,6 +21,7 @@ import { parsePairingCode } from '../../src/channel/pairing-code.js';
 import type { ConnectReporter } from '../../src/client/connect.js';
 import { Connect } from '../../src/client/connect.js';
 import { openSocket } from '../lib/load.js';
+import { processCpuSeconds } from '../lib/process-cost.js';
 import { formatNumber } from '../lib/report.js';
 import type { SshServer } from '../lib/ssh-tunnel.js';
 import { SSH_CIPHER_AES_GCM, sshClientArgs } from '../lib/ssh-tunnel.js';
@@ -52,6 +53,8 @@ interface CliPairing {
   readonly total: number;
   readonly paired: number;
   readonly ready: number;
+  /** CPU ms the connect process used until the first byte (10 ms ticks), when /proc tells. */
+  readonly cpu: number | undefined;
 }
 
 async function cliPairing(stack: E2EStack, helloPort: number): Promise<CliPairing> {
@@ -65,7 +68,9 @@ async function cliPairing(stack: E2EStack, helloPort: number): Promise<CliPairin
     await connect.waitFor(/^export KUBECONFIG=/m, FIRST_BYTE_TIMEOUT_MS, 'stdout');
     const ready = performance.now() - started;
     await firstByte(local);
-    return { total: performance.now() - started, paired, ready };
+    const total = performance.now() - started;
+    const cpu = connect.child.pid === undefined ? undefined : await processCpuSeconds(connect.child.pid);
+    return { total, paired, ready, cpu: cpu === undefined ? undefined : cpu * 1000 };
   } finally {
     await connect.stop('SIGTERM', 5000);
     await share.process.stop('SIGTERM', 5000);
@@ -137,6 +142,7 @@ export async function runPairing(context: WorkloadContext, stack: E2EStack, hell
   const cli: number[] = [];
   const cliPaired: number[] = [];
   const cliReady: number[] = [];
+  const cliCpu: number[] = [];
   const inProcess: number[] = [];
   const startup: number[] = [];
   const sshFirstByte: number[] = [];
@@ -152,12 +158,14 @@ export async function runPairing(context: WorkloadContext, stack: E2EStack, hell
       cli.push(c.total);
       cliPaired.push(c.paired);
       cliReady.push(c.ready);
+      if (c.cpu !== undefined) cliCpu.push(c.cpu);
       inProcess.push(p);
       startup.push(s);
       if (h !== undefined) sshFirstByte.push(h);
     }
     context.log(
-      `pairing ${round === 0 ? 'warm-up' : `run ${round}/${context.runs}`}: connect process ${formatNumber(c.total, 0)} ms (paired at ${formatNumber(c.paired, 0)}, ready at ${formatNumber(c.ready, 0)}), ` +
+      `pairing ${round === 0 ? 'warm-up' : `run ${round}/${context.runs}`}: connect process ${formatNumber(c.total, 0)} ms (paired at ${formatNumber(c.paired, 0)}, ready at ${formatNumber(c.ready, 0)}` +
+        `${c.cpu !== undefined ? `, ${formatNumber(c.cpu, 0)} ms CPU` : ''}), ` +
         `in process ${formatNumber(p, 0)} ms, CLI start-up ${formatNumber(s, 0)} ms${h !== undefined ? `, ssh -W ${formatNumber(h, 0)} ms` : ''}`,
     );
   }
@@ -169,16 +177,18 @@ export async function runPairing(context: WorkloadContext, stack: E2EStack, hell
     ),
     measurement({ id: 'pairing_paired_ms', label: 'pairing: `connect` start to "paired" (handshake done)', unit: 'ms', better: 'lower', digits: 0 }, one('kubepair', cliPaired)),
     measurement({ id: 'pairing_ready_ms', label: 'pairing: `connect` start to listeners and kubeconfig ready', unit: 'ms', better: 'lower', digits: 0 }, one('kubepair', cliReady)),
+    measurement({ id: 'pairing_cpu_ms', label: 'pairing: CPU the `connect` process used until the first byte', unit: 'CPU ms', better: 'lower', digits: 0 }, one('kubepair', cliCpu)),
     measurement({ id: 'pairing_in_process_ms', label: 'pairing: client role in an already running process, to first byte', unit: 'ms', better: 'lower', digits: 0 }, one('kubepair', inProcess)),
     measurement({ id: 'cli_startup_ms', label: 'CLI start-up alone (`kubepair --version`)', unit: 'ms', better: 'lower', digits: 0 }, one('kubepair', startup)),
   ];
   const skipped: Skip[] = ssh === undefined ? [{ what: 'pairing: ssh -W comparison', why: 'OpenSSH is not available (see the ssh skip)' }] : [];
-  const [total, , , inProc, cliStart] = measurements;
+  const [total, , , cpu, inProc, cliStart] = measurements;
   return {
     measurements,
     headline: {
       pairing_ms: medianOf(total, 'kubepair'),
       pairing_in_process_ms: medianOf(inProc, 'kubepair'),
+      pairing_cpu_ms: medianOf(cpu, 'kubepair'),
       pairing_cli_startup_ms: medianOf(cliStart, 'kubepair'),
       pairing_ms_ssh: medianOf(total, 'ssh'),
     },
