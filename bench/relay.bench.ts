@@ -16,27 +16,22 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, platform, release } from 'node:os';
 import { WebSocket, WebSocketServer } from 'ws';
-import { api, createSessionViaApi, openPeer, pairViaApi, startRelay, within } from '../test/helpers/relay-process.js';
-import type { StartedRelay, TestPeer } from '../test/helpers/relay-process.js';
+import { startRelay, within } from '../test/helpers/relay-process.js';
+import type { StartedRelay } from '../test/helpers/relay-process.js';
+import { BENCH_RELAY_ARGS } from './lib/kubepair-tunnel.js';
+import { IDLE_SESSIONS, measureIdleSessions, pairedSession } from './lib/relay-sessions.js';
 import { repoPath } from '../test/helpers/paths.js';
 
 const FRAME_BYTES = 64 * 1024; // 64 KiB frames, the size of one MUX record
 const RUN_BYTES = 1024 * 1024 * 1024; // 1 GiB per run
 const RUNS = 5;
 const SENDER_HIGH_WATER = 4 * 1024 * 1024; // the sender waits for its queue to drain above this
-const IDLE_SESSIONS = 2_000;
-const SETUP_CONCURRENCY = 50;
 const RUN_TIMEOUT_MS = 120_000;
 
 const START = '<!-- bench:relay:start -->';
 const END = '<!-- bench:relay:end -->';
 
-const RELAY_ARGS = [
-  '--rate-limit', '1000000',
-  '--max-sessions', '100000',
-  '--max-sessions-per-ip', '100000',
-  '--max-connections', '100000',
-];
+const RELAY_ARGS = BENCH_RELAY_ARGS;
 
 /** Send RUN_BYTES from `sender` in 64 KiB frames with backpressure; resolve when `received()` reaches it. */
 async function pump(sender: WebSocket, waitForAll: Promise<void>): Promise<number> {
@@ -95,17 +90,6 @@ async function directRun(): Promise<number> {
   }
 }
 
-async function pairedSession(relay: StartedRelay): Promise<{ agent: TestPeer; client: TestPeer }> {
-  const session = await createSessionViaApi(relay);
-  const agent = await openPeer(relay, 'agent', session.session_id, session.agent_key);
-  const pairing = await pairViaApi(relay, session.nameplate);
-  const client = await openPeer(relay, 'client', session.session_id, pairing.client_key);
-  await agent.control('peer_connected');
-  await client.control('peer_connected');
-  agent.ws.send(JSON.stringify({ type: 'established' }));
-  return { agent, client };
-}
-
 async function relayRun(relay: StartedRelay): Promise<number> {
   const { agent, client } = await pairedSession(relay);
   // The test peer keeps every frame it gets; the benchmark counts bytes instead.
@@ -121,69 +105,6 @@ async function relayRun(relay: StartedRelay): Promise<number> {
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] as number;
-}
-
-async function relayMetric(relay: StartedRelay, name: string): Promise<number> {
-  const answer = await api(relay, 'GET', '/metrics');
-  const line = String(answer.body)
-    .split('\n')
-    .find((l) => l.startsWith(`${name} `));
-  if (line === undefined) throw new Error(`${name} not in /metrics`);
-  return Number(line.split(' ')[1]);
-}
-
-async function settledRss(relay: StartedRelay): Promise<number> {
-  const samples: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    samples.push(await relayMetric(relay, 'process_resident_memory_bytes'));
-  }
-  return median(samples);
-}
-
-interface MemoryResult {
-  readonly baselineRss: number;
-  readonly loadedRss: number;
-  readonly perSession: number;
-  readonly heapPerSession: number;
-}
-
-async function memoryRun(): Promise<MemoryResult> {
-  const relay = await startRelay({ anonymous: true, logLevel: 'warn', args: RELAY_ARGS });
-  const peers: TestPeer[] = [];
-  try {
-    // Warm-up: JIT, buffer pools, first sockets.
-    for (let i = 0; i < 50; i++) {
-      const { agent, client } = await pairedSession(relay);
-      agent.ws.close();
-      client.ws.close();
-      await client.closedWithin();
-    }
-    const baselineRss = await settledRss(relay);
-    const baselineHeap = await relayMetric(relay, 'nodejs_heap_size_used_bytes');
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: SETUP_CONCURRENCY }, async () => {
-        for (let i = next++; i < IDLE_SESSIONS; i = next++) {
-          const { agent, client } = await pairedSession(relay);
-          peers.push(agent, client);
-        }
-      }),
-    );
-    const open = await relayMetric(relay, 'kubepair_relay_open_sockets{role="client"}').catch(() => NaN);
-    const loadedRss = await settledRss(relay);
-    const loadedHeap = await relayMetric(relay, 'nodejs_heap_size_used_bytes');
-    if (open !== IDLE_SESSIONS && !Number.isNaN(open)) throw new Error(`expected ${IDLE_SESSIONS} open client sockets, saw ${open}`);
-    return {
-      baselineRss,
-      loadedRss,
-      perSession: (loadedRss - baselineRss) / IDLE_SESSIONS,
-      heapPerSession: (loadedHeap - baselineHeap) / IDLE_SESSIONS,
-    };
-  } finally {
-    for (const peer of peers) peer.ws.terminate();
-    await relay.dispose();
-  }
 }
 
 const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -210,7 +131,7 @@ async function main(): Promise<void> {
   // Runs are interleaved (direct, relay, direct, ...): the ratio within each pair shows the spread.
   const pairRatios = relayed.map((value, i) => value / (direct[i] as number));
   process.stderr.write(`memory: ${IDLE_SESSIONS} idle paired sessions...\n`);
-  const memory = await memoryRun();
+  const memory = await measureIdleSessions(IDLE_SESSIONS);
   const perSessionKiB = memory.perSession / 1024;
 
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';

@@ -28,8 +28,14 @@ export const HANDSHAKE_STEP_TIMEOUT_MS = 15_000; // 15 s
 export const RECORD_KEY_UPDATE_LIMIT = 2 ** 24;
 /** Largest binary frame (one record) accepted, in bytes; equals the WebSocket message limit. */
 export const RECORD_MAX_FRAME_BYTES = 16 * 1024 * 1024; // 16 MiB
-/** Largest MUX payload a sender puts in one record, in bytes. */
-export const RECORD_MUX_CHUNK_BYTES = 64 * 1024; // 64 KiB
+/**
+ * Largest MUX payload a sender puts in one record, in bytes. Each record costs a cipher
+ * set-up, a WebSocket frame and a write on every hop, so bulk transfers want them large;
+ * small writes are sealed as they come and never wait to fill one (docs/performance.md).
+ */
+export const RECORD_MUX_CHUNK_BYTES = 256 * 1024; // 256 KiB
+/** Outbound MUX bytes the channel accepts before `write` returns false (then 'drain'). */
+export const CHANNEL_WRITE_HIGH_WATER_BYTES = 256 * 1024; // 256 KiB
 /** Largest CONTROL record JSON, in bytes. */
 export const CONTROL_MAX_BYTES = 64 * 1024; // 64 KiB
 /** Inbound MUX bytes buffered before the channel stops reading the transport. */

@@ -15,7 +15,7 @@ import type { TrafficSecret } from '../crypto/key-schedule.js';
 import type { DataInnerType, RecordLayerOptions } from '../crypto/records.js';
 import { InnerType, RecordOpener, RecordSealer } from '../crypto/records.js';
 import { KubepairError, toKubepairError } from '../errors/index.js';
-import { CHANNEL_READ_HIGH_WATER_BYTES, RECORD_MUX_CHUNK_BYTES } from '../limits.js';
+import { CHANNEL_READ_HIGH_WATER_BYTES, CHANNEL_WRITE_HIGH_WATER_BYTES, RECORD_MUX_CHUNK_BYTES } from '../limits.js';
 import type { AssociatedData, ChannelRole } from './associated-data.js';
 import type { ControlMessage } from './control-message.js';
 import { decodeControlMessage, encodeControlMessage } from './control-message.js';
@@ -24,7 +24,7 @@ import type { HandshakeResult } from './handshake.js';
 import type { TransportCloseInfo } from './transport.js';
 
 export interface SecureChannelOptions {
-  /** MUX bytes per record when sending (default 64 KiB). */
+  /** MUX bytes per record when sending, at most (default 256 KiB). */
   readonly muxChunkBytes?: number;
   /** Received MUX bytes buffered before the transport is paused (default 1 MiB). */
   readonly readHighWaterBytes?: number;
@@ -70,9 +70,12 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
 
     this.mux = new Duplex({
       readableHighWaterMark: options.readHighWaterBytes ?? CHANNEL_READ_HIGH_WATER_BYTES,
-      writableHighWaterMark: this.#chunkBytes * 4,
+      writableHighWaterMark: CHANNEL_WRITE_HIGH_WATER_BYTES,
       read: () => this.#resumeForReader(),
-      write: (chunk: Buffer, _encoding, callback) => this.#writeMux(chunk, callback),
+      write: (chunk: Buffer, _encoding, callback) => this.#writeMux([chunk], callback),
+      // HTTP/2 hands over each frame header (9 bytes) and its payload as separate buffers, in
+      // one corked batch: sealing the batch together makes one record of them, not one each.
+      writev: (chunks: Array<{ chunk: Buffer }>, callback) => this.#writeMux(chunks.map((entry) => entry.chunk), callback),
       final: (callback) => callback(),
       destroy: (err, callback) => {
         // A local consumer destroying the stream ends the channel; only our own coded errors
@@ -123,7 +126,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.#resolveClosed(error);
   }
 
-  #sendRecord(type: DataInnerType, body: Uint8Array): boolean {
+  #sendRecord(type: DataInnerType, body: Uint8Array | readonly Uint8Array[]): boolean {
     if (this.#isClosed) throw new KubepairError('KP_ERR_CHANNEL_CLOSED');
     const transport = this.#inbox.transport;
     try {
@@ -137,16 +140,33 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     }
   }
 
-  #writeMux(chunk: Buffer, callback: (err?: Error | null) => void): void {
+  /**
+   * Seal `chunks` as MUX records of at most `#chunkBytes` body bytes each: consecutive chunks
+   * share a record, a large chunk is split across records. Empty chunks add nothing.
+   */
+  #writeMux(chunks: readonly Buffer[], callback: (err?: Error | null) => void): void {
     if (this.#isClosed) {
       callback(new KubepairError('KP_ERR_CHANNEL_CLOSED'));
       return;
     }
     let hasRoom = true;
     try {
-      for (let offset = 0; offset < chunk.length; offset += this.#chunkBytes) {
-        hasRoom = this.#sendRecord(InnerType.MUX, chunk.subarray(offset, offset + this.#chunkBytes));
+      let parts: Buffer[] = [];
+      let filled = 0;
+      for (const chunk of chunks) {
+        for (let offset = 0; offset < chunk.length; ) {
+          const take = Math.min(chunk.length - offset, this.#chunkBytes - filled);
+          parts.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
+          offset += take;
+          filled += take;
+          if (filled === this.#chunkBytes) {
+            hasRoom = this.#sendRecord(InnerType.MUX, parts);
+            parts = [];
+            filled = 0;
+          }
+        }
       }
+      if (filled > 0) hasRoom = this.#sendRecord(InnerType.MUX, parts);
     } catch (err) {
       callback(toKubepairError(err, 'KP_ERR_CHANNEL_CLOSED'));
       return;

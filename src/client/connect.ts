@@ -7,7 +7,6 @@
  * (the user is told in one line and the child is stopped), SIGINT/SIGTERM/SIGHUP (via the
  * signal passed to start), and as a last resort the process `exit` hook in kubeconfig.ts.
  */
-import { randomBytes } from 'node:crypto';
 import type { PairingCode } from '../channel/pairing-code.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
 import { openSecureChannel } from '../channel/open-secure-channel.js';
@@ -21,12 +20,13 @@ import { openRelaySocket, pair } from '../relay-client/index.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
 import type { SessionDescription } from '../session/session-description.js';
 import { parseSessionDescription } from '../session/session-description.js';
-import { CertificateAuthority } from '../tls/index.js';
 import type { ChildPlan, RunningChild } from './child-session.js';
 import { startChildSession } from './child-session.js';
 import type { KubeconfigSpec } from './kubeconfig.js';
 import { TempKubeconfig } from './kubeconfig.js';
 import { LocalListener } from './local-listener.js';
+import type { ProxyIdentity } from './proxy-identity.js';
+import { createProxyIdentity } from './proxy-identity.js';
 import { chooseRuntimeDir } from './runtime-dir.js';
 
 export interface PortForward {
@@ -84,6 +84,11 @@ export class Connect {
   /** Pair, run the plan, clean up; resolves with the exit code to use. */
   async start(signal: AbortSignal): Promise<number> {
     const config = this.#config;
+    // Proxy mode's TLS identity takes tens of ms to make: start now, overlapping the pairing
+    // round trips. It is awaited only once the agent says the session is in proxy mode (a
+    // failure is reported there); otherwise it is dropped.
+    const proxyIdentity: Promise<ProxyIdentity> = createProxyIdentity();
+    proxyIdentity.catch(() => undefined);
     const paired = await pair(config.relay, config.code.nameplate, { signal });
     const socket = await openRelaySocket({ endpoint: config.relay, role: 'client', sessionId: paired.sessionId, key: paired.clientKey, signal });
     const channel = await openSecureChannel('client', {
@@ -112,11 +117,9 @@ export class Connect {
       let spec: Omit<KubeconfigSpec, 'server'>;
       let apiListener: LocalListener;
       if (description.mode === 'proxy') {
-        const ca = await CertificateAuthority.create({ commonName: `kubepair session CA ${clusterName}` });
-        const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
-        const token = randomBytes(32).toString('base64url');
-        apiListener = new LocalListener({ security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token }, port: config.port, target: KUBE_API_TARGET, openStream });
-        spec = { clusterName, caPem: ca.certPem, user: { token }, ...(description.namespace !== undefined && { namespace: description.namespace }) };
+        const { caPem, certPem, keyPem, token } = await proxyIdentity;
+        apiListener = new LocalListener({ security: { kind: 'tls-token', certPem, keyPem, token }, port: config.port, target: KUBE_API_TARGET, openStream });
+        spec = { clusterName, caPem, user: { token }, ...(description.namespace !== undefined && { namespace: description.namespace }) };
       } else {
         const credentials = description.credentials!;
         apiListener = new LocalListener({ security: { kind: 'plain' }, port: config.port, target: KUBE_API_TARGET, openStream });

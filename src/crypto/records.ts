@@ -103,20 +103,27 @@ export class RecordSealer {
     return this.#sequence;
   }
 
-  /** Seal one MUX or CONTROL record. Callers send `sealKeyUpdate()` first when `keyUpdateDue`. */
-  seal(type: DataInnerType, body: Uint8Array): Buffer {
+  /**
+   * Seal one MUX or CONTROL record whose body is `body`, or the concatenation of `body`'s parts
+   * (sealed part by part, never copied into one buffer first). Callers send `sealKeyUpdate()`
+   * first when `keyUpdateDue`.
+   */
+  seal(type: DataInnerType, body: Uint8Array | readonly Uint8Array[]): Buffer {
     this.#assertUsable();
     if (this.keyUpdateDue) throw new KubepairError('KP_ERR_INTERNAL', 'record sealed past the key update limit');
-    if (RECORD_MIN_FRAME_BYTES + body.length > this.#options.maxFrameBytes) {
-      throw new KubepairError('KP_ERR_RECORD_TOO_LARGE', `${body.length} byte body`);
+    const parts = body instanceof Uint8Array ? [body] : body;
+    let length = 0;
+    for (const part of parts) length += part.length;
+    if (RECORD_MIN_FRAME_BYTES + length > this.#options.maxFrameBytes) {
+      throw new KubepairError('KP_ERR_RECORD_TOO_LARGE', `${length} byte body`);
     }
-    return this.#sealAt(type, body);
+    return this.#sealAt(type, parts);
   }
 
   /** Seal the KEY_UPDATE record under the current key, then switch to the next key. */
   sealKeyUpdate(): Buffer {
     this.#assertUsable();
-    const frame = this.#sealAt(InnerType.KEY_UPDATE, new Uint8Array(0));
+    const frame = this.#sealAt(InnerType.KEY_UPDATE, []);
     const next = nextTrafficSecret(this.#secret);
     wipe(this.#secret.key, this.#secret.iv);
     this.#secret = next;
@@ -130,9 +137,9 @@ export class RecordSealer {
     this.#wiped = true;
   }
 
-  #sealAt(type: InnerType, body: Uint8Array): Buffer {
+  #sealAt(type: InnerType, body: readonly Uint8Array[]): Buffer {
     const nonce = recordNonce(this.#secret.iv, this.#sequence);
-    const frame = aesGcmSeal(this.#secret.key, nonce, RECORD_AAD, [Uint8Array.of(type), body]);
+    const frame = aesGcmSeal(this.#secret.key, nonce, RECORD_AAD, [Uint8Array.of(type), ...body]);
     this.#sequence += 1;
     return frame;
   }

@@ -10,7 +10,7 @@
  * plus the frames already parsed from one socket read per direction, however slow the reader.
  */
 import type { Logger } from 'pino';
-import { WebSocket } from 'ws';
+import { WebSocket } from '../ws-runtime.js';
 import type { PeerConnection } from './peer-connection.js';
 import type { ForwardDirection, RelayMetrics } from './relay-metrics.js';
 

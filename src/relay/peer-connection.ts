@@ -9,7 +9,7 @@
  * RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS, so shutdown is bounded. Frames from the peer are
  * untrusted and handled by the broker; this class never parses them.
  */
-import { WebSocket } from 'ws';
+import { WebSocket } from '../ws-runtime.js';
 import { RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS } from '../limits.js';
 import type { PeerRole, RelayControlMessage } from '../relay-client/wire.js';
 

@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer } from '../ws-runtime.js';
 import { KubepairError, isKubepairError } from '../errors/index.js';
 import { PROTOCOL, VERSION, WS_SUBPROTOCOL } from '../version.js';
 import { RELAY_UPGRADE_FAILURE_ADDRESSES } from '../limits.js';

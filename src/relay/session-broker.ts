@@ -20,7 +20,7 @@
  * Untrusted input: every frame from either peer, and the peers' timing. The store is trusted.
  */
 import type { Logger } from 'pino';
-import { WebSocket } from 'ws';
+import { WebSocket } from '../ws-runtime.js';
 import type { RawData } from 'ws';
 import { KubepairError } from '../errors/index.js';
 import { RELAY_CONTROL_MESSAGE_MAX_BYTES } from '../limits.js';

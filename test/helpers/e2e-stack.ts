@@ -58,10 +58,13 @@ export interface E2EStackOptions {
   readonly contextName?: string;
   /** Serve the relay over TLS (https://127.0.0.1:PORT); share and connect trust it with --relay-ca. */
   readonly relayTls?: boolean;
+  /** Node.js flags for the relay, share and connect processes (benchmarks: --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2EStack> {
   const dir = await mkdtemp(join(tmpdir(), 'kubepair-e2e-'));
+  const nodeArgs = options.nodeArgs ?? [];
   const home = join(dir, 'home');
   const runtimeDir = join(dir, 'run');
   const state = join(dir, 'state');
@@ -90,7 +93,7 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
   const clientToken = await createToken('client', 'e2e-client');
   const relay = startProcess(
     process.execPath,
-    [CLI_PATH, 'relay', '--listen', '127.0.0.1:0', '--tokens-file', tokensFile, '--audit-log', relayAuditLog, '--log-level', 'warn',
+    [...nodeArgs, CLI_PATH, 'relay', '--listen', '127.0.0.1:0', '--tokens-file', tokensFile, '--audit-log', relayAuditLog, '--log-level', 'warn',
       // One test file pairs many sessions from 127.0.0.1 within a minute; the 20/min default
       // is tested on its own in test/integration/relay.
       '--rate-limit', '600',
@@ -115,7 +118,7 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
     ...extra,
   });
   const spawnShare = (args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): ManagedProcess => {
-    const share = startProcess(process.execPath, [CLI_PATH, 'share', '--kubeconfig', agentKubeconfig, ...relayTrust, ...args], env('agent', extraEnv));
+    const share = startProcess(process.execPath, [...nodeArgs, CLI_PATH, 'share', '--kubeconfig', agentKubeconfig, ...relayTrust, ...args], env('agent', extraEnv));
     processes.push(share);
     return share;
   };
@@ -142,7 +145,7 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
         .map((line) => String((JSON.parse(line) as { event?: unknown }).event));
     },
     startConnect(args, extraEnv = {}) {
-      const connect = startProcess(process.execPath, [CLI_PATH, 'connect', ...relayTrust, ...args], env('client', extraEnv));
+      const connect = startProcess(process.execPath, [...nodeArgs, CLI_PATH, 'connect', ...relayTrust, ...args], env('client', extraEnv));
       processes.push(connect);
       return connect;
     },

@@ -408,6 +408,57 @@ describe('handshake timeouts and aborts', () => {
   });
 });
 
+describe('records per write', () => {
+  it('a corked batch of writes (HTTP/2 frame header + payload) is sealed as one record', async () => {
+    const relay = new RelayInTheMiddle();
+    const { agent, client } = await within(pairOver(relay, { agent: CODE, client: CODE }), 5000, 'pairing');
+    const before = relay.seen.a2c.length;
+    const received: Buffer[] = [];
+    client.mux.on('data', (data: Buffer) => received.push(data));
+    const header = randomBytes(9);
+    const payload = randomBytes(1000);
+    agent.mux.cork();
+    agent.mux.write(header);
+    agent.mux.write(payload);
+    agent.mux.uncork();
+    await within(
+      new Promise<void>((resolve) => client.mux.on('data', () => Buffer.concat(received).length >= 1009 && resolve())),
+      5000,
+      'the batch at the client',
+    );
+    assert.equal(relay.seen.a2c.length - before, 1, 'one record for the whole batch');
+    assert.equal(Buffer.concat(received).toString('hex'), Buffer.concat([header, payload]).toString('hex'), 'bytes intact and in order');
+    agent.close();
+    client.close();
+  });
+
+  it('a batch larger than the record size is split into full records plus the rest, in order', async () => {
+    const relay = new RelayInTheMiddle();
+    const chunkBytes = 1024;
+    const { agent, client } = await within(pairOver(relay, { agent: CODE, client: CODE }, { muxChunkBytes: chunkBytes }), 5000, 'pairing');
+    const before = relay.seen.a2c.length;
+    const parts = [randomBytes(700), randomBytes(0), randomBytes(2500), randomBytes(9)];
+    const total = parts.reduce((sum, part) => sum + part.length, 0); // 3209 bytes: 3 full records and 137 bytes
+    const received: Buffer[] = [];
+    client.mux.on('data', (data: Buffer) => received.push(data));
+    agent.mux.cork();
+    for (const part of parts) agent.mux.write(part);
+    agent.mux.uncork();
+    await within(
+      new Promise<void>((resolve) => client.mux.on('data', () => Buffer.concat(received).length >= total && resolve())),
+      5000,
+      'the batch at the client',
+    );
+    const frames = relay.seen.a2c.slice(before);
+    assert.equal(frames.length, 4, 'ceil(3209 / 1024) records');
+    // Each record is ciphertext of inner type + body, plus the 16-byte tag.
+    assert.deepEqual(frames.map((frame) => frame.length - 1 - 16), [1024, 1024, 1024, 137], 'record bodies');
+    assert.equal(Buffer.concat(received).toString('hex'), Buffer.concat(parts).toString('hex'), 'bytes intact and in order');
+    agent.close();
+    client.close();
+  });
+});
+
 describe('backpressure', () => {
   it('a reader that stops reading makes the writer wait; nothing is lost when it reads again', async () => {
     const relay = new RelayInTheMiddle();

@@ -28,6 +28,24 @@ describe('record layer (DESIGN §4)', () => {
     assert.equal(toHex(RECORD_AAD), '01', 'aad');
   });
 
+  it('a body given in parts seals to the same record as the same bytes in one piece', () => {
+    const whole = new RecordSealer(secret()).seal(InnerType.MUX, body('header|payload|tail'));
+    const parts = new RecordSealer(secret()).seal(InnerType.MUX, [body('header|'), body(''), body('payload|'), body('tail')]);
+    assert.equal(toHex(parts), toHex(whole), 'same record bytes');
+    const opened = new RecordOpener(secret()).open(parts);
+    assert.equal(Buffer.from(opened.body).toString(), 'header|payload|tail');
+  });
+
+  it('the size limit counts the whole body of a record given in parts', () => {
+    const sealer = new RecordSealer(secret(), { maxFrameBytes: 1 + 16 + 10 });
+    assert.throws(
+      () => sealer.seal(InnerType.MUX, [body('123456'), body('78901')]),
+      { code: 'KP_ERR_RECORD_TOO_LARGE' },
+      'eleven bytes in two parts exceed a ten-byte limit',
+    );
+    assert.equal(sealer.sequence, 0, 'nothing was sealed');
+  });
+
   it('opens records in order and returns their types and bodies', () => {
     const sealer = new RecordSealer(secret());
     const opener = new RecordOpener(secret());

@@ -1,0 +1,159 @@
+/**
+ * What the processes of a tunnel spent while a workload ran through it: CPU time from Linux's
+ * /proc (user + system, `utime` + `stime` of /proc/PID/stat, 10 ms ticks) and, where `perf`
+ * works, retired instructions (`perf stat -e instructions`, user and kernel) counted only
+ * between the workload's start and end. Wall time on a shared 2-core machine moves with
+ * everyone else's load; CPU per byte moves less, and instructions per byte hardly at all, so
+ * before/after comparisons use them. Everything is off Linux or without perf: undefined.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { readFile, readdir } from 'node:fs/promises';
+import { within } from '../../test/helpers/relay-process.js';
+
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux architecture Node supports
+const PERF_CONTROL_TIMEOUT_MS = 10_000;
+
+interface ProcStat {
+  readonly pid: number;
+  readonly ppid: number;
+  /** utime + stime, in clock ticks. */
+  readonly ticks: number;
+}
+
+async function readStat(pid: number): Promise<ProcStat | undefined> {
+  let text: string;
+  try {
+    text = await readFile(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined; // the process ended between listing and reading: it uses no more CPU
+  }
+  // The command name (field 2) is in parentheses and may contain spaces: parse after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // After the name come state(3) ppid(4) ... utime(14) stime(15): index = field number - 3.
+  return { pid, ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+}
+
+/** `roots` and all their live descendants, with their CPU ticks; undefined without /proc. */
+async function processTree(roots: readonly number[]): Promise<ProcStat[] | undefined> {
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return undefined;
+  }
+  const stats = (await Promise.all(entries.filter((name) => /^\d+$/.test(name)).map((name) => readStat(Number(name))))).filter(
+    (stat): stat is ProcStat => stat !== undefined,
+  );
+  const children = new Map<number, ProcStat[]>();
+  for (const stat of stats) children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), stat]);
+  const byPid = new Map(stats.map((stat) => [stat.pid, stat]));
+  const tree: ProcStat[] = [];
+  const seen = new Set<number>();
+  const visit = (pid: number): void => {
+    const stat = byPid.get(pid);
+    if (stat === undefined || seen.has(pid)) return;
+    seen.add(pid);
+    tree.push(stat);
+    for (const child of children.get(pid) ?? []) visit(child.pid);
+  };
+  for (const root of roots) visit(root);
+  return tree;
+}
+
+/** CPU seconds (user + system) one process used so far; undefined without /proc or once it ended. */
+export async function processCpuSeconds(pid: number): Promise<number | undefined> {
+  const stat = await readStat(pid);
+  return stat === undefined ? undefined : stat.ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+async function cpuSeconds(roots: readonly number[]): Promise<number | undefined> {
+  const tree = await processTree(roots);
+  return tree === undefined ? undefined : tree.reduce((sum, stat) => sum + stat.ticks, 0) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** Why instruction counts cannot be taken here, or undefined when `perf stat` works. */
+export function perfUnavailableReason(): string | undefined {
+  const probe = spawnSync('perf', ['stat', '-x,', '-e', 'instructions', 'true'], { encoding: 'utf8', timeout: 10_000 });
+  if (probe.error !== undefined) return `perf not runnable (${(probe.error as NodeJS.ErrnoException).code ?? probe.error.message}); apt-get install linux-perf`;
+  if (!/^\d+,[^,]*,instructions/m.test(probe.stderr)) return `perf cannot count instructions here: ${probe.stderr.trim().split('\n')[0] ?? ''}`;
+  return undefined;
+}
+
+/** `perf stat` attached to `pids`, counting only between enable() and stop(). */
+class InstructionCounter {
+  readonly #child;
+  readonly #control: Writable;
+  readonly #ack: Readable;
+  readonly #exited: Promise<string>;
+
+  constructor(pids: readonly number[]) {
+    // -D -1: attach with the counter disabled; --control fd:3,4: enable/disable on command, acknowledged.
+    this.#child = spawn('perf', ['stat', '-x,', '-e', 'instructions', '-D', '-1', '--control', 'fd:3,4', '-p', pids.join(',')], {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+    });
+    this.#control = this.#child.stdio[3] as Writable;
+    this.#ack = this.#child.stdio[4] as Readable;
+    let stderr = '';
+    (this.#child.stderr as Readable).setEncoding('utf8').on('data', (chunk: string) => {
+      if (stderr.length < 64 * 1024) stderr += chunk;
+    });
+    this.#exited = new Promise((resolve, reject) => {
+      this.#child.once('error', reject);
+      this.#child.once('close', () => resolve(stderr));
+    });
+  }
+
+  #command(command: 'enable' | 'disable'): Promise<void> {
+    return within(
+      PERF_CONTROL_TIMEOUT_MS,
+      `perf to ${command} its counter`,
+      new Promise<void>((resolve, reject) => {
+        this.#ack.once('data', () => resolve());
+        this.#child.once('close', () => reject(new Error('perf exited')));
+        this.#control.write(`${command}\n`);
+      }),
+    );
+  }
+
+  enable(): Promise<void> {
+    return this.#command('enable');
+  }
+
+  /** Disable, end perf, and return the instructions it counted. */
+  async stop(): Promise<number | undefined> {
+    await this.#command('disable');
+    this.#child.kill('SIGINT');
+    const output = await within(PERF_CONTROL_TIMEOUT_MS, 'perf to exit', this.#exited);
+    const line = /^(\d+),[^,]*,instructions/m.exec(output);
+    return line === null ? undefined : Number(line[1]);
+  }
+
+  kill(): void {
+    this.#child.kill('SIGKILL');
+  }
+}
+
+export interface ProcessCost {
+  /** CPU seconds (user + system) the processes used during the work. */
+  readonly cpuSeconds: number | undefined;
+  /** Instructions retired by the processes during the work (perf), user and kernel. */
+  readonly instructions: number | undefined;
+}
+
+/** Run `work` and report what the process trees under `roots` spent meanwhile. */
+export async function measureProcessCost<T>(roots: readonly number[], countInstructions: boolean, work: () => Promise<T>): Promise<{ result: T; cost: ProcessCost }> {
+  if (roots.length === 0) return { result: await work(), cost: { cpuSeconds: undefined, instructions: undefined } };
+  const tree = countInstructions ? await processTree(roots) : undefined;
+  const counter = tree !== undefined && tree.length > 0 ? new InstructionCounter(tree.map((stat) => stat.pid)) : undefined;
+  try {
+    await counter?.enable();
+    const before = await cpuSeconds(roots);
+    const result = await work();
+    const after = await cpuSeconds(roots);
+    const instructions = await counter?.stop();
+    return { result, cost: { cpuSeconds: before !== undefined && after !== undefined ? after - before : undefined, instructions } };
+  } finally {
+    counter?.kill();
+  }
+}

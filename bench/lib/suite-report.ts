@@ -1,0 +1,172 @@
+/**
+ * The side-by-side benchmark's outputs (issue 6): the results object written to
+ * bench/results/<date>.json and latest.json (headline numbers at the top level), the goals
+ * with how far each is from its target, the Markdown section of docs/performance.md, and the
+ * chart's panels.
+ */
+import type { Measurement, Skip } from '../workloads/workload.js';
+import { formatNumber } from './report.js';
+import type { ChartPanel, ChartSpec } from './svg-chart.js';
+
+export interface MachineInfo {
+  readonly cpu: string;
+  readonly cores: number;
+  readonly node: string;
+  readonly os: string;
+  readonly ssh: string | null;
+  readonly kubectl: string | null;
+}
+
+export interface SuiteResults {
+  readonly schema: 'kubepair-bench/1';
+  readonly date: string;
+  readonly machine: MachineInfo;
+  readonly runs: number;
+  readonly partial: boolean;
+  readonly duration_s: number;
+  readonly load_average: {
+    readonly start: readonly number[];
+    readonly end: readonly number[];
+    /** 1-minute load average when each workload started. */
+    readonly per_workload: Readonly<Record<string, number>>;
+  };
+  readonly headline: Readonly<Record<string, number | null>>;
+  readonly goals: readonly GoalResult[];
+  readonly measurements: readonly Measurement[];
+  readonly skipped: readonly Skip[];
+  readonly notes: readonly string[];
+}
+
+export interface GoalResult {
+  readonly goal: string;
+  readonly key: string;
+  readonly target: number;
+  readonly comparison: '>=' | '<=';
+  readonly unit: string;
+  readonly measured: number | null;
+  readonly met: boolean | null;
+}
+
+/** The goals of issue 6 (targets for the numbers, never assertions in tests). */
+export const GOALS: ReadonlyArray<Omit<GoalResult, 'measured' | 'met'>> = [
+  { goal: 'bulk throughput vs `ssh -L` (aes256-gcm)', key: 'bulk_ratio_vs_ssh', target: 1.0, comparison: '>=', unit: '×' },
+  { goal: 'added latency over direct, p50', key: 'latency_added_p50_ms', target: 0.3, comparison: '<=', unit: 'ms' },
+  { goal: 'added latency over direct, p99', key: 'latency_added_p99_ms', target: 2, comparison: '<=', unit: 'ms' },
+  { goal: 'head-of-line: throughput kept next to a stalled reader', key: 'hol_kept_fraction', target: 0.9, comparison: '>=', unit: '' },
+  { goal: 'pairing: `connect` start to first byte', key: 'pairing_ms', target: 50, comparison: '<=', unit: 'ms' },
+  { goal: 'relay memory per idle paired session', key: 'relay_kib_per_idle_session', target: 50, comparison: '<=', unit: 'KiB' },
+];
+
+export function evaluateGoals(headline: Readonly<Record<string, number | null>>): GoalResult[] {
+  return GOALS.map((goal) => {
+    const measured = headline[goal.key] ?? null;
+    const met = measured === null ? null : goal.comparison === '>=' ? measured >= goal.target : measured <= goal.target;
+    return { ...goal, measured, met };
+  });
+}
+
+/** Display name and colour of each path. */
+export const TUNNEL_STYLE: Readonly<Record<string, { readonly label: string; readonly color: string }>> = {
+  direct: { label: 'direct', color: '#8c8c8c' },
+  kubepair: { label: 'kubepair', color: '#2f6fdf' },
+  kubepair_passthrough: { label: 'kubepair passthrough', color: '#7fa8ee' },
+  ssh: { label: 'OpenSSH aes256-gcm', color: '#e07b39' },
+  ssh_chacha20: { label: 'OpenSSH chacha20', color: '#f2b58c' },
+};
+const TUNNEL_ORDER = Object.keys(TUNNEL_STYLE);
+
+function styleOf(name: string): { label: string; color: string } {
+  return TUNNEL_STYLE[name] ?? { label: name, color: '#555' };
+}
+
+function describeGap(goal: GoalResult): string {
+  if (goal.measured === null || goal.met === null) return 'not measured';
+  const value = formatNumber(goal.measured, goal.unit === '×' || goal.unit === '' ? 2 : 1);
+  if (goal.met) return `met (${value}${goal.unit === '' ? '' : ` ${goal.unit}`})`;
+  const off = Math.abs(goal.measured - goal.target);
+  const relative = goal.comparison === '<=' ? `${formatNumber(goal.measured / goal.target, 1)}× the target` : `${formatNumber((off / goal.target) * 100, 0)}% short`;
+  return `**missed** by ${formatNumber(off, goal.unit === '×' || goal.unit === '' ? 2 : 1)}${goal.unit === '' ? '' : ` ${goal.unit}`} (${relative})`;
+}
+
+function cell(measurement: Measurement, tunnel: string): string {
+  const s = measurement.byTunnel[tunnel];
+  if (s === undefined) return '';
+  const d = measurement.digits;
+  return `${formatNumber(s.median, d)} (${formatNumber(s.min, d)}–${formatNumber(s.max, d)})`;
+}
+
+function ratioCell(measurement: Measurement, tunnel: string, reference: string): string {
+  const a = measurement.byTunnel[tunnel]?.median;
+  const b = measurement.byTunnel[reference]?.median;
+  if (a === undefined || b === undefined || b === 0) return '';
+  return `${formatNumber(a / b, 2)}×`;
+}
+
+/** The Markdown section of docs/performance.md (between the bench:suite markers). */
+export function renderMarkdown(results: SuiteResults, chartPath: string): string {
+  const present = TUNNEL_ORDER.filter((name) => results.measurements.some((m) => m.byTunnel[name] !== undefined));
+  const header = ['measurement', 'unit', ...present.map((name) => styleOf(name).label), 'kubepair / direct', 'kubepair / OpenSSH'];
+  const rows = results.measurements.map((m) => [
+    m.label,
+    `${m.unit} ${m.better === 'higher' ? '↑' : '↓'}`,
+    ...present.map((name) => cell(m, name)),
+    ratioCell(m, 'kubepair', 'direct'),
+    ratioCell(m, 'kubepair', 'ssh'),
+  ]);
+  const table = [
+    `| ${header.join(' | ')} |`,
+    `| ${header.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n');
+  const goals = [
+    '| goal | target | result |',
+    '| --- | --- | --- |',
+    ...results.goals.map((g) => `| ${g.goal} | ${g.comparison} ${g.target}${g.unit === '' ? '' : ` ${g.unit}`} | ${describeGap(g)} |`),
+  ].join('\n');
+  const load = results.load_average;
+  const loads = Object.entries(load.per_workload)
+    .map(([name, value]) => `${name} ${formatNumber(value, 1)}`)
+    .join(', ');
+  const skipped = results.skipped.length === 0 ? 'Nothing was skipped.' : `Skipped: ${results.skipped.map((s) => `${s.what} (${s.why})`).join('; ')}.`;
+  return [
+    `Measured ${results.date.slice(0, 10)} on ${results.machine.cpu} (${results.machine.cores} cores), ${results.machine.os}, Node ${results.machine.node}` +
+      `${results.machine.ssh !== null ? `, ${results.machine.ssh}` : ''}${results.machine.kubectl !== null ? `, kubectl ${results.machine.kubectl}` : ''}; ` +
+      `${results.runs} counted runs per figure after one warm-up round, paths interleaved; the whole suite took ${formatNumber(results.duration_s / 60, 1)} min.`,
+    `1-minute load average at the start ${formatNumber(load.start[0] ?? 0, 2)} (5 min ${formatNumber(load.start[1] ?? 0, 2)}), at the end ${formatNumber(load.end[0] ?? 0, 2)}; when each workload started: ${loads}. ${skipped}`,
+    '',
+    `![kubepair, direct and OpenSSH side by side](${chartPath})`,
+    '',
+    'Each cell: median (min–max) of the runs. ↑ higher is better, ↓ lower is better. Ratios are of the medians.',
+    '',
+    table,
+    '',
+    '### Goals',
+    '',
+    goals,
+    ...(results.notes.length > 0 ? ['', ...results.notes.map((note) => `* ${note}`)] : []),
+    '',
+    'Raw numbers, every sample and the headline keys: `bench/results/latest.json`.',
+  ].join('\n');
+}
+
+/** Measurements shown in the chart, in order. */
+const CHARTED = ['bulk_mbps', 'latency_p50_us', 'latency_p99_us', 'concurrency_rps', 'hol_kept_fraction', 'bulk_cpu_s_per_gib', 'pairing_ms', 'kubectl_get_ms'];
+
+export function chartSpec(results: SuiteResults): ChartSpec {
+  const panels: ChartPanel[] = [];
+  for (const id of CHARTED) {
+    const m = results.measurements.find((candidate) => candidate.id === id);
+    if (m === undefined) continue;
+    const bars = TUNNEL_ORDER.filter((name) => m.byTunnel[name] !== undefined).map((name) => {
+      const s = m.byTunnel[name]!;
+      return { label: styleOf(name).label, color: styleOf(name).color, median: s.median, min: s.min, max: s.max, text: `${formatNumber(s.median, m.digits)} ${m.unit}` };
+    });
+    if (bars.length === 0) continue;
+    panels.push({ title: `${m.label} (${m.unit}, ${m.better} is better)`, bars });
+  }
+  return {
+    title: 'kubepair vs direct vs OpenSSH ssh -L, loopback',
+    subtitle: `${results.date.slice(0, 10)}, ${results.machine.cpu} (${results.machine.cores} cores), median of ${results.runs} runs; lines: min to max`,
+    panels,
+  };
+}

@@ -1,0 +1,283 @@
+/**
+ * `npm run bench` (issue 6): kubepair side by side with a direct connection and with OpenSSH
+ * `ssh -N -L`, in one run on one machine, loopback only. Workloads (bench/workloads/): bulk,
+ * latency, concurrency, head-of-line, pairing, relay sessions, kubectl. Each figure is the
+ * median of 5 counted runs (after a warm-up round) with min and max; paths are interleaved.
+ *
+ * Writes bench/results/<date>.json and bench/results/latest.json (headline numbers at the top
+ * level), docs/performance-suite.svg, and the `bench:suite` section of docs/performance.md.
+ * Partial runs (see --help) print their results and write nothing unless asked to.
+ * What cannot run (no sshd, no kubectl) is skipped and said so, in the output and the report.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, platform, release } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import type { E2EStack } from '../test/helpers/e2e-stack.js';
+import { startE2EStack } from '../test/helpers/e2e-stack.js';
+import { KUBECTL } from '../test/helpers/kubectl.js';
+import type { ManagedProcess } from '../test/helpers/managed-process.js';
+import { startProcess } from '../test/helpers/managed-process.js';
+import { repoPath } from '../test/helpers/paths.js';
+import { BENCH_RELAY_ARGS, startKubepairTunnel } from './lib/kubepair-tunnel.js';
+import { perfUnavailableReason } from './lib/process-cost.js';
+import type { KubepairTunnel } from './lib/kubepair-tunnel.js';
+import { updatePerformanceSection } from './lib/report.js';
+import type { SshServer, SshTools } from './lib/ssh-tunnel.js';
+import { SSH_CIPHER_AES_GCM, SSH_CIPHER_DEFAULT, findSshTools, startSshServer, startSshTunnel } from './lib/ssh-tunnel.js';
+import type { SuiteOptions, WorkloadName } from './lib/suite-options.js';
+import { USAGE, UsageError, parseSuiteOptions } from './lib/suite-options.js';
+import type { MachineInfo, SuiteResults } from './lib/suite-report.js';
+import { chartSpec, evaluateGoals, renderMarkdown } from './lib/suite-report.js';
+import { renderChart } from './lib/svg-chart.js';
+import type { TargetPorts, Tunnel } from './lib/tunnel.js';
+import { directTunnel } from './lib/tunnel.js';
+import { runBulk } from './workloads/bulk.js';
+import { runConcurrency } from './workloads/concurrency.js';
+import { runHeadOfLine } from './workloads/head-of-line.js';
+import { KUBECTL_OBJECTS, runKubectlList } from './workloads/kubectl.js';
+import type { KubectlPath } from './workloads/kubectl.js';
+import { runLatency } from './workloads/latency.js';
+import { runPairing } from './workloads/pairing.js';
+import { runRelaySessions } from './workloads/relay-sessions.js';
+import type { Measurement, Skip, WorkloadContext, WorkloadResult } from './workloads/workload.js';
+
+const CHART_FILE = 'docs/performance-suite.svg';
+const TARGET_READY_TIMEOUT_MS = 10_000;
+
+function log(line: string): void {
+  process.stderr.write(`bench: ${line}\n`);
+}
+
+function toolVersion(command: string, args: readonly string[], pattern: RegExp): string | null {
+  // ssh -V prints on stderr; kubectl on stdout. A missing tool gives an error and no output.
+  const result = spawnSync(command, [...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
+  if (result.error !== undefined || result.status !== 0) return null;
+  return pattern.exec(`${result.stdout}\n${result.stderr}`)?.[1] ?? null;
+}
+
+function describeMachine(ssh: SshTools | undefined, kubectl: string | null): MachineInfo {
+  const list = cpus();
+  return {
+    cpu: list[0]?.model.trim() ?? 'unknown CPU',
+    cores: list.length,
+    node: process.version,
+    os: `${platform()} ${release()}`,
+    ssh: ssh === undefined ? null : toolVersion(ssh.ssh, ['-V'], /(OpenSSH_[^\s,]+)/),
+    kubectl,
+  };
+}
+
+interface TargetProcess {
+  readonly ports: TargetPorts;
+  readonly process: ManagedProcess;
+}
+
+async function startTargets(): Promise<TargetProcess> {
+  const target = startProcess(process.execPath, [repoPath('build/bench/target-server.js')], { PATH: process.env['PATH'] ?? '' });
+  const line = await target.waitFor(/^(\{.*\})$/m, TARGET_READY_TIMEOUT_MS, 'stdout');
+  return { ports: JSON.parse(line[1]!) as TargetPorts, process: target };
+}
+
+/** Everything started for the run; closed in reverse order at the end. */
+class Resources {
+  readonly #closers: Array<() => Promise<void>> = [];
+
+  add(close: () => Promise<void>): void {
+    this.#closers.push(close);
+  }
+
+  async closeAll(): Promise<void> {
+    for (const close of this.#closers.reverse()) {
+      await close().catch((err: unknown) => log(`clean-up failed: ${(err as Error).message}`));
+    }
+  }
+}
+
+async function writeAtomically(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.tmp`;
+  await writeFile(temporary, text);
+  await rename(temporary, path);
+}
+
+async function main(options: SuiteOptions): Promise<number> {
+  const started = Date.now();
+  const loadStart = loadavg();
+  const wants = (name: WorkloadName): boolean => options.workloads.includes(name);
+  const skipped: Skip[] = [];
+  const notes: string[] = [];
+  const perWorkloadLoad: Record<string, number> = {};
+
+  let sshTools: SshTools | undefined;
+  if (!options.ssh) {
+    skipped.push({ what: 'OpenSSH comparison', why: '--no-ssh' });
+  } else {
+    const found = findSshTools();
+    if ('missing' in found) skipped.push({ what: 'OpenSSH comparison', why: `${found.missing}; apt-get install openssh-server openssh-client` });
+    else sshTools = found.tools;
+  }
+  const kubectlVersion = toolVersion(KUBECTL, ['version', '--client'], /Client Version: (\S+)/);
+  if (wants('kubectl') && kubectlVersion === null) skipped.push({ what: 'kubectl workload', why: `${KUBECTL} not found or not runnable; apt-get install kubernetes-client` });
+  for (const skip of skipped) log(`SKIPPING ${skip.what}: ${skip.why}`);
+
+  const machine = describeMachine(sshTools, kubectlVersion);
+  log(`${machine.cpu} (${machine.cores} cores), Node ${machine.node}; load average ${loadStart.map((v) => v.toFixed(2)).join(' ')}`);
+  log(`workloads: ${options.workloads.join(', ')}; ${options.runs} runs each${options.partial ? ' (partial run)' : ''}`);
+
+  const perfMissing = options.instructions ? perfUnavailableReason() : 'off (--no-instructions)';
+  if (perfMissing !== undefined) {
+    skipped.push({ what: 'instruction counts', why: perfMissing });
+    log(`SKIPPING instruction counts: ${perfMissing}`);
+  }
+  const context: WorkloadContext = { runs: options.runs, countInstructions: perfMissing === undefined, log };
+  const results: WorkloadResult[] = [];
+  const resources = new Resources();
+  let failed = false;
+  try {
+    const targets = await startTargets();
+    resources.add(async () => void (await targets.process.stop('SIGTERM', 3000)));
+    const needsStack = options.workloads.some((name) => name !== 'relay');
+    let stack: E2EStack | undefined;
+    if (needsStack) {
+      if (options.profileDir !== undefined) await mkdir(options.profileDir, { recursive: true });
+      stack = await startE2EStack({
+        api: { seedConfigMaps: { count: KUBECTL_OBJECTS } },
+        relayArgs: BENCH_RELAY_ARGS,
+        ...(options.profileDir !== undefined && { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] }),
+      });
+      resources.add(() => stack!.close());
+    }
+    let sshServer: SshServer | undefined;
+    if (sshTools !== undefined && (wants('bulk') || wants('latency') || wants('concurrency') || wants('hol') || wants('pairing') || wants('kubectl'))) {
+      sshServer = await startSshServer(sshTools);
+      resources.add(() => sshServer!.close());
+    }
+
+    const tcpWorkloads = (['bulk', 'latency', 'concurrency', 'hol'] as const).filter(wants);
+    const tunnels: Tunnel[] = [directTunnel(targets.ports)];
+    let kubepair: KubepairTunnel | undefined;
+    let ssh: Awaited<ReturnType<typeof startSshTunnel>> | undefined;
+    if (stack !== undefined && (tcpWorkloads.length > 0 || wants('kubectl'))) {
+      kubepair = await startKubepairTunnel(stack, { mode: 'proxy', targets: targets.ports });
+      resources.add(() => kubepair!.close());
+      tunnels.push(kubepair);
+    }
+    if (sshServer !== undefined && stack !== undefined && (tcpWorkloads.length > 0 || wants('kubectl'))) {
+      ssh = await startSshTunnel(sshServer, targets.ports, SSH_CIPHER_AES_GCM, new Map([['kube', stack.api.port]]));
+      resources.add(() => ssh!.close());
+      tunnels.push(ssh);
+    }
+
+    const runWorkload = async (name: WorkloadName, body: () => Promise<WorkloadResult>): Promise<void> => {
+      if (!wants(name)) return;
+      perWorkloadLoad[name] = loadavg()[0] ?? 0;
+      log(`--- ${name} (load average ${perWorkloadLoad[name].toFixed(2)})`);
+      try {
+        results.push(await body());
+      } catch (err) {
+        failed = true;
+        log(`${name} FAILED: ${(err as Error).stack ?? String(err)}`);
+        skipped.push({ what: `${name} workload`, why: `FAILED: ${(err as Error).message.split('\n')[0]}` });
+      }
+    };
+
+    await runWorkload('bulk', async () => {
+      const bulkTunnels = [...tunnels];
+      let chacha: Tunnel | undefined;
+      if (sshServer !== undefined) {
+        chacha = await startSshTunnel(sshServer, targets.ports, SSH_CIPHER_DEFAULT);
+        bulkTunnels.push(chacha);
+      }
+      try {
+        return await runBulk(context, bulkTunnels, { bytes: options.bulkMiB * 1024 * 1024 });
+      } finally {
+        await chacha?.close();
+      }
+    });
+    await runWorkload('latency', () => runLatency(context, tunnels));
+    await runWorkload('concurrency', () => runConcurrency(context, tunnels));
+    await runWorkload('hol', () => runHeadOfLine(context, tunnels));
+    await runWorkload('pairing', () => runPairing(context, stack!, targets.ports.hello, sshServer));
+    await runWorkload('relay', () => runRelaySessions(context));
+    if (kubectlVersion !== null && stack !== undefined) {
+      const api = stack.api;
+      await runWorkload('kubectl', async () => {
+        const passthrough = await startKubepairTunnel(stack, { mode: 'passthrough' });
+        try {
+          const home = join(stack.dir, 'bench-kubeconfigs');
+          await mkdir(home, { recursive: true, mode: 0o700 });
+          const write = async (name: string, text: string): Promise<string> => {
+            const path = join(home, `${name}.kubeconfig`);
+            await writeFile(path, text, { mode: 0o600 });
+            return path;
+          };
+          const paths: KubectlPath[] = [
+            { name: 'direct', label: 'direct', kubeconfig: await write('direct', api.kubeconfigFor()) },
+            { name: 'kubepair', label: 'kubepair proxy mode', kubeconfig: kubepair!.kubeconfig },
+            { name: 'kubepair_passthrough', label: 'kubepair passthrough mode', kubeconfig: passthrough.kubeconfig },
+            ...(ssh !== undefined ? [{ name: 'ssh', label: 'ssh -L', kubeconfig: await write('ssh', api.kubeconfigFor({ server: `https://127.0.0.1:${ssh.extraPorts.get('kube')}` })) }] : []),
+          ];
+          return await runKubectlList(context, paths);
+        } finally {
+          await passthrough.close();
+        }
+      });
+    }
+  } finally {
+    await resources.closeAll();
+  }
+
+  const measurements: Measurement[] = results.flatMap((result) => result.measurements);
+  const headline: Record<string, number | null> = Object.assign({}, ...results.map((result) => result.headline)) as Record<string, number | null>;
+  for (const result of results) {
+    skipped.push(...result.skipped);
+    notes.push(...result.notes);
+  }
+  const date = new Date().toISOString();
+  const suite: SuiteResults = {
+    schema: 'kubepair-bench/1',
+    date,
+    machine,
+    runs: options.runs,
+    partial: options.partial,
+    duration_s: (Date.now() - started) / 1000,
+    load_average: { start: loadStart, end: loadavg(), per_workload: perWorkloadLoad },
+    headline,
+    goals: evaluateGoals(headline),
+    measurements,
+    skipped,
+    notes,
+  };
+  // Headline numbers also at the top level (issue 6: latest.json has them as top-level keys).
+  const json = `${JSON.stringify({ ...headline, ...suite }, null, 2)}\n`;
+  process.stdout.write(renderMarkdown(suite, CHART_FILE.replace('docs/', '')) + '\n');
+  if (options.jsonPath !== undefined) await writeAtomically(options.jsonPath, json);
+  if (options.write && !failed) {
+    const dated = repoPath(`bench/results/${date.slice(0, 10)}.json`);
+    await writeAtomically(dated, json);
+    await writeAtomically(repoPath('bench/results/latest.json'), json);
+    await writeAtomically(repoPath(CHART_FILE), renderChart(chartSpec(suite)));
+    const doc = await updatePerformanceSection('suite', renderMarkdown(suite, relative(repoPath('docs'), repoPath(CHART_FILE))));
+    log(`wrote ${relative(repoPath('.'), dated)}, bench/results/latest.json, ${CHART_FILE}, ${relative(repoPath('.'), doc)}`);
+  } else if (options.write) {
+    log('a workload failed: bench/results and docs/performance.md were left as they were');
+  } else {
+    log('partial run: bench/results and docs/performance.md were left as they were (--write to publish)');
+  }
+  return failed ? 1 : 0;
+}
+
+let parsed: SuiteOptions | 'help';
+try {
+  parsed = parseSuiteOptions(process.argv.slice(2));
+} catch (err) {
+  if (!(err instanceof UsageError)) throw err;
+  process.stderr.write(`bench: ${err.message}\n\n${USAGE}\n`);
+  process.exit(2);
+}
+if (parsed === 'help') {
+  process.stdout.write(`${USAGE}\n`);
+} else {
+  process.exitCode = await main(parsed);
+}

@@ -1,0 +1,66 @@
+/**
+ * Workload 3, concurrency (issue 6): 50 keep-alive connections at once, each sending 200
+ * sequential 1 KiB JSON requests (10,000 per run, after one untimed request per connection);
+ * requests per second, and the tunnel processes' CPU per request.
+ */
+import { concurrentRequests } from '../lib/load.js';
+import { measureProcessCost } from '../lib/process-cost.js';
+import { formatNumber } from '../lib/report.js';
+import type { Tunnel } from '../lib/tunnel.js';
+import type { WorkloadContext, WorkloadResult } from './workload.js';
+import { interleavedRuns, measurement, medianOf } from './workload.js';
+
+export const CONCURRENT_CONNECTIONS = 50;
+const REQUESTS_PER_CONNECTION = 200;
+const CONCURRENCY_TIMEOUT_MS = 120_000;
+
+export async function runConcurrency(context: WorkloadContext, tunnels: readonly Tunnel[]): Promise<WorkloadResult> {
+  const total = CONCURRENT_CONNECTIONS * REQUESTS_PER_CONNECTION;
+  const samples = await interleavedRuns(
+    context,
+    'concurrency',
+    tunnels,
+    async (tunnel) => {
+      const { result: rps, cost } = await measureProcessCost(tunnel.rootPids(), context.countInstructions, () =>
+        concurrentRequests(tunnel.ports.http, CONCURRENT_CONNECTIONS, REQUESTS_PER_CONNECTION, CONCURRENCY_TIMEOUT_MS),
+      );
+      const figures: Record<string, number> = { rps };
+      // One untimed request per connection ran inside the measured window too.
+      const requests = total + CONCURRENT_CONNECTIONS;
+      if (cost.cpuSeconds !== undefined) figures['cpu'] = (cost.cpuSeconds * 1e6) / requests;
+      if (cost.instructions !== undefined) figures['instructions'] = cost.instructions / requests / 1e3;
+      return figures;
+    },
+    (f) => `${formatNumber(f['rps']!, 0)} req/s`,
+  );
+  const rps = measurement(
+    { id: 'concurrency_rps', label: `concurrency: ${CONCURRENT_CONNECTIONS} connections x ${REQUESTS_PER_CONNECTION} requests`, unit: 'req/s', better: 'higher', digits: 0 },
+    samples.get('rps'),
+  );
+  const cpu = measurement(
+    { id: 'concurrency_cpu_us_per_request', label: 'concurrency: CPU of the tunnel processes per request', unit: 'CPU µs', better: 'lower', digits: 0 },
+    samples.get('cpu'),
+  );
+  const instructions = measurement(
+    { id: 'concurrency_kinstructions_per_request', label: 'concurrency: instructions of the tunnel processes per request (perf)', unit: 'k instr', better: 'lower', digits: 0 },
+    samples.get('instructions'),
+  );
+  const direct = medianOf(rps, 'direct');
+  const kubepair = medianOf(rps, 'kubepair');
+  const ssh = medianOf(rps, 'ssh');
+  return {
+    measurements: [rps, cpu, ...(Object.keys(instructions.byTunnel).length > 0 ? [instructions] : [])],
+    headline: {
+      concurrency_rps_direct: direct,
+      concurrency_rps_kubepair: kubepair,
+      concurrency_rps_ssh: ssh,
+      concurrency_ratio_vs_ssh: kubepair !== null && ssh !== null ? kubepair / ssh : null,
+      concurrency_cpu_us_per_request_kubepair: medianOf(cpu, 'kubepair'),
+      concurrency_cpu_us_per_request_ssh: medianOf(cpu, 'ssh'),
+      concurrency_kinstructions_per_request_kubepair: medianOf(instructions, 'kubepair'),
+      concurrency_kinstructions_per_request_ssh: medianOf(instructions, 'ssh'),
+    },
+    skipped: [],
+    notes: [],
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * Workload 7, kubectl (issue 6): the real `kubectl get configmaps` listing 2,000 ConfigMaps of
+ * the fixture API server, wall time from spawn to exit: direct, through kubepair in proxy mode
+ * (TLS to connect's listener, policy and audit on the agent, the agent's own TLS to the API
+ * server), in passthrough mode (TLS end to end) and through `ssh -L` (TLS end to end). Each
+ * path has its own HOME, so kubectl's discovery cache is warm after the untimed first round, as
+ * it is for a user. Every run checks that all 2,000 rows came back.
+ */
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { kubectlSandbox, runKubectl } from '../../test/helpers/kubectl.js';
+import { formatNumber } from '../lib/report.js';
+import type { Tunnel } from '../lib/tunnel.js';
+import type { WorkloadContext, WorkloadResult } from './workload.js';
+import { interleavedRuns, measurement, medianOf } from './workload.js';
+
+export const KUBECTL_OBJECTS = 2_000;
+const KUBECTL_TIMEOUT_MS = 60_000;
+
+/** A kubeconfig to run kubectl with, named like the tunnel it goes through. */
+export interface KubectlPath {
+  readonly name: string;
+  readonly label: string;
+  readonly kubeconfig: string;
+}
+
+export async function runKubectlList(context: WorkloadContext, paths: readonly KubectlPath[]): Promise<WorkloadResult> {
+  const sandbox = await kubectlSandbox('kubepair-bench-kubectl-');
+  try {
+    const homes = new Map<string, string>();
+    for (const path of paths) {
+      const home = join(sandbox.dir, `home-${path.name}`);
+      await mkdir(home, { mode: 0o700 });
+      homes.set(path.name, home);
+    }
+    // interleavedRuns wants tunnels; only the name is used here.
+    const asTunnels: Tunnel[] = paths.map((path) => ({
+      name: path.name,
+      label: path.label,
+      ports: { source: 0, http: 0, hello: 0 },
+      rootPids: () => [],
+      close: () => Promise.resolve(),
+    }));
+    const byName = new Map(paths.map((path) => [path.name, path]));
+    const samples = await interleavedRuns(
+      context,
+      'kubectl',
+      asTunnels,
+      async (tunnel) => {
+        const path = byName.get(tunnel.name)!;
+        const started = process.hrtime.bigint();
+        const result = await runKubectl(['get', 'configmaps'], { kubeconfig: path.kubeconfig, home: homes.get(path.name)!, timeoutMs: KUBECTL_TIMEOUT_MS });
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        const rows = result.stdout.split('\n').filter((line) => line.startsWith('seed-')).length;
+        if (result.code !== 0 || rows !== KUBECTL_OBJECTS) {
+          throw new Error(`kubectl through ${path.name}: exit ${result.code}, ${rows} rows; ${result.stderr.slice(0, 500)}`);
+        }
+        return { ms };
+      },
+      (f) => `${formatNumber(f['ms']!, 0)} ms`,
+    );
+    const ms = measurement(
+      { id: 'kubectl_get_ms', label: `kubectl get configmaps (${formatNumber(KUBECTL_OBJECTS, 0)} objects)`, unit: 'ms', better: 'lower', digits: 0 },
+      samples.get('ms'),
+    );
+    const direct = medianOf(ms, 'direct');
+    const ratio = (name: string): number | null => {
+      const through = medianOf(ms, name);
+      return through !== null && direct !== null ? through / direct : null;
+    };
+    return {
+      measurements: [ms],
+      headline: {
+        kubectl_ms_direct: direct,
+        kubectl_ms_kubepair_proxy: medianOf(ms, 'kubepair'),
+        kubectl_ms_kubepair_passthrough: medianOf(ms, 'kubepair_passthrough'),
+        kubectl_ms_ssh: medianOf(ms, 'ssh'),
+        kubectl_ratio_proxy_vs_direct: ratio('kubepair'),
+        kubectl_ratio_passthrough_vs_direct: ratio('kubepair_passthrough'),
+      },
+      skipped: [],
+      notes: [],
+    };
+  } finally {
+    await sandbox.remove();
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Workload 2, latency (issue 6): 5,000 sequential HTTP/1.1 keep-alive requests on one
+ * connection, each answered with 1 KiB of JSON (a burst of small API calls), after 500 untimed
+ * ones; p50 and p99 in microseconds per run, and the tunnel processes' CPU per request.
+ * "Added latency" is a tunnel's median p50 (p99) minus direct's.
+ */
+import { quantile, sequentialLatencies } from '../lib/load.js';
+import { measureProcessCost } from '../lib/process-cost.js';
+import { formatNumber } from '../lib/report.js';
+import type { Tunnel } from '../lib/tunnel.js';
+import type { WorkloadContext, WorkloadResult } from './workload.js';
+import { interleavedRuns, measurement, medianOf } from './workload.js';
+
+export const LATENCY_REQUESTS = 5_000;
+const LATENCY_WARMUP = 500;
+const LATENCY_TIMEOUT_MS = 120_000; // 24 ms per request would be a broken tunnel
+
+export async function runLatency(context: WorkloadContext, tunnels: readonly Tunnel[]): Promise<WorkloadResult> {
+  const samples = await interleavedRuns(
+    context,
+    'latency',
+    tunnels,
+    async (tunnel) => {
+      const { result: latencies, cost } = await measureProcessCost(tunnel.rootPids(), context.countInstructions, () =>
+        sequentialLatencies(tunnel.ports.http, LATENCY_REQUESTS, LATENCY_WARMUP, LATENCY_TIMEOUT_MS),
+      );
+      const figures: Record<string, number> = { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
+      // The warm-up requests ran inside the measured window too.
+      const requests = LATENCY_REQUESTS + LATENCY_WARMUP;
+      if (cost.cpuSeconds !== undefined) figures['cpu'] = (cost.cpuSeconds * 1e6) / requests;
+      if (cost.instructions !== undefined) figures['instructions'] = cost.instructions / requests / 1e3;
+      return figures;
+    },
+    (f) => `p50 ${formatNumber(f['p50']!, 0)} µs, p99 ${formatNumber(f['p99']!, 0)} µs`,
+  );
+  const p50 = measurement(
+    { id: 'latency_p50_us', label: `latency: ${formatNumber(LATENCY_REQUESTS, 0)} sequential 1 KiB JSON requests, p50`, unit: 'µs', better: 'lower', digits: 0 },
+    samples.get('p50'),
+  );
+  const p99 = measurement({ id: 'latency_p99_us', label: 'latency: same requests, p99', unit: 'µs', better: 'lower', digits: 0 }, samples.get('p99'));
+  const cpu = measurement({ id: 'latency_cpu_us_per_request', label: 'latency: CPU of the tunnel processes per request', unit: 'CPU µs', better: 'lower', digits: 0 }, samples.get('cpu'));
+  const instructions = measurement(
+    { id: 'latency_kinstructions_per_request', label: 'latency: instructions of the tunnel processes per request (perf)', unit: 'k instr', better: 'lower', digits: 0 },
+    samples.get('instructions'),
+  );
+  const added = (m: typeof p50, tunnel: string): number | null => {
+    const direct = medianOf(m, 'direct');
+    const through = medianOf(m, tunnel);
+    return direct !== null && through !== null ? (through - direct) / 1000 : null;
+  };
+  return {
+    measurements: [p50, p99, cpu, ...(Object.keys(instructions.byTunnel).length > 0 ? [instructions] : [])],
+    headline: {
+      latency_p50_us_direct: medianOf(p50, 'direct'),
+      latency_p50_us_kubepair: medianOf(p50, 'kubepair'),
+      latency_p50_us_ssh: medianOf(p50, 'ssh'),
+      latency_p99_us_direct: medianOf(p99, 'direct'),
+      latency_p99_us_kubepair: medianOf(p99, 'kubepair'),
+      latency_p99_us_ssh: medianOf(p99, 'ssh'),
+      latency_added_p50_ms: added(p50, 'kubepair'),
+      latency_added_p99_ms: added(p99, 'kubepair'),
+      latency_added_p50_ms_ssh: added(p50, 'ssh'),
+      latency_added_p99_ms_ssh: added(p99, 'ssh'),
+      latency_cpu_us_per_request_kubepair: medianOf(cpu, 'kubepair'),
+      latency_cpu_us_per_request_ssh: medianOf(cpu, 'ssh'),
+      latency_kinstructions_per_request_kubepair: medianOf(instructions, 'kubepair'),
+      latency_kinstructions_per_request_ssh: medianOf(instructions, 'ssh'),
+    },
+    skipped: [],
+    notes: [],
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * What every workload of the side-by-side benchmark (issue 6) gets and gives back: the tunnels
+ * to compare, the number of runs, a log line writer; and measurements (one figure per tunnel,
+ * each the summary of its runs), headline numbers for bench/results/latest.json, and what it
+ * had to skip.
+ */
+import type { Summary } from '../lib/report.js';
+import { summarize } from '../lib/report.js';
+import type { Tunnel } from '../lib/tunnel.js';
+
+export interface Measurement {
+  /** Stable id, e.g. `bulk_mbps` (results JSON). */
+  readonly id: string;
+  /** What was measured, for the table. */
+  readonly label: string;
+  readonly unit: string;
+  readonly better: 'higher' | 'lower';
+  /** Decimals shown in the table. */
+  readonly digits: number;
+  /** Per tunnel name: summary of the runs with the samples. */
+  readonly byTunnel: Readonly<Record<string, SampleSummary>>;
+}
+
+export interface SampleSummary extends Summary {
+  readonly samples: readonly number[];
+}
+
+export interface Skip {
+  readonly what: string;
+  readonly why: string;
+}
+
+export interface WorkloadResult {
+  readonly measurements: readonly Measurement[];
+  /** Top-level numbers for latest.json (null: could not be measured; see skipped). */
+  readonly headline: Readonly<Record<string, number | null>>;
+  readonly skipped: readonly Skip[];
+  /** Extra lines for the report (how it was measured, caveats). */
+  readonly notes: readonly string[];
+}
+
+export interface WorkloadContext {
+  /** Counted runs per figure (at least 5 for a published result). */
+  readonly runs: number;
+  /** Count the tunnel processes' instructions with perf (when it works on this machine). */
+  readonly countInstructions: boolean;
+  log(line: string): void;
+}
+
+export function sampleSummary(samples: readonly number[]): SampleSummary {
+  return { ...summarize(samples), samples: [...samples] };
+}
+
+/** Median of one tunnel's figure, or null when it was not measured. */
+export function medianOf(measurement: Measurement | undefined, tunnel: string): number | null {
+  return measurement?.byTunnel[tunnel]?.median ?? null;
+}
+
+/** Figures of one run through one tunnel, by metric id. */
+export type RunFigures = Readonly<Record<string, number>>;
+
+/** Samples by metric id, then by tunnel name. */
+export type RunSamples = Map<string, Map<string, number[]>>;
+
+/**
+ * Run `once(tunnel)` for every tunnel, one untimed warm-up round and then `runs` counted rounds;
+ * the order of the tunnels rotates every round so a change in the machine's load does not
+ * always hit the same one. Returns the counted samples by metric and tunnel.
+ */
+export async function interleavedRuns(
+  context: WorkloadContext,
+  what: string,
+  tunnels: readonly Tunnel[],
+  once: (tunnel: Tunnel) => Promise<RunFigures>,
+  format: (figures: RunFigures) => string,
+): Promise<RunSamples> {
+  const samples: RunSamples = new Map();
+  for (let round = 0; round <= context.runs; round++) {
+    const parts: string[] = [];
+    for (let i = 0; i < tunnels.length; i++) {
+      const tunnel = tunnels[(i + round) % tunnels.length]!;
+      const figures = await once(tunnel);
+      if (round > 0) {
+        for (const [metric, value] of Object.entries(figures)) {
+          const byTunnel = samples.get(metric) ?? new Map<string, number[]>();
+          samples.set(metric, byTunnel);
+          byTunnel.set(tunnel.name, [...(byTunnel.get(tunnel.name) ?? []), value]);
+        }
+      }
+      parts.push(`${tunnel.name} ${format(figures)}`);
+    }
+    context.log(`${what} ${round === 0 ? 'warm-up' : `run ${round}/${context.runs}`}: ${parts.join('; ')}`);
+  }
+  return samples;
+}
+
+/** Wrap per-tunnel samples as a measurement. */
+export function measurement(
+  fields: Omit<Measurement, 'byTunnel'>,
+  samples: ReadonlyMap<string, readonly number[]> | undefined,
+): Measurement {
+  const byTunnel: Record<string, SampleSummary> = {};
+  for (const [name, values] of samples ?? []) if (values.length > 0) byTunnel[name] = sampleSummary(values);
+  return { ...fields, byTunnel };
+}
