@@ -3,16 +3,26 @@
  *
  * @peculiar/x509 2.x resolves its ASN.1 helpers through tsyringe, which needs the Reflect
  * metadata API before the library is evaluated; `reflect-metadata` (the polyfill the library
- * documents) is imported first for that. ES modules evaluate their imports in order, so every
- * module of src/tls imports the library through this file and never directly.
+ * documents) is loaded first for that, and every module of src/tls reaches the library
+ * through this file and never directly.
  *
  * All cryptography runs on Node's own WebCrypto (`node:crypto` `webcrypto`), passed explicitly
  * to every call instead of through the library's global provider, so no other code can swap
  * the implementation underneath us. No input here is untrusted: callers validate first.
  */
-import 'reflect-metadata';
-// Module requests are evaluated in source order: the polyfill above loads before the library.
-export {
+import { createRequire } from 'node:module';
+import { webcrypto } from 'node:crypto';
+import type * as X509Library from '@peculiar/x509';
+
+// Both packages are CommonJS and loaded with `require`, in this order (reflect-metadata
+// first, see above). An ESM `import` would make Node 20 lex the library's 3,000-line bundle
+// for its exports before loading it (about 30 ms of every `kubepair connect` on a 2-core
+// machine, docs/performance.md); `require` loads the same files, same version, same classes.
+const require = createRequire(import.meta.url);
+require('reflect-metadata');
+const x509 = require('@peculiar/x509') as typeof X509Library;
+
+export const {
   AuthorityKeyIdentifierExtension,
   BasicConstraintsExtension,
   ExtendedKeyUsage,
@@ -24,10 +34,12 @@ export {
   SubjectKeyIdentifierExtension,
   X509Certificate,
   X509CertificateGenerator,
-} from '@peculiar/x509';
+} = x509;
+// The classes the callers also name as types.
+export type X509Certificate = X509Library.X509Certificate;
+export type ExtendedKeyUsageExtension = X509Library.ExtendedKeyUsageExtension;
+export type SubjectAlternativeNameExtension = X509Library.SubjectAlternativeNameExtension;
 export type { JsonGeneralNames, JsonName } from '@peculiar/x509';
-import type { X509CertificateGenerator } from '@peculiar/x509';
-import { webcrypto } from 'node:crypto';
 
 /** The WebCrypto type the library's declarations expect for their `crypto` parameter. */
 type LibraryCrypto = NonNullable<Parameters<typeof X509CertificateGenerator.create>[1]>;
