@@ -7,7 +7,7 @@
  * from the first request to the last `established`. The client side is this process's test
  * peers, not full CPace endpoints: the relay only ever sees frames, so that is its whole cost.
  */
-import { api, createSessionViaApi, openPeer, pairViaApi, startRelay } from '../../test/helpers/relay-process.js';
+import { api, connectPair, startRelay } from '../../test/helpers/relay-process.js';
 import type { StartedRelay, TestPeer } from '../../test/helpers/relay-process.js';
 import { BENCH_RELAY_ARGS } from './kubepair-tunnel.js';
 import { summarize } from './report.js';
@@ -18,13 +18,9 @@ const WARMUP_SESSIONS = 50;
 const RSS_SAMPLES = 5;
 const RSS_SAMPLE_INTERVAL_MS = 400;
 
+/** A paired session (test/helpers' connectPair) that the agent has marked established. */
 export async function pairedSession(relay: StartedRelay): Promise<{ agent: TestPeer; client: TestPeer }> {
-  const session = await createSessionViaApi(relay);
-  const agent = await openPeer(relay, 'agent', session.session_id, session.agent_key);
-  const pairing = await pairViaApi(relay, session.nameplate);
-  const client = await openPeer(relay, 'client', session.session_id, pairing.client_key);
-  await agent.control('peer_connected');
-  await client.control('peer_connected');
+  const { agent, client } = await connectPair(relay);
   agent.ws.send(JSON.stringify({ type: 'established' }));
   return { agent, client };
 }
