@@ -8,7 +8,7 @@ import { measureProcessCost } from '../lib/process-cost.js';
 import { formatNumber } from '../lib/report.js';
 import type { Tunnel } from '../lib/tunnel.js';
 import type { RunFigures, WorkloadContext, WorkloadResult } from './workload.js';
-import { interleavedRuns, measurement, medianOf } from './workload.js';
+import { costFigures, costMeasurements, interleavedRuns, measurement, medianOf } from './workload.js';
 
 export const BULK_BYTES = 1024 * 1024 * 1024; // 1 GiB
 const BULK_TIMEOUT_MS = 180_000; // 3 min: 6 MB/s would be a broken tunnel, not a slow one
@@ -26,10 +26,7 @@ export async function runBulk(context: WorkloadContext, tunnels: readonly Tunnel
     tunnels,
     async (tunnel) => {
       const { result, cost } = await measureProcessCost(tunnel.rootPids(), context.countInstructions, () => download(tunnel.ports.source, bytes, BULK_TIMEOUT_MS));
-      const figures: Record<string, number> = { mbps: bytes / result.seconds / 1e6 };
-      if (cost.cpuSeconds !== undefined) figures['cpu'] = (cost.cpuSeconds * BULK_BYTES) / bytes;
-      if (cost.instructions !== undefined) figures['instructions'] = (cost.instructions * BULK_BYTES) / bytes / 1e9;
-      return figures;
+      return { mbps: bytes / result.seconds / 1e6, ...costFigures(cost, 'gib', bytes / 2 ** 30) };
     },
     (figures: RunFigures) =>
       `${formatNumber(figures['mbps']!, 0)} MB/s${figures['cpu'] !== undefined ? ` (${formatNumber(figures['cpu'], 2)} CPU s/GiB` : ''}` +
@@ -39,19 +36,12 @@ export async function runBulk(context: WorkloadContext, tunnels: readonly Tunnel
     { id: 'bulk_mbps', label: `bulk: ${formatNumber(bytes / 2 ** 20, 0)} MiB download, one connection`, unit: 'MB/s', better: 'higher', digits: 0 },
     samples.get('mbps'),
   );
-  const cpuPerGiB = measurement(
-    { id: 'bulk_cpu_s_per_gib', label: 'bulk: CPU of the tunnel processes per GiB', unit: 'CPU s/GiB', better: 'lower', digits: 2 },
-    samples.get('cpu'),
-  );
-  const instructions = measurement(
-    { id: 'bulk_ginstructions_per_gib', label: 'bulk: instructions of the tunnel processes per GiB (perf)', unit: 'G instr/GiB', better: 'lower', digits: 1 },
-    samples.get('instructions'),
-  );
+  const { cpu: cpuPerGiB, instructions, published: cost } = costMeasurements('bulk', 'gib', samples);
   const direct = medianOf(mbps, 'direct');
   const kubepair = medianOf(mbps, 'kubepair');
   const ssh = medianOf(mbps, 'ssh');
   return {
-    measurements: [mbps, cpuPerGiB, ...(Object.keys(instructions.byTunnel).length > 0 ? [instructions] : [])],
+    measurements: [mbps, ...cost],
     headline: {
       bulk_mbps_direct: direct,
       bulk_mbps_kubepair: kubepair,

@@ -8,7 +8,7 @@ import { measureProcessCost } from '../lib/process-cost.js';
 import { formatNumber } from '../lib/report.js';
 import type { Tunnel } from '../lib/tunnel.js';
 import type { WorkloadContext, WorkloadResult } from './workload.js';
-import { interleavedRuns, measurement, medianOf } from './workload.js';
+import { costFigures, costMeasurements, interleavedRuns, measurement, medianOf } from './workload.js';
 
 export const CONCURRENT_CONNECTIONS = 50;
 const REQUESTS_PER_CONNECTION = 200;
@@ -24,12 +24,8 @@ export async function runConcurrency(context: WorkloadContext, tunnels: readonly
       const { result: rps, cost } = await measureProcessCost(tunnel.rootPids(), context.countInstructions, () =>
         concurrentRequests(tunnel.ports.http, CONCURRENT_CONNECTIONS, REQUESTS_PER_CONNECTION, CONCURRENCY_TIMEOUT_MS),
       );
-      const figures: Record<string, number> = { rps };
       // One untimed request per connection ran inside the measured window too.
-      const requests = total + CONCURRENT_CONNECTIONS;
-      if (cost.cpuSeconds !== undefined) figures['cpu'] = (cost.cpuSeconds * 1e6) / requests;
-      if (cost.instructions !== undefined) figures['instructions'] = cost.instructions / requests / 1e3;
-      return figures;
+      return { rps, ...costFigures(cost, 'request', total + CONCURRENT_CONNECTIONS) };
     },
     (f) => `${formatNumber(f['rps']!, 0)} req/s`,
   );
@@ -37,19 +33,12 @@ export async function runConcurrency(context: WorkloadContext, tunnels: readonly
     { id: 'concurrency_rps', label: `concurrency: ${CONCURRENT_CONNECTIONS} connections x ${REQUESTS_PER_CONNECTION} requests`, unit: 'req/s', better: 'higher', digits: 0 },
     samples.get('rps'),
   );
-  const cpu = measurement(
-    { id: 'concurrency_cpu_us_per_request', label: 'concurrency: CPU of the tunnel processes per request', unit: 'CPU µs', better: 'lower', digits: 0 },
-    samples.get('cpu'),
-  );
-  const instructions = measurement(
-    { id: 'concurrency_kinstructions_per_request', label: 'concurrency: instructions of the tunnel processes per request (perf)', unit: 'k instr', better: 'lower', digits: 0 },
-    samples.get('instructions'),
-  );
+  const { cpu, instructions, published: cost } = costMeasurements('concurrency', 'request', samples);
   const direct = medianOf(rps, 'direct');
   const kubepair = medianOf(rps, 'kubepair');
   const ssh = medianOf(rps, 'ssh');
   return {
-    measurements: [rps, cpu, ...(Object.keys(instructions.byTunnel).length > 0 ? [instructions] : [])],
+    measurements: [rps, ...cost],
     headline: {
       concurrency_rps_direct: direct,
       concurrency_rps_kubepair: kubepair,

@@ -9,7 +9,7 @@ import { measureProcessCost } from '../lib/process-cost.js';
 import { formatNumber } from '../lib/report.js';
 import type { Tunnel } from '../lib/tunnel.js';
 import type { WorkloadContext, WorkloadResult } from './workload.js';
-import { interleavedRuns, measurement, medianOf } from './workload.js';
+import { costFigures, costMeasurements, interleavedRuns, measurement, medianOf } from './workload.js';
 
 export const LATENCY_REQUESTS = 5_000;
 const LATENCY_WARMUP = 500;
@@ -24,12 +24,8 @@ export async function runLatency(context: WorkloadContext, tunnels: readonly Tun
       const { result: latencies, cost } = await measureProcessCost(tunnel.rootPids(), context.countInstructions, () =>
         sequentialLatencies(tunnel.ports.http, LATENCY_REQUESTS, LATENCY_WARMUP, LATENCY_TIMEOUT_MS),
       );
-      const figures: Record<string, number> = { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
       // The warm-up requests ran inside the measured window too.
-      const requests = LATENCY_REQUESTS + LATENCY_WARMUP;
-      if (cost.cpuSeconds !== undefined) figures['cpu'] = (cost.cpuSeconds * 1e6) / requests;
-      if (cost.instructions !== undefined) figures['instructions'] = cost.instructions / requests / 1e3;
-      return figures;
+      return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), ...costFigures(cost, 'request', LATENCY_REQUESTS + LATENCY_WARMUP) };
     },
     (f) => `p50 ${formatNumber(f['p50']!, 0)} µs, p99 ${formatNumber(f['p99']!, 0)} µs`,
   );
@@ -38,18 +34,14 @@ export async function runLatency(context: WorkloadContext, tunnels: readonly Tun
     samples.get('p50'),
   );
   const p99 = measurement({ id: 'latency_p99_us', label: 'latency: same requests, p99', unit: 'µs', better: 'lower', digits: 0 }, samples.get('p99'));
-  const cpu = measurement({ id: 'latency_cpu_us_per_request', label: 'latency: CPU of the tunnel processes per request', unit: 'CPU µs', better: 'lower', digits: 0 }, samples.get('cpu'));
-  const instructions = measurement(
-    { id: 'latency_kinstructions_per_request', label: 'latency: instructions of the tunnel processes per request (perf)', unit: 'k instr', better: 'lower', digits: 0 },
-    samples.get('instructions'),
-  );
+  const { cpu, instructions, published: cost } = costMeasurements('latency', 'request', samples);
   const added = (m: typeof p50, tunnel: string): number | null => {
     const direct = medianOf(m, 'direct');
     const through = medianOf(m, tunnel);
     return direct !== null && through !== null ? (through - direct) / 1000 : null;
   };
   return {
-    measurements: [p50, p99, cpu, ...(Object.keys(instructions.byTunnel).length > 0 ? [instructions] : [])],
+    measurements: [p50, p99, ...cost],
     headline: {
       latency_p50_us_direct: medianOf(p50, 'direct'),
       latency_p50_us_kubepair: medianOf(p50, 'kubepair'),

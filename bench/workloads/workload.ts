@@ -6,6 +6,7 @@
  */
 import type { Summary } from '../lib/report.js';
 import { summarize } from '../lib/report.js';
+import type { ProcessCost } from '../lib/process-cost.js';
 import type { Tunnel } from '../lib/tunnel.js';
 
 export interface Measurement {
@@ -102,4 +103,46 @@ export function measurement(
   const byTunnel: Record<string, SampleSummary> = {};
   for (const [name, values] of samples ?? []) if (values.length > 0) byTunnel[name] = sampleSummary(values);
   return { ...fields, byTunnel };
+}
+
+/** What a workload's process cost is counted per: a GiB moved, or one request. */
+export type CostUnit = 'gib' | 'request';
+
+const COST_UNITS = {
+  gib: {
+    cpu: { suffix: 'cpu_s_per_gib', unit: 'CPU s/GiB', digits: 2, scale: 1 },
+    instructions: { suffix: 'ginstructions_per_gib', unit: 'G instr/GiB', digits: 1, scale: 1e-9 },
+    per: 'per GiB',
+  },
+  request: {
+    cpu: { suffix: 'cpu_us_per_request', unit: 'CPU µs', digits: 0, scale: 1e6 },
+    instructions: { suffix: 'kinstructions_per_request', unit: 'k instr', digits: 0, scale: 1e-3 },
+    per: 'per request',
+  },
+} as const;
+
+/** Run figures `cpu` and `instructions`: the tunnel processes' cost per unit (`units` of them were done). */
+export function costFigures(cost: ProcessCost, unit: CostUnit, units: number): Record<string, number> {
+  const scales = COST_UNITS[unit];
+  const figures: Record<string, number> = {};
+  if (cost.cpuSeconds !== undefined) figures['cpu'] = (cost.cpuSeconds * scales.cpu.scale) / units;
+  if (cost.instructions !== undefined) figures['instructions'] = (cost.instructions * scales.instructions.scale) / units;
+  return figures;
+}
+
+/**
+ * The measurements of the `cpu` and `instructions` run figures of `workload` (ids such as
+ * `bulk_cpu_s_per_gib`); `published` leaves out instructions when perf counted none.
+ */
+export function costMeasurements(workload: string, unit: CostUnit, samples: RunSamples): { cpu: Measurement; instructions: Measurement; published: Measurement[] } {
+  const { cpu: cpuUnit, instructions: instructionsUnit, per } = COST_UNITS[unit];
+  const cpu = measurement(
+    { id: `${workload}_${cpuUnit.suffix}`, label: `${workload}: CPU of the tunnel processes ${per}`, unit: cpuUnit.unit, better: 'lower', digits: cpuUnit.digits },
+    samples.get('cpu'),
+  );
+  const instructions = measurement(
+    { id: `${workload}_${instructionsUnit.suffix}`, label: `${workload}: instructions of the tunnel processes ${per} (perf)`, unit: instructionsUnit.unit, better: 'lower', digits: instructionsUnit.digits },
+    samples.get('instructions'),
+  );
+  return { cpu, instructions, published: [cpu, ...(Object.keys(instructions.byTunnel).length > 0 ? [instructions] : [])] };
 }
