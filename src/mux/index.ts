@@ -6,5 +6,4 @@ export { MuxClient } from './mux-client.js';
 export { MuxServer } from './mux-server.js';
 export { splice } from './splice.js';
 export type { SpliceCounters } from './splice.js';
-export { bridgeStream } from './stream-bridge.js';
 export { KUBE_API_TARGET, assertTargetName, isValidTargetName } from './target-name.js';
