@@ -371,6 +371,8 @@ describe('an audit log that cannot be written', { timeout: 120_000 }, () => {
       assert.deepEqual(api.requests().filter((r) => r.seq > since).map((r) => `${r.method} ${r.path}`), [], 'nothing reached the API server');
       const refusals = tunnel.records.filter((r) => r.status === 500);
       assert.ok(refusals.length >= 2 && refusals.every((r) => r.decision === 'allow'), 'the policy allowed them; the audit log refused them');
+      // Appends are written in order: once this one settles, every refusal's record has been tried.
+      await log.append({ event: 'settle' }).catch(() => undefined);
       assert.ok(log.errorCount >= refusals.length, 'every refusal\'s own record failed too');
 
       // Repaired: the next record (a refusal's, or any other) is written, and requests pass again.
