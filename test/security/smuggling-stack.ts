@@ -125,7 +125,7 @@ export async function startSmugglingStack(options: SmugglingStackOptions): Promi
         if (record['decision'] !== 'allow' || Date.parse(String(record['time'])) < since - 1000) continue;
         const user = typeof record['impersonate_user'] === 'string' ? record['impersonate_user'] : 'fixture-admin';
         const id = String(record['request_id']);
-        byId.set(id, { requestId: id, key: requestKey(String(record['method']), String(record['path']), String(record['query'] ?? ''), user) });
+        byId.set(id, { requestId: id, key: requestKey(String(record['method']), String(record['path']), typeof record['query'] === 'string' ? record['query'] : '', user) });
       }
       return [...byId.values()];
     };
