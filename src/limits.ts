@@ -172,8 +172,18 @@ export const RELAY_MAX_REQUEST_BODY_BYTES = 4 * 1024; // 4 KiB
 export const RELAY_REQUEST_TIMEOUT_MS = 10_000; // 10 s
 /** Largest text (control) frame the relay accepts from a peer, in bytes. */
 export const RELAY_CONTROL_MESSAGE_MAX_BYTES = 1024; // 1 KiB
-/** Client addresses whose refused WebSocket upgrades and browser origins the relay tracks at once. */
-export const RELAY_UPGRADE_FAILURE_ADDRESSES = 10_000;
+/** Client addresses whose unauthenticated failures the relay counts at once (the failure budget). */
+export const RELAY_FAILURE_BUDGET_ADDRESSES = 10_000;
+/**
+ * How long a freed nameplate stays out of use, so a stale code typed later finds no session
+ * instead of costing a newer one an attempt.
+ */
+export const RELAY_NAMEPLATE_QUARANTINE_MS = 10 * 60_000; // 10 min
+/**
+ * Most nameplates in quarantine at once. Past it the oldest is freed early, so nameplates stay
+ * below (sessions live at the peak) + this + 1 whatever the churn: 5 digits at the defaults.
+ */
+export const RELAY_NAMEPLATE_QUARANTINE_MAX = 10_000;
 /** Most tokens in one tokens file. */
 export const RELAY_MAX_TOKENS = 1_000;
 /** Largest tokens file the relay reads, in bytes. */

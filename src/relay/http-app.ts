@@ -23,7 +23,7 @@ import { fastify, LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
 import { KubepairError } from '../errors/index.js';
-import { RELAY_UPGRADE_FAILURE_ADDRESSES } from '../limits.js';
+import { RELAY_FAILURE_BUDGET_ADDRESSES } from '../limits.js';
 import { PROTOCOL } from '../version.js';
 import {
   API_PAIR_PATH,
@@ -220,7 +220,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   });
 
   // One audit line per address and minute for 429s: a flood of refused requests stays a metric.
-  const rateLimitAudits = new AddressLimiter(1, 60_000, RELAY_UPGRADE_FAILURE_ADDRESSES);
+  const rateLimitAudits = new AddressLimiter(1, 60_000, RELAY_FAILURE_BUDGET_ADDRESSES);
   await app.register(rateLimit, {
     global: false,
     max: limits.apiRateLimitPerMinute,

@@ -25,6 +25,7 @@ import {
   RELAY_MAX_SESSIONS,
   RELAY_MAX_SESSIONS_PER_ADDRESS,
   RELAY_MAX_SESSIONS_PER_TOKEN,
+  RELAY_NAMEPLATE_QUARANTINE_MS,
   RELAY_PEER_SILENCE_TIMEOUT_MS,
   RELAY_PING_INTERVAL_MS,
   RELAY_REQUEST_TIMEOUT_MS,
@@ -51,6 +52,7 @@ export interface RelayLimits {
   readonly shutdownGraceMs: number;
   readonly maxRequestBodyBytes: number;
   readonly requestTimeoutMs: number;
+  readonly nameplateQuarantineMs: number;
 }
 
 export type LimitUnit = 'duration' | 'bytes' | 'count';
@@ -110,6 +112,7 @@ export const RELAY_LIMIT_OPTIONS: readonly LimitOption[] = [
   limit('shutdownGraceMs', 'shutdown-grace', 'duration', RELAY_SHUTDOWN_GRACE_MS, 0, 10 * MINUTE, 'on SIGTERM, how long peers may finish before they are closed'),
   limit('maxRequestBodyBytes', 'max-request-body', 'bytes', RELAY_MAX_REQUEST_BODY_BYTES, 256, MIB, 'largest JSON request body on /api/*'),
   limit('requestTimeoutMs', 'request-timeout', 'duration', RELAY_REQUEST_TIMEOUT_MS, 100, 10 * MINUTE, 'how long one HTTP request may take to arrive'),
+  limit('nameplateQuarantineMs', 'nameplate-quarantine', 'duration', RELAY_NAMEPLATE_QUARANTINE_MS, 0, DAY, 'how long a freed nameplate stays out of use, so a stale code finds no session (0: reuse at once)'),
 ];
 
 /** The default limits (DESIGN §3). */

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from '../ws-runtime.js';
 import { KubepairError, isKubepairError } from '../errors/index.js';
 import { PROTOCOL, VERSION, WS_SUBPROTOCOL } from '../version.js';
-import { RELAY_UPGRADE_FAILURE_ADDRESSES } from '../limits.js';
+import { RELAY_FAILURE_BUDGET_ADDRESSES } from '../limits.js';
 import { AddressLimiter } from './address-limiter.js';
 import { ClientAddressResolver } from './client-address.js';
 import { buildRelayApp } from './http-app.js';
@@ -92,6 +92,7 @@ export class RelayServer {
         maxSessions: limits.maxSessions,
         maxSessionsPerToken: limits.maxSessionsPerToken,
         maxSessionsPerAddress: limits.maxSessionsPerAddress,
+        nameplateQuarantineMs: limits.nameplateQuarantineMs,
       });
       cleanup.push(() => store.close());
       // The metrics read the broker at scrape time, which is after it exists.
@@ -106,7 +107,7 @@ export class RelayServer {
       const origins = new OriginPolicy(config.allowOrigins);
       const isClosing = (): boolean => this.#closing;
       // Refused upgrades and refused browser origins bypass the route rate limit: one budget.
-      const failures = new AddressLimiter(limits.apiRateLimitPerMinute, 60_000, RELAY_UPGRADE_FAILURE_ADDRESSES);
+      const failures = new AddressLimiter(limits.apiRateLimitPerMinute, 60_000, RELAY_FAILURE_BUDGET_ADDRESSES);
       const app = await buildRelayApp({
         limits,
         tls,

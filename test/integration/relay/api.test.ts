@@ -45,19 +45,24 @@ describe('relay API', { timeout: 300_000 }, () => {
       assert.ok(ttl > 100_000 && ttl <= 120_000, `expires about 120 s from now (${ttl} ms)`);
     });
 
-    it('nameplates are the lowest free number and are reused', T, async () => {
-      const fresh = await startRelay({ args: ['--rate-limit', '1000'] });
-      try {
-        const first = await createSessionViaApi(fresh);
-        const second = await createSessionViaApi(fresh);
-        const third = await createSessionViaApi(fresh);
-        assert.deepEqual([first.nameplate, second.nameplate, third.nameplate], ['1', '2', '3']);
-        const deleted = await api(fresh, 'DELETE', `${SESSION}/${second.session_id}`, { token: fresh.tokens.admin });
-        assert.equal(deleted.status, 204);
-        assert.equal((await createSessionViaApi(fresh)).nameplate, '2', 'the freed 2 is handed out before 4');
-        assert.equal((await createSessionViaApi(fresh)).nameplate, '4');
-      } finally {
-        await fresh.dispose();
+    it('nameplates are the lowest free number that is not in quarantine', T, async () => {
+      for (const [quarantine, afterDelete] of [
+        [undefined, ['4', '5']], // the default 10 min: the freed 2 stays out of use
+        ['0s', ['2', '4']], // quarantine off: the freed 2 is handed out before 4
+      ] as const) {
+        const fresh = await startRelay({ args: ['--rate-limit', '1000', ...(quarantine === undefined ? [] : ['--nameplate-quarantine', quarantine])] });
+        try {
+          const first = await createSessionViaApi(fresh);
+          const second = await createSessionViaApi(fresh);
+          const third = await createSessionViaApi(fresh);
+          assert.deepEqual([first.nameplate, second.nameplate, third.nameplate], ['1', '2', '3']);
+          const deleted = await api(fresh, 'DELETE', `${SESSION}/${second.session_id}`, { token: fresh.tokens.admin });
+          assert.equal(deleted.status, 204);
+          const next = [(await createSessionViaApi(fresh)).nameplate, (await createSessionViaApi(fresh)).nameplate];
+          assert.deepEqual(next, afterDelete, `--nameplate-quarantine ${quarantine ?? '(default)'}`);
+        } finally {
+          await fresh.dispose();
+        }
       }
     });
 
