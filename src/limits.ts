@@ -174,6 +174,19 @@ export const RELAY_REQUEST_TIMEOUT_MS = 10_000; // 10 s
 export const RELAY_CONTROL_MESSAGE_MAX_BYTES = 1024; // 1 KiB
 /** Client addresses whose unauthenticated failures the relay counts at once (the failure budget). */
 export const RELAY_FAILURE_BUDGET_ADDRESSES = 10_000;
+/** The failure budget's window: `--rate-limit` unauthenticated failures per address per window. */
+export const RELAY_FAILURE_BUDGET_WINDOW_MS = 60_000; // 1 min
+/** Refusals of one address are summed into one audit record per this window. */
+export const RELAY_REFUSAL_AUDIT_WINDOW_MS = 60_000; // 1 min
+/**
+ * Addresses whose refusals are summed per window; refusals of further addresses go into one
+ * record for all of them. Bounds the audit lines per window to about 5 per tracked address.
+ */
+export const RELAY_REFUSAL_AUDIT_ADDRESSES = 512;
+/** Audit records the relay lets wait for the disk before it refuses more (and turns not ready). */
+export const RELAY_AUDIT_BACKLOG = AUDIT_MAX_PENDING_RECORDS;
+/** After a failed audit write, how often the relay tries to record the loss (readiness returns when it succeeds). */
+export const RELAY_AUDIT_RECOVERY_RETRY_MS = 1_000; // 1 s
 /**
  * How long a freed nameplate stays out of use, so a stale code typed later finds no session
  * instead of costing a newer one an attempt.

@@ -14,6 +14,7 @@ import { KubepairError } from '../errors/index.js';
 import { isLoopbackHost } from '../relay-client/relay-endpoint.js';
 import {
   RELAY_API_RATE_LIMIT_PER_MINUTE,
+  RELAY_AUDIT_BACKLOG,
   RELAY_CLAIM_CONNECT_TIMEOUT_MS,
   RELAY_ESTABLISHED_LIFETIME_MS,
   RELAY_EXPIRING_NOTICE_MS,
@@ -53,6 +54,7 @@ export interface RelayLimits {
   readonly maxRequestBodyBytes: number;
   readonly requestTimeoutMs: number;
   readonly nameplateQuarantineMs: number;
+  readonly auditBacklog: number;
 }
 
 export type LimitUnit = 'duration' | 'bytes' | 'count';
@@ -113,6 +115,7 @@ export const RELAY_LIMIT_OPTIONS: readonly LimitOption[] = [
   limit('maxRequestBodyBytes', 'max-request-body', 'bytes', RELAY_MAX_REQUEST_BODY_BYTES, 256, MIB, 'largest JSON request body on /api/*'),
   limit('requestTimeoutMs', 'request-timeout', 'duration', RELAY_REQUEST_TIMEOUT_MS, 100, 10 * MINUTE, 'how long one HTTP request may take to arrive'),
   limit('nameplateQuarantineMs', 'nameplate-quarantine', 'duration', RELAY_NAMEPLATE_QUARANTINE_MS, 0, DAY, 'how long a freed nameplate stays out of use, so a stale code finds no session (0: reuse at once)'),
+  limit('auditBacklog', 'audit-backlog', 'count', RELAY_AUDIT_BACKLOG, 16, RELAY_AUDIT_BACKLOG, 'audit records waiting for the disk before more are refused (and /readyz turns 503)'),
 ];
 
 /** The default limits (DESIGN §3). */
