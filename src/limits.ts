@@ -151,6 +151,19 @@ export const RELAY_MAX_SESSIONS_PER_TOKEN = 1_000;
 export const RELAY_MAX_SESSIONS_PER_ADDRESS = 50;
 /** Open TCP connections (HTTP and WebSocket) the relay accepts at once. */
 export const RELAY_MAX_CONNECTIONS = 25_000;
+/**
+ * Open TCP connections from one peer address (the TCP peer, never a header; trusted proxies are
+ * exempt). Room for a NAT'ed office at the session bound per address (two sockets per session)
+ * plus its API calls, while one address cannot take every slot.
+ */
+export const RELAY_MAX_CONNECTIONS_PER_ADDRESS = 256;
+/**
+ * How long a client may take from opening a connection (or finishing the previous request on a
+ * kept-alive one) to a complete request head, HTTP or WebSocket upgrade; TLS handshakes too.
+ */
+export const RELAY_HEAD_TIMEOUT_MS = 10_000; // 10 s
+/** How often the HTTP server looks for connections past the head or request timeout (Node's default is 30 s). */
+export const RELAY_CONNECTION_CHECK_INTERVAL_MS = 1_000; // 1 s
 /** Interval between WebSocket pings to each peer. */
 export const RELAY_PING_INTERVAL_MS = 30_000; // 30 s
 /** A peer that sent nothing (not even a pong) for this long is dropped. */

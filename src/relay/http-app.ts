@@ -11,6 +11,9 @@
  * | GET /healthz, GET /readyz      | none            | 200 {"status":"ok"}                        |
  * | GET /metrics                   | metrics, admin  | Prometheus text                            |
  *
+ * Connections: at most --max-connections in total and --max-connections-per-ip per TCP peer
+ * (connection-gate.ts), and each must bring a complete request head within --head-timeout.
+ *
  * Untrusted input: every request. Order of checks on each request: failure budget (an address
  * that used it up gets 429 on every route but the probes) → query string (refused: credentials
  * never travel in URLs) → Origin → shutting down → rate limit → bearer token and scope → body
@@ -28,6 +31,7 @@ import { fastify, LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
 import { KubepairError } from '../errors/index.js';
+import { RELAY_CONNECTION_CHECK_INTERVAL_MS } from '../limits.js';
 import { PROTOCOL } from '../version.js';
 import {
   API_PAIR_PATH,
@@ -42,6 +46,7 @@ import {
 import type { CreateSessionResponse, PairResponse } from '../relay-client/wire.js';
 import type { FailureBudget } from './address-limiter.js';
 import type { ClientAddressResolver } from './client-address.js';
+import { ConnectionGate } from './connection-gate.js';
 import { errorAnswer } from './http-errors.js';
 import { OriginPolicy } from './origin-policy.js';
 import { ScopeError } from './relay-auth.js';
@@ -169,14 +174,29 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     loggerInstance: baseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     serverFactory: (handler) => {
+      // Slots free themselves: a request head (HTTP or WebSocket upgrade) must be complete, and a
+      // TLS handshake done, within --head-timeout, checked every second (Node checks every 30 s).
+      const timing = {
+        connectionsCheckingInterval: Math.min(RELAY_CONNECTION_CHECK_INTERVAL_MS, limits.headTimeoutMs),
+        handshakeTimeout: limits.headTimeoutMs,
+      };
       const server: Server = options.tls
-        ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, handler)
-        : createHttpServer(handler);
+        ? createHttpsServer({ ...timing, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, handler)
+        : createHttpServer(timing, handler);
       server.requestTimeout = limits.requestTimeoutMs;
-      server.headersTimeout = limits.requestTimeoutMs;
+      server.headersTimeout = limits.headTimeoutMs;
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
       server.maxConnections = limits.maxConnections;
       server.on('drop', () => metrics.limitHits.labels('connections').inc());
+      // No address takes every slot: a cap per TCP peer (never a header; trusted proxies exempt).
+      new ConnectionGate({
+        maxPerAddress: limits.maxConnectionsPerAddress,
+        isExempt: addresses.isTrustedProxy,
+        onRefused: (address) => {
+          metrics.limitHits.labels('connections_per_address').inc();
+          refusals.limitHit(address, 'connections_per_address');
+        },
+      }).attach(server);
       return server;
     },
     bodyLimit: limits.maxRequestBodyBytes,
