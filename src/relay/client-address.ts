@@ -5,7 +5,9 @@
  * dodge the per-address limits by sending the header. With it, X-Forwarded-For is walked from
  * the right, skipping only hops that are trusted proxies, exactly as Fastify does for API
  * requests (the same trust function is handed to Fastify), so HTTP requests and WebSocket
- * upgrades agree. Untrusted input: the X-Forwarded-For header.
+ * upgrades agree. The per-address connection cap (connection-gate.ts) is the exception: it
+ * counts the TCP peer, before any header exists, and exempts trusted proxies. Untrusted input:
+ * the X-Forwarded-For header.
  */
 import { isIP } from 'node:net';
 import type { BlockList } from 'node:net';
