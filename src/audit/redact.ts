@@ -32,12 +32,22 @@ function byPattern(id: string, description: string, pattern: RegExp, replacement
   return { id, description, apply: (text) => text.replace(pattern, replacement) };
 }
 
-/** Secret words that name a flag, an environment variable or a JSON field. */
-const FLAG_WORDS = String.raw`password|passwd|passphrase|pass(?:in|out)?|token|secret|api[-_]?key|access[-_]?key|secret[-_]?key|client[-_]?secret`;
-/** Up to three `word-` or `word_` segments in front of a secret word (`--registry-password`). */
+/**
+ * Secret words that name a secret at the END of any name, glued to a prefix with or without a
+ * separator: `PGPASSWORD`, `MYSQLPASSWORD`, `VAULTTOKEN`, `db_password`, `x-api-key`. They are
+ * long and specific enough that a name ending in one holds a secret; a name that only starts
+ * with one (`password_policy`, `TOKEN_TTL`, `--token-file`) does not, and stays.
+ */
+const GLUED_WORDS = String.raw`password|passwd|passphrase|token|secret|api[-_]?key|access[-_]?key|secret[-_]?key|credentials?`;
+/** Secret words that name a secret only as a whole word segment: glued, they are ordinary (`--bypass`, `--compass`). */
+const SEGMENT_WORDS = String.raw`pass(?:in|out)?`;
+/** Up to three `word-` or `word_` segments in front of a segment word (`--key-passin`). */
 const FLAG_PREFIX = String.raw`(?:[A-Za-z0-9]{1,32}[-_]){0,3}`;
-/** A flag name that carries a secret: `--password`, `-token`, `--client-secret`. */
-const SECRET_FLAG_NAME = String.raw`--?${FLAG_PREFIX}(?:${FLAG_WORDS})`;
+/**
+ * A flag name that carries a secret: `--password`, `-token`, `--client-secret`, `--pgpassword`,
+ * `--vault-token`. The glued prefix is bounded and lazy: the name must end where the word does.
+ */
+const SECRET_FLAG_NAME = String.raw`--?(?:[A-Za-z0-9_.-]{0,96}?(?:${GLUED_WORDS})|${FLAG_PREFIX}(?:${SEGMENT_WORDS}))`;
 const BARE_SECRET_FLAG = new RegExp(String.raw`^${SECRET_FLAG_NAME}$`, 'i');
 
 /**
@@ -211,14 +221,17 @@ export const REDACTION_FAMILIES: readonly RedactionFamily[] = [
   ),
   byPattern(
     'secret-env-assignment',
-    'upper-case environment assignments whose name ends in `PASSWORD`, `PASSWD`, `SECRET`, `TOKEN`, `API_KEY`, `ACCESS_KEY` or `CREDENTIALS` (`GITHUB_TOKEN=...`)',
-    /\b([A-Z][A-Z0-9_]{0,63}_)?(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|ACCESS_KEY|CREDENTIALS?)=[^\s'"&;]+/g,
-    `$1$2=${REDACTED}`,
+    'assignments `NAME=VALUE` (environment, query or config style, any case) whose name ends in `PASSWORD`, `PASSWD`, `PASSPHRASE`, `SECRET`, `TOKEN`, `API_KEY`, `APIKEY`, `ACCESS_KEY`, `SECRET_KEY` or `CREDENTIAL(S)`, glued to a prefix or not (`PGPASSWORD=...`, `VAULTTOKEN=...`, `db_password=...`, `x-api-key=...`); a quoted value is replaced whole',
+    new RegExp(
+      String.raw`(?<![A-Za-z0-9_])([A-Za-z0-9_]{0,64}?(?:${GLUED_WORDS}))=(?:"[^"\r\n]*"?|'[^'\r\n]*'?|[^\s'"&;]+)`,
+      'gi',
+    ),
+    `$1=${REDACTED}`,
   ),
   byPattern(
     'secret-json-field',
-    'JSON text inside a string whose field name ends in a secret word (`"password": "..."`, `"client_secret": "..."`)',
-    /("[A-Za-z0-9_.-]{0,64}?(?:password|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key|credentials?)"[ \t]{0,16}:[ \t]{0,16})"(?:[^"\\\r\n]|\\.)*"?/gi,
+    'JSON text inside a string whose field name ends in a secret word (`"password": "..."`, `"client_secret": "..."`, `"PGPASSWORD": "..."`)',
+    new RegExp(String.raw`("[A-Za-z0-9_.-]{0,64}?(?:${GLUED_WORDS}|private[_-]?key)"[ \t]{0,16}:[ \t]{0,16})"(?:[^"\\\r\n]|\\.)*"?`, 'gi'),
     `$1"${REDACTED}"`,
   ),
   byPattern(
@@ -260,6 +273,7 @@ const SECRET_KEY_ENDINGS = [
   'apikey',
   'privatekey',
   'accesskey',
+  'secretkey',
   'accountkey',
   'credential',
   'credentials',
