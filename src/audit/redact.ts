@@ -38,7 +38,14 @@ function byPattern(id: string, description: string, pattern: RegExp, replacement
  * long and specific enough that a name ending in one holds a secret; a name that only starts
  * with one (`password_policy`, `TOKEN_TTL`, `--token-file`) does not, and stays.
  */
-const GLUED_WORDS = String.raw`password|passwd|passphrase|token|secret|api[-_]?key|access[-_]?key|secret[-_]?key|credentials?`;
+const GLUED_WORDS = String.raw`password|passwd|passphrase|token|secret|api[-_]?key|access[-_]?key|secret[-_]?key`;
+/**
+ * `CREDENTIAL(S)` names a secret only as an upper-case environment name (`AWS_CREDENTIALS=`);
+ * in lower case it is as often a kind or a path (`credentials=client-certificate`), and stays.
+ */
+const ENV_VALUE = String.raw`(?:"[^"\r\n]*"?|'[^'\r\n]*'?|[^\s'"&;]+)`;
+const SECRET_ENV_ASSIGNMENT = new RegExp(String.raw`(?<![A-Za-z0-9_])([A-Za-z0-9_]{0,64}?(?:${GLUED_WORDS}))=${ENV_VALUE}`, 'gi');
+const CREDENTIALS_ENV_ASSIGNMENT = new RegExp(String.raw`(?<![A-Za-z0-9_])([A-Z0-9_]{0,64}?CREDENTIALS?)=${ENV_VALUE}`, 'g');
 /** Secret words that name a secret only as a whole word segment: glued, they are ordinary (`--bypass`, `--compass`). */
 const SEGMENT_WORDS = String.raw`pass(?:in|out)?`;
 /** Up to three `word-` or `word_` segments in front of a segment word (`--key-passin`). */
@@ -219,19 +226,16 @@ export const REDACTION_FAMILIES: readonly RedactionFamily[] = [
     /(^|[?&;])(access_token|id_token|refresh_token|token|password|passwd|secret|client_secret|api_key|apikey|key|code|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)=[^&\s'"#]+/gi,
     `$1$2=${REDACTED}`,
   ),
-  byPattern(
-    'secret-env-assignment',
-    'assignments `NAME=VALUE` (environment, query or config style, any case) whose name ends in `PASSWORD`, `PASSWD`, `PASSPHRASE`, `SECRET`, `TOKEN`, `API_KEY`, `APIKEY`, `ACCESS_KEY`, `SECRET_KEY` or `CREDENTIAL(S)`, glued to a prefix or not (`PGPASSWORD=...`, `VAULTTOKEN=...`, `db_password=...`, `x-api-key=...`); a quoted value is replaced whole',
-    new RegExp(
-      String.raw`(?<![A-Za-z0-9_])([A-Za-z0-9_]{0,64}?(?:${GLUED_WORDS}))=(?:"[^"\r\n]*"?|'[^'\r\n]*'?|[^\s'"&;]+)`,
-      'gi',
-    ),
-    `$1=${REDACTED}`,
-  ),
+  {
+    id: 'secret-env-assignment',
+    description:
+      'assignments `NAME=VALUE` (environment, query or config style, any case) whose name ends in `PASSWORD`, `PASSWD`, `PASSPHRASE`, `SECRET`, `TOKEN`, `API_KEY`, `APIKEY`, `ACCESS_KEY` or `SECRET_KEY`, glued to a prefix or not (`PGPASSWORD=...`, `VAULTTOKEN=...`, `db_password=...`, `x-api-key=...`), and upper-case names ending in `CREDENTIAL(S)`; a quoted value is replaced whole',
+    apply: (text) => text.replace(SECRET_ENV_ASSIGNMENT, `$1=${REDACTED}`).replace(CREDENTIALS_ENV_ASSIGNMENT, `$1=${REDACTED}`),
+  },
   byPattern(
     'secret-json-field',
     'JSON text inside a string whose field name ends in a secret word (`"password": "..."`, `"client_secret": "..."`, `"PGPASSWORD": "..."`)',
-    new RegExp(String.raw`("[A-Za-z0-9_.-]{0,64}?(?:${GLUED_WORDS}|private[_-]?key)"[ \t]{0,16}:[ \t]{0,16})"(?:[^"\\\r\n]|\\.)*"?`, 'gi'),
+    new RegExp(String.raw`("[A-Za-z0-9_.-]{0,64}?(?:${GLUED_WORDS}|private[_-]?key|credentials?)"[ \t]{0,16}:[ \t]{0,16})"(?:[^"\\\r\n]|\\.)*"?`, 'gi'),
     `$1"${REDACTED}"`,
   ),
   byPattern(

@@ -177,6 +177,8 @@ const CASES: readonly Case[] = [
   { id: 'secret-env-assignment/positive-quoted', input: `sh -c "VAULTTOKEN='s.abc 123' vault"`, expected: `sh -c "VAULTTOKEN=${REDACTED} vault"` },
   { id: 'secret-env-assignment/negative', input: 'TOKEN_TTL=3600 PASSWORD_LENGTH=12' },
   { id: 'secret-env-assignment/negative-keyword-first', input: 'password_policy=strict&max_tokens=100&secret_name=db-creds&tokenizer=bert' },
+  { id: 'secret-env-assignment/positive-credentials-upper', input: 'AWS_CREDENTIALS=abc123 run', expected: `AWS_CREDENTIALS=${REDACTED} run` },
+  { id: 'secret-env-assignment/negative-credentials-lower', input: 'mode=passthrough credentials=client-certificate expires_at=2030-01-01T00:00:00.000Z' },
   {
     id: 'secret-json-field/positive',
     input: '{"user":"a","db_password":"hunter\\"2"}',
@@ -245,7 +247,7 @@ describe('redactString', () => {
  */
 describe('Security: a secret assigned to any name ending in a secret word is redacted (generated names)', () => {
   const VALUE = 'Zq7/+=.:@!%~-_vAlUe9';
-  const WORDS = ['password', 'passwd', 'passphrase', 'token', 'secret', 'apikey', 'api_key', 'api-key', 'access_key', 'secret_key', 'credentials'];
+  const WORDS = ['password', 'passwd', 'passphrase', 'token', 'secret', 'apikey', 'api_key', 'api-key', 'access_key', 'secret_key'];
   const PREFIXES = ['', 'pg', 'mysql', 'vault', 'db', 'x', 'client', 'my2', 'aws_prod'];
   const SEPARATORS = ['', '_', '-', '.'];
   const CASES: ReadonlyArray<(name: string) => string> = [(n) => n.toLowerCase(), (n) => n.toUpperCase(), (n) => n.replace(/^./, (c) => c.toUpperCase())];
