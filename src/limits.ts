@@ -105,6 +105,12 @@ export const AUDIT_KEEP_MAX_FILES = 1000;
 export const AUDIT_RECORD_MAX_BYTES = 256 * 1024; // 256 KiB
 /** Records accepted by `append` and not yet written before appends are refused (backpressure). */
 export const AUDIT_MAX_PENDING_RECORDS = 4096;
+/** Rounds an audit writer tries to take its file's lock (each round creates it, refuses, or removed a stale lock). */
+export const AUDIT_LOCK_ATTEMPTS = 50;
+/** Wait before the next round while another process takes over a stale audit lock, in milliseconds. */
+export const AUDIT_LOCK_RETRY_MS = 10; // 10 ms
+/** Largest audit lock file read, in bytes (a kubepair lock is about 200). */
+export const AUDIT_LOCK_MAX_BYTES = 4096; // 4 KiB
 /** Longest string the redaction module scans; longer strings are replaced whole, in UTF-16 code units. */
 export const REDACT_MAX_STRING_CHARS = 64 * 1024; // 64 Ki characters
 /** Deepest nesting of objects and arrays the redaction module descends into; deeper values are replaced. */

@@ -1,7 +1,7 @@
 /**
  * What `kubepair connect` prints: a banner with cluster, mode, policy and expiry (all from the
- * validated session description; the cluster name sanitized), where the kubeconfig is, and one
- * line when the tunnel dies. Human text goes to stderr; `--no-shell` prints the export line on
+ * validated session description; the cluster name sanitized), where the kubeconfig is, one line
+ * for each plain local connection the agent refused, and one line when the tunnel dies. Human text goes to stderr; `--no-shell` prints the export line on
  * stdout so scripts can `eval` it.
  */
 import type { ConnectReporter, PortForward } from '../client/connect.js';
@@ -38,6 +38,10 @@ export class ConnectOutput implements ConnectReporter {
       process.stdout.write(`export KUBECONFIG=${info.kubeconfig}\n`);
       process.stderr.write('kubepair: waiting; press Ctrl-C to end the session\n');
     }
+  }
+
+  connectionRefused(info: { readonly target: string; readonly localPort: number }, error: KubepairError): void {
+    process.stderr.write(`kubepair: a connection on 127.0.0.1:${info.localPort} (${info.target}) was closed: ${error.message}\n`);
   }
 
   tunnelClosed(error: KubepairError | undefined): void {

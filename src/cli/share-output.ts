@@ -84,7 +84,9 @@ export class ShareOutput implements ShareReporter {
     const more = this.#auditFailuresUnreported > 0 ? ` (and ${this.#auditFailuresUnreported} more failures since the last report)` : '';
     this.#lastAuditReport = now;
     this.#auditFailuresUnreported = 0;
-    const effect = failOpen ? '--audit-fail-open: requests are still served, without a record' : 'every request is refused until it can be written again';
+    const effect = failOpen
+      ? '--audit-fail-open: connections and requests are still served, without a record'
+      : 'every new connection and request is refused until it can be written again';
     this.#err.write(`kubepair share: audit log: ${describeWithCause(error)}${more}; ${effect}\n`);
   }
 

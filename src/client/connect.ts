@@ -47,6 +47,8 @@ export interface ConnectConfig {
 export interface ConnectReporter {
   paired(description: SessionDescription): void;
   ready(info: { readonly kubeconfig: string; readonly port: number; readonly forwards: readonly PortForward[]; readonly ramBacked: boolean }): void;
+  /** A plain local connection (passthrough API, --forward) was closed because its tunnel stream could not be opened. */
+  connectionRefused?(info: { readonly target: string; readonly localPort: number }, error: KubepairError): void;
   tunnelClosed(error: KubepairError | undefined): void;
 }
 
@@ -133,10 +135,18 @@ export class Connect {
       }
       listeners.push(apiListener);
       const port = await apiListener.listen();
+      // A plain client (kubectl in passthrough, anything on a --forward port) can only see its
+      // connection close; say why here (kubectl in proxy mode gets a Status instead).
+      const reportRefusals = (listener: LocalListener, target: string, localPort: number): void => {
+        listener.on('streamError', (error, phase) => {
+          if (phase === 'open') this.#reporter.connectionRefused?.({ target, localPort }, error);
+        });
+      };
+      if (description.mode === 'passthrough') reportRefusals(apiListener, KUBE_API_TARGET, port);
       for (const forward of config.forwards) {
         const listener = new LocalListener({ security: { kind: 'plain' }, port: forward.localPort, target: forward.target, openStream });
         listeners.push(listener);
-        await listener.listen();
+        reportRefusals(listener, forward.target, await listener.listen());
       }
       const runtime = await chooseRuntimeDir();
       kubeconfig = await TempKubeconfig.create(runtime.path, { ...spec, server: `https://127.0.0.1:${port}` });

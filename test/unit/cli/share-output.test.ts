@@ -52,7 +52,7 @@ describe('share output: audit failures', () => {
     output.auditFailed(writeError(), false);
     assert.equal(
       err.text(),
-      "kubepair share: audit log: the audit log cannot be written: cannot write /state/audit.jsonl (EISDIR: illegal operation on a directory, unlink '/state/audit.jsonl.10'); every request is refused until it can be written again\n",
+      "kubepair share: audit log: the audit log cannot be written: cannot write /state/audit.jsonl (EISDIR: illegal operation on a directory, unlink '/state/audit.jsonl.10'); every new connection and request is refused until it can be written again\n",
     );
     assert.equal(out.text(), '', 'nothing on stdout, which scripts read for the code');
   });
@@ -60,7 +60,7 @@ describe('share output: audit failures', () => {
   it('says requests are still served under --audit-fail-open', () => {
     const err = capture();
     new ShareOutput(capture().stream, err.stream).auditFailed(writeError(), true);
-    assert.match(err.text(), /; --audit-fail-open: requests are still served, without a record\n$/);
+    assert.match(err.text(), /; --audit-fail-open: connections and requests are still served, without a record\n$/);
   });
 
   it('does not print a line for every failed record while the failures go on', () => {
