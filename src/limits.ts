@@ -208,6 +208,17 @@ export const RELAY_PROXY_CONNECT_TIMEOUT_MS = 15_000; // 15 s
 /** Longest HTTPS_PROXY / NO_PROXY value read from the environment, in characters. */
 export const RELAY_PROXY_SETTING_MAX_CHARS = 8 * 1024; // 8 KiB
 
+// --- terminal output of peer and relay text (src/terminal/inert-text.ts) ---
+/** Longest field from a peer or the relay that kubepair prints (a path, a name), in characters. */
+export const TERMINAL_FIELD_MAX_CHARS = 256;
+/** Longest one-line error message kubepair prints, in characters. */
+export const TERMINAL_MESSAGE_MAX_CHARS = 1024;
+/**
+ * Longest policy rule connect's banner shows, in characters: with its label the line stays
+ * within 80 columns, so a rule cannot wrap onto a line of its own that imitates the banner.
+ */
+export const BANNER_RULE_MAX_CHARS = 56;
+
 // --- relay tokens in the OS keychain (DESIGN §7) ---
 /**
  * How long one keychain call may take. A locked keychain may show an unlock prompt, so this
