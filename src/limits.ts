@@ -219,6 +219,17 @@ export const TERMINAL_MESSAGE_MAX_CHARS = 1024;
  */
 export const BANNER_RULE_MAX_CHARS = 56;
 
+// --- connect: signals and leftover kubeconfigs (DESIGN §6) ---
+/** How long connect's shell or command has between SIGTERM and SIGKILL when connect stops it. */
+export const CHILD_STOP_GRACE_MS = 5_000; // 5 s
+/**
+ * After a signal, how long connect may take to stop its child and clean up before it exits
+ * anyway: twice the child's grace, so the child's SIGKILL comes first.
+ */
+export const SIGNAL_EXIT_GRACE_MS = 2 * CHILD_STOP_GRACE_MS; // 10 s
+/** Directory entries a connect examines when it looks for kubeconfigs left by dead processes. */
+export const STALE_KUBECONFIG_SCAN_MAX_ENTRIES = 4096;
+
 // --- relay tokens in the OS keychain (DESIGN §7) ---
 /**
  * How long one keychain call may take. A locked keychain may show an unlock prompt, so this

@@ -64,6 +64,10 @@ export class ConnectOutput implements ConnectReporter {
     this.#noShell = noShell;
   }
 
+  staleKubeconfigsRemoved(count: number): void {
+    process.stderr.write(`kubepair: removed ${plural(count, 'kubeconfig')} left behind by connect processes that no longer run\n`);
+  }
+
   paired(description: SessionDescription): void {
     process.stderr.write(bannerLines(description).join('\n') + '\n');
   }
