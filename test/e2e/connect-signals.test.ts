@@ -21,6 +21,9 @@ import type { ScriptedAgent } from '../helpers/scripted-agent.js';
 import { proxyDescription, startScriptedAgent } from '../helpers/scripted-agent.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
+/** Every test is bounded: a connect that ignores a signal fails the test instead of hanging it. */
+const T = { timeout: 60_000 };
+
 function exitCodeOf(signal: NodeJS.Signals): number {
   return 128 + constants.signals[signal];
 }
@@ -51,7 +54,7 @@ describe('e2e: connect ends cleanly on signals', () => {
     return ['--', 'sh', '-c', 'touch "$0"', marker];
   };
 
-  it('Security: Ctrl-C while pairing: the agent answers later, yet nothing runs; exit 130, no kubeconfig', async () => {
+  it('Security: Ctrl-C while pairing: the agent answers later, yet nothing runs; exit 130, no kubeconfig', T, async () => {
     let openGate: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (openGate = resolve));
     const slow = await agent(gate);
@@ -76,7 +79,7 @@ describe('e2e: connect ends cleanly on signals', () => {
   });
 
   for (const signal of ['SIGTERM', 'SIGHUP', 'SIGQUIT'] as const) {
-    it(`${signal} while pairing with an agent that never answers: exit ${exitCodeOf(signal)}, nothing runs`, async () => {
+    it(`${signal} while pairing with an agent that never answers: exit ${exitCodeOf(signal)}, nothing runs`, T, async () => {
       const silent = await agent(new Promise<void>(() => undefined));
       const connect = stack.startConnect([silent.code, ...markerCommand()]);
       try {
@@ -95,7 +98,7 @@ describe('e2e: connect ends cleanly on signals', () => {
   }
 
   describe('the code prompt without a terminal (the first line of standard input)', () => {
-    it('end of input without a code: "no pairing code entered", exit 2, no stack trace', async () => {
+    it('end of input without a code: "no pairing code entered", exit 2, no stack trace', T, async () => {
       const connect = stack.startConnect(['--no-shell']);
       await connect.waitFor(/reading the pairing code/, 15_000, 'stderr');
       connect.child.stdin.end();
@@ -106,7 +109,7 @@ describe('e2e: connect ends cleanly on signals', () => {
     });
 
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      it(`${signal} while waiting for the code: exit ${exitCodeOf(signal)}, no stack trace`, async () => {
+      it(`${signal} while waiting for the code: exit ${exitCodeOf(signal)}, no stack trace`, T, async () => {
         const connect = stack.startConnect(['--no-shell']);
         try {
           await connect.waitFor(/reading the pairing code/, 15_000, 'stderr');
@@ -121,7 +124,7 @@ describe('e2e: connect ends cleanly on signals', () => {
       });
     }
 
-    it('a code on standard input pairs like one given as an argument', async () => {
+    it('a code on standard input pairs like one given as an argument', T, async () => {
       const ready = await agent();
       const connect = stack.startConnect(['--no-shell']);
       try {
@@ -142,7 +145,7 @@ describe('e2e: connect ends cleanly on signals', () => {
       return startProcess('script', ['-qec', `'${process.execPath}' '${CLI_PATH}' ${command}`, '/dev/null'], stack.env('client'));
     };
 
-    it('Ctrl-C at the prompt: exit 130, one line, no stack trace', async () => {
+    it('Ctrl-C at the prompt: exit 130, one line, no stack trace', T, async () => {
       const connect = onTerminal(['--no-shell']);
       try {
         await connect.waitFor(/Pairing code: /, 15_000, 'stdout');
@@ -156,7 +159,7 @@ describe('e2e: connect ends cleanly on signals', () => {
       }
     });
 
-    it('Ctrl-D at an empty prompt: "no pairing code entered", exit 2', async () => {
+    it('Ctrl-D at an empty prompt: "no pairing code entered", exit 2', T, async () => {
       const connect = onTerminal(['--no-shell']);
       try {
         await connect.waitFor(/Pairing code: /, 15_000, 'stdout');
@@ -173,7 +176,7 @@ describe('e2e: connect ends cleanly on signals', () => {
 
   describe('Security: a session ended by a signal leaves no kubeconfig', () => {
     for (const signal of ['SIGQUIT', 'SIGUSR2', 'SIGHUP', 'SIGTERM', 'SIGINT', 'SIGUSR1'] as const) {
-      it(`connect --no-shell ended by ${signal}: exit ${exitCodeOf(signal)}, kubeconfig removed`, async () => {
+      it(`connect --no-shell ended by ${signal}: exit ${exitCodeOf(signal)}, kubeconfig removed`, T, async () => {
         const ready = await agent();
         const connect = stack.startConnect(['--no-shell', ready.code]);
         try {
@@ -192,7 +195,7 @@ describe('e2e: connect ends cleanly on signals', () => {
       });
     }
 
-    it('a command running when SIGTERM arrives is stopped; exit 143, kubeconfig removed', async () => {
+    it('a command running when SIGTERM arrives is stopped; exit 143, kubeconfig removed', T, async () => {
       const ready = await agent();
       const pidFile = join(stack.dir, 'command.pid');
       const connect = stack.startConnect([ready.code, '--', 'sh', '-c', 'echo $$ > "$0"; exec sleep 60', pidFile]);
@@ -211,7 +214,7 @@ describe('e2e: connect ends cleanly on signals', () => {
       assert.deepEqual(await stack.kubeconfigsLeft(), []);
     });
 
-    it('SIGKILL leaves the kubeconfig; the next connect removes it, but not a live connect\'s', async () => {
+    it('SIGKILL leaves the kubeconfig; the next connect removes it, but not a live connect\'s', T, async () => {
       const first = await agent();
       const second = await agent();
       const third = await agent();

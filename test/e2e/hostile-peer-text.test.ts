@@ -11,6 +11,9 @@ import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
 import { proxyDescription, startScriptedAgent } from '../helpers/scripted-agent.js';
 
+/** Every test is bounded: a connect that ignores a signal fails the test instead of hanging it. */
+const T = { timeout: 60_000 };
+
 /** ESC, BEL, the C1 range (U+0080-U+009F) and bidi controls, or bytes that were not UTF-8. */
 function assertNothingActive(id: string, text: string): void {
   assert.ok(!text.includes('\u001b'), `${id}: an ESC reached the output:\n${text}`);
@@ -39,7 +42,7 @@ describe('Security: e2e: a hostile agent\'s text reaches connect\'s terminal ine
 
   const agentRelay = (): { url: string; token: string } => ({ url: stack.relayUrl, token: stack.tokens.agent });
 
-  it('escape sequences in the cluster name and policy rules are shown, not obeyed, and the banner says "open"', async () => {
+  it('escape sequences in the cluster name and policy rules are shown, not obeyed, and the banner says "open"', T, async () => {
     const agent = await startScriptedAgent({
       relay: agentRelay(),
       description: proxyDescription({
@@ -68,7 +71,7 @@ describe('Security: e2e: a hostile agent\'s text reaches connect\'s terminal ine
     assert.deepEqual(await stack.kubeconfigsLeft(), []);
   });
 
-  it('a hostile key in an invalid description is quoted inert in the error, and nothing is written', async () => {
+  it('a hostile key in an invalid description is quoted inert in the error, and nothing is written', T, async () => {
     const agent = await startScriptedAgent({
       relay: agentRelay(),
       description: { ...proxyDescription(), '\u001b]52;c;ZXZpbA==\u0007\u202e': true },
@@ -86,7 +89,7 @@ describe('Security: e2e: a hostile agent\'s text reaches connect\'s terminal ine
     assert.deepEqual(await stack.kubeconfigsLeft(), []);
   });
 
-  it('share quotes a hostile --allow rule inert in its refusal', async () => {
+  it('share quotes a hostile --allow rule inert in its refusal', T, async () => {
     const share = stack.spawnShare(['--policy', 'guarded', '--allow', 'get \u202esdop\u202c \u001b]0;x\u0007']);
     const exit = await share.exited;
     assert.equal(exit.code, 2, share.stderr());
