@@ -250,6 +250,28 @@ export const RELAY_PROXY_CONNECT_TIMEOUT_MS = 15_000; // 15 s
 /** Longest HTTPS_PROXY / NO_PROXY value read from the environment, in characters. */
 export const RELAY_PROXY_SETTING_MAX_CHARS = 8 * 1024; // 8 KiB
 
+// --- terminal output of peer and relay text (src/terminal/inert-text.ts) ---
+/** Longest field from a peer or the relay that kubepair prints (a path, a name), in characters. */
+export const TERMINAL_FIELD_MAX_CHARS = 256;
+/** Longest one-line error message kubepair prints, in characters. */
+export const TERMINAL_MESSAGE_MAX_CHARS = 1024;
+/**
+ * Longest policy rule connect's banner shows, in characters: with its label the line stays
+ * within 80 columns, so a rule cannot wrap onto a line of its own that imitates the banner.
+ */
+export const BANNER_RULE_MAX_CHARS = 56;
+
+// --- connect: signals and leftover kubeconfigs (DESIGN §6) ---
+/** How long connect's shell or command has between SIGTERM and SIGKILL when connect stops it. */
+export const CHILD_STOP_GRACE_MS = 5_000; // 5 s
+/**
+ * After a signal, how long connect may take to stop its child and clean up before it exits
+ * anyway: twice the child's grace, so the child's SIGKILL comes first.
+ */
+export const SIGNAL_EXIT_GRACE_MS = 2 * CHILD_STOP_GRACE_MS; // 10 s
+/** Directory entries a connect examines when it looks for kubeconfigs left by dead processes. */
+export const STALE_KUBECONFIG_SCAN_MAX_ENTRIES = 4096;
+
 // --- relay tokens in the OS keychain (DESIGN §7) ---
 /**
  * How long one keychain call may take. A locked keychain may show an unlock prompt, so this

@@ -44,6 +44,53 @@ describe('share output: request lines', () => {
   });
 });
 
+describe('Security: share prints nothing a hostile client or relay can use on the terminal', () => {
+  const ACTIVE = /(?!\n)[\p{Cc}\p{Cf}]/u;
+
+  it('request fields the client chose are shown inert, each on the one request line', () => {
+    const err = capture();
+    new ShareOutput(capture().stream, err.stream).request({
+      event: 'request',
+      session: 's',
+      client: 'c',
+      request_id: 'abc123-2',
+      method: 'GET\u001b]0;t\u0007',
+      verb: 'get\u001b[2K',
+      resource: 'pods\r  ! 403 fake line',
+      path: '/api/v1/namespaces/x/pods',
+      namespace: 'x\u001b]52;c;ZXZpbA==\u0007',
+      name: 'web\u009b1A\u202e',
+      tier: 3,
+      decision: 'deny',
+      rule: 'deny "delete \u001b[31m*"',
+      status: 403,
+      bytes_in: 0,
+      bytes_out: 0,
+      response_sha256: '0'.repeat(64),
+      duration_ms: 1,
+    });
+    const text = err.text();
+    assert.doesNotMatch(text, ACTIVE, JSON.stringify(text));
+    assert.equal(text.split('\n').length, 2, 'one line');
+    assert.equal(
+      text,
+      '  ! 403 get\\x1b[2K pods\\x0d  ! 403 fake line x\\x1b]52;c;ZXZpbA==\\x07 web\\x9b1A\\u202e (refused: deny "delete \\x1b[31m*")\n',
+    );
+  });
+
+  it('error messages that quote the client or the relay are shown inert', () => {
+    const err = capture();
+    const output = new ShareOutput(capture().stream, err.stream);
+    output.attemptFailed(1, 5, new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'close code 4999: \u001b]0;owned\u0007'));
+    output.disconnected(new KubepairError('KP_ERR_CHANNEL_PROTOCOL', 'bad \u001b[2J frame'));
+    output.auditFailed(new KubepairError('KP_ERR_AUDIT_WRITE', 'x', { cause: new Error('\u001b]52;c;ZXZpbA==\u0007') }), false);
+    const text = err.text();
+    assert.doesNotMatch(text, ACTIVE, JSON.stringify(text));
+    assert.match(text, /close code 4999: \\x1b\]0;owned\\x07/);
+    assert.match(text, /bad \\x1b\[2J frame/);
+  });
+});
+
 describe('share output: audit failures', () => {
   it('prints the first failure with its cause and what the agent does about it', () => {
     const out = capture();
