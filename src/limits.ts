@@ -127,6 +127,12 @@ export const AUDIT_KEEP_MAX_FILES = 1000;
 export const AUDIT_RECORD_MAX_BYTES = 256 * 1024; // 256 KiB
 /** Records accepted by `append` and not yet written before appends are refused (backpressure). */
 export const AUDIT_MAX_PENDING_RECORDS = 4096;
+/** Rounds an audit writer tries to take its file's lock (each round creates it, refuses, or removed a stale lock). */
+export const AUDIT_LOCK_ATTEMPTS = 50;
+/** Wait before the next round while another process takes over a stale audit lock, in milliseconds. */
+export const AUDIT_LOCK_RETRY_MS = 10; // 10 ms
+/** Largest audit lock file read, in bytes (a kubepair lock is about 200). */
+export const AUDIT_LOCK_MAX_BYTES = 4096; // 4 KiB
 /** Longest string the redaction module scans; longer strings are replaced whole, in UTF-16 code units. */
 export const REDACT_MAX_STRING_CHARS = 64 * 1024; // 64 Ki characters
 /** Deepest nesting of objects and arrays the redaction module descends into; deeper values are replaced. */
@@ -173,6 +179,19 @@ export const RELAY_MAX_SESSIONS_PER_TOKEN = 1_000;
 export const RELAY_MAX_SESSIONS_PER_ADDRESS = 50;
 /** Open TCP connections (HTTP and WebSocket) the relay accepts at once. */
 export const RELAY_MAX_CONNECTIONS = 25_000;
+/**
+ * Open TCP connections from one peer address (the TCP peer, never a header; trusted proxies are
+ * exempt). Room for a NAT'ed office at the session bound per address (two sockets per session)
+ * plus its API calls, while one address cannot take every slot.
+ */
+export const RELAY_MAX_CONNECTIONS_PER_ADDRESS = 256;
+/**
+ * How long a client may take from opening a connection (or finishing the previous request on a
+ * kept-alive one) to a complete request head, HTTP or WebSocket upgrade; TLS handshakes too.
+ */
+export const RELAY_HEAD_TIMEOUT_MS = 10_000; // 10 s
+/** How often the HTTP server looks for connections past the head or request timeout (Node's default is 30 s). */
+export const RELAY_CONNECTION_CHECK_INTERVAL_MS = 1_000; // 1 s
 /** Interval between WebSocket pings to each peer. */
 export const RELAY_PING_INTERVAL_MS = 30_000; // 30 s
 /** A peer that sent nothing (not even a pong) for this long is dropped. */
@@ -194,8 +213,31 @@ export const RELAY_MAX_REQUEST_BODY_BYTES = 4 * 1024; // 4 KiB
 export const RELAY_REQUEST_TIMEOUT_MS = 10_000; // 10 s
 /** Largest text (control) frame the relay accepts from a peer, in bytes. */
 export const RELAY_CONTROL_MESSAGE_MAX_BYTES = 1024; // 1 KiB
-/** Client addresses whose refused WebSocket upgrades and browser origins the relay tracks at once. */
-export const RELAY_UPGRADE_FAILURE_ADDRESSES = 10_000;
+/** Client addresses whose unauthenticated failures the relay counts at once (the failure budget). */
+export const RELAY_FAILURE_BUDGET_ADDRESSES = 10_000;
+/** The failure budget's window: `--rate-limit` unauthenticated failures per address per window. */
+export const RELAY_FAILURE_BUDGET_WINDOW_MS = 60_000; // 1 min
+/** Refusals of one address are summed into one audit record per this window. */
+export const RELAY_REFUSAL_AUDIT_WINDOW_MS = 60_000; // 1 min
+/**
+ * Addresses whose refusals are summed per window; refusals of further addresses go into one
+ * record for all of them. Bounds the audit lines per window to about 5 per tracked address.
+ */
+export const RELAY_REFUSAL_AUDIT_ADDRESSES = 512;
+/** Audit records the relay lets wait for the disk before it refuses more (and turns not ready). */
+export const RELAY_AUDIT_BACKLOG = AUDIT_MAX_PENDING_RECORDS;
+/** After a failed audit write, how often the relay tries to record the loss (readiness returns when it succeeds). */
+export const RELAY_AUDIT_RECOVERY_RETRY_MS = 1_000; // 1 s
+/**
+ * How long a freed nameplate stays out of use, so a stale code typed later finds no session
+ * instead of costing a newer one an attempt.
+ */
+export const RELAY_NAMEPLATE_QUARANTINE_MS = 10 * 60_000; // 10 min
+/**
+ * Most nameplates in quarantine at once. Past it the oldest is freed early, so nameplates stay
+ * below (sessions live at the peak) + this + 1 whatever the churn: 5 digits at the defaults.
+ */
+export const RELAY_NAMEPLATE_QUARANTINE_MAX = 10_000;
 /** Most tokens in one tokens file. */
 export const RELAY_MAX_TOKENS = 1_000;
 /** Largest tokens file the relay reads, in bytes. */
@@ -229,6 +271,28 @@ export const RELAY_CLIENT_SEND_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
 export const RELAY_PROXY_CONNECT_TIMEOUT_MS = 15_000; // 15 s
 /** Longest HTTPS_PROXY / NO_PROXY value read from the environment, in characters. */
 export const RELAY_PROXY_SETTING_MAX_CHARS = 8 * 1024; // 8 KiB
+
+// --- terminal output of peer and relay text (src/terminal/inert-text.ts) ---
+/** Longest field from a peer or the relay that kubepair prints (a path, a name), in characters. */
+export const TERMINAL_FIELD_MAX_CHARS = 256;
+/** Longest one-line error message kubepair prints, in characters. */
+export const TERMINAL_MESSAGE_MAX_CHARS = 1024;
+/**
+ * Longest policy rule connect's banner shows, in characters: with its label the line stays
+ * within 80 columns, so a rule cannot wrap onto a line of its own that imitates the banner.
+ */
+export const BANNER_RULE_MAX_CHARS = 56;
+
+// --- connect: signals and leftover kubeconfigs (DESIGN §6) ---
+/** How long connect's shell or command has between SIGTERM and SIGKILL when connect stops it. */
+export const CHILD_STOP_GRACE_MS = 5_000; // 5 s
+/**
+ * After a signal, how long connect may take to stop its child and clean up before it exits
+ * anyway: twice the child's grace, so the child's SIGKILL comes first.
+ */
+export const SIGNAL_EXIT_GRACE_MS = 2 * CHILD_STOP_GRACE_MS; // 10 s
+/** Directory entries a connect examines when it looks for kubeconfigs left by dead processes. */
+export const STALE_KUBECONFIG_SCAN_MAX_ENTRIES = 4096;
 
 // --- relay tokens in the OS keychain (DESIGN §7) ---
 /**

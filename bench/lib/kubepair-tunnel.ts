@@ -17,6 +17,7 @@ export const BENCH_RELAY_ARGS: readonly string[] = [
   '--max-sessions-per-ip', '100000',
   '--max-sessions-per-token', '100000',
   '--max-connections', '100000',
+  '--max-connections-per-ip', '100000',
 ];
 
 export interface KubepairTunnel extends Tunnel {

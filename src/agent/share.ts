@@ -4,8 +4,10 @@
  * agent counts failed pairings itself (it does not trust the relay's count): every failed
  * attempt is reported to the relay as `pake_failed`, and after 5 the code is discarded and
  * share stops, saying someone may be guessing. A paired client gets the session description,
- * then tunnel streams to the offered targets. When that client leaves, share offers a fresh
- * code (or exits with --once); an unused code that expires is replaced by a new one.
+ * then tunnel streams to the offered targets, each recorded in the audit log before it is
+ * served and refused while it cannot be (connection-audit.ts). When that client leaves, share
+ * offers a fresh code (or exits with --once); an unused code that expires is replaced by a new
+ * one.
  * Passthrough mode (docs/passthrough.md) checks its credentials before the first code and ends
  * a session no later than the ServiceAccount token it handed out.
  */
@@ -22,6 +24,7 @@ import { KUBE_API_TARGET } from '../mux/target-name.js';
 import type { CreatedSession, RelayEndpoint, RelayControlMessage, RelaySocket } from '../relay-client/index.js';
 import { createSession, openRelaySocket } from '../relay-client/index.js';
 import type { SessionDescription } from '../session/session-description.js';
+import { ConnectionAudit } from './connection-audit.js';
 import { KubeProxy } from './kube-proxy.js';
 import type { ServiceAccountRef } from './passthrough-credentials.js';
 import { checkPassthroughCredentials, passthroughCredentials } from './passthrough-credentials.js';
@@ -236,7 +239,7 @@ export class Share {
 
   async #serve(channel: SecureChannel, created: CreatedSession, signal: AbortSignal): Promise<void> {
     const config = this.#config;
-    const context = { audit: config.audit, session: created.sessionId, client: 'paired-client' };
+    const client = 'paired-client';
     let proxy: KubeProxy | undefined;
     const targets = new Map<string, TargetHandler>();
     if (config.mode === 'proxy') {
@@ -246,16 +249,18 @@ export class Share {
         audit: config.audit,
         ...(config.auditFailOpen !== undefined && { auditFailOpen: config.auditFailOpen }),
         session: created.sessionId,
-        client: context.client,
+        client,
         ...(config.impersonate !== undefined && { impersonate: config.impersonate }),
         onRequest: (record) => this.#reporter.request(record),
       });
       const kubeProxy = proxy;
       targets.set(KUBE_API_TARGET, (stream) => kubeProxy.handle(stream));
     } else {
-      targets.set(KUBE_API_TARGET, tcpTargetHandler({ name: KUBE_API_TARGET, host: config.upstream.host, port: config.upstream.port }, context));
+      targets.set(KUBE_API_TARGET, tcpTargetHandler({ name: KUBE_API_TARGET, host: config.upstream.host, port: config.upstream.port }));
     }
-    for (const target of config.expose) targets.set(target.name, tcpTargetHandler(target, context));
+    for (const target of config.expose) targets.set(target.name, tcpTargetHandler(target));
+    // Every stream, to every target, is recorded before it is served, or refused (fail closed).
+    const gate = new ConnectionAudit({ audit: config.audit, failOpen: config.auditFailOpen === true, session: created.sessionId, client });
 
     let description: SessionDescription;
     try {
@@ -265,7 +270,7 @@ export class Share {
       throw err;
     }
     channel.sendControl(description);
-    const mux = new MuxServer(channel, { targets });
+    const mux = new MuxServer(channel, { targets, gate });
     void config.audit?.append({ event: 'session_established', session: created.sessionId, detail: this.#auditDetail(description) }).catch(() => undefined);
     this.#reporter.connected(description);
 

@@ -1,13 +1,15 @@
 /**
  * Raw TCP targets of the agent (DESIGN §5): names offered with `--expose NAME=HOST:PORT`, and
  * the API server itself in passthrough mode. The agent maps each name to an address it chose;
- * the client only ever names a target, so it cannot make the agent dial anywhere else. Each
- * tunnelled connection is audited once, when it ends (bytes both ways, duration).
+ * the client only ever names a target, so it cannot make the agent dial anywhere else. A
+ * handler runs only for a stream the mux's audit gate admitted (connection-audit.ts: its
+ * `connection_opened` record is written before this dials), and resolves with the bytes it
+ * carried for the `connection_closed` record.
  */
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { AuditLog } from '../audit/audit-log.js';
 import { KubepairError } from '../errors/index.js';
+import type { StreamOutcome } from '../mux/mux-server.js';
 import { splice } from '../mux/splice.js';
 import { KUBE_API_TARGET, isValidTargetName } from '../mux/target-name.js';
 
@@ -45,32 +47,22 @@ export function parseExposeSpecs(specs: readonly string[]): TcpTarget[] {
 }
 
 export interface TcpPipeOptions {
-  readonly audit?: AuditLog | undefined;
-  readonly session: string;
-  readonly client: string;
-  /** Called with every failure to connect (for the agent's log). */
+  /** Called with every failure to connect or to carry bytes (for the agent's log). */
   readonly onError?: (target: TcpTarget, error: Error) => void;
 }
 
-/** A handler that pipes each tunnel stream to `target`'s address. */
-export function tcpTargetHandler(target: TcpTarget, options: TcpPipeOptions): (stream: Duplex) => void {
-  return (stream) => {
-    const started = Date.now();
-    const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true });
-    splice(stream, socket, (error, counters) => {
-      if (error !== undefined) options.onError?.(target, error);
-      void options.audit
-        ?.append({
-          event: 'connection',
-          session: options.session,
-          client: options.client,
-          target: target.name,
-          bytes_in: counters.aToB,
-          bytes_out: counters.bToA,
-          duration_ms: Date.now() - started,
-          ...(error !== undefined && { error: error.message }),
-        })
-        .catch(() => undefined); // a failed write is recorded in audit.lastError
+/**
+ * A handler that dials `target`'s address for each admitted tunnel stream and pipes the two
+ * together; it resolves when both are closed, with the bytes from (`bytesIn`) and to
+ * (`bytesOut`) the client and the first error.
+ */
+export function tcpTargetHandler(target: TcpTarget, options: TcpPipeOptions = {}): (stream: Duplex) => Promise<StreamOutcome> {
+  return (stream) =>
+    new Promise((resolve) => {
+      const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true });
+      splice(stream, socket, (error, counters) => {
+        if (error !== undefined) options.onError?.(target, error);
+        resolve({ bytesIn: counters.aToB, bytesOut: counters.bToA, ...(error !== undefined && { error }) });
+      });
     });
-  };
 }

@@ -16,7 +16,10 @@
  * - Crash safety: a file that ends in a partial line (a crash or a full disk during a write) is
  *   never appended to; it is rotated away and the chain continues from its last complete record.
  *
- * One writer per file: two processes appending to the same chained file break the chain.
+ * - One writer per file: the log holds an exclusive lock next to the file (writer-lock.ts) from
+ *   open to close, across rotations; a second writer, in this process or another, is refused
+ *   with KP_ERR_AUDIT_LOCKED naming the other writer's pid. A lock left by a dead process is
+ *   taken over.
  */
 import { constants } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
@@ -36,6 +39,8 @@ import { CHAIN_FIELDS, GENESIS, classifyLine, composeChainedLine, sha256Hex } fr
 import { readFileTail } from './file-tail.js';
 import { redactValue } from './redact.js';
 import { rotateFiles, rotatedPath } from './rotation.js';
+import type { HeldLock } from './writer-lock.js';
+import { acquireWriterLock } from './writer-lock.js';
 
 export interface AuditLogOptions {
   /** File to append to; its directory is created with mode 0700 when missing. */
@@ -71,6 +76,8 @@ export class AuditLog {
   readonly #fsync: boolean;
   readonly #onError: ((err: KubepairError) => void) | undefined;
   #handle: FileHandle | undefined;
+  /** The cross-process writer lock, held from open to close. */
+  #lock: HeldLock | undefined;
   /** Bytes in the current file, as far as this writer knows. */
   #size = 0;
   /** The last record written (chained logs only); undefined before the genesis record. */
@@ -93,20 +100,24 @@ export class AuditLog {
   }
 
   /**
-   * Open (or create) the log and, for a chained log, find where its chain stands. Fails with
-   * KP_ERR_AUDIT_WRITE in both modes: a log that cannot be opened is a configuration error.
+   * Take the file's writer lock, open (or create) the log and, for a chained log, find where its
+   * chain stands. Fails in both modes — a log that cannot be opened is a configuration error —
+   * with KP_ERR_AUDIT_LOCKED when another process writes the file, KP_ERR_AUDIT_WRITE otherwise.
    */
   static async open(options: AuditLogOptions): Promise<AuditLog> {
     validateOptions(options);
     const resolvedPath = resolve(options.path);
     if (AuditLog.#openPaths.has(resolvedPath)) {
-      throw new KubepairError('KP_ERR_AUDIT_WRITE', `${options.path} is already open in this process (one writer per file)`);
+      throw new KubepairError('KP_ERR_AUDIT_LOCKED', `${options.path} is already open in this process`);
     }
     const log = new AuditLog(options, resolvedPath);
     AuditLog.#openPaths.add(resolvedPath);
     try {
+      await mkdir(dirname(resolvedPath), { recursive: true, mode: DIR_MODE });
+      log.#lock = await acquireWriterLock(resolvedPath);
       await log.#openCurrent(true);
     } catch (err) {
+      await log.#lock?.release().catch(() => undefined);
       AuditLog.#openPaths.delete(resolvedPath);
       throw asWriteError(err, `cannot open ${options.path}`);
     }
@@ -156,19 +167,25 @@ export class AuditLog {
     return this.#settle(write);
   }
 
-  /** Wait for pending writes, then close the file. Idempotent. */
+  /** Wait for pending writes, close the file, then give up the writer lock. Idempotent. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await this.#tail;
-    AuditLog.#openPaths.delete(this.#resolvedPath);
     const handle = this.#handle;
     this.#handle = undefined;
-    if (handle === undefined) return;
     try {
-      await handle.datasync();
+      if (handle !== undefined) {
+        try {
+          await handle.datasync();
+        } finally {
+          await handle.close();
+        }
+      }
     } finally {
-      await handle.close();
+      // Released only after the last byte is on its way: the next writer starts after it.
+      await this.#lock?.release();
+      AuditLog.#openPaths.delete(this.#resolvedPath);
     }
   }
 

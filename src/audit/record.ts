@@ -1,8 +1,10 @@
 /**
- * The shape of the audit records kubepair writes (DESIGN §6; docs/audit.md "Records"). The
- * agent writes one `request` record per API request it decides on; the log adds `time` when a
- * record has none and, for a chained log, `seq`, `prev` and `hash`. Values that come from the
- * remote client (paths, names, the query) are untrusted and are redacted by the log.
+ * The shape of the audit records kubepair writes (DESIGN §6; docs/audit.md "Records"), one type
+ * per event. The agent writes a `connection_opened` record before it serves any tunnel stream
+ * and a `connection_closed` record when the stream ends, and one `request` record per API
+ * request it decides on; the log adds `time` when a record has none and, for a chained log,
+ * `seq`, `prev` and `hash`. Values that come from the remote client (paths, names, the query)
+ * are untrusted and are redacted by the log.
  *
  * These are type aliases rather than interfaces so that they are assignable to
  * AuditLog.append's `Record<string, unknown>` parameter.
@@ -48,6 +50,45 @@ export type RequestAuditRecord = {
   readonly response_sha256: string;
   /** From arrival to the end of the response, in milliseconds. */
   readonly duration_ms: number;
+};
+
+/**
+ * A tunnel stream to one of the agent's targets is about to be served: a raw TCP target
+ * (`--expose`), the API server in passthrough mode, or a connection to the agent's API proxy in
+ * proxy mode. Written, and awaited, before the stream is answered — so before the agent dials
+ * anything and before any byte is forwarded. A stream whose record cannot be written is refused
+ * (fail closed, unless --audit-fail-open).
+ */
+export type ConnectionOpenedAuditRecord = {
+  readonly event: 'connection_opened';
+  /** When the stream was admitted; added by the log. */
+  readonly time?: string;
+  readonly session: string;
+  readonly client: string;
+  /** The tunnel stream id: with the session, it names the connection in both of its records. */
+  readonly stream: number;
+  /** The target name the client asked for (`kube-apiserver`, or an `--expose` name). */
+  readonly target: string;
+};
+
+/** A tunnel stream that was served has ended. */
+export type ConnectionClosedAuditRecord = {
+  readonly event: 'connection_closed';
+  readonly time?: string;
+  readonly session: string;
+  readonly client: string;
+  readonly stream: number;
+  readonly target: string;
+  /**
+   * Bytes from and to the client, for raw TCP targets. Absent for a connection to the API
+   * proxy (proxy mode): its `request` records count the bytes of each request.
+   */
+  readonly bytes_in?: number;
+  readonly bytes_out?: number;
+  /** From the opened record to the end, in milliseconds. */
+  readonly duration_ms: number;
+  /** Why it ended, when it failed (the target refused the dial, a reset, ...). */
+  readonly error?: string;
 };
 
 /** Something that happened outside a request: the log opened, a session started or ended. */

@@ -32,12 +32,29 @@ function byPattern(id: string, description: string, pattern: RegExp, replacement
   return { id, description, apply: (text) => text.replace(pattern, replacement) };
 }
 
-/** Secret words that name a flag, an environment variable or a JSON field. */
-const FLAG_WORDS = String.raw`password|passwd|passphrase|pass(?:in|out)?|token|secret|api[-_]?key|access[-_]?key|secret[-_]?key|client[-_]?secret`;
-/** Up to three `word-` or `word_` segments in front of a secret word (`--registry-password`). */
+/**
+ * Secret words that name a secret at the END of any name, glued to a prefix with or without a
+ * separator: `PGPASSWORD`, `MYSQLPASSWORD`, `VAULTTOKEN`, `db_password`, `x-api-key`. They are
+ * long and specific enough that a name ending in one holds a secret; a name that only starts
+ * with one (`password_policy`, `TOKEN_TTL`, `--token-file`) does not, and stays.
+ */
+const GLUED_WORDS = String.raw`password|passwd|passphrase|token|secret|api[-_]?key|access[-_]?key|secret[-_]?key`;
+/**
+ * `CREDENTIAL(S)` names a secret only as an upper-case environment name (`AWS_CREDENTIALS=`);
+ * in lower case it is as often a kind or a path (`credentials=client-certificate`), and stays.
+ */
+const ENV_VALUE = String.raw`(?:"[^"\r\n]*"?|'[^'\r\n]*'?|[^\s'"&;]+)`;
+const SECRET_ENV_ASSIGNMENT = new RegExp(String.raw`(?<![A-Za-z0-9_])([A-Za-z0-9_]{0,64}?(?:${GLUED_WORDS}))=${ENV_VALUE}`, 'gi');
+const CREDENTIALS_ENV_ASSIGNMENT = new RegExp(String.raw`(?<![A-Za-z0-9_])([A-Z0-9_]{0,64}?CREDENTIALS?)=${ENV_VALUE}`, 'g');
+/** Secret words that name a secret only as a whole word segment: glued, they are ordinary (`--bypass`, `--compass`). */
+const SEGMENT_WORDS = String.raw`pass(?:in|out)?`;
+/** Up to three `word-` or `word_` segments in front of a segment word (`--key-passin`). */
 const FLAG_PREFIX = String.raw`(?:[A-Za-z0-9]{1,32}[-_]){0,3}`;
-/** A flag name that carries a secret: `--password`, `-token`, `--client-secret`. */
-const SECRET_FLAG_NAME = String.raw`--?${FLAG_PREFIX}(?:${FLAG_WORDS})`;
+/**
+ * A flag name that carries a secret: `--password`, `-token`, `--client-secret`, `--pgpassword`,
+ * `--vault-token`. The glued prefix is bounded and lazy: the name must end where the word does.
+ */
+const SECRET_FLAG_NAME = String.raw`--?(?:[A-Za-z0-9_.-]{0,96}?(?:${GLUED_WORDS})|${FLAG_PREFIX}(?:${SEGMENT_WORDS}))`;
 const BARE_SECRET_FLAG = new RegExp(String.raw`^${SECRET_FLAG_NAME}$`, 'i');
 
 /**
@@ -209,16 +226,16 @@ export const REDACTION_FAMILIES: readonly RedactionFamily[] = [
     /(^|[?&;])(access_token|id_token|refresh_token|token|password|passwd|secret|client_secret|api_key|apikey|key|code|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)=[^&\s'"#]+/gi,
     `$1$2=${REDACTED}`,
   ),
-  byPattern(
-    'secret-env-assignment',
-    'upper-case environment assignments whose name ends in `PASSWORD`, `PASSWD`, `SECRET`, `TOKEN`, `API_KEY`, `ACCESS_KEY` or `CREDENTIALS` (`GITHUB_TOKEN=...`)',
-    /\b([A-Z][A-Z0-9_]{0,63}_)?(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|ACCESS_KEY|CREDENTIALS?)=[^\s'"&;]+/g,
-    `$1$2=${REDACTED}`,
-  ),
+  {
+    id: 'secret-env-assignment',
+    description:
+      'assignments `NAME=VALUE` (environment, query or config style, any case) whose name ends in `PASSWORD`, `PASSWD`, `PASSPHRASE`, `SECRET`, `TOKEN`, `API_KEY`, `APIKEY`, `ACCESS_KEY` or `SECRET_KEY`, glued to a prefix or not (`PGPASSWORD=...`, `VAULTTOKEN=...`, `db_password=...`, `x-api-key=...`), and upper-case names ending in `CREDENTIAL(S)`; a quoted value is replaced whole',
+    apply: (text) => text.replace(SECRET_ENV_ASSIGNMENT, `$1=${REDACTED}`).replace(CREDENTIALS_ENV_ASSIGNMENT, `$1=${REDACTED}`),
+  },
   byPattern(
     'secret-json-field',
-    'JSON text inside a string whose field name ends in a secret word (`"password": "..."`, `"client_secret": "..."`)',
-    /("[A-Za-z0-9_.-]{0,64}?(?:password|passwd|passphrase|secret|token|api[_-]?key|private[_-]?key|credentials?)"[ \t]{0,16}:[ \t]{0,16})"(?:[^"\\\r\n]|\\.)*"?/gi,
+    'JSON text inside a string whose field name ends in a secret word (`"password": "..."`, `"client_secret": "..."`, `"PGPASSWORD": "..."`)',
+    new RegExp(String.raw`("[A-Za-z0-9_.-]{0,64}?(?:${GLUED_WORDS}|private[_-]?key|credentials?)"[ \t]{0,16}:[ \t]{0,16})"(?:[^"\\\r\n]|\\.)*"?`, 'gi'),
     `$1"${REDACTED}"`,
   ),
   byPattern(
@@ -260,6 +277,7 @@ const SECRET_KEY_ENDINGS = [
   'apikey',
   'privatekey',
   'accesskey',
+  'secretkey',
   'accountkey',
   'credential',
   'credentials',

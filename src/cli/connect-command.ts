@@ -11,16 +11,19 @@ Examples:
   kubepair connect 42-7315-0286 -- kubectl get pods -A
   kubepair connect --no-shell 42-7315-0286       print "export KUBECONFIG=..." and wait
   kubepair connect --forward 6379:redis 42-7315-0286
+  echo 42-7315-0286 | kubepair connect --no-shell   the code from standard input, not from ps
 
 The code is typed as shown by "kubepair share"; spaces and dashes after the nameplate are
 ignored. The kubeconfig is written to a RAM-backed directory when there is one, readable by
-you only, and removed when connect exits, however it exits.`;
+you only, and removed when connect exits, however it exits. Ended by a signal, connect exits
+128 + its number (130 for Ctrl-C); cancelled before the shell or command starts, it runs
+nothing.`;
 
 export function registerConnectCommand(program: Command): void {
   const connect = program
     .command('connect')
     .description('pair with a code from "kubepair share" and use the shared cluster with kubectl')
-    .argument('[code]', 'the pairing code, e.g. 42-7315-0286 (prompted for when missing)')
+    .argument('[code]', 'the pairing code, e.g. 42-7315-0286 (prompted for, or read from standard input, when missing)')
     .argument('[command...]', 'after --: a command to run instead of a shell; connect exits with its status')
     .option('--port <port>', 'local port for the API server (default: any free port)')
     .option('--no-shell', 'do not start a shell: print the KUBECONFIG export line and wait')

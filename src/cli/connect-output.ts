@@ -1,13 +1,62 @@
 /**
- * What `kubepair connect` prints: a banner with cluster, mode, policy and expiry (all from the
- * validated session description; the cluster name sanitized), where the kubeconfig is, and one
- * line when the tunnel dies. Human text goes to stderr; `--no-shell` prints the export line on
- * stdout so scripts can `eval` it.
+ * What `kubepair connect` prints: a banner with cluster, mode, policy and expiry from the
+ * validated session description, where the kubeconfig is, one line for each plain local
+ * connection the agent refused, and one line when the tunnel dies.
+ * Human text goes to stderr; `--no-shell` prints the export line on stdout so scripts can
+ * `eval` it.
+ *
+ * Untrusted input: every string in the session description (the agent chose them) and every
+ * error message (they may quote the relay or the agent). Each goes through inertText before it
+ * is printed. The words that say how the session is protected — the mode and the policy mode —
+ * are never the agent's text: they are looked up from the validated enum values and printed on
+ * lines of their own before any free text, and each policy rule is printed on its own line,
+ * quoted, in printable ASCII only and short enough not to wrap, so no rule can start a line
+ * that imitates the banner (issue 10).
  */
 import type { ConnectReporter, PortForward } from '../client/connect.js';
 import type { KubepairError } from '../errors/index.js';
+import { BANNER_RULE_MAX_CHARS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
+import type { PolicyMode } from '../session/policy-shape.js';
 import type { SessionDescription } from '../session/session-description.js';
+import { inertText } from '../terminal/inert-text.js';
+
+const MODE_TEXT: Readonly<Record<SessionDescription['mode'], string>> = {
+  proxy: 'proxy',
+  passthrough: 'passthrough (TLS end to end; you hold credentials)',
+};
+
+const POLICY_TEXT: Readonly<Record<PolicyMode, string>> = {
+  readonly: 'readonly',
+  guarded: 'guarded',
+  open: 'open',
+};
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? '' : 's'}`;
+}
+
+/** The banner lines for a validated session description. */
+export function bannerLines(description: SessionDescription): string[] {
+  const policy = description.policy;
+  const proxy = description.mode === 'proxy';
+  const ruleCount = policy.allow.length + policy.deny.length;
+  const lines = [
+    `kubepair: paired with cluster "${inertText(sanitizeClusterName(description.cluster.name))}"`,
+    `  mode:    ${MODE_TEXT[description.mode]}`,
+    `  policy:  ${proxy ? `${POLICY_TEXT[policy.mode]}${ruleCount > 0 ? `, ${plural(ruleCount, 'rule')}:` : ''}` : 'none (passthrough)'}`,
+  ];
+  if (proxy) {
+    const rule = (kind: string, text: string): string => `    ${kind} "${inertText(text, { asciiOnly: true, maxChars: BANNER_RULE_MAX_CHARS })}"`;
+    for (const text of policy.deny) lines.push(rule('deny ', text));
+    for (const text of policy.allow) lines.push(rule('allow', text));
+  }
+  if (description.namespace !== undefined) lines.push(`  namespace: ${inertText(description.namespace)}`);
+  lines.push(`  expires: ${inertText(description.expires_at)}`);
+  const extra = description.targets.filter((t) => t !== 'kube-apiserver');
+  if (extra.length > 0) lines.push(`  targets: ${extra.map((target) => inertText(target)).join(', ')} (use --forward LOCALPORT:NAME)`);
+  return lines;
+}
 
 export class ConnectOutput implements ConnectReporter {
   readonly #noShell: boolean;
@@ -16,18 +65,12 @@ export class ConnectOutput implements ConnectReporter {
     this.#noShell = noShell;
   }
 
+  staleKubeconfigsRemoved(count: number): void {
+    process.stderr.write(`kubepair: removed ${plural(count, 'kubeconfig')} left behind by connect processes that no longer run\n`);
+  }
+
   paired(description: SessionDescription): void {
-    const policy = description.policy;
-    const rules = [...policy.allow.map((r) => `allow "${r}"`), ...policy.deny.map((r) => `deny "${r}"`)].join(', ');
-    const lines = [
-      `kubepair: paired with cluster "${sanitizeClusterName(description.cluster.name)}"`,
-      `  mode:    ${description.mode}${description.mode === 'passthrough' ? ' (TLS end to end; you hold credentials)' : ''}`,
-      `  policy:  ${description.mode === 'passthrough' ? 'none (passthrough)' : policy.mode}${rules !== '' ? `; ${rules}` : ''}`,
-      `  expires: ${description.expires_at}`,
-    ];
-    const extra = description.targets.filter((t) => t !== 'kube-apiserver');
-    if (extra.length > 0) lines.push(`  targets: ${extra.join(', ')} (use --forward LOCALPORT:NAME)`);
-    process.stderr.write(lines.join('\n') + '\n');
+    process.stderr.write(bannerLines(description).join('\n') + '\n');
   }
 
   ready(info: { readonly kubeconfig: string; readonly port: number; readonly forwards: readonly PortForward[]; readonly ramBacked: boolean }): void {
@@ -40,7 +83,11 @@ export class ConnectOutput implements ConnectReporter {
     }
   }
 
+  connectionRefused(info: { readonly target: string; readonly localPort: number }, error: KubepairError): void {
+    process.stderr.write(`kubepair: a connection on 127.0.0.1:${info.localPort} (${inertText(info.target)}) was closed: ${inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}\n`);
+  }
+
   tunnelClosed(error: KubepairError | undefined): void {
-    process.stderr.write(`\nkubepair: the tunnel closed${error !== undefined ? `: ${error.message}` : ''}; the kubeconfig is removed\n`);
+    process.stderr.write(`\nkubepair: the tunnel closed${error !== undefined ? `: ${inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}` : ''}; the kubeconfig is removed\n`);
   }
 }

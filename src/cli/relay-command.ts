@@ -160,6 +160,7 @@ Examples:
   kubepair relay --listen 0.0.0.0:8443 --tls-cert /etc/kubepair/tls.crt --tls-key /etc/kubepair/tls.key
 
   # behind a TLS-terminating proxy at 10.0.0.2 that sets X-Forwarded-For
+  # (--max-connections-per-ip does not apply to the proxy: cap connections per client there)
   kubepair relay --listen 0.0.0.0:8080 --trust-proxy 10.0.0.2
 
   # short-lived sessions and a tighter rate limit

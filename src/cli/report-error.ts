@@ -2,8 +2,14 @@
  * How a CLI failure reaches the user: one line `kubepair: <message>` on stderr and a non-zero
  * exit code from the error registry. Never a stack trace, unless KUBEPAIR_DEBUG=1 asks for
  * the internal chain (codes and causes) for a bug report.
+ *
+ * Untrusted input: messages may quote the relay, the peer or a remote server (a detail after
+ * the registry summary, a cause's message), so every line is made inert (inert-text.ts) and
+ * bounded before it is printed.
  */
 import { toKubepairError } from '../errors/index.js';
+import { TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
+import { inertText } from '../terminal/inert-text.js';
 
 export interface ErrorReport {
   readonly text: string;
@@ -12,7 +18,8 @@ export interface ErrorReport {
 
 export function reportError(err: unknown, debug: boolean): ErrorReport {
   const kerr = toKubepairError(err);
-  const lines = [`kubepair: ${kerr.message}`];
+  const shown = (text: string): string => inertText(text, { maxChars: TERMINAL_MESSAGE_MAX_CHARS });
+  const lines = [`kubepair: ${shown(kerr.message)}`];
   if (debug) {
     let cause: unknown = kerr;
     for (let depth = 0; cause !== undefined && depth < 8; depth++) {
@@ -20,7 +27,7 @@ export function reportError(err: unknown, debug: boolean): ErrorReport {
       const rawCode: unknown = typeof cause === 'object' && cause !== null && 'code' in cause ? cause.code : undefined;
       const code = typeof rawCode === 'string' || typeof rawCode === 'number' ? String(rawCode) : '';
       const message = cause instanceof Error ? cause.message : typeof cause === 'string' ? cause : '(not an Error)';
-      lines.push(`  [debug] ${name}${code ? ` ${code}` : ''}: ${message}`);
+      lines.push(`  [debug] ${shown(`${name}${code ? ` ${code}` : ''}: ${message}`)}`);
       cause = cause instanceof Error ? cause.cause : undefined;
     }
   }

@@ -19,11 +19,11 @@ Examples:
 
 Policy (proxy mode): readonly = tier 0 (reads, logs); guarded (default) = tiers 0-1 (adds
 secrets and tokens), more only where --allow matches; open = everything. --deny always wins.
-Every request is audited to --audit-log (JSON lines, 0600); the agent refuses requests it
-cannot audit unless --audit-fail-open. Passthrough hands the client credentials (yours, or a
---service-account token limited to the session, and to at least 10 minutes, the shortest
-Kubernetes issues) and cannot enforce a policy or impersonate; share checks that the token
-can be issued before it shows a code.
+Every connection and request is audited to --audit-log (JSON lines, 0600, one share per
+file); the agent refuses connections and requests it cannot audit unless --audit-fail-open.
+Passthrough hands the client credentials (yours, or a --service-account token limited to the
+session, and to at least 10 minutes, the shortest Kubernetes issues) and cannot enforce a
+policy or impersonate; share checks that the token can be issued before it shows a code.
 
 Variables whose names contain TOKEN, SECRET, PASSWORD or CREDENTIAL are withheld from exec
 credential plugins; --pass-env NAME passes one on purpose.`;
@@ -47,7 +47,7 @@ export function registerShareCommand(program: Command): void {
     .option('--max-duration <duration>', `longest a paired session may last, e.g. 30m, 8h (default: ${DEFAULT_SESSION_LIFETIME})`)
     .option('--audit-log <file>', 'audit log, JSON lines (default: $XDG_STATE_HOME/kubepair/audit.jsonl)')
     .option('--audit-chain', 'hash-chain the audit records (verify with: kubepair audit verify FILE)')
-    .option('--audit-fail-open', 'keep serving requests when the audit log cannot be written (not recommended)')
+    .option('--audit-fail-open', 'keep serving connections and requests when the audit log cannot be written (not recommended)')
     .option('--pass-env <name>', 'pass this environment variable to exec credential plugins although it looks secret (repeatable)', collect)
     .addHelpText('after', EXAMPLES);
   addRelayOptions(share).action(async (options: Record<string, unknown>) => {

@@ -4,6 +4,10 @@
  * stdout, so scripts can read it; everything else goes to stderr. Secrets other than the code
  * itself are never printed; request lines are built from audit records (as the proxy made them,
  * before the log redacts them) and go through the redaction module like every log line.
+ *
+ * Untrusted input: what the client sent (paths, names, namespaces, verbs of its requests) and
+ * error messages that quote the client or the relay. Every such string goes through inertText
+ * before it is printed, so a client cannot write escape sequences to the sharer's terminal.
  */
 import type { RequestAuditRecord } from '../audit/record.js';
 import { redactString } from '../audit/redact.js';
@@ -11,9 +15,20 @@ import type { PairingCode } from '../channel/pairing-code.js';
 import { formatPairingCode } from '../channel/pairing-code.js';
 import type { ShareReporter } from '../agent/share.js';
 import { KubepairError } from '../errors/index.js';
-import { SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS } from '../limits.js';
+import { SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
 import type { SessionDescription } from '../session/session-description.js';
+import { inertText } from '../terminal/inert-text.js';
+
+/** A field of a client's request as the sharer may see it: secrets redacted, then made inert. */
+function requestField(value: string): string {
+  return inertText(redactString(value));
+}
+
+/** An error message (it may quote the client or the relay), made inert. */
+function messageText(error: KubepairError): string {
+  return inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS });
+}
 
 function remaining(until: Date): string {
   const seconds = Math.max(0, Math.round((until.getTime() - Date.now()) / 1000));
@@ -53,21 +68,24 @@ export class ShareOutput implements ShareReporter {
 
   attemptFailed(failures: number, max: number, error: KubepairError): void {
     this.#stopCountdown();
-    this.#err.write(`\nkubepair share: pairing attempt ${failures} of ${max} failed: ${error.message}\n`);
+    this.#err.write(`\nkubepair share: pairing attempt ${failures} of ${max} failed: ${messageText(error)}\n`);
     if (failures >= max) this.#err.write('kubepair share: someone may be guessing the code; it is discarded and sharing stops\n');
   }
 
   connected(description: SessionDescription): void {
     this.#stopCountdown();
     this.#err.write(
-      `\nkubepair share: connected; sharing "${sanitizeClusterName(description.cluster.name)}" in ${description.mode} mode, policy ${description.policy.mode}, until ${description.expires_at}\n`,
+      `\nkubepair share: connected; sharing "${inertText(sanitizeClusterName(description.cluster.name))}" in ${description.mode} mode, policy ${description.policy.mode}, until ${inertText(description.expires_at)}\n`,
     );
   }
 
   request(record: RequestAuditRecord): void {
-    const what = [record.verb, record.resource ?? record.path, record.namespace, record.name].filter((part) => part !== undefined && part !== '').join(' ');
-    const line = `  ${record.decision === 'allow' ? ' ' : '!'} ${record.status} ${what}${record.decision === 'deny' ? ` (refused: ${record.rule ?? `policy, tier ${record.tier}`})` : ''}`;
-    this.#err.write(`${redactString(line)}\n`);
+    const what = [record.verb, record.resource ?? record.path, record.namespace, record.name]
+      .filter((part): part is string => part !== undefined && part !== '')
+      .map(requestField)
+      .join(' ');
+    const refused = record.decision === 'deny' ? ` (refused: ${record.rule !== undefined ? requestField(record.rule) : `policy, tier ${record.tier}`})` : '';
+    this.#err.write(`  ${record.decision === 'allow' ? ' ' : '!'} ${record.status} ${what}${refused}\n`);
   }
 
   /**
@@ -84,12 +102,14 @@ export class ShareOutput implements ShareReporter {
     const more = this.#auditFailuresUnreported > 0 ? ` (and ${this.#auditFailuresUnreported} more failures since the last report)` : '';
     this.#lastAuditReport = now;
     this.#auditFailuresUnreported = 0;
-    const effect = failOpen ? '--audit-fail-open: requests are still served, without a record' : 'every request is refused until it can be written again';
-    this.#err.write(`kubepair share: audit log: ${describeWithCause(error)}${more}; ${effect}\n`);
+    const effect = failOpen
+      ? '--audit-fail-open: connections and requests are still served, without a record'
+      : 'every new connection and request is refused until it can be written again';
+    this.#err.write(`kubepair share: audit log: ${inertText(describeWithCause(error), { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}${more}; ${effect}\n`);
   }
 
   disconnected(error: KubepairError | undefined): void {
-    this.#err.write(`kubepair share: the client disconnected${error !== undefined ? ` (${error.message})` : ''}\n`);
+    this.#err.write(`kubepair share: the client disconnected${error !== undefined ? ` (${messageText(error)})` : ''}\n`);
   }
 
   codeExpired(): void {

@@ -3,13 +3,19 @@
  * KUBECONFIG set and a visible prompt marker, one command (`-- kubectl get pods`) whose exit
  * status becomes ours, or nothing (`--no-shell`: print the export line and wait). Children get
  * an environment without secret-looking variables and are spawned from argument arrays.
+ *
+ * A cancelled connect runs nothing: `signal` is checked synchronously right before the spawn.
+ * Should connect exit without stopping the child (a second Ctrl-C forces the exit), an exit
+ * hook sends the child SIGTERM, so it does not outlive the kubeconfig it was given.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:os';
 import { open, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { KubepairError } from '../errors/index.js';
+import { KubepairError, toKubepairError } from '../errors/index.js';
+import { CHILD_STOP_GRACE_MS } from '../limits.js';
 import { childEnvironment } from '../process/child-env.js';
 
 export type ChildPlan =
@@ -25,31 +31,46 @@ export interface ChildSessionOptions {
   /** Where the shell's rc file may be written (the kubeconfig's RAM-backed directory). */
   readonly scratchDir: string;
   readonly env?: NodeJS.ProcessEnv;
+  /** When aborted before the spawn, nothing is spawned and the reason is thrown. */
+  readonly signal?: AbortSignal;
 }
 
 export interface RunningChild {
   /** Resolves with the exit code (128 + signal number when killed); never rejects. */
   readonly exited: Promise<number>;
-  /** Ask the child to stop (SIGTERM, then SIGKILL after 5 s). */
+  /** Ask the child to stop (SIGTERM, then SIGKILL after CHILD_STOP_GRACE_MS). */
   stop(): void;
 }
 
-const SIGNAL_NUMBERS: Readonly<Record<string, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
+function signalNumber(name: NodeJS.Signals | null): number {
+  return (name !== null ? (constants.signals as Record<string, number | undefined>)[name] : undefined) ?? 1;
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted === true) throw toKubepairError(signal.reason, 'KP_ERR_ABORTED');
+}
 
 function watch(child: ChildProcess, cleanup: () => Promise<void>): RunningChild {
+  const stopOnExit = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  process.on('exit', stopOnExit);
   const exited = new Promise<number>((resolve) => {
     child.once('error', (err: NodeJS.ErrnoException) => {
       process.stderr.write(`kubepair: cannot run the command: ${err.code ?? err.message}\n`);
       resolve(127);
     });
-    child.once('exit', (code, signal) => resolve(code ?? 128 + (SIGNAL_NUMBERS[signal ?? ''] ?? 1)));
-  }).finally(() => cleanup());
+    child.once('exit', (code, signal) => resolve(code ?? 128 + signalNumber(signal)));
+  }).finally(() => {
+    process.off('exit', stopOnExit);
+    return cleanup();
+  });
   return {
     exited,
     stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+      setTimeout(() => child.kill('SIGKILL'), CHILD_STOP_GRACE_MS).unref();
     },
   };
 }
@@ -60,6 +81,7 @@ export async function startChildSession(options: ChildSessionOptions): Promise<R
   const env = childEnvironment(options.env ?? process.env, { KUBECONFIG: options.kubeconfigPath, KUBEPAIR_CLUSTER: options.clusterName });
   const plan = options.plan;
   if (plan.kind === 'command') {
+    throwIfAborted(options.signal);
     return watch(spawn(plan.command, [...plan.args], { stdio: 'inherit', env }), () => Promise.resolve());
   }
   if (plan.kind === 'wait') {
@@ -77,9 +99,14 @@ export async function startChildSession(options: ChildSessionOptions): Promise<R
     });
     await handle.writeFile(`[ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"\nPS1="${prompt}$PS1"\n`);
     await handle.close();
+    if (options.signal?.aborted === true) {
+      await rm(rcPath, { force: true });
+      throwIfAborted(options.signal);
+    }
     const child = spawn(plan.shell, ['--rcfile', rcPath, '-i'], { stdio: 'inherit', env });
     return watch(child, () => rm(rcPath, { force: true }));
   }
+  throwIfAborted(options.signal);
   const child = spawn(plan.shell, ['-i'], { stdio: 'inherit', env: { ...env, PS1: `${prompt}${env['PS1'] ?? '$ '}`, PROMPT: `${prompt}${env['PROMPT'] ?? '%# '}` } });
   return watch(child, () => Promise.resolve());
 }

@@ -7,13 +7,19 @@
  * The file is created exclusively (O_CREAT|O_EXCL, so an existing file or symlink is never
  * followed) with mode 0600 under a random name, written in full or removed, and removed again
  * on every exit path by `TempKubeconfig.remove` plus a last-resort synchronous exit hook.
+ *
+ * The name also records the owning process (pid, start time, boot: process-identity.ts), so a
+ * later connect can remove a file whose owner died without cleaning up — killed with SIGKILL,
+ * say (stale-kubeconfigs.ts): `kubepair-CLUSTER-RANDOM16.PID.START.BOOT.kubeconfig`.
  */
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KubepairError } from '../errors/index.js';
-import { sanitizeClusterName } from '../session/cluster-name.js';
+import type { ProcessIdentity } from '../process/process-identity.js';
+import { currentProcessIdentity } from '../process/process-identity.js';
+import { CLUSTER_NAME_MAX_CHARS, sanitizeClusterName } from '../session/cluster-name.js';
 
 export type KubeconfigUser =
   | { readonly token: string }
@@ -63,6 +69,26 @@ export function renderKubeconfig(spec: KubeconfigSpec): string {
   return JSON.stringify(doc, null, 2) + '\n';
 }
 
+/**
+ * The names kubepair gives its kubeconfigs, and nothing else: a sanitized cluster name, 16
+ * random hex digits, then the owner's pid, start time and boot (see process-identity.ts).
+ */
+const FILE_NAME_PATTERN = new RegExp(
+  `^kubepair-[a-zA-Z0-9._-]{1,${CLUSTER_NAME_MAX_CHARS}}-[0-9a-f]{16}\\.([1-9][0-9]{0,9})\\.([0-9]{1,20})\\.([0-9a-f]{8})\\.kubeconfig$`,
+);
+
+/** The file name of a kubeconfig for `clusterName` owned by `owner`. */
+export function kubeconfigFileName(clusterName: string, owner: ProcessIdentity, random: string = randomBytes(8).toString('hex')): string {
+  return `kubepair-${sanitizeClusterName(clusterName)}-${random}.${owner.pid}.${owner.startTime}.${owner.boot}.kubeconfig`;
+}
+
+/** The owner recorded in a kubeconfig's file name; undefined for any name kubepair does not give. */
+export function kubeconfigOwner(fileName: string): ProcessIdentity | undefined {
+  const match = FILE_NAME_PATTERN.exec(fileName);
+  if (match === null) return undefined;
+  return { pid: Number(match[1]), startTime: match[2]!, boot: match[3]! };
+}
+
 const liveFiles = new Set<string>();
 let exitHookInstalled = false;
 
@@ -85,7 +111,7 @@ export class TempKubeconfig {
 
   /** Write `spec` to a new 0600 file in `directory`; nothing is left behind on failure. */
   static async create(directory: string, spec: KubeconfigSpec): Promise<TempKubeconfig> {
-    const path = join(directory, `kubepair-${sanitizeClusterName(spec.clusterName)}-${randomBytes(8).toString('hex')}.kubeconfig`);
+    const path = join(directory, kubeconfigFileName(spec.clusterName, currentProcessIdentity()));
     let handle;
     try {
       handle = await open(path, 'wx', 0o600);

@@ -43,8 +43,12 @@ export interface LocalListenerOptions {
 export interface LocalListenerEvents {
   /** A connection was refused before a stream opened; `reason` is safe to log. */
   refused: [reason: string];
-  /** A tunnel stream could not be opened or failed. */
-  streamError: [error: KubepairError];
+  /**
+   * A tunnel stream could not be opened (`open`: the agent refused it — a target it does not
+   * offer, or it cannot audit it — or the tunnel failed; the local connection was answered or
+   * closed), or failed while carrying bytes (`transfer`).
+   */
+  streamError: [error: KubepairError, phase: 'open' | 'transfer'];
 }
 
 const HEAD_TIMEOUT_MS = 30_000;
@@ -56,10 +60,22 @@ function statusResponse(code: number, reason: string, message: string): string {
     metadata: {},
     status: 'Failure',
     message,
-    reason: code === 401 ? 'Unauthorized' : 'ServiceUnavailable',
+    reason: code === 401 ? 'Unauthorized' : code === 408 ? 'Timeout' : 'BadRequest',
     code,
   });
   return `HTTP/1.1 ${code} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+/**
+ * The answer when no tunnel stream could be opened for an authenticated request (the agent
+ * refused it — it cannot write its audit log — or the tunnel failed): a 500 with a text/plain
+ * body, as the agent's kube proxy answers its own fail-closed refusals. client-go puts the text
+ * body of a 500 into its error message on every code path, discovery included; it drops a
+ * Status's message on discovery requests and prints a fixed text for a 503.
+ */
+function streamFailedResponse(message: string): string {
+  const body = Buffer.from(message, 'utf8');
+  return `HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${message}`;
 }
 
 function digest(text: string): Buffer {
@@ -170,15 +186,17 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
       stream = await this.#options.openStream(this.#options.target);
     } catch (err) {
       const error = err instanceof KubepairError ? err : new KubepairError('KP_ERR_MUX_STREAM_FAILED', undefined, { cause: err });
-      this.emit('streamError', error);
-      if (this.#options.security.kind === 'tls-token') socket.end(statusResponse(503, 'Service Unavailable', `kubepair: ${error.message}`));
+      this.emit('streamError', error, 'open');
+      // kubectl shows the message; a plain client can only see its connection close (the
+      // listener's owner prints why, e.g. "the agent cannot write its audit log ...").
+      if (this.#options.security.kind === 'tls-token') socket.end(streamFailedResponse(`kubepair: ${error.message}`));
       else socket.destroy();
       return;
     }
     for (const chunk of head) stream.write(chunk);
     splice(socket, stream, (err) => {
       if (err !== undefined && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
-        this.emit('streamError', new KubepairError('KP_ERR_MUX_STREAM_FAILED', err.message, { cause: err }));
+        this.emit('streamError', new KubepairError('KP_ERR_MUX_STREAM_FAILED', err.message, { cause: err }), 'transfer');
       }
     });
   }

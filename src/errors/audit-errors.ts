@@ -13,4 +13,5 @@ export const AUDIT_ERRORS = {
   },
   KP_ERR_AUDIT_BACKLOG: { message: 'too many audit records are waiting to be written', status: 503, exit: 1 },
   KP_ERR_AUDIT_VERIFY_FAILED: { message: 'the audit log failed verification', exit: 1 },
+  KP_ERR_AUDIT_LOCKED: { message: 'another process writes this audit log (one writer per file)', exit: 2 },
 } as const satisfies Record<string, ErrorSpec>;

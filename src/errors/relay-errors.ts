@@ -14,11 +14,7 @@ export const RELAY_ERRORS = {
   KP_ERR_RELAY_FORBIDDEN: { message: 'the relay token does not allow this', status: 403, exit: 2 },
   KP_ERR_RELAY_ORIGIN_DENIED: { message: 'the relay does not accept requests from this browser origin', status: 403, exit: 1 },
   KP_ERR_RELAY_NOT_FOUND: { message: 'the relay has no such endpoint', status: 404, exit: 1 },
-  KP_ERR_RELAY_NAMEPLATE_UNKNOWN: {
-    message: 'no session is waiting for a client under this nameplate (check the code, or ask for a new one)',
-    status: 404,
-    exit: 1,
-  },
+  KP_ERR_RELAY_NAMEPLATE_UNKNOWN: { message: 'no session with this code', status: 404, exit: 1 },
   KP_ERR_RELAY_SESSION_NOT_FOUND: { message: 'the relay session does not exist or has ended', status: 404, exit: 1 },
   KP_ERR_RELAY_NAMEPLATE_BUSY: {
     message: 'another client is pairing with this nameplate right now; try again in a moment',

@@ -2,6 +2,8 @@
  * The client's end of the multiplexed tunnel (DESIGN §5): an HTTP/2 client session on the
  * secure channel's byte stream. `openStream(target)` sends one CONNECT whose `:authority` is a
  * target name the agent offered and resolves with the stream once the agent answered 200.
+ * A refusal is reported with its own code: 404 (not offered), or a reason the agent named in the
+ * `kubepair-refusal` header (stream-refusal.ts; the header's text itself is never shown).
  * HTTP/2 gives each stream its own flow control and half-close, and PING for liveness.
  */
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
@@ -11,6 +13,7 @@ import { KubepairError } from '../errors/index.js';
 import { MUX_CONNECTION_WINDOW_BYTES, MUX_OPEN_TIMEOUT_MS } from '../limits.js';
 import type { MuxWindowOptions } from './mux-settings.js';
 import { muxSettings } from './mux-settings.js';
+import { STREAM_REFUSALS, STREAM_REFUSAL_HEADER, knownRefusal } from './stream-refusal.js';
 import { assertTargetName } from './target-name.js';
 
 export type MuxClientOptions = MuxWindowOptions;
@@ -44,7 +47,10 @@ export class MuxClient {
     return this.#closedError !== undefined;
   }
 
-  /** Open a CONNECT stream to `target`; rejects with KP_ERR_MUX_TARGET_UNKNOWN when not offered. */
+  /**
+   * Open a CONNECT stream to `target`; rejects with KP_ERR_MUX_TARGET_UNKNOWN when not offered,
+   * KP_ERR_MUX_AUDIT_UNAVAILABLE when the agent cannot audit it (fail closed).
+   */
   openStream(target: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ClientHttp2Stream> {
     if (this.#closedError !== undefined) return Promise.reject(this.#closedError);
     let stream: ClientHttp2Stream;
@@ -76,11 +82,14 @@ export class MuxClient {
       };
       const onResponse = (headers: Record<string, unknown>): void => {
         const status = Number(headers[constants.HTTP2_HEADER_STATUS]);
+        const refusal = knownRefusal(headers[STREAM_REFUSAL_HEADER]);
         if (status === 200) {
           cleanup();
           resolve(stream);
         } else if (status === 404) {
           fail(new KubepairError('KP_ERR_MUX_TARGET_UNKNOWN', `"${target}"`));
+        } else if (refusal !== undefined && STREAM_REFUSALS[refusal].status === status) {
+          fail(new KubepairError(STREAM_REFUSALS[refusal].code));
         } else {
           fail(new KubepairError('KP_ERR_MUX_STREAM_FAILED', `the agent answered ${status} for "${target}"`));
         }

@@ -1,8 +1,12 @@
 /**
  * The agent's end of the multiplexed tunnel (DESIGN §5): an HTTP/2 server session on the
  * secure channel's byte stream. Each CONNECT stream names a target in `:authority`; a name the
- * agent did not offer is refused with 404 before anything is dialled; an accepted stream is
- * answered 200 and handed to that target's handler as a Duplex. Every header is untrusted.
+ * agent did not offer is refused with 404 before anything is dialled. A stream to an offered
+ * target then passes the gate — the one place every stream to every target passes, so a rule
+ * that must hold for all of them (the audit's fail-closed rule) lives there — and only an
+ * admitted stream is answered 200 and handed to its target's handler as a Duplex. A refused one
+ * is answered with the refusal's status and reason header (stream-refusal.ts) and never reaches
+ * a handler. Every header is untrusted.
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
@@ -13,26 +17,64 @@ import { KubepairError } from '../errors/index.js';
 import { MUX_CONNECTION_WINDOW_BYTES } from '../limits.js';
 import type { MuxWindowOptions } from './mux-settings.js';
 import { muxSettings } from './mux-settings.js';
+import type { StreamRefusalReason } from './stream-refusal.js';
+import { STREAM_REFUSALS, STREAM_REFUSAL_HEADER } from './stream-refusal.js';
 import { isValidTargetName } from './target-name.js';
 
-/** Serves one accepted stream; the stream is a byte pipe to the client's local connection. */
-export type TargetHandler = (stream: Duplex, info: { readonly target: string; readonly streamId: number }) => void;
+/** Which stream: the offered target it names and its HTTP/2 stream id (unique within the session). */
+export interface StreamInfo {
+  readonly target: string;
+  readonly streamId: number;
+}
+
+/** How a served stream ended: bytes from and to the client where the handler counted them, and its error. */
+export interface StreamOutcome {
+  readonly bytesIn?: number;
+  readonly bytesOut?: number;
+  readonly error?: Error;
+}
+
+/**
+ * Serves one admitted stream; the stream is a byte pipe to the client's local connection. A
+ * handler that returns a promise is done when it settles (resolving with the bytes it carried,
+ * if it counted them); otherwise the stream closing ends it.
+ */
+export type TargetHandler = (stream: Duplex, info: StreamInfo) => Promise<StreamOutcome | void> | void;
+
+/** The gate's answer for one stream: admitted, with `end` to call once it is over; or refused. */
+export type GateVerdict =
+  | { readonly admitted: true; readonly end: (outcome: StreamOutcome) => void }
+  | { readonly admitted: false; readonly reason: StreamRefusalReason };
+
+/**
+ * Decides, before a stream is answered, whether it may reach its target. `admit` must not
+ * throw; a rejection counts as a refusal for `audit-unavailable` (fail closed).
+ */
+export interface StreamGate {
+  admit(info: StreamInfo): Promise<GateVerdict>;
+}
 
 export interface MuxServerOptions extends MuxWindowOptions {
   /** Offered targets by name. */
   readonly targets: ReadonlyMap<string, TargetHandler>;
+  /** Passed by every stream to an offered target before it is answered; without one, all are admitted. */
+  readonly gate?: StreamGate;
 }
 
 export interface MuxServerEvents {
-  /** A stream was refused (unknown target or not CONNECT); for audit and logs. */
-  refused: [info: { readonly target: string; readonly method: string; readonly status: number }];
+  /** A stream was refused (not CONNECT, unknown target, or by the gate); for audit and logs. */
+  refused: [info: { readonly target: string; readonly method: string; readonly status: number; readonly reason?: StreamRefusalReason }];
   /** The HTTP/2 session ended; `error` is set when it failed. */
   close: [error: KubepairError | undefined];
 }
 
+/** The verdict without a gate. */
+const OPEN_GATE: StreamGate = { admit: () => Promise.resolve({ admitted: true, end: () => undefined }) };
+
 export class MuxServer extends EventEmitter<MuxServerEvents> {
   readonly #session: ServerHttp2Session;
   readonly #targets: ReadonlyMap<string, TargetHandler>;
+  readonly #gate: StreamGate;
   #closed = false;
 
   constructor(channel: SecureChannel, options: MuxServerOptions) {
@@ -41,6 +83,7 @@ export class MuxServer extends EventEmitter<MuxServerEvents> {
       if (!isValidTargetName(name)) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `bad target name "${name}"`);
     }
     this.#targets = options.targets;
+    this.#gate = options.gate ?? OPEN_GATE;
     this.#session = performServerHandshake(channel.mux, { settings: muxSettings(options) });
     this.#session.on('connect', () => {
       this.#session.setLocalWindowSize(options.connectionWindowBytes ?? MUX_CONNECTION_WINDOW_BYTES);
@@ -74,13 +117,63 @@ export class MuxServer extends EventEmitter<MuxServerEvents> {
       this.#refuse(stream, target, method, constants.HTTP_STATUS_NOT_FOUND);
       return;
     }
-    stream.respond({ ':status': constants.HTTP_STATUS_OK });
-    handler(stream, { target, streamId: stream.id ?? 0 });
+    // #admit handles its own failures; anything left (a bug) costs this stream, not the process.
+    this.#admit(stream, { target, streamId: stream.id ?? 0 }, handler).catch(() => stream.destroy());
   }
 
-  #refuse(stream: ServerHttp2Stream, target: string, method: string, status: number): void {
-    this.emit('refused', { target: target.slice(0, 80), method: method.slice(0, 16), status });
-    stream.respond({ ':status': status }, { endStream: true });
+  /**
+   * Pass the gate, then answer and hand over; nothing reaches the handler before the gate
+   * admitted the stream (bytes the client sent early wait in the stream, bounded by its window).
+   */
+  async #admit(stream: ServerHttp2Stream, info: StreamInfo, handler: TargetHandler): Promise<void> {
+    let verdict: GateVerdict;
+    try {
+      verdict = await this.#gate.admit(info);
+    } catch {
+      verdict = { admitted: false, reason: 'audit-unavailable' };
+    }
+    if (!verdict.admitted) {
+      this.#refuse(stream, info.target, 'CONNECT', STREAM_REFUSALS[verdict.reason].status, verdict.reason);
+      return;
+    }
+    if (stream.destroyed || stream.closed) {
+      verdict.end({ bytesIn: 0, bytesOut: 0, error: new Error('the client left before the stream was answered') });
+      return;
+    }
+    try {
+      stream.respond({ ':status': constants.HTTP_STATUS_OK });
+    } catch (err) {
+      // The session went away while the gate decided.
+      stream.destroy();
+      verdict.end({ bytesIn: 0, bytesOut: 0, error: err instanceof Error ? err : new Error(String(err)) });
+      return;
+    }
+    let served: Promise<StreamOutcome | void> | void;
+    try {
+      served = handler(stream, info);
+    } catch (err) {
+      stream.destroy();
+      verdict.end({ error: err instanceof Error ? err : new Error(String(err)) });
+      return;
+    }
+    if (served === undefined) {
+      stream.once('close', () => verdict.end({}));
+    } else {
+      served.then(
+        (outcome) => verdict.end(outcome ?? {}),
+        (err: unknown) => verdict.end({ error: err instanceof Error ? err : new Error(String(err)) }),
+      );
+    }
+  }
+
+  #refuse(stream: ServerHttp2Stream, target: string, method: string, status: number, reason?: StreamRefusalReason): void {
+    this.emit('refused', { target: target.slice(0, 80), method: method.slice(0, 16), status, ...(reason !== undefined && { reason }) });
+    if (stream.destroyed || stream.closed) return;
+    try {
+      stream.respond({ ':status': status, ...(reason !== undefined && { [STREAM_REFUSAL_HEADER]: reason }) }, { endStream: true });
+    } catch {
+      stream.destroy(); // the session went away: there is nobody to tell
+    }
   }
 
   #finish(error: KubepairError | undefined): void {

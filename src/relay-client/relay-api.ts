@@ -124,6 +124,16 @@ function callError(endpoint: RelayEndpoint, answer: JsonAnswer): KubepairError {
   );
 }
 
+/**
+ * The error of a refused pairing, in the user's words. A nameplate with no waiting session is a
+ * stale or mistyped code, not a wrong secret (that one fails later, in the handshake, as
+ * KP_ERR_PAIRING_FAILED): say so with the nameplate the user typed, never the relay's text.
+ */
+function pairError(error: KubepairError, nameplate: string): KubepairError {
+  if (error.code !== 'KP_ERR_RELAY_NAMEPLATE_UNKNOWN') return error;
+  return new KubepairError('KP_ERR_RELAY_NAMEPLATE_UNKNOWN', `${nameplate}-... expired, was used already, or was mistyped; ask for a new code`, { cause: error });
+}
+
 /** Agent: create a session (scope `agent`). */
 export async function createSession(endpoint: RelayEndpoint, options: RelayCallOptions = {}): Promise<CreatedSession> {
   const answer = await postJson(endpoint, API_SESSIONS_PATH, { protocol: PROTOCOL }, options);
@@ -140,7 +150,7 @@ export async function pair(endpoint: RelayEndpoint, nameplate: string, options: 
     throw new KubepairError('KP_ERR_PAIRING_CODE_MALFORMED', 'the nameplate must be a number from 1 without leading zeros');
   }
   const answer = await postJson(endpoint, API_PAIR_PATH, { nameplate }, options);
-  if (answer.status !== 200) throw callError(endpoint, answer);
+  if (answer.status !== 200) throw pairError(callError(endpoint, answer), nameplate);
   const parsed = PairResponseSchema.safeParse(answer.body);
   if (!parsed.success) throw new KubepairError('KP_ERR_RELAY_BAD_RESPONSE', 'the pairing answer does not match the protocol');
   const body: PairResponse = parsed.data;

@@ -1,49 +1,59 @@
 /**
- * AddressLimiter: at most `max` events per address per fixed window, for refusals the HTTP
- * route rate limiter does not see (DESIGN §3 "20 requests/min per IP"): WebSocket upgrades that
- * fail authentication and requests from a disallowed browser Origin. Without it an address
- * could try keys, or fill the audit log, as fast as it can open connections.
+ * The failure budget (DESIGN §3 "20 requests/min per IP", issue 10): at most `max` unauthenticated
+ * failures per client address per fixed window, on every route and for WebSocket upgrades. Past
+ * it the address is refused with 429 before any other work, so nobody can try keys, or make the
+ * relay write, as fast as it can open connections. Fastify's route rate limit covers `/api/*`
+ * requests of every kind; this budget covers what fails before a caller is known.
  *
+ * `FailureBudget` is what a shared store can honestly promise (async: the Redis store of DESIGN
+ * §8.2 will count in Redis); `AddressLimiter` is the in-memory one of a single relay process.
  * Memory is bounded: at most `capacity` addresses are tracked; the oldest entry is forgotten
  * when a new one arrives. Windows are checked on access, so no timer runs. Untrusted input:
  * the address (already resolved through --trust-proxy).
  */
+export interface FailureBudget {
+  /** Resolves true while `address` has spent its budget in the current window. */
+  exhausted(address: string): Promise<boolean>;
+  /** Spend one unit of `address`'s budget (one unauthenticated failure). */
+  spend(address: string): Promise<void>;
+}
+
 interface Window {
   start: number;
   count: number;
-  /** The refusal of this window was already reported (audited) once. */
-  reported: boolean;
 }
 
-export class AddressLimiter {
+export class AddressLimiter implements FailureBudget {
   readonly #max: number;
   readonly #windowMs: number;
   readonly #capacity: number;
+  readonly #now: () => number;
   readonly #windows = new Map<string, Window>();
 
-  constructor(max: number, windowMs: number, capacity: number) {
+  constructor(max: number, windowMs: number, capacity: number, now: () => number = Date.now) {
     this.#max = max;
     this.#windowMs = windowMs;
     this.#capacity = capacity;
+    this.#now = now;
   }
 
-  #current(address: string, now: number): Window | undefined {
-    const window = this.#windows.get(address);
-    if (window !== undefined && now - window.start >= this.#windowMs) {
-      this.#windows.delete(address);
-      return undefined;
-    }
-    return window;
+  exhausted(address: string): Promise<boolean> {
+    return Promise.resolve(this.limited(address));
+  }
+
+  spend(address: string): Promise<void> {
+    this.hit(address);
+    return Promise.resolve();
   }
 
   /** True while `address` has used up its events in the current window. */
-  limited(address: string, now = Date.now()): boolean {
-    return (this.#current(address, now)?.count ?? 0) >= this.#max;
+  limited(address: string): boolean {
+    return (this.#current(address)?.count ?? 0) >= this.#max;
   }
 
   /** Count one event for `address`. */
-  hit(address: string, now = Date.now()): void {
-    const window = this.#current(address, now);
+  hit(address: string): void {
+    const window = this.#current(address);
     if (window !== undefined) {
       window.count++;
       return;
@@ -52,19 +62,20 @@ export class AddressLimiter {
       const oldest = this.#windows.keys().next();
       if (oldest.done !== true) this.#windows.delete(oldest.value);
     }
-    this.#windows.set(address, { start: now, count: 1, reported: false });
-  }
-
-  /** For a limited address: true the first time it is asked in the current window. */
-  firstRefusal(address: string, now = Date.now()): boolean {
-    const window = this.#current(address, now);
-    if (window === undefined || window.count < this.#max || window.reported) return false;
-    window.reported = true;
-    return true;
+    this.#windows.set(address, { start: this.#now(), count: 1 });
   }
 
   /** Addresses tracked (for tests). */
   get size(): number {
     return this.#windows.size;
+  }
+
+  #current(address: string): Window | undefined {
+    const window = this.#windows.get(address);
+    if (window !== undefined && this.#now() - window.start >= this.#windowMs) {
+      this.#windows.delete(address);
+      return undefined;
+    }
+    return window;
   }
 }

@@ -5,7 +5,9 @@
  * dodge the per-address limits by sending the header. With it, X-Forwarded-For is walked from
  * the right, skipping only hops that are trusted proxies, exactly as Fastify does for API
  * requests (the same trust function is handed to Fastify), so HTTP requests and WebSocket
- * upgrades agree. Untrusted input: the X-Forwarded-For header.
+ * upgrades agree. The per-address connection cap (connection-gate.ts) is the exception: it
+ * counts the TCP peer, before any header exists, and exempts trusted proxies. Untrusted input:
+ * the X-Forwarded-For header.
  */
 import { isIP } from 'node:net';
 import type { BlockList } from 'node:net';
@@ -13,7 +15,8 @@ import type { BlockList } from 'node:net';
 /** Most X-Forwarded-For entries examined. */
 const MAX_FORWARDED_HOPS = 16;
 
-function normalize(address: string): string {
+/** An address as the relay counts it: trimmed, IPv4-mapped IPv6 (`::ffff:10.0.0.1`) as plain IPv4. */
+export function normalizeAddress(address: string): string {
   const trimmed = address.trim();
   const lower = trimmed.toLowerCase();
   if (lower.startsWith('::ffff:') && isIP(trimmed.slice(7)) === 4) return trimmed.slice(7);
@@ -31,7 +34,7 @@ export class ClientAddressResolver {
   /** Is `address` a trusted proxy? */
   isTrustedProxy = (address: string): boolean => {
     if (this.#trusted === undefined) return false;
-    const bare = normalize(address);
+    const bare = normalizeAddress(address);
     const family = isIP(bare);
     if (family === 0) return false;
     return this.#trusted.check(bare, family === 4 ? 'ipv4' : 'ipv6');
@@ -39,10 +42,10 @@ export class ClientAddressResolver {
 
   /** The client address of a connection from `remote` carrying `forwardedFor`. */
   resolve(remote: string | undefined, forwardedFor: string | string[] | undefined): string {
-    const peer = normalize(remote ?? 'unknown');
+    const peer = normalizeAddress(remote ?? 'unknown');
     if (this.#trusted === undefined || forwardedFor === undefined) return peer;
     const header = Array.isArray(forwardedFor) ? forwardedFor.join(',') : forwardedFor;
-    const hops = header.split(',').map(normalize).filter((hop) => hop !== '').reverse().slice(0, MAX_FORWARDED_HOPS);
+    const hops = header.split(',').map(normalizeAddress).filter((hop) => hop !== '').reverse().slice(0, MAX_FORWARDED_HOPS);
     let current = peer;
     for (const hop of hops) {
       if (!this.isTrustedProxy(current)) return current;

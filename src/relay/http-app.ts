@@ -1,7 +1,8 @@
 /**
  * The relay's HTTP API (DESIGN §3, normative) on Fastify: routes, JSON schemas with
  * `additionalProperties: false`, authentication by scope, per-address rate limit on /api/*,
- * the Origin/CORS policy, and the one error shape `{"error":{"code","message"}}`.
+ * the per-address failure budget on every route, the Origin/CORS policy, and the one error
+ * shape `{"error":{"code","message"}}`.
  *
  * | route                          | scope           | answer                                     |
  * | POST /api/v1/sessions          | agent           | 201 session_id, nameplate, agent_key, ...  |
@@ -10,10 +11,17 @@
  * | GET /healthz, GET /readyz      | none            | 200 {"status":"ok"}                        |
  * | GET /metrics                   | metrics, admin  | Prometheus text                            |
  *
- * Untrusted input: every request. Order of checks on each request: query string (refused:
- * credentials never travel in URLs) → Origin → shutting down → rate limit → bearer token and
- * scope → body schema → handler. Nothing from a request is logged except method, the matched
- * route's template (never the raw path or query), status and address.
+ * Connections: at most --max-connections in total and --max-connections-per-ip per TCP peer
+ * (connection-gate.ts), and each must bring a complete request head within --head-timeout.
+ *
+ * Untrusted input: every request. Order of checks on each request: failure budget (an address
+ * that used it up gets 429 on every route but the probes) → query string (refused: credentials
+ * never travel in URLs) → Origin → shutting down → rate limit → bearer token and scope → body
+ * schema → handler. Every 4xx answered to a request that was not authenticated (whatever
+ * refused it: query, Origin, token, scope, unknown route) passes one place, the response hook:
+ * it spends the address's failure budget and goes to the summed refusal audit, so no flood of
+ * such requests costs one audit line each. Nothing from a request is logged except method, the
+ * matched route's template (never the raw path or query), status and address.
  */
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
@@ -23,7 +31,7 @@ import { fastify, LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
 import { KubepairError } from '../errors/index.js';
-import { RELAY_UPGRADE_FAILURE_ADDRESSES } from '../limits.js';
+import { RELAY_CONNECTION_CHECK_INTERVAL_MS } from '../limits.js';
 import { PROTOCOL } from '../version.js';
 import {
   API_PAIR_PATH,
@@ -36,15 +44,17 @@ import {
   SESSION_KEY_PATTERN,
 } from '../relay-client/wire.js';
 import type { CreateSessionResponse, PairResponse } from '../relay-client/wire.js';
-import { AddressLimiter } from './address-limiter.js';
+import type { FailureBudget } from './address-limiter.js';
 import type { ClientAddressResolver } from './client-address.js';
+import { ConnectionGate } from './connection-gate.js';
 import { errorAnswer } from './http-errors.js';
 import { OriginPolicy } from './origin-policy.js';
 import { ScopeError } from './relay-auth.js';
 import type { RelayAuthenticator, RelayPrincipal } from './relay-auth.js';
 import type { RelayAudit } from './relay-audit.js';
 import { describeError } from './relay-log.js';
-import type { RelayMetrics } from './relay-metrics.js';
+import type { AuthFailureWhere, RelayMetrics } from './relay-metrics.js';
+import type { RefusalAudit } from './refusal-audit.js';
 import type { RelayLimits } from './relay-options.js';
 import { digestSecret, newSessionId, newSessionKey } from './secrets.js';
 import type { SessionBroker } from './session-broker.js';
@@ -66,14 +76,23 @@ export interface RelayAppOptions {
   readonly log: Logger;
   readonly origins: OriginPolicy;
   readonly addresses: ClientAddressResolver;
-  /** Per-address budget of audited refusals that the route rate limit does not cover. */
-  readonly failures: AddressLimiter;
+  /** Per-address budget of unauthenticated failures, on every route (upgrades share it). */
+  readonly failures: FailureBudget;
+  /** Where refusals are audited, summed per address. */
+  readonly refusals: RefusalAudit;
   readonly isClosing: () => boolean;
   /** Why the relay is not ready, or undefined when it is. */
   readonly notReadyReason: () => string | undefined;
 }
 
 const iso = (epochMs: number): string => new Date(epochMs).toISOString();
+
+/** The metrics label of an unauthenticated failure, from the code it was refused with. */
+function failureKind(code: string): AuthFailureWhere {
+  if (code === 'KP_ERR_RELAY_ORIGIN_DENIED') return 'origin';
+  if (code === 'KP_ERR_RELAY_UNAUTHORIZED' || code === 'KP_ERR_RELAY_FORBIDDEN') return 'api';
+  return 'request';
+}
 
 /**
  * What logs and the audit log say about a request's path: the matched route's template
@@ -144,8 +163,10 @@ const statusSchema = {
 } as const;
 
 export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyInstance> {
-  const { limits, auth, store, broker, metrics, audit, log, origins, addresses, failures } = options;
+  const { limits, auth, store, broker, metrics, audit, log, origins, addresses, failures, refusals } = options;
   const principals = new WeakMap<FastifyRequest, RelayPrincipal>();
+  /** The error each refused request was answered with (read by the response hook). */
+  const refusedWith = new WeakMap<FastifyRequest, KubepairError>();
 
   // Fastify's own logger type, so route hooks type-check against the default instance type.
   const baseLogger: FastifyBaseLogger = log;
@@ -153,14 +174,29 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     loggerInstance: baseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     serverFactory: (handler) => {
+      // Slots free themselves: a request head (HTTP or WebSocket upgrade) must be complete, and a
+      // TLS handshake done, within --head-timeout, checked every second (Node checks every 30 s).
+      const timing = {
+        connectionsCheckingInterval: Math.min(RELAY_CONNECTION_CHECK_INTERVAL_MS, limits.headTimeoutMs),
+        handshakeTimeout: limits.headTimeoutMs,
+      };
       const server: Server = options.tls
-        ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, handler)
-        : createHttpServer(handler);
+        ? createHttpsServer({ ...timing, cert: options.tls.cert, key: options.tls.key, minVersion: 'TLSv1.2' }, handler)
+        : createHttpServer(timing, handler);
       server.requestTimeout = limits.requestTimeoutMs;
-      server.headersTimeout = limits.requestTimeoutMs;
+      server.headersTimeout = limits.headTimeoutMs;
       server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
       server.maxConnections = limits.maxConnections;
       server.on('drop', () => metrics.limitHits.labels('connections').inc());
+      // No address takes every slot: a cap per TCP peer (never a header; trusted proxies exempt).
+      new ConnectionGate({
+        maxPerAddress: limits.maxConnectionsPerAddress,
+        isExempt: addresses.isTrustedProxy,
+        onRefused: (address) => {
+          metrics.limitHits.labels('connections_per_address').inc();
+          refusals.limitHit(address, 'connections_per_address');
+        },
+      }).attach(server);
       return server;
     },
     bodyLimit: limits.maxRequestBodyBytes,
@@ -180,6 +216,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
 
   app.setErrorHandler((err, request, reply) => {
     const answer = errorAnswer(err);
+    refusedWith.set(request, answer.error);
     if (answer.status >= 500) {
       log.error({ event: 'api_error', route: routeOf(request), err: describeError(err), cause: describeError(answer.error.cause) }, answer.error.message);
     }
@@ -188,39 +225,45 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   });
   app.setNotFoundHandler((request, reply) => {
     const answer = errorAnswer(new KubepairError('KP_ERR_RELAY_NOT_FOUND', `no ${request.method} route at this path`));
+    refusedWith.set(request, answer.error);
     return reply.code(answer.status).send(answer.body);
   });
 
   // Global checks, before routing decisions of any kind.
   app.addHook('onRequest', async (request, reply) => {
+    // Probes stay answerable (they cannot fail authentication and write nothing).
+    const probe = request.url === HEALTHZ_PATH || request.url === READYZ_PATH;
+    if (!probe && (await failures.exhausted(request.ip))) {
+      metrics.limitHits.labels('auth_failures').inc();
+      refusals.limitHit(request.ip, 'auth_failures');
+      throw new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many refused requests from this address; wait a minute');
+    }
     if (/[?#]/.test(request.url)) {
       throw new KubepairError('KP_ERR_RELAY_INVALID_REQUEST', 'the relay takes no query parameters; credentials go in the Authorization header');
     }
     const verdict = origins.check(request.headers.origin);
-    if (verdict.kind === 'denied') {
-      metrics.authFailures.labels('origin').inc();
-      // This check runs before the route rate limit, so its audit lines have their own budget.
-      if (!failures.limited(request.ip)) {
-        audit.note('auth_failed', { where: 'api', reason: 'KP_ERR_RELAY_ORIGIN_DENIED', route: routeOf(request), address: request.ip });
-      } else if (failures.firstRefusal(request.ip)) {
-        metrics.limitHits.labels('auth_failures').inc();
-        audit.note('limit_hit', { limit: 'auth_failures', address: request.ip });
-      }
-      failures.hit(request.ip);
-      throw new KubepairError('KP_ERR_RELAY_ORIGIN_DENIED', 'this Origin is not in --allow-origin');
-    }
+    if (verdict.kind === 'denied') throw new KubepairError('KP_ERR_RELAY_ORIGIN_DENIED', 'this Origin is not in --allow-origin');
     if (verdict.kind === 'allowed') void reply.headers(OriginPolicy.corsHeaders(verdict.origin));
     if (options.isClosing() && request.url.startsWith('/api/')) throw new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN');
   });
   app.addHook('onResponse', async (request, reply) => {
-    log.info(
-      { event: 'api_request', method: request.method, route: routeOf(request), status: reply.statusCode, address: request.ip, ms: Math.round(reply.elapsedTime) },
-      'api request',
-    );
+    const status = reply.statusCode;
+    log.info({ event: 'api_request', method: request.method, route: routeOf(request), status, address: request.ip, ms: Math.round(reply.elapsedTime) }, 'api request');
+    // Refused before the caller was known: an unauthenticated failure (429s are counted as limit hits).
+    if (status >= 400 && status < 500 && status !== 429 && !principals.has(request)) {
+      const error = refusedWith.get(request);
+      const reason = error?.code ?? `HTTP ${status}`;
+      metrics.authFailures.labels(failureKind(reason)).inc();
+      refusals.authFailed(request.ip, {
+        where: 'api',
+        reason,
+        route: routeOf(request),
+        token_name: error instanceof ScopeError ? error.tokenName : null,
+      });
+      await failures.spend(request.ip);
+    }
   });
 
-  // One audit line per address and minute for 429s: a flood of refused requests stays a metric.
-  const rateLimitAudits = new AddressLimiter(1, 60_000, RELAY_UPGRADE_FAILURE_ADDRESSES);
   await app.register(rateLimit, {
     global: false,
     max: limits.apiRateLimitPerMinute,
@@ -229,32 +272,20 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     keyGenerator: (request) => request.ip,
     errorResponseBuilder: (request, context) => {
       metrics.limitHits.labels('rate_limit').inc();
-      if (!rateLimitAudits.limited(request.ip)) {
-        rateLimitAudits.hit(request.ip);
-        audit.note('limit_hit', { limit: 'rate_limit', address: request.ip, route: routeOf(request) });
-      }
+      refusals.limitHit(request.ip, 'rate_limit', { route: routeOf(request) });
       return new KubepairError('KP_ERR_RELAY_RATE_LIMITED', `${context.max} requests per minute; retry in ${context.after}`);
     },
   });
   const limited = app.rateLimit();
 
-  /** onRequest hook: the bearer token must have one of `scopes`. */
+  /** onRequest hook: the bearer token must have one of `scopes` (a refusal is counted by the response hook). */
   function requireScope(...scopes: TokenScope[]): onRequestHookHandler {
     return (request, _reply, done) => {
       try {
         principals.set(request, auth.authenticate(request.headers.authorization, scopes));
         done();
       } catch (err) {
-        const error = err instanceof KubepairError ? err : new KubepairError('KP_ERR_INTERNAL', undefined, { cause: err });
-        metrics.authFailures.labels('api').inc();
-        audit.note('auth_failed', {
-          where: 'api',
-          reason: error.code,
-          route: routeOf(request),
-          address: request.ip,
-          token_name: err instanceof ScopeError ? err.tokenName : null,
-        });
-        done(error);
+        done(err instanceof KubepairError ? err : new KubepairError('KP_ERR_INTERNAL', undefined, { cause: err }));
       }
     };
   }

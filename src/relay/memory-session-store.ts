@@ -4,11 +4,13 @@
  * JavaScript runs each method to completion before another starts, so every operation is
  * atomic. Time is kept with one timer per deadline (session expiry, claim connect deadline),
  * re-armed on state changes and cleared when the session goes: no polling, and `close()`
- * leaves no timer behind. Callers get frozen snapshots, never the live entries.
+ * leaves no timer behind. Callers get frozen snapshots, never the live entries. Freed
+ * nameplates go into the pool's quarantine (nameplate-pool.ts), so `claim` answers a stale
+ * nameplate with KP_ERR_RELAY_NAMEPLATE_UNKNOWN instead of handing out a newer session.
  */
 import { EventEmitter } from 'node:events';
 import { KubepairError } from '../errors/index.js';
-import { NAMEPLATE_MAX_DIGITS } from '../limits.js';
+import { NAMEPLATE_MAX_DIGITS, RELAY_NAMEPLATE_QUARANTINE_MAX } from '../limits.js';
 import type { PeerRole } from '../relay-client/wire.js';
 import { NameplatePool } from './nameplate-pool.js';
 import { digestsEqual } from './secrets.js';
@@ -46,18 +48,29 @@ interface Entry {
 
 const MAX_NAMEPLATE = 10 ** NAMEPLATE_MAX_DIGITS - 1;
 
+/** Why a nameplate has no waiting session, as far as anyone can tell from outside. */
+const STALE_CODE_HINT = 'expired, was used already, or was mistyped; ask for a new code';
+
 export class MemorySessionStore extends EventEmitter<SessionStoreEvents> implements SessionStore {
   readonly #policy: SessionPolicy;
   readonly #byId = new Map<string, Entry>();
   readonly #byNameplate = new Map<number, Entry>();
   readonly #perToken = new Map<string, number>();
   readonly #perAddress = new Map<string, number>();
-  readonly #nameplates = new NameplatePool(MAX_NAMEPLATE);
+  readonly #nameplates: NameplatePool;
+  /** Wall clock for nameplate quarantine (a fake one in tests); deadlines use timers. */
+  readonly #now: () => number;
   #closed = false;
 
-  constructor(policy: SessionPolicy) {
+  constructor(policy: SessionPolicy, now: () => number = Date.now) {
     super();
     this.#policy = policy;
+    this.#now = now;
+    this.#nameplates = new NameplatePool({
+      max: MAX_NAMEPLATE,
+      quarantineMs: policy.nameplateQuarantineMs,
+      quarantineCapacity: RELAY_NAMEPLATE_QUARANTINE_MAX,
+    });
   }
 
   create(session: NewSession): Promise<SessionRecord> {
@@ -74,7 +87,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
         throw new SessionLimitError('sessions_per_address', `this address has ${policy.maxSessionsPerAddress} live sessions`);
       }
       if (this.#byId.has(session.id)) throw new KubepairError('KP_ERR_INTERNAL', 'session id collision');
-      const nameplate = this.#nameplates.allocate();
+      const nameplate = this.#nameplates.allocate(this.#now());
       if (nameplate === undefined) throw new SessionLimitError('sessions_total', 'no free nameplate');
       const now = Date.now();
       const entry: Entry = {
@@ -110,7 +123,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     return this.#run(() => {
       const entry = this.#byNameplate.get(Number(nameplate));
       if (entry === undefined || entry.state === 'established') {
-        throw new KubepairError('KP_ERR_RELAY_NAMEPLATE_UNKNOWN', `nameplate ${nameplate}`);
+        throw new KubepairError('KP_ERR_RELAY_NAMEPLATE_UNKNOWN', `nameplate ${nameplate} ${STALE_CODE_HINT}`);
       }
       if (entry.state === 'claimed') throw new KubepairError('KP_ERR_RELAY_NAMEPLATE_BUSY', `nameplate ${nameplate}`);
       const timeout = this.#policy.claimConnectTimeoutMs;
@@ -243,7 +256,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
   #releaseNameplate(entry: Entry): void {
     if (entry.nameplate === undefined) return;
     this.#byNameplate.delete(entry.nameplate);
-    this.#nameplates.release(entry.nameplate);
+    this.#nameplates.release(entry.nameplate, this.#now());
     entry.nameplate = undefined;
   }
 

@@ -19,7 +19,10 @@ export type LimitName =
   | 'control_size'
   | 'peer_silent'
   | 'connections'
+  | 'connections_per_address'
   | 'auth_failures';
+/** Unauthenticated failures: api = relay token or scope, upgrade = session key, origin, request = query string or unknown route. */
+export type AuthFailureWhere = 'api' | 'upgrade' | 'origin' | 'request';
 export type SessionEndReason = 'expired' | 'attempts_exhausted' | 'agent_left' | 'client_left' | 'operator' | 'shutdown';
 export type PairingFailureReason = 'pake_failed' | 'client_left' | 'connect_timeout';
 
@@ -73,7 +76,7 @@ export class RelayMetrics {
     this.framesForwarded = new Counter({ name: 'kubepair_relay_forwarded_frames_total', help: 'Binary frames forwarded between peers', labelNames: ['direction'], registers });
     this.framesDropped = new Counter({ name: 'kubepair_relay_dropped_frames_total', help: 'Binary frames dropped because the other peer was not connected', registers });
     this.limitHits = new Counter({ name: 'kubepair_relay_limit_hits_total', help: 'Requests or sockets refused by a limit', labelNames: ['limit'], registers });
-    this.authFailures = new Counter({ name: 'kubepair_relay_auth_failures_total', help: 'Refused credentials (api: relay tokens, upgrade: session keys)', labelNames: ['where'], registers });
+    this.authFailures = new Counter({ name: 'kubepair_relay_auth_failures_total', help: 'Unauthenticated failures (api: relay token or scope, upgrade: session key, origin: browser Origin, request: query string or unknown route)', labelNames: ['where'], registers });
     this.backpressurePauses = new Counter({ name: 'kubepair_relay_backpressure_pauses_total', help: 'Times the relay stopped reading a peer because the other was slow', registers });
     this.logLinesDropped = new Counter({ name: 'kubepair_relay_log_lines_dropped_total', help: 'Log lines dropped because standard output was too slow', registers });
     this.queuedBytesPeak = new Gauge({

@@ -14,17 +14,21 @@ import { KubepairError } from '../errors/index.js';
 import { isLoopbackHost } from '../relay-client/relay-endpoint.js';
 import {
   RELAY_API_RATE_LIMIT_PER_MINUTE,
+  RELAY_AUDIT_BACKLOG,
   RELAY_CLAIM_CONNECT_TIMEOUT_MS,
   RELAY_ESTABLISHED_LIFETIME_MS,
   RELAY_EXPIRING_NOTICE_MS,
   RELAY_MAX_BUFFERED_BYTES,
+  RELAY_HEAD_TIMEOUT_MS,
   RELAY_MAX_CONNECTIONS,
+  RELAY_MAX_CONNECTIONS_PER_ADDRESS,
   RELAY_MAX_MESSAGE_BYTES,
   RELAY_MAX_PAIRING_ATTEMPTS,
   RELAY_MAX_REQUEST_BODY_BYTES,
   RELAY_MAX_SESSIONS,
   RELAY_MAX_SESSIONS_PER_ADDRESS,
   RELAY_MAX_SESSIONS_PER_TOKEN,
+  RELAY_NAMEPLATE_QUARANTINE_MS,
   RELAY_PEER_SILENCE_TIMEOUT_MS,
   RELAY_PING_INTERVAL_MS,
   RELAY_REQUEST_TIMEOUT_MS,
@@ -44,6 +48,8 @@ export interface RelayLimits {
   readonly maxSessionsPerToken: number;
   readonly maxSessionsPerAddress: number;
   readonly maxConnections: number;
+  readonly maxConnectionsPerAddress: number;
+  readonly headTimeoutMs: number;
   readonly pingIntervalMs: number;
   readonly peerSilenceTimeoutMs: number;
   readonly maxBufferedBytes: number;
@@ -51,6 +57,8 @@ export interface RelayLimits {
   readonly shutdownGraceMs: number;
   readonly maxRequestBodyBytes: number;
   readonly requestTimeoutMs: number;
+  readonly nameplateQuarantineMs: number;
+  readonly auditBacklog: number;
 }
 
 export type LimitUnit = 'duration' | 'bytes' | 'count';
@@ -103,6 +111,8 @@ export const RELAY_LIMIT_OPTIONS: readonly LimitOption[] = [
   limit('maxSessionsPerToken', 'max-sessions-per-token', 'count', RELAY_MAX_SESSIONS_PER_TOKEN, 1, 1_000_000, 'live sessions per relay token'),
   limit('maxSessionsPerAddress', 'max-sessions-per-ip', 'count', RELAY_MAX_SESSIONS_PER_ADDRESS, 1, 1_000_000, 'live sessions per client address'),
   limit('maxConnections', 'max-connections', 'count', RELAY_MAX_CONNECTIONS, 16, 1_000_000, 'open TCP connections (HTTP and WebSocket)'),
+  limit('maxConnectionsPerAddress', 'max-connections-per-ip', 'count', RELAY_MAX_CONNECTIONS_PER_ADDRESS, 1, 1_000_000, 'open TCP connections from one peer address (trusted proxies exempt)'),
+  limit('headTimeoutMs', 'head-timeout', 'duration', RELAY_HEAD_TIMEOUT_MS, 100, 10 * MINUTE, 'how long a client may take to send a complete request head (HTTP, WebSocket upgrade, TLS handshake)'),
   limit('pingIntervalMs', 'ping-interval', 'duration', RELAY_PING_INTERVAL_MS, 100, HOUR, 'time between WebSocket pings to each peer'),
   limit('peerSilenceTimeoutMs', 'peer-timeout', 'duration', RELAY_PEER_SILENCE_TIMEOUT_MS, 200, 3 * HOUR, 'drop a peer silent (no frame, no pong) for this long'),
   limit('maxBufferedBytes', 'max-buffered-bytes', 'bytes', RELAY_MAX_BUFFERED_BYTES, 64 * KIB, GIB, 'bytes queued towards one peer before the relay stops reading the other'),
@@ -110,6 +120,8 @@ export const RELAY_LIMIT_OPTIONS: readonly LimitOption[] = [
   limit('shutdownGraceMs', 'shutdown-grace', 'duration', RELAY_SHUTDOWN_GRACE_MS, 0, 10 * MINUTE, 'on SIGTERM, how long peers may finish before they are closed'),
   limit('maxRequestBodyBytes', 'max-request-body', 'bytes', RELAY_MAX_REQUEST_BODY_BYTES, 256, MIB, 'largest JSON request body on /api/*'),
   limit('requestTimeoutMs', 'request-timeout', 'duration', RELAY_REQUEST_TIMEOUT_MS, 100, 10 * MINUTE, 'how long one HTTP request may take to arrive'),
+  limit('nameplateQuarantineMs', 'nameplate-quarantine', 'duration', RELAY_NAMEPLATE_QUARANTINE_MS, 0, DAY, 'how long a freed nameplate stays out of use, so a stale code finds no session (0: reuse at once)'),
+  limit('auditBacklog', 'audit-backlog', 'count', RELAY_AUDIT_BACKLOG, 16, RELAY_AUDIT_BACKLOG, 'audit records waiting for the disk before more are refused (and /readyz turns 503)'),
 ];
 
 /** The default limits (DESIGN §3). */
@@ -212,6 +224,15 @@ export function checkRelayLimits(limits: RelayLimits): void {
     if (option.unit === 'duration' && value > MAX_TIMER_MS) {
       throw new KubepairError('KP_ERR_RELAY_CONFIG', `--${option.flag} is longer than a timer can wait`);
     }
+  }
+  if (limits.maxConnectionsPerAddress > limits.maxConnections) {
+    throw new KubepairError('KP_ERR_RELAY_CONFIG', `--max-connections-per-ip (${limits.maxConnectionsPerAddress}) must not exceed --max-connections (${limits.maxConnections})`);
+  }
+  if (limits.headTimeoutMs > limits.requestTimeoutMs) {
+    throw new KubepairError(
+      'KP_ERR_RELAY_CONFIG',
+      `--head-timeout (${formatLimit('duration', limits.headTimeoutMs)}) must not exceed --request-timeout (${formatLimit('duration', limits.requestTimeoutMs)}): the head is part of the request`,
+    );
   }
   if (limits.peerSilenceTimeoutMs <= limits.pingIntervalMs) {
     throw new KubepairError(

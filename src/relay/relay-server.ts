@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from '../ws-runtime.js';
 import { KubepairError, isKubepairError } from '../errors/index.js';
 import { PROTOCOL, VERSION, WS_SUBPROTOCOL } from '../version.js';
-import { RELAY_UPGRADE_FAILURE_ADDRESSES } from '../limits.js';
+import { RELAY_FAILURE_BUDGET_ADDRESSES, RELAY_FAILURE_BUDGET_WINDOW_MS, RELAY_REFUSAL_AUDIT_ADDRESSES, RELAY_REFUSAL_AUDIT_WINDOW_MS } from '../limits.js';
 import { AddressLimiter } from './address-limiter.js';
 import { ClientAddressResolver } from './client-address.js';
 import { buildRelayApp } from './http-app.js';
@@ -29,6 +29,7 @@ import type { RelayAuthenticator } from './relay-auth.js';
 import { RelayAudit } from './relay-audit.js';
 import { createRelayLogger, createStdoutLogDestination, describeError } from './relay-log.js';
 import { RelayMetrics } from './relay-metrics.js';
+import { RefusalAudit } from './refusal-audit.js';
 import { checkRelayConfig, parseTrustedProxies } from './relay-options.js';
 import type { RelayConfig } from './relay-options.js';
 import { SessionBroker } from './session-broker.js';
@@ -47,6 +48,7 @@ interface Running {
   readonly log: Logger;
   readonly auth: RelayAuthenticator;
   readonly audit: RelayAudit;
+  readonly refusals: RefusalAudit;
   readonly store: SessionStore;
   readonly broker: SessionBroker;
   readonly app: FastifyInstance;
@@ -81,9 +83,11 @@ export class RelayServer {
       const auth: RelayAuthenticator =
         config.auth.mode === 'none' ? new AnonymousAuthenticator() : await TokenAuthenticator.open(config.auth.tokensFile, log);
       cleanup.push(() => auth.close());
-      const audit = await RelayAudit.open(config.auditLogPath, log);
-      cleanup.push(() => audit.close());
       const limits = config.limits;
+      const audit = await RelayAudit.open({ path: config.auditLogPath, logger: log, backlog: limits.auditBacklog });
+      cleanup.push(() => audit.close());
+      const refusals = new RefusalAudit({ sink: audit, windowMs: RELAY_REFUSAL_AUDIT_WINDOW_MS, capacity: RELAY_REFUSAL_AUDIT_ADDRESSES });
+      cleanup.push(() => Promise.resolve(refusals.close()));
       const store = new MemorySessionStore({
         unpairedTtlMs: limits.unpairedTtlMs,
         establishedLifetimeMs: limits.establishedLifetimeMs,
@@ -92,6 +96,7 @@ export class RelayServer {
         maxSessions: limits.maxSessions,
         maxSessionsPerToken: limits.maxSessionsPerToken,
         maxSessionsPerAddress: limits.maxSessionsPerAddress,
+        nameplateQuarantineMs: limits.nameplateQuarantineMs,
       });
       cleanup.push(() => store.close());
       // The metrics read the broker at scrape time, which is after it exists.
@@ -105,8 +110,8 @@ export class RelayServer {
       const addresses = new ClientAddressResolver(config.trustProxy.length > 0 ? parseTrustedProxies(config.trustProxy) : undefined);
       const origins = new OriginPolicy(config.allowOrigins);
       const isClosing = (): boolean => this.#closing;
-      // Refused upgrades and refused browser origins bypass the route rate limit: one budget.
-      const failures = new AddressLimiter(limits.apiRateLimitPerMinute, 60_000, RELAY_UPGRADE_FAILURE_ADDRESSES);
+      // Unauthenticated failures on every route and upgrade share one per-address budget.
+      const failures = new AddressLimiter(limits.apiRateLimitPerMinute, RELAY_FAILURE_BUDGET_WINDOW_MS, RELAY_FAILURE_BUDGET_ADDRESSES);
       const app = await buildRelayApp({
         limits,
         tls,
@@ -119,6 +124,7 @@ export class RelayServer {
         origins,
         addresses,
         failures,
+        refusals,
         isClosing,
         notReadyReason: () => {
           if (this.#closing) return 'shutting down';
@@ -135,13 +141,13 @@ export class RelayServer {
         perMessageDeflate: false,
         handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
       });
-      app.server.on('upgrade', createUpgradeHandler({ wss, store, broker, origins, addresses, failures, audit, metrics, log, isClosing }));
+      app.server.on('upgrade', createUpgradeHandler({ wss, store, broker, origins, addresses, failures, refusals, metrics, log, isClosing }));
       try {
         await app.listen({ host: config.listen.host, port: config.listen.port });
       } catch (err) {
         throw new KubepairError('KP_ERR_RELAY_LISTEN', `${config.listen.host}:${config.listen.port}: ${describeError(err).message}`, { cause: err });
       }
-      this.#running = { log, auth, audit, store, broker, app, wss };
+      this.#running = { log, auth, audit, refusals, store, broker, app, wss };
       const address = this.address();
       await audit.record('relay_started', {
         version: VERSION,
@@ -219,7 +225,7 @@ export class RelayServer {
       this.#resolveStopped();
       return;
     }
-    const { log, auth, audit, store, broker, app, wss } = running;
+    const { log, auth, audit, refusals, store, broker, app, wss } = running;
     const grace = this.config.limits.shutdownGraceMs;
     log.info({ event: 'relay_stopping', grace_ms: grace, open_sockets: broker.openSockets() }, 'relay stopping');
     const errors: unknown[] = [];
@@ -240,6 +246,7 @@ export class RelayServer {
     await step('store', () => store.close());
     await step('tokens', () => auth.close());
     await step('audit', async () => {
+      refusals.close();
       await audit.record('relay_stopped', { sessions_dropped: counts.waiting + counts.claimed + counts.established });
       await audit.close();
     });

@@ -12,7 +12,7 @@
  *   key is void), when the client leaves before `established`, or when a claimed client never
  *   connects (store timer); each counts once, and the last allowed one destroys the session
  *   (the agent is closed with 4429);
- * - `established` frees the nameplate and starts the established lifetime; after it, either
+ * - `established` frees the nameplate (into quarantine) and starts the established lifetime; after it, either
  *   side leaving ends the session;
  * - the agent leaving ends the session;
  * - `expiring` is sent ahead of a session's end and on shutdown.

@@ -4,12 +4,16 @@
  * the interface is what a shared store can honestly promise:
  *
  * - every operation is async and atomic on its own (a Redis implementation runs each as one
- *   script): `create` allocates the lowest free nameplate and checks the session bounds in the
- *   same step; `claim` hands a waiting nameplate to exactly one client; `attach` admits exactly
+ *   script): `create` allocates the lowest free nameplate that is not in quarantine and checks
+ *   the session bounds in the same step; `claim` hands a waiting nameplate to exactly one client; `attach` admits exactly
  *   one socket per role; `endAttempt` counts one failed attempt per claim, never two;
  * - the store owns time: it expires unpaired sessions, established sessions and claims whose
  *   client never connected, and reports each expiry as an event (memory: one timer per
  *   deadline; Redis: key expiry plus notifications). Nobody polls it;
+ * - a freed nameplate (session established, expired or destroyed) stays in quarantine for
+ *   `nameplateQuarantineMs` before it is handed out again (DESIGN §3), bounded in number
+ *   (RELAY_NAMEPLATE_QUARANTINE_MAX; the oldest leaves early), so a stale code never reaches a
+ *   newer session: `claim` of a quarantined nameplate is KP_ERR_RELAY_NAMEPLATE_UNKNOWN;
  * - it stores only digests of session keys, never the keys.
  *
  * Sockets are not in the store: they live on one relay node (session-broker.ts).
@@ -37,7 +41,7 @@ export interface SessionClaim {
 
 export interface SessionRecord {
   readonly id: string;
-  /** Decimal nameplate; undefined once established (the nameplate is then free again). */
+  /** Decimal nameplate; undefined once established (the nameplate is then quarantined). */
   readonly nameplate: string | undefined;
   readonly state: SessionState;
   readonly agentKeyDigest: Uint8Array;
@@ -62,6 +66,8 @@ export interface SessionPolicy {
   readonly maxSessions: number;
   readonly maxSessionsPerToken: number;
   readonly maxSessionsPerAddress: number;
+  /** How long a freed nameplate stays out of use (0: reused at once). */
+  readonly nameplateQuarantineMs: number;
 }
 
 export interface NewSession {
@@ -97,7 +103,7 @@ export interface SessionCounts {
 }
 
 export interface SessionStoreEvents {
-  /** A session reached `expiresAt` and was removed; its nameplate is free. */
+  /** A session reached `expiresAt` and was removed; its nameplate is quarantined. */
   expired: [session: SessionRecord];
   /** A claimed client did not connect in time; the attempt was counted. */
   attemptEnded: [outcome: AttemptOutcome];
@@ -105,7 +111,7 @@ export interface SessionStoreEvents {
 
 export interface SessionStore extends EventEmitter<SessionStoreEvents> {
   /**
-   * Create a session under the lowest free nameplate, expiring after the unpaired TTL.
+   * Create a session under the lowest free nameplate not in quarantine, expiring after the unpaired TTL.
    * Rejects with KP_ERR_RELAY_CAPACITY (total bound) or KP_ERR_RELAY_SESSION_QUOTA (per token
    * or per address).
    */
@@ -113,7 +119,8 @@ export interface SessionStore extends EventEmitter<SessionStoreEvents> {
   get(id: string): Promise<SessionRecord | undefined>;
   /**
    * Give the session waiting under `nameplate` to one client. Rejects with
-   * KP_ERR_RELAY_NAMEPLATE_UNKNOWN (no such waiting session) or KP_ERR_RELAY_NAMEPLATE_BUSY
+   * KP_ERR_RELAY_NAMEPLATE_UNKNOWN (no such waiting session: never issued, in quarantine, or
+   * established) or KP_ERR_RELAY_NAMEPLATE_BUSY
    * (another client holds it). The client must connect within the claim timeout.
    */
   claim(nameplate: string, claim: NewClaim): Promise<SessionRecord>;
@@ -130,7 +137,7 @@ export interface SessionStore extends EventEmitter<SessionStoreEvents> {
    */
   endAttempt(id: string, clientKeyDigest: Uint8Array, reason: AttemptEndReason): Promise<AttemptOutcome | undefined>;
   /**
-   * Mark a claimed session whose client is connected as established: the nameplate is freed
+   * Mark a claimed session whose client is connected as established: the nameplate is quarantined
    * and the session now lives for the established lifetime. Undefined when not possible.
    */
   establish(id: string): Promise<SessionRecord | undefined>;

@@ -9,10 +9,11 @@
  *   subprotocol missing 400 · key missing or malformed 401 · unknown session 404 · wrong key
  *   401 (constant-time digest comparison).
  *
- * Refusals of the kinds marked as authentication failures count against the address like API
- * requests do (`--rate-limit` per minute): past the budget the address gets 429 for the rest of
- * the minute, and only the first 429 is audited, so nobody can try keys or fill the audit log at
- * connection speed.
+ * Every refusal but shutting down, the budget's own 429 and an internal error is an
+ * unauthenticated failure: it spends the address's failure budget, shared with the HTTP API
+ * (`--rate-limit` per minute; past it the address gets 429 for the rest of the minute, even with
+ * the right key), and goes to the summed refusal audit (refusal-audit.ts), so nobody can try
+ * keys or fill the audit log at connection speed.
  *
  * A second socket for a role that is connected is accepted and then closed with 4409 by the
  * broker, as DESIGN §3 specifies. Untrusted input: the whole upgrade request.
@@ -25,17 +26,17 @@ import { KubepairError } from '../errors/index.js';
 import { WS_SUBPROTOCOL } from '../version.js';
 import { SESSION_ID_PATTERN, SESSION_KEY_PATTERN, WS_PATH_PREFIX } from '../relay-client/wire.js';
 import type { PeerRole } from '../relay-client/wire.js';
-import type { AddressLimiter } from './address-limiter.js';
+import type { FailureBudget } from './address-limiter.js';
 import type { ClientAddressResolver } from './client-address.js';
 import { errorAnswer, refuseUpgrade } from './http-errors.js';
 import type { OriginPolicy } from './origin-policy.js';
 import { parseBearer } from './relay-auth.js';
-import type { RelayAudit } from './relay-audit.js';
 import { describeError, pathOnly } from './relay-log.js';
 import type { RelayMetrics } from './relay-metrics.js';
+import type { RefusalAudit } from './refusal-audit.js';
 import { digestSecret, digestsEqual } from './secrets.js';
 import type { SessionBroker } from './session-broker.js';
-import type { SessionStore } from './session-store.js';
+import type { SessionRecord, SessionStore } from './session-store.js';
 
 const SOCKET_PATH = new RegExp(`^${WS_PATH_PREFIX}(agent|client)/(${SESSION_ID_PATTERN.slice(1, -1)})$`);
 const KEY_FORMAT = new RegExp(SESSION_KEY_PATTERN);
@@ -46,9 +47,9 @@ export interface UpgradeHandlerOptions {
   readonly broker: SessionBroker;
   readonly origins: OriginPolicy;
   readonly addresses: ClientAddressResolver;
-  /** Budget of refused upgrades per address. */
-  readonly failures: AddressLimiter;
-  readonly audit: RelayAudit;
+  /** Per-address budget of unauthenticated failures (shared with the HTTP API). */
+  readonly failures: FailureBudget;
+  readonly refusals: RefusalAudit;
   readonly metrics: RelayMetrics;
   readonly log: Logger;
   readonly isClosing: () => boolean;
@@ -60,96 +61,106 @@ function offeredProtocols(header: string | undefined): string[] {
 }
 
 export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const { wss, store, broker, origins, addresses, failures, audit, metrics, log } = options;
+  const { wss, store, broker, origins, addresses, failures, refusals, metrics, log } = options;
 
   return (req, socket, head) => {
+    handle(req, socket, head).catch((err: unknown) => {
+      log.error({ event: 'relay_error', err: describeError(err) }, 'upgrade failed');
+      refuseUpgrade(socket, errorAnswer(new KubepairError('KP_ERR_INTERNAL', undefined, { cause: err })));
+    });
+  };
+
+  async function handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // A reset during the checks below must not become an unhandled 'error' event.
     const onEarlyError = (err: Error): void => {
       log.debug({ event: 'upgrade_socket_error', err: describeError(err) }, 'socket error during upgrade');
     };
     socket.on('error', onEarlyError);
     const address = addresses.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']);
-    const refuse = (error: KubepairError, auditFailure: boolean, role?: PeerRole, sessionId?: string): void => {
-      if (auditFailure) {
-        failures.hit(address);
-        metrics.authFailures.labels('upgrade').inc();
-        audit.note('auth_failed', { where: 'upgrade', reason: error.code, detail: error.message, address, role, session: sessionId });
-      }
+    const answer = (error: KubepairError, role?: PeerRole, sessionId?: string): void => {
       log.info({ event: 'upgrade_refused', code: error.code, address, role, session: sessionId }, error.message);
       refuseUpgrade(socket, errorAnswer(error), error.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="kubepair-relay"' } : {});
     };
+    /** Refuse an upgrade that failed a check: an unauthenticated failure. */
+    const refuse = async (error: KubepairError, role?: PeerRole, sessionId?: string): Promise<void> => {
+      metrics.authFailures.labels('upgrade').inc();
+      refusals.authFailed(address, { where: 'upgrade', reason: error.code, role, session: sessionId });
+      answer(error, role, sessionId);
+      await failures.spend(address);
+    };
 
     if (options.isClosing()) {
-      refuse(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN'), false);
+      answer(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN'));
       return;
     }
-    if (failures.limited(address)) {
+    if (await failures.exhausted(address)) {
       metrics.limitHits.labels('auth_failures').inc();
-      if (failures.firstRefusal(address)) audit.note('limit_hit', { limit: 'auth_failures', address });
-      refuse(new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many refused WebSocket upgrades from this address'), false);
+      refusals.limitHit(address, 'auth_failures');
+      answer(new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many refused requests from this address; wait a minute'));
       return;
     }
     const url = req.url ?? '';
     const match = SOCKET_PATH.exec(pathOnly(url));
     if (!match) {
       // The raw path is neither echoed nor logged: it may hold anything a user pasted.
-      refuse(new KubepairError('KP_ERR_RELAY_NOT_FOUND', 'no WebSocket endpoint at this path'), false);
+      await refuse(new KubepairError('KP_ERR_RELAY_NOT_FOUND', 'no WebSocket endpoint at this path'));
       return;
     }
     const role = match[1] as PeerRole;
     const sessionId = match[2] as string;
     if (/[?#]/.test(url)) {
-      refuse(new KubepairError('KP_ERR_RELAY_INVALID_REQUEST', 'the relay takes no query parameters; keys go in the Authorization header'), true, role, sessionId);
+      await refuse(new KubepairError('KP_ERR_RELAY_INVALID_REQUEST', 'the relay takes no query parameters; keys go in the Authorization header'), role, sessionId);
       return;
     }
     const verdict = origins.check(req.headers.origin);
     if (verdict.kind === 'denied') {
-      refuse(new KubepairError('KP_ERR_RELAY_ORIGIN_DENIED', 'this Origin is not in --allow-origin'), true, role, sessionId);
+      await refuse(new KubepairError('KP_ERR_RELAY_ORIGIN_DENIED', 'this Origin is not in --allow-origin'), role, sessionId);
       return;
     }
     if (!offeredProtocols(req.headers['sec-websocket-protocol']).includes(WS_SUBPROTOCOL)) {
-      refuse(new KubepairError('KP_ERR_RELAY_INVALID_REQUEST', `the WebSocket subprotocol must be ${WS_SUBPROTOCOL}`), false, role, sessionId);
+      await refuse(new KubepairError('KP_ERR_RELAY_INVALID_REQUEST', `the WebSocket subprotocol must be ${WS_SUBPROTOCOL}`), role, sessionId);
       return;
     }
     let key: string;
     try {
       key = parseBearer(req.headers.authorization, KEY_FORMAT, `${role}_key`);
     } catch (err) {
-      refuse(err as KubepairError, true, role, sessionId);
+      await refuse(err as KubepairError, role, sessionId);
       return;
     }
     const digest = digestSecret(key);
 
-    store
-      .get(sessionId)
-      .then((session) => {
-        if (session === undefined) {
-          refuse(new KubepairError('KP_ERR_RELAY_SESSION_NOT_FOUND'), true, role, sessionId);
-          return;
-        }
-        const expected = role === 'agent' ? session.agentKeyDigest : session.claim?.clientKeyDigest;
-        if (expected === undefined || !digestsEqual(expected, digest)) {
-          refuse(new KubepairError('KP_ERR_RELAY_UNAUTHORIZED', `the ${role}_key is wrong for this session (or its pairing attempt ended)`), true, role, sessionId);
-          return;
-        }
-        if (options.isClosing()) {
-          refuse(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN'), false, role, sessionId);
-          return;
-        }
-        const tokenName = role === 'agent' ? session.creator.tokenName : (session.claim?.actor.tokenName ?? null);
-        wss.handleUpgrade(req, socket, head, (ws) => {
-          socket.off('error', onEarlyError);
-          broker
-            .admit(ws, { role, session, address, tokenName, clientKeyDigest: role === 'client' ? digest : undefined })
-            .catch((err: unknown) => {
-              log.error({ event: 'relay_error', session: sessionId, err: describeError(err) }, 'cannot admit socket');
-              ws.terminate();
-            });
+    let session: SessionRecord | undefined;
+    try {
+      session = await store.get(sessionId);
+    } catch (err) {
+      log.error({ event: 'relay_error', session: sessionId, err: describeError(err) }, 'upgrade failed');
+      answer(new KubepairError('KP_ERR_INTERNAL', undefined, { cause: err }), role, sessionId);
+      return;
+    }
+    if (session === undefined) {
+      await refuse(new KubepairError('KP_ERR_RELAY_SESSION_NOT_FOUND'), role, sessionId);
+      return;
+    }
+    const expected = role === 'agent' ? session.agentKeyDigest : session.claim?.clientKeyDigest;
+    if (expected === undefined || !digestsEqual(expected, digest)) {
+      await refuse(new KubepairError('KP_ERR_RELAY_UNAUTHORIZED', `the ${role}_key is wrong for this session (or its pairing attempt ended)`), role, sessionId);
+      return;
+    }
+    if (options.isClosing()) {
+      answer(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN'), role, sessionId);
+      return;
+    }
+    const admitted = session;
+    const tokenName = role === 'agent' ? admitted.creator.tokenName : (admitted.claim?.actor.tokenName ?? null);
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('error', onEarlyError);
+      broker
+        .admit(ws, { role, session: admitted, address, tokenName, clientKeyDigest: role === 'client' ? digest : undefined })
+        .catch((err: unknown) => {
+          log.error({ event: 'relay_error', session: sessionId, err: describeError(err) }, 'cannot admit socket');
+          ws.terminate();
         });
-      })
-      .catch((err: unknown) => {
-        log.error({ event: 'relay_error', session: sessionId, err: describeError(err) }, 'upgrade failed');
-        refuse(new KubepairError('KP_ERR_INTERNAL', undefined, { cause: err }), false, role, sessionId);
-      });
-  };
+    });
+  }
 }

@@ -132,7 +132,7 @@ describe('e2e: passthrough mode with real kubectl', { timeout: 6 * TEST_TIMEOUT_
 
     const kubeconfigPath = kubectl.kubeconfig;
     const stopped = await connect.stop('SIGTERM');
-    assert.equal(stopped.code, 0, connect.stderr());
+    assert.equal(stopped.code, 143, `128 + SIGTERM: ${connect.stderr()}`);
     await assert.rejects(stat(kubeconfigPath), { code: 'ENOENT' }, 'the kubeconfig is removed on SIGTERM');
     assert.deepEqual(await stack.kubeconfigsLeft(), []);
     const shareExit = await share.process.exited;
@@ -255,7 +255,7 @@ describe('e2e: passthrough mode with real kubectl', { timeout: 6 * TEST_TIMEOUT_
     assert.match(connect.stderr(), new RegExp(`expires: ${tokenEnds.replaceAll('.', '\\.')}`), 'connect shows the token\'s end, not 2 h');
     await share.process.waitFor(new RegExp(`until ${tokenEnds.replaceAll('.', '\\.')}`), 10_000, 'stderr');
     const stopped = await connect.stop('SIGTERM');
-    assert.equal(stopped.code, 0, connect.stderr());
+    assert.equal(stopped.code, 143, `128 + SIGTERM: ${connect.stderr()}`);
     assert.deepEqual(await stack.kubeconfigsLeft(), []);
     assert.equal((await share.process.exited).code, 0, share.process.stderr());
   });

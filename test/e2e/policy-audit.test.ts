@@ -87,6 +87,25 @@ describe('e2e: policy and audit with real processes', { timeout: 120_000 }, () =
     assert.ok(records.every((r) => r['event'] !== 'request' || r['session'] === session), 'every request belongs to the session');
   });
 
+  it('Security: a second share on the same audit log exits 2 at start, naming the file and the first share\'s pid', async () => {
+    const auditLog = join(stack.dir, 'shared-audit', 'audit.jsonl');
+    const first = await stack.startShare(['--audit-log', auditLog, '--audit-chain']);
+    const second = stack.spawnShare(['--audit-log', auditLog, '--audit-chain']);
+    await second.waitFor(/^kubepair: /m, 15_000, 'stderr'); // without the lock it would show a code instead
+    const exit = await second.exited;
+    assert.equal(exit.code, 2, second.stderr());
+    assert.equal(
+      second.stderr().trim(),
+      `kubepair: another process writes this audit log (one writer per file): ${auditLog} is written by pid ${first.process.child.pid}; give each share its own --audit-log`,
+    );
+    assert.ok(!second.stdout().includes('Pairing code'), 'the second share showed no code');
+    // Once the first share stops (and releases the lock), the file can be shared again.
+    await first.process.stop('SIGTERM');
+    const third = await stack.startShare(['--audit-log', auditLog, '--audit-chain']);
+    assert.match(third.code, /^\d+-\d{4}-\d{4}$/);
+    await third.process.stop('SIGTERM');
+  });
+
   it('Security: without --audit-log, share audits to $XDG_STATE_HOME/kubepair/audit.jsonl and makes that directory private', async () => {
     const env = stack.env('agent');
     const dir = join(String(env['XDG_STATE_HOME']), 'kubepair');

@@ -81,7 +81,7 @@ describe('e2e: proxy mode with real kubectl', () => {
     assert.match(share.process.stderr(), /list configmaps/);
     const kubeconfigPath = kubectl.kubeconfig;
     const stopped = await connect.stop('SIGTERM');
-    assert.equal(stopped.code, 0, connect.stderr());
+    assert.equal(stopped.code, 143, `128 + SIGTERM: ${connect.stderr()}`);
     await assert.rejects(stat(kubeconfigPath), { code: 'ENOENT' }, 'the kubeconfig is removed on SIGTERM');
     const shareExit = await share.process.exited;
     assert.equal(shareExit.code, 0, share.process.stderr());

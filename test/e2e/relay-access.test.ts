@@ -87,7 +87,7 @@ describe('e2e: share and connect reach a TLS relay through a proxy, with keychai
       const trusted = stack.startConnect(['--proxy-ca', INTERCEPTING_PROXY_CA, '1-2345-6789'], { HTTPS_PROXY: proxy.url });
       assert.equal((await trusted.exited).code, 1);
       // The relay itself answered (through the proxy): the nameplate is unknown.
-      assert.match(trusted.stderr(), /^kubepair: no session is waiting for a client under this nameplate/);
+      assert.match(trusted.stderr(), /^kubepair: no session with this code: 1-\.\.\. expired, was used already, or was mistyped; ask for a new code$/m);
       assert.equal(proxy.connects.length, 2);
       assert.deepEqual(await stack.kubeconfigsLeft(), []);
     } finally {

@@ -47,7 +47,7 @@ describe('e2e: failures and hostile input', () => {
       const connect = stack.startConnect(['--no-shell', share.code]);
       const exported = await connect.waitFor(/export KUBECONFIG=(\S+)/, 20_000, 'stdout');
       const path = exported[1]!;
-      assert.match(basename(path), /^kubepair-xrm-rf-[0-9a-f]{16}\.kubeconfig$/);
+      assert.match(basename(path), /^kubepair-xrm-rf-[0-9a-f]{16}\.[0-9]+\.[0-9]+\.[0-9a-f]{8}\.kubeconfig$/);
       assert.ok(path.startsWith(stack.runtimeDir + '/'), 'inside the runtime directory');
       assert.match(connect.stderr(), /paired with cluster "xrm-rf"/);
       assert.doesNotMatch(connect.stderr(), /rm -rf/);

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -245,6 +246,45 @@ export async function api(
   return { status: response.status, body: parsed, headers: response.headers };
 }
 
+/**
+ * One HTTP request to the relay from the loopback address `from` (e.g. 127.0.0.2: Linux routes
+ * all of 127/8 to lo), on a fresh connection, bounded in time. For tests where another address
+ * floods or is refused: each address has its own per-address budgets.
+ */
+export function apiFrom(
+  relay: { url: string },
+  from: string,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown } = {},
+): Promise<ApiAnswer> {
+  const url = new URL(relay.url + path);
+  const headers: Record<string, string> = {};
+  if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
+  const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  return within(
+    10_000,
+    `${method} ${path} from ${from}`,
+    new Promise<ApiAnswer>((resolve, reject) => {
+      const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method, headers, localAddress: from, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const type = String(res.headers['content-type'] ?? '');
+          const responseHeaders = new Headers();
+          for (const [name, value] of Object.entries(res.headers)) if (typeof value === 'string') responseHeaders.set(name, value);
+          resolve({ status: res.statusCode ?? 0, body: type.startsWith('application/json') ? (JSON.parse(text) as unknown) : text, headers: responseHeaders });
+        });
+      });
+      req.on('error', reject);
+      req.end(body);
+    }),
+  );
+}
+
 export interface SessionInfo {
   readonly session_id: string;
   readonly nameplate: string;
@@ -392,9 +432,13 @@ export async function connectPair(relay: StartedRelay): Promise<{ session: Sessi
   return { session, pairing, agent, client };
 }
 
-/** Scrape /metrics and return one sample's value (label filter as `{k="v"}` text), or undefined. */
-export async function metric(relay: StartedRelay, name: string, labels = ''): Promise<number | undefined> {
-  const answer = await api(relay, 'GET', '/metrics', { token: relay.tokens.metrics ?? undefined });
+/**
+ * Scrape /metrics and return one sample's value (label filter as `{k="v"}` text), or undefined.
+ * `from`: scrape from that loopback address (when 127.0.0.1 used up its failure budget).
+ */
+export async function metric(relay: StartedRelay, name: string, labels = '', from?: string): Promise<number | undefined> {
+  const token = relay.tokens.metrics ?? undefined;
+  const answer = from === undefined ? await api(relay, 'GET', '/metrics', { token }) : await apiFrom(relay, from, 'GET', '/metrics', { token });
   const text = String(answer.body);
   for (const line of text.split('\n')) {
     if (line.startsWith(`${name}${labels} `)) return Number(line.slice(name.length + labels.length + 1));

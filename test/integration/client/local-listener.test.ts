@@ -51,7 +51,7 @@ describe('local listener', () => {
       seenByAgent.push(`${req.method} ${req.url} auth=${req.headers.authorization === `Bearer ${token}` ? 'token' : 'none'}`);
       res.end(JSON.stringify({ gitVersion: 'v1.32.0' }));
     });
-    const server = new MuxServer(agent, { targets: new Map([['kube-apiserver', (stream: Duplex) => http.emit('connection', bridgeStream(stream))]]) });
+    const server = new MuxServer(agent, { targets: new Map([['kube-apiserver', (stream: Duplex) => void http.emit('connection', bridgeStream(stream))]]) });
     const mux = new MuxClient(client);
     listener = new LocalListener({
       security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token },
@@ -144,7 +144,7 @@ describe('local listener', () => {
 describe('local listener, plain mode', () => {
   it('pipes raw bytes to the target both ways', async () => {
     const { agent, client } = await pairedChannels();
-    const server = new MuxServer(agent, { targets: new Map([['redis', (stream: Duplex) => stream.pipe(stream)]]) });
+    const server = new MuxServer(agent, { targets: new Map([['redis', (stream: Duplex) => void stream.pipe(stream)]]) });
     const mux = new MuxClient(client);
     const listener = new LocalListener({ security: { kind: 'plain' }, target: 'redis', openStream: (t) => mux.openStream(t) });
     const port = await listener.listen();

@@ -5,15 +5,19 @@ import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import type { Duplex } from 'node:stream';
 import { isKubepairError } from '../../../src/errors/index.js';
-import type { TargetHandler } from '../../../src/mux/index.js';
-import { MuxClient, MuxServer } from '../../../src/mux/index.js';
+import type { GateVerdict, StreamGate, StreamOutcome, TargetHandler } from '../../../src/mux/index.js';
+import { performServerHandshake } from 'node:http2';
+import { MuxClient, MuxServer, STREAM_REFUSAL_HEADER } from '../../../src/mux/index.js';
 import { pairedChannels, within } from '../../helpers/channel-pair.js';
+import { waitUntil } from '../../helpers/wait-until.js';
 
-const echo: TargetHandler = (stream) => stream.pipe(stream);
+const echo: TargetHandler = (stream) => {
+  stream.pipe(stream);
+};
 
-async function setup(targets: Record<string, TargetHandler>) {
+async function setup(targets: Record<string, TargetHandler>, gate?: StreamGate) {
   const { agent, client } = await within(pairedChannels(), 5000, 'pairing');
-  const server = new MuxServer(agent, { targets: new Map(Object.entries(targets)) });
+  const server = new MuxServer(agent, { targets: new Map(Object.entries(targets)), ...(gate !== undefined && { gate }) });
   const mux = new MuxClient(client);
   const close = (): void => {
     mux.close();
@@ -44,7 +48,11 @@ describe('mux: CONNECT streams over the secure channel', () => {
 
   it('Security: a target the agent did not offer is refused before anything is dialled', async () => {
     let dialled = 0;
-    const t = await setup({ 'kube-apiserver': () => dialled++ });
+    const t = await setup({
+      'kube-apiserver': () => {
+        dialled++;
+      },
+    });
     const refused: string[] = [];
     t.server.on('refused', (info) => refused.push(`${info.method} ${info.target} ${info.status}`));
     await assert.rejects(t.mux.openStream('redis'), (err) => isKubepairError(err, 'KP_ERR_MUX_TARGET_UNKNOWN'));
@@ -134,4 +142,132 @@ describe('mux: CONNECT streams over the secure channel', () => {
     t.close();
   });
 
+});
+
+describe('mux: the gate every stream to every target passes before it is answered', () => {
+  /** A gate that admits or refuses by target and records what it was told. */
+  function recordingGate(refuse: ReadonlySet<string>): StreamGate & { admitted: string[]; ended: Array<[string, StreamOutcome]> } {
+    const admitted: string[] = [];
+    const ended: Array<[string, StreamOutcome]> = [];
+    return {
+      admitted,
+      ended,
+      admit(info): Promise<GateVerdict> {
+        if (refuse.has(info.target)) return Promise.resolve({ admitted: false, reason: 'audit-unavailable' });
+        admitted.push(`${info.target}#${info.streamId}`);
+        return Promise.resolve({ admitted: true, end: (outcome) => ended.push([`${info.target}#${info.streamId}`, outcome]) });
+      },
+    };
+  }
+
+  it('Security: a refused stream never reaches its handler, and the client gets the reason\'s own error', async () => {
+    let served = 0;
+    const gate = recordingGate(new Set(['redis']));
+    const t = await setup(
+      {
+        'kube-apiserver': echo,
+        redis: () => {
+          served++;
+        },
+      },
+      gate,
+    );
+    const refused: string[] = [];
+    t.server.on('refused', (info) => refused.push(`${info.method} ${info.target} ${info.status} ${info.reason ?? ''}`));
+    await assert.rejects(t.mux.openStream('redis'), (err) => isKubepairError(err, 'KP_ERR_MUX_AUDIT_UNAVAILABLE') && err.message === 'the agent cannot write its audit log, so it refuses new connections (fail closed)');
+    assert.equal(served, 0, 'the handler never ran');
+    assert.deepEqual(refused, ['CONNECT redis 503 audit-unavailable']);
+    const stream = await t.mux.openStream('kube-apiserver');
+    const received = readAll(stream);
+    stream.end('through the gate');
+    assert.equal((await within(received, 5000, 'echo')).toString(), 'through the gate', 'other targets still pass');
+    await waitUntil(() => gate.ended.length === 1, 5000, 'the admitted stream to end');
+    assert.deepEqual(gate.admitted, [gate.ended[0]?.[0]], 'the admitted stream is ended once');
+    t.close();
+  });
+
+  it('a handler\'s resolved outcome ends the stream at the gate; a handler without one is ended when the stream closes', async () => {
+    const gate = recordingGate(new Set());
+    const t = await setup(
+      {
+        counted: (stream) =>
+          new Promise<StreamOutcome>((resolve) => {
+            let bytes = 0;
+            stream.on('data', (chunk: Buffer) => (bytes += chunk.length));
+            stream.on('end', () => {
+              stream.end();
+              resolve({ bytesIn: bytes, bytesOut: 0 });
+            });
+          }),
+        'kube-apiserver': echo,
+      },
+      gate,
+    );
+    const counted = await t.mux.openStream('counted');
+    const countedDone = readAll(counted);
+    counted.end(Buffer.alloc(1234));
+    await within(countedDone, 5000, 'counted stream');
+    const plain = await t.mux.openStream('kube-apiserver');
+    const plainDone = readAll(plain);
+    plain.end('x');
+    await within(plainDone, 5000, 'plain stream');
+    await waitUntil(() => gate.ended.length === 2, 5000, 'both streams to end');
+    const byTarget: Record<string, StreamOutcome> = Object.fromEntries(gate.ended.map(([name, outcome]): [string, StreamOutcome] => [name.split('#')[0] ?? '', outcome]));
+    assert.deepEqual(byTarget, { counted: { bytesIn: 1234, bytesOut: 0 }, 'kube-apiserver': {} });
+    t.close();
+  });
+
+  it('a stream the client leaves while the gate decides is ended at the gate and never served', async () => {
+    let served = 0;
+    let release: () => void = () => undefined;
+    const decided = new Promise<void>((resolve) => (release = resolve));
+    const ended: StreamOutcome[] = [];
+    let asked = false;
+    const gate: StreamGate = {
+      async admit() {
+        asked = true;
+        await decided;
+        return { admitted: true, end: (outcome) => ended.push(outcome) };
+      },
+    };
+    const t = await setup(
+      {
+        'kube-apiserver': () => {
+          served++;
+        },
+      },
+      gate,
+    );
+    const controller = new AbortController();
+    const opening = t.mux.openStream('kube-apiserver', { signal: controller.signal });
+    opening.catch(() => undefined);
+    await waitUntil(() => asked, 5000, 'the gate to be asked');
+    controller.abort();
+    await assert.rejects(opening);
+    // HTTP/2 frames arrive in order: once a PING sent after the reset comes back, the agent has
+    // processed the reset.
+    await within(t.mux.ping(), 5000, 'ping after the reset');
+    release();
+    await waitUntil(() => ended.length === 1, 5000, 'the abandoned stream to end at the gate');
+    assert.equal(served, 0, 'never handed to the target');
+    assert.match(ended[0]?.error?.message ?? '', /the client left before the stream was answered/);
+    t.close();
+  });
+
+  it('Security: a refusal reason the client does not know is reported by status only, never with the agent\'s text', async () => {
+    const { agent, client } = await within(pairedChannels(), 5000, 'pairing');
+    const session = performServerHandshake(agent.mux);
+    session.on('stream', (stream) => {
+      stream.respond({ ':status': 503, [STREAM_REFUSAL_HEADER]: 'x\u001b]52;c;ZXZpbA==\u0007' }, { endStream: true });
+    });
+    const mux = new MuxClient(client);
+    await assert.rejects(
+      mux.openStream('kube-apiserver'),
+      (err) => isKubepairError(err, 'KP_ERR_MUX_STREAM_FAILED') && err.message === 'a tunnelled connection failed: the agent answered 503 for "kube-apiserver"',
+    );
+    mux.close();
+    session.destroy();
+    agent.close();
+    client.close();
+  });
 });

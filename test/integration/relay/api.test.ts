@@ -45,19 +45,24 @@ describe('relay API', { timeout: 300_000 }, () => {
       assert.ok(ttl > 100_000 && ttl <= 120_000, `expires about 120 s from now (${ttl} ms)`);
     });
 
-    it('nameplates are the lowest free number and are reused', T, async () => {
-      const fresh = await startRelay({ args: ['--rate-limit', '1000'] });
-      try {
-        const first = await createSessionViaApi(fresh);
-        const second = await createSessionViaApi(fresh);
-        const third = await createSessionViaApi(fresh);
-        assert.deepEqual([first.nameplate, second.nameplate, third.nameplate], ['1', '2', '3']);
-        const deleted = await api(fresh, 'DELETE', `${SESSION}/${second.session_id}`, { token: fresh.tokens.admin });
-        assert.equal(deleted.status, 204);
-        assert.equal((await createSessionViaApi(fresh)).nameplate, '2', 'the freed 2 is handed out before 4');
-        assert.equal((await createSessionViaApi(fresh)).nameplate, '4');
-      } finally {
-        await fresh.dispose();
+    it('nameplates are the lowest free number that is not in quarantine', T, async () => {
+      for (const [quarantine, afterDelete] of [
+        [undefined, ['4', '5']], // the default 10 min: the freed 2 stays out of use
+        ['0s', ['2', '4']], // quarantine off: the freed 2 is handed out before 4
+      ] as const) {
+        const fresh = await startRelay({ args: ['--rate-limit', '1000', ...(quarantine === undefined ? [] : ['--nameplate-quarantine', quarantine])] });
+        try {
+          const first = await createSessionViaApi(fresh);
+          const second = await createSessionViaApi(fresh);
+          const third = await createSessionViaApi(fresh);
+          assert.deepEqual([first.nameplate, second.nameplate, third.nameplate], ['1', '2', '3']);
+          const deleted = await api(fresh, 'DELETE', `${SESSION}/${second.session_id}`, { token: fresh.tokens.admin });
+          assert.equal(deleted.status, 204);
+          const next = [(await createSessionViaApi(fresh)).nameplate, (await createSessionViaApi(fresh)).nameplate];
+          assert.deepEqual(next, afterDelete, `--nameplate-quarantine ${quarantine ?? '(default)'}`);
+        } finally {
+          await fresh.dispose();
+        }
       }
     });
 
@@ -268,16 +273,28 @@ describe('relay limits on the API', { timeout: 300_000 }, () => {
     }
   });
 
-  it('Security: refusals for a browser Origin are audited within a per-address budget', T, async () => {
+  it('Security: refusals for a browser Origin spend the address\'s failure budget and are summed in the audit', T, async () => {
     const relay = await startRelay({ args: ['--rate-limit', '3'] });
     try {
       for (let i = 0; i < 8; i++) {
         assertError(await api(relay, 'GET', '/healthz', { headers: { origin: 'https://evil.example' } }), 403, 'KP_ERR_RELAY_ORIGIN_DENIED');
       }
-      const audit = (await readFile(relay.auditLog, 'utf8')).split('\n');
-      assert.equal(audit.filter((line) => line.includes('KP_ERR_RELAY_ORIGIN_DENIED')).length, 3, 'three refusals audited');
-      assert.equal(audit.filter((line) => line.includes('"limit":"auth_failures"')).length, 1, 'then one limit hit, then silence');
-      assert.equal(await metric(relay, 'kubepair_relay_auth_failures_total', '{where="origin"}'), 8, 'every refusal is still counted');
+      // The budget (3 per minute) is spent: every other route answers this address 429, even with a good token.
+      assertError(await api(relay, 'POST', SESSION, { token: relay.tokens.agent, body: BODY }), 429, 'KP_ERR_RELAY_RATE_LIMITED');
+      assert.equal(await metric(relay, 'kubepair_relay_auth_failures_total', '{where="origin"}', '127.0.0.2'), 8, 'every refusal is counted');
+      const stopped = await relay.stop();
+      assert.equal(stopped.code, 0);
+      const audit = (await readFile(relay.auditLog, 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+      const failed = audit.filter((r) => r.event === 'auth_failed');
+      assert.equal(failed.length, 1, 'the first refusal is audited at once, the others only counted');
+      assert.equal(failed[0]?.reason, 'KP_ERR_RELAY_ORIGIN_DENIED');
+      assert.equal(audit.filter((r) => r.event === 'limit_hit' && r.limit === 'auth_failures').length, 1);
+      const summaries = audit.filter((r) => r.event === 'refusals_summary');
+      assert.deepEqual(
+        summaries.map((r) => [r.address, r.auth_failed, r.auth_failures]),
+        [['127.0.0.1', 8, 1]],
+        'one summary for the address: 8 failures, 1 refused by the budget',
+      );
     } finally {
       await relay.dispose();
     }

@@ -44,6 +44,10 @@ describe('relay lifecycle', { timeout: 300_000 }, () => {
         '--rate-limit', '1000000',
         '--max-sessions-per-ip', '100000',
         '--max-sessions-per-token', '100000',
+        // Thousands of sockets from 127.0.0.1 at once.
+        '--max-connections-per-ip', '25000',
+        // Quarantine off, so the nameplate of the next session proves every one was freed.
+        '--nameplate-quarantine', '0s',
       ],
     });
     try {

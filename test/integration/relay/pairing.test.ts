@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import { isKubepairError } from '../../../src/errors/index.js';
+import { pair } from '../../../src/relay-client/index.js';
 import {
   api,
   connectPair,
@@ -224,5 +226,53 @@ describe('relay session lifetimes', { timeout: 300_000 }, () => {
     const closed = await client.closedWithin(10_000);
     assert.equal(closed.code, 4410);
     await agent.closedWithin(10_000);
+  });
+});
+
+describe('Security: a stale code never lands on a newer session', { timeout: 300_000 }, () => {
+  let relay: StartedRelay;
+  before(async () => {
+    // A 3 s TTL lets session A expire quickly and leaves session B time to be paired after it.
+    relay = await startRelay({ args: ['--rate-limit', '10000', '--session-ttl', '3s', '--expiring-notice', '0s'] });
+  });
+  after(() => relay.dispose());
+
+  it('an expired session\'s nameplate → 404 with the stale-code message; the newer session keeps all its attempts and pairs', { timeout: 60_000 }, async () => {
+    const mark = relay.logs.mark();
+    const a = await createSessionViaApi(relay);
+    await relay.logs.waitFor((r) => r.event === 'session_expired' && r.session === a.session_id, 20_000, mark, 'session A to expire');
+    const b = await createSessionViaApi(relay);
+    assert.notEqual(b.nameplate, a.nameplate, 'the expired nameplate is in quarantine, not handed to B');
+
+    // The laptop types A's code a while later: the relay has no session under it.
+    const endpoint = { url: relay.url, token: relay.tokens.client };
+    await assert.rejects(pair(endpoint, a.nameplate), (err) => {
+      assert.ok(isKubepairError(err, 'KP_ERR_RELAY_NAMEPLATE_UNKNOWN'), String(err));
+      assert.equal(err.status, 404);
+      assert.equal(err.message, `no session with this code: ${a.nameplate}-... expired, was used already, or was mistyped; ask for a new code`);
+      return true;
+    });
+    const raw = await api(relay, 'POST', '/api/v1/pair', { token: relay.tokens.client, body: { nameplate: a.nameplate } });
+    assert.equal(raw.status, 404);
+    assert.equal(errorCode(raw), 'KP_ERR_RELAY_NAMEPLATE_UNKNOWN');
+
+    // B never saw the stale attempts: it pairs, with no failed attempt counted.
+    const agent = await openPeer(relay, 'agent', b.session_id, b.agent_key);
+    const pairing = await pair(endpoint, b.nameplate);
+    assert.equal(pairing.sessionId, b.session_id);
+    const client = await openPeer(relay, 'client', b.session_id, pairing.clientKey);
+    await agent.control('peer_connected');
+    agent.ws.send(JSON.stringify({ type: 'established' }));
+    const audit = await auditEvents(relay, b.session_id, (r) => countOf(r, 'session_established') >= 1);
+    assert.deepEqual(
+      audit.filter((r) => r.event === 'session_claimed' || r.event === 'session_established' || r.event === 'pairing_attempt_failed').map((r) => [r.event, r.attempts]),
+      [
+        ['session_claimed', 0],
+        ['session_established', 0],
+      ],
+      'one claim, no failed attempt, then established',
+    );
+    agent.ws.close();
+    client.ws.close();
   });
 });

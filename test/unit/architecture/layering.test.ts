@@ -44,6 +44,8 @@ const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
   mux: ['agent', 'client', 'relay', 'relay-client', 'cli', 'audit'],
   session: ['agent', 'client', 'relay', 'relay-client', 'cli'],
   errors: ['agent', 'client', 'relay', 'relay-client', 'cli', 'crypto', 'channel', 'mux', 'audit'],
+  // Terminal-safe text: a leaf every printer may use, so it depends on nothing but limits.
+  terminal: ['agent', 'client', 'relay', 'relay-client', 'credentials', 'cli', 'crypto', 'channel', 'mux', 'session', 'audit', 'tls', 'process', 'errors'],
 };
 
 describe('architecture: layering', () => {

@@ -300,7 +300,7 @@ describe('AuditLog', { timeout: 30_000 }, async () => {
       const path = join(base, 'single.jsonl');
       const log = await AuditLog.open({ path });
       await assert.rejects(AuditLog.open({ path: join(base, '.', 'single.jsonl') }), (err) =>
-        isKubepairError(err, 'KP_ERR_AUDIT_WRITE'),
+        isKubepairError(err, 'KP_ERR_AUDIT_LOCKED'),
       );
       await log.close();
       const again = await AuditLog.open({ path });

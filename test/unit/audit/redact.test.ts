@@ -163,7 +163,9 @@ const CASES: readonly Case[] = [
     input: `helm --registry-password "p a s s" x`,
     expected: `helm --registry-password ${REDACTED} x`,
   },
+  { id: 'secret-flag/positive-glued', input: 'psql --pgpassword=hunter2 -h db', expected: `psql --pgpassword=${REDACTED} -h db` },
   { id: 'secret-flag/negative', input: 'kubectl --token-file=/var/run/token; docker login --password-stdin --token --verbose' },
+  { id: 'secret-flag/negative-glued-pass', input: 'tool --bypass=cache --compass north' },
   {
     id: 'secret-query-param/positive',
     input: '/api/v1/pods?watch=true&access_token=abc123&limit=5',
@@ -171,7 +173,12 @@ const CASES: readonly Case[] = [
   },
   { id: 'secret-query-param/negative', input: '?labelSelector=app%3Dweb&tokenTTL=5&limit=500' },
   { id: 'secret-env-assignment/positive', input: 'GITHUB_TOKEN=abc123 make', expected: `GITHUB_TOKEN=${REDACTED} make` },
+  { id: 'secret-env-assignment/positive-glued', input: 'PGPASSWORD=hunter2 psql', expected: `PGPASSWORD=${REDACTED} psql` },
+  { id: 'secret-env-assignment/positive-quoted', input: `sh -c "VAULTTOKEN='s.abc 123' vault"`, expected: `sh -c "VAULTTOKEN=${REDACTED} vault"` },
   { id: 'secret-env-assignment/negative', input: 'TOKEN_TTL=3600 PASSWORD_LENGTH=12' },
+  { id: 'secret-env-assignment/negative-keyword-first', input: 'password_policy=strict&max_tokens=100&secret_name=db-creds&tokenizer=bert' },
+  { id: 'secret-env-assignment/positive-credentials-upper', input: 'AWS_CREDENTIALS=abc123 run', expected: `AWS_CREDENTIALS=${REDACTED} run` },
+  { id: 'secret-env-assignment/negative-credentials-lower', input: 'mode=passthrough credentials=client-certificate expires_at=2030-01-01T00:00:00.000Z' },
   {
     id: 'secret-json-field/positive',
     input: '{"user":"a","db_password":"hunter\\"2"}',
@@ -231,6 +238,96 @@ describe('redactString', () => {
   });
 });
 
+/**
+ * The invariant behind the name-based families: a value assigned to a name that ENDS in a secret
+ * word is never written, whatever the word is glued to (nothing, a separator, another word), its
+ * case, and the form the assignment takes. Names are generated, not listed: each secret word
+ * (each spelling) × each prefix × each separator × each case × each form. The value is made of
+ * the characters a secret may carry without quoting (letters, digits, `/+=.:@!%~-_`).
+ */
+describe('Security: a secret assigned to any name ending in a secret word is redacted (generated names)', () => {
+  const VALUE = 'Zq7/+=.:@!%~-_vAlUe9';
+  const WORDS = ['password', 'passwd', 'passphrase', 'token', 'secret', 'apikey', 'api_key', 'api-key', 'access_key', 'secret_key'];
+  const PREFIXES = ['', 'pg', 'mysql', 'vault', 'db', 'x', 'client', 'my2', 'aws_prod'];
+  const SEPARATORS = ['', '_', '-', '.'];
+  const CASES: ReadonlyArray<(name: string) => string> = [(n) => n.toLowerCase(), (n) => n.toUpperCase(), (n) => n.replace(/^./, (c) => c.toUpperCase())];
+  /** Each form: where the name and value sit; `env` names hold no `-` or `.` (a shell refuses them). */
+  const FORMS: ReadonlyArray<readonly [string, (name: string) => string]> = [
+    ['env', (name) => `${name}=${VALUE} psql -h db`],
+    ['env-export', (name) => `export ${name}=${VALUE}; run`],
+    ['env-double-quoted', (name) => `${name}="${VALUE} with space" cmd`],
+    ['env-single-quoted', (name) => `sh -c '${name}=${VALUE} cmd'`],
+    ['flag-equals', (name) => `tool --${name}=${VALUE} --verbose`],
+    ['flag-space', (name) => `tool --${name} ${VALUE} --verbose`],
+    ['flag-single-dash', (name) => `tool -${name}=${VALUE}`],
+    ['flag-quoted', (name) => `tool --${name} "${VALUE} x"`],
+    ['query-first', (name) => `/api/v1/x?${name}=${VALUE}&limit=5`],
+    ['query-later', (name) => `a=1&${name}=${VALUE}#frag`],
+    ['json', (name) => `{"${name}": "${VALUE}"}`],
+  ];
+  const names: string[] = [];
+  for (const word of WORDS) {
+    for (const prefix of PREFIXES) {
+      for (const separator of prefix === '' ? [''] : SEPARATORS) {
+        for (const casing of CASES) names.push(casing(`${prefix}${separator}${word}`));
+      }
+    }
+  }
+
+  it(`redactString: ${names.length} names × ${FORMS.length} forms`, () => {
+    const survivors: string[] = [];
+    for (const name of names) {
+      for (const [form, build] of FORMS) {
+        if (form.startsWith('env') && /[-.]/.test(name)) continue;
+        const input = build(name);
+        const out = redactString(input);
+        if (out.includes(VALUE) || !out.includes(REDACTED)) survivors.push(`${form} ${name}: ${out}`);
+        else if (!out.includes(name)) survivors.push(`${form} ${name}: the name was lost: ${out}`);
+      }
+    }
+    assert.deepEqual(survivors.slice(0, 20), [], `${survivors.length} values survived`);
+  });
+
+  it(`redactValue, redactQuery and isSecretKeyName agree on the same ${names.length} names`, () => {
+    const survivors: string[] = [];
+    for (const name of names) {
+      const asKey = redactValue({ [name]: VALUE });
+      if (JSON.stringify(asKey).includes(VALUE)) survivors.push(`key ${name}`);
+      if (!isSecretKeyName(name)) survivors.push(`isSecretKeyName ${name}`);
+      const argv = redactValue(['tool', `--${name}`, VALUE]);
+      if (JSON.stringify(argv).includes(VALUE)) survivors.push(`argv --${name}`);
+      const query = redactQuery(`${encodeURIComponent(name)}=${encodeURIComponent(VALUE)}&limit=5`);
+      if (query.includes(encodeURIComponent(VALUE)) || query.includes(VALUE)) survivors.push(`query ${name}: ${query}`);
+      const execArgv = redactQuery(`command=tool&command=--${encodeURIComponent(name)}&command=${encodeURIComponent(VALUE)}`);
+      if (execArgv.includes(encodeURIComponent(VALUE))) survivors.push(`exec argv ${name}: ${execArgv}`);
+    }
+    assert.deepEqual(survivors.slice(0, 20), [], `${survivors.length} values survived`);
+  });
+
+  it('names that only start with, or merely contain, a secret word stay readable, and so do their values', () => {
+    // Decided (docs/audit.md "Redaction"): the word must END the name. A setting ABOUT a secret
+    // (its policy, lifetime, length, file, name) is not the secret.
+    const plain = [
+      'password_policy=strict',
+      'PASSWORD_LENGTH=12',
+      'TOKEN_TTL=3600',
+      'tokenTTL=5m',
+      'max_tokens=100',
+      'secret_name=db-creds',
+      'secretName=db-creds',
+      'tokenizer=bert',
+      'passwordless=true',
+      'bypass=cache',
+      'compass=north',
+      'kubectl --token-file=/var/run/token --password-stdin',
+      'kubectl get secret db-password -o name',
+      '/api/v1/namespaces/default/secrets?labelSelector=app%3Dweb&limit=500',
+      'fieldSelector=type=kubernetes.io/service-account-token',
+    ];
+    for (const text of plain) assert.equal(redactString(text), text, `stays: ${text}`);
+  });
+});
+
 describe('Security: redaction of adversarial input completes (linear patterns, bounded input)', () => {
   // Inputs built to make a backtracking pattern retry many ways; each is at the size limit.
   const n = REDACT_MAX_STRING_CHARS;
@@ -241,6 +338,8 @@ describe('Security: redaction of adversarial input completes (linear patterns, b
     ['pem-begins', '-----BEGIN RSA PRIVATE KEY-----'.repeat(Math.floor(n / 31))],
     ['url-userinfo', 'http://' + 'a'.repeat(n - 20) + ':'],
     ['env-names', 'A_'.repeat(n / 2)],
+    ['glued-env-names', ('=' + 'a'.repeat(63)).repeat(Math.floor(n / 64))],
+    ['glued-flag-names', (' --' + 'a.'.repeat(47)).repeat(Math.floor(n / 97))],
     ['json-fields', '"a'.repeat(n / 2)],
     ['spaces-after-bearer', ('Bearer ' + ' '.repeat(20)).repeat(Math.floor(n / 27))],
     ['query-pieces', '&token='.repeat(Math.floor(n / 7))],

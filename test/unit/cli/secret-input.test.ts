@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { promptHidden, readSecretStream } from '../../../src/cli/secret-input.js';
-import { isKubepairError } from '../../../src/errors/index.js';
+import { promptHidden, promptLine, readFirstLine, readSecretStream } from '../../../src/cli/secret-input.js';
+import { KubepairError, isKubepairError } from '../../../src/errors/index.js';
 
 class FakeTerminal extends EventEmitter {
   readonly isTTY = true;
@@ -77,5 +77,79 @@ describe('readSecretStream', () => {
 
   it('refuses more than the bound', async () => {
     await assert.rejects(readSecretStream(Readable.from([Buffer.alloc(10, 'a'), Buffer.alloc(10, 'b')]), 16), (err) => isKubepairError(err, 'KP_ERR_INVALID_ARGUMENT'));
+  });
+});
+
+describe('promptLine for the pairing code', () => {
+  it('echoes printable ASCII only, erases on backspace, and restores the terminal', async () => {
+    const terminal = new FakeTerminal();
+    const out = capture();
+    const line = promptLine(terminal, out.stream, 'Pairing code: ', { echo: true, maxChars: 64 });
+    terminal.emit('data', '42-73\u007f\u001b]0;x\u0007\u00e9 15\r');
+    assert.equal(await line, '42-7]0;x 15');
+    assert.equal(out.text(), 'Pairing code: 42-73\b \b]0;x 15\n');
+    assert.deepEqual(terminal.rawModes, [true, false]);
+  });
+
+  it('Ctrl-C is KP_ERR_INTERRUPTED; Ctrl-D on an empty line and end of input give an empty code', async () => {
+    const interrupted = new FakeTerminal();
+    const pending = promptLine(interrupted, capture().stream, '', { echo: true });
+    interrupted.emit('data', '42\u0003');
+    await assert.rejects(pending, (err) => isKubepairError(err, 'KP_ERR_INTERRUPTED'));
+    assert.deepEqual(interrupted.rawModes, [true, false]);
+
+    const ctrlD = new FakeTerminal();
+    const empty = promptLine(ctrlD, capture().stream, '', { echo: true });
+    ctrlD.emit('data', '\u0004');
+    assert.equal(await empty, '');
+
+    const ended = new FakeTerminal();
+    const atEnd = promptLine(ended, capture().stream, '', { echo: true });
+    ended.emit('end');
+    assert.equal(await atEnd, '');
+  });
+
+  it('a signal stops the prompt with its reason and restores the terminal', async () => {
+    const terminal = new FakeTerminal();
+    const controller = new AbortController();
+    const pending = promptLine(terminal, capture().stream, '', { echo: true, signal: controller.signal });
+    terminal.emit('data', '42-');
+    controller.abort(new KubepairError('KP_ERR_INTERRUPTED', 'received SIGTERM'));
+    await assert.rejects(pending, (err) => isKubepairError(err, 'KP_ERR_INTERRUPTED') && /SIGTERM/.test(err.message));
+    assert.deepEqual(terminal.rawModes, [true, false]);
+    assert.equal(terminal.listenerCount('data'), 0, 'stopped reading');
+  });
+});
+
+describe('readFirstLine', () => {
+  it('reads up to the first line feed, trimmed, and pauses the stream there', async () => {
+    const input = new Readable({ read() {} });
+    const line = readFirstLine(input, { maxBytes: 64, what: 'a code' });
+    input.push('  42-7315');
+    input.push('-0286\r\nmore input for the command\n');
+    assert.equal(await line, '42-7315-0286');
+    assert.equal(input.listenerCount('data'), 0);
+    assert.equal(input.isPaused(), true);
+  });
+
+  it('end of input ends the line; nothing at all is an empty line', async () => {
+    assert.equal(await readFirstLine(Readable.from([Buffer.from('42-7315-0286')]), { maxBytes: 64, what: 'a code' }), '42-7315-0286');
+    assert.equal(await readFirstLine(Readable.from([]), { maxBytes: 64, what: 'a code' }), '');
+  });
+
+  it('a first line over the bound is refused without reading on', async () => {
+    const input = new Readable({ read() {} });
+    const line = readFirstLine(input, { maxBytes: 16, what: 'a code' });
+    input.push('1'.repeat(40));
+    await assert.rejects(line, (err) => isKubepairError(err, 'KP_ERR_INVALID_ARGUMENT'));
+  });
+
+  it('a signal stops the read with its reason', async () => {
+    const input = new Readable({ read() {} });
+    const controller = new AbortController();
+    const line = readFirstLine(input, { maxBytes: 64, what: 'a code', signal: controller.signal });
+    controller.abort(new KubepairError('KP_ERR_INTERRUPTED', 'received SIGINT'));
+    await assert.rejects(line, (err) => isKubepairError(err, 'KP_ERR_INTERRUPTED'));
+    input.destroy();
   });
 });

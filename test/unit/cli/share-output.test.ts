@@ -44,6 +44,53 @@ describe('share output: request lines', () => {
   });
 });
 
+describe('Security: share prints nothing a hostile client or relay can use on the terminal', () => {
+  const ACTIVE = /(?!\n)[\p{Cc}\p{Cf}]/u;
+
+  it('request fields the client chose are shown inert, each on the one request line', () => {
+    const err = capture();
+    new ShareOutput(capture().stream, err.stream).request({
+      event: 'request',
+      session: 's',
+      client: 'c',
+      request_id: 'abc123-2',
+      method: 'GET\u001b]0;t\u0007',
+      verb: 'get\u001b[2K',
+      resource: 'pods\r  ! 403 fake line',
+      path: '/api/v1/namespaces/x/pods',
+      namespace: 'x\u001b]52;c;ZXZpbA==\u0007',
+      name: 'web\u009b1A\u202e',
+      tier: 3,
+      decision: 'deny',
+      rule: 'deny "delete \u001b[31m*"',
+      status: 403,
+      bytes_in: 0,
+      bytes_out: 0,
+      response_sha256: '0'.repeat(64),
+      duration_ms: 1,
+    });
+    const text = err.text();
+    assert.doesNotMatch(text, ACTIVE, JSON.stringify(text));
+    assert.equal(text.split('\n').length, 2, 'one line');
+    assert.equal(
+      text,
+      '  ! 403 get\\x1b[2K pods\\x0d  ! 403 fake line x\\x1b]52;c;ZXZpbA==\\x07 web\\x9b1A\\u202e (refused: deny "delete \\x1b[31m*")\n',
+    );
+  });
+
+  it('error messages that quote the client or the relay are shown inert', () => {
+    const err = capture();
+    const output = new ShareOutput(capture().stream, err.stream);
+    output.attemptFailed(1, 5, new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'close code 4999: \u001b]0;owned\u0007'));
+    output.disconnected(new KubepairError('KP_ERR_CHANNEL_PROTOCOL', 'bad \u001b[2J frame'));
+    output.auditFailed(new KubepairError('KP_ERR_AUDIT_WRITE', 'x', { cause: new Error('\u001b]52;c;ZXZpbA==\u0007') }), false);
+    const text = err.text();
+    assert.doesNotMatch(text, ACTIVE, JSON.stringify(text));
+    assert.match(text, /close code 4999: \\x1b\]0;owned\\x07/);
+    assert.match(text, /bad \\x1b\[2J frame/);
+  });
+});
+
 describe('share output: audit failures', () => {
   it('prints the first failure with its cause and what the agent does about it', () => {
     const out = capture();
@@ -52,7 +99,7 @@ describe('share output: audit failures', () => {
     output.auditFailed(writeError(), false);
     assert.equal(
       err.text(),
-      "kubepair share: audit log: the audit log cannot be written: cannot write /state/audit.jsonl (EISDIR: illegal operation on a directory, unlink '/state/audit.jsonl.10'); every request is refused until it can be written again\n",
+      "kubepair share: audit log: the audit log cannot be written: cannot write /state/audit.jsonl (EISDIR: illegal operation on a directory, unlink '/state/audit.jsonl.10'); every new connection and request is refused until it can be written again\n",
     );
     assert.equal(out.text(), '', 'nothing on stdout, which scripts read for the code');
   });
@@ -60,7 +107,7 @@ describe('share output: audit failures', () => {
   it('says requests are still served under --audit-fail-open', () => {
     const err = capture();
     new ShareOutput(capture().stream, err.stream).auditFailed(writeError(), true);
-    assert.match(err.text(), /; --audit-fail-open: requests are still served, without a record\n$/);
+    assert.match(err.text(), /; --audit-fail-open: connections and requests are still served, without a record\n$/);
   });
 
   it('does not print a line for every failed record while the failures go on', () => {

@@ -51,7 +51,7 @@ describe('kubeconfig', async () => {
       user: { token: 't' },
     });
     assert.equal(join(file.path, '..'), dir, 'created inside the directory');
-    assert.match(file.path, /kubepair-xrm-rf-[0-9a-f]{16}\.kubeconfig$/);
+    assert.match(file.path, /\/kubepair-xrm-rf-[0-9a-f]{16}\.[0-9]+\.[0-9]+\.[0-9a-f]{8}\.kubeconfig$/);
     const doc = JSON.parse(await readFile(file.path, 'utf8')) as { 'current-context': string };
     assert.equal(doc['current-context'], 'kubepair-xrm-rf');
     await file.remove();

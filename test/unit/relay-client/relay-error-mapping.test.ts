@@ -15,6 +15,13 @@ describe('Security: relay error mapping', { timeout: 60_000 }, () => {
     assert.ok([...hostile.message].every((char) => char >= ' ' && char <= '~'), 'no control characters reach the terminal');
   });
 
+  it('maps the relay\'s audit refusals (a full backlog, a failed write) to their codes', () => {
+    for (const code of ['KP_ERR_AUDIT_BACKLOG', 'KP_ERR_AUDIT_WRITE'] as const) {
+      const err = errorFromRelayAnswer(503, { error: { code, message: 'busy' } });
+      assert.ok(isKubepairError(err, code), `${code}: ${err.code}`);
+    }
+  });
+
   it('refuses codes a relay may not send, and bodies that are not the protocol\'s', () => {
     for (const body of [
       { error: { code: 'KP_ERR_PAIRING_FAILED', message: 'pretend the handshake failed' } },

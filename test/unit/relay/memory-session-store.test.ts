@@ -20,13 +20,14 @@ const POLICY: SessionPolicy = {
   maxSessions: 100,
   maxSessionsPerToken: 50,
   maxSessionsPerAddress: 50,
+  nameplateQuarantineMs: 0,
 };
 
 const digest = (): Uint8Array => randomBytes(32);
 const actor = { tokenName: 'agent-1', address: '127.0.0.1' };
 
-async function withStore(policy: Partial<SessionPolicy>, body: (store: MemorySessionStore) => Promise<void>): Promise<void> {
-  const store = new MemorySessionStore({ ...POLICY, ...policy });
+async function withStore(policy: Partial<SessionPolicy>, body: (store: MemorySessionStore) => Promise<void>, now?: () => number): Promise<void> {
+  const store = new MemorySessionStore({ ...POLICY, ...policy }, now);
   try {
     await body(store);
   } finally {
@@ -125,6 +126,41 @@ describe('MemorySessionStore', { timeout: 60_000 }, () => {
       const next = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
       assert.equal(next.nameplate, '1', 'the nameplate was freed');
     });
+  });
+
+  it('Security: a freed nameplate is quarantined: a stale claim finds no session and costs the newer one nothing', async () => {
+    let clock = 1_000_000;
+    const quarantine = 10 * 60_000;
+    await withStore(
+      { nameplateQuarantineMs: quarantine },
+      async (store) => {
+        const expired = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+        const established = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+        assert.deepEqual([expired.nameplate, established.nameplate], ['1', '2']);
+        await store.destroy(expired.id);
+        const key = digest();
+        await store.claim('2', { clientKeyDigest: key, actor });
+        await store.attach(established.id, 'agent');
+        await store.attach(established.id, 'client', key);
+        await store.establish(established.id);
+        clock += 60_000; // a minute later
+        const newer = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+        assert.equal(newer.nameplate, '3', 'neither the destroyed session\'s 1 nor the established one\'s 2 is handed out');
+        for (const stale of ['1', '2']) {
+          await assert.rejects(
+            store.claim(stale, { clientKeyDigest: digest(), actor }),
+            (err) => isKubepairError(err, 'KP_ERR_RELAY_NAMEPLATE_UNKNOWN') && /expired, was used already, or was mistyped/.test(err.message),
+            `stale nameplate ${stale}`,
+          );
+        }
+        assert.equal((await store.get(newer.id))?.attempts, 0, 'the stale codes cost the newer session nothing');
+        assert.equal((await store.get(newer.id))?.state, 'waiting');
+        clock += quarantine;
+        const later = await store.create({ id: newSessionId(), agentKeyDigest: digest(), creator: actor });
+        assert.equal(later.nameplate, '1', 'after the quarantine the lowest number is handed out again');
+      },
+      () => clock,
+    );
   });
 
   it('expires an unpaired session by timer and reports it', async () => {

@@ -86,6 +86,20 @@ describe('relay options', { timeout: 60_000 }, () => {
     assert.equal(resolveRelayLimits({ maxSessions: { value: '7', origin: '--max-sessions' } }).maxSessions, 7);
   });
 
+  it('refuses a per-address connection cap above the total, and a head timeout longer than the request timeout', () => {
+    assert.throws(
+      () => resolveRelayLimits({ maxConnectionsPerAddress: { value: '30000', origin: '--max-connections-per-ip' } }),
+      (err) => isConfigError(err) && /--max-connections-per-ip \(30000\) must not exceed --max-connections \(25000\)/.test((err as Error).message),
+    );
+    assert.throws(
+      () => resolveRelayLimits({ headTimeoutMs: { value: '20s', origin: '--head-timeout' } }),
+      (err) => isConfigError(err) && /--head-timeout \(20s\) must not exceed --request-timeout \(10s\)/.test((err as Error).message),
+    );
+    const limits = resolveRelayLimits({ headTimeoutMs: { value: '2s', origin: '--head-timeout' }, nameplateQuarantineMs: { value: '0s', origin: '--nameplate-quarantine' } });
+    assert.equal(limits.headTimeoutMs, 2_000);
+    assert.equal(limits.nameplateQuarantineMs, 0, 'quarantine off is allowed');
+  });
+
   it('parses listen addresses, including IPv6 in brackets', () => {
     assert.deepEqual(parseListenAddress('127.0.0.1:8443'), { host: '127.0.0.1', port: 8443 });
     assert.deepEqual(parseListenAddress('[::1]:0'), { host: '::1', port: 0 });

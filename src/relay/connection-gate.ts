@@ -1,0 +1,67 @@
+/**
+ * ConnectionGate: at most `maxPerAddress` open TCP connections per peer address (issue 10: one
+ * address holding partial request heads took every `--max-connections` slot, so `/healthz` and
+ * a legitimate `share` got nothing). The other half of that fix, a bound on the time to a
+ * complete request head, is the HTTP server's head timeout (http-app.ts).
+ *
+ * The address is the TCP peer's, never X-Forwarded-For: the connection is counted when it
+ * opens, before any byte of a request, and a header is whatever the client wants it to be.
+ * Connections from a trusted proxy (`--trust-proxy`) are exempt: behind a proxy every connection
+ * comes from the proxy, which must bound its own clients; `--max-connections` still bounds it.
+ *
+ * The gate runs first among the server's 'connection' listeners and destroys a connection over
+ * the cap before the HTTP or TLS layer does anything with it. Connections live on one relay
+ * node, so this count is node-local by nature (DESIGN §8.2 shares sessions, not sockets).
+ * Memory: one counter per address with an open connection. Untrusted input: the peer address.
+ */
+import type { Server, Socket } from 'node:net';
+import { normalizeAddress } from './client-address.js';
+
+export interface ConnectionGateOptions {
+  readonly maxPerAddress: number;
+  /** Addresses the cap does not apply to (trusted proxies). */
+  readonly isExempt: (address: string) => boolean;
+  /** Called for every connection refused by the cap. */
+  readonly onRefused: (address: string) => void;
+}
+
+export class ConnectionGate {
+  readonly #options: ConnectionGateOptions;
+  readonly #open = new Map<string, number>();
+
+  constructor(options: ConnectionGateOptions) {
+    this.#options = options;
+  }
+
+  /** Gate every connection `server` accepts from now on. */
+  attach(server: Server): void {
+    server.prependListener('connection', (socket: Socket) => this.#admit(socket));
+  }
+
+  /** Addresses with at least one open, counted connection (for tests and the memory bound). */
+  get addresses(): number {
+    return this.#open.size;
+  }
+
+  /** Open connections counted for `address`. */
+  openFrom(address: string): number {
+    return this.#open.get(normalizeAddress(address)) ?? 0;
+  }
+
+  #admit(socket: Socket): void {
+    const address = normalizeAddress(socket.remoteAddress ?? 'unknown');
+    if (this.#options.isExempt(address)) return;
+    const open = this.#open.get(address) ?? 0;
+    if (open >= this.#options.maxPerAddress) {
+      socket.destroy();
+      this.#options.onRefused(address);
+      return;
+    }
+    this.#open.set(address, open + 1);
+    socket.once('close', () => {
+      const left = (this.#open.get(address) ?? 1) - 1;
+      if (left <= 0) this.#open.delete(address);
+      else this.#open.set(address, left);
+    });
+  }
+}
