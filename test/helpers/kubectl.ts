@@ -5,7 +5,9 @@
  *
  * `runKubectl` waits for exit; `startKubectl` is for long-running commands (`logs -f`,
  * `get --watch`): it collects stdout lines and resolves `waitForLines` when enough arrived or
- * rejects when the time is up, then the test kills it.
+ * rejects when the time is up, then the test kills it. `startKubectlInTerminal` runs kubectl
+ * on a pseudo-terminal (util-linux `script`), for `exec -it` and `attach -it`: the test types
+ * into it and reads what the terminal shows.
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -161,5 +163,88 @@ export async function kubectlSandbox(prefix: string): Promise<{
       return path;
     },
     remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
+
+/** Quote one argument for `sh -c` (single quotes; embedded ones closed, escaped, reopened). */
+function shellQuote(argument: string): string {
+  return `'${argument.replace(/'/g, "'\\''")}'`;
+}
+
+/** A kubectl on a pseudo-terminal: what the terminal showed, keys to type, its exit. */
+export interface TerminalKubectl {
+  /** Everything the terminal showed so far (kubectl's stdout and stderr, and the terminal's echo). */
+  output(): string;
+  /** Resolves with the output once `predicate` holds; rejects after `timeoutMs` or on exit. */
+  waitForOutput(predicate: (output: string) => boolean, timeoutMs: number): Promise<string>;
+  /** Type bytes into the terminal (raw: `\r` is Enter, `\x04` Ctrl-D, `\x03` Ctrl-C). */
+  type(keys: string): void;
+  /** Wait for kubectl to exit; its exit code, or null when it did not within `timeoutMs` (then it is killed). */
+  waitForExit(timeoutMs: number): Promise<number | null>;
+  /** Kill it (SIGKILL) and wait for the exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Start kubectl on a pseudo-terminal, as a person at a terminal would run `kubectl exec -it`
+ * or `kubectl attach -it`: util-linux `script -qfec COMMAND /dev/null` gives it a pty (so
+ * kubectl's stdin is a terminal and it switches it to raw mode) and relays our stdin to it.
+ * The command line is built from quoted arguments for script's `sh -c`; nothing else is
+ * interpreted. Output is bounded like runKubectl's.
+ */
+export function startKubectlInTerminal(args: readonly string[], options: KubectlOptions): TerminalKubectl {
+  const command = [KUBECTL, ...args].map(shellQuote).join(' ');
+  const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...environment(options), SHELL: '/bin/sh' }, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.on('error', () => undefined);
+  const output: Buffer[] = [];
+  const counter = { bytes: 0 };
+  collect(child.stdout, output, counter);
+  collect(child.stderr, output, counter);
+  let code: number | null = null;
+  let done = false;
+  const waiters = new Set<() => void>();
+  const exited = new Promise<void>((resolve) =>
+    child.on('close', (exitCode) => {
+      code = exitCode;
+      done = true;
+      for (const wake of waiters) wake();
+      resolve();
+    }),
+  );
+  child.stdout.on('data', () => {
+    for (const wake of waiters) wake();
+  });
+  const text = (): string => Buffer.concat(output).toString('utf8');
+  return {
+    output: text,
+    waitForOutput(predicate, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (predicate(text())) finish(() => resolve(text()));
+          else if (done) finish(() => reject(new Error(`kubectl exited before the expected output; terminal: ${JSON.stringify(text())}`)));
+        };
+        const timer = setTimeout(() => finish(() => reject(new Error(`timed out after ${timeoutMs} ms; terminal: ${JSON.stringify(text())}`))), timeoutMs);
+        const finish = (settle: () => void): void => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          settle();
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    type(keys) {
+      child.stdin.write(keys);
+    },
+    async waitForExit(timeoutMs) {
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      await exited;
+      clearTimeout(timer);
+      return code;
+    },
+    async stop() {
+      if (!done) child.kill('SIGKILL');
+      await exited;
+    },
   };
 }
