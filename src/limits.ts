@@ -75,6 +75,28 @@ export const POLICY_DESCRIPTION_MAX_CHARS = 160;
 // --- agent reverse proxy (DESIGN §6) ---
 /** Largest response head (status line and headers) the agent reads on an upgrade, in bytes. */
 export const UPGRADE_RESPONSE_HEAD_MAX_BYTES = 16 * 1024; // 16 KiB, Node's default header limit
+/** How long the agent waits for the answer head of an upgrade request. */
+export const UPGRADE_RESPONSE_HEAD_TIMEOUT_MS = 30_000; // 30 s
+/** Largest request head (request line and header fields) the agent reads from the client, in bytes. */
+export const AGENT_REQUEST_HEAD_MAX_BYTES = 64 * 1024; // 64 KiB
+/** Most header fields in one request head. */
+export const AGENT_REQUEST_HEADERS_MAX_COUNT = 256;
+/** Longest chunk-size line (size and extensions) of a chunked body, in bytes. */
+export const AGENT_CHUNK_LINE_MAX_BYTES = 4 * 1024; // 4 KiB
+/** Most bytes of trailer fields after a chunked body (read and dropped), in bytes. */
+export const AGENT_TRAILER_MAX_BYTES = 16 * 1024; // 16 KiB
+/** Bytes the client may pipeline behind a request being answered before the agent stops reading. */
+export const AGENT_PIPELINE_MAX_BYTES = 64 * 1024; // 64 KiB
+/** A request head that has started must be complete within this time. */
+export const AGENT_REQUEST_HEAD_TIMEOUT_MS = 60_000; // 60 s
+/** A client connection with no request in progress is closed after this time. */
+export const AGENT_CONNECTION_IDLE_TIMEOUT_MS = 5 * 60_000; // 5 min
+/** How long a TCP and TLS connection to the API server may take. */
+export const API_SERVER_CONNECT_TIMEOUT_MS = 30_000; // 30 s
+/** HTTP/2 flow-control window per stream the agent offers the API server (large responses, watches). */
+export const API_SERVER_H2_STREAM_WINDOW_BYTES = 4 * 1024 * 1024; // 4 MiB
+/** HTTP/2 flow-control window of the agent's whole connection to the API server. */
+export const API_SERVER_H2_CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024; // 32 MiB
 /** After the API server ended an upgraded stream, how long the client may take to close its side. */
 export const UPGRADE_CLIENT_CLOSE_GRACE_MS = 10_000; // 10 s
 /** While audit writes keep failing, `share` prints at most one line about it per this interval. */

@@ -1,43 +1,59 @@
 /**
- * The agent's in-process Kubernetes reverse proxy (proxy mode, DESIGN §6). Each tunnel stream
- * to `kube-apiserver` is one HTTP/1.1 connection from the client's kubectl. For every request:
+ * The agent's in-process Kubernetes reverse proxy (proxy mode, DESIGN §6; issue 10). Each
+ * tunnel stream to `kube-apiserver` is one HTTP/1.1 connection from the client's kubectl, read
+ * by the agent's own strict request reader (http1/request-reader.ts). For every request:
  *
- *   1. classify it (policy/request-attributes.ts) and decide (policy/policy.ts): a refusal is a
- *      Kubernetes Status 403 that says which rule refused what;
- *   2. refuse everything while the audit log cannot be written (fail closed), unless the
- *      operator chose --audit-fail-open;
- *   3. forward it to the API server with the agent's own credentials (the client's bearer token
- *      and, under --as, its impersonation headers are removed first), streaming both bodies;
- *   4. write one audit record when it ends: attributes, decision, status, bytes both ways, the
- *      SHA-256 of the response body as streamed (watches and logs too; the agent's own answers
- *      — refusals and errors — included), duration.
+ *   1. framing is decided before anything else, and ambiguous framing is refused with a
+ *      Kubernetes Status (http1/request-head.ts): what the agent judges is exactly what it
+ *      forwards, because the API server only ever receives requests the agent re-serialized;
+ *   2. classify it (policy/request-attributes.ts) and decide (policy/policy.ts): a refusal is a
+ *      Status 403 that says which rule refused what;
+ *   3. refuse everything while the audit log cannot be written (fail closed), unless the
+ *      operator chose --audit-fail-open; an allowed request is recorded (`request_started`)
+ *      before it is forwarded, so nothing reaches the API server unrecorded;
+ *   4. forward it with the agent's own credentials (api-server/api-server-client.ts: HTTP/2
+ *      when the API server offers it, else HTTP/1.1 with framing the agent writes), with only
+ *      end-to-end fields (api-server/forwarded-fields.ts);
+ *   5. write one `request` record when it ends: attributes, decision, status, bytes both ways,
+ *      the SHA-256 of the response body as streamed, duration.
  *
- * Upgrades (exec, attach, port-forward over WebSocket or SPDY) go through the same policy and
- * audit, then become a raw TLS pipe to the API server; their "body" is everything after the
- * response head, both directions counted. Every request is untrusted input, and so is the
- * API server's response head on an upgrade (bounded by UPGRADE_RESPONSE_HEAD_MAX_BYTES).
+ * The next request on a connection is not read until the current one is answered. Upgrades
+ * (exec, attach, port-forward, proxy) go through the same steps, then a fresh HTTP/1.1
+ * connection that is spliced raw only after a verified `101` (api-server/upgrade-dial.ts).
+ * Every request is untrusted input.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { STATUS_CODES, createServer } from 'node:http';
-import type { Server } from 'node:http';
-import { Agent, request as httpsRequest } from 'node:https';
-import type { Duplex } from 'node:stream';
-import { connect as tlsConnect } from 'node:tls';
+import type { Duplex, Readable } from 'node:stream';
 import type { AuditLog } from '../audit/audit-log.js';
 import { redactQuery } from '../audit/redact.js';
 import type { RequestAuditRecord } from '../audit/record.js';
 import { KubepairError } from '../errors/index.js';
-import { UPGRADE_CLIENT_CLOSE_GRACE_MS, UPGRADE_RESPONSE_HEAD_MAX_BYTES } from '../limits.js';
-import { bridgeStream } from '../mux/stream-bridge.js';
+import {
+  AGENT_CHUNK_LINE_MAX_BYTES,
+  AGENT_CONNECTION_IDLE_TIMEOUT_MS,
+  AGENT_PIPELINE_MAX_BYTES,
+  AGENT_REQUEST_HEADERS_MAX_COUNT,
+  AGENT_REQUEST_HEAD_MAX_BYTES,
+  AGENT_REQUEST_HEAD_TIMEOUT_MS,
+  AGENT_TRAILER_MAX_BYTES,
+  UPGRADE_CLIENT_CLOSE_GRACE_MS,
+} from '../limits.js';
+import type { ApiServerProtocol, ForwardResponse } from './api-server/api-server-client.js';
+import { ApiServerClient } from './api-server/api-server-client.js';
+import { distinctFields, forwardedFields } from './api-server/forwarded-fields.js';
+import { dialUpgrade } from './api-server/upgrade-dial.js';
+import type { HeaderField } from './http1/message-syntax.js';
+import type { RequestHead } from './http1/request-head.js';
+import { FramingRefusal, hasBody } from './http1/request-head.js';
+import type { IncomingRequest, RequestReaderLimits } from './http1/request-reader.js';
+import { RequestReader } from './http1/request-reader.js';
+import type { ResponseBodyFraming } from './http1/response-writer.js';
+import { ResponseWriter, responseHasNoBody, serializeResponseHead } from './http1/response-writer.js';
+import { kubeStatusBody } from './kube-status.js';
 import type { PolicyDecision, RequestAttributes, RequestPolicy } from './policy/index.js';
-import { forbiddenResponse, requestAttributes } from './policy/index.js';
+import { CONNECT_SUBRESOURCES, forbiddenResponse, requestAttributes } from './policy/index.js';
 import type { UpstreamAuth, UpstreamCluster } from './upstream-cluster.js';
 
-/** Headers that describe one hop and are never forwarded (RFC 9110 §7.6.1), plus the client's credentials. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'authorization']);
-/** Headers kept on an upgrade request, which needs them to switch protocols. */
-const UPGRADE_KEEP = new Set(['connection', 'upgrade']);
 /**
  * The answer while the audit log cannot be written (the sharer sees the cause, the client does
  * not see the agent's paths). Like kube-apiserver when its audit backend refuses an event: a
@@ -46,9 +62,19 @@ const UPGRADE_KEEP = new Set(['connection', 'upgrade']);
  * requests and prints a fixed text for a 503.
  */
 const AUDIT_BLOCKED_STATUS = 500;
-const AUDIT_BLOCKED_HEADERS: Readonly<Record<string, string>> = { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' };
 const AUDIT_BLOCKED_MESSAGE = 'kubepair: the agent cannot write its audit log, so it refuses every request until the sharer fixes it (fail closed)';
-const HEAD_END = Buffer.from('\r\n\r\n');
+const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
+/** The reader limits the proxy uses (tests may shorten the timers). */
+export const KUBE_PROXY_READER_LIMITS: RequestReaderLimits = {
+  headMaxBytes: AGENT_REQUEST_HEAD_MAX_BYTES,
+  headerMaxCount: AGENT_REQUEST_HEADERS_MAX_COUNT,
+  chunkLineMaxBytes: AGENT_CHUNK_LINE_MAX_BYTES,
+  trailerMaxBytes: AGENT_TRAILER_MAX_BYTES,
+  pipelineMaxBytes: AGENT_PIPELINE_MAX_BYTES,
+  headTimeoutMs: AGENT_REQUEST_HEAD_TIMEOUT_MS,
+  idleTimeoutMs: AGENT_CONNECTION_IDLE_TIMEOUT_MS,
+};
 
 export interface KubeProxyOptions {
   readonly upstream: UpstreamCluster;
@@ -62,73 +88,90 @@ export interface KubeProxyOptions {
   readonly client: string;
   /** `--as` / `--as-group`: impersonate a narrower identity on every request. */
   readonly impersonate?: { readonly user: string; readonly groups: readonly string[] };
+  /** Offer HTTP/2 to the API server (default true). */
+  readonly http2?: boolean;
+  /** Reader limits (default KUBE_PROXY_READER_LIMITS). */
+  readonly readerLimits?: RequestReaderLimits;
   /** Called after each request with its audit record (logs, counters, tests). */
   readonly onRequest?: (record: RequestAuditRecord) => void;
 }
 
+/** One request from arrival to its audit record. */
 interface Exchange {
   readonly id: string;
   readonly started: number;
   readonly method: string;
-  readonly url: string;
+  readonly target: string;
   readonly attributes: RequestAttributes;
   readonly decision: PolicyDecision;
   bytesIn: number;
   bytesOut: number;
   status: number;
+  finished: boolean;
+  /** The request as read (its body bytes count towards bytes_in); undefined for a malformed one. */
+  request: IncomingRequest | undefined;
   readonly hash: ReturnType<typeof createHash>;
 }
 
-function statusBody(code: number, reason: string, message: string): string {
-  return JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+/** True when the request is one kube-apiserver serves by switching protocols. */
+function isUpgradeSubresource(attributes: RequestAttributes): boolean {
+  return attributes.kind === 'resource' && (CONNECT_SUBRESOURCES.has(attributes.subresource) || attributes.verb === 'proxy');
 }
 
 export class KubeProxy {
   readonly #options: KubeProxyOptions;
-  readonly #server: Server;
+  readonly #api: ApiServerClient;
   readonly #idPrefix = randomBytes(3).toString('hex');
   #counter = 0;
-  #agent: { readonly key: string; readonly agent: Agent } | undefined;
   readonly #pending = new Set<Promise<void>>();
+  readonly #streams = new Set<Duplex>();
 
   constructor(options: KubeProxyOptions) {
     this.#options = options;
-    this.#server = createServer({ headersTimeout: 60_000, requestTimeout: 0 }, (req, res) => this.#onRequest(req, res));
-    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.#onUpgrade(req, socket, head));
-    this.#server.on('clientError', (_err, socket: Duplex) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-      else socket.destroy();
-    });
+    this.#api = new ApiServerClient(options.upstream, { http2: options.http2 ?? true });
   }
 
   /** Serve one tunnel stream (one kubectl connection). */
   handle(stream: Duplex): void {
-    this.#server.emit('connection', bridgeStream(stream));
+    this.#streams.add(stream);
+    stream.once('close', () => this.#streams.delete(stream));
+    stream.on('error', () => stream.destroy());
+    const reader = new RequestReader(stream, this.#options.readerLimits ?? KUBE_PROXY_READER_LIMITS);
+    reader.on('request', (request) => void this.#serve(stream, reader, request));
+    reader.on('refused', (refusal, inBody) => {
+      if (!inBody) this.#refuseFraming(stream, refusal);
+    });
+    reader.on('end', () => stream.end());
   }
 
-  /** Wait for outstanding audit writes, then release upstream connections. */
+  /** The protocol the agent speaks to the API server with these credentials (tests, logs). */
+  async apiServerProtocol(): Promise<ApiServerProtocol> {
+    return this.#api.protocol(await this.#options.upstream.auth());
+  }
+
+  /** End every client connection, wait for outstanding audit writes, release upstream connections. */
   async close(): Promise<void> {
+    for (const stream of this.#streams) stream.destroy();
     await Promise.allSettled([...this.#pending]);
-    this.#agent?.agent.destroy();
-    this.#server.close();
+    this.#api.close();
   }
 
-  #begin(req: IncomingMessage): Exchange {
-    const method = req.method ?? 'GET';
-    const url = req.url ?? '/';
-    const attributes = requestAttributes(method, url);
-    const decision = this.#options.policy.decide(attributes, req.headersDistinct);
+  #begin(method: string, target: string, headers: readonly HeaderField[]): Exchange {
+    const attributes = requestAttributes(method, target);
+    const decision = this.#options.policy.decide(attributes, distinctFields(headers));
     this.#counter += 1;
     return {
       id: `${this.#idPrefix}-${this.#counter}`,
       started: Date.now(),
       method,
-      url,
+      target,
       attributes,
       decision,
       bytesIn: 0,
       bytesOut: 0,
       status: 0,
+      finished: false,
+      request: undefined,
       hash: createHash('sha256'),
     };
   }
@@ -143,11 +186,12 @@ export class KubeProxy {
     return audit.lastError !== undefined;
   }
 
-  #finish(exchange: Exchange): void {
+  /** What a request record says about the request itself (the started and the final record share it). */
+  #describe(exchange: Exchange): Omit<RequestAuditRecord, 'event' | 'status' | 'bytes_in' | 'bytes_out' | 'response_sha256' | 'duration_ms'> {
     const a = exchange.attributes;
-    const [path = '/', query] = exchange.url.split(/\?(.*)/s, 2);
-    const record: RequestAuditRecord = {
-      event: 'request',
+    const [path = '/', query] = exchange.target.split(/\?(.*)/s, 2);
+    const impersonate = this.#options.impersonate;
+    return {
       time: new Date(exchange.started).toISOString(),
       session: this.#options.session,
       client: this.#options.client,
@@ -164,10 +208,33 @@ export class KubeProxy {
       }),
       path,
       ...(query !== undefined && query !== '' && { query: redactQuery(query) }),
+      ...(impersonate !== undefined && { impersonate_user: impersonate.user, ...(impersonate.groups.length > 0 && { impersonate_groups: [...impersonate.groups] }) }),
       tier: exchange.decision.tier,
       decision: exchange.decision.decision,
       ...(exchange.decision.rule !== undefined && { rule: exchange.decision.rule }),
       reason: exchange.decision.reason,
+    };
+  }
+
+  /** Record that an allowed request is about to be forwarded; rejects when it cannot be written (fail closed). */
+  async #recordStart(exchange: Exchange): Promise<void> {
+    const audit = this.#options.audit;
+    if (audit === undefined) return;
+    const write = audit.append({ event: 'request_started', ...this.#describe(exchange) });
+    if (this.#options.auditFailOpen === true) {
+      await write.catch(() => undefined);
+      return;
+    }
+    await write;
+  }
+
+  #finish(exchange: Exchange): void {
+    if (exchange.finished) return;
+    exchange.finished = true;
+    exchange.bytesIn += exchange.request?.bodyBytes ?? 0;
+    const record: RequestAuditRecord = {
+      event: 'request',
+      ...this.#describe(exchange),
       status: exchange.status,
       bytes_in: exchange.bytesIn,
       bytes_out: exchange.bytesOut,
@@ -184,239 +251,278 @@ export class KubeProxy {
     }
   }
 
-  #upstreamHeaders(headers: IncomingHttpHeaders, auth: UpstreamAuth, upgrade: boolean): OutgoingHttpHeaders {
-    const out: OutgoingHttpHeaders = {};
-    const impersonate = this.#options.impersonate;
-    for (const [name, value] of Object.entries(headers)) {
-      if (value === undefined) continue;
-      if (HOP_BY_HOP.has(name) && !(upgrade && UPGRADE_KEEP.has(name))) continue;
-      if (impersonate !== undefined && name.startsWith('impersonate-')) continue;
-      out[name] = value;
-    }
-    out['host'] = this.#options.upstream.port === 443 ? this.#options.upstream.host : `${this.#options.upstream.host}:${this.#options.upstream.port}`;
-    Object.assign(out, auth.headers);
-    if (impersonate !== undefined) {
-      out['impersonate-user'] = impersonate.user;
-      if (impersonate.groups.length > 0) out['impersonate-group'] = [...impersonate.groups];
-    }
-    return out;
+  /** A request the reader could not frame: a 400-class Status, one audit record, and the connection closes. */
+  #refuseFraming(stream: Duplex, refusal: FramingRefusal): void {
+    const exchange = this.#begin('UNKNOWN', '/', []);
+    const decision: PolicyDecision = { ...exchange.decision, decision: 'deny', tier: 3, reason: `malformed request: ${refusal.message}` };
+    const refused: Exchange = { ...exchange, decision, attributes: { kind: 'ambiguous', isResourceRequest: false, method: 'UNKNOWN', verb: 'unknown', path: '/', problem: refusal.message } };
+    this.#answerStatus(stream, refused, 'GET', refusal.status, `kubepair agent: ${refusal.message}`, true);
   }
 
-  #tlsOptions(auth: UpstreamAuth): { ca?: string; cert?: string; key?: string; servername: string } {
-    const upstream = this.#options.upstream;
-    return {
-      servername: upstream.serverName,
-      ...(upstream.caPem !== undefined && { ca: upstream.caPem }),
-      ...(auth.certPem !== undefined && { cert: auth.certPem }),
-      ...(auth.keyPem !== undefined && { key: auth.keyPem }),
-    };
-  }
-
-  /** A keep-alive agent for the current client certificate (exec plugins may rotate it). */
-  #agentFor(auth: UpstreamAuth): Agent {
-    const key = `${auth.certPem ?? ''}\u0000${auth.keyPem ?? ''}`;
-    if (this.#agent?.key !== key) {
-      this.#agent?.agent.destroy();
-      this.#agent = { key, agent: new Agent({ keepAlive: true, maxSockets: 64, ...this.#tlsOptions(auth) }) };
-    }
-    return this.#agent.agent;
-  }
-
-  #onRequest(req: IncomingMessage, res: ServerResponse): void {
-    const exchange = this.#begin(req);
-    res.on('close', () => this.#finish(exchange));
+  async #serve(stream: Duplex, reader: RequestReader, request: IncomingRequest): Promise<void> {
+    const { head, body } = request;
+    const exchange = this.#begin(head.method, head.target, head.headers);
+    exchange.request = request;
+    // A framing error inside the body is answered by the reader's 'refused' (#refuseFraming);
+    // here it only stops the forwarding (the upstream request is reset, never completed).
+    body.on('error', () => undefined);
+    // A body the agent does not read to its end leaves the connection unusable: close it then.
+    const mustClose = (): boolean => head.close || (hasBody(head.framing) && !body.readableEnded);
     if (exchange.decision.decision === 'deny') {
       const refusal = forbiddenResponse(exchange.decision, exchange.attributes);
-      this.#answer(req, res, exchange, refusal.statusCode, refusal.headers, refusal.body);
+      this.#answer(stream, exchange, head.method, refusal.statusCode, Object.entries(refusal.headers), refusal.body, mustClose());
+      if (!mustClose()) reader.next();
       return;
     }
     if (this.#auditBlocked()) {
-      this.#answer(req, res, exchange, AUDIT_BLOCKED_STATUS, AUDIT_BLOCKED_HEADERS, AUDIT_BLOCKED_MESSAGE);
+      this.#answer(stream, exchange, head.method, AUDIT_BLOCKED_STATUS, [['content-type', 'text/plain; charset=utf-8'], ['cache-control', 'no-store']], AUDIT_BLOCKED_MESSAGE, true);
       return;
     }
-    this.#options.upstream
-      .auth()
-      .then((auth) => this.#forward(req, res, exchange, auth))
-      .catch((err: unknown) => {
-        const message = err instanceof KubepairError ? err.message : 'cannot authenticate to the API server';
-        this.#answerStatus(req, res, exchange, 502, 'BadGateway', `kubepair agent: ${message}`);
-      });
+    let auth: UpstreamAuth;
+    try {
+      auth = await this.#options.upstream.auth();
+    } catch (err) {
+      const message = err instanceof KubepairError ? err.message : 'cannot authenticate to the API server';
+      this.#answerStatus(stream, exchange, head.method, 502, `kubepair agent: ${message}`, true);
+      return;
+    }
+    try {
+      await this.#recordStart(exchange);
+    } catch {
+      this.#answer(stream, exchange, head.method, AUDIT_BLOCKED_STATUS, [['content-type', 'text/plain; charset=utf-8'], ['cache-control', 'no-store']], AUDIT_BLOCKED_MESSAGE, true);
+      return;
+    }
+    if (stream.destroyed) {
+      this.#finish(exchange);
+      return;
+    }
+    if (head.upgrade !== undefined && isUpgradeSubresource(exchange.attributes)) {
+      await this.#upgrade(stream, reader, head, exchange, auth);
+      return;
+    }
+    await this.#forward(stream, reader, request, exchange, auth);
   }
 
-  #forward(req: IncomingMessage, res: ServerResponse, exchange: Exchange, auth: UpstreamAuth): void {
-    const upstream = this.#options.upstream;
-    const outgoing = httpsRequest({
-      host: upstream.host,
-      port: upstream.port,
-      method: exchange.method,
-      path: exchange.url,
-      headers: this.#upstreamHeaders(req.headers, auth, false),
-      agent: this.#agentFor(auth),
-    });
-    outgoing.on('response', (incoming) => {
-      exchange.status = incoming.statusCode ?? 502;
-      if (exchange.status === 401) upstream.invalidateAuth();
-      const headers: OutgoingHttpHeaders = {};
-      for (const [name, value] of Object.entries(incoming.headers)) {
-        if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
-      }
-      res.writeHead(exchange.status, headers);
-      // Hash and count exactly what is passed on to the client, chunk by chunk.
-      incoming.on('data', (chunk: Buffer) => {
-        exchange.hash.update(chunk);
-        exchange.bytesOut += chunk.length;
+  async #forward(stream: Duplex, reader: RequestReader, request: IncomingRequest, exchange: Exchange, auth: UpstreamAuth): Promise<void> {
+    const { head, body } = request;
+    if (head.expectContinue) stream.write(CONTINUE);
+    let response: ForwardResponse;
+    try {
+      response = await this.#api.send(auth, {
+        method: head.method,
+        target: head.target,
+        headers: forwardedFields(head, { upgrade: false, impersonating: this.#options.impersonate !== undefined }).concat(this.#impersonationFields()),
+        framing: head.framing,
+        body,
       });
-      incoming.pipe(res);
-      incoming.on('error', () => res.destroy());
-    });
-    outgoing.on('error', (err: NodeJS.ErrnoException) => {
-      if (res.headersSent) res.destroy();
-      else this.#answerStatus(req, res, exchange, 502, 'BadGateway', `kubepair agent: the API server cannot be reached (${err.code ?? err.message})`);
-    });
-    // The client went away (a watch or logs -f ended): stop the upstream request too.
-    res.on('close', () => outgoing.destroy());
-    // Count and pipe together: a 'data' listener added earlier would start the body flowing
-    // while the credentials were still being fetched, and those bytes would be lost.
-    req.on('data', (chunk: Buffer) => (exchange.bytesIn += chunk.length));
-    req.pipe(outgoing);
+    } catch (err) {
+      const refusal = body.errored instanceof FramingRefusal ? body.errored : err instanceof FramingRefusal ? err : undefined;
+      if (refusal !== undefined) {
+        this.#answerStatus(stream, exchange, head.method, refusal.status, `kubepair agent: ${refusal.message}`, true);
+        return;
+      }
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      this.#answerStatus(stream, exchange, head.method, 502, `kubepair agent: the API server cannot be reached (${code})`, true);
+      return;
+    }
+    exchange.status = response.status;
+    if (response.status === 401) this.#options.upstream.invalidateAuth();
+    const noBody = responseHasNoBody(head.method, response.status);
+    const framing: ResponseBodyFraming = noBody
+      ? response.contentLength !== undefined && head.method === 'HEAD'
+        ? { kind: 'length', length: response.contentLength }
+        : { kind: 'none' }
+      : response.contentLength !== undefined
+        ? { kind: 'length', length: response.contentLength }
+        : { kind: 'chunked' };
+    const writer = new ResponseWriter(stream);
+    writer.start(response.status, response.headers, framing, head.close, noBody);
+    await this.#relayBody(stream, response.body, writer, exchange, () => response.abort());
+    const bodyDone = !hasBody(head.framing) || body.readableEnded;
+    if (stream.destroyed || !writer.complete) {
+      stream.destroy();
+    } else if (head.close || !bodyDone) {
+      this.#endConnection(stream);
+    } else {
+      reader.next();
+    }
+    this.#finish(exchange);
   }
 
   /**
-   * Answer a request from the agent itself (a refusal, an error): the body is hashed and counted
-   * like a forwarded one, HEAD gets no body, and the request body is drained unread.
+   * Copy a response body to the client with backpressure, hashing and counting exactly what is
+   * passed on. Resolves when the body ended, failed, or the client went away.
    */
-  #answer(req: IncomingMessage, res: ServerResponse, exchange: Exchange, code: number, headers: Readonly<Record<string, string>>, body: string): void {
-    req.resume();
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    exchange.status = code;
-    res.writeHead(code, headers);
-    if (req.method === 'HEAD') {
-      res.end();
-      return;
-    }
-    const bytes = Buffer.from(body, 'utf8');
-    exchange.hash.update(bytes);
-    exchange.bytesOut += bytes.length;
-    res.end(bytes);
+  #relayBody(stream: Duplex, source: Readable, writer: ResponseWriter, exchange: Exchange, abort: () => void): Promise<void> {
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (ok: boolean): void => {
+        if (done) return;
+        done = true;
+        source.off('data', onData);
+        stream.off('drain', onDrain);
+        stream.off('close', onClientClose);
+        if (ok) writer.end();
+        else {
+          abort();
+          stream.destroy();
+        }
+        resolve();
+      };
+      const onData = (chunk: Buffer): void => {
+        exchange.hash.update(chunk);
+        exchange.bytesOut += chunk.length;
+        try {
+          if (!writer.write(chunk)) source.pause();
+        } catch {
+          finish(false); // more bytes than the announced length
+        }
+      };
+      const onDrain = (): void => {
+        source.resume();
+      };
+      const onClientClose = (): void => finish(false);
+      source.on('data', onData);
+      source.once('end', () => finish(true));
+      source.once('error', () => finish(false));
+      source.once('close', () => finish(source.readableEnded));
+      stream.on('drain', onDrain);
+      stream.once('close', onClientClose);
+      if (stream.destroyed) finish(false);
+    });
   }
 
-  #answerStatus(req: IncomingMessage, res: ServerResponse, exchange: Exchange, code: number, reason: string, message: string): void {
-    const body = statusBody(code, reason, message);
-    this.#answer(req, res, exchange, code, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) }, body);
+  #impersonationFields(): HeaderField[] {
+    const impersonate = this.#options.impersonate;
+    if (impersonate === undefined) return [];
+    return [['impersonate-user', impersonate.user], ...impersonate.groups.map((group): HeaderField => ['impersonate-group', group])];
   }
 
-  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const exchange = this.#begin(req);
-    exchange.bytesIn += head.length;
+  #authority(): string {
+    const { host, port } = this.#options.upstream;
+    const name = host.includes(':') ? `[${host}]` : host;
+    return port === 443 ? name : `${name}:${port}`;
+  }
+
+  async #upgrade(stream: Duplex, reader: RequestReader, head: RequestHead, exchange: Exchange, auth: UpstreamAuth): Promise<void> {
+    const upstream = this.#options.upstream;
+    const prefix = upstream.server.pathname.replace(/\/+$/, '');
+    let outcome;
+    try {
+      outcome = await dialUpgrade(upstream, auth, this.#authority(), {
+        method: head.method,
+        path: `${prefix}${head.target}`,
+        headers: forwardedFields(head, { upgrade: true, impersonating: this.#options.impersonate !== undefined }).concat(this.#impersonationFields()),
+        upgrade: head.upgrade ?? '',
+      });
+    } catch (err) {
+      if (err instanceof FramingRefusal) this.#answerStatus(stream, exchange, head.method, err.status, `kubepair agent: ${err.message}`, true);
+      else {
+        const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+        this.#answerStatus(stream, exchange, head.method, 502, `kubepair agent: the API server cannot be reached (${code})`, true);
+      }
+      return;
+    }
+    exchange.status = outcome.head.status;
+    if (exchange.status === 401) upstream.invalidateAuth();
+    const socket = outcome.socket;
+    if (stream.destroyed) {
+      socket.destroy();
+      this.#finish(exchange);
+      return;
+    }
+    if (outcome.kind === 'answered') {
+      // Not switched: an ordinary answer, then both connections close; nothing the client sent
+      // after its request head ever reaches the API server.
+      const writer = new ResponseWriter(stream);
+      const noBody = responseHasNoBody(head.method, outcome.head.status);
+      const framing: ResponseBodyFraming = noBody ? { kind: 'none' } : outcome.length !== undefined ? { kind: 'length', length: outcome.length } : { kind: 'chunked' };
+      writer.start(outcome.head.status, outcome.head.headers, framing, true, noBody);
+      await this.#relayBody(stream, outcome.body, writer, exchange, () => socket.destroy());
+      socket.destroy();
+      if (!stream.destroyed) this.#endConnection(stream);
+      this.#finish(exchange);
+      return;
+    }
+    // Switched: the 101 head goes to the client, then bytes flow raw both ways. The client's
+    // bytes that arrived behind its request head are the upgraded protocol's first bytes.
+    const early = reader.detach();
+    stream.write(serializeResponseHead(101, outcome.head.headers));
+    this.#splice(stream, socket, early, outcome.rest, exchange);
+  }
+
+  #splice(stream: Duplex, socket: Duplex, early: Buffer, rest: Buffer, exchange: Exchange): void {
+    const countOut = (chunk: Buffer): void => {
+      exchange.hash.update(chunk);
+      exchange.bytesOut += chunk.length;
+    };
     let finished = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
       this.#finish(exchange);
     };
-    socket.on('close', finish);
-    socket.on('error', () => socket.destroy());
-    const countOut = (chunk: Buffer): void => {
-      exchange.hash.update(chunk);
-      exchange.bytesOut += chunk.length;
-    };
-    /**
-     * Answer without upgrading. The record is written once the answer is out (a client that
-     * keeps its side open must not hold it back); anything more the client sends is discarded.
-     */
-    let replied = false;
-    const reply = (code: number, headers: Readonly<Record<string, string>>, body: string): void => {
-      if (replied || socket.destroyed) return;
-      replied = true;
-      exchange.status = code;
-      const bytes = req.method === 'HEAD' ? Buffer.alloc(0) : Buffer.from(body, 'utf8');
-      const fields = { ...headers, 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
-      const lines = Object.entries(fields).map(([name, value]) => `${name}: ${value}`);
-      countOut(bytes);
-      socket.resume();
-      const statusLine = `HTTP/1.1 ${code} ${STATUS_CODES[code] ?? 'Error'}`;
-      socket.end(Buffer.concat([Buffer.from(`${statusLine}\r\n${lines.join('\r\n')}\r\n\r\n`, 'latin1'), bytes]), finish);
-    };
-    const replyStatus = (code: number, reason: string, message: string): void => {
-      reply(code, { 'content-type': 'application/json' }, statusBody(code, reason, message));
-    };
-    if (exchange.decision.decision === 'deny') {
-      const refusal = forbiddenResponse(exchange.decision, exchange.attributes);
-      reply(refusal.statusCode, refusal.headers, refusal.body);
-      return;
+    stream.once('close', () => {
+      socket.destroy();
+      finish();
+    });
+    if (rest.length > 0) {
+      countOut(rest);
+      stream.write(rest);
     }
-    if (this.#auditBlocked()) {
-      reply(AUDIT_BLOCKED_STATUS, AUDIT_BLOCKED_HEADERS, AUDIT_BLOCKED_MESSAGE);
-      return;
+    if (early.length > 0) {
+      exchange.bytesIn += early.length;
+      socket.write(early);
     }
-    this.#options.upstream
-      .auth()
-      .then((auth) => {
-        if (socket.destroyed) return; // the client left while the credentials were fetched
-        const upstream = this.#options.upstream;
-        const tls = tlsConnect({ host: upstream.host, port: upstream.port, ALPNProtocols: ['http/1.1'], ...this.#tlsOptions(auth) });
-        let upstreamAnswered = false;
-        tls.on('secureConnect', () => {
-          const headers = this.#upstreamHeaders(req.headers, auth, true);
-          const lines: string[] = [];
-          for (const [name, value] of Object.entries(headers)) {
-            for (const item of Array.isArray(value) ? value : [value]) lines.push(`${name}: ${String(item)}`);
-          }
-          tls.write(`${exchange.method} ${exchange.url} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`);
-          if (head.length > 0) tls.write(head);
-          // The response head (status line and headers) is not body: hash what follows it.
-          let responseHead: Buffer | undefined = Buffer.alloc(0);
-          tls.on('data', (chunk: Buffer) => {
-            upstreamAnswered = true;
-            if (responseHead === undefined) {
-              countOut(chunk);
-              return;
-            }
-            const seen = Buffer.concat([responseHead, chunk]);
-            const headEnd = seen.indexOf(HEAD_END);
-            if (headEnd === -1) {
-              responseHead = seen;
-              if (seen.length > UPGRADE_RESPONSE_HEAD_MAX_BYTES) {
-                exchange.status = 502;
-                tls.destroy();
-                socket.destroy();
-              }
-              return;
-            }
-            responseHead = undefined;
-            exchange.status = Number(/^HTTP\/1\.[01] (\d{3}) /.exec(seen.toString('latin1', 0, 13))?.[1] ?? 502);
-            countOut(seen.subarray(headEnd + HEAD_END.length));
-          });
-          socket.on('data', (chunk: Buffer) => (exchange.bytesIn += chunk.length));
-          tls.pipe(socket);
-          socket.pipe(tls);
-        });
-        tls.on('error', (err: NodeJS.ErrnoException) => {
-          if (!upstreamAnswered) replyStatus(502, 'BadGateway', `kubepair agent: the API server cannot be reached (${err.code ?? err.message})`);
-          else socket.destroy();
-        });
-        tls.on('close', () => {
-          if (!upstreamAnswered) {
-            replyStatus(502, 'BadGateway', 'kubepair agent: the API server closed the connection without answering');
-          } else if (!socket.writableEnded) {
-            socket.destroy(); // the API server cut the stream short: so is the client's
-          } else {
-            // A clean end: the pipe ends the client's side once everything is written (cutting
-            // it now could lose the last output, the exit status). Drain what the client still
-            // sends so its end arrives, and give it a bounded time to close.
-            socket.resume();
-            const grace = setTimeout(() => socket.destroy(), UPGRADE_CLIENT_CLOSE_GRACE_MS).unref();
-            socket.once('close', () => clearTimeout(grace));
-          }
-        });
-        socket.on('close', () => tls.destroy());
-      })
-      .catch((err: unknown) => {
-        const message = err instanceof KubepairError ? err.message : 'cannot authenticate to the API server';
-        replyStatus(502, 'BadGateway', `kubepair agent: ${message}`);
-      });
+    socket.on('data', countOut);
+    stream.on('data', (chunk: Buffer) => (exchange.bytesIn += chunk.length));
+    socket.pipe(stream);
+    stream.pipe(socket);
+    socket.resume();
+    stream.resume();
+    socket.on('close', () => {
+      if (!stream.writableEnded) {
+        stream.destroy(); // the API server cut the stream short: so is the client's
+        return;
+      }
+      // A clean end: the pipe ended the client's side after everything was written. Drain what
+      // the client still sends so its end arrives, and give it a bounded time to close.
+      const grace = setTimeout(() => stream.destroy(), UPGRADE_CLIENT_CLOSE_GRACE_MS).unref();
+      stream.once('close', () => clearTimeout(grace));
+    });
+  }
+
+  /** Finish the client's side after the last response; stop reading what it still sends. */
+  #endConnection(stream: Duplex): void {
+    stream.end();
+    stream.resume();
+    const grace = setTimeout(() => stream.destroy(), UPGRADE_CLIENT_CLOSE_GRACE_MS).unref();
+    stream.once('close', () => clearTimeout(grace));
+  }
+
+  /**
+   * Answer a request from the agent itself (a refusal, an error): the body is hashed and counted
+   * like a forwarded one and HEAD gets no body. With `close` the connection ends after it.
+   */
+  #answer(stream: Duplex, exchange: Exchange, method: string, code: number, headers: readonly HeaderField[], body: string, close: boolean): void {
+    exchange.status = code;
+    if (!stream.destroyed && stream.writable) {
+      const bytes = Buffer.from(body, 'utf8');
+      const writer = new ResponseWriter(stream);
+      const fields = headers.filter(([name]) => name !== 'content-length');
+      writer.start(code, fields, { kind: 'length', length: bytes.length }, close, method === 'HEAD');
+      if (method !== 'HEAD') {
+        exchange.hash.update(bytes);
+        exchange.bytesOut += bytes.length;
+        writer.write(bytes);
+      }
+      if (close) this.#endConnection(stream);
+    }
+    this.#finish(exchange);
+  }
+
+  #answerStatus(stream: Duplex, exchange: Exchange, method: string, code: number, message: string, close: boolean): void {
+    const body = kubeStatusBody(code, message);
+    this.#answer(stream, exchange, method, code, [['content-type', 'application/json'], ['cache-control', 'no-store']], body, close);
   }
 }

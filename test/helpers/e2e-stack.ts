@@ -58,6 +58,8 @@ export interface E2EStackOptions {
   readonly contextName?: string;
   /** Serve the relay over TLS (https://127.0.0.1:PORT); share and connect trust it with --relay-ca. */
   readonly relayTls?: boolean;
+  /** The agent's credentials for the fixture: its client certificate (default) or its bearer token. */
+  readonly agentCredentials?: 'certificate' | 'token';
   /** Node.js flags for the relay, share and connect processes (benchmarks: --cpu-prof). */
   readonly nodeArgs?: readonly string[];
 }
@@ -108,7 +110,10 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
   const sandbox = await kubectlSandbox('kubepair-e2e-agent-');
   const agentKubeconfig = await sandbox.writeKubeconfig(
     'agent.kubeconfig',
-    api.kubeconfigFor(options.contextName !== undefined ? { contextName: options.contextName, clusterName: options.contextName } : {}),
+    api.kubeconfigFor({
+      ...(options.contextName !== undefined && { contextName: options.contextName, clusterName: options.contextName }),
+      ...(options.agentCredentials !== undefined && { credentials: options.agentCredentials }),
+    }),
   );
   const processes: ManagedProcess[] = [relay];
   const env = (role: 'agent' | 'client', extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({

@@ -260,14 +260,32 @@ describe('audit records through the in-process tunnel, real kubectl', { timeout:
     const text = await readFile(logPath, 'utf8');
     assert.ok(!text.includes(SECRET_ARGUMENT), 'the secret argument is nowhere in the file');
     const lines = text.split('\n').filter((line) => line !== '');
-    assert.equal(lines.length, tunnel.records.length, 'one line per request');
+    const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const finals = parsed.filter((fields) => fields['event'] === 'request');
+    assert.equal(finals.length, tunnel.records.length, 'one request record per request');
     lines.forEach((line, index) => {
-      const { seq, prev, hash, ...fields } = JSON.parse(line) as Record<string, unknown>;
+      const { seq, prev, hash } = parsed[index]!;
       assert.equal(seq, index, `line ${index + 1}: seq`);
       assert.match(String(prev), index === 0 ? /^genesis$/ : /^[0-9a-f]{64}$/, `line ${index + 1}: prev`);
       assert.match(String(hash), /^[0-9a-f]{64}$/, `line ${index + 1}: hash`);
-      assert.deepEqual(fields, redactValue(tunnel.records[index]), `line ${index + 1}: the record, redacted`);
     });
+    finals.forEach(({ seq: _seq, prev: _prev, hash: _hash, ...fields }, index) => {
+      assert.deepEqual(fields, redactValue(tunnel.records[index]), `request record ${index + 1}: the record, redacted`);
+    });
+    // Every forwarded request was recorded before it was forwarded: a request_started line, earlier
+    // in the file, with the same id and what was decided; refused requests were never started.
+    for (const record of tunnel.records) {
+      const started = parsed.findIndex((fields) => fields['event'] === 'request_started' && fields['request_id'] === record.request_id);
+      const ended = parsed.findIndex((fields) => fields['event'] === 'request' && fields['request_id'] === record.request_id);
+      if (record.decision === 'deny') {
+        assert.equal(started, -1, `${record.request_id}: a refusal is never started`);
+        continue;
+      }
+      assert.ok(started >= 0 && started < ended, `${record.request_id} ${record.method} ${record.path}: started before it ended`);
+      const { event: _event, seq: _s, prev: _p, hash: _h, ...startFields } = parsed[started]!;
+      const { event: _e2, status: _st, bytes_in: _bi, bytes_out: _bo, response_sha256: _rs, duration_ms: _d, seq: _s2, prev: _p2, hash: _h2, ...endFields } = parsed[ended]!;
+      assert.deepEqual(startFields, endFields, `${record.request_id}: the started record describes the same request`);
+    }
 
     const verified = await runKubepair(['audit', 'verify', logPath]);
     assert.equal(verified.code, 0, verified.stderr);
@@ -325,11 +343,13 @@ describe('an audit log that cannot be written', { timeout: 120_000 }, () => {
     const { log, path, blocker, failed } = await breakingLog('closed', {});
     const tunnel = await startInProcessTunnel({ api, audit: log, policy: { mode: 'open' } });
     try {
-      // The first request is served: its record is written when it ends, and that write fails.
+      // Even the first request is refused: it is recorded before it is forwarded, and that write fails.
+      const before = mark();
       const first = await tunnelRequest({ port: tunnel.listenerPort, caPem: tunnel.caPem, token: tunnel.token, method: 'GET', path: '/version' });
-      assert.equal(first.status, 200);
+      assert.equal(first.status, 500);
       const error = await failed;
       assert.equal(error.code, 'KP_ERR_AUDIT_WRITE');
+      assert.deepEqual(api.requests().filter((r) => r.seq > before), [], 'the unrecorded request never reached the API server');
 
       const since = mark();
       const got = await runKubectl(['get', 'configmaps', '-o', 'name'], tunnel.kubectl);
@@ -351,6 +371,8 @@ describe('an audit log that cannot be written', { timeout: 120_000 }, () => {
       assert.deepEqual(api.requests().filter((r) => r.seq > since).map((r) => `${r.method} ${r.path}`), [], 'nothing reached the API server');
       const refusals = tunnel.records.filter((r) => r.status === 500);
       assert.ok(refusals.length >= 2 && refusals.every((r) => r.decision === 'allow'), 'the policy allowed them; the audit log refused them');
+      // Appends are written in order: once this one settles, every refusal's record has been tried.
+      await log.append({ event: 'settle' }).catch(() => undefined);
       assert.ok(log.errorCount >= refusals.length, 'every refusal\'s own record failed too');
 
       // Repaired: the next record (a refusal's, or any other) is written, and requests pass again.

@@ -11,7 +11,8 @@ import { connect as tlsConnect } from 'node:tls';
 import { createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { LocalListener } from '../../../src/client/local-listener.js';
-import { MuxClient, MuxServer, bridgeStream } from '../../../src/mux/index.js';
+import { MuxClient, MuxServer } from '../../../src/mux/index.js';
+import { bridgeStream } from '../../helpers/stream-bridge.js';
 import { CertificateAuthority } from '../../../src/tls/index.js';
 import { pairedChannels, within } from '../../helpers/channel-pair.js';
 

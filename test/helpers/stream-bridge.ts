@@ -1,5 +1,6 @@
 /**
- * A plain Duplex in front of an HTTP/2 stream, for handing tunnel streams to node:http servers.
+ * A plain Duplex in front of an HTTP/2 stream, for tests that hand tunnel streams to node:http
+ * servers (the agent itself reads requests with its own reader, src/agent/http1/).
  *
  * Why: on Node 20, `http.Server.emit('connection', http2Stream)` corrupts the first bytes of
  * the first response (the status line arrives as garbage of the same length) — reproduced

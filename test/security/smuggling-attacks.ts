@@ -1,0 +1,63 @@
+/**
+ * The attacks of the differential security suite (issue 10), as raw bytes a client holding only
+ * the session token sends to connect's local listener. Each one hides a request the policy must
+ * never let through — delete a pod, create an object, read a Secret — behind a request the
+ * policy allows (a list of ConfigMaps), using a framing trick some HTTP implementation reads
+ * differently from another. `auth` is the `Host` and `Authorization` lines of the tunnel.
+ */
+
+/** What the attacker really wants executed. */
+export const SMUGGLED = {
+  delete: 'DELETE /api/v1/namespaces/default/pods/web-0 HTTP/1.1\r\nHost: kubernetes\r\n\r\n',
+  readSecret: 'GET /api/v1/namespaces/default/secrets/db HTTP/1.1\r\nHost: kubernetes\r\n\r\n',
+  create: (() => {
+    const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'smuggled', namespace: 'default' }, data: { by: 'attacker' } });
+    return `POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: kubernetes\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  })(),
+  /** Left unfinished: the next request the agent writes on the same connection would complete it. */
+  unfinishedSecret: 'GET /api/v1/namespaces/default/secrets/db HTTP/1.1\r\nX-Pad: ',
+} as const;
+
+/** The allowed request that carries the payload. */
+const READ = 'GET /api/v1/namespaces/default/configmaps HTTP/1.1\r\n';
+
+function chunked(payload: string): string {
+  return `${Buffer.byteLength(payload, 'latin1').toString(16)}\r\n${payload}\r\n0\r\n\r\n`;
+}
+
+function withLength(payload: string): string {
+  return `Content-Length: ${Buffer.byteLength(payload, 'latin1')}\r\n\r\n${payload}`;
+}
+
+export interface Attack {
+  readonly id: string;
+  /** The bytes, given the tunnel's Host and Authorization lines. */
+  readonly bytes: (auth: string) => string;
+  /** Send an ordinary allowed request afterwards on another connection (what would complete an unfinished smuggled head). */
+  readonly trigger?: boolean;
+}
+
+export const ATTACKS: readonly Attack[] = [
+  { id: 'a chunked GET whose body is a DELETE (TE.0)', bytes: (auth) => `${READ}${auth}Transfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED.delete)}` },
+  { id: 'a GET with a Content-Length body that is a create (CL.0)', bytes: (auth) => `${READ}${auth}${withLength(SMUGGLED.create)}` },
+  { id: 'a chunked GET whose body reads a Secret', bytes: (auth) => `${READ}${auth}Transfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED.readSecret)}` },
+  { id: 'CL.TE: Content-Length before Transfer-Encoding', bytes: (auth) => `${READ}${auth}Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED.delete)}` },
+  { id: 'TE.CL: Transfer-Encoding before Content-Length', bytes: (auth) => `${READ}${auth}Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n${chunked(SMUGGLED.delete)}` },
+  { id: 'transfer coding "gzip, chunked"', bytes: (auth) => `${READ}${auth}Transfer-Encoding: gzip, chunked\r\n\r\n${chunked(SMUGGLED.delete)}` },
+  { id: 'transfer coding "Chunked" after a tab', bytes: (auth) => `${READ}${auth}Transfer-Encoding:\tChunked\r\n\r\n${chunked(SMUGGLED.create)}` },
+  { id: 'transfer coding repeated', bytes: (auth) => `${READ}${auth}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED.delete)}` },
+  { id: 'transfer coding folded (obs-fold)', bytes: (auth) => `${READ}${auth}Transfer-Encoding:\r\n chunked\r\n\r\n${chunked(SMUGGLED.delete)}` },
+  { id: 'a chunked GET whose body is a create', bytes: (auth) => `${READ}${auth}Transfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED.create)}` },
+  { id: 'a chunked body on a read behind Expect: 100-continue', bytes: (auth) => `${READ}${auth}Expect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED.delete)}` },
+  { id: 'an unfinished head completed by the next request', bytes: (auth) => `${READ}${auth}Transfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED.unfinishedSecret)}`, trigger: true },
+  { id: 'an unfinished head in a Content-Length body', bytes: (auth) => `${READ}${auth}${withLength(SMUGGLED.unfinishedSecret)}`, trigger: true },
+  { id: 'two requests pipelined in one write', bytes: (auth) => `${READ}${auth}\r\n${SMUGGLED.delete.replace('\r\n\r\n', `\r\n${auth.replace(/^Host: [^\r]*\r\n/, '')}\r\n`)}` },
+  { id: 'Connection: Upgrade on a read, a DELETE pipelined behind it', bytes: (auth) => `${READ}${auth}Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n${SMUGGLED.delete}` },
+  { id: 'Connection: Upgrade on a read, a Secret read pipelined behind it', bytes: (auth) => `${READ}${auth}Connection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n${SMUGGLED.readSecret}` },
+  { id: 'HTTP/1.0 keep-alive with a chunked body', bytes: (auth) => `GET /api/v1/namespaces/default/configmaps HTTP/1.0\r\n${auth}Connection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED.delete)}` },
+  { id: 'HTTP/1.0 keep-alive with a Content-Length body', bytes: (auth) => `GET /api/v1/namespaces/default/configmaps HTTP/1.0\r\n${auth}Connection: keep-alive\r\n${withLength(SMUGGLED.delete)}` },
+  { id: 'an absolute-form target', bytes: (auth) => `GET https://kubernetes/api/v1/namespaces/default/secrets/db HTTP/1.1\r\n${auth}\r\n` },
+  { id: 'a huge chunk extension', bytes: (auth) => `${READ}${auth}Transfer-Encoding: chunked\r\n\r\n${Buffer.byteLength(SMUGGLED.delete).toString(16)};${'x'.repeat(40_000)}\r\n${SMUGGLED.delete}\r\n0\r\n\r\n` },
+  { id: 'a bare LF ends the head early', bytes: (auth) => `${READ}${auth}X: y\n\n${SMUGGLED.delete}` },
+  { id: 'Content-Length: 0 on a read, then a request', bytes: (auth) => `${READ}${auth}Content-Length: 0\r\n\r\n${SMUGGLED.delete}` },
+];
