@@ -60,4 +60,7 @@ export const ATTACKS: readonly Attack[] = [
   { id: 'a huge chunk extension', bytes: (auth) => `${READ}${auth}Transfer-Encoding: chunked\r\n\r\n${Buffer.byteLength(SMUGGLED.delete).toString(16)};${'x'.repeat(40_000)}\r\n${SMUGGLED.delete}\r\n0\r\n\r\n` },
   { id: 'a bare LF ends the head early', bytes: (auth) => `${READ}${auth}X: y\n\n${SMUGGLED.delete}` },
   { id: 'Content-Length: 0 on a read, then a request', bytes: (auth) => `${READ}${auth}Content-Length: 0\r\n\r\n${SMUGGLED.delete}` },
+  { id: 'a dot-segment path that reads a Secret as a ConfigMap', bytes: (auth) => `GET /api/v1/namespaces/default/configmaps/../secrets/db HTTP/1.1\r\n${auth}\r\n` },
+  { id: 'an encoded slash that reads a Secret', bytes: (auth) => `GET /api/v1/namespaces/default/configmaps/x%2F..%2F..%2Fsecrets%2Fdb HTTP/1.1\r\n${auth}\r\n` },
+  { id: 'a trailer field smuggling a header', bytes: (auth) => `${READ.replace('GET', 'POST')}${auth}Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nImpersonate-User: system:admin\r\n\r\n` },
 ];
