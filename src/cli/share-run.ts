@@ -12,7 +12,7 @@ import type { ShareMode } from '../agent/share.js';
 import { parseExposeSpecs } from '../agent/tcp-targets.js';
 import { loadUpstreamCluster } from '../agent/upstream-cluster.js';
 import { KubepairError } from '../errors/index.js';
-import { parseDuration } from '../relay/relay-options.js';
+import { parseDuration } from '../units.js';
 import { relayEndpointFrom, signalOnTermination } from './relay-endpoint-options.js';
 import { DEFAULT_SESSION_LIFETIME } from './share-command.js';
 import { ShareOutput } from './share-output.js';
