@@ -21,7 +21,7 @@ import { request } from 'node:https';
 import { z } from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { SERVICE_ACCOUNT_TOKEN_MIN_SECONDS, TOKEN_REQUEST_ANSWER_MAX_BYTES, TOKEN_REQUEST_TIMEOUT_MS, UPSTREAM_MESSAGE_MAX_CHARS } from '../limits.js';
-import type { SessionDescription } from '../session/session-description.js';
+import type { SessionDescription } from '../protocol/session-description.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
 
 export interface ServiceAccountRef {

@@ -20,10 +20,12 @@ import { KubepairError, toKubepairError } from '../errors/index.js';
 import { PAIRING_MAX_ATTEMPTS } from '../limits.js';
 import type { TargetHandler } from '../mux/mux-server.js';
 import { MuxServer } from '../mux/mux-server.js';
-import { KUBE_API_TARGET } from '../mux/target-name.js';
-import type { CreatedSession, RelayEndpoint, RelayControlMessage, RelaySocket } from '../relay-client/index.js';
+import { KUBE_API_TARGET } from '../protocol/target-name.js';
+import { PEER_CAPABILITIES } from '../protocol/capabilities.js';
+import type { RelayControlMessage } from '../protocol/relay-control.js';
+import type { CreatedSession, RelayEndpoint, RelaySocket } from '../relay-client/index.js';
 import { createSession, openRelaySocket } from '../relay-client/index.js';
-import type { SessionDescription } from '../session/session-description.js';
+import type { SessionDescription } from '../protocol/session-description.js';
 import { ConnectionAudit } from './connection-audit.js';
 import { KubeProxy } from './kube-proxy.js';
 import type { ServiceAccountRef } from './passthrough-credentials.js';
@@ -62,8 +64,6 @@ export interface ShareReporter {
   disconnected(error: KubepairError | undefined): void;
   codeExpired(): void;
 }
-
-const CAPABILITIES = ['mux.h2'];
 
 function sessionIdBytes(id: string): Uint8Array {
   return new Uint8Array(Buffer.from(id, 'base64url'));
@@ -168,7 +168,7 @@ export class Share {
         transport: socket,
         code,
         sessionId: sessionIdBytes(created.sessionId),
-        caps: CAPABILITIES,
+        caps: PEER_CAPABILITIES,
         keepTransportOnFailure: true,
         signal: AbortSignal.any([signal, attempt.signal]),
         ...(this.#config.handshakeStepTimeoutMs !== undefined && { stepTimeoutMs: this.#config.handshakeStepTimeoutMs }),

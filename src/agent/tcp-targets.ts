@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import { KubepairError } from '../errors/index.js';
 import type { StreamOutcome } from '../mux/mux-server.js';
 import { splice } from '../mux/splice.js';
-import { KUBE_API_TARGET, isValidTargetName } from '../mux/target-name.js';
+import { KUBE_API_TARGET, isValidTargetName } from '../protocol/target-name.js';
 
 export interface TcpTarget {
   readonly name: string;

@@ -17,8 +17,8 @@ import type { ConnectReporter, PortForward } from '../client/connect.js';
 import type { KubepairError } from '../errors/index.js';
 import { BANNER_RULE_MAX_CHARS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
-import type { PolicyMode } from '../session/policy-shape.js';
-import type { SessionDescription } from '../session/session-description.js';
+import type { PolicyMode } from '../protocol/policy-shape.js';
+import type { SessionDescription } from '../protocol/session-description.js';
 import { inertText } from '../terminal/inert-text.js';
 
 const MODE_TEXT: Readonly<Record<SessionDescription['mode'], string>> = {

@@ -12,7 +12,7 @@ import { Connect } from '../client/connect.js';
 import type { PortForward } from '../client/connect.js';
 import { KubepairError, isKubepairError } from '../errors/index.js';
 import { PAIRING_CODE_INPUT_MAX_CHARS } from '../limits.js';
-import { assertTargetName } from '../mux/target-name.js';
+import { assertTargetName } from '../protocol/target-name.js';
 import { ConnectOutput } from './connect-output.js';
 import { ConnectTermination } from './connect-termination.js';
 import { relayEndpointFrom } from './relay-endpoint-options.js';

@@ -17,7 +17,7 @@ import type { ShareReporter } from '../agent/share.js';
 import { KubepairError } from '../errors/index.js';
 import { SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
-import type { SessionDescription } from '../session/session-description.js';
+import type { SessionDescription } from '../protocol/session-description.js';
 import { inertText } from '../terminal/inert-text.js';
 
 /** A field of a client's request as the sharer may see it: secrets redacted, then made inert. */

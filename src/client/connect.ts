@@ -17,16 +17,17 @@
 import type { PairingCode } from '../channel/pairing-code.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
 import { openSecureChannel } from '../channel/open-secure-channel.js';
-import type { ControlMessage } from '../channel/control-message.js';
+import { PEER_CAPABILITIES } from '../protocol/capabilities.js';
+import type { ControlMessage } from '../protocol/channel-control.js';
 import { KubepairError, toKubepairError } from '../errors/index.js';
 import { HANDSHAKE_STEP_TIMEOUT_MS } from '../limits.js';
 import { MuxClient } from '../mux/mux-client.js';
-import { KUBE_API_TARGET } from '../mux/target-name.js';
+import { KUBE_API_TARGET } from '../protocol/target-name.js';
 import type { RelayEndpoint } from '../relay-client/index.js';
 import { openRelaySocket, pair } from '../relay-client/index.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
-import type { SessionDescription } from '../session/session-description.js';
-import { parseSessionDescription } from '../session/session-description.js';
+import type { SessionDescription } from '../protocol/session-description.js';
+import { parseSessionDescription } from '../protocol/session-description.js';
 import type { ChildPlan, RunningChild } from './child-session.js';
 import { startChildSession } from './child-session.js';
 import type { KubeconfigSpec } from './kubeconfig.js';
@@ -137,7 +138,7 @@ export class Connect {
         transport: socket,
         code: config.code,
         sessionId: new Uint8Array(Buffer.from(paired.sessionId, 'base64url')),
-        caps: ['mux.h2'],
+        caps: PEER_CAPABILITIES,
         signal,
         ...(config.handshakeStepTimeoutMs !== undefined && { stepTimeoutMs: config.handshakeStepTimeoutMs }),
       });

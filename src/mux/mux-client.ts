@@ -14,7 +14,7 @@ import { MUX_CONNECTION_WINDOW_BYTES, MUX_OPEN_TIMEOUT_MS } from '../limits.js';
 import type { MuxWindowOptions } from './mux-settings.js';
 import { muxSettings } from './mux-settings.js';
 import { STREAM_REFUSALS, STREAM_REFUSAL_HEADER, knownRefusal } from './stream-refusal.js';
-import { assertTargetName } from './target-name.js';
+import { assertTargetName } from '../protocol/target-name.js';
 
 export type MuxClientOptions = MuxWindowOptions;
 

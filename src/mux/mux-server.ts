@@ -19,7 +19,7 @@ import type { MuxWindowOptions } from './mux-settings.js';
 import { muxSettings } from './mux-settings.js';
 import type { StreamRefusalReason } from './stream-refusal.js';
 import { STREAM_REFUSALS, STREAM_REFUSAL_HEADER } from './stream-refusal.js';
-import { isValidTargetName } from './target-name.js';
+import { isValidTargetName } from '../protocol/target-name.js';
 
 /** Which stream: the offered target it names and its HTTP/2 stream id (unique within the session). */
 export interface StreamInfo {

@@ -6,4 +6,3 @@ export type { RelayEndpoint, ResolvedRelay } from './relay-endpoint.js';
 export { RelaySocket, openRelaySocket } from './relay-socket.js';
 export type { RelayControlEvents, RelaySocketOptions } from './relay-socket.js';
 export { errorFromCloseCode, errorFromRelayAnswer } from './relay-error-mapping.js';
-export type { AgentControlMessage, PeerRole, RelayControlMessage } from './wire.js';

@@ -7,7 +7,7 @@
 import { BlockList, isIP } from 'node:net';
 import { KubepairError } from '../errors/index.js';
 import type { RelayProxy } from './proxy-settings.js';
-import { RELAY_TOKEN_PATTERN } from './wire.js';
+import { RELAY_TOKEN_PATTERN } from '../protocol/relay-api.js';
 
 export interface RelayEndpoint {
   /** Base URL of the relay: `https://relay.example.com[:port][/prefix]` (http allowed to loopback). */

@@ -4,7 +4,7 @@
  * the session is established or ending, and the timer of its `expiring` notice. Plain state;
  * the SessionBroker makes every decision.
  */
-import type { PeerRole } from '../relay-client/wire.js';
+import type { PeerRole } from '../protocol/relay-api.js';
 import type { ForwardingDirection } from './forwarding.js';
 import type { PeerConnection } from './peer-connection.js';
 

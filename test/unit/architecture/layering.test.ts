@@ -1,7 +1,8 @@
 /**
  * The layering rules of docs/architecture.md and CONVENTIONS §1, checked on the source: roles
  * (agent, client, relay) never import each other or the CLI, and the pure layers (crypto,
- * channel, mux, session, errors) import no role. A rule broken here fails the build.
+ * channel, mux, session, errors) import no role. `protocol/` is shared by every layer and
+ * depends on nothing but errors, limits and version. A rule broken here fails the build.
  */
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
@@ -43,6 +44,8 @@ const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
   channel: ['agent', 'client', 'relay', 'relay-client', 'cli', 'mux', 'audit'],
   mux: ['agent', 'client', 'relay', 'relay-client', 'cli', 'audit'],
   session: ['agent', 'client', 'relay', 'relay-client', 'cli'],
+  // The wire formats every role speaks: shared, so it may depend on no role and no machinery.
+  protocol: ['agent', 'client', 'relay', 'relay-client', 'credentials', 'cli', 'crypto', 'channel', 'mux', 'session', 'audit', 'tls', 'process', 'terminal'],
   errors: ['agent', 'client', 'relay', 'relay-client', 'cli', 'crypto', 'channel', 'mux', 'audit'],
   // Terminal-safe text: a leaf every printer may use, so it depends on nothing but limits.
   terminal: ['agent', 'client', 'relay', 'relay-client', 'credentials', 'cli', 'crypto', 'channel', 'mux', 'session', 'audit', 'tls', 'process', 'errors'],
