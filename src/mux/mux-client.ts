@@ -29,6 +29,9 @@ export class MuxClient {
       settings: muxSettings(options),
     });
     this.#session.on('connect', () => {
+      // The channel may have closed (and destroyed the session) before its connect event ran;
+      // setLocalWindowSize on a destroyed session throws, outside any caller's try.
+      if (this.#session.destroyed) return;
       this.#session.setLocalWindowSize(options.connectionWindowBytes ?? MUX_CONNECTION_WINDOW_BYTES);
     });
     this.#session.on('error', (err) => {
