@@ -45,6 +45,12 @@ export interface PassthroughCredentials {
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
+/** A ServiceAccount in a share's configuration. */
+export const ServiceAccountRefSchema = z.strictObject({
+  namespace: z.string().regex(DNS_LABEL, 'a namespace name'),
+  name: z.string().regex(DNS_SUBDOMAIN, 'a ServiceAccount name'),
+});
+
 /** Parse `NAMESPACE/NAME`; throws KP_ERR_INVALID_ARGUMENT (exit 2). */
 export function parseServiceAccountRef(text: string): ServiceAccountRef {
   const [namespace = '', name = '', ...rest] = text.split('/');

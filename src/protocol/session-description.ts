@@ -10,6 +10,7 @@
  * after validation: it is sanitized at every use (session/cluster-name.ts).
  */
 import { z } from 'zod';
+import { SESSION_TARGETS_MAX } from '../limits.js';
 import { CONTROL_TYPES } from './channel-control.js';
 import { policyShapeSchema } from './policy-shape.js';
 import { isValidTargetName, KUBE_API_TARGET } from './target-name.js';
@@ -45,7 +46,7 @@ export const sessionDescriptionSchema = z
     }),
     mode: z.enum(['proxy', 'passthrough']),
     policy: policyShapeSchema,
-    targets: z.array(z.string().refine(isValidTargetName, 'a target name')).min(1).max(32),
+    targets: z.array(z.string().refine(isValidTargetName, 'a target name')).min(1).max(SESSION_TARGETS_MAX),
     credentials: credentialsSchema.optional(),
     namespace: z
       .string()

@@ -65,7 +65,7 @@ describe('architecture: layering', () => {
   });
 
   it('the check sees imports (it would catch a violation)', async () => {
-    const areas = await importedAreas(repoPath('src/agent/share.ts'));
-    assert.ok(areas.includes('relay-client') && areas.includes('channel'), `share.ts imports: ${areas.join(', ')}`);
+    const areas = await importedAreas(repoPath('src/agent/code-offer.ts'));
+    assert.ok(areas.includes('relay-client') && areas.includes('channel'), `code-offer.ts imports: ${areas.join(', ')}`);
   });
 });
