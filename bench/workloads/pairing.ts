@@ -5,7 +5,7 @@
  *
  * - `connect` process: spawn of the CLI to the first byte: what a user waits for. Split into
  *   spawn → "paired" on stderr, → ready (the export line), → first byte.
- * - in process: the client role's `Connect.start()` called from this process (modules loaded,
+ * - in process: the client role's `ClientTunnel.start()` called from this process (modules loaded,
  *   JIT warm) to the first byte: the protocol and set-up work without Node's start-up.
  * - CLI start-up alone: `kubepair --version`, the floor under the first figure.
  * - ssh: `ssh -W host:port` (stdio forwarding) spawn to the first byte: TCP, key exchange,
