@@ -7,7 +7,9 @@
  * ended, and that nothing is left behind (the kubeconfig file, the relay).
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { access } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -25,6 +27,8 @@ import { RelayServer } from '../../src/relay/relay-server.js';
 import { createToken } from '../../src/relay/token-file.js';
 import type { KubeApiServer } from '../fixtures/kube-api-server/server.js';
 import { startKubeApiServer } from '../fixtures/kube-api-server/server.js';
+import { startCountingTarget } from '../helpers/counting-target.js';
+import { freePort } from '../helpers/free-port.js';
 import { kubectlSandbox, runKubectl } from '../helpers/kubectl.js';
 import { within } from '../helpers/relay-process.js';
 import { waitUntil } from '../helpers/wait-until.js';
@@ -146,6 +150,34 @@ describe('e2e: relay, agent and client as objects in one process', { timeout: 30
       assert.equal(await exists(ready.kubeconfig), false, 'the kubeconfig is removed');
     } finally {
       await offer.close();
+    }
+  });
+
+  it('an exposed TCP target reached through the tunnel\'s forward port, bytes both ways', T, async () => {
+    const echo = await startCountingTarget();
+    const offer = new CodeOffer(offerConfig({ once: true, expose: [{ name: 'echo', host: '127.0.0.1', port: echo.port }] }));
+    try {
+      const { code } = await within(STEP_MS, 'the first code', offer.start());
+      const localPort = await freePort();
+      const tunnel = new ClientTunnel({ relay: { url: relayUrl, token: clientToken }, code, kubeconfigDir: sandbox.dir, forwards: [{ localPort, target: 'echo' }] });
+      const ready = await within(STEP_MS, 'the tunnel', tunnel.start());
+      assert.deepEqual(ready.description.targets, ['kube-apiserver', 'echo']);
+      assert.deepEqual(ready.forwards, [{ localPort, target: 'echo' }]);
+
+      const socket = connect(localPort, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      await once(socket, 'connect');
+      socket.write('through the tunnel and back');
+      await waitUntil(() => Buffer.concat(chunks).toString() === 'through the tunnel and back', STEP_MS, 'the echo');
+      socket.end();
+      assert.equal(echo.accepted(), 1);
+
+      await tunnel.close();
+      assert.deepEqual(await within(STEP_MS, 'the offer to end', offer.closed), { kind: 'served' });
+    } finally {
+      await offer.close();
+      await echo.close();
     }
   });
 

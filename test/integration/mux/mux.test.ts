@@ -142,8 +142,9 @@ describe('mux: CONNECT streams over the secure channel', () => {
     t.close();
   });
 
-  it('a channel that closes before HTTP/2 has connected ends both ends quietly, with no uncaught exception', async () => {
-    // A session the sharer stops (or the client leaves) right after it was established.
+  it('Security: a channel that closes before HTTP/2 has connected ends both ends quietly, with no uncaught exception', async () => {
+    // A peer or the relay hanging up right after the session was established: this once threw
+    // from the HTTP/2 'connect' handler and ended the share process.
     const { agent, client } = await within(pairedChannels(), 5000, 'pairing');
     const server = new MuxServer(agent, { targets: new Map([['kube-apiserver', echo]]) });
     const serverClosed = once(server, 'close');
