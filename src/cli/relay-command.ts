@@ -81,6 +81,9 @@ function flagOption(given: true | undefined, flagName: string, env: string): boo
   throw new KubepairError('KP_ERR_RELAY_CONFIG', `${env}=${JSON.stringify(fromEnv.slice(0, 20))}: expected 1, true, yes, 0, false or no (same as --${flagName})`);
 }
 
+/** `relay token create`'s options (both required by commander; checked by token-file.ts). */
+const TokenCreateOptionsSchema = z.strictObject({ scope: z.string(), name: z.string() });
+
 /** `--tokens-file`, wherever on the command line it was given (`relay` or `relay token ...`). */
 const GlobalTokensFileSchema = z.looseObject({ tokensFile: z.string().optional() });
 
@@ -236,7 +239,8 @@ export function registerRelayCommand(program: Command): void {
     .description('create a token and print it once on standard output')
     .requiredOption('--scope <scope>', 'one of agent, client, metrics, admin')
     .requiredOption('--name <name>', 'a unique name for logs and revocation (letters, digits, . _ -)')
-    .action(async (options: { scope: string; name: string }, command: Command) => {
+    .action(async (rawOptions: unknown, command: Command) => {
+      const options = parseCommandOptions(TokenCreateOptionsSchema, rawOptions, 'relay token create');
       const { checkTokenName, checkTokenScope, createToken } = await import('../relay/token-file.js');
       const scope = checkTokenScope(options.scope);
       const name = checkTokenName(options.name);
@@ -249,7 +253,8 @@ export function registerRelayCommand(program: Command): void {
     .command('list')
     .description('list token names, scopes, creation and last use (never the tokens)')
     .option('--json', 'print JSON instead of a table')
-    .action(async (options: { json?: boolean }, command: Command) => {
+    .action(async (rawOptions: unknown, command: Command) => {
+      const options = parseCommandOptions(z.strictObject({ json: flag }), rawOptions, 'relay token list');
       const { listTokens } = await import('../relay/token-file.js');
       const tokens = await listTokens(tokensFileOf(command));
       if (options.json === true) {
