@@ -23,8 +23,10 @@ const REQUIRED_PROGRAMS = [
   { program: 'redis-server', debianPackage: 'redis-server', usedBy: 'test/e2e/forward: the TCP target behind --expose' },
   { program: 'redis-cli', debianPackage: 'redis-tools', usedBy: 'test/e2e/forward: the client through --forward' },
   { program: 'tinyproxy', debianPackage: 'tinyproxy-bin', usedBy: 'the HTTPS_PROXY tests: a real proxy to the relay' },
+  { program: 'prlimit', debianPackage: 'util-linux', usedBy: 'the fail-closed audit tests: a share whose log writes fail (RLIMIT_FSIZE)' },
   { program: 'dbus-daemon', debianPackage: 'dbus-daemon', usedBy: 'the keychain tests: a private session bus' },
   { program: 'gnome-keyring-daemon', debianPackage: 'gnome-keyring', usedBy: 'the keychain tests: the Secret Service' },
+  { program: 'script', debianPackage: 'bsdutils', usedBy: 'the terminal tests: kubectl exec -it, attach -it and the code prompt under a pty' },
 ];
 
 /** True when `path` is a file this user may execute. */
