@@ -21,8 +21,10 @@ const PROGRAMS: ReadonlyArray<readonly [program: string, debianPackage: string]>
   ['redis-server', 'redis-server'],
   ['redis-cli', 'redis-tools'],
   ['tinyproxy', 'tinyproxy-bin'],
+  ['prlimit', 'util-linux'],
   ['dbus-daemon', 'dbus-daemon'],
   ['gnome-keyring-daemon', 'gnome-keyring'],
+  ['script', 'bsdutils'],
 ];
 /** Bound for one preflight run; it needs well under a second, this only keeps a broken one from hanging the test, in ms. */
 const RUN_BOUND_MS = 30_000;
