@@ -8,30 +8,17 @@
  * process alive for good: that was the hang of `npm test` on a loaded machine).
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
 import type { ManagedProcess } from '../helpers/managed-process.js';
 import { startProcess } from '../helpers/managed-process.js';
+import { freePort } from '../helpers/tcp.js';
 
 /** From starting redis-server to "Ready to accept connections", in ms. */
 const REDIS_READY_TIMEOUT_MS = 30_000;
 /** For one `connect --forward ... -- redis-cli ...` (pairing, one command, teardown) to exit, in ms. */
 const CONNECT_EXIT_TIMEOUT_MS = 90_000;
-
-/** A port that was free a moment ago (the OS picks it; bound and released at once). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** redis-server on 127.0.0.1, no persistence; up to 3 tries if another process takes the free port first. */
 async function startRedis(): Promise<{ process: ManagedProcess; port: number }> {
