@@ -304,7 +304,11 @@ class ProxiedConnection {
   }
 
   private checkGone(): void {
-    if (this.sockets.every((socket) => socket.destroyed)) this.onGone(this);
+    if (!this.sockets.every((socket) => socket.destroyed)) return;
+    // Nothing left to hand anything to: drop what waits, so no delay timer outlives the sockets.
+    this.toTarget.stop();
+    this.toClient?.stop();
+    this.onGone(this);
   }
 }
 

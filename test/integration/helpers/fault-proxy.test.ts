@@ -236,6 +236,20 @@ describe('fault proxy (test/helpers/fault-proxy.ts): each control against a real
     await waitUntil(() => peer.text() === 'helloabc', SETTLES_MS, 'the delayed echoes, in order');
   });
 
+  it('a connection that closes while a chunk waits out a long delay leaves no timer behind', async () => {
+    const echo = await startEchoServer();
+    const proxy = await proxyTo(echo.port);
+    const peer = await connectedPeer(proxy.port);
+    const timers = (): number => process.getActiveResourcesInfo().filter((resource) => resource === 'Timeout').length;
+    const baseline = timers();
+    await proxy.delay(600_000, 'toClient');
+    peer.socket.write('x');
+    await waitUntil(() => proxy.counters().inTransitToClient === 1, SETTLES_MS, 'the echo to wait in the proxy');
+    peer.socket.resetAndDestroy(); // the client goes away; its reset reaches the target at once
+    await waitUntil(() => proxy.counters().open === 0, SETTLES_MS, 'the proxy to count the connection closed');
+    assert.equal(timers(), baseline, 'the delay timer of the closed connection is gone');
+  });
+
   it('delay() adds at least the delay to each chunk and keeps their order', async () => {
     const echo = await startEchoServer();
     const proxy = await proxyTo(echo.port);
