@@ -4,8 +4,6 @@
  * through a local sshd, see ssh-tunnel.ts). Each offers one local port per target and names
  * its own processes, so a workload can report their CPU and instructions next to wall time.
  */
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 
 /** The servers of bench/target-server.ts, by name. */
 export interface TargetPorts {
@@ -44,14 +42,5 @@ export function knownPids(pids: ReadonlyArray<number | undefined>): number[] {
   return pids.filter((pid): pid is number => pid !== undefined);
 }
 
-/** A port that was free a moment ago (bound by the OS and released at once). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A port that was free a moment ago (test/helpers/tcp.ts). */
+export { freePort } from '../../test/helpers/tcp.js';

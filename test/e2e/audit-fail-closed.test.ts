@@ -14,8 +14,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
-import { connect as connectTcp, createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runKubepair } from '../helpers/cli.js';
@@ -28,6 +26,7 @@ import type { KubectlOptions } from '../helpers/kubectl.js';
 import { kubectlSandbox, runKubectl } from '../helpers/kubectl.js';
 import type { ManagedProcess } from '../helpers/managed-process.js';
 import { waitUntil } from '../helpers/wait-until.js';
+import { exchangeTcp, freePort } from '../helpers/tcp.js';
 
 const RECORD_WAIT_MS = 15_000;
 const REFUSED_LINE = 'the agent cannot write its audit log, so it refuses new connections (fail closed)';
@@ -52,35 +51,9 @@ function connectionRecords(path: string, event: 'connection_opened' | 'connectio
   return readRecords(path).filter((record) => record['event'] === event && record['target'] === target);
 }
 
-/** A port that was free a moment ago (the OS picks it; bound and released at once). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Connect to `port`, send `payload`, half-close, and collect what comes back until the socket closes. */
-function exchange(port: number, payload: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connectTcp({ host: '127.0.0.1', port });
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no close within ${RECORD_WAIT_MS} ms`));
-    }, RECORD_WAIT_MS);
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', () => undefined); // a refused connection may be reset; 'close' follows
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    socket.end(payload);
-  });
+/** What came back for `payload`, as text (bounded by RECORD_WAIT_MS). */
+async function exchangeText(port: number, payload: string): Promise<string> {
+  return (await exchangeTcp(port, payload, RECORD_WAIT_MS)).toString('utf8');
 }
 
 /**
@@ -141,7 +114,7 @@ describe('e2e: Security: the agent refuses new connections to every target while
     const kubectl: KubectlOptions = { kubeconfig: exported[1]!, home: home.dir };
 
     // Working: the exposed target and the API through the agent's proxy.
-    assert.equal(await exchange(localPort, 'first'), 'first');
+    assert.equal(await exchangeText(localPort, 'first'), 'first');
     const listed = await runKubectl(['get', 'configmaps', '-o', 'name'], kubectl);
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, /configmap\/audited/);
@@ -152,9 +125,9 @@ describe('e2e: Security: the agent refuses new connections to every target while
     const pid = share.process.child.pid ?? 0;
     await limitFileSize(pid, (await stat(auditLog)).size);
     const apiRequestsBefore = stack.api.requests().length;
-    assert.equal(await exchange(localPort, 'refused'), '', 'a refused connection is closed without a byte');
+    assert.equal(await exchangeText(localPort, 'refused'), '', 'a refused connection is closed without a byte');
     await connect.waitFor(new RegExp(`a connection on 127\\.0\\.0\\.1:${localPort} \\(cache\\) was closed: ${REFUSED_LINE.replace(/[()]/g, '\\$&')}`), RECORD_WAIT_MS, 'stderr');
-    assert.equal(await exchange(localPort, 'refused again'), '');
+    assert.equal(await exchangeText(localPort, 'refused again'), '');
     assert.equal(target.accepted(), 1, 'the target never saw a refused connection');
     // kubectl says why, with its discovery cached (a request) and without (discovery first).
     const fresh = await kubectlSandbox('kubepair-e2e-fail-closed-fresh-');
@@ -176,7 +149,7 @@ describe('e2e: Security: the agent refuses new connections to every target while
 
     // Healed: served again.
     await liftFileSizeLimit(pid);
-    assert.equal(await exchange(localPort, 'after'), 'after');
+    assert.equal(await exchangeText(localPort, 'after'), 'after');
     assert.equal(target.accepted(), 2);
     const again = await runKubectl(['get', 'configmaps', '-o', 'name'], kubectl);
     assert.equal(again.code, 0, again.stderr);

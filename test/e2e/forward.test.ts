@@ -2,63 +2,80 @@
  * End to end (issue 4): an exposed TCP target reached with `connect --forward`, using a real
  * redis-server from Debian's packages and redis-cli through the tunnel. A client can only
  * reach names the agent offered.
+ *
+ * Every wait is bounded and names what it waited for; the `after` hook stops whatever `before`
+ * got to start, even when `before` failed half-way (a relay left running would keep this file's
+ * process alive for good: that was the hang of `npm test` on a loaded machine).
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
 import type { ManagedProcess } from '../helpers/managed-process.js';
 import { startProcess } from '../helpers/managed-process.js';
+import { freePort } from '../helpers/tcp.js';
 
-/** A port that was free a moment ago (the OS picks it; bound and released at once). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
+/** From starting redis-server to "Ready to accept connections", in ms. */
+const REDIS_READY_TIMEOUT_MS = 30_000;
+/** For one `connect --forward ... -- redis-cli ...` (pairing, one command, teardown) to exit, in ms. */
+const CONNECT_EXIT_TIMEOUT_MS = 90_000;
+
+/** redis-server on 127.0.0.1, no persistence; up to 3 tries if another process takes the free port first. */
+async function startRedis(): Promise<{ process: ManagedProcess; port: number }> {
+  const failures: string[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const redis = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { PATH: process.env['PATH'] ?? '' });
+    try {
+      await redis.waitFor(/Ready to accept connections/, REDIS_READY_TIMEOUT_MS);
+      return { process: redis, port };
+    } catch (err) {
+      await redis.stop('SIGKILL', 1000);
+      if (redis.startError() !== undefined) throw err; // not installed: no point in another port
+      failures.push((err as Error).message);
+    }
+  }
+  throw new Error(`redis-server did not start in 3 tries:\n${failures.join('\n')}`);
 }
 
 describe('e2e: --expose / --forward with a real redis-server', () => {
-  let stack: E2EStack;
-  let redis: ManagedProcess;
+  let stack: E2EStack | undefined;
+  let redis: ManagedProcess | undefined;
   let redisPort = 0;
   before(async () => {
     stack = await startE2EStack();
-    redisPort = await freePort();
-    redis = startProcess('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { PATH: process.env['PATH'] ?? '' });
-    await redis.waitFor(/Ready to accept connections/, 10_000);
+    const started = await startRedis();
+    redis = started.process;
+    redisPort = started.port;
   });
   after(async () => {
-    await redis.stop('SIGTERM');
-    await stack.close();
+    // Both, whatever happened to the other: each stop is bounded and by pid.
+    const stopped = await Promise.allSettled([redis?.stop('SIGTERM'), stack?.close()]);
+    for (const result of stopped) if (result.status === 'rejected') throw result.reason;
   });
 
   it('redis-cli reaches the exposed redis through the tunnel', async () => {
-    const share = await stack.startShare(['--once', '--expose', `cache=127.0.0.1:${redisPort}`]);
+    const e2e = stack!;
+    const share = await e2e.startShare(['--once', '--expose', `cache=127.0.0.1:${redisPort}`]);
     const localPort = await freePort();
-    const connect = stack.startConnect(['--forward', `${localPort}:cache`, share.code, '--', 'redis-cli', '-p', String(localPort), 'SET', 'kubepair', 'through-the-tunnel']);
-    const exit = await connect.exited;
+    const connect = e2e.startConnect(['--forward', `${localPort}:cache`, share.code, '--', 'redis-cli', '-p', String(localPort), 'SET', 'kubepair', 'through-the-tunnel']);
+    const exit = await connect.exitedWithin(CONNECT_EXIT_TIMEOUT_MS);
     assert.equal(exit.code, 0, connect.stderr());
     assert.equal(connect.stdout().trim(), 'OK');
-    const share2 = await stack.startShare(['--once', '--expose', `cache=127.0.0.1:${redisPort}`]);
+    const share2 = await e2e.startShare(['--once', '--expose', `cache=127.0.0.1:${redisPort}`]);
     const localPort2 = await freePort();
-    const get = stack.startConnect(['--forward', `${localPort2}:cache`, share2.code, '--', 'redis-cli', '-p', String(localPort2), 'GET', 'kubepair']);
-    assert.equal((await get.exited).code, 0, get.stderr());
+    const get = e2e.startConnect(['--forward', `${localPort2}:cache`, share2.code, '--', 'redis-cli', '-p', String(localPort2), 'GET', 'kubepair']);
+    assert.equal((await get.exitedWithin(CONNECT_EXIT_TIMEOUT_MS)).code, 0, get.stderr());
     assert.equal(get.stdout().trim(), 'through-the-tunnel');
     assert.match(share.process.stderr() + share2.process.stderr(), /connected/);
   });
 
   it('Security: forwarding to a name the agent did not offer fails clearly before anything is dialled', async () => {
-    const share = await stack.startShare(['--once', '--expose', `cache=127.0.0.1:${redisPort}`]);
+    const e2e = stack!;
+    const share = await e2e.startShare(['--once', '--expose', `cache=127.0.0.1:${redisPort}`]);
     const localPort = await freePort();
-    const connect = stack.startConnect(['--forward', `${localPort}:postgres`, share.code, '--', 'true']);
-    const exit = await connect.exited;
+    const connect = e2e.startConnect(['--forward', `${localPort}:postgres`, share.code, '--', 'true']);
+    const exit = await connect.exitedWithin(CONNECT_EXIT_TIMEOUT_MS);
     assert.equal(exit.code, 1);
     assert.match(connect.stderr(), /the agent does not offer that target: "postgres" \(the agent offers: kube-apiserver, cache\)/);
     await share.process.stop('SIGTERM');

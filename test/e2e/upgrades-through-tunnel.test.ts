@@ -9,13 +9,13 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
 import type { KubectlOptions } from '../helpers/kubectl.js';
 import { kubectlSandbox, runKubectl, startKubectl, startKubectlInTerminal } from '../helpers/kubectl.js';
 import { waitUntil } from '../helpers/wait-until.js';
+import { exchangeTcp } from '../helpers/tcp.js';
 
 const WAIT_MS = 20_000;
 const TEST_TIMEOUT_MS = 60_000;
@@ -26,29 +26,6 @@ const OBJECTS = [
   { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'shell-0', namespace: 'default' }, spec: { containers: [{ name: 'shell', image: 'busybox', stdin: true, tty: true }] } },
   { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'reader-0', namespace: 'default' }, spec: { containers: [{ name: 'reader', image: 'busybox', stdin: true, stdinOnce: true }] } },
 ];
-
-/** Send `payload` to a local port, half-close, and collect everything until the far end ends (bounded). */
-function echoThrough(port: number, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no end from 127.0.0.1:${port} within ${WAIT_MS} ms (${Buffer.concat(chunks).length} bytes so far)`));
-    }, WAIT_MS);
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => {
-      clearTimeout(timer);
-      socket.end();
-      resolve(Buffer.concat(chunks));
-    });
-    socket.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    socket.end(payload);
-  });
-}
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
@@ -122,7 +99,7 @@ for (const form of FORMS) {
         const lines = await forward.waitFor((seen) => seen.some((line) => /^Forwarding from 127\.0\.0\.1:\d+ -> 80$/.test(line.trim())), WAIT_MS);
         const port = Number(/127\.0\.0\.1:(\d+)/.exec(lines.find((line) => line.includes('Forwarding from'))!)![1]);
         const payloads = [randomBytes(ECHO_BYTES), randomBytes(ECHO_BYTES)];
-        const echoed = await Promise.all(payloads.map((payload) => echoThrough(port, payload)));
+        const echoed = await Promise.all(payloads.map((payload) => exchangeTcp(port, payload, WAIT_MS)));
         echoed.forEach((got, i) => assert.equal(sha256(got), sha256(payloads[i]!), `connection ${i}: every byte back, in order`));
       } finally {
         await forward.stop();

@@ -6,6 +6,11 @@
  *
  * With `relayTls` the relay serves HTTPS/WSS with test/fixtures/relay-tls/loopback.crt (a
  * certificate for IP 127.0.0.1 only) and every share and connect is given `--relay-ca` for it.
+ *
+ * Starting is all or nothing: if any step fails (the relay slow to listen on a loaded machine,
+ * the API server, a token), what was already started is stopped before the error is thrown,
+ * because the test's `after` hook has no stack to close and a relay left running would keep the
+ * test file alive for good. Every wait here is bounded and its error names what it waited for.
  */
 import { chmod, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,6 +22,19 @@ import { kubectlSandbox } from './kubectl.js';
 import type { ManagedProcess } from './managed-process.js';
 import { startProcess } from './managed-process.js';
 import { repoPath } from './paths.js';
+import { within } from './wait-until.js';
+
+// Bounds for the stack's processes, generous because two test files run at once on machines
+// that are busy with other work (a relay took 14 s to listen at load 13 on 2 cores; the old
+// 15 s bound was the start of the hang of npm test in test/e2e/forward.test.ts).
+/** From starting the relay to its "listening" line, in ms. */
+const RELAY_READY_TIMEOUT_MS = 60_000;
+/** From starting `kubepair share` to its pairing code, in ms. */
+const SHARE_READY_TIMEOUT_MS = 60_000;
+/** One `kubepair relay token create`, in ms. */
+const TOKEN_CREATE_TIMEOUT_MS = 60_000;
+/** The fixture API server's close (it cuts open connections itself after a grace period), in ms. */
+const API_CLOSE_TIMEOUT_MS = 15_000;
 
 /** The relay's certificate and key with `relayTls` (self-signed, IP 127.0.0.1). */
 export const E2E_RELAY_TLS = {
@@ -62,10 +80,38 @@ export interface E2EStackOptions {
   readonly agentCredentials?: 'certificate' | 'token';
   /** Node.js flags for the relay, share and connect processes (benchmarks: --cpu-prof). */
   readonly nodeArgs?: readonly string[];
+  /** How long to wait for the relay to listen (default RELAY_READY_TIMEOUT_MS; tests of this helper use less). */
+  readonly relayReadyTimeoutMs?: number;
+}
+
+/** What a stack has started so far: close() and a failed start stop exactly these. */
+interface Started {
+  readonly dir: string;
+  readonly processes: ManagedProcess[];
+  api?: KubeApiServer;
+  sandbox?: Awaited<ReturnType<typeof kubectlSandbox>>;
+}
+
+/** Stop everything started so far, by pid, newest first; bounded. */
+async function release(started: Started): Promise<void> {
+  await Promise.allSettled([...started.processes].reverse().map((p) => p.stop('SIGTERM', 3000)));
+  if (started.api !== undefined) await within(API_CLOSE_TIMEOUT_MS, 'the fixture API server to close', started.api.close());
+  await started.sandbox?.remove();
+  await rm(started.dir, { recursive: true, force: true });
 }
 
 export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2EStack> {
-  const dir = await mkdtemp(join(tmpdir(), 'kubepair-e2e-'));
+  const started: Started = { dir: await mkdtemp(join(tmpdir(), 'kubepair-e2e-')), processes: [] };
+  try {
+    return await startStack(started, options);
+  } catch (err) {
+    await release(started).catch(() => undefined); // the start error is the one to report
+    throw new Error(`the e2e stack did not start: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+async function startStack(started: Started, options: E2EStackOptions): Promise<E2EStack> {
+  const { dir, processes } = started;
   const nodeArgs = options.nodeArgs ?? [];
   const home = join(dir, 'home');
   const runtimeDir = join(dir, 'run');
@@ -86,8 +132,12 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
   const tokensFile = join(config, 'relay-tokens.json');
   const relayAuditLog = join(state, 'relay-audit.jsonl');
   const createToken = async (scope: string, name: string): Promise<string> => {
-    const result = await runKubepair(['relay', 'token', 'create', '--scope', scope, '--name', name, '--tokens-file', tokensFile], { env: baseEnv() });
+    const result = await runKubepair(['relay', 'token', 'create', '--scope', scope, '--name', name, '--tokens-file', tokensFile], {
+      env: baseEnv(),
+      timeoutMs: TOKEN_CREATE_TIMEOUT_MS,
+    });
     const token = /kprt_[A-Za-z0-9_-]{43}/.exec(result.stdout)?.[0];
+    if (result.timedOut) throw new Error(`kubepair relay token create did not finish within ${TOKEN_CREATE_TIMEOUT_MS} ms: ${result.stderr}`);
     if (result.code !== 0 || token === undefined) throw new Error(`token create failed: ${result.stderr}`);
     return token;
   };
@@ -103,11 +153,14 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
       ...(options.relayArgs ?? [])],
     baseEnv(),
   );
-  const listening = await relay.waitFor(/kubepair relay listening on (https?:\/\/127\.0\.0\.1:\d+)/, 15_000, 'stderr');
+  processes.push(relay);
+  const listening = await relay.waitFor(/kubepair relay listening on (https?:\/\/127\.0\.0\.1:\d+)/, options.relayReadyTimeoutMs ?? RELAY_READY_TIMEOUT_MS, 'stderr');
   const relayTrust = options.relayTls === true ? ['--relay-ca', E2E_RELAY_TLS.certFile] : [];
   const relayUrl = listening[1]!;
   const api = await startKubeApiServer(options.api ?? { objects: [] });
+  started.api = api;
   const sandbox = await kubectlSandbox('kubepair-e2e-agent-');
+  started.sandbox = sandbox;
   const agentKubeconfig = await sandbox.writeKubeconfig(
     'agent.kubeconfig',
     api.kubeconfigFor({
@@ -115,7 +168,6 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
       ...(options.agentCredentials !== undefined && { credentials: options.agentCredentials }),
     }),
   );
-  const processes: ManagedProcess[] = [relay];
   const env = (role: 'agent' | 'client', extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
     ...baseEnv(),
     KUBEPAIR_RELAY: relayUrl,
@@ -138,7 +190,7 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
     env,
     async startShare(args = [], extraEnv = {}) {
       const share = spawnShare(args, extraEnv);
-      const match = await share.waitFor(/Pairing code: (\d+-\d{4}-\d{4})/, 15_000, 'stdout');
+      const match = await share.waitFor(/Pairing code: (\d+-\d{4}-\d{4})/, SHARE_READY_TIMEOUT_MS, 'stdout');
       return { process: share, code: match[1]! };
     },
     spawnShare,
@@ -157,11 +209,6 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
     async kubeconfigsLeft() {
       return (await readdir(runtimeDir)).filter((name) => name.endsWith('.kubeconfig'));
     },
-    async close() {
-      await Promise.allSettled(processes.reverse().map((p) => p.stop('SIGTERM', 3000)));
-      await api.close();
-      await sandbox.remove();
-      await rm(dir, { recursive: true, force: true });
-    },
+    close: () => release(started),
   };
 }

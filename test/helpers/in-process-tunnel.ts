@@ -22,6 +22,10 @@ import { startKubeApiServer } from '../fixtures/kube-api-server/server.js';
 import { pairedChannels } from './channel-pair.js';
 import type { KubectlOptions } from './kubectl.js';
 import { kubectlSandbox } from './kubectl.js';
+import { within } from './wait-until.js';
+
+/** How long close() may take (the listener and the proxy end their streams), in ms. */
+const CLOSE_TIMEOUT_MS = 15_000;
 
 export interface InProcessTunnelOptions {
   readonly policy?: PolicyOptions;
@@ -115,16 +119,21 @@ export async function startInProcessTunnel(options: InProcessTunnelOptions = {})
         finished.on('record', onRecord);
       });
     },
-    async close() {
-      await listener.close();
-      mux.close();
-      server.close();
-      await proxy.close();
-      agent.close();
-      client.close();
-      await kubeconfig.remove();
-      if (options.api === undefined) await api.close();
-      await sandbox.remove();
-    },
+    close: () =>
+      within(
+        CLOSE_TIMEOUT_MS,
+        'the in-process tunnel to close (listener, proxy, API server)',
+        (async () => {
+          await listener.close();
+          mux.close();
+          server.close();
+          await proxy.close();
+          agent.close();
+          client.close();
+          await kubeconfig.remove();
+          if (options.api === undefined) await api.close();
+          await sandbox.remove();
+        })(),
+      ),
   };
 }

@@ -12,6 +12,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { TLSSocket, connect as tlsConnect, createSecureContext } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { repoPath } from './paths.js';
+import { within } from './wait-until.js';
 
 export const INTERCEPTING_PROXY_CA = repoPath('test/fixtures/relay-tls/other.crt');
 const KEY = repoPath('test/fixtures/relay-tls/other.key');
@@ -59,7 +60,9 @@ export async function startInterceptingProxy(upstreamCa: string): Promise<Interc
     connects,
     async close() {
       for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections(); // any connection that never sent CONNECT is not in `sockets`
+      await within(10_000, 'the intercepting proxy to close', closed);
     },
   };
 }

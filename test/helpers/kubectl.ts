@@ -14,11 +14,14 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { within } from './wait-until.js';
 
 /** The kubectl the tests use. */
 export const KUBECTL = process.env['KUBEPAIR_TEST_KUBECTL'] ?? 'kubectl';
 /** Default bound for one kubectl call. */
 export const KUBECTL_TIMEOUT_MS = 20_000;
+/** How long the output may stay open after SIGKILL before a wait gives up, in ms. */
+const CLOSE_AFTER_SIGKILL_MS = 10_000;
 /** Most output bytes kept per stream. */
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
@@ -62,17 +65,25 @@ export function runKubectl(args: readonly string[], options: KubectlOptions): Pr
     collect(child.stdout, stdout, { bytes: 0 });
     collect(child.stderr, stderr, { bytes: 0 });
     let timedOut = false;
+    let closeTimer: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
+      // 'close' waits for the output to close, which a process kubectl started could hold open.
+      closeTimer = setTimeout(
+        () => reject(new Error(`kubectl ${args.join(' ')}: killed after ${options.timeoutMs ?? KUBECTL_TIMEOUT_MS} ms, output still open ${CLOSE_AFTER_SIGKILL_MS} ms later`)),
+        CLOSE_AFTER_SIGKILL_MS,
+      );
     }, options.timeoutMs ?? KUBECTL_TIMEOUT_MS);
     child.on('error', (err) => {
       clearTimeout(timer);
+      clearTimeout(closeTimer);
       reject(err);
     });
     child.stdin.on('error', () => undefined); // kubectl may exit before reading all of stdin
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      clearTimeout(closeTimer);
       resolve({
         code,
         signal,
@@ -99,7 +110,11 @@ export interface RunningKubectl {
 /** Start a long-running kubectl (logs -f, get --watch). */
 export function startKubectl(args: readonly string[], options: KubectlOptions): RunningKubectl {
   const child = spawn(KUBECTL, [...args], { env: environment(options), stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.on('error', () => undefined); // kubectl may exit before reading all of stdin
   child.stdin.end(options.stdin ?? '');
+  let startError = '';
+  // A kubectl that cannot be started emits 'error' (then 'close'): say so instead of crashing the test.
+  child.on('error', (err) => (startError = `could not start ${KUBECTL}: ${err.message}\n`));
   let pending = '';
   const lines: string[] = [];
   const stderr: Buffer[] = [];
@@ -126,7 +141,7 @@ export function startKubectl(args: readonly string[], options: KubectlOptions): 
       return new Promise((resolve, reject) => {
         const check = (): void => {
           if (predicate(lines)) finish(() => resolve([...lines]));
-          else if (done) finish(() => reject(new Error(`kubectl exited before the expected output; stdout: ${JSON.stringify(lines)} stderr: ${Buffer.concat(stderr).toString('utf8')}`)));
+          else if (done) finish(() => reject(new Error(`${startError}kubectl exited before the expected output; stdout: ${JSON.stringify(lines)} stderr: ${Buffer.concat(stderr).toString('utf8')}`)));
         };
         const timer = setTimeout(
           () => finish(() => reject(new Error(`timed out after ${timeoutMs} ms; stdout so far: ${JSON.stringify(lines)}`))),
@@ -143,7 +158,7 @@ export function startKubectl(args: readonly string[], options: KubectlOptions): 
     },
     async stop() {
       if (!done) child.kill('SIGKILL');
-      await exited;
+      await within(CLOSE_AFTER_SIGKILL_MS, `kubectl ${args.join(' ')} (pid ${child.pid}) to exit after SIGKILL`, exited);
     },
   };
 }

@@ -15,23 +15,12 @@ import { WebSocket } from 'ws';
 import { createToken } from '../../src/relay/token-file.js';
 import type { TokenScope } from '../../src/relay/token-file.js';
 import { repoPath } from './paths.js';
+import { within } from './wait-until.js';
+
+/** `within` moved to wait-until.ts (bounded waits); re-exported for the tests and benchmarks that import it from here. */
+export { within };
 
 export const CLI = repoPath('build/src/cli/main.js');
-
-/** Reject after `ms` with `what` in the message; the timer never outlives the race. */
-export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export type LogRecord = Record<string, unknown> & { event?: string; msg?: string; level?: string };
 

@@ -1,3 +1,8 @@
+/**
+ * Bounded waits for tests: every wait has a deadline and, when it passes, fails with a message
+ * that says what it waited for (so a test never hangs and never fails with a bare "timed out").
+ */
+
 /** Wait for a condition that has no event of its own, checking every 20 ms, bounded in time. */
 export async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -7,4 +12,19 @@ export async function waitUntil(condition: () => boolean, timeoutMs: number, wha
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   if (!condition()) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** Reject after `ms` with `what` in the message; the timer never outlives the race. */
+export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -12,7 +12,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, rmdir } from 'node:fs/promises';
-import { connect as connectTcp } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -33,6 +32,7 @@ import type { CountingTarget } from '../../helpers/counting-target.js';
 import { startCountingTarget } from '../../helpers/counting-target.js';
 import { tunnelRequest } from '../../helpers/tunnel-request.js';
 import { waitUntil } from '../../helpers/wait-until.js';
+import { exchangeTcp } from '../../helpers/tcp.js';
 
 const WAIT_MS = 10_000;
 const KEEP = 10;
@@ -53,23 +53,9 @@ function readRecords(path: string): AuditRecord[] {
     .map((line) => JSON.parse(line) as AuditRecord);
 }
 
-/** Send `payload`, half-close, and collect what comes back until the socket closes. */
-function exchange(port: number, payload: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connectTcp({ host: '127.0.0.1', port });
-    const chunks: Buffer[] = [];
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`no close within ${WAIT_MS} ms`));
-    }, WAIT_MS);
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', () => undefined); // a refused connection may be reset; 'close' follows
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-    socket.end(payload);
-  });
+/** What came back for `payload`, as text (bounded by WAIT_MS). */
+async function exchange(port: number, payload: string): Promise<string> {
+  return (await exchangeTcp(port, payload, WAIT_MS)).toString('utf8');
 }
 
 interface Tunnel {
