@@ -7,9 +7,7 @@
  * ended, and that nothing is left behind (the kubeconfig file, the relay).
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { access } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -28,9 +26,9 @@ import { createToken } from '../../src/relay/token-file.js';
 import type { KubeApiServer } from '../fixtures/kube-api-server/server.js';
 import { startKubeApiServer } from '../fixtures/kube-api-server/server.js';
 import { startCountingTarget } from '../helpers/counting-target.js';
-import { freePort } from '../helpers/free-port.js';
 import { kubectlSandbox, runKubectl } from '../helpers/kubectl.js';
 import { within } from '../helpers/relay-process.js';
+import { exchangeTcp, freePort } from '../helpers/tcp.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 const T = { timeout: 60_000 };
@@ -164,13 +162,8 @@ describe('e2e: relay, agent and client as objects in one process', { timeout: 30
       assert.deepEqual(ready.description.targets, ['kube-apiserver', 'echo']);
       assert.deepEqual(ready.forwards, [{ localPort, target: 'echo' }]);
 
-      const socket = connect(localPort, '127.0.0.1');
-      const chunks: Buffer[] = [];
-      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-      await once(socket, 'connect');
-      socket.write('through the tunnel and back');
-      await waitUntil(() => Buffer.concat(chunks).toString() === 'through the tunnel and back', STEP_MS, 'the echo');
-      socket.end();
+      const back = await exchangeTcp(localPort, 'through the tunnel and back', STEP_MS);
+      assert.equal(back.toString(), 'through the tunnel and back');
       assert.equal(echo.accepted(), 1);
 
       await tunnel.close();
