@@ -36,13 +36,26 @@ export interface AllowedRequest {
   readonly key: string;
 }
 
+export interface SendOptions {
+  readonly settleMs?: number;
+  readonly firstByteMs?: number;
+  readonly pieces?: number;
+}
+
+/** The longest one send() keeps its connection, in ms. */
+export const SEND_BOUND_MS = 10_000;
+
 export interface SmugglingStack {
   readonly stack: E2EStack;
   readonly share: ManagedProcess;
   readonly connect: ManagedProcess;
   readonly auditPath: string;
-  /** Send raw bytes on a new TLS connection to the listener; resolves with everything received. */
-  send(bytes: Buffer | string, options?: { readonly settleMs?: number; readonly pieces?: number }): Promise<Buffer>;
+  /**
+   * Send raw bytes on a new TLS connection to the listener; resolves with everything received
+   * once nothing more arrived for `settleMs` (400 ms) or after 10 s. `firstByteMs` gives the
+   * first byte longer than that (a request expected to be answered, on a loaded machine).
+   */
+  send(bytes: Buffer | string, options?: SendOptions): Promise<Buffer>;
   /** The authenticated first line pair every attack starts with: `Host` and the session token. */
   readonly auth: string;
   /** Marks for the *Since functions. */
@@ -75,22 +88,22 @@ export async function startSmugglingStack(options: SmugglingStackOptions): Promi
     const port = Number(server.port);
     const auth = `Host: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\n`;
 
-    const send = (bytes: Buffer | string, sendOptions: { settleMs?: number; pieces?: number } = {}): Promise<Buffer> =>
+    const send = (bytes: Buffer | string, sendOptions: SendOptions = {}): Promise<Buffer> =>
       new Promise((resolve) => {
         const data = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'latin1');
         const received: Buffer[] = [];
         const socket = tlsConnect({ host: '127.0.0.1', port, ca: caPem });
         const settleMs = sendOptions.settleMs ?? 400;
         let idle: NodeJS.Timeout | undefined;
-        // Bounded: whatever happens, the connection is closed after 10 s.
-        const hard = setTimeout(() => socket.destroy(), 10_000);
-        const rearm = (): void => {
+        // Bounded: whatever happens, the connection is closed after SEND_BOUND_MS.
+        const hard = setTimeout(() => socket.destroy(), SEND_BOUND_MS);
+        const rearm = (ms: number): void => {
           if (idle !== undefined) clearTimeout(idle);
-          idle = setTimeout(() => socket.destroy(), settleMs);
+          idle = setTimeout(() => socket.destroy(), ms);
         };
         socket.on('data', (chunk: Buffer) => {
           received.push(chunk);
-          rearm();
+          rearm(settleMs);
         });
         socket.on('error', () => socket.destroy());
         socket.on('close', () => {
@@ -102,7 +115,7 @@ export async function startSmugglingStack(options: SmugglingStackOptions): Promi
           const pieces = Math.max(1, sendOptions.pieces ?? 1);
           const size = Math.ceil(data.length / pieces);
           for (let offset = 0; offset < data.length; offset += size) socket.write(data.subarray(offset, offset + size));
-          rearm();
+          rearm(sendOptions.firstByteMs ?? settleMs);
         });
       });
 
