@@ -10,7 +10,8 @@ import { describe, it } from 'node:test';
 import { MemoryTransport, SecureChannel, runAgentHandshake, runClientHandshake } from '../../../src/channel/index.js';
 import { encodeResume, isResumeFrame } from '../../../src/channel/resume-message.js';
 import type { ResumeInfo } from '../../../src/channel/secure-channel.js';
-import { ACK_FRAME_BYTES, RecordSealer } from '../../../src/crypto/records.js';
+import { ACK_FRAME_BYTES, InnerType, RecordOpener, RecordSealer } from '../../../src/crypto/records.js';
+import { encodeControlMessage } from '../../../src/channel/control-message.js';
 import type { KubepairError } from '../../../src/errors/index.js';
 import { isKubepairError } from '../../../src/errors/index.js';
 import { within } from '../../helpers/channel-pair.js';
@@ -108,6 +109,54 @@ describe('acknowledged records', () => {
     closeAll(pair);
   });
 
+  it('Security: an acknowledgement that goes backwards changes nothing: nothing taken back, nothing sent again, the session stays up', async () => {
+    // The test plays the client with the client's own keys: ACKs are sealed, so only a peer
+    // holding the keys can send one; a relay replaying an older ACK frame fails its open.
+    const relay = new SplicingRelay();
+    const sessionId = new Uint8Array(randomBytes(16));
+    const [a, c] = await within(
+      Promise.all([
+        runAgentHandshake({ transport: relay.connect('agent'), code: RESUME_CODE, sessionId }),
+        runClientHandshake({ transport: relay.connect('client'), code: RESUME_CODE, sessionId }),
+      ]),
+      5000,
+      'pairing',
+    );
+    const agent = new SecureChannel(a, { resumable: true });
+    const atAgent = new Sink(agent);
+    const sealer = new RecordSealer(c.send);
+    const opener = new RecordOpener(c.receive);
+    const opened: InnerType[] = [];
+    c.inbox.handOff({ onFrame: (frame) => opened.push(opener.open(frame).type), onClose: () => undefined });
+    const toAgent = (frame: Uint8Array): void => void c.inbox.transport.send(frame);
+    for (let n = 0; n < 3; n++) agent.sendControl({ type: 'probe', n });
+    await waitUntil(() => opened.length === 3, 2000, 'three records at the client');
+    toAgent(sealer.sealAck(3));
+    await waitUntil(() => agent.stats.acknowledged === 3, 2000, 'the agent takes the ACK');
+    assert.equal(agent.stats.retainedRecords, 0, 'acknowledged records are dropped');
+    const sentBefore = relay.seen.a2c.length;
+    toAgent(sealer.sealAck(1));
+    toAgent(sealer.sealAck(0));
+    // A control after the regressing ACKs: once it is delivered, both ACKs were processed.
+    toAgent(sealer.seal(InnerType.CONTROL, encodeControlMessage({ type: 'after' })));
+    await waitUntil(() => atAgent.controls.length === 1, 2000, 'the control after the ACKs');
+    await waitUntil(() => opened.length === 4, 2000, "the agent's ACK of that control");
+    assert.equal(agent.isClosed, false, 'an old count is old news, not an error (a retransmitted ACK carries one)');
+    assert.equal(agent.stats.acknowledged, 3, 'the acknowledged count never goes back');
+    assert.equal(agent.stats.retainedRecords, 0, 'nothing taken back into the queue');
+    assert.ok(
+      relay.seen.a2c.slice(sentBefore).every((seen) => seen.frame.length === ACK_FRAME_BYTES),
+      'the agent sent nothing again (only its ACK of the control)',
+    );
+    // Still bounded from above: an ACK past what was sent ends the session.
+    toAgent(sealer.sealAck(agent.stats.sealed + 1));
+    const error = await abortOf(agent, 'an ACK past what was sent');
+    assert.equal(error?.code, 'KP_ERR_CHANNEL_PROTOCOL', error?.message);
+    c.inbox.dispose();
+    opener.wipe();
+    sealer.wipe();
+  });
+
   it('Security: an ACK for records never sent aborts the session (KP_ERR_CHANNEL_PROTOCOL)', async () => {
     // The ACK comes from a peer that holds the keys: the test seals it with the client's key.
     const { agent, client, relay } = await pairKeepingResumeKeysWithSealer();
@@ -130,9 +179,14 @@ describe('resumption', () => {
     await waitUntil(() => atClient.length > 256 * 1024, 5000, 'some bytes before the cut');
     relay.cut('client');
     await within(once(client, 'suspend'), 2000, 'client suspends');
+    const agentResumed = new Promise<ResumeInfo>((resolve) => agent.once('resume', resolve));
     const info = await within(client.resume(relay.connect('client')), 3000, 'resume');
     assert.equal(info.generation, 1);
     assert.equal(info.initiatedByPeer, false);
+    assert.ok(Number.isSafeInteger(info.outageMs) && info.outageMs >= 0, `the client's outage is measured (${info.outageMs})`);
+    const agentInfo = await within(agentResumed, 2000, 'the agent resumed too');
+    assert.equal(agentInfo.initiatedByPeer, true);
+    assert.equal(agentInfo.outageMs, 0, "the agent's carrier never dropped");
     await within(writing, 10_000, 'writers finish');
     await waitUntil(() => atClient.length >= down.length && atAgent.length >= up.length, 10_000, 'all bytes');
     assert.equal(sha(atClient.bytes), sha(down), 'agent → client');
@@ -496,6 +550,47 @@ describe('Security: a relay that replays, splices or forges resumption', () => {
       const error = await abortOf(agent, name);
       assert.equal(error?.code, 'KP_ERR_RESUME_COUNT', `${name}: ${error?.message ?? 'no error'}`);
       client.close();
+    }
+  });
+
+  it('a truncated or padded RESUME is no RESUME: the live side refuses it as a record, the resuming side ignores it and only its attempt fails', async () => {
+    for (const [name, alter] of [
+      ['truncated by one byte', (frame: Uint8Array) => frame.subarray(0, frame.length - 1)],
+      ['cut after its header', (frame: Uint8Array) => frame.subarray(0, 18)],
+      ['padded by one byte', (frame: Uint8Array) => Buffer.concat([frame, Uint8Array.of(0)])],
+    ] as const) {
+      // c2a: the resuming client's RESUME reaches the live agent altered: fatal there.
+      const pair = await pairResumable();
+      pair.relay.tamper = (direction, _index, frame): TamperAction =>
+        direction === 'c2a' && isResumeFrame(frame, pair.sessionId) ? { kind: 'replace', frame: alter(frame) } : { kind: 'forward' };
+      pair.relay.cut('client');
+      await within(once(pair.client, 'suspend'), 2000, 'suspend');
+      void pair.client.resume(pair.relay.connect('client'), { timeoutMs: 2000 }).catch(() => undefined);
+      const error = await abortOf(pair.agent, `${name} (c2a)`);
+      assert.equal(error?.code, 'KP_ERR_RECORD_INTEGRITY', `${name} (c2a): ${error?.message ?? 'no error'}`);
+      await assertDead(pair.agent, name);
+      pair.client.close();
+
+      // a2c: the agent's answer reaches the resuming client altered: it is not opened; the
+      // attempt times out, the session stays suspended, and the next generation resumes.
+      const next = await pairResumable();
+      const atClient = new Sink(next.client);
+      next.relay.tamper = (direction, _index, frame): TamperAction =>
+        direction === 'a2c' && isResumeFrame(frame, next.sessionId) ? { kind: 'replace', frame: alter(frame) } : { kind: 'forward' };
+      next.relay.cut('client');
+      await within(once(next.client, 'suspend'), 2000, 'suspend');
+      next.agent.sendControl({ type: 'probe', n: 0 });
+      await assert.rejects(within(next.client.resume(next.relay.connect('client'), { timeoutMs: 300 }), 3000, 'attempt'), {
+        code: 'KP_ERR_RESUME_TIMEOUT',
+      });
+      assert.equal(next.client.state, 'suspended', `${name} (a2c): the session survives`);
+      assert.equal(atClient.controls.length, 0, `${name} (a2c): nothing opened before a verified RESUME`);
+      next.relay.tamper = () => ({ kind: 'forward' });
+      await within(next.client.resume(next.relay.connect('client')), 3000, 'the next attempt');
+      await waitUntil(() => atClient.controls.length === 1, 2000, 'the control');
+      await settled(next);
+      assert.deepEqual(atClient.controls.map((m) => m['n']), [0], `${name} (a2c): once`);
+      closeAll(next);
     }
   });
 
