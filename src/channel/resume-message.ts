@@ -1,6 +1,6 @@
 /**
  * RESUME, the message with which an endpoint proves on a new carrier that it holds the
- * session's keys (DESIGN §8.1, normative where it says MUST; docs/protocol.md §7). A binary
+ * session's keys (DESIGN §8.1, normative where it says MUST; docs/protocol.md §7.3). A binary
  * frame in the handshake family (`0x01 | type | body`), fixed size:
  *
  *   offset size field

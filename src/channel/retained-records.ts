@@ -1,6 +1,6 @@
 /**
  * RetainedRecords: the sealed records one direction keeps until the peer acknowledges them
- * (DESIGN §8.1, docs/protocol.md §6.1), as the exact frame bytes that went out, so that after a
+ * (DESIGN §8.1, docs/protocol.md §7.2), as the exact frame bytes that went out, so that after a
  * resume they are retransmitted unchanged (same sequence numbers, same ciphertext: no nonce is
  * ever used for two plaintexts, because nothing is sealed twice).
  *

@@ -7,12 +7,12 @@
  * nothing after it is delivered, keys are wiped, the carrier is closed with the error's close
  * code, and `closed` resolves with the error.
  *
- * Acknowledged records (docs/protocol.md §6.1): every record sealed is kept, frame bytes as
+ * Acknowledged records (docs/protocol.md §7.1, §7.2): every record sealed is kept, frame bytes as
  * sent, until the peer's ACK covers it (RetainedRecords); receivers acknowledge on the
  * AckSchedule. The carrier is only the current transport ("generation"): `suspend()` (or, with
  * `resumable`, the carrier closing) detaches it while writes keep being sealed into the retained
  * queue, and `resume(transport)` runs the RESUME exchange on a new one before any record flows,
- * then retransmits what the peer proved it lacks, unchanged (docs/protocol.md §7). A peer whose
+ * then retransmits what the peer proved it lacks, unchanged (docs/protocol.md §7.3-7.5). A peer whose
  * carrier died sends its RESUME on ours; the channel answers it the same way.
  *
  * Backpressure both ways: a `mux` write completes only once the carrier has room (its `drain`)
@@ -634,7 +634,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.#carrier?.transport.resume();
   }
 
-  // --- the resume exchange (docs/protocol.md §7) ---
+  // --- the resume exchange (docs/protocol.md §7.4, §7.5) ---
 
   #resumeMessage(answers: number): Uint8Array {
     return encodeResume(this.#resumeKey, this.#sessionId, {

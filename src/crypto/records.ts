@@ -11,7 +11,7 @@
  * number of records a sealer has sealed since the session began, `received` the number of
  * record slots an opener has consumed (records opened, plus ACK-only slots it was told to skip
  * when a session resumed, `skip`). Record i of a direction is the (i+1)-th sealed; ACK records
- * carry the receiver's `received` and count like any other record (docs/protocol.md §6.1).
+ * carry the receiver's `received` and count like any other record (docs/protocol.md §7.1).
  *
  * Sequence numbers are implicit, so replay, reordering, dropping, truncation and reflection by
  * the relay all surface as a failed open. The sender switches keys with KEY_UPDATE before a key
@@ -226,7 +226,7 @@ export class RecordOpener {
 
   /**
    * Skip `count` slots under the current key without opening them: on a resume, the peer
-   * declared them ACK records it no longer holds (DESIGN §8.1, docs/protocol.md §6.2). ACKs
+   * declared them ACK records it no longer holds (DESIGN §8.1, docs/protocol.md §7.5). ACKs
    * never switch keys, so the slots lie under this key; the reserved last slot (the
    * KEY_UPDATE's) is never skipped over. The skipped nonces are never opened afterwards.
    */

@@ -1,4 +1,4 @@
-/** RetainedRecords: what a sender keeps for retransmission, and what it may drop (docs/protocol.md §6.1). */
+/** RetainedRecords: what a sender keeps for retransmission, and what it may drop (docs/protocol.md §7.2). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { RetainedRecords } from '../../../src/channel/retained-records.js';
