@@ -102,6 +102,14 @@ export interface ChannelStats {
   /** Records and bytes kept for retransmission. */
   readonly retainedRecords: number;
   readonly retainedBytes: number;
+  /**
+   * Milliseconds the peer has owed an acknowledgement on the live carrier: since the oldest
+   * record sent and not yet acknowledged went out, or since the last ACK that made progress,
+   * whichever is later; 0 when nothing sent waits for an ACK (or no carrier is live). An
+   * endpoint's acknowledgement deadline (DESIGN §8.1 "Liveness") compares it with a bound and
+   * calls `suspend()`; on an idle link it sends a CONTROL message now and then to elicit one.
+   */
+  readonly unacknowledgedMs: number;
 }
 
 export type CarrierState = 'live' | 'suspended' | 'resuming' | 'closed';
@@ -164,6 +172,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #attempt: ResumeAttempt | undefined;
   /** performance.now() when the live carrier was lost; undefined while live. */
   #suspendedAt: number | undefined;
+  /** performance.now() from which the peer owes an ACK (see ChannelStats.unacknowledgedMs). */
+  #ackOwedSince: number | undefined;
   #resolveClosed!: (err: KubepairError | undefined) => void;
 
   constructor(handshake: HandshakeResult, options: SecureChannelOptions = {}) {
@@ -233,6 +243,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       acknowledged: this.#acknowledged,
       retainedRecords: this.#retained.length,
       retainedBytes: this.#retained.bytes,
+      unacknowledgedMs:
+        this.#ackOwedSince === undefined || this.#state !== 'live' ? 0 : Math.max(0, Math.round(performance.now() - this.#ackOwedSince)),
     };
   }
 
@@ -412,6 +424,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     this.#carrier = undefined;
     this.#carrierFull = false;
     if (this.#state === 'live') this.#suspendedAt = performance.now();
+    this.#ackOwedSince = undefined;
     this.#state = 'suspended';
     if (carrier !== undefined) {
       carrier.detach();
@@ -477,9 +490,16 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     const transport = this.#carrier!.transport;
     while (!this.#carrierFull && this.#state === 'live') {
       const frame = this.#retained.takeUnsent();
-      if (frame === undefined) return;
+      if (frame === undefined) break;
       this.#sendOnCarrier(transport, frame);
     }
+    this.#startAckClock();
+  }
+
+  /** A record that elicits an ACK is out on the carrier and none is owed yet: start the clock. */
+  #startAckClock(): void {
+    // Sent ACK records never lead the queue, so a sent record in front is one that elicits an ACK.
+    if (this.#ackOwedSince === undefined && this.#retained.first < this.#retained.sentEnd) this.#ackOwedSince = performance.now();
   }
 
   /** True when a MUX write may complete now (see the class comment). */
@@ -625,6 +645,9 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     if (count <= this.#acknowledged) return;
     this.#acknowledged = count;
     this.#retained.acknowledge(count);
+    // Progress: what is still owed is owed from now.
+    this.#ackOwedSince = undefined;
+    this.#startAckClock();
     this.#releasePendingWrite();
   }
 
@@ -737,6 +760,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     }
     this.#acknowledged = Math.max(this.#acknowledged, message.received);
     this.#retained.resumeFrom(message.received);
+    this.#ackOwedSince = undefined;
     const retransmitted = this.#retained.length;
     this.#state = 'live';
     this.#openedExchange = 0;

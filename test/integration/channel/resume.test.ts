@@ -240,18 +240,26 @@ describe('resumption', () => {
     }
   });
 
-  it('a black-holed carrier: the endpoint suspends it itself and resumes on a new one', async () => {
+  it('a black-holed carrier: the owed acknowledgement shows it, the endpoint suspends it itself and resumes on a new one', async () => {
     const pair = await pairResumable();
     const { agent, client, relay } = pair;
     const atAgent = new Sink(agent);
+    client.sendControl({ type: 'warm-up' });
+    await settled(pair);
+    assert.equal(client.stats.unacknowledgedMs, 0, 'a settled link owes no acknowledgement');
     relay.blackhole('client');
     for (let n = 0; n < 5; n++) client.sendControl({ type: 'probe', n });
     await turns(5);
-    assert.equal(atAgent.controls.length, 0, 'nothing passes the black hole');
+    assert.equal(atAgent.controls.length, 1, 'nothing passes the black hole');
+    // What an endpoint's acknowledgement deadline watches: the owed ACK only grows.
+    await waitUntil(() => client.stats.unacknowledgedMs >= 100, 3000, 'the acknowledgement is overdue');
     client.suspend();
+    assert.equal(client.stats.unacknowledgedMs, 0, 'nothing is owed without a carrier');
     await within(client.resume(relay.connect('client')), 3000, 'resume');
-    await waitUntil(() => atAgent.controls.length === 5, 3000, 'the five controls');
-    assert.deepEqual(atAgent.controls.map((m) => m['n']), [0, 1, 2, 3, 4]);
+    await waitUntil(() => atAgent.controls.length === 6, 3000, 'the five controls');
+    assert.deepEqual(atAgent.controls.slice(1).map((m) => m['n']), [0, 1, 2, 3, 4]);
+    await settled(pair);
+    assert.equal(client.stats.unacknowledgedMs, 0, 'acknowledged again after the resume');
     closeAll(pair);
   });
 
