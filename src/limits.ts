@@ -45,11 +45,13 @@ export const CHANNEL_READ_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
 /**
  * Sealed records a sender keeps until the peer acknowledges them, in bytes (frames as sent).
  * At this bound the channel stops accepting MUX writes (backpressure) until an ACK frees
- * room. It equals the HTTP/2 connection window (MUX_CONNECTION_WINDOW_BYTES): on a healthy
- * link HTTP/2's own flow control, not this bound, limits what is in flight; during an outage
- * it is what a writer may queue before it waits. Kept by each endpoint, never by the relay.
+ * room. It is the HTTP/2 connection window (MUX_CONNECTION_WINDOW_BYTES, 32 MiB) plus room
+ * for what that window does not count: record and HTTP/2 frame overhead, HTTP/2 frames outside
+ * flow control, and the receiver's ACK lag (up to CHANNEL_ACK_EVERY_BYTES). So on a healthy link,
+ * and during an outage too, HTTP/2's own flow control stops the writers first and this bound is
+ * the safety net DESIGN §8.1 asks for. Kept by each endpoint, never by the relay.
  */
-export const CHANNEL_RETRANSMIT_MAX_BYTES = 32 * 1024 * 1024; // 32 MiB
+export const CHANNEL_RETRANSMIT_MAX_BYTES = 40 * 1024 * 1024; // 40 MiB
 /** A receiver acknowledges at the latest after this many ACK-eliciting records (MUX, CONTROL, KEY_UPDATE). */
 export const CHANNEL_ACK_EVERY_RECORDS = 64;
 /** ... or after this many bytes of ACK-eliciting frames, whichever comes first. */

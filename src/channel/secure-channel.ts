@@ -53,7 +53,7 @@ export interface SecureChannelOptions {
   readonly readHighWaterBytes?: number;
   /** Record-layer settings; both sides must agree (tests move the key-update point). */
   readonly records?: RecordLayerOptions;
-  /** Bytes of sealed, unacknowledged records kept before MUX writes wait (default 32 MiB). */
+  /** Bytes of sealed, unacknowledged records kept before MUX writes wait (default 40 MiB). */
   readonly retransmitMaxBytes?: number;
   /** When this side acknowledges (defaults in src/limits.ts). */
   readonly acks?: AcknowledgementOptions;
