@@ -41,6 +41,26 @@ export const CONTROL_MAX_BYTES = 64 * 1024; // 64 KiB
 /** Inbound MUX bytes buffered before the channel stops reading the transport. */
 export const CHANNEL_READ_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
 
+// --- acknowledged records and resumption (DESIGN §8.1) ---
+/**
+ * Sealed records a sender keeps until the peer acknowledges them, in bytes (frames as sent).
+ * At this bound the channel stops accepting MUX writes (backpressure) until an ACK frees
+ * room. It is the HTTP/2 connection window (MUX_CONNECTION_WINDOW_BYTES, 32 MiB) plus room
+ * for what that window does not count: record and HTTP/2 frame overhead, HTTP/2 frames outside
+ * flow control, and the receiver's ACK lag (up to CHANNEL_ACK_EVERY_BYTES). So on a healthy link,
+ * and during an outage too, HTTP/2's own flow control stops the writers first and this bound is
+ * the safety net DESIGN §8.1 asks for. Kept by each endpoint, never by the relay.
+ */
+export const CHANNEL_RETRANSMIT_MAX_BYTES = 40 * 1024 * 1024; // 40 MiB
+/** A receiver acknowledges at the latest after this many ACK-eliciting records (MUX, CONTROL, KEY_UPDATE). */
+export const CHANNEL_ACK_EVERY_RECORDS = 64;
+/** ... or after this many bytes of ACK-eliciting frames, whichever comes first. */
+export const CHANNEL_ACK_EVERY_BYTES = 1024 * 1024; // 1 MiB
+/** ... or this long after the first record it has not acknowledged yet (an idle link). */
+export const CHANNEL_ACK_DELAY_MS = 20; // 20 ms
+/** How long `resume` waits for the peer's RESUME on a new carrier before that attempt fails. */
+export const RESUME_STEP_TIMEOUT_MS = 15_000; // 15 s
+
 // --- WebSocket (DESIGN §3) ---
 /** Largest WebSocket message on every side, in bytes. */
 export const WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024; // 16 MiB
