@@ -50,4 +50,5 @@ export const RELAY_ERRORS = {
   KP_ERR_RELAY_UNREACHABLE: { message: 'cannot reach the relay', exit: 1 },
   KP_ERR_RELAY_BAD_RESPONSE: { message: 'the relay sent an invalid response', exit: 1 },
   KP_ERR_RELAY_NOT_READY: { message: 'the relay is not ready', status: 503, exit: 1 },
+  KP_ERR_RELAY_STATE_DIR: { message: 'the relay state directory cannot be used', exit: 1 },
 } as const satisfies Record<string, ErrorSpec>;
