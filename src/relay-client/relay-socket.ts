@@ -46,7 +46,7 @@ import type { AgentControlMessage, PeerRole, RelayControlMessage } from './wire.
 
 /** Events of `RelaySocket.controlMessages` (kept apart from the MessageTransport events). */
 export interface RelayControlEvents {
-  /** A validated relay control message (`peer_connected`, `peer_disconnected`, `expiring`). */
+  /** A validated relay control message (`peer_connected`, `peer_disconnected`, `peer_suspended`, `peer_resumed`, `expiring`). */
   control: [message: RelayControlMessage];
 }
 
@@ -236,9 +236,13 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
     this.#sendControl({ type: 'pake_failed' });
   }
 
-  /** Agent only: tell the relay the secure channel is established (DESIGN §3). */
-  sendEstablished(): void {
-    this.#sendControl({ type: 'established' });
+  /**
+   * Agent only: tell the relay the secure channel is established (DESIGN §3), with the resume
+   * window the agent wants in whole seconds (DESIGN §8.1; absent: the session ends when a socket
+   * drops). Sent again after a resumption, it restates the window.
+   */
+  sendEstablished(resumeWindowS?: number): void {
+    this.#sendControl(resumeWindowS === undefined ? { type: 'established' } : { type: 'established', resume_window_s: resumeWindowS });
   }
 
   #sendControl(message: AgentControlMessage): void {
