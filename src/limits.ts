@@ -267,6 +267,19 @@ export const RELAY_RESUME_WINDOW_MAX_S = 7 * 24 * 60 * 60; // 7 d
  * retry, so a flood of valid-looking resumptions cannot grow the relay's state without bound.
  */
 export const RELAY_MAX_RECREATED_WAITING = 1_000;
+/**
+ * Sessions that ended on this relay process and are remembered, with why, so that a side coming
+ * back after the end hears the reason (404 "its resume window closed...") and a session a restarted
+ * relay recreated cannot be recreated again after it ended (DESIGN §8.1). Past it the oldest is
+ * forgotten (about 100 bytes each: 1 MB); a forgotten one can at worst be recreated and wait one
+ * resume window again, bounded by RELAY_MAX_RECREATED_WAITING.
+ */
+export const RELAY_ENDED_SESSIONS_REMEMBERED = 10_000;
+/**
+ * New sockets (resumptions, replacements) each side of an established session may open per
+ * minute (DESIGN §8.1): an endpoint with capped, jittered backoff needs a few; past it 429.
+ */
+export const RELAY_MAX_RECONNECTS_PER_MINUTE = 60;
 
 // --- relay client (DESIGN §3) ---
 /** How long one relay API request may take, connect to last byte. */

@@ -21,7 +21,8 @@ export type LimitName =
   | 'connections'
   | 'connections_per_address'
   | 'auth_failures'
-  | 'recreated_waiting';
+  | 'recreated_waiting'
+  | 'reconnects';
 /** Unauthenticated failures: api = relay token or scope, upgrade = session key, origin, request = query string or unknown route. */
 export type AuthFailureWhere = 'api' | 'upgrade' | 'origin' | 'request';
 export type SessionEndReason = 'expired' | 'attempts_exhausted' | 'agent_left' | 'client_left' | 'operator' | 'shutdown' | 'resume_expired';

@@ -24,6 +24,7 @@ import {
   RELAY_MAX_CONNECTIONS_PER_ADDRESS,
   RELAY_MAX_MESSAGE_BYTES,
   RELAY_MAX_PAIRING_ATTEMPTS,
+  RELAY_MAX_RECONNECTS_PER_MINUTE,
   RELAY_MAX_RECREATED_WAITING,
   RELAY_MAX_RESUME_WINDOW_MS,
   RELAY_MAX_REQUEST_BODY_BYTES,
@@ -63,6 +64,7 @@ export interface RelayLimits {
   readonly auditBacklog: number;
   readonly maxResumeWindowMs: number;
   readonly maxRecreatedWaiting: number;
+  readonly maxReconnectsPerMinute: number;
 }
 
 export type LimitUnit = 'duration' | 'bytes' | 'count';
@@ -127,6 +129,7 @@ export const RELAY_LIMIT_OPTIONS: readonly LimitOption[] = [
   limit('nameplateQuarantineMs', 'nameplate-quarantine', 'duration', RELAY_NAMEPLATE_QUARANTINE_MS, 0, DAY, 'how long a freed nameplate stays out of use, so a stale code finds no session (0: reuse at once)'),
   limit('auditBacklog', 'audit-backlog', 'count', RELAY_AUDIT_BACKLOG, 16, RELAY_AUDIT_BACKLOG, 'audit records waiting for the disk before more are refused (and /readyz turns 503)'),
   limit('maxResumeWindowMs', 'max-resume-window', 'duration', RELAY_MAX_RESUME_WINDOW_MS, 0, 7 * DAY, 'longest resume window granted to an agent: how long an established session whose socket dropped waits for it (0: sessions end when a socket drops, and do not survive a restart)'),
+  limit('maxReconnectsPerMinute', 'max-reconnects-per-minute', 'count', RELAY_MAX_RECONNECTS_PER_MINUTE, 1, 100_000, 'new sockets each side of an established session may open per minute (resumptions and replacements; 429 above)'),
   limit('maxRecreatedWaiting', 'max-recreated-waiting', 'count', RELAY_MAX_RECREATED_WAITING, 1, 1_000_000, 'sessions recreated from their keys after a restart that may wait for their other side at once'),
 ];
 

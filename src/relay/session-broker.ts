@@ -34,9 +34,11 @@ import type { Logger } from 'pino';
 import { WebSocket } from '../ws-runtime.js';
 import type { RawData } from 'ws';
 import { KubepairError } from '../errors/index.js';
-import { RELAY_CONTROL_MESSAGE_MAX_BYTES } from '../limits.js';
+import { RELAY_CONTROL_MESSAGE_MAX_BYTES, RELAY_ENDED_SESSIONS_REMEMBERED } from '../limits.js';
 import { AgentControlMessageSchema, parseControlFrame } from '../relay-client/wire.js';
 import type { AgentControlMessage, PeerRole, RelayControlMessage } from '../relay-client/wire.js';
+import { EndedSessions } from './ended-sessions.js';
+import { ReconnectBudget } from './reconnect-budget.js';
 import { ForwardingDirection } from './forwarding.js';
 import { SessionLink } from './session-link.js';
 import { PeerConnection } from './peer-connection.js';
@@ -94,6 +96,10 @@ export class SessionBroker {
   readonly #limits: RelayLimits;
   readonly #durableKeys: boolean;
   readonly #links = new Map<string, SessionLink>();
+  /** Sessions that ended here, remembered as long as their keys can be valid (ended-sessions.ts). */
+  readonly #ended: EndedSessions;
+  /** New sockets per minute of each side of an established session (reconnect-budget.ts). */
+  readonly #reconnects: ReconnectBudget;
   readonly #open: Record<PeerRole, number> = { agent: 0, client: 0 };
   #closing = false;
   #onAllClosed: (() => void) | undefined;
@@ -105,6 +111,11 @@ export class SessionBroker {
     this.#log = options.log;
     this.#limits = options.limits;
     this.#durableKeys = options.durableKeys;
+    this.#ended = new EndedSessions({
+      capacity: RELAY_ENDED_SESSIONS_REMEMBERED,
+      rememberMs: options.limits.unpairedTtlMs + options.limits.establishedLifetimeMs,
+    });
+    this.#reconnects = new ReconnectBudget({ perMinute: options.limits.maxReconnectsPerMinute, capacity: 2 * options.limits.maxSessions });
     this.#store.on('expired', this.#onExpired);
     this.#store.on('attemptEnded', this.#onAttemptTimedOut);
     this.#store.on('resumeExpired', this.#onResumeExpired);
@@ -113,6 +124,19 @@ export class SessionBroker {
   /** True when sessions can be suspended and recreated (--max-resume-window above 0). */
   get resumes(): boolean {
     return this.#limits.maxResumeWindowMs > 0;
+  }
+
+  /** Why session `id` ended on this process, or undefined when it did not end here (as far as remembered). */
+  endedReason(id: string): SessionEndReason | undefined {
+    return this.#ended.reasonOf(id);
+  }
+
+  /**
+   * Spend one new socket of `role` of established session `id` (a resumption or a replacement);
+   * false when that side used up this minute's --max-reconnects-per-minute.
+   */
+  spendReconnect(id: string, role: PeerRole): boolean {
+    return this.#reconnects.spend(id, role);
   }
 
   /**
@@ -537,6 +561,7 @@ export class SessionBroker {
   readonly #onResumeExpired = (session: SessionRecord): void => {
     const missing = (['agent', 'client'] as const).filter((role) => !session.connected[role]);
     const who = missing.length === 1 ? `the ${missing[0]}` : 'neither side';
+    this.#sessionEnded(session.id, 'resume_expired');
     this.#metrics.sessionsEnded.labels('resume_expired').inc();
     this.#audit.note('session_destroyed', { session: session.id, reason: 'resume_expired', missing: missing.join(',') });
     this.#log.info({ event: 'session_destroyed', session: session.id, reason: 'resume_expired', missing }, 'resume window closed');
@@ -547,6 +572,7 @@ export class SessionBroker {
   /** Store timer: the session reached its end of life. */
   readonly #onExpired = (session: SessionRecord): void => {
     const link = this.#links.get(session.id);
+    this.#sessionEnded(session.id, 'expired');
     this.#metrics.sessionsEnded.labels('expired').inc();
     this.#audit.note('session_expired', { session: session.id, state: session.state, nameplate: session.nameplate ?? null });
     this.#log.info({ event: 'session_expired', session: session.id, state: session.state }, 'session expired');
@@ -578,9 +604,16 @@ export class SessionBroker {
   }
 
   #recordEnd(sessionId: string, reason: SessionEndReason): void {
+    this.#sessionEnded(sessionId, reason);
     this.#metrics.sessionsEnded.labels(reason).inc();
     this.#audit.note('session_destroyed', { session: sessionId, reason });
     this.#log.info({ event: 'session_destroyed', session: sessionId, reason }, 'session ended');
+  }
+
+  /** Remember why a session ended (ended-sessions.ts) and drop its reconnect budget. */
+  #sessionEnded(sessionId: string, reason: SessionEndReason): void {
+    this.#ended.remember(sessionId, reason);
+    this.#reconnects.forget(sessionId);
   }
 
   #closeLink(link: SessionLink, error: KubepairError): void {

@@ -12,7 +12,8 @@
  *     (constant-time comparison), else 401;
  *   - a session it does not know (DESIGN §8.1 "relay restarts"): the key must be a valid MAC for
  *     this session id and side under the relay secret (session-keys.ts), else 401; an expired
- *     key 401; a key this very process issued names a session that ended here, 404; otherwise
+ *     key 401; a session that ended on this process (ended-sessions.ts) 404 with the reason; a
+ *     key this very process issued names a session that ended here, 404; otherwise
  *     the session was held by a previous relay process and is recreated, suspended, waiting for
  *     both sides (503 KP_ERR_RELAY_CAPACITY when the bound of recreated sessions is reached,
  *     which is not a failure of the caller and spends nothing).
@@ -23,6 +24,9 @@
  * the right key), and goes to the summed refusal audit (refusal-audit.ts), so nobody can try
  * keys or fill the audit log at connection speed; nothing is allocated for a key that does not
  * verify.
+ *
+ * After `established`, each side may open --max-reconnects-per-minute new sockets (resumptions
+ * and replacements) per minute; past it 429 KP_ERR_RELAY_RATE_LIMITED, summed in the refusal audit.
  *
  * Before `established`, a second socket for a role that is connected is accepted and then closed
  * with 4409 by the broker, as DESIGN §3 specifies; after it, the newer socket replaces the older.
@@ -45,6 +49,7 @@ import { describeError, pathOnly } from './relay-log.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import type { RefusalAudit } from './refusal-audit.js';
 import { digestSecret, digestsEqual } from './secrets.js';
+import { endedReasonText } from './ended-sessions.js';
 import type { SessionBroker } from './session-broker.js';
 import type { SessionKeys } from './session-keys.js';
 import { SessionLimitError } from './session-store.js';
@@ -173,6 +178,12 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
         await refuse(new KubepairError('KP_ERR_RELAY_UNAUTHORIZED', `the ${role}_key has expired`), role, sessionId);
         return;
       }
+      const ended = broker.endedReason(sessionId);
+      if (ended !== undefined) {
+        // It ended here (perhaps after being recreated here): say why, and never recreate it again.
+        await refuse(new KubepairError('KP_ERR_RELAY_SESSION_NOT_FOUND', endedReasonText(ended)), role, sessionId);
+        return;
+      }
       if (proof.ownIssue || !broker.resumes) {
         await refuse(new KubepairError('KP_ERR_RELAY_SESSION_NOT_FOUND', 'the session has ended'), role, sessionId);
         return;
@@ -194,6 +205,13 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     }
     if (options.isClosing()) {
       answer(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN'), role, sessionId);
+      return;
+    }
+    if (session.state === 'established' && !broker.spendReconnect(sessionId, role)) {
+      // Authenticated, so not a failure of the budget: a resumption loop or a leaked key (§8.1).
+      metrics.limitHits.labels('reconnects').inc();
+      refusals.limitHit(address, 'reconnects', { session: sessionId, role });
+      answer(new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many new sockets for this side of the session; wait a minute'), role, sessionId);
       return;
     }
     const admitted = session;

@@ -14,7 +14,11 @@ import { after, before, describe, it } from 'node:test';
 import { RELAY_SECRET_FILE } from '../../../src/relay/relay-secret.js';
 import { newSessionId } from '../../../src/relay/secrets.js';
 import { SessionKeys, keyExpiryFor } from '../../../src/relay/session-keys.js';
-import { connectPair, metric, openPeer, refusedUpgrade, startRelay } from '../../helpers/relay-process.js';
+import type { TransportCloseInfo } from '../../../src/channel/transport.js';
+import { isKubepairError } from '../../../src/errors/index.js';
+import { createSession, openRelaySocket, pair, reconnectVerdict } from '../../../src/relay-client/index.js';
+import type { RelayControlMessage, RelaySocket } from '../../../src/relay-client/index.js';
+import { connectPair, metric, openPeer, refusedUpgrade, startRelay, within } from '../../helpers/relay-process.js';
 import type { StartedRelay, TestPeer } from '../../helpers/relay-process.js';
 
 const T = { timeout: 60_000 };
@@ -70,6 +74,19 @@ async function exchange(a: TestPeer, b: TestPeer, what: string): Promise<void> {
     await to.until(() => to.frames.length >= start + sent.length, `${what}: all frames`);
     assert.deepEqual(to.frames.slice(start), sent, `${what}: same frames, same order`);
   }
+}
+
+/** A refused upgrade's status, code and message (the message is what the returning side reads). */
+async function refusal(promise: Promise<TestPeer>): Promise<{ status: number; code: string | undefined; message: string | undefined }> {
+  try {
+    const peer = await promise;
+    peer.ws.terminate();
+  } catch (err) {
+    const e = err as { status?: number; body?: { error?: { code?: string; message?: string } } };
+    if (e.status === undefined) throw err;
+    return { status: e.status, code: e.body?.error?.code, message: e.body?.error?.message };
+  }
+  throw new Error('the upgrade was accepted');
 }
 
 /** The relay secret the test forges keys with, as an attacker who stole the state directory could. */
@@ -210,9 +227,13 @@ describe('durable sessions: the resume window', { timeout: 300_000 }, () => {
     const audit = await auditOf(relay, session.session_id, has('session_destroyed'));
     assert.ok(has('session_destroyed', { reason: 'resume_expired', missing: 'client' })(audit), JSON.stringify(audit));
     assert.equal(await metric(relay, 'kubepair_relay_sessions_ended_total', '{reason="resume_expired"}'), 1);
-    // This relay issued the key and knows the session ended: it is not recreated.
-    const late = await refusedUpgrade(openPeer(relay, 'client', session.session_id, pairing.client_key));
-    assert.deepEqual(late, { status: 404, code: 'KP_ERR_RELAY_SESSION_NOT_FOUND' });
+    // This relay knows the session ended, and the side that comes back too late hears why.
+    const late = await refusal(openPeer(relay, 'client', session.session_id, pairing.client_key));
+    assert.deepEqual(late, {
+      status: 404,
+      code: 'KP_ERR_RELAY_SESSION_NOT_FOUND',
+      message: 'the relay session does not exist or has ended: its resume window closed before this side came back',
+    });
   });
 
   it('an agent that asks for no window gets none: a cut ends the session at once, as before', T, async () => {
@@ -330,6 +351,38 @@ describe('durable sessions: relay restarts', { timeout: 300_000 }, () => {
     }
   });
 
+  it('Security: a session recreated after a restart whose window then closed is never recreated again: a side coming back hears why (404)', T, async () => {
+    const args = ['--rate-limit', '10000', '--max-resume-window', '1s'];
+    let relay = await startRelay({ args });
+    try {
+      const { session, pairing, agent } = await connectPair(relay);
+      await establish(relay, agent, session.session_id, 600);
+      await relay.stop('SIGKILL');
+      relay = await startRelay({ restartOf: relay, args });
+      const agentBack = await openPeer(relay, 'agent', session.session_id, session.agent_key);
+      await agentBack.control('peer_suspended');
+      const closed = await agentBack.closedWithin(10_000);
+      assert.equal(closed.code, 4410, closed.reason);
+      assert.match(closed.reason, /the client did not come back within the resume window/);
+      // Both keys still verify under the relay secret, but this process saw the session end.
+      for (const [role, key] of [
+        ['client', pairing.client_key],
+        ['agent', session.agent_key],
+      ] as const) {
+        const late = await refusal(openPeer(relay, role, session.session_id, key));
+        assert.deepEqual(
+          late,
+          { status: 404, code: 'KP_ERR_RELAY_SESSION_NOT_FOUND', message: 'the relay session does not exist or has ended: its resume window closed before this side came back' },
+          role,
+        );
+      }
+      assert.equal(await metric(relay, 'kubepair_relay_sessions_recreated_total'), 1, 'recreated once, not again');
+      assert.equal(await metric(relay, 'kubepair_relay_sessions', '{state="established"}'), 0);
+    } finally {
+      await relay.dispose();
+    }
+  });
+
   it('Security: a flood of resumptions for sessions nobody can prove allocates nothing; valid ones wait in a bounded table that empties itself', { timeout: 90_000 }, async () => {
     const relay = await startRelay({ logLevel: 'info', args: ['--rate-limit', '100000', '--max-recreated-waiting', '3', '--max-resume-window', '2s'] });
     try {
@@ -371,6 +424,187 @@ describe('durable sessions: relay restarts', { timeout: 300_000 }, () => {
       const again = await openPeer(relay, 'agent', id, key);
       await again.control('peer_suspended');
       again.ws.close(1000);
+    } finally {
+      await relay.dispose();
+    }
+  });
+});
+
+describe('Security: a flood of reconnects', { timeout: 300_000 }, () => {
+  let relay: StartedRelay;
+  before(async () => {
+    relay = await startRelay({ args: ['--rate-limit', '20', '--max-reconnects-per-minute', '10'] });
+  });
+  after(() => relay.dispose());
+
+  it('each side opens at most --max-reconnects-per-minute new sockets a minute (then 429), the current socket keeps working, and wrong keys still spend the failure budget', T, async () => {
+    const { session, pairing, agent, client } = await connectPair(relay); // two of the 20 API requests
+    await establish(relay, agent, session.session_id, 600);
+    let current = client;
+    for (let i = 0; i < 10; i++) {
+      const newer = await openPeer(relay, 'client', session.session_id, pairing.client_key);
+      await newer.control('peer_resumed');
+      assert.equal((await current.closedWithin()).code, 4001, `reconnect ${i + 1}: the older socket is replaced`);
+      current = newer;
+    }
+    const over = await refusal(openPeer(relay, 'client', session.session_id, pairing.client_key));
+    assert.deepEqual(over, {
+      status: 429,
+      code: 'KP_ERR_RELAY_RATE_LIMITED',
+      message: 'too many requests to the relay from this address; slow down: too many new sockets for this side of the session; wait a minute',
+    });
+    assert.equal(await metric(relay, 'kubepair_relay_limit_hits_total', '{limit="reconnects"}'), 1);
+    assert.equal(current.ws.readyState, current.ws.OPEN, 'the refused reconnect did not touch the current socket');
+    await exchange(agent, current, 'after the flood');
+    assert.equal(await metric(relay, 'kubepair_relay_open_sockets', '{role="client"}'), 1, 'replaced sockets do not pile up');
+    // The other side has its own budget.
+    const agentNewer = await openPeer(relay, 'agent', session.session_id, session.agent_key);
+    await agentNewer.control('peer_resumed');
+    // Authenticated reconnects spent none of the address's failure budget; wrong keys still do.
+    for (let i = 0; i < 20; i++) {
+      const refused = await refusedUpgrade(openPeer(relay, 'client', session.session_id, randomBytes(32).toString('base64url')));
+      assert.deepEqual(refused, { status: 401, code: 'KP_ERR_RELAY_UNAUTHORIZED' }, `wrong key ${i + 1}`);
+    }
+    const budgetGone = await refusal(openPeer(relay, 'agent', session.session_id, session.agent_key));
+    assert.equal(budgetGone.status, 429);
+    assert.match(budgetGone.message ?? '', /too many refused requests from this address/);
+    await exchange(agentNewer, current, 'the session outlived the flood');
+    const audit = await auditOf(relay, session.session_id, has('socket_replaced'));
+    assert.equal(audit.filter((r) => r.event === 'socket_replaced').length, 11, 'ten client replacements and one agent replacement');
+    agentNewer.ws.close(1000);
+    current.ws.close(1000);
+  });
+});
+
+/** The next relay control message of `type` on `socket` (bounded). */
+function nextControl(socket: RelaySocket, type: RelayControlMessage['type']): Promise<RelayControlMessage> {
+  return within(
+    10_000,
+    `control ${type}`,
+    new Promise((resolve) => {
+      const listener = (message: RelayControlMessage): void => {
+        if (message.type !== type) return;
+        socket.controlMessages.off('control', listener);
+        resolve(message);
+      };
+      socket.controlMessages.on('control', listener);
+    }),
+  );
+}
+
+function closeOf(socket: RelaySocket): Promise<TransportCloseInfo> {
+  return within(10_000, 'socket close', new Promise((resolve) => socket.once('close', resolve)));
+}
+
+/** One frame each way through two relay-client sockets. */
+async function roundTrip(agent: RelaySocket, client: RelaySocket, what: string): Promise<void> {
+  for (const [from, to] of [
+    [agent, client],
+    [client, agent],
+  ] as const) {
+    const payload = randomBytes(4096);
+    const got = within(10_000, `${what}: a frame`, new Promise<Uint8Array>((resolve) => to.once('message', resolve)));
+    from.send(payload);
+    assert.deepEqual(Buffer.from(await got), payload, what);
+  }
+}
+
+describe('the relay client reconnecting (the API endpoints resume with)', { timeout: 300_000 }, () => {
+  it('abandon() suspends, openRelaySocket with the same key resumes, a newer socket replaces (4001, stop), a killed relay is retried and resumed after its restart', { timeout: 120_000 }, async () => {
+    let relay = await startRelay({ args: ['--rate-limit', '10000'] });
+    try {
+      const agentEndpoint = { url: relay.url, token: relay.tokens.agent };
+      const clientEndpoint = { url: relay.url, token: relay.tokens.client };
+      const session = await createSession(agentEndpoint);
+      const agentSocket = (): Promise<RelaySocket> => openRelaySocket({ endpoint: agentEndpoint, role: 'agent', sessionId: session.sessionId, key: session.agentKey });
+      let agent = await agentSocket();
+      const agentConnected = nextControl(agent, 'peer_connected');
+      const paired = await pair(clientEndpoint, session.nameplate);
+      const clientSocket = (): Promise<RelaySocket> => openRelaySocket({ endpoint: clientEndpoint, role: 'client', sessionId: paired.sessionId, key: paired.clientKey });
+      let client = await clientSocket();
+      await Promise.all([agentConnected, nextControl(client, 'peer_connected')]);
+      const mark = relay.logs.mark();
+      agent.sendEstablished(600);
+      await relay.logs.waitFor((r) => r.event === 'session_established' && r.session === session.sessionId, 10_000, mark, 'session_established');
+
+      // The client drops its carrier on purpose (it decided the link is dead): suspended, not ended.
+      const suspended = nextControl(agent, 'peer_suspended');
+      const abandoned = closeOf(client);
+      client.abandon();
+      assert.equal((await abandoned).error, undefined, 'our own abandon is not an error');
+      await suspended;
+      const agentResumed = nextControl(agent, 'peer_resumed');
+      client = await clientSocket();
+      await Promise.all([agentResumed, nextControl(client, 'peer_resumed')]);
+      await roundTrip(agent, client, 'after abandon and resume');
+
+      // A newer socket of the same side replaces the older at once; the older hears 4001: stop.
+      const replacedClose = closeOf(client);
+      const newer = await clientSocket();
+      await nextControl(newer, 'peer_resumed');
+      const replaced = await replacedClose;
+      assert.equal(replaced.code, 4001);
+      assert.ok(isKubepairError(replaced.error, 'KP_ERR_RELAY_SOCKET_REPLACED'), String(replaced.error));
+      assert.equal(reconnectVerdict(replaced.error), 'stop', 'a replaced socket is not reopened');
+      client = newer;
+      await roundTrip(agent, client, 'after replacement');
+
+      // The relay dies: both sockets lose their carrier (retry); while it is down, opening fails (retry).
+      const lost = [closeOf(agent), closeOf(client)];
+      await relay.stop('SIGKILL');
+      for (const info of await Promise.all(lost)) {
+        assert.ok(isKubepairError(info.error, 'KP_ERR_TRANSPORT_CLOSED'), String(info.error));
+        assert.equal(reconnectVerdict(info.error), 'retry');
+      }
+      const whileDown = await agentSocket().then(
+        () => assert.fail('the relay is down'),
+        (err: unknown) => err,
+      );
+      assert.ok(isKubepairError(whileDown, 'KP_ERR_RELAY_UNREACHABLE'), String(whileDown));
+      assert.equal(reconnectVerdict(whileDown), 'retry');
+      relay = await startRelay({ restartOf: relay, args: ['--rate-limit', '10000'] });
+      agent = await agentSocket();
+      await nextControl(agent, 'peer_suspended');
+      const agentBack = nextControl(agent, 'peer_resumed');
+      client = await clientSocket();
+      await Promise.all([agentBack, nextControl(client, 'peer_resumed')]);
+      agent.sendEstablished(600); // restate the window on the new relay process
+      await roundTrip(agent, client, 'after the relay restart');
+      const bothClosed = [closeOf(agent), closeOf(client)];
+      client.close();
+      await Promise.all(bothClosed);
+    } finally {
+      await relay.dispose();
+    }
+  });
+
+  it('the window closing: the side that stayed gets 4410 (stop), the side that comes back gets 404 with the reason (stop)', T, async () => {
+    const relay = await startRelay({ args: ['--rate-limit', '10000', '--max-resume-window', '1s'] });
+    try {
+      const agentEndpoint = { url: relay.url, token: relay.tokens.agent };
+      const session = await createSession(agentEndpoint);
+      const agent = await openRelaySocket({ endpoint: agentEndpoint, role: 'agent', sessionId: session.sessionId, key: session.agentKey });
+      const agentConnected = nextControl(agent, 'peer_connected');
+      const paired = await pair({ url: relay.url, token: relay.tokens.client }, session.nameplate);
+      const clientOptions = { endpoint: { url: relay.url }, role: 'client' as const, sessionId: paired.sessionId, key: paired.clientKey };
+      const client = await openRelaySocket(clientOptions);
+      await agentConnected;
+      agent.sendEstablished(600);
+      await relay.logs.waitFor((r) => r.event === 'session_established' && r.session === session.sessionId);
+      const agentClosed = closeOf(agent);
+      client.abandon();
+      await nextControl(agent, 'peer_suspended');
+      const ended = await agentClosed;
+      assert.ok(isKubepairError(ended.error, 'KP_ERR_RELAY_SESSION_ENDED'), String(ended.error));
+      assert.match(ended.error?.message ?? '', /the client did not come back within the resume window/);
+      assert.equal(reconnectVerdict(ended.error), 'stop');
+      const late = await openRelaySocket(clientOptions).then(
+        () => assert.fail('the session is over'),
+        (err: unknown) => err,
+      );
+      assert.ok(isKubepairError(late, 'KP_ERR_RELAY_SESSION_NOT_FOUND'), String(late));
+      assert.equal((late as Error).message, 'the relay session does not exist or has ended: its resume window closed before this side came back');
+      assert.equal(reconnectVerdict(late), 'stop');
     } finally {
       await relay.dispose();
     }
