@@ -56,6 +56,8 @@ export const MUX_MAX_CONCURRENT_STREAMS = 256;
 export const MUX_OPEN_TIMEOUT_MS = 15_000; // 15 s
 /** Longest target name in a CONNECT :authority. */
 export const MUX_TARGET_NAME_MAX_CHARS = 63;
+/** Most targets a session offers (kube-apiserver and --expose names), and most --forward ports a client opens. */
+export const SESSION_TARGETS_MAX = 32;
 
 // --- agent policy (DESIGN §6) ---
 /** Most `--allow` rules, and separately most `--deny` rules, one policy accepts. */
@@ -101,6 +103,12 @@ export const API_SERVER_H2_CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024; // 32 MiB
 export const UPGRADE_CLIENT_CLOSE_GRACE_MS = 10_000; // 10 s
 /** While audit writes keep failing, `share` prints at most one line about it per this interval. */
 export const SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS = 10_000; // 10 s
+
+// --- agent: paired sessions (DESIGN §1, §6) ---
+/** How long a paired session may last unless `share --max-duration` says otherwise. */
+export const SHARE_SESSION_LIFETIME_MS = 8 * 60 * 60 * 1000; // 8 h
+/** The shortest `--max-duration` accepted. */
+export const SHARE_SESSION_LIFETIME_MIN_MS = 60 * 1000; // 1 min
 
 // --- agent: passthrough credentials (DESIGN §6) ---
 /**

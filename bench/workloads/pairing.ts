@@ -5,7 +5,7 @@
  *
  * - `connect` process: spawn of the CLI to the first byte: what a user waits for. Split into
  *   spawn → "paired" on stderr, → ready (the export line), → first byte.
- * - in process: the client role's `Connect.start()` called from this process (modules loaded,
+ * - in process: the client role's `ClientTunnel.start()` called from this process (modules loaded,
  *   JIT warm) to the first byte: the protocol and set-up work without Node's start-up.
  * - CLI start-up alone: `kubepair --version`, the floor under the first figure.
  * - ssh: `ssh -W host:port` (stdio forwarding) spawn to the first byte: TCP, key exchange,
@@ -18,8 +18,7 @@ import type { E2EStack } from '../../test/helpers/e2e-stack.js';
 import { CLI_PATH } from '../../test/helpers/cli.js';
 import { within } from '../../test/helpers/relay-process.js';
 import { parsePairingCode } from '../../src/channel/pairing-code.js';
-import type { ConnectReporter } from '../../src/client/connect.js';
-import { Connect } from '../../src/client/connect.js';
+import { ClientTunnel } from '../../src/client/client-tunnel.js';
 import { openSocket } from '../lib/load.js';
 import { processCpuSeconds } from '../lib/process-cost.js';
 import { formatNumber } from '../lib/report.js';
@@ -81,23 +80,14 @@ async function inProcessPairing(stack: E2EStack, helloPort: number): Promise<num
   const share = await stack.startShare(['--once', '--expose', `hello=127.0.0.1:${helloPort}`]);
   const env = stack.env('client');
   const local = await freePort();
-  const controller = new AbortController();
-  let onReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (onReady = resolve));
-  const reporter: ConnectReporter = { paired: () => undefined, ready: () => onReady(), tunnelClosed: () => undefined };
   const started = performance.now();
-  const connect = new Connect(
-    { relay: { url: env['KUBEPAIR_RELAY']!, token: env['KUBEPAIR_TOKEN'] }, code: parsePairingCode(share.code), plan: { kind: 'wait' }, port: 0, forwards: [{ localPort: local, target: 'hello' }] },
-    reporter,
-  );
-  const running = connect.start(controller.signal);
+  const tunnel = new ClientTunnel({ relay: { url: env['KUBEPAIR_RELAY']!, token: env['KUBEPAIR_TOKEN'] }, code: parsePairingCode(share.code), forwards: [{ localPort: local, target: 'hello' }] });
   try {
-    await within(FIRST_BYTE_TIMEOUT_MS, 'connect to be ready', Promise.race([ready, running.then(() => Promise.reject(new Error('connect ended before it was ready')))]));
+    await within(FIRST_BYTE_TIMEOUT_MS, 'connect to be ready', tunnel.start());
     await firstByte(local);
     return performance.now() - started;
   } finally {
-    controller.abort();
-    await running.catch(() => undefined); // its result after the abort is not what is measured
+    await tunnel.close();
     await share.process.stop('SIGTERM', 5000);
   }
 }

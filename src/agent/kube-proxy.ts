@@ -49,19 +49,16 @@ import type { IncomingRequest, RequestReaderLimits } from './http1/request-reade
 import { RequestReader } from './http1/request-reader.js';
 import type { ResponseBodyFraming } from './http1/response-writer.js';
 import { ResponseWriter, responseHasNoBody, serializeResponseHead } from './http1/response-writer.js';
-import { kubeStatusBody } from './kube-status.js';
+import { KUBE_STATUS_HEADERS, REFUSAL_TEXT_HEADERS, REFUSAL_TEXT_STATUS, kubeStatusBody } from '../protocol/kube-status.js';
 import type { PolicyDecision, RequestAttributes, RequestPolicy } from './policy/index.js';
 import { CONNECT_SUBRESOURCES, forbiddenResponse, requestAttributes } from './policy/index.js';
 import type { UpstreamAuth, UpstreamCluster } from './upstream-cluster.js';
 
 /**
  * The answer while the audit log cannot be written (the sharer sees the cause, the client does
- * not see the agent's paths). Like kube-apiserver when its audit backend refuses an event: a
- * 500 with a text/plain body. client-go puts a text body of a 5xx into its error message on
- * every code path (discovery included), whereas it drops a Status's message on discovery
- * requests and prints a fixed text for a 503.
+ * not see the agent's paths): the text refusal of protocol/kube-status.ts, which kubectl shows
+ * word for word on every code path.
  */
-const AUDIT_BLOCKED_STATUS = 500;
 const AUDIT_BLOCKED_MESSAGE = 'kubepair: the agent cannot write its audit log, so it refuses every request until the sharer fixes it (fail closed)';
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
@@ -275,7 +272,7 @@ export class KubeProxy {
       return;
     }
     if (this.#auditBlocked()) {
-      this.#answer(stream, exchange, head.method, AUDIT_BLOCKED_STATUS, [['content-type', 'text/plain; charset=utf-8'], ['cache-control', 'no-store']], AUDIT_BLOCKED_MESSAGE, true);
+      this.#answer(stream, exchange, head.method, REFUSAL_TEXT_STATUS, REFUSAL_TEXT_HEADERS, AUDIT_BLOCKED_MESSAGE, true);
       return;
     }
     let auth: UpstreamAuth;
@@ -289,7 +286,7 @@ export class KubeProxy {
     try {
       await this.#recordStart(exchange);
     } catch {
-      this.#answer(stream, exchange, head.method, AUDIT_BLOCKED_STATUS, [['content-type', 'text/plain; charset=utf-8'], ['cache-control', 'no-store']], AUDIT_BLOCKED_MESSAGE, true);
+      this.#answer(stream, exchange, head.method, REFUSAL_TEXT_STATUS, REFUSAL_TEXT_HEADERS, AUDIT_BLOCKED_MESSAGE, true);
       return;
     }
     if (stream.destroyed) {
@@ -522,7 +519,6 @@ export class KubeProxy {
   }
 
   #answerStatus(stream: Duplex, exchange: Exchange, method: string, code: number, message: string, close: boolean): void {
-    const body = kubeStatusBody(code, message);
-    this.#answer(stream, exchange, method, code, [['content-type', 'application/json'], ['cache-control', 'no-store']], body, close);
+    this.#answer(stream, exchange, method, code, KUBE_STATUS_HEADERS, kubeStatusBody(code, message), close);
   }
 }

@@ -21,7 +21,7 @@ import { request } from 'node:https';
 import { z } from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { SERVICE_ACCOUNT_TOKEN_MIN_SECONDS, TOKEN_REQUEST_ANSWER_MAX_BYTES, TOKEN_REQUEST_TIMEOUT_MS, UPSTREAM_MESSAGE_MAX_CHARS } from '../limits.js';
-import type { SessionDescription } from '../session/session-description.js';
+import type { SessionDescription } from '../protocol/session-description.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
 
 export interface ServiceAccountRef {
@@ -44,6 +44,12 @@ export interface PassthroughCredentials {
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/** A ServiceAccount in a share's configuration. */
+export const ServiceAccountRefSchema = z.strictObject({
+  namespace: z.string().regex(DNS_LABEL, 'a namespace name'),
+  name: z.string().regex(DNS_SUBDOMAIN, 'a ServiceAccount name'),
+});
 
 /** Parse `NAMESPACE/NAME`; throws KP_ERR_INVALID_ARGUMENT (exit 2). */
 export function parseServiceAccountRef(text: string): ServiceAccountRef {

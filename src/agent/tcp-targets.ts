@@ -8,16 +8,29 @@
  */
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { z } from 'zod';
 import { KubepairError } from '../errors/index.js';
 import type { StreamOutcome } from '../mux/mux-server.js';
 import { splice } from '../mux/splice.js';
-import { KUBE_API_TARGET, isValidTargetName } from '../mux/target-name.js';
+import { KUBE_API_TARGET, isValidTargetName } from '../protocol/target-name.js';
 
 export interface TcpTarget {
   readonly name: string;
   readonly host: string;
   readonly port: number;
 }
+
+const TARGET_HOST = /^[A-Za-z0-9.:-]{1,253}$/;
+
+/** A target in a share's configuration: a name the client may ask for, and where the agent dials. */
+export const TcpTargetSchema = z.strictObject({
+  name: z
+    .string()
+    .refine(isValidTargetName, 'lowercase letters, digits and dashes only')
+    .refine((name) => name !== KUBE_API_TARGET, `"${KUBE_API_TARGET}" is reserved for the API server`),
+  host: z.string().regex(TARGET_HOST, 'a host name or IP address'),
+  port: z.number().int().min(1).max(65535),
+});
 
 /** Parse `NAME=HOST:PORT` (HOST may be `[v6]`); throws KP_ERR_TARGET_SPEC (exit 2) with the reason. */
 export function parseExposeSpec(spec: string): TcpTarget {
@@ -31,7 +44,7 @@ export function parseExposeSpec(spec: string): TcpTarget {
   const port = Number(rawPort);
   if (port < 1 || port > 65535) throw new KubepairError('KP_ERR_TARGET_SPEC', `port ${rawPort} is not 1-65535`);
   const host = rawHost.startsWith('[') ? rawHost.slice(1, -1) : rawHost;
-  if (!/^[A-Za-z0-9.:-]{1,253}$/.test(host)) throw new KubepairError('KP_ERR_TARGET_SPEC', `host "${host.slice(0, 100)}"`);
+  if (!TARGET_HOST.test(host)) throw new KubepairError('KP_ERR_TARGET_SPEC', `host "${host.slice(0, 100)}"`);
   return { name, host, port };
 }
 

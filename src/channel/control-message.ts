@@ -1,20 +1,16 @@
 /**
- * CONTROL records (DESIGN §4): one JSON object per record, at most 64 KiB, with a string
- * `type`. This module checks only the envelope; each message type (the session description
- * and later ones) has its own schema where it is consumed. Received JSON is untrusted.
+ * The codec of CONTROL records (DESIGN §4): one JSON object per record, at most 64 KiB, whose
+ * envelope (a string `type`) is protocol/channel-control.ts. This module checks only the
+ * envelope; each message type (the session description and later ones) has its own schema in
+ * src/protocol/, checked where it is consumed. Received JSON is untrusted.
  */
-import { z } from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { CONTROL_MAX_BYTES } from '../limits.js';
-
-export const controlEnvelopeSchema = z.looseObject({
-  type: z.string().min(1).max(64).regex(/^[a-z][a-z0-9_.-]*$/),
-});
-
-export type ControlMessage = z.infer<typeof controlEnvelopeSchema>;
+import { ControlEnvelopeSchema } from '../protocol/channel-control.js';
+import type { ControlMessage } from '../protocol/channel-control.js';
 
 export function encodeControlMessage(message: ControlMessage): Uint8Array {
-  const parsed = controlEnvelopeSchema.safeParse(message);
+  const parsed = ControlEnvelopeSchema.safeParse(message);
   if (!parsed.success) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', 'control message without a valid type');
   const bytes = new TextEncoder().encode(JSON.stringify(message));
   if (bytes.length > CONTROL_MAX_BYTES) {
@@ -33,7 +29,7 @@ export function decodeControlMessage(body: Uint8Array): ControlMessage {
   } catch (err) {
     throw new KubepairError('KP_ERR_CHANNEL_PROTOCOL', 'control record is not UTF-8 JSON', { cause: err });
   }
-  const parsed = controlEnvelopeSchema.safeParse(json);
+  const parsed = ControlEnvelopeSchema.safeParse(json);
   if (!parsed.success) throw new KubepairError('KP_ERR_CHANNEL_PROTOCOL', 'control record without a valid type');
   return parsed.data;
 }

@@ -25,7 +25,7 @@ import {
   scalarMultVfy,
 } from '../crypto/cpace.js';
 import type { SessionKeys, TrafficSecret } from '../crypto/key-schedule.js';
-import { SESSION_ID_BYTES, confirmationTag, deriveSessionKeys } from '../crypto/key-schedule.js';
+import { SESSION_ID_BYTES, confirmationTag, copyTrafficSecret, deriveSessionKeys } from '../crypto/key-schedule.js';
 import { KubepairError, isKubepairError } from '../errors/index.js';
 import { HANDSHAKE_STEP_TIMEOUT_MS } from '../limits.js';
 import { PROTOCOL } from '../version.js';
@@ -109,7 +109,7 @@ class HandshakeSecrets {
 /** The result for `role`: copies of its two traffic secrets (the originals are wiped). */
 function handshakeResult(role: ChannelRole, keys: SessionKeys, peer: AssociatedData, inbox: FrameInbox): HandshakeResult {
   const [send, receive] = role === 'agent' ? [keys.agentToClient, keys.clientToAgent] : [keys.clientToAgent, keys.agentToClient];
-  return { role, send: copySecret(send), receive: copySecret(receive), peer, inbox };
+  return { role, send: copyTrafficSecret(send), receive: copyTrafficSecret(receive), peer, inbox };
 }
 
 function pairingFailed(detail: string, cause?: unknown): KubepairError {
@@ -185,8 +185,4 @@ export async function runClientHandshake(options: HandshakeOptions): Promise<Han
     if (!success) inbox.dispose();
     secrets.wipe();
   }
-}
-
-function copySecret(secret: TrafficSecret): TrafficSecret {
-  return { key: Uint8Array.from(secret.key), iv: Uint8Array.from(secret.iv) };
 }

@@ -1,6 +1,5 @@
 /** Public surface of the channel layer: pairing codes, the handshake and the secure channel. */
 export type { AssociatedData, ChannelRole } from './associated-data.js';
-export type { ControlMessage } from './control-message.js';
 export type { HandshakeOptions, HandshakeResult } from './handshake.js';
 export type { OpenSecureChannelOptions } from './open-secure-channel.js';
 export type { PairingCode } from './pairing-code.js';

@@ -6,8 +6,10 @@
  * rejection says precisely what is wrong.
  */
 import { randomInt } from 'node:crypto';
+import { z } from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { NAMEPLATE_MAX_DIGITS, PAIRING_CODE_INPUT_MAX_CHARS, PAIRING_SECRET_DIGITS } from '../limits.js';
+import { NAMEPLATE_PATTERN as NAMEPLATE_SOURCE } from '../protocol/relay-api.js';
 
 export interface PairingCode {
   /** Decimal nameplate, no leading zeros, 1..NAMEPLATE_MAX_DIGITS digits. */
@@ -16,8 +18,14 @@ export interface PairingCode {
   readonly secret: string;
 }
 
-const NAMEPLATE_PATTERN = new RegExp(`^[1-9][0-9]{0,${NAMEPLATE_MAX_DIGITS - 1}}$`);
+const NAMEPLATE_PATTERN = new RegExp(NAMEPLATE_SOURCE);
 const SECRET_PATTERN = new RegExp(`^[0-9]{${PAIRING_SECRET_DIGITS}}$`);
+
+/** A parsed code as a role's configuration holds it (ClientTunnel): both parts in canonical form. */
+export const PairingCodeSchema = z.strictObject({
+  nameplate: z.string().regex(NAMEPLATE_PATTERN, 'a nameplate: a number from 1 without leading zeros'),
+  secret: z.string().regex(SECRET_PATTERN, `the secret: exactly ${PAIRING_SECRET_DIGITS} digits`),
+});
 /** Dashes people paste from documents and chat apps, treated like '-'. */
 const DASHES = new Set(['-', '\u2010', '\u2011', '\u2012', '\u2013', '\u2014', '\u2015', '\u2212']);
 const LOOKALIKES: Readonly<Record<string, string>> = { O: '0', o: '0', l: '1', I: '1', i: '1', S: '5', B: '8' };

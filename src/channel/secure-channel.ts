@@ -17,7 +17,7 @@ import { InnerType, RecordOpener, RecordSealer } from '../crypto/records.js';
 import { KubepairError, toKubepairError } from '../errors/index.js';
 import { CHANNEL_READ_HIGH_WATER_BYTES, CHANNEL_WRITE_HIGH_WATER_BYTES, RECORD_MUX_CHUNK_BYTES } from '../limits.js';
 import type { AssociatedData, ChannelRole } from './associated-data.js';
-import type { ControlMessage } from './control-message.js';
+import type { ControlMessage } from '../protocol/channel-control.js';
 import { decodeControlMessage, encodeControlMessage } from './control-message.js';
 import type { FrameInbox } from './frame-inbox.js';
 import type { HandshakeResult } from './handshake.js';

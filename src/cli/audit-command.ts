@@ -5,12 +5,13 @@
  * Bad usage exits 2 (commander).
  */
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { describeVerifyResult, verifyAuditFiles } from '../audit/verify.js';
+import { flag, parseCommandOptions } from './command-options.js';
 
-interface VerifyCommandOptions {
-  readonly segment?: boolean;
-}
+/** `kubepair audit verify`'s one option. */
+const VerifyOptionsSchema = z.strictObject({ segment: flag });
 
 export function registerAuditCommand(program: Command): void {
   const audit = program
@@ -30,7 +31,8 @@ Fails (exit 1) on a missing or empty file, a head that is not the genesis record
 It cannot detect records cut from the end, or a log rewritten with a recomputed chain: ship
 the log off-host and compare (docs/audit.md).`,
     )
-    .action(async (files: string[], options: VerifyCommandOptions) => {
+    .action(async (files: string[], rawOptions: unknown) => {
+      const options = parseCommandOptions(VerifyOptionsSchema, rawOptions, 'audit verify');
       const result = await verifyAuditFiles(files, { segment: options.segment === true });
       const verdict = describeVerifyResult(result, files);
       if (!result.ok) throw new KubepairError('KP_ERR_AUDIT_VERIFY_FAILED', verdict);

@@ -3,7 +3,8 @@
  * connect-run.ts, loaded only when the command runs, so other commands start fast.
  */
 import type { Command } from 'commander';
-import { addRelayOptions, collect } from './relay-endpoint-options.js';
+import { collect } from './command-options.js';
+import { addRelayOptions } from './relay-endpoint-options.js';
 
 const EXAMPLES = `
 Examples:
@@ -29,7 +30,7 @@ export function registerConnectCommand(program: Command): void {
     .option('--no-shell', 'do not start a shell: print the KUBECONFIG export line and wait')
     .option('--forward <localport:name>', 'forward 127.0.0.1:LOCALPORT to a target the agent exposes (repeatable)', collect)
     .addHelpText('after', EXAMPLES);
-  addRelayOptions(connect).action(async (code: string | undefined, command: string[], options: Record<string, unknown>) => {
+  addRelayOptions(connect).action(async (code: string | undefined, command: string[], options: unknown) => {
     const { runConnect } = await import('./connect-run.js');
     process.exitCode = await runConnect(code, command, options);
   });

@@ -13,12 +13,12 @@
  * quoted, in printable ASCII only and short enough not to wrap, so no rule can start a line
  * that imitates the banner (issue 10).
  */
-import type { ConnectReporter, PortForward } from '../client/connect.js';
+import type { ClientTunnel, PortForward, RefusedConnection } from '../client/client-tunnel.js';
 import type { KubepairError } from '../errors/index.js';
 import { BANNER_RULE_MAX_CHARS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
-import type { PolicyMode } from '../session/policy-shape.js';
-import type { SessionDescription } from '../session/session-description.js';
+import type { PolicyMode } from '../protocol/policy-shape.js';
+import type { SessionDescription } from '../protocol/session-description.js';
 import { inertText } from '../terminal/inert-text.js';
 
 const MODE_TEXT: Readonly<Record<SessionDescription['mode'], string>> = {
@@ -58,11 +58,19 @@ export function bannerLines(description: SessionDescription): string[] {
   return lines;
 }
 
-export class ConnectOutput implements ConnectReporter {
+export class ConnectOutput {
   readonly #noShell: boolean;
 
   constructor(noShell: boolean) {
     this.#noShell = noShell;
+  }
+
+  /** Print what `tunnel` reports while it pairs and serves (its end is the caller's to report). */
+  watch(tunnel: ClientTunnel): void {
+    tunnel.on('staleKubeconfigsRemoved', (count) => this.staleKubeconfigsRemoved(count));
+    tunnel.on('paired', (description) => this.paired(description));
+    tunnel.on('ready', (ready) => this.ready(ready));
+    tunnel.on('connectionRefused', (connection, error) => this.connectionRefused(connection, error));
   }
 
   staleKubeconfigsRemoved(count: number): void {
@@ -83,7 +91,7 @@ export class ConnectOutput implements ConnectReporter {
     }
   }
 
-  connectionRefused(info: { readonly target: string; readonly localPort: number }, error: KubepairError): void {
+  connectionRefused(info: RefusedConnection, error: KubepairError): void {
     process.stderr.write(`kubepair: a connection on 127.0.0.1:${info.localPort} (${inertText(info.target)}) was closed: ${inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}\n`);
   }
 

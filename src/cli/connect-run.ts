@@ -1,28 +1,29 @@
 /**
- * Running `kubepair connect`: the code comes from the argument or, when missing, from a prompt
- * on a terminal or the first line of standard input; options are validated before the relay is
- * contacted; then the client role (src/client/connect.ts) pairs and runs the shell, the command,
- * or waits. A signal at any point ends it (connect-termination.ts): before the shell or command
- * starts nothing runs, and connect exits 128 + the signal's number.
+ * Running `kubepair connect`, the front end of the client role: options go once through their
+ * schema (command-options.ts) before anything else; the code comes from the argument or, when
+ * missing, from a prompt on a terminal or the first line of standard input; then a ClientTunnel
+ * (src/client/client-tunnel.ts) pairs and sets up, and this module runs what the tunnel is for —
+ * the shell, the command (its status becomes connect's), or nothing (--no-shell: wait) — prints
+ * what happens (connect-output.ts) and decides the exit code. A signal at any point ends it
+ * (connect-termination.ts): before the shell or command starts nothing runs, and connect exits
+ * 128 + the signal's number.
  */
-import type { PairingCode } from '../channel/pairing-code.js';
+import { dirname } from 'node:path';
+import { z } from 'zod';
 import { parsePairingCode } from '../channel/pairing-code.js';
-import type { ChildPlan } from '../client/child-session.js';
-import { Connect } from '../client/connect.js';
-import type { PortForward } from '../client/connect.js';
+import type { PortForward, TunnelReady } from '../client/client-tunnel.js';
+import { ClientTunnel } from '../client/client-tunnel.js';
 import { KubepairError, isKubepairError } from '../errors/index.js';
 import { PAIRING_CODE_INPUT_MAX_CHARS } from '../limits.js';
-import { assertTargetName } from '../mux/target-name.js';
+import { assertTargetName } from '../protocol/target-name.js';
+import type { ChildPlan } from './child-session.js';
+import { startChildSession } from './child-session.js';
+import { parseCommandOptions, parsePort, relayOptionsShape, repeated } from './command-options.js';
 import { ConnectOutput } from './connect-output.js';
 import { ConnectTermination } from './connect-termination.js';
 import { relayEndpointFrom } from './relay-endpoint-options.js';
 import { reportError } from './report-error.js';
 import { promptLine, readFirstLine } from './secret-input.js';
-
-function parsePort(text: string, what: string): number {
-  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `${what} "${text}" is not a port (0-65535)`);
-  return Number(text);
-}
 
 export function parseForward(spec: string): PortForward {
   const match = /^(\d{1,5}):([^:]+)$/.exec(spec);
@@ -32,6 +33,18 @@ export function parseForward(spec: string): PortForward {
   assertTargetName(match[2]!, '--forward target');
   return { localPort, target: match[2]! };
 }
+
+/** `kubepair connect`'s options, as commander hands them over, checked and typed in one pass. */
+const ConnectOptionsSchema = z.strictObject({
+  forward: repeated.transform((specs) => specs.map(parseForward)),
+  port: z
+    .string()
+    .optional()
+    .transform((text) => (text === undefined ? 0 : parsePort(text, '--port'))),
+  /** `--no-shell` sets it false. */
+  shell: z.boolean(),
+  ...relayOptionsShape,
+});
 
 /** `work`, or the signal's reason as soon as `signal` aborts. */
 function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
@@ -66,12 +79,51 @@ async function readCode(termination: ConnectTermination): Promise<string> {
   return text;
 }
 
-export async function runConnect(codeArg: string | undefined, command: string[], options: Record<string, unknown>): Promise<number> {
-  const termination = new ConnectTermination().install();
+/** One full turn of the event loop, so that signal handlers already due have run. */
+async function letPendingSignalsArrive(): Promise<void> {
+  // The first setImmediate may run before this turn's poll phase has read the signal pipe; the
+  // second runs after the next poll phase, which has.
+  for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Run the plan on a ready tunnel; resolves with connect's exit code (before any signal's).
+ * The last chance to cancel is right before the spawn: nothing has run yet.
+ */
+async function runPlan(tunnel: ClientTunnel, ready: TunnelReady, plan: ChildPlan, termination: ConnectTermination, output: ConnectOutput): Promise<number> {
+  const signal = termination.signal;
+  if (plan.kind !== 'wait') await letPendingSignalsArrive();
+  const child = await startChildSession({ plan, kubeconfigPath: ready.kubeconfig, clusterName: ready.clusterName, scratchDir: dirname(ready.kubeconfig), signal });
+  // With a shell or command in the foreground, Ctrl-C belongs to the child.
+  if (plan.kind !== 'wait') termination.handSigintToChild();
   try {
-    const forwards = ((options['forward'] as string[] | undefined) ?? []).map(parseForward);
-    const port = options['port'] === undefined ? 0 : parsePort(options['port'] as string, '--port');
-    const noShell = options['shell'] === false;
+    const aborted = new Promise<{ kind: 'signal' }>((resolve) => {
+      if (signal.aborted) resolve({ kind: 'signal' });
+      signal.addEventListener('abort', () => resolve({ kind: 'signal' }), { once: true });
+    });
+    const outcome = await Promise.race([child.exited.then((code) => ({ kind: 'child' as const, code })), tunnel.closed.then((end) => ({ kind: 'tunnel' as const, end })), aborted]);
+    if (outcome.kind === 'child') return outcome.code;
+    if (outcome.kind === 'tunnel' && outcome.end.kind === 'lost') {
+      // The tunnel has removed the kubeconfig already; the child's work cannot go on.
+      output.tunnelClosed(outcome.end.error);
+      child.stop();
+      await child.exited;
+      return 1;
+    }
+    child.stop();
+    const code = await child.exited;
+    return plan.kind === 'wait' ? 0 : code;
+  } finally {
+    child.stop();
+  }
+}
+
+export async function runConnect(codeArg: string | undefined, command: string[], rawOptions: unknown): Promise<number> {
+  const termination = new ConnectTermination().install();
+  let tunnel: ClientTunnel | undefined;
+  try {
+    const options = parseCommandOptions(ConnectOptionsSchema, rawOptions, 'connect');
+    const noShell = !options.shell;
     if (noShell && command.length > 0) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', '--no-shell and a command exclude each other');
     const plan: ChildPlan =
       command.length > 0
@@ -79,27 +131,22 @@ export async function runConnect(codeArg: string | undefined, command: string[],
         : noShell
           ? { kind: 'wait' }
           : { kind: 'shell', shell: process.env['SHELL'] ?? '/bin/sh' };
-    const code: PairingCode = parsePairingCode(codeArg ?? (await readCode(termination)));
+    const code = parsePairingCode(codeArg ?? (await readCode(termination)));
     // The keychain may wait a minute for an unlock prompt; a signal does not wait for it.
     const relay = await untilAborted(relayEndpointFrom(options), termination.signal);
-    const status = await new Connect(
-      {
-        relay,
-        code,
-        plan,
-        port,
-        forwards,
-        // With a shell or command in the foreground, Ctrl-C belongs to the child.
-        ...(plan.kind !== 'wait' && { onChildStarted: () => termination.handSigintToChild() }),
-      },
-      new ConnectOutput(noShell),
-    ).start(termination.signal);
+    tunnel = new ClientTunnel({ relay, code, port: options.port, forwards: options.forward });
+    const output = new ConnectOutput(noShell);
+    output.watch(tunnel);
+    const ready = await tunnel.start(termination.signal);
+    const status = await runPlan(tunnel, ready, plan, termination, output);
+    await tunnel.close();
     if (termination.received !== undefined) {
       process.stderr.write(`kubepair: ${termination.received}: the session ended and the kubeconfig is removed\n`);
       return termination.exitCode!;
     }
     return status;
   } catch (err) {
+    await tunnel?.close();
     const exitCode = termination.exitCode;
     if (exitCode === undefined) throw err;
     // Cancelled before the session started: one line, nothing ran, 128 + the signal's number.

@@ -7,7 +7,9 @@
  * naming the flag or variable it came from (exit code 2). Untrusted input: argv and env.
  */
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { KubepairError } from '../errors/index.js';
+import { collect, flag, parseCommandOptions, repeated } from './command-options.js';
 // Only the light option tables are loaded eagerly; the relay itself (Fastify, ws, pino,
 // prom-client) is imported when a relay subcommand runs, so other commands start fast.
 import {
@@ -21,86 +23,116 @@ import {
   parseListenAddress,
   resolveRelayLimits,
 } from '../relay/relay-options.js';
-import type { RawOptionValue, RelayConfig, RelayLimits, RelayLogLevel } from '../relay/relay-options.js';
+import type { RawOptionValue, RelayConfig, RelayLimits } from '../relay/relay-options.js';
 import { RELAY_DEFAULT_LISTEN } from '../limits.js';
 
-type OptionBag = Record<string, unknown>;
+/** Commander's option keys of the limit flags (`sessionTtl` for `--session-ttl`). */
+const LIMIT_KEYS: ReadonlySet<string> = new Set(RELAY_LIMIT_OPTIONS.map((option) => camel(option.flag)));
 
-/** The value of option `key` as given on the command line, or else in environment variable `env`. */
-function rawOption(command: Command, key: string, flag: string, env: string): RawOptionValue | undefined {
-  const options = command.opts<OptionBag>();
-  const value = options[key];
-  if (command.getOptionValueSource(key) === 'cli' && typeof value === 'string') return { value, origin: `--${flag}` };
+/** Commander's flat options with the limit flags moved under `limits`, so both halves have a fixed type. */
+function groupLimits(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null) return raw;
+  const options: Record<string, unknown> = {};
+  const limits: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) (LIMIT_KEYS.has(key) ? limits : options)[key] = value;
+  return { ...options, limits };
+}
+
+/** `kubepair relay`'s options as commander hands them over (every limit flag is a string). */
+function relayOptionsSchema() {
+  const limits = z.record(z.string().refine((key) => LIMIT_KEYS.has(key), 'a limit flag'), z.string());
+  return z.preprocess(groupLimits, z.strictObject({
+    listen: z.string().optional(),
+    tlsCert: z.string().optional(),
+    tlsKey: z.string().optional(),
+    insecureNoTls: flag,
+    trustProxy: repeated,
+    allowOrigin: repeated,
+    auth: z.string().optional(),
+    tokensFile: z.string().optional(),
+    auditLog: z.string().optional(),
+    stateDir: z.string().optional(),
+    logLevel: z.string().optional(),
+    limits,
+  }));
+}
+
+/** The value of an option as given on the command line, or else in environment variable `env`. */
+function rawOption(value: string | undefined, flagName: string, env: string): RawOptionValue | undefined {
+  if (value !== undefined) return { value, origin: `--${flagName}` };
   const fromEnv = process.env[env];
   if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, origin: env };
   return undefined;
 }
 
 /** A repeatable option from the command line, or a comma-separated list from the environment. */
-function listOption(command: Command, key: string, env: string): string[] {
-  const value = command.opts<OptionBag>()[key];
-  if (Array.isArray(value) && value.length > 0) return value.map(String);
+function listOption(values: readonly string[], env: string): string[] {
+  if (values.length > 0) return [...values];
   const fromEnv = process.env[env];
   if (fromEnv === undefined || fromEnv.trim() === '') return [];
   return fromEnv.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
 }
 
 /** A boolean flag, or its environment variable (which must say 1/true/yes or 0/false/no). */
-function flagOption(command: Command, key: string, flag: string, env: string): boolean {
-  if (command.getOptionValueSource(key) === 'cli') return command.opts<OptionBag>()[key] === true;
+function flagOption(given: true | undefined, flagName: string, env: string): boolean {
+  if (given === true) return true;
   const fromEnv = process.env[env];
   if (fromEnv === undefined || fromEnv === '') return false;
   if (/^(1|true|yes)$/i.test(fromEnv)) return true;
   if (/^(0|false|no)$/i.test(fromEnv)) return false;
-  throw new KubepairError('KP_ERR_RELAY_CONFIG', `${env}=${JSON.stringify(fromEnv.slice(0, 20))}: expected 1, true, yes, 0, false or no (same as --${flag})`);
+  throw new KubepairError('KP_ERR_RELAY_CONFIG', `${env}=${JSON.stringify(fromEnv.slice(0, 20))}: expected 1, true, yes, 0, false or no (same as --${flagName})`);
 }
 
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
+/** `relay token create`'s options (both required by commander; checked by token-file.ts). */
+const TokenCreateOptionsSchema = z.strictObject({ scope: z.string(), name: z.string() });
+
+/** `--tokens-file`, wherever on the command line it was given (`relay` or `relay token ...`). */
+const GlobalTokensFileSchema = z.looseObject({ tokensFile: z.string().optional() });
 
 /**
  * The tokens file: `--tokens-file` (an option of `relay`, which commander also accepts after
  * `relay token create|list|revoke`), else KUBEPAIR_RELAY_TOKENS_FILE, else the default.
  */
 function tokensFileOf(command: Command): string {
-  const value = command.optsWithGlobals<OptionBag>()['tokensFile'];
-  if (command.getOptionValueSourceWithGlobals('tokensFile') === 'cli' && typeof value === 'string') return value;
+  const given = parseCommandOptions(GlobalTokensFileSchema, command.optsWithGlobals(), 'relay').tokensFile;
+  if (given !== undefined) return given;
   const fromEnv = process.env['KUBEPAIR_RELAY_TOKENS_FILE'];
   return fromEnv !== undefined && fromEnv !== '' ? fromEnv : defaultTokensFile();
 }
 
 /** Build the relay configuration from the parsed command line and the environment. */
 function relayConfigFrom(command: Command): RelayConfig {
-  const listen = rawOption(command, 'listen', 'listen', 'KUBEPAIR_RELAY_LISTEN');
-  const authRaw = rawOption(command, 'auth', 'auth', 'KUBEPAIR_RELAY_AUTH') ?? { value: 'tokens', origin: '--auth' };
+  const options = parseCommandOptions(relayOptionsSchema(), command.opts(), 'relay');
+  const listen = rawOption(options.listen, 'listen', 'KUBEPAIR_RELAY_LISTEN');
+  const authRaw = rawOption(options.auth, 'auth', 'KUBEPAIR_RELAY_AUTH') ?? { value: 'tokens', origin: '--auth' };
   if (authRaw.value !== 'tokens' && authRaw.value !== 'none') {
     throw new KubepairError('KP_ERR_RELAY_CONFIG', `${authRaw.origin}=${JSON.stringify(authRaw.value.slice(0, 20))}: expected "tokens" or "none"`);
   }
-  const levelRaw = rawOption(command, 'logLevel', 'log-level', 'KUBEPAIR_RELAY_LOG_LEVEL') ?? { value: 'info', origin: '--log-level' };
-  if (!(RELAY_LOG_LEVELS as readonly string[]).includes(levelRaw.value)) {
+  const levelRaw = rawOption(options.logLevel, 'log-level', 'KUBEPAIR_RELAY_LOG_LEVEL') ?? { value: 'info', origin: '--log-level' };
+  const logLevel = RELAY_LOG_LEVELS.find((level) => level === levelRaw.value);
+  if (logLevel === undefined) {
     throw new KubepairError('KP_ERR_RELAY_CONFIG', `${levelRaw.origin}=${JSON.stringify(levelRaw.value.slice(0, 20))}: expected one of ${RELAY_LOG_LEVELS.join(', ')}`);
   }
-  const certFile = rawOption(command, 'tlsCert', 'tls-cert', 'KUBEPAIR_RELAY_TLS_CERT')?.value;
-  const keyFile = rawOption(command, 'tlsKey', 'tls-key', 'KUBEPAIR_RELAY_TLS_KEY')?.value;
+  const certFile = rawOption(options.tlsCert, 'tls-cert', 'KUBEPAIR_RELAY_TLS_CERT')?.value;
+  const keyFile = rawOption(options.tlsKey, 'tls-key', 'KUBEPAIR_RELAY_TLS_KEY')?.value;
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw new KubepairError('KP_ERR_RELAY_CONFIG', '--tls-cert and --tls-key go together');
   }
   const rawLimits: Partial<Record<keyof RelayLimits, RawOptionValue>> = {};
   for (const option of RELAY_LIMIT_OPTIONS) {
-    const raw = rawOption(command, camel(option.flag), option.flag, option.env);
+    const raw = rawOption(options.limits[camel(option.flag)], option.flag, option.env);
     if (raw !== undefined) rawLimits[option.key] = raw;
   }
   return {
     listen: parseListenAddress(listen?.value ?? RELAY_DEFAULT_LISTEN, listen?.origin),
     tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
-    insecureNoTls: flagOption(command, 'insecureNoTls', 'insecure-no-tls', 'KUBEPAIR_RELAY_INSECURE_NO_TLS'),
-    trustProxy: listOption(command, 'trustProxy', 'KUBEPAIR_RELAY_TRUST_PROXY'),
-    allowOrigins: listOption(command, 'allowOrigin', 'KUBEPAIR_RELAY_ALLOW_ORIGIN'),
+    insecureNoTls: flagOption(options.insecureNoTls, 'insecure-no-tls', 'KUBEPAIR_RELAY_INSECURE_NO_TLS'),
+    trustProxy: listOption(options.trustProxy, 'KUBEPAIR_RELAY_TRUST_PROXY'),
+    allowOrigins: listOption(options.allowOrigin, 'KUBEPAIR_RELAY_ALLOW_ORIGIN'),
     auth: authRaw.value === 'none' ? { mode: 'none' } : { mode: 'tokens', tokensFile: tokensFileOf(command) },
-    auditLogPath: rawOption(command, 'auditLog', 'audit-log', 'KUBEPAIR_RELAY_AUDIT_LOG')?.value ?? defaultAuditLogPath(),
-    stateDir: rawOption(command, 'stateDir', 'state-dir', 'KUBEPAIR_RELAY_STATE_DIR')?.value ?? defaultRelayStateDir(),
-    logLevel: levelRaw.value as RelayLogLevel,
+    auditLogPath: rawOption(options.auditLog, 'audit-log', 'KUBEPAIR_RELAY_AUDIT_LOG')?.value ?? defaultAuditLogPath(),
+    stateDir: rawOption(options.stateDir, 'state-dir', 'KUBEPAIR_RELAY_STATE_DIR')?.value ?? defaultRelayStateDir(),
+    logLevel,
     limits: resolveRelayLimits(rawLimits),
   };
 }
@@ -201,7 +233,7 @@ export function registerRelayCommand(program: Command): void {
   for (const option of RELAY_LIMIT_OPTIONS) {
     relay.option(`--${option.flag} <${option.unit === 'count' ? 'n' : option.unit === 'bytes' ? 'size' : 'duration'}>`, `${option.help} (default: ${formatLimit(option.unit, DEFAULT_RELAY_LIMITS[option.key])})`);
   }
-  relay.addHelpText('after', RELAY_HELP).action(async (_options: OptionBag, command: Command) => {
+  relay.addHelpText('after', RELAY_HELP).action(async (_options: unknown, command: Command) => {
     await runRelay(command);
   });
 
@@ -211,7 +243,8 @@ export function registerRelayCommand(program: Command): void {
     .description('create a token and print it once on standard output')
     .requiredOption('--scope <scope>', 'one of agent, client, metrics, admin')
     .requiredOption('--name <name>', 'a unique name for logs and revocation (letters, digits, . _ -)')
-    .action(async (options: { scope: string; name: string }, command: Command) => {
+    .action(async (rawOptions: unknown, command: Command) => {
+      const options = parseCommandOptions(TokenCreateOptionsSchema, rawOptions, 'relay token create');
       const { checkTokenName, checkTokenScope, createToken } = await import('../relay/token-file.js');
       const scope = checkTokenScope(options.scope);
       const name = checkTokenName(options.name);
@@ -224,7 +257,8 @@ export function registerRelayCommand(program: Command): void {
     .command('list')
     .description('list token names, scopes, creation and last use (never the tokens)')
     .option('--json', 'print JSON instead of a table')
-    .action(async (options: { json?: boolean }, command: Command) => {
+    .action(async (rawOptions: unknown, command: Command) => {
+      const options = parseCommandOptions(z.strictObject({ json: flag }), rawOptions, 'relay token list');
       const { listTokens } = await import('../relay/token-file.js');
       const tokens = await listTokens(tokensFileOf(command));
       if (options.json === true) {
@@ -239,7 +273,7 @@ export function registerRelayCommand(program: Command): void {
     .command('revoke')
     .description('revoke a token by name (a running relay stops accepting it at once)')
     .argument('<name>', 'the token name')
-    .action(async (name: string, _options: OptionBag, command: Command) => {
+    .action(async (name: string, _options: unknown, command: Command) => {
       const { revokeToken } = await import('../relay/token-file.js');
       const path = tokensFileOf(command);
       await revokeToken(path, name);

@@ -15,6 +15,7 @@ import { KubepairError } from '../errors/index.js';
 import { proxyForRelay } from '../relay-client/proxy-settings.js';
 import type { RelayEndpoint } from '../relay-client/relay-endpoint.js';
 import { resolveRelay } from '../relay-client/relay-endpoint.js';
+import type { RelayOptions } from './command-options.js';
 
 /** The relay used when neither --relay nor KUBEPAIR_RELAY says otherwise: one on this machine. */
 export const DEFAULT_RELAY_URL = 'http://127.0.0.1:8443';
@@ -38,9 +39,9 @@ function readPem(path: string, flag: string): string {
 }
 
 /** The relay URL from --relay, KUBEPAIR_RELAY or the default. */
-export function relayUrlFrom(options: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): string {
+export function relayUrlFrom(options: Pick<RelayOptions, 'relay'>, env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env['KUBEPAIR_RELAY'];
-  return (options['relay'] as string | undefined) ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : DEFAULT_RELAY_URL);
+  return options.relay ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : DEFAULT_RELAY_URL);
 }
 
 export interface RelayEndpointSources {
@@ -53,16 +54,16 @@ export interface RelayEndpointSources {
  * The relay endpoint of `share` / `connect`: URL, CAs, proxy and token. Everything the user
  * typed is checked before the keychain is asked, so a bad option fails at once with exit code 2.
  */
-export async function relayEndpointFrom(options: Record<string, unknown>, sources: RelayEndpointSources = {}): Promise<RelayEndpoint> {
+export async function relayEndpointFrom(options: RelayOptions, sources: RelayEndpointSources = {}): Promise<RelayEndpoint> {
   const env = sources.env ?? process.env;
   const url = relayUrlFrom(options, env);
   const extra = [
-    ...(options['relayCa'] === undefined ? [] : [readPem(options['relayCa'] as string, '--relay-ca')]),
-    ...(options['proxyCa'] === undefined ? [] : [readPem(options['proxyCa'] as string, '--proxy-ca')]),
+    ...(options.relayCa === undefined ? [] : [readPem(options.relayCa, '--relay-ca')]),
+    ...(options.proxyCa === undefined ? [] : [readPem(options.proxyCa, '--proxy-ca')]),
   ];
   const base: RelayEndpoint = {
     url,
-    ...(options['insecure'] === true && { insecure: true }),
+    ...(options.insecure === true && { insecure: true }),
     // Node's `ca` replaces the default roots: listing them keeps --relay-ca / --proxy-ca an
     // addition, so a relay with a public certificate (say, one NO_PROXY sends around an
     // intercepting proxy) is still trusted.
@@ -101,9 +102,4 @@ export function signalOnTermination(keepSigint = false): { readonly signal: Abor
       if (keepSigint) process.off('SIGINT', ignore);
     },
   };
-}
-
-/** Commander `collect` for repeatable options. */
-export function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }

@@ -4,9 +4,11 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { addRelayOptions, collect } from './relay-endpoint-options.js';
+import { SHARE_SESSION_LIFETIME_MS } from '../limits.js';
+import { formatDuration } from '../units.js';
+import { collect } from './command-options.js';
+import { addRelayOptions } from './relay-endpoint-options.js';
 
-export const DEFAULT_SESSION_LIFETIME = '8h';
 
 const EXAMPLES = `
 Examples:
@@ -44,13 +46,13 @@ export function registerShareCommand(program: Command): void {
     .option('--expose <name=host:port>', 'offer a TCP target by name, reachable with connect --forward (repeatable)', collect)
     .option('--service-account <ns/name>', 'passthrough: send a short-lived token of this ServiceAccount instead of your credentials')
     .option('--once', 'exit after the first client\'s session ends (default: offer a fresh code)')
-    .option('--max-duration <duration>', `longest a paired session may last, e.g. 30m, 8h (default: ${DEFAULT_SESSION_LIFETIME})`)
+    .option('--max-duration <duration>', `longest a paired session may last, e.g. 30m, 8h (default: ${formatDuration(SHARE_SESSION_LIFETIME_MS)})`)
     .option('--audit-log <file>', 'audit log, JSON lines (default: $XDG_STATE_HOME/kubepair/audit.jsonl)')
     .option('--audit-chain', 'hash-chain the audit records (verify with: kubepair audit verify FILE)')
     .option('--audit-fail-open', 'keep serving connections and requests when the audit log cannot be written (not recommended)')
     .option('--pass-env <name>', 'pass this environment variable to exec credential plugins although it looks secret (repeatable)', collect)
     .addHelpText('after', EXAMPLES);
-  addRelayOptions(share).action(async (options: Record<string, unknown>) => {
+  addRelayOptions(share).action(async (options: unknown) => {
     const { runShare } = await import('./share-run.js');
     await runShare(options);
   });

@@ -13,11 +13,11 @@ import type { RequestAuditRecord } from '../audit/record.js';
 import { redactString } from '../audit/redact.js';
 import type { PairingCode } from '../channel/pairing-code.js';
 import { formatPairingCode } from '../channel/pairing-code.js';
-import type { ShareReporter } from '../agent/share.js';
+import type { CodeOffer } from '../agent/code-offer.js';
 import { KubepairError } from '../errors/index.js';
 import { SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
-import type { SessionDescription } from '../session/session-description.js';
+import type { SessionDescription } from '../protocol/session-description.js';
 import { inertText } from '../terminal/inert-text.js';
 
 /** A field of a client's request as the sharer may see it: secrets redacted, then made inert. */
@@ -35,7 +35,7 @@ function remaining(until: Date): string {
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
 }
 
-export class ShareOutput implements ShareReporter {
+export class ShareOutput {
   readonly #tty: boolean;
   readonly #out: NodeJS.WriteStream;
   readonly #err: NodeJS.WriteStream;
@@ -47,6 +47,18 @@ export class ShareOutput implements ShareReporter {
     this.#out = out;
     this.#err = err;
     this.#tty = out.isTTY === true;
+  }
+
+  /** Print what `offer` and each of its sessions report (the offer's end is the caller's to report). */
+  watch(offer: CodeOffer): void {
+    offer.on('code', (code, expiresAt) => this.code(code, expiresAt));
+    offer.on('attemptFailed', (failures, max, error) => this.attemptFailed(failures, max, error));
+    offer.on('codeExpired', () => this.codeExpired());
+    offer.on('session', (session) => {
+      session.on('established', (description) => this.connected(description));
+      session.on('request', (record) => this.request(record));
+      session.on('ended', (error) => this.disconnected(error));
+    });
   }
 
   code(code: PairingCode, expiresAt: Date): void {

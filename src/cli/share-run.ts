@@ -1,87 +1,101 @@
 /**
- * Running `kubepair share`: everything is validated before the relay is contacted, so a typo
- * fails at once with exit code 2; then the agent role (src/agent/share.ts) runs until
+ * Running `kubepair share`, the front end of the agent role: the options go once through their
+ * schema (command-options.ts) and the share settings are checked (agent/share-config.ts: every
+ * mode/policy conflict) before the keychain, the kubeconfig or the relay is touched, so a typo
+ * fails at once with exit code 2. Then a CodeOffer (src/agent/code-offer.ts) offers codes and
+ * serves the sessions of whoever pairs, while this module shows both (share-output.ts), until
  * Ctrl-C/SIGTERM/SIGHUP, --once, or the fifth failed pairing.
  */
+import { z } from 'zod';
 import { AuditLog } from '../audit/audit-log.js';
 import { prepareDefaultAuditLogPath } from '../audit/default-path.js';
-import { RequestPolicy } from '../agent/policy/index.js';
+import { CodeOffer } from '../agent/code-offer.js';
 import { parseServiceAccountRef } from '../agent/passthrough-credentials.js';
-import { Share } from '../agent/share.js';
-import type { ShareMode } from '../agent/share.js';
+import { parsePolicyMode } from '../agent/policy/index.js';
+import { SHARE_MODES, checkShareSettings } from '../agent/share-config.js';
 import { parseExposeSpecs } from '../agent/tcp-targets.js';
 import { loadUpstreamCluster } from '../agent/upstream-cluster.js';
 import { KubepairError } from '../errors/index.js';
-import { parseDuration } from '../relay/relay-options.js';
+import { SHARE_SESSION_LIFETIME_MIN_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
+import { MAX_TIMER_MS, parseDuration } from '../units.js';
+import { flag, parseCommandOptions, relayOptionsShape, repeated } from './command-options.js';
 import { relayEndpointFrom, signalOnTermination } from './relay-endpoint-options.js';
-import { DEFAULT_SESSION_LIFETIME } from './share-command.js';
 import { ShareOutput } from './share-output.js';
 
-export async function runShare(options: Record<string, unknown>): Promise<void> {
-  const mode = options['mode'] as ShareMode;
-  const allow = (options['allow'] as string[] | undefined) ?? [];
-  const deny = (options['deny'] as string[] | undefined) ?? [];
-  const explicitPolicy = options['policy'] as string | undefined;
-  if (mode === 'passthrough' && (explicitPolicy !== undefined && explicitPolicy !== 'open' || allow.length > 0 || deny.length > 0)) {
-    throw new KubepairError('KP_ERR_INVALID_ARGUMENT', 'passthrough mode cannot enforce --policy, --allow or --deny (TLS goes end to end); use --mode proxy');
+/** `--max-duration`: at least a minute, at most what a timer can wait (about 24 days). */
+function parseMaxDuration(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < SHARE_SESSION_LIFETIME_MIN_MS) {
+    throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--max-duration "${text.slice(0, 40)}" must be a duration of at least 1m, e.g. 30m or 8h`);
   }
-  if (mode === 'proxy' && options['serviceAccount'] !== undefined) {
-    throw new KubepairError('KP_ERR_INVALID_ARGUMENT', '--service-account applies to --mode passthrough only');
-  }
-  const asGroups = (options['asGroup'] as string[] | undefined) ?? [];
-  if (mode === 'passthrough' && (options['as'] !== undefined || asGroups.length > 0)) {
-    // The client would get the agent's credentials without the impersonation: a wider identity than asked for.
-    throw new KubepairError('KP_ERR_INVALID_ARGUMENT', 'passthrough mode cannot impersonate (--as, --as-group); use --service-account NS/NAME for a narrower identity, or --mode proxy');
-  }
-  if (asGroups.length > 0 && options['as'] === undefined) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', '--as-group needs --as');
-  const policy = RequestPolicy.create({ mode: mode === 'passthrough' ? 'open' : (explicitPolicy ?? 'guarded'), allow, deny });
-  const expose = parseExposeSpecs((options['expose'] as string[] | undefined) ?? []);
-  const lifetimeText = (options['maxDuration'] as string | undefined) ?? DEFAULT_SESSION_LIFETIME;
-  const sessionLifetimeMs = parseDuration(lifetimeText);
-  if (sessionLifetimeMs === undefined || sessionLifetimeMs < 60_000) {
-    throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--max-duration "${lifetimeText}" must be a duration of at least 1m, e.g. 30m or 8h`);
-  }
-  const relay = await relayEndpointFrom(options);
-  const serviceAccount = options['serviceAccount'] === undefined ? undefined : parseServiceAccountRef(options['serviceAccount'] as string);
-  const upstream = await loadUpstreamCluster({
-    ...(options['kubeconfig'] !== undefined && { kubeconfig: options['kubeconfig'] as string }),
-    ...(options['context'] !== undefined && { context: options['context'] as string }),
-    ...(options['inCluster'] === true && { inCluster: true }),
-    passEnv: (options['passEnv'] as string[] | undefined) ?? [],
+  if (ms > MAX_TIMER_MS) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--max-duration "${text.slice(0, 40)}" must be at most 24d`);
+  return ms;
+}
+
+/** `kubepair share`'s options, as commander hands them over, checked and typed in one pass. */
+const ShareOptionsSchema = z.strictObject({
+  kubeconfig: z.string().optional(),
+  context: z.string().optional(),
+  inCluster: flag,
+  mode: z.enum(SHARE_MODES),
+  policy: z.string().optional().transform((text) => (text === undefined ? undefined : parsePolicyMode(text))),
+  allow: repeated,
+  deny: repeated,
+  as: z.string().optional(),
+  asGroup: repeated,
+  expose: repeated.transform(parseExposeSpecs),
+  serviceAccount: z.string().optional().transform((text) => (text === undefined ? undefined : parseServiceAccountRef(text))),
+  once: flag,
+  maxDuration: z.string().optional().transform((text) => (text === undefined ? SHARE_SESSION_LIFETIME_MS : parseMaxDuration(text))),
+  auditLog: z.string().optional(),
+  auditChain: flag,
+  auditFailOpen: flag,
+  passEnv: repeated,
+  ...relayOptionsShape,
+});
+
+export async function runShare(rawOptions: unknown): Promise<void> {
+  const options = parseCommandOptions(ShareOptionsSchema, rawOptions, 'share');
+  const { settings } = checkShareSettings({
+    mode: options.mode,
+    policy: { mode: options.policy, allow: options.allow, deny: options.deny },
+    expose: options.expose,
+    ...((options.as !== undefined || options.asGroup.length > 0) && { impersonate: { user: options.as, groups: options.asGroup } }),
+    serviceAccount: options.serviceAccount,
+    once: options.once === true,
+    sessionLifetimeMs: options.maxDuration,
+    auditFailOpen: options.auditFailOpen === true,
   });
-  const auditFailOpen = options['auditFailOpen'] === true;
+  const relay = await relayEndpointFrom(options);
+  const upstream = await loadUpstreamCluster({
+    ...(options.kubeconfig !== undefined && { kubeconfig: options.kubeconfig }),
+    ...(options.context !== undefined && { context: options.context }),
+    ...(options.inCluster === true && { inCluster: true }),
+    passEnv: options.passEnv,
+  });
   const output = new ShareOutput();
   const audit = await AuditLog.open({
-    path: (options['auditLog'] as string | undefined) ?? (await prepareDefaultAuditLogPath()),
-    ...(options['auditChain'] === true && { chain: true }),
-    ...(auditFailOpen && { failOpen: true }),
-    onError: (err) => output.auditFailed(err, auditFailOpen),
+    path: options.auditLog ?? (await prepareDefaultAuditLogPath()),
+    ...(options.auditChain === true && { chain: true }),
+    ...(settings.auditFailOpen && { failOpen: true }),
+    onError: (err) => output.auditFailed(err, settings.auditFailOpen),
   });
   const { signal, dispose } = signalOnTermination();
-  if (mode === 'passthrough') {
-    process.stderr.write('kubepair share: passthrough mode: the client receives credentials and the agent cannot enforce a policy or see requests\n');
-  }
+  let offer: CodeOffer | undefined;
   try {
-    await new Share(
-      {
-        relay,
-        upstream,
-        mode,
-        policy,
-        expose,
-        audit,
-        ...(auditFailOpen && { auditFailOpen: true }),
-        ...(options['as'] !== undefined && { impersonate: { user: options['as'] as string, groups: asGroups } }),
-        ...(serviceAccount !== undefined && { serviceAccount }),
-        once: options['once'] === true,
-        sessionLifetimeMs,
-      },
-      output,
-    ).start(signal);
+    offer = new CodeOffer({ ...settings, relay, upstream, audit });
+    output.watch(offer);
+    if (settings.mode === 'passthrough') {
+      process.stderr.write('kubepair share: passthrough mode: the client receives credentials and the agent cannot enforce a policy or see requests\n');
+    }
+    await offer.start(signal);
+    const end = await offer.closed;
+    if (end.kind === 'failed') throw end.error;
   } catch (err) {
     if (signal.aborted) return; // Ctrl-C / SIGTERM: a normal way to stop sharing
     throw err;
   } finally {
+    await offer?.close();
     output.close();
     dispose();
     await audit.close();

@@ -33,19 +33,19 @@ export function registerTokenCommand(program: Command): void {
     token
       .command('set')
       .description('store a relay token for a relay: read from standard input, or prompted for without echo on a terminal'),
-  ).action(async (options: Record<string, unknown>) => {
+  ).action(async (options: unknown) => {
     const { runTokenSet } = await import('./token-run.js');
     await runTokenSet(options);
   });
   addRelayOption(token.command('delete').description('remove the stored relay token of a relay from the OS keychain')).action(
-    async (options: Record<string, unknown>) => {
+    async (options: unknown) => {
       const { runTokenDelete } = await import('./token-run.js');
       await runTokenDelete(options);
     },
   );
   addRelayOption(
     token.command('status').description('say whether a token is stored for a relay and which token share and connect would use (never prints a token)'),
-  ).action(async (options: Record<string, unknown>) => {
+  ).action(async (options: unknown) => {
     const { runTokenStatus } = await import('./token-run.js');
     await runTokenStatus(options);
   });

@@ -9,6 +9,8 @@ import { isRelayTokenFormat, KEYCHAIN_SERVICE, relayOrigin } from '../credential
 import type { RelayTokenStore } from '../credentials/relay-token-store.js';
 import { KubepairError, isKubepairError } from '../errors/index.js';
 import { sanitizeRelayText } from '../relay-client/relay-error-mapping.js';
+import { z } from 'zod';
+import { parseCommandOptions } from './command-options.js';
 import { relayUrlFrom } from './relay-endpoint-options.js';
 import { promptHidden, readSecretStream } from './secret-input.js';
 
@@ -35,13 +37,21 @@ async function readToken(origin: string): Promise<string> {
   return text;
 }
 
+/** `kubepair token set|delete|status`'s one option. */
+const TokenOptionsSchema = z.strictObject({ relay: z.string().optional() });
+
+/** The relay origin the command is about: --relay, KUBEPAIR_RELAY or the default. */
+function originOf(rawOptions: unknown, command: string, env: NodeJS.ProcessEnv): string {
+  return relayOrigin(relayUrlFrom(parseCommandOptions(TokenOptionsSchema, rawOptions, `token ${command}`), env));
+}
+
 function envTokenNote(env: NodeJS.ProcessEnv): string {
   const value = env[TOKEN_ENV];
   return value === undefined || value === '' ? '' : `Note: ${TOKEN_ENV} is set here, and share and connect use it instead of the keychain.\n`;
 }
 
-export async function runTokenSet(options: Record<string, unknown>, context: TokenRunContext = defaultContext()): Promise<void> {
-  const origin = relayOrigin(relayUrlFrom(options, context.env));
+export async function runTokenSet(rawOptions: unknown, context: TokenRunContext = defaultContext()): Promise<void> {
+  const origin = originOf(rawOptions, 'set', context.env);
   // Ask the keychain first, so nobody types a token for a keychain that is not there.
   const earlier = await context.store.get(origin);
   const token = await readToken(origin);
@@ -50,14 +60,14 @@ export async function runTokenSet(options: Record<string, unknown>, context: Tok
   context.stdout.write(`${verb} the relay token for ${origin} in ${context.store.name}.\n${envTokenNote(context.env)}`);
 }
 
-export async function runTokenDelete(options: Record<string, unknown>, context: TokenRunContext = defaultContext()): Promise<void> {
-  const origin = relayOrigin(relayUrlFrom(options, context.env));
+export async function runTokenDelete(rawOptions: unknown, context: TokenRunContext = defaultContext()): Promise<void> {
+  const origin = originOf(rawOptions, 'delete', context.env);
   const deleted = await context.store.delete(origin);
   context.stdout.write(deleted ? `Deleted the relay token for ${origin} from ${context.store.name}.\n` : `No relay token was stored for ${origin} in ${context.store.name}.\n`);
 }
 
-export async function runTokenStatus(options: Record<string, unknown>, context: TokenRunContext = defaultContext()): Promise<void> {
-  const origin = relayOrigin(relayUrlFrom(options, context.env));
+export async function runTokenStatus(rawOptions: unknown, context: TokenRunContext = defaultContext()): Promise<void> {
+  const origin = originOf(rawOptions, 'status', context.env);
   let keychain: string;
   let stored = false;
   try {

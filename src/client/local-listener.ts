@@ -20,6 +20,7 @@ import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { KubepairError } from '../errors/index.js';
 import { splice } from '../mux/splice.js';
+import { KUBE_STATUS_HEADERS, REFUSAL_TEXT_HEADERS, REFUSAL_TEXT_STATUS, kubeStatusBody, reasonPhrase } from '../protocol/kube-status.js';
 import { REQUEST_HEAD_MAX_BYTES, bearerToken, findHeadEnd, parseRequestHead } from './request-head.js';
 
 export type LocalListenerSecurity =
@@ -53,29 +54,25 @@ export interface LocalListenerEvents {
 
 const HEAD_TIMEOUT_MS = 30_000;
 
-function statusResponse(code: number, reason: string, message: string): string {
-  const body = JSON.stringify({
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message,
-    reason: code === 401 ? 'Unauthorized' : code === 408 ? 'Timeout' : 'BadRequest',
-    code,
-  });
-  return `HTTP/1.1 ${code} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+/** One whole HTTP/1.1 answer that closes the connection: status line, headers, body. */
+function closingAnswer(code: number, headers: ReadonlyArray<readonly [string, string]>, body: string): string {
+  const fields = [...headers, ['content-length', String(Buffer.byteLength(body))], ['connection', 'close']].map(([name, value]) => `${name}: ${value}`);
+  return `HTTP/1.1 ${code} ${reasonPhrase(code)}\r\n${fields.join('\r\n')}\r\n\r\n${body}`;
+}
+
+/** A refused connection: a Kubernetes Status (protocol/kube-status.ts), so kubectl prints why. */
+function statusAnswer(code: number, message: string): string {
+  return closingAnswer(code, KUBE_STATUS_HEADERS, kubeStatusBody(code, message));
 }
 
 /**
  * The answer when no tunnel stream could be opened for an authenticated request (the agent
- * refused it — it cannot write its audit log — or the tunnel failed): a 500 with a text/plain
- * body, as the agent's kube proxy answers its own fail-closed refusals. client-go puts the text
- * body of a 500 into its error message on every code path, discovery included; it drops a
- * Status's message on discovery requests and prints a fixed text for a 503.
+ * refused it — it cannot write its audit log — or the tunnel failed): the text refusal of
+ * protocol/kube-status.ts, which kubectl shows word for word, as the agent's kube proxy answers
+ * its own fail-closed refusals.
  */
-function streamFailedResponse(message: string): string {
-  const body = Buffer.from(message, 'utf8');
-  return `HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${message}`;
+function streamFailedAnswer(message: string): string {
+  return closingAnswer(REFUSAL_TEXT_STATUS, REFUSAL_TEXT_HEADERS, message);
 }
 
 function digest(text: string): Buffer {
@@ -144,12 +141,12 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
   #authenticate(socket: Socket): void {
     const chunks: Buffer[] = [];
     let length = 0;
-    const timer = setTimeout(() => refuse(408, 'Request Timeout', 'no request within the deadline'), this.#options.headTimeoutMs ?? HEAD_TIMEOUT_MS);
-    const refuse = (code: number, reason: string, why: string): void => {
+    const timer = setTimeout(() => refuse(408, 'no request within the deadline'), this.#options.headTimeoutMs ?? HEAD_TIMEOUT_MS);
+    const refuse = (code: number, why: string): void => {
       clearTimeout(timer);
       socket.off('data', onData);
       this.emit('refused', why);
-      socket.end(statusResponse(code, reason, `kubepair: ${why}`));
+      socket.end(statusAnswer(code, `kubepair: ${why}`));
     };
     const onData = (chunk: Buffer): void => {
       chunks.push(chunk);
@@ -157,18 +154,18 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
       const buffered = Buffer.concat(chunks, length);
       const end = findHeadEnd(buffered);
       if (end < 0) {
-        if (length > REQUEST_HEAD_MAX_BYTES) refuse(431, 'Request Header Fields Too Large', 'request head too large');
+        if (length > REQUEST_HEAD_MAX_BYTES) refuse(431, 'request head too large');
         return;
       }
       const head = end <= REQUEST_HEAD_MAX_BYTES ? parseRequestHead(buffered.subarray(0, end)) : undefined;
       if (head === undefined) {
-        refuse(400, 'Bad Request', 'not an HTTP/1.1 request');
+        refuse(400, 'not an HTTP/1.1 request');
         return;
       }
       const token = bearerToken(head);
       // Constant time: compare fixed-length digests, so neither content nor length leaks.
       if (token === undefined || !timingSafeEqual(digest(token), this.#tokenDigest!)) {
-        refuse(401, 'Unauthorized', 'this tunnel needs the bearer token from its kubeconfig');
+        refuse(401, 'this tunnel needs the bearer token from its kubeconfig');
         return;
       }
       clearTimeout(timer);
@@ -189,7 +186,7 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
       this.emit('streamError', error, 'open');
       // kubectl shows the message; a plain client can only see its connection close (the
       // listener's owner prints why, e.g. "the agent cannot write its audit log ...").
-      if (this.#options.security.kind === 'tls-token') socket.end(streamFailedResponse(`kubepair: ${error.message}`));
+      if (this.#options.security.kind === 'tls-token') socket.end(streamFailedAnswer(`kubepair: ${error.message}`));
       else socket.destroy();
       return;
     }

@@ -11,7 +11,7 @@
  */
 import { KubepairError } from '../errors/index.js';
 import { resolveRelay } from '../relay-client/relay-endpoint.js';
-import { RELAY_TOKEN_PATTERN } from '../relay-client/wire.js';
+import { RELAY_TOKEN_PATTERN } from '../protocol/relay-api.js';
 
 /** The keychain service name of every kubepair relay token; the account is the relay's origin. */
 export const KEYCHAIN_SERVICE = 'kubepair';

@@ -93,6 +93,16 @@ export function confirmationTag(confirmKey: Uint8Array, helloA: Uint8Array, hell
   return createHmac('sha256', confirmKey).update(transcriptHash).digest();
 }
 
+/**
+ * A private copy of a traffic secret, lengths checked: whoever holds one wipes it when its
+ * channel closes, so two holders must never share the bytes (wiping one would zero the other).
+ */
+export function copyTrafficSecret(secret: TrafficSecret): TrafficSecret {
+  assertBytes(secret.key, TRAFFIC_KEY_BYTES, 'traffic key');
+  assertBytes(secret.iv, TRAFFIC_IV_BYTES, 'traffic iv');
+  return { key: Uint8Array.from(secret.key), iv: Uint8Array.from(secret.iv) };
+}
+
 /** The traffic secret after a KEY_UPDATE: both parts expanded from the old key. */
 export function nextTrafficSecret(current: TrafficSecret): TrafficSecret {
   assertBytes(current.key, TRAFFIC_KEY_BYTES, 'traffic key');

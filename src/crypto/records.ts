@@ -17,7 +17,7 @@ import { RECORD_KEY_UPDATE_LIMIT, RECORD_MAX_FRAME_BYTES } from '../limits.js';
 import { AES_GCM_TAG_BYTES, aesGcmOpen, aesGcmSeal } from './aead.js';
 import { assertBytes, wipe } from './bytes.js';
 import type { TrafficSecret } from './key-schedule.js';
-import { TRAFFIC_IV_BYTES, TRAFFIC_KEY_BYTES, nextTrafficSecret } from './key-schedule.js';
+import { TRAFFIC_IV_BYTES, copyTrafficSecret, nextTrafficSecret } from './key-schedule.js';
 
 /** Inner record types (DESIGN §4). */
 export const InnerType = { MUX: 0x00, CONTROL: 0x01, KEY_UPDATE: 0x02 } as const;
@@ -74,12 +74,6 @@ export function recordNonce(iv: Uint8Array, sequence: number): Uint8Array {
   return nonce;
 }
 
-function copySecret(secret: TrafficSecret): TrafficSecret {
-  assertBytes(secret.key, TRAFFIC_KEY_BYTES, 'traffic key');
-  assertBytes(secret.iv, TRAFFIC_IV_BYTES, 'traffic iv');
-  return { key: Uint8Array.from(secret.key), iv: Uint8Array.from(secret.iv) };
-}
-
 /** Seals outgoing records for one direction. */
 export class RecordSealer {
   readonly #options: ResolvedOptions;
@@ -89,7 +83,7 @@ export class RecordSealer {
 
   constructor(secret: TrafficSecret, options: RecordLayerOptions = {}) {
     this.#options = resolveOptions(options);
-    this.#secret = copySecret(secret);
+    this.#secret = copyTrafficSecret(secret);
     this.#sequence = this.#options.initialSequence;
   }
 
@@ -165,7 +159,7 @@ export class RecordOpener {
 
   constructor(secret: TrafficSecret, options: RecordLayerOptions = {}) {
     this.#options = resolveOptions(options);
-    this.#secret = copySecret(secret);
+    this.#secret = copyTrafficSecret(secret);
     this.#sequence = this.#options.initialSequence;
   }
 

@@ -8,4 +8,3 @@ export { splice } from './splice.js';
 export type { StreamRefusalReason } from './stream-refusal.js';
 export { STREAM_REFUSALS, STREAM_REFUSAL_HEADER, knownRefusal } from './stream-refusal.js';
 export type { SpliceCounters } from './splice.js';
-export { KUBE_API_TARGET, assertTargetName, isValidTargetName } from './target-name.js';

@@ -14,7 +14,7 @@ import { MUX_CONNECTION_WINDOW_BYTES, MUX_OPEN_TIMEOUT_MS } from '../limits.js';
 import type { MuxWindowOptions } from './mux-settings.js';
 import { muxSettings } from './mux-settings.js';
 import { STREAM_REFUSALS, STREAM_REFUSAL_HEADER, knownRefusal } from './stream-refusal.js';
-import { assertTargetName } from './target-name.js';
+import { assertTargetName } from '../protocol/target-name.js';
 
 export type MuxClientOptions = MuxWindowOptions;
 
@@ -29,6 +29,9 @@ export class MuxClient {
       settings: muxSettings(options),
     });
     this.#session.on('connect', () => {
+      // The channel may have closed (and destroyed the session) before its connect event ran;
+      // setLocalWindowSize on a destroyed session throws, outside any caller's try.
+      if (this.#session.destroyed) return;
       this.#session.setLocalWindowSize(options.connectionWindowBytes ?? MUX_CONNECTION_WINDOW_BYTES);
     });
     this.#session.on('error', (err) => {

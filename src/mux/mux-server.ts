@@ -19,7 +19,7 @@ import type { MuxWindowOptions } from './mux-settings.js';
 import { muxSettings } from './mux-settings.js';
 import type { StreamRefusalReason } from './stream-refusal.js';
 import { STREAM_REFUSALS, STREAM_REFUSAL_HEADER } from './stream-refusal.js';
-import { isValidTargetName } from './target-name.js';
+import { isValidTargetName } from '../protocol/target-name.js';
 
 /** Which stream: the offered target it names and its HTTP/2 stream id (unique within the session). */
 export interface StreamInfo {
@@ -86,6 +86,9 @@ export class MuxServer extends EventEmitter<MuxServerEvents> {
     this.#gate = options.gate ?? OPEN_GATE;
     this.#session = performServerHandshake(channel.mux, { settings: muxSettings(options) });
     this.#session.on('connect', () => {
+      // The channel may have closed (and destroyed the session) before its connect event ran;
+      // setLocalWindowSize on a destroyed session throws, outside any caller's try.
+      if (this.#session.destroyed) return;
       this.#session.setLocalWindowSize(options.connectionWindowBytes ?? MUX_CONNECTION_WINDOW_BYTES);
     });
     this.#session.on('stream', (stream, headers) => this.#onStream(stream, headers));

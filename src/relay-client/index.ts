@@ -8,4 +8,3 @@ export type { RelayControlEvents, RelaySocketOptions } from './relay-socket.js';
 export { errorFromCloseCode, errorFromRelayAnswer } from './relay-error-mapping.js';
 export { reconnectVerdict } from './reconnect-verdict.js';
 export type { ReconnectVerdict } from './reconnect-verdict.js';
-export type { AgentControlMessage, PeerRole, RelayControlMessage } from './wire.js';

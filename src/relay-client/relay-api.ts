@@ -17,8 +17,8 @@ import { connectionError, relayAgent } from './relay-connection.js';
 import { resolveRelay } from './relay-endpoint.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
 import { errorFromRelayAnswer } from './relay-error-mapping.js';
-import { API_PAIR_PATH, API_SESSIONS_PATH, CreateSessionResponseSchema, NAMEPLATE_PATTERN, PairResponseSchema } from './wire.js';
-import type { CreateSessionResponse, PairResponse } from './wire.js';
+import { API_PAIR_PATH, API_SESSIONS_PATH, CreateSessionResponseSchema, NAMEPLATE_PATTERN, PairResponseSchema } from '../protocol/relay-api.js';
+import type { CreateSessionResponse, PairResponse } from '../protocol/relay-api.js';
 
 export interface RelayCallOptions {
   readonly signal?: AbortSignal | undefined;

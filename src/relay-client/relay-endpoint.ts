@@ -5,9 +5,10 @@
  * credentials, a query or a fragment. Untrusted input: the URL and token the user typed.
  */
 import { BlockList, isIP } from 'node:net';
+import { z } from 'zod';
 import { KubepairError } from '../errors/index.js';
 import type { RelayProxy } from './proxy-settings.js';
-import { RELAY_TOKEN_PATTERN } from './wire.js';
+import { RELAY_TOKEN_PATTERN } from '../protocol/relay-api.js';
 
 export interface RelayEndpoint {
   /** Base URL of the relay: `https://relay.example.com[:port][/prefix]` (http allowed to loopback). */
@@ -21,6 +22,19 @@ export interface RelayEndpoint {
   /** HTTP proxy to tunnel through (proxy-settings.ts decides); used for https:// and wss:// relays only. */
   readonly proxy?: RelayProxy | undefined;
 }
+
+/**
+ * The shape of a RelayEndpoint in a role's configuration (ClientTunnel, CodeOffer). The URL's
+ * rules (scheme, loopback, credentials) are resolveRelay's, which the roles also apply, so the
+ * error names the problem with its own code.
+ */
+export const RelayEndpointSchema = z.strictObject({
+  url: z.string().min(1).max(2048),
+  token: z.string().regex(new RegExp(RELAY_TOKEN_PATTERN), 'a relay token: kprt_ and 43 characters').optional(),
+  insecure: z.boolean().optional(),
+  ca: z.union([z.string(), z.instanceof(Buffer)]).optional(),
+  proxy: z.strictObject({ label: z.string().min(1), authorization: z.string().min(1).optional() }).optional(),
+});
 
 const LOOPBACK = new BlockList();
 LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');

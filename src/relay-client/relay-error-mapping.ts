@@ -9,7 +9,7 @@
 import { ERRORS, KubepairError } from '../errors/index.js';
 import type { ErrorCode } from '../errors/index.js';
 import { RELAY_ERRORS } from '../errors/relay-errors.js';
-import { RelayErrorBodySchema } from './wire.js';
+import { RelayErrorBodySchema } from '../protocol/relay-api.js';
 
 /** Codes a relay may put in an error body (its audit log refuses with 503 when it cannot write or its backlog is full). */
 const RELAY_SENDABLE = new Set<string>([...Object.keys(RELAY_ERRORS), 'KP_ERR_AUDIT_WRITE', 'KP_ERR_AUDIT_BACKLOG', 'KP_ERR_INTERNAL']);

@@ -45,8 +45,10 @@ import { connectionError, relayAgent } from './relay-connection.js';
 import { resolveRelay } from './relay-endpoint.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
 import { errorFromCloseCode, errorFromRelayAnswer } from './relay-error-mapping.js';
-import { RelayControlMessageSchema, SESSION_ID_PATTERN, SESSION_KEY_PATTERN, parseControlFrame, relaySocketPath } from './wire.js';
-import type { AgentControlMessage, PeerRole, RelayControlMessage } from './wire.js';
+import { SESSION_ID_PATTERN, SESSION_KEY_PATTERN, relaySocketPath } from '../protocol/relay-api.js';
+import { RelayControlMessageSchema, parseControlFrame } from '../protocol/relay-control.js';
+import type { PeerRole } from '../protocol/relay-api.js';
+import type { AgentControlMessage, RelayControlMessage } from '../protocol/relay-control.js';
 
 /** Events of `RelaySocket.controlMessages` (kept apart from the MessageTransport events). */
 export interface RelayControlEvents {

@@ -32,18 +32,8 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, 
 import type { Logger } from 'pino';
 import { KubepairError } from '../errors/index.js';
 import { RELAY_CONNECTION_CHECK_INTERVAL_MS } from '../limits.js';
-import { PROTOCOL } from '../version.js';
-import {
-  API_PAIR_PATH,
-  API_SESSIONS_PATH,
-  HEALTHZ_PATH,
-  METRICS_PATH,
-  NAMEPLATE_PATTERN,
-  READYZ_PATH,
-  SESSION_ID_PATTERN,
-  SESSION_KEY_PATTERN,
-} from '../relay-client/wire.js';
-import type { CreateSessionResponse, PairResponse } from '../relay-client/wire.js';
+import { API_PAIR_PATH, API_SESSIONS_PATH, HEALTHZ_PATH, METRICS_PATH, READYZ_PATH } from '../protocol/relay-api.js';
+import type { CreateSessionResponse, EndSessionParams, PairRequest, PairResponse } from '../protocol/relay-api.js';
 import type { FailureBudget } from './address-limiter.js';
 import type { ClientAddressResolver } from './client-address.js';
 import { ConnectionGate } from './connection-gate.js';
@@ -56,6 +46,7 @@ import { describeError } from './relay-log.js';
 import type { AuthFailureWhere, RelayMetrics } from './relay-metrics.js';
 import type { RefusalAudit } from './refusal-audit.js';
 import type { RelayLimits } from './relay-options.js';
+import { relayRouteSchemas } from './route-schemas.js';
 import { digestSecret, newSessionId } from './secrets.js';
 import type { SessionBroker } from './session-broker.js';
 import type { SessionKeys } from './session-keys.js';
@@ -105,67 +96,8 @@ function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? '(unknown path)';
 }
 
-// --- schemas (DESIGN §3 bodies) ---
-
-const createSessionSchema = {
-  body: {
-    type: 'object',
-    required: ['protocol'],
-    additionalProperties: false,
-    properties: { protocol: { type: 'string', const: PROTOCOL } },
-  },
-  response: {
-    201: {
-      type: 'object',
-      required: ['session_id', 'nameplate', 'agent_key', 'expires_at'],
-      additionalProperties: false,
-      properties: {
-        session_id: { type: 'string', pattern: SESSION_ID_PATTERN },
-        nameplate: { type: 'string', pattern: NAMEPLATE_PATTERN },
-        agent_key: { type: 'string', pattern: SESSION_KEY_PATTERN },
-        expires_at: { type: 'string' },
-      },
-    },
-  },
-} as const;
-
-const pairSchema = {
-  body: {
-    type: 'object',
-    required: ['nameplate'],
-    additionalProperties: false,
-    properties: { nameplate: { type: 'string', pattern: NAMEPLATE_PATTERN } },
-  },
-  response: {
-    200: {
-      type: 'object',
-      required: ['session_id', 'client_key', 'expires_at'],
-      additionalProperties: false,
-      properties: {
-        session_id: { type: 'string' },
-        client_key: { type: 'string' },
-        expires_at: { type: 'string' },
-      },
-    },
-  },
-} as const;
-
-const endSessionSchema = {
-  params: {
-    type: 'object',
-    required: ['session_id'],
-    additionalProperties: false,
-    properties: { session_id: { type: 'string', pattern: SESSION_ID_PATTERN } },
-  },
-} as const;
-
-const statusSchema = {
-  response: {
-    200: { type: 'object', required: ['status'], additionalProperties: false, properties: { status: { type: 'string', const: 'ok' } } },
-  },
-} as const;
-
 export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyInstance> {
+  const schemas = relayRouteSchemas();
   const { limits, auth, store, broker, keys, metrics, audit, log, origins, addresses, failures, refusals } = options;
   const principals = new WeakMap<FastifyRequest, RelayPrincipal>();
   /** The error each refused request was answered with (read by the response hook). */
@@ -307,7 +239,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     return err;
   };
 
-  app.post(API_SESSIONS_PATH, { schema: createSessionSchema, onRequest: [limited, requireScope('agent')] }, async (request, reply): Promise<CreateSessionResponse> => {
+  app.post(API_SESSIONS_PATH, { schema: schemas.createSession, onRequest: [limited, requireScope('agent')] }, async (request, reply): Promise<CreateSessionResponse> => {
     const { tokenName } = principalOf(request);
     const id = newSessionId();
     const keyExpiresAt = sessionKeyExpiry(Date.now(), limits);
@@ -329,7 +261,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     return { session_id: session.id, nameplate: session.nameplate ?? '', agent_key: agentKey, expires_at: iso(session.expiresAt) };
   });
 
-  app.post<{ Body: { nameplate: string } }>(API_PAIR_PATH, { schema: pairSchema, onRequest: [limited, requireScope('client')] }, async (request): Promise<PairResponse> => {
+  app.post<{ Body: PairRequest }>(API_PAIR_PATH, { schema: schemas.pair, onRequest: [limited, requireScope('client')] }, async (request): Promise<PairResponse> => {
     const { tokenName } = principalOf(request);
     // The key is a MAC over the claimed session's id, so it is made once the store found it.
     let clientKey = '';
@@ -352,9 +284,9 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     return { session_id: session.id, client_key: clientKey, expires_at: iso(session.expiresAt) };
   });
 
-  app.delete<{ Params: { session_id: string } }>(
+  app.delete<{ Params: EndSessionParams }>(
     `${API_SESSIONS_PATH}/:session_id`,
-    { schema: endSessionSchema, onRequest: [limited, requireScope('admin')] },
+    { schema: schemas.endSession, onRequest: [limited, requireScope('admin')] },
     async (request, reply) => {
       const { tokenName } = principalOf(request);
       if (auth.mode === 'none') throw new KubepairError('KP_ERR_RELAY_FORBIDDEN', 'the admin API is off under --auth none');
@@ -365,8 +297,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     },
   );
 
-  app.get(HEALTHZ_PATH, { schema: statusSchema }, () => ({ status: 'ok' }));
-  app.get(READYZ_PATH, { schema: statusSchema }, () => {
+  app.get(HEALTHZ_PATH, { schema: schemas.probe }, () => ({ status: 'ok' }));
+  app.get(READYZ_PATH, { schema: schemas.probe }, () => {
     const reason = options.notReadyReason();
     if (reason !== undefined) throw new KubepairError('KP_ERR_RELAY_NOT_READY', reason);
     return { status: 'ok' };

@@ -12,7 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { KubepairError } from '../errors/index.js';
 import { NAMEPLATE_MAX_DIGITS, RELAY_NAMEPLATE_QUARANTINE_MAX } from '../limits.js';
-import type { PeerRole } from '../relay-client/wire.js';
+import type { PeerRole } from '../protocol/relay-api.js';
 import { NameplatePool } from './nameplate-pool.js';
 import { digestsEqual } from './secrets.js';
 import type {

@@ -11,7 +11,8 @@
  */
 import { WebSocket } from '../ws-runtime.js';
 import { RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS } from '../limits.js';
-import type { PeerRole, RelayControlMessage } from '../relay-client/wire.js';
+import type { PeerRole } from '../protocol/relay-api.js';
+import type { RelayControlMessage } from '../protocol/relay-control.js';
 
 export interface PeerIdentity {
   readonly role: PeerRole;

@@ -10,7 +10,7 @@
  * (sides whose window is over go first, then the oldest), and a session's sides are forgotten when
  * it ends. Input: session ids and roles already verified by the upgrade handler.
  */
-import type { PeerRole } from '../relay-client/wire.js';
+import type { PeerRole } from '../protocol/relay-api.js';
 
 const WINDOW_MS = 60_000; // 1 min
 

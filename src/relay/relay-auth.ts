@@ -16,7 +16,7 @@ import { basename, dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { KubepairError } from '../errors/index.js';
 import { RELAY_TOKEN_LAST_USED_FLUSH_MS, RELAY_TOKENS_RELOAD_DEBOUNCE_MS } from '../limits.js';
-import { RELAY_TOKEN_PATTERN } from '../relay-client/wire.js';
+import { RELAY_TOKEN_PATTERN } from '../protocol/relay-api.js';
 import { describeError } from './relay-log.js';
 import { digestSecret, digestsEqual } from './secrets.js';
 import { readLastUsed, readTokens, writeLastUsed } from './token-file.js';

@@ -5,7 +5,7 @@
  * Label values are fixed sets chosen by the relay, never taken from input.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { PeerRole } from '../relay-client/wire.js';
+import type { PeerRole } from '../protocol/relay-api.js';
 import type { SessionCounts } from './session-store.js';
 
 export type ForwardDirection = 'agent_to_client' | 'client_to_agent';

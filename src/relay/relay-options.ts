@@ -38,6 +38,7 @@ import {
   RELAY_SHUTDOWN_GRACE_MS,
   RELAY_UNPAIRED_TTL_MS,
 } from '../limits.js';
+import { DAY_MS, GIB, HOUR_MS, KIB, MAX_TIMER_MS, MIB, MINUTE_MS, SECOND_MS, formatByteSize, formatDuration, parseByteSize, parseCount, parseDuration } from '../units.js';
 
 /** Every limit of a running relay, in milliseconds, bytes or counts. */
 export interface RelayLimits {
@@ -83,16 +84,6 @@ export interface LimitOption {
   readonly help: string;
 }
 
-const SECOND = 1000;
-const MINUTE = 60 * SECOND;
-const HOUR = 60 * MINUTE;
-const DAY = 24 * HOUR;
-const KIB = 1024;
-const MIB = 1024 * KIB;
-const GIB = 1024 * MIB;
-/** setTimeout's largest delay (2^31 - 1 ms, about 24.8 days). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 function limit(
   key: keyof RelayLimits,
   flag: string,
@@ -107,9 +98,9 @@ function limit(
 
 /** Every limit flag, in the order `--help` lists them. */
 export const RELAY_LIMIT_OPTIONS: readonly LimitOption[] = [
-  limit('unpairedTtlMs', 'session-ttl', 'duration', RELAY_UNPAIRED_TTL_MS, 100, DAY, 'how long a new session waits to be paired'),
-  limit('establishedLifetimeMs', 'session-lifetime', 'duration', RELAY_ESTABLISHED_LIFETIME_MS, SECOND, 7 * DAY, 'how long an established session may live'),
-  limit('claimConnectTimeoutMs', 'claim-timeout', 'duration', RELAY_CLAIM_CONNECT_TIMEOUT_MS, 100, HOUR, 'how long a paired client may take to open its WebSocket'),
+  limit('unpairedTtlMs', 'session-ttl', 'duration', RELAY_UNPAIRED_TTL_MS, 100, DAY_MS, 'how long a new session waits to be paired'),
+  limit('establishedLifetimeMs', 'session-lifetime', 'duration', RELAY_ESTABLISHED_LIFETIME_MS, SECOND_MS, 7 * DAY_MS, 'how long an established session may live'),
+  limit('claimConnectTimeoutMs', 'claim-timeout', 'duration', RELAY_CLAIM_CONNECT_TIMEOUT_MS, 100, HOUR_MS, 'how long a paired client may take to open its WebSocket'),
   limit('maxPairingAttempts', 'max-attempts', 'count', RELAY_MAX_PAIRING_ATTEMPTS, 1, 100, 'failed pairing attempts per session; the last destroys it'),
   limit('maxMessageBytes', 'max-message-size', 'bytes', RELAY_MAX_MESSAGE_BYTES, 128 * KIB, 16 * MIB, 'largest WebSocket message (close 1009 above it)'),
   limit('apiRateLimitPerMinute', 'rate-limit', 'count', RELAY_API_RATE_LIMIT_PER_MINUTE, 1, 1_000_000, 'requests per minute per client address on /api/*'),
@@ -118,17 +109,17 @@ export const RELAY_LIMIT_OPTIONS: readonly LimitOption[] = [
   limit('maxSessionsPerAddress', 'max-sessions-per-ip', 'count', RELAY_MAX_SESSIONS_PER_ADDRESS, 1, 1_000_000, 'live sessions per client address'),
   limit('maxConnections', 'max-connections', 'count', RELAY_MAX_CONNECTIONS, 16, 1_000_000, 'open TCP connections (HTTP and WebSocket)'),
   limit('maxConnectionsPerAddress', 'max-connections-per-ip', 'count', RELAY_MAX_CONNECTIONS_PER_ADDRESS, 1, 1_000_000, 'open TCP connections from one peer address (trusted proxies exempt)'),
-  limit('headTimeoutMs', 'head-timeout', 'duration', RELAY_HEAD_TIMEOUT_MS, 100, 10 * MINUTE, 'how long a client may take to send a complete request head (HTTP, WebSocket upgrade, TLS handshake)'),
-  limit('pingIntervalMs', 'ping-interval', 'duration', RELAY_PING_INTERVAL_MS, 100, HOUR, 'time between WebSocket pings to each peer'),
-  limit('peerSilenceTimeoutMs', 'peer-timeout', 'duration', RELAY_PEER_SILENCE_TIMEOUT_MS, 200, 3 * HOUR, 'drop a peer silent (no frame, no pong) for this long'),
+  limit('headTimeoutMs', 'head-timeout', 'duration', RELAY_HEAD_TIMEOUT_MS, 100, 10 * MINUTE_MS, 'how long a client may take to send a complete request head (HTTP, WebSocket upgrade, TLS handshake)'),
+  limit('pingIntervalMs', 'ping-interval', 'duration', RELAY_PING_INTERVAL_MS, 100, HOUR_MS, 'time between WebSocket pings to each peer'),
+  limit('peerSilenceTimeoutMs', 'peer-timeout', 'duration', RELAY_PEER_SILENCE_TIMEOUT_MS, 200, 3 * HOUR_MS, 'drop a peer silent (no frame, no pong) for this long'),
   limit('maxBufferedBytes', 'max-buffered-bytes', 'bytes', RELAY_MAX_BUFFERED_BYTES, 64 * KIB, GIB, 'bytes queued towards one peer before the relay stops reading the other'),
-  limit('expiringNoticeMs', 'expiring-notice', 'duration', RELAY_EXPIRING_NOTICE_MS, 0, DAY, 'send {"type":"expiring"} this long before a session ends'),
-  limit('shutdownGraceMs', 'shutdown-grace', 'duration', RELAY_SHUTDOWN_GRACE_MS, 0, 10 * MINUTE, 'on SIGTERM, how long peers may finish before they are closed'),
+  limit('expiringNoticeMs', 'expiring-notice', 'duration', RELAY_EXPIRING_NOTICE_MS, 0, DAY_MS, 'send {"type":"expiring"} this long before a session ends'),
+  limit('shutdownGraceMs', 'shutdown-grace', 'duration', RELAY_SHUTDOWN_GRACE_MS, 0, 10 * MINUTE_MS, 'on SIGTERM, how long peers may finish before they are closed'),
   limit('maxRequestBodyBytes', 'max-request-body', 'bytes', RELAY_MAX_REQUEST_BODY_BYTES, 256, MIB, 'largest JSON request body on /api/*'),
-  limit('requestTimeoutMs', 'request-timeout', 'duration', RELAY_REQUEST_TIMEOUT_MS, 100, 10 * MINUTE, 'how long one HTTP request may take to arrive'),
-  limit('nameplateQuarantineMs', 'nameplate-quarantine', 'duration', RELAY_NAMEPLATE_QUARANTINE_MS, 0, DAY, 'how long a freed nameplate stays out of use, so a stale code finds no session (0: reuse at once)'),
+  limit('requestTimeoutMs', 'request-timeout', 'duration', RELAY_REQUEST_TIMEOUT_MS, 100, 10 * MINUTE_MS, 'how long one HTTP request may take to arrive'),
+  limit('nameplateQuarantineMs', 'nameplate-quarantine', 'duration', RELAY_NAMEPLATE_QUARANTINE_MS, 0, DAY_MS, 'how long a freed nameplate stays out of use, so a stale code finds no session (0: reuse at once)'),
   limit('auditBacklog', 'audit-backlog', 'count', RELAY_AUDIT_BACKLOG, 16, RELAY_AUDIT_BACKLOG, 'audit records waiting for the disk before more are refused (and /readyz turns 503)'),
-  limit('maxResumeWindowMs', 'max-resume-window', 'duration', RELAY_MAX_RESUME_WINDOW_MS, 0, 7 * DAY, 'longest resume window granted to an agent: how long an established session whose socket dropped waits for it (0: sessions end when a socket drops, and do not survive a restart)'),
+  limit('maxResumeWindowMs', 'max-resume-window', 'duration', RELAY_MAX_RESUME_WINDOW_MS, 0, 7 * DAY_MS, 'longest resume window granted to an agent: how long an established session whose socket dropped waits for it (0: sessions end when a socket drops, and do not survive a restart)'),
   limit('maxReconnectsPerMinute', 'max-reconnects-per-minute', 'count', RELAY_MAX_RECONNECTS_PER_MINUTE, 1, 100_000, 'new sockets each side of an established session may open per minute (resumptions and replacements; 429 above)'),
   limit('maxRecreatedWaiting', 'max-recreated-waiting', 'count', RELAY_MAX_RECREATED_WAITING, 1, 1_000_000, 'sessions recreated from their keys after a restart that may wait for their other side at once'),
 ];
@@ -138,44 +129,10 @@ export const DEFAULT_RELAY_LIMITS: RelayLimits = Object.freeze(
   Object.fromEntries(RELAY_LIMIT_OPTIONS.map((option) => [option.key, option.defaultValue])) as unknown as RelayLimits,
 );
 
-const DURATION = /^(\d{1,10})(ms|s|m|h|d)$/;
-const DURATION_FACTORS: Record<string, number> = { ms: 1, s: SECOND, m: MINUTE, h: HOUR, d: DAY };
-const BYTES = /^(\d{1,13})(B|KiB|MiB|GiB)?$/;
-const BYTE_FACTORS: Record<string, number> = { B: 1, KiB: KIB, MiB: MIB, GiB: GIB };
-
-/** Parse `500ms`, `30s`, `2m`, `8h`, `1d` (a unit is required, so `30` is never ambiguous). */
-export function parseDuration(text: string): number | undefined {
-  const match = DURATION.exec(text.trim());
-  if (!match) return undefined;
-  return Number(match[1]) * (DURATION_FACTORS[match[2] as string] as number);
-}
-
-/** Parse `1048576`, `512KiB`, `16MiB`, `1GiB`. */
-export function parseByteSize(text: string): number | undefined {
-  const match = BYTES.exec(text.trim());
-  if (!match) return undefined;
-  return Number(match[1]) * (BYTE_FACTORS[match[2] ?? 'B'] as number);
-}
-
-/** Parse a non-negative decimal integer. */
-export function parseCount(text: string): number | undefined {
-  const trimmed = text.trim();
-  return /^\d{1,10}$/.test(trimmed) ? Number(trimmed) : undefined;
-}
-
 /** Format a limit value the way operators write it. */
 export function formatLimit(unit: LimitUnit, value: number): string {
   if (unit === 'count') return String(value);
-  if (unit === 'duration') {
-    for (const [suffix, factor] of [['d', DAY], ['h', HOUR], ['s', SECOND]] as const) {
-      if (value >= factor && value % factor === 0) return `${value / factor}${suffix}`;
-    }
-    return `${value}ms`;
-  }
-  for (const [suffix, factor] of [['GiB', GIB], ['MiB', MIB], ['KiB', KIB]] as const) {
-    if (value >= factor && value % factor === 0) return `${value / factor}${suffix}`;
-  }
-  return String(value);
+  return unit === 'duration' ? formatDuration(value) : formatByteSize(value);
 }
 
 const UNIT_SYNTAX: Record<LimitUnit, string> = {

@@ -7,7 +7,7 @@
  * a usable secret. Presented keys and tokens are untrusted input.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { RELAY_TOKEN_PREFIX } from '../relay-client/wire.js';
+import { RELAY_TOKEN_PREFIX } from '../protocol/relay-api.js';
 
 /** `session_id`: 16 random bytes, base64url without padding. */
 export function newSessionId(): string {

@@ -20,7 +20,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { KubepairError } from '../errors/index.js';
-import type { PeerRole } from '../relay-client/wire.js';
+import type { PeerRole } from '../protocol/relay-api.js';
 
 /** Bytes of the relay secret. */
 export const RELAY_SECRET_BYTES = 32;

@@ -5,7 +5,7 @@
  * `expiring` notice. A suspended session whose sockets are all gone has no link; the store keeps
  * it, and the next socket builds a new link. Plain state; the SessionBroker makes every decision.
  */
-import type { PeerRole } from '../relay-client/wire.js';
+import type { PeerRole } from '../protocol/relay-api.js';
 import type { ForwardingDirection } from './forwarding.js';
 import type { PeerConnection } from './peer-connection.js';
 

@@ -34,7 +34,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import { KubepairError } from '../errors/index.js';
-import type { PeerRole } from '../relay-client/wire.js';
+import type { PeerRole } from '../protocol/relay-api.js';
 
 export type SessionState = 'waiting' | 'claimed' | 'established';
 

@@ -9,6 +9,7 @@ import { newPairingCode, formatPairingCode } from '../../src/channel/pairing-cod
 import type { SecureChannel } from '../../src/channel/secure-channel.js';
 import { openSecureChannel } from '../../src/channel/open-secure-channel.js';
 import { MuxServer } from '../../src/mux/mux-server.js';
+import { PEER_CAPABILITIES } from '../../src/protocol/capabilities.js';
 import type { RelayEndpoint, RelaySocket } from '../../src/relay-client/index.js';
 import { createSession, openRelaySocket } from '../../src/relay-client/index.js';
 
@@ -72,7 +73,7 @@ export async function startScriptedAgent(options: ScriptedAgentOptions): Promise
         transport: socket,
         code,
         sessionId: new Uint8Array(Buffer.from(created.sessionId, 'base64url')),
-        caps: ['mux.h2'],
+        caps: PEER_CAPABILITIES,
         signal: abort.signal,
       });
       socket.sendEstablished();

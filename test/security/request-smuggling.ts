@@ -107,7 +107,7 @@ export function requestSmugglingSuite(options: SmugglingStackOptions): void {
       const received: Buffer[] = [];
       for (let start = 0; start < cases.length; start += MUTATION_CONCURRENCY) {
         const batch = cases.slice(start, start + MUTATION_CONCURRENCY);
-        received.push(...(await Promise.all(batch.map((c) => smuggling.send(c.bytes, { settleMs: 250, pieces: c.pieces })))));
+        received.push(...(await Promise.all(batch.map((c) => smuggling.send(c.bytes, { settleMs: 250, firstByteMs: 2_000, pieces: c.pieces })))));
       }
       const afterwards = await smuggling.send(`GET /api/v1/namespaces/default/configmaps HTTP/1.1\r\n${smuggling.auth}\r\n`);
       assert.match(afterwards.toString('latin1'), /^HTTP\/1\.1 200 OK\r\n/, 'the tunnel and the agent survived the run');

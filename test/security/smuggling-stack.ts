@@ -42,7 +42,12 @@ export interface SmugglingStack {
   readonly connect: ManagedProcess;
   readonly auditPath: string;
   /** Send raw bytes on a new TLS connection to the listener; resolves with everything received. */
-  send(bytes: Buffer | string, options?: { readonly settleMs?: number; readonly pieces?: number }): Promise<Buffer>;
+  /**
+   * Send raw bytes on a new TLS connection to the listener; resolves with everything received:
+   * it waits up to `firstByteMs` for a first byte, then until nothing has come for `settleMs`
+   * (or the connection closed), and never longer than 15 s in all.
+   */
+  send(bytes: Buffer | string, options?: { readonly settleMs?: number; readonly firstByteMs?: number; readonly pieces?: number }): Promise<Buffer>;
   /** The authenticated first line pair every attack starts with: `Host` and the session token. */
   readonly auth: string;
   /** Marks for the *Since functions. */
@@ -75,15 +80,15 @@ export async function startSmugglingStack(options: SmugglingStackOptions): Promi
     const port = Number(server.port);
     const auth = `Host: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\n`;
 
-    const send = (bytes: Buffer | string, sendOptions: { settleMs?: number; pieces?: number } = {}): Promise<Buffer> =>
+    const send = (bytes: Buffer | string, sendOptions: { settleMs?: number; firstByteMs?: number; pieces?: number } = {}): Promise<Buffer> =>
       new Promise((resolve) => {
         const data = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes, 'latin1');
         const received: Buffer[] = [];
         const socket = tlsConnect({ host: '127.0.0.1', port, ca: caPem });
         const settleMs = sendOptions.settleMs ?? 400;
         let idle: NodeJS.Timeout | undefined;
-        // Bounded: whatever happens, the connection is closed after 10 s.
-        const hard = setTimeout(() => socket.destroy(), 10_000);
+        // Bounded: whatever happens, the connection is closed after 15 s.
+        const hard = setTimeout(() => socket.destroy(), 15_000);
         const rearm = (): void => {
           if (idle !== undefined) clearTimeout(idle);
           idle = setTimeout(() => socket.destroy(), settleMs);
@@ -102,7 +107,8 @@ export async function startSmugglingStack(options: SmugglingStackOptions): Promi
           const pieces = Math.max(1, sendOptions.pieces ?? 1);
           const size = Math.ceil(data.length / pieces);
           for (let offset = 0; offset < data.length; offset += size) socket.write(data.subarray(offset, offset + size));
-          rearm();
+          // Nothing yet: wait for the first byte (a loaded machine may be slow), then settle.
+          idle = setTimeout(() => socket.destroy(), sendOptions.firstByteMs ?? 10_000);
         });
       });
 

@@ -15,26 +15,12 @@
  * reduced to printable ASCII.
  */
 import { ERRORS } from '../../errors/index.js';
+import { KUBE_STATUS_HEADERS, kubeStatus } from '../../protocol/kube-status.js';
+import type { KubeStatus, StatusDetails } from '../../protocol/kube-status.js';
 import type { PolicyDecision } from './policy.js';
 import type { RequestAttributes } from './request-attributes.js';
 
-export interface StatusDetails {
-  readonly name?: string;
-  readonly group?: string;
-  readonly kind?: string;
-}
-
-/** The fields of meta/v1 Status that a Forbidden answer uses. */
-export interface ForbiddenStatus {
-  readonly kind: 'Status';
-  readonly apiVersion: 'v1';
-  readonly metadata: Record<string, never>;
-  readonly status: 'Failure';
-  readonly message: string;
-  readonly reason: 'Forbidden';
-  readonly details?: StatusDetails;
-  readonly code: 403;
-}
+export type { StatusDetails };
 
 /** An HTTP answer ready to write: status code, headers and the JSON body. */
 export interface ForbiddenResponse {
@@ -45,24 +31,14 @@ export interface ForbiddenResponse {
 
 const FORBIDDEN = ERRORS.KP_ERR_POLICY_FORBIDDEN.status;
 
-/** The Status object for a refusal. */
-export function forbiddenStatus(decision: PolicyDecision, attributes: RequestAttributes): ForbiddenStatus {
-  const base = {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message: decision.reason,
-    reason: 'Forbidden',
-    code: FORBIDDEN,
-  } as const;
-  if (attributes.kind !== 'resource') return base;
-  const details: StatusDetails = {
+/** The Status object for a refusal (protocol/kube-status.ts builds it; reason Forbidden). */
+export function forbiddenStatus(decision: PolicyDecision, attributes: RequestAttributes): KubeStatus {
+  if (attributes.kind !== 'resource') return kubeStatus(FORBIDDEN, decision.reason);
+  return kubeStatus(FORBIDDEN, decision.reason, {
     ...(attributes.name === '' ? {} : { name: attributes.name }),
     ...(attributes.group === '' ? {} : { group: attributes.group }),
     kind: attributes.resource,
-  };
-  return { ...base, details };
+  });
 }
 
 /** The whole HTTP answer for a refusal, as the API server would send it. */
@@ -71,10 +47,9 @@ export function forbiddenResponse(decision: PolicyDecision, attributes: RequestA
   return {
     statusCode: FORBIDDEN,
     headers: {
-      'content-type': 'application/json',
+      ...Object.fromEntries(KUBE_STATUS_HEADERS),
       'content-length': String(Buffer.byteLength(body)),
       'x-content-type-options': 'nosniff',
-      'cache-control': 'no-store',
     },
     body,
   };

@@ -35,4 +35,4 @@ export {
 } from './policy.js';
 export type { PolicyDecision, PolicyDescription, PolicyMode, PolicyOptions } from './policy.js';
 export { forbiddenResponse, forbiddenStatus } from './forbidden-status.js';
-export type { ForbiddenResponse, ForbiddenStatus, StatusDetails } from './forbidden-status.js';
+export type { ForbiddenResponse, StatusDetails } from './forbidden-status.js';

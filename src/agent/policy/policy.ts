@@ -17,8 +17,8 @@
  */
 import type { z } from 'zod';
 import { KubepairError } from '../../errors/index.js';
-import { POLICY_MODES, policyShapeSchema } from '../../session/policy-shape.js';
-import type { PolicyMode } from '../../session/policy-shape.js';
+import { POLICY_MODES, policyShapeSchema } from '../../protocol/policy-shape.js';
+import type { PolicyMode } from '../../protocol/policy-shape.js';
 import { impersonationActions } from './impersonation.js';
 import type { RequestHeaders } from './impersonation.js';
 import type { PolicyAction } from './policy-action.js';

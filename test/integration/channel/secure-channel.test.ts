@@ -7,7 +7,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import type {
-  ControlMessage,
   HandshakeResult,
   PairingCode,
   SecureChannel,
@@ -20,6 +19,7 @@ import {
   runClientHandshake,
 } from '../../../src/channel/index.js';
 import type { KubepairError } from '../../../src/errors/index.js';
+import type { ControlMessage } from '../../../src/protocol/channel-control.js';
 import { isKubepairError } from '../../../src/errors/index.js';
 import { within } from '../../helpers/channel-pair.js';
 import { RelayInTheMiddle } from '../../helpers/relay-in-the-middle.js';

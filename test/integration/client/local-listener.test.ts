@@ -21,6 +21,13 @@ interface Reply {
   body: string;
 }
 
+/** The reason and code of the Status in a raw HTTP/1.1 answer (the body after the blank line). */
+function statusIn(answer: string): { reason: unknown; code: unknown } {
+  const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { kind?: unknown; reason?: unknown; code?: unknown };
+  assert.equal(body.kind, 'Status', answer);
+  return { reason: body.reason, code: body.code };
+}
+
 function get(port: number, ca: string, headers: Record<string, string>): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, path: '/version', ca, headers, agent: false }, (res) => {
@@ -105,7 +112,8 @@ describe('local listener', () => {
     let text = '';
     socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
     await within(new Promise((resolve) => socket.on('close', resolve)), 5000, 'close');
-    assert.match(text, /^HTTP\/1\.1 401/);
+    assert.match(text, /^HTTP\/1\.1 401 Unauthorized\r\n/);
+    assert.deepEqual(statusIn(text), { reason: 'Unauthorized', code: 401 });
     assert.equal(streamsOpened, before);
   });
 
@@ -115,7 +123,8 @@ describe('local listener', () => {
     let text = '';
     socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
     await within(new Promise((resolve) => socket.on('close', resolve)), 5000, 'deadline');
-    assert.match(text, /^HTTP\/1\.1 408/);
+    assert.match(text, /^HTTP\/1\.1 408 Request Timeout\r\n/);
+    assert.deepEqual(statusIn(text), { reason: 'Timeout', code: 408 }, 'the Status reason kube-apiserver pairs with 408');
   });
 
   it('Security: an oversized head is refused without buffering it all', async () => {
@@ -125,7 +134,8 @@ describe('local listener', () => {
     let text = '';
     socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
     await within(new Promise((resolve) => socket.on('close', resolve)), 5000, 'oversize');
-    assert.match(text, /^HTTP\/1\.1 431/);
+    assert.match(text, /^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    assert.deepEqual(statusIn(text), { reason: 'BadRequest', code: 431 });
   });
 
   it('Security: a client that does not trust the session CA cannot complete TLS', async () => {

@@ -142,6 +142,20 @@ describe('mux: CONNECT streams over the secure channel', () => {
     t.close();
   });
 
+  it('Security: a channel that closes before HTTP/2 has connected ends both ends quietly, with no uncaught exception', async () => {
+    // A peer or the relay hanging up right after the session was established: this once threw
+    // from the HTTP/2 'connect' handler and ended the share process.
+    const { agent, client } = await within(pairedChannels(), 5000, 'pairing');
+    const server = new MuxServer(agent, { targets: new Map([['kube-apiserver', echo]]) });
+    const serverClosed = once(server, 'close');
+    const mux = new MuxClient(client);
+    agent.close();
+    client.close();
+    await within(serverClosed, 5000, 'the server side to close');
+    // Let every event HTTP/2 had queued run: a throwing 'connect' handler would surface here.
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    await assert.rejects(mux.openStream('kube-apiserver'), (err) => isKubepairError(err, 'KP_ERR_MUX_CLOSED'));
+  });
 });
 
 describe('mux: the gate every stream to every target passes before it is answered', () => {

@@ -117,7 +117,8 @@ describe('kubepair relay options', { timeout: 300_000 }, () => {
 
   const base = (): string[] => ['relay', '--auth', 'none', '--audit-log', join(dir, 'audit.jsonl'), '--state-dir', join(dir, 'state')];
 
-  it('refuses invalid limits with a message naming the flag or the variable, exit code 2', T, async () => {
+  // One relay process per case, so on a loaded machine this takes longer than one start.
+  it('refuses invalid limits with a message naming the flag or the variable, exit code 2', { timeout: 120_000 }, async () => {
     const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
       [['--session-ttl', '120'], {}, /--session-ttl="120": expected a duration with a unit/],
       [['--session-ttl', '0s'], {}, /--session-ttl="0s": must be between 100ms and 1d/],

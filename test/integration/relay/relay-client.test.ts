@@ -14,7 +14,8 @@ import type { WebSocket } from 'ws';
 import type { TransportCloseInfo } from '../../../src/channel/transport.js';
 import { isKubepairError } from '../../../src/errors/index.js';
 import { createSession, openRelaySocket, pair } from '../../../src/relay-client/index.js';
-import type { RelayControlMessage, RelaySocket } from '../../../src/relay-client/index.js';
+import type { RelaySocket } from '../../../src/relay-client/index.js';
+import type { RelayControlMessage } from '../../../src/protocol/relay-control.js';
 import { startRelay, within } from '../../helpers/relay-process.js';
 import type { StartedRelay } from '../../helpers/relay-process.js';
 

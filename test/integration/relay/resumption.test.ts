@@ -17,7 +17,8 @@ import { SessionKeys, keyExpiryFor } from '../../../src/relay/session-keys.js';
 import type { TransportCloseInfo } from '../../../src/channel/transport.js';
 import { isKubepairError } from '../../../src/errors/index.js';
 import { createSession, openRelaySocket, pair, reconnectVerdict } from '../../../src/relay-client/index.js';
-import type { RelayControlMessage, RelaySocket } from '../../../src/relay-client/index.js';
+import type { RelaySocket } from '../../../src/relay-client/index.js';
+import type { RelayControlMessage } from '../../../src/protocol/relay-control.js';
 import { connectPair, metric, openPeer, refusedUpgrade, startRelay, within } from '../../helpers/relay-process.js';
 import type { StartedRelay, TestPeer } from '../../helpers/relay-process.js';
 

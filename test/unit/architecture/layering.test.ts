@@ -1,7 +1,11 @@
 /**
  * The layering rules of docs/architecture.md and CONVENTIONS §1, checked on the source: roles
  * (agent, client, relay) never import each other or the CLI, and the pure layers (crypto,
- * channel, mux, session, errors) import no role. A rule broken here fails the build.
+ * channel, mux, session, errors) import no role. `protocol/` is shared by every layer and
+ * depends on nothing but errors, limits and version. The agent and client roles are objects a
+ * front end drives (docs/architecture.md "Role objects"): they print nothing, handle no signal,
+ * decide no exit code and start no child process but an exec credential plugin. A rule broken
+ * here fails the build.
  */
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
@@ -43,7 +47,11 @@ const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
   channel: ['agent', 'client', 'relay', 'relay-client', 'cli', 'mux', 'audit'],
   mux: ['agent', 'client', 'relay', 'relay-client', 'cli', 'audit'],
   session: ['agent', 'client', 'relay', 'relay-client', 'cli'],
+  // The wire formats every role speaks: shared, so it may depend on no role and no machinery.
+  protocol: ['agent', 'client', 'relay', 'relay-client', 'credentials', 'cli', 'crypto', 'channel', 'mux', 'session', 'audit', 'tls', 'process', 'terminal'],
   errors: ['agent', 'client', 'relay', 'relay-client', 'cli', 'crypto', 'channel', 'mux', 'audit'],
+  // Waiting for one event, bounded: a leaf the roles share.
+  events: ['agent', 'client', 'relay', 'relay-client', 'credentials', 'cli', 'crypto', 'channel', 'mux', 'session', 'audit', 'tls', 'process', 'terminal', 'protocol'],
   // Terminal-safe text: a leaf every printer may use, so it depends on nothing but limits.
   terminal: ['agent', 'client', 'relay', 'relay-client', 'credentials', 'cli', 'crypto', 'channel', 'mux', 'session', 'audit', 'tls', 'process', 'errors'],
 };
@@ -61,8 +69,30 @@ describe('architecture: layering', () => {
     assert.deepEqual(violations, []);
   });
 
+  it('the agent and client roles print nothing and end no process: the terminal, child shells and exit codes are the front end\'s (cli/)', async () => {
+    const violations: string[] = [];
+    // The one child process a role may start: an exec credential plugin, in the agent.
+    const mayStartProcesses = new Set(['src/agent/exec-credential.ts']);
+    for (const area of ['agent', 'client']) {
+      for (const file of await sourceFiles(repoPath(`src/${area}`))) {
+        const name = relative(repoPath('.'), file);
+        // Comments may name what they avoid; only code counts.
+        const code = (await readFile(file, 'utf8')).replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+        for (const [pattern, what] of [
+          [/process\.(stdout|stderr)\b/, 'writes to the terminal'],
+          [/process\.exit(Code)?\b/, 'decides the exit code'],
+          [/process\.(on|once)\(\s*'SIG/, 'handles signals'],
+        ] as const) {
+          if (pattern.test(code)) violations.push(`${name} ${what}`);
+        }
+        if (/'node:child_process'/.test(code) && !mayStartProcesses.has(name)) violations.push(`${name} starts child processes`);
+      }
+    }
+    assert.deepEqual(violations, []);
+  });
+
   it('the check sees imports (it would catch a violation)', async () => {
-    const areas = await importedAreas(repoPath('src/agent/share.ts'));
-    assert.ok(areas.includes('relay-client') && areas.includes('channel'), `share.ts imports: ${areas.join(', ')}`);
+    const areas = await importedAreas(repoPath('src/agent/code-offer.ts'));
+    assert.ok(areas.includes('relay-client') && areas.includes('channel'), `code-offer.ts imports: ${areas.join(', ')}`);
   });
 });

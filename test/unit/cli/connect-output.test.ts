@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConnectOutput, bannerLines } from '../../../src/cli/connect-output.js';
 import { KubepairError } from '../../../src/errors/index.js';
-import type { SessionDescription } from '../../../src/session/session-description.js';
-import { parseSessionDescription } from '../../../src/session/session-description.js';
+import type { SessionDescription } from '../../../src/protocol/session-description.js';
+import { parseSessionDescription } from '../../../src/protocol/session-description.js';
 
 /** C0 (but not the line feeds between lines), DEL, C1, and format characters. */
 const ACTIVE = /(?!\n)[\p{Cc}\p{Cf}]/u;

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sanitizeClusterName } from '../../../src/session/cluster-name.js';
-import { parseSessionDescription } from '../../../src/session/session-description.js';
+import { parseSessionDescription } from '../../../src/protocol/session-description.js';
 
 const CA = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n';
 const KEY = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----\n';
@@ -30,7 +30,7 @@ describe('session description', () => {
   });
 
   const refused: Array<[string, unknown, RegExp]> = [
-    ['unknown field', { ...proxy, extra: 1 }, /message/],
+    ['unknown field', { ...proxy, extra: 1 }, /Unrecognized key: "extra"/],
     ['unknown cluster field', { ...proxy, cluster: { name: 'x', insecure: true } }, /cluster/],
     ['no kube-apiserver target', { ...proxy, targets: ['redis'] }, /targets: must offer kube-apiserver/],
     ['repeated target', { ...proxy, targets: ['kube-apiserver', 'kube-apiserver'] }, /targets repeat/],

@@ -1,13 +1,8 @@
 /** The relay wire format (DESIGN §3): control messages and answers are validated strictly. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  AgentControlMessageSchema,
-  CreateSessionResponseSchema,
-  RelayControlMessageSchema,
-  parseControlFrame,
-  relaySocketPath,
-} from '../../../src/relay-client/wire.js';
+import { CreateSessionResponseSchema, relaySocketPath } from '../../../src/protocol/relay-api.js';
+import { AgentControlMessageSchema, RelayControlMessageSchema, parseControlFrame } from '../../../src/protocol/relay-control.js';
 
 describe('relay wire format', { timeout: 60_000 }, () => {
   it('parses the relay → peer control messages and nothing else', () => {

@@ -1,6 +1,6 @@
 /**
  * The session description: the agent's first CONTROL message after pairing (DESIGN §4,
- * normative shape). It tells the client what it is connected to:
+ * normative shape; docs/protocol.md "Session description"). It tells the client what it is connected to:
  *
  *   {"type":"session","cluster":{"name","server_name"?,"ca"?},"mode":"proxy"|"passthrough",
  *    "policy":{...},"targets":[...],"credentials"?:{...},"expires_at", "namespace"?}
@@ -10,9 +10,11 @@
  * after validation: it is sanitized at every use (session/cluster-name.ts).
  */
 import { z } from 'zod';
-import { KubepairError } from '../errors/index.js';
-import { isValidTargetName, KUBE_API_TARGET } from '../mux/target-name.js';
+import { SESSION_TARGETS_MAX } from '../limits.js';
+import { CONTROL_TYPES } from './channel-control.js';
 import { policyShapeSchema } from './policy-shape.js';
+import { isValidTargetName, KUBE_API_TARGET } from './target-name.js';
+import { parseWith } from './validate.js';
 
 const PEM_MAX_CHARS = 32 * 1024; // 32 KiB per PEM field
 const pemCertificates = z
@@ -36,7 +38,7 @@ const credentialsSchema = z.union([
 
 export const sessionDescriptionSchema = z
   .strictObject({
-    type: z.literal('session'),
+    type: z.literal(CONTROL_TYPES.session),
     cluster: z.strictObject({
       name: z.string().min(1).max(253),
       server_name: hostname.optional(),
@@ -44,7 +46,7 @@ export const sessionDescriptionSchema = z
     }),
     mode: z.enum(['proxy', 'passthrough']),
     policy: policyShapeSchema,
-    targets: z.array(z.string().refine(isValidTargetName, 'a target name')).min(1).max(32),
+    targets: z.array(z.string().refine(isValidTargetName, 'a target name')).min(1).max(SESSION_TARGETS_MAX),
     credentials: credentialsSchema.optional(),
     namespace: z
       .string()
@@ -78,11 +80,5 @@ export type SessionDescription = z.infer<typeof sessionDescriptionSchema>;
 
 /** Validate a received CONTROL message as the session description. */
 export function parseSessionDescription(message: unknown): SessionDescription {
-  const parsed = sessionDescriptionSchema.safeParse(message);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue?.path.join('.') || 'message';
-    throw new KubepairError('KP_ERR_SESSION_DESCRIPTION', `${where}: ${issue?.message ?? 'invalid'}`);
-  }
-  return parsed.data;
+  return parseWith(sessionDescriptionSchema, message, 'KP_ERR_SESSION_DESCRIPTION');
 }

@@ -1,0 +1,203 @@
+/**
+ * `AgentSession`: one paired session of the agent role, as an object you can hold (DESIGN §1,
+ * §5, §6; docs/architecture.md "Role objects"). It owns what lives as long as one client is
+ * connected: the secure channel, the mux, the offered targets (the kube proxy in proxy mode,
+ * raw TCP to the API server in passthrough, `--expose` targets), the audit gate every stream
+ * passes (connection-audit.ts: recorded before it is served, refused while it cannot be), and
+ * the session's lifetime. CodeOffer creates one for each client that pairs.
+ *
+ * Shape (chisel's `share/tunnel`): a `Config` validated in the constructor, `start(signal)`
+ * that sends the session description and resolves once streams are served, `closed` (the
+ * reason the channel ended, after everything is released), `close()`, and typed events. The
+ * session ends when the channel closes: the client left, the relay went away, the lifetime
+ * ran out (KP_ERR_SESSION_EXPIRED; in passthrough with a ServiceAccount token, no later than
+ * the token), or close() / the start signal. The channel is the carrier handed in; a durable
+ * session will swap it here.
+ *
+ * Untrusted input: everything the client sends through the channel (the kube proxy, the mux
+ * and the targets each check their part).
+ */
+import { EventEmitter } from 'node:events';
+import type { RequestAuditRecord } from '../audit/record.js';
+import type { SecureChannel } from '../channel/secure-channel.js';
+import { KubepairError, toKubepairError } from '../errors/index.js';
+import type { TargetHandler } from '../mux/mux-server.js';
+import { MuxServer } from '../mux/mux-server.js';
+import type { SessionDescription } from '../protocol/session-description.js';
+import { CONTROL_TYPES } from '../protocol/channel-control.js';
+import { KUBE_API_TARGET } from '../protocol/target-name.js';
+import { ConnectionAudit } from './connection-audit.js';
+import { KubeProxy } from './kube-proxy.js';
+import { passthroughCredentials } from './passthrough-credentials.js';
+import type { AgentSessionConfig, AgentSessionConfigInput } from './share-config.js';
+import { checkAgentSessionConfig } from './share-config.js';
+import { tcpTargetHandler } from './tcp-targets.js';
+import type { UpstreamCluster } from './upstream-cluster.js';
+
+export interface AgentSessionEvents {
+  /** The session description was sent; streams are served from now on. */
+  established: [description: SessionDescription];
+  /** A request through the kube proxy finished (proxy mode), as the audit records it before redaction. */
+  request: [record: RequestAuditRecord];
+  /** The session ended and everything it held is released. */
+  ended: [error: KubepairError | undefined];
+}
+
+type SessionState = 'idle' | 'starting' | 'serving' | 'closing' | 'closed';
+
+/** What the audit calls the paired peer (the relay does not tell the agent who it is). */
+const CLIENT = 'paired-client';
+
+/** The cluster CA the client's kubeconfig will trust in passthrough mode; the kubeconfig must name one. */
+export function passthroughClusterCa(upstream: UpstreamCluster): string {
+  const ca = upstream.caPem;
+  if (ca === undefined) throw new KubepairError('KP_ERR_KUBECONFIG_UNSUPPORTED', 'passthrough mode needs the cluster CA in the kubeconfig');
+  return ca;
+}
+
+export class AgentSession extends EventEmitter<AgentSessionEvents> {
+  readonly config: AgentSessionConfig;
+  /** Resolves with the channel's close error (undefined: a clean close) once everything is released. */
+  readonly closed: Promise<KubepairError | undefined>;
+  readonly #channel: SecureChannel;
+  #state: SessionState = 'idle';
+  #resolveClosed!: (error: KubepairError | undefined) => void;
+
+  constructor(config: AgentSessionConfigInput, channel: SecureChannel) {
+    super();
+    this.config = checkAgentSessionConfig(config);
+    this.#channel = channel;
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  get state(): SessionState {
+    return this.#state;
+  }
+
+  /**
+   * Describe the session to the client and serve its streams; resolves with the description
+   * sent. A failure to describe it (a ServiceAccount token the API server refuses) closes the
+   * channel with that error and rejects; so does a channel that closes before the description
+   * is sent (the client left, close(), the signal). `closed` settles in every case.
+   */
+  async start(signal?: AbortSignal): Promise<SessionDescription> {
+    if (this.#state !== 'idle') throw new KubepairError('KP_ERR_INTERNAL', `a session starts once (it is ${this.#state})`);
+    this.#state = 'starting';
+    const config = this.config;
+    const channel = this.#channel;
+    // What the session holds, released once the channel closes, whenever that is.
+    const held: { mux?: MuxServer; proxy?: KubeProxy; lifetime?: NodeJS.Timeout } = {};
+    let established = false;
+    const onAbort = (): void => channel.close();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    void channel.closed.then(async (error) => {
+      this.#state = 'closing';
+      clearTimeout(held.lifetime);
+      signal?.removeEventListener('abort', onAbort);
+      held.mux?.close();
+      await held.proxy?.close();
+      if (established) {
+        void config.audit?.append({ event: 'session_ended', session: config.sessionId, ...(error !== undefined && { detail: error.code }) }).catch(() => undefined);
+      }
+      this.#state = 'closed';
+      this.#resolveClosed(error);
+      if (established) this.emit('ended', error);
+    });
+    if (signal?.aborted === true) onAbort();
+
+    let description: SessionDescription;
+    try {
+      description = await this.#describe(new Date(Date.now() + config.sessionLifetimeMs));
+    } catch (err) {
+      const error = toKubepairError(err);
+      channel.close(error);
+      throw error;
+    }
+    if (channel.isClosed) throw (await channel.closed) ?? new KubepairError('KP_ERR_CHANNEL_CLOSED', 'the session ended before it was described');
+
+    const targets = new Map<string, TargetHandler>();
+    if (config.mode === 'proxy') {
+      const kubeProxy = new KubeProxy({
+        upstream: config.upstream,
+        policy: config.policy,
+        audit: config.audit,
+        auditFailOpen: config.auditFailOpen,
+        session: config.sessionId,
+        client: CLIENT,
+        ...(config.impersonate !== undefined && { impersonate: config.impersonate }),
+        onRequest: (record) => this.emit('request', record),
+      });
+      held.proxy = kubeProxy;
+      targets.set(KUBE_API_TARGET, (stream) => kubeProxy.handle(stream));
+    } else {
+      targets.set(KUBE_API_TARGET, tcpTargetHandler({ name: KUBE_API_TARGET, host: config.upstream.host, port: config.upstream.port }));
+    }
+    for (const target of config.expose) targets.set(target.name, tcpTargetHandler(target));
+    // Every stream, to every target, is recorded before it is served, or refused (fail closed).
+    const gate = new ConnectionAudit({ audit: config.audit, failOpen: config.auditFailOpen, session: config.sessionId, client: CLIENT });
+
+    channel.sendControl(description);
+    held.mux = new MuxServer(channel, { targets, gate });
+    established = true;
+    void config.audit?.append({ event: 'session_established', session: config.sessionId, detail: this.#auditDetail(description) }).catch(() => undefined);
+    this.#state = 'serving';
+    this.emit('established', description);
+    held.lifetime = setTimeout(() => channel.close(new KubepairError('KP_ERR_SESSION_EXPIRED')), Math.max(0, Date.parse(description.expires_at) - Date.now()));
+    return description;
+  }
+
+  /** End the session (idempotent): close the channel, with `error` as the reason the client is given. */
+  async close(error?: KubepairError): Promise<void> {
+    if (this.#state === 'idle') {
+      this.#state = 'closed';
+      this.#resolveClosed(error);
+    }
+    this.#channel.close(error);
+    await this.closed;
+  }
+
+  /**
+   * The session description for a session that may last until `expiresAt`. In passthrough mode
+   * with a ServiceAccount token that the API server issued for less time, the session ends
+   * when the token does, and `expires_at` says so.
+   */
+  async #describe(expiresAt: Date): Promise<SessionDescription> {
+    const { upstream, mode, policy, expose } = this.config;
+    const base = {
+      type: CONTROL_TYPES.session,
+      cluster: { name: upstream.contextName || upstream.clusterName },
+      mode,
+      policy: policy.description,
+      targets: [KUBE_API_TARGET, ...expose.map((target) => target.name)],
+      ...(upstream.namespace !== undefined && { namespace: upstream.namespace }),
+      expires_at: expiresAt.toISOString(),
+    };
+    if (mode === 'proxy') return base;
+    const ca = passthroughClusterCa(upstream);
+    const passthrough = await passthroughCredentials(upstream, this.config.serviceAccount, (expiresAt.getTime() - Date.now()) / 1000);
+    const ends = passthrough.expiresAt !== undefined && passthrough.expiresAt < expiresAt ? passthrough.expiresAt : expiresAt;
+    return {
+      ...base,
+      cluster: { ...base.cluster, server_name: upstream.serverName, ca },
+      credentials: passthrough.credentials,
+      expires_at: ends.toISOString(),
+    };
+  }
+
+  /**
+   * What the audit records about a session: its mode and, in passthrough mode, which kind of
+   * credentials the client received and until when (never the credentials themselves), so it
+   * can be shown afterwards what was handed out.
+   */
+  #auditDetail(description: SessionDescription): string {
+    const parts = [`mode=${description.mode}`];
+    const credentials = description.credentials;
+    if (credentials !== undefined) {
+      const account = this.config.serviceAccount;
+      const kind = 'token' in credentials ? (account !== undefined ? `serviceaccount-token:${account.namespace}/${account.name}` : 'bearer-token') : 'client-certificate';
+      parts.push(`credentials=${kind}`);
+    }
+    parts.push(`expires_at=${description.expires_at}`);
+    return parts.join(' ');
+  }
+}

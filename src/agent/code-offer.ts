@@ -1,0 +1,246 @@
+/**
+ * `CodeOffer`: the agent role's standing offer of a pairing code, as an object you can hold
+ * (DESIGN §1, §3, §4; docs/architecture.md "Role objects"). It creates a relay session, offers
+ * its pairing code, and runs the CPace handshake each time the relay reports a client. It
+ * counts failed pairings itself (it does not trust the relay's count): every failed attempt is
+ * reported to the relay as `pake_failed`, and after PAIRING_MAX_ATTEMPTS the code is discarded
+ * and the offer ends, failed, saying someone may be guessing. A client that pairs gets an
+ * AgentSession (agent-session.ts), announced by the `session` event. When that session ends
+ * the offer makes a fresh code (or ends, with `once`); an unused code that expires is replaced.
+ * Passthrough mode checks its credentials before the first code (a ServiceAccount's
+ * TokenRequest included), so a setup that cannot work fails before a code is shown.
+ *
+ * Shape: a `ShareConfig` validated in the constructor (share-config.ts: every field and every
+ * mode/policy conflict), `start(signal)` that resolves with the first code once it is offered,
+ * `closed` (why the offer ended, never rejected), `close()`, and typed events. The front end
+ * (src/cli/share-run.ts) shows the codes and what sessions do; this object prints nothing. The
+ * audit log it is given stays the caller's to close.
+ *
+ * Untrusted input: the relay's answers and control frames (relay-client/ parses them) and the
+ * pairing peer (the handshake checks it).
+ */
+import { EventEmitter } from 'node:events';
+import type { PairingCode } from '../channel/pairing-code.js';
+import { newPairingCode } from '../channel/pairing-code.js';
+import type { SecureChannel } from '../channel/secure-channel.js';
+import { openSecureChannel } from '../channel/open-secure-channel.js';
+import { KubepairError, toKubepairError } from '../errors/index.js';
+import { nextEvent } from '../events/next-event.js';
+import { PAIRING_MAX_ATTEMPTS } from '../limits.js';
+import { PEER_CAPABILITIES } from '../protocol/capabilities.js';
+import type { RelayControlMessage } from '../protocol/relay-control.js';
+import type { CreatedSession, RelaySocket } from '../relay-client/index.js';
+import { createSession, openRelaySocket, resolveRelay } from '../relay-client/index.js';
+import { AgentSession, passthroughClusterCa } from './agent-session.js';
+import { checkPassthroughCredentials } from './passthrough-credentials.js';
+import type { RequestPolicy } from './policy/index.js';
+import type { ShareConfig, ShareConfigInput } from './share-config.js';
+import { checkShareConfig } from './share-config.js';
+
+/** A code on offer: what the person connecting types, and when it expires unused. */
+export interface OfferedCode {
+  readonly code: PairingCode;
+  readonly expiresAt: Date;
+}
+
+/** Why an offer ended. */
+export type OfferEnd =
+  /** close() was called, or the start signal aborted. */
+  | { readonly kind: 'closed' }
+  /** With `once`: the first client's session ended. */
+  | { readonly kind: 'served' }
+  /** The relay, the credentials check, a session's start, or too many failed pairings (KP_ERR_PAIRING_ATTEMPTS_EXHAUSTED). */
+  | { readonly kind: 'failed'; readonly error: KubepairError };
+
+export interface CodeOfferEvents {
+  /** A code is on offer (the first, a fresh one after a session, or one replacing an expired code). */
+  code: [code: PairingCode, expiresAt: Date];
+  /** A pairing attempt failed; at `failures === max` the code is discarded and the offer fails. */
+  attemptFailed: [failures: number, max: number, error: KubepairError];
+  /** The code expired unused; a fresh one follows. */
+  codeExpired: [];
+  /** A client paired; the session is about to start (listen to its events now). */
+  session: [session: AgentSession];
+  closed: [end: OfferEnd];
+}
+
+type OfferState = 'idle' | 'running' | 'closed';
+
+/** How one offered code ended. */
+type CodeOutcome = 'served' | 'expired';
+
+function sessionIdBytes(id: string): Uint8Array {
+  return new Uint8Array(Buffer.from(id, 'base64url'));
+}
+
+/** The next relay control message of one of `types`, or undefined when the socket closes first. */
+function nextRelayControl(socket: RelaySocket, types: ReadonlyArray<RelayControlMessage['type']>, signal: AbortSignal): Promise<RelayControlMessage | undefined> {
+  return nextEvent<RelayControlMessage | undefined>(
+    (outcome) => {
+      const onControl = (message: RelayControlMessage): void => {
+        if (types.includes(message.type)) outcome.resolve(message);
+      };
+      const onClose = (): void => outcome.resolve(undefined);
+      socket.controlMessages.on('control', onControl);
+      socket.once('close', onClose);
+      return () => {
+        socket.controlMessages.off('control', onControl);
+        socket.off('close', onClose);
+      };
+    },
+    { signal, abortError: (aborted) => new KubepairError('KP_ERR_ABORTED', undefined, { cause: aborted.reason }) },
+  );
+}
+
+export class CodeOffer extends EventEmitter<CodeOfferEvents> {
+  readonly config: ShareConfig;
+  /** Resolves once the offer has ended and its relay session and any AgentSession are closed. */
+  readonly closed: Promise<OfferEnd>;
+  readonly #policy: RequestPolicy;
+  readonly #stop = new AbortController();
+  #state: OfferState = 'idle';
+  #resolveClosed!: (end: OfferEnd) => void;
+
+  constructor(config: ShareConfigInput) {
+    super();
+    const checked = checkShareConfig(config);
+    resolveRelay(checked.config.relay); // the URL's own rules, with their own codes
+    this.config = checked.config;
+    this.#policy = checked.policy;
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  get state(): OfferState {
+    return this.#state;
+  }
+
+  /**
+   * Start offering codes until the signal aborts, close(), the last failed pairing, or (with
+   * `once`) the end of the first session. Resolves with the first code once it is offered;
+   * rejects with the error when the offer ends before that.
+   */
+  start(signal?: AbortSignal): Promise<OfferedCode> {
+    if (this.#state !== 'idle') return Promise.reject(new KubepairError('KP_ERR_INTERNAL', `an offer starts once (it is ${this.#state})`));
+    this.#state = 'running';
+    const stop = signal === undefined ? this.#stop.signal : AbortSignal.any([signal, this.#stop.signal]);
+    return new Promise<OfferedCode>((resolve, reject) => {
+      const onCode = (code: PairingCode, expiresAt: Date): void => resolve({ code, expiresAt });
+      this.once('code', onCode);
+      void this.#run(stop).then((end) => {
+        this.off('code', onCode);
+        if (end.kind === 'failed') reject(end.error);
+        else reject(toKubepairError(stop.reason, 'KP_ERR_ABORTED')); // no effect once resolved
+        this.#state = 'closed';
+        this.#resolveClosed(end);
+        this.emit('closed', end);
+      });
+    });
+  }
+
+  /** Stop offering (idempotent): the code is withdrawn and a running session closed. */
+  async close(): Promise<void> {
+    if (this.#state === 'idle') {
+      this.#state = 'closed';
+      this.#resolveClosed({ kind: 'closed' });
+      this.emit('closed', { kind: 'closed' });
+    } else {
+      this.#stop.abort(new KubepairError('KP_ERR_ABORTED', 'the offer was closed'));
+    }
+    await this.closed;
+  }
+
+  async #run(signal: AbortSignal): Promise<OfferEnd> {
+    try {
+      if (this.config.mode === 'passthrough') {
+        passthroughClusterCa(this.config.upstream);
+        await checkPassthroughCredentials(this.config.upstream, this.config.serviceAccount);
+      }
+      for (;;) {
+        const outcome = await this.#offerOne(signal);
+        if (signal.aborted) return { kind: 'closed' };
+        if (outcome === 'served' && this.config.once) return { kind: 'served' };
+        if (outcome === 'expired') this.emit('codeExpired');
+      }
+    } catch (err) {
+      if (signal.aborted) return { kind: 'closed' };
+      return { kind: 'failed', error: toKubepairError(err) };
+    }
+  }
+
+  /** Create a relay session, offer its code, pair (counting failures), serve the one who pairs. */
+  async #offerOne(signal: AbortSignal): Promise<CodeOutcome> {
+    const relay = this.config.relay;
+    const created = await createSession(relay, { signal });
+    const code = newPairingCode(created.nameplate);
+    const socket = await openRelaySocket({ endpoint: relay, role: 'agent', sessionId: created.sessionId, key: created.agentKey, signal });
+    try {
+      this.emit('code', code, created.expiresAt);
+      for (let failures = 0; failures < PAIRING_MAX_ATTEMPTS; ) {
+        const peer = await nextRelayControl(socket, ['peer_connected'], signal);
+        if (peer === undefined) return 'expired';
+        const channel = await this.#pair(socket, code, created, failures, signal);
+        if (channel !== undefined) {
+          socket.sendEstablished();
+          await this.#serve(channel, created, signal);
+          return 'served';
+        }
+        failures += 1;
+      }
+      throw new KubepairError('KP_ERR_PAIRING_ATTEMPTS_EXHAUSTED', `${PAIRING_MAX_ATTEMPTS} failed pairings on code ${code.nameplate}-…`);
+    } finally {
+      socket.close(1000, 'agent done');
+    }
+  }
+
+  /** One pairing attempt; undefined (and the failure reported) when it failed. */
+  async #pair(socket: RelaySocket, code: PairingCode, created: CreatedSession, failuresSoFar: number, signal: AbortSignal): Promise<SecureChannel | undefined> {
+    const attempt = new AbortController();
+    const onLeft = (message: RelayControlMessage): void => {
+      if (message.type === 'peer_disconnected') attempt.abort(new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'the client left'));
+    };
+    socket.controlMessages.on('control', onLeft);
+    try {
+      return await openSecureChannel('agent', {
+        transport: socket,
+        code,
+        sessionId: sessionIdBytes(created.sessionId),
+        caps: PEER_CAPABILITIES,
+        keepTransportOnFailure: true,
+        signal: AbortSignal.any([signal, attempt.signal]),
+        ...(this.config.handshakeStepTimeoutMs !== undefined && { stepTimeoutMs: this.config.handshakeStepTimeoutMs }),
+      });
+    } catch (err) {
+      if (signal.aborted) throw toKubepairError(err, 'KP_ERR_ABORTED');
+      const error = toKubepairError(err);
+      if (!socket.closed) socket.sendPakeFailed();
+      this.emit('attemptFailed', failuresSoFar + 1, PAIRING_MAX_ATTEMPTS, error);
+      if (socket.closed && error.code !== 'KP_ERR_PAIRING_FAILED') throw error;
+      return undefined;
+    } finally {
+      socket.controlMessages.off('control', onLeft);
+    }
+  }
+
+  /** Serve the paired client until its session ends. */
+  async #serve(channel: SecureChannel, created: CreatedSession, signal: AbortSignal): Promise<void> {
+    const config = this.config;
+    const session = new AgentSession(
+      {
+        sessionId: created.sessionId,
+        mode: config.mode,
+        policy: this.#policy,
+        expose: config.expose,
+        impersonate: config.impersonate,
+        serviceAccount: config.serviceAccount,
+        sessionLifetimeMs: config.sessionLifetimeMs,
+        auditFailOpen: config.auditFailOpen,
+        upstream: config.upstream,
+        audit: config.audit,
+      },
+      channel,
+    );
+    this.emit('session', session);
+    await session.start(signal);
+    await session.closed;
+  }
+}

@@ -1,0 +1,335 @@
+/**
+ * `ClientTunnel`: the client role as an object you can hold (DESIGN §1, §4-§6; CONVENTIONS "A
+ * role is an object you can hold"; docs/architecture.md "Role objects"). It pairs with the
+ * agent through the relay using the code, opens the secure channel and the mux, checks the
+ * session description, opens the local listener(s) on 127.0.0.1 and writes the temporary
+ * kubeconfig — and nothing else: the shell or command, exit codes, signals, prompts and terminal
+ * output belong to the front end (src/cli/), which listens to the events.
+ *
+ * Shape (chisel's `client.Client`): a `Config` validated in the constructor (a bad one throws
+ * KP_ERR_INVALID_ARGUMENT naming the field), `start(signal)` that resolves once the tunnel is
+ * ready with what a front end needs, `closed` (a promise of why it ended, never rejected),
+ * `close()`, and typed events. Its states, in order: idle → starting → ready → closing →
+ * closed. Whatever way it ends — close(), the start signal, a failed start, the tunnel lost
+ * under it — the kubeconfig is removed, the listeners closed and the channel closed before
+ * `closed` resolves. Kubeconfigs that earlier tunnels could not remove (their process was
+ * killed with SIGKILL) are removed from the same directory before pairing
+ * (stale-kubeconfigs.ts).
+ *
+ * Cancellation: an abort of the start signal, or close(), at any point while starting ends
+ * start() with the abort's reason, and nothing is left behind; after start, the same signal
+ * closes the tunnel (as RelayServer's does).
+ *
+ * Untrusted input: everything from the relay and the agent (the session description is checked
+ * by protocol/session-description.ts). The configuration is trusted but checked.
+ */
+import { EventEmitter } from 'node:events';
+import { z } from 'zod';
+import { PairingCodeSchema } from '../channel/pairing-code.js';
+import type { SecureChannel } from '../channel/secure-channel.js';
+import { openSecureChannel } from '../channel/open-secure-channel.js';
+import { KubepairError, toKubepairError } from '../errors/index.js';
+import { nextEvent } from '../events/next-event.js';
+import { HANDSHAKE_STEP_TIMEOUT_MS, SESSION_TARGETS_MAX } from '../limits.js';
+import { MuxClient } from '../mux/mux-client.js';
+import { PEER_CAPABILITIES } from '../protocol/capabilities.js';
+import type { ControlMessage } from '../protocol/channel-control.js';
+import type { SessionDescription } from '../protocol/session-description.js';
+import { parseSessionDescription } from '../protocol/session-description.js';
+import { KUBE_API_TARGET, isValidTargetName } from '../protocol/target-name.js';
+import { parseWith } from '../protocol/validate.js';
+import { RelayEndpointSchema, resolveRelay } from '../relay-client/relay-endpoint.js';
+import { openRelaySocket, pair } from '../relay-client/index.js';
+import { sanitizeClusterName } from '../session/cluster-name.js';
+import { MAX_TIMER_MS } from '../units.js';
+import type { KubeconfigSpec } from './kubeconfig.js';
+import { TempKubeconfig } from './kubeconfig.js';
+import { LocalListener } from './local-listener.js';
+import type { ProxyIdentity } from './proxy-identity.js';
+import { createProxyIdentity } from './proxy-identity.js';
+import { chooseRuntimeDir } from './runtime-dir.js';
+import { removeStaleKubeconfigs } from './stale-kubeconfigs.js';
+
+const port = z.number().int().min(0).max(65535);
+
+const PortForwardSchema = z.strictObject({
+  /** A fixed local port: a forward on "any free port" could not be found by its user. */
+  localPort: port.min(1, 'a fixed local port (1-65535)'),
+  target: z.string().refine(isValidTargetName, 'a target name: lowercase letters, digits and dashes'),
+});
+
+export const ClientTunnelConfigSchema = z
+  .strictObject({
+    relay: RelayEndpointSchema,
+    code: PairingCodeSchema,
+    /** Port for the API-server listener (0: any free port). */
+    port: port.default(0),
+    /** 127.0.0.1:localPort → a target the agent offers. */
+    forwards: z.array(PortForwardSchema).max(SESSION_TARGETS_MAX).default([]),
+    /** Where the kubeconfig goes; default: a RAM-backed runtime directory (runtime-dir.ts). */
+    kubeconfigDir: z.string().min(1).optional(),
+    /** How long one handshake step, and the session description, may take (default HANDSHAKE_STEP_TIMEOUT_MS). */
+    handshakeStepTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
+  })
+  .superRefine((config, ctx) => {
+    const taken = new Set<number>(config.port === 0 ? [] : [config.port]);
+    config.forwards.forEach((forward, index) => {
+      if (taken.has(forward.localPort)) ctx.addIssue({ code: 'custom', path: ['forwards', index, 'localPort'], message: `port ${forward.localPort} is used twice` });
+      taken.add(forward.localPort);
+    });
+  });
+
+/** What a caller gives the constructor (defaults may be left out). */
+export type ClientTunnelConfigInput = z.input<typeof ClientTunnelConfigSchema>;
+/** The checked configuration, defaults filled in. */
+export type ClientTunnelConfig = z.output<typeof ClientTunnelConfigSchema>;
+
+export interface PortForward {
+  readonly localPort: number;
+  readonly target: string;
+}
+
+/** What start() resolves with, and the `ready` event carries: what a front end shows and hands on. */
+export interface TunnelReady {
+  /** The agent's validated session description. */
+  readonly description: SessionDescription;
+  /** The cluster's name, sanitized ([a-zA-Z0-9._-]): safe for prompts and file names. */
+  readonly clusterName: string;
+  /** The kubeconfig's path (0600, in `kubeconfigDir`). */
+  readonly kubeconfig: string;
+  /** True when the kubeconfig is in a memory-backed directory. */
+  readonly ramBacked: boolean;
+  /** The API server listener's port on 127.0.0.1. */
+  readonly port: number;
+  readonly forwards: readonly PortForward[];
+}
+
+/** Why a tunnel ended. */
+export type TunnelEnd =
+  /** close() was called, or the start signal aborted. */
+  | { readonly kind: 'closed' }
+  /** start() failed (pairing, the relay, the agent); start rejected with the same error. */
+  | { readonly kind: 'failed'; readonly error: KubepairError }
+  /** The channel closed under a ready tunnel: the agent left, the relay went away, the session ended. */
+  | { readonly kind: 'lost'; readonly error: KubepairError | undefined };
+
+/** A plain local connection the agent refused (passthrough API, --forward). */
+export interface RefusedConnection {
+  readonly target: string;
+  readonly localPort: number;
+}
+
+export interface ClientTunnelEvents {
+  /** Kubeconfigs of tunnels whose process no longer runs were removed. */
+  staleKubeconfigsRemoved: [count: number];
+  /** Paired, and the session description is valid. */
+  paired: [description: SessionDescription];
+  ready: [ready: TunnelReady];
+  /** A plain local connection was closed because its tunnel stream could not be opened (kubectl in proxy mode gets a Status instead). */
+  connectionRefused: [connection: RefusedConnection, error: KubepairError];
+  /** The tunnel ended; everything it held is released. */
+  closed: [end: TunnelEnd];
+}
+
+type TunnelState = 'idle' | 'starting' | 'ready' | 'closing' | 'closed';
+
+/** What a starting or ready tunnel holds, released on every way out. */
+interface Held {
+  channel?: SecureChannel;
+  mux?: MuxClient;
+  readonly listeners: LocalListener[];
+  kubeconfig?: TempKubeconfig;
+}
+
+/** The reason `signal` was aborted, as the error start() ends with. */
+function abortReason(signal: AbortSignal): KubepairError {
+  return toKubepairError(signal.reason, 'KP_ERR_ABORTED');
+}
+
+export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
+  readonly config: ClientTunnelConfig;
+  /** Resolves once the tunnel has ended and released everything; never rejects. */
+  readonly closed: Promise<TunnelEnd>;
+  #state: TunnelState = 'idle';
+  #held: Held = { listeners: [] };
+  /** Aborted by close() while starting. */
+  readonly #closing = new AbortController();
+  #resolveClosed!: (end: TunnelEnd) => void;
+  #stopWatchingSignal: () => void = () => undefined;
+
+  constructor(config: ClientTunnelConfigInput) {
+    super();
+    this.config = parseWith(ClientTunnelConfigSchema, config, 'KP_ERR_INVALID_ARGUMENT', 'tunnel configuration');
+    resolveRelay(this.config.relay); // the URL's own rules, with their own codes
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  /** idle, starting, ready, closing or closed. */
+  get state(): TunnelState {
+    return this.#state;
+  }
+
+  /** Pair and set up; resolves once kubectl can use the kubeconfig. Called once. */
+  async start(signal?: AbortSignal): Promise<TunnelReady> {
+    if (this.#state !== 'idle') throw new KubepairError('KP_ERR_INTERNAL', `a tunnel starts once (it is ${this.#state})`);
+    this.#state = 'starting';
+    const stop = signal === undefined ? this.#closing.signal : AbortSignal.any([signal, this.#closing.signal]);
+    let ready: TunnelReady;
+    try {
+      if (stop.aborted) throw abortReason(stop);
+      ready = await this.#open(stop);
+      if (stop.aborted) throw abortReason(stop);
+    } catch (err) {
+      const error = stop.aborted ? abortReason(stop) : toKubepairError(err);
+      this.#state = 'closing';
+      await this.#release();
+      this.#finish(stop.aborted ? { kind: 'closed' } : { kind: 'failed', error });
+      throw error;
+    }
+    this.#state = 'ready';
+    const channel = this.#held.channel!;
+    void channel.closed.then((error) => this.#end({ kind: 'lost', error }));
+    if (signal !== undefined) {
+      const onAbort = (): void => void this.close();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#stopWatchingSignal = () => signal.removeEventListener('abort', onAbort);
+    }
+    this.emit('ready', ready);
+    return ready;
+  }
+
+  /** End the tunnel (idempotent); resolves once everything is released. */
+  async close(): Promise<void> {
+    if (this.#state === 'idle') {
+      this.#state = 'closed';
+      this.#finish({ kind: 'closed' });
+    } else if (this.#state === 'starting') {
+      this.#closing.abort(new KubepairError('KP_ERR_ABORTED', 'the tunnel was closed while starting'));
+    } else if (this.#state === 'ready') {
+      this.#end({ kind: 'closed' });
+    }
+    await this.closed;
+  }
+
+  async #open(signal: AbortSignal): Promise<TunnelReady> {
+    const config = this.config;
+    const runtime = config.kubeconfigDir === undefined ? await chooseRuntimeDir() : { path: config.kubeconfigDir, ramBacked: false };
+    const stale = await removeStaleKubeconfigs(runtime.path);
+    if (stale.length > 0) this.emit('staleKubeconfigsRemoved', stale.length);
+    // Proxy mode's TLS identity takes tens of ms to make: start now, overlapping the pairing
+    // round trips. It is awaited only once the agent says the session is in proxy mode (a
+    // failure is reported there); otherwise it is dropped.
+    const proxyIdentity: Promise<ProxyIdentity> = createProxyIdentity();
+    proxyIdentity.catch(() => undefined);
+
+    const paired = await pair(config.relay, config.code.nameplate, { signal });
+    const socket = await openRelaySocket({ endpoint: config.relay, role: 'client', sessionId: paired.sessionId, key: paired.clientKey, signal });
+    const stepTimeoutMs = config.handshakeStepTimeoutMs ?? HANDSHAKE_STEP_TIMEOUT_MS;
+    const channel = await openSecureChannel('client', {
+      transport: socket,
+      code: config.code,
+      sessionId: new Uint8Array(Buffer.from(paired.sessionId, 'base64url')),
+      caps: PEER_CAPABILITIES,
+      signal,
+      stepTimeoutMs,
+    });
+    this.#held.channel = channel;
+    const description = parseSessionDescription(await this.#firstControl(channel, stepTimeoutMs, signal));
+    for (const forward of config.forwards) {
+      if (!description.targets.includes(forward.target)) {
+        throw new KubepairError('KP_ERR_MUX_TARGET_UNKNOWN', `"${forward.target}" (the agent offers: ${description.targets.join(', ')})`);
+      }
+    }
+    this.emit('paired', description);
+    const mux = new MuxClient(channel);
+    this.#held.mux = mux;
+    const openStream = (target: string) => mux.openStream(target);
+    const clusterName = sanitizeClusterName(description.cluster.name);
+
+    let spec: Omit<KubeconfigSpec, 'server'>;
+    let apiListener: LocalListener;
+    if (description.mode === 'proxy') {
+      const { caPem, certPem, keyPem, token } = await proxyIdentity;
+      apiListener = new LocalListener({ security: { kind: 'tls-token', certPem, keyPem, token }, port: config.port, target: KUBE_API_TARGET, openStream });
+      spec = { clusterName, caPem, user: { token }, ...(description.namespace !== undefined && { namespace: description.namespace }) };
+    } else {
+      const credentials = description.credentials!;
+      apiListener = new LocalListener({ security: { kind: 'plain' }, port: config.port, target: KUBE_API_TARGET, openStream });
+      spec = {
+        clusterName,
+        caPem: description.cluster.ca!,
+        tlsServerName: description.cluster.server_name!,
+        user: 'token' in credentials ? { token: credentials.token } : { clientCertificatePem: credentials.client_certificate, clientKeyPem: credentials.client_key },
+        ...(description.namespace !== undefined && { namespace: description.namespace }),
+      };
+    }
+    this.#held.listeners.push(apiListener);
+    const apiPort = await apiListener.listen();
+    // A plain client (kubectl in passthrough, anything on a --forward port) can only see its
+    // connection close; the front end says why (kubectl in proxy mode gets a Status instead).
+    const reportRefusals = (listener: LocalListener, target: string, localPort: number): void => {
+      listener.on('streamError', (error, phase) => {
+        if (phase === 'open') this.emit('connectionRefused', { target, localPort }, error);
+      });
+    };
+    if (description.mode === 'passthrough') reportRefusals(apiListener, KUBE_API_TARGET, apiPort);
+    const forwards: PortForward[] = [];
+    for (const forward of config.forwards) {
+      const listener = new LocalListener({ security: { kind: 'plain' }, port: forward.localPort, target: forward.target, openStream });
+      this.#held.listeners.push(listener);
+      const bound = await listener.listen();
+      reportRefusals(listener, forward.target, bound);
+      forwards.push({ localPort: bound, target: forward.target });
+    }
+    if (signal.aborted) throw abortReason(signal);
+    const kubeconfig = await TempKubeconfig.create(runtime.path, { ...spec, server: `https://127.0.0.1:${apiPort}` });
+    this.#held.kubeconfig = kubeconfig;
+    return { description, clusterName, kubeconfig: kubeconfig.path, ramBacked: runtime.ramBacked, port: apiPort, forwards };
+  }
+
+  /** The agent's first CONTROL message, within the handshake step deadline. */
+  #firstControl(channel: SecureChannel, timeoutMs: number, signal: AbortSignal): Promise<ControlMessage> {
+    return nextEvent<ControlMessage>(
+      (outcome) => {
+        const onControl = (message: ControlMessage): void => outcome.resolve(message);
+        const onClose = (error: KubepairError | undefined): void => outcome.reject(error ?? new KubepairError('KP_ERR_TRANSPORT_CLOSED'));
+        channel.on('control', onControl);
+        channel.on('close', onClose);
+        return () => {
+          channel.off('control', onControl);
+          channel.off('close', onClose);
+        };
+      },
+      {
+        signal,
+        abortError: abortReason,
+        timeoutMs,
+        timeoutError: () => new KubepairError('KP_ERR_SESSION_DESCRIPTION', 'none arrived within the deadline'),
+      },
+    );
+  }
+
+  /** A ready tunnel ends: release, then report. */
+  #end(end: TunnelEnd): void {
+    if (this.#state !== 'ready') return;
+    this.#state = 'closing';
+    this.#stopWatchingSignal();
+    void this.#release().then(() => this.#finish(end));
+  }
+
+  /** Remove the kubeconfig, close the listeners, the mux and the channel; never throws. */
+  async #release(): Promise<void> {
+    const held = this.#held;
+    this.#held = { listeners: [] };
+    await held.kubeconfig?.remove().catch(() => undefined);
+    await Promise.allSettled(held.listeners.map((listener) => listener.close()));
+    held.mux?.close();
+    held.channel?.close();
+  }
+
+  #finish(end: TunnelEnd): void {
+    this.#state = 'closed';
+    this.#resolveClosed(end);
+    this.emit('closed', end);
+  }
+}
