@@ -281,6 +281,33 @@ export const RELAY_TOKEN_LAST_USED_FLUSH_MS = 60_000; // 60 s
 export const RELAY_LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024; // 16 MiB
 /** Quiet period after a tokens-file change before the relay reloads it. */
 export const RELAY_TOKENS_RELOAD_DEBOUNCE_MS = 100; // 100 ms
+/**
+ * Longest resume window the relay grants (DESIGN §8.1): how long an established session whose
+ * socket dropped stays suspended, waiting for that side to come back. The agent asks for its own
+ * window (`share --resume-window`); the relay grants at most this, and never past the session's end.
+ */
+export const RELAY_MAX_RESUME_WINDOW_MS = 60 * 60_000; // 1 h
+/** Longest resume window an agent may ask for on the wire, in seconds (the longest session lifetime). */
+export const RELAY_RESUME_WINDOW_MAX_S = 7 * 24 * 60 * 60; // 7 d
+/**
+ * Sessions a restarted relay recreated from their keys that still wait for one of their two sides
+ * (DESIGN §8.1 "relay restarts"). Past it further resuming sockets of unknown sessions get 503 and
+ * retry, so a flood of valid-looking resumptions cannot grow the relay's state without bound.
+ */
+export const RELAY_MAX_RECREATED_WAITING = 1_000;
+/**
+ * Sessions that ended on this relay process and are remembered, with why, so that a side coming
+ * back after the end hears the reason (404 "its resume window closed...") and a session a restarted
+ * relay recreated cannot be recreated again after it ended (DESIGN §8.1). Past it the oldest is
+ * forgotten (about 100 bytes each: 1 MB); a forgotten one can at worst be recreated and wait one
+ * resume window again, bounded by RELAY_MAX_RECREATED_WAITING.
+ */
+export const RELAY_ENDED_SESSIONS_REMEMBERED = 10_000;
+/**
+ * New sockets (resumptions, replacements) each side of an established session may open per
+ * minute (DESIGN §8.1): an endpoint with capped, jittered backoff needs a few; past it 429.
+ */
+export const RELAY_MAX_RECONNECTS_PER_MINUTE = 60;
 
 // --- relay client (DESIGN §3) ---
 /** How long one relay API request may take, connect to last byte. */
