@@ -61,6 +61,26 @@ export const CHANNEL_ACK_DELAY_MS = 20; // 20 ms
 /** How long `resume` waits for the peer's RESUME on a new carrier before that attempt fails. */
 export const RESUME_STEP_TIMEOUT_MS = 15_000; // 15 s
 
+// --- endpoints keeping a session alive across carriers (DESIGN §8.1 "Liveness") ---
+/** The resume window `share` asks the relay for unless `--resume-window` says otherwise. */
+export const DEFAULT_RESUME_WINDOW_MS = 10 * 60_000; // 10 min
+/** First reconnect delay after a carrier is lost (then doubled per failed attempt, jittered). */
+export const RECONNECT_INITIAL_DELAY_MS = 250; // 250 ms
+/** Longest delay between two reconnect attempts (the cap of the exponential backoff). */
+export const RECONNECT_MAX_DELAY_MS = 5_000; // 5 s
+/** Each backoff delay is drawn uniformly from [delay × (1 - this), delay]: "equal jitter" below 1. */
+export const RECONNECT_JITTER_FRACTION = 0.5;
+/** Longest wait the relay's `Retry-After` may impose on one reconnect attempt. */
+export const RECONNECT_RETRY_AFTER_MAX_MS = 60_000; // 60 s
+/** With nothing else to send, an endpoint sends a ping CONTROL this often to draw an ACK. */
+export const LINK_IDLE_PING_MS = 2_000; // 2 s
+/** A carrier on which the peer has owed an ACK this long is given up as dead (a black hole). */
+export const LINK_ACK_DEADLINE_MS = 8_000; // 8 s
+/** How often the acknowledgement deadline is checked. */
+export const LINK_CHECK_INTERVAL_MS = 500; // 500 ms
+/** How long a new local connection waits for a suspended tunnel before it is refused. */
+export const TUNNEL_OUTAGE_WAIT_MS = 60_000; // 60 s
+
 // --- WebSocket (DESIGN §3) ---
 /** Largest WebSocket message on every side, in bytes. */
 export const WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024; // 16 MiB

@@ -46,4 +46,5 @@ export const CHANNEL_ERRORS = {
   },
   KP_ERR_RESUME_UNSUPPORTED: { message: 'the peer did not offer session resumption', close: 4109, exit: 1 },
   KP_ERR_RESUME_TIMEOUT: { message: 'the peer did not answer the resume in time', exit: 1 },
+  KP_ERR_RESUME_WINDOW_EXPIRED: { message: 'the link did not come back within the resume window; the session ended', exit: 1 },
 } as const satisfies Record<string, ErrorSpec>;

@@ -18,4 +18,4 @@ export const ControlEnvelopeSchema = z.looseObject({
 export type ControlMessage = z.infer<typeof ControlEnvelopeSchema>;
 
 /** The `type` of every CONTROL message this version sends. */
-export const CONTROL_TYPES = { session: 'session' } as const;
+export const CONTROL_TYPES = { session: 'session', ping: 'ping' } as const;
