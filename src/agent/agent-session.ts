@@ -11,8 +11,10 @@
  * reason the channel ended, after everything is released), `close()`, and typed events. The
  * session ends when the channel closes: the client left, the relay went away, the lifetime
  * ran out (KP_ERR_SESSION_EXPIRED; in passthrough with a ServiceAccount token, no later than
- * the token), or close() / the start signal. The channel is the carrier handed in; a durable
- * session will swap it here.
+ * the token), or close() / the start signal. A dropped relay link does not end it: the
+ * DurableLink CodeOffer hands in (relay-client/durable-link.ts, DESIGN §8.1) resumes the
+ * channel on a new carrier, and the session reports the drop and the resumption as events; the
+ * mux, the policy and the audit never see a cut.
  *
  * Untrusted input: everything the client sends through the channel (the kube proxy, the mux
  * and the targets each check their part).
@@ -20,6 +22,7 @@
 import { EventEmitter } from 'node:events';
 import type { RequestAuditRecord } from '../audit/record.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
+import type { DurableLink } from '../relay-client/index.js';
 import { KubepairError, toKubepairError } from '../errors/index.js';
 import type { TargetHandler } from '../mux/mux-server.js';
 import { MuxServer } from '../mux/mux-server.js';
@@ -39,6 +42,12 @@ export interface AgentSessionEvents {
   established: [description: SessionDescription];
   /** A request through the kube proxy finished (proxy mode), as the audit records it before redaction. */
   request: [record: RequestAuditRecord];
+  /** The link to the client dropped (this side's carrier, or the client's); streams pause. */
+  linkDropped: [side: 'carrier' | 'peer', error: KubepairError | undefined];
+  /** The link is back; nothing was lost. */
+  linkResumed: [info: { readonly outageMs: number; readonly retransmitted: number }];
+  /** The link did not come back within the resume window; `ended` follows. */
+  windowExpired: [error: KubepairError];
   /** The session ended and everything it held is released. */
   ended: [error: KubepairError | undefined];
 }
@@ -63,10 +72,16 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
   #state: SessionState = 'idle';
   #resolveClosed!: (error: KubepairError | undefined) => void;
 
-  constructor(config: AgentSessionConfigInput, channel: SecureChannel) {
+  /** `link`, when the session is resumable, keeps `channel` alive across relay carriers (CodeOffer makes it). */
+  constructor(config: AgentSessionConfigInput, channel: SecureChannel, link?: DurableLink) {
     super();
     this.config = checkAgentSessionConfig(config);
     this.#channel = channel;
+    link?.on('dropped', (drop) => this.emit('linkDropped', drop.side, drop.error));
+    link?.on('resumed', (info) => this.emit('linkResumed', { outageMs: info.outageMs, retransmitted: info.retransmitted }));
+    link?.on('ended', (error) => {
+      if (error.code === 'KP_ERR_RESUME_WINDOW_EXPIRED') this.emit('windowExpired', error);
+    });
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
@@ -171,6 +186,7 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
       targets: [KUBE_API_TARGET, ...expose.map((target) => target.name)],
       ...(upstream.namespace !== undefined && { namespace: upstream.namespace }),
       expires_at: expiresAt.toISOString(),
+      ...(this.config.resumeWindowMs > 0 && { resume_window_s: Math.ceil(this.config.resumeWindowMs / 1000) }),
     };
     if (mode === 'proxy') return base;
     const ca = passthroughClusterCa(upstream);

@@ -30,7 +30,7 @@ import { PAIRING_MAX_ATTEMPTS } from '../limits.js';
 import { PEER_CAPABILITIES } from '../protocol/capabilities.js';
 import type { RelayControlMessage } from '../protocol/relay-control.js';
 import type { CreatedSession, RelaySocket } from '../relay-client/index.js';
-import { createSession, openRelaySocket, resolveRelay } from '../relay-client/index.js';
+import { DurableLink, createSession, openRelaySocket, resolveRelay } from '../relay-client/index.js';
 import { AgentSession, passthroughClusterCa } from './agent-session.js';
 import { checkPassthroughCredentials } from './passthrough-credentials.js';
 import type { RequestPolicy } from './policy/index.js';
@@ -180,8 +180,15 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
         if (peer === undefined) return 'expired';
         const channel = await this.#pair(socket, code, created, failures, signal);
         if (channel !== undefined) {
-          socket.sendEstablished();
-          await this.#serve(channel, created, signal);
+          const windowS = Math.ceil(this.config.resumeWindowMs / 1000);
+          socket.sendEstablished(windowS);
+          const link = windowS > 0 ? this.#keepAlive(channel, socket, created, windowS) : undefined;
+          try {
+            await this.#serve(channel, created, link, signal);
+          } finally {
+            link?.stop();
+            if (link?.socket !== socket) link?.socket?.close(1000, 'agent done');
+          }
           return 'served';
         }
         failures += 1;
@@ -206,6 +213,7 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
         sessionId: sessionIdBytes(created.sessionId),
         caps: PEER_CAPABILITIES,
         keepTransportOnFailure: true,
+        channel: { resumable: this.config.resumeWindowMs > 0 },
         signal: AbortSignal.any([signal, attempt.signal]),
         ...(this.config.handshakeStepTimeoutMs !== undefined && { stepTimeoutMs: this.config.handshakeStepTimeoutMs }),
       });
@@ -221,8 +229,24 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
     }
   }
 
+  /**
+   * Keep the paired session's channel alive across relay carriers (DESIGN §8.1): reconnect with
+   * the same agent key and restate the window after each resumption.
+   */
+  #keepAlive(channel: SecureChannel, socket: RelaySocket, created: CreatedSession, windowS: number): DurableLink {
+    const relay = this.config.relay;
+    return new DurableLink({
+      channel,
+      socket,
+      openSocket: (attempt) => openRelaySocket({ endpoint: relay, role: 'agent', sessionId: created.sessionId, key: created.agentKey, signal: attempt }),
+      resumeWindowMs: windowS * 1000,
+      onCarrier: (carrier) => carrier.sendEstablished(windowS),
+      ...(this.config.linkTiming !== undefined && { timing: this.config.linkTiming }),
+    });
+  }
+
   /** Serve the paired client until its session ends. */
-  async #serve(channel: SecureChannel, created: CreatedSession, signal: AbortSignal): Promise<void> {
+  async #serve(channel: SecureChannel, created: CreatedSession, link: DurableLink | undefined, signal: AbortSignal): Promise<void> {
     const config = this.config;
     const session = new AgentSession(
       {
@@ -234,10 +258,12 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
         serviceAccount: config.serviceAccount,
         sessionLifetimeMs: config.sessionLifetimeMs,
         auditFailOpen: config.auditFailOpen,
+        resumeWindowMs: link === undefined ? 0 : Math.ceil(config.resumeWindowMs / 1000) * 1000,
         upstream: config.upstream,
         audit: config.audit,
       },
       channel,
+      link,
     );
     this.emit('session', session);
     await session.start(signal);

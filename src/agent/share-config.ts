@@ -21,10 +21,11 @@
  */
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
-import { SESSION_TARGETS_MAX, SHARE_SESSION_LIFETIME_MIN_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
+import { DEFAULT_RESUME_WINDOW_MS, RELAY_RESUME_WINDOW_MAX_S, SESSION_TARGETS_MAX, SHARE_SESSION_LIFETIME_MIN_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
 import { POLICY_MODES } from '../protocol/policy-shape.js';
 import { SESSION_ID_PATTERN } from '../protocol/relay-api.js';
 import { parseWith } from '../protocol/validate.js';
+import { LinkTimingSchema } from '../relay-client/durable-link.js';
 import { RelayEndpointSchema } from '../relay-client/relay-endpoint.js';
 import { MAX_TIMER_MS } from '../units.js';
 import { ServiceAccountRefSchema } from './passthrough-credentials.js';
@@ -70,6 +71,16 @@ const settingsShape = {
   /** Keep serving when the audit log cannot be written (not recommended). */
   auditFailOpen: z.boolean().default(false),
   handshakeStepTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
+  /**
+   * `--resume-window`: how long a paired session survives a dropped link (DESIGN §8.1), sent to
+   * the relay in whole seconds; 0: a dropped link ends the session, as before.
+   */
+  resumeWindowMs: z
+    .number()
+    .int()
+    .min(0)
+    .max(RELAY_RESUME_WINDOW_MAX_S * 1000, `--resume-window must be at most ${RELAY_RESUME_WINDOW_MAX_S / 86_400}d`)
+    .default(DEFAULT_RESUME_WINDOW_MS),
 };
 
 /** What the conflict checks read, from a share's settings or a session's configuration. */
@@ -138,6 +149,8 @@ export const ShareConfigSchema = z
     upstream: upstreamSchema,
     /** Where connections and requests are recorded; the caller opens and closes it. */
     audit: auditSchema.optional(),
+    /** Reconnect and liveness timing (tests shorten it); defaults in src/limits.ts. */
+    linkTiming: LinkTimingSchema.optional(),
   })
   .superRefine(checkConflicts)
   .transform(resolveSettings);
@@ -155,6 +168,8 @@ export const AgentSessionConfigSchema = z
     serviceAccount: ServiceAccountRefSchema.optional(),
     sessionLifetimeMs: lifetimeMs,
     auditFailOpen: z.boolean(),
+    /** The resume window told to the client in the session description (0: none). */
+    resumeWindowMs: z.number().int().min(0).max(RELAY_RESUME_WINDOW_MAX_S * 1000).default(0),
     upstream: upstreamSchema,
     audit: auditSchema.optional(),
   })

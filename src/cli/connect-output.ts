@@ -13,6 +13,8 @@
  * quoted, in printable ASCII only and short enough not to wrap, so no rule can start a line
  * that imitates the banner (issue 10).
  */
+import { performance } from 'node:perf_hooks';
+import { droppedLine, resumedLine, shownOutageMs } from './link-status.js';
 import type { ClientTunnel, PortForward, RefusedConnection } from '../client/client-tunnel.js';
 import type { KubepairError } from '../errors/index.js';
 import { BANNER_RULE_MAX_CHARS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
@@ -71,6 +73,15 @@ export class ConnectOutput {
     tunnel.on('paired', (description) => this.paired(description));
     tunnel.on('ready', (ready) => this.ready(ready));
     tunnel.on('connectionRefused', (connection, error) => this.connectionRefused(connection, error));
+    let droppedAt: number | undefined;
+    tunnel.on('linkDropped', (side) => {
+      if (droppedAt === undefined) process.stderr.write(`\\nkubepair: ${droppedLine(side, 'agent')}\n`);
+      droppedAt ??= performance.now();
+    });
+    tunnel.on('linkResumed', (info) => {
+      process.stderr.write(`kubepair: ${resumedLine(shownOutageMs(info.outageMs, droppedAt, performance.now()))}\n`);
+      droppedAt = undefined;
+    });
   }
 
   staleKubeconfigsRemoved(count: number): void {

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { SHARE_SESSION_LIFETIME_MS } from '../limits.js';
+import { DEFAULT_RESUME_WINDOW_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
 import { formatDuration } from '../units.js';
 import { collect } from './command-options.js';
 import { addRelayOptions } from './relay-endpoint-options.js';
@@ -47,6 +47,7 @@ export function registerShareCommand(program: Command): void {
     .option('--service-account <ns/name>', 'passthrough: send a short-lived token of this ServiceAccount instead of your credentials')
     .option('--once', 'exit after the first client\'s session ends (default: offer a fresh code)')
     .option('--max-duration <duration>', `longest a paired session may last, e.g. 30m, 8h (default: ${formatDuration(SHARE_SESSION_LIFETIME_MS)})`)
+    .option('--resume-window <duration>', `how long a paired session survives a dropped link while both sides reconnect, e.g. 30m; 0: a drop ends it (default: ${formatDuration(DEFAULT_RESUME_WINDOW_MS)})`)
     .option('--audit-log <file>', 'audit log, JSON lines (default: $XDG_STATE_HOME/kubepair/audit.jsonl)')
     .option('--audit-chain', 'hash-chain the audit records (verify with: kubepair audit verify FILE)')
     .option('--audit-fail-open', 'keep serving connections and requests when the audit log cannot be written (not recommended)')

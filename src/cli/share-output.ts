@@ -9,6 +9,8 @@
  * error messages that quote the client or the relay. Every such string goes through inertText
  * before it is printed, so a client cannot write escape sequences to the sharer's terminal.
  */
+import { performance } from 'node:perf_hooks';
+import { droppedLine, resumedLine, shownOutageMs } from './link-status.js';
 import type { RequestAuditRecord } from '../audit/record.js';
 import { redactString } from '../audit/redact.js';
 import type { PairingCode } from '../channel/pairing-code.js';
@@ -58,6 +60,15 @@ export class ShareOutput {
       session.on('established', (description) => this.connected(description));
       session.on('request', (record) => this.request(record));
       session.on('ended', (error) => this.disconnected(error));
+      let droppedAt: number | undefined;
+      session.on('linkDropped', (side) => {
+        if (droppedAt === undefined) this.#err.write(`kubepair share: ${droppedLine(side, 'client')}\n`);
+        droppedAt ??= performance.now();
+      });
+      session.on('linkResumed', (info) => {
+        this.#err.write(`kubepair share: ${resumedLine(shownOutageMs(info.outageMs, droppedAt, performance.now()))}\n`);
+        droppedAt = undefined;
+      });
     });
   }
 

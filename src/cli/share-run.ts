@@ -16,7 +16,7 @@ import { SHARE_MODES, checkShareSettings } from '../agent/share-config.js';
 import { parseExposeSpecs } from '../agent/tcp-targets.js';
 import { loadUpstreamCluster } from '../agent/upstream-cluster.js';
 import { KubepairError } from '../errors/index.js';
-import { SHARE_SESSION_LIFETIME_MIN_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
+import { DEFAULT_RESUME_WINDOW_MS, RELAY_RESUME_WINDOW_MAX_S, SHARE_SESSION_LIFETIME_MIN_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
 import { MAX_TIMER_MS, parseDuration } from '../units.js';
 import { flag, parseCommandOptions, relayOptionsShape, repeated } from './command-options.js';
 import { relayEndpointFrom, signalOnTermination } from './relay-endpoint-options.js';
@@ -29,6 +29,14 @@ function parseMaxDuration(text: string): number {
     throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--max-duration "${text.slice(0, 40)}" must be a duration of at least 1m, e.g. 30m or 8h`);
   }
   if (ms > MAX_TIMER_MS) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--max-duration "${text.slice(0, 40)}" must be at most 24d`);
+  return ms;
+}
+
+/** `--resume-window`: 0 (a dropped link ends the session) or a duration up to 7d (the relay caps it too). */
+function parseResumeWindow(text: string): number {
+  const ms = text.trim() === '0' ? 0 : parseDuration(text);
+  if (ms === undefined) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--resume-window "${text.slice(0, 40)}" must be a duration such as 10m or 1h, or 0`);
+  if (ms > RELAY_RESUME_WINDOW_MAX_S * 1000) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--resume-window "${text.slice(0, 40)}" must be at most 7d`);
   return ms;
 }
 
@@ -47,6 +55,7 @@ const ShareOptionsSchema = z.strictObject({
   serviceAccount: z.string().optional().transform((text) => (text === undefined ? undefined : parseServiceAccountRef(text))),
   once: flag,
   maxDuration: z.string().optional().transform((text) => (text === undefined ? SHARE_SESSION_LIFETIME_MS : parseMaxDuration(text))),
+  resumeWindow: z.string().optional().transform((text) => (text === undefined ? DEFAULT_RESUME_WINDOW_MS : parseResumeWindow(text))),
   auditLog: z.string().optional(),
   auditChain: flag,
   auditFailOpen: flag,
@@ -64,6 +73,7 @@ export async function runShare(rawOptions: unknown): Promise<void> {
     serviceAccount: options.serviceAccount,
     once: options.once === true,
     sessionLifetimeMs: options.maxDuration,
+    resumeWindowMs: options.resumeWindow,
     auditFailOpen: options.auditFailOpen === true,
   });
   const relay = await relayEndpointFrom(options);

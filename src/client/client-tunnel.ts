@@ -30,16 +30,17 @@ import type { SecureChannel } from '../channel/secure-channel.js';
 import { openSecureChannel } from '../channel/open-secure-channel.js';
 import { KubepairError, toKubepairError } from '../errors/index.js';
 import { nextEvent } from '../events/next-event.js';
-import { HANDSHAKE_STEP_TIMEOUT_MS, SESSION_TARGETS_MAX } from '../limits.js';
+import { DEFAULT_RESUME_WINDOW_MS, HANDSHAKE_STEP_TIMEOUT_MS, RELAY_RESUME_WINDOW_MAX_S, SESSION_TARGETS_MAX, TUNNEL_OUTAGE_WAIT_MS } from '../limits.js';
 import { MuxClient } from '../mux/mux-client.js';
 import { PEER_CAPABILITIES } from '../protocol/capabilities.js';
 import type { ControlMessage } from '../protocol/channel-control.js';
+import { CONTROL_TYPES } from '../protocol/channel-control.js';
 import type { SessionDescription } from '../protocol/session-description.js';
 import { parseSessionDescription } from '../protocol/session-description.js';
 import { KUBE_API_TARGET, isValidTargetName } from '../protocol/target-name.js';
 import { parseWith } from '../protocol/validate.js';
 import { RelayEndpointSchema, resolveRelay } from '../relay-client/relay-endpoint.js';
-import { openRelaySocket, pair } from '../relay-client/index.js';
+import { DurableLink, LinkTimingSchema, openRelaySocket, pair } from '../relay-client/index.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
 import { MAX_TIMER_MS } from '../units.js';
 import type { KubeconfigSpec } from './kubeconfig.js';
@@ -70,6 +71,15 @@ export const ClientTunnelConfigSchema = z
     kubeconfigDir: z.string().min(1).optional(),
     /** How long one handshake step, and the session description, may take (default HANDSHAKE_STEP_TIMEOUT_MS). */
     handshakeStepTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
+    /**
+     * How long the tunnel keeps reconnecting after its link to the relay drops (DESIGN §8.1);
+     * the agent's window (the relay's) ends it earlier. 0: a dropped link ends the tunnel.
+     */
+    resumeWindowMs: z.number().int().min(0).max(RELAY_RESUME_WINDOW_MAX_S * 1000).default(DEFAULT_RESUME_WINDOW_MS),
+    /** How long a new local connection waits for a dropped link to come back (default TUNNEL_OUTAGE_WAIT_MS). */
+    outageWaitMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
+    /** Reconnect and liveness timing (tests shorten it); defaults in src/limits.ts. */
+    linkTiming: LinkTimingSchema.optional(),
   })
   .superRefine((config, ctx) => {
     const taken = new Set<number>(config.port === 0 ? [] : [config.port]);
@@ -113,6 +123,12 @@ export type TunnelEnd =
   /** The channel closed under a ready tunnel: the agent left, the relay went away, the session ended. */
   | { readonly kind: 'lost'; readonly error: KubepairError | undefined };
 
+/** The link came back (DESIGN §8.1): how long it was down, and how many records were sent again. */
+export interface LinkResumed {
+  readonly outageMs: number;
+  readonly retransmitted: number;
+}
+
 /** A plain local connection the agent refused (passthrough API, --forward). */
 export interface RefusedConnection {
   readonly target: string;
@@ -127,6 +143,15 @@ export interface ClientTunnelEvents {
   ready: [ready: TunnelReady];
   /** A plain local connection was closed because its tunnel stream could not be opened (kubectl in proxy mode gets a Status instead). */
   connectionRefused: [connection: RefusedConnection, error: KubepairError];
+  /**
+   * The link to the agent dropped (this side's carrier, or the agent's): the listeners and the
+   * kubeconfig stay; streams pause; new connections wait for it (bounded).
+   */
+  linkDropped: [side: 'carrier' | 'peer', error: KubepairError | undefined];
+  /** The link is back; nothing was lost. */
+  linkResumed: [info: LinkResumed];
+  /** The link did not come back within the resume window; `closed` follows (kind 'lost'). */
+  windowExpired: [error: KubepairError];
   /** The tunnel ended; everything it held is released. */
   closed: [end: TunnelEnd];
 }
@@ -136,6 +161,7 @@ type TunnelState = 'idle' | 'starting' | 'ready' | 'closing' | 'closed';
 /** What a starting or ready tunnel holds, released on every way out. */
 interface Held {
   channel?: SecureChannel;
+  link?: DurableLink;
   mux?: MuxClient;
   readonly listeners: LocalListener[];
   kubeconfig?: TempKubeconfig;
@@ -232,18 +258,40 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
       caps: PEER_CAPABILITIES,
       signal,
       stepTimeoutMs,
+      channel: { resumable: config.resumeWindowMs > 0 },
     });
     this.#held.channel = channel;
+    if (config.resumeWindowMs > 0) {
+      const link = new DurableLink({
+        channel,
+        socket,
+        openSocket: (attempt) => openRelaySocket({ endpoint: config.relay, role: 'client', sessionId: paired.sessionId, key: paired.clientKey, signal: attempt }),
+        resumeWindowMs: config.resumeWindowMs,
+        ...(config.linkTiming !== undefined && { timing: config.linkTiming }),
+      });
+      this.#held.link = link;
+      link.on('dropped', (drop) => this.emit('linkDropped', drop.side, drop.error));
+      link.on('resumed', (info) => this.emit('linkResumed', { outageMs: info.outageMs, retransmitted: info.retransmitted }));
+      link.on('ended', (error) => {
+        if (error.code === 'KP_ERR_RESUME_WINDOW_EXPIRED') this.emit('windowExpired', error);
+      });
+    }
     const description = parseSessionDescription(await this.#firstControl(channel, stepTimeoutMs, signal));
     for (const forward of config.forwards) {
       if (!description.targets.includes(forward.target)) {
         throw new KubepairError('KP_ERR_MUX_TARGET_UNKNOWN', `"${forward.target}" (the agent offers: ${description.targets.join(', ')})`);
       }
     }
+    // The agent's window bounds ours: past it the relay has ended the session anyway.
+    this.#held.link?.setResumeWindow((description.resume_window_s ?? 0) * 1000);
     this.emit('paired', description);
     const mux = new MuxClient(channel);
     this.#held.mux = mux;
-    const openStream = (target: string) => mux.openStream(target);
+    // While the link is down a new connection waits for it (bounded), then opens its stream.
+    const openStream = async (target: string) => {
+      await this.#linkLive(channel, config.outageWaitMs ?? TUNNEL_OUTAGE_WAIT_MS);
+      return mux.openStream(target);
+    };
     const clusterName = sanitizeClusterName(description.cluster.name);
 
     let spec: Omit<KubeconfigSpec, 'server'>;
@@ -287,11 +335,38 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     return { description, clusterName, kubeconfig: kubeconfig.path, ramBacked: runtime.ramBacked, port: apiPort, forwards };
   }
 
+  /** Resolves at once when records flow; else when they flow again, or rejects after `timeoutMs`. */
+  #linkLive(channel: SecureChannel, timeoutMs: number): Promise<void> {
+    if (channel.state === 'live') return Promise.resolve();
+    return nextEvent<void>(
+      (outcome) => {
+        const check = (): void => {
+          if (channel.state === 'live') outcome.resolve();
+        };
+        const onClose = (error: KubepairError | undefined): void => outcome.reject(error ?? new KubepairError('KP_ERR_CHANNEL_CLOSED'));
+        channel.on('resume', check);
+        channel.on('close', onClose);
+        return () => {
+          channel.off('resume', check);
+          channel.off('close', onClose);
+        };
+      },
+      {
+        abortError: () => new KubepairError('KP_ERR_ABORTED'),
+        timeoutMs,
+        timeoutError: () => new KubepairError('KP_ERR_MUX_STREAM_FAILED', `the link to the agent did not come back within ${Math.round(timeoutMs / 1000)} s`),
+      },
+    );
+  }
+
   /** The agent's first CONTROL message, within the handshake step deadline. */
   #firstControl(channel: SecureChannel, timeoutMs: number, signal: AbortSignal): Promise<ControlMessage> {
     return nextEvent<ControlMessage>(
       (outcome) => {
-        const onControl = (message: ControlMessage): void => outcome.resolve(message);
+        // A liveness ping (DESIGN §8.1) may come first; it says nothing.
+        const onControl = (message: ControlMessage): void => {
+          if (message.type !== CONTROL_TYPES.ping) outcome.resolve(message);
+        };
         const onClose = (error: KubepairError | undefined): void => outcome.reject(error ?? new KubepairError('KP_ERR_TRANSPORT_CLOSED'));
         channel.on('control', onControl);
         channel.on('close', onClose);
@@ -323,6 +398,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     this.#held = { listeners: [] };
     await held.kubeconfig?.remove().catch(() => undefined);
     await Promise.allSettled(held.listeners.map((listener) => listener.close()));
+    held.link?.stop();
     held.mux?.close();
     held.channel?.close();
   }

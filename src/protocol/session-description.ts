@@ -15,6 +15,7 @@ import { CONTROL_TYPES } from './channel-control.js';
 import { policyShapeSchema } from './policy-shape.js';
 import { isValidTargetName, KUBE_API_TARGET } from './target-name.js';
 import { parseWith } from './validate.js';
+import { RELAY_RESUME_WINDOW_MAX_S } from '../limits.js';
 
 const PEM_MAX_CHARS = 32 * 1024; // 32 KiB per PEM field
 const pemCertificates = z
@@ -54,6 +55,8 @@ export const sessionDescriptionSchema = z
       .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a namespace name')
       .optional(),
     expires_at: z.iso.datetime({ offset: true }),
+    /** The resume window the agent asked the relay for, in seconds (DESIGN §8.1); absent or 0: a dropped link ends the session. */
+    resume_window_s: z.number().int().min(0).max(RELAY_RESUME_WINDOW_MAX_S).optional(),
   })
   .superRefine((description, ctx) => {
     if (!description.targets.includes(KUBE_API_TARGET)) {

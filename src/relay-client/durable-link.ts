@@ -28,6 +28,7 @@
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { z } from 'zod';
 import type { ResumeInfo, SecureChannel } from '../channel/secure-channel.js';
 import type { TransportCloseInfo } from '../channel/transport.js';
 import { KubepairError, toKubepairError } from '../errors/index.js';
@@ -56,6 +57,19 @@ export interface LinkTiming {
   /** How long one resume exchange on a new socket may take before that attempt fails. */
   readonly resumeTimeoutMs: number;
 }
+
+/** Timing a caller may override (tests), every field optional; checked where a role's config is. */
+export const LinkTimingSchema = z
+  .strictObject({
+    initialDelayMs: z.number().int().min(1),
+    maxDelayMs: z.number().int().min(1),
+    jitterFraction: z.number().min(0).max(1),
+    idlePingMs: z.number().int().min(1),
+    ackDeadlineMs: z.number().int().min(1),
+    checkIntervalMs: z.number().int().min(1),
+    resumeTimeoutMs: z.number().int().min(1),
+  })
+  .partial();
 
 export const DEFAULT_LINK_TIMING: LinkTiming = {
   initialDelayMs: RECONNECT_INITIAL_DELAY_MS,
@@ -125,7 +139,7 @@ function relayCause(err: KubepairError): KubepairError {
 export class DurableLink extends EventEmitter<DurableLinkEvents> {
   readonly #channel: SecureChannel;
   readonly #openSocket: (signal: AbortSignal) => Promise<RelaySocket>;
-  readonly #windowMs: number;
+  #windowMs: number;
   readonly #onCarrier: ((socket: RelaySocket) => void) | undefined;
   readonly #timing: LinkTiming;
   readonly #random: () => number;
@@ -165,6 +179,14 @@ export class DurableLink extends EventEmitter<DurableLinkEvents> {
   /** The relay socket the channel runs on (or last ran on, while suspended). */
   get socket(): RelaySocket | undefined {
     return this.#socket;
+  }
+
+  /**
+   * Narrow the window (the client learns the agent's from the session description): never
+   * longer than the one given at construction. Applies to outages that start afterwards.
+   */
+  setResumeWindow(ms: number): void {
+    if (Number.isSafeInteger(ms) && ms >= 0) this.#windowMs = Math.min(this.#windowMs, ms);
   }
 
   /** Stop watching (the owner is closing the channel itself); idempotent. */

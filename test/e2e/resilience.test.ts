@@ -10,11 +10,11 @@ import { kubectlSandbox, runKubectl } from '../helpers/kubectl.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
 
 describe('e2e: failures and hostile input', () => {
-  it('the relay killed mid-session: both sides exit with a clear message and the kubeconfig is gone', async () => {
+  it('with --resume-window 0, the relay killed mid-session: both sides exit with a clear message and the kubeconfig is gone', async () => {
     const stack = await startE2EStack();
     const home = await kubectlSandbox('kubepair-e2e-home-');
     try {
-      const share = await stack.startShare([]);
+      const share = await stack.startShare(['--resume-window', '0']);
       const connect = stack.startConnect(['--no-shell', share.code]);
       const exported = await connect.waitFor(/export KUBECONFIG=(\S+)/, 20_000, 'stdout');
       const ok = await runKubectl(['get', 'namespaces', '-o', 'name'], { kubeconfig: exported[1]!, home: home.dir });
