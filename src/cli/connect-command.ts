@@ -18,7 +18,11 @@ The code is typed as shown by "kubepair share"; spaces and dashes after the name
 ignored. The kubeconfig is written to a RAM-backed directory when there is one, readable by
 you only, and removed when connect exits, however it exits. Ended by a signal, connect exits
 128 + its number (130 for Ctrl-C); cancelled before the shell or command starts, it runs
-nothing.`;
+nothing.
+
+Exit codes: with -- CMD, the command's own status, 127 when CMD is not on PATH (checked
+before pairing), 255 when connect itself failed (like ssh); otherwise 0, 1 a failure, 2 bad
+input. The table: docs/exit-codes.md.`;
 
 export function registerConnectCommand(program: Command): void {
   const connect = program

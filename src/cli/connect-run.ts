@@ -4,7 +4,8 @@
  * missing, from a prompt on a terminal or the first line of standard input; then a ClientTunnel
  * (src/client/client-tunnel.ts) pairs and sets up, and this module runs what the tunnel is for —
  * the shell, the command (its status becomes connect's), or nothing (--no-shell: wait) — prints
- * what happens (connect-output.ts) and decides the exit code. A signal at any point ends it
+ * what happens (connect-output.ts) and decides the exit code (docs/exit-codes.md; with
+ * `-- CMD` every failure of connect itself is 255, like ssh). A signal at any point ends it
  * (connect-termination.ts): before the shell or command starts nothing runs, and connect exits
  * 128 + the signal's number.
  */
@@ -21,6 +22,7 @@ import { startChildSession } from './child-session.js';
 import { parseCommandOptions, parsePort, relayOptionsShape, repeated } from './command-options.js';
 import { ConnectOutput } from './connect-output.js';
 import { ConnectTermination } from './connect-termination.js';
+import { COMMAND_MODE_FAILURE_EXIT_CODE } from './exit-codes.js';
 import { relayEndpointFrom } from './relay-endpoint-options.js';
 import { reportError } from './report-error.js';
 import { promptLine, readFirstLine } from './secret-input.js';
@@ -108,7 +110,7 @@ async function runPlan(tunnel: ClientTunnel, ready: TunnelReady, plan: ChildPlan
       output.tunnelClosed(outcome.end.error);
       child.stop();
       await child.exited;
-      return 1;
+      return plan.kind === 'command' ? COMMAND_MODE_FAILURE_EXIT_CODE : 1;
     }
     child.stop();
     const code = await child.exited;
@@ -120,6 +122,7 @@ async function runPlan(tunnel: ClientTunnel, ready: TunnelReady, plan: ChildPlan
 
 export async function runConnect(codeArg: string | undefined, command: string[], rawOptions: unknown): Promise<number> {
   const termination = new ConnectTermination().install();
+  const withCommand = command.length > 0;
   let tunnel: ClientTunnel | undefined;
   try {
     const options = parseCommandOptions(ConnectOptionsSchema, rawOptions, 'connect');
@@ -148,6 +151,10 @@ export async function runConnect(codeArg: string | undefined, command: string[],
   } catch (err) {
     await tunnel?.close();
     const exitCode = termination.exitCode;
+    if (exitCode === undefined && withCommand) {
+      process.stderr.write(reportError(err, process.env['KUBEPAIR_DEBUG'] === '1').text);
+      return COMMAND_MODE_FAILURE_EXIT_CODE;
+    }
     if (exitCode === undefined) throw err;
     // Cancelled before the session started: one line, nothing ran, 128 + the signal's number.
     const interrupted = new KubepairError('KP_ERR_INTERRUPTED', `received ${termination.received} before the session started; nothing was run`, { cause: err });

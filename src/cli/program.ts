@@ -14,8 +14,10 @@ Roles:
   kubepair share      next to the cluster credentials; shows a pairing code like 42-7315-0286
   kubepair connect    on the laptop; pairs with the code and gives you a kubectl shell
 
-Errors are printed as one line; the exit code is 2 for bad input and 1 for other failures.
-Set KUBEPAIR_DEBUG=1 to also print the internal error chain.`;
+Errors are printed as one line; the exit code is 2 for bad input, 1 for other failures,
+128 + N when signal N ended it (130 Ctrl-C); connect -- CMD: the command's status, or 255
+when connect itself failed. The table: docs/exit-codes.md. KUBEPAIR_DEBUG=1 also prints the
+internal error chain.`;
 
 /** Build the program; `commands` are the subcommand registrations of the roles. */
 export function buildProgram(commands: ReadonlyArray<(program: Command) => void> = []): Command {

@@ -86,17 +86,25 @@ export async function relayEndpointFrom(options: RelayOptions, sources: RelayEnd
   return endpoint;
 }
 
-/** An AbortSignal that fires on SIGTERM and SIGHUP (and SIGINT unless `keepSigint`). */
-export function signalOnTermination(keepSigint = false): { readonly signal: AbortSignal; readonly dispose: () => void } {
+/**
+ * An AbortSignal that fires on SIGTERM and SIGHUP (and SIGINT unless `keepSigint`); `received`
+ * names the first of them, so the command can exit 128 + its number (docs/exit-codes.md).
+ */
+export function signalOnTermination(keepSigint = false): { readonly signal: AbortSignal; readonly received: () => NodeJS.Signals | undefined; readonly dispose: () => void } {
   const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
   const signals: NodeJS.Signals[] = keepSigint ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  const onSignal = (name: NodeJS.Signals): void => controller.abort(new KubepairError('KP_ERR_ABORTED', `received ${name}`));
+  const onSignal = (name: NodeJS.Signals): void => {
+    received ??= name;
+    controller.abort(new KubepairError('KP_ERR_ABORTED', `received ${name}`));
+  };
   for (const name of signals) process.on(name, onSignal);
   // While a child owns the terminal, Ctrl-C belongs to it; kubepair must not die of it.
   const ignore = (): void => undefined;
   if (keepSigint) process.on('SIGINT', ignore);
   return {
     signal: controller.signal,
+    received: () => received,
     dispose: () => {
       for (const name of signals) process.off(name, onSignal);
       if (keepSigint) process.off('SIGINT', ignore);

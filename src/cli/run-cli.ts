@@ -5,11 +5,17 @@
 import { CommanderError } from 'commander';
 import { registerAuditCommand } from './audit-command.js';
 import { registerConnectCommand } from './connect-command.js';
+import { COMMAND_MODE_FAILURE_EXIT_CODE } from './exit-codes.js';
 import { buildProgram } from './program.js';
 import { registerRelayCommand } from './relay-command.js';
 import { registerShareCommand } from './share-command.js';
 import { registerTokenCommand } from './token-command.js';
 import { reportError } from './report-error.js';
+
+/** `kubepair connect ... -- CMD`: connect's own failures exit 255 then (docs/exit-codes.md). */
+function connectsWithCommand(argv: readonly string[]): boolean {
+  return argv.includes('connect') && argv.indexOf('connect') < argv.indexOf('--');
+}
 
 export async function runCli(argv: readonly string[]): Promise<number> {
   const program = buildProgram([registerShareCommand, registerConnectCommand, registerRelayCommand, registerAuditCommand, registerTokenCommand]);
@@ -24,7 +30,8 @@ export async function runCli(argv: readonly string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) {
       // Commander already printed its message (or the help / version text).
-      return err.exitCode === 0 ? 0 : 2;
+      if (err.exitCode === 0) return 0;
+      return connectsWithCommand(argv) ? COMMAND_MODE_FAILURE_EXIT_CODE : 2;
     }
     const report = reportError(err, process.env['KUBEPAIR_DEBUG'] === '1');
     process.stderr.write(report.text);
