@@ -299,6 +299,8 @@ export const CHILD_STOP_GRACE_MS = 5_000; // 5 s
  * anyway: twice the child's grace, so the child's SIGKILL comes first.
  */
 export const SIGNAL_EXIT_GRACE_MS = 2 * CHILD_STOP_GRACE_MS; // 10 s
+/** While connect waits for the sharer's side to answer, how often it says it still waits. */
+export const CONNECT_WAIT_PROGRESS_INTERVAL_MS = 5_000; // 5 s
 /** Directory entries a connect examines when it looks for kubeconfigs left by dead processes. */
 export const STALE_KUBECONFIG_SCAN_MAX_ENTRIES = 4096;
 

@@ -3,6 +3,7 @@
  * connect-run.ts, loaded only when the command runs, so other commands start fast.
  */
 import type { Command } from 'commander';
+import { KubepairError } from '../errors/index.js';
 import { collect } from './command-options.js';
 import { addRelayOptions } from './relay-endpoint-options.js';
 
@@ -24,7 +25,14 @@ Exit codes: with -- CMD, the command's own status, 127 when CMD is not on PATH (
 before pairing), 255 when connect itself failed (like ssh); otherwise 0, 1 a failure, 2 bad
 input. The table: docs/exit-codes.md.`;
 
-export function registerConnectCommand(program: Command): void {
+/** Whether the command line has `--` after `connect` (what follows it is the command). */
+function afterDoubleDash(argv: readonly string[]): boolean {
+  const connectAt = argv.indexOf('connect');
+  return connectAt >= 0 && argv.indexOf('--', connectAt) > connectAt;
+}
+
+/** Register `connect`; `argv` is the whole command line, to tell a command after `--` from one without. */
+export function registerConnectCommand(program: Command, argv: readonly string[] = []): void {
   const connect = program
     .command('connect')
     .description('pair with a code from "kubepair share" and use the shared cluster with kubectl')
@@ -35,6 +43,10 @@ export function registerConnectCommand(program: Command): void {
     .option('--forward <localport:name>', 'forward 127.0.0.1:LOCALPORT to a target the agent exposes (repeatable)', collect)
     .addHelpText('after', EXAMPLES);
   addRelayOptions(connect).action(async (code: string | undefined, command: string[], options: unknown) => {
+    if (command.length > 0 && !afterDoubleDash(argv)) {
+      const example = `kubepair connect ${code ?? 'CODE'} -- ${command.join(' ')}`.slice(0, 120);
+      throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `a command after the code needs "--" before it: ${example}`);
+    }
     const { runConnect } = await import('./connect-run.js');
     process.exitCode = await runConnect(code, command, options);
   });

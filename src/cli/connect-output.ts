@@ -1,5 +1,5 @@
 /**
- * What `kubepair connect` prints: a banner with cluster, mode, policy and expiry from the
+ * What `kubepair connect` prints: progress while the sharer's side has not answered yet, a banner with cluster, mode, policy and expiry from the
  * validated session description, where the kubeconfig is, one line for each plain local
  * connection the agent refused, and one line when the tunnel dies.
  * Human text goes to stderr; `--no-shell` prints the export line on stdout so scripts can
@@ -15,7 +15,7 @@
  */
 import type { ClientTunnel, PortForward, RefusedConnection } from '../client/client-tunnel.js';
 import type { KubepairError } from '../errors/index.js';
-import { BANNER_RULE_MAX_CHARS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
+import { BANNER_RULE_MAX_CHARS, CONNECT_WAIT_PROGRESS_INTERVAL_MS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
 import type { PolicyMode } from '../protocol/policy-shape.js';
 import type { SessionDescription } from '../protocol/session-description.js';
@@ -60,6 +60,7 @@ export function bannerLines(description: SessionDescription): string[] {
 
 export class ConnectOutput {
   readonly #noShell: boolean;
+  #waiting: NodeJS.Timeout | undefined;
 
   constructor(noShell: boolean) {
     this.#noShell = noShell;
@@ -68,9 +69,30 @@ export class ConnectOutput {
   /** Print what `tunnel` reports while it pairs and serves (its end is the caller's to report). */
   watch(tunnel: ClientTunnel): void {
     tunnel.on('staleKubeconfigsRemoved', (count) => this.staleKubeconfigsRemoved(count));
-    tunnel.on('paired', (description) => this.paired(description));
+    tunnel.on('waitingForAgent', () => this.waitingForAgent());
+    tunnel.on('paired', (description) => {
+      this.#stopWaiting();
+      this.paired(description);
+    });
+    tunnel.on('closed', () => this.#stopWaiting());
     tunnel.on('ready', (ready) => this.ready(ready));
     tunnel.on('connectionRefused', (connection, error) => this.connectionRefused(connection, error));
+  }
+
+  /** Say that the code reached the relay, then every few seconds that connect still waits. */
+  waitingForAgent(): void {
+    this.#stopWaiting();
+    const since = Date.now();
+    process.stderr.write('kubepair: the relay knows the code; waiting for the sharer\'s kubepair to answer...\n');
+    this.#waiting = setInterval(() => {
+      process.stderr.write(`kubepair: still waiting for the sharer's kubepair (${Math.round((Date.now() - since) / 1000)} s)\n`);
+    }, CONNECT_WAIT_PROGRESS_INTERVAL_MS);
+    this.#waiting.unref();
+  }
+
+  #stopWaiting(): void {
+    clearInterval(this.#waiting);
+    this.#waiting = undefined;
   }
 
   staleKubeconfigsRemoved(count: number): void {

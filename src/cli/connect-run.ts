@@ -22,7 +22,8 @@ import { startChildSession } from './child-session.js';
 import { parseCommandOptions, parsePort, relayOptionsShape, repeated } from './command-options.js';
 import { ConnectOutput } from './connect-output.js';
 import { ConnectTermination } from './connect-termination.js';
-import { COMMAND_MODE_FAILURE_EXIT_CODE } from './exit-codes.js';
+import { findExecutable } from './command-lookup.js';
+import { COMMAND_MODE_FAILURE_EXIT_CODE, COMMAND_NOT_FOUND_EXIT_CODE } from './exit-codes.js';
 import { relayEndpointFrom } from './relay-endpoint-options.js';
 import { reportError } from './report-error.js';
 import { promptLine, readFirstLine } from './secret-input.js';
@@ -88,6 +89,18 @@ async function letPendingSignalsArrive(): Promise<void> {
   for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
 }
 
+/** A setup failure whose usual cause is known gets what to check in its message (issue 11 §3). */
+function withSetupHint(err: unknown): unknown {
+  if (isKubepairError(err, 'KP_ERR_HANDSHAKE_TIMEOUT')) {
+    return new KubepairError(
+      'KP_ERR_HANDSHAKE_TIMEOUT',
+      `${err.message.replace(/^[^:]*: /, '')}; the relay knew the code but the sharer's kubepair did not answer: check that "kubepair share" still runs and shows this code, that its machine is online, and that it uses the same relay`,
+      { cause: err },
+    );
+  }
+  return err;
+}
+
 /**
  * Run the plan on a ready tunnel; resolves with connect's exit code (before any signal's).
  * The last chance to cancel is right before the spawn: nothing has run yet.
@@ -134,6 +147,7 @@ export async function runConnect(codeArg: string | undefined, command: string[],
         : noShell
           ? { kind: 'wait' }
           : { kind: 'shell', shell: process.env['SHELL'] ?? '/bin/sh' };
+    if (plan.kind === 'command') await findExecutable(plan.command);
     const code = parsePairingCode(codeArg ?? (await readCode(termination)));
     // The keychain may wait a minute for an unlock prompt; a signal does not wait for it.
     const relay = await untilAborted(relayEndpointFrom(options), termination.signal);
@@ -148,9 +162,14 @@ export async function runConnect(codeArg: string | undefined, command: string[],
       return termination.exitCode!;
     }
     return status;
-  } catch (err) {
+  } catch (caught) {
     await tunnel?.close();
+    const err = withSetupHint(caught);
     const exitCode = termination.exitCode;
+    if (isKubepairError(err, 'KP_ERR_COMMAND_NOT_FOUND')) {
+      process.stderr.write(reportError(err, false).text);
+      return COMMAND_NOT_FOUND_EXIT_CODE;
+    }
     if (exitCode === undefined && withCommand) {
       process.stderr.write(reportError(err, process.env['KUBEPAIR_DEBUG'] === '1').text);
       return COMMAND_MODE_FAILURE_EXIT_CODE;

@@ -18,7 +18,7 @@ function connectsWithCommand(argv: readonly string[]): boolean {
 }
 
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = buildProgram([registerShareCommand, registerConnectCommand, registerRelayCommand, registerAuditCommand, registerTokenCommand]);
+  const program = buildProgram([registerShareCommand, (parent) => registerConnectCommand(parent, argv), registerRelayCommand, registerAuditCommand, registerTokenCommand]);
   if (argv.length === 0) {
     process.stderr.write(program.helpInformation());
     return 2;

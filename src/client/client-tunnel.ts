@@ -122,6 +122,8 @@ export interface RefusedConnection {
 export interface ClientTunnelEvents {
   /** Kubeconfigs of tunnels whose process no longer runs were removed. */
   staleKubeconfigsRemoved: [count: number];
+  /** The relay knows the code and holds the connection; the handshake with the agent starts. */
+  waitingForAgent: [];
   /** Paired, and the session description is valid. */
   paired: [description: SessionDescription];
   ready: [ready: TunnelReady];
@@ -225,6 +227,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     const paired = await pair(config.relay, config.code.nameplate, { signal });
     const socket = await openRelaySocket({ endpoint: config.relay, role: 'client', sessionId: paired.sessionId, key: paired.clientKey, signal });
     const stepTimeoutMs = config.handshakeStepTimeoutMs ?? HANDSHAKE_STEP_TIMEOUT_MS;
+    this.emit('waitingForAgent');
     const channel = await openSecureChannel('client', {
       transport: socket,
       code: config.code,
