@@ -87,6 +87,16 @@ export async function runShare(rawOptions: unknown): Promise<number> {
   try {
     offer = new CodeOffer({ ...settings, relay, upstream, audit });
     output.watch(offer);
+    output.sharing({
+      context: upstream.contextName,
+      cluster: upstream.clusterName,
+      server: upstream.server.href,
+      mode: settings.mode,
+      policy: settings.policy.mode,
+      relay: relay.url,
+      sessionLifetimeMs: settings.sessionLifetimeMs,
+      expose: settings.expose.map((target) => target.name),
+    });
     if (settings.mode === 'passthrough') {
       process.stderr.write('kubepair share: passthrough mode: the client receives credentials and the agent cannot enforce a policy or see requests\n');
     }
