@@ -301,6 +301,8 @@ export const CHILD_STOP_GRACE_MS = 5_000; // 5 s
 export const SIGNAL_EXIT_GRACE_MS = 2 * CHILD_STOP_GRACE_MS; // 10 s
 /** While connect waits for the sharer's side to answer, how often it says it still waits. */
 export const CONNECT_WAIT_PROGRESS_INTERVAL_MS = 5_000; // 5 s
+/** How long before the session's end connect warns that it will end (10 min, then 1 min). */
+export const CONNECT_END_WARNINGS_MS: readonly number[] = [10 * 60_000, 60_000];
 /** Directory entries a connect examines when it looks for kubeconfigs left by dead processes. */
 export const STALE_KUBECONFIG_SCAN_MAX_ENTRIES = 4096;
 

@@ -15,11 +15,13 @@
  */
 import type { ClientTunnel, PortForward, RefusedConnection } from '../client/client-tunnel.js';
 import type { KubepairError } from '../errors/index.js';
-import { BANNER_RULE_MAX_CHARS, CONNECT_WAIT_PROGRESS_INTERVAL_MS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
+import { BANNER_RULE_MAX_CHARS, CONNECT_END_WARNINGS_MS, CONNECT_WAIT_PROGRESS_INTERVAL_MS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
 import type { PolicyMode } from '../protocol/policy-shape.js';
 import type { SessionDescription } from '../protocol/session-description.js';
 import { inertText } from '../terminal/inert-text.js';
+import { MAX_TIMER_MS } from '../units.js';
+import { clockAndRelative } from './relative-time.js';
 
 const MODE_TEXT: Readonly<Record<SessionDescription['mode'], string>> = {
   proxy: 'proxy',
@@ -52,7 +54,8 @@ export function bannerLines(description: SessionDescription): string[] {
     for (const text of policy.allow) lines.push(rule('allow', text));
   }
   if (description.namespace !== undefined) lines.push(`  namespace: ${inertText(description.namespace)}`);
-  lines.push(`  expires: ${inertText(description.expires_at)}`);
+  const expires = new Date(description.expires_at);
+  lines.push(`  expires: ${Number.isNaN(expires.getTime()) ? inertText(description.expires_at) : `${clockAndRelative(expires, new Date())}`}`);
   const extra = description.targets.filter((t) => t !== 'kube-apiserver');
   if (extra.length > 0) lines.push(`  targets: ${extra.map((target) => inertText(target)).join(', ')} (use --forward LOCALPORT:NAME)`);
   return lines;
@@ -61,6 +64,8 @@ export function bannerLines(description: SessionDescription): string[] {
 export class ConnectOutput {
   readonly #noShell: boolean;
   #waiting: NodeJS.Timeout | undefined;
+  readonly #endWarnings: NodeJS.Timeout[] = [];
+  #expiresAt: Date | undefined;
 
   constructor(noShell: boolean) {
     this.#noShell = noShell;
@@ -73,8 +78,12 @@ export class ConnectOutput {
     tunnel.on('paired', (description) => {
       this.#stopWaiting();
       this.paired(description);
+      this.#warnBeforeEnd(new Date(description.expires_at));
     });
-    tunnel.on('closed', () => this.#stopWaiting());
+    tunnel.on('closed', () => {
+      this.#stopWaiting();
+      for (const timer of this.#endWarnings) clearTimeout(timer);
+    });
     tunnel.on('ready', (ready) => this.ready(ready));
     tunnel.on('connectionRefused', (connection, error) => this.connectionRefused(connection, error));
   }
@@ -88,6 +97,21 @@ export class ConnectOutput {
       process.stderr.write(`kubepair: still waiting for the sharer's kubepair (${Math.round((Date.now() - since) / 1000)} s)\n`);
     }, CONNECT_WAIT_PROGRESS_INTERVAL_MS);
     this.#waiting.unref();
+  }
+
+  /** Warn CONNECT_END_WARNINGS_MS before the session's maximum lifetime ends. */
+  #warnBeforeEnd(expiresAt: Date): void {
+    if (Number.isNaN(expiresAt.getTime())) return;
+    this.#expiresAt = expiresAt;
+    for (const before of CONNECT_END_WARNINGS_MS) {
+      const delay = expiresAt.getTime() - before - Date.now();
+      if (delay < 0) continue;
+      const timer = setTimeout(() => {
+        process.stderr.write(`\nkubepair: the session reaches its maximum lifetime and ends at ${clockAndRelative(expiresAt, new Date())}\n`);
+      }, Math.min(delay, MAX_TIMER_MS));
+      timer.unref();
+      this.#endWarnings.push(timer);
+    }
   }
 
   #stopWaiting(): void {
@@ -118,6 +142,8 @@ export class ConnectOutput {
   }
 
   tunnelClosed(error: KubepairError | undefined): void {
-    process.stderr.write(`\nkubepair: the tunnel closed${error !== undefined ? `: ${inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}` : ''}; the kubeconfig is removed\n`);
+    const lifetimeOver = this.#expiresAt !== undefined && Date.now() >= this.#expiresAt.getTime() - 1000;
+    const why = lifetimeOver ? ': the session reached its maximum lifetime' : error !== undefined ? `: ${inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}` : '';
+    process.stderr.write(`\nkubepair: the tunnel closed${why}; the kubeconfig is removed\n`);
   }
 }
