@@ -156,7 +156,9 @@ export class ShareOutput {
   }
 
   request(record: RequestAuditRecord): void {
-    const what = [record.verb, record.resource ?? record.path, record.namespace, record.name]
+    // `create pods/exec`, as the client was told, not `create pods`.
+    const resource = record.resource !== undefined && record.subresource !== undefined ? `${record.resource}/${record.subresource}` : record.resource;
+    const what = [record.verb, resource ?? record.path, record.namespace, record.name]
       .filter((part): part is string => part !== undefined && part !== '')
       .map(requestField)
       .join(' ');
