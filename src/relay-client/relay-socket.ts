@@ -27,6 +27,7 @@ import { WebSocket } from '../ws-runtime.js';
 import type { RawData } from 'ws';
 import type { MessageTransport, MessageTransportEvents } from '../channel/transport.js';
 import { KubepairError } from '../errors/index.js';
+import { nextEvent } from '../events/next-event.js';
 import {
   RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS,
   RELAY_CLIENT_PING_INTERVAL_MS,
@@ -133,6 +134,34 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
 
   get closed(): boolean {
     return this.#closing || this.#closeEmitted;
+  }
+
+  /**
+   * The next relay control message of one of `types`; undefined once the socket closes — at
+   * once when it is already closed or closing, since no `close` event may be left to wait for
+   * (the agent asks again after a failed pairing, when the relay may have closed it already).
+   * Rejects with KP_ERR_ABORTED when `signal` aborts first.
+   */
+  nextControl(types: ReadonlyArray<RelayControlMessage['type']>, signal?: AbortSignal): Promise<RelayControlMessage | undefined> {
+    return nextEvent<RelayControlMessage | undefined>(
+      (outcome) => {
+        if (this.closed) {
+          outcome.resolve(undefined);
+          return () => undefined;
+        }
+        const onControl = (message: RelayControlMessage): void => {
+          if (types.includes(message.type)) outcome.resolve(message);
+        };
+        const onClose = (): void => outcome.resolve(undefined);
+        this.controlMessages.on('control', onControl);
+        this.once('close', onClose);
+        return () => {
+          this.controlMessages.off('control', onControl);
+          this.off('close', onClose);
+        };
+      },
+      { signal, abortError: (aborted) => new KubepairError('KP_ERR_ABORTED', undefined, { cause: aborted.reason }) },
+    );
   }
 
   /** The subprotocol the relay accepted (always `kubepair.v1` once open). */
