@@ -41,6 +41,26 @@ export const CONTROL_MAX_BYTES = 64 * 1024; // 64 KiB
 /** Inbound MUX bytes buffered before the channel stops reading the transport. */
 export const CHANNEL_READ_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
 
+// --- acknowledged records and resumption (DESIGN §8.1) ---
+/**
+ * Sealed records a sender keeps until the peer acknowledges them, in bytes (frames as sent).
+ * At this bound the channel stops accepting MUX writes (backpressure) until an ACK frees
+ * room. It is the HTTP/2 connection window (MUX_CONNECTION_WINDOW_BYTES, 32 MiB) plus room
+ * for what that window does not count: record and HTTP/2 frame overhead, HTTP/2 frames outside
+ * flow control, and the receiver's ACK lag (up to CHANNEL_ACK_EVERY_BYTES). So on a healthy link,
+ * and during an outage too, HTTP/2's own flow control stops the writers first and this bound is
+ * the safety net DESIGN §8.1 asks for. Kept by each endpoint, never by the relay.
+ */
+export const CHANNEL_RETRANSMIT_MAX_BYTES = 40 * 1024 * 1024; // 40 MiB
+/** A receiver acknowledges at the latest after this many ACK-eliciting records (MUX, CONTROL, KEY_UPDATE). */
+export const CHANNEL_ACK_EVERY_RECORDS = 64;
+/** ... or after this many bytes of ACK-eliciting frames, whichever comes first. */
+export const CHANNEL_ACK_EVERY_BYTES = 1024 * 1024; // 1 MiB
+/** ... or this long after the first record it has not acknowledged yet (an idle link). */
+export const CHANNEL_ACK_DELAY_MS = 20; // 20 ms
+/** How long `resume` waits for the peer's RESUME on a new carrier before that attempt fails. */
+export const RESUME_STEP_TIMEOUT_MS = 15_000; // 15 s
+
 // --- WebSocket (DESIGN §3) ---
 /** Largest WebSocket message on every side, in bytes. */
 export const WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024; // 16 MiB
@@ -261,6 +281,33 @@ export const RELAY_TOKEN_LAST_USED_FLUSH_MS = 60_000; // 60 s
 export const RELAY_LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024; // 16 MiB
 /** Quiet period after a tokens-file change before the relay reloads it. */
 export const RELAY_TOKENS_RELOAD_DEBOUNCE_MS = 100; // 100 ms
+/**
+ * Longest resume window the relay grants (DESIGN §8.1): how long an established session whose
+ * socket dropped stays suspended, waiting for that side to come back. The agent asks for its own
+ * window (`share --resume-window`); the relay grants at most this, and never past the session's end.
+ */
+export const RELAY_MAX_RESUME_WINDOW_MS = 60 * 60_000; // 1 h
+/** Longest resume window an agent may ask for on the wire, in seconds (the longest session lifetime). */
+export const RELAY_RESUME_WINDOW_MAX_S = 7 * 24 * 60 * 60; // 7 d
+/**
+ * Sessions a restarted relay recreated from their keys that still wait for one of their two sides
+ * (DESIGN §8.1 "relay restarts"). Past it further resuming sockets of unknown sessions get 503 and
+ * retry, so a flood of valid-looking resumptions cannot grow the relay's state without bound.
+ */
+export const RELAY_MAX_RECREATED_WAITING = 1_000;
+/**
+ * Sessions that ended on this relay process and are remembered, with why, so that a side coming
+ * back after the end hears the reason (404 "its resume window closed...") and a session a restarted
+ * relay recreated cannot be recreated again after it ended (DESIGN §8.1). Past it the oldest is
+ * forgotten (about 100 bytes each: 1 MB); a forgotten one can at worst be recreated and wait one
+ * resume window again, bounded by RELAY_MAX_RECREATED_WAITING.
+ */
+export const RELAY_ENDED_SESSIONS_REMEMBERED = 10_000;
+/**
+ * New sockets (resumptions, replacements) each side of an established session may open per
+ * minute (DESIGN §8.1): an endpoint with capped, jittered backoff needs a few; past it 429.
+ */
+export const RELAY_MAX_RECONNECTS_PER_MINUTE = 60;
 
 // --- relay client (DESIGN §3) ---
 /** How long one relay API request may take, connect to last byte. */

@@ -10,6 +10,20 @@ import { HANDSHAKE_AD_MAX_BYTES, HANDSHAKE_CAP_MAX_CHARS, HANDSHAKE_CAPS_MAX_COU
 
 export type ChannelRole = 'agent' | 'client';
 
+/**
+ * The capability the channel itself offers: it can resume on a new carrier (DESIGN §8.1). The
+ * handshake adds it to every AD unless told not to, and a channel refuses to resume with a
+ * peer whose AD lacks it. AD is bound into ISK, so the relay cannot strip it unnoticed.
+ */
+export const RESUME_CAPABILITY = 'channel.resume';
+
+/** `caps` with the channel's own capabilities added (once, after the caller's). */
+export function withChannelCapabilities(caps: readonly string[], offerResumption: boolean): string[] {
+  const all = [...caps];
+  if (offerResumption && !all.includes(RESUME_CAPABILITY)) all.push(RESUME_CAPABILITY);
+  return all;
+}
+
 const capabilitySchema = z
   .string()
   .min(1)

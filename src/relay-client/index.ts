@@ -6,3 +6,5 @@ export type { RelayEndpoint, ResolvedRelay } from './relay-endpoint.js';
 export { RelaySocket, openRelaySocket } from './relay-socket.js';
 export type { RelayControlEvents, RelaySocketOptions } from './relay-socket.js';
 export { errorFromCloseCode, errorFromRelayAnswer } from './relay-error-mapping.js';
+export { reconnectVerdict } from './reconnect-verdict.js';
+export type { ReconnectVerdict } from './reconnect-verdict.js';

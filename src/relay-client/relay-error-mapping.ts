@@ -16,6 +16,7 @@ const RELAY_SENDABLE = new Set<string>([...Object.keys(RELAY_ERRORS), 'KP_ERR_AU
 
 /** Close codes the relay sends, and what they mean. */
 const CLOSE_CODES = new Map<number, ErrorCode>([
+  [4001, 'KP_ERR_RELAY_SOCKET_REPLACED'],
   [4400, 'KP_ERR_RELAY_CONTROL_INVALID'],
   [4403, 'KP_ERR_RELAY_PAIRING_ENDED'],
   [4409, 'KP_ERR_RELAY_ROLE_CONNECTED'],

@@ -14,7 +14,11 @@
  *   on `controlMessages` (a separate emitter, so the MessageTransport events stay exactly those);
  *   anything else ends the socket with KP_ERR_RELAY_CONTROL_INVALID (the relay speaks only
  *   `kubepair.v1`; nothing is guessed or ignored). They inform users, never security decisions.
- * - `close` carries the KubepairError a relay close code stands for (4409, 4410, 4429, ...).
+ * - `close` carries the KubepairError a relay close code stands for (4409, 4410, 4429, 4001...).
+ * - Resumption (DESIGN §8.1): after `established`, `close()` (1000) ends the session at the relay;
+ *   `abandon()` drops the carrier so that the relay suspends the session, and a new
+ *   `openRelaySocket` with the same key resumes it (or replaces this socket at once, 4001 here).
+ *   `reconnectVerdict` (reconnect-verdict.ts) says whether a failure is worth another socket.
  * - Liveness: the socket pings the relay every 30 s and gives up (KP_ERR_TRANSPORT_CLOSED,
  *   "the relay went silent") when nothing came back for 90 s, so a dead relay or a cut network
  *   is noticed without waiting for TCP. Time the caller keeps the socket paused is not silence.
@@ -49,7 +53,7 @@ import type { AgentControlMessage, RelayControlMessage } from '../protocol/relay
 
 /** Events of `RelaySocket.controlMessages` (kept apart from the MessageTransport events). */
 export interface RelayControlEvents {
-  /** A validated relay control message (`peer_connected`, `peer_disconnected`, `expiring`). */
+  /** A validated relay control message (`peer_connected`, `peer_disconnected`, `peer_suspended`, `peer_resumed`, `expiring`). */
   control: [message: RelayControlMessage];
 }
 
@@ -262,14 +266,30 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
     this.#closeTimer = setTimeout(() => this.#ws.terminate(), RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS);
   }
 
+  /**
+   * Drop this carrier without a close frame (DESIGN §8.1): the relay sees a transport loss and
+   * keeps the session suspended for its resume window, where `close()` (1000) would end the
+   * session. For an endpoint that decided the carrier is dead and will resume on a new socket.
+   * The `close` event follows without an error (this side chose it).
+   */
+  abandon(): void {
+    if (this.closed) return;
+    this.#closing = true;
+    this.#ws.terminate();
+  }
+
   /** Agent only: tell the relay this pairing attempt failed (DESIGN §3). */
   sendPakeFailed(): void {
     this.#sendControl({ type: 'pake_failed' });
   }
 
-  /** Agent only: tell the relay the secure channel is established (DESIGN §3). */
-  sendEstablished(): void {
-    this.#sendControl({ type: 'established' });
+  /**
+   * Agent only: tell the relay the secure channel is established (DESIGN §3), with the resume
+   * window the agent wants in whole seconds (DESIGN §8.1; absent: the session ends when a socket
+   * drops). Sent again after a resumption, it restates the window.
+   */
+  sendEstablished(resumeWindowS?: number): void {
+    this.#sendControl(resumeWindowS === undefined ? { type: 'established' } : { type: 'established', resume_window_s: resumeWindowS });
   }
 
   #sendControl(message: AgentControlMessage): void {

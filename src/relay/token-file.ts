@@ -90,32 +90,34 @@ export function checkTokenScope(scope: string): TokenScope {
 
 /**
  * Make sure `dir` is a directory owned by this user and closed to everyone else (mode 0700),
- * creating it with that mode when missing and `create` is set. Anything else is refused.
+ * creating it with that mode when missing and `create` is set. Anything else is refused, with
+ * `code` (the tokens file's by default; the relay state directory's for relay-secret.ts).
  */
-export async function ensurePrivateDir(dir: string, create = true): Promise<void> {
+export async function ensurePrivateDir(
+  dir: string,
+  create = true,
+  code: 'KP_ERR_RELAY_TOKENS_FILE' | 'KP_ERR_RELAY_STATE_DIR' = 'KP_ERR_RELAY_TOKENS_FILE',
+): Promise<void> {
   if (create) {
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new KubepairError('KP_ERR_RELAY_TOKENS_FILE', `cannot create directory ${dir}`, { cause: err });
+      throw new KubepairError(code, `cannot create directory ${dir}`, { cause: err });
     }
   }
   let info;
   try {
     info = await lstat(dir);
   } catch (err) {
-    throw new KubepairError('KP_ERR_RELAY_TOKENS_FILE', `cannot inspect directory ${dir}`, { cause: err });
+    throw new KubepairError(code, `cannot inspect directory ${dir}`, { cause: err });
   }
   const uid = process.getuid?.();
-  if (!info.isDirectory()) throw new KubepairError('KP_ERR_RELAY_TOKENS_FILE', `${dir} is not a directory`);
+  if (!info.isDirectory()) throw new KubepairError(code, `${dir} is not a directory`);
   if (uid !== undefined && info.uid !== uid) {
-    throw new KubepairError('KP_ERR_RELAY_TOKENS_FILE', `directory ${dir} belongs to another user (uid ${info.uid})`);
+    throw new KubepairError(code, `directory ${dir} belongs to another user (uid ${info.uid})`);
   }
   if ((info.mode & 0o077) !== 0) {
-    throw new KubepairError(
-      'KP_ERR_RELAY_TOKENS_FILE',
-      `directory ${dir} is open to other users (mode ${(info.mode & 0o777).toString(8)}); run: chmod 700 ${dir}`,
-    );
+    throw new KubepairError(code, `directory ${dir} is open to other users (mode ${(info.mode & 0o777).toString(8)}); run: chmod 700 ${dir}`);
   }
 }
 
