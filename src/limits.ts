@@ -1,10 +1,10 @@
 /**
  * Every limit kubepair enforces, as named constants with their units (CONVENTIONS §5).
- * Defaults come from DESIGN §3 and §4. Components take overrides only through validated
+ * Defaults come from docs/design.md §3 and §4. Components take overrides only through validated
  * configuration; nothing else hard-codes these numbers.
  */
 
-// --- pairing code (DESIGN §4) ---
+// --- pairing code (docs/design.md §4) ---
 /** Decimal digits in the secret part of a pairing code. */
 export const PAIRING_SECRET_DIGITS = 8;
 /** Most decimal digits a nameplate may have (nameplates stay short: lowest free number). */
@@ -14,7 +14,7 @@ export const PAIRING_CODE_INPUT_MAX_CHARS = 64;
 /** Failed pairings an agent accepts per session before it discards the code. */
 export const PAIRING_MAX_ATTEMPTS = 5;
 
-// --- handshake (DESIGN §4) ---
+// --- handshake (docs/design.md §4) ---
 /** Largest ADa / ADb associated-data JSON, in bytes. */
 export const HANDSHAKE_AD_MAX_BYTES = 1024; // 1 KiB
 /** Most capability strings in ADa / ADb, and the longest one, in characters. */
@@ -23,7 +23,7 @@ export const HANDSHAKE_CAP_MAX_CHARS = 64;
 /** How long one handshake step may wait for the peer's message. */
 export const HANDSHAKE_STEP_TIMEOUT_MS = 15_000; // 15 s
 
-// --- record layer (DESIGN §4) ---
+// --- record layer (docs/design.md §4) ---
 /** Records sealed under one key before the sender must switch keys (KEY_UPDATE). */
 export const RECORD_KEY_UPDATE_LIMIT = 2 ** 24;
 /** Largest binary frame (one record) accepted, in bytes; equals the WebSocket message limit. */
@@ -41,11 +41,11 @@ export const CONTROL_MAX_BYTES = 64 * 1024; // 64 KiB
 /** Inbound MUX bytes buffered before the channel stops reading the transport. */
 export const CHANNEL_READ_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
 
-// --- WebSocket (DESIGN §3) ---
+// --- WebSocket (docs/design.md §3) ---
 /** Largest WebSocket message on every side, in bytes. */
 export const WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024; // 16 MiB
 
-// --- multiplexing (DESIGN §5) ---
+// --- multiplexing (docs/design.md §5) ---
 /** HTTP/2 flow-control window per CONNECT stream, sized for a relay on another continent. */
 export const MUX_STREAM_WINDOW_BYTES = 4 * 1024 * 1024; // 4 MiB
 /** HTTP/2 flow-control window for the whole connection. */
@@ -57,7 +57,7 @@ export const MUX_OPEN_TIMEOUT_MS = 15_000; // 15 s
 /** Longest target name in a CONNECT :authority. */
 export const MUX_TARGET_NAME_MAX_CHARS = 63;
 
-// --- agent policy (DESIGN §6) ---
+// --- agent policy (docs/design.md §6) ---
 /** Most `--allow` rules, and separately most `--deny` rules, one policy accepts. */
 export const POLICY_MAX_RULES = 64;
 /** Longest policy rule, in characters. */
@@ -72,7 +72,7 @@ export const POLICY_MAX_IMPERSONATION_VALUES = 32;
 /** Longest request description (`delete pods`, `get /version`) put in a message, in characters. */
 export const POLICY_DESCRIPTION_MAX_CHARS = 160;
 
-// --- agent reverse proxy (DESIGN §6) ---
+// --- agent reverse proxy (docs/design.md §6) ---
 /** Largest response head (status line and headers) the agent reads on an upgrade, in bytes. */
 export const UPGRADE_RESPONSE_HEAD_MAX_BYTES = 16 * 1024; // 16 KiB, Node's default header limit
 /** How long the agent waits for the answer head of an upgrade request. */
@@ -102,7 +102,7 @@ export const UPGRADE_CLIENT_CLOSE_GRACE_MS = 10_000; // 10 s
 /** While audit writes keep failing, `share` prints at most one line about it per this interval. */
 export const SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS = 10_000; // 10 s
 
-// --- agent: passthrough credentials (DESIGN §6) ---
+// --- agent: passthrough credentials (docs/design.md §6) ---
 /**
  * Shortest ServiceAccount token lifetime asked of the TokenRequest API, in seconds: Kubernetes
  * refuses less (spec.expirationSeconds >= 600), so a shorter session still gets a 10 min token.
@@ -115,7 +115,7 @@ export const TOKEN_REQUEST_ANSWER_MAX_BYTES = 1024 * 1024; // 1 MiB
 /** Longest API server message quoted in an error, in characters. */
 export const UPSTREAM_MESSAGE_MAX_CHARS = 300;
 
-// --- audit log and redaction (DESIGN §6) ---
+// --- audit log and redaction (docs/design.md §6) ---
 /** Default size at which the audit log is rotated, in bytes. */
 export const AUDIT_ROTATE_DEFAULT_BYTES = 100 * 1024 * 1024; // 100 MiB
 /** Smallest rotation size accepted, in bytes. */
@@ -138,7 +138,7 @@ export const REDACT_MAX_STRING_CHARS = 64 * 1024; // 64 Ki characters
 /** Deepest nesting of objects and arrays the redaction module descends into; deeper values are replaced. */
 export const REDACT_MAX_DEPTH = 16;
 
-// --- certificates (src/tls, DESIGN §6) ---
+// --- certificates (src/tls, docs/design.md §6) ---
 /** Default lifetime of a throw-away CA and of the certificates it issues (covers an 8 h session). */
 export const TLS_DEFAULT_VALIDITY_MS = 24 * 60 * 60 * 1000; // 24 h
 /** Longest lifetime any certificate from src/tls may have; throw-away CAs stay short-lived. */
@@ -156,7 +156,7 @@ export const TLS_MAX_GROUPS = 32;
 /** Random bytes in a certificate serial number (RFC 5280 §4.1.2.2 allows up to 20 octets). */
 export const TLS_SERIAL_BYTES = 16;
 
-// --- relay (DESIGN §3) ---
+// --- relay (docs/design.md §3) ---
 // Defaults of `kubepair relay`; every one is overridable by a flag and a KUBEPAIR_RELAY_*
 // variable (src/relay/relay-options.ts validates the ranges).
 /** Address the relay listens on when none is given. */
@@ -254,7 +254,7 @@ export const RELAY_LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024; // 16 MiB
 /** Quiet period after a tokens-file change before the relay reloads it. */
 export const RELAY_TOKENS_RELOAD_DEBOUNCE_MS = 100; // 100 ms
 
-// --- relay client (DESIGN §3) ---
+// --- relay client (docs/design.md §3) ---
 /** How long one relay API request may take, connect to last byte. */
 export const RELAY_CLIENT_REQUEST_TIMEOUT_MS = 15_000; // 15 s
 /** Largest relay API response body the client reads, in bytes. */
@@ -283,7 +283,7 @@ export const TERMINAL_MESSAGE_MAX_CHARS = 1024;
  */
 export const BANNER_RULE_MAX_CHARS = 56;
 
-// --- connect: signals and leftover kubeconfigs (DESIGN §6) ---
+// --- connect: signals and leftover kubeconfigs (docs/design.md §6) ---
 /** How long connect's shell or command has between SIGTERM and SIGKILL when connect stops it. */
 export const CHILD_STOP_GRACE_MS = 5_000; // 5 s
 /**
@@ -294,7 +294,7 @@ export const SIGNAL_EXIT_GRACE_MS = 2 * CHILD_STOP_GRACE_MS; // 10 s
 /** Directory entries a connect examines when it looks for kubeconfigs left by dead processes. */
 export const STALE_KUBECONFIG_SCAN_MAX_ENTRIES = 4096;
 
-// --- relay tokens in the OS keychain (DESIGN §7) ---
+// --- relay tokens in the OS keychain (docs/design.md §7) ---
 /**
  * How long one keychain call may take. A locked keychain may show an unlock prompt, so this
  * leaves a person time to answer it.

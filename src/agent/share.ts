@@ -1,6 +1,6 @@
 /**
- * `kubepair share`: the agent role (DESIGN §1, §3, §4, §6). It creates a relay session, shows
- * the pairing code, and runs the CPace handshake each time the relay reports a client. The
+ * `kubepair share`: the agent role (docs/design.md §1, §3, §4, §6). It creates a relay session,
+ * shows the pairing code, and runs the CPace handshake each time the relay reports a client. The
  * agent counts failed pairings itself (it does not trust the relay's count): every failed
  * attempt is reported to the relay as `pake_failed`, and after 5 the code is discarded and
  * share stops, saying someone may be guessing. A paired client gets the session description,

@@ -1,5 +1,5 @@
 /**
- * ADa / ADb, the CPace associated data (DESIGN §4, normative): UTF-8 JSON of at most 1 KiB,
+ * ADa / ADb, the CPace associated data (docs/design.md §4, normative): UTF-8 JSON of at most 1 KiB,
  * `{"v":1,"role":"agent"|"client","caps":[...]}`. The peer's AD is untrusted: it is decoded
  * strictly (fatal UTF-8, schema with no extra fields, bounded sizes) and its role must be the
  * peer's, which also refuses a HELLO reflected back to its sender.

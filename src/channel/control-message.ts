@@ -1,5 +1,5 @@
 /**
- * CONTROL records (DESIGN §4): one JSON object per record, at most 64 KiB, with a string
+ * CONTROL records (docs/design.md §4): one JSON object per record, at most 64 KiB, with a string
  * `type`. This module checks only the envelope; each message type (the session description
  * and later ones) has its own schema where it is consumed. Received JSON is untrusted.
  */

@@ -1,6 +1,7 @@
 /**
- * The pairing handshake (DESIGN §4, normative): CPACE-X25519-SHA512 in the initiator-responder
- * setting, agent = initiator A, client = responder B, followed by explicit key confirmation.
+ * The pairing handshake (docs/design.md §4, normative): CPACE-X25519-SHA512 in the
+ * initiator-responder setting, agent = initiator A, client = responder B, followed by explicit key
+ * confirmation.
  *
  *   agent                                   client
  *   HELLO_A  (Ya | ADa)          ───────►

@@ -1,8 +1,8 @@
 /**
  * SecureChannel: the end-to-end encrypted link between agent and client after the handshake
- * (DESIGN §4). Application bytes flow through `mux`, a Duplex stream (the HTTP/2 connection of
- * DESIGN §5 runs on it); JSON control messages through `sendControl` and the `control` event.
- * Every frame from the transport is untrusted and goes through the record opener; the first
+ * (docs/design.md §4). Application bytes flow through `mux`, a Duplex stream (the HTTP/2 connection
+ * of docs/design.md §5 runs on it); JSON control messages through `sendControl` and the `control`
+ * event. Every frame from the transport is untrusted and goes through the record opener; the first
  * failure ends the channel: nothing after it is delivered, keys are wiped, the transport is
  * closed with the error's close code, and `closed` resolves with the error.
  *

@@ -1,6 +1,6 @@
 /**
- * What `kubepair connect` runs once the tunnel is up (DESIGN §1): an interactive `$SHELL` with
- * KUBECONFIG set and a visible prompt marker, one command (`-- kubectl get pods`) whose exit
+ * What `kubepair connect` runs once the tunnel is up (docs/design.md §1): an interactive `$SHELL`
+ * with KUBECONFIG set and a visible prompt marker, one command (`-- kubectl get pods`) whose exit
  * status becomes ours, or nothing (`--no-shell`: print the export line and wait). Children get
  * an environment without secret-looking variables and are spawned from argument arrays.
  *

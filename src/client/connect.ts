@@ -1,6 +1,6 @@
 /**
- * `kubepair connect`: the client role (DESIGN §1, §4, §6). It pairs with the agent through the
- * relay using the code, validates the session description, opens the local listener(s) on
+ * `kubepair connect`: the client role (docs/design.md §1, §4, §6). It pairs with the agent through
+ * the relay using the code, validates the session description, opens the local listener(s) on
  * 127.0.0.1, writes the temporary kubeconfig, and runs the shell, the command, or waits.
  *
  * Every exit path removes the kubeconfig: normal exit, a command's exit, the tunnel dying

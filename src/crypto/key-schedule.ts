@@ -1,13 +1,14 @@
 /**
- * The kubepair key schedule after CPace (DESIGN §4, normative): HKDF-SHA256 (RFC 5869) with
+ * The kubepair key schedule after CPace (docs/design.md §4, normative): HKDF-SHA256 (RFC 5869) with
  * PRK = Extract(salt = sid, ikm = ISK) and one Expand per label; key confirmation tags
  * HMAC-SHA256(confirm key, SHA-256(HELLO_A frame || HELLO_B frame)); and the KEY_UPDATE step
  * key' = HKDF-Expand(key, "kubepair/1 key update", 32).
  *
- * The iv after a key update: DESIGN says "same for iv". HKDF-Expand needs a PRK of at least
- * HashLen (32) bytes (RFC 5869 §2.3), so the 12-byte iv cannot be the PRK; the new iv is
- * expanded from the same old key with its own label: iv' = HKDF-Expand(key, "kubepair/1 iv
- * update", 12) — TLS 1.3 likewise derives key and iv from one secret with distinct labels.
+ * The iv after a key update (docs/design.md §4): it cannot be updated the way the key is, since
+ * HKDF-Expand needs a PRK of at least HashLen (32) bytes (RFC 5869 §2.3) and the 12-byte iv
+ * cannot be the PRK; the new iv is expanded from the same old key with its own label:
+ * iv' = HKDF-Expand(key, "kubepair/1 iv update", 12) — TLS 1.3 likewise derives key and iv
+ * from one secret with distinct labels.
  * docs/protocol.md records this choice. No I/O.
  */
 import { createHash, createHmac } from 'node:crypto';
@@ -24,7 +25,7 @@ export const CONFIRM_TAG_BYTES = 32;
 /** session_id size, the HKDF salt. */
 export const SESSION_ID_BYTES = 16;
 
-/** The HKDF info labels (DESIGN §4). */
+/** The HKDF info labels (docs/design.md §4). */
 export const KEY_SCHEDULE_LABELS = {
   confirmA: 'kubepair/1 confirm a',
   confirmB: 'kubepair/1 confirm b',

@@ -1,6 +1,6 @@
 /**
- * The record layer of the secure channel (DESIGN §4, normative). Each binary frame after the
- * handshake is one AES-256-GCM record under one direction's key:
+ * The record layer of the secure channel (docs/design.md §4, normative). Each binary frame after
+ * the handshake is one AES-256-GCM record under one direction's key:
  *
  *   frame     = AES-256-GCM(key, nonce, aad = 0x01, plaintext) = ciphertext || tag[16]
  *   nonce     = iv XOR the 64-bit big-endian record sequence number (TLS 1.3 style, never sent)
@@ -19,7 +19,7 @@ import { assertBytes, wipe } from './bytes.js';
 import type { TrafficSecret } from './key-schedule.js';
 import { TRAFFIC_IV_BYTES, TRAFFIC_KEY_BYTES, nextTrafficSecret } from './key-schedule.js';
 
-/** Inner record types (DESIGN §4). */
+/** Inner record types (docs/design.md §4). */
 export const InnerType = { MUX: 0x00, CONTROL: 0x01, KEY_UPDATE: 0x02 } as const;
 export type InnerType = (typeof InnerType)[keyof typeof InnerType];
 /** Inner types an application may send; KEY_UPDATE is sent by the sealer itself. */

@@ -1,5 +1,5 @@
 /**
- * The WebSocket between an endpoint (agent or client) and the relay (DESIGN §3), as a
+ * The WebSocket between an endpoint (agent or client) and the relay (docs/design.md §3), as a
  * MessageTransport for the handshake and the secure channel (src/channel/transport.ts).
  *
  * - Opens `/ws/v1/{agent|client}/{session_id}` with subprotocol `kubepair.v1`, the session key
@@ -231,12 +231,12 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
     this.#closeTimer = setTimeout(() => this.#ws.terminate(), RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS);
   }
 
-  /** Agent only: tell the relay this pairing attempt failed (DESIGN §3). */
+  /** Agent only: tell the relay this pairing attempt failed (docs/design.md §3). */
   sendPakeFailed(): void {
     this.#sendControl({ type: 'pake_failed' });
   }
 
-  /** Agent only: tell the relay the secure channel is established (DESIGN §3). */
+  /** Agent only: tell the relay the secure channel is established (docs/design.md §3). */
   sendEstablished(): void {
     this.#sendControl({ type: 'established' });
   }

@@ -1,6 +1,6 @@
 /**
- * The relay API on the wire (DESIGN §3, normative): paths, identifier formats, JSON bodies and
- * the text control messages. Shared by the relay (which produces them) and the relay client
+ * The relay API on the wire (docs/design.md §3, normative): paths, identifier formats, JSON bodies
+ * and the text control messages. Shared by the relay (which produces them) and the relay client
  * (which consumes them) so both sides agree byte for byte.
  *
  * Untrusted input: everything parsed with these schemas comes from the network. The relay

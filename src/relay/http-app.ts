@@ -1,5 +1,5 @@
 /**
- * The relay's HTTP API (DESIGN §3, normative) on Fastify: routes, JSON schemas with
+ * The relay's HTTP API (docs/design.md §3, normative) on Fastify: routes, JSON schemas with
  * `additionalProperties: false`, authentication by scope, per-address rate limit on /api/*,
  * the per-address failure budget on every route, the Origin/CORS policy, and the one error
  * shape `{"error":{"code","message"}}`.
@@ -102,7 +102,7 @@ function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? '(unknown path)';
 }
 
-// --- schemas (DESIGN §3 bodies) ---
+// --- schemas (docs/design.md §3 bodies) ---
 
 const createSessionSchema = {
   body: {

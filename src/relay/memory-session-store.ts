@@ -1,5 +1,5 @@
 /**
- * In-memory SessionStore for a single relay process (DESIGN §3, §8 "embedded default").
+ * In-memory SessionStore for a single relay process (docs/design.md §3, §8: the embedded default).
  *
  * JavaScript runs each method to completion before another starts, so every operation is
  * atomic. Time is kept with one timer per deadline (session expiry, claim connect deadline),

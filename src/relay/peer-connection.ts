@@ -1,5 +1,5 @@
 /**
- * One accepted WebSocket of a session (DESIGN §3): its role, identity for the audit log,
+ * One accepted WebSocket of a session (docs/design.md §3): its role, identity for the audit log,
  * liveness and a bounded close.
  *
  * Liveness (seeds/003 "deadlines"): one timer per peer pings every `pingIntervalMs` and drops

@@ -1,6 +1,6 @@
 /**
- * Relay configuration (DESIGN §3, §7): the `RelayConfig` a relay is constructed with, the table
- * of every configurable limit (flag, environment variable, unit, default, allowed range), and
+ * Relay configuration (docs/design.md §3, §7): the `RelayConfig` a relay is constructed with, the
+ * table of every configurable limit (flag, environment variable, unit, default, allowed range), and
  * the parsers that turn operator-supplied text into validated values.
  *
  * Untrusted input: option values from the command line and the environment. Every value is
@@ -124,7 +124,7 @@ export const RELAY_LIMIT_OPTIONS: readonly LimitOption[] = [
   limit('auditBacklog', 'audit-backlog', 'count', RELAY_AUDIT_BACKLOG, 16, RELAY_AUDIT_BACKLOG, 'audit records waiting for the disk before more are refused (and /readyz turns 503)'),
 ];
 
-/** The default limits (DESIGN §3). */
+/** The default limits (docs/design.md §3). */
 export const DEFAULT_RELAY_LIMITS: RelayLimits = Object.freeze(
   Object.fromEntries(RELAY_LIMIT_OPTIONS.map((option) => [option.key, option.defaultValue])) as unknown as RelayLimits,
 );

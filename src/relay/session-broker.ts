@@ -1,5 +1,5 @@
 /**
- * SessionBroker: the relay node's live side of sessions (DESIGN §3). It owns the accepted
+ * SessionBroker: the relay node's live side of sessions (docs/design.md §3). It owns the accepted
  * WebSockets, splices agent and client of a session together, turns the agent's control
  * messages into SessionStore transitions, and reacts to the store's expiries.
  *

@@ -1,5 +1,5 @@
 /**
- * SessionLink: what one relay node holds for one session while it has sockets (DESIGN §3):
+ * SessionLink: what one relay node holds for one session while it has sockets (docs/design.md §3):
  * the agent's and the client's connection, the two forwarding directions between them, whether
  * the session is established or ending, and the timer of its `expiring` notice. Plain state;
  * the SessionBroker makes every decision.

@@ -1,5 +1,5 @@
 /**
- * SessionStore: where the relay keeps its sessions (DESIGN §3, §8). The in-memory store
+ * SessionStore: where the relay keeps its sessions (docs/design.md §3, §8). The in-memory store
  * (memory-session-store.ts) serves one relay process; a Redis store will serve several, so
  * the interface is what a shared store can honestly promise:
  *
@@ -11,7 +11,7 @@
  *   client never connected, and reports each expiry as an event (memory: one timer per
  *   deadline; Redis: key expiry plus notifications). Nobody polls it;
  * - a freed nameplate (session established, expired or destroyed) stays in quarantine for
- *   `nameplateQuarantineMs` before it is handed out again (DESIGN §3), bounded in number
+ *   `nameplateQuarantineMs` before it is handed out again (docs/design.md §3), bounded in number
  *   (RELAY_NAMEPLATE_QUARANTINE_MAX; the oldest leaves early), so a stale code never reaches a
  *   newer session: `claim` of a quarantined nameplate is KP_ERR_RELAY_NAMEPLATE_UNKNOWN;
  * - it stores only digests of session keys, never the keys.

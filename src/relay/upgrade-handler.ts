@@ -1,5 +1,5 @@
 /**
- * WebSocket upgrades (DESIGN §3; seeds/003 "tokens only in headers, origin allowlist"):
+ * WebSocket upgrades (docs/design.md §3; seeds/003 "tokens only in headers, origin allowlist"):
  * `GET /ws/v1/{agent|client}/{session_id}` with `Authorization: Bearer <agent_key|client_key>`
  * and subprotocol `kubepair.v1`. Everything is checked on the raw HTTP request *before* the
  * WebSocket is accepted, in this order, and refused with a JSON error and an HTTP status:
@@ -16,7 +16,7 @@
  * keys or fill the audit log at connection speed.
  *
  * A second socket for a role that is connected is accepted and then closed with 4409 by the
- * broker, as DESIGN §3 specifies. Untrusted input: the whole upgrade request.
+ * broker, as docs/design.md §3 specifies. Untrusted input: the whole upgrade request.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';

@@ -50,7 +50,7 @@ describe('HMAC-SHA256 (RFC 4231)', () => {
   }
 });
 
-describe('kubepair key schedule (DESIGN §4)', () => {
+describe('kubepair key schedule (docs/design.md §4)', () => {
   const isk = Uint8Array.from({ length: 64 }, (_, i) => i);
   const sid = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
 

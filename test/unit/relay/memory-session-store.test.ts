@@ -1,6 +1,6 @@
 /**
  * MemorySessionStore: atomic nameplate claims, attempt counting, session bounds, and expiry by
- * timers that `close()` leaves none of (DESIGN §3, §8).
+ * timers that `close()` leaves none of (docs/design.md §3, §8).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
