@@ -1,7 +1,7 @@
 /**
  * `CodeOffer`: the agent role's standing offer of a pairing code, as an object you can hold
- * (DESIGN §1, §3, §4; docs/architecture.md "Role objects"). It creates a relay session, offers
- * its pairing code, and runs the CPace handshake each time the relay reports a client. It
+ * (docs/design.md §1, §3, §4; docs/architecture.md "Role objects"). It creates a relay session,
+ * offers its pairing code, and runs the CPace handshake each time the relay reports a client. It
  * counts failed pairings itself (it does not trust the relay's count): every failed attempt is
  * reported to the relay as `pake_failed`, and after PAIRING_MAX_ATTEMPTS the code is discarded
  * and the offer ends, failed, saying someone may be guessing. A client that pairs gets an

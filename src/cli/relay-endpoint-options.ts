@@ -1,6 +1,6 @@
 /**
- * The relay options `share` and `connect` have in common (DESIGN §3, §7): where the relay is,
- * how to trust it, the HTTPS proxy on the way (HTTPS_PROXY, NO_PROXY: proxy-settings.ts), and
+ * The relay options `share` and `connect` have in common (docs/design.md §3, §7): where the relay
+ * is, how to trust it, the HTTPS proxy on the way (HTTPS_PROXY, NO_PROXY: proxy-settings.ts), and
  * the bearer token, which comes from KUBEPAIR_TOKEN or the OS keychain
  * (credentials/relay-token-source.ts), never from a flag, so it does not show up in `ps` or
  * shell history.

@@ -1,6 +1,6 @@
 /**
  * `kubepair token set|delete|status`: the relay token of this machine's user, kept in the OS
- * keychain (DESIGN §7), for `share` and `connect`. The command's options and help only; the
+ * keychain (docs/design.md §7), for `share` and `connect`. The command's options and help only; the
  * work is in token-run.ts, loaded (with the keychain's native module) only when it runs.
  */
 import type { Command } from 'commander';

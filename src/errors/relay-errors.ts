@@ -1,5 +1,5 @@
 /**
- * Error codes of the relay and of the relay client (DESIGN §3, §7).
+ * Error codes of the relay and of the relay client (docs/design.md §3, §7).
  *
  * `status` is the HTTP status of the relay's JSON error answer; `close` the WebSocket close
  * code the relay sends (4400-4499 mirror HTTP statuses, 4503 = shutting down, 4001 = this

@@ -1,6 +1,6 @@
 /**
  * Whether an endpoint should open its relay socket again after the current one failed to open or
- * closed (DESIGN §8.1 "Liveness": reconnect until the window closes), decided from the
+ * closed (docs/design.md §8.1 "Liveness": reconnect until the window closes), decided from the
  * KubepairError the relay client produced (relay-socket.ts, relay-error-mapping.ts).
  *
  * `retry`: the carrier or the relay is down, restarting, busy or rate limiting (the session may

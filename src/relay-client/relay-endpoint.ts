@@ -1,6 +1,6 @@
 /**
- * Where a relay is and how to reach it safely (DESIGN §3, §7 "clients refuse ws:// to
- * non-loopback hosts"): the base URL is parsed strictly, plaintext (http/ws) is refused for any
+ * Where a relay is and how to reach it safely (docs/design.md §3, §7: clients refuse ws:// to
+ * non-loopback hosts): the base URL is parsed strictly, plaintext (http/ws) is refused for any
  * host but this machine unless the caller explicitly set `insecure`, and URLs never carry
  * credentials, a query or a fragment. Untrusted input: the URL and token the user typed.
  */

@@ -1,8 +1,8 @@
 /**
- * Two resumable SecureChannels paired through a SplicingRelay, and what the tests of DESIGN §8.1
- * need around them: sinks that collect what each side received, a seeded random generator,
- * and a pairing that keeps copies of the resume keys so a test can play a peer that holds
- * them (a lying peer, not a relay).
+ * Two resumable SecureChannels paired through a SplicingRelay, and what the tests of
+ * docs/design.md §8.1 need around them: sinks that collect what each side received, a seeded random
+ * generator, and a pairing that keeps copies of the resume keys so a test can play a peer that
+ * holds them (a lying peer, not a relay).
  */
 import { randomBytes } from 'node:crypto';
 import type { PairingCode, SecureChannelOptions } from '../../src/channel/index.js';

@@ -1,5 +1,5 @@
 /**
- * Acknowledged records and resumption across carrier generations (DESIGN §8.1): the channel
+ * Acknowledged records and resumption across carrier generations (docs/design.md §8.1): the channel
  * alone, over in-memory sockets spliced by a test relay that can cut, black-hole, replace and
  * tamper with them. The randomized storm is in resume-storm.test.ts.
  */

@@ -1,4 +1,7 @@
-/** Relay endpoints (DESIGN §7): https by default, plaintext only to this machine or when told. */
+/**
+ * Relay endpoints (docs/design.md §7): https by default, plaintext only to this machine or when
+ * told.
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isKubepairError } from '../../../src/errors/index.js';
