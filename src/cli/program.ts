@@ -4,6 +4,7 @@
  */
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import { commandPath, defaultsHelp, resolveDefaults } from './setting-resolution.js';
 
 const OVERVIEW = `
 kubepair gives a laptop kubectl access to a remote Kubernetes cluster through a public relay
@@ -28,5 +29,13 @@ export function buildProgram(commands: ReadonlyArray<(program: Command) => void>
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const register of commands) register(program);
+  // Options the command line did not give come from the environment or the config file
+  // (setting-resolution.ts); --help shows the defaults in effect and where they come from.
+  program.hook('preAction', (_program, action) => resolveDefaults(action));
+  const withHelp = (command: Command): void => {
+    command.addHelpText('after', () => defaultsHelp(commandPath(command)));
+    command.commands.forEach(withHelp);
+  };
+  program.commands.forEach(withHelp);
   return program;
 }

@@ -4,6 +4,7 @@
  */
 import { CommanderError } from 'commander';
 import { registerAuditCommand } from './audit-command.js';
+import { registerConfigCommand } from './config-command.js';
 import { registerConnectCommand } from './connect-command.js';
 import { buildProgram } from './program.js';
 import { registerRelayCommand } from './relay-command.js';
@@ -12,7 +13,7 @@ import { registerTokenCommand } from './token-command.js';
 import { reportError } from './report-error.js';
 
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = buildProgram([registerShareCommand, registerConnectCommand, registerRelayCommand, registerAuditCommand, registerTokenCommand]);
+  const program = buildProgram([registerShareCommand, registerConnectCommand, registerRelayCommand, registerAuditCommand, registerTokenCommand, registerConfigCommand]);
   if (argv.length === 0) {
     process.stderr.write(program.helpInformation());
     return 2;

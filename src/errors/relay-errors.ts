@@ -50,4 +50,9 @@ export const RELAY_ERRORS = {
   KP_ERR_RELAY_UNREACHABLE: { message: 'cannot reach the relay', exit: 1 },
   KP_ERR_RELAY_BAD_RESPONSE: { message: 'the relay sent an invalid response', exit: 1 },
   KP_ERR_RELAY_NOT_READY: { message: 'the relay is not ready', status: 503, exit: 1 },
+  KP_ERR_RELAY_NOT_CONFIGURED: {
+    message: 'no relay configured: give its URL with --relay URL, the KUBEPAIR_RELAY environment variable, or once with "kubepair config set relay URL"',
+    exit: 2,
+  },
+  KP_ERR_RELAY_NOT_TLS: { message: 'the relay address answers in plain HTTP, not TLS', exit: 2 },
 } as const satisfies Record<string, ErrorSpec>;

@@ -1,0 +1,138 @@
+/**
+ * The settings a user may keep in the config file (docs/usage.md "Config file"): their keys,
+ * the options they give defaults for, and the file's schema. Which value wins is decided in
+ * setting-resolution.ts.
+ *
+ * Only defaults a person reasonably fixes once per machine are settings: where the relay is and
+ * how to trust it, and how `share` shares by default. Nothing that weakens a check (`--insecure`,
+ * `--audit-fail-open`) and no secret (the relay token) can be put in the file: the schema has
+ * no key for them and refuses unknown keys.
+ *
+ * Untrusted input: the file's values (schema-checked here).
+ */
+import { isAbsolute } from 'node:path';
+import { z } from 'zod';
+import { KubepairError } from '../errors/index.js';
+import { resolveRelay } from '../relay-client/relay-endpoint.js';
+import { parseDuration } from '../relay/relay-options.js';
+import { POLICY_MODES } from '../session/policy-shape.js';
+
+/** A setting's dotted key, as `kubepair config get KEY` and the JSON file name it. */
+export type SettingKey = 'relay' | 'relay-ca' | 'proxy-ca' | 'share.mode' | 'share.policy' | 'share.max-duration' | 'share.audit-log';
+
+/** Settings by dotted key, as strings (the way flags give them). */
+export type ConfigValues = Partial<Record<SettingKey, string>>;
+
+export interface SettingSpec {
+  readonly key: SettingKey;
+  /** The commander option it gives a default for (attribute name) and its flag. */
+  readonly option: string;
+  readonly flag: string;
+  /** The environment variable that beats the file, if there is one. */
+  readonly env?: string;
+  /** Command paths (`share`, `token set`) whose option this is. */
+  readonly commands: readonly string[];
+  /** What it is, for `kubepair config list`. */
+  readonly help: string;
+  /** The value when nothing else gives one, as the user should read it. */
+  readonly builtIn: string;
+}
+
+const RELAY_COMMANDS = ['share', 'connect', 'doctor', 'token set', 'token delete', 'token status'];
+const ENDPOINT_COMMANDS = ['share', 'connect', 'doctor'];
+
+/** The settings, in the order `config list` shows them and the file is written. */
+export const SETTINGS: readonly SettingSpec[] = [
+  { key: 'relay', option: 'relay', flag: '--relay', env: 'KUBEPAIR_RELAY', commands: RELAY_COMMANDS, help: 'relay base URL, e.g. https://relay.example.com', builtIn: 'none' },
+  { key: 'relay-ca', option: 'relayCa', flag: '--relay-ca', commands: ENDPOINT_COMMANDS, help: 'extra PEM CA to trust for the relay (absolute path)', builtIn: 'none (the system CAs)' },
+  { key: 'proxy-ca', option: 'proxyCa', flag: '--proxy-ca', commands: ENDPOINT_COMMANDS, help: 'PEM CA of a TLS-intercepting proxy (absolute path)', builtIn: 'none' },
+  { key: 'share.mode', option: 'mode', flag: '--mode', commands: ['share'], help: 'proxy or passthrough', builtIn: 'proxy' },
+  {
+    key: 'share.policy',
+    option: 'policy',
+    flag: '--policy',
+    commands: ['share'],
+    help: `${POLICY_MODES.join(', ')} (ignored when the mode is passthrough)`,
+    builtIn: 'guarded (passthrough: open)',
+  },
+  { key: 'share.max-duration', option: 'maxDuration', flag: '--max-duration', commands: ['share'], help: 'longest a paired session may last, e.g. 30m, 8h', builtIn: '8h' },
+  { key: 'share.audit-log', option: 'auditLog', flag: '--audit-log', commands: ['share'], help: 'share\'s audit log (absolute path)', builtIn: '$XDG_STATE_HOME/kubepair/audit.jsonl' },
+];
+
+const absolutePath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((path) => isAbsolute(path) && !path.includes('\0'), { message: 'must be an absolute path' });
+
+const relayUrl = z
+  .string()
+  .max(2048)
+  .superRefine((url, context) => {
+    try {
+      // Syntax only: whether plaintext is allowed is decided where it is used (--insecure).
+      resolveRelay({ url, insecure: true });
+    } catch (err) {
+      context.addIssue({ code: 'custom', message: err instanceof Error ? err.message : 'not a relay URL' });
+    }
+  });
+
+const duration = z.string().refine((text) => (parseDuration(text) ?? 0) >= 60_000, { message: 'must be a duration of at least 1m, e.g. 30m or 8h' });
+
+/** The config file's JSON, strictly: unknown keys are errors, so a typo never goes unnoticed. */
+export const configFileSchema = z.strictObject({
+  relay: relayUrl.optional(),
+  'relay-ca': absolutePath.optional(),
+  'proxy-ca': absolutePath.optional(),
+  share: z
+    .strictObject({
+      mode: z.enum(['proxy', 'passthrough']).optional(),
+      policy: z.enum(POLICY_MODES).optional(),
+      'max-duration': duration.optional(),
+      'audit-log': absolutePath.optional(),
+    })
+    .optional(),
+});
+export type ConfigFileJson = z.infer<typeof configFileSchema>;
+
+/** Dotted keys from the nested JSON. */
+export function flattenConfig(json: ConfigFileJson): ConfigValues {
+  const values: ConfigValues = {};
+  for (const spec of SETTINGS) {
+    const [head, tail] = spec.key.split('.') as [string, string | undefined];
+    const holder = tail === undefined ? (json as Record<string, unknown>) : ((json as Record<string, unknown>)[head] as Record<string, unknown> | undefined);
+    const value = holder?.[tail ?? head];
+    if (typeof value === 'string') values[spec.key] = value;
+  }
+  return values;
+}
+
+/** The nested JSON for dotted keys, in table order. */
+export function nestConfig(values: ConfigValues): Record<string, unknown> {
+  const json: Record<string, Record<string, string> | string> = {};
+  for (const spec of SETTINGS) {
+    const value = values[spec.key];
+    if (value === undefined) continue;
+    const [head, tail] = spec.key.split('.') as [string, string | undefined];
+    if (tail === undefined) json[head] = value;
+    else json[head] = { ...(json[head] as Record<string, string> | undefined), [tail]: value };
+  }
+  return json;
+}
+
+/** The spec of `key`, or KP_ERR_CONFIG_KEY_UNKNOWN listing the known keys. */
+export function settingSpec(key: string): SettingSpec {
+  const spec = SETTINGS.find((candidate) => candidate.key === key);
+  if (spec === undefined) {
+    throw new KubepairError('KP_ERR_CONFIG_KEY_UNKNOWN', `"${key.slice(0, 64)}"; the keys are ${SETTINGS.map((s) => s.key).join(', ')}`);
+  }
+  return spec;
+}
+
+/** Check one value for `key` exactly as the file's schema would; returns it or throws KP_ERR_INVALID_ARGUMENT. */
+export function checkSettingValue(key: SettingKey, value: string): string {
+  const parsed = configFileSchema.safeParse(nestConfig({ [key]: value }));
+  if (!parsed.success) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `${key}: ${parsed.error.issues[0]?.message ?? 'invalid value'}`);
+  return value;
+}
+
