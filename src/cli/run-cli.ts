@@ -4,8 +4,10 @@
  */
 import { CommanderError } from 'commander';
 import { registerAuditCommand } from './audit-command.js';
+import { registerCompletionCommand } from './completion-command.js';
 import { registerConfigCommand } from './config-command.js';
 import { registerConnectCommand } from './connect-command.js';
+import { registerDoctorCommand } from './doctor-command.js';
 import { buildProgram } from './program.js';
 import { registerRelayCommand } from './relay-command.js';
 import { registerShareCommand } from './share-command.js';
@@ -13,7 +15,7 @@ import { registerTokenCommand } from './token-command.js';
 import { reportError } from './report-error.js';
 
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = buildProgram([registerShareCommand, registerConnectCommand, registerRelayCommand, registerAuditCommand, registerTokenCommand, registerConfigCommand]);
+  const program = buildProgram([registerShareCommand, registerConnectCommand, registerRelayCommand, registerAuditCommand, registerTokenCommand, registerConfigCommand, registerCompletionCommand, registerDoctorCommand]);
   if (argv.length === 0) {
     process.stderr.write(program.helpInformation());
     return 2;

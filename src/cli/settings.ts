@@ -38,8 +38,8 @@ export interface SettingSpec {
   readonly builtIn: string;
 }
 
-const RELAY_COMMANDS = ['share', 'connect', 'doctor', 'token set', 'token delete', 'token status'];
-const ENDPOINT_COMMANDS = ['share', 'connect', 'doctor'];
+const RELAY_COMMANDS = ['share', 'connect', 'token set', 'token delete', 'token status'];
+const ENDPOINT_COMMANDS = ['share', 'connect'];
 
 /** The settings, in the order `config list` shows them and the file is written. */
 export const SETTINGS: readonly SettingSpec[] = [
