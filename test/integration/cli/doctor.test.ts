@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runKubepair } from '../../helpers/cli.js';
 import type { CliResult } from '../../helpers/cli.js';
+import { KUBECTL } from '../../helpers/kubectl.js';
 import { repoPath } from '../../helpers/paths.js';
 import { privateTempDir, startRelay } from '../../helpers/relay-process.js';
 import type { StartedRelay } from '../../helpers/relay-process.js';
@@ -62,8 +63,10 @@ describe('kubepair doctor', { timeout: 600_000 }, () => {
     await rm(home, { recursive: true, force: true });
   });
 
+  /** The tests' kubectl first on PATH (KUBEPAIR_TEST_KUBECTL may name one elsewhere). */
+  const path = [...(KUBECTL.includes('/') ? [dirname(KUBECTL)] : []), process.env['PATH'] ?? '/usr/bin:/bin'].join(delimiter);
   /** No D-Bus bus, the test's own HOME and config directory, kubectl on PATH unless PATH is given. */
-  const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home, XDG_CONFIG_HOME: join(home, 'xdg'), ...extra });
+  const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ PATH: path, HOME: home, XDG_CONFIG_HOME: join(home, 'xdg'), ...extra });
 
   it('a healthy setup: every line OK and exit 0 (relay from KUBEPAIR_RELAY, token from KUBEPAIR_TOKEN)', T, async () => {
     const result = await runKubepair(['doctor', '--kubeconfig', kubeconfig], { env: env({ KUBEPAIR_RELAY: relay.url, KUBEPAIR_TOKEN: relay.tokens.client }) });
