@@ -5,9 +5,10 @@
  */
 import { Argument } from 'commander';
 import type { Command } from 'commander';
-import { COMPLETION_SHELLS, completionScript } from './completion-scripts.js';
-import type { CompletionShell } from './completion-scripts.js';
-import { completionTree } from './completion-tree.js';
+
+/** The shells a script is generated for; the generator is loaded only when the command runs. */
+const COMPLETION_SHELLS = ['bash', 'zsh', 'fish'] as const;
+type CompletionShell = (typeof COMPLETION_SHELLS)[number];
 
 const EXAMPLES = `
 Install (then open a new shell):
@@ -32,7 +33,8 @@ export function registerCompletionCommand(program: Command): void {
     .description('print a shell completion script for bash, zsh or fish')
     .addArgument(new Argument('<shell>', 'the shell').choices(COMPLETION_SHELLS))
     .addHelpText('after', EXAMPLES)
-    .action((shell: CompletionShell, _options: unknown, command: Command) => {
+    .action(async (shell: CompletionShell, _options: unknown, command: Command) => {
+      const [{ completionScript }, { completionTree }] = await Promise.all([import('./completion-scripts.js'), import('./completion-tree.js')]);
       process.stdout.write(completionScript(shell, completionTree(rootOf(command))));
     });
 }

@@ -30,7 +30,7 @@ import { isKubepairError } from '../errors/index.js';
 import { DOCTOR_CLOCK_SKEW_WARN_MS, DOCTOR_HEALTH_MAX_BYTES, DOCTOR_KUBECTL_TIMEOUT_MS, DOCTOR_NETWORK_TIMEOUT_MS } from '../limits.js';
 import { proxyForRelay } from '../relay-client/proxy-settings.js';
 import { isPlainAnswerToTls, notTlsDetail, relayAgent } from '../relay-client/relay-connection.js';
-import { resolveRelay } from '../relay-client/relay-endpoint.js';
+import { isLoopbackHost, resolveRelay } from '../relay-client/relay-endpoint.js';
 import type { RelayEndpoint, ResolvedRelay } from '../relay-client/relay-endpoint.js';
 import { sanitizeRelayText } from '../relay-client/relay-error-mapping.js';
 import { HEALTHZ_PATH } from '../relay-client/wire.js';
@@ -224,7 +224,7 @@ async function relayChecks(inputs: DoctorInputs): Promise<{ results: CheckResult
       : fail('reachable', `${HEALTHZ_PATH} answered HTTP ${answer.status}, not a kubepair relay's {"status":"ok"}`, 'check the URL: the host, the port and any path prefix the relay is served under'),
   );
   if (relay.secure) results.push(tlsDetail(answer.certificate, inputs.now()));
-  else if (endpoint.insecure === true && !['localhost', '127.0.0.1', '[::1]'].includes(relay.hostname)) {
+  else if (!isLoopbackHost(relay.hostname)) {
     results.push(warn('tls', 'none: http:// to another machine (--insecure); tokens and keys travel unencrypted', 'serve the relay over TLS and use https://'));
   } else results.push(ok('tls', 'not used: http:// to this machine'));
   results.push(clockCheck(answer));

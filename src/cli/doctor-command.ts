@@ -1,20 +1,11 @@
 /**
- * `kubepair doctor [--relay URL]`: check this machine's kubepair setup and say what to fix
- * (doctor-checks.ts; docs/usage.md "kubepair doctor"). Exit 0 when no check FAILs, else 1
- * (KP_ERR_DOCTOR_FAILED). The relay and its CAs resolve as for share and connect (flag >
- * environment > config file), except that a config file that cannot be read is reported as a
- * FAIL line instead of stopping the command.
+ * `kubepair doctor [--relay URL]`: the options and help of the setup check (docs/usage.md
+ * "kubepair doctor"). The work is in doctor-run.ts, loaded (with the Kubernetes client and the
+ * keychain) only when doctor runs, so other commands start fast.
  */
 import type { Command } from 'commander';
-import { KeychainTokenStore } from '../credentials/keychain-token-store.js';
-import { KubepairError } from '../errors/index.js';
-import { configFilePath } from './config-file.js';
-import type { ConfigFile } from './config-file.js';
-import { formatDoctorReport, runDoctorChecks } from './doctor-checks.js';
+import type { DoctorOptions } from './doctor-run.js';
 import { RELAY_OPTION_HELP } from './relay-endpoint-options.js';
-import { resolveSetting, settingInputs } from './setting-resolution.js';
-import type { SettingInputs } from './setting-resolution.js';
-import { settingSpec } from './settings.js';
 
 const EXAMPLES = `
 Checks, each OK, WARN or FAIL with the fix: the config file; the relay URL and where it came
@@ -22,51 +13,6 @@ from; the relay's /healthz (reachable); TLS (trusted certificate, https:// to a 
 relay, http:// to a TLS port); the clock against the relay's; the relay token (KUBEPAIR_TOKEN
 or the OS keychain; whether the relay accepts it is not checked); the keychain; kubectl; and
 the kubeconfig context share would use. Exit 0 when nothing FAILs, 1 otherwise.`;
-
-interface DoctorOptions {
-  readonly relay?: string;
-  readonly relayCa?: string;
-  readonly proxyCa?: string;
-  readonly insecure?: boolean;
-  readonly kubeconfig?: string;
-  readonly context?: string;
-}
-
-function describeOrigin(source: string, origin: string): string {
-  if (source === 'flag' || source === 'environment') return `from ${origin}`;
-  if (source === 'config file') return `from config file ${origin}`;
-  return 'built-in default';
-}
-
-export async function runDoctor(options: DoctorOptions, command: Command, env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  let inputs: SettingInputs;
-  try {
-    inputs = settingInputs(env);
-  } catch {
-    // The config check reports it; resolve the rest without the file.
-    const file: ConfigFile = { path: configFilePath(env), exists: false, values: {} };
-    inputs = { env, file };
-  }
-  const flag = (key: 'relay' | 'relayCa' | 'proxyCa'): string | undefined => (command.getOptionValueSource(key) === 'cli' ? options[key] : undefined);
-  const relay = resolveSetting(settingSpec('relay'), flag('relay'), inputs);
-  const relayCa = resolveSetting(settingSpec('relay-ca'), flag('relayCa'), inputs);
-  const proxyCa = resolveSetting(settingSpec('proxy-ca'), flag('proxyCa'), inputs);
-  const results = await runDoctorChecks({
-    relay: relay.value,
-    relayOrigin: describeOrigin(relay.source, relay.origin),
-    relayCa: relayCa.value,
-    proxyCa: proxyCa.value,
-    insecure: options.insecure === true,
-    kubeconfig: options.kubeconfig,
-    context: options.context,
-    env,
-    store: () => new KeychainTokenStore(),
-    now: () => Date.now(),
-  });
-  process.stdout.write(formatDoctorReport(results));
-  if (results.some((result) => result.status === 'FAIL')) throw new KubepairError('KP_ERR_DOCTOR_FAILED');
-
-}
 
 export function registerDoctorCommand(program: Command): void {
   program
@@ -80,6 +26,7 @@ export function registerDoctorCommand(program: Command): void {
     .option('--context <name>', 'kubeconfig context to check (default: the current context)')
     .addHelpText('after', EXAMPLES)
     .action(async (options: DoctorOptions, command: Command) => {
+      const { runDoctor } = await import('./doctor-run.js');
       await runDoctor(options, command);
     });
 }

@@ -15,8 +15,10 @@
 import type { Command } from 'commander';
 import { configFilePath, readConfigFile } from './config-file.js';
 import type { ConfigFile } from './config-file.js';
-import { SETTINGS } from './settings.js';
-import type { SettingSpec } from './settings.js';
+import { commandPath, settingsFor } from './setting-table.js';
+import type { SettingSpec } from './setting-table.js';
+
+export { commandPath, settingsFor };
 
 /** Where a value came from. */
 export type SettingSource = 'flag' | 'environment' | 'config file' | 'default';
@@ -45,17 +47,6 @@ export function resolveSetting(spec: SettingSpec, flagValue: string | undefined,
   return { spec, value: undefined, source: 'default', origin: spec.builtIn };
 }
 
-/** The command's path from the program: `share`, `token set`. */
-export function commandPath(command: Command): string {
-  const names: string[] = [];
-  for (let at: Command | null = command; at?.parent != null; at = at.parent) names.unshift(at.name());
-  return names.join(' ');
-}
-
-/** The settings that give defaults to the command at `path`. */
-export function settingsFor(path: string): SettingSpec[] {
-  return SETTINGS.filter((spec) => spec.commands.includes(path));
-}
 
 /** The config file and environment to resolve from (defaults: this process's). */
 export function settingInputs(env: NodeJS.ProcessEnv = process.env): SettingInputs {

@@ -25,7 +25,10 @@ import { registerTokenCommand } from '../../../src/cli/token-command.js';
 import { SETTINGS } from '../../../src/cli/settings.js';
 import { runKubepair } from '../../helpers/cli.js';
 
-const T = { timeout: 120_000 };
+
+/** The CLI with room for a loaded machine (a process may take seconds to start). */
+const kp = (args: readonly string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): ReturnType<typeof runKubepair> => runKubepair(args, { timeoutMs: 90_000, ...options });
+const T = { timeout: 240_000 };
 const SEPARATOR = '@@kubepair-completion-test@@';
 
 /** Run `script` in `shell` with `args`; bounded in time; resolves with stdout. */
@@ -95,7 +98,7 @@ describe('kubepair completion', { timeout: 600_000 }, () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   async function script(shell: string): Promise<string> {
-    const result = await runKubepair(['completion', shell]);
+    const result = await kp(['completion', shell]);
     assert.equal(result.code, 0, result.stderr);
     const path = join(dir, `kubepair.${shell}`);
     await writeFile(path, result.stdout);
@@ -150,7 +153,7 @@ describe('kubepair completion', { timeout: 600_000 }, () => {
   });
 
   it('an unknown shell is a usage error (exit 2)', T, async () => {
-    const result = await runKubepair(['completion', 'tcsh']);
+    const result = await kp(['completion', 'tcsh']);
     assert.equal(result.code, 2);
     assert.match(result.stderr, /value 'tcsh' is invalid for argument 'shell'\. Allowed choices are bash, zsh, fish/);
   });

@@ -18,7 +18,11 @@ import { repoPath } from '../../helpers/paths.js';
 import { privateTempDir, startRelay } from '../../helpers/relay-process.js';
 import type { StartedRelay } from '../../helpers/relay-process.js';
 
-const T = { timeout: 60_000 };
+// Each test runs several CLI processes (and some a TLS handshake); a loaded machine makes each take seconds.
+
+/** The CLI with room for a loaded machine (a process may take seconds to start). */
+const kp = (args: readonly string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): ReturnType<typeof runKubepair> => runKubepair(args, { timeoutMs: 90_000, ...options });
+const T = { timeout: 180_000 };
 const CERT = repoPath('test/fixtures/relay-tls/loopback.crt');
 const KEY = repoPath('test/fixtures/relay-tls/loopback.key');
 
@@ -33,7 +37,7 @@ function line(result: CliResult, name: string): { status: string; detail: string
   return { status: match[1] as string, detail: match[2] as string, fix };
 }
 
-describe('kubepair doctor', { timeout: 600_000 }, () => {
+describe('kubepair doctor', { timeout: 1_200_000 }, () => {
   let home: string;
   let kubeconfig: string;
   let relay: StartedRelay;
@@ -69,7 +73,7 @@ describe('kubepair doctor', { timeout: 600_000 }, () => {
   const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ PATH: path, HOME: home, XDG_CONFIG_HOME: join(home, 'xdg'), ...extra });
 
   it('a healthy setup: every line OK and exit 0 (relay from KUBEPAIR_RELAY, token from KUBEPAIR_TOKEN)', T, async () => {
-    const result = await runKubepair(['doctor', '--kubeconfig', kubeconfig], { env: env({ KUBEPAIR_RELAY: relay.url, KUBEPAIR_TOKEN: relay.tokens.client }) });
+    const result = await kp(['doctor', '--kubeconfig', kubeconfig], { env: env({ KUBEPAIR_RELAY: relay.url, KUBEPAIR_TOKEN: relay.tokens.client }) });
     assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
     assert.equal(line(result, 'relay').detail, `${relay.url} (from KUBEPAIR_RELAY)`);
     assert.deepEqual(line(result, 'reachable'), { status: 'OK', detail: '/healthz answered 200 {"status":"ok"}', fix: undefined });
@@ -84,7 +88,7 @@ describe('kubepair doctor', { timeout: 600_000 }, () => {
 
   it('https:// to the plain-HTTP relay: FAIL tls explaining the plain-HTTP answer, exit 1', T, async () => {
     const url = relay.url.replace('http://', 'https://');
-    const result = await runKubepair(['doctor', '--relay', url], { env: env() });
+    const result = await kp(['doctor', '--relay', url], { env: env() });
     assert.equal(result.code, 1);
     assert.equal(result.stderr, 'kubepair: kubepair doctor found problems (the lines marked FAIL say what to fix)\n');
     const tls = line(result, 'tls');
@@ -94,28 +98,28 @@ describe('kubepair doctor', { timeout: 600_000 }, () => {
   });
 
   it('a TLS relay: FAIL tls (not trusted) without its CA, OK with --relay-ca; http:// to its TLS port is named', T, async () => {
-    const untrusted = await runKubepair(['doctor', '--relay', tlsRelay.url], { env: env() });
+    const untrusted = await kp(['doctor', '--relay', tlsRelay.url], { env: env() });
     assert.equal(untrusted.code, 1);
     const tls = line(untrusted, 'tls');
     assert.equal(tls.status, 'FAIL');
     assert.match(tls.detail, /^the relay's certificate is not trusted: DEPTH_ZERO_SELF_SIGNED_CERT/);
     assert.match(tls.fix ?? '', /--relay-ca FILE or kubepair config set relay-ca/);
 
-    const trusted = await runKubepair(['doctor', '--relay', tlsRelay.url, '--relay-ca', CERT], { env: env({ KUBEPAIR_TOKEN: tlsRelay.tokens.client }) });
+    const trusted = await kp(['doctor', '--relay', tlsRelay.url, '--relay-ca', CERT], { env: env({ KUBEPAIR_TOKEN: tlsRelay.tokens.client }) });
     assert.equal(line(trusted, 'reachable').status, 'OK', trusted.stdout);
     assert.match(line(trusted, 'tls').detail, /^certificate of kubepair test relay loopback trusted, valid until 2\d{3}-/);
 
-    const plain = await runKubepair(['doctor', '--relay', tlsRelay.url.replace('https://', 'http://')], { env: env() });
+    const plain = await kp(['doctor', '--relay', tlsRelay.url.replace('https://', 'http://')], { env: env() });
     assert.equal(plain.code, 1);
     assert.deepEqual(line(plain, 'reachable'), { status: 'FAIL', detail: `127.0.0.1:${tlsRelay.port} speaks TLS, and this URL says http://`, fix: `use ${tlsRelay.url}` });
   });
 
   it('the relay CA from the config file is used, and the relay line says where the URL came from', T, async () => {
     const xdg = join(home, 'xdg-tls');
-    const set = async (key: string, value: string): Promise<void> => assert.equal((await runKubepair(['config', 'set', key, value], { env: env({ XDG_CONFIG_HOME: xdg }) })).code, 0);
+    const set = async (key: string, value: string): Promise<void> => assert.equal((await kp(['config', 'set', key, value], { env: env({ XDG_CONFIG_HOME: xdg }) })).code, 0);
     await set('relay', tlsRelay.url);
     await set('relay-ca', CERT);
-    const result = await runKubepair(['doctor'], { env: env({ XDG_CONFIG_HOME: xdg, KUBEPAIR_TOKEN: tlsRelay.tokens.client }) });
+    const result = await kp(['doctor'], { env: env({ XDG_CONFIG_HOME: xdg, KUBEPAIR_TOKEN: tlsRelay.tokens.client }) });
     assert.equal(line(result, 'relay').detail, `${tlsRelay.url} (from config file ${join(xdg, 'kubepair', 'config.json')})`);
     assert.equal(line(result, 'tls').status, 'OK', result.stdout);
   });
@@ -126,7 +130,7 @@ describe('kubepair doctor', { timeout: 600_000 }, () => {
     });
     await new Promise<void>((resolve) => skewed.listen(0, '127.0.0.1', resolve));
     try {
-      const result = await runKubepair(['doctor', '--relay', `http://127.0.0.1:${(skewed.address() as AddressInfo).port}`], { env: env({ KUBEPAIR_TOKEN: relay.tokens.client }) });
+      const result = await kp(['doctor', '--relay', `http://127.0.0.1:${(skewed.address() as AddressInfo).port}`], { env: env({ KUBEPAIR_TOKEN: relay.tokens.client }) });
       const clock = line(result, 'clock');
       assert.equal(clock.status, 'WARN');
       assert.match(clock.detail, /^this machine's clock is 30\d s ahead of the relay's$/);
@@ -140,7 +144,7 @@ describe('kubepair doctor', { timeout: 600_000 }, () => {
   it('a PATH without kubectl: WARN kubectl with the install fix', T, async () => {
     const bin = join(home, 'empty-bin');
     await mkdir(bin, { recursive: true });
-    const result = await runKubepair(['doctor', '--relay', relay.url], { env: env({ PATH: bin, KUBEPAIR_TOKEN: relay.tokens.client }) });
+    const result = await kp(['doctor', '--relay', relay.url], { env: env({ PATH: bin, KUBEPAIR_TOKEN: relay.tokens.client }) });
     const kubectl = line(result, 'kubectl');
     assert.equal(kubectl.status, 'WARN');
     assert.equal(kubectl.detail, 'not found on PATH');
@@ -148,7 +152,7 @@ describe('kubepair doctor', { timeout: 600_000 }, () => {
   });
 
   it('no relay anywhere: FAIL relay naming the three ways to give one; an unusable config file is a FAIL line, not a crash', T, async () => {
-    const none = await runKubepair(['doctor'], { env: env() });
+    const none = await kp(['doctor'], { env: env() });
     assert.equal(none.code, 1);
     assert.deepEqual(line(none, 'relay'), {
       status: 'FAIL',
@@ -160,7 +164,7 @@ describe('kubepair doctor', { timeout: 600_000 }, () => {
     await mkdir(dirname(file), { recursive: true });
     await writeFile(file, '{"relay": "https://relay.example.com"}');
     await chmod(file, 0o666);
-    const broken = await runKubepair(['doctor', '--relay', relay.url], { env: env({ XDG_CONFIG_HOME: xdg }) });
+    const broken = await kp(['doctor', '--relay', relay.url], { env: env({ XDG_CONFIG_HOME: xdg }) });
     assert.equal(broken.code, 1);
     const config = line(broken, 'config');
     assert.equal(config.status, 'FAIL');
