@@ -4,6 +4,7 @@
  * config-run.ts, loaded only when a config command runs, so other commands start fast.
  */
 import type { Command } from 'commander';
+import type * as ConfigRun from './config-run.js';
 import { SETTINGS } from './setting-table.js';
 
 const EXAMPLES = `
@@ -25,7 +26,7 @@ export function registerConfigCommand(program: Command): void {
     .helpCommand(false)
     .addHelpText('after', EXAMPLES);
   const keys = SETTINGS.map((spec) => spec.key).join(', ');
-  const run = (): Promise<typeof import('./config-run.js')> => import('./config-run.js');
+  const run = (): Promise<typeof ConfigRun> => import('./config-run.js');
   config
     .command('get')
     .description('print the value the config file has for KEY (exit 1 when it has none)')

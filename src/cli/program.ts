@@ -4,9 +4,10 @@
  */
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import type * as SettingResolutionModule from './setting-resolution.js';
 import { commandPath, settingsFor } from './setting-table.js';
 
-type SettingResolution = typeof import('./setting-resolution.js');
+type SettingResolution = typeof SettingResolutionModule;
 /** Loaded only for a command that has settings (or for help), so other commands start fast. */
 let resolution: SettingResolution | undefined;
 
