@@ -359,3 +359,17 @@ export const STALE_KUBECONFIG_SCAN_MAX_ENTRIES = 4096;
 export const KEYCHAIN_CALL_TIMEOUT_MS = 60_000; // 60 s
 /** Most bytes `kubepair token set` reads from standard input (a token is 48 characters). */
 export const TOKEN_INPUT_MAX_BYTES = 4 * 1024; // 4 KiB
+
+// --- the user's config file (src/cli/config-file.ts; docs/usage.md "Config file") ---
+/** Largest config file kubepair reads, in bytes: a handful of settings needs well under 1 KiB. */
+export const CONFIG_FILE_MAX_BYTES = 64 * 1024; // 64 KiB
+
+// --- kubepair doctor (src/cli/doctor-checks.ts) ---
+/** How long doctor waits for each network check (the relay's health route, a TLS probe), in ms. */
+export const DOCTOR_NETWORK_TIMEOUT_MS = 5_000; // 5 s
+/** How long doctor waits for `kubectl version --client`, in ms. */
+export const DOCTOR_KUBECTL_TIMEOUT_MS = 10_000; // 10 s
+/** Clock difference to the relay above which doctor warns, in ms (the relay's Date header has 1 s resolution). */
+export const DOCTOR_CLOCK_SKEW_WARN_MS = 30_000; // 30 s
+/** Most bytes of a relay's health answer doctor reads. */
+export const DOCTOR_HEALTH_MAX_BYTES = 4 * 1024; // 4 KiB

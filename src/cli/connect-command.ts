@@ -18,7 +18,13 @@ The code is typed as shown by "kubepair share"; spaces and dashes after the name
 ignored. The kubeconfig is written to a RAM-backed directory when there is one, readable by
 you only, and removed when connect exits, however it exits. Ended by a signal, connect exits
 128 + its number (130 for Ctrl-C); cancelled before the shell or command starts, it runs
-nothing.`;
+nothing.
+
+The relay: --relay URL, else KUBEPAIR_RELAY, else "kubepair config set relay URL" (once).
+The relay token (kprt_..., from whoever runs the relay) is never a flag, so it stays out of ps
+and shell history: store it once with "kubepair token set --relay URL" (OS keychain, prompted
+without echo), or put it in KUBEPAIR_TOKEN where there is no keychain. Check the setup with
+"kubepair doctor".`;
 
 export function registerConnectCommand(program: Command): void {
   const connect = program

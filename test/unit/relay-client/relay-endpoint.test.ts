@@ -40,3 +40,23 @@ describe('Security: relay endpoints', { timeout: 60_000 }, () => {
     for (const host of ['0.0.0.0', '10.0.0.1', '::', 'example.com', '128.0.0.1', 'localhost.example.com']) assert.ok(!isLoopbackHost(host), host);
   });
 });
+
+describe('relay URL mistakes say what to write instead', () => {
+  it('a URL without a scheme is KP_ERR_RELAY_URL_INVALID naming https:// (http:// for this machine)', () => {
+    const cases: Array<[string, string]> = [
+      ['relay.example.com', 'write https://relay.example.com'],
+      ['relay.example.com:8443', 'write https://relay.example.com:8443'],
+      ['relay.example.com:8443/kp', 'write https://relay.example.com:8443/kp'],
+      ['127.0.0.1:8443', 'write http://127.0.0.1:8443'],
+      ['localhost:8443', 'write http://localhost:8443'],
+      ['[::1]:8443', 'write http://[::1]:8443'],
+    ];
+    for (const [url, fix] of cases) {
+      assert.throws(
+        () => resolveRelay({ url }),
+        (err) => isKubepairError(err, 'KP_ERR_RELAY_URL_INVALID') && err.message.includes('has no scheme') && err.message.includes(fix),
+        `${url}: ${fix}`,
+      );
+    }
+  });
+});
