@@ -1,10 +1,10 @@
 /**
- * `AgentSession`: one paired session of the agent role, as an object you can hold (DESIGN §1,
- * §5, §6; docs/architecture.md "Role objects"). It owns what lives as long as one client is
- * connected: the secure channel, the mux, the offered targets (the kube proxy in proxy mode,
- * raw TCP to the API server in passthrough, `--expose` targets), the audit gate every stream
- * passes (connection-audit.ts: recorded before it is served, refused while it cannot be), and
- * the session's lifetime. CodeOffer creates one for each client that pairs.
+ * `AgentSession`: one paired session of the agent role, as an object you can hold
+ * (docs/design.md §1, §5, §6; docs/architecture.md "Role objects"). It owns what lives as long as
+ * one client is connected: the secure channel, the mux, the offered targets (the kube proxy in
+ * proxy mode, raw TCP to the API server in passthrough, `--expose` targets), the audit gate every
+ * stream passes (connection-audit.ts: recorded before it is served, refused while it cannot be),
+ * and the session's lifetime. CodeOffer creates one for each client that pairs.
  *
  * Shape (chisel's `share/tunnel`): a `Config` validated in the constructor, `start(signal)`
  * that sends the session description and resolves once streams are served, `closed` (the

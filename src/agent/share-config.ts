@@ -3,7 +3,7 @@
  * (CodeOffer, AgentSession; docs/architecture.md "Role objects"), so a library caller, the CLI
  * and a future front end get the same checks and messages. Besides each field's own rules,
  * the combinations that cannot work, or that would hand the client a wider identity than the
- * sharer asked for (DESIGN §6; docs/passthrough.md):
+ * sharer asked for (docs/design.md §6; docs/passthrough.md):
  *
  * - passthrough with a policy other than `open`, or with --allow / --deny rules: TLS goes end to
  *   end, the agent cannot see, let alone refuse, a request;

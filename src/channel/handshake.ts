@@ -1,6 +1,7 @@
 /**
- * The pairing handshake (DESIGN §4, normative): CPACE-X25519-SHA512 in the initiator-responder
- * setting, agent = initiator A, client = responder B, followed by explicit key confirmation.
+ * The pairing handshake (docs/design.md §4, normative): CPACE-X25519-SHA512 in the
+ * initiator-responder setting, agent = initiator A, client = responder B, followed by explicit key
+ * confirmation.
  *
  *   agent                                   client
  *   HELLO_A  (Ya | ADa)          ───────►
@@ -14,6 +15,8 @@
  * peer's share must be canonical and give K != G.I. Once the agent has sent CONFIRM_A the peer
  * could test one guess of the code, so any failure from then on is KP_ERR_PAIRING_FAILED and
  * counts as an attempt. Secrets (scalars, K, ISK, confirmation keys) are wiped on every path.
+ * Each side's AD also announces `channel.resume` (docs/design.md §8.1) unless `offerResumption` is
+ * false.
  */
 import { constantTimeEqual, isAllZero, wipe } from '../crypto/bytes.js';
 import {
@@ -30,7 +33,7 @@ import { KubepairError, isKubepairError } from '../errors/index.js';
 import { HANDSHAKE_STEP_TIMEOUT_MS } from '../limits.js';
 import { PROTOCOL } from '../version.js';
 import type { AssociatedData, ChannelRole } from './associated-data.js';
-import { decodeAssociatedData, encodeAssociatedData } from './associated-data.js';
+import { RESUME_CAPABILITY, decodeAssociatedData, encodeAssociatedData, withChannelCapabilities } from './associated-data.js';
 import { FrameInbox } from './frame-inbox.js';
 import { HandshakeType, decodeConfirm, decodeHello, encodeConfirm, encodeHello } from './handshake-messages.js';
 import type { PairingCode } from './pairing-code.js';
@@ -43,8 +46,10 @@ export interface HandshakeOptions {
   readonly code: PairingCode;
   /** The relay's session_id, 16 bytes (CPace sid and HKDF salt). */
   readonly sessionId: Uint8Array;
-  /** Capabilities announced in this side's associated data. */
+  /** Capabilities announced in this side's associated data (the channel adds its own). */
   readonly caps?: readonly string[];
+  /** Announce `channel.resume` (default true); false models a peer that cannot resume. */
+  readonly offerResumption?: boolean;
   /** Longest wait for each peer message (default 15 s). */
   readonly stepTimeoutMs?: number;
   readonly signal?: AbortSignal;
@@ -58,6 +63,15 @@ export interface HandshakeResult {
   readonly receive: TrafficSecret;
   /** The peer's validated associated data. */
   readonly peer: AssociatedData;
+  /** The relay's session id (a copy): RESUME messages name it. */
+  readonly sessionId: Uint8Array;
+  /**
+   * Key of the RESUME MAC (docs/design.md §8.1), a copy; SecureChannel keeps it and wipes it on
+   * close.
+   */
+  readonly resumeKey: Uint8Array;
+  /** Both sides offered `channel.resume`: only then may the channel resume. */
+  readonly resumption: boolean;
   /** The transport's inbox, still holding any record that arrived early; hand it to SecureChannel. */
   readonly inbox: FrameInbox;
 }
@@ -101,15 +115,38 @@ class HandshakeSecrets {
     wipe(this.prepared?.prs, this.prepared?.scalar, this.k, this.isk);
     const keys = this.keys;
     if (keys !== undefined) {
-      wipe(keys.confirmA, keys.confirmB, keys.agentToClient.key, keys.agentToClient.iv, keys.clientToAgent.key, keys.clientToAgent.iv);
+      wipe(
+        keys.confirmA,
+        keys.confirmB,
+        keys.agentToClient.key,
+        keys.agentToClient.iv,
+        keys.clientToAgent.key,
+        keys.clientToAgent.iv,
+        keys.resume,
+      );
     }
   }
 }
 
-/** The result for `role`: copies of its two traffic secrets (the originals are wiped). */
-function handshakeResult(role: ChannelRole, keys: SessionKeys, peer: AssociatedData, inbox: FrameInbox): HandshakeResult {
+/** The result for `role`: copies of its traffic secrets and resume key (the originals are wiped). */
+function handshakeResult(
+  role: ChannelRole,
+  keys: SessionKeys,
+  peer: AssociatedData,
+  inbox: FrameInbox,
+  options: HandshakeOptions,
+): HandshakeResult {
   const [send, receive] = role === 'agent' ? [keys.agentToClient, keys.clientToAgent] : [keys.clientToAgent, keys.agentToClient];
-  return { role, send: copyTrafficSecret(send), receive: copyTrafficSecret(receive), peer, inbox };
+  return {
+    role,
+    send: copyTrafficSecret(send),
+    receive: copyTrafficSecret(receive),
+    peer,
+    inbox,
+    sessionId: Uint8Array.from(options.sessionId),
+    resumeKey: Uint8Array.from(keys.resume),
+    resumption: (options.offerResumption ?? true) && peer.caps.includes(RESUME_CAPABILITY),
+  };
 }
 
 function pairingFailed(detail: string, cause?: unknown): KubepairError {
@@ -124,7 +161,7 @@ export async function runAgentHandshake(options: HandshakeOptions): Promise<Hand
   let success = false;
   try {
     const prepared = (secrets.prepared = prepare(options));
-    const ada = encodeAssociatedData('agent', options.caps ?? []);
+    const ada = encodeAssociatedData('agent', withChannelCapabilities(options.caps ?? [], options.offerResumption ?? true));
     const helloA = encodeHello(HandshakeType.HELLO_A, prepared.share, ada);
     options.transport.send(helloA);
 
@@ -148,7 +185,7 @@ export async function runAgentHandshake(options: HandshakeOptions): Promise<Hand
       throw pairingFailed('the client proved a different key');
     }
     success = true;
-    return handshakeResult('agent', keys, peer, inbox);
+    return handshakeResult('agent', keys, peer, inbox, options);
   } finally {
     if (!success) inbox.dispose();
     secrets.wipe();
@@ -167,7 +204,7 @@ export async function runClientHandshake(options: HandshakeOptions): Promise<Han
     const peer = decodeAssociatedData(helloA.ad, 'agent');
     const prepared = (secrets.prepared = prepare(options));
     const k = (secrets.k = sharedPoint(prepared.scalar, helloA.share));
-    const adb = encodeAssociatedData('client', options.caps ?? []);
+    const adb = encodeAssociatedData('client', withChannelCapabilities(options.caps ?? [], options.offerResumption ?? true));
     const helloB = encodeHello(HandshakeType.HELLO_B, prepared.share, adb);
     options.transport.send(helloB);
     const isk = (secrets.isk = computeIskIr(options.sessionId, k, helloA.share, helloA.ad, prepared.share, adb));
@@ -180,7 +217,7 @@ export async function runClientHandshake(options: HandshakeOptions): Promise<Han
     }
     options.transport.send(encodeConfirm(HandshakeType.CONFIRM_B, confirmationTag(keys.confirmB, helloAFrame, helloB)));
     success = true;
-    return handshakeResult('client', keys, peer, inbox);
+    return handshakeResult('client', keys, peer, inbox, options);
   } finally {
     if (!success) inbox.dispose();
     secrets.wipe();

@@ -3,7 +3,15 @@ export type { AssociatedData, ChannelRole } from './associated-data.js';
 export type { HandshakeOptions, HandshakeResult } from './handshake.js';
 export type { OpenSecureChannelOptions } from './open-secure-channel.js';
 export type { PairingCode } from './pairing-code.js';
-export type { SecureChannelEvents, SecureChannelOptions } from './secure-channel.js';
+export type { AcknowledgementOptions } from './ack-schedule.js';
+export type {
+  CarrierState,
+  ChannelStats,
+  ResumeInfo,
+  ResumeOptions,
+  SecureChannelEvents,
+  SecureChannelOptions,
+} from './secure-channel.js';
 export type { MessageTransport, MessageTransportEvents, TransportCloseInfo } from './transport.js';
 export { runAgentHandshake, runClientHandshake } from './handshake.js';
 export { MemoryTransport } from './memory-transport.js';

@@ -1,5 +1,5 @@
 /**
- * What `kubepair connect` runs once its ClientTunnel is ready (DESIGN §1) — the front end's
+ * What `kubepair connect` runs once its ClientTunnel is ready (docs/design.md §1) — the front end's
  * part, which is why it lives in cli/ and not in the client role: an interactive `$SHELL` with
  * KUBECONFIG set and a visible prompt marker, one command (`-- kubectl get pods`) whose exit
  * status becomes ours, or nothing (`--no-shell`: print the export line and wait). Children get

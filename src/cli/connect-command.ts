@@ -21,6 +21,12 @@ you only, and removed when connect exits, however it exits. Ended by a signal, c
 128 + its number (130 for Ctrl-C); cancelled before the shell or command starts, it runs
 nothing.
 
+The relay: --relay URL, else KUBEPAIR_RELAY, else "kubepair config set relay URL" (once).
+The relay token (kprt_..., from whoever runs the relay) is never a flag, so it stays out of ps
+and shell history: store it once with "kubepair token set --relay URL" (OS keychain, prompted
+without echo), or put it in KUBEPAIR_TOKEN where there is no keychain. Check the setup with
+"kubepair doctor".
+
 Exit codes: with -- CMD, the command's own status, 127 when CMD is not on PATH (checked
 before pairing), 255 when connect itself failed (like ssh); otherwise 0, 1 a failure, 2 bad
 input. The table: docs/exit-codes.md.`;

@@ -1,6 +1,12 @@
 #!/usr/bin/env node
-/** Entry point of the `kubepair` binary; all logic lives in run-cli.ts. */
-import { runCli } from './run-cli.js';
+/**
+ * Entry point of the `kubepair` binary; all logic lives in run-cli.ts. On a Node.js release
+ * kubepair does not support it says so in one line and runs nothing (node-support.ts). run-cli.ts
+ * is imported only after that check: its dependencies (undici 8 under @kubernetes/client-node)
+ * may fail as they load on an old Node.js, which would crash before any check could run.
+ */
+import { unsupportedNode } from './node-support.js';
+import { reportError } from './report-error.js';
 
 // `kubepair ... | head` closes our stdout early: that is the reader leaving, not a failure
 // worth a stack trace. Any other output error still ends the process with a clear line.
@@ -11,4 +17,12 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-process.exitCode = await runCli(process.argv.slice(2));
+const unsupported = unsupportedNode(process.versions.node);
+if (unsupported === undefined) {
+  const { runCli } = await import('./run-cli.js');
+  process.exitCode = await runCli(process.argv.slice(2));
+} else {
+  const report = reportError(unsupported, false);
+  process.stderr.write(report.text);
+  process.exitCode = report.exitCode;
+}

@@ -4,6 +4,17 @@
  */
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
+import type * as SettingResolutionModule from './setting-resolution.js';
+import { commandPath, settingsFor } from './setting-table.js';
+
+type SettingResolution = typeof SettingResolutionModule;
+/** Loaded only for a command that has settings (or for help), so other commands start fast. */
+let resolution: SettingResolution | undefined;
+
+/** Load the setting resolver (config file, schema) before help text that shows the defaults is printed. */
+export async function loadSettingResolution(): Promise<void> {
+  resolution ??= await import('./setting-resolution.js');
+}
 
 const OVERVIEW = `
 kubepair gives a laptop kubectl access to a remote Kubernetes cluster through a public relay
@@ -30,5 +41,17 @@ export function buildProgram(commands: ReadonlyArray<(program: Command) => void>
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const register of commands) register(program);
+  // Options the command line did not give come from the environment or the config file
+  // (setting-resolution.ts); --help shows the defaults in effect and where they come from.
+  program.hook('preAction', async (_program, action) => {
+    if (settingsFor(commandPath(action)).length === 0) return;
+    await loadSettingResolution();
+    resolution?.resolveDefaults(action);
+  });
+  const withHelp = (command: Command): void => {
+    if (settingsFor(commandPath(command)).length > 0) command.addHelpText('after', () => resolution?.defaultsHelp(commandPath(command)) ?? '');
+    command.commands.forEach(withHelp);
+  };
+  program.commands.forEach(withHelp);
   return program;
 }

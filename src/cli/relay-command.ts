@@ -1,5 +1,5 @@
 /**
- * `kubepair relay` and `kubepair relay token ...` (DESIGN §3, §7): argument and environment
+ * `kubepair relay` and `kubepair relay token ...` (docs/design.md §3, §7): argument and environment
  * parsing only; the relay role (src/relay/) does the work.
  *
  * Every option has a KUBEPAIR_RELAY_* environment variable; a flag wins over the variable.
@@ -17,6 +17,7 @@ import {
   RELAY_LIMIT_OPTIONS,
   RELAY_LOG_LEVELS,
   defaultAuditLogPath,
+  defaultRelayStateDir,
   defaultTokensFile,
   formatLimit,
   parseListenAddress,
@@ -50,6 +51,7 @@ function relayOptionsSchema() {
     auth: z.string().optional(),
     tokensFile: z.string().optional(),
     auditLog: z.string().optional(),
+    stateDir: z.string().optional(),
     logLevel: z.string().optional(),
     limits,
   }));
@@ -129,6 +131,7 @@ function relayConfigFrom(command: Command): RelayConfig {
     allowOrigins: listOption(options.allowOrigin, 'KUBEPAIR_RELAY_ALLOW_ORIGIN'),
     auth: authRaw.value === 'none' ? { mode: 'none' } : { mode: 'tokens', tokensFile: tokensFileOf(command) },
     auditLogPath: rawOption(options.auditLog, 'audit-log', 'KUBEPAIR_RELAY_AUDIT_LOG')?.value ?? defaultAuditLogPath(),
+    stateDir: rawOption(options.stateDir, 'state-dir', 'KUBEPAIR_RELAY_STATE_DIR')?.value ?? defaultRelayStateDir(),
     logLevel,
     limits: resolveRelayLimits(rawLimits),
   };
@@ -225,6 +228,7 @@ export function registerRelayCommand(program: Command): void {
     .option('--auth <mode>', '"tokens" (default): relay tokens required; "none": a public anonymous relay (loudly logged)')
     .option('--tokens-file <file>', `relay tokens (default: ${defaultTokensFile()})`)
     .option('--audit-log <file>', `relay audit log, JSON lines, mode 0600 (default: ${defaultAuditLogPath()})`)
+    .option('--state-dir <dir>', `state directory (0700) with the secret that lets established sessions survive a restart (default: ${defaultRelayStateDir()})`)
     .option('--log-level <level>', `${RELAY_LOG_LEVELS.join(', ')} (default: info)`);
   for (const option of RELAY_LIMIT_OPTIONS) {
     relay.option(`--${option.flag} <${option.unit === 'count' ? 'n' : option.unit === 'bytes' ? 'size' : 'duration'}>`, `${option.help} (default: ${formatLimit(option.unit, DEFAULT_RELAY_LIMITS[option.key])})`);

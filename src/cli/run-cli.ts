@@ -4,9 +4,12 @@
  */
 import { CommanderError } from 'commander';
 import { registerAuditCommand } from './audit-command.js';
+import { registerCompletionCommand } from './completion-command.js';
+import { registerConfigCommand } from './config-command.js';
 import { registerConnectCommand } from './connect-command.js';
 import { COMMAND_MODE_FAILURE_EXIT_CODE } from './exit-codes.js';
-import { buildProgram } from './program.js';
+import { registerDoctorCommand } from './doctor-command.js';
+import { buildProgram, loadSettingResolution } from './program.js';
 import { registerRelayCommand } from './relay-command.js';
 import { registerShareCommand } from './share-command.js';
 import { registerTokenCommand } from './token-command.js';
@@ -18,12 +21,14 @@ function connectsWithCommand(argv: readonly string[]): boolean {
 }
 
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = buildProgram([registerShareCommand, (parent) => registerConnectCommand(parent, argv), registerRelayCommand, registerAuditCommand, registerTokenCommand]);
+  const program = buildProgram([registerShareCommand, (parent) => registerConnectCommand(parent, argv), registerRelayCommand, registerAuditCommand, registerTokenCommand, registerConfigCommand, registerCompletionCommand, registerDoctorCommand]);
   if (argv.length === 0) {
     process.stderr.write(program.helpInformation());
     return 2;
   }
   try {
+    // Help text ends with the defaults in effect, read from the config file only when asked for.
+    if (argv.some((arg) => arg === '--help' || arg === '-h') || argv[0] === 'help') await loadSettingResolution();
     await program.parseAsync(argv, { from: 'user' });
     // A command that ends with a status of its own (connect -- CMD) sets process.exitCode.
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

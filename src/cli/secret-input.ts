@@ -57,8 +57,12 @@ export function promptLine(input: SecretTerminal, output: NodeJS.WritableStream,
       return;
     }
     let line = '';
-    output.write(prompt);
+    // Raw mode before the prompt shows: a key typed as soon as it shows must be read raw. Set
+    // after it, a Ctrl-D that wins the race meets the terminal still in canonical mode, which
+    // takes it as an end-of-file mark that a raw read never delivers (checked on Linux), and
+    // the prompt waits for good (seen under load in test/e2e/connect-signals).
     input.setRawMode(true);
+    output.write(prompt);
     input.resume();
     const finish = (error: KubepairError | undefined): void => {
       input.off('data', onData);

@@ -1,6 +1,6 @@
 /**
- * `ClientTunnel`: the client role as an object you can hold (DESIGN §1, §4-§6; CONVENTIONS "A
- * role is an object you can hold"; docs/architecture.md "Role objects"). It pairs with the
+ * `ClientTunnel`: the client role as an object you can hold (docs/design.md §1, §4-§6; CONVENTIONS
+ * "A role is an object you can hold"; docs/architecture.md "Role objects"). It pairs with the
  * agent through the relay using the code, opens the secure channel and the mux, checks the
  * session description, opens the local listener(s) on 127.0.0.1 and writes the temporary
  * kubeconfig — and nothing else: the shell or command, exit codes, signals, prompts and terminal

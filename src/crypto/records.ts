@@ -1,10 +1,17 @@
 /**
- * The record layer of the secure channel (DESIGN §4, normative). Each binary frame after the
- * handshake is one AES-256-GCM record under one direction's key:
+ * The record layer of the secure channel (docs/design.md §4, normative). Each binary frame after
+ * the handshake is one AES-256-GCM record under one direction's key:
  *
  *   frame     = AES-256-GCM(key, nonce, aad = 0x01, plaintext) = ciphertext || tag[16]
  *   nonce     = iv XOR the 64-bit big-endian record sequence number (TLS 1.3 style, never sent)
- *   plaintext = inner_type[1] || body; 0x00 MUX, 0x01 CONTROL, 0x02 KEY_UPDATE (empty body)
+ *   plaintext = inner_type[1] || body; 0x00 MUX, 0x01 CONTROL, 0x02 KEY_UPDATE (empty body),
+ *               0x03 ACK (count[8], docs/design.md §8.1)
+ *
+ * Besides the per-key sequence number, each side counts records across keys: `sealed` is the
+ * number of records a sealer has sealed since the session began, `received` the number of
+ * record slots an opener has consumed (records opened, plus ACK-only slots it was told to skip
+ * when a session resumed, `skip`). Record i of a direction is the (i+1)-th sealed; ACK records
+ * carry the receiver's `received` and count like any other record (docs/protocol.md §7.1).
  *
  * Sequence numbers are implicit, so replay, reordering, dropping, truncation and reflection by
  * the relay all surface as a failed open. The sender switches keys with KEY_UPDATE before a key
@@ -19,16 +26,34 @@ import { assertBytes, wipe } from './bytes.js';
 import type { TrafficSecret } from './key-schedule.js';
 import { TRAFFIC_IV_BYTES, copyTrafficSecret, nextTrafficSecret } from './key-schedule.js';
 
-/** Inner record types (DESIGN §4). */
-export const InnerType = { MUX: 0x00, CONTROL: 0x01, KEY_UPDATE: 0x02 } as const;
+/** Inner record types (docs/design.md §4). */
+export const InnerType = { MUX: 0x00, CONTROL: 0x01, KEY_UPDATE: 0x02, ACK: 0x03 } as const;
 export type InnerType = (typeof InnerType)[keyof typeof InnerType];
-/** Inner types an application may send; KEY_UPDATE is sent by the sealer itself. */
+/** Inner types an application may send; KEY_UPDATE and ACK are sent by the channel itself. */
 export type DataInnerType = typeof InnerType.MUX | typeof InnerType.CONTROL;
 
 /** The additional authenticated data of every record. */
 export const RECORD_AAD: Uint8Array = Uint8Array.of(0x01);
 /** Smallest possible frame: one inner-type byte plus the tag. */
 export const RECORD_MIN_FRAME_BYTES = 1 + AES_GCM_TAG_BYTES;
+/** An ACK body: the count of records received, 64-bit big-endian. */
+export const ACK_BODY_BYTES = 8;
+/** Size of every ACK frame: type, count, tag. */
+export const ACK_FRAME_BYTES = 1 + ACK_BODY_BYTES + AES_GCM_TAG_BYTES;
+
+/** Encode a record count as 8 bytes, big-endian; counts are safe integers (below 2^53). */
+export function encodeCount(count: number): Uint8Array {
+  if (!Number.isSafeInteger(count) || count < 0) throw new KubepairError('KP_ERR_INTERNAL', `bad record count ${count}`);
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(count));
+  return out;
+}
+
+/** Decode an 8-byte big-endian count; undefined when it is not below 2^53 (no honest peer gets there). */
+export function decodeCount(bytes: Uint8Array, offset = 0): number | undefined {
+  const value = new DataView(bytes.buffer, bytes.byteOffset + offset, 8).getBigUint64(0);
+  return value <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(value) : undefined;
+}
 
 export interface RecordLayerOptions {
   /** Records one key may seal, KEY_UPDATE included (default 2^24; at least 2). */
@@ -79,12 +104,18 @@ export class RecordSealer {
   readonly #options: ResolvedOptions;
   #secret: TrafficSecret;
   #sequence: number;
+  #sealed = 0;
   #wiped = false;
 
   constructor(secret: TrafficSecret, options: RecordLayerOptions = {}) {
     this.#options = resolveOptions(options);
     this.#secret = copyTrafficSecret(secret);
     this.#sequence = this.#options.initialSequence;
+  }
+
+  /** Records sealed since the session began, of every type, across key updates. */
+  get sealed(): number {
+    return this.#sealed;
   }
 
   /** True when the next record must be the KEY_UPDATE (the key's last slot). */
@@ -114,6 +145,13 @@ export class RecordSealer {
     return this.#sealAt(type, parts);
   }
 
+  /** Seal an ACK record carrying `count`. Callers send `sealKeyUpdate()` first when `keyUpdateDue`. */
+  sealAck(count: number): Buffer {
+    this.#assertUsable();
+    if (this.keyUpdateDue) throw new KubepairError('KP_ERR_INTERNAL', 'record sealed past the key update limit');
+    return this.#sealAt(InnerType.ACK, [encodeCount(count)]);
+  }
+
   /** Seal the KEY_UPDATE record under the current key, then switch to the next key. */
   sealKeyUpdate(): Buffer {
     this.#assertUsable();
@@ -135,6 +173,7 @@ export class RecordSealer {
     const nonce = recordNonce(this.#secret.iv, this.#sequence);
     const frame = aesGcmSeal(this.#secret.key, nonce, RECORD_AAD, [Uint8Array.of(type), ...body]);
     this.#sequence += 1;
+    this.#sealed += 1;
     return frame;
   }
 
@@ -143,10 +182,15 @@ export class RecordSealer {
   }
 }
 
-/** An opened record: MUX or CONTROL with its body, or a KEY_UPDATE already applied. */
+/**
+ * An opened record: MUX or CONTROL with its body, a KEY_UPDATE already applied, or an ACK whose
+ * `acknowledged` count has been decoded (its 8-byte body checked).
+ */
 export interface OpenedRecord {
   readonly type: InnerType;
   readonly body: Buffer;
+  /** For ACK records: the count of records the peer has received from this side. */
+  readonly acknowledged?: number;
 }
 
 /** Opens incoming records for one direction. Every failure is final. */
@@ -154,6 +198,7 @@ export class RecordOpener {
   readonly #options: ResolvedOptions;
   #secret: TrafficSecret;
   #sequence: number;
+  #received = 0;
   #failed: KubepairError | undefined;
   #wiped = false;
 
@@ -166,6 +211,28 @@ export class RecordOpener {
   /** Sequence number the next record must carry (for tests and metrics). */
   get sequence(): number {
     return this.#sequence;
+  }
+
+  /** Record slots consumed since the session began (opened or skipped): the index of the next record. */
+  get received(): number {
+    return this.#received;
+  }
+
+  /**
+   * Skip `count` slots under the current key without opening them: on a resume, the peer
+   * declared them ACK records it no longer holds (docs/design.md §8.1, docs/protocol.md §7.5). ACKs
+   * never switch keys, so the slots lie under this key; the reserved last slot (the
+   * KEY_UPDATE's) is never skipped over. The skipped nonces are never opened afterwards.
+   */
+  skip(count: number): void {
+    if (this.#failed !== undefined) throw this.#failed;
+    if (this.#wiped) throw new KubepairError('KP_ERR_CHANNEL_CLOSED', 'record keys were wiped');
+    if (!Number.isSafeInteger(count) || count < 0) throw new KubepairError('KP_ERR_INTERNAL', `bad skip ${count}`);
+    if (this.#sequence + count > this.#options.keyUpdateLimit - 1) {
+      throw new KubepairError('KP_ERR_RESUME_COUNT', `skipping ${count} records would pass the key update`);
+    }
+    this.#sequence += count;
+    this.#received += count;
   }
 
   /** Open the next frame, or throw a KubepairError; after one failure every call throws it again. */
@@ -209,18 +276,27 @@ export class RecordOpener {
         wipe(this.#secret.key, this.#secret.iv);
         this.#secret = next;
         this.#sequence = 0;
+        this.#received += 1;
         return { type, body };
       }
       case InnerType.MUX:
       case InnerType.CONTROL:
+      case InnerType.ACK: {
         if (lastSlot) {
           throw new KubepairError('KP_ERR_CHANNEL_PROTOCOL', 'the peer sealed too many records without a key update');
         }
         if (type === InnerType.MUX && body.length === 0) {
           throw new KubepairError('KP_ERR_CHANNEL_PROTOCOL', 'empty MUX record');
         }
+        let acknowledged: number | undefined;
+        if (type === InnerType.ACK) {
+          acknowledged = body.length === ACK_BODY_BYTES ? decodeCount(body) : undefined;
+          if (acknowledged === undefined) throw new KubepairError('KP_ERR_CHANNEL_PROTOCOL', 'malformed ACK record');
+        }
         this.#sequence += 1;
-        return { type, body };
+        this.#received += 1;
+        return acknowledged === undefined ? { type, body } : { type, body, acknowledged };
+      }
       default:
         throw new KubepairError('KP_ERR_CHANNEL_PROTOCOL', `unknown inner record type ${String(type)}`);
     }

@@ -1,5 +1,5 @@
 /**
- * Error codes of the pairing handshake and the secure channel (DESIGN §4).
+ * Error codes of the pairing handshake and the secure channel (docs/design.md §4).
  * WebSocket close codes 4100-4199 are reserved for end-to-end channel failures.
  * Codes are never reused once retired; add new ones at the end of the table.
  */
@@ -33,4 +33,17 @@ export const CHANNEL_ERRORS = {
     close: 4102,
     exit: 1,
   },
+  KP_ERR_RESUME_PROOF: {
+    message: 'the peer could not prove it holds the session keys: the relay forged, altered or reflected a resume message',
+    close: 4106,
+    exit: 1,
+  },
+  KP_ERR_RESUME_STALE: { message: 'a resume message of an old generation was replayed', close: 4107, exit: 1 },
+  KP_ERR_RESUME_COUNT: {
+    message: 'a resume message counts records that were never sent or were already acknowledged',
+    close: 4108,
+    exit: 1,
+  },
+  KP_ERR_RESUME_UNSUPPORTED: { message: 'the peer did not offer session resumption', close: 4109, exit: 1 },
+  KP_ERR_RESUME_TIMEOUT: { message: 'the peer did not answer the resume in time', exit: 1 },
 } as const satisfies Record<string, ErrorSpec>;

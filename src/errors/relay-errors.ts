@@ -1,8 +1,9 @@
 /**
- * Error codes of the relay and of the relay client (DESIGN §3, §7).
+ * Error codes of the relay and of the relay client (docs/design.md §3, §7).
  *
  * `status` is the HTTP status of the relay's JSON error answer; `close` the WebSocket close
- * code the relay sends (4400-4499 mirror HTTP statuses, 4503 = shutting down). The relay
+ * code the relay sends (4400-4499 mirror HTTP statuses, 4503 = shutting down, 4001 = this
+ * socket was replaced by a newer one of the same side; the session goes on). The relay
  * puts the code in `{"error":{"code","message"}}`; the relay client maps it back to the same
  * KubepairError. Codes are never reused once retired; add new ones at the end of the table.
  */
@@ -50,4 +51,15 @@ export const RELAY_ERRORS = {
   KP_ERR_RELAY_UNREACHABLE: { message: 'cannot reach the relay', exit: 1 },
   KP_ERR_RELAY_BAD_RESPONSE: { message: 'the relay sent an invalid response', exit: 1 },
   KP_ERR_RELAY_NOT_READY: { message: 'the relay is not ready', status: 503, exit: 1 },
+  KP_ERR_RELAY_SOCKET_REPLACED: {
+    message: 'a newer connection for this side of the session replaced this one',
+    close: 4001,
+    exit: 1,
+  },
+  KP_ERR_RELAY_STATE_DIR: { message: 'the relay state directory cannot be used', exit: 1 },
+  KP_ERR_RELAY_NOT_CONFIGURED: {
+    message: 'no relay configured: give its URL with --relay URL, the KUBEPAIR_RELAY environment variable, or once with "kubepair config set relay URL"',
+    exit: 2,
+  },
+  KP_ERR_RELAY_NOT_TLS: { message: 'the relay address answers in plain HTTP, not TLS', exit: 2 },
 } as const satisfies Record<string, ErrorSpec>;

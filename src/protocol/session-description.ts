@@ -1,5 +1,5 @@
 /**
- * The session description: the agent's first CONTROL message after pairing (DESIGN §4,
+ * The session description: the agent's first CONTROL message after pairing (docs/design.md §4,
  * normative shape; docs/protocol.md "Session description"). It tells the client what it is connected to:
  *
  *   {"type":"session","cluster":{"name","server_name"?,"ca"?},"mode":"proxy"|"passthrough",

@@ -1,6 +1,6 @@
 /**
- * How the relay client turns what the relay says into KubepairErrors (DESIGN §3): JSON error
- * bodies, HTTP statuses of refused upgrades, and WebSocket close codes.
+ * How the relay client turns what the relay says into KubepairErrors (docs/design.md §3): JSON
+ * error bodies, HTTP statuses of refused upgrades, and WebSocket close codes.
  *
  * The relay is untrusted, so its words are never shown raw: the code must be one the relay is
  * allowed to send, the user reads our registry's message for it, and the relay's own detail is
@@ -16,6 +16,7 @@ const RELAY_SENDABLE = new Set<string>([...Object.keys(RELAY_ERRORS), 'KP_ERR_AU
 
 /** Close codes the relay sends, and what they mean. */
 const CLOSE_CODES = new Map<number, ErrorCode>([
+  [4001, 'KP_ERR_RELAY_SOCKET_REPLACED'],
   [4400, 'KP_ERR_RELAY_CONTROL_INVALID'],
   [4403, 'KP_ERR_RELAY_PAIRING_ENDED'],
   [4409, 'KP_ERR_RELAY_ROLE_CONNECTED'],

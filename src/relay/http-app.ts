@@ -1,5 +1,5 @@
 /**
- * The relay's HTTP API (DESIGN §3, normative) on Fastify: routes, JSON schemas with
+ * The relay's HTTP API (docs/design.md §3, normative) on Fastify: routes, JSON schemas with
  * `additionalProperties: false`, authentication by scope, per-address rate limit on /api/*,
  * the per-address failure budget on every route, the Origin/CORS policy, and the one error
  * shape `{"error":{"code","message"}}`.
@@ -47,9 +47,10 @@ import type { AuthFailureWhere, RelayMetrics } from './relay-metrics.js';
 import type { RefusalAudit } from './refusal-audit.js';
 import type { RelayLimits } from './relay-options.js';
 import { relayRouteSchemas } from './route-schemas.js';
-import { digestSecret, newSessionId, newSessionKey } from './secrets.js';
+import { digestSecret, newSessionId } from './secrets.js';
 import type { SessionBroker } from './session-broker.js';
-import { SessionLimitError } from './session-store.js';
+import type { SessionKeys } from './session-keys.js';
+import { SessionLimitError, sessionKeyExpiry } from './session-store.js';
 import type { SessionStore } from './session-store.js';
 import type { TokenScope } from './token-file.js';
 
@@ -62,6 +63,11 @@ export interface RelayAppOptions {
   readonly auth: RelayAuthenticator;
   readonly store: SessionStore;
   readonly broker: SessionBroker;
+  /**
+   * Issues `agent_key` and `client_key` (MACs a restarted relay still verifies,
+   * docs/design.md §8.1).
+   */
+  readonly keys: SessionKeys;
   readonly metrics: RelayMetrics;
   readonly audit: RelayAudit;
   readonly log: Logger;
@@ -95,7 +101,7 @@ function routeOf(request: FastifyRequest): string {
 
 export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyInstance> {
   const schemas = relayRouteSchemas();
-  const { limits, auth, store, broker, metrics, audit, log, origins, addresses, failures, refusals } = options;
+  const { limits, auth, store, broker, keys, metrics, audit, log, origins, addresses, failures, refusals } = options;
   const principals = new WeakMap<FastifyRequest, RelayPrincipal>();
   /** The error each refused request was answered with (read by the response hook). */
   const refusedWith = new WeakMap<FastifyRequest, KubepairError>();
@@ -238,9 +244,11 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
 
   app.post(API_SESSIONS_PATH, { schema: schemas.createSession, onRequest: [limited, requireScope('agent')] }, async (request, reply): Promise<CreateSessionResponse> => {
     const { tokenName } = principalOf(request);
-    const agentKey = newSessionKey();
+    const id = newSessionId();
+    const keyExpiresAt = sessionKeyExpiry(Date.now(), limits);
+    const agentKey = keys.issue(id, 'agent', keyExpiresAt);
     const creator = { tokenName, address: request.ip };
-    const session = await store.create({ id: newSessionId(), agentKeyDigest: digestSecret(agentKey), creator }).catch((err: unknown) => {
+    const session = await store.create({ id, agentKeyDigest: digestSecret(agentKey), keyExpiresAt, creator }).catch((err: unknown) => {
       throw limitHit(err, request, tokenName);
     });
     try {
@@ -258,9 +266,15 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
 
   app.post<{ Body: PairRequest }>(API_PAIR_PATH, { schema: schemas.pair, onRequest: [limited, requireScope('client')] }, async (request): Promise<PairResponse> => {
     const { tokenName } = principalOf(request);
-    const clientKey = newSessionKey();
-    const clientKeyDigest = digestSecret(clientKey);
-    const session = await store.claim(request.body.nameplate, { clientKeyDigest, actor: { tokenName, address: request.ip } });
+    // The key is a MAC over the claimed session's id, so it is made once the store found it.
+    let clientKey = '';
+    let clientKeyDigest: Uint8Array = new Uint8Array(0);
+    const issueClientKey = (claimed: { id: string; keyExpiresAt: number }): Uint8Array => {
+      clientKey = keys.issue(claimed.id, 'client', claimed.keyExpiresAt);
+      clientKeyDigest = digestSecret(clientKey);
+      return clientKeyDigest;
+    };
+    const session = await store.claim(request.body.nameplate, { clientKeyDigest: issueClientKey, actor: { tokenName, address: request.ip } });
     try {
       await audit.record('session_claimed', { session: session.id, nameplate: request.body.nameplate, token_name: tokenName, address: request.ip, attempts: session.attempts });
     } catch (err) {

@@ -1,5 +1,5 @@
 /**
- * In-memory SessionStore for a single relay process (DESIGN §3, §8 "embedded default").
+ * In-memory SessionStore for a single relay process (docs/design.md §3, §8: the embedded default).
  *
  * JavaScript runs each method to completion before another starts, so every operation is
  * atomic. Time is kept with one timer per deadline (session expiry, claim connect deadline),
@@ -7,6 +7,7 @@
  * leaves no timer behind. Callers get frozen snapshots, never the live entries. Freed
  * nameplates go into the pool's quarantine (nameplate-pool.ts), so `claim` answers a stale
  * nameplate with KP_ERR_RELAY_NAMEPLATE_UNKNOWN instead of handing out a newer session.
+ * A suspended session (docs/design.md §8.1) has one more timer, its resume deadline.
  */
 import { EventEmitter } from 'node:events';
 import { KubepairError } from '../errors/index.js';
@@ -16,10 +17,12 @@ import { NameplatePool } from './nameplate-pool.js';
 import { digestsEqual } from './secrets.js';
 import type {
   AttachResult,
+  ClaimedSession,
   AttemptEndReason,
   AttemptOutcome,
   NewClaim,
   NewSession,
+  RecreatedSession,
   SessionActor,
   SessionClaim,
   SessionCounts,
@@ -35,15 +38,23 @@ interface Entry {
   readonly id: string;
   nameplate: number | undefined;
   state: SessionState;
-  readonly agentKeyDigest: Uint8Array;
+  agentKeyDigest: Uint8Array | undefined;
   claim: SessionClaim | undefined;
   attempts: number;
   readonly creator: SessionActor;
   readonly createdAt: number;
   expiresAt: number;
+  readonly keyExpiresAt: number;
   readonly connected: Record<PeerRole, boolean>;
   expiryTimer: NodeJS.Timeout;
   claimTimer: NodeJS.Timeout | undefined;
+  resumeWindowMs: number;
+  resumeBy: number | undefined;
+  resumeTimer: NodeJS.Timeout | undefined;
+  /** Recreated from a key; its creator is not counted per token and address. */
+  readonly recreated: boolean;
+  /** Recreated and not yet rejoined by both sides (counted against maxRecreatedWaiting). */
+  recreatedWaiting: boolean;
 }
 
 const MAX_NAMEPLATE = 10 ** NAMEPLATE_MAX_DIGITS - 1;
@@ -58,6 +69,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
   readonly #perToken = new Map<string, number>();
   readonly #perAddress = new Map<string, number>();
   readonly #nameplates: NameplatePool;
+  #recreatedWaiting = 0;
   /** Wall clock for nameplate quarantine (a fake one in tests); deadlines use timers. */
   readonly #now: () => number;
   #closed = false;
@@ -100,9 +112,15 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
         creator: Object.freeze({ ...session.creator }),
         createdAt: now,
         expiresAt: now + policy.unpairedTtlMs,
+        keyExpiresAt: session.keyExpiresAt,
         connected: { agent: false, client: false },
         expiryTimer: setTimeout(() => this.#expire(entry), policy.unpairedTtlMs),
         claimTimer: undefined,
+        resumeWindowMs: 0,
+        resumeBy: undefined,
+        resumeTimer: undefined,
+        recreated: false,
+        recreatedWaiting: false,
       };
       this.#byId.set(entry.id, entry);
       this.#byNameplate.set(nameplate, entry);
@@ -127,8 +145,9 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
       }
       if (entry.state === 'claimed') throw new KubepairError('KP_ERR_RELAY_NAMEPLATE_BUSY', `nameplate ${nameplate}`);
       const timeout = this.#policy.claimConnectTimeoutMs;
+      const target: ClaimedSession = { id: entry.id, keyExpiresAt: entry.keyExpiresAt };
       const claimed: SessionClaim = Object.freeze({
-        clientKeyDigest: Uint8Array.from(claim.clientKeyDigest),
+        clientKeyDigest: Uint8Array.from(claim.clientKeyDigest(target)),
         actor: Object.freeze({ ...claim.actor }),
         connectBy: Date.now() + timeout,
       });
@@ -139,19 +158,20 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     });
   }
 
-  attach(id: string, role: PeerRole, clientKeyDigest?: Uint8Array): Promise<AttachResult> {
+  attach(id: string, role: PeerRole, keyDigest?: Uint8Array): Promise<AttachResult> {
     return this.#run(() => {
       const entry = this.#byId.get(id);
       if (entry === undefined) return 'gone';
-      if (role === 'client') {
-        const claim = entry.claim;
-        if (claim === undefined || clientKeyDigest === undefined || !digestsEqual(claim.clientKeyDigest, clientKeyDigest)) return 'gone';
-      }
-      if (entry.connected[role]) return 'already_connected';
+      if (!this.#keyFits(entry, role, keyDigest)) return 'gone';
+      if (entry.connected[role]) return entry.state === 'established' ? 'replaced' : 'already_connected';
       // A client whose attempt ended cannot come back with the old key (its claim is gone above);
-      // after `established` the client key stays valid but the role is then connected.
+      // after `established` the client key stays valid for resumptions.
       entry.connected[role] = true;
       if (role === 'client') this.#clearClaimTimer(entry);
+      if (entry.connected.agent && entry.connected.client) {
+        this.#endSuspension(entry);
+        this.#stopWaiting(entry);
+      }
       return 'attached';
     });
   }
@@ -160,6 +180,70 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     return this.#run(() => {
       const entry = this.#byId.get(id);
       if (entry !== undefined) entry.connected[role] = false;
+    });
+  }
+
+  suspend(id: string, role: PeerRole): Promise<SessionRecord | undefined> {
+    return this.#run(() => {
+      const entry = this.#byId.get(id);
+      if (entry?.state !== 'established' || entry.resumeWindowMs === 0) return undefined;
+      const now = Date.now();
+      if (entry.expiresAt <= now) return undefined;
+      entry.connected[role] = false;
+      // One deadline for the session: a second side going away does not extend the first's.
+      if (entry.resumeBy === undefined) this.#startSuspension(entry, Math.min(now + entry.resumeWindowMs, entry.expiresAt), now);
+      return snapshot(entry);
+    });
+  }
+
+  setResumeWindow(id: string, windowMs: number): Promise<SessionRecord | undefined> {
+    return this.#run(() => {
+      const entry = this.#byId.get(id);
+      if (entry?.state !== 'established') return undefined;
+      entry.resumeWindowMs = Math.max(0, Math.min(windowMs, this.#policy.maxResumeWindowMs));
+      return snapshot(entry);
+    });
+  }
+
+  recreate(session: RecreatedSession): Promise<{ readonly session: SessionRecord; readonly created: boolean }> {
+    return this.#run(() => {
+      const existing = this.#byId.get(session.id);
+      if (existing !== undefined) return { session: snapshot(existing), created: false };
+      const policy = this.#policy;
+      if (policy.maxResumeWindowMs === 0) throw new KubepairError('KP_ERR_INTERNAL', 'recreating a session needs a resume window');
+      if (this.#byId.size >= policy.maxSessions) throw new SessionLimitError('sessions_total', `${policy.maxSessions} live sessions`);
+      if (this.#recreatedWaiting >= policy.maxRecreatedWaiting) {
+        throw new SessionLimitError('recreated_waiting', `${policy.maxRecreatedWaiting} recreated sessions wait for their other side`);
+      }
+      const now = Date.now();
+      // Never past the key's expiry, nor past a lifetime this relay would grant now.
+      const expiresAt = Math.min(session.keyExpiresAt, now + policy.establishedLifetimeMs);
+      const digest = Uint8Array.from(session.keyDigest);
+      const actor: SessionActor = Object.freeze({ ...session.actor });
+      const entry: Entry = {
+        id: session.id,
+        nameplate: undefined,
+        state: 'established',
+        agentKeyDigest: session.role === 'agent' ? digest : undefined,
+        claim: session.role === 'client' ? Object.freeze({ clientKeyDigest: digest, actor, connectBy: now }) : undefined,
+        attempts: 0,
+        creator: actor,
+        createdAt: now,
+        expiresAt,
+        keyExpiresAt: session.keyExpiresAt,
+        connected: { agent: false, client: false },
+        expiryTimer: setTimeout(() => this.#expire(entry), Math.max(0, expiresAt - now)),
+        claimTimer: undefined,
+        resumeWindowMs: policy.maxResumeWindowMs,
+        resumeBy: undefined,
+        resumeTimer: undefined,
+        recreated: true,
+        recreatedWaiting: true,
+      };
+      this.#byId.set(entry.id, entry);
+      this.#recreatedWaiting++;
+      this.#startSuspension(entry, Math.min(now + policy.maxResumeWindowMs, expiresAt), now);
+      return { session: snapshot(entry), created: true };
     });
   }
 
@@ -178,7 +262,8 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
       if (entry?.state !== 'claimed' || !entry.connected.agent || !entry.connected.client) return undefined;
       entry.state = 'established';
       this.#releaseNameplate(entry);
-      const lifetime = this.#policy.establishedLifetimeMs;
+      // Never past the keys' expiry, so a session's keys stay valid for as long as it lives.
+      const lifetime = Math.max(0, Math.min(this.#policy.establishedLifetimeMs, entry.keyExpiresAt - Date.now()));
       entry.expiresAt = Date.now() + lifetime;
       clearTimeout(entry.expiryTimer);
       entry.expiryTimer = setTimeout(() => this.#expire(entry), lifetime);
@@ -197,8 +282,12 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
 
   counts(): Promise<SessionCounts> {
     return this.#run(() => {
-      const counts = { waiting: 0, claimed: 0, established: 0 };
-      for (const entry of this.#byId.values()) counts[entry.state]++;
+      const counts = { waiting: 0, claimed: 0, established: 0, suspended: 0, resumable: 0, recreatedWaiting: this.#recreatedWaiting };
+      for (const entry of this.#byId.values()) {
+        counts[entry.state]++;
+        if (entry.resumeBy !== undefined) counts.suspended++;
+        if (entry.state === 'established' && entry.resumeWindowMs > 0) counts.resumable++;
+      }
       return counts;
     });
   }
@@ -246,11 +335,61 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
   #remove(entry: Entry): void {
     clearTimeout(entry.expiryTimer);
     this.#clearClaimTimer(entry);
+    this.#endSuspension(entry);
+    this.#stopWaiting(entry);
     this.#releaseNameplate(entry);
     this.#byId.delete(entry.id);
+    if (entry.recreated) return; // its creator was never counted
     const { tokenName, address } = entry.creator;
     if (tokenName !== null) decrement(this.#perToken, tokenName);
     decrement(this.#perAddress, address);
+  }
+
+  /**
+   * Whether `keyDigest` is this side's key: the claim's for the client (required), the session's
+   * for the agent (when given). A recreated session adopts the first key of a side it has not seen.
+   */
+  #keyFits(entry: Entry, role: PeerRole, keyDigest: Uint8Array | undefined): boolean {
+    if (role === 'client') {
+      if (keyDigest === undefined) return false;
+      if (entry.claim === undefined && entry.recreated) {
+        entry.claim = Object.freeze({ clientKeyDigest: Uint8Array.from(keyDigest), actor: entry.creator, connectBy: Date.now() });
+        return true;
+      }
+      return entry.claim !== undefined && digestsEqual(entry.claim.clientKeyDigest, keyDigest);
+    }
+    if (entry.agentKeyDigest === undefined) {
+      if (keyDigest === undefined) return false;
+      entry.agentKeyDigest = Uint8Array.from(keyDigest);
+      return true;
+    }
+    return keyDigest === undefined || digestsEqual(entry.agentKeyDigest, keyDigest);
+  }
+
+  #startSuspension(entry: Entry, resumeBy: number, now: number): void {
+    entry.resumeBy = resumeBy;
+    clearTimeout(entry.resumeTimer);
+    entry.resumeTimer = setTimeout(() => this.#resumeExpired(entry), Math.max(0, resumeBy - now));
+  }
+
+  #endSuspension(entry: Entry): void {
+    clearTimeout(entry.resumeTimer);
+    entry.resumeTimer = undefined;
+    entry.resumeBy = undefined;
+  }
+
+  #stopWaiting(entry: Entry): void {
+    if (!entry.recreatedWaiting) return;
+    entry.recreatedWaiting = false;
+    this.#recreatedWaiting--;
+  }
+
+  #resumeExpired(entry: Entry): void {
+    entry.resumeTimer = undefined;
+    if (this.#byId.get(entry.id) !== entry) return;
+    const last = snapshot(entry);
+    this.#remove(entry);
+    this.emit('resumeExpired', last);
   }
 
   #releaseNameplate(entry: Entry): void {
@@ -277,7 +416,11 @@ function snapshot(entry: Entry): SessionRecord {
     creator: entry.creator,
     createdAt: entry.createdAt,
     expiresAt: entry.expiresAt,
+    keyExpiresAt: entry.keyExpiresAt,
     connected: Object.freeze({ ...entry.connected }),
+    resumeWindowMs: entry.resumeWindowMs,
+    resumeBy: entry.resumeBy,
+    recreated: entry.recreated,
   });
 }
 

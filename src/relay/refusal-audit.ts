@@ -13,7 +13,7 @@
  *   written on its own.
  * At most `capacity` addresses are tracked per window; refusals of further addresses are summed
  * into one `refusals_summary` with `address: null`. So a window writes at most about
- * 5 × capacity + 1 lines whatever arrives, and the table never holds more than `capacity`
+ * 6 × capacity + 1 lines whatever arrives, and the table never holds more than `capacity`
  * entries. The window's timer runs only while something is waiting to be summed.
  *
  * Untrusted input: the address (resolved through --trust-proxy) and the request facts the
@@ -22,9 +22,9 @@
 import type { AuditFieldValue, RelayAuditSink } from './relay-audit.js';
 
 /** Limits that refuse an address's requests or connections. */
-export type RefusalLimit = 'rate_limit' | 'auth_failures' | 'connections_per_address';
+export type RefusalLimit = 'rate_limit' | 'auth_failures' | 'connections_per_address' | 'reconnects';
 
-const LIMITS: readonly RefusalLimit[] = ['rate_limit', 'auth_failures', 'connections_per_address'];
+const LIMITS: readonly RefusalLimit[] = ['rate_limit', 'auth_failures', 'connections_per_address', 'reconnects'];
 
 /** What the first `auth_failed` record of an address in a window says. */
 export interface AuthFailure {
@@ -53,7 +53,7 @@ export interface RefusalAuditOptions {
 
 const newTally = (now: number): Tally => ({
   authFailed: 0,
-  limits: { rate_limit: 0, auth_failures: 0, connections_per_address: 0 },
+  limits: { rate_limit: 0, auth_failures: 0, connections_per_address: 0, reconnects: 0 },
   written: 0,
   firstAt: now,
   lastAt: now,
@@ -151,6 +151,7 @@ export class RefusalAudit {
       rate_limit: tally.limits.rate_limit,
       auth_failures: tally.limits.auth_failures,
       connections_per_address: tally.limits.connections_per_address,
+      reconnects: tally.limits.reconnects,
       first_at: new Date(tally.firstAt).toISOString(),
       last_at: new Date(tally.lastAt).toISOString(),
     });

@@ -1,8 +1,8 @@
 /**
- * The relay's Prometheus metrics (DESIGN §3 `/metrics`): sessions by state, pairings and their
- * failures, bytes forwarded, limit hits, open sockets, backpressure, timers, plus the standard
- * process metrics. One registry per relay, so several relays can run in one process (tests).
- * Label values are fixed sets chosen by the relay, never taken from input.
+ * The relay's Prometheus metrics (docs/design.md §3 `/metrics`): sessions by state, pairings and
+ * their failures, bytes forwarded, limit hits, open sockets, backpressure, timers, plus the
+ * standard process metrics. One registry per relay, so several relays can run in one process
+ * (tests). Label values are fixed sets chosen by the relay, never taken from input.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PeerRole } from '../protocol/relay-api.js';
@@ -20,10 +20,12 @@ export type LimitName =
   | 'peer_silent'
   | 'connections'
   | 'connections_per_address'
-  | 'auth_failures';
+  | 'auth_failures'
+  | 'recreated_waiting'
+  | 'reconnects';
 /** Unauthenticated failures: api = relay token or scope, upgrade = session key, origin, request = query string or unknown route. */
 export type AuthFailureWhere = 'api' | 'upgrade' | 'origin' | 'request';
-export type SessionEndReason = 'expired' | 'attempts_exhausted' | 'agent_left' | 'client_left' | 'operator' | 'shutdown';
+export type SessionEndReason = 'expired' | 'attempts_exhausted' | 'agent_left' | 'client_left' | 'operator' | 'shutdown' | 'resume_expired';
 export type PairingFailureReason = 'pake_failed' | 'client_left' | 'connect_timeout';
 
 /** Live values the metrics read at scrape time. */
@@ -46,6 +48,9 @@ export class RelayMetrics {
   readonly authFailures: Counter<'where'>;
   readonly backpressurePauses: Counter;
   readonly logLinesDropped: Counter;
+  readonly suspensions: Counter;
+  readonly resumptions: Counter<'kind'>;
+  readonly sessionsRecreated: Counter;
   /** Largest number of bytes queued towards one peer since start (bounded by the limit + one message). */
   readonly queuedBytesPeak: Gauge;
   #peak = 0;
@@ -79,6 +84,22 @@ export class RelayMetrics {
     this.authFailures = new Counter({ name: 'kubepair_relay_auth_failures_total', help: 'Unauthenticated failures (api: relay token or scope, upgrade: session key, origin: browser Origin, request: query string or unknown route)', labelNames: ['where'], registers });
     this.backpressurePauses = new Counter({ name: 'kubepair_relay_backpressure_pauses_total', help: 'Times the relay stopped reading a peer because the other was slow', registers });
     this.logLinesDropped = new Counter({ name: 'kubepair_relay_log_lines_dropped_total', help: 'Log lines dropped because standard output was too slow', registers });
+    this.suspensions = new Counter({
+      name: 'kubepair_relay_suspensions_total',
+      help: 'Times a side of an established session lost its socket and the session was kept for its resume window',
+      registers,
+    });
+    this.resumptions = new Counter({
+      name: 'kubepair_relay_resumptions_total',
+      help: 'New sockets of a side of an established session: after a suspension (resumed) or taking over an open one (replaced)',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.sessionsRecreated = new Counter({
+      name: 'kubepair_relay_sessions_recreated_total',
+      help: 'Sessions of a previous relay process rebuilt from their keys',
+      registers,
+    });
     this.queuedBytesPeak = new Gauge({
       name: 'kubepair_relay_queued_bytes_peak',
       help: 'Most bytes ever queued by the relay towards one peer',
@@ -94,6 +115,17 @@ export class RelayMetrics {
         this.set({ state: 'waiting' }, counts.waiting);
         this.set({ state: 'claimed' }, counts.claimed);
         this.set({ state: 'established' }, counts.established);
+      },
+    });
+    new Gauge({
+      name: 'kubepair_relay_suspended_sessions',
+      help: 'Established sessions with a side suspended (waiting for it to resume), and of those, recreated ones still waiting',
+      labelNames: ['kind'],
+      registers,
+      async collect() {
+        const counts = await sources.sessionCounts();
+        this.set({ kind: 'all' }, counts.suspended);
+        this.set({ kind: 'recreated' }, counts.recreatedWaiting);
       },
     });
     new Gauge({

@@ -1,6 +1,6 @@
 /**
- * Relay configuration (DESIGN §3, §7): the `RelayConfig` a relay is constructed with, the table
- * of every configurable limit (flag, environment variable, unit, default, allowed range), and
+ * Relay configuration (docs/design.md §3, §7): the `RelayConfig` a relay is constructed with, the
+ * table of every configurable limit (flag, environment variable, unit, default, allowed range), and
  * the parsers that turn operator-supplied text into validated values.
  *
  * Untrusted input: option values from the command line and the environment. Every value is
@@ -24,6 +24,9 @@ import {
   RELAY_MAX_CONNECTIONS_PER_ADDRESS,
   RELAY_MAX_MESSAGE_BYTES,
   RELAY_MAX_PAIRING_ATTEMPTS,
+  RELAY_MAX_RECONNECTS_PER_MINUTE,
+  RELAY_MAX_RECREATED_WAITING,
+  RELAY_MAX_RESUME_WINDOW_MS,
   RELAY_MAX_REQUEST_BODY_BYTES,
   RELAY_MAX_SESSIONS,
   RELAY_MAX_SESSIONS_PER_ADDRESS,
@@ -60,6 +63,9 @@ export interface RelayLimits {
   readonly requestTimeoutMs: number;
   readonly nameplateQuarantineMs: number;
   readonly auditBacklog: number;
+  readonly maxResumeWindowMs: number;
+  readonly maxRecreatedWaiting: number;
+  readonly maxReconnectsPerMinute: number;
 }
 
 export type LimitUnit = 'duration' | 'bytes' | 'count';
@@ -113,9 +119,12 @@ export const RELAY_LIMIT_OPTIONS: readonly LimitOption[] = [
   limit('requestTimeoutMs', 'request-timeout', 'duration', RELAY_REQUEST_TIMEOUT_MS, 100, 10 * MINUTE_MS, 'how long one HTTP request may take to arrive'),
   limit('nameplateQuarantineMs', 'nameplate-quarantine', 'duration', RELAY_NAMEPLATE_QUARANTINE_MS, 0, DAY_MS, 'how long a freed nameplate stays out of use, so a stale code finds no session (0: reuse at once)'),
   limit('auditBacklog', 'audit-backlog', 'count', RELAY_AUDIT_BACKLOG, 16, RELAY_AUDIT_BACKLOG, 'audit records waiting for the disk before more are refused (and /readyz turns 503)'),
+  limit('maxResumeWindowMs', 'max-resume-window', 'duration', RELAY_MAX_RESUME_WINDOW_MS, 0, 7 * DAY_MS, 'longest resume window granted to an agent: how long an established session whose socket dropped waits for it (0: sessions end when a socket drops, and do not survive a restart)'),
+  limit('maxReconnectsPerMinute', 'max-reconnects-per-minute', 'count', RELAY_MAX_RECONNECTS_PER_MINUTE, 1, 100_000, 'new sockets each side of an established session may open per minute (resumptions and replacements; 429 above)'),
+  limit('maxRecreatedWaiting', 'max-recreated-waiting', 'count', RELAY_MAX_RECREATED_WAITING, 1, 1_000_000, 'sessions recreated from their keys after a restart that may wait for their other side at once'),
 ];
 
-/** The default limits (DESIGN §3). */
+/** The default limits (docs/design.md §3). */
 export const DEFAULT_RELAY_LIMITS: RelayLimits = Object.freeze(
   Object.fromEntries(RELAY_LIMIT_OPTIONS.map((option) => [option.key, option.defaultValue])) as unknown as RelayLimits,
 );
@@ -284,6 +293,12 @@ export interface RelayConfig {
   readonly auth: RelayAuthConfig;
   /** Relay audit log (JSON lines, 0600). */
   readonly auditLogPath: string;
+  /**
+   * State directory (0700) holding the relay secret that session keys are MACs under, so
+   * established sessions survive a restart (docs/design.md §8.1). Absent: a secret for this process
+   * only.
+   */
+  readonly stateDir?: string | undefined;
   readonly logLevel: RelayLogLevel;
   readonly limits: RelayLimits;
   /** Where JSON logs go; standard output when absent. */
@@ -317,6 +332,12 @@ export function checkRelayConfig(config: RelayConfig): void {
 export function defaultTokensFile(env: NodeJS.ProcessEnv = process.env): string {
   const base = env['XDG_CONFIG_HOME'] !== undefined && env['XDG_CONFIG_HOME'] !== '' ? env['XDG_CONFIG_HOME'] : join(homedir(), '.config');
   return join(base, 'kubepair', 'relay-tokens.json');
+}
+
+/** `$XDG_STATE_HOME/kubepair/relay` (or ~/.local/state/...): the relay's state directory. */
+export function defaultRelayStateDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env['XDG_STATE_HOME'] !== undefined && env['XDG_STATE_HOME'] !== '' ? env['XDG_STATE_HOME'] : join(homedir(), '.local', 'state');
+  return join(base, 'kubepair', 'relay');
 }
 
 /** `$XDG_STATE_HOME/kubepair/relay-audit.jsonl` (or ~/.local/state/...). */

@@ -23,6 +23,7 @@ import { AddressLimiter } from './address-limiter.js';
 import { ClientAddressResolver } from './client-address.js';
 import { buildRelayApp } from './http-app.js';
 import { MemorySessionStore } from './memory-session-store.js';
+import { ephemeralRelaySecret, openRelaySecret } from './relay-secret.js';
 import { OriginPolicy } from './origin-policy.js';
 import { AnonymousAuthenticator, TokenAuthenticator } from './relay-auth.js';
 import type { RelayAuthenticator } from './relay-auth.js';
@@ -33,6 +34,7 @@ import { RefusalAudit } from './refusal-audit.js';
 import { checkRelayConfig, parseTrustedProxies } from './relay-options.js';
 import type { RelayConfig } from './relay-options.js';
 import { SessionBroker } from './session-broker.js';
+import { SessionKeys } from './session-keys.js';
 import type { SessionStore } from './session-store.js';
 import { createUpgradeHandler } from './upgrade-handler.js';
 
@@ -88,6 +90,9 @@ export class RelayServer {
       cleanup.push(() => audit.close());
       const refusals = new RefusalAudit({ sink: audit, windowMs: RELAY_REFUSAL_AUDIT_WINDOW_MS, capacity: RELAY_REFUSAL_AUDIT_ADDRESSES });
       cleanup.push(() => Promise.resolve(refusals.close()));
+      // Session keys are MACs under this secret, so a restarted relay still verifies them (§8.1).
+      const secret = config.stateDir === undefined ? ephemeralRelaySecret() : await openRelaySecret(config.stateDir);
+      const keys = new SessionKeys(secret.value);
       const store = new MemorySessionStore({
         unpairedTtlMs: limits.unpairedTtlMs,
         establishedLifetimeMs: limits.establishedLifetimeMs,
@@ -97,6 +102,8 @@ export class RelayServer {
         maxSessionsPerToken: limits.maxSessionsPerToken,
         maxSessionsPerAddress: limits.maxSessionsPerAddress,
         nameplateQuarantineMs: limits.nameplateQuarantineMs,
+        maxResumeWindowMs: limits.maxResumeWindowMs,
+        maxRecreatedWaiting: limits.maxRecreatedWaiting,
       });
       cleanup.push(() => store.close());
       // The metrics read the broker at scrape time, which is after it exists.
@@ -105,7 +112,7 @@ export class RelayServer {
         openSockets: () => broker.openSockets(),
         queuedBytes: () => broker.queuedBytes(),
       });
-      const broker: SessionBroker = new SessionBroker({ store, metrics, audit, log, limits });
+      const broker: SessionBroker = new SessionBroker({ store, metrics, audit, log, limits, durableKeys: secret.origin !== 'ephemeral' });
       if (destination instanceof EventEmitter) destination.on('drop', () => metrics.logLinesDropped.inc());
       const addresses = new ClientAddressResolver(config.trustProxy.length > 0 ? parseTrustedProxies(config.trustProxy) : undefined);
       const origins = new OriginPolicy(config.allowOrigins);
@@ -118,6 +125,7 @@ export class RelayServer {
         auth,
         store,
         broker,
+        keys,
         metrics,
         audit,
         log,
@@ -141,7 +149,7 @@ export class RelayServer {
         perMessageDeflate: false,
         handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
       });
-      app.server.on('upgrade', createUpgradeHandler({ wss, store, broker, origins, addresses, failures, refusals, metrics, log, isClosing }));
+      app.server.on('upgrade', createUpgradeHandler({ wss, store, broker, keys, origins, addresses, failures, refusals, metrics, log, isClosing }));
       try {
         await app.listen({ host: config.listen.host, port: config.listen.port });
       } catch (err) {
@@ -157,7 +165,15 @@ export class RelayServer {
         tls: tls !== undefined,
         trust_proxy: config.trustProxy.join(',') || null,
         allow_origins: config.allowOrigins.join(',') || null,
+        state_dir: config.stateDir ?? null,
+        session_key_secret: secret.origin,
+        max_resume_window_s: Math.floor(limits.maxResumeWindowMs / 1000),
       });
+      if (secret.origin === 'created') {
+        log.info({ event: 'relay_secret_created', state_dir: config.stateDir }, 'created the relay secret (session keys will survive restarts)');
+      } else if (secret.origin === 'ephemeral') {
+        log.info({ event: 'relay_secret_ephemeral' }, 'no state directory: established sessions will not survive a restart');
+      }
       if (auth.mode === 'none') {
         log.warn({ event: 'auth_disabled' }, 'RELAY AUTHENTICATION IS OFF (--auth none): anyone who can reach this relay can create and pair sessions and read its metrics');
       }
@@ -247,7 +263,9 @@ export class RelayServer {
     await step('tokens', () => auth.close());
     await step('audit', async () => {
       refusals.close();
-      await audit.record('relay_stopped', { sessions_dropped: counts.waiting + counts.claimed + counts.established });
+      // Established sessions with a resume window live on in their keys when the secret is kept.
+      const resumable = this.config.stateDir === undefined ? 0 : counts.resumable;
+      await audit.record('relay_stopped', { sessions_dropped: counts.waiting + counts.claimed + counts.established - resumable, sessions_resumable: resumable });
       await audit.close();
     });
     log.info({ event: 'relay_stopped' }, 'relay stopped');

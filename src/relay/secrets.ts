@@ -1,10 +1,10 @@
 /**
- * Random identifiers and secrets of the relay (DESIGN §3) and how they are compared.
+ * Random identifiers and secrets of the relay (docs/design.md §3) and how they are compared.
  *
- * Session ids, session keys and relay tokens come from node:crypto only. Keys and tokens are
- * never stored: the relay keeps their SHA-256 and compares digests with timingSafeEqual, so
- * neither a memory dump nor a response-time measurement reveals a usable secret. Presented
- * keys and tokens are untrusted input.
+ * Session ids and relay tokens come from node:crypto only; session keys are MACs made by
+ * session-keys.ts. Keys and tokens are never stored: the relay keeps their SHA-256 and compares
+ * digests with timingSafeEqual, so neither a memory dump nor a response-time measurement reveals
+ * a usable secret. Presented keys and tokens are untrusted input.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { RELAY_TOKEN_PREFIX } from '../protocol/relay-api.js';
@@ -12,11 +12,6 @@ import { RELAY_TOKEN_PREFIX } from '../protocol/relay-api.js';
 /** `session_id`: 16 random bytes, base64url without padding. */
 export function newSessionId(): string {
   return randomBytes(16).toString('base64url');
-}
-
-/** `agent_key` / `client_key`: 32 random bytes, base64url without padding. */
-export function newSessionKey(): string {
-  return randomBytes(32).toString('base64url');
 }
 
 /** A relay bearer token: `kprt_` + 32 random bytes in base64url (43 characters). */

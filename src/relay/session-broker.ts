@@ -1,5 +1,5 @@
 /**
- * SessionBroker: the relay node's live side of sessions (DESIGN §3). It owns the accepted
+ * SessionBroker: the relay node's live side of sessions (docs/design.md §3). It owns the accepted
  * WebSockets, splices agent and client of a session together, turns the agent's control
  * messages into SessionStore transitions, and reacts to the store's expiries.
  *
@@ -12,10 +12,21 @@
  *   key is void), when the client leaves before `established`, or when a claimed client never
  *   connects (store timer); each counts once, and the last allowed one destroys the session
  *   (the agent is closed with 4429);
- * - `established` frees the nameplate (into quarantine) and starts the established lifetime; after it, either
- *   side leaving ends the session;
- * - the agent leaving ends the session;
- * - `expiring` is sent ahead of a session's end and on shutdown.
+ * - `established` frees the nameplate (into quarantine) and starts the established lifetime,
+ *   with the resume window the agent asked for (capped by --max-resume-window);
+ * - before `established`, the agent leaving ends the session; after it, a side whose socket ends
+ *   is *suspended* for the resume window (docs/design.md §8.1) instead, unless it ended the session on
+ *   purpose (close 1000, 1005 or a 41xx channel failure), broke the protocol, or the session has
+ *   no window; the other side gets `peer_suspended`. A new socket of that side with the same key
+ *   resumes it (both sides get `peer_resumed`); a newer socket of a side that is still connected
+ *   replaces the older one at once (the older is closed with 4001); the window passing ends the
+ *   session (4410 to the side that stayed, `session_destroyed` reason `resume_expired`);
+ * - while a side is suspended, frames from the other side are dropped (and counted): the
+ *   endpoints retransmit every unacknowledged record after resuming, and a backlog of frames sent
+ *   before the resume proof would only delay it;
+ * - a session a previous relay process held is recreated from a verified key (`recreate`) and
+ *   waits, suspended, for both sides;
+ * - `expiring` is sent ahead of a session's end and on shutdown (not to sessions that survive it).
  *
  * Untrusted input: every frame from either peer, and the peers' timing. The store is trusted.
  */
@@ -23,10 +34,12 @@ import type { Logger } from 'pino';
 import { WebSocket } from '../ws-runtime.js';
 import type { RawData } from 'ws';
 import { KubepairError } from '../errors/index.js';
-import { RELAY_CONTROL_MESSAGE_MAX_BYTES } from '../limits.js';
+import { RELAY_CONTROL_MESSAGE_MAX_BYTES, RELAY_ENDED_SESSIONS_REMEMBERED } from '../limits.js';
 import { AgentControlMessageSchema, parseControlFrame } from '../protocol/relay-control.js';
 import type { PeerRole } from '../protocol/relay-api.js';
 import type { AgentControlMessage, RelayControlMessage } from '../protocol/relay-control.js';
+import { EndedSessions } from './ended-sessions.js';
+import { ReconnectBudget } from './reconnect-budget.js';
 import { ForwardingDirection } from './forwarding.js';
 import { SessionLink } from './session-link.js';
 import { PeerConnection } from './peer-connection.js';
@@ -35,6 +48,7 @@ import type { RelayAudit } from './relay-audit.js';
 import { describeError } from './relay-log.js';
 import type { RelayMetrics, SessionEndReason } from './relay-metrics.js';
 import type { RelayLimits } from './relay-options.js';
+import { SessionLimitError } from './session-store.js';
 import type { AttemptOutcome, SessionRecord, SessionStore } from './session-store.js';
 
 /** What the upgrade handler learned about a socket before accepting it. */
@@ -43,7 +57,26 @@ export interface Admission {
   readonly session: SessionRecord;
   readonly address: string;
   readonly tokenName: string | null;
-  readonly clientKeyDigest: Uint8Array | undefined;
+  /** Digest of the key the socket presented (either side). */
+  readonly keyDigest: Uint8Array;
+}
+
+/** A session to rebuild from a verified key of a previous relay process (docs/design.md §8.1). */
+export interface Recreation {
+  readonly id: string;
+  readonly role: PeerRole;
+  readonly keyExpiresAt: number;
+  readonly keyDigest: Uint8Array;
+  readonly address: string;
+}
+
+/**
+ * Close codes with which an endpoint ends its session on purpose: normal (1000), a close frame
+ * without a code (1005), and the end-to-end channel failures (4100-4199). Any other end of a
+ * socket (1006 without a close frame, 1001, a relay liveness drop...) is a transport loss.
+ */
+function endsOnPurpose(code: number): boolean {
+  return code === 1000 || code === 1005 || (code >= 4100 && code <= 4199);
 }
 
 export interface SessionBrokerOptions {
@@ -52,6 +85,8 @@ export interface SessionBrokerOptions {
   readonly audit: RelayAudit;
   readonly log: Logger;
   readonly limits: RelayLimits;
+  /** True when session keys survive a restart (the relay secret is kept in a state directory). */
+  readonly durableKeys: boolean;
 }
 
 export class SessionBroker {
@@ -60,7 +95,12 @@ export class SessionBroker {
   readonly #audit: RelayAudit;
   readonly #log: Logger;
   readonly #limits: RelayLimits;
+  readonly #durableKeys: boolean;
   readonly #links = new Map<string, SessionLink>();
+  /** Sessions that ended here, remembered as long as their keys can be valid (ended-sessions.ts). */
+  readonly #ended: EndedSessions;
+  /** New sockets per minute of each side of an established session (reconnect-budget.ts). */
+  readonly #reconnects: ReconnectBudget;
   readonly #open: Record<PeerRole, number> = { agent: 0, client: 0 };
   #closing = false;
   #onAllClosed: (() => void) | undefined;
@@ -71,8 +111,69 @@ export class SessionBroker {
     this.#audit = options.audit;
     this.#log = options.log;
     this.#limits = options.limits;
+    this.#durableKeys = options.durableKeys;
+    this.#ended = new EndedSessions({
+      capacity: RELAY_ENDED_SESSIONS_REMEMBERED,
+      rememberMs: options.limits.unpairedTtlMs + options.limits.establishedLifetimeMs,
+    });
+    this.#reconnects = new ReconnectBudget({ perMinute: options.limits.maxReconnectsPerMinute, capacity: 2 * options.limits.maxSessions });
     this.#store.on('expired', this.#onExpired);
     this.#store.on('attemptEnded', this.#onAttemptTimedOut);
+    this.#store.on('resumeExpired', this.#onResumeExpired);
+  }
+
+  /** True when sessions can be suspended and recreated (--max-resume-window above 0). */
+  get resumes(): boolean {
+    return this.#limits.maxResumeWindowMs > 0;
+  }
+
+  /** Why session `id` ended on this process, or undefined when it did not end here (as far as remembered). */
+  endedReason(id: string): SessionEndReason | undefined {
+    return this.#ended.reasonOf(id);
+  }
+
+  /**
+   * Spend one new socket of `role` of established session `id` (a resumption or a replacement);
+   * false when that side used up this minute's --max-reconnects-per-minute.
+   */
+  spendReconnect(id: string, role: PeerRole): boolean {
+    return this.#reconnects.spend(id, role);
+  }
+
+  /**
+   * Rebuild a session a previous relay process held, from a key the upgrade handler verified.
+   * Rejects with SessionLimitError when the store's bounds are reached.
+   */
+  async recreate(recreation: Recreation): Promise<SessionRecord> {
+    let recreated: { readonly session: SessionRecord; readonly created: boolean };
+    try {
+      recreated = await this.#store.recreate({
+        id: recreation.id,
+        role: recreation.role,
+        keyExpiresAt: recreation.keyExpiresAt,
+        keyDigest: recreation.keyDigest,
+        actor: { tokenName: null, address: recreation.address },
+      });
+    } catch (err) {
+      if (err instanceof SessionLimitError) {
+        this.#metrics.limitHits.labels(err.limit).inc();
+        this.#audit.note('limit_hit', { limit: err.limit, session: recreation.id, role: recreation.role, address: recreation.address });
+      }
+      throw err;
+    }
+    const { session, created } = recreated;
+    if (created) {
+      this.#metrics.sessionsRecreated.inc();
+      this.#audit.note('session_recreated', {
+        session: session.id,
+        role: recreation.role,
+        address: recreation.address,
+        expires_at: new Date(session.expiresAt).toISOString(),
+        resume_by: session.resumeBy === undefined ? null : new Date(session.resumeBy).toISOString(),
+      });
+      this.#log.info({ event: 'session_recreated', session: session.id, role: recreation.role }, 'session recreated from its key after a restart');
+    }
+    return session;
   }
 
   openSockets(): Readonly<Record<PeerRole, number>> {
@@ -98,7 +199,7 @@ export class SessionBroker {
       sessionId: session.id,
       address: admission.address,
       tokenName: admission.tokenName,
-      clientKeyDigest: admission.clientKeyDigest,
+      clientKeyDigest: role === 'client' ? admission.keyDigest : undefined,
     };
     const peer = new PeerConnection(ws, identity);
     // Until wired below, a socket error must not crash the process.
@@ -107,8 +208,8 @@ export class SessionBroker {
       peer.close(4503, 'the relay is shutting down');
       return;
     }
-    const result = await this.#store.attach(session.id, role, admission.clientKeyDigest);
-    if (result !== 'attached') {
+    const result = await this.#store.attach(session.id, role, admission.keyDigest);
+    if (result === 'already_connected' || result === 'gone') {
       const error =
         result === 'already_connected'
           ? new KubepairError('KP_ERR_RELAY_ROLE_CONNECTED', `a ${role} is already connected to this session`)
@@ -119,25 +220,31 @@ export class SessionBroker {
     let link = this.#links.get(session.id);
     if (link?.ended === true) {
       // The session is being torn down (its removal from the store is in flight): do not join it.
-      await this.#store.detach(session.id, role);
+      if (result === 'attached') await this.#store.detach(session.id, role);
       this.#refuse(peer, new KubepairError('KP_ERR_RELAY_SESSION_ENDED', 'the session is ending'));
       return;
     }
     if (link === undefined) {
+      // A new link, or one rebuilt for a suspended session whose sockets were all gone.
       link = new SessionLink(session.id, session.expiresAt);
+      link.established = session.state === 'established';
+      link.resumeWindowMs = session.resumeWindowMs;
       this.#links.set(session.id, link);
       this.#scheduleNotice(link);
     }
-    link.set(role, peer);
+    const wired = link;
+    const previous = wired.peer(role);
+    wired.set(role, peer);
+    peer.counted = true;
     this.#open[role]++;
-    ws.on('message', (data, isBinary) => this.#onMessage(link, peer, data, isBinary));
+    ws.on('message', (data, isBinary) => this.#onMessage(wired, peer, data, isBinary));
     ws.on('close', (code) => {
-      this.#onClosed(link, peer, code).catch((err: unknown) => this.#logFailure('peer close handling failed', err, link.id));
+      this.#onClosed(wired, peer, code).catch((err: unknown) => this.#logFailure('peer close handling failed', err, wired.id));
     });
     peer.startLiveness({
       pingIntervalMs: this.#limits.pingIntervalMs,
       silenceMs: this.#limits.peerSilenceTimeoutMs,
-      onSilent: () => this.#onSilent(link, peer),
+      onSilent: () => this.#onSilent(wired, peer),
     });
     this.#audit.note('socket_connected', {
       session: session.id,
@@ -146,12 +253,54 @@ export class SessionBroker {
       token_name: admission.tokenName,
     });
     this.#log.info({ event: 'socket_connected', session: session.id, role, address: admission.address }, `${role} connected`);
+    if (previous !== undefined) this.#replace(wired, previous);
     if (ws.readyState === WebSocket.CLOSED) {
       // The peer vanished while the store was attaching it: its close event has passed.
-      await this.#onClosed(link, peer, 1006);
+      await this.#onClosed(wired, peer, 1006);
       return;
     }
-    if (link.other(role) !== undefined) this.#splice(link);
+    if (!wired.established) {
+      if (wired.other(role) !== undefined) this.#splice(wired);
+      return;
+    }
+    this.#resumed(wired, peer, session, previous !== undefined);
+  }
+
+  /**
+   * A newer socket of the same side took over an established session (docs/design.md §8.1): the
+   * older, probably half-dead one is closed at once with 4001 instead of waiting for the liveness
+   * timeout. Its frames are no longer forwarded, and its end changes nothing.
+   */
+  #replace(link: SessionLink, previous: PeerConnection): void {
+    previous.replaced = true;
+    this.#unwire(link);
+    this.#metrics.resumptions.labels('replaced').inc();
+    const { role, sessionId, address } = previous.identity;
+    this.#audit.note('socket_replaced', { session: sessionId, role, address });
+    this.#log.info({ event: 'socket_replaced', session: sessionId, role }, `a newer ${role} socket replaced the older one`);
+    const error = new KubepairError('KP_ERR_RELAY_SOCKET_REPLACED');
+    previous.close(error.closeCode ?? 4001, error.message);
+  }
+
+  /**
+   * A socket joined an established session (a resumption, a replacement, or a side of a recreated
+   * session): forward again if both sides are here and tell them; otherwise tell the newcomer its
+   * peer is away. No `peer_connected`: that starts a pairing, which an established session is past.
+   */
+  #resumed(link: SessionLink, peer: PeerConnection, session: SessionRecord, replaced: boolean): void {
+    const other = link.other(peer.role);
+    if (!replaced && session.resumeBy !== undefined) {
+      this.#metrics.resumptions.labels('resumed').inc();
+      this.#audit.note('session_resumed', { session: link.id, role: peer.role, both_connected: other !== undefined });
+      this.#log.info({ event: 'session_resumed', session: link.id, role: peer.role }, `the ${peer.role} is back`);
+    }
+    if (other === undefined) {
+      peer.sendControl({ type: 'peer_suspended' });
+      return;
+    }
+    this.#wire(link);
+    peer.sendControl({ type: 'peer_resumed' });
+    other.sendControl({ type: 'peer_resumed' });
   }
 
   #refuse(peer: PeerConnection, error: KubepairError): void {
@@ -161,20 +310,40 @@ export class SessionBroker {
     peer.close(error.closeCode ?? 4400, error.message);
   }
 
-  /** Both sides are here: wire the two directions and tell each side. */
+  /** Both sides are here for the first time: wire the two directions and tell each side. */
   #splice(link: SessionLink): void {
+    if (!this.#wire(link)) return;
+    link.agent?.sendControl({ type: 'peer_connected' });
+    link.client?.sendControl({ type: 'peer_connected' });
+  }
+
+  /** Forward between the two current sockets; false when a side is missing. */
+  #wire(link: SessionLink): boolean {
     const { agent, client } = link;
-    if (agent === undefined || client === undefined) return;
+    if (agent === undefined || client === undefined) return false;
+    this.#unwire(link);
     link.toClient = new ForwardingDirection(agent, client, this.#limits.maxBufferedBytes, this.#metrics, this.#log);
     link.toAgent = new ForwardingDirection(client, agent, this.#limits.maxBufferedBytes, this.#metrics, this.#log);
-    agent.sendControl({ type: 'peer_connected' });
-    client.sendControl({ type: 'peer_connected' });
+    return true;
+  }
+
+  /** Stop forwarding (a side left or was replaced); a paused sender is resumed. */
+  #unwire(link: SessionLink): void {
+    link.toClient?.release();
+    link.toAgent?.release();
+    link.toClient = undefined;
+    link.toAgent = undefined;
   }
 
   #onMessage(link: SessionLink, peer: PeerConnection, data: RawData, isBinary: boolean): void {
     peer.markSeen();
     const frame = data as Buffer;
     peer.bytesIn += frame.length;
+    if (link.peer(peer.role) !== peer) {
+      // A replaced socket: whatever it still sends belongs to a dead carrier.
+      if (isBinary) this.#metrics.framesDropped.inc();
+      return;
+    }
     if (isBinary) {
       const direction = peer.role === 'agent' ? link.toClient : link.toAgent;
       if (direction === undefined || !direction.forward(frame)) this.#metrics.framesDropped.inc();
@@ -205,8 +374,14 @@ export class SessionBroker {
     if (link.ended) return;
     const client = link.client;
     if (message.type === 'established') {
+      const asked = message.resume_window_s;
       if (link.established) {
-        this.#log.warn({ event: 'control_ignored', session: link.id, type: message.type }, 'duplicate "established" ignored');
+        // Restated after a resumption (or a recreation): only the window can change.
+        if (asked === undefined) {
+          this.#log.warn({ event: 'control_ignored', session: link.id, type: message.type }, 'duplicate "established" ignored');
+          return;
+        }
+        await this.#grantResumeWindow(link, asked);
         return;
       }
       const session = await this.#store.establish(link.id);
@@ -217,9 +392,15 @@ export class SessionBroker {
       link.established = true;
       link.expiresAt = session.expiresAt;
       this.#scheduleNotice(link);
+      const window = asked === undefined ? 0 : await this.#grantResumeWindow(link, asked);
       this.#metrics.pairings.labels('established').inc();
-      this.#audit.note('session_established', { session: link.id, attempts: session.attempts, expires_at: new Date(session.expiresAt).toISOString() });
-      this.#log.info({ event: 'session_established', session: link.id }, 'session established');
+      this.#audit.note('session_established', {
+        session: link.id,
+        attempts: session.attempts,
+        expires_at: new Date(session.expiresAt).toISOString(),
+        resume_window_s: Math.floor(window / 1000),
+      });
+      this.#log.info({ event: 'session_established', session: link.id, resume_window_s: Math.floor(window / 1000) }, 'session established');
       return;
     }
     // pake_failed
@@ -233,6 +414,19 @@ export class SessionBroker {
     const error = new KubepairError('KP_ERR_RELAY_PAIRING_ENDED', `attempt ${outcome.attempts} of ${this.#limits.maxPairingAttempts}`);
     client.close(error.closeCode ?? 4403, error.message);
     if (outcome.destroyed) this.#endLink(link, 'attempts_exhausted', this.#exhausted(outcome));
+  }
+
+  /**
+   * Grant the agent's resume window, capped by --max-resume-window (the store also never lets a
+   * suspension outlive the session). Returns the window granted, in ms.
+   */
+  async #grantResumeWindow(link: SessionLink, askedSeconds: number): Promise<number> {
+    const granted = Math.min(askedSeconds * 1000, this.#limits.maxResumeWindowMs);
+    const session = await this.#store.setResumeWindow(link.id, granted);
+    if (session === undefined) return 0;
+    link.resumeWindowMs = session.resumeWindowMs;
+    this.#log.info({ event: 'resume_window', session: link.id, asked_s: askedSeconds, granted_s: Math.floor(session.resumeWindowMs / 1000) }, 'resume window set');
+    return session.resumeWindowMs;
   }
 
   #exhausted(outcome: AttemptOutcome): KubepairError {
@@ -253,6 +447,7 @@ export class SessionBroker {
   }
 
   #violation(peer: PeerConnection, reason: string): void {
+    peer.endsSession = true;
     const error = new KubepairError('KP_ERR_RELAY_CONTROL_INVALID', reason);
     const { sessionId, role, address } = peer.identity;
     this.#audit.note('protocol_violation', { session: sessionId, role, address, reason });
@@ -269,6 +464,9 @@ export class SessionBroker {
 
   #onSocketError(peer: PeerConnection, err: Error): void {
     const code = (err as NodeJS.ErrnoException).code;
+    // ws reports only the peer's protocol errors here (bad frames, oversized messages): a broken
+    // endpoint ends its session rather than suspending it.
+    if (typeof code === 'string' && code.startsWith('WS_ERR_')) peer.endsSession = true;
     if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
       this.#metrics.limitHits.labels('message_size').inc();
       this.#audit.note('limit_hit', { limit: 'message_size', session: peer.identity.sessionId, role: peer.role, address: peer.identity.address });
@@ -279,13 +477,9 @@ export class SessionBroker {
 
   async #onClosed(link: SessionLink, peer: PeerConnection, code: number): Promise<void> {
     const role = peer.role;
-    if (link.peer(role) !== peer) return;
-    link.set(role, undefined);
+    if (!peer.counted) return;
+    peer.counted = false;
     this.#open[role]--;
-    link.toClient?.release();
-    link.toAgent?.release();
-    link.toClient = undefined;
-    link.toAgent = undefined;
     this.#audit.note('socket_disconnected', {
       session: link.id,
       role,
@@ -295,18 +489,35 @@ export class SessionBroker {
       bytes_in: peer.bytesIn,
       bytes_out: peer.bytesOut,
       seconds: Math.round((Date.now() - peer.connectedAt) / 1000),
+      replaced: peer.replaced,
     });
-    this.#log.info({ event: 'socket_disconnected', session: link.id, role, close_code: code }, `${role} disconnected`);
+    this.#log.info({ event: 'socket_disconnected', session: link.id, role, close_code: code, replaced: peer.replaced }, `${role} disconnected`);
+    if (link.peer(role) !== peer) {
+      // Replaced by a newer socket of the same side: the session goes on without this one.
+      if (this.#open.agent + this.#open.client === 0) this.#onAllClosed?.();
+      return;
+    }
+    link.set(role, undefined);
+    this.#unwire(link);
     try {
-      await this.#afterLeave(link, peer);
+      await this.#afterLeave(link, peer, code);
     } finally {
       if (link.empty) this.#forget(link);
       if (this.#open.agent + this.#open.client === 0) this.#onAllClosed?.();
     }
   }
 
-  async #afterLeave(link: SessionLink, peer: PeerConnection): Promise<void> {
+  async #afterLeave(link: SessionLink, peer: PeerConnection, code: number): Promise<void> {
     if (link.ended) return;
+    if (link.established && !peer.endsSession && !endsOnPurpose(code)) {
+      // Called in the same turn as the close event (no await before it), so a newer socket of
+      // this side cannot have attached in between: the store's order is the sockets' order.
+      const suspended = await this.#store.suspend(link.id, peer.role);
+      if (suspended !== undefined) {
+        this.#suspended(link, peer, code, suspended);
+        return;
+      }
+    }
     await this.#store.detach(link.id, peer.role);
     if (link.ended) return;
     if (peer.role === 'agent') {
@@ -329,6 +540,15 @@ export class SessionBroker {
     if (!link.ended) link.agent?.sendControl({ type: 'peer_disconnected' });
   }
 
+  /** A side of an established session lost its socket and the store keeps the session for it. */
+  #suspended(link: SessionLink, peer: PeerConnection, code: number, session: SessionRecord): void {
+    const resumeBy = session.resumeBy === undefined ? null : new Date(session.resumeBy).toISOString();
+    this.#metrics.suspensions.inc();
+    this.#audit.note('session_suspended', { session: link.id, role: peer.role, close_code: code, resume_by: resumeBy });
+    this.#log.info({ event: 'session_suspended', session: link.id, role: peer.role, close_code: code, resume_by: resumeBy }, `the ${peer.role} is gone; waiting for it to resume`);
+    if (!link.ended) link.other(peer.role)?.sendControl({ type: 'peer_suspended' });
+  }
+
   /** Store timer: a claimed client never connected. */
   readonly #onAttemptTimedOut = (outcome: AttemptOutcome): void => {
     this.#attemptEnded(outcome);
@@ -338,9 +558,22 @@ export class SessionBroker {
     else this.#recordEnd(outcome.session.id, 'attempts_exhausted');
   };
 
+  /** Store timer: a suspended side did not come back within the resume window. */
+  readonly #onResumeExpired = (session: SessionRecord): void => {
+    const missing = (['agent', 'client'] as const).filter((role) => !session.connected[role]);
+    const who = missing.length === 1 ? `the ${missing[0]}` : 'neither side';
+    this.#sessionEnded(session.id, 'resume_expired');
+    this.#metrics.sessionsEnded.labels('resume_expired').inc();
+    this.#audit.note('session_destroyed', { session: session.id, reason: 'resume_expired', missing: missing.join(',') });
+    this.#log.info({ event: 'session_destroyed', session: session.id, reason: 'resume_expired', missing }, 'resume window closed');
+    const link = this.#links.get(session.id);
+    if (link !== undefined) this.#closeLink(link, new KubepairError('KP_ERR_RELAY_SESSION_ENDED', `${who} did not come back within the resume window`));
+  };
+
   /** Store timer: the session reached its end of life. */
   readonly #onExpired = (session: SessionRecord): void => {
     const link = this.#links.get(session.id);
+    this.#sessionEnded(session.id, 'expired');
     this.#metrics.sessionsEnded.labels('expired').inc();
     this.#audit.note('session_expired', { session: session.id, state: session.state, nameplate: session.nameplate ?? null });
     this.#log.info({ event: 'session_expired', session: session.id, state: session.state }, 'session expired');
@@ -372,9 +605,16 @@ export class SessionBroker {
   }
 
   #recordEnd(sessionId: string, reason: SessionEndReason): void {
+    this.#sessionEnded(sessionId, reason);
     this.#metrics.sessionsEnded.labels(reason).inc();
     this.#audit.note('session_destroyed', { session: sessionId, reason });
     this.#log.info({ event: 'session_destroyed', session: sessionId, reason }, 'session ended');
+  }
+
+  /** Remember why a session ended (ended-sessions.ts) and drop its reconnect budget. */
+  #sessionEnded(sessionId: string, reason: SessionEndReason): void {
+    this.#ended.remember(sessionId, reason);
+    this.#reconnects.forget(sessionId);
   }
 
   #closeLink(link: SessionLink, error: KubepairError): void {
@@ -435,20 +675,30 @@ export class SessionBroker {
     this.#closing = true;
     this.#store.off('expired', this.#onExpired);
     this.#store.off('attemptEnded', this.#onAttemptTimedOut);
+    this.#store.off('resumeExpired', this.#onResumeExpired);
     const at = new Date(Date.now() + graceMs).toISOString();
     for (const link of this.#links.values()) {
       clearTimeout(link.noticeTimer);
       link.noticeTimer = undefined;
-      this.#sendToAll(link, { type: 'expiring', at });
+      // A session that survives the restart is not ending: its endpoints resume on the next relay.
+      if (!this.#survivesRestart(link)) this.#sendToAll(link, { type: 'expiring', at });
     }
     await this.#waitForSockets(graceMs);
     const error = new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN');
     for (const link of [...this.#links.values()]) {
-      if (!link.ended) this.#recordEnd(link.id, 'shutdown');
+      if (!link.ended) {
+        if (this.#survivesRestart(link)) this.#audit.note('session_suspended', { session: link.id, reason: 'shutdown' });
+        else this.#recordEnd(link.id, 'shutdown');
+      }
       this.#closeLink(link, error);
     }
     // Every close is cut after RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS, so this wait is bounded too.
     await this.#waitForSockets(undefined);
+  }
+
+  /** An established session with a resume window whose keys a restarted relay still verifies. */
+  #survivesRestart(link: SessionLink): boolean {
+    return this.#durableKeys && link.established && link.resumeWindowMs > 0;
   }
 
   /** Resolve once no socket is open, or after `timeoutMs` when given. */

@@ -1,5 +1,5 @@
 /**
- * SessionStore: where the relay keeps its sessions (DESIGN §3, §8). The in-memory store
+ * SessionStore: where the relay keeps its sessions (docs/design.md §3, §8). The in-memory store
  * (memory-session-store.ts) serves one relay process; a Redis store will serve several, so
  * the interface is what a shared store can honestly promise:
  *
@@ -11,12 +11,25 @@
  *   client never connected, and reports each expiry as an event (memory: one timer per
  *   deadline; Redis: key expiry plus notifications). Nobody polls it;
  * - a freed nameplate (session established, expired or destroyed) stays in quarantine for
- *   `nameplateQuarantineMs` before it is handed out again (DESIGN §3), bounded in number
+ *   `nameplateQuarantineMs` before it is handed out again (docs/design.md §3), bounded in number
  *   (RELAY_NAMEPLATE_QUARANTINE_MAX; the oldest leaves early), so a stale code never reaches a
  *   newer session: `claim` of a quarantined nameplate is KP_ERR_RELAY_NAMEPLATE_UNKNOWN;
- * - it stores only digests of session keys, never the keys.
+ * - it stores only digests of session keys, never the keys;
+ * - durable sessions (docs/design.md §8.1): an established session has a resume window (0 until the
+ *   agent asks for one). `suspend` marks a side gone without ending the session and starts the
+ *   resume deadline (now + window, never past the session's end); `attach` of that side ends the
+ *   suspension; the deadline passing removes the session and is reported as `resumeExpired`.
+ *   After `established`, `attach` of a side that is connected answers `replaced` (a newer socket
+ *   takes over at once); before it, `already_connected`;
+ * - `recreate` rebuilds an established session a previous relay process held, from a verified
+ *   key (session-keys.ts): no nameplate, waiting for both sides for at most the maximum resume
+ *   window. Such sessions count towards `maxSessions`, and at most `maxRecreatedWaiting` may wait
+ *   for a side at once, so valid-looking resumptions cannot grow the state without bound.
  *
- * Sockets are not in the store: they live on one relay node (session-broker.ts).
+ * Sockets are not in the store: they live on one relay node (session-broker.ts). The broker
+ * calls `attach`, `suspend` and `detach` in the order its sockets open and close, which a
+ * single-process store keeps (each call runs to completion when it is made); a shared store must
+ * keep that order too, or tag each attachment and ignore a stale `suspend`/`detach`.
  * Inputs are produced by the relay after validation; the store still refuses impossible ones.
  */
 import type { EventEmitter } from 'node:events';
@@ -44,7 +57,8 @@ export interface SessionRecord {
   /** Decimal nameplate; undefined once established (the nameplate is then quarantined). */
   readonly nameplate: string | undefined;
   readonly state: SessionState;
-  readonly agentKeyDigest: Uint8Array;
+  /** Undefined only in a recreated session whose agent has not come back yet. */
+  readonly agentKeyDigest: Uint8Array | undefined;
   /** Present while a client is pairing (state `claimed`) or paired (`established`). */
   readonly claim: SessionClaim | undefined;
   /** Failed pairing attempts so far. */
@@ -54,7 +68,24 @@ export interface SessionRecord {
   readonly createdAt: number;
   /** Epoch ms at which the session expires (unpaired TTL, then established lifetime). */
   readonly expiresAt: number;
+  /** Epoch ms written into the session's keys: no key of it is valid after this. */
+  readonly keyExpiresAt: number;
   readonly connected: Readonly<Record<PeerRole, boolean>>;
+  /** How long a side may be gone after `established` before the session ends (0: not at all). */
+  readonly resumeWindowMs: number;
+  /** While a side is suspended: epoch ms by which it must be back. */
+  readonly resumeBy: number | undefined;
+  /** Rebuilt from its keys after a relay restart (session-keys.ts). */
+  readonly recreated: boolean;
+}
+
+/**
+ * The expiry written into a new session's keys: the latest a session created at `createdAt` can
+ * end (paired at the last moment of its unpaired TTL, then living its established lifetime),
+ * in whole seconds.
+ */
+export function sessionKeyExpiry(createdAt: number, policy: Pick<SessionPolicy, 'unpairedTtlMs' | 'establishedLifetimeMs'>): number {
+  return Math.ceil((createdAt + policy.unpairedTtlMs + policy.establishedLifetimeMs) / 1000) * 1000;
 }
 
 /** Lifetimes and bounds the store enforces (validated relay options). */
@@ -68,16 +99,43 @@ export interface SessionPolicy {
   readonly maxSessionsPerAddress: number;
   /** How long a freed nameplate stays out of use (0: reused at once). */
   readonly nameplateQuarantineMs: number;
+  /** The longest resume window granted; also how long a recreated session waits for its sides (0: no suspension, no recreation). */
+  readonly maxResumeWindowMs: number;
+  /** Recreated sessions that may wait for a side at once. */
+  readonly maxRecreatedWaiting: number;
 }
 
 export interface NewSession {
   readonly id: string;
   readonly agentKeyDigest: Uint8Array;
   readonly creator: SessionActor;
+  /** Expiry written into the session's keys (sessionKeyExpiry); kept so client keys get the same. */
+  readonly keyExpiresAt: number;
+}
+
+/** What a client key is made from: the claimed session's id and key expiry. */
+export interface ClaimedSession {
+  readonly id: string;
+  readonly keyExpiresAt: number;
 }
 
 export interface NewClaim {
-  readonly clientKeyDigest: Uint8Array;
+  /**
+   * The digest of the client key for the session the nameplate names: the key is a MAC over that
+   * session's id (session-keys.ts), so it is made once the store has found the session.
+   */
+  readonly clientKeyDigest: (session: ClaimedSession) => Uint8Array;
+  readonly actor: SessionActor;
+}
+
+/** A session a previous relay process held, as one of its verified keys describes it. */
+export interface RecreatedSession {
+  readonly id: string;
+  /** The expiry the key carries (epoch ms). */
+  readonly keyExpiresAt: number;
+  /** The side whose key proved the session, and its digest. */
+  readonly role: PeerRole;
+  readonly keyDigest: Uint8Array;
   readonly actor: SessionActor;
 }
 
@@ -94,12 +152,24 @@ export interface AttemptOutcome {
   readonly destroyed: boolean;
 }
 
-export type AttachResult = 'attached' | 'already_connected' | 'gone';
+/**
+ * `attached`: the side is connected now (ending its suspension, if any); `replaced`: the side was
+ * connected and the session is established, so the new socket takes over; `already_connected`:
+ * the side is connected and the session is not established yet (docs/design.md §3: 4409); `gone`:
+ * the session or the key's claim does not exist (any more).
+ */
+export type AttachResult = 'attached' | 'replaced' | 'already_connected' | 'gone';
 
 export interface SessionCounts {
   readonly waiting: number;
   readonly claimed: number;
   readonly established: number;
+  /** Established sessions with a side suspended (included in `established`). */
+  readonly suspended: number;
+  /** Established sessions with a resume window (included in `established`): they survive a restart. */
+  readonly resumable: number;
+  /** Recreated sessions still waiting for a side (included in `established`). */
+  readonly recreatedWaiting: number;
 }
 
 export interface SessionStoreEvents {
@@ -107,6 +177,8 @@ export interface SessionStoreEvents {
   expired: [session: SessionRecord];
   /** A claimed client did not connect in time; the attempt was counted. */
   attemptEnded: [outcome: AttemptOutcome];
+  /** A suspended side did not come back within the resume window; the session was removed. */
+  resumeExpired: [session: SessionRecord];
 }
 
 export interface SessionStore extends EventEmitter<SessionStoreEvents> {
@@ -125,12 +197,31 @@ export interface SessionStore extends EventEmitter<SessionStoreEvents> {
    */
   claim(nameplate: string, claim: NewClaim): Promise<SessionRecord>;
   /**
-   * Mark `role` connected. For the client, `clientKeyDigest` must be the current claim's.
-   * `gone`: the session or that claim no longer exists.
+   * Mark `role` connected. `keyDigest` must be the digest of that side's key: the current claim's
+   * for the client, the session's for the agent (when given); in a recreated session a side's
+   * first key is adopted. `gone`: the session or that claim no longer exists.
    */
-  attach(id: string, role: PeerRole, clientKeyDigest?: Uint8Array): Promise<AttachResult>;
+  attach(id: string, role: PeerRole, keyDigest?: Uint8Array): Promise<AttachResult>;
   /** Mark `role` disconnected (no effect on a session that is gone). */
   detach(id: string, role: PeerRole): Promise<void>;
+  /**
+   * Mark `role` disconnected but keep the established session for its resume window: starts the
+   * resume deadline unless one runs already. Undefined (and nothing changed) when the session is
+   * gone, not established, or has no resume window: the caller ends it.
+   */
+  suspend(id: string, role: PeerRole): Promise<SessionRecord | undefined>;
+  /**
+   * Set an established session's resume window (already capped by the caller). Undefined when
+   * the session is gone or not established.
+   */
+  setResumeWindow(id: string, windowMs: number): Promise<SessionRecord | undefined>;
+  /**
+   * Rebuild a session a previous relay process held, established and waiting for both sides, or
+   * return the one already there (`created` false). Rejects with SessionLimitError
+   * (KP_ERR_RELAY_CAPACITY) when the session bound or the bound of recreated sessions waiting for
+   * a side is reached.
+   */
+  recreate(session: RecreatedSession): Promise<{ readonly session: SessionRecord; readonly created: boolean }>;
   /**
    * End the pairing attempt of the claim with `clientKeyDigest` and count it. Undefined when
    * that claim already ended (so one attempt is never counted twice).
@@ -148,14 +239,14 @@ export interface SessionStore extends EventEmitter<SessionStoreEvents> {
   close(): Promise<void>;
 }
 
-/** Which session bound refused a new session. */
-export type SessionLimit = 'sessions_total' | 'sessions_per_token' | 'sessions_per_address';
+/** Which session bound refused a new (or recreated) session. */
+export type SessionLimit = 'sessions_total' | 'sessions_per_token' | 'sessions_per_address' | 'recreated_waiting';
 
-/** A session bound was hit: KP_ERR_RELAY_CAPACITY (total) or KP_ERR_RELAY_SESSION_QUOTA. */
+/** A session bound was hit: KP_ERR_RELAY_CAPACITY (total, recreated) or KP_ERR_RELAY_SESSION_QUOTA. */
 export class SessionLimitError extends KubepairError {
   readonly limit: SessionLimit;
   constructor(limit: SessionLimit, detail: string) {
-    super(limit === 'sessions_total' ? 'KP_ERR_RELAY_CAPACITY' : 'KP_ERR_RELAY_SESSION_QUOTA', detail);
+    super(limit === 'sessions_total' || limit === 'recreated_waiting' ? 'KP_ERR_RELAY_CAPACITY' : 'KP_ERR_RELAY_SESSION_QUOTA', detail);
     this.limit = limit;
   }
 }

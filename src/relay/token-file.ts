@@ -1,6 +1,6 @@
 /**
- * The relay tokens file (DESIGN §7 "scoped tokens stored hashed"): who may use the relay API,
- * with which scope. The file holds only SHA-256 digests of tokens, each with a name, a scope
+ * The relay tokens file (docs/design.md §7: scoped tokens, stored hashed): who may use the relay
+ * API, with which scope. The file holds only SHA-256 digests of tokens, each with a name, a scope
  * and a creation time; the token itself is shown once, when it is created.
  *
  * File safety: the directory is 0700 and the file 0600, both owned by the current user, and
@@ -90,32 +90,34 @@ export function checkTokenScope(scope: string): TokenScope {
 
 /**
  * Make sure `dir` is a directory owned by this user and closed to everyone else (mode 0700),
- * creating it with that mode when missing and `create` is set. Anything else is refused.
+ * creating it with that mode when missing and `create` is set. Anything else is refused, with
+ * `code` (the tokens file's by default; the relay state directory's for relay-secret.ts).
  */
-export async function ensurePrivateDir(dir: string, create = true): Promise<void> {
+export async function ensurePrivateDir(
+  dir: string,
+  create = true,
+  code: 'KP_ERR_RELAY_TOKENS_FILE' | 'KP_ERR_RELAY_STATE_DIR' = 'KP_ERR_RELAY_TOKENS_FILE',
+): Promise<void> {
   if (create) {
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     } catch (err) {
-      throw new KubepairError('KP_ERR_RELAY_TOKENS_FILE', `cannot create directory ${dir}`, { cause: err });
+      throw new KubepairError(code, `cannot create directory ${dir}`, { cause: err });
     }
   }
   let info;
   try {
     info = await lstat(dir);
   } catch (err) {
-    throw new KubepairError('KP_ERR_RELAY_TOKENS_FILE', `cannot inspect directory ${dir}`, { cause: err });
+    throw new KubepairError(code, `cannot inspect directory ${dir}`, { cause: err });
   }
   const uid = process.getuid?.();
-  if (!info.isDirectory()) throw new KubepairError('KP_ERR_RELAY_TOKENS_FILE', `${dir} is not a directory`);
+  if (!info.isDirectory()) throw new KubepairError(code, `${dir} is not a directory`);
   if (uid !== undefined && info.uid !== uid) {
-    throw new KubepairError('KP_ERR_RELAY_TOKENS_FILE', `directory ${dir} belongs to another user (uid ${info.uid})`);
+    throw new KubepairError(code, `directory ${dir} belongs to another user (uid ${info.uid})`);
   }
   if ((info.mode & 0o077) !== 0) {
-    throw new KubepairError(
-      'KP_ERR_RELAY_TOKENS_FILE',
-      `directory ${dir} is open to other users (mode ${(info.mode & 0o777).toString(8)}); run: chmod 700 ${dir}`,
-    );
+    throw new KubepairError(code, `directory ${dir} is open to other users (mode ${(info.mode & 0o777).toString(8)}); run: chmod 700 ${dir}`);
   }
 }
 

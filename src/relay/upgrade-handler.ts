@@ -1,22 +1,36 @@
 /**
- * WebSocket upgrades (DESIGN §3; seeds/003 "tokens only in headers, origin allowlist"):
+ * WebSocket upgrades (docs/design.md §3; seeds/003 "tokens only in headers, origin allowlist"):
  * `GET /ws/v1/{agent|client}/{session_id}` with `Authorization: Bearer <agent_key|client_key>`
  * and subprotocol `kubepair.v1`. Everything is checked on the raw HTTP request *before* the
  * WebSocket is accepted, in this order, and refused with a JSON error and an HTTP status:
  *
  *   relay shutting down 503 · address over its refused-upgrade budget 429 · unknown path 404 ·
  *   any query string 400 (a key in a URL is never accepted) · Origin not allowed 403 ·
- *   subprotocol missing 400 · key missing or malformed 401 · unknown session 404 · wrong key
- *   401 (constant-time digest comparison).
+ *   subprotocol missing 400 · key missing or malformed 401 · then the key:
  *
- * Every refusal but shutting down, the budget's own 429 and an internal error is an
+ *   - a session this relay knows: the key's digest must be the stored one for that side
+ *     (constant-time comparison), else 401;
+ *   - a session it does not know (docs/design.md §8.1 "relay restarts"): the key must be a valid MAC for
+ *     this session id and side under the relay secret (session-keys.ts), else 401; an expired
+ *     key 401; a session that ended on this process (ended-sessions.ts) 404 with the reason; a
+ *     key this very process issued names a session that ended here, 404; otherwise
+ *     the session was held by a previous relay process and is recreated, suspended, waiting for
+ *     both sides (503 KP_ERR_RELAY_CAPACITY when the bound of recreated sessions is reached,
+ *     which is not a failure of the caller and spends nothing).
+ *
+ * Every refusal but shutting down, the budget's own 429, capacity and an internal error is an
  * unauthenticated failure: it spends the address's failure budget, shared with the HTTP API
  * (`--rate-limit` per minute; past it the address gets 429 for the rest of the minute, even with
  * the right key), and goes to the summed refusal audit (refusal-audit.ts), so nobody can try
- * keys or fill the audit log at connection speed.
+ * keys or fill the audit log at connection speed; nothing is allocated for a key that does not
+ * verify.
  *
- * A second socket for a role that is connected is accepted and then closed with 4409 by the
- * broker, as DESIGN §3 specifies. Untrusted input: the whole upgrade request.
+ * After `established`, each side may open --max-reconnects-per-minute new sockets (resumptions
+ * and replacements) per minute; past it 429 KP_ERR_RELAY_RATE_LIMITED, summed in the refusal audit.
+ *
+ * Before `established`, a second socket for a role that is connected is accepted and then closed
+ * with 4409 by the broker, as docs/design.md §3 specifies; after it, the newer socket replaces the
+ * older. Untrusted input: the whole upgrade request.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -35,7 +49,10 @@ import { describeError, pathOnly } from './relay-log.js';
 import type { RelayMetrics } from './relay-metrics.js';
 import type { RefusalAudit } from './refusal-audit.js';
 import { digestSecret, digestsEqual } from './secrets.js';
+import { endedReasonText } from './ended-sessions.js';
 import type { SessionBroker } from './session-broker.js';
+import type { SessionKeys } from './session-keys.js';
+import { SessionLimitError } from './session-store.js';
 import type { SessionRecord, SessionStore } from './session-store.js';
 
 const SOCKET_PATH = new RegExp(`^${WS_PATH_PREFIX}(agent|client)/(${SESSION_ID_PATTERN.slice(1, -1)})$`);
@@ -45,6 +62,8 @@ export interface UpgradeHandlerOptions {
   readonly wss: WebSocketServer;
   readonly store: SessionStore;
   readonly broker: SessionBroker;
+  /** Verifies the keys of sessions this process does not know (docs/design.md §8.1). */
+  readonly keys: SessionKeys;
   readonly origins: OriginPolicy;
   readonly addresses: ClientAddressResolver;
   /** Per-address budget of unauthenticated failures (shared with the HTTP API). */
@@ -61,7 +80,7 @@ function offeredProtocols(header: string | undefined): string[] {
 }
 
 export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
-  const { wss, store, broker, origins, addresses, failures, refusals, metrics, log } = options;
+  const { wss, store, broker, keys, origins, addresses, failures, refusals, metrics, log } = options;
 
   return (req, socket, head) => {
     handle(req, socket, head).catch((err: unknown) => {
@@ -69,6 +88,16 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       refuseUpgrade(socket, errorAnswer(new KubepairError('KP_ERR_INTERNAL', undefined, { cause: err })));
     });
   };
+
+  /**
+   * A side of a recreated session that has not come back yet has no stored digest: its key must
+   * verify under the relay secret and carry the session's key expiry (the store then adopts it).
+   */
+  function keyProvesRecreated(session: SessionRecord, role: PeerRole, key: string): boolean {
+    if (!session.recreated || session.state !== 'established') return false;
+    const proof = keys.verify(session.id, role, key);
+    return proof.valid && !proof.expired && proof.expiresAt === session.keyExpiresAt;
+  }
 
   async function handle(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // A reset during the checks below must not become an unhandled 'error' event.
@@ -139,11 +168,38 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       return;
     }
     if (session === undefined) {
-      await refuse(new KubepairError('KP_ERR_RELAY_SESSION_NOT_FOUND'), role, sessionId);
-      return;
+      // Not known here: only a key made under the relay secret can prove a session (§8.1).
+      const proof = keys.verify(sessionId, role, key);
+      if (!proof.valid) {
+        await refuse(new KubepairError('KP_ERR_RELAY_UNAUTHORIZED', `the ${role}_key does not prove a session of this relay`), role, sessionId);
+        return;
+      }
+      if (proof.expired) {
+        await refuse(new KubepairError('KP_ERR_RELAY_UNAUTHORIZED', `the ${role}_key has expired`), role, sessionId);
+        return;
+      }
+      const ended = broker.endedReason(sessionId);
+      if (ended !== undefined) {
+        // It ended here (perhaps after being recreated here): say why, and never recreate it again.
+        await refuse(new KubepairError('KP_ERR_RELAY_SESSION_NOT_FOUND', endedReasonText(ended)), role, sessionId);
+        return;
+      }
+      if (proof.ownIssue || !broker.resumes) {
+        await refuse(new KubepairError('KP_ERR_RELAY_SESSION_NOT_FOUND', 'the session has ended'), role, sessionId);
+        return;
+      }
+      try {
+        session = await broker.recreate({ id: sessionId, role, keyExpiresAt: proof.expiresAt, keyDigest: digest, address });
+      } catch (err) {
+        if (err instanceof SessionLimitError) {
+          answer(err, role, sessionId); // counted and audited by the broker; not the caller's failure
+          return;
+        }
+        throw err;
+      }
     }
     const expected = role === 'agent' ? session.agentKeyDigest : session.claim?.clientKeyDigest;
-    if (expected === undefined || !digestsEqual(expected, digest)) {
+    if (expected === undefined ? !keyProvesRecreated(session, role, key) : !digestsEqual(expected, digest)) {
       await refuse(new KubepairError('KP_ERR_RELAY_UNAUTHORIZED', `the ${role}_key is wrong for this session (or its pairing attempt ended)`), role, sessionId);
       return;
     }
@@ -151,12 +207,19 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       answer(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN'), role, sessionId);
       return;
     }
+    if (session.state === 'established' && !broker.spendReconnect(sessionId, role)) {
+      // Authenticated, so not a failure of the budget: a resumption loop or a leaked key (§8.1).
+      metrics.limitHits.labels('reconnects').inc();
+      refusals.limitHit(address, 'reconnects', { session: sessionId, role });
+      answer(new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many new sockets for this side of the session; wait a minute'), role, sessionId);
+      return;
+    }
     const admitted = session;
     const tokenName = role === 'agent' ? admitted.creator.tokenName : (admitted.claim?.actor.tokenName ?? null);
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', onEarlyError);
       broker
-        .admit(ws, { role, session: admitted, address, tokenName, clientKeyDigest: role === 'client' ? digest : undefined })
+        .admit(ws, { role, session: admitted, address, tokenName, keyDigest: digest })
         .catch((err: unknown) => {
           log.error({ event: 'relay_error', session: sessionId, err: describeError(err) }, 'cannot admit socket');
           ws.terminate();

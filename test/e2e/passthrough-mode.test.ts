@@ -1,7 +1,7 @@
 /**
- * End to end, passthrough mode (issue 4, DESIGN §6): real relay, share and connect processes,
- * the fixture API server, and the real kubectl binary. TLS goes from kubectl to the API server
- * untouched: the client's kubeconfig trusts the cluster CA and verifies `tls-server-name:
+ * End to end, passthrough mode (issue 4, docs/design.md §6): real relay, share and connect
+ * processes, the fixture API server, and the real kubectl binary. TLS goes from kubectl to the API
+ * server untouched: the client's kubeconfig trusts the cluster CA and verifies `tls-server-name:
  * kubernetes` (the fixture's certificate names no IP address), never skips verification, and
  * holds credentials that came inside the encrypted session. With `--service-account NS/NAME`
  * those credentials are a TokenRequest token of that ServiceAccount, and the fixture's request
@@ -281,8 +281,8 @@ describe('e2e: passthrough mode with real kubectl', { timeout: 6 * TEST_TIMEOUT_
     assert.equal(shareExit.code, 1, share.process.stderr());
     assert.match(share.process.stderr(), /^kubepair: the API server did not issue a token for --service-account: default\/doomed-bot: serviceaccounts "doomed-bot" not found \(HTTP 404\)$/m);
     assert.equal(connectExit.code, 1, connect.stderr());
-    // The agent cannot send its reason: DESIGN §4 has no message for a session that cannot be
-    // described, so the client learns from the relay that the agent left (docs/passthrough.md).
+    // The agent cannot send its reason: docs/design.md §4 has no message for a session that cannot
+    // be described, so the client learns from the relay that the agent left (docs/passthrough.md).
     assert.match(connect.stderr(), /^kubepair: the relay ended the session: the agent left$/m);
     assert.doesNotMatch(connect.stdout(), /export KUBECONFIG/);
     assert.doesNotMatch(`${share.process.stderr()}${connect.stderr()}`, /\n\s+at /, 'no stack trace');

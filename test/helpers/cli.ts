@@ -1,4 +1,8 @@
-/** Run the compiled kubepair CLI as a real process (argument array, bounded time). */
+/**
+ * Run the compiled kubepair CLI as a real process (argument array, bounded time): by default
+ * this Node.js with build/src/cli/main.js; `program` runs another kubepair executable instead
+ * (an installed package's `bin/kubepair`, test/e2e/installed-package).
+ */
 import { spawn } from 'node:child_process';
 import { repoPath } from './paths.js';
 
@@ -19,10 +23,11 @@ const CLOSE_AFTER_SIGKILL_MS = 10_000;
 
 export function runKubepair(
   args: readonly string[],
-  options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+  options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; program?: string } = {},
 ): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    const [command, commandArgs] = options.program === undefined ? [process.execPath, [CLI_PATH, ...args]] : [options.program, [...args]];
+    const child = spawn(command, commandArgs, {
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });

@@ -4,6 +4,10 @@
  * the fixture API server, and `kubepair share` / `kubepair connect` processes, each with a
  * private HOME, XDG directories and a minimal environment. Everything is stopped in close().
  *
+ * With `installed` every kubepair process runs an installed package's `bin/kubepair` (as a user
+ * starts it, Node.js found on PATH by its `#!/usr/bin/env node`) instead of this Node.js with
+ * build/src/cli/main.js.
+ *
  * With `relayTls` the relay serves HTTPS/WSS with test/fixtures/relay-tls/loopback.crt (a
  * certificate for IP 127.0.0.1 only) and every share and connect is given `--relay-ca` for it.
  *
@@ -82,6 +86,8 @@ export interface E2EStackOptions {
   readonly nodeArgs?: readonly string[];
   /** How long to wait for the relay to listen (default RELAY_READY_TIMEOUT_MS; tests of this helper use less). */
   readonly relayReadyTimeoutMs?: number;
+  /** Run this installed kubepair executable (`PREFIX/bin/kubepair`) with this PATH for every kubepair process; `nodeArgs` cannot apply to it. */
+  readonly installed?: { readonly bin: string; readonly path: string };
 }
 
 /** What a stack has started so far: close() and a failed start stop exactly these. */
@@ -113,6 +119,11 @@ export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2ES
 async function startStack(started: Started, options: E2EStackOptions): Promise<E2EStack> {
   const { dir, processes } = started;
   const nodeArgs = options.nodeArgs ?? [];
+  const installed = options.installed;
+  if (installed !== undefined && nodeArgs.length > 0) throw new Error('nodeArgs cannot be given to an installed kubepair');
+  /** The program and arguments that run `kubepair ARGS`. */
+  const kubepair = (args: readonly string[]): [string, string[]] =>
+    installed === undefined ? [process.execPath, [...nodeArgs, CLI_PATH, ...args]] : [installed.bin, [...args]];
   const home = join(dir, 'home');
   const runtimeDir = join(dir, 'run');
   const state = join(dir, 'state');
@@ -122,7 +133,7 @@ async function startStack(started: Started, options: E2EStackOptions): Promise<E
     await chmod(path, 0o700);
   }
   const baseEnv = (): NodeJS.ProcessEnv => ({
-    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    PATH: installed?.path ?? process.env['PATH'] ?? '/usr/bin:/bin',
     HOME: home,
     XDG_RUNTIME_DIR: runtimeDir,
     XDG_STATE_HOME: state,
@@ -135,6 +146,7 @@ async function startStack(started: Started, options: E2EStackOptions): Promise<E
     const result = await runKubepair(['relay', 'token', 'create', '--scope', scope, '--name', name, '--tokens-file', tokensFile], {
       env: baseEnv(),
       timeoutMs: TOKEN_CREATE_TIMEOUT_MS,
+      program: installed?.bin,
     });
     const token = /kprt_[A-Za-z0-9_-]{43}/.exec(result.stdout)?.[0];
     if (result.timedOut) throw new Error(`kubepair relay token create did not finish within ${TOKEN_CREATE_TIMEOUT_MS} ms: ${result.stderr}`);
@@ -144,13 +156,12 @@ async function startStack(started: Started, options: E2EStackOptions): Promise<E
   const agentToken = await createToken('agent', 'e2e-agent');
   const clientToken = await createToken('client', 'e2e-client');
   const relay = startProcess(
-    process.execPath,
-    [...nodeArgs, CLI_PATH, 'relay', '--listen', '127.0.0.1:0', '--tokens-file', tokensFile, '--audit-log', relayAuditLog, '--log-level', 'warn',
+    ...kubepair(['relay', '--listen', '127.0.0.1:0', '--tokens-file', tokensFile, '--audit-log', relayAuditLog, '--log-level', 'warn',
       // One test file pairs many sessions from 127.0.0.1 within a minute; the 20/min default
       // is tested on its own in test/integration/relay.
       '--rate-limit', '600',
       ...(options.relayTls === true ? ['--tls-cert', E2E_RELAY_TLS.certFile, '--tls-key', E2E_RELAY_TLS.keyFile] : []),
-      ...(options.relayArgs ?? [])],
+      ...(options.relayArgs ?? [])]),
     baseEnv(),
   );
   processes.push(relay);
@@ -175,7 +186,7 @@ async function startStack(started: Started, options: E2EStackOptions): Promise<E
     ...extra,
   });
   const spawnShare = (args: readonly string[], extraEnv: NodeJS.ProcessEnv = {}): ManagedProcess => {
-    const share = startProcess(process.execPath, [...nodeArgs, CLI_PATH, 'share', '--kubeconfig', agentKubeconfig, ...relayTrust, ...args], env('agent', extraEnv));
+    const share = startProcess(...kubepair(['share', '--kubeconfig', agentKubeconfig, ...relayTrust, ...args]), env('agent', extraEnv));
     processes.push(share);
     return share;
   };
@@ -202,7 +213,7 @@ async function startStack(started: Started, options: E2EStackOptions): Promise<E
         .map((line) => String((JSON.parse(line) as { event?: unknown }).event));
     },
     startConnect(args, extraEnv = {}) {
-      const connect = startProcess(process.execPath, [...nodeArgs, CLI_PATH, 'connect', ...relayTrust, ...args], env('client', extraEnv));
+      const connect = startProcess(...kubepair(['connect', ...relayTrust, ...args]), env('client', extraEnv));
       processes.push(connect);
       return connect;
     },

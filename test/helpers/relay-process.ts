@@ -107,14 +107,18 @@ export interface StartedRelay {
   readonly dir: string;
   readonly tokensFile: string;
   readonly auditLog: string;
+  /** `--state-dir`: where the relay keeps the secret its session keys are MACs under. */
+  readonly stateDir: string;
   readonly tokens: RelayTokens;
   readonly logs: LogWatcher;
   readonly stderr: string[];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** SIGTERM (or `signal`) and wait for the exit, bounded. */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Kill if still running and remove the temp directory. */
+  /** Kill if still running and remove the temp directory (unless a restarted relay took it over). */
   dispose(): Promise<void>;
+  /** A restarted relay (`restartOf`) took over the directory: `dispose` leaves it to that one. */
+  handOver(): void;
 }
 
 export interface StartRelayOptions {
@@ -124,6 +128,12 @@ export interface StartRelayOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly logLevel?: string;
   readonly timeoutMs?: number;
+  /**
+   * Start again in place of a relay that was stopped (SIGKILL or SIGTERM): same directory (tokens
+   * file, audit log, state directory) and the same port. Its `dispose` then removes nothing: the
+   * new relay's does.
+   */
+  readonly restartOf?: StartedRelay;
 }
 
 /** Create a 0700 temp directory. */
@@ -135,11 +145,13 @@ export async function privateTempDir(prefix: string): Promise<string> {
 
 /** Start `kubepair relay` on 127.0.0.1:0 with its own tokens file and audit log. */
 export async function startRelay(options: StartRelayOptions = {}): Promise<StartedRelay> {
-  const dir = await privateTempDir('kubepair-relay-test-');
+  const previous = options.restartOf;
+  const dir = previous?.dir ?? (await privateTempDir('kubepair-relay-test-'));
   const tokensFile = join(dir, 'config', 'relay-tokens.json');
   const auditLog = join(dir, 'state', 'relay-audit.jsonl');
-  const tokens: Record<string, string> = {};
-  if (options.anonymous !== true) {
+  const stateDir = join(dir, 'state', 'relay');
+  const tokens: Record<string, string> = previous === undefined ? {} : { ...previous.tokens };
+  if (options.anonymous !== true && previous === undefined) {
     for (const scope of ['agent', 'client', 'metrics', 'admin'] as TokenScope[]) {
       tokens[scope] = await createToken(tokensFile, `test-${scope}`, scope);
     }
@@ -148,9 +160,11 @@ export async function startRelay(options: StartRelayOptions = {}): Promise<Start
     CLI,
     'relay',
     '--listen',
-    '127.0.0.1:0',
+    `127.0.0.1:${previous?.port ?? 0}`,
     '--audit-log',
     auditLog,
+    '--state-dir',
+    stateDir,
     '--log-level',
     options.logLevel ?? 'debug',
     ...(options.anonymous === true ? ['--auth', 'none'] : ['--tokens-file', tokensFile]),
@@ -178,13 +192,15 @@ export async function startRelay(options: StartRelayOptions = {}): Promise<Start
     url = await within(options.timeoutMs ?? 15_000, 'the relay to listen', listening);
   } catch (err) {
     child.kill('SIGKILL');
-    await rm(dir, { recursive: true, force: true });
+    if (previous === undefined) await rm(dir, { recursive: true, force: true }); // else the previous relay's dispose removes it
     throw err;
   }
+  if (previous !== undefined) previous.handOver();
   const stop = async (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     return within(timeoutMs, 'the relay to exit', exited);
   };
+  let ownsDir = true;
   return {
     url,
     port: Number(new URL(url).port),
@@ -192,17 +208,21 @@ export async function startRelay(options: StartRelayOptions = {}): Promise<Start
     dir,
     tokensFile,
     auditLog,
+    stateDir,
     tokens: tokens as unknown as RelayTokens,
     logs,
     stderr,
     exited,
     stop,
+    handOver() {
+      ownsDir = false;
+    },
     async dispose() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL');
         await within(10_000, 'the relay to die', exited);
       }
-      await rm(dir, { recursive: true, force: true });
+      if (ownsDir) await rm(dir, { recursive: true, force: true });
     },
   };
 }
@@ -310,6 +330,8 @@ export interface PeerOptions {
   readonly query?: string;
   readonly authorization?: string | null;
   readonly maxPayload?: number;
+  /** Connect from this loopback address (127.0.0.2 ...), which has its own per-address budgets. */
+  readonly localAddress?: string;
 }
 
 /** A raw test WebSocket to the relay that records control messages and binary frames. */
@@ -370,6 +392,7 @@ export function openPeer(relay: { url: string }, role: 'agent' | 'client', sessi
     headers,
     perMessageDeflate: false,
     maxPayload: options.maxPayload ?? 64 * 1024 * 1024,
+    ...(options.localAddress !== undefined && { localAddress: options.localAddress }),
   });
   const peer = new TestPeer(ws);
   return within(

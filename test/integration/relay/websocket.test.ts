@@ -1,7 +1,7 @@
 /**
- * The relay's WebSockets against a real relay process (DESIGN §3): upgrades are checked before
- * they are accepted, binary frames are forwarded unchanged and in order, text frames are relay
- * control only, one socket per role, the message size limit, and liveness.
+ * The relay's WebSockets against a real relay process (docs/design.md §3): upgrades are checked
+ * before they are accepted, binary frames are forwarded unchanged and in order, text frames are
+ * relay control only, one socket per role, the message size limit, and liveness.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -125,9 +125,11 @@ describe('relay WebSockets', { timeout: 300_000 }, () => {
       assert.deepEqual(refused, { status: 400, code: 'KP_ERR_RELAY_INVALID_REQUEST' });
     });
 
-    it('an unknown session → 404, an unknown path → 404', T, async () => {
+    it('an unknown session with a key that proves nothing → 401, an unknown path → 404', T, async () => {
+      // A restarted relay cannot tell an unknown session from one it lost: only a key that verifies
+      // under the relay secret proves a session (session-keys.ts), so this is an authentication failure.
       const refused = await refusedUpgrade(openPeer(relay, 'agent', randomBytes(16).toString('base64url'), randomBytes(32).toString('base64url')));
-      assert.deepEqual(refused, { status: 404, code: 'KP_ERR_RELAY_SESSION_NOT_FOUND' });
+      assert.deepEqual(refused, { status: 401, code: 'KP_ERR_RELAY_UNAUTHORIZED' });
       const badPath = await refusedUpgrade(openPeer(relay, 'agent', 'not-a-session', randomBytes(32).toString('base64url')));
       assert.deepEqual(badPath, { status: 404, code: 'KP_ERR_RELAY_NOT_FOUND' });
     });

@@ -91,6 +91,21 @@ describe('promptLine for the pairing code', () => {
     assert.deepEqual(terminal.rawModes, [true, false]);
   });
 
+  it('the terminal is in raw mode before the prompt appears (a Ctrl-D typed at once is read raw, not as the canonical end-of-file)', async () => {
+    const terminal = new FakeTerminal();
+    const rawModesWhenPromptShown: boolean[][] = [];
+    const out = new Writable({
+      write(_chunk: Buffer, _encoding, callback) {
+        rawModesWhenPromptShown.push([...terminal.rawModes]);
+        callback();
+      },
+    });
+    const line = promptLine(terminal, out, 'Pairing code: ', { echo: true });
+    terminal.emit('data', '\u0004');
+    assert.equal(await line, '');
+    assert.deepEqual(rawModesWhenPromptShown[0], [true], 'raw mode was on when the prompt was written');
+  });
+
   it('Ctrl-C is KP_ERR_INTERRUPTED; Ctrl-D on an empty line and end of input give an empty code', async () => {
     const interrupted = new FakeTerminal();
     const pending = promptLine(interrupted, capture().stream, '', { echo: true });

@@ -3,13 +3,22 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { aesGcmSeal } from '../../../src/crypto/aead.js';
 import { nextTrafficSecret } from '../../../src/crypto/key-schedule.js';
-import { InnerType, RECORD_AAD, RecordOpener, RecordSealer, recordNonce } from '../../../src/crypto/records.js';
+import {
+  ACK_FRAME_BYTES,
+  InnerType,
+  RECORD_AAD,
+  RecordOpener,
+  RecordSealer,
+  decodeCount,
+  encodeCount,
+  recordNonce,
+} from '../../../src/crypto/records.js';
 import { hex, toHex } from '../../helpers/vectors.js';
 
 const secret = () => ({ key: new Uint8Array(32).fill(0x11), iv: hex('000102030405060708090a0b') });
 const body = (text: string): Uint8Array => new TextEncoder().encode(text);
 
-describe('record layer (DESIGN §4)', () => {
+describe('record layer (docs/design.md §4)', () => {
   it('nonce = iv XOR the 64-bit big-endian sequence number', () => {
     const iv = hex('000102030405060708090a0b');
     assert.equal(toHex(recordNonce(iv, 0)), '000102030405060708090a0b', 'seq 0');
@@ -88,6 +97,72 @@ describe('record layer (DESIGN §4)', () => {
     sealer.seal(InnerType.MUX, body('only'));
     assert.ok(sealer.keyUpdateDue);
     assert.throws(() => sealer.seal(InnerType.MUX, body('one too many')), { code: 'KP_ERR_INTERNAL' });
+  });
+});
+
+describe('ACK records and session-wide counts (docs/design.md §8.1)', () => {
+  it('an ACK is AES-256-GCM of 0x03 || count as 8 bytes big-endian, 25 bytes in all', () => {
+    const s = secret();
+    const frame = new RecordSealer(s).sealAck(0x0102030405);
+    assert.equal(frame.length, ACK_FRAME_BYTES, 'frame size');
+    const expected = aesGcmSeal(s.key, recordNonce(s.iv, 0), RECORD_AAD, [hex('03 0000000102030405')]);
+    assert.equal(toHex(frame), toHex(expected), 'ACK bytes');
+    const opened = new RecordOpener(secret()).open(frame);
+    assert.equal(opened.type, InnerType.ACK);
+    assert.equal(opened.acknowledged, 0x0102030405, 'decoded count');
+  });
+
+  it('counts run across key updates: sealed and received are record numbers, ACKs and KEY_UPDATEs included', () => {
+    const options = { keyUpdateLimit: 4 };
+    const sealer = new RecordSealer(secret(), options);
+    const opener = new RecordOpener(secret(), options);
+    const types: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      if (sealer.keyUpdateDue) types.push(opener.open(sealer.sealKeyUpdate()).type);
+      types.push(opener.open(i % 3 === 0 ? sealer.sealAck(i) : sealer.seal(InnerType.MUX, body(`m${i}`))).type);
+    }
+    // Slots per key: 3 records + 1 KEY_UPDATE; 10 records need 3 key updates.
+    assert.deepEqual(types, [3, 0, 0, 2, 3, 0, 0, 2, 3, 0, 0, 2, 3], 'record types in order');
+    assert.equal(sealer.sealed, 13, 'sealed counts all 13 records');
+    assert.equal(opener.received, 13, 'received counts all 13 records');
+    assert.equal(sealer.sequence, 1, 'per-key sequence restarted');
+  });
+
+  it('skip() consumes ACK-only slots under the current key and never passes the key-update slot', () => {
+    const options = { keyUpdateLimit: 8 };
+    const sealer = new RecordSealer(secret(), options);
+    const opener = new RecordOpener(secret(), options);
+    opener.open(sealer.seal(InnerType.MUX, body('a')));
+    sealer.sealAck(1);
+    sealer.sealAck(1); // two ACKs the receiver never sees
+    opener.skip(2);
+    assert.equal(opener.received, 3, 'the skipped slots count as received');
+    assert.equal(Buffer.from(opener.open(sealer.seal(InnerType.MUX, body('b'))).body).toString(), 'b', 'the next record opens');
+    assert.throws(() => opener.skip(4), { code: 'KP_ERR_RESUME_COUNT' }, 'slot 7 is the KEY_UPDATE, not skippable');
+  });
+
+  it('Security: malformed ACK bodies and an ACK in the key-update slot are refused', () => {
+    const s = secret();
+    const sealed = (plaintext: string, sequence = 0): Buffer => aesGcmSeal(s.key, recordNonce(s.iv, sequence), RECORD_AAD, [hex(plaintext)]);
+    const cases: Array<[string, Buffer, RecordOpener]> = [
+      ['7-byte count', sealed('03 00000000000001'), new RecordOpener(secret())],
+      ['9-byte count', sealed('03 000000000000000001'), new RecordOpener(secret())],
+      ['count of 2^53', sealed('03 0020000000000000'), new RecordOpener(secret())],
+      ['empty ACK', sealed('03'), new RecordOpener(secret())],
+      ['ACK in the last slot', sealed('03 0000000000000001', 1), new RecordOpener(secret(), { keyUpdateLimit: 2, initialSequence: 1 })],
+    ];
+    for (const [name, frame, opener] of cases) {
+      assert.throws(() => opener.open(frame), { code: 'KP_ERR_CHANNEL_PROTOCOL' }, name);
+    }
+    assert.throws(() => new RecordSealer(secret(), { keyUpdateLimit: 2, initialSequence: 1 }).sealAck(1), { code: 'KP_ERR_INTERNAL' }, 'sealer refuses too');
+  });
+
+  it('counts encode as 8 bytes big-endian and decode only below 2^53', () => {
+    assert.equal(toHex(encodeCount(2 ** 53 - 1)), '001fffffffffffff');
+    assert.equal(decodeCount(hex('001fffffffffffff')), 2 ** 53 - 1);
+    assert.equal(decodeCount(hex('0020000000000000')), undefined);
+    assert.equal(decodeCount(hex('ff00000000000000')), undefined);
+    assert.throws(() => encodeCount(-1), { code: 'KP_ERR_INTERNAL' });
   });
 });
 

@@ -36,6 +36,7 @@ describe('Security: relay error mapping', { timeout: 60_000 }, () => {
 
   it('maps the relay\'s close codes', () => {
     const cases: Array<[number, string]> = [
+      [4001, 'KP_ERR_RELAY_SOCKET_REPLACED'],
       [4400, 'KP_ERR_RELAY_CONTROL_INVALID'],
       [4403, 'KP_ERR_RELAY_PAIRING_ENDED'],
       [4409, 'KP_ERR_RELAY_ROLE_CONNECTED'],

@@ -43,6 +43,7 @@ describe('Security: RefusalAudit', { timeout: 60_000 }, () => {
         rate_limit: 0,
         auth_failures: 9_980,
         connections_per_address: 0,
+        reconnects: 0,
         first_at: '2025-01-01T00:00:00.000Z',
         last_at: new Date(now - 1).toISOString(),
       });

@@ -1,21 +1,20 @@
-/** Relay identifiers and secrets: formats of DESIGN §3, digests compared in constant time. */
+/**
+ * Relay identifiers and secrets: formats of docs/design.md §3, digests compared in constant time.
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { digestSecret, digestsEqual, newRelayToken, newSessionId, newSessionKey } from '../../../src/relay/secrets.js';
+import { digestSecret, digestsEqual, newRelayToken, newSessionId } from '../../../src/relay/secrets.js';
 
 describe('relay secrets', { timeout: 60_000 }, () => {
-  it('session ids are 16 bytes, keys 32 bytes, tokens kprt_ + 32 bytes, all base64url and distinct', () => {
+  it('session ids are 16 bytes, tokens kprt_ + 32 bytes, all base64url and distinct', () => {
     const seen = new Set<string>();
     for (let i = 0; i < 200; i++) {
       const id = newSessionId();
-      const key = newSessionKey();
       const token = newRelayToken();
       assert.match(id, /^[A-Za-z0-9_-]{22}$/);
       assert.equal(Buffer.from(id, 'base64url').length, 16);
-      assert.match(key, /^[A-Za-z0-9_-]{43}$/);
-      assert.equal(Buffer.from(key, 'base64url').length, 32);
       assert.match(token, /^kprt_[A-Za-z0-9_-]{43}$/);
-      for (const value of [id, key, token]) {
+      for (const value of [id, token]) {
         assert.ok(!seen.has(value));
         seen.add(value);
       }

@@ -1,0 +1,67 @@
+/**
+ * ReconnectBudget: how many new sockets each side of an established session may open per minute
+ * (docs/design.md §8.1 with §3's rate limits). Every socket after `established` is a resumption or
+ * a replacement; each costs the relay an upgrade, a key check and three audit lines, and closes the
+ * older socket. An endpoint that reconnects with jittered backoff needs a handful per minute; a
+ * buggy loop or a holder of a leaked key gets 429 KP_ERR_RELAY_RATE_LIMITED once the budget is
+ * spent, and the session's current socket is left alone.
+ *
+ * Bounded: fixed one-minute windows per session side; the table holds at most `capacity` sides
+ * (sides whose window is over go first, then the oldest), and a session's sides are forgotten when
+ * it ends. Input: session ids and roles already verified by the upgrade handler.
+ */
+import type { PeerRole } from '../protocol/relay-api.js';
+
+const WINDOW_MS = 60_000; // 1 min
+
+interface Window {
+  readonly start: number;
+  count: number;
+}
+
+export class ReconnectBudget {
+  readonly #bySide = new Map<string, Window>();
+  readonly #perMinute: number;
+  readonly #capacity: number;
+  readonly #now: () => number;
+
+  constructor(options: { readonly perMinute: number; readonly capacity: number; readonly now?: () => number }) {
+    this.#perMinute = options.perMinute;
+    this.#capacity = options.capacity;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Spend one new socket of `role` of session `id`; false (nothing spent) when this minute's budget is gone. */
+  spend(id: string, role: PeerRole): boolean {
+    const now = this.#now();
+    const side = `${id}/${role}`;
+    let window = this.#bySide.get(side);
+    if (window === undefined || now - window.start >= WINDOW_MS) {
+      // A fresh window goes to the end of the table, which keeps the table in start order.
+      this.#bySide.delete(side);
+      window = { start: now, count: 0 };
+      this.#bySide.set(side, window);
+      this.#bound(now);
+    }
+    if (window.count >= this.#perMinute) return false;
+    window.count++;
+    return true;
+  }
+
+  /** Forget both sides of session `id` (it ended). */
+  forget(id: string): void {
+    this.#bySide.delete(`${id}/agent`);
+    this.#bySide.delete(`${id}/client`);
+  }
+
+  get size(): number {
+    return this.#bySide.size;
+  }
+
+  #bound(now: number): void {
+    for (const [side, window] of this.#bySide) {
+      if (this.#bySide.size <= this.#capacity && now - window.start < WINDOW_MS) return;
+      this.#bySide.delete(side);
+    }
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * The package as a user gets it (issue 11 §2). `npm pack` in a copy of this checkout that has
+ * no build output (no dist/, no build/: what a fresh clone has after `npm ci`), then
+ * `npm install -g` of the tarball into an empty prefix, then the installed `PREFIX/bin/kubepair`
+ * runs everything: a relay with tokens, `kubepair share` against the test API server,
+ * `kubepair token set` into a real Secret Service and `kubepair connect CODE -- kubectl get pods`.
+ * Also what the tarball holds (the build, LICENSE, README, SECURITY.md and the docs the help and
+ * the README point to; no sources, tests, source maps or benchmarks) and the installed size.
+ *
+ * npm fetches the dependencies from the registry (the tarball holds kubepair only), with the
+ * developer's own npm configuration (registry, proxy, cache): only the npm_* variables that
+ * `npm test` sets for its scripts are left out, so the nested npm sees what a user's shell
+ * would. Node.js is the one running this test, first on PATH, as a user's would be. Every npm
+ * run is bounded and killed with its process group when the time is up.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { cp, lstat, mkdir, readdir, readFile, readlink, rm, symlink } from 'node:fs/promises';
+import { delimiter, dirname, join, relative, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runKubepair } from '../helpers/cli.js';
+import type { E2EStack } from '../helpers/e2e-stack.js';
+import { startE2EStack } from '../helpers/e2e-stack.js';
+import { kubectlSandbox } from '../helpers/kubectl.js';
+import { REPO_ROOT } from '../helpers/paths.js';
+import { privateTempDir } from '../helpers/relay-process.js';
+import type { SecretService } from '../helpers/secret-service.js';
+import { startSecretService } from '../helpers/secret-service.js';
+
+/** `npm pack` (its prepack step compiles src/ with tsc: about 30 s idle, minutes on a loaded 2-core machine), in ms. */
+const PACK_TIMEOUT_MS = 300_000;
+/** `npm install -g` of the tarball (about 160 packages from the registry or npm's cache), in ms. */
+const INSTALL_TIMEOUT_MS = 300_000;
+/** One short kubepair command (--version, --help, token set), in ms. */
+const COMMAND_TIMEOUT_MS = 60_000;
+/** `connect CODE -- kubectl get pods`: pairing, the tunnel and one kubectl call, in ms. */
+const CONNECT_TIMEOUT_MS = 120_000;
+/** How long the output of a killed npm may stay open, in ms. */
+const CLOSE_AFTER_KILL_MS = 10_000;
+/** The most output kept per stream of an npm run. */
+const MAX_OUTPUT_CHARS = 1024 * 1024;
+/** SHA-256 of the Apache License 2.0 text as apache.org publishes it (LICENSE-2.0.txt, 11358 bytes). */
+const APACHE_2_0_SHA256 = 'cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30';
+/** What the tarball may hold: the build, the docs the README and the help point to, the license. */
+const SHIPPED = /^(?:package\.json|README\.md|LICENSE|SECURITY\.md|docs\/[\w.-]+\.(?:md|svg)|dist\/[\w/.-]+\.js)$/;
+/** Top-level entries of the checkout the copy leaves out: build output, dependencies, git. */
+const NOT_COPIED = new Set(['node_modules', 'build', 'dist', '.git']);
+const POD = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-0', namespace: 'default' }, spec: { containers: [{ name: 'web', image: 'nginx' }] } };
+
+interface CommandResult {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Run a command to its end in `cwd`, in its own process group; when it outlives `timeoutMs` the
+ * whole group (npm and the scripts it runs) is killed and this rejects, naming the command.
+ */
+function runBounded(command: string, args: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs: number }): Promise<CommandResult> {
+  const label = [command, ...args].join(' ');
+  const child = spawn(command, [...args], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout = (stdout + chunk).slice(-MAX_OUTPUT_CHARS)));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-MAX_OUTPUT_CHARS)));
+  return new Promise((resolvePromise, reject) => {
+    let killedAt: number | undefined;
+    const killGroup = (): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        // the group is gone already
+      }
+    };
+    const timer = setTimeout(() => {
+      killedAt = Date.now();
+      killGroup();
+      setTimeout(() => reject(new Error(`${label}: output still open ${CLOSE_AFTER_KILL_MS} ms after SIGKILL`)), CLOSE_AFTER_KILL_MS).unref();
+    }, options.timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`${label} could not be started: ${err.message}`, { cause: err }));
+    });
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      if (killedAt !== undefined) reject(new Error(`${label} did not finish within ${options.timeoutMs} ms (killed):\n${stderr.slice(-4000)}`));
+      else resolvePromise({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** This environment without what `npm test` adds for its scripts (npm_*), Node.js first on PATH. */
+function userEnvironment(pathFirst: readonly string[]): NodeJS.ProcessEnv {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+  return { ...env, PATH: [...pathFirst, dirname(process.execPath), process.env['PATH'] ?? '/usr/bin:/bin'].join(delimiter) };
+}
+
+/** Every regular file under `dir`, as paths relative to it (symbolic links are not followed). */
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) out.push(relative(dir, join(entry.parentPath, entry.name)));
+  }
+  return out;
+}
+
+/** Bytes of the regular files under `dir` (the apparent size; links count once, as links). */
+async function bytesUnder(dir: string): Promise<number> {
+  let total = 0;
+  for (const file of await filesUnder(dir)) total += (await lstat(join(dir, file))).size;
+  return total;
+}
+
+/** The failure output of a command, for assertion messages. */
+function output(result: CommandResult): string {
+  return `exit ${result.code ?? result.signal}\n--- stdout\n${result.stdout.slice(-4000)}\n--- stderr\n${result.stderr.slice(-4000)}`;
+}
+
+describe('e2e: the package a user installs (npm pack, npm install -g into an empty prefix, the installed kubepair)', () => {
+  let dir: string;
+  let prefix: string;
+  let packageDir: string;
+  let bin: string;
+  let userPath: string;
+  let tarballFiles: string[];
+  let version: string;
+
+  before(async () => {
+    dir = await privateTempDir('kubepair-package-');
+    const source = join(dir, 'checkout');
+    const packed = join(dir, 'packed');
+    prefix = join(dir, 'prefix');
+    for (const path of [packed, prefix]) await mkdir(path);
+    // The checkout without build output; its dependencies are this checkout's (npm ci's).
+    await cp(REPO_ROOT, source, { recursive: true, filter: (path) => !NOT_COPIED.has(relative(REPO_ROOT, path).split(/[\\/]/)[0] ?? '') });
+    await symlink(join(REPO_ROOT, 'node_modules'), join(source, 'node_modules'), 'dir');
+    version = (JSON.parse(await readFile(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+
+    const pack = await runBounded('npm', ['pack', '--json', '--pack-destination', packed], { cwd: source, env: userEnvironment([]), timeoutMs: PACK_TIMEOUT_MS });
+    assert.equal(pack.code, 0, `npm pack failed: ${output(pack)}`);
+    const [report] = JSON.parse(pack.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    assert.ok(report !== undefined, `npm pack reported nothing: ${output(pack)}`);
+    tarballFiles = report.files.map((file) => file.path).sort();
+
+    const install = await runBounded('npm', ['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', join(packed, report.filename)], {
+      cwd: dir,
+      env: userEnvironment([]),
+      timeoutMs: INSTALL_TIMEOUT_MS,
+    });
+    assert.equal(install.code, 0, `npm install -g of the tarball failed (it needs the npm registry for the dependencies): ${output(install)}`);
+    bin = join(prefix, 'bin', 'kubepair');
+    packageDir = join(prefix, 'lib', 'node_modules', 'kubepair');
+    userPath = userEnvironment([join(prefix, 'bin')])['PATH']!;
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  it('the tarball holds the build, LICENSE (Apache-2.0), README, SECURITY.md and docs, and no sources, tests, maps or benchmarks', async (t) => {
+    for (const file of tarballFiles) assert.match(file, SHIPPED, `${file} should not be in the package`);
+    for (const needed of ['package.json', 'LICENSE', 'README.md', 'SECURITY.md', 'dist/cli/main.js', 'docs/operations.md', 'docs/usage.md']) {
+      const listed = [...tarballFiles.filter((file) => !file.startsWith('dist/')), `and ${tarballFiles.filter((file) => file.startsWith('dist/')).length} files under dist/`];
+      assert.ok(tarballFiles.includes(needed), `${needed} is missing from the package, which holds ${listed.join(' ')}`);
+    }
+    // The same files, installed (npm adds nothing of ours, leaves nothing out).
+    const installed = (await filesUnder(packageDir)).filter((file) => !file.startsWith(`node_modules/`)).sort();
+    assert.deepEqual(installed, tarballFiles);
+    const license = await readFile(join(packageDir, 'LICENSE'));
+    assert.equal(createHash('sha256').update(license).digest('hex'), APACHE_2_0_SHA256, 'LICENSE is the Apache License 2.0 text, byte for byte');
+    const manifest = JSON.parse(await readFile(join(packageDir, 'package.json'), 'utf8')) as { license: string; engines: { node: string } };
+    assert.equal(manifest.license, 'Apache-2.0');
+    // The installed size, for the record (README "Install"; issue 15 wants it smaller).
+    const size = await bytesUnder(prefix);
+    const dependencies = await bytesUnder(join(packageDir, 'node_modules'));
+    const clientNode = await bytesUnder(join(packageDir, 'node_modules', '@kubernetes', 'client-node'));
+    t.diagnostic(
+      `installed: ${(size / 1e6).toFixed(1)} MB (kubepair ${((size - dependencies) / 1e3).toFixed(0)} kB, @kubernetes/client-node ${(clientNode / 1e6).toFixed(1)} MB)`,
+    );
+    assert.ok(size > dependencies && dependencies > 0);
+  });
+
+  it('every docs/ file the shipped code and the shipped Markdown point to is in the package', async () => {
+    const files = await filesUnder(packageDir);
+    const references: Array<{ from: string; target: string }> = [];
+    for (const file of files.filter((name) => name.startsWith('dist/') && name.endsWith('.js'))) {
+      for (const match of (await readFile(join(packageDir, file), 'utf8')).matchAll(/\bdocs\/[\w.-]+\.md\b/g)) references.push({ from: file, target: match[0] });
+    }
+    for (const file of files.filter((name) => !name.startsWith('node_modules/') && name.endsWith('.md'))) {
+      for (const match of (await readFile(join(packageDir, file), 'utf8')).matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+        const link = match[1]!;
+        if (/^[a-z]+:/i.test(link)) continue; // https:, mailto:
+        references.push({ from: file, target: relative(packageDir, resolve(packageDir, dirname(file), link)) });
+      }
+    }
+    assert.ok(references.some(({ target }) => target === 'docs/operations.md'), 'relay --help points to docs/operations.md');
+    for (const { from, target } of references) assert.ok(existsSync(join(packageDir, target)), `${from} points to ${target}, which is not in the package`);
+  });
+
+  it('PREFIX/bin/kubepair is the installed dist/cli/main.js and answers --version and --help', async () => {
+    assert.equal(resolve(dirname(bin), await readlink(bin)), join(packageDir, 'dist', 'cli', 'main.js'));
+    const env = { PATH: userPath, HOME: dir };
+    const versionRun = await runKubepair(['--version'], { program: bin, env, timeoutMs: COMMAND_TIMEOUT_MS });
+    assert.deepEqual([versionRun.code, versionRun.stdout, versionRun.stderr], [0, `${version}\n`, '']);
+    const help = await runKubepair(['--help'], { program: bin, env, timeoutMs: COMMAND_TIMEOUT_MS });
+    assert.equal(help.code, 0, help.stderr);
+    for (const command of ['relay', 'share', 'connect', 'token', 'audit']) assert.match(help.stdout, new RegExp(`^ {2}${command}\\b`, 'm'), `--help lists ${command}:\n${help.stdout}`);
+    const relayHelp = await runKubepair(['relay', '--help'], { program: bin, env, timeoutMs: COMMAND_TIMEOUT_MS });
+    assert.equal(relayHelp.code, 0, relayHelp.stderr);
+    assert.match(relayHelp.stdout, /docs\/operations\.md/);
+  });
+
+  describe('a session run by the installed kubepair', () => {
+    let stack: E2EStack;
+    let secrets: SecretService;
+    let home: Awaited<ReturnType<typeof kubectlSandbox>>;
+    before(async () => {
+      stack = await startE2EStack({ api: { objects: [POD] }, installed: { bin, path: userPath } });
+      secrets = await startSecretService();
+      home = await kubectlSandbox('kubepair-package-home-');
+    });
+    after(async () => {
+      await stack?.close();
+      await secrets?.stop();
+      await home?.remove();
+    });
+
+    it('relay, share, token set into the keychain and connect CODE -- kubectl get pods: the pod comes back', async () => {
+      const share = await stack.startShare(['--once']);
+      const laptop = { DBUS_SESSION_BUS_ADDRESS: secrets.address, KUBEPAIR_TOKEN: '', HOME: home.dir };
+      const set = await runKubepair(['token', 'set', '--relay', stack.relayUrl], {
+        program: bin,
+        env: stack.env('client', laptop),
+        input: stack.tokens.client,
+        timeoutMs: COMMAND_TIMEOUT_MS,
+      });
+      assert.equal(set.code, 0, set.stderr);
+      const connect = stack.startConnect([share.code, '--', 'kubectl', 'get', 'pods', '-o', 'name'], laptop);
+      const exit = await connect.exitedWithin(CONNECT_TIMEOUT_MS);
+      assert.equal(exit.code, 0, connect.stderr());
+      assert.equal(connect.stdout(), 'pod/web-0\n');
+      assert.ok(
+        stack.api.requests().some((request) => request.path === '/api/v1/namespaces/default/pods'),
+        'kubectl\'s request reached the API server through the tunnel',
+      );
+      assert.equal((await share.process.exitedWithin(CONNECT_TIMEOUT_MS)).code, 0, share.process.stderr());
+      assert.deepEqual(await stack.kubeconfigsLeft(), []);
+      // The installed relay masks WebSocket frames with bufferutil's prebuilt native code where one exists for this platform.
+      if (existsSync(join(packageDir, 'node_modules', 'bufferutil', 'prebuilds', `${process.platform}-${process.arch}`))) {
+        assert.doesNotMatch(stack.relay.stderr(), /bufferutil_missing/);
+      }
+    });
+  });
+});
