@@ -84,6 +84,8 @@ export class ShareOutput {
   #offered: Date | undefined;
   #lastAuditReport: number | undefined;
   #auditFailuresUnreported = 0;
+  /** What is shared, until it is printed next to the first code. */
+  #summary: ShareSummary | undefined;
 
   constructor(out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr) {
     this.#out = out;
@@ -103,13 +105,20 @@ export class ShareOutput {
     });
   }
 
-  /** Say what is shared: printed once, before the first code. */
+  /**
+   * Say what is shared: printed once, with the first code, so a share that fails before the
+   * relay hands out a code shows only its one error line.
+   */
   sharing(summary: ShareSummary): void {
-    this.#err.write(summaryLines(summary, new Date()).join('\n') + '\n');
+    this.#summary = summary;
   }
 
   code(code: PairingCode, expiresAt: Date): void {
     this.#stopCountdown();
+    if (this.#summary !== undefined) {
+      this.#err.write(summaryLines(this.#summary, new Date()).join('\n') + '\n');
+      this.#summary = undefined;
+    }
     this.#offered = expiresAt;
     const text = formatPairingCode(code);
     if (!this.#tty) {
