@@ -127,7 +127,12 @@ function getHealth(endpoint: RelayEndpoint, relay: ResolvedRelay, now: () => num
   });
 }
 
-/** True when something at host:port completes a TLS handshake (certificate not checked). */
+/**
+ * True when something at host:port completes a TLS handshake. Only a probe that tells "this
+ * port speaks TLS" from "it speaks plain HTTP" (for `http://` given to a TLS relay): the
+ * certificate is not checked because nothing is sent and the socket is destroyed at once; the
+ * real check of the relay's certificate is the /healthz request above, verified as usual.
+ */
 function speaksTls(relay: ResolvedRelay, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = tlsConnect({ host: relay.hostname.replace(/^\[|\]$/g, ''), port, rejectUnauthorized: false, servername: undefined, timeout: DOCTOR_NETWORK_TIMEOUT_MS });
