@@ -1,10 +1,10 @@
 /**
  * Every limit kubepair enforces, as named constants with their units (CONVENTIONS §5).
- * Defaults come from DESIGN §3 and §4. Components take overrides only through validated
+ * Defaults come from docs/design.md §3 and §4. Components take overrides only through validated
  * configuration; nothing else hard-codes these numbers.
  */
 
-// --- pairing code (DESIGN §4) ---
+// --- pairing code (docs/design.md §4) ---
 /** Decimal digits in the secret part of a pairing code. */
 export const PAIRING_SECRET_DIGITS = 8;
 /** Most decimal digits a nameplate may have (nameplates stay short: lowest free number). */
@@ -14,7 +14,7 @@ export const PAIRING_CODE_INPUT_MAX_CHARS = 64;
 /** Failed pairings an agent accepts per session before it discards the code. */
 export const PAIRING_MAX_ATTEMPTS = 5;
 
-// --- handshake (DESIGN §4) ---
+// --- handshake (docs/design.md §4) ---
 /** Largest ADa / ADb associated-data JSON, in bytes. */
 export const HANDSHAKE_AD_MAX_BYTES = 1024; // 1 KiB
 /** Most capability strings in ADa / ADb, and the longest one, in characters. */
@@ -23,7 +23,7 @@ export const HANDSHAKE_CAP_MAX_CHARS = 64;
 /** How long one handshake step may wait for the peer's message. */
 export const HANDSHAKE_STEP_TIMEOUT_MS = 15_000; // 15 s
 
-// --- record layer (DESIGN §4) ---
+// --- record layer (docs/design.md §4) ---
 /** Records sealed under one key before the sender must switch keys (KEY_UPDATE). */
 export const RECORD_KEY_UPDATE_LIMIT = 2 ** 24;
 /** Largest binary frame (one record) accepted, in bytes; equals the WebSocket message limit. */
@@ -41,7 +41,7 @@ export const CONTROL_MAX_BYTES = 64 * 1024; // 64 KiB
 /** Inbound MUX bytes buffered before the channel stops reading the transport. */
 export const CHANNEL_READ_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
 
-// --- acknowledged records and resumption (DESIGN §8.1) ---
+// --- acknowledged records and resumption (docs/design.md §8.1) ---
 /**
  * Sealed records a sender keeps until the peer acknowledges them, in bytes (frames as sent).
  * At this bound the channel stops accepting MUX writes (backpressure) until an ACK frees
@@ -49,7 +49,7 @@ export const CHANNEL_READ_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
  * for what that window does not count: record and HTTP/2 frame overhead, HTTP/2 frames outside
  * flow control, and the receiver's ACK lag (up to CHANNEL_ACK_EVERY_BYTES). So on a healthy link,
  * and during an outage too, HTTP/2's own flow control stops the writers first and this bound is
- * the safety net DESIGN §8.1 asks for. Kept by each endpoint, never by the relay.
+ * the safety net docs/design.md §8.1 asks for. Kept by each endpoint, never by the relay.
  */
 export const CHANNEL_RETRANSMIT_MAX_BYTES = 40 * 1024 * 1024; // 40 MiB
 /** A receiver acknowledges at the latest after this many ACK-eliciting records (MUX, CONTROL, KEY_UPDATE). */
@@ -61,7 +61,7 @@ export const CHANNEL_ACK_DELAY_MS = 20; // 20 ms
 /** How long `resume` waits for the peer's RESUME on a new carrier before that attempt fails. */
 export const RESUME_STEP_TIMEOUT_MS = 15_000; // 15 s
 
-// --- endpoints keeping a session alive across carriers (DESIGN §8.1 "Liveness") ---
+// --- endpoints keeping a session alive across carriers (docs/design.md §8.1 "Liveness") ---
 /** The resume window `share` asks the relay for unless `--resume-window` says otherwise. */
 export const DEFAULT_RESUME_WINDOW_MS = 10 * 60_000; // 10 min
 /** First reconnect delay after a carrier is lost (then doubled per failed attempt, jittered). */
@@ -81,11 +81,11 @@ export const LINK_CHECK_INTERVAL_MS = 500; // 500 ms
 /** How long a new local connection waits for a suspended tunnel before it is refused. */
 export const TUNNEL_OUTAGE_WAIT_MS = 60_000; // 60 s
 
-// --- WebSocket (DESIGN §3) ---
+// --- WebSocket (docs/design.md §3) ---
 /** Largest WebSocket message on every side, in bytes. */
 export const WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024; // 16 MiB
 
-// --- multiplexing (DESIGN §5) ---
+// --- multiplexing (docs/design.md §5) ---
 /** HTTP/2 flow-control window per CONNECT stream, sized for a relay on another continent. */
 export const MUX_STREAM_WINDOW_BYTES = 4 * 1024 * 1024; // 4 MiB
 /** HTTP/2 flow-control window for the whole connection. */
@@ -99,7 +99,7 @@ export const MUX_TARGET_NAME_MAX_CHARS = 63;
 /** Most targets a session offers (kube-apiserver and --expose names), and most --forward ports a client opens. */
 export const SESSION_TARGETS_MAX = 32;
 
-// --- agent policy (DESIGN §6) ---
+// --- agent policy (docs/design.md §6) ---
 /** Most `--allow` rules, and separately most `--deny` rules, one policy accepts. */
 export const POLICY_MAX_RULES = 64;
 /** Longest policy rule, in characters. */
@@ -114,7 +114,7 @@ export const POLICY_MAX_IMPERSONATION_VALUES = 32;
 /** Longest request description (`delete pods`, `get /version`) put in a message, in characters. */
 export const POLICY_DESCRIPTION_MAX_CHARS = 160;
 
-// --- agent reverse proxy (DESIGN §6) ---
+// --- agent reverse proxy (docs/design.md §6) ---
 /** Largest response head (status line and headers) the agent reads on an upgrade, in bytes. */
 export const UPGRADE_RESPONSE_HEAD_MAX_BYTES = 16 * 1024; // 16 KiB, Node's default header limit
 /** How long the agent waits for the answer head of an upgrade request. */
@@ -144,13 +144,13 @@ export const UPGRADE_CLIENT_CLOSE_GRACE_MS = 10_000; // 10 s
 /** While audit writes keep failing, `share` prints at most one line about it per this interval. */
 export const SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS = 10_000; // 10 s
 
-// --- agent: paired sessions (DESIGN §1, §6) ---
+// --- agent: paired sessions (docs/design.md §1, §6) ---
 /** How long a paired session may last unless `share --max-duration` says otherwise. */
 export const SHARE_SESSION_LIFETIME_MS = 8 * 60 * 60 * 1000; // 8 h
 /** The shortest `--max-duration` accepted. */
 export const SHARE_SESSION_LIFETIME_MIN_MS = 60 * 1000; // 1 min
 
-// --- agent: passthrough credentials (DESIGN §6) ---
+// --- agent: passthrough credentials (docs/design.md §6) ---
 /**
  * Shortest ServiceAccount token lifetime asked of the TokenRequest API, in seconds: Kubernetes
  * refuses less (spec.expirationSeconds >= 600), so a shorter session still gets a 10 min token.
@@ -163,7 +163,7 @@ export const TOKEN_REQUEST_ANSWER_MAX_BYTES = 1024 * 1024; // 1 MiB
 /** Longest API server message quoted in an error, in characters. */
 export const UPSTREAM_MESSAGE_MAX_CHARS = 300;
 
-// --- audit log and redaction (DESIGN §6) ---
+// --- audit log and redaction (docs/design.md §6) ---
 /** Default size at which the audit log is rotated, in bytes. */
 export const AUDIT_ROTATE_DEFAULT_BYTES = 100 * 1024 * 1024; // 100 MiB
 /** Smallest rotation size accepted, in bytes. */
@@ -186,7 +186,7 @@ export const REDACT_MAX_STRING_CHARS = 64 * 1024; // 64 Ki characters
 /** Deepest nesting of objects and arrays the redaction module descends into; deeper values are replaced. */
 export const REDACT_MAX_DEPTH = 16;
 
-// --- certificates (src/tls, DESIGN §6) ---
+// --- certificates (src/tls, docs/design.md §6) ---
 /** Default lifetime of a throw-away CA and of the certificates it issues (covers an 8 h session). */
 export const TLS_DEFAULT_VALIDITY_MS = 24 * 60 * 60 * 1000; // 24 h
 /** Longest lifetime any certificate from src/tls may have; throw-away CAs stay short-lived. */
@@ -204,7 +204,7 @@ export const TLS_MAX_GROUPS = 32;
 /** Random bytes in a certificate serial number (RFC 5280 §4.1.2.2 allows up to 20 octets). */
 export const TLS_SERIAL_BYTES = 16;
 
-// --- relay (DESIGN §3) ---
+// --- relay (docs/design.md §3) ---
 // Defaults of `kubepair relay`; every one is overridable by a flag and a KUBEPAIR_RELAY_*
 // variable (src/relay/relay-options.ts validates the ranges).
 /** Address the relay listens on when none is given. */
@@ -302,34 +302,36 @@ export const RELAY_LOG_BUFFER_MAX_BYTES = 16 * 1024 * 1024; // 16 MiB
 /** Quiet period after a tokens-file change before the relay reloads it. */
 export const RELAY_TOKENS_RELOAD_DEBOUNCE_MS = 100; // 100 ms
 /**
- * Longest resume window the relay grants (DESIGN §8.1): how long an established session whose
- * socket dropped stays suspended, waiting for that side to come back. The agent asks for its own
- * window (`share --resume-window`); the relay grants at most this, and never past the session's end.
+ * Longest resume window the relay grants (docs/design.md §8.1): how long an established session
+ * whose socket dropped stays suspended, waiting for that side to come back. The agent asks for its
+ * own window (`share --resume-window`); the relay grants at most this, and never past the session's
+ * end.
  */
 export const RELAY_MAX_RESUME_WINDOW_MS = 60 * 60_000; // 1 h
 /** Longest resume window an agent may ask for on the wire, in seconds (the longest session lifetime). */
 export const RELAY_RESUME_WINDOW_MAX_S = 7 * 24 * 60 * 60; // 7 d
 /**
  * Sessions a restarted relay recreated from their keys that still wait for one of their two sides
- * (DESIGN §8.1 "relay restarts"). Past it further resuming sockets of unknown sessions get 503 and
- * retry, so a flood of valid-looking resumptions cannot grow the relay's state without bound.
+ * (docs/design.md §8.1 "relay restarts"). Past it further resuming sockets of unknown sessions get
+ * 503 and retry, so a flood of valid-looking resumptions cannot grow the relay's state without
+ * bound.
  */
 export const RELAY_MAX_RECREATED_WAITING = 1_000;
 /**
  * Sessions that ended on this relay process and are remembered, with why, so that a side coming
  * back after the end hears the reason (404 "its resume window closed...") and a session a restarted
- * relay recreated cannot be recreated again after it ended (DESIGN §8.1). Past it the oldest is
- * forgotten (about 100 bytes each: 1 MB); a forgotten one can at worst be recreated and wait one
- * resume window again, bounded by RELAY_MAX_RECREATED_WAITING.
+ * relay recreated cannot be recreated again after it ended (docs/design.md §8.1). Past it the
+ * oldest is forgotten (about 100 bytes each: 1 MB); a forgotten one can at worst be recreated and
+ * wait one resume window again, bounded by RELAY_MAX_RECREATED_WAITING.
  */
 export const RELAY_ENDED_SESSIONS_REMEMBERED = 10_000;
 /**
  * New sockets (resumptions, replacements) each side of an established session may open per
- * minute (DESIGN §8.1): an endpoint with capped, jittered backoff needs a few; past it 429.
+ * minute (docs/design.md §8.1): an endpoint with capped, jittered backoff needs a few; past it 429.
  */
 export const RELAY_MAX_RECONNECTS_PER_MINUTE = 60;
 
-// --- relay client (DESIGN §3) ---
+// --- relay client (docs/design.md §3) ---
 /** How long one relay API request may take, connect to last byte. */
 export const RELAY_CLIENT_REQUEST_TIMEOUT_MS = 15_000; // 15 s
 /** Largest relay API response body the client reads, in bytes. */
@@ -358,7 +360,7 @@ export const TERMINAL_MESSAGE_MAX_CHARS = 1024;
  */
 export const BANNER_RULE_MAX_CHARS = 56;
 
-// --- connect: signals and leftover kubeconfigs (DESIGN §6) ---
+// --- connect: signals and leftover kubeconfigs (docs/design.md §6) ---
 /** How long connect's shell or command has between SIGTERM and SIGKILL when connect stops it. */
 export const CHILD_STOP_GRACE_MS = 5_000; // 5 s
 /**
@@ -366,10 +368,14 @@ export const CHILD_STOP_GRACE_MS = 5_000; // 5 s
  * anyway: twice the child's grace, so the child's SIGKILL comes first.
  */
 export const SIGNAL_EXIT_GRACE_MS = 2 * CHILD_STOP_GRACE_MS; // 10 s
+/** While connect waits for the sharer's side to answer, how often it says it still waits. */
+export const CONNECT_WAIT_PROGRESS_INTERVAL_MS = 5_000; // 5 s
+/** How long before the session's end connect warns that it will end (10 min, then 1 min). */
+export const CONNECT_END_WARNINGS_MS: readonly number[] = [10 * 60_000, 60_000];
 /** Directory entries a connect examines when it looks for kubeconfigs left by dead processes. */
 export const STALE_KUBECONFIG_SCAN_MAX_ENTRIES = 4096;
 
-// --- relay tokens in the OS keychain (DESIGN §7) ---
+// --- relay tokens in the OS keychain (docs/design.md §7) ---
 /**
  * How long one keychain call may take. A locked keychain may show an unlock prompt, so this
  * leaves a person time to answer it.
@@ -377,3 +383,17 @@ export const STALE_KUBECONFIG_SCAN_MAX_ENTRIES = 4096;
 export const KEYCHAIN_CALL_TIMEOUT_MS = 60_000; // 60 s
 /** Most bytes `kubepair token set` reads from standard input (a token is 48 characters). */
 export const TOKEN_INPUT_MAX_BYTES = 4 * 1024; // 4 KiB
+
+// --- the user's config file (src/cli/config-file.ts; docs/usage.md "Config file") ---
+/** Largest config file kubepair reads, in bytes: a handful of settings needs well under 1 KiB. */
+export const CONFIG_FILE_MAX_BYTES = 64 * 1024; // 64 KiB
+
+// --- kubepair doctor (src/cli/doctor-checks.ts) ---
+/** How long doctor waits for each network check (the relay's health route, a TLS probe), in ms. */
+export const DOCTOR_NETWORK_TIMEOUT_MS = 5_000; // 5 s
+/** How long doctor waits for `kubectl version --client`, in ms. */
+export const DOCTOR_KUBECTL_TIMEOUT_MS = 10_000; // 10 s
+/** Clock difference to the relay above which doctor warns, in ms (the relay's Date header has 1 s resolution). */
+export const DOCTOR_CLOCK_SKEW_WARN_MS = 30_000; // 30 s
+/** Most bytes of a relay's health answer doctor reads. */
+export const DOCTOR_HEALTH_MAX_BYTES = 4 * 1024; // 4 KiB

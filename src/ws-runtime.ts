@@ -1,5 +1,6 @@
 /**
- * The `ws` package (WebSocket client and server of DESIGN §3), loaded with CommonJS `require`.
+ * The `ws` package (WebSocket client and server of docs/design.md §3), loaded with CommonJS
+ * `require`.
  *
  * Why not `import { WebSocket } from 'ws'`: ws is CommonJS with a thin ESM wrapper that
  * imports each of its files, and Node 20's ESM loader lexes every imported CommonJS file for

@@ -36,6 +36,8 @@ const REQUIRED_PROGRAMS = [
   { program: 'dbus-daemon', debianPackage: 'dbus-daemon', usedBy: 'the keychain tests: a private session bus' },
   { program: 'gnome-keyring-daemon', debianPackage: 'gnome-keyring', usedBy: 'the keychain tests: the Secret Service' },
   { program: 'script', debianPackage: 'bsdutils', usedBy: 'the terminal tests: kubectl exec -it, attach -it and the code prompt under a pty' },
+  { program: 'zsh', debianPackage: 'zsh', usedBy: 'test/integration/cli/completion: the zsh completion script in a real zsh' },
+  { program: 'fish', debianPackage: 'fish', usedBy: 'test/integration/cli/completion: the fish completion script in a real fish' },
 ];
 
 /** True when `path` is a file this user may execute. */

@@ -1,10 +1,10 @@
 /**
- * `AgentSession`: one paired session of the agent role, as an object you can hold (DESIGN §1,
- * §5, §6; docs/architecture.md "Role objects"). It owns what lives as long as one client is
- * connected: the secure channel, the mux, the offered targets (the kube proxy in proxy mode,
- * raw TCP to the API server in passthrough, `--expose` targets), the audit gate every stream
- * passes (connection-audit.ts: recorded before it is served, refused while it cannot be), and
- * the session's lifetime. CodeOffer creates one for each client that pairs.
+ * `AgentSession`: one paired session of the agent role, as an object you can hold
+ * (docs/design.md §1, §5, §6; docs/architecture.md "Role objects"). It owns what lives as long as
+ * one client is connected: the secure channel, the mux, the offered targets (the kube proxy in
+ * proxy mode, raw TCP to the API server in passthrough, `--expose` targets), the audit gate every
+ * stream passes (connection-audit.ts: recorded before it is served, refused while it cannot be),
+ * and the session's lifetime. CodeOffer creates one for each client that pairs.
  *
  * Shape (chisel's `share/tunnel`): a `Config` validated in the constructor, `start(signal)`
  * that sends the session description and resolves once streams are served, `closed` (the
@@ -12,7 +12,7 @@
  * session ends when the channel closes: the client left, the relay went away, the lifetime
  * ran out (KP_ERR_SESSION_EXPIRED; in passthrough with a ServiceAccount token, no later than
  * the token), or close() / the start signal. A dropped relay link does not end it: the
- * DurableLink CodeOffer hands in (relay-client/durable-link.ts, DESIGN §8.1) resumes the
+ * DurableLink CodeOffer hands in (relay-client/durable-link.ts, docs/design.md §8.1) resumes the
  * channel on a new carrier, and the session reports the drop and the resumption as events; the
  * mux, the policy and the audit never see a cut.
  *

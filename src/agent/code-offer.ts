@@ -1,7 +1,7 @@
 /**
  * `CodeOffer`: the agent role's standing offer of a pairing code, as an object you can hold
- * (DESIGN §1, §3, §4; docs/architecture.md "Role objects"). It creates a relay session, offers
- * its pairing code, and runs the CPace handshake each time the relay reports a client. It
+ * (docs/design.md §1, §3, §4; docs/architecture.md "Role objects"). It creates a relay session,
+ * offers its pairing code, and runs the CPace handshake each time the relay reports a client. It
  * counts failed pairings itself (it does not trust the relay's count): every failed attempt is
  * reported to the relay as `pake_failed`, and after PAIRING_MAX_ATTEMPTS the code is discarded
  * and the offer ends, failed, saying someone may be guessing. A client that pairs gets an
@@ -25,7 +25,6 @@ import { newPairingCode } from '../channel/pairing-code.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
 import { openSecureChannel } from '../channel/open-secure-channel.js';
 import { KubepairError, toKubepairError } from '../errors/index.js';
-import { nextEvent } from '../events/next-event.js';
 import { PAIRING_MAX_ATTEMPTS } from '../limits.js';
 import { PEER_CAPABILITIES } from '../protocol/capabilities.js';
 import type { RelayControlMessage } from '../protocol/relay-control.js';
@@ -71,25 +70,6 @@ type CodeOutcome = 'served' | 'expired';
 
 function sessionIdBytes(id: string): Uint8Array {
   return new Uint8Array(Buffer.from(id, 'base64url'));
-}
-
-/** The next relay control message of one of `types`, or undefined when the socket closes first. */
-function nextRelayControl(socket: RelaySocket, types: ReadonlyArray<RelayControlMessage['type']>, signal: AbortSignal): Promise<RelayControlMessage | undefined> {
-  return nextEvent<RelayControlMessage | undefined>(
-    (outcome) => {
-      const onControl = (message: RelayControlMessage): void => {
-        if (types.includes(message.type)) outcome.resolve(message);
-      };
-      const onClose = (): void => outcome.resolve(undefined);
-      socket.controlMessages.on('control', onControl);
-      socket.once('close', onClose);
-      return () => {
-        socket.controlMessages.off('control', onControl);
-        socket.off('close', onClose);
-      };
-    },
-    { signal, abortError: (aborted) => new KubepairError('KP_ERR_ABORTED', undefined, { cause: aborted.reason }) },
-  );
 }
 
 export class CodeOffer extends EventEmitter<CodeOfferEvents> {
@@ -176,7 +156,7 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
     try {
       this.emit('code', code, created.expiresAt);
       for (let failures = 0; failures < PAIRING_MAX_ATTEMPTS; ) {
-        const peer = await nextRelayControl(socket, ['peer_connected'], signal);
+        const peer = await socket.nextControl(['peer_connected'], signal);
         if (peer === undefined) return 'expired';
         const channel = await this.#pair(socket, code, created, failures, signal);
         if (channel !== undefined) {
@@ -230,8 +210,8 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
   }
 
   /**
-   * Keep the paired session's channel alive across relay carriers (DESIGN §8.1): reconnect with
-   * the same agent key and restate the window after each resumption.
+   * Keep the paired session's channel alive across relay carriers (docs/design.md §8.1): reconnect
+   * with the same agent key and restate the window after each resumption.
    */
   #keepAlive(channel: SecureChannel, socket: RelaySocket, created: CreatedSession, windowS: number): DurableLink {
     const relay = this.config.relay;

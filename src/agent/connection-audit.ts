@@ -1,5 +1,5 @@
 /**
- * The agent's audit gate on the mux (DESIGN §5, §6; docs/audit.md "In the agent"): every
+ * The agent's audit gate on the mux (docs/design.md §5, §6; docs/audit.md "In the agent"): every
  * tunnel stream, to every target, passes here before it is answered. Its `connection_opened`
  * record is written first and awaited — before the target is dialled and before any byte is
  * forwarded — and a stream whose record cannot be written is refused with `audit-unavailable`

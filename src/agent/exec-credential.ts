@@ -1,6 +1,6 @@
 /**
  * Running a kubeconfig's exec credential plugin (client.authentication.k8s.io, the protocol
- * kubectl uses) for the agent's own API-server credentials (DESIGN §6, §7).
+ * kubectl uses) for the agent's own API-server credentials (docs/design.md §6, §7).
  *
  * kubepair runs the plugin itself instead of through @kubernetes/client-node because the child
  * must not inherit secret-looking variables: it is spawned from an argument array (never a

@@ -1,5 +1,5 @@
 /**
- * The agent's in-process Kubernetes reverse proxy (proxy mode, DESIGN §6; issue 10). Each
+ * The agent's in-process Kubernetes reverse proxy (proxy mode, docs/design.md §6; issue 10). Each
  * tunnel stream to `kube-apiserver` is one HTTP/1.1 connection from the client's kubectl, read
  * by the agent's own strict request reader (http1/request-reader.ts). For every request:
  *

@@ -1,5 +1,5 @@
 /**
- * Credentials the agent hands to the client in passthrough mode (DESIGN §6): its own client
+ * Credentials the agent hands to the client in passthrough mode (docs/design.md §6): its own client
  * certificate or bearer token, or — with `--service-account NS/NAME` — a token from the
  * TokenRequest API (`POST /api/v1/namespaces/NS/serviceaccounts/NAME/token`), so the agent's
  * own credentials never leave it. docs/passthrough.md explains the choices made here.

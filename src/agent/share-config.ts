@@ -3,7 +3,7 @@
  * (CodeOffer, AgentSession; docs/architecture.md "Role objects"), so a library caller, the CLI
  * and a future front end get the same checks and messages. Besides each field's own rules,
  * the combinations that cannot work, or that would hand the client a wider identity than the
- * sharer asked for (DESIGN §6; docs/passthrough.md):
+ * sharer asked for (docs/design.md §6; docs/passthrough.md):
  *
  * - passthrough with a policy other than `open`, or with --allow / --deny rules: TLS goes end to
  *   end, the agent cannot see, let alone refuse, a request;
@@ -72,8 +72,8 @@ const settingsShape = {
   auditFailOpen: z.boolean().default(false),
   handshakeStepTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
   /**
-   * `--resume-window`: how long a paired session survives a dropped link (DESIGN §8.1), sent to
-   * the relay in whole seconds; 0: a dropped link ends the session, as before.
+   * `--resume-window`: how long a paired session survives a dropped link (docs/design.md §8.1),
+   * sent to the relay in whole seconds; 0: a dropped link ends the session, as before.
    */
   resumeWindowMs: z
     .number()

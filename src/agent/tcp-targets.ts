@@ -1,6 +1,6 @@
 /**
- * Raw TCP targets of the agent (DESIGN §5): names offered with `--expose NAME=HOST:PORT`, and
- * the API server itself in passthrough mode. The agent maps each name to an address it chose;
+ * Raw TCP targets of the agent (docs/design.md §5): names offered with `--expose NAME=HOST:PORT`,
+ * and the API server itself in passthrough mode. The agent maps each name to an address it chose;
  * the client only ever names a target, so it cannot make the agent dial anywhere else. A
  * handler runs only for a stream the mux's audit gate admitted (connection-audit.ts: its
  * `connection_opened` record is written before this dials), and resolves with the bytes it

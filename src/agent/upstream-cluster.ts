@@ -1,6 +1,6 @@
 /**
- * The agent's view of its own cluster (DESIGN §1, §6): which API server, how to verify it, and
- * how to authenticate to it. The kubeconfig comes from `--kubeconfig`, `$KUBECONFIG`,
+ * The agent's view of its own cluster (docs/design.md §1, §6): which API server, how to verify it,
+ * and how to authenticate to it. The kubeconfig comes from `--kubeconfig`, `$KUBECONFIG`,
  * `~/.kube/config`, or the in-cluster ServiceAccount, parsed and merged by
  * @kubernetes/client-node; `--context` picks the context.
  *

@@ -1,6 +1,6 @@
 /**
- * Append-only JSON-lines audit log (DESIGN §6, §7; docs/audit.md), shared by the agent and the
- * relay. Records come from kubepair code but carry untrusted data (paths, queries, names from
+ * Append-only JSON-lines audit log (docs/design.md §6, §7; docs/audit.md), shared by the agent and
+ * the relay. Records come from kubepair code but carry untrusted data (paths, queries, names from
  * the remote client), so every record is redacted before it is written.
  *
  * - The file is opened O_WRONLY|O_APPEND|O_CREAT|O_NOFOLLOW with mode 0600 (a looser existing

@@ -1,5 +1,5 @@
 /**
- * The canonical byte form of a hash-chained audit line (DESIGN §6; docs/audit.md "Hash
+ * The canonical byte form of a hash-chained audit line (docs/design.md §6; docs/audit.md "Hash
  * chain"). Both the writer (audit-log.ts) and the verifier (verify.ts) use only this module, so
  * the two cannot drift apart. Lines read back from disk are untrusted: anyone with write
  * access to the file may have edited them.

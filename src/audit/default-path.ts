@@ -1,5 +1,5 @@
 /**
- * Where the audit log lives when no path is given (DESIGN §6, §7; docs/audit.md):
+ * Where the audit log lives when no path is given (docs/design.md §6, §7; docs/audit.md):
  * `$XDG_STATE_HOME/kubepair/audit.jsonl`, or `~/.local/state/kubepair/audit.jsonl` when
  * XDG_STATE_HOME is unset or not absolute (the XDG Base Directory specification says relative
  * values are invalid and must be ignored). The kubepair directory is private: mode 0700.

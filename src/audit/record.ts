@@ -1,6 +1,6 @@
 /**
- * The shape of the audit records kubepair writes (DESIGN §6; docs/audit.md "Records"), one type
- * per event. The agent writes a `connection_opened` record before it serves any tunnel stream
+ * The shape of the audit records kubepair writes (docs/design.md §6; docs/audit.md "Records"), one
+ * type per event. The agent writes a `connection_opened` record before it serves any tunnel stream
  * and a `connection_closed` record when the stream ends, and one `request` record per API
  * request it decides on; the log adds `time` when a record has none and, for a chained log,
  * `seq`, `prev` and `hash`. Values that come from the remote client (paths, names, the query)

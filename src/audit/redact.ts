@@ -1,5 +1,5 @@
 /**
- * The one redaction module for logs and audit records (DESIGN §6, §7; seeds/004 "Secret
+ * The one redaction module for logs and audit records (docs/design.md §6, §7; seeds/004 "Secret
  * redaction"; docs/audit.md "Redaction"). Everything logged or audited passes through here
  * first. All input is untrusted: request paths, query strings, headers and command lines come
  * from the remote client.

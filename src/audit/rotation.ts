@@ -1,6 +1,6 @@
 /**
- * Size-based rotation of the audit log (DESIGN §6; docs/audit.md "Rotation"). The current file
- * is `PATH`; rotated files are `PATH.1` (newest) to `PATH.<keep>` (oldest). Rotating deletes
+ * Size-based rotation of the audit log (docs/design.md §6; docs/audit.md "Rotation"). The current
+ * file is `PATH`; rotated files are `PATH.1` (newest) to `PATH.<keep>` (oldest). Rotating deletes
  * `PATH.<keep>`, renames each `PATH.<n>` to `PATH.<n+1>` from the oldest down, then renames
  * `PATH` to `PATH.1`. Every step is one atomic rename, so a crash part-way leaves a gap in the
  * numbering but never loses or mixes records; files are never truncated or rewritten.

@@ -1,5 +1,5 @@
 /**
- * Verify hash-chained audit files (DESIGN §6; docs/audit.md "Verification"). Fail-closed: a
+ * Verify hash-chained audit files (docs/design.md §6; docs/audit.md "Verification"). Fail-closed: a
  * missing or empty file, a head that is not the genesis record (unless `segment`), any line
  * that is not a canonical chained record, a record whose hash does not match its bytes, a
  * record that does not follow the one before it (seq + 1 and prev = SHA-256 of the previous

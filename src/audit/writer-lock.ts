@@ -1,6 +1,6 @@
 /**
- * One writer per audit file, across processes (DESIGN §6; docs/audit.md "One writer per file").
- * Two `share` processes appending to one chained file interleave two chains, which
+ * One writer per audit file, across processes (docs/design.md §6; docs/audit.md "One writer per
+ * file"). Two `share` processes appending to one chained file interleave two chains, which
  * `kubepair audit verify` then reports as replaced records — it reads as tampering. The writer
  * of `DIR/NAME` therefore holds the lock file `DIR/.NAME.lock` for as long as the log is open.
  *

@@ -1,5 +1,5 @@
 /**
- * AckSchedule: when a receiver acknowledges (DESIGN §8.1, docs/protocol.md §7.1). MUX,
+ * AckSchedule: when a receiver acknowledges (docs/design.md §8.1, docs/protocol.md §7.1). MUX,
  * CONTROL and KEY_UPDATE records elicit an ACK; ACK records never do, so two idle endpoints
  * never trade ACKs for ever. An ACK is due after `everyRecords` eliciting records or
  * `everyBytes` of their frames since the last one, whichever comes first, and otherwise

@@ -1,5 +1,5 @@
 /**
- * ADa / ADb, the CPace associated data (DESIGN §4, normative): UTF-8 JSON of at most 1 KiB,
+ * ADa / ADb, the CPace associated data (docs/design.md §4, normative): UTF-8 JSON of at most 1 KiB,
  * `{"v":1,"role":"agent"|"client","caps":[...]}`. The peer's AD is untrusted: it is decoded
  * strictly (fatal UTF-8, schema with no extra fields, bounded sizes) and its role must be the
  * peer's, which also refuses a HELLO reflected back to its sender.
@@ -11,8 +11,8 @@ import { HANDSHAKE_AD_MAX_BYTES, HANDSHAKE_CAP_MAX_CHARS, HANDSHAKE_CAPS_MAX_COU
 export type ChannelRole = 'agent' | 'client';
 
 /**
- * The capability the channel itself offers: it can resume on a new carrier (DESIGN §8.1). The
- * handshake adds it to every AD unless told not to, and a channel refuses to resume with a
+ * The capability the channel itself offers: it can resume on a new carrier (docs/design.md §8.1).
+ * The handshake adds it to every AD unless told not to, and a channel refuses to resume with a
  * peer whose AD lacks it. AD is bound into ISK, so the relay cannot strip it unnoticed.
  */
 export const RESUME_CAPABILITY = 'channel.resume';

@@ -1,6 +1,6 @@
 /**
- * The codec of CONTROL records (DESIGN §4): one JSON object per record, at most 64 KiB, whose
- * envelope (a string `type`) is protocol/channel-control.ts. This module checks only the
+ * The codec of CONTROL records (docs/design.md §4): one JSON object per record, at most 64 KiB,
+ * whose envelope (a string `type`) is protocol/channel-control.ts. This module checks only the
  * envelope; each message type (the session description and later ones) has its own schema in
  * src/protocol/, checked where it is consumed. Received JSON is untrusted.
  */

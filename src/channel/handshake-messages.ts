@@ -1,5 +1,5 @@
 /**
- * Handshake frames (DESIGN §4, normative): `0x01 | type | body`, with
+ * Handshake frames (docs/design.md §4, normative): `0x01 | type | body`, with
  *   0x01 HELLO_A   Ya[32] | ADa
  *   0x02 HELLO_B   Yb[32] | ADb
  *   0x03 CONFIRM_A tag[32]

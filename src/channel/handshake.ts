@@ -1,6 +1,7 @@
 /**
- * The pairing handshake (DESIGN §4, normative): CPACE-X25519-SHA512 in the initiator-responder
- * setting, agent = initiator A, client = responder B, followed by explicit key confirmation.
+ * The pairing handshake (docs/design.md §4, normative): CPACE-X25519-SHA512 in the
+ * initiator-responder setting, agent = initiator A, client = responder B, followed by explicit key
+ * confirmation.
  *
  *   agent                                   client
  *   HELLO_A  (Ya | ADa)          ───────►
@@ -14,7 +15,8 @@
  * peer's share must be canonical and give K != G.I. Once the agent has sent CONFIRM_A the peer
  * could test one guess of the code, so any failure from then on is KP_ERR_PAIRING_FAILED and
  * counts as an attempt. Secrets (scalars, K, ISK, confirmation keys) are wiped on every path.
- * Each side's AD also announces `channel.resume` (DESIGN §8.1) unless `offerResumption` is false.
+ * Each side's AD also announces `channel.resume` (docs/design.md §8.1) unless `offerResumption` is
+ * false.
  */
 import { constantTimeEqual, isAllZero, wipe } from '../crypto/bytes.js';
 import {
@@ -63,7 +65,10 @@ export interface HandshakeResult {
   readonly peer: AssociatedData;
   /** The relay's session id (a copy): RESUME messages name it. */
   readonly sessionId: Uint8Array;
-  /** Key of the RESUME MAC (DESIGN §8.1), a copy; SecureChannel keeps it and wipes it on close. */
+  /**
+   * Key of the RESUME MAC (docs/design.md §8.1), a copy; SecureChannel keeps it and wipes it on
+   * close.
+   */
   readonly resumeKey: Uint8Array;
   /** Both sides offered `channel.resume`: only then may the channel resume. */
   readonly resumption: boolean;

@@ -1,5 +1,5 @@
 /**
- * Pair and open a SecureChannel in one call (DESIGN §4): run this role's handshake over the
+ * Pair and open a SecureChannel in one call (docs/design.md §4): run this role's handshake over the
  * transport, then wrap the result. On failure the transport is closed with the error's close
  * code unless the caller keeps it (the agent keeps its relay socket for the next attempt).
  */

@@ -1,7 +1,7 @@
 /**
- * The pairing code `<nameplate>-<secret>` (DESIGN §4, normative): the nameplate is the relay's
- * short decimal session number, the secret 8 decimal digits drawn by the agent with the CSPRNG
- * and never sent to the relay. Displayed as `42-7315-0286`; input accepts spaces and dashes
+ * The pairing code `<nameplate>-<secret>` (docs/design.md §4, normative): the nameplate is the
+ * relay's short decimal session number, the secret 8 decimal digits drawn by the agent with the
+ * CSPRNG and never sent to the relay. Displayed as `42-7315-0286`; input accepts spaces and dashes
  * anywhere after the nameplate. Typed input is untrusted: parsing is bounded and every
  * rejection says precisely what is wrong.
  */

@@ -1,7 +1,7 @@
 /**
  * RESUME, the message with which an endpoint proves on a new carrier that it holds the
- * session's keys (DESIGN §8.1, normative where it says MUST; docs/protocol.md §7.3). A binary
- * frame in the handshake family (`0x01 | type | body`), fixed size:
+ * session's keys (docs/design.md §8.1, normative where it says MUST; docs/protocol.md §7.3). A
+ * binary frame in the handshake family (`0x01 | type | body`), fixed size:
  *
  *   offset size field
  *   0      1    version = 0x01

@@ -1,8 +1,8 @@
 /**
  * RetainedRecords: the sealed records one direction keeps until the peer acknowledges them
- * (DESIGN §8.1, docs/protocol.md §7.2), as the exact frame bytes that went out, so that after a
- * resume they are retransmitted unchanged (same sequence numbers, same ciphertext: no nonce is
- * ever used for two plaintexts, because nothing is sealed twice).
+ * (docs/design.md §8.1, docs/protocol.md §7.2), as the exact frame bytes that went out, so that
+ * after a resume they are retransmitted unchanged (same sequence numbers, same ciphertext: no nonce
+ * is ever used for two plaintexts, because nothing is sealed twice).
  *
  * Records are numbered from 0 for the session (across key updates). The queue holds the
  * contiguous run [first, end) of the records sealed so far, end being the sealer's count; the

@@ -1,11 +1,11 @@
 /**
  * SecureChannel: the end-to-end encrypted link between agent and client after the handshake
- * (DESIGN §4), reliable across carriers (DESIGN §8.1). Application bytes flow through `mux`, a
- * Duplex stream (the HTTP/2 connection of DESIGN §5 runs on it); JSON control messages through
- * `sendControl` and the `control` event. Every frame from a carrier is untrusted and goes
- * through the record opener or the RESUME verifier; the first failure ends the channel:
- * nothing after it is delivered, keys are wiped, the carrier is closed with the error's close
- * code, and `closed` resolves with the error.
+ * (docs/design.md §4), reliable across carriers (docs/design.md §8.1). Application bytes flow
+ * through `mux`, a Duplex stream (the HTTP/2 connection of docs/design.md §5 runs on it); JSON
+ * control messages through `sendControl` and the `control` event. Every frame from a carrier is
+ * untrusted and goes through the record opener or the RESUME verifier; the first failure ends the
+ * channel: nothing after it is delivered, keys are wiped, the carrier is closed with the error's
+ * close code, and `closed` resolves with the error.
  *
  * Acknowledged records (docs/protocol.md §7.1, §7.2): every record sealed is kept, frame bytes as
  * sent, until the peer's ACK covers it (RetainedRecords); receivers acknowledge on the
@@ -106,8 +106,8 @@ export interface ChannelStats {
    * Milliseconds the peer has owed an acknowledgement on the live carrier: since the oldest
    * record sent and not yet acknowledged went out, or since the last ACK that made progress,
    * whichever is later; 0 when nothing sent waits for an ACK (or no carrier is live). An
-   * endpoint's acknowledgement deadline (DESIGN §8.1 "Liveness") compares it with a bound and
-   * calls `suspend()`; on an idle link it sends a CONTROL message now and then to elicit one.
+   * endpoint's acknowledgement deadline (docs/design.md §8.1 "Liveness") compares it with a bound
+   * and calls `suspend()`; on an idle link it sends a CONTROL message now and then to elicit one.
    */
   readonly unacknowledgedMs: number;
 }

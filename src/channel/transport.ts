@@ -1,6 +1,6 @@
 /**
  * MessageTransport: the abstract, message-oriented link the handshake and the secure channel
- * run over (DESIGN §4). A WebSocket to the relay (binary frames only) and an in-memory pair
+ * run over (docs/design.md §4). A WebSocket to the relay (binary frames only) and an in-memory pair
  * both implement it. Everything received is untrusted: the relay may drop, delay, reorder,
  * replay, reflect or forge any message.
  *

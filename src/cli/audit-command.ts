@@ -1,6 +1,6 @@
 /**
  * `kubepair audit verify FILE... [--segment]`: argument parsing only; the work is in
- * src/audit/verify.ts (DESIGN §6; docs/audit.md "Verification"). Prints a one-line verdict:
+ * src/audit/verify.ts (docs/design.md §6; docs/audit.md "Verification"). Prints a one-line verdict:
  * on success to stdout (exit 0); on failure as a KP_ERR_AUDIT_VERIFY_FAILED error (exit 1).
  * Bad usage exits 2 (commander).
  */

@@ -1,5 +1,5 @@
 /**
- * What `kubepair connect` runs once its ClientTunnel is ready (DESIGN §1) — the front end's
+ * What `kubepair connect` runs once its ClientTunnel is ready (docs/design.md §1) — the front end's
  * part, which is why it lives in cli/ and not in the client role: an interactive `$SHELL` with
  * KUBECONFIG set and a visible prompt marker, one command (`-- kubectl get pods`) whose exit
  * status becomes ours, or nothing (`--no-shell`: print the export line and wait). Children get
@@ -79,11 +79,15 @@ function watch(child: ChildProcess, cleanup: () => Promise<void>): RunningChild 
 /** Start the child the plan asks for. */
 export async function startChildSession(options: ChildSessionOptions): Promise<RunningChild> {
   const prompt = `[kubepair:${options.clusterName}] `;
-  const env = childEnvironment(options.env ?? process.env, { KUBECONFIG: options.kubeconfigPath, KUBEPAIR_CLUSTER: options.clusterName });
+  // kubectl's discovery and HTTP cache for this session's 127.0.0.1:PORT goes next to the
+  // kubeconfig and is removed with the child, not left in ~/.kube/cache for every session.
+  const cacheDir = join(options.scratchDir, `kubepair-kubectl-cache-${randomBytes(8).toString('hex')}`);
+  const removeCache = (): Promise<void> => rm(cacheDir, { recursive: true, force: true });
+  const env = childEnvironment(options.env ?? process.env, { KUBECONFIG: options.kubeconfigPath, KUBEPAIR_CLUSTER: options.clusterName, KUBECACHEDIR: cacheDir });
   const plan = options.plan;
   if (plan.kind === 'command') {
     throwIfAborted(options.signal);
-    return watch(spawn(plan.command, [...plan.args], { stdio: 'inherit', env }), () => Promise.resolve());
+    return watch(spawn(plan.command, [...plan.args], { stdio: 'inherit', env }), removeCache);
   }
   if (plan.kind === 'wait') {
     let stop: () => void = () => undefined;
@@ -105,9 +109,12 @@ export async function startChildSession(options: ChildSessionOptions): Promise<R
       throwIfAborted(options.signal);
     }
     const child = spawn(plan.shell, ['--rcfile', rcPath, '-i'], { stdio: 'inherit', env });
-    return watch(child, () => rm(rcPath, { force: true }));
+    return watch(child, async () => {
+      await rm(rcPath, { force: true });
+      await removeCache();
+    });
   }
   throwIfAborted(options.signal);
   const child = spawn(plan.shell, ['-i'], { stdio: 'inherit', env: { ...env, PS1: `${prompt}${env['PS1'] ?? '$ '}`, PROMPT: `${prompt}${env['PROMPT'] ?? '%# '}` } });
-  return watch(child, () => Promise.resolve());
+  return watch(child, removeCache);
 }

@@ -3,6 +3,7 @@
  * connect-run.ts, loaded only when the command runs, so other commands start fast.
  */
 import type { Command } from 'commander';
+import { KubepairError } from '../errors/index.js';
 import { collect } from './command-options.js';
 import { addRelayOptions } from './relay-endpoint-options.js';
 
@@ -18,9 +19,26 @@ The code is typed as shown by "kubepair share"; spaces and dashes after the name
 ignored. The kubeconfig is written to a RAM-backed directory when there is one, readable by
 you only, and removed when connect exits, however it exits. Ended by a signal, connect exits
 128 + its number (130 for Ctrl-C); cancelled before the shell or command starts, it runs
-nothing.`;
+nothing.
 
-export function registerConnectCommand(program: Command): void {
+The relay: --relay URL, else KUBEPAIR_RELAY, else "kubepair config set relay URL" (once).
+The relay token (kprt_..., from whoever runs the relay) is never a flag, so it stays out of ps
+and shell history: store it once with "kubepair token set --relay URL" (OS keychain, prompted
+without echo), or put it in KUBEPAIR_TOKEN where there is no keychain. Check the setup with
+"kubepair doctor".
+
+Exit codes: with -- CMD, the command's own status, 127 when CMD is not on PATH (checked
+before pairing), 255 when connect itself failed (like ssh); otherwise 0, 1 a failure, 2 bad
+input. The table: docs/exit-codes.md.`;
+
+/** Whether the command line has `--` after `connect` (what follows it is the command). */
+function afterDoubleDash(argv: readonly string[]): boolean {
+  const connectAt = argv.indexOf('connect');
+  return connectAt >= 0 && argv.indexOf('--', connectAt) > connectAt;
+}
+
+/** Register `connect`; `argv` is the whole command line, to tell a command after `--` from one without. */
+export function registerConnectCommand(program: Command, argv: readonly string[] = []): void {
   const connect = program
     .command('connect')
     .description('pair with a code from "kubepair share" and use the shared cluster with kubectl')
@@ -31,6 +49,10 @@ export function registerConnectCommand(program: Command): void {
     .option('--forward <localport:name>', 'forward 127.0.0.1:LOCALPORT to a target the agent exposes (repeatable)', collect)
     .addHelpText('after', EXAMPLES);
   addRelayOptions(connect).action(async (code: string | undefined, command: string[], options: unknown) => {
+    if (command.length > 0 && !afterDoubleDash(argv)) {
+      const example = `kubepair connect ${code ?? 'CODE'} -- ${command.join(' ')}`.slice(0, 120);
+      throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `a command after the code needs "--" before it: ${example}`);
+    }
     const { runConnect } = await import('./connect-run.js');
     process.exitCode = await runConnect(code, command, options);
   });

@@ -1,5 +1,5 @@
 /**
- * What `kubepair connect` prints: a banner with cluster, mode, policy and expiry from the
+ * What `kubepair connect` prints: progress while the sharer's side has not answered yet, a banner with cluster, mode, policy and expiry from the
  * validated session description, where the kubeconfig is, one line for each plain local
  * connection the agent refused, and one line when the tunnel dies.
  * Human text goes to stderr; `--no-shell` prints the export line on stdout so scripts can
@@ -17,11 +17,13 @@ import { performance } from 'node:perf_hooks';
 import { droppedLine, resumedLine, shownOutageMs } from './link-status.js';
 import type { ClientTunnel, PortForward, RefusedConnection } from '../client/client-tunnel.js';
 import type { KubepairError } from '../errors/index.js';
-import { BANNER_RULE_MAX_CHARS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
+import { BANNER_RULE_MAX_CHARS, CONNECT_END_WARNINGS_MS, CONNECT_WAIT_PROGRESS_INTERVAL_MS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
 import type { PolicyMode } from '../protocol/policy-shape.js';
 import type { SessionDescription } from '../protocol/session-description.js';
 import { inertText } from '../terminal/inert-text.js';
+import { MAX_TIMER_MS } from '../units.js';
+import { clockAndRelative } from './relative-time.js';
 
 const MODE_TEXT: Readonly<Record<SessionDescription['mode'], string>> = {
   proxy: 'proxy',
@@ -54,7 +56,8 @@ export function bannerLines(description: SessionDescription): string[] {
     for (const text of policy.allow) lines.push(rule('allow', text));
   }
   if (description.namespace !== undefined) lines.push(`  namespace: ${inertText(description.namespace)}`);
-  lines.push(`  expires: ${inertText(description.expires_at)}`);
+  const expires = new Date(description.expires_at);
+  lines.push(`  expires: ${Number.isNaN(expires.getTime()) ? inertText(description.expires_at) : `${clockAndRelative(expires, new Date())}`}`);
   const extra = description.targets.filter((t) => t !== 'kube-apiserver');
   if (extra.length > 0) lines.push(`  targets: ${extra.map((target) => inertText(target)).join(', ')} (use --forward LOCALPORT:NAME)`);
   return lines;
@@ -62,6 +65,9 @@ export function bannerLines(description: SessionDescription): string[] {
 
 export class ConnectOutput {
   readonly #noShell: boolean;
+  #waiting: NodeJS.Timeout | undefined;
+  readonly #endWarnings: NodeJS.Timeout[] = [];
+  #expiresAt: Date | undefined;
 
   constructor(noShell: boolean) {
     this.#noShell = noShell;
@@ -70,7 +76,16 @@ export class ConnectOutput {
   /** Print what `tunnel` reports while it pairs and serves (its end is the caller's to report). */
   watch(tunnel: ClientTunnel): void {
     tunnel.on('staleKubeconfigsRemoved', (count) => this.staleKubeconfigsRemoved(count));
-    tunnel.on('paired', (description) => this.paired(description));
+    tunnel.on('waitingForAgent', () => this.waitingForAgent());
+    tunnel.on('paired', (description) => {
+      this.#stopWaiting();
+      this.paired(description);
+      this.#warnBeforeEnd(new Date(description.expires_at));
+    });
+    tunnel.on('closed', () => {
+      this.#stopWaiting();
+      for (const timer of this.#endWarnings) clearTimeout(timer);
+    });
     tunnel.on('ready', (ready) => this.ready(ready));
     tunnel.on('connectionRefused', (connection, error) => this.connectionRefused(connection, error));
     let droppedAt: number | undefined;
@@ -82,6 +97,37 @@ export class ConnectOutput {
       process.stderr.write(`kubepair: ${resumedLine(shownOutageMs(info.outageMs, droppedAt, performance.now()))}\n`);
       droppedAt = undefined;
     });
+  }
+
+  /** Say that the code reached the relay, then every few seconds that connect still waits. */
+  waitingForAgent(): void {
+    this.#stopWaiting();
+    const since = Date.now();
+    process.stderr.write('kubepair: the relay knows the code; waiting for the sharer\'s kubepair to answer...\n');
+    this.#waiting = setInterval(() => {
+      process.stderr.write(`kubepair: still waiting for the sharer's kubepair (${Math.round((Date.now() - since) / 1000)} s)\n`);
+    }, CONNECT_WAIT_PROGRESS_INTERVAL_MS);
+    this.#waiting.unref();
+  }
+
+  /** Warn CONNECT_END_WARNINGS_MS before the session's maximum lifetime ends. */
+  #warnBeforeEnd(expiresAt: Date): void {
+    if (Number.isNaN(expiresAt.getTime())) return;
+    this.#expiresAt = expiresAt;
+    for (const before of CONNECT_END_WARNINGS_MS) {
+      const delay = expiresAt.getTime() - before - Date.now();
+      if (delay < 0) continue;
+      const timer = setTimeout(() => {
+        process.stderr.write(`\nkubepair: the session reaches its maximum lifetime and ends at ${clockAndRelative(expiresAt, new Date())}\n`);
+      }, Math.min(delay, MAX_TIMER_MS));
+      timer.unref();
+      this.#endWarnings.push(timer);
+    }
+  }
+
+  #stopWaiting(): void {
+    clearInterval(this.#waiting);
+    this.#waiting = undefined;
   }
 
   staleKubeconfigsRemoved(count: number): void {
@@ -107,6 +153,8 @@ export class ConnectOutput {
   }
 
   tunnelClosed(error: KubepairError | undefined): void {
-    process.stderr.write(`\nkubepair: the tunnel closed${error !== undefined ? `: ${inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}` : ''}; the kubeconfig is removed\n`);
+    const lifetimeOver = this.#expiresAt !== undefined && Date.now() >= this.#expiresAt.getTime() - 1000;
+    const why = lifetimeOver ? ': the session reached its maximum lifetime' : error !== undefined ? `: ${inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}` : '';
+    process.stderr.write(`\nkubepair: the tunnel closed${why}; the kubeconfig is removed\n`);
   }
 }

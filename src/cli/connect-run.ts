@@ -4,7 +4,8 @@
  * missing, from a prompt on a terminal or the first line of standard input; then a ClientTunnel
  * (src/client/client-tunnel.ts) pairs and sets up, and this module runs what the tunnel is for —
  * the shell, the command (its status becomes connect's), or nothing (--no-shell: wait) — prints
- * what happens (connect-output.ts) and decides the exit code. A signal at any point ends it
+ * what happens (connect-output.ts) and decides the exit code (docs/exit-codes.md; with
+ * `-- CMD` every failure of connect itself is 255, like ssh). A signal at any point ends it
  * (connect-termination.ts): before the shell or command starts nothing runs, and connect exits
  * 128 + the signal's number.
  */
@@ -21,6 +22,8 @@ import { startChildSession } from './child-session.js';
 import { parseCommandOptions, parsePort, relayOptionsShape, repeated } from './command-options.js';
 import { ConnectOutput } from './connect-output.js';
 import { ConnectTermination } from './connect-termination.js';
+import { findExecutable } from './command-lookup.js';
+import { COMMAND_MODE_FAILURE_EXIT_CODE, COMMAND_NOT_FOUND_EXIT_CODE } from './exit-codes.js';
 import { relayEndpointFrom } from './relay-endpoint-options.js';
 import { reportError } from './report-error.js';
 import { promptLine, readFirstLine } from './secret-input.js';
@@ -86,6 +89,18 @@ async function letPendingSignalsArrive(): Promise<void> {
   for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
 }
 
+/** A setup failure whose usual cause is known gets what to check in its message (issue 11 §3). */
+function withSetupHint(err: unknown): unknown {
+  if (isKubepairError(err, 'KP_ERR_HANDSHAKE_TIMEOUT')) {
+    return new KubepairError(
+      'KP_ERR_HANDSHAKE_TIMEOUT',
+      `${err.message.replace(/^[^:]*: /, '')}; the relay knew the code but the sharer's kubepair did not answer: check that "kubepair share" still runs and shows this code, that its machine is online, and that it uses the same relay`,
+      { cause: err },
+    );
+  }
+  return err;
+}
+
 /**
  * Run the plan on a ready tunnel; resolves with connect's exit code (before any signal's).
  * The last chance to cancel is right before the spawn: nothing has run yet.
@@ -108,7 +123,7 @@ async function runPlan(tunnel: ClientTunnel, ready: TunnelReady, plan: ChildPlan
       output.tunnelClosed(outcome.end.error);
       child.stop();
       await child.exited;
-      return 1;
+      return plan.kind === 'command' ? COMMAND_MODE_FAILURE_EXIT_CODE : 1;
     }
     child.stop();
     const code = await child.exited;
@@ -120,6 +135,7 @@ async function runPlan(tunnel: ClientTunnel, ready: TunnelReady, plan: ChildPlan
 
 export async function runConnect(codeArg: string | undefined, command: string[], rawOptions: unknown): Promise<number> {
   const termination = new ConnectTermination().install();
+  const withCommand = command.length > 0;
   let tunnel: ClientTunnel | undefined;
   try {
     const options = parseCommandOptions(ConnectOptionsSchema, rawOptions, 'connect');
@@ -131,6 +147,7 @@ export async function runConnect(codeArg: string | undefined, command: string[],
         : noShell
           ? { kind: 'wait' }
           : { kind: 'shell', shell: process.env['SHELL'] ?? '/bin/sh' };
+    if (plan.kind === 'command') await findExecutable(plan.command);
     const code = parsePairingCode(codeArg ?? (await readCode(termination)));
     // The keychain may wait a minute for an unlock prompt; a signal does not wait for it.
     const relay = await untilAborted(relayEndpointFrom(options), termination.signal);
@@ -145,9 +162,18 @@ export async function runConnect(codeArg: string | undefined, command: string[],
       return termination.exitCode!;
     }
     return status;
-  } catch (err) {
+  } catch (caught) {
     await tunnel?.close();
+    const err = withSetupHint(caught);
     const exitCode = termination.exitCode;
+    if (isKubepairError(err, 'KP_ERR_COMMAND_NOT_FOUND')) {
+      process.stderr.write(reportError(err, false).text);
+      return COMMAND_NOT_FOUND_EXIT_CODE;
+    }
+    if (exitCode === undefined && withCommand) {
+      process.stderr.write(reportError(err, process.env['KUBEPAIR_DEBUG'] === '1').text);
+      return COMMAND_MODE_FAILURE_EXIT_CODE;
+    }
     if (exitCode === undefined) throw err;
     // Cancelled before the session started: one line, nothing ran, 128 + the signal's number.
     const interrupted = new KubepairError('KP_ERR_INTERRUPTED', `received ${termination.received} before the session started; nothing was run`, { cause: err });

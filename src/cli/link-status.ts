@@ -1,6 +1,6 @@
 /**
  * The lines `share` and `connect` print when their link to the relay drops and when it comes
- * back (DESIGN §8.1 "Liveness": one line each, with how long it took). Text only; the role
+ * back (docs/design.md §8.1 "Liveness": one line each, with how long it took). Text only; the role
  * objects report the events (ClientTunnel, AgentSession) and the outputs print these.
  * A resumption always means "nothing lost": the channel retransmits every unacknowledged
  * record, or the session ends instead (docs/protocol.md §7.5).

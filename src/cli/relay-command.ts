@@ -1,5 +1,5 @@
 /**
- * `kubepair relay` and `kubepair relay token ...` (DESIGN §3, §7): argument and environment
+ * `kubepair relay` and `kubepair relay token ...` (docs/design.md §3, §7): argument and environment
  * parsing only; the relay role (src/relay/) does the work.
  *
  * Every option has a KUBEPAIR_RELAY_* environment variable; a flag wins over the variable.

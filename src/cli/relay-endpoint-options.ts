@@ -1,6 +1,6 @@
 /**
- * The relay options `share` and `connect` have in common (DESIGN §3, §7): where the relay is,
- * how to trust it, the HTTPS proxy on the way (HTTPS_PROXY, NO_PROXY: proxy-settings.ts), and
+ * The relay options `share` and `connect` have in common (docs/design.md §3, §7): where the relay
+ * is, how to trust it, the HTTPS proxy on the way (HTTPS_PROXY, NO_PROXY: proxy-settings.ts), and
  * the bearer token, which comes from KUBEPAIR_TOKEN or the OS keychain
  * (credentials/relay-token-source.ts), never from a flag, so it does not show up in `ps` or
  * shell history.
@@ -17,18 +17,19 @@ import type { RelayEndpoint } from '../relay-client/relay-endpoint.js';
 import { resolveRelay } from '../relay-client/relay-endpoint.js';
 import type { RelayOptions } from './command-options.js';
 
-/** The relay used when neither --relay nor KUBEPAIR_RELAY says otherwise: one on this machine. */
-export const DEFAULT_RELAY_URL = 'http://127.0.0.1:8443';
+/** The --relay option's help, shared by every command that takes it. */
+export const RELAY_OPTION_HELP = 'relay base URL, https://... (env KUBEPAIR_RELAY; or once: kubepair config set relay URL)';
 
 export function addRelayOptions(command: Command): Command {
   return command
-    .option('--relay <url>', `relay base URL, https:// (env KUBEPAIR_RELAY; default ${DEFAULT_RELAY_URL})`)
+    .option('--relay <url>', RELAY_OPTION_HELP)
     .option('--relay-ca <file>', 'extra PEM CA certificate to trust for the relay (a private relay CA)')
     .option('--proxy-ca <file>', 'extra PEM CA certificate of a TLS-intercepting corporate proxy (the proxy itself comes from HTTPS_PROXY, NO_PROXY)')
     .option('--insecure', 'allow http:// or ws:// to a relay that is not on this machine (tokens and keys travel unencrypted)');
 }
 
-function readPem(path: string, flag: string): string {
+/** The PEM certificate text of `path` given with `flag`, or KP_ERR_INVALID_ARGUMENT. */
+export function readPem(path: string, flag: string): string {
   try {
     const text = readFileSync(path, 'utf8');
     if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate in it');
@@ -38,10 +39,16 @@ function readPem(path: string, flag: string): string {
   }
 }
 
-/** The relay URL from --relay, KUBEPAIR_RELAY or the default. */
+/**
+ * The relay URL from --relay, else KUBEPAIR_RELAY (the config file's `relay` reaches
+ * options.relay through resolveDefaults(), setting-resolution.ts). There is no built-in relay:
+ * none given is KP_ERR_RELAY_NOT_CONFIGURED, whose message names the three ways to give one.
+ */
 export function relayUrlFrom(options: Pick<RelayOptions, 'relay'>, env: NodeJS.ProcessEnv = process.env): string {
   const fromEnv = env['KUBEPAIR_RELAY'];
-  return options.relay ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : DEFAULT_RELAY_URL);
+  const url = options.relay ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined);
+  if (url === undefined || url === '') throw new KubepairError('KP_ERR_RELAY_NOT_CONFIGURED');
+  return url;
 }
 
 export interface RelayEndpointSources {
@@ -86,17 +93,25 @@ export async function relayEndpointFrom(options: RelayOptions, sources: RelayEnd
   return endpoint;
 }
 
-/** An AbortSignal that fires on SIGTERM and SIGHUP (and SIGINT unless `keepSigint`). */
-export function signalOnTermination(keepSigint = false): { readonly signal: AbortSignal; readonly dispose: () => void } {
+/**
+ * An AbortSignal that fires on SIGTERM and SIGHUP (and SIGINT unless `keepSigint`); `received`
+ * names the first of them, so the command can exit 128 + its number (docs/exit-codes.md).
+ */
+export function signalOnTermination(keepSigint = false): { readonly signal: AbortSignal; readonly received: () => NodeJS.Signals | undefined; readonly dispose: () => void } {
   const controller = new AbortController();
+  let received: NodeJS.Signals | undefined;
   const signals: NodeJS.Signals[] = keepSigint ? ['SIGTERM', 'SIGHUP'] : ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  const onSignal = (name: NodeJS.Signals): void => controller.abort(new KubepairError('KP_ERR_ABORTED', `received ${name}`));
+  const onSignal = (name: NodeJS.Signals): void => {
+    received ??= name;
+    controller.abort(new KubepairError('KP_ERR_ABORTED', `received ${name}`));
+  };
   for (const name of signals) process.on(name, onSignal);
   // While a child owns the terminal, Ctrl-C belongs to it; kubepair must not die of it.
   const ignore = (): void => undefined;
   if (keepSigint) process.on('SIGINT', ignore);
   return {
     signal: controller.signal,
+    received: () => received,
     dispose: () => {
       for (const name of signals) process.off(name, onSignal);
       if (keepSigint) process.off('SIGINT', ignore);

@@ -28,7 +28,10 @@ session, and to at least 10 minutes, the shortest Kubernetes issues) and cannot 
 policy or impersonate; share checks that the token can be issued before it shows a code.
 
 Variables whose names contain TOKEN, SECRET, PASSWORD or CREDENTIAL are withheld from exec
-credential plugins; --pass-env NAME passes one on purpose.`;
+credential plugins; --pass-env NAME passes one on purpose.
+
+Exit codes: 0 when share ends by itself (--once), 1 a failure, 2 bad input, 128 + N when
+signal N stops it (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP). The table: docs/exit-codes.md.`;
 
 export function registerShareCommand(program: Command): void {
   const share = program
@@ -55,7 +58,7 @@ export function registerShareCommand(program: Command): void {
     .addHelpText('after', EXAMPLES);
   addRelayOptions(share).action(async (options: unknown) => {
     const { runShare } = await import('./share-run.js');
-    await runShare(options);
+    process.exitCode = await runShare(options);
   });
 }
 

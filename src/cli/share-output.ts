@@ -1,5 +1,8 @@
 /**
- * What `kubepair share` prints. On a terminal: the code large and clear with a live countdown.
+ * What `kubepair share` prints. First what is shared (context, cluster, API server, mode, policy
+ * in plain words, relay, session lifetime). On a terminal: the code large and clear with a live
+ * countdown, which goes on after a failed attempt and is erased, not left frozen, when someone
+ * connects.
  * Otherwise (a script, a log): exactly one line `Pairing code: 42-7315-0286` per code on
  * stdout, so scripts can read it; everything else goes to stderr. Secrets other than the code
  * itself are never printed; request lines are built from audit records (as the proxy made them,
@@ -21,6 +24,8 @@ import { SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS, TERMINAL_MESSAGE_MAX_CHARS } from
 import { sanitizeClusterName } from '../session/cluster-name.js';
 import type { SessionDescription } from '../protocol/session-description.js';
 import { inertText } from '../terminal/inert-text.js';
+import type { PolicyMode } from '../protocol/policy-shape.js';
+import { clockAndRelative, localClockTime, relativeDuration } from './relative-time.js';
 
 /** A field of a client's request as the sharer may see it: secrets redacted, then made inert. */
 function requestField(value: string): string {
@@ -37,13 +42,52 @@ function remaining(until: Date): string {
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
 }
 
+/** What a share offers, shown next to the code before anyone connects (issue 11 §3). */
+export interface ShareSummary {
+  readonly context: string;
+  readonly cluster: string;
+  readonly server: string;
+  readonly mode: 'proxy' | 'passthrough';
+  readonly policy: PolicyMode;
+  readonly relay: string;
+  readonly sessionLifetimeMs: number;
+  readonly expose: readonly string[];
+}
+
+const POLICY_MEANING: Readonly<Record<PolicyMode, string>> = {
+  readonly: 'reads only: get, list, watch, logs; not Secrets',
+  guarded: 'reads, and CAN READ SECRETS and create tokens; more only where --allow matches',
+  open: 'EVERYTHING your credentials allow',
+};
+
+/** The lines that say what a share offers. Only the sharer's own settings: no peer text. */
+export function summaryLines(summary: ShareSummary, now: Date): string[] {
+  const passthrough = summary.mode === 'passthrough';
+  const lines = [
+    'kubepair share: sharing',
+    `  context:  ${inertText(summary.context)}`,
+    `  cluster:  ${inertText(summary.cluster)}`,
+    `  API:      ${inertText(summary.server)}`,
+    `  mode:     ${passthrough ? 'passthrough (the client receives credentials; no policy, no request log)' : 'proxy (every request passes the policy and is audited)'}`,
+    `  policy:   ${passthrough ? 'none: the client can do everything the credentials allow' : `${summary.policy} (${POLICY_MEANING[summary.policy]})`}`,
+    `  relay:    ${inertText(summary.relay)}`,
+    `  session:  at most ${relativeDuration(summary.sessionLifetimeMs)} after pairing (paired now: until ${localClockTime(new Date(now.getTime() + summary.sessionLifetimeMs), now)})`,
+  ];
+  if (summary.expose.length > 0) lines.push(`  TCP:      ${summary.expose.map((name) => inertText(name)).join(', ')}`);
+  return lines;
+}
+
 export class ShareOutput {
   readonly #tty: boolean;
   readonly #out: NodeJS.WriteStream;
   readonly #err: NodeJS.WriteStream;
   #countdown: NodeJS.Timeout | undefined;
+  /** The code on offer and when it expires, while it is unused (the countdown resumes after a failed attempt). */
+  #offered: Date | undefined;
   #lastAuditReport: number | undefined;
   #auditFailuresUnreported = 0;
+  /** What is shared, until it is printed next to the first code. */
+  #summary: ShareSummary | undefined;
 
   constructor(out: NodeJS.WriteStream = process.stdout, err: NodeJS.WriteStream = process.stderr) {
     this.#out = out;
@@ -72,15 +116,35 @@ export class ShareOutput {
     });
   }
 
+  /**
+   * Say what is shared: printed once, with the first code, so a share that fails before the
+   * relay hands out a code shows only its one error line.
+   */
+  sharing(summary: ShareSummary): void {
+    this.#summary = summary;
+  }
+
   code(code: PairingCode, expiresAt: Date): void {
     this.#stopCountdown();
+    if (this.#summary !== undefined) {
+      this.#err.write(summaryLines(this.#summary, new Date()).join('\n') + '\n');
+      this.#summary = undefined;
+    }
+    this.#offered = expiresAt;
     const text = formatPairingCode(code);
     if (!this.#tty) {
       this.#out.write(`Pairing code: ${text}\n`);
-      this.#err.write(`kubepair share: read the code to the person connecting; it expires at ${expiresAt.toISOString()} if unused\n`);
+      this.#err.write(`kubepair share: read the code to the person connecting; it expires at ${clockAndRelative(expiresAt, new Date())} if unused\n`);
       return;
     }
     this.#out.write(`\n  Pairing code:\n\n      \u001b[1m${text.split('').join(' ')}\u001b[0m\n\n  On the laptop run:  kubepair connect ${text}\n\n`);
+    this.#startCountdown();
+  }
+
+  /** The live "expires in m:ss" line of the code on offer (terminal only). */
+  #startCountdown(): void {
+    const expiresAt = this.#offered;
+    if (!this.#tty || expiresAt === undefined || expiresAt.getTime() <= Date.now()) return;
     const tick = (): void => {
       this.#out.write(`\r  expires in ${remaining(expiresAt)} if unused   `);
       if (expiresAt.getTime() <= Date.now()) this.#stopCountdown();
@@ -91,19 +155,30 @@ export class ShareOutput {
 
   attemptFailed(failures: number, max: number, error: KubepairError): void {
     this.#stopCountdown();
-    this.#err.write(`\nkubepair share: pairing attempt ${failures} of ${max} failed: ${messageText(error)}\n`);
-    if (failures >= max) this.#err.write('kubepair share: someone may be guessing the code; it is discarded and sharing stops\n');
+    this.#err.write(`kubepair share: pairing attempt ${failures} of ${max} failed: ${messageText(error)}\n`);
+    if (failures >= max) {
+      this.#offered = undefined;
+      this.#err.write('kubepair share: someone may be guessing the code; it is discarded and sharing stops\n');
+      return;
+    }
+    // The same code is still on offer: its countdown goes on.
+    this.#startCountdown();
   }
 
   connected(description: SessionDescription): void {
     this.#stopCountdown();
+    this.#offered = undefined;
+    const expires = new Date(description.expires_at);
+    const until = Number.isNaN(expires.getTime()) ? inertText(description.expires_at) : clockAndRelative(expires, new Date());
     this.#err.write(
-      `\nkubepair share: connected; sharing "${inertText(sanitizeClusterName(description.cluster.name))}" in ${description.mode} mode, policy ${description.policy.mode}, until ${inertText(description.expires_at)}\n`,
+      `kubepair share: connected; sharing "${inertText(sanitizeClusterName(description.cluster.name))}" in ${description.mode} mode, policy ${description.policy.mode}, until ${until}\n`,
     );
   }
 
   request(record: RequestAuditRecord): void {
-    const what = [record.verb, record.resource ?? record.path, record.namespace, record.name]
+    // `create pods/exec`, as the client was told, not `create pods`.
+    const resource = record.resource !== undefined && record.subresource !== undefined ? `${record.resource}/${record.subresource}` : record.resource;
+    const what = [record.verb, resource ?? record.path, record.namespace, record.name]
       .filter((part): part is string => part !== undefined && part !== '')
       .map(requestField)
       .join(' ');
@@ -137,18 +212,20 @@ export class ShareOutput {
 
   codeExpired(): void {
     this.#stopCountdown();
-    this.#err.write('\nkubepair share: the code expired unused; here is a fresh one\n');
+    this.#offered = undefined;
+    this.#err.write('kubepair share: the code expired unused; here is a fresh one\n');
   }
 
   close(): void {
     this.#stopCountdown();
   }
 
+  /** Stop the countdown and erase its line, so no stale "expires in" stays on the screen. */
   #stopCountdown(): void {
     if (this.#countdown !== undefined) {
       clearInterval(this.#countdown);
       this.#countdown = undefined;
-      this.#out.write('\n');
+      this.#out.write('\r\u001b[2K');
     }
   }
 }

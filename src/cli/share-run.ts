@@ -4,7 +4,7 @@
  * mode/policy conflict) before the keychain, the kubeconfig or the relay is touched, so a typo
  * fails at once with exit code 2. Then a CodeOffer (src/agent/code-offer.ts) offers codes and
  * serves the sessions of whoever pairs, while this module shows both (share-output.ts), until
- * Ctrl-C/SIGTERM/SIGHUP, --once, or the fifth failed pairing.
+ * Ctrl-C/SIGTERM/SIGHUP (exit 130/143/129), --once, or the fifth failed pairing.
  */
 import { z } from 'zod';
 import { AuditLog } from '../audit/audit-log.js';
@@ -21,6 +21,7 @@ import { MAX_TIMER_MS, parseDuration } from '../units.js';
 import { flag, parseCommandOptions, relayOptionsShape, repeated } from './command-options.js';
 import { relayEndpointFrom, signalOnTermination } from './relay-endpoint-options.js';
 import { ShareOutput } from './share-output.js';
+import { signalExitCode } from './connect-termination.js';
 
 /** `--max-duration`: at least a minute, at most what a timer can wait (about 24 days). */
 function parseMaxDuration(text: string): number {
@@ -63,7 +64,8 @@ const ShareOptionsSchema = z.strictObject({
   ...relayOptionsShape,
 });
 
-export async function runShare(rawOptions: unknown): Promise<void> {
+/** Run share; resolves with its exit code: 0 when it ends by itself, 128 + N when signal N stopped it. */
+export async function runShare(rawOptions: unknown): Promise<number> {
   const options = parseCommandOptions(ShareOptionsSchema, rawOptions, 'share');
   const { settings } = checkShareSettings({
     mode: options.mode,
@@ -90,19 +92,33 @@ export async function runShare(rawOptions: unknown): Promise<void> {
     ...(settings.auditFailOpen && { failOpen: true }),
     onError: (err) => output.auditFailed(err, settings.auditFailOpen),
   });
-  const { signal, dispose } = signalOnTermination();
+  const { signal, received, dispose } = signalOnTermination();
   let offer: CodeOffer | undefined;
   try {
     offer = new CodeOffer({ ...settings, relay, upstream, audit });
     output.watch(offer);
+    output.sharing({
+      context: upstream.contextName,
+      cluster: upstream.clusterName,
+      server: upstream.server.href,
+      mode: settings.mode,
+      policy: settings.policy.mode,
+      relay: relay.url,
+      sessionLifetimeMs: settings.sessionLifetimeMs,
+      expose: settings.expose.map((target) => target.name),
+    });
     if (settings.mode === 'passthrough') {
       process.stderr.write('kubepair share: passthrough mode: the client receives credentials and the agent cannot enforce a policy or see requests\n');
     }
     await offer.start(signal);
     const end = await offer.closed;
     if (end.kind === 'failed') throw end.error;
+    const stoppedBy = received();
+    return stoppedBy === undefined ? 0 : signalExitCode(stoppedBy);
   } catch (err) {
-    if (signal.aborted) return; // Ctrl-C / SIGTERM: a normal way to stop sharing
+    // Ctrl-C / SIGTERM / SIGHUP: a normal way to stop sharing, reported as a shell would.
+    const stoppedBy = received();
+    if (signal.aborted && stoppedBy !== undefined) return signalExitCode(stoppedBy);
     throw err;
   } finally {
     await offer?.close();

@@ -1,10 +1,10 @@
 /**
  * `kubepair token set|delete|status`: the relay token of this machine's user, kept in the OS
- * keychain (DESIGN §7), for `share` and `connect`. The command's options and help only; the
+ * keychain (docs/design.md §7), for `share` and `connect`. The command's options and help only; the
  * work is in token-run.ts, loaded (with the keychain's native module) only when it runs.
  */
 import type { Command } from 'commander';
-import { DEFAULT_RELAY_URL } from './relay-endpoint-options.js';
+import { RELAY_OPTION_HELP } from './relay-endpoint-options.js';
 
 const EXAMPLES = `
 Examples:
@@ -21,7 +21,7 @@ Without a keychain (servers, CI, containers) put the token in KUBEPAIR_TOKEN ins
 never written to a file.`;
 
 function addRelayOption(command: Command): Command {
-  return command.option('--relay <url>', `relay base URL (env KUBEPAIR_RELAY; default ${DEFAULT_RELAY_URL})`);
+  return command.option('--relay <url>', RELAY_OPTION_HELP);
 }
 
 export function registerTokenCommand(program: Command): void {

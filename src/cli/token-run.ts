@@ -1,6 +1,6 @@
 /**
- * Running `kubepair token set|delete|status` (DESIGN §7): the relay URL is checked first (exit
- * 2), then the OS keychain is asked. No token is ever printed, not even in part: status says
+ * Running `kubepair token set|delete|status` (docs/design.md §7): the relay URL is checked first
+ * (exit 2), then the OS keychain is asked. No token is ever printed, not even in part: status says
  * only whether one is stored and where share and connect would take one from.
  */
 import { KeychainTokenStore } from '../credentials/keychain-token-store.js';

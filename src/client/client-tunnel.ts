@@ -1,6 +1,6 @@
 /**
- * `ClientTunnel`: the client role as an object you can hold (DESIGN §1, §4-§6; CONVENTIONS "A
- * role is an object you can hold"; docs/architecture.md "Role objects"). It pairs with the
+ * `ClientTunnel`: the client role as an object you can hold (docs/design.md §1, §4-§6; CONVENTIONS
+ * "A role is an object you can hold"; docs/architecture.md "Role objects"). It pairs with the
  * agent through the relay using the code, opens the secure channel and the mux, checks the
  * session description, opens the local listener(s) on 127.0.0.1 and writes the temporary
  * kubeconfig — and nothing else: the shell or command, exit codes, signals, prompts and terminal
@@ -72,8 +72,9 @@ export const ClientTunnelConfigSchema = z
     /** How long one handshake step, and the session description, may take (default HANDSHAKE_STEP_TIMEOUT_MS). */
     handshakeStepTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
     /**
-     * How long the tunnel keeps reconnecting after its link to the relay drops (DESIGN §8.1);
-     * the agent's window (the relay's) ends it earlier. 0: a dropped link ends the tunnel.
+     * How long the tunnel keeps reconnecting after its link to the relay drops
+     * (docs/design.md §8.1); the agent's window (the relay's) ends it earlier. 0: a dropped link
+     * ends the tunnel.
      */
     resumeWindowMs: z.number().int().min(0).max(RELAY_RESUME_WINDOW_MAX_S * 1000).default(DEFAULT_RESUME_WINDOW_MS),
     /** How long a new local connection waits for a dropped link to come back (default TUNNEL_OUTAGE_WAIT_MS). */
@@ -123,7 +124,10 @@ export type TunnelEnd =
   /** The channel closed under a ready tunnel: the agent left, the relay went away, the session ended. */
   | { readonly kind: 'lost'; readonly error: KubepairError | undefined };
 
-/** The link came back (DESIGN §8.1): how long it was down, and how many records were sent again. */
+/**
+ * The link came back (docs/design.md §8.1): how long it was down, and how many records were sent
+ * again.
+ */
 export interface LinkResumed {
   readonly outageMs: number;
   readonly retransmitted: number;
@@ -138,6 +142,8 @@ export interface RefusedConnection {
 export interface ClientTunnelEvents {
   /** Kubeconfigs of tunnels whose process no longer runs were removed. */
   staleKubeconfigsRemoved: [count: number];
+  /** The relay knows the code and holds the connection; the handshake with the agent starts. */
+  waitingForAgent: [];
   /** Paired, and the session description is valid. */
   paired: [description: SessionDescription];
   ready: [ready: TunnelReady];
@@ -251,6 +257,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     const paired = await pair(config.relay, config.code.nameplate, { signal });
     const socket = await openRelaySocket({ endpoint: config.relay, role: 'client', sessionId: paired.sessionId, key: paired.clientKey, signal });
     const stepTimeoutMs = config.handshakeStepTimeoutMs ?? HANDSHAKE_STEP_TIMEOUT_MS;
+    this.emit('waitingForAgent');
     const channel = await openSecureChannel('client', {
       transport: socket,
       code: config.code,
@@ -363,7 +370,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
   #firstControl(channel: SecureChannel, timeoutMs: number, signal: AbortSignal): Promise<ControlMessage> {
     return nextEvent<ControlMessage>(
       (outcome) => {
-        // A liveness ping (DESIGN §8.1) may come first; it says nothing.
+        // A liveness ping (docs/design.md §8.1) may come first; it says nothing.
         const onControl = (message: ControlMessage): void => {
           if (message.type !== CONTROL_TYPES.ping) outcome.resolve(message);
         };

@@ -1,6 +1,6 @@
 /**
- * The temporary kubeconfig `kubepair connect` writes (DESIGN §6). It is JSON (valid YAML, so no
- * YAML can be injected through a field), names the cluster only by its sanitized name, and
+ * The temporary kubeconfig `kubepair connect` writes (docs/design.md §6). It is JSON (valid YAML,
+ * so no YAML can be injected through a field), names the cluster only by its sanitized name, and
  * never contains `insecure-skip-tls-verify`: proxy mode trusts the per-session CA of the local
  * listener, passthrough mode the cluster's own CA with `tls-server-name`.
  *

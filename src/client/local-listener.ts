@@ -1,6 +1,6 @@
 /**
- * The client's local listener on 127.0.0.1 (DESIGN §1, §6). Every accepted connection becomes
- * one CONNECT stream through the tunnel to a target the agent offered.
+ * The client's local listener on 127.0.0.1 (docs/design.md §1, §6). Every accepted connection
+ * becomes one CONNECT stream through the tunnel to a target the agent offered.
  *
  * - `tls-token` (proxy mode, the API server): TLS with the per-session throw-away CA's
  *   certificate; the first request head (at most 32 KiB, within a deadline) must carry the

@@ -1,5 +1,5 @@
 /**
- * The proxy-mode listener's throw-away TLS identity (DESIGN §6): a CA made for this session
+ * The proxy-mode listener's throw-away TLS identity (docs/design.md §6): a CA made for this session
  * only, a server certificate for 127.0.0.1 and localhost from it, and the random bearer token
  * the kubeconfig carries. Nothing here is derived from the agent's input.
  *

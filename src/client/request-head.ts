@@ -1,6 +1,6 @@
 /**
  * A bounded reader of the first HTTP/1.1 request head on a local connection, so the client can
- * check kubectl's bearer token before it opens a tunnel stream (DESIGN §2, §6). Input comes
+ * check kubectl's bearer token before it opens a tunnel stream (docs/design.md §2, §6). Input comes
  * from any local process and is untrusted: the head is limited in size and parsed strictly
  * enough to find the Authorization header, no more; the bytes are forwarded unchanged.
  */

@@ -1,6 +1,6 @@
 /**
- * Where the temporary kubeconfig goes (DESIGN §6): a RAM-backed directory when there is one,
- * so credentials never reach a disk — `$XDG_RUNTIME_DIR` (per-user, 0700 by the login system)
+ * Where the temporary kubeconfig goes (docs/design.md §6): a RAM-backed directory when there is
+ * one, so credentials never reach a disk — `$XDG_RUNTIME_DIR` (per-user, 0700 by the login system)
  * if it is a directory owned by this user and not readable by others, else `/dev/shm`, else
  * the system temp directory. The file itself is always created exclusively with mode 0600.
  */

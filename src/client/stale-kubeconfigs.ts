@@ -1,7 +1,7 @@
 /**
  * Removing kubeconfigs that a dead `kubepair connect` left behind (issue 10, "Kubeconfig left
- * behind"; DESIGN §6). A connect killed with SIGKILL, or by a crash signal, cannot remove its
- * kubeconfig, and in passthrough mode that file holds the cluster's client key. Each connect
+ * behind"; docs/design.md §6). A connect killed with SIGKILL, or by a crash signal, cannot remove
+ * its kubeconfig, and in passthrough mode that file holds the cluster's client key. Each connect
  * therefore looks through its runtime directory before it pairs and removes the kubeconfigs
  * whose owning process is certainly gone (process-identity.ts).
  *

@@ -1,5 +1,5 @@
 /**
- * Relay tokens in the OS keychain through `@napi-rs/keyring` (DESIGN §7): macOS Keychain,
+ * Relay tokens in the OS keychain through `@napi-rs/keyring` (docs/design.md §7): macOS Keychain,
  * Windows Credential Manager, and on Linux the Secret Service on the D-Bus session bus
  * (gnome-keyring, KWallet, KeePassXC). Service `kubepair`, account = the relay's origin.
  *

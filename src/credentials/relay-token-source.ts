@@ -1,5 +1,5 @@
 /**
- * Which relay token `share` and `connect` send (DESIGN §7): `KUBEPAIR_TOKEN` when it is set
+ * Which relay token `share` and `connect` send (docs/design.md §7): `KUBEPAIR_TOKEN` when it is set
  * and not empty (the keychain is then not asked at all), else the token the keychain holds for
  * the relay's origin, else none (a relay with authentication then answers 401, and the relay
  * client says where a token would come from).

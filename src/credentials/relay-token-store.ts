@@ -1,6 +1,6 @@
 /**
- * Where relay tokens are kept between runs (DESIGN §7: "tokens live in the OS keychain with an
- * environment-variable fallback, never in a plain file"): the RelayTokenStore interface, the
+ * Where relay tokens are kept between runs (docs/design.md §7: tokens live in the OS keychain with
+ * an environment-variable fallback, never in a plain file): the RelayTokenStore interface, the
  * keychain entry's names, and the key a token is stored under, the relay's origin.
  *
  * One token per relay origin (`https://host[:port]`, default port left out; ws/wss are the

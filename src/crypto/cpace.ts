@@ -1,8 +1,8 @@
 /**
  * CPace with cipher suite CPACE-X25519-SHA512, initiator-responder setting, exactly as in
  * draft-irtf-cfrg-cpace (§"The CPace protocol", §"CPace group objects G_X25519 and G_X448",
- * Appendix "Test vector for CPace using group X25519 and hash SHA-512"). DESIGN §4 fixes the
- * inputs: PRS = the 8 ASCII digits of the pairing secret, sid = the 16 session_id bytes,
+ * Appendix "Test vector for CPace using group X25519 and hash SHA-512"). docs/design.md §4 fixes
+ * the inputs: PRS = the 8 ASCII digits of the pairing secret, sid = the 16 session_id bytes,
  * CI = lv_cat("kubepair/1"), agent = initiator A, client = responder B.
  *
  * Untrusted inputs: the peer's public share (Ya or Yb) and associated data. Shares must be
@@ -108,7 +108,7 @@ export function computeIskIr(
   return createHash('sha512').update(prefix).update(transcript).digest();
 }
 
-/** CI for kubepair: lv_cat("kubepair/1") (DESIGN §4). */
+/** CI for kubepair: lv_cat("kubepair/1") (docs/design.md §4). */
 export function kubepairChannelIdentifier(protocol: string): Uint8Array {
   return lvCat(utf8(protocol));
 }

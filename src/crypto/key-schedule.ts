@@ -1,15 +1,16 @@
 /**
- * The kubepair key schedule after CPace (DESIGN §4, normative): HKDF-SHA256 (RFC 5869) with
+ * The kubepair key schedule after CPace (docs/design.md §4, normative): HKDF-SHA256 (RFC 5869) with
  * PRK = Extract(salt = sid, ikm = ISK) and one Expand per label; key confirmation tags
  * HMAC-SHA256(confirm key, SHA-256(HELLO_A frame || HELLO_B frame)); and the KEY_UPDATE step
- * key' = HKDF-Expand(key, "kubepair/1 key update", 32). The resume key (DESIGN §8.1) comes from the same PRK:
+ * key' = HKDF-Expand(key, "kubepair/1 key update", 32). The resume key (docs/design.md §8.1) comes from the same PRK:
  * resume = HKDF-Expand(PRK, "kubepair/1 resume", 32); it keys the HMAC-SHA256 each endpoint
  * puts on its RESUME message to prove, on a new carrier, that it holds the session's keys.
  *
- * The iv after a key update: DESIGN says "same for iv". HKDF-Expand needs a PRK of at least
- * HashLen (32) bytes (RFC 5869 §2.3), so the 12-byte iv cannot be the PRK; the new iv is
- * expanded from the same old key with its own label: iv' = HKDF-Expand(key, "kubepair/1 iv
- * update", 12) — TLS 1.3 likewise derives key and iv from one secret with distinct labels.
+ * The iv after a key update (docs/design.md §4): it cannot be updated the way the key is, since
+ * HKDF-Expand needs a PRK of at least HashLen (32) bytes (RFC 5869 §2.3) and the 12-byte iv
+ * cannot be the PRK; the new iv is expanded from the same old key with its own label:
+ * iv' = HKDF-Expand(key, "kubepair/1 iv update", 12) — TLS 1.3 likewise derives key and iv
+ * from one secret with distinct labels.
  * docs/protocol.md records this choice. No I/O.
  */
 import { createHash, createHmac } from 'node:crypto';
@@ -25,11 +26,11 @@ export const CONFIRM_KEY_BYTES = 32;
 export const CONFIRM_TAG_BYTES = 32;
 /** session_id size, the HKDF salt. */
 export const SESSION_ID_BYTES = 16;
-/** Resume key and resume MAC sizes (HMAC-SHA256, DESIGN §8.1). */
+/** Resume key and resume MAC sizes (HMAC-SHA256, docs/design.md §8.1). */
 export const RESUME_KEY_BYTES = 32;
 export const RESUME_MAC_BYTES = 32;
 
-/** The HKDF info labels (DESIGN §4). */
+/** The HKDF info labels (docs/design.md §4). */
 export const KEY_SCHEDULE_LABELS = {
   confirmA: 'kubepair/1 confirm a',
   confirmB: 'kubepair/1 confirm b',
@@ -56,7 +57,9 @@ export interface SessionKeys {
   readonly agentToClient: TrafficSecret;
   /** Client → agent records. */
   readonly clientToAgent: TrafficSecret;
-  /** Keys the MAC of RESUME messages (DESIGN §8.1); kept for the session, wiped on close. */
+  /**
+   * Keys the MAC of RESUME messages (docs/design.md §8.1); kept for the session, wiped on close.
+   */
   readonly resume: Uint8Array;
 }
 

@@ -1,11 +1,11 @@
 /**
- * The record layer of the secure channel (DESIGN §4, normative). Each binary frame after the
- * handshake is one AES-256-GCM record under one direction's key:
+ * The record layer of the secure channel (docs/design.md §4, normative). Each binary frame after
+ * the handshake is one AES-256-GCM record under one direction's key:
  *
  *   frame     = AES-256-GCM(key, nonce, aad = 0x01, plaintext) = ciphertext || tag[16]
  *   nonce     = iv XOR the 64-bit big-endian record sequence number (TLS 1.3 style, never sent)
  *   plaintext = inner_type[1] || body; 0x00 MUX, 0x01 CONTROL, 0x02 KEY_UPDATE (empty body),
- *               0x03 ACK (count[8], DESIGN §8.1)
+ *               0x03 ACK (count[8], docs/design.md §8.1)
  *
  * Besides the per-key sequence number, each side counts records across keys: `sealed` is the
  * number of records a sealer has sealed since the session began, `received` the number of
@@ -26,7 +26,7 @@ import { assertBytes, wipe } from './bytes.js';
 import type { TrafficSecret } from './key-schedule.js';
 import { TRAFFIC_IV_BYTES, copyTrafficSecret, nextTrafficSecret } from './key-schedule.js';
 
-/** Inner record types (DESIGN §4). */
+/** Inner record types (docs/design.md §4). */
 export const InnerType = { MUX: 0x00, CONTROL: 0x01, KEY_UPDATE: 0x02, ACK: 0x03 } as const;
 export type InnerType = (typeof InnerType)[keyof typeof InnerType];
 /** Inner types an application may send; KEY_UPDATE and ACK are sent by the channel itself. */
@@ -220,7 +220,7 @@ export class RecordOpener {
 
   /**
    * Skip `count` slots under the current key without opening them: on a resume, the peer
-   * declared them ACK records it no longer holds (DESIGN §8.1, docs/protocol.md §7.5). ACKs
+   * declared them ACK records it no longer holds (docs/design.md §8.1, docs/protocol.md §7.5). ACKs
    * never switch keys, so the slots lie under this key; the reserved last slot (the
    * KEY_UPDATE's) is never skipped over. The skipped nonces are never opened afterwards.
    */

@@ -1,5 +1,5 @@
 /**
- * Error codes of `kubepair share` (DESIGN §1, §6).
+ * Error codes of `kubepair share` (docs/design.md §1, §6).
  * Codes are never reused once retired; add new ones at the end of the table.
  */
 import type { ErrorSpec } from './error-spec.js';

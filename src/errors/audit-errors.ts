@@ -1,5 +1,5 @@
 /**
- * Error codes of the audit log, its verification and redaction (DESIGN §6, docs/audit.md).
+ * Error codes of the audit log, its verification and redaction (docs/design.md §6, docs/audit.md).
  * Codes are never reused once retired; add new ones at the end of the table.
  */
 import type { ErrorSpec } from './error-spec.js';

@@ -1,5 +1,5 @@
 /**
- * Error codes of the pairing handshake and the secure channel (DESIGN §4).
+ * Error codes of the pairing handshake and the secure channel (docs/design.md §4).
  * WebSocket close codes 4100-4199 are reserved for end-to-end channel failures.
  * Codes are never reused once retired; add new ones at the end of the table.
  */

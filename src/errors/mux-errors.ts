@@ -1,6 +1,6 @@
 /**
  * Error codes of the multiplexing layer: HTTP/2 CONNECT streams over the secure channel
- * (DESIGN §5). Codes are never reused once retired; add new ones at the end of the table.
+ * (docs/design.md §5). Codes are never reused once retired; add new ones at the end of the table.
  */
 import type { ErrorSpec } from './error-spec.js';
 

@@ -1,6 +1,6 @@
 /**
- * Error codes of the agent's request policy: tiers, modes, --allow / --deny rules (DESIGN §6).
- * Codes are never reused once retired; add new ones at the end of the table.
+ * Error codes of the agent's request policy: tiers, modes, --allow / --deny rules
+ * (docs/design.md §6). Codes are never reused once retired; add new ones at the end of the table.
  */
 import type { ErrorSpec } from './error-spec.js';
 

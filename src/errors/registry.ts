@@ -6,6 +6,7 @@
 import { AGENT_ERRORS } from './agent-errors.js';
 import { AUDIT_ERRORS } from './audit-errors.js';
 import { CHANNEL_ERRORS } from './channel-errors.js';
+import { CLI_ERRORS } from './cli-errors.js';
 import { CLIENT_ERRORS } from './client-errors.js';
 import { TLS_ERRORS } from './tls-errors.js';
 import { RELAY_ACCESS_ERRORS } from './relay-access-errors.js';
@@ -27,6 +28,7 @@ const TABLES = [
   AGENT_ERRORS,
   RELAY_ERRORS,
   RELAY_ACCESS_ERRORS,
+  CLI_ERRORS,
 ] as const;
 
 export const ERRORS = {
@@ -40,6 +42,7 @@ export const ERRORS = {
   ...AGENT_ERRORS,
   ...RELAY_ERRORS,
   ...RELAY_ACCESS_ERRORS,
+  ...CLI_ERRORS,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,5 +1,5 @@
 /**
- * Error codes of how `share` and `connect` reach a relay (DESIGN §3, §7): the HTTPS proxy
+ * Error codes of how `share` and `connect` reach a relay (docs/design.md §3, §7): the HTTPS proxy
  * they tunnel through (HTTPS_PROXY, NO_PROXY) and the OS keychain that holds relay tokens
  * (`kubepair token`). Kept apart from relay-errors.ts on purpose: a relay may send any code of
  * that table in an error body, and it has no business claiming a proxy or keychain failure.

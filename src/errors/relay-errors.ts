@@ -1,5 +1,5 @@
 /**
- * Error codes of the relay and of the relay client (DESIGN §3, §7).
+ * Error codes of the relay and of the relay client (docs/design.md §3, §7).
  *
  * `status` is the HTTP status of the relay's JSON error answer; `close` the WebSocket close
  * code the relay sends (4400-4499 mirror HTTP statuses, 4503 = shutting down, 4001 = this
@@ -57,4 +57,9 @@ export const RELAY_ERRORS = {
     exit: 1,
   },
   KP_ERR_RELAY_STATE_DIR: { message: 'the relay state directory cannot be used', exit: 1 },
+  KP_ERR_RELAY_NOT_CONFIGURED: {
+    message: 'no relay configured: give its URL with --relay URL, the KUBEPAIR_RELAY environment variable, or once with "kubepair config set relay URL"',
+    exit: 2,
+  },
+  KP_ERR_RELAY_NOT_TLS: { message: 'the relay address answers in plain HTTP, not TLS', exit: 2 },
 } as const satisfies Record<string, ErrorSpec>;

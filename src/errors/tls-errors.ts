@@ -1,6 +1,6 @@
 /**
- * Error codes of the certificate module (src/tls, DESIGN §6: the per-session throw-away CA of
- * the client's local TLS listener, and the test API server's certificates).
+ * Error codes of the certificate module (src/tls, docs/design.md §6: the per-session throw-away CA
+ * of the client's local TLS listener, and the test API server's certificates).
  * Codes are never reused once retired; add new ones at the end of the table.
  */
 import type { ErrorSpec } from './error-spec.js';

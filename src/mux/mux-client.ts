@@ -1,5 +1,5 @@
 /**
- * The client's end of the multiplexed tunnel (DESIGN §5): an HTTP/2 client session on the
+ * The client's end of the multiplexed tunnel (docs/design.md §5): an HTTP/2 client session on the
  * secure channel's byte stream. `openStream(target)` sends one CONNECT whose `:authority` is a
  * target name the agent offered and resolves with the stream once the agent answered 200.
  * A refusal is reported with its own code: 404 (not offered), or a reason the agent named in the

@@ -1,5 +1,5 @@
 /**
- * The agent's end of the multiplexed tunnel (DESIGN §5): an HTTP/2 server session on the
+ * The agent's end of the multiplexed tunnel (docs/design.md §5): an HTTP/2 server session on the
  * secure channel's byte stream. Each CONNECT stream names a target in `:authority`; a name the
  * agent did not offer is refused with 404 before anything is dialled. A stream to an offered
  * target then passes the gate — the one place every stream to every target passes, so a rule

@@ -1,6 +1,6 @@
 /**
- * HTTP/2 settings shared by both ends of the tunnel (DESIGN §5): large flow-control windows so
- * a distant relay does not throttle bulk transfers, per-stream windows so one stalled reader
+ * HTTP/2 settings shared by both ends of the tunnel (docs/design.md §5): large flow-control windows
+ * so a distant relay does not throttle bulk transfers, per-stream windows so one stalled reader
  * never blocks the other streams, and a bound on concurrent streams.
  */
 import type { Settings } from 'node:http2';

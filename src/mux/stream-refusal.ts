@@ -1,8 +1,8 @@
 /**
- * Why the agent refused a CONNECT stream to a target it does offer (DESIGN §5, §6): the wire
- * vocabulary both ends of the mux share. The agent answers the CONNECT with the reason's status
- * and names the reason in the `kubepair-refusal` response header; the client turns a reason it
- * knows into its own coded error and message. The header comes from the peer: the client never
+ * Why the agent refused a CONNECT stream to a target it does offer (docs/design.md §5, §6): the
+ * wire vocabulary both ends of the mux share. The agent answers the CONNECT with the reason's
+ * status and names the reason in the `kubepair-refusal` response header; the client turns a reason
+ * it knows into its own coded error and message. The header comes from the peer: the client never
  * shows its text, only the message of the reason it matched.
  */
 import type { ErrorCode } from '../errors/index.js';

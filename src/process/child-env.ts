@@ -1,6 +1,6 @@
 /**
- * The environment a child process inherits (DESIGN §7): kubepair strips every variable whose
- * name mentions TOKEN, SECRET, PASSWORD, CREDENTIAL (or KUBEPAIR_ settings) before it runs a
+ * The environment a child process inherits (docs/design.md §7): kubepair strips every variable
+ * whose name mentions TOKEN, SECRET, PASSWORD, CREDENTIAL (or KUBEPAIR_ settings) before it runs a
  * shell, a command or an exec credential plugin, so a secret meant for kubepair or the parent
  * shell does not leak into programs that did not ask for it.
  */

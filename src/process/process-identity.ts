@@ -1,6 +1,6 @@
 /**
  * Which process owns a file kubepair leaves in a runtime directory, told apart from a later
- * process that happens to get the same pid (issue 10, "Kubeconfig left behind"; DESIGN §6).
+ * process that happens to get the same pid (issue 10, "Kubeconfig left behind"; docs/design.md §6).
  *
  * A process is named by its pid, its start time and the boot it runs in. On Linux the start
  * time is field 22 of /proc/PID/stat (clock ticks after boot) and the boot is the first 8 hex

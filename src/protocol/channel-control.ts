@@ -1,7 +1,7 @@
 /**
- * CONTROL messages inside the secure channel (DESIGN §4, normative; docs/protocol.md "Record
- * layer"): one JSON object per CONTROL record, at most CONTROL_MAX_BYTES, with a string `type`.
- * This is the envelope every CONTROL message shares; each type has its own schema in this
+ * CONTROL messages inside the secure channel (docs/design.md §4, normative; docs/protocol.md
+ * "Record layer"): one JSON object per CONTROL record, at most CONTROL_MAX_BYTES, with a string
+ * `type`. This is the envelope every CONTROL message shares; each type has its own schema in this
  * module's siblings (`session`: session-description.ts). The channel's codec
  * (channel/control-message.ts) checks the envelope; a message is checked against its own
  * schema where it is consumed.

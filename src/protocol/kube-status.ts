@@ -1,6 +1,6 @@
 /**
- * The answers kubepair gives kubectl itself, on either side of the tunnel (DESIGN §6): every
- * Kubernetes `Status` body — the agent's refusals and errors (kube proxy, policy 403s), the
+ * The answers kubepair gives kubectl itself, on either side of the tunnel (docs/design.md §6):
+ * every Kubernetes `Status` body — the agent's refusals and errors (kube proxy, policy 403s), the
  * client's local listener refusing a connection (401, 408, 431, 400) — and the one text answer
  * for a refusal kubectl must show verbatim. One builder, so the reason always matches the HTTP
  * status the way kube-apiserver pairs them, and kubectl prints

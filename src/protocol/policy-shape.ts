@@ -1,6 +1,6 @@
 /**
- * The shape of a policy description as it travels in the session description (DESIGN §4, §6):
- * mode plus `--allow` / `--deny` rules, bounded. Both ends validate this shape; the agent,
+ * The shape of a policy description as it travels in the session description (docs/design.md §4,
+ * §6): mode plus `--allow` / `--deny` rules, bounded. Both ends validate this shape; the agent,
  * which enforces the policy, additionally parses every rule (src/agent/policy/policy.ts).
  */
 import { z } from 'zod';

@@ -1,6 +1,6 @@
 /**
- * The relay's HTTP API on the wire (DESIGN §3, normative; docs/protocol.md "Relay API"): paths,
- * identifier formats, and every JSON body as a zod schema with its TypeScript type. The one
+ * The relay's HTTP API on the wire (docs/design.md §3, normative; docs/protocol.md "Relay API"):
+ * paths, identifier formats, and every JSON body as a zod schema with its TypeScript type. The one
  * definition serves both sides: the relay client parses the relay's answers with these schemas,
  * and the relay's Fastify routes validate requests with JSON Schemas generated from them
  * (relay/route-schemas.ts), so the two can no longer drift apart.

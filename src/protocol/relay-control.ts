@@ -1,8 +1,9 @@
 /**
- * The relay's text control frames (DESIGN §3, normative; docs/protocol.md "Control frames"):
- * relay → peer (`peer_connected`, `peer_disconnected`, `peer_suspended`, `peer_resumed`, `expiring`) and agent → relay
- * (`pake_failed`, `established`), as zod schemas with their types, and the one bounded parser
- * both sides use. The relay never forwards them; they are advisory, never part of the channel.
+ * The relay's text control frames (docs/design.md §3, normative; docs/protocol.md "Control
+ * frames"): relay → peer (`peer_connected`, `peer_disconnected`, `peer_suspended`, `peer_resumed`,
+ * `expiring`) and agent → relay (`pake_failed`, `established`), as zod schemas with their types,
+ * and the one bounded parser both sides use. The relay never forwards them; they are advisory,
+ * never part of the channel.
  *
  * Untrusted input: every frame. The relay client parses the relay's frames with these schemas,
  * the relay parses the agent's. Unknown fields and types are refused, and a refusal never
@@ -15,9 +16,9 @@ import { RelayTimestampSchema } from './relay-api.js';
 const timestamp = RelayTimestampSchema;
 
 /**
- * Relay → peer control messages. After `established` (DESIGN §8.1): `peer_suspended` when the
- * other side's socket dropped and the relay keeps the session for the resume window (also sent to
- * a socket that resumes while its peer is away), `peer_resumed` when the other side has a socket
+ * Relay → peer control messages. After `established` (docs/design.md §8.1): `peer_suspended` when
+ * the other side's socket dropped and the relay keeps the session for the resume window (also sent
+ * to a socket that resumes while its peer is away), `peer_resumed` when the other side has a socket
  * again (sent to both sides, and after a newer socket replaced an older one). Advisory only.
  */
 export const RelayControlMessageSchema = z.discriminatedUnion('type', [

@@ -1,5 +1,5 @@
 /**
- * The session description: the agent's first CONTROL message after pairing (DESIGN §4,
+ * The session description: the agent's first CONTROL message after pairing (docs/design.md §4,
  * normative shape; docs/protocol.md "Session description"). It tells the client what it is connected to:
  *
  *   {"type":"session","cluster":{"name","server_name"?,"ca"?},"mode":"proxy"|"passthrough",
@@ -55,7 +55,7 @@ export const sessionDescriptionSchema = z
       .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a namespace name')
       .optional(),
     expires_at: z.iso.datetime({ offset: true }),
-    /** The resume window the agent asked the relay for, in seconds (DESIGN §8.1); absent or 0: a dropped link ends the session. */
+    /** The resume window the agent asked the relay for, in seconds (docs/design.md §8.1); absent or 0: a dropped link ends the session. */
     resume_window_s: z.number().int().min(0).max(RELAY_RESUME_WINDOW_MAX_S).optional(),
   })
   .superRefine((description, ctx) => {

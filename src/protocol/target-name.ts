@@ -1,8 +1,9 @@
 /**
- * Target names: what a CONNECT stream's `:authority` may name (DESIGN §5; docs/protocol.md).
- * The agent offers `kube-apiserver` and names given with `--expose NAME=HOST:PORT`; the client
- * can only name one of them, and the agent maps names to addresses itself, so a client can
- * never make the agent dial an arbitrary host. Names are DNS-label-like and compared exactly.
+ * Target names: what a CONNECT stream's `:authority` may name (docs/design.md §5;
+ * docs/protocol.md). The agent offers `kube-apiserver` and names given with
+ * `--expose NAME=HOST:PORT`; the client can only name one of them, and the agent maps names to
+ * addresses itself, so a client can never make the agent dial an arbitrary host. Names are
+ * DNS-label-like and compared exactly.
  */
 import { KubepairError } from '../errors/index.js';
 import { MUX_TARGET_NAME_MAX_CHARS } from '../limits.js';

@@ -1,5 +1,5 @@
 /**
- * DurableLink: keeps one endpoint's secure channel alive across relay carriers (DESIGN §8.1
+ * DurableLink: keeps one endpoint's secure channel alive across relay carriers (docs/design.md §8.1
  * "Liveness"; docs/protocol.md §7.7, §11.5). Given the resumable channel, the relay socket it
  * runs on and a way to open another socket of the same session (same key, same proxy
  * settings: the caller's `openSocket`), it

@@ -1,4 +1,4 @@
-/** Public surface of the relay client (DESIGN §3): what the agent and the client use. */
+/** Public surface of the relay client (docs/design.md §3): what the agent and the client use. */
 export { createSession, pair } from './relay-api.js';
 export type { CreatedSession, PairedSession, RelayCallOptions } from './relay-api.js';
 export { isLoopbackHost, resolveRelay } from './relay-endpoint.js';

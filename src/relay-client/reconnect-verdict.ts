@@ -1,6 +1,6 @@
 /**
  * Whether an endpoint should open its relay socket again after the current one failed to open or
- * closed (DESIGN §8.1 "Liveness": reconnect until the window closes), decided from the
+ * closed (docs/design.md §8.1 "Liveness": reconnect until the window closes), decided from the
  * KubepairError the relay client produced (relay-socket.ts, relay-error-mapping.ts).
  *
  * `retry`: the carrier or the relay is down, restarting, busy or rate limiting (the session may
@@ -61,6 +61,8 @@ export const RECONNECT_STOP_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'KP_ERR_RELAY_URL_INVALID',
   'KP_ERR_RELAY_URL_INSECURE',
   'KP_ERR_RELAY_STATE_DIR',
+  'KP_ERR_RELAY_NOT_CONFIGURED',
+  'KP_ERR_RELAY_NOT_TLS',
   'KP_ERR_PROXY_INVALID',
   'KP_ERR_ABORTED',
   'KP_ERR_INVALID_ARGUMENT',

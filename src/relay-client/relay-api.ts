@@ -1,6 +1,6 @@
 /**
- * The relay's HTTP API from the caller's side (DESIGN §3): `createSession()` for the agent and
- * `pair(nameplate)` for the client. Requests carry the relay token in `Authorization: Bearer`,
+ * The relay's HTTP API from the caller's side (docs/design.md §3): `createSession()` for the agent
+ * and `pair(nameplate)` for the client. Requests carry the relay token in `Authorization: Bearer`,
  * never in the URL; answers are size-bounded, time-bounded, schema-validated, and a relay
  * error becomes the KubepairError of its code (relay-error-mapping.ts). Redirects are not
  * followed. Through the endpoint's HTTPS proxy when it has one (relay-connection.ts). A 401

@@ -26,12 +26,37 @@ const UNTRUSTED_CERTIFICATE = new Set([
 ]);
 
 /**
+ * What OpenSSL says when the bytes that came back to our ClientHello are not TLS at all: most
+ * often an HTTP answer from a server without TLS ("wrong version number"; OpenSSL 3.2 and later
+ * may say "packet length too long" or "record layer failure" instead).
+ */
+const NOT_TLS_ANSWER = /wrong version number|packet length too long|record layer failure/i;
+
+/** True when `err` says the peer of a TLS connection answered in something other than TLS. */
+export function isPlainAnswerToTls(err: unknown): boolean {
+  const code: unknown = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
+  const message = err instanceof Error ? err.message : '';
+  return (code === 'EPROTO' || code === 'ERR_SSL_WRONG_VERSION_NUMBER') && NOT_TLS_ANSWER.test(message);
+}
+
+/** The message of KP_ERR_RELAY_NOT_TLS for `relayHost`: what is wrong, and the two fixes. */
+export function notTlsDetail(relayHost: string): string {
+  return (
+    `${relayHost} answered an https:// connection in plain HTTP (OpenSSL: "wrong version number"). ` +
+    'Check the port; a relay started without --tls-cert serves plain HTTP: use http:// for a relay on this machine, ' +
+    'else give the relay a certificate (--tls-cert, --tls-key) or put a TLS proxy in front of it'
+  );
+}
+
+/**
  * The KubepairError for a connection to the relay that failed with `err`: errors that are
- * already KubepairErrors (a proxy refusal) pass through; anything else is
- * KP_ERR_RELAY_UNREACHABLE naming the relay host.
+ * already KubepairErrors (a proxy refusal) pass through; an https:// connection answered in
+ * plain HTTP is KP_ERR_RELAY_NOT_TLS with the fix; anything else is KP_ERR_RELAY_UNREACHABLE
+ * naming the relay host.
  */
 export function connectionError(err: unknown, relayHost: string, endpoint: Pick<RelayEndpoint, 'proxy'>): KubepairError {
   if (err instanceof KubepairError) return err;
+  if (isPlainAnswerToTls(err)) return new KubepairError('KP_ERR_RELAY_NOT_TLS', notTlsDetail(relayHost), { cause: err });
   const message = err instanceof Error ? err.message : 'connection failed';
   const code: unknown = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
   const hint =

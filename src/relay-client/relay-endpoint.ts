@@ -1,6 +1,6 @@
 /**
- * Where a relay is and how to reach it safely (DESIGN §3, §7 "clients refuse ws:// to
- * non-loopback hosts"): the base URL is parsed strictly, plaintext (http/ws) is refused for any
+ * Where a relay is and how to reach it safely (docs/design.md §3, §7: clients refuse ws:// to
+ * non-loopback hosts): the base URL is parsed strictly, plaintext (http/ws) is refused for any
  * host but this machine unless the caller explicitly set `insecure`, and URLs never carry
  * credentials, a query or a fragment. Untrusted input: the URL and token the user typed.
  */
@@ -62,8 +62,21 @@ export interface ResolvedRelay {
 
 const TOKEN_FORMAT = new RegExp(RELAY_TOKEN_PATTERN);
 
+/**
+ * A URL typed without `scheme://` (`relay.example.com`, `relay.example.com:8443`, which
+ * `new URL` would even read as scheme "relay.example.com:"): say what to write instead,
+ * https:// except for a relay on this machine.
+ */
+function schemeMissing(text: string): KubepairError {
+  const shown = JSON.stringify(text.slice(0, 100));
+  const host = /^(\[[^\]]*\]|[^:/]*)/.exec(text)?.[1] ?? '';
+  const suggestion = `${host !== '' && isLoopbackHost(host) ? 'http' : 'https'}://${text.slice(0, 100)}`;
+  return new KubepairError('KP_ERR_RELAY_URL_INVALID', `${shown} has no scheme; write ${suggestion}`);
+}
+
 /** Parse and check a relay endpoint. Throws KP_ERR_RELAY_URL_INVALID / _INSECURE / KP_ERR_INVALID_ARGUMENT. */
 export function resolveRelay(endpoint: RelayEndpoint): ResolvedRelay {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint.url)) throw schemeMissing(endpoint.url);
   let url: URL;
   try {
     url = new URL(endpoint.url);

@@ -1,6 +1,6 @@
 /**
- * How the relay client turns what the relay says into KubepairErrors (DESIGN §3): JSON error
- * bodies, HTTP statuses of refused upgrades, and WebSocket close codes.
+ * How the relay client turns what the relay says into KubepairErrors (docs/design.md §3): JSON
+ * error bodies, HTTP statuses of refused upgrades, and WebSocket close codes.
  *
  * The relay is untrusted, so its words are never shown raw: the code must be one the relay is
  * allowed to send, the user reads our registry's message for it, and the relay's own detail is

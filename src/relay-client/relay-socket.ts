@@ -1,5 +1,5 @@
 /**
- * The WebSocket between an endpoint (agent or client) and the relay (DESIGN §3), as a
+ * The WebSocket between an endpoint (agent or client) and the relay (docs/design.md §3), as a
  * MessageTransport for the handshake and the secure channel (src/channel/transport.ts).
  *
  * - Opens `/ws/v1/{agent|client}/{session_id}` with subprotocol `kubepair.v1`, the session key
@@ -15,8 +15,8 @@
  *   anything else ends the socket with KP_ERR_RELAY_CONTROL_INVALID (the relay speaks only
  *   `kubepair.v1`; nothing is guessed or ignored). They inform users, never security decisions.
  * - `close` carries the KubepairError a relay close code stands for (4409, 4410, 4429, 4001...).
- * - Resumption (DESIGN §8.1): after `established`, `close()` (1000) ends the session at the relay;
- *   `abandon()` drops the carrier so that the relay suspends the session, and a new
+ * - Resumption (docs/design.md §8.1): after `established`, `close()` (1000) ends the session at the
+ *   relay; `abandon()` drops the carrier so that the relay suspends the session, and a new
  *   `openRelaySocket` with the same key resumes it (or replaces this socket at once, 4001 here).
  *   `reconnectVerdict` (reconnect-verdict.ts) says whether a failure is worth another socket.
  * - Liveness: the socket pings the relay every 30 s and gives up (KP_ERR_TRANSPORT_CLOSED,
@@ -31,6 +31,7 @@ import { WebSocket } from '../ws-runtime.js';
 import type { RawData } from 'ws';
 import type { MessageTransport, MessageTransportEvents } from '../channel/transport.js';
 import { KubepairError } from '../errors/index.js';
+import { nextEvent } from '../events/next-event.js';
 import {
   RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS,
   RELAY_CLIENT_PING_INTERVAL_MS,
@@ -139,6 +140,34 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
     return this.#closing || this.#closeEmitted;
   }
 
+  /**
+   * The next relay control message of one of `types`; undefined once the socket closes — at
+   * once when it is already closed or closing, since no `close` event may be left to wait for
+   * (the agent asks again after a failed pairing, when the relay may have closed it already).
+   * Rejects with KP_ERR_ABORTED when `signal` aborts first.
+   */
+  nextControl(types: ReadonlyArray<RelayControlMessage['type']>, signal?: AbortSignal): Promise<RelayControlMessage | undefined> {
+    return nextEvent<RelayControlMessage | undefined>(
+      (outcome) => {
+        if (this.closed) {
+          outcome.resolve(undefined);
+          return () => undefined;
+        }
+        const onControl = (message: RelayControlMessage): void => {
+          if (types.includes(message.type)) outcome.resolve(message);
+        };
+        const onClose = (): void => outcome.resolve(undefined);
+        this.controlMessages.on('control', onControl);
+        this.once('close', onClose);
+        return () => {
+          this.controlMessages.off('control', onControl);
+          this.off('close', onClose);
+        };
+      },
+      { signal, abortError: (aborted) => new KubepairError('KP_ERR_ABORTED', undefined, { cause: aborted.reason }) },
+    );
+  }
+
   /** The subprotocol the relay accepted (always `kubepair.v1` once open). */
   get protocol(): string {
     return this.#ws.protocol;
@@ -238,8 +267,8 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
   }
 
   /**
-   * Drop this carrier without a close frame (DESIGN §8.1): the relay sees a transport loss and
-   * keeps the session suspended for its resume window, where `close()` (1000) would end the
+   * Drop this carrier without a close frame (docs/design.md §8.1): the relay sees a transport loss
+   * and keeps the session suspended for its resume window, where `close()` (1000) would end the
    * session. For an endpoint that decided the carrier is dead and will resume on a new socket.
    * The `close` event follows without an error (this side chose it).
    */
@@ -249,15 +278,15 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
     this.#ws.terminate();
   }
 
-  /** Agent only: tell the relay this pairing attempt failed (DESIGN §3). */
+  /** Agent only: tell the relay this pairing attempt failed (docs/design.md §3). */
   sendPakeFailed(): void {
     this.#sendControl({ type: 'pake_failed' });
   }
 
   /**
-   * Agent only: tell the relay the secure channel is established (DESIGN §3), with the resume
-   * window the agent wants in whole seconds (DESIGN §8.1; absent: the session ends when a socket
-   * drops). Sent again after a resumption, it restates the window.
+   * Agent only: tell the relay the secure channel is established (docs/design.md §3), with the
+   * resume window the agent wants in whole seconds (docs/design.md §8.1; absent: the session ends
+   * when a socket drops). Sent again after a resumption, it restates the window.
    */
   sendEstablished(resumeWindowS?: number): void {
     this.#sendControl(resumeWindowS === undefined ? { type: 'established' } : { type: 'established', resume_window_s: resumeWindowS });

@@ -1,15 +1,15 @@
 /**
- * The failure budget (DESIGN §3 "20 requests/min per IP", issue 10): at most `max` unauthenticated
- * failures per client address per fixed window, on every route and for WebSocket upgrades. Past
- * it the address is refused with 429 before any other work, so nobody can try keys, or make the
- * relay write, as fast as it can open connections. Fastify's route rate limit covers `/api/*`
- * requests of every kind; this budget covers what fails before a caller is known.
+ * The failure budget (docs/design.md §3: 20 requests/min per address; issue 10): at most `max`
+ * unauthenticated failures per client address per fixed window, on every route and for WebSocket
+ * upgrades. Past it the address is refused with 429 before any other work, so nobody can try keys,
+ * or make the relay write, as fast as it can open connections. Fastify's route rate limit covers
+ * `/api/*` requests of every kind; this budget covers what fails before a caller is known.
  *
- * `FailureBudget` is what a shared store can honestly promise (async: the Redis store of DESIGN
- * §8.2 will count in Redis); `AddressLimiter` is the in-memory one of a single relay process.
- * Memory is bounded: at most `capacity` addresses are tracked; the oldest entry is forgotten
- * when a new one arrives. Windows are checked on access, so no timer runs. Untrusted input:
- * the address (already resolved through --trust-proxy).
+ * `FailureBudget` is what a shared store can honestly promise (async: the Redis store of
+ * docs/design.md §8.2 will count in Redis); `AddressLimiter` is the in-memory one of a single relay
+ * process. Memory is bounded: at most `capacity` addresses are tracked; the oldest entry is
+ * forgotten when a new one arrives. Windows are checked on access, so no timer runs. Untrusted
+ * input: the address (already resolved through --trust-proxy).
  */
 export interface FailureBudget {
   /** Resolves true while `address` has spent its budget in the current window. */

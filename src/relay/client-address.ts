@@ -1,5 +1,6 @@
 /**
- * The address a request really comes from (DESIGN §3 per-address limits, §7 `--trust-proxy`).
+ * The address a request really comes from (docs/design.md §3 per-address limits, §7
+ * `--trust-proxy`).
  *
  * Without `--trust-proxy` it is the TCP peer and X-Forwarded-For is ignored, so nobody can
  * dodge the per-address limits by sending the header. With it, X-Forwarded-For is walked from

@@ -11,7 +11,7 @@
  *
  * The gate runs first among the server's 'connection' listeners and destroys a connection over
  * the cap before the HTTP or TLS layer does anything with it. Connections live on one relay
- * node, so this count is node-local by nature (DESIGN §8.2 shares sessions, not sockets).
+ * node, so this count is node-local by nature (docs/design.md §8.2 shares sessions, not sockets).
  * Memory: one counter per address with an open connection. Untrusted input: the peer address.
  */
 import type { Server, Socket } from 'node:net';

@@ -1,5 +1,5 @@
 /**
- * EndedSessions: the sessions that ended on this relay process, and why (DESIGN §8.1).
+ * EndedSessions: the sessions that ended on this relay process, and why (docs/design.md §8.1).
  *
  * Session keys stay valid MACs after their session ended (session-keys.ts), and a restarted relay
  * recreates any session whose key verifies. Remembering the ends lets the upgrade handler

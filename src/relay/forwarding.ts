@@ -1,6 +1,6 @@
 /**
- * Forwarding of end-to-end binary frames in one direction of a session (DESIGN §3): each frame
- * is sent on unchanged, in order, never parsed, never copied.
+ * Forwarding of end-to-end binary frames in one direction of a session (docs/design.md §3): each
+ * frame is sent on unchanged, in order, never parsed, never copied.
  *
  * Backpressure (CONVENTIONS §7): after every send the relay looks at the bytes queued towards
  * the receiver (ws `bufferedAmount`: the socket's write queue plus the frame sender's). Above

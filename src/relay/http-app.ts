@@ -1,5 +1,5 @@
 /**
- * The relay's HTTP API (DESIGN §3, normative) on Fastify: routes, JSON schemas with
+ * The relay's HTTP API (docs/design.md §3, normative) on Fastify: routes, JSON schemas with
  * `additionalProperties: false`, authentication by scope, per-address rate limit on /api/*,
  * the per-address failure budget on every route, the Origin/CORS policy, and the one error
  * shape `{"error":{"code","message"}}`.
@@ -63,7 +63,10 @@ export interface RelayAppOptions {
   readonly auth: RelayAuthenticator;
   readonly store: SessionStore;
   readonly broker: SessionBroker;
-  /** Issues `agent_key` and `client_key` (MACs a restarted relay still verifies, DESIGN §8.1). */
+  /**
+   * Issues `agent_key` and `client_key` (MACs a restarted relay still verifies,
+   * docs/design.md §8.1).
+   */
   readonly keys: SessionKeys;
   readonly metrics: RelayMetrics;
   readonly audit: RelayAudit;

@@ -1,5 +1,5 @@
 /**
- * How relay errors leave the relay (DESIGN §3, normative): the JSON body
+ * How relay errors leave the relay (docs/design.md §3, normative): the JSON body
  * `{"error":{"code","message"}}` with the registry's HTTP status, for API answers and for
  * refused WebSocket upgrades (answered before the WebSocket is accepted).
  *

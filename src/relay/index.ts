@@ -1,4 +1,4 @@
-/** Public surface of the relay role (DESIGN §3): what the CLI and tests use. */
+/** Public surface of the relay role (docs/design.md §3): what the CLI and tests use. */
 export { RelayServer } from './relay-server.js';
 export type { RelayAddress } from './relay-server.js';
 export {

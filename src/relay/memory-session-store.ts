@@ -1,5 +1,5 @@
 /**
- * In-memory SessionStore for a single relay process (DESIGN §3, §8 "embedded default").
+ * In-memory SessionStore for a single relay process (docs/design.md §3, §8: the embedded default).
  *
  * JavaScript runs each method to completion before another starts, so every operation is
  * atomic. Time is kept with one timer per deadline (session expiry, claim connect deadline),
@@ -7,7 +7,7 @@
  * leaves no timer behind. Callers get frozen snapshots, never the live entries. Freed
  * nameplates go into the pool's quarantine (nameplate-pool.ts), so `claim` answers a stale
  * nameplate with KP_ERR_RELAY_NAMEPLATE_UNKNOWN instead of handing out a newer session.
- * A suspended session (DESIGN §8.1) has one more timer, its resume deadline.
+ * A suspended session (docs/design.md §8.1) has one more timer, its resume deadline.
  */
 import { EventEmitter } from 'node:events';
 import { KubepairError } from '../errors/index.js';

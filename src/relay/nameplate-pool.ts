@@ -1,6 +1,6 @@
 /**
- * NameplatePool: hands out the lowest free nameplate >= 1 (DESIGN §3) so codes stay short, and
- * keeps a released nameplate in quarantine for a while before it is handed out again, so that a
+ * NameplatePool: hands out the lowest free nameplate >= 1 (docs/design.md §3) so codes stay short,
+ * and keeps a released nameplate in quarantine for a while before it is handed out again, so that a
  * stale code (a session that expired, was established or was destroyed) typed later never lands
  * on a newer session and never costs that session a pairing attempt (issue 10).
  *

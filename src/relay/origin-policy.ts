@@ -1,5 +1,5 @@
 /**
- * Browser exposure of the relay (DESIGN §7; seeds/000 #10 and #17, seeds/003 finding 2):
+ * Browser exposure of the relay (docs/design.md §7; seeds/000 #10 and #17, seeds/003 finding 2):
  * a request or WebSocket upgrade that carries an `Origin` header is refused unless that origin
  * is in `--allow-origin` (default: none, so no web page can drive the relay from a victim's
  * browser). Requests without `Origin` (the kubepair CLI, curl, Prometheus) are not browsers

@@ -1,5 +1,5 @@
 /**
- * One accepted WebSocket of a session (DESIGN §3): its role, identity for the audit log,
+ * One accepted WebSocket of a session (docs/design.md §3): its role, identity for the audit log,
  * liveness and a bounded close.
  *
  * Liveness (seeds/003 "deadlines"): one timer per peer pings every `pingIntervalMs` and drops
@@ -46,7 +46,7 @@ export class PeerConnection {
   counted = false;
   /** The relay closed it for breaking the protocol: its end ends the session, never suspends it. */
   endsSession = false;
-  /** A newer socket of the same side took over (DESIGN §8.1); its end changes nothing. */
+  /** A newer socket of the same side took over (docs/design.md §8.1); its end changes nothing. */
   replaced = false;
   #lastSeen = Date.now();
   #pausedByRelay = false;

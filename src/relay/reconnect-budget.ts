@@ -1,7 +1,7 @@
 /**
  * ReconnectBudget: how many new sockets each side of an established session may open per minute
- * (DESIGN §8.1 with §3's rate limits). Every socket after `established` is a resumption or a
- * replacement; each costs the relay an upgrade, a key check and three audit lines, and closes the
+ * (docs/design.md §8.1 with §3's rate limits). Every socket after `established` is a resumption or
+ * a replacement; each costs the relay an upgrade, a key check and three audit lines, and closes the
  * older socket. An endpoint that reconnects with jittered backoff needs a handful per minute; a
  * buggy loop or a holder of a leaked key gets 429 KP_ERR_RELAY_RATE_LIMITED once the budget is
  * spent, and the session's current socket is left alone.

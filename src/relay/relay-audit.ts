@@ -1,6 +1,6 @@
 /**
- * The relay audit log (DESIGN §6, §7; seeds/003 "audited connects"): one JSON line per session
- * lifecycle event, socket connect/disconnect and limit hit, and summed records for the
+ * The relay audit log (docs/design.md §6, §7; seeds/003 "audited connects"): one JSON line per
+ * session lifecycle event, socket connect/disconnect and limit hit, and summed records for the
  * refusals an address can cause at will (refusal-audit.ts), written through the shared
  * append-only AuditLog (0600, redacted).
  *

@@ -1,5 +1,5 @@
 /**
- * Who may call the relay API (DESIGN §3 "Relay auth", §7): `Authorization: Bearer <token>`
+ * Who may call the relay API (docs/design.md §3 "Relay auth", §7): `Authorization: Bearer <token>`
  * checked against the tokens file, scope by scope. Tokens are accepted only in that header,
  * never in a URL. With `--auth none` every caller is anonymous, which the relay announces
  * loudly at start-up.

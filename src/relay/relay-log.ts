@@ -1,5 +1,5 @@
 /**
- * The relay's operational log (DESIGN §6, §7): pino JSON lines, one object per event, every
+ * The relay's operational log (docs/design.md §6, §7): pino JSON lines, one object per event, every
  * string and object passing through the shared redaction module before it is written.
  *
  * The relay also never hands secrets to the logger in the first place: request lines carry the

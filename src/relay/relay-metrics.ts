@@ -1,8 +1,8 @@
 /**
- * The relay's Prometheus metrics (DESIGN §3 `/metrics`): sessions by state, pairings and their
- * failures, bytes forwarded, limit hits, open sockets, backpressure, timers, plus the standard
- * process metrics. One registry per relay, so several relays can run in one process (tests).
- * Label values are fixed sets chosen by the relay, never taken from input.
+ * The relay's Prometheus metrics (docs/design.md §3 `/metrics`): sessions by state, pairings and
+ * their failures, bytes forwarded, limit hits, open sockets, backpressure, timers, plus the
+ * standard process metrics. One registry per relay, so several relays can run in one process
+ * (tests). Label values are fixed sets chosen by the relay, never taken from input.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PeerRole } from '../protocol/relay-api.js';

@@ -1,6 +1,6 @@
 /**
- * Relay configuration (DESIGN §3, §7): the `RelayConfig` a relay is constructed with, the table
- * of every configurable limit (flag, environment variable, unit, default, allowed range), and
+ * Relay configuration (docs/design.md §3, §7): the `RelayConfig` a relay is constructed with, the
+ * table of every configurable limit (flag, environment variable, unit, default, allowed range), and
  * the parsers that turn operator-supplied text into validated values.
  *
  * Untrusted input: option values from the command line and the environment. Every value is
@@ -124,7 +124,7 @@ export const RELAY_LIMIT_OPTIONS: readonly LimitOption[] = [
   limit('maxRecreatedWaiting', 'max-recreated-waiting', 'count', RELAY_MAX_RECREATED_WAITING, 1, 1_000_000, 'sessions recreated from their keys after a restart that may wait for their other side at once'),
 ];
 
-/** The default limits (DESIGN §3). */
+/** The default limits (docs/design.md §3). */
 export const DEFAULT_RELAY_LIMITS: RelayLimits = Object.freeze(
   Object.fromEntries(RELAY_LIMIT_OPTIONS.map((option) => [option.key, option.defaultValue])) as unknown as RelayLimits,
 );
@@ -295,7 +295,8 @@ export interface RelayConfig {
   readonly auditLogPath: string;
   /**
    * State directory (0700) holding the relay secret that session keys are MACs under, so
-   * established sessions survive a restart (DESIGN §8.1). Absent: a secret for this process only.
+   * established sessions survive a restart (docs/design.md §8.1). Absent: a secret for this process
+   * only.
    */
   readonly stateDir?: string | undefined;
   readonly logLevel: RelayLogLevel;

@@ -1,6 +1,6 @@
 /**
- * The relay secret (DESIGN §8.1 "relay restarts"): 32 random bytes under which the relay MACs
- * every session key (session-keys.ts), kept in the relay's state directory so that a restarted
+ * The relay secret (docs/design.md §8.1 "relay restarts"): 32 random bytes under which the relay
+ * MACs every session key (session-keys.ts), kept in the relay's state directory so that a restarted
  * relay still verifies the keys of sessions it never saw.
  *
  * File safety: the state directory is 0700 and the file `session-key-secret` 0600, both owned by

@@ -1,5 +1,5 @@
 /**
- * The relay's Fastify route schemas (DESIGN §3), generated from the zod schemas of the
+ * The relay's Fastify route schemas (docs/design.md §3), generated from the zod schemas of the
  * protocol module (src/protocol/relay-api.ts) with `z.toJSONSchema`, instead of being written a
  * second time by hand: a hand-written copy had already drifted (the pair answer had lost its
  * patterns). Fastify compiles the request schemas into its Ajv validator and the answer schemas

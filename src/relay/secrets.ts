@@ -1,5 +1,5 @@
 /**
- * Random identifiers and secrets of the relay (DESIGN §3) and how they are compared.
+ * Random identifiers and secrets of the relay (docs/design.md §3) and how they are compared.
  *
  * Session ids and relay tokens come from node:crypto only; session keys are MACs made by
  * session-keys.ts. Keys and tokens are never stored: the relay keeps their SHA-256 and compares

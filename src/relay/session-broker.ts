@@ -1,5 +1,5 @@
 /**
- * SessionBroker: the relay node's live side of sessions (DESIGN §3). It owns the accepted
+ * SessionBroker: the relay node's live side of sessions (docs/design.md §3). It owns the accepted
  * WebSockets, splices agent and client of a session together, turns the agent's control
  * messages into SessionStore transitions, and reacts to the store's expiries.
  *
@@ -15,7 +15,7 @@
  * - `established` frees the nameplate (into quarantine) and starts the established lifetime,
  *   with the resume window the agent asked for (capped by --max-resume-window);
  * - before `established`, the agent leaving ends the session; after it, a side whose socket ends
- *   is *suspended* for the resume window (DESIGN §8.1) instead, unless it ended the session on
+ *   is *suspended* for the resume window (docs/design.md §8.1) instead, unless it ended the session on
  *   purpose (close 1000, 1005 or a 41xx channel failure), broke the protocol, or the session has
  *   no window; the other side gets `peer_suspended`. A new socket of that side with the same key
  *   resumes it (both sides get `peer_resumed`); a newer socket of a side that is still connected
@@ -61,7 +61,7 @@ export interface Admission {
   readonly keyDigest: Uint8Array;
 }
 
-/** A session to rebuild from a verified key of a previous relay process (DESIGN §8.1). */
+/** A session to rebuild from a verified key of a previous relay process (docs/design.md §8.1). */
 export interface Recreation {
   readonly id: string;
   readonly role: PeerRole;
@@ -267,8 +267,8 @@ export class SessionBroker {
   }
 
   /**
-   * A newer socket of the same side took over an established session (DESIGN §8.1): the older,
-   * probably half-dead one is closed at once with 4001 instead of waiting for the liveness
+   * A newer socket of the same side took over an established session (docs/design.md §8.1): the
+   * older, probably half-dead one is closed at once with 4001 instead of waiting for the liveness
    * timeout. Its frames are no longer forwarded, and its end changes nothing.
    */
   #replace(link: SessionLink, previous: PeerConnection): void {

@@ -1,5 +1,5 @@
 /**
- * Session keys a restarted relay can still verify (DESIGN §3 `agent_key`/`client_key`, §8.1
+ * Session keys a restarted relay can still verify (docs/design.md §3 `agent_key`/`client_key`, §8.1
  * "relay restarts"): each key is a MAC under the relay secret (relay-secret.ts) over the session
  * id, the role and the key's expiry, so a fresh relay process accepts the resuming sockets of a
  * session it never saw without any stored state. docs/protocol.md §11 has the layout.

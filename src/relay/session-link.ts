@@ -1,9 +1,10 @@
 /**
- * SessionLink: what one relay node holds for one session while it has sockets (DESIGN §3):
+ * SessionLink: what one relay node holds for one session while it has sockets (docs/design.md §3):
  * the agent's and the client's connection, the two forwarding directions between them, whether
- * the session is established or ending, its resume window (DESIGN §8.1), and the timer of its
- * `expiring` notice. A suspended session whose sockets are all gone has no link; the store keeps
- * it, and the next socket builds a new link. Plain state; the SessionBroker makes every decision.
+ * the session is established or ending, its resume window (docs/design.md §8.1), and the timer of
+ * its `expiring` notice. A suspended session whose sockets are all gone has no link; the store
+ * keeps it, and the next socket builds a new link. Plain state; the SessionBroker makes every
+ * decision.
  */
 import type { PeerRole } from '../protocol/relay-api.js';
 import type { ForwardingDirection } from './forwarding.js';

@@ -1,5 +1,5 @@
 /**
- * SessionStore: where the relay keeps its sessions (DESIGN §3, §8). The in-memory store
+ * SessionStore: where the relay keeps its sessions (docs/design.md §3, §8). The in-memory store
  * (memory-session-store.ts) serves one relay process; a Redis store will serve several, so
  * the interface is what a shared store can honestly promise:
  *
@@ -11,11 +11,11 @@
  *   client never connected, and reports each expiry as an event (memory: one timer per
  *   deadline; Redis: key expiry plus notifications). Nobody polls it;
  * - a freed nameplate (session established, expired or destroyed) stays in quarantine for
- *   `nameplateQuarantineMs` before it is handed out again (DESIGN §3), bounded in number
+ *   `nameplateQuarantineMs` before it is handed out again (docs/design.md §3), bounded in number
  *   (RELAY_NAMEPLATE_QUARANTINE_MAX; the oldest leaves early), so a stale code never reaches a
  *   newer session: `claim` of a quarantined nameplate is KP_ERR_RELAY_NAMEPLATE_UNKNOWN;
  * - it stores only digests of session keys, never the keys;
- * - durable sessions (DESIGN §8.1): an established session has a resume window (0 until the
+ * - durable sessions (docs/design.md §8.1): an established session has a resume window (0 until the
  *   agent asks for one). `suspend` marks a side gone without ending the session and starts the
  *   resume deadline (now + window, never past the session's end); `attach` of that side ends the
  *   suspension; the deadline passing removes the session and is reported as `resumeExpired`.
@@ -155,8 +155,8 @@ export interface AttemptOutcome {
 /**
  * `attached`: the side is connected now (ending its suspension, if any); `replaced`: the side was
  * connected and the session is established, so the new socket takes over; `already_connected`:
- * the side is connected and the session is not established yet (DESIGN §3: 4409); `gone`: the
- * session or the key's claim does not exist (any more).
+ * the side is connected and the session is not established yet (docs/design.md §3: 4409); `gone`:
+ * the session or the key's claim does not exist (any more).
  */
 export type AttachResult = 'attached' | 'replaced' | 'already_connected' | 'gone';
 

@@ -1,6 +1,6 @@
 /**
- * The relay tokens file (DESIGN §7 "scoped tokens stored hashed"): who may use the relay API,
- * with which scope. The file holds only SHA-256 digests of tokens, each with a name, a scope
+ * The relay tokens file (docs/design.md §7: scoped tokens, stored hashed): who may use the relay
+ * API, with which scope. The file holds only SHA-256 digests of tokens, each with a name, a scope
  * and a creation time; the token itself is shown once, when it is created.
  *
  * File safety: the directory is 0700 and the file 0600, both owned by the current user, and

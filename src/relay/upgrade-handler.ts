@@ -1,5 +1,5 @@
 /**
- * WebSocket upgrades (DESIGN §3; seeds/003 "tokens only in headers, origin allowlist"):
+ * WebSocket upgrades (docs/design.md §3; seeds/003 "tokens only in headers, origin allowlist"):
  * `GET /ws/v1/{agent|client}/{session_id}` with `Authorization: Bearer <agent_key|client_key>`
  * and subprotocol `kubepair.v1`. Everything is checked on the raw HTTP request *before* the
  * WebSocket is accepted, in this order, and refused with a JSON error and an HTTP status:
@@ -10,7 +10,7 @@
  *
  *   - a session this relay knows: the key's digest must be the stored one for that side
  *     (constant-time comparison), else 401;
- *   - a session it does not know (DESIGN §8.1 "relay restarts"): the key must be a valid MAC for
+ *   - a session it does not know (docs/design.md §8.1 "relay restarts"): the key must be a valid MAC for
  *     this session id and side under the relay secret (session-keys.ts), else 401; an expired
  *     key 401; a session that ended on this process (ended-sessions.ts) 404 with the reason; a
  *     key this very process issued names a session that ended here, 404; otherwise
@@ -29,8 +29,8 @@
  * and replacements) per minute; past it 429 KP_ERR_RELAY_RATE_LIMITED, summed in the refusal audit.
  *
  * Before `established`, a second socket for a role that is connected is accepted and then closed
- * with 4409 by the broker, as DESIGN §3 specifies; after it, the newer socket replaces the older.
- * Untrusted input: the whole upgrade request.
+ * with 4409 by the broker, as docs/design.md §3 specifies; after it, the newer socket replaces the
+ * older. Untrusted input: the whole upgrade request.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -62,7 +62,7 @@ export interface UpgradeHandlerOptions {
   readonly wss: WebSocketServer;
   readonly store: SessionStore;
   readonly broker: SessionBroker;
-  /** Verifies the keys of sessions this process does not know (DESIGN §8.1). */
+  /** Verifies the keys of sessions this process does not know (docs/design.md §8.1). */
   readonly keys: SessionKeys;
   readonly origins: OriginPolicy;
   readonly addresses: ClientAddressResolver;

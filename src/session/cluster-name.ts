@@ -1,6 +1,6 @@
 /**
- * Cluster names from the agent are untrusted (DESIGN §7, mykube issues 6-8): before any use in
- * a path, a shell prompt, a kubeconfig or a terminal they are reduced to `[a-zA-Z0-9._-]`,
+ * Cluster names from the agent are untrusted (docs/design.md §7, mykube issues 6-8): before any use
+ * in a path, a shell prompt, a kubeconfig or a terminal they are reduced to `[a-zA-Z0-9._-]`,
  * bounded in length, and never `.`/`..` or empty.
  */
 

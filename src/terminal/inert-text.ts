@@ -1,6 +1,6 @@
 /**
  * Text from someone else, made inert before it reaches a terminal (issue 10, "Peer text reaches
- * the terminal raw"; DESIGN §7: everything from the network is untrusted).
+ * the terminal raw"; docs/design.md §7: everything from the network is untrusted).
  *
  * A string the agent, the relay or a remote client chose can do more than read badly when it is
  * printed: ESC, CSI, OSC and DCS sequences retitle the window (OSC 0/2), write the clipboard

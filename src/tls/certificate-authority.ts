@@ -1,5 +1,5 @@
 /**
- * A throw-away certificate authority (DESIGN §6): the client makes one per session for its
+ * A throw-away certificate authority (docs/design.md §6): the client makes one per session for its
  * local TLS listener, and the test API server makes one for itself. It issues short-lived
  * server certificates (DNS and IP subjectAltNames) and client certificates (CN = user,
  * O = groups: how Kubernetes' x509 authenticator reads an identity) and returns PEM.

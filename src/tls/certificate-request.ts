@@ -1,5 +1,5 @@
 /**
- * Validation of what a caller asks src/tls to certify (DESIGN §6): common names, client
+ * Validation of what a caller asks src/tls to certify (docs/design.md §6): common names, client
  * identities (user and groups, as Kubernetes reads them from a client certificate), DNS and IP
  * subjectAltNames and lifetimes. Every entry point of src/tls runs its options through here
  * before any key is generated, and each failure is a KP_ERR_TLS_INVALID_REQUEST naming the

@@ -1,6 +1,6 @@
 /**
- * Public surface of the certificate module (DESIGN §6): a throw-away CA that issues short-lived
- * server and client certificates as PEM. See certificate-authority.ts.
+ * Public surface of the certificate module (docs/design.md §6): a throw-away CA that issues
+ * short-lived server and client certificates as PEM. See certificate-authority.ts.
  */
 export { CertificateAuthority } from './certificate-authority.js';
 export type {

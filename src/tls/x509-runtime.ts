@@ -1,5 +1,5 @@
 /**
- * The one place src/tls loads @peculiar/x509 (DESIGN §6: the per-session throw-away CA).
+ * The one place src/tls loads @peculiar/x509 (docs/design.md §6: the per-session throw-away CA).
  *
  * @peculiar/x509 2.x resolves its ASN.1 helpers through tsyringe, which needs the Reflect
  * metadata API before the library is evaluated; `reflect-metadata` (the polyfill the library

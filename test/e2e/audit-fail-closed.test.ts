@@ -12,7 +12,6 @@
  * record after it.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -27,28 +26,15 @@ import { kubectlSandbox, runKubectl } from '../helpers/kubectl.js';
 import type { ManagedProcess } from '../helpers/managed-process.js';
 import { waitUntil } from '../helpers/wait-until.js';
 import { exchangeTcp, freePort } from '../helpers/tcp.js';
+import type { AuditRecord } from '../helpers/audit-records.js';
+import { readAuditRecords } from '../helpers/audit-records.js';
 
 const RECORD_WAIT_MS = 15_000;
 const REFUSED_LINE = 'the agent cannot write its audit log, so it refuses new connections (fail closed)';
 
-type AuditRecord = Record<string, unknown>;
-
-/** The records in the agent's log right now (read synchronously: usable inside an accept callback). */
-function readRecords(path: string): AuditRecord[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((line) => line.endsWith('}'))
-    .map((line) => JSON.parse(line) as AuditRecord);
-}
 
 function connectionRecords(path: string, event: 'connection_opened' | 'connection_closed', target: string): AuditRecord[] {
-  return readRecords(path).filter((record) => record['event'] === event && record['target'] === target);
+  return readAuditRecords(path).filter((record) => record['event'] === event && record['target'] === target);
 }
 
 /** What came back for `payload`, as text (bounded by RECORD_WAIT_MS). */

@@ -76,7 +76,7 @@ describe('e2e: --expose / --forward with a real redis-server', () => {
     const localPort = await freePort();
     const connect = e2e.startConnect(['--forward', `${localPort}:postgres`, share.code, '--', 'true']);
     const exit = await connect.exitedWithin(CONNECT_EXIT_TIMEOUT_MS);
-    assert.equal(exit.code, 1);
+    assert.equal(exit.code, 255, 'with -- CMD, a failure of connect itself is 255 (docs/exit-codes.md)');
     assert.match(connect.stderr(), /the agent does not offer that target: "postgres" \(the agent offers: kube-apiserver, cache\)/);
     await share.process.stop('SIGTERM');
   });

@@ -134,7 +134,7 @@ describe('e2e: proxy mode with real kubectl', () => {
     const wrongSecret = String((Number(first + second) + 1) % 1e8).padStart(8, '0');
     const connect = stack.startConnect([`${nameplate}-${wrongSecret}`, '--', 'kubectl', 'version']);
     const exit = await connect.exited;
-    assert.equal(exit.code, 1);
+    assert.equal(exit.code, 255, "connect's own failure with -- CMD (docs/exit-codes.md)");
     assert.match(connect.stderr(), /pairing failed: wrong code or the relay tampered with the handshake/);
     assert.doesNotMatch(connect.stderr(), /\n\s+at /, 'no stack trace');
     assert.deepEqual(await stack.kubeconfigsLeft(), [], 'no kubeconfig was written');
@@ -145,7 +145,7 @@ describe('e2e: proxy mode with real kubectl', () => {
   it('a malformed code is refused before anything is contacted (exit 2)', async () => {
     const connect = stack.startConnect(['42-7315-02x6', '--', 'kubectl', 'version']);
     const exit = await connect.exited;
-    assert.equal(exit.code, 2);
+    assert.equal(exit.code, 255, "bad input with -- CMD is 255 too");
     assert.match(connect.stderr(), /unexpected 'x'/);
   });
 
@@ -157,7 +157,7 @@ describe('e2e: proxy mode with real kubectl', () => {
       const wrong = String((real + attempt) % 1e8).padStart(8, '0');
       const connect = stack.startConnect([`${nameplate}-${wrong}`, '--', 'kubectl', 'version']);
       const exit = await connect.exited;
-      assert.equal(exit.code, 1, `attempt ${attempt}: ${connect.stderr()}`);
+      assert.equal(exit.code, 255, `attempt ${attempt}: ${connect.stderr()}`);
       await share.process.waitFor(new RegExp(`pairing attempt ${attempt} of 5 failed`), 10_000, 'stderr');
     }
     const exit = await share.process.exited;
@@ -165,7 +165,7 @@ describe('e2e: proxy mode with real kubectl', () => {
     assert.match(share.process.stderr(), /someone may be guessing the code/);
     // The right code no longer works: the session is gone.
     const late = stack.startConnect([share.code, '--', 'kubectl', 'version']);
-    assert.equal((await late.exited).code, 1);
+    assert.equal((await late.exited).code, 255);
     assert.doesNotMatch(late.stderr(), /\n\s+at /);
   });
 

@@ -1,5 +1,5 @@
 /**
- * End to end, how share and connect reach a TLS relay (issue 4, DESIGN §7), with real
+ * End to end, how share and connect reach a TLS relay (issue 4, docs/design.md §7), with real
  * processes: through a REAL HTTPS proxy (tinyproxy, whose log shows every CONNECT), with the
  * relay token from the OS keychain (gnome-keyring on a private D-Bus session bus), and without
  * any keychain (the environment fallback, and the 401 that follows when there is no token).

@@ -1,6 +1,6 @@
 /**
- * A fault-injecting TCP proxy for tests (issue 12, "Tests"; DESIGN §8.1 resumption): it sits
- * between an endpoint and the relay and breaks the carrier the ways real networks do, so tests
+ * A fault-injecting TCP proxy for tests (issue 12, "Tests"; docs/design.md §8.1 resumption): it
+ * sits between an endpoint and the relay and breaks the carrier the ways real networks do, so tests
  * can prove that sessions survive them. Plain TCP, so WebSocket, TLS and anything else pass
  * through unchanged (it never parses a byte).
  *

@@ -1,7 +1,7 @@
 /**
  * A malicious relay for tests: two in-memory transport pairs joined by a forwarder that a test
  * can program to drop, replace, duplicate, hold back (reorder), reflect or inject frames, as
- * DESIGN §2 allows the real relay to do. It records every frame it forwards.
+ * docs/design.md §2 allows the real relay to do. It records every frame it forwards.
  */
 import { MemoryTransport } from '../../src/channel/memory-transport.js';
 

@@ -1,11 +1,11 @@
 /**
- * Two resumable SecureChannels paired through a SplicingRelay, and what the tests of DESIGN §8.1
- * need around them: sinks that collect what each side received, a seeded random generator,
- * and a pairing that keeps copies of the resume keys so a test can play a peer that holds
- * them (a lying peer, not a relay).
+ * Two resumable SecureChannels paired through a SplicingRelay, and what the tests of
+ * docs/design.md §8.1 need around them: sinks that collect what each side received, a seeded random
+ * generator, and a pairing that keeps copies of the resume keys so a test can play a peer that
+ * holds them (a lying peer, not a relay).
  */
 import { randomBytes } from 'node:crypto';
-import type { PairingCode, SecureChannelOptions } from '../../src/channel/index.js';
+import type { HandshakeResult, PairingCode, SecureChannelOptions } from '../../src/channel/index.js';
 import type { ControlMessage } from '../../src/protocol/channel-control.js';
 import { SecureChannel, openSecureChannel, runAgentHandshake, runClientHandshake } from '../../src/channel/index.js';
 import { isResumeFrame } from '../../src/channel/resume-message.js';
@@ -45,13 +45,19 @@ export async function pairResumable(channel: SecureChannelOptions = {}, options:
   return { relay, agent, client, sessionId };
 }
 
-/** Pair as above, keeping a copy of each side's resume key (normally only its channel has it). */
-export async function pairKeepingResumeKeys(
-  channel: SecureChannelOptions = {},
-): Promise<ResumablePair & { readonly resumeKeys: Record<Role, Uint8Array> }> {
+/**
+ * Both handshakes through a new SplicingRelay, without channels: a test that plays one side
+ * with that side's own keys builds only the other side's channel.
+ */
+export async function handshakeThroughRelay(): Promise<{
+  readonly relay: SplicingRelay;
+  readonly sessionId: Uint8Array;
+  readonly agent: HandshakeResult;
+  readonly client: HandshakeResult;
+}> {
   const relay = new SplicingRelay();
   const sessionId = new Uint8Array(randomBytes(16));
-  const [a, c] = await within(
+  const [agent, client] = await within(
     Promise.all([
       runAgentHandshake({ transport: relay.connect('agent'), code: RESUME_CODE, sessionId }),
       runClientHandshake({ transport: relay.connect('client'), code: RESUME_CODE, sessionId }),
@@ -59,6 +65,14 @@ export async function pairKeepingResumeKeys(
     5000,
     'pairing',
   );
+  return { relay, sessionId, agent, client };
+}
+
+/** Pair as above, keeping a copy of each side's resume key (normally only its channel has it). */
+export async function pairKeepingResumeKeys(
+  channel: SecureChannelOptions = {},
+): Promise<ResumablePair & { readonly resumeKeys: Record<Role, Uint8Array> }> {
+  const { relay, sessionId, agent: a, client: c } = await handshakeThroughRelay();
   const resumeKeys = { agent: Uint8Array.from(a.resumeKey), client: Uint8Array.from(c.resumeKey) };
   const settings: SecureChannelOptions = { resumable: true, ...channel };
   return { relay, agent: new SecureChannel(a, settings), client: new SecureChannel(c, settings), sessionId, resumeKeys };

@@ -1,5 +1,5 @@
 /**
- * A relay for resumption tests (DESIGN §8.1): it splices the agent's current socket to the
+ * A relay for resumption tests (docs/design.md §8.1): it splices the agent's current socket to the
  * client's, over in-memory transports, and lets a test replace either side's socket (a new
  * carrier generation), cut it (close) or black-hole it (stop forwarding without closing), and
  * tamper with frames as a malicious relay would (drop, replace, duplicate, hold back, reflect,

@@ -1,5 +1,5 @@
 /**
- * The agent's connection to the API server for ordinary (non-upgrade) requests (DESIGN §6,
+ * The agent's connection to the API server for ordinary (non-upgrade) requests (docs/design.md §6,
  * issue 10). HTTP/2 when the API server offers it over ALPN, as kube-apiserver does: each
  * request is its own stream with its own framing, so no request can bleed into another and one
  * multiplexed TLS connection serves every tunnel stream. When the server (or a proxy in front

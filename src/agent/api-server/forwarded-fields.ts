@@ -1,5 +1,5 @@
 /**
- * Which of the client's header fields travel to the API server (DESIGN §6, issue 10). Only
+ * Which of the client's header fields travel to the API server (docs/design.md §6, issue 10). Only
  * end-to-end fields do: `Connection`, `Keep-Alive`, `TE`, `Trailer`, `Transfer-Encoding`,
  * `Upgrade`, `Proxy-*`, `Expect`, `HTTP2-Settings` and every field the client's `Connection`
  * names are hop-by-hop (RFC 9110 §7.6.1) and stop at the agent; `Content-Length` and `Host`

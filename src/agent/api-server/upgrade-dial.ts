@@ -1,5 +1,5 @@
 /**
- * Upgraded requests to the API server (exec, attach, port-forward, proxy; DESIGN §6, issue
+ * Upgraded requests to the API server (exec, attach, port-forward, proxy; docs/design.md §6, issue
  * 10). Each one gets a fresh TLS connection that offers only HTTP/1.1 and is never pooled or
  * reused. The agent writes the request head itself (no body: an upgrade request carries none),
  * then reads the answer's head strictly (response-head.ts) and decides:

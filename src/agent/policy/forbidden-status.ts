@@ -1,6 +1,6 @@
 /**
- * The answer to a refused request (DESIGN §6): a Kubernetes `Status` object with code 403 and
- * reason Forbidden, the shape the API server itself sends, so kubectl and client-go print it
+ * The answer to a refused request (docs/design.md §6): a Kubernetes `Status` object with code 403
+ * and reason Forbidden, the shape the API server itself sends, so kubectl and client-go print it
  * as their own errors:
  *
  *   Error from server (Forbidden): kubepair policy "guarded" refuses "delete pods" (tier 3): ...

@@ -1,6 +1,6 @@
 /**
- * Glob patterns for policy rules (DESIGN §6; grammar in docs/policy.md): `*` matches any run of
- * characters, including none; every other character matches itself. There is no escape, no
+ * Glob patterns for policy rules (docs/design.md §6; grammar in docs/policy.md): `*` matches any
+ * run of characters, including none; every other character matches itself. There is no escape, no
  * `?`, no character class, and no regular expression is ever built from a pattern.
  *
  * Matching cannot backtrack catastrophically. A pattern is split at its stars into literal

@@ -1,6 +1,6 @@
 /**
- * Impersonation headers as policy actions (DESIGN §6: impersonation is tier 3). The API server
- * acts as whoever `Impersonate-User`, `Impersonate-Group`, `Impersonate-Uid` and
+ * Impersonation headers as policy actions (docs/design.md §6: impersonation is tier 3). The API
+ * server acts as whoever `Impersonate-User`, `Impersonate-Group`, `Impersonate-Uid` and
  * `Impersonate-Extra-KEY` name, after checking RBAC's `impersonate` verb on users, groups,
  * serviceaccounts, uids and userextras/KEY. The policy checks the same actions, so a rule
  * such as `--deny "impersonate groups /system:masters"` or

@@ -1,6 +1,6 @@
 /**
- * Public surface of the agent's request policy (DESIGN §6; docs/policy.md). Pure functions, no
- * I/O: the agent's reverse proxy calls requestAttributes(), then RequestPolicy.decide(), and
+ * Public surface of the agent's request policy (docs/design.md §6; docs/policy.md). Pure functions,
+ * no I/O: the agent's reverse proxy calls requestAttributes(), then RequestPolicy.decide(), and
  * answers a refusal with forbiddenResponse().
  */
 export {

@@ -1,6 +1,6 @@
 /**
- * Policy actions: the things the agent's policy authorises (DESIGN §6). A request is one action
- * (its resource or non-resource attributes); each impersonation header adds one more
+ * Policy actions: the things the agent's policy authorises (docs/design.md §6). A request is one
+ * action (its resource or non-resource attributes); each impersonation header adds one more
  * (`impersonate users`, `impersonate groups`, ...), the way RBAC checks impersonation
  * separately from the request itself.
  *

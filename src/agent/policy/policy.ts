@@ -1,5 +1,6 @@
 /**
- * The agent's request policy (DESIGN §6): modes, --allow and --deny, one decision per request.
+ * The agent's request policy (docs/design.md §6): modes, --allow and --deny, one decision per
+ * request.
  *
  *   readonly  tier 0 only; --allow is refused as a configuration error
  *   guarded   tiers 0-1; tiers 2-3 only where an --allow rule matches (the default)

@@ -1,6 +1,6 @@
 /**
- * Request attributes: what one Kubernetes API request asks for (DESIGN §6), computed from its
- * HTTP method and request target the way the API server's RequestInfo does
+ * Request attributes: what one Kubernetes API request asks for (docs/design.md §6), computed from
+ * its HTTP method and request target the way the API server's RequestInfo does
  * (k8s.io/apiserver/pkg/endpoints/request/requestinfo.go), so the agent's policy sees the
  * request as the API server will see it. docs/policy.md describes the rules in prose.
  *

@@ -1,6 +1,6 @@
 /**
- * `--allow RULE` and `--deny RULE`: parsing and matching (DESIGN §6; grammar and examples in
- * docs/policy.md). A rule is `VERB TARGET [NAMESPACE/NAME]`:
+ * `--allow RULE` and `--deny RULE`: parsing and matching (docs/design.md §6; grammar and examples
+ * in docs/policy.md). A rule is `VERB TARGET [NAMESPACE/NAME]`:
  *
  *   rule        = verb 1*WSP target [1*WSP scope]
  *   verb        = glob of [a-z*]             ; must match a known verb

@@ -1,5 +1,5 @@
 /**
- * The tier table (DESIGN §6, the shell relay's tiered authority): every action is tier
+ * The tier table (docs/design.md §6, the shell relay's tiered authority): every action is tier
  * 0 read, 1 sensitive read, 2 change, or 3 irreversible or interactive. Rows are checked in
  * order and the first match wins, so the dangerous rows come first. docs/policy.md explains
  * each choice; the ones worth repeating here:

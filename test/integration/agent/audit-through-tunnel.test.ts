@@ -1,5 +1,5 @@
 /**
- * The agent's audit trail (DESIGN §6, docs/audit.md) through the whole in-process data path
+ * The agent's audit trail (docs/design.md §6, docs/audit.md) through the whole in-process data path
  * with the real kubectl and a real hash-chained AuditLog on disk: the fields of the record for
  * a plain GET, a watch, an exec and a refusal; response_sha256 against the bytes the client
  * actually received; the chain verified by the compiled `kubepair audit verify`; and the agent

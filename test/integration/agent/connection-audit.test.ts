@@ -10,7 +10,6 @@
  * `PATH.<keep>`, a directory (EISDIR, for root too). Removing the directory heals it.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, rmdir } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -33,25 +32,12 @@ import { startCountingTarget } from '../../helpers/counting-target.js';
 import { tunnelRequest } from '../../helpers/tunnel-request.js';
 import { waitUntil } from '../../helpers/wait-until.js';
 import { exchangeTcp } from '../../helpers/tcp.js';
+import { readAuditRecords } from '../../helpers/audit-records.js';
 
 const WAIT_MS = 10_000;
 const KEEP = 10;
 const REFUSAL = 'the agent cannot write its audit log, so it refuses new connections (fail closed)';
 
-type AuditRecord = Record<string, unknown>;
-
-function readRecords(path: string): AuditRecord[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((line) => line.endsWith('}'))
-    .map((line) => JSON.parse(line) as AuditRecord);
-}
 
 /** What came back for `payload`, as text (bounded by WAIT_MS). */
 async function exchange(port: number, payload: string): Promise<string> {
@@ -76,7 +62,7 @@ async function startTunnel(log: AuditLog, failOpen: boolean): Promise<Tunnel> {
   const violations: string[] = [];
   const target = await startCountingTarget({
     onAccept: (count) => {
-      const opened = readRecords(log.path).filter((r) => r['event'] === 'connection_opened').length;
+      const opened = readAuditRecords(log.path).filter((r) => r['event'] === 'connection_opened').length;
       if (opened < count) violations.push(`connection ${count} accepted with ${opened} opened records in the log`);
     },
   });
@@ -150,10 +136,10 @@ describe('Security: every tunnel stream is recorded before it is served, or refu
       const payloads = Array.from({ length: 6 }, (_, i) => `payload ${i} `.repeat(i + 1));
       const echoed = await Promise.all(payloads.map((payload) => exchange(tunnel.plainPort, payload)));
       assert.deepEqual(echoed, payloads);
-      await waitUntil(() => readRecords(log.path).filter((r) => r['event'] === 'connection_closed').length === payloads.length, WAIT_MS, 'every closed record');
+      await waitUntil(() => readAuditRecords(log.path).filter((r) => r['event'] === 'connection_closed').length === payloads.length, WAIT_MS, 'every closed record');
       assert.deepEqual(tunnel.violations, []);
       assert.equal(tunnel.target.accepted(), payloads.length);
-      const records = readRecords(log.path);
+      const records = readAuditRecords(log.path);
       for (const closed of records.filter((r) => r['event'] === 'connection_closed')) {
         const openedAt = records.findIndex((r) => r['event'] === 'connection_opened' && r['stream'] === closed['stream']);
         assert.ok(openedAt >= 0 && openedAt < records.indexOf(closed), `stream ${String(closed['stream'])}: opened before closed`);
@@ -191,12 +177,12 @@ describe('Security: every tunnel stream is recorded before it is served, or refu
         ],
       );
       assert.ok(log.errorCount >= 2, 'each refusal was a failed write');
-      assert.ok(!readRecords(log.path).some((r) => String(r['event']).startsWith('connection_')), 'nothing was recorded');
+      assert.ok(!readAuditRecords(log.path).some((r) => String(r['event']).startsWith('connection_')), 'nothing was recorded');
 
       await heal();
       assert.equal(await exchange(tunnel.plainPort, 'healed'), 'healed', 'the first stream after healing is served');
       assert.equal(tunnel.target.accepted(), 1);
-      await waitUntil(() => readRecords(log.path).some((r) => r['event'] === 'connection_closed'), WAIT_MS, 'the closed record');
+      await waitUntil(() => readAuditRecords(log.path).some((r) => r['event'] === 'connection_closed'), WAIT_MS, 'the closed record');
       assert.deepEqual(tunnel.violations, []);
     } finally {
       await tunnel.close();

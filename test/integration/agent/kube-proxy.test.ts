@@ -1,5 +1,5 @@
 /**
- * Real kubectl through the whole in-process data path (DESIGN §5, §6): TLS + token at the
+ * Real kubectl through the whole in-process data path (docs/design.md §5, §6): TLS + token at the
  * local listener, HTTP/2 CONNECT over the secure channel, the agent's reverse proxy with its
  * own credentials, against the fixture API server.
  */

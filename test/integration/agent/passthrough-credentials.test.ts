@@ -1,6 +1,6 @@
 /**
- * Passthrough credentials against the fixture API server (DESIGN §6): the agent's own client
- * certificate or token, a ServiceAccount token from the TokenRequest API with the expiry the
+ * Passthrough credentials against the fixture API server (docs/design.md §6): the agent's own
+ * client certificate or token, a ServiceAccount token from the TokenRequest API with the expiry the
  * API server chose, clear coded errors for a missing ServiceAccount, refused credentials, an
  * unreachable server, and a kubeconfig that impersonates (which passthrough cannot carry).
  */

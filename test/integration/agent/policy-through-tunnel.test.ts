@@ -1,5 +1,5 @@
 /**
- * The agent's request policy (DESIGN §6, docs/policy.md) through the whole in-process data
+ * The agent's request policy (docs/design.md §6, docs/policy.md) through the whole in-process data
  * path with the real kubectl: the refusal kubectl prints in each mode, --allow and --deny, and
  * that a refused request never reaches the API server — exec's WebSocket upgrade (a GET)
  * included. Every tunnel shares one fixture API server; each test compares what the API server

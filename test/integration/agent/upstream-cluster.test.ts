@@ -1,5 +1,5 @@
 /**
- * Loading the agent's cluster (DESIGN §6, §7): exec credential plugins run with an argument
+ * Loading the agent's cluster (docs/design.md §6, §7): exec credential plugins run with an argument
  * array and an environment stripped of secret-looking variables; insecure and unsupported
  * kubeconfigs are refused with clear errors.
  */

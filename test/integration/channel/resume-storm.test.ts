@@ -1,5 +1,5 @@
 /**
- * Resumption under a storm (DESIGN §8.1): 200 seeded rounds, each pairing two channels and
+ * Resumption under a storm (docs/design.md §8.1): 200 seeded rounds, each pairing two channels and
  * streaming random MUX bytes and CONTROL messages both ways while the carrier is cut at random
  * points — closed or black-holed, the client's, the agent's or both (a relay restart), with
  * the relay holding or dropping what it read meanwhile, with small key-update intervals so

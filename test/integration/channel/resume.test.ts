@@ -1,5 +1,5 @@
 /**
- * Acknowledged records and resumption across carrier generations (DESIGN §8.1): the channel
+ * Acknowledged records and resumption across carrier generations (docs/design.md §8.1): the channel
  * alone, over in-memory sockets spliced by a test relay that can cut, black-hole, replace and
  * tamper with them. The randomized storm is in resume-storm.test.ts.
  */
@@ -16,7 +16,7 @@ import type { KubepairError } from '../../../src/errors/index.js';
 import { isKubepairError } from '../../../src/errors/index.js';
 import { within } from '../../helpers/channel-pair.js';
 import type { ResumablePair } from '../../helpers/resumable-pair.js';
-import { RESUME_CODE, Sink, pairKeepingResumeKeys, pairResumable, resumeFrames, turns } from '../../helpers/resumable-pair.js';
+import { RESUME_CODE, Sink, handshakeThroughRelay, pairKeepingResumeKeys, pairResumable, resumeFrames, turns } from '../../helpers/resumable-pair.js';
 import { SplicingRelay } from '../../helpers/splicing-relay.js';
 import type { Direction, TamperAction } from '../../helpers/relay-in-the-middle.js';
 import { waitUntil } from '../../helpers/wait-until.js';
@@ -112,16 +112,7 @@ describe('acknowledged records', () => {
   it('Security: an acknowledgement that goes backwards changes nothing: nothing taken back, nothing sent again, the session stays up', async () => {
     // The test plays the client with the client's own keys: ACKs are sealed, so only a peer
     // holding the keys can send one; a relay replaying an older ACK frame fails its open.
-    const relay = new SplicingRelay();
-    const sessionId = new Uint8Array(randomBytes(16));
-    const [a, c] = await within(
-      Promise.all([
-        runAgentHandshake({ transport: relay.connect('agent'), code: RESUME_CODE, sessionId }),
-        runClientHandshake({ transport: relay.connect('client'), code: RESUME_CODE, sessionId }),
-      ]),
-      5000,
-      'pairing',
-    );
+    const { relay, agent: a, client: c } = await handshakeThroughRelay();
     const agent = new SecureChannel(a, { resumable: true });
     const atAgent = new Sink(agent);
     const sealer = new RecordSealer(c.send);

@@ -1,6 +1,6 @@
 /**
  * The pairing handshake and the secure channel end to end over in-memory transports and a
- * programmable malicious relay (DESIGN §2, §4).
+ * programmable malicious relay (docs/design.md §2, §4).
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';

@@ -1,6 +1,6 @@
 /**
- * `kubepair token set|delete|status` as real processes (DESIGN §7): without any keychain (no
- * D-Bus session bus, as in CI), and with a REAL Secret Service — gnome-keyring activated on a
+ * `kubepair token set|delete|status` as real processes (docs/design.md §7): without any keychain
+ * (no D-Bus session bus, as in CI), and with a REAL Secret Service — gnome-keyring activated on a
  * private D-Bus session bus the test starts (test/helpers/secret-service.ts).
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * The client's local listener (DESIGN §2, §6): TLS with the per-session CA, a constant-time
+ * The client's local listener (docs/design.md §2, §6): TLS with the per-session CA, a constant-time
  * bearer-token check before any tunnel stream opens, and plain forwarding for raw targets.
  */
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-/** HTTP/2 CONNECT multiplexing over the secure channel (DESIGN §5). */
+/** HTTP/2 CONNECT multiplexing over the secure channel (docs/design.md §5). */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';

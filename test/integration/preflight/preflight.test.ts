@@ -30,6 +30,8 @@ const PROGRAMS: ReadonlyArray<readonly [program: string, debianPackage: string]>
   ['dbus-daemon', 'dbus-daemon'],
   ['gnome-keyring-daemon', 'gnome-keyring'],
   ['script', 'bsdutils'],
+  ['zsh', 'zsh'],
+  ['fish', 'fish'],
 ];
 /** Bound for one preflight run; it needs well under a second, this only keeps a broken one from hanging the test, in ms. */
 const RUN_BOUND_MS = 30_000;

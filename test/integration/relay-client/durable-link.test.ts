@@ -1,7 +1,7 @@
 /**
- * DurableLink (src/relay-client/durable-link.ts, DESIGN §8.1 "Liveness") against a real relay
- * process, with a fault proxy in front of the relay for each endpoint: a bulk transfer from the
- * agent's channel to the client's survives a cut of the client's carrier, a black hole on the
+ * DurableLink (src/relay-client/durable-link.ts, docs/design.md §8.1 "Liveness") against a real
+ * relay process, with a fault proxy in front of the relay for each endpoint: a bulk transfer from
+ * the agent's channel to the client's survives a cut of the client's carrier, a black hole on the
  * agent's (found by the acknowledgement deadline, not by TCP), and a relay killed with SIGKILL
  * and started again on the same port with the same state directory; the bytes arrive complete,
  * in order (SHA-256 at the far end). When nothing comes back within the resume window both

@@ -1,7 +1,7 @@
 /**
- * The relay's HTTP API against a real relay process (DESIGN §3, normative): every endpoint's
- * success and every error code, with the error shape `{"error":{"code","message"}}`, token
- * scopes, credentials in URLs, browser origins and CORS, rate limits and session bounds.
+ * The relay's HTTP API against a real relay process (docs/design.md §3, normative): every
+ * endpoint's success and every error code, with the error shape `{"error":{"code","message"}}`,
+ * token scopes, credentials in URLs, browser origins and CORS, rate limits and session bounds.
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';

@@ -1,6 +1,6 @@
 /**
- * Backpressure through a real relay process (DESIGN §3 "bounded buffered bytes per session";
- * CONVENTIONS §7): a client that stops reading must not make the relay queue the agent's
+ * Backpressure through a real relay process (docs/design.md §3: bounded bytes queued per
+ * session; CONVENTIONS §7): a client that stops reading must not make the relay queue the agent's
  * stream. Measured from the relay's own gauge of the most bytes it ever queued towards a peer.
  */
 import assert from 'node:assert/strict';

@@ -1,7 +1,7 @@
 /**
  * Relay lifecycle against a real relay process: thousands of sessions created and expired
  * leave no session, timer or socket behind; SIGTERM with live sessions ends cleanly and in
- * bounded time (DESIGN §3, §7 "no polling loops", issue 3 "Shutdown").
+ * bounded time (docs/design.md §3, §7: no polling; issue 3 "Shutdown").
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';

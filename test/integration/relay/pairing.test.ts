@@ -1,5 +1,5 @@
 /**
- * Pairing attempts and session lifetimes against a real relay process (DESIGN §3, §7):
+ * Pairing attempts and session lifetimes against a real relay process (docs/design.md §3, §7):
  * `pake_failed`, clients that leave or never connect, the five-attempt limit, `established`,
  * the unpaired TTL and the established lifetime (short values by flags), `expiring` notices.
  */

@@ -25,13 +25,9 @@ function nextControl(socket: RelaySocket, type: RelayControlMessage['type']): Pr
   return within(
     10_000,
     `control ${type}`,
-    new Promise((resolve) => {
-      const listener = (message: RelayControlMessage): void => {
-        if (message.type !== type) return;
-        socket.controlMessages.off('control', listener);
-        resolve(message);
-      };
-      socket.controlMessages.on('control', listener);
+    socket.nextControl([type]).then((message) => {
+      if (message === undefined) throw new Error(`the socket closed before "${type}" arrived`);
+      return message;
     }),
   );
 }
@@ -155,6 +151,26 @@ describe('relay client against a real relay', { timeout: 300_000 }, () => {
     assert.throws(() => client.send(Buffer.from('late')), (err) => isKubepairError(err, 'KP_ERR_TRANSPORT_CLOSED'));
     assert.throws(() => client.sendEstablished(), (err) => isKubepairError(err, 'KP_ERR_INTERNAL'), 'only the agent sends control');
     agent.close();
+  });
+
+  it('nextControl: the type asked for, skipping others; undefined once the socket closes, at once when it already has; KP_ERR_ABORTED on abort', T, async () => {
+    const { agent, client } = await pairedSockets();
+    const aborted = new AbortController();
+    const abandoned = agent.nextControl(['expiring'], aborted.signal);
+    aborted.abort();
+    await assert.rejects(abandoned, (err) => isKubepairError(err, 'KP_ERR_ABORTED'));
+
+    // peer_disconnected arrives; the wait for `expiring` skips it and ends with the socket.
+    const skipped = agent.nextControl(['expiring']);
+    const disconnected = agent.nextControl(['peer_disconnected']);
+    client.close();
+    assert.equal((await within(10_000, 'peer_disconnected', disconnected))?.type, 'peer_disconnected');
+    const agentClosed = closed(agent);
+    agent.close();
+    assert.equal(await within(10_000, 'the wait to end with the socket', skipped), undefined);
+    await agentClosed;
+    // A socket that is closed already has no close event left to wait for: the answer is immediate.
+    assert.equal(await within(10_000, 'an answer on a closed socket', agent.nextControl(['peer_connected'])), undefined);
   });
 
   it('a second agent socket closes with KP_ERR_RELAY_ROLE_CONNECTED (4409); a wrong key is refused with 401', T, async () => {

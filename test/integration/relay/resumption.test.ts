@@ -1,8 +1,8 @@
 /**
- * The relay's part of durable sessions (DESIGN §8.1), against real relay processes on 127.0.0.1:
- * a side whose socket is cut after `established` is suspended for the resume window and resumes
- * with its key; a newer socket replaces a half-dead one at once; the window closing ends the
- * session; a relay killed with SIGKILL (or stopped) and started again on the same port with the
+ * The relay's part of durable sessions (docs/design.md §8.1), against real relay processes on
+ * 127.0.0.1: a side whose socket is cut after `established` is suspended for the resume window and
+ * resumes with its key; a newer socket replaces a half-dead one at once; the window closing ends
+ * the session; a relay killed with SIGKILL (or stopped) and started again on the same port with the
  * same state directory accepts both sides back; forged, expired and foreign keys are refused
  * and spend the failure budget; resumptions for sessions nobody can prove allocate nothing.
  */

@@ -1,7 +1,7 @@
 /**
- * The relay's WebSockets against a real relay process (DESIGN §3): upgrades are checked before
- * they are accepted, binary frames are forwarded unchanged and in order, text frames are relay
- * control only, one socket per role, the message size limit, and liveness.
+ * The relay's WebSockets against a real relay process (docs/design.md §3): upgrades are checked
+ * before they are accepted, binary frames are forwarded unchanged and in order, text frames are
+ * relay control only, one socket per role, the message size limit, and liveness.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';

@@ -1,4 +1,6 @@
-/** The pairing code: generation, display, tolerant parsing and precise errors (DESIGN §4). */
+/**
+ * The pairing code: generation, display, tolerant parsing and precise errors (docs/design.md §4).
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {

@@ -1,6 +1,6 @@
 /**
  * Every parser of untrusted channel input, fed valid inputs, handcrafted bad inputs and random
- * bytes (bounded count): only typed KubepairErrors come out (DESIGN §4, CONVENTIONS §6).
+ * bytes (bounded count): only typed KubepairErrors come out (docs/design.md §4, CONVENTIONS §6).
  */
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';

@@ -1,4 +1,4 @@
-/** RESUME messages (DESIGN §8.1, docs/protocol.md §7.3): layout, MAC, and refusal of forged input. */
+/** RESUME messages (docs/design.md §8.1, docs/protocol.md §7.3): layout, MAC, and refusal of forged input. */
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes, randomInt } from 'node:crypto';
 import { describe, it } from 'node:test';

@@ -44,6 +44,33 @@ describe('share output: request lines', () => {
   });
 });
 
+describe('share output: subresources', () => {
+  it('an exec is shown as "create pods/exec", the way the client was told', () => {
+    const err = capture();
+    new ShareOutput(capture().stream, err.stream).request({
+      event: 'request',
+      session: 's',
+      client: 'c',
+      request_id: 'abc123-2',
+      method: 'POST',
+      verb: 'create',
+      resource: 'pods',
+      subresource: 'exec',
+      namespace: 'team-a',
+      name: 'web-1',
+      path: '/api/v1/namespaces/team-a/pods/web-1/exec',
+      tier: 2,
+      decision: 'allow',
+      status: 101,
+      bytes_in: 0,
+      bytes_out: 0,
+      response_sha256: '0'.repeat(64),
+      duration_ms: 1,
+    });
+    assert.equal(err.text(), '    101 create pods/exec team-a web-1\n');
+  });
+});
+
 describe('Security: share prints nothing a hostile client or relay can use on the terminal', () => {
   const ACTIVE = /(?!\n)[\p{Cc}\p{Cf}]/u;
 

@@ -1,4 +1,4 @@
-/** The temporary kubeconfig: content, permissions, exclusivity, removal (DESIGN §6, §7). */
+/** The temporary kubeconfig: content, permissions, exclusivity, removal (docs/design.md §6, §7). */
 import assert from 'node:assert/strict';
 import { lstat, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,5 +1,5 @@
 /**
- * The proxy-mode listener's throw-away TLS identity (DESIGN §6), made while pairing runs: a
+ * The proxy-mode listener's throw-away TLS identity (docs/design.md §6), made while pairing runs: a
  * session CA, a server certificate for 127.0.0.1 from it, and a random bearer token.
  */
 import assert from 'node:assert/strict';

@@ -135,7 +135,7 @@ describe('Security: CPace refuses invalid points (X25519_points vectors)', () =>
   });
 });
 
-describe('kubepair CPace inputs (DESIGN §4)', () => {
+describe('kubepair CPace inputs (docs/design.md §4)', () => {
   it('CI is lv_cat("kubepair/1"), as docs/protocol.md prints it', async () => {
     const { kubepairChannelIdentifier } = await import('../../../src/crypto/cpace.js');
     assert.equal(toHex(kubepairChannelIdentifier('kubepair/1')), '0a6b75626570616972 2f31'.replace(' ', ''));

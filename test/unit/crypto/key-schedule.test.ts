@@ -51,7 +51,7 @@ describe('HMAC-SHA256 (RFC 4231)', () => {
   }
 });
 
-describe('kubepair key schedule (DESIGN §4)', () => {
+describe('kubepair key schedule (docs/design.md §4)', () => {
   const isk = Uint8Array.from({ length: 64 }, (_, i) => i);
   const sid = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
 
@@ -66,7 +66,7 @@ describe('kubepair key schedule (DESIGN §4)', () => {
     assert.equal(toHex(keys.agentToClient.iv), expect('kubepair/1 iv a2c', 12), 'iv a2c');
     assert.equal(toHex(keys.clientToAgent.iv), expect('kubepair/1 iv c2a', 12), 'iv c2a');
     assert.equal(KEY_SCHEDULE_LABELS.keyUpdate, 'kubepair/1 key update', 'key update label');
-    assert.equal(toHex(keys.resume), expect('kubepair/1 resume', 32), 'resume key (DESIGN §8.1)');
+    assert.equal(toHex(keys.resume), expect('kubepair/1 resume', 32), 'resume key (docs/design.md §8.1)');
   });
 
   it('the resume key is distinct from every other output, and its MAC is HMAC-SHA256', () => {

@@ -18,7 +18,7 @@ import { hex, toHex } from '../../helpers/vectors.js';
 const secret = () => ({ key: new Uint8Array(32).fill(0x11), iv: hex('000102030405060708090a0b') });
 const body = (text: string): Uint8Array => new TextEncoder().encode(text);
 
-describe('record layer (DESIGN §4)', () => {
+describe('record layer (docs/design.md §4)', () => {
   it('nonce = iv XOR the 64-bit big-endian sequence number', () => {
     const iv = hex('000102030405060708090a0b');
     assert.equal(toHex(recordNonce(iv, 0)), '000102030405060708090a0b', 'seq 0');
@@ -100,7 +100,7 @@ describe('record layer (DESIGN §4)', () => {
   });
 });
 
-describe('ACK records and session-wide counts (DESIGN §8.1)', () => {
+describe('ACK records and session-wide counts (docs/design.md §8.1)', () => {
   it('an ACK is AES-256-GCM of 0x03 || count as 8 bytes big-endian, 25 bytes in all', () => {
     const s = secret();
     const frame = new RecordSealer(s).sealAck(0x0102030405);

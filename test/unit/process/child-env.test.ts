@@ -1,4 +1,4 @@
-/** Child processes never inherit secret-looking variables (DESIGN §7). */
+/** Child processes never inherit secret-looking variables (docs/design.md §7). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { childEnvironment, withheldVariables } from '../../../src/process/child-env.js';

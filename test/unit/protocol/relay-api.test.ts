@@ -1,4 +1,6 @@
-/** The relay wire format (DESIGN §3): control messages and answers are validated strictly. */
+/**
+ * The relay wire format (docs/design.md §3): control messages and answers are validated strictly.
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CreateSessionResponseSchema, relaySocketPath } from '../../../src/protocol/relay-api.js';
@@ -33,7 +35,7 @@ describe('relay wire format', { timeout: 60_000 }, () => {
     }
   });
 
-  it('builds the WebSocket paths of DESIGN §3', () => {
+  it('builds the WebSocket paths of docs/design.md §3', () => {
     assert.equal(relaySocketPath('agent', 'abc'), '/ws/v1/agent/abc');
     assert.equal(relaySocketPath('client', 'abc'), '/ws/v1/client/abc');
   });

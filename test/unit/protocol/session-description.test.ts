@@ -1,4 +1,4 @@
-/** The session description schema: what the client accepts from the agent (DESIGN §4). */
+/** The session description schema: what the client accepts from the agent (docs/design.md §4). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sanitizeClusterName } from '../../../src/session/cluster-name.js';

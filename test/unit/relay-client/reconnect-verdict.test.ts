@@ -1,4 +1,4 @@
-/** Which relay failures an endpoint answers with a new socket (DESIGN §8.1), and which end its session. */
+/** Which relay failures an endpoint answers with a new socket (docs/design.md §8.1), and which end its session. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KubepairError } from '../../../src/errors/index.js';

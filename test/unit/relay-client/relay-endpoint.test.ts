@@ -1,4 +1,7 @@
-/** Relay endpoints (DESIGN §7): https by default, plaintext only to this machine or when told. */
+/**
+ * Relay endpoints (docs/design.md §7): https by default, plaintext only to this machine or when
+ * told.
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isKubepairError } from '../../../src/errors/index.js';
@@ -35,5 +38,25 @@ describe('Security: relay endpoints', { timeout: 60_000 }, () => {
   it('knows loopback hosts', () => {
     for (const host of ['localhost', 'LOCALHOST', '127.0.0.1', '127.8.9.10', '::1', '[::1]', '::ffff:127.0.0.1']) assert.ok(isLoopbackHost(host), host);
     for (const host of ['0.0.0.0', '10.0.0.1', '::', 'example.com', '128.0.0.1', 'localhost.example.com']) assert.ok(!isLoopbackHost(host), host);
+  });
+});
+
+describe('relay URL mistakes say what to write instead', () => {
+  it('a URL without a scheme is KP_ERR_RELAY_URL_INVALID naming https:// (http:// for this machine)', () => {
+    const cases: Array<[string, string]> = [
+      ['relay.example.com', 'write https://relay.example.com'],
+      ['relay.example.com:8443', 'write https://relay.example.com:8443'],
+      ['relay.example.com:8443/kp', 'write https://relay.example.com:8443/kp'],
+      ['127.0.0.1:8443', 'write http://127.0.0.1:8443'],
+      ['localhost:8443', 'write http://localhost:8443'],
+      ['[::1]:8443', 'write http://[::1]:8443'],
+    ];
+    for (const [url, fix] of cases) {
+      assert.throws(
+        () => resolveRelay({ url }),
+        (err) => isKubepairError(err, 'KP_ERR_RELAY_URL_INVALID') && err.message.includes('has no scheme') && err.message.includes(fix),
+        `${url}: ${fix}`,
+      );
+    }
   });
 });

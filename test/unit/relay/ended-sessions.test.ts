@@ -1,4 +1,4 @@
-/** EndedSessions: why a session ended here, remembered for a bounded time and count (DESIGN §8.1). */
+/** EndedSessions: why a session ended here, remembered for a bounded time and count (docs/design.md §8.1). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { EndedSessions, endedReasonText } from '../../../src/relay/ended-sessions.js';

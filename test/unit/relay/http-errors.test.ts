@@ -1,4 +1,7 @@
-/** The relay's error answers: registry codes and statuses, never framework shapes (DESIGN §3). */
+/**
+ * The relay's error answers: registry codes and statuses, never framework shapes
+ * (docs/design.md §3).
+ */
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';

@@ -1,6 +1,6 @@
 /**
  * MemorySessionStore: atomic nameplate claims, attempt counting, session bounds, and expiry by
- * timers that `close()` leaves none of (DESIGN §3, §8).
+ * timers that `close()` leaves none of (docs/design.md §3, §8).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -249,7 +249,7 @@ describe('MemorySessionStore', { timeout: 60_000 }, () => {
     });
   });
 
-  describe('durable sessions (DESIGN §8.1)', () => {
+  describe('durable sessions (docs/design.md §8.1)', () => {
     /** An established session with both sides attached; returns its id and the client key digest. */
     async function established(store: MemorySessionStore): Promise<{ id: string; agentKey: Uint8Array; clientKey: Uint8Array }> {
       const agentKey = digest();

@@ -1,6 +1,6 @@
 /**
- * NameplatePool: the lowest free nameplate >= 1 that is not in quarantine (DESIGN §3), with a
- * bounded quarantine, on a fake clock.
+ * NameplatePool: the lowest free nameplate >= 1 that is not in quarantine (docs/design.md §3), with
+ * a bounded quarantine, on a fake clock.
  */
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';

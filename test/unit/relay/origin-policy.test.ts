@@ -1,4 +1,4 @@
-/** Browser origins (DESIGN §7): no Origin passes, a listed Origin passes with CORS, any other is denied. */
+/** Browser origins (docs/design.md §7): no Origin passes, a listed Origin passes with CORS, any other is denied. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OriginPolicy } from '../../../src/relay/origin-policy.js';

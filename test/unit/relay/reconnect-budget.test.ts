@@ -1,4 +1,7 @@
-/** ReconnectBudget: new sockets per minute of each side of an established session (DESIGN §8.1). */
+/**
+ * ReconnectBudget: new sockets per minute of each side of an established session
+ * (docs/design.md §8.1).
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ReconnectBudget } from '../../../src/relay/reconnect-budget.js';

@@ -20,7 +20,7 @@ import { repoPath } from '../../helpers/paths.js';
 const isConfigError = (err: unknown): boolean => isKubepairError(err, 'KP_ERR_RELAY_CONFIG');
 
 describe('relay options', { timeout: 60_000 }, () => {
-  it('defaults are DESIGN §3: 120 s TTL, 8 h lifetime, 5 attempts, 16 MiB, 20/min, 30 s ping, 90 s silence', () => {
+  it('defaults are docs/design.md §3: 120 s TTL, 8 h lifetime, 5 attempts, 16 MiB, 20/min, 30 s ping, 90 s silence', () => {
     assert.equal(DEFAULT_RELAY_LIMITS.unpairedTtlMs, 120_000);
     assert.equal(DEFAULT_RELAY_LIMITS.establishedLifetimeMs, 8 * 3600_000);
     assert.equal(DEFAULT_RELAY_LIMITS.maxPairingAttempts, 5);

@@ -1,6 +1,6 @@
 /**
- * The relay secret in the state directory (DESIGN §8.1): created once, exclusively, 0600 in a
- * 0700 directory; the same secret on every later start; an unsafe or damaged file stops the
+ * The relay secret in the state directory (docs/design.md §8.1): created once, exclusively, 0600 in
+ * a 0700 directory; the same secret on every later start; an unsafe or damaged file stops the
  * relay instead of being used or silently replaced.
  */
 import assert from 'node:assert/strict';

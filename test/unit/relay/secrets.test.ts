@@ -1,4 +1,6 @@
-/** Relay identifiers and secrets: formats of DESIGN §3, digests compared in constant time. */
+/**
+ * Relay identifiers and secrets: formats of docs/design.md §3, digests compared in constant time.
+ */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { digestSecret, digestsEqual, newRelayToken, newSessionId } from '../../../src/relay/secrets.js';

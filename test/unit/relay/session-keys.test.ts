@@ -1,7 +1,7 @@
 /**
- * SessionKeys (DESIGN §3, §8.1): session keys are MACs under the relay secret over the session
- * id, the side and the key's expiry, laid out byte by byte as docs/protocol.md §11 says, so a
- * restarted relay verifies them without stored state. Every forgery is refused.
+ * SessionKeys (docs/design.md §3, §8.1): session keys are MACs under the relay secret over the
+ * session id, the side and the key's expiry, laid out byte by byte as docs/protocol.md §11 says, so
+ * a restarted relay verifies them without stored state. Every forgery is refused.
  */
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
