@@ -38,8 +38,10 @@ describe('relay lifecycle', { timeout: 300_000 }, () => {
     const relay = await startRelay({
       logLevel: 'info',
       args: [
-        '--session-ttl', '5s',
-        '--claim-timeout', '2s',
+        // Long enough that a client starved of CPU (pairing, then opening its socket) still
+        // connects within its claim; case 3's claims still end by the claim timer, before the TTL.
+        '--session-ttl', '10s',
+        '--claim-timeout', '5s',
         '--expiring-notice', '1s',
         '--rate-limit', '1000000',
         '--max-sessions-per-ip', '100000',
