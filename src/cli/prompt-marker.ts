@@ -64,7 +64,7 @@ const ZSHENV = `# kubepair connect: your .zshenv as zsh would read it.
 typeset -g __kubepair_zdotdir=$ZDOTDIR
 if (( \${+KUBEPAIR_USER_ZDOTDIR} )); then export ZDOTDIR=$KUBEPAIR_USER_ZDOTDIR; else unset ZDOTDIR; fi
 unset KUBEPAIR_USER_ZDOTDIR
-[[ -f \${ZDOTDIR:-$HOME}/.zshenv ]] && source \${ZDOTDIR:-$HOME}/.zshenv
+[[ -f "\${ZDOTDIR:-$HOME}/.zshenv" ]] && source "\${ZDOTDIR:-$HOME}/.zshenv"
 typeset -g __kubepair_user_zdotdir_type=\${(t)ZDOTDIR} __kubepair_user_zdotdir=\${ZDOTDIR-}
 ZDOTDIR=$__kubepair_zdotdir
 `;
@@ -78,7 +78,7 @@ else
   if [[ $__kubepair_user_zdotdir_type == *export* ]]; then export ZDOTDIR; else typeset +x ZDOTDIR; fi
 fi
 unset __kubepair_zdotdir __kubepair_user_zdotdir __kubepair_user_zdotdir_type
-[[ -f \${ZDOTDIR:-$HOME}/.zshrc ]] && source \${ZDOTDIR:-$HOME}/.zshrc
+[[ -f "\${ZDOTDIR:-$HOME}/.zshrc" ]] && source "\${ZDOTDIR:-$HOME}/.zshrc"
 typeset -g __kubepair_marker='${marker}'
 __kubepair_mark_prompt() {
   integer last_status=$?

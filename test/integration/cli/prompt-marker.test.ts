@@ -66,8 +66,17 @@ function startShell(setup: Setup): ShellUnderPty {
  * Wait for the first prompt, run `command` (whose output has `anchor`), and return the first
  * prompt line drawn after that output (fish redraws the line with CR, so one drawing of it).
  */
+/** waitUntil, with what the terminal showed when the time ran out. */
+async function waitForScreen(shell: ShellUnderPty, condition: () => boolean, what: string): Promise<void> {
+  try {
+    await waitUntil(condition, WAIT_MS, what);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; the terminal showed: ${JSON.stringify(shell.text())}`, { cause: err });
+  }
+}
+
 async function promptAfter(shell: ShellUnderPty, firstPrompt: string, command: string, anchor: string, prompt: string): Promise<string> {
-  await waitUntil(() => shell.text().includes(firstPrompt), WAIT_MS, `the first prompt (${firstPrompt}) in: ${JSON.stringify(shell.text())}`);
+  await waitForScreen(shell, () => shell.text().includes(firstPrompt), `the first prompt (${firstPrompt})`);
   shell.type(command);
   const drawnAfter = (): string | undefined => {
     const text = shell.text();
@@ -78,7 +87,7 @@ async function promptAfter(shell: ShellUnderPty, firstPrompt: string, command: s
       .split(/[\r\n]/)
       .find((line) => line.includes(prompt));
   };
-  await waitUntil(() => drawnAfter() !== undefined, WAIT_MS, `a prompt (${prompt}) after ${anchor} in: ${JSON.stringify(shell.text())}`);
+  await waitForScreen(shell, () => drawnAfter() !== undefined, `a prompt (${prompt}) after ${anchor}`);
   return drawnAfter()!;
 }
 
@@ -179,6 +188,20 @@ describe('connect shell: the prompt marker survives prompt themes', () => {
       }
     });
 
+    it('a theme hook added at the first prompt, after ours: ours moves last, so the next prompt has the marker, once', T, async () => {
+      const dirs = await world({
+        '.zshrc': 'autoload -Uz add-zsh-hook\nlate() { PROMPT="late> " }\nfirst() { add-zsh-hook -d precmd first; add-zsh-hook precmd late }\nadd-zsh-hook precmd first\n',
+      });
+      const shell = startShell({ shell: 'zsh', ...dirs });
+      try {
+        const line = await promptAfter(shell, MARKER, `${SH_COMMAND}; print -r -- "hooks=$precmd_functions"`, 'hooks=', 'late> ');
+        assert.ok(line.startsWith(`${MARKER}late> `), line);
+        assert.equal(count(line, '[kubepair:'), 1, line);
+      } finally {
+        await exitShell(shell);
+      }
+    });
+
     it("the user's exported ZDOTDIR: its .zshenv and .zshrc are read, and ZDOTDIR is theirs again, still exported", T, async () => {
       const dirs = await world({
         'zdot/.zshenv': 'export FROM_ZSHENV=yes\n',
@@ -249,7 +272,7 @@ describe('connect shell: the prompt marker survives prompt themes', () => {
         const before = await snapshot(dirs.home);
         const session = startShell({ shell, ...dirs });
         try {
-          await waitUntil(() => session.text().includes(`${MARKER}themed> `), WAIT_MS, `the first prompt in: ${JSON.stringify(session.text())}`);
+          await waitForScreen(session, () => session.text().includes(`${MARKER}themed> `), 'the first prompt');
           const entries = await readdir(dirs.scratch);
           const startup = entries.filter((name) => name.startsWith('kubepair-shell-'));
           assert.equal(startup.length, 1, entries.join(' '));
