@@ -1,7 +1,7 @@
 /**
- * The `[kubepair:CLUSTER]` prompt marker of `kubepair connect`'s shell (docs/usage.md "What
- * runs", issue 11 §3): how each shell is started so the marker shows on every prompt, even when
- * a prompt theme rebuilds the prompt before each one.
+ * The `[kubepair:CLUSTER]` prompt marker of `kubepair connect`'s shell (docs/design.md §1,
+ * docs/usage.md "The prompt marker", issue 11 §3): how each shell is started so the marker shows
+ * on every prompt, even when a prompt theme rebuilds the prompt before each one.
  *
  * - bash: an rc file that sources ~/.bashrc, then appends to PROMPT_COMMAND (an array from
  *   bash 5.1, a string before) a function that puts the marker back in front of PS1 when the
