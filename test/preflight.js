@@ -35,9 +35,9 @@ const REQUIRED_PROGRAMS = [
   { program: 'prlimit', debianPackage: 'util-linux', usedBy: 'the fail-closed audit tests: a share whose log writes fail (RLIMIT_FSIZE)' },
   { program: 'dbus-daemon', debianPackage: 'dbus-daemon', usedBy: 'the keychain tests: a private session bus' },
   { program: 'gnome-keyring-daemon', debianPackage: 'gnome-keyring', usedBy: 'the keychain tests: the Secret Service' },
-  { program: 'script', debianPackage: 'bsdutils', usedBy: 'the terminal tests: kubectl exec -it, attach -it and the code prompt under a pty' },
-  { program: 'zsh', debianPackage: 'zsh', usedBy: 'test/integration/cli/completion: the zsh completion script in a real zsh' },
-  { program: 'fish', debianPackage: 'fish', usedBy: 'test/integration/cli/completion: the fish completion script in a real fish' },
+  { program: 'script', debianPackage: 'bsdutils', usedBy: 'the terminal tests: kubectl exec -it, attach -it, the code prompt and the shell prompt marker under a pty' },
+  { program: 'zsh', debianPackage: 'zsh', usedBy: 'test/integration/cli/completion and prompt-marker: the zsh completion script and prompt marker in a real zsh' },
+  { program: 'fish', debianPackage: 'fish', usedBy: 'test/integration/cli/completion and prompt-marker: the fish completion script and prompt marker in a real fish' },
 ];
 
 /** True when `path` is a file this user may execute. */

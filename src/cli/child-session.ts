@@ -3,7 +3,9 @@
  * part, which is why it lives in cli/ and not in the client role: an interactive `$SHELL` with
  * KUBECONFIG set and a visible prompt marker, one command (`-- kubectl get pods`) whose exit
  * status becomes ours, or nothing (`--no-shell`: print the export line and wait). Children get
- * an environment without secret-looking variables and are spawned from argument arrays.
+ * an environment without secret-looking variables and are spawned from argument arrays. How each
+ * shell is started so that its prompts keep the marker is prompt-marker.ts's job; its startup
+ * files live in a private directory that is removed when the shell ends, whatever the path.
  *
  * A cancelled connect runs nothing: `signal` is checked synchronously right before the spawn.
  * Should connect exit without stopping the child (a second Ctrl-C forces the exit), an exit
@@ -13,11 +15,13 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
-import { open, rm } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KubepairError, toKubepairError } from '../errors/index.js';
 import { CHILD_STOP_GRACE_MS } from '../limits.js';
 import { childEnvironment } from '../process/child-env.js';
+import { sanitizeClusterName } from '../session/cluster-name.js';
+import { shellStartup } from './prompt-marker.js';
 
 export type ChildPlan =
   | { readonly kind: 'shell'; readonly shell: string }
@@ -27,9 +31,9 @@ export type ChildPlan =
 export interface ChildSessionOptions {
   readonly plan: ChildPlan;
   readonly kubeconfigPath: string;
-  /** Sanitized cluster name for the prompt marker. */
+  /** Cluster name for the prompt marker and KUBEPAIR_CLUSTER (sanitized again here: untrusted). */
   readonly clusterName: string;
-  /** Where the shell's rc file may be written (the kubeconfig's RAM-backed directory). */
+  /** Where the shell's startup files may be written (the kubeconfig's RAM-backed directory). */
   readonly scratchDir: string;
   readonly env?: NodeJS.ProcessEnv;
   /** When aborted before the spawn, nothing is spawned and the reason is thrown. */
@@ -78,12 +82,11 @@ function watch(child: ChildProcess, cleanup: () => Promise<void>): RunningChild 
 
 /** Start the child the plan asks for. */
 export async function startChildSession(options: ChildSessionOptions): Promise<RunningChild> {
-  const prompt = `[kubepair:${options.clusterName}] `;
   // kubectl's discovery and HTTP cache for this session's 127.0.0.1:PORT goes next to the
   // kubeconfig and is removed with the child, not left in ~/.kube/cache for every session.
   const cacheDir = join(options.scratchDir, `kubepair-kubectl-cache-${randomBytes(8).toString('hex')}`);
   const removeCache = (): Promise<void> => rm(cacheDir, { recursive: true, force: true });
-  const env = childEnvironment(options.env ?? process.env, { KUBECONFIG: options.kubeconfigPath, KUBEPAIR_CLUSTER: options.clusterName, KUBECACHEDIR: cacheDir });
+  const env = childEnvironment(options.env ?? process.env, { KUBECONFIG: options.kubeconfigPath, KUBEPAIR_CLUSTER: sanitizeClusterName(options.clusterName), KUBECACHEDIR: cacheDir });
   const plan = options.plan;
   if (plan.kind === 'command') {
     throwIfAborted(options.signal);
@@ -94,27 +97,32 @@ export async function startChildSession(options: ChildSessionOptions): Promise<R
     const exited = new Promise<number>((resolve) => (stop = () => resolve(0)));
     return { exited, stop: () => stop() };
   }
-  if (basename(plan.shell) === 'bash') {
-    // bash ignores PS1 from the environment when its rc file sets one, so give it an rc file
-    // that loads the user's and then marks the prompt. The cluster name is sanitized
-    // ([a-zA-Z0-9._-]), so it is inert inside double quotes.
-    const rcPath = join(options.scratchDir, `kubepair-bashrc-${randomBytes(8).toString('hex')}`);
-    const handle = await open(rcPath, 'wx', 0o600).catch((err: unknown) => {
-      throw new KubepairError('KP_ERR_KUBECONFIG_WRITE', `cannot create ${rcPath}`, { cause: err });
-    });
-    await handle.writeFile(`[ -f "$HOME/.bashrc" ] && . "$HOME/.bashrc"\nPS1="${prompt}$PS1"\n`);
-    await handle.close();
-    if (options.signal?.aborted === true) {
-      await rm(rcPath, { force: true });
-      throwIfAborted(options.signal);
+  // The shell's startup files go in a private directory of their own (mkdtemp: 0700, a fresh
+  // name), written exclusively (0600), and removed with the cache on every exit path.
+  const startupDir = await mkdtemp(join(options.scratchDir, 'kubepair-shell-')).catch((err: unknown) => {
+    throw new KubepairError('KP_ERR_KUBECONFIG_WRITE', `cannot create the shell's startup directory in ${options.scratchDir}`, { cause: err });
+  });
+  const cleanup = async (): Promise<void> => {
+    await rm(startupDir, { recursive: true, force: true });
+    await removeCache();
+  };
+  try {
+    const startup = shellStartup(plan.shell, options.clusterName, startupDir, env);
+    for (const [name, text] of startup.files) {
+      const path = join(startupDir, name);
+      const handle = await open(path, 'wx', 0o600).catch((err: unknown) => {
+        throw new KubepairError('KP_ERR_KUBECONFIG_WRITE', `cannot create ${path}`, { cause: err });
+      });
+      try {
+        await handle.writeFile(text);
+      } finally {
+        await handle.close();
+      }
     }
-    const child = spawn(plan.shell, ['--rcfile', rcPath, '-i'], { stdio: 'inherit', env });
-    return watch(child, async () => {
-      await rm(rcPath, { force: true });
-      await removeCache();
-    });
+    throwIfAborted(options.signal);
+    return watch(spawn(plan.shell, [...startup.args], { stdio: 'inherit', env: { ...env, ...startup.env } }), cleanup);
+  } catch (err) {
+    await cleanup();
+    throw err;
   }
-  throwIfAborted(options.signal);
-  const child = spawn(plan.shell, ['-i'], { stdio: 'inherit', env: { ...env, PS1: `${prompt}${env['PS1'] ?? '$ '}`, PROMPT: `${prompt}${env['PROMPT'] ?? '%# '}` } });
-  return watch(child, removeCache);
 }
