@@ -311,7 +311,9 @@ describe('e2e: durable sessions survive carrier cuts, black holes, relay restart
       const typed = activeTypist.typed.length;
       await waitUntil(() => activeSink.received > received || activeSink.received === TRANSFER_BYTES, RECOVERY_MS, `the transfer to flow again after ${what}`);
       await waitUntil(() => followedLogs.lines().length > lines, RECOVERY_MS, `log lines to flow again after ${what}`);
-      await waitUntil(() => activeTypist.echoedBytes >= typed, RECOVERY_MS, `what was typed before the end of ${what} to come back`);
+      await waitUntil(() => activeTypist.echoedBytes >= typed, RECOVERY_MS, `what was typed before the end of ${what} to come back`).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}; kubectl exec exit code ${activeTypist.child.exitCode}, stderr: ${activeTypist.stderr()}`, { cause: err });
+      });
     };
     const counts = (): { connect: number; share: number } => ({ connect: linkLines(connect).resumed, share: linkLines(share).resumed });
     const droppedCounts = (): { connect: number; share: number } => ({ connect: linkLines(connect).dropped, share: linkLines(share).dropped });
