@@ -20,7 +20,11 @@
  *
  * Events for the role objects (which turn them into their own events for the front end):
  * `dropped` (this side's carrier, or the peer's, went away), `resumed` (records flow again:
- * ResumeInfo), `ended` (this link gave up; the channel is closed with the same error).
+ * ResumeInfo), `ended` (this link gave up; the channel is closed with the same error). A
+ * `resumed` answers exactly one `dropped`: the front end prints one line for each (§8.1), so a
+ * resumption is announced once even when both sides opened an exchange at once (the channel
+ * then reports it both as the peer's and as the answer to ours), and a peer resuming on our
+ * carrier when no drop was announced (the relay never said the peer was away) is not news.
  *
  * Untrusted input: the relay's control frames and close codes (advisory: they decide when to
  * retry, never what is accepted; the end-to-end RESUME proof decides that, in the channel).
@@ -149,6 +153,8 @@ export class DurableLink extends EventEmitter<DurableLinkEvents> {
   /** This side abandoned the socket itself (ack deadline): its close says nothing about the session. */
   #abandoned = false;
   #reconnecting = false;
+  /** A `dropped` was emitted and no `resumed` has answered it yet. */
+  #announcedDrop = false;
   /** performance.now() of the relay's `peer_suspended` while the peer is away. */
   #peerAwaySince: number | undefined;
   /** performance.now() when the current carrier (or the peer) came back: the ack deadline counts from here at the earliest. */
@@ -208,7 +214,7 @@ export class DurableLink extends EventEmitter<DurableLinkEvents> {
     if (message.type === 'peer_suspended') {
       if (this.#peerAwaySince !== undefined || this.#channel.state !== 'live') return;
       this.#peerAwaySince = performance.now();
-      this.emit('dropped', { side: 'peer' });
+      this.#announceDrop({ side: 'peer' });
     } else if (message.type === 'peer_resumed') {
       // The peer's RESUME follows on this carrier (the channel emits `resume`); until then the
       // missing ACKs are not this carrier's fault.
@@ -245,7 +251,7 @@ export class DurableLink extends EventEmitter<DurableLinkEvents> {
     const error = info.error instanceof KubepairError ? info.error : undefined;
     const abandoned = this.#abandoned;
     this.#peerAwaySince = undefined;
-    this.emit('dropped', error === undefined ? { side: 'carrier' } : { side: 'carrier', error });
+    this.#announceDrop(error === undefined ? { side: 'carrier' } : { side: 'carrier', error });
     if (!abandoned && error !== undefined && reconnectVerdict(error) === 'stop') {
       this.#end(error);
       return;
@@ -258,7 +264,7 @@ export class DurableLink extends EventEmitter<DurableLinkEvents> {
     if (!info.initiatedByPeer) return; // our own resume() reports below
     this.#peerAwaySince = undefined;
     this.#carrierSince = performance.now();
-    this.emit('resumed', info);
+    this.#announceResumed(info);
   };
 
   async #reconnect(deadline: number): Promise<void> {
@@ -310,13 +316,25 @@ export class DurableLink extends EventEmitter<DurableLinkEvents> {
           continue;
         }
         this.#carrierSince = performance.now();
-        this.emit('resumed', info);
+        this.#announceResumed(info);
         this.#onCarrier?.(socket);
         return;
       }
     } finally {
       this.#reconnecting = false;
     }
+  }
+
+  #announceDrop(drop: LinkDrop): void {
+    this.#announcedDrop = true;
+    this.emit('dropped', drop);
+  }
+
+  /** `resumed`, once per announced drop. */
+  #announceResumed(info: ResumeInfo): void {
+    if (!this.#announcedDrop) return;
+    this.#announcedDrop = false;
+    this.emit('resumed', info);
   }
 
   /** Give up: close the channel with `error` (its owner ends the session). */

@@ -11,6 +11,13 @@
  * With `relayTls` the relay serves HTTPS/WSS with test/fixtures/relay-tls/loopback.crt (a
  * certificate for IP 127.0.0.1 only) and every share and connect is given `--relay-ca` for it.
  *
+ * With `faultProxies` a fault-injecting TCP proxy (fault-proxy.ts) sits between each endpoint and
+ * the relay: share processes are given the URL of `proxies.share`, connect processes that of
+ * `proxies.connect` (env() does it), so a test can cut, black-hole or delay either endpoint's
+ * carrier; the relay knows nothing of them. `killRelay()` and `startRelayAgain()` stop the relay
+ * with SIGKILL and start it on the same address with the same `--state-dir` (its session-key
+ * secret survives, so established sessions can resume: docs/protocol.md §11).
+ *
  * Starting is all or nothing: if any step fails (the relay slow to listen on a loaded machine,
  * the API server, a token), what was already started is stopped before the error is thrown,
  * because the test's `after` hook has no stack to close and a relay left running would keep the
@@ -23,6 +30,8 @@ import type { KubeApiServer, KubeApiServerOptions } from '../fixtures/kube-api-s
 import { startKubeApiServer } from '../fixtures/kube-api-server/server.js';
 import { CLI_PATH, runKubepair } from './cli.js';
 import { kubectlSandbox } from './kubectl.js';
+import type { FaultProxy } from './fault-proxy.js';
+import { startFaultProxy } from './fault-proxy.js';
 import type { ManagedProcess } from './managed-process.js';
 import { startProcess } from './managed-process.js';
 import { repoPath } from './paths.js';
@@ -46,10 +55,22 @@ export const E2E_RELAY_TLS = {
   keyFile: repoPath('test/fixtures/relay-tls/loopback.key'),
 } as const;
 
+/** The two fault proxies of a stack started with `faultProxies`. */
+export interface E2EFaultProxies {
+  /** Between share processes and the relay (the agent's carrier). */
+  readonly share: FaultProxy;
+  /** Between connect processes and the relay (the client's carrier). */
+  readonly connect: FaultProxy;
+}
+
 export interface E2EStack {
   readonly api: KubeApiServer;
+  /** The relay's own URL (share and connect are given their proxy's with `faultProxies`). */
   readonly relayUrl: string;
+  /** The relay process running now (a new one after startRelayAgain()). */
   readonly relay: ManagedProcess;
+  /** With `faultProxies`: the proxy in front of each endpoint's carrier. */
+  readonly proxies: E2EFaultProxies | undefined;
   /** The relay tokens env() puts in KUBEPAIR_TOKEN (scope agent, scope client). */
   readonly tokens: { readonly agent: string; readonly client: string };
   readonly dir: string;
@@ -69,6 +90,10 @@ export interface E2EStack {
   startConnect(args: readonly string[], extraEnv?: NodeJS.ProcessEnv): ManagedProcess;
   /** Kubeconfig files currently in the runtime directory. */
   kubeconfigsLeft(): Promise<string[]>;
+  /** Kill the relay with SIGKILL (no close frame reaches anyone) and wait for it to exit. */
+  killRelay(): Promise<void>;
+  /** Start the relay again on the same address with the same arguments and state directory; resolves once it listens. */
+  startRelayAgain(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -88,6 +113,8 @@ export interface E2EStackOptions {
   readonly relayReadyTimeoutMs?: number;
   /** Run this installed kubepair executable (`PREFIX/bin/kubepair`) with this PATH for every kubepair process; `nodeArgs` cannot apply to it. */
   readonly installed?: { readonly bin: string; readonly path: string };
+  /** Put a fault proxy between each endpoint and the relay (E2EStack.proxies). */
+  readonly faultProxies?: boolean;
 }
 
 /** What a stack has started so far: close() and a failed start stop exactly these. */
@@ -96,18 +123,20 @@ interface Started {
   readonly processes: ManagedProcess[];
   api?: KubeApiServer;
   sandbox?: Awaited<ReturnType<typeof kubectlSandbox>>;
+  readonly proxies: FaultProxy[];
 }
 
 /** Stop everything started so far, by pid, newest first; bounded. */
 async function release(started: Started): Promise<void> {
   await Promise.allSettled([...started.processes].reverse().map((p) => p.stop('SIGTERM', 3000)));
+  await Promise.allSettled(started.proxies.map((proxy) => proxy.close()));
   if (started.api !== undefined) await within(API_CLOSE_TIMEOUT_MS, 'the fixture API server to close', started.api.close());
   await started.sandbox?.remove();
   await rm(started.dir, { recursive: true, force: true });
 }
 
 export async function startE2EStack(options: E2EStackOptions = {}): Promise<E2EStack> {
-  const started: Started = { dir: await mkdtemp(join(tmpdir(), 'kubepair-e2e-')), processes: [] };
+  const started: Started = { dir: await mkdtemp(join(tmpdir(), 'kubepair-e2e-')), processes: [], proxies: [] };
   try {
     return await startStack(started, options);
   } catch (err) {
@@ -155,19 +184,42 @@ async function startStack(started: Started, options: E2EStackOptions): Promise<E
   };
   const agentToken = await createToken('agent', 'e2e-agent');
   const clientToken = await createToken('client', 'e2e-client');
-  const relay = startProcess(
-    ...kubepair(['relay', '--listen', '127.0.0.1:0', '--tokens-file', tokensFile, '--audit-log', relayAuditLog, '--log-level', 'warn',
-      // One test file pairs many sessions from 127.0.0.1 within a minute; the 20/min default
-      // is tested on its own in test/integration/relay.
-      '--rate-limit', '600',
-      ...(options.relayTls === true ? ['--tls-cert', E2E_RELAY_TLS.certFile, '--tls-key', E2E_RELAY_TLS.keyFile] : []),
-      ...(options.relayArgs ?? [])]),
-    baseEnv(),
-  );
-  processes.push(relay);
-  const listening = await relay.waitFor(/kubepair relay listening on (https?:\/\/127\.0\.0\.1:\d+)/, options.relayReadyTimeoutMs ?? RELAY_READY_TIMEOUT_MS, 'stderr');
+  const relayStateDir = join(state, 'relay-state');
+  /** `kubepair relay` listening on `listen`, with the same tokens, audit log and state directory every time. */
+  const startRelayProcess = async (listen: string): Promise<{ process: ManagedProcess; url: string }> => {
+    const started = startProcess(
+      ...kubepair(['relay', '--listen', listen, '--tokens-file', tokensFile, '--audit-log', relayAuditLog, '--state-dir', relayStateDir, '--log-level', 'warn',
+        // One test file pairs many sessions from 127.0.0.1 within a minute; the 20/min default
+        // is tested on its own in test/integration/relay.
+        '--rate-limit', '600',
+        ...(options.relayTls === true ? ['--tls-cert', E2E_RELAY_TLS.certFile, '--tls-key', E2E_RELAY_TLS.keyFile] : []),
+        ...(options.relayArgs ?? [])]),
+      baseEnv(),
+    );
+    processes.push(started);
+    const listening = await started.waitFor(/kubepair relay listening on (https?:\/\/127\.0\.0\.1:\d+)/, options.relayReadyTimeoutMs ?? RELAY_READY_TIMEOUT_MS, 'stderr');
+    return { process: started, url: listening[1]! };
+  };
+  const first = await startRelayProcess('127.0.0.1:0');
+  let relay = first.process;
   const relayTrust = options.relayTls === true ? ['--relay-ca', E2E_RELAY_TLS.certFile] : [];
-  const relayUrl = listening[1]!;
+  const relayUrl = first.url;
+  const relayPort = new URL(relayUrl).port;
+  let proxies: E2EFaultProxies | undefined;
+  if (options.faultProxies === true) {
+    const share = await startFaultProxy({ port: Number(relayPort) });
+    started.proxies.push(share);
+    const connect = await startFaultProxy({ port: Number(relayPort) });
+    started.proxies.push(connect);
+    proxies = { share, connect };
+  }
+  /** The relay URL an endpoint is given: its proxy's with `faultProxies`. */
+  const relayUrlFor = (role: 'agent' | 'client'): string => {
+    if (proxies === undefined) return relayUrl;
+    const url = new URL(relayUrl);
+    url.port = String((role === 'agent' ? proxies.share : proxies.connect).port);
+    return url.origin;
+  };
   const api = await startKubeApiServer(options.api ?? { objects: [] });
   started.api = api;
   const sandbox = await kubectlSandbox('kubepair-e2e-agent-');
@@ -181,7 +233,7 @@ async function startStack(started: Started, options: E2EStackOptions): Promise<E
   );
   const env = (role: 'agent' | 'client', extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
     ...baseEnv(),
-    KUBEPAIR_RELAY: relayUrl,
+    KUBEPAIR_RELAY: relayUrlFor(role),
     KUBEPAIR_TOKEN: role === 'agent' ? agentToken : clientToken,
     ...extra,
   });
@@ -193,7 +245,10 @@ async function startStack(started: Started, options: E2EStackOptions): Promise<E
   return {
     api,
     relayUrl,
-    relay,
+    get relay() {
+      return relay;
+    },
+    proxies,
     tokens: { agent: agentToken, client: clientToken },
     dir,
     agentKubeconfig,
@@ -219,6 +274,13 @@ async function startStack(started: Started, options: E2EStackOptions): Promise<E
     },
     async kubeconfigsLeft() {
       return (await readdir(runtimeDir)).filter((name) => name.endsWith('.kubeconfig'));
+    },
+    async killRelay() {
+      await relay.stop('SIGKILL', 0);
+    },
+    async startRelayAgain() {
+      if (relay.child.exitCode === null && relay.child.signalCode === null) throw new Error('the relay is still running: killRelay() first');
+      relay = (await startRelayProcess(`127.0.0.1:${relayPort}`)).process;
     },
     close: () => release(started),
   };
