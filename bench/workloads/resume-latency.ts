@@ -14,7 +14,8 @@
  *   OUTAGE_MS, then opened again (T0): the reconnect backoff (RECONNECT_* in src/limits.ts)
  *   decides when the next attempt comes;
  * - `relay restart`: the relay killed with SIGKILL and started again on the same port with the
- *   same --state-dir; T0 is its "listening" line. Both endpoints must reconnect.
+ *   same --state-dir; T0 is its "listening" line. Both endpoints must reconnect (the client's
+ *   proxy refuses connections while the relay is down, as the relay's own port does).
  *
  * One warm-up repetition per case, then `runs` counted ones; median and p90 (nearest rank).
  */
@@ -169,9 +170,15 @@ const CASES: readonly Case[] = [
     id: 'relay_restart',
     label: 'relay SIGKILLed and started again (same port, same --state-dir): its "listening" line to first answer',
     async breakAndMend(tunnel) {
+      // The client's proxy stands in for the wire: while nothing listens on the relay's port it
+      // refuses too, as a direct connection would be (otherwise it would accept and reset).
+      await tunnel.proxy.refuseNew(true, 'unlisten');
       await tunnel.relay.stop('SIGKILL');
+      await tunnel.proxy.cut();
       tunnel.relay = await startRelay({ args: BENCH_RELAY_ARGS, logLevel: 'warn', restartOf: tunnel.relay });
-      return performance.now();
+      const at = performance.now();
+      await tunnel.proxy.refuseNew(false);
+      return at;
     },
   },
 ];
