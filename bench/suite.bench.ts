@@ -43,7 +43,7 @@ import type { KubectlPath } from './workloads/kubectl.js';
 import { runLatency } from './workloads/latency.js';
 import { runPairing } from './workloads/pairing.js';
 import { runRelaySessions } from './workloads/relay-sessions.js';
-import { runResumeLatency } from './workloads/resume-latency.js';
+import { RELAY_START_TIMEOUT_MS, runResumeLatency } from './workloads/resume-latency.js';
 import { runAckCost } from './workloads/ack-cost.js';
 import type { Measurement, Skip, WorkloadContext, WorkloadResult } from './workloads/workload.js';
 
@@ -231,7 +231,7 @@ async function main(options: SuiteOptions): Promise<number> {
     }
     await runWorkload('resume', () => runResumeLatency(context, stack!, targets.ports.http));
     await runWorkload('resume-bulk', async () => {
-      const relay = await startRelay({ args: BENCH_RELAY_ARGS, logLevel: 'warn' });
+      const relay = await startRelay({ args: BENCH_RELAY_ARGS, logLevel: 'warn', timeoutMs: RELAY_START_TIMEOUT_MS });
       try {
         // This process seals and opens both directions; the relay forwards: count both.
         return await runAckCost(context, relay, [process.pid]);

@@ -42,6 +42,8 @@ const FLOW_AGAIN_TIMEOUT_MS = 30_000;
 /** Answers the stream must complete after a case before the next one starts. */
 const SETTLE_ANSWERS = 20;
 const READY_TIMEOUT_MS = 30_000;
+/** From starting a relay to its "listening" line (a loaded machine took over 15 s). */
+export const RELAY_START_TIMEOUT_MS = 60_000;
 
 /** Requests one after another through the tunnel; the time each answer completed. */
 class SteadyStream {
@@ -104,7 +106,7 @@ interface Tunnel {
 }
 
 async function startTunnel(stack: E2EStack, httpTarget: number): Promise<Tunnel> {
-  const relay = await startRelay({ args: BENCH_RELAY_ARGS, logLevel: 'warn' });
+  const relay = await startRelay({ args: BENCH_RELAY_ARGS, logLevel: 'warn', timeoutMs: RELAY_START_TIMEOUT_MS });
   let proxy: FaultProxy | undefined;
   let share: ManagedProcess | undefined;
   try {
@@ -175,7 +177,7 @@ const CASES: readonly Case[] = [
       await tunnel.proxy.refuseNew(true, 'unlisten');
       await tunnel.relay.stop('SIGKILL');
       await tunnel.proxy.cut();
-      tunnel.relay = await startRelay({ args: BENCH_RELAY_ARGS, logLevel: 'warn', restartOf: tunnel.relay });
+      tunnel.relay = await startRelay({ args: BENCH_RELAY_ARGS, logLevel: 'warn', timeoutMs: RELAY_START_TIMEOUT_MS, restartOf: tunnel.relay });
       const at = performance.now();
       await tunnel.proxy.refuseNew(false);
       return at;
