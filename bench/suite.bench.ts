@@ -1,8 +1,10 @@
 /**
  * `npm run bench` (issue 6): kubepair side by side with a direct connection and with OpenSSH
  * `ssh -N -L`, in one run on one machine, loopback only. Workloads (bench/workloads/): bulk,
- * latency, concurrency, head-of-line, pairing, relay sessions, kubectl. Each figure is the
- * median of 5 counted runs (after a warm-up round) with min and max; paths are interleaved.
+ * latency, concurrency, head-of-line, pairing, relay sessions, kubectl; and for durable
+ * sessions (issue 12) resume (time to flow again after a cut or a relay restart) and
+ * resume-bulk (the acknowledgement bookkeeping's cost). Each figure is the median of 5 counted
+ * runs (after a warm-up round) with min and max; paths are interleaved.
  *
  * Writes bench/results/<date>.json and bench/results/latest.json (headline numbers at the top
  * level), docs/performance-suite.svg, and the `bench:suite` section of docs/performance.md.
@@ -19,6 +21,7 @@ import { KUBECTL } from '../test/helpers/kubectl.js';
 import type { ManagedProcess } from '../test/helpers/managed-process.js';
 import { startProcess } from '../test/helpers/managed-process.js';
 import { repoPath } from '../test/helpers/paths.js';
+import { startRelay } from '../test/helpers/relay-process.js';
 import { BENCH_RELAY_ARGS, startKubepairTunnel } from './lib/kubepair-tunnel.js';
 import { perfUnavailableReason } from './lib/process-cost.js';
 import type { KubepairTunnel } from './lib/kubepair-tunnel.js';
@@ -40,6 +43,8 @@ import type { KubectlPath } from './workloads/kubectl.js';
 import { runLatency } from './workloads/latency.js';
 import { runPairing } from './workloads/pairing.js';
 import { runRelaySessions } from './workloads/relay-sessions.js';
+import { RELAY_START_TIMEOUT_MS, runResumeLatency } from './workloads/resume-latency.js';
+import { runAckCost } from './workloads/ack-cost.js';
 import type { Measurement, Skip, WorkloadContext, WorkloadResult } from './workloads/workload.js';
 
 const CHART_FILE = 'docs/performance-suite.svg';
@@ -137,7 +142,7 @@ async function main(options: SuiteOptions): Promise<number> {
   try {
     const targets = await startTargets();
     resources.add(async () => void (await targets.process.stop('SIGTERM', 3000)));
-    const needsStack = options.workloads.some((name) => name !== 'relay');
+    const needsStack = options.workloads.some((name) => name !== 'relay' && name !== 'resume-bulk');
     let stack: E2EStack | undefined;
     if (needsStack) {
       if (options.profileDir !== undefined) await mkdir(options.profileDir, { recursive: true });
@@ -224,6 +229,16 @@ async function main(options: SuiteOptions): Promise<number> {
         }
       });
     }
+    await runWorkload('resume', () => runResumeLatency(context, stack!, targets.ports.http));
+    await runWorkload('resume-bulk', async () => {
+      const relay = await startRelay({ args: BENCH_RELAY_ARGS, logLevel: 'warn', timeoutMs: RELAY_START_TIMEOUT_MS });
+      try {
+        // This process seals and opens both directions; the relay forwards: count both.
+        return await runAckCost(context, relay, [process.pid]);
+      } finally {
+        await relay.dispose();
+      }
+    });
   } finally {
     await resources.closeAll();
   }

@@ -70,6 +70,13 @@ export const RECONNECT_INITIAL_DELAY_MS = 250; // 250 ms
 export const RECONNECT_MAX_DELAY_MS = 5_000; // 5 s
 /** Each backoff delay is drawn uniformly from [delay × (1 - this), delay]: "equal jitter" below 1. */
 export const RECONNECT_JITTER_FRACTION = 0.5;
+/**
+ * Cap of the backoff after an attempt that never reached a relay (connection refused: the relay
+ * is restarting; no route: this machine is offline). Such attempts cost the relay nothing, and
+ * the cap bounds how long after the relay listens again the next attempt comes (issue 12: bytes
+ * flow again under 1 s after the relay answers). Jittered like the rest.
+ */
+export const RECONNECT_UNREACHED_MAX_DELAY_MS = 500; // 500 ms
 /** Longest wait the relay's `Retry-After` may impose on one reconnect attempt. */
 export const RECONNECT_RETRY_AFTER_MAX_MS = 60_000; // 60 s
 /** With nothing else to send, an endpoint sends a ping CONTROL this often to draw an ACK. */

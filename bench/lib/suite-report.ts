@@ -55,6 +55,12 @@ export const GOALS: ReadonlyArray<Omit<GoalResult, 'measured' | 'met'>> = [
   { goal: 'head-of-line: throughput kept next to a stalled reader', key: 'hol_kept_fraction', target: 0.9, comparison: '>=', unit: '' },
   { goal: 'pairing: `connect` start to first byte', key: 'pairing_ms', target: 50, comparison: '<=', unit: 'ms' },
   { goal: 'relay memory per idle paired session', key: 'relay_kib_per_idle_session', target: 50, comparison: '<=', unit: 'KiB' },
+  // Issue 12: durable sessions.
+  { goal: 'bytes flow again after the relay is reachable again (5 s outage), p50', key: 'resume_to_first_byte_ms_p50', target: 1000, comparison: '<=', unit: 'ms' },
+  { goal: 'bytes flow again after the relay is reachable again (5 s outage), p90', key: 'resume_to_first_byte_ms_p90', target: 1000, comparison: '<=', unit: 'ms' },
+  { goal: 'bytes flow again after a relay restart (SIGKILL), p50', key: 'resume_to_first_byte_relay_restart_ms_p50', target: 1000, comparison: '<=', unit: 'ms' },
+  { goal: 'bytes flow again after a relay restart (SIGKILL), p90', key: 'resume_to_first_byte_relay_restart_ms_p90', target: 1000, comparison: '<=', unit: 'ms' },
+  { goal: 'bulk: resumption bookkeeping vs cheapest ACK setting (throughput ratio)', key: 'bulk_resume_overhead_ratio', target: 1.05, comparison: '<=', unit: '×' },
 ];
 
 export function evaluateGoals(headline: Readonly<Record<string, number | null>>): GoalResult[] {

@@ -10,7 +10,8 @@
  *   (the relay suspends the session; a close frame would end it);
  * - when the channel suspends (its carrier closed or was abandoned), asks `reconnectVerdict`
  *   whether another socket can help, then opens one with capped, jittered exponential backoff
- *   (RECONNECT_* in limits.ts) and runs `channel.resume()` on it, until it succeeds, the relay
+ *   (RECONNECT_* in limits.ts; capped at RECONNECT_UNREACHED_MAX_DELAY_MS while the attempts
+ *   never reach a relay: unreached-relay.ts) and runs `channel.resume()` on it, until it succeeds, the relay
  *   says the session is over ('stop'), the peer's RESUME is refused (fatal, the channel closes
  *   itself), or the resume window — counted from the suspension — runs out
  *   (KP_ERR_RESUME_WINDOW_EXPIRED). Whatever ends it closes the channel with a coded error;
@@ -43,12 +44,14 @@ import {
   RECONNECT_INITIAL_DELAY_MS,
   RECONNECT_JITTER_FRACTION,
   RECONNECT_MAX_DELAY_MS,
+  RECONNECT_UNREACHED_MAX_DELAY_MS,
   RESUME_STEP_TIMEOUT_MS,
 } from '../limits.js';
 import { CONTROL_TYPES } from '../protocol/channel-control.js';
 import type { RelayControlMessage } from '../protocol/relay-control.js';
 import { reconnectVerdict } from './reconnect-verdict.js';
 import type { RelaySocket } from './relay-socket.js';
+import { neverReachedRelay } from './unreached-relay.js';
 
 /** The timing a link uses; every field defaults to its named limit (tests shorten them). */
 export interface LinkTiming {
@@ -120,6 +123,22 @@ export function backoffDelayMs(attempt: number, timing: Pick<LinkTiming, 'initia
   const exponent = Math.min(Math.max(attempt - 1, 0), 30);
   const ceiling = Math.min(timing.maxDelayMs, timing.initialDelayMs * 2 ** exponent);
   return Math.round(ceiling * (1 - timing.jitterFraction * random()));
+}
+
+/**
+ * The wait before reconnect attempt `attempt` (1, 2, ...) after `failure` (why the last socket
+ * did not open): the jittered backoff, its cap lowered to RECONNECT_UNREACHED_MAX_DELAY_MS when
+ * that attempt never reached a relay (refused, no route: it cost the relay nothing), so that the
+ * first attempt after the relay listens again comes within that cap.
+ */
+export function reconnectDelayMs(
+  attempt: number,
+  failure: KubepairError | undefined,
+  timing: Pick<LinkTiming, 'initialDelayMs' | 'maxDelayMs' | 'jitterFraction'>,
+  random: () => number,
+): number {
+  const capped = neverReachedRelay(failure) ? { ...timing, maxDelayMs: Math.min(timing.maxDelayMs, RECONNECT_UNREACHED_MAX_DELAY_MS) } : timing;
+  return backoffDelayMs(attempt, capped, random);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
@@ -270,9 +289,12 @@ export class DurableLink extends EventEmitter<DurableLinkEvents> {
   async #reconnect(deadline: number): Promise<void> {
     this.#reconnecting = true;
     try {
+      /** Why the last socket did not open (an attempt that never reached a relay is retried sooner). */
+      let failure: KubepairError | undefined;
       for (let attempt = 0; !this.#stop.signal.aborted && !this.#channel.isClosed; attempt++) {
         if (this.#channel.state === 'live') return; // the peer resumed on a socket of ours meanwhile
-        const wait = attempt === 0 ? 0 : backoffDelayMs(attempt, this.#timing, this.#random);
+        const wait = attempt === 0 ? 0 : reconnectDelayMs(attempt, failure, this.#timing, this.#random);
+        failure = undefined;
         if (performance.now() + wait >= deadline) {
           this.#end(new KubepairError('KP_ERR_RESUME_WINDOW_EXPIRED', `no working link to the relay and the peer within ${describeMs(this.#windowMs)}`));
           return;
@@ -291,6 +313,7 @@ export class DurableLink extends EventEmitter<DurableLinkEvents> {
             this.#end(error);
             return;
           }
+          failure = error;
           continue;
         }
         if (this.#stop.signal.aborted || this.#channel.isClosed) {
