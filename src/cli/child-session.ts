@@ -13,6 +13,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
+import { rmSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { KubepairError, toKubepairError } from '../errors/index.js';
@@ -37,6 +38,12 @@ export interface ChildSessionOptions {
 }
 
 export interface RunningChild {
+  /**
+   * kubectl's cache directory for this session (KUBECACHEDIR): in the child's environment, or,
+   * with `--no-shell`, for the front end to print. Removed when the child ends, and by an exit
+   * hook if connect exits without waiting for that.
+   */
+  readonly cacheDir: string;
   /** Resolves with the exit code (128 + signal number when killed); never rejects. */
   readonly exited: Promise<number>;
   /** Ask the child to stop (SIGTERM, then SIGKILL after CHILD_STOP_GRACE_MS). */
@@ -51,7 +58,7 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted === true) throw toKubepairError(signal.reason, 'KP_ERR_ABORTED');
 }
 
-function watch(child: ChildProcess, cleanup: () => Promise<void>): RunningChild {
+function watch(child: ChildProcess, cacheDir: string, cleanup: () => Promise<void>): RunningChild {
   const stopOnExit = (): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   };
@@ -67,6 +74,7 @@ function watch(child: ChildProcess, cleanup: () => Promise<void>): RunningChild 
     return cleanup();
   });
   return {
+    cacheDir,
     exited,
     stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -82,17 +90,40 @@ export async function startChildSession(options: ChildSessionOptions): Promise<R
   // kubectl's discovery and HTTP cache for this session's 127.0.0.1:PORT goes next to the
   // kubeconfig and is removed with the child, not left in ~/.kube/cache for every session.
   const cacheDir = join(options.scratchDir, `kubepair-kubectl-cache-${randomBytes(8).toString('hex')}`);
-  const removeCache = (): Promise<void> => rm(cacheDir, { recursive: true, force: true });
+  // Last resort for an exit that does not wait for the child (a second signal, process.exit()).
+  const removeCacheOnExit = (): void => rmSync(cacheDir, { recursive: true, force: true });
+  process.on('exit', removeCacheOnExit);
+  const removeCache = async (): Promise<void> => {
+    process.off('exit', removeCacheOnExit);
+    await rm(cacheDir, { recursive: true, force: true });
+  };
   const env = childEnvironment(options.env ?? process.env, { KUBECONFIG: options.kubeconfigPath, KUBEPAIR_CLUSTER: options.clusterName, KUBECACHEDIR: cacheDir });
   const plan = options.plan;
+  try {
+    return await startPlan(plan, options, cacheDir, env, prompt, removeCache);
+  } catch (err) {
+    await removeCache();
+    throw err;
+  }
+}
+
+async function startPlan(
+  plan: ChildPlan,
+  options: ChildSessionOptions,
+  cacheDir: string,
+  env: NodeJS.ProcessEnv,
+  prompt: string,
+  removeCache: () => Promise<void>,
+): Promise<RunningChild> {
   if (plan.kind === 'command') {
     throwIfAborted(options.signal);
-    return watch(spawn(plan.command, [...plan.args], { stdio: 'inherit', env }), removeCache);
+    return watch(spawn(plan.command, [...plan.args], { stdio: 'inherit', env }), cacheDir, removeCache);
   }
   if (plan.kind === 'wait') {
+    // Nothing runs: the user's own kubectl gets the directory from the printed export lines.
     let stop: () => void = () => undefined;
-    const exited = new Promise<number>((resolve) => (stop = () => resolve(0)));
-    return { exited, stop: () => stop() };
+    const exited = new Promise<number>((resolve) => (stop = () => resolve(0))).finally(removeCache);
+    return { cacheDir, exited, stop: () => stop() };
   }
   if (basename(plan.shell) === 'bash') {
     // bash ignores PS1 from the environment when its rc file sets one, so give it an rc file
@@ -109,12 +140,12 @@ export async function startChildSession(options: ChildSessionOptions): Promise<R
       throwIfAborted(options.signal);
     }
     const child = spawn(plan.shell, ['--rcfile', rcPath, '-i'], { stdio: 'inherit', env });
-    return watch(child, async () => {
+    return watch(child, cacheDir, async () => {
       await rm(rcPath, { force: true });
       await removeCache();
     });
   }
   throwIfAborted(options.signal);
   const child = spawn(plan.shell, ['-i'], { stdio: 'inherit', env: { ...env, PS1: `${prompt}${env['PS1'] ?? '$ '}`, PROMPT: `${prompt}${env['PROMPT'] ?? '%# '}` } });
-  return watch(child, removeCache);
+  return watch(child, cacheDir, removeCache);
 }

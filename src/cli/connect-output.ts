@@ -63,15 +63,19 @@ export function bannerLines(description: SessionDescription): string[] {
   return lines;
 }
 
+/**
+ * `export NAME=VALUE` for a POSIX shell's `eval`: the value as it is when it has only characters
+ * no shell treats specially, else in single quotes (a `'` inside closed, escaped and reopened).
+ */
+export function exportLine(name: string, value: string): string {
+  const quoted = /^[A-Za-z0-9_./:@%+,=-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
+  return `export ${name}=${quoted}`;
+}
+
 export class ConnectOutput {
-  readonly #noShell: boolean;
   #waiting: NodeJS.Timeout | undefined;
   readonly #endWarnings: NodeJS.Timeout[] = [];
   #expiresAt: Date | undefined;
-
-  constructor(noShell: boolean) {
-    this.#noShell = noShell;
-  }
 
   /** Print what `tunnel` reports while it pairs and serves (its end is the caller's to report). */
   watch(tunnel: ClientTunnel): void {
@@ -142,10 +146,16 @@ export class ConnectOutput {
     const lines = [`  API:     https://127.0.0.1:${info.port}`, `  kubeconfig: ${info.kubeconfig}${info.ramBacked ? '' : ' (no RAM-backed directory found; removed on exit)'}`];
     for (const forward of info.forwards) lines.push(`  forward: 127.0.0.1:${forward.localPort} -> ${forward.target}`);
     process.stderr.write(lines.join('\n') + '\n');
-    if (this.#noShell) {
-      process.stdout.write(`export KUBECONFIG=${info.kubeconfig}\n`);
-      process.stderr.write('kubepair: waiting; press Ctrl-C to end the session\n');
-    }
+  }
+
+  /**
+   * `--no-shell`: the environment for the user's own kubectl on stdout, for `eval`: the
+   * kubeconfig and kubectl's cache directory in the session's runtime directory (removed when
+   * connect ends), then wait.
+   */
+  exports(environment: { readonly kubeconfig: string; readonly cacheDir: string }): void {
+    process.stdout.write(`${exportLine('KUBECONFIG', environment.kubeconfig)}\n${exportLine('KUBECACHEDIR', environment.cacheDir)}\n`);
+    process.stderr.write('kubepair: waiting; press Ctrl-C to end the session\n');
   }
 
   connectionRefused(info: RefusedConnection, error: KubepairError): void {
