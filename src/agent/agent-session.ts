@@ -11,7 +11,9 @@
  * reason the channel ended, after everything is released), `close()`, and typed events. The
  * session ends when the channel closes: the client left, the relay went away, the lifetime
  * ran out (KP_ERR_SESSION_EXPIRED; in passthrough with a ServiceAccount token, no later than
- * the token), or close() / the start signal. A dropped relay link does not end it: the
+ * the token), or close() / the start signal. When it ends the session itself (the lifetime,
+ * close(), the signal) it first tells the client why in a `bye` CONTROL record, end to end
+ * (protocol/channel-control.ts). A dropped relay link does not end it: the
  * DurableLink CodeOffer hands in (relay-client/durable-link.ts, docs/design.md §8.1) resumes the
  * channel on a new carrier, and the session reports the drop and the resumption as events; the
  * mux, the policy and the audit never see a cut.
@@ -27,6 +29,7 @@ import { KubepairError, toKubepairError } from '../errors/index.js';
 import type { TargetHandler } from '../mux/mux-server.js';
 import { MuxServer } from '../mux/mux-server.js';
 import type { SessionDescription } from '../protocol/session-description.js';
+import type { ByeReason } from '../protocol/channel-control.js';
 import { CONTROL_TYPES } from '../protocol/channel-control.js';
 import { KUBE_API_TARGET } from '../protocol/target-name.js';
 import { ConnectionAudit } from './connection-audit.js';
@@ -103,7 +106,7 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
     // What the session holds, released once the channel closes, whenever that is.
     const held: { mux?: MuxServer; proxy?: KubeProxy; lifetime?: NodeJS.Timeout } = {};
     let established = false;
-    const onAbort = (): void => channel.close();
+    const onAbort = (): void => this.#end('sharer_stopped');
     signal?.addEventListener('abort', onAbort, { once: true });
     void channel.closed.then(async (error) => {
       this.#state = 'closing';
@@ -157,18 +160,38 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
     void config.audit?.append({ event: 'session_established', session: config.sessionId, detail: this.#auditDetail(description) }).catch(() => undefined);
     this.#state = 'serving';
     this.emit('established', description);
-    held.lifetime = setTimeout(() => channel.close(new KubepairError('KP_ERR_SESSION_EXPIRED')), Math.max(0, Date.parse(description.expires_at) - Date.now()));
+    held.lifetime = setTimeout(() => this.#end('lifetime_reached', new KubepairError('KP_ERR_SESSION_EXPIRED')), Math.max(0, Date.parse(description.expires_at) - Date.now()));
     return description;
   }
 
-  /** End the session (idempotent): close the channel, with `error` as the reason the client is given. */
+  /**
+   * End the session (idempotent): close the channel, with `error` as this side's reason. A
+   * session that is being served first tells the client the sharer stopped (`bye`).
+   */
   async close(error?: KubepairError): Promise<void> {
     if (this.#state === 'idle') {
       this.#state = 'closed';
       this.#resolveClosed(error);
     }
-    this.#channel.close(error);
+    this.#end('sharer_stopped', error);
     await this.closed;
+  }
+
+  /**
+   * Close the channel; once streams are served, first say why in a `bye` (docs/protocol.md §6
+   * "CONTROL messages"), end to end, so the client can tell the user. Records are sent in order
+   * and the carrier's close follows them; on a suspended link the bye is dropped with the channel.
+   */
+  #end(reason: ByeReason, error?: KubepairError): void {
+    const channel = this.#channel;
+    if (this.#state === 'serving' && channel.state === 'live') {
+      try {
+        channel.sendControl({ type: CONTROL_TYPES.bye, reason });
+      } catch {
+        // The channel closed under us: there is no one left to tell.
+      }
+    }
+    channel.close(error);
   }
 
   /**

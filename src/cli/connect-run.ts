@@ -121,7 +121,7 @@ async function runPlan(tunnel: ClientTunnel, ready: TunnelReady, plan: ChildPlan
     if (outcome.kind === 'child') return outcome.code;
     if (outcome.kind === 'tunnel' && outcome.end.kind === 'lost') {
       // The tunnel has removed the kubeconfig already; the child's work cannot go on.
-      output.tunnelClosed(outcome.end.error);
+      output.tunnelClosed(outcome.end);
       child.stop();
       await child.exited;
       return plan.kind === 'command' ? COMMAND_MODE_FAILURE_EXIT_CODE : 1;

@@ -95,7 +95,7 @@ describe('Security: connect prints nothing a hostile agent can use on the termin
   });
 
   it('the tunnel-closed line shows an error message inert', () => {
-    const text = captureStderr(() => new ConnectOutput().tunnelClosed(new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'close code 4999: \u001b]52;c;ZXZpbA==\u0007')));
+    const text = captureStderr(() => new ConnectOutput().tunnelClosed({ reason: 'unknown', error: new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'close code 4999: \u001b]52;c;ZXZpbA==\u0007') }));
     assert.doesNotMatch(text, ACTIVE);
     assert.match(text, /close code 4999: \\x1b\]52;c;ZXZpbA==\\x07/);
   });
