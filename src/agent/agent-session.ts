@@ -22,11 +22,12 @@
  * and the targets each check their part).
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { RequestAuditRecord } from '../audit/record.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
 import type { DurableLink } from '../relay-client/index.js';
 import { KubepairError, toKubepairError } from '../errors/index.js';
-import type { TargetHandler } from '../mux/mux-server.js';
+import type { GateVerdict, StreamGate, StreamInfo, StreamOutcome, TargetHandler } from '../mux/mux-server.js';
 import { MuxServer } from '../mux/mux-server.js';
 import type { SessionDescription } from '../protocol/session-description.js';
 import type { ByeReason } from '../protocol/channel-control.js';
@@ -40,11 +41,32 @@ import { checkAgentSessionConfig } from './share-config.js';
 import { tcpTargetHandler } from './tcp-targets.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
 
+/** A connection the client made through the tunnel to a raw TCP target (an `--expose` name, or the API server in passthrough). */
+export interface ForwardedConnection {
+  /** The target's name (one the agent offered; checked by the mux). */
+  readonly target: string;
+  /** The tunnel stream's id, unique within the session (the audit records carry it too). */
+  readonly streamId: number;
+}
+
+/** How a forwarded connection ended. */
+export interface ForwardedConnectionEnd {
+  /** Bytes from the client to the target, and from the target to the client. */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly durationMs: number;
+  readonly error?: Error;
+}
+
 export interface AgentSessionEvents {
   /** The session description was sent; streams are served from now on. */
   established: [description: SessionDescription];
   /** A request through the kube proxy finished (proxy mode), as the audit records it before redaction. */
   request: [record: RequestAuditRecord];
+  /** A connection to a raw TCP target was admitted (its audit record written) and is being served. */
+  connectionOpened: [connection: ForwardedConnection];
+  /** That connection ended. */
+  connectionClosed: [connection: ForwardedConnection, end: ForwardedConnectionEnd];
   /** The link to the client dropped (this side's carrier, or the client's); streams pause. */
   linkDropped: [side: 'carrier' | 'peer', error: KubepairError | undefined];
   /** The link is back; nothing was lost. */
@@ -152,7 +174,9 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
     }
     for (const target of config.expose) targets.set(target.name, tcpTargetHandler(target));
     // Every stream, to every target, is recorded before it is served, or refused (fail closed).
-    const gate = new ConnectionAudit({ audit: config.audit, failOpen: config.auditFailOpen, session: config.sessionId, client: CLIENT });
+    const audit = new ConnectionAudit({ audit: config.audit, failOpen: config.auditFailOpen, session: config.sessionId, client: CLIENT });
+    // Raw TCP connections are reported as events (the kube proxy reports requests instead).
+    const gate = this.#reportingConnections(audit, (target) => config.mode === 'passthrough' || target !== KUBE_API_TARGET);
 
     channel.sendControl(description);
     held.mux = new MuxServer(channel, { targets, gate });
@@ -192,6 +216,37 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
       }
     }
     channel.close(error);
+  }
+
+  /**
+   * `gate`, with the streams it admits to the targets `reported` picks announced as
+   * `connectionOpened` and, when their handler is done, `connectionClosed`.
+   */
+  #reportingConnections(gate: StreamGate, reported: (target: string) => boolean): StreamGate {
+    return {
+      admit: async (info: StreamInfo): Promise<GateVerdict> => {
+        const verdict = await gate.admit(info);
+        if (!verdict.admitted || !reported(info.target)) return verdict;
+        const connection: ForwardedConnection = { target: info.target, streamId: info.streamId };
+        const opened = performance.now();
+        let ended = false;
+        this.emit('connectionOpened', connection);
+        return {
+          admitted: true,
+          end: (outcome: StreamOutcome) => {
+            verdict.end(outcome);
+            if (ended) return;
+            ended = true;
+            this.emit('connectionClosed', connection, {
+              bytesIn: outcome.bytesIn ?? 0,
+              bytesOut: outcome.bytesOut ?? 0,
+              durationMs: Math.max(0, performance.now() - opened),
+              ...(outcome.error !== undefined && { error: outcome.error }),
+            });
+          },
+        };
+      },
+    };
   }
 
   /**
