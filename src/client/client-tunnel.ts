@@ -15,8 +15,8 @@
  * `closed` resolves. A tunnel lost under it says why, typed (SessionEndReason): the agent's
  * `bye` (end to end: the sharer stopped, the lifetime), the relay gone or the sharer's side
  * gone beyond the resume window (the relay's text frames only choose between these two), a
- * failed channel; the front end words it. Kubeconfigs that earlier tunnels could not remove (their process was
- * killed with SIGKILL) are removed from the same directory before pairing
+ * failed channel; the front end words it. Kubeconfigs that earlier tunnels could not remove
+ * (their process was killed with SIGKILL) are removed from the same directory before pairing
  * (stale-kubeconfigs.ts).
  *
  * Cancellation: an abort of the start signal, or close(), at any point while starting ends
@@ -24,7 +24,8 @@
  * closes the tunnel (as RelayServer's does).
  *
  * Untrusted input: everything from the relay and the agent (the session description is checked
- * by protocol/session-description.ts, the agent's `bye` by protocol/channel-control.ts). The configuration is trusted but checked.
+ * by protocol/session-description.ts, the agent's `bye` by protocol/channel-control.ts). The
+ * configuration is trusted but checked.
  */
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
@@ -130,9 +131,15 @@ export type SessionEndReason =
   | 'sharer_stopped'
   /** The agent said `bye` for the lifetime, or the description's `expires_at` has passed. */
   | 'lifetime_reached'
-  /** This side's link to the relay dropped and no relay socket could be opened again within the resume window (or the relay shut down and there is no window). */
+  /**
+   * This side's link to the relay dropped and no relay socket could be opened again within the
+   * resume window (or the relay shut down and there is no window).
+   */
   | 'relay_gone'
-  /** The sharer's side went away (the relay said so, or it was reachable and the agent never resumed) and did not come back within the resume window. */
+  /**
+   * The sharer's side went away (the relay said so, or it was reachable and the agent never
+   * resumed) and did not come back within the resume window.
+   */
   | 'sharer_gone'
   /** The secure channel failed: a record that did not authenticate, a protocol violation, a refused resume proof (close codes 41xx). */
   | 'channel_error'
