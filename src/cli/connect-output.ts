@@ -139,11 +139,15 @@ export class ConnectOutput {
     this.#waiting.unref();
   }
 
-  /** Warn CONNECT_END_WARNINGS_MS before the session's maximum lifetime ends. */
+  /** Warn CONNECT_END_WARNINGS_MS before the session's maximum lifetime ends (the last one at once when less is left). */
   #warnBeforeEnd(expiresAt: Date): void {
     if (Number.isNaN(expiresAt.getTime())) return;
+    const left = expiresAt.getTime() - Date.now();
+    const last = Math.min(...CONNECT_END_WARNINGS_MS);
     for (const before of CONNECT_END_WARNINGS_MS) {
-      const delay = expiresAt.getTime() - before - Date.now();
+      // Paired with less than the last warning's time left (a slow pairing, a session nearly
+      // over): that warning comes at once rather than never. Earlier ones that passed are skipped.
+      const delay = before === last && left > 0 ? Math.max(0, left - before) : left - before;
       if (delay < 0) continue;
       const timer = setTimeout(() => {
         process.stderr.write(`\nkubepair: the session reaches its maximum lifetime and ends at ${clockAndRelative(expiresAt, new Date())}\n`);

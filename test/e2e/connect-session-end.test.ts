@@ -37,6 +37,21 @@ describe('e2e: connect tells when the session ends', () => {
       await agent.close();
     }
   });
+
+  it('paired with less than a minute left, the last warning comes at once, not never', T, async () => {
+    const agent = await startScriptedAgent({
+      relay: { url: stack.relayUrl, token: stack.tokens.agent },
+      description: proxyDescription({ expires_at: new Date(Date.now() + 45_000).toISOString() }),
+    });
+    const connect = stack.startConnect(['--no-shell', agent.code]);
+    try {
+      await connect.waitFor(/ {2}expires: /, 30_000, 'stderr');
+      await connect.waitFor(/the session reaches its maximum lifetime and ends at (\d{4}-\d\d-\d\d )?\d\d:\d\d \(in \d+ s\)/, 10_000, 'stderr');
+    } finally {
+      await connect.stop('SIGKILL');
+      await agent.close();
+    }
+  });
 });
 
 describe('e2e: connect says why the session ended', () => {
