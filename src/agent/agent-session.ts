@@ -11,7 +11,9 @@
  * reason the channel ended, after everything is released), `close()`, and typed events. The
  * session ends when the channel closes: the client left, the relay went away, the lifetime
  * ran out (KP_ERR_SESSION_EXPIRED; in passthrough with a ServiceAccount token, no later than
- * the token), or close() / the start signal. A dropped relay link does not end it: the
+ * the token), or close() / the start signal. When it ends the session itself (the lifetime,
+ * close(), the signal) it first tells the client why in a `bye` CONTROL record, end to end
+ * (protocol/channel-control.ts). A dropped relay link does not end it: the
  * DurableLink CodeOffer hands in (relay-client/durable-link.ts, docs/design.md §8.1) resumes the
  * channel on a new carrier, and the session reports the drop and the resumption as events; the
  * mux, the policy and the audit never see a cut.
@@ -20,13 +22,15 @@
  * and the targets each check their part).
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { RequestAuditRecord } from '../audit/record.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
 import type { DurableLink } from '../relay-client/index.js';
 import { KubepairError, toKubepairError } from '../errors/index.js';
-import type { TargetHandler } from '../mux/mux-server.js';
+import type { GateVerdict, StreamGate, StreamInfo, StreamOutcome, TargetHandler } from '../mux/mux-server.js';
 import { MuxServer } from '../mux/mux-server.js';
 import type { SessionDescription } from '../protocol/session-description.js';
+import type { ByeReason } from '../protocol/channel-control.js';
 import { CONTROL_TYPES } from '../protocol/channel-control.js';
 import { KUBE_API_TARGET } from '../protocol/target-name.js';
 import { ConnectionAudit } from './connection-audit.js';
@@ -37,11 +41,32 @@ import { checkAgentSessionConfig } from './share-config.js';
 import { tcpTargetHandler } from './tcp-targets.js';
 import type { UpstreamCluster } from './upstream-cluster.js';
 
+/** A connection the client made through the tunnel to a raw TCP target (an `--expose` name, or the API server in passthrough). */
+export interface ForwardedConnection {
+  /** The target's name (one the agent offered; checked by the mux). */
+  readonly target: string;
+  /** The tunnel stream's id, unique within the session (the audit records carry it too). */
+  readonly streamId: number;
+}
+
+/** How a forwarded connection ended. */
+export interface ForwardedConnectionEnd {
+  /** Bytes from the client to the target, and from the target to the client. */
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly durationMs: number;
+  readonly error?: Error;
+}
+
 export interface AgentSessionEvents {
   /** The session description was sent; streams are served from now on. */
   established: [description: SessionDescription];
   /** A request through the kube proxy finished (proxy mode), as the audit records it before redaction. */
   request: [record: RequestAuditRecord];
+  /** A connection to a raw TCP target was admitted (its audit record written) and is being served. */
+  connectionOpened: [connection: ForwardedConnection];
+  /** That connection ended. */
+  connectionClosed: [connection: ForwardedConnection, end: ForwardedConnectionEnd];
   /** The link to the client dropped (this side's carrier, or the client's); streams pause. */
   linkDropped: [side: 'carrier' | 'peer', error: KubepairError | undefined];
   /** The link is back; nothing was lost. */
@@ -103,7 +128,7 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
     // What the session holds, released once the channel closes, whenever that is.
     const held: { mux?: MuxServer; proxy?: KubeProxy; lifetime?: NodeJS.Timeout } = {};
     let established = false;
-    const onAbort = (): void => channel.close();
+    const onAbort = (): void => this.#end('sharer_stopped');
     signal?.addEventListener('abort', onAbort, { once: true });
     void channel.closed.then(async (error) => {
       this.#state = 'closing';
@@ -149,7 +174,9 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
     }
     for (const target of config.expose) targets.set(target.name, tcpTargetHandler(target));
     // Every stream, to every target, is recorded before it is served, or refused (fail closed).
-    const gate = new ConnectionAudit({ audit: config.audit, failOpen: config.auditFailOpen, session: config.sessionId, client: CLIENT });
+    const audit = new ConnectionAudit({ audit: config.audit, failOpen: config.auditFailOpen, session: config.sessionId, client: CLIENT });
+    // Raw TCP connections are reported as events (the kube proxy reports requests instead).
+    const gate = this.#reportingConnections(audit, (target) => config.mode === 'passthrough' || target !== KUBE_API_TARGET);
 
     channel.sendControl(description);
     held.mux = new MuxServer(channel, { targets, gate });
@@ -157,18 +184,69 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
     void config.audit?.append({ event: 'session_established', session: config.sessionId, detail: this.#auditDetail(description) }).catch(() => undefined);
     this.#state = 'serving';
     this.emit('established', description);
-    held.lifetime = setTimeout(() => channel.close(new KubepairError('KP_ERR_SESSION_EXPIRED')), Math.max(0, Date.parse(description.expires_at) - Date.now()));
+    held.lifetime = setTimeout(() => this.#end('lifetime_reached', new KubepairError('KP_ERR_SESSION_EXPIRED')), Math.max(0, Date.parse(description.expires_at) - Date.now()));
     return description;
   }
 
-  /** End the session (idempotent): close the channel, with `error` as the reason the client is given. */
+  /**
+   * End the session (idempotent): close the channel, with `error` as this side's reason. A
+   * session that is being served first tells the client the sharer stopped (`bye`).
+   */
   async close(error?: KubepairError): Promise<void> {
     if (this.#state === 'idle') {
       this.#state = 'closed';
       this.#resolveClosed(error);
     }
-    this.#channel.close(error);
+    this.#end('sharer_stopped', error);
     await this.closed;
+  }
+
+  /**
+   * Close the channel; once streams are served, first say why in a `bye` (docs/protocol.md §6
+   * "CONTROL messages"), end to end, so the client can tell the user. Records are sent in order
+   * and the carrier's close follows them; on a suspended link the bye is dropped with the channel.
+   */
+  #end(reason: ByeReason, error?: KubepairError): void {
+    const channel = this.#channel;
+    if (this.#state === 'serving' && channel.state === 'live') {
+      try {
+        channel.sendControl({ type: CONTROL_TYPES.bye, reason });
+      } catch {
+        // The channel closed under us: there is no one left to tell.
+      }
+    }
+    channel.close(error);
+  }
+
+  /**
+   * `gate`, with the streams it admits to the targets `reported` picks announced as
+   * `connectionOpened` and, when their handler is done, `connectionClosed`.
+   */
+  #reportingConnections(gate: StreamGate, reported: (target: string) => boolean): StreamGate {
+    return {
+      admit: async (info: StreamInfo): Promise<GateVerdict> => {
+        const verdict = await gate.admit(info);
+        if (!verdict.admitted || !reported(info.target)) return verdict;
+        const connection: ForwardedConnection = { target: info.target, streamId: info.streamId };
+        const opened = performance.now();
+        let ended = false;
+        this.emit('connectionOpened', connection);
+        return {
+          admitted: true,
+          end: (outcome: StreamOutcome) => {
+            verdict.end(outcome);
+            if (ended) return;
+            ended = true;
+            this.emit('connectionClosed', connection, {
+              bytesIn: outcome.bytesIn ?? 0,
+              bytesOut: outcome.bytesOut ?? 0,
+              durationMs: Math.max(0, performance.now() - opened),
+              ...(outcome.error !== undefined && { error: outcome.error }),
+            });
+          },
+        };
+      },
+    };
   }
 
   /**

@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:os';
+import { rmSync } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KubepairError, toKubepairError } from '../errors/index.js';
@@ -41,6 +42,12 @@ export interface ChildSessionOptions {
 }
 
 export interface RunningChild {
+  /**
+   * kubectl's cache directory for this session (KUBECACHEDIR): in the child's environment, or,
+   * with `--no-shell`, for the front end to print. Removed when the child ends, and by an exit
+   * hook if connect exits without waiting for that.
+   */
+  readonly cacheDir: string;
   /** Resolves with the exit code (128 + signal number when killed); never rejects. */
   readonly exited: Promise<number>;
   /** Ask the child to stop (SIGTERM, then SIGKILL after CHILD_STOP_GRACE_MS). */
@@ -55,7 +62,7 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted === true) throw toKubepairError(signal.reason, 'KP_ERR_ABORTED');
 }
 
-function watch(child: ChildProcess, cleanup: () => Promise<void>): RunningChild {
+function watch(child: ChildProcess, cacheDir: string, cleanup: () => Promise<void>): RunningChild {
   const stopOnExit = (): void => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   };
@@ -71,6 +78,7 @@ function watch(child: ChildProcess, cleanup: () => Promise<void>): RunningChild 
     return cleanup();
   });
   return {
+    cacheDir,
     exited,
     stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -85,21 +93,34 @@ export async function startChildSession(options: ChildSessionOptions): Promise<R
   // kubectl's discovery and HTTP cache for this session's 127.0.0.1:PORT goes next to the
   // kubeconfig and is removed with the child, not left in ~/.kube/cache for every session.
   const cacheDir = join(options.scratchDir, `kubepair-kubectl-cache-${randomBytes(8).toString('hex')}`);
-  const removeCache = (): Promise<void> => rm(cacheDir, { recursive: true, force: true });
+  // Last resort for an exit that does not wait for the child (a second signal, process.exit()).
+  const removeCacheOnExit = (): void => rmSync(cacheDir, { recursive: true, force: true });
+  process.on('exit', removeCacheOnExit);
+  const removeCache = async (): Promise<void> => {
+    process.off('exit', removeCacheOnExit);
+    await rm(cacheDir, { recursive: true, force: true });
+  };
   const env = childEnvironment(options.env ?? process.env, { KUBECONFIG: options.kubeconfigPath, KUBEPAIR_CLUSTER: sanitizeClusterName(options.clusterName), KUBECACHEDIR: cacheDir });
   const plan = options.plan;
   if (plan.kind === 'command') {
-    throwIfAborted(options.signal);
-    return watch(spawn(plan.command, [...plan.args], { stdio: 'inherit', env }), removeCache);
+    try {
+      throwIfAborted(options.signal);
+    } catch (err) {
+      await removeCache();
+      throw err;
+    }
+    return watch(spawn(plan.command, [...plan.args], { stdio: 'inherit', env }), cacheDir, removeCache);
   }
   if (plan.kind === 'wait') {
+    // Nothing runs: the user's own kubectl gets the directory from the printed export lines.
     let stop: () => void = () => undefined;
-    const exited = new Promise<number>((resolve) => (stop = () => resolve(0)));
-    return { exited, stop: () => stop() };
+    const exited = new Promise<number>((resolve) => (stop = () => resolve(0))).finally(removeCache);
+    return { cacheDir, exited, stop: () => stop() };
   }
   // The shell's startup files go in a private directory of their own (mkdtemp: 0700, a fresh
   // name), written exclusively (0600), and removed with the cache on every exit path.
-  const startupDir = await mkdtemp(join(options.scratchDir, 'kubepair-shell-')).catch((err: unknown) => {
+  const startupDir = await mkdtemp(join(options.scratchDir, 'kubepair-shell-')).catch(async (err: unknown) => {
+    await removeCache();
     throw new KubepairError('KP_ERR_KUBECONFIG_WRITE', `cannot create the shell's startup directory in ${options.scratchDir}`, { cause: err });
   });
   const cleanup = async (): Promise<void> => {
@@ -120,7 +141,7 @@ export async function startChildSession(options: ChildSessionOptions): Promise<R
       }
     }
     throwIfAborted(options.signal);
-    return watch(spawn(plan.shell, [...startup.args], { stdio: 'inherit', env: { ...env, ...startup.env } }), cleanup);
+    return watch(spawn(plan.shell, [...startup.args], { stdio: 'inherit', env: { ...env, ...startup.env } }), cacheDir, cleanup);
   } catch (err) {
     await cleanup();
     throw err;

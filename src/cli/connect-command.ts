@@ -11,7 +11,7 @@ const EXAMPLES = `
 Examples:
   kubepair connect 42-7315-0286                  pair and open a shell where kubectl works
   kubepair connect 42-7315-0286 -- kubectl get pods -A
-  kubepair connect --no-shell 42-7315-0286       print "export KUBECONFIG=..." and wait
+  kubepair connect --no-shell 42-7315-0286       print "export KUBECONFIG=..." (and KUBECACHEDIR) and wait
   kubepair connect --forward 6379:redis 42-7315-0286
   echo 42-7315-0286 | kubepair connect --no-shell   the code from standard input, not from ps
 

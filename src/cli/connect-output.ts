@@ -15,7 +15,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { droppedLine, resumedLine, shownOutageMs } from './link-status.js';
-import type { ClientTunnel, PortForward, RefusedConnection } from '../client/client-tunnel.js';
+import type { ClientTunnel, PortForward, RefusedConnection, SessionEndReason } from '../client/client-tunnel.js';
 import type { KubepairError } from '../errors/index.js';
 import { BANNER_RULE_MAX_CHARS, CONNECT_END_WARNINGS_MS, CONNECT_WAIT_PROGRESS_INTERVAL_MS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
@@ -23,7 +23,7 @@ import type { PolicyMode } from '../protocol/policy-shape.js';
 import type { SessionDescription } from '../protocol/session-description.js';
 import { inertText } from '../terminal/inert-text.js';
 import { MAX_TIMER_MS } from '../units.js';
-import { clockAndRelative } from './relative-time.js';
+import { clockAndRelative, relativeDuration } from './relative-time.js';
 
 const MODE_TEXT: Readonly<Record<SessionDescription['mode'], string>> = {
   proxy: 'proxy',
@@ -63,15 +63,43 @@ export function bannerLines(description: SessionDescription): string[] {
   return lines;
 }
 
+/**
+ * `export NAME=VALUE` for a POSIX shell's `eval`: the value as it is when it has only characters
+ * no shell treats specially, else in single quotes (a `'` inside closed, escaped and reopened).
+ */
+export function exportLine(name: string, value: string): string {
+  const quoted = /^[A-Za-z0-9_./:@%+,=-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
+  return `export ${name}=${quoted}`;
+}
+
+/**
+ * The words for why a session ended (before "; the kubeconfig is removed"). `resumeWindowS` is
+ * the agent's window from the session description (absent or 0: a drop ends the session).
+ */
+export function sessionEndLine(reason: SessionEndReason, error: KubepairError | undefined, resumeWindowS = 0): string {
+  const message = error === undefined ? undefined : inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS });
+  const notBack = resumeWindowS > 0 ? ` and did not come back within the resume window (${relativeDuration(resumeWindowS * 1000)})` : '';
+  switch (reason) {
+    case 'sharer_stopped':
+      return 'the session ended: the sharer stopped sharing';
+    case 'lifetime_reached':
+      return 'the session ended: it reached its maximum lifetime';
+    case 'relay_gone':
+      return `the session ended: the relay went away${notBack}`;
+    case 'sharer_gone':
+      return `the session ended: the sharer's side went away${notBack}`;
+    case 'channel_error':
+      return `the session ended: the secure channel failed${message !== undefined ? ` (${message})` : ''}`;
+    case 'unknown':
+      return `the tunnel closed${message !== undefined ? `: ${message}` : ''}`;
+  }
+}
+
 export class ConnectOutput {
-  readonly #noShell: boolean;
   #waiting: NodeJS.Timeout | undefined;
   readonly #endWarnings: NodeJS.Timeout[] = [];
-  #expiresAt: Date | undefined;
-
-  constructor(noShell: boolean) {
-    this.#noShell = noShell;
-  }
+  /** The agent's resume window, from the session description. */
+  #resumeWindowS = 0;
 
   /** Print what `tunnel` reports while it pairs and serves (its end is the caller's to report). */
   watch(tunnel: ClientTunnel): void {
@@ -80,6 +108,7 @@ export class ConnectOutput {
     tunnel.on('paired', (description) => {
       this.#stopWaiting();
       this.paired(description);
+      this.#resumeWindowS = description.resume_window_s ?? 0;
       this.#warnBeforeEnd(new Date(description.expires_at));
     });
     tunnel.on('closed', () => {
@@ -90,7 +119,7 @@ export class ConnectOutput {
     tunnel.on('connectionRefused', (connection, error) => this.connectionRefused(connection, error));
     let droppedAt: number | undefined;
     tunnel.on('linkDropped', (side) => {
-      if (droppedAt === undefined) process.stderr.write(`\\nkubepair: ${droppedLine(side, 'agent')}\n`);
+      if (droppedAt === undefined) process.stderr.write(`\nkubepair: ${droppedLine(side, 'agent')}\n`);
       droppedAt ??= performance.now();
     });
     tunnel.on('linkResumed', (info) => {
@@ -110,12 +139,15 @@ export class ConnectOutput {
     this.#waiting.unref();
   }
 
-  /** Warn CONNECT_END_WARNINGS_MS before the session's maximum lifetime ends. */
+  /** Warn CONNECT_END_WARNINGS_MS before the session's maximum lifetime ends (the last one at once when less is left). */
   #warnBeforeEnd(expiresAt: Date): void {
     if (Number.isNaN(expiresAt.getTime())) return;
-    this.#expiresAt = expiresAt;
+    const left = expiresAt.getTime() - Date.now();
+    const last = Math.min(...CONNECT_END_WARNINGS_MS);
     for (const before of CONNECT_END_WARNINGS_MS) {
-      const delay = expiresAt.getTime() - before - Date.now();
+      // Paired with less than the last warning's time left (a slow pairing, a session nearly
+      // over): that warning comes at once rather than never. Earlier ones that passed are skipped.
+      const delay = before === last && left > 0 ? Math.max(0, left - before) : left - before;
       if (delay < 0) continue;
       const timer = setTimeout(() => {
         process.stderr.write(`\nkubepair: the session reaches its maximum lifetime and ends at ${clockAndRelative(expiresAt, new Date())}\n`);
@@ -142,19 +174,27 @@ export class ConnectOutput {
     const lines = [`  API:     https://127.0.0.1:${info.port}`, `  kubeconfig: ${info.kubeconfig}${info.ramBacked ? '' : ' (no RAM-backed directory found; removed on exit)'}`];
     for (const forward of info.forwards) lines.push(`  forward: 127.0.0.1:${forward.localPort} -> ${forward.target}`);
     process.stderr.write(lines.join('\n') + '\n');
-    if (this.#noShell) {
-      process.stdout.write(`export KUBECONFIG=${info.kubeconfig}\n`);
-      process.stderr.write('kubepair: waiting; press Ctrl-C to end the session\n');
-    }
+  }
+
+  /**
+   * `--no-shell`: the environment for the user's own kubectl on stdout, for `eval`: the
+   * kubeconfig and kubectl's cache directory in the session's runtime directory (removed when
+   * connect ends), then wait.
+   */
+  exports(environment: { readonly kubeconfig: string; readonly cacheDir: string }): void {
+    process.stdout.write(`${exportLine('KUBECONFIG', environment.kubeconfig)}\n${exportLine('KUBECACHEDIR', environment.cacheDir)}\n`);
+    process.stderr.write('kubepair: waiting; press Ctrl-C to end the session\n');
   }
 
   connectionRefused(info: RefusedConnection, error: KubepairError): void {
     process.stderr.write(`kubepair: a connection on 127.0.0.1:${info.localPort} (${inertText(info.target)}) was closed: ${inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}\n`);
   }
 
-  tunnelClosed(error: KubepairError | undefined): void {
-    const lifetimeOver = this.#expiresAt !== undefined && Date.now() >= this.#expiresAt.getTime() - 1000;
-    const why = lifetimeOver ? ': the session reached its maximum lifetime' : error !== undefined ? `: ${inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}` : '';
-    process.stderr.write(`\nkubepair: the tunnel closed${why}; the kubeconfig is removed\n`);
+  /**
+   * The one line that says why the session ended under connect (issue 11 §3). Only the words
+   * for `channel_error` and `unknown` quote the error, inert.
+   */
+  tunnelClosed(end: { readonly reason: SessionEndReason; readonly error: KubepairError | undefined }): void {
+    process.stderr.write(`\nkubepair: ${sessionEndLine(end.reason, end.error, this.#resumeWindowS)}; the kubeconfig is removed\n`);
   }
 }

@@ -109,6 +109,7 @@ async function runPlan(tunnel: ClientTunnel, ready: TunnelReady, plan: ChildPlan
   const signal = termination.signal;
   if (plan.kind !== 'wait') await letPendingSignalsArrive();
   const child = await startChildSession({ plan, kubeconfigPath: ready.kubeconfig, clusterName: ready.clusterName, scratchDir: dirname(ready.kubeconfig), signal });
+  if (plan.kind === 'wait') output.exports({ kubeconfig: ready.kubeconfig, cacheDir: child.cacheDir });
   // With a shell or command in the foreground, Ctrl-C belongs to the child.
   if (plan.kind !== 'wait') termination.handSigintToChild();
   try {
@@ -120,7 +121,7 @@ async function runPlan(tunnel: ClientTunnel, ready: TunnelReady, plan: ChildPlan
     if (outcome.kind === 'child') return outcome.code;
     if (outcome.kind === 'tunnel' && outcome.end.kind === 'lost') {
       // The tunnel has removed the kubeconfig already; the child's work cannot go on.
-      output.tunnelClosed(outcome.end.error);
+      output.tunnelClosed(outcome.end);
       child.stop();
       await child.exited;
       return plan.kind === 'command' ? COMMAND_MODE_FAILURE_EXIT_CODE : 1;
@@ -152,7 +153,7 @@ export async function runConnect(codeArg: string | undefined, command: string[],
     // The keychain may wait a minute for an unlock prompt; a signal does not wait for it.
     const relay = await untilAborted(relayEndpointFrom(options), termination.signal);
     tunnel = new ClientTunnel({ relay, code, port: options.port, forwards: options.forward });
-    const output = new ConnectOutput(noShell);
+    const output = new ConnectOutput();
     output.watch(tunnel);
     const ready = await tunnel.start(termination.signal);
     const status = await runPlan(tunnel, ready, plan, termination, output);

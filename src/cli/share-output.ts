@@ -6,18 +6,21 @@
  * Otherwise (a script, a log): exactly one line `Pairing code: 42-7315-0286` per code on
  * stdout, so scripts can read it; everything else goes to stderr. Secrets other than the code
  * itself are never printed; request lines are built from audit records (as the proxy made them,
- * before the log redacts them) and go through the redaction module like every log line.
+ * before the log redacts them) and go through the redaction module like every log line. Each
+ * connection to a raw TCP target (`--expose`, the API server in passthrough) gets a line when it
+ * opens and one when it closes, with the bytes each way and how long it lasted.
  *
  * Untrusted input: what the client sent (paths, names, namespaces, verbs of its requests) and
  * error messages that quote the client or the relay. Every such string goes through inertText
  * before it is printed, so a client cannot write escape sequences to the sharer's terminal.
  */
 import { performance } from 'node:perf_hooks';
-import { droppedLine, resumedLine, shownOutageMs } from './link-status.js';
+import { droppedLine, outageText, resumedLine, shownOutageMs } from './link-status.js';
 import type { RequestAuditRecord } from '../audit/record.js';
 import { redactString } from '../audit/redact.js';
 import type { PairingCode } from '../channel/pairing-code.js';
 import { formatPairingCode } from '../channel/pairing-code.js';
+import type { ForwardedConnection, ForwardedConnectionEnd } from '../agent/agent-session.js';
 import type { CodeOffer } from '../agent/code-offer.js';
 import { KubepairError } from '../errors/index.js';
 import { SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
@@ -35,6 +38,19 @@ function requestField(value: string): string {
 /** An error message (it may quote the client or the relay), made inert. */
 function messageText(error: KubepairError): string {
   return inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS });
+}
+
+/** "850 B", "4.1 KiB", "12.0 MiB": a byte count for a person. */
+export function byteCountText(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'] as const;
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(1)} ${units[unit]}`;
 }
 
 function remaining(until: Date): string {
@@ -103,6 +119,8 @@ export class ShareOutput {
     offer.on('session', (session) => {
       session.on('established', (description) => this.connected(description));
       session.on('request', (record) => this.request(record));
+      session.on('connectionOpened', (connection) => this.connectionOpened(connection));
+      session.on('connectionClosed', (connection, end) => this.connectionClosed(connection, end));
       session.on('ended', (error) => this.disconnected(error));
       let droppedAt: number | undefined;
       session.on('linkDropped', (side) => {
@@ -184,6 +202,19 @@ export class ShareOutput {
       .join(' ');
     const refused = record.decision === 'deny' ? ` (refused: ${record.rule !== undefined ? requestField(record.rule) : `policy, tier ${record.tier}`})` : '';
     this.#err.write(`  ${record.decision === 'allow' ? ' ' : '!'} ${record.status} ${what}${refused}\n`);
+  }
+
+  /** A client's connection to a raw TCP target is served (its audit record is written). */
+  connectionOpened(connection: ForwardedConnection): void {
+    this.#err.write(`  > ${inertText(connection.target)}: connection #${connection.streamId} opened\n`);
+  }
+
+  /** It closed: how long it lasted, the bytes each way, and the error that ended it, if any. */
+  connectionClosed(connection: ForwardedConnection, end: ForwardedConnectionEnd): void {
+    const error = end.error !== undefined ? `; ${inertText(end.error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}` : '';
+    this.#err.write(
+      `  < ${inertText(connection.target)}: connection #${connection.streamId} closed after ${outageText(end.durationMs)} (${byteCountText(end.bytesIn)} from the client, ${byteCountText(end.bytesOut)} to it)${error}\n`,
+    );
   }
 
   /**

@@ -12,8 +12,11 @@
  * `close()`, and typed events. Its states, in order: idle → starting → ready → closing →
  * closed. Whatever way it ends — close(), the start signal, a failed start, the tunnel lost
  * under it — the kubeconfig is removed, the listeners closed and the channel closed before
- * `closed` resolves. Kubeconfigs that earlier tunnels could not remove (their process was
- * killed with SIGKILL) are removed from the same directory before pairing
+ * `closed` resolves. A tunnel lost under it says why, typed (SessionEndReason): the agent's
+ * `bye` (end to end: the sharer stopped, the lifetime), the relay gone or the sharer's side
+ * gone beyond the resume window (the relay's text frames only choose between these two), a
+ * failed channel; the front end words it. Kubeconfigs that earlier tunnels could not remove
+ * (their process was killed with SIGKILL) are removed from the same directory before pairing
  * (stale-kubeconfigs.ts).
  *
  * Cancellation: an abort of the start signal, or close(), at any point while starting ends
@@ -21,7 +24,8 @@
  * closes the tunnel (as RelayServer's does).
  *
  * Untrusted input: everything from the relay and the agent (the session description is checked
- * by protocol/session-description.ts). The configuration is trusted but checked.
+ * by protocol/session-description.ts, the agent's `bye` by protocol/channel-control.ts). The
+ * configuration is trusted but checked.
  */
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
@@ -33,13 +37,15 @@ import { nextEvent } from '../events/next-event.js';
 import { DEFAULT_RESUME_WINDOW_MS, HANDSHAKE_STEP_TIMEOUT_MS, RELAY_RESUME_WINDOW_MAX_S, SESSION_TARGETS_MAX, TUNNEL_OUTAGE_WAIT_MS } from '../limits.js';
 import { MuxClient } from '../mux/mux-client.js';
 import { PEER_CAPABILITIES } from '../protocol/capabilities.js';
-import type { ControlMessage } from '../protocol/channel-control.js';
-import { CONTROL_TYPES } from '../protocol/channel-control.js';
+import type { ByeReason, ControlMessage } from '../protocol/channel-control.js';
+import { ByeMessageSchema, CONTROL_TYPES } from '../protocol/channel-control.js';
+import type { RelayControlMessage } from '../protocol/relay-control.js';
 import type { SessionDescription } from '../protocol/session-description.js';
 import { parseSessionDescription } from '../protocol/session-description.js';
 import { KUBE_API_TARGET, isValidTargetName } from '../protocol/target-name.js';
 import { parseWith } from '../protocol/validate.js';
 import { RelayEndpointSchema, resolveRelay } from '../relay-client/relay-endpoint.js';
+import type { RelaySocket } from '../relay-client/index.js';
 import { DurableLink, LinkTimingSchema, openRelaySocket, pair } from '../relay-client/index.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
 import { MAX_TIMER_MS } from '../units.js';
@@ -115,14 +121,39 @@ export interface TunnelReady {
   readonly forwards: readonly PortForward[];
 }
 
+/**
+ * Why the session of a ready tunnel ended under it, as far as this side can tell (the front end
+ * words it). Only the first two can come from the agent itself, end to end (its `bye`, or the
+ * validated description's `expires_at`); the relay's text frames only pick among the others.
+ */
+export type SessionEndReason =
+  /** The agent said `bye`: the sharer stopped `share`. */
+  | 'sharer_stopped'
+  /** The agent said `bye` for the lifetime, or the description's `expires_at` has passed. */
+  | 'lifetime_reached'
+  /**
+   * This side's link to the relay dropped and no relay socket could be opened again within the
+   * resume window (or the relay shut down and there is no window).
+   */
+  | 'relay_gone'
+  /**
+   * The sharer's side went away (the relay said so, or it was reachable and the agent never
+   * resumed) and did not come back within the resume window.
+   */
+  | 'sharer_gone'
+  /** The secure channel failed: a record that did not authenticate, a protocol violation, a refused resume proof (close codes 41xx). */
+  | 'channel_error'
+  /** None of these: `error` says what is known. */
+  | 'unknown';
+
 /** Why a tunnel ended. */
 export type TunnelEnd =
   /** close() was called, or the start signal aborted. */
   | { readonly kind: 'closed' }
   /** start() failed (pairing, the relay, the agent); start rejected with the same error. */
   | { readonly kind: 'failed'; readonly error: KubepairError }
-  /** The channel closed under a ready tunnel: the agent left, the relay went away, the session ended. */
-  | { readonly kind: 'lost'; readonly error: KubepairError | undefined };
+  /** The channel closed under a ready tunnel: why (`reason`) and the channel's close error. */
+  | { readonly kind: 'lost'; readonly reason: SessionEndReason; readonly error: KubepairError | undefined };
 
 /**
  * The link came back (docs/design.md §8.1): how long it was down, and how many records were sent
@@ -164,6 +195,37 @@ export interface ClientTunnelEvents {
 
 type TunnelState = 'idle' | 'starting' | 'ready' | 'closing' | 'closed';
 
+/** What this side saw of the link while the session ran, to tell why it ended. */
+interface EndClues {
+  /** The agent's `bye`, end to end. */
+  bye?: ByeReason;
+  /** The description's end of the session. */
+  expiresAt?: number;
+  /** The relay said the agent's socket is away (`peer_suspended`) and it has not resumed since. */
+  peerAway: boolean;
+  /** The relay said the agent left (`peer_disconnected`). */
+  peerLeft: boolean;
+  /** Since this side's carrier dropped, no new relay socket could be opened. */
+  relayUnreachable: boolean;
+}
+
+/** Close codes of end-to-end channel failures (docs/protocol.md §8). */
+function isChannelFailure(error: KubepairError | undefined): boolean {
+  const code = error?.closeCode;
+  return code !== undefined && code >= 4100 && code <= 4199;
+}
+
+/** Why the session ended, from the channel's close error and what was seen before it. */
+export function sessionEndReason(error: KubepairError | undefined, clues: EndClues, now: number): SessionEndReason {
+  if (clues.bye !== undefined) return clues.bye;
+  if (isChannelFailure(error)) return 'channel_error';
+  if (clues.expiresAt !== undefined && now >= clues.expiresAt - 1000) return 'lifetime_reached';
+  if (error?.code === 'KP_ERR_RESUME_WINDOW_EXPIRED') return clues.relayUnreachable ? 'relay_gone' : 'sharer_gone';
+  if (error?.code === 'KP_ERR_RELAY_SHUTTING_DOWN') return 'relay_gone';
+  if (clues.peerAway || clues.peerLeft) return 'sharer_gone';
+  return 'unknown';
+}
+
 /** What a starting or ready tunnel holds, released on every way out. */
 interface Held {
   channel?: SecureChannel;
@@ -184,6 +246,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
   readonly closed: Promise<TunnelEnd>;
   #state: TunnelState = 'idle';
   #held: Held = { listeners: [] };
+  readonly #clues: EndClues = { peerAway: false, peerLeft: false, relayUnreachable: false };
   /** Aborted by close() while starting. */
   readonly #closing = new AbortController();
   #resolveClosed!: (end: TunnelEnd) => void;
@@ -220,7 +283,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     }
     this.#state = 'ready';
     const channel = this.#held.channel!;
-    void channel.closed.then((error) => this.#end({ kind: 'lost', error }));
+    void channel.closed.then((error) => this.#end({ kind: 'lost', reason: sessionEndReason(error, this.#clues, Date.now()), error }));
     if (signal !== undefined) {
       const onAbort = (): void => void this.close();
       signal.addEventListener('abort', onAbort, { once: true });
@@ -255,7 +318,16 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     proxyIdentity.catch(() => undefined);
 
     const paired = await pair(config.relay, config.code.nameplate, { signal });
-    const socket = await openRelaySocket({ endpoint: config.relay, role: 'client', sessionId: paired.sessionId, key: paired.clientKey, signal });
+    const clues = this.#clues;
+    // The relay's word that the agent left: a hint for the end's reason, nothing more.
+    const watchRelay = (relaySocket: RelaySocket): RelaySocket => {
+      const onControl = (message: RelayControlMessage): void => {
+        if (message.type === 'peer_disconnected') clues.peerLeft = true;
+      };
+      relaySocket.controlMessages.on('control', onControl);
+      return relaySocket;
+    };
+    const socket = watchRelay(await openRelaySocket({ endpoint: config.relay, role: 'client', sessionId: paired.sessionId, key: paired.clientKey, signal }));
     const stepTimeoutMs = config.handshakeStepTimeoutMs ?? HANDSHAKE_STEP_TIMEOUT_MS;
     this.emit('waitingForAgent');
     const channel = await openSecureChannel('client', {
@@ -272,18 +344,41 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
       const link = new DurableLink({
         channel,
         socket,
-        openSocket: (attempt) => openRelaySocket({ endpoint: config.relay, role: 'client', sessionId: paired.sessionId, key: paired.clientKey, signal: attempt }),
+        openSocket: async (attempt) => {
+          const opened = await openRelaySocket({ endpoint: config.relay, role: 'client', sessionId: paired.sessionId, key: paired.clientKey, signal: attempt });
+          clues.relayUnreachable = false;
+          return watchRelay(opened);
+        },
         resumeWindowMs: config.resumeWindowMs,
         ...(config.linkTiming !== undefined && { timing: config.linkTiming }),
       });
       this.#held.link = link;
-      link.on('dropped', (drop) => this.emit('linkDropped', drop.side, drop.error));
-      link.on('resumed', (info) => this.emit('linkResumed', { outageMs: info.outageMs, retransmitted: info.retransmitted }));
+      link.on('dropped', (drop) => {
+        // Until a resumption, the agent counts as away once the relay said so (the relay then
+        // ends the session with a close that drops this side's carrier too).
+        if (drop.side === 'peer') clues.peerAway = true;
+        else clues.relayUnreachable = true;
+        this.emit('linkDropped', drop.side, drop.error);
+      });
+      link.on('resumed', (info) => {
+        clues.peerAway = false;
+        clues.relayUnreachable = false;
+        this.emit('linkResumed', { outageMs: info.outageMs, retransmitted: info.retransmitted });
+      });
       link.on('ended', (error) => {
         if (error.code === 'KP_ERR_RESUME_WINDOW_EXPIRED') this.emit('windowExpired', error);
       });
     }
     const description = parseSessionDescription(await this.#firstControl(channel, stepTimeoutMs, signal));
+    clues.expiresAt = Date.parse(description.expires_at);
+    // The agent's `bye` ends the session: remember why (end to end) and end this side at once.
+    channel.on('control', (message) => {
+      if (message.type !== CONTROL_TYPES.bye) return;
+      const bye = ByeMessageSchema.safeParse(message);
+      if (!bye.success) return; // a reason this version does not know: as if none was given
+      clues.bye ??= bye.data.reason;
+      channel.close();
+    });
     for (const forward of config.forwards) {
       if (!description.targets.includes(forward.target)) {
         throw new KubepairError('KP_ERR_MUX_TARGET_UNKNOWN', `"${forward.target}" (the agent offers: ${description.targets.join(', ')})`);

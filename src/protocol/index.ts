@@ -4,8 +4,8 @@
  * roles so that producer and consumer agree by construction. Named exports only.
  */
 export { MUX_H2_CAPABILITY, PEER_CAPABILITIES } from './capabilities.js';
-export { CONTROL_TYPES, ControlEnvelopeSchema } from './channel-control.js';
-export type { ControlMessage } from './channel-control.js';
+export { BYE_REASONS, ByeMessageSchema, CONTROL_TYPES, ControlEnvelopeSchema } from './channel-control.js';
+export type { ByeMessage, ByeReason, ControlMessage } from './channel-control.js';
 export { POLICY_MODES, policyShapeSchema } from './policy-shape.js';
 export type { PolicyMode, PolicyShape } from './policy-shape.js';
 export {

@@ -23,7 +23,7 @@ describe('e2e: failures and hostile input', () => {
       await stack.relay.stop('SIGKILL');
       const connectExit = await connect.exited;
       assert.equal(connectExit.code, 1, connect.stderr());
-      assert.match(connect.stderr(), /the tunnel closed/);
+      assert.match(connect.stderr(), /kubepair: the session ended: the relay went away; the kubeconfig is removed\n/);
       assert.doesNotMatch(connect.stderr(), /\n\s+at /, 'no stack trace');
       assert.deepEqual(await stack.kubeconfigsLeft(), [], 'kubeconfig removed');
 

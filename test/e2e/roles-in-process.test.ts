@@ -131,7 +131,7 @@ describe('e2e: relay, agent and client as objects in one process', { timeout: 30
     }
   });
 
-  it('closing the offer under a ready tunnel: the tunnel is lost, its kubeconfig removed, and the offer ends closed', T, async () => {
+  it('closing the offer under a ready tunnel: the tunnel is lost because the sharer stopped, its kubeconfig removed, and the offer ends closed', T, async () => {
     const offer = new CodeOffer(offerConfig());
     try {
       const session = nextSession(offer);
@@ -145,6 +145,7 @@ describe('e2e: relay, agent and client as objects in one process', { timeout: 30
       assert.deepEqual(await offer.closed, { kind: 'closed' });
       const end = await within(STEP_MS, 'the tunnel to notice', tunnel.closed);
       assert.equal(end.kind, 'lost');
+      assert.equal(end.reason, 'sharer_stopped', 'the agent said bye, end to end');
       assert.equal(await exists(ready.kubeconfig), false, 'the kubeconfig is removed');
     } finally {
       await offer.close();

@@ -4,14 +4,17 @@
  * processes. Before anyone connects, share says which context, cluster, API server, mode and
  * policy (in plain words: guarded can read Secrets), relay and session lifetime it shares; its
  * countdown goes on after a failed pairing attempt, and is erased, not left frozen, when a
- * client connects.
+ * client connects. Each connection a client makes to an `--expose` target is shown on share's
+ * screen when it opens and when it closes, with the bytes each way and how long it lasted.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CLI_PATH } from '../helpers/cli.js';
 import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
+import { startCountingTarget } from '../helpers/counting-target.js';
 import { startProcess } from '../helpers/managed-process.js';
+import { exchangeTcp, freePort } from '../helpers/tcp.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 const T = { timeout: 90_000 };
@@ -71,6 +74,27 @@ describe('e2e: the share screen on a terminal', () => {
       }
     } finally {
       await share.stop('SIGKILL');
+    }
+  });
+
+  it('each connection to an --expose target: one line when it opens, one when it closes with the bytes each way and its duration', T, async () => {
+    const echo = await startCountingTarget();
+    const share = await stack.startShare(['--once', '--expose', `echo=127.0.0.1:${echo.port}`]);
+    const localPort = await freePort();
+    const connect = stack.startConnect(['--no-shell', '--forward', `${localPort}:echo`, share.code]);
+    try {
+      await connect.waitFor(/^export KUBECONFIG=/m, 30_000, 'stdout');
+      const back = await exchangeTcp(localPort, Buffer.alloc(3000, 'x'), 20_000);
+      assert.equal(back.length, 3000, 'the echo came back through the tunnel');
+      const opened = await share.process.waitFor(/^ {2}> echo: connection #(\d+) opened$/m, 20_000, 'stderr');
+      const closed = new RegExp(`^  < echo: connection #${opened[1]} closed after (\\d+ ms|\\d+\\.\\d s) \\(2\\.9 KiB from the client, 2\\.9 KiB to it\\)$`, 'm');
+      await share.process.waitFor(closed, 20_000, 'stderr');
+      assert.equal(echo.accepted(), 1);
+      assert.ok(share.process.stderr().indexOf(`#${opened[1]} opened`) < share.process.stderr().indexOf(`#${opened[1]} closed`), 'opened before closed');
+    } finally {
+      await connect.stop('SIGKILL');
+      await share.process.stop('SIGKILL');
+      await echo.close();
     }
   });
 });

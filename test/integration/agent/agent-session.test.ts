@@ -84,4 +84,46 @@ describe('AgentSession lifecycle', () => {
     assert.equal(agent.isClosed, true);
     await within(client.closed, STEP_MS, 'the client to see the close');
   });
+
+  /** The CONTROL messages the client receives until its channel closes. */
+  function controlsUntilClosed(client: SecureChannel): Promise<ControlMessage[]> {
+    const received: ControlMessage[] = [];
+    client.on('control', (message) => received.push(message));
+    return client.closed.then(() => received);
+  }
+
+  it('a serving session that the start signal ends says bye (sharer_stopped) before the channel closes', T, async () => {
+    const { agent, client } = await pairedChannels();
+    const session = newSession(agent);
+    const controls = controlsUntilClosed(client);
+    const controller = new AbortController();
+    await within(session.start(controller.signal), STEP_MS, 'the session to start');
+    controller.abort();
+    const received = await within(controls, STEP_MS, 'the client to see the close');
+    assert.deepEqual(received.map((message) => message.type), ['session', 'bye']);
+    assert.deepEqual(received[1], { type: 'bye', reason: 'sharer_stopped' });
+  });
+
+  it('close() of a serving session says bye (sharer_stopped); a session the client left says nothing more', T, async () => {
+    const { agent, client } = await pairedChannels();
+    const session = newSession(agent);
+    const controls = controlsUntilClosed(client);
+    await within(session.start(), STEP_MS, 'the session to start');
+    await within(session.close(), STEP_MS, 'close() to return');
+    assert.deepEqual((await within(controls, STEP_MS, 'the client to see the close')).at(-1), { type: 'bye', reason: 'sharer_stopped' });
+
+    const second = await pairedChannels();
+    const left = newSession(second.agent);
+    await within(left.start(), STEP_MS, 'the second session to start');
+    let sent = 0;
+    const send = second.agent.sendControl.bind(second.agent);
+    second.agent.sendControl = (message) => {
+      sent += 1;
+      return send(message);
+    };
+    second.client.close();
+    await within(left.closed, STEP_MS, 'the second session to end');
+    await within(left.close(), STEP_MS, 'close() after the end');
+    assert.equal(sent, 0, 'no bye on a channel the client closed');
+  });
 });

@@ -4,8 +4,9 @@
  * mode and policy lines say what the validated description says.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { ConnectOutput, bannerLines } from '../../../src/cli/connect-output.js';
+import { ConnectOutput, bannerLines, exportLine } from '../../../src/cli/connect-output.js';
 import { KubepairError } from '../../../src/errors/index.js';
 import type { SessionDescription } from '../../../src/protocol/session-description.js';
 import { parseSessionDescription } from '../../../src/protocol/session-description.js';
@@ -94,8 +95,17 @@ describe('Security: connect prints nothing a hostile agent can use on the termin
   });
 
   it('the tunnel-closed line shows an error message inert', () => {
-    const text = captureStderr(() => new ConnectOutput(false).tunnelClosed(new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'close code 4999: \u001b]52;c;ZXZpbA==\u0007')));
+    const text = captureStderr(() => new ConnectOutput().tunnelClosed({ reason: 'unknown', error: new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'close code 4999: \u001b]52;c;ZXZpbA==\u0007') }));
     assert.doesNotMatch(text, ACTIVE);
     assert.match(text, /close code 4999: \\x1b\]52;c;ZXZpbA==\\x07/);
+  });
+
+  it('export lines for --no-shell: a plain path as it is, any other quoted so that eval gives it back unchanged', () => {
+    assert.equal(exportLine('KUBECONFIG', '/run/user/1000/kubepair/a.kubeconfig'), 'export KUBECONFIG=/run/user/1000/kubepair/a.kubeconfig');
+    for (const path of ["/tmp/a b/c", "/tmp/it's", '/tmp/$(touch x)`id`;', '/tmp/"q"\\n']) {
+      const line = exportLine('KUBECACHEDIR', path);
+      const printed = execFileSync('/bin/sh', ['-c', `${line}; printf %s "$KUBECACHEDIR"`], { encoding: 'utf8' });
+      assert.equal(printed, path, line);
+    }
   });
 });

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import { ShareOutput } from '../../../src/cli/share-output.js';
+import { ShareOutput, byteCountText } from '../../../src/cli/share-output.js';
 import { KubepairError } from '../../../src/errors/index.js';
 
 function capture(): { stream: NodeJS.WriteStream; text(): string } {
@@ -142,5 +142,29 @@ describe('share output: audit failures', () => {
     const output = new ShareOutput(capture().stream, err.stream);
     for (let i = 0; i < 50; i++) output.auditFailed(writeError(), false);
     assert.equal(err.text().split('\n').filter((line) => line !== '').length, 1);
+  });
+});
+
+describe('share output: forwarded TCP connections', () => {
+  it('one line when a connection opens, one when it closes with its duration and the bytes each way', () => {
+    const err = capture();
+    const output = new ShareOutput(capture().stream, err.stream);
+    output.connectionOpened({ target: 'db', streamId: 5 });
+    output.connectionClosed({ target: 'db', streamId: 5 }, { bytesIn: 120, bytesOut: 4200, durationMs: 1234 });
+    assert.equal(err.text(), '  > db: connection #5 opened\n  < db: connection #5 closed after 1.2 s (120 B from the client, 4.1 KiB to it)\n');
+  });
+
+  it('Security: the error that ended a connection is shown inert, on one line', () => {
+    const err = capture();
+    new ShareOutput(capture().stream, err.stream).connectionClosed(
+      { target: 'db', streamId: 7 },
+      { bytesIn: 0, bytesOut: 0, durationMs: 3, error: new Error('connect ECONNREFUSED\n\u001b]0;owned\u0007') },
+    );
+    assert.equal(err.text(), '  < db: connection #7 closed after 3 ms (0 B from the client, 0 B to it); connect ECONNREFUSED\\x0a\\x1b]0;owned\\x07\n');
+  });
+
+  it('byte counts for a person', () => {
+    const cases: ReadonlyArray<[number, string]> = [[0, '0 B'], [1023, '1023 B'], [1024, '1.0 KiB'], [3000, '2.9 KiB'], [5 * 1024 * 1024, '5.0 MiB'], [3 * 1024 ** 3, '3.0 GiB'], [2 * 1024 ** 5, '2048.0 TiB']];
+    for (const [bytes, text] of cases) assert.equal(byteCountText(bytes), text, String(bytes));
   });
 });
