@@ -87,6 +87,11 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     });
   }
 
+  /** Memory is always there until closed. */
+  get healthy(): boolean {
+    return !this.#closed;
+  }
+
   create(session: NewSession): Promise<SessionRecord> {
     return this.#run(() => {
       const policy = this.#policy;

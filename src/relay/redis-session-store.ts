@@ -32,7 +32,7 @@
  *   reached at all, so a relay does not start without its store.
  *
  * Credentials (URL user:password, or a password file) go to the client only; what is logged or
- * shown is `describeStore()`, which has none. Inputs: produced by the relay after validation.
+ * shown is `describeStoreUrl()`, which has none. Inputs: produced by the relay after validation.
  */
 import { EventEmitter } from 'node:events';
 import { createClient, ErrorReply } from '@redis/client';
@@ -50,6 +50,7 @@ import {
 } from '../limits.js';
 import type { PeerRole } from '../protocol/relay-api.js';
 import { describeError } from './relay-log.js';
+import { describeStoreUrl } from './relay-options.js';
 import { SESSION_SCRIPTS } from './redis-session-scripts.js';
 import type { SessionScriptName } from './redis-session-scripts.js';
 import type {
@@ -106,16 +107,6 @@ type DueEvent =
   | { readonly kind: 'expired' | 'resumeExpired'; readonly session: RawSession }
   | { readonly kind: 'attemptEnded'; readonly outcome: RawOutcome };
 
-/** `redis://user:pass@host:port/db` → `redis://host:port/db`: what may be logged. */
-export function describeStore(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-  } catch {
-    return 'redis://(invalid URL)';
-  }
-}
-
 export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implements SessionStore {
   readonly #client: RedisClientType;
   readonly #subscriber: RedisClientType;
@@ -141,7 +132,7 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
       await store.close().catch(() => undefined);
       throw err instanceof KubepairError
         ? err
-        : new KubepairError('KP_ERR_RELAY_STORE_UNAVAILABLE', `cannot reach ${describeStore(options.url)}: ${describeError(err).message}`, { cause: err });
+        : new KubepairError('KP_ERR_RELAY_STORE_UNAVAILABLE', `cannot reach ${describeStoreUrl(options.url)}: ${describeError(err).message}`, { cause: err });
     }
     return store;
   }

@@ -183,6 +183,8 @@ export interface SessionStoreEvents {
 }
 
 export interface SessionStore extends EventEmitter<SessionStoreEvents> {
+  /** False while the store cannot be reached (the relay's /readyz then fails). */
+  readonly healthy: boolean;
   /**
    * Create a session under the lowest free nameplate not in quarantine, expiring after the unpaired TTL.
    * Rejects with KP_ERR_RELAY_CAPACITY (total bound) or KP_ERR_RELAY_SESSION_QUOTA (per token
