@@ -19,7 +19,7 @@ import { createClient } from '@redis/client';
 import type { RedisClientType } from '@redis/client';
 import { startRedis } from '../../helpers/redis-server.js';
 import type { TestRedis } from '../../helpers/redis-server.js';
-import { api, connectPair, createSessionViaApi, errorCode, privateTempDir, runCli, startRelay } from '../../helpers/relay-process.js';
+import { api, connectPair, createSessionViaApi, errorCode, openPeer, privateTempDir, refusedUpgrade, runCli, startRelay } from '../../helpers/relay-process.js';
 import type { StartedRelay } from '../../helpers/relay-process.js';
 import { freePort } from '../../helpers/tcp.js';
 import { within } from '../../helpers/wait-until.js';
@@ -116,13 +116,18 @@ describe('relay --store redis:// (a real relay process on a real redis-server)',
   });
 
   it('Redis going away: new sessions 503 KP_ERR_RELAY_STORE_UNAVAILABLE, /readyz 503, the splice keeps forwarding; back: all works again', async () => {
-    const { agent, client } = await connectPair(relay!);
+    const { session, agent, client } = await connectPair(relay!);
     agent.ws.send(JSON.stringify({ type: 'established' }));
+    const waiting = await createSessionViaApi(relay!);
     assert.equal((await api(relay!, 'GET', '/readyz')).status, 200);
     await redis!.kill();
     const refused = await api(relay!, 'POST', '/api/v1/sessions', { token: relay!.tokens.agent, body: { protocol: 'kubepair/1' } });
     assert.equal(refused.status, 503, JSON.stringify(refused.body));
     assert.equal(errorCode(refused), 'KP_ERR_RELAY_STORE_UNAVAILABLE');
+    const pairing = await api(relay!, 'POST', '/api/v1/pair', { token: relay!.tokens.client, body: { nameplate: waiting.nameplate } });
+    assert.deepEqual([pairing.status, errorCode(pairing)], [503, 'KP_ERR_RELAY_STORE_UNAVAILABLE'], 'pairing too');
+    const upgrade = await refusedUpgrade(openPeer(relay!, 'agent', session.session_id, session.agent_key));
+    assert.deepEqual([upgrade.status, upgrade.code], [503, 'KP_ERR_RELAY_STORE_UNAVAILABLE'], 'a socket upgrade too (endpoints retry a 503)');
     const ready = await api(relay!, 'GET', '/readyz');
     assert.equal(ready.status, 503);
     assert.match(JSON.stringify(ready.body), /session store/);
