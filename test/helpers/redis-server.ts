@@ -13,7 +13,7 @@ export const REDIS_READY_TIMEOUT_MS = 30_000;
 
 export interface TestRedis {
   readonly port: number;
-  /** `redis://127.0.0.1:PORT` (without the password). */
+  /** `redis://127.0.0.1:PORT` (`rediss://` with TLS; without the password). */
   readonly url: string;
   readonly process: ManagedProcess;
   /** Stop it (SIGKILL: a Redis that dies) and wait for the exit. */
@@ -27,10 +27,16 @@ export interface TestRedis {
 export interface TestRedisOptions {
   /** `--requirepass`: clients must AUTH. */
   readonly password?: string;
+  /** Serve TLS only (`rediss://`), with this PEM certificate and key files (no client certificates). */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile: string };
 }
 
 function launch(port: number, options: TestRedisOptions): ManagedProcess {
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const args =
+    options.tls === undefined
+      ? ['--port', String(port)]
+      : ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile, '--tls-key-file', options.tls.keyFile, '--tls-ca-cert-file', options.tls.caFile, '--tls-auth-clients', 'no'];
+  args.push('--bind', '127.0.0.1', '--save', '', '--appendonly', 'no');
   if (options.password !== undefined) args.push('--requirepass', options.password);
   return startProcess('redis-server', args, { PATH: process.env['PATH'] ?? '' });
 }
@@ -52,7 +58,7 @@ export async function startRedis(options: TestRedisOptions = {}): Promise<TestRe
     let current = first;
     const redis: TestRedis = {
       port,
-      url: `redis://127.0.0.1:${port}`,
+      url: `${options.tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}`,
       get process() {
         return current;
       },

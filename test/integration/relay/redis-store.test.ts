@@ -12,10 +12,11 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from '@redis/client';
+import { CertificateAuthority } from '../../../src/tls/index.js';
 import type { RedisClientType } from '@redis/client';
 import { startRedis } from '../../helpers/redis-server.js';
 import type { TestRedis } from '../../helpers/redis-server.js';
@@ -160,6 +161,7 @@ describe('relay --store: start-up and Redis AUTH', { timeout: 120_000 }, () => {
   });
   after(async () => {
     await redis?.stop();
+    if (dir !== '') await rm(dir, { recursive: true, force: true });
   });
 
   const relayArgs = (store: string, ...extra: string[]): string[] => [
@@ -226,5 +228,38 @@ describe('relay --store: start-up and Redis AUTH', { timeout: 120_000 }, () => {
       assert.match(result.stderr, message);
       assert.ok(!result.stderr.includes(PASSWORD), `${store}: the password is echoed`);
     }
+  });
+});
+
+describe('relay --store rediss:// (TLS to Redis)', { timeout: 120_000 }, () => {
+  let redis: TestRedis | undefined;
+  let dir = '';
+  let caFile = '';
+
+  before(async () => {
+    dir = await privateTempDir('kubepair-rediss-');
+    const ca = await CertificateAuthority.create({ commonName: 'test Redis CA' });
+    const server = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'] });
+    caFile = join(dir, 'ca.pem');
+    await writeFile(caFile, ca.certPem);
+    await writeFile(join(dir, 'redis.pem'), server.certPem);
+    await writeFile(join(dir, 'redis-key.pem'), server.keyPem, { mode: 0o600 });
+    redis = await startRedis({ tls: { certFile: join(dir, 'redis.pem'), keyFile: join(dir, 'redis-key.pem'), caFile } });
+  });
+  after(async () => {
+    await redis?.stop();
+    if (dir !== '') await rm(dir, { recursive: true, force: true });
+  });
+
+  it('Security: rediss:// checks the server\'s certificate: trusted through NODE_EXTRA_CA_CERTS it works, untrusted the relay does not start', async () => {
+    const trusted = await startRelay({ anonymous: true, args: ['--store', redis!.url], env: { NODE_EXTRA_CA_CERTS: caFile } });
+    try {
+      assert.equal((await createSessionViaApi(trusted)).nameplate, '1');
+    } finally {
+      await trusted.dispose();
+    }
+    const untrusted = await runCli(['relay', '--listen', '127.0.0.1:0', '--auth', 'none', '--audit-log', join(dir, 'audit.jsonl'), '--state-dir', join(dir, 'state'), '--store', redis!.url]);
+    assert.equal(untrusted.code, 1, untrusted.stderr);
+    assert.match(untrusted.stderr, /session store/);
   });
 });
