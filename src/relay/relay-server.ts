@@ -260,14 +260,22 @@ export class RelayServer {
     await step('peers', () => broker.shutdown(grace));
     await step('http', () => appClosed);
     await step('websockets', () => new Promise<void>((resolve, reject) => wss.close((err) => (err ? reject(err) : resolve()))));
-    const counts = await store.counts();
+    // A shared store that cannot be reached cannot say how many sessions there are; the shutdown goes on.
+    const counts = await store.counts().catch((err: unknown) => {
+      log.warn({ event: 'shutdown_counts_unknown', err: describeError(err) }, 'cannot count the sessions at shutdown');
+      return undefined;
+    });
     await step('store', () => store.close());
     await step('tokens', () => auth.close());
     await step('audit', async () => {
       refusals.close();
       // Established sessions with a resume window live on in their keys when the secret is kept.
-      const resumable = this.config.stateDir === undefined ? 0 : counts.resumable;
-      await audit.record('relay_stopped', { sessions_dropped: counts.waiting + counts.claimed + counts.established - resumable, sessions_resumable: resumable });
+      if (counts === undefined) {
+        await audit.record('relay_stopped', { sessions_dropped: null, sessions_resumable: null });
+      } else {
+        const resumable = this.config.stateDir === undefined ? 0 : counts.resumable;
+        await audit.record('relay_stopped', { sessions_dropped: counts.waiting + counts.claimed + counts.established - resumable, sessions_resumable: resumable });
+      }
       await audit.close();
     });
     log.info({ event: 'relay_stopped' }, 'relay stopped');

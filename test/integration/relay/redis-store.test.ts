@@ -217,6 +217,23 @@ describe('relay --store: start-up and Redis AUTH', { timeout: 120_000 }, () => {
     assert.ok(!refusedFile.stderr.includes('not-the-password') && !refusedFile.stdout.includes('not-the-password'));
   });
 
+  it('a relay whose Redis is gone still shuts down cleanly on SIGTERM (exit 0, relay_stopped recorded)', async () => {
+    const own = await startRedis();
+    let started: StartedRelay | undefined;
+    try {
+      started = await startRelay({ anonymous: true, args: ['--store', own.url, '--shutdown-grace', '0s'] });
+      await createSessionViaApi(started);
+      await own.kill();
+      const exit = await started.stop('SIGTERM');
+      assert.equal(exit.code, 0, started.stderr.join('\n'));
+      const audit = await readFile(started.auditLog, 'utf8');
+      assert.match(audit, /"relay_stopped"/);
+    } finally {
+      await started?.dispose();
+      await own.stop();
+    }
+  });
+
   it('a malformed --store is refused with exit 2 and without echoing credentials', async () => {
     for (const [store, message] of [
       ['http://127.0.0.1:6379', /expected "memory" or redis:\/\/HOST:PORT/],
