@@ -293,6 +293,19 @@ export const RELAY_NAMEPLATE_QUARANTINE_MS = 10 * 60_000; // 10 min
  * below (sessions live at the peak) + this + 1 whatever the churn: 5 digits at the defaults.
  */
 export const RELAY_NAMEPLATE_QUARANTINE_MAX = 10_000;
+// --- the Redis session store (src/relay/redis-session-store.ts; docs/design.md §8.2) ---
+/** How long the relay waits for a TCP (and TLS) connection to Redis, in ms. */
+export const RELAY_STORE_CONNECT_TIMEOUT_MS = 5_000; // 5 s
+/** How long one store operation may wait for Redis before it fails with KP_ERR_RELAY_STORE_UNAVAILABLE, in ms. */
+export const RELAY_STORE_COMMAND_TIMEOUT_MS = 5_000; // 5 s
+/** Longest wait between two attempts to reconnect to Redis, in ms (the backoff doubles up to it). */
+export const RELAY_STORE_RECONNECT_MAX_MS = 5_000; // 5 s
+/** Deadlines (expiries, claim and resume deadlines) one Redis script processes at a time. */
+export const RELAY_STORE_DUE_BATCH = 100;
+/** Longest key prefix accepted for --store-prefix, in characters. */
+export const RELAY_STORE_PREFIX_MAX_CHARS = 64;
+/** Largest --store-password-file read, in bytes. */
+export const RELAY_STORE_PASSWORD_FILE_MAX_BYTES = 4 * 1024; // 4 KiB
 /** Most tokens in one tokens file. */
 export const RELAY_MAX_TOKENS = 1_000;
 /** Largest tokens file the relay reads, in bytes. */

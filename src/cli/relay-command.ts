@@ -19,11 +19,14 @@ import {
   defaultAuditLogPath,
   defaultRelayStateDir,
   defaultTokensFile,
+  DEFAULT_STORE_PREFIX,
   formatLimit,
   parseListenAddress,
+  parseStoreOption,
+  parseStorePrefix,
   resolveRelayLimits,
 } from '../relay/relay-options.js';
-import type { RawOptionValue, RelayConfig, RelayLimits } from '../relay/relay-options.js';
+import type { RawOptionValue, RelayConfig, RelayLimits, RelayStoreConfig } from '../relay/relay-options.js';
 import { RELAY_DEFAULT_LISTEN } from '../limits.js';
 
 /** Commander's option keys of the limit flags (`sessionTtl` for `--session-ttl`). */
@@ -52,6 +55,9 @@ function relayOptionsSchema() {
     tokensFile: z.string().optional(),
     auditLog: z.string().optional(),
     stateDir: z.string().optional(),
+    store: z.string().optional(),
+    storePasswordFile: z.string().optional(),
+    storePrefix: z.string().optional(),
     logLevel: z.string().optional(),
     limits,
   }));
@@ -134,6 +140,26 @@ function relayConfigFrom(command: Command): RelayConfig {
     stateDir: rawOption(options.stateDir, 'state-dir', 'KUBEPAIR_RELAY_STATE_DIR')?.value ?? defaultRelayStateDir(),
     logLevel,
     limits: resolveRelayLimits(rawLimits),
+    store: storeConfigFrom(options),
+  };
+}
+
+/** `--store`, `--store-password-file`, `--store-prefix` (docs/operations.md "Redis store"). */
+function storeConfigFrom(options: { store?: string | undefined; storePasswordFile?: string | undefined; storePrefix?: string | undefined }): RelayStoreConfig {
+  const raw = rawOption(options.store, 'store', 'KUBEPAIR_RELAY_STORE');
+  const passwordFile = rawOption(options.storePasswordFile, 'store-password-file', 'KUBEPAIR_RELAY_STORE_PASSWORD_FILE');
+  const prefix = rawOption(options.storePrefix, 'store-prefix', 'KUBEPAIR_RELAY_STORE_PREFIX');
+  const store = raw === undefined ? { kind: 'memory' as const } : parseStoreOption(raw.value, raw.origin);
+  if (store.kind === 'memory') {
+    const extra = passwordFile ?? prefix;
+    if (extra !== undefined) throw new KubepairError('KP_ERR_RELAY_CONFIG', `${extra.origin} needs --store redis://...`);
+    return store;
+  }
+  return {
+    kind: 'redis',
+    url: store.url,
+    passwordFile: passwordFile?.value,
+    keyPrefix: prefix === undefined ? DEFAULT_STORE_PREFIX : parseStorePrefix(prefix.value, prefix.origin),
   };
 }
 
@@ -197,6 +223,9 @@ Examples:
   # (--max-connections-per-ip does not apply to the proxy: cap connections per client there)
   kubepair relay --listen 0.0.0.0:8080 --trust-proxy 10.0.0.2
 
+  # sessions in a Redis that several relay nodes share (password in a file, not in the URL)
+  kubepair relay --store redis://10.0.0.5:6379/0 --store-password-file /etc/kubepair/redis-password
+
   # short-lived sessions and a tighter rate limit
   kubepair relay --session-ttl 60s --session-lifetime 1h --rate-limit 10
 
@@ -229,6 +258,9 @@ export function registerRelayCommand(program: Command): void {
     .option('--tokens-file <file>', `relay tokens (default: ${defaultTokensFile()})`)
     .option('--audit-log <file>', `relay audit log, JSON lines, mode 0600 (default: ${defaultAuditLogPath()})`)
     .option('--state-dir <dir>', `state directory (0700) with the secret that lets established sessions survive a restart (default: ${defaultRelayStateDir()})`)
+    .option('--store <store>', 'where sessions are kept: "memory" (default), or redis://[USER:PASSWORD@]HOST:PORT[/DB] (rediss:// for TLS) shared by several relay nodes')
+    .option('--store-password-file <file>', 'file holding the Redis password (AUTH), instead of putting it in the --store URL')
+    .option('--store-prefix <prefix>', `prefix of every Redis key the relay uses (default: ${DEFAULT_STORE_PREFIX})`)
     .option('--log-level <level>', `${RELAY_LOG_LEVELS.join(', ')} (default: info)`);
   for (const option of RELAY_LIMIT_OPTIONS) {
     relay.option(`--${option.flag} <${option.unit === 'count' ? 'n' : option.unit === 'bytes' ? 'size' : 'duration'}>`, `${option.help} (default: ${formatLimit(option.unit, DEFAULT_RELAY_LIMITS[option.key])})`);

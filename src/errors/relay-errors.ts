@@ -62,4 +62,5 @@ export const RELAY_ERRORS = {
     exit: 2,
   },
   KP_ERR_RELAY_NOT_TLS: { message: 'the relay address answers in plain HTTP, not TLS', exit: 2 },
+  KP_ERR_RELAY_STORE_UNAVAILABLE: { message: 'the relay cannot reach its session store (Redis); try again later', status: 503, exit: 1 },
 } as const satisfies Record<string, ErrorSpec>;

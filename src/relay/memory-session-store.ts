@@ -46,6 +46,8 @@ interface Entry {
   expiresAt: number;
   readonly keyExpiresAt: number;
   readonly connected: Record<PeerRole, boolean>;
+  /** Each side's current attachment tag ('' for none). */
+  readonly tags: Record<PeerRole, string>;
   expiryTimer: NodeJS.Timeout;
   claimTimer: NodeJS.Timeout | undefined;
   resumeWindowMs: number;
@@ -85,6 +87,11 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     });
   }
 
+  /** Memory is always there until closed. */
+  get healthy(): boolean {
+    return !this.#closed;
+  }
+
   create(session: NewSession): Promise<SessionRecord> {
     return this.#run(() => {
       const policy = this.#policy;
@@ -114,6 +121,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
         expiresAt: now + policy.unpairedTtlMs,
         keyExpiresAt: session.keyExpiresAt,
         connected: { agent: false, client: false },
+        tags: { agent: '', client: '' },
         expiryTimer: setTimeout(() => this.#expire(entry), policy.unpairedTtlMs),
         claimTimer: undefined,
         resumeWindowMs: 0,
@@ -158,15 +166,20 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     });
   }
 
-  attach(id: string, role: PeerRole, keyDigest?: Uint8Array): Promise<AttachResult> {
+  attach(id: string, role: PeerRole, keyDigest?: Uint8Array, tag = ''): Promise<AttachResult> {
     return this.#run(() => {
       const entry = this.#byId.get(id);
       if (entry === undefined) return 'gone';
       if (!this.#keyFits(entry, role, keyDigest)) return 'gone';
-      if (entry.connected[role]) return entry.state === 'established' ? 'replaced' : 'already_connected';
+      if (entry.connected[role]) {
+        if (entry.state !== 'established') return 'already_connected';
+        entry.tags[role] = tag;
+        return 'replaced';
+      }
       // A client whose attempt ended cannot come back with the old key (its claim is gone above);
       // after `established` the client key stays valid for resumptions.
       entry.connected[role] = true;
+      entry.tags[role] = tag;
       if (role === 'client') this.#clearClaimTimer(entry);
       if (entry.connected.agent && entry.connected.client) {
         this.#endSuspension(entry);
@@ -176,19 +189,21 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     });
   }
 
-  detach(id: string, role: PeerRole): Promise<void> {
+  detach(id: string, role: PeerRole, tag = ''): Promise<void> {
     return this.#run(() => {
       const entry = this.#byId.get(id);
-      if (entry !== undefined) entry.connected[role] = false;
+      if (entry !== undefined && (tag === '' || entry.tags[role] === tag)) entry.connected[role] = false;
     });
   }
 
-  suspend(id: string, role: PeerRole): Promise<SessionRecord | undefined> {
+  suspend(id: string, role: PeerRole, tag = ''): Promise<SessionRecord | undefined> {
     return this.#run(() => {
       const entry = this.#byId.get(id);
       if (entry?.state !== 'established' || entry.resumeWindowMs === 0) return undefined;
       const now = Date.now();
       if (entry.expiresAt <= now) return undefined;
+      // A newer socket of this side took over: this socket's end changes nothing.
+      if (tag !== '' && entry.tags[role] !== tag) return snapshot(entry);
       entry.connected[role] = false;
       // One deadline for the session: a second side going away does not extend the first's.
       if (entry.resumeBy === undefined) this.#startSuspension(entry, Math.min(now + entry.resumeWindowMs, entry.expiresAt), now);
@@ -232,6 +247,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
         expiresAt,
         keyExpiresAt: session.keyExpiresAt,
         connected: { agent: false, client: false },
+        tags: { agent: '', client: '' },
         expiryTimer: setTimeout(() => this.#expire(entry), Math.max(0, expiresAt - now)),
         claimTimer: undefined,
         resumeWindowMs: policy.maxResumeWindowMs,

@@ -9,6 +9,7 @@
  * RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS, so shutdown is bounded. Frames from the peer are
  * untrusted and handled by the broker; this class never parses them.
  */
+import { randomBytes } from 'node:crypto';
 import { WebSocket } from '../ws-runtime.js';
 import { RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS } from '../limits.js';
 import type { PeerRole } from '../protocol/relay-api.js';
@@ -40,6 +41,11 @@ export class PeerConnection {
   readonly ws: WebSocket;
   readonly identity: PeerIdentity;
   readonly connectedAt = Date.now();
+  /**
+   * This socket's attachment tag in the session store: a `suspend` or `detach` for it is ignored
+   * once a newer socket of the same side attached, on this node or another (session-store.ts).
+   */
+  readonly attachment = randomBytes(12).toString('base64url');
   bytesIn = 0;
   bytesOut = 0;
   /** Counted among the broker's open sockets (until its close is handled). */

@@ -36,6 +36,7 @@ import {
   RELAY_PING_INTERVAL_MS,
   RELAY_REQUEST_TIMEOUT_MS,
   RELAY_SHUTDOWN_GRACE_MS,
+  RELAY_STORE_PREFIX_MAX_CHARS,
   RELAY_UNPAIRED_TTL_MS,
 } from '../limits.js';
 import { DAY_MS, GIB, HOUR_MS, KIB, MAX_TIMER_MS, MIB, MINUTE_MS, SECOND_MS, formatByteSize, formatDuration, parseByteSize, parseCount, parseDuration } from '../units.js';
@@ -268,6 +269,66 @@ export function parseTrustedProxies(entries: readonly string[], origin = '--trus
   return list;
 }
 
+// --- the session store (docs/design.md §8.2) ---
+
+/** Where sessions are kept: this process's memory (the default) or a Redis shared by relay nodes. */
+export type RelayStoreConfig =
+  | { readonly kind: 'memory' }
+  | {
+      readonly kind: 'redis';
+      /** `redis://` or `rediss://` URL; may carry user:password, so it is never logged (describeStoreUrl). */
+      readonly url: string;
+      /** A file whose content is the Redis password (AUTH); overrides a password in the URL. */
+      readonly passwordFile?: string | undefined;
+      /** Prefix of every key and channel the relay uses in Redis. */
+      readonly keyPrefix: string;
+    };
+
+/** The key prefix when --store-prefix is not given. */
+export const DEFAULT_STORE_PREFIX = 'kubepair:';
+
+/** `redis://user:pass@host:port/db` → `redis://host:port/db`: what may be logged or shown. */
+export function describeStoreUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+  } catch {
+    return '(an invalid URL)';
+  }
+}
+
+/**
+ * Parse `--store`: `memory`, or `redis://[user:password@]HOST[:PORT][/DB]` (`rediss://` for
+ * TLS). Messages show the URL without its credentials.
+ */
+export function parseStoreOption(text: string, origin = '--store'): { kind: 'memory' } | { kind: 'redis'; url: string } {
+  const trimmed = text.trim();
+  if (trimmed === 'memory') return { kind: 'memory' };
+  const expected = 'expected "memory" or redis://HOST:PORT[/DB] (rediss:// for TLS)';
+  let url: URL;
+  try {
+    url = new URL(trimmed);
+  } catch (err) {
+    throw new KubepairError('KP_ERR_RELAY_CONFIG', `${origin}: not a URL: ${expected}`, { cause: err });
+  }
+  const shown = `${origin}=${describeStoreUrl(trimmed)}`;
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new KubepairError('KP_ERR_RELAY_CONFIG', `${shown}: ${expected}`);
+  if (url.hostname === '') throw new KubepairError('KP_ERR_RELAY_CONFIG', `${shown}: no host`);
+  if (url.search !== '' || url.hash !== '' || /[?#]/.test(trimmed)) {
+    throw new KubepairError('KP_ERR_RELAY_CONFIG', `${shown}: no query or fragment (credentials go in the URL's user:password or --store-password-file)`);
+  }
+  if (!/^(\/\d{1,5})?\/?$/.test(url.pathname)) throw new KubepairError('KP_ERR_RELAY_CONFIG', `${shown}: the path must be a database number, e.g. /0`);
+  return { kind: 'redis', url: trimmed };
+}
+
+/** Check `--store-prefix`: printable ASCII without spaces, at most RELAY_STORE_PREFIX_MAX_CHARS. */
+export function parseStorePrefix(text: string, origin = '--store-prefix'): string {
+  if (!/^[\x21-\x7e]+$/.test(text) || text.length > RELAY_STORE_PREFIX_MAX_CHARS) {
+    throw new KubepairError('KP_ERR_RELAY_CONFIG', `${origin}: 1 to ${RELAY_STORE_PREFIX_MAX_CHARS} printable characters without spaces, e.g. kubepair:`);
+  }
+  return text;
+}
+
 // --- the whole configuration ---
 
 export type RelayAuthConfig = { readonly mode: 'tokens'; readonly tokensFile: string } | { readonly mode: 'none' };
@@ -301,6 +362,8 @@ export interface RelayConfig {
   readonly stateDir?: string | undefined;
   readonly logLevel: RelayLogLevel;
   readonly limits: RelayLimits;
+  /** Where sessions are kept (absent: memory). */
+  readonly store?: RelayStoreConfig | undefined;
   /** Where JSON logs go; standard output when absent. */
   readonly logDestination?: NodeJS.WritableStream | undefined;
 }
@@ -323,6 +386,10 @@ export function checkRelayConfig(config: RelayConfig): void {
   }
   for (const allowed of config.allowOrigins) normalizeOrigin(allowed);
   parseTrustedProxies(config.trustProxy);
+  if (config.store?.kind === 'redis') {
+    parseStoreOption(config.store.url);
+    parseStorePrefix(config.store.keyPrefix);
+  }
   if (!RELAY_LOG_LEVELS.includes(config.logLevel)) {
     throw new KubepairError('KP_ERR_RELAY_CONFIG', `--log-level must be one of ${RELAY_LOG_LEVELS.join(', ')}`);
   }

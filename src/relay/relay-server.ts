@@ -10,7 +10,7 @@
  * grace period, close the rest with 4503, then release every timer, watcher and file.
  */
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createSecureContext } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from '../ws-runtime.js';
 import { KubepairError, isKubepairError } from '../errors/index.js';
 import { PROTOCOL, VERSION, WS_SUBPROTOCOL } from '../version.js';
-import { RELAY_FAILURE_BUDGET_ADDRESSES, RELAY_FAILURE_BUDGET_WINDOW_MS, RELAY_REFUSAL_AUDIT_ADDRESSES, RELAY_REFUSAL_AUDIT_WINDOW_MS } from '../limits.js';
+import { RELAY_STORE_PASSWORD_FILE_MAX_BYTES, RELAY_FAILURE_BUDGET_ADDRESSES, RELAY_FAILURE_BUDGET_WINDOW_MS, RELAY_REFUSAL_AUDIT_ADDRESSES, RELAY_REFUSAL_AUDIT_WINDOW_MS } from '../limits.js';
 import { AddressLimiter } from './address-limiter.js';
 import { ClientAddressResolver } from './client-address.js';
 import { buildRelayApp } from './http-app.js';
@@ -31,11 +31,11 @@ import { RelayAudit } from './relay-audit.js';
 import { createRelayLogger, createStdoutLogDestination, describeError } from './relay-log.js';
 import { RelayMetrics } from './relay-metrics.js';
 import { RefusalAudit } from './refusal-audit.js';
-import { checkRelayConfig, parseTrustedProxies } from './relay-options.js';
-import type { RelayConfig } from './relay-options.js';
+import { checkRelayConfig, describeStoreUrl, parseTrustedProxies } from './relay-options.js';
+import type { RelayConfig, RelayStoreConfig } from './relay-options.js';
 import { SessionBroker } from './session-broker.js';
 import { SessionKeys } from './session-keys.js';
-import type { SessionStore } from './session-store.js';
+import type { SessionPolicy, SessionStore } from './session-store.js';
 import { createUpgradeHandler } from './upgrade-handler.js';
 
 /** Where a started relay listens. */
@@ -93,7 +93,7 @@ export class RelayServer {
       // Session keys are MACs under this secret, so a restarted relay still verifies them (§8.1).
       const secret = config.stateDir === undefined ? ephemeralRelaySecret() : await openRelaySecret(config.stateDir);
       const keys = new SessionKeys(secret.value);
-      const store = new MemorySessionStore({
+      const store = await openSessionStore(config.store ?? { kind: 'memory' }, {
         unpairedTtlMs: limits.unpairedTtlMs,
         establishedLifetimeMs: limits.establishedLifetimeMs,
         claimConnectTimeoutMs: limits.claimConnectTimeoutMs,
@@ -104,7 +104,7 @@ export class RelayServer {
         nameplateQuarantineMs: limits.nameplateQuarantineMs,
         maxResumeWindowMs: limits.maxResumeWindowMs,
         maxRecreatedWaiting: limits.maxRecreatedWaiting,
-      });
+      }, log);
       cleanup.push(() => store.close());
       // The metrics read the broker at scrape time, which is after it exists.
       const metrics = new RelayMetrics({
@@ -138,6 +138,7 @@ export class RelayServer {
           if (this.#closing) return 'shutting down';
           if (!auth.healthy) return 'the tokens file is unusable';
           if (!audit.healthy) return 'the audit log cannot be written';
+          if (!store.healthy) return 'the session store (Redis) cannot be reached';
           return undefined;
         },
       });
@@ -168,6 +169,7 @@ export class RelayServer {
         state_dir: config.stateDir ?? null,
         session_key_secret: secret.origin,
         max_resume_window_s: Math.floor(limits.maxResumeWindowMs / 1000),
+        store: storeName(config.store),
       });
       if (secret.origin === 'created') {
         log.info({ event: 'relay_secret_created', state_dir: config.stateDir }, 'created the relay secret (session keys will survive restarts)');
@@ -184,7 +186,7 @@ export class RelayServer {
       if (!native) {
         log.warn({ event: 'bufferutil_missing' }, 'bufferutil is not loaded: ws masks frames in JavaScript and forwarding is several times slower');
       }
-      log.info({ event: 'relay_listening', url: address.url, auth: auth.mode, tls: tls !== undefined, native_masking: native }, 'relay listening');
+      log.info({ event: 'relay_listening', url: address.url, auth: auth.mode, tls: tls !== undefined, native_masking: native, store: storeName(config.store) }, 'relay listening');
       if (signal !== undefined) {
         const stop = (): void => {
           this.close().catch((err: unknown) => log.error({ event: 'shutdown_failed', err: describeError(err) }, 'shutdown failed'));
@@ -258,20 +260,66 @@ export class RelayServer {
     await step('peers', () => broker.shutdown(grace));
     await step('http', () => appClosed);
     await step('websockets', () => new Promise<void>((resolve, reject) => wss.close((err) => (err ? reject(err) : resolve()))));
-    const counts = await store.counts();
+    // A shared store that cannot be reached cannot say how many sessions there are; the shutdown goes on.
+    const counts = await store.counts().catch((err: unknown) => {
+      log.warn({ event: 'shutdown_counts_unknown', err: describeError(err) }, 'cannot count the sessions at shutdown');
+      return undefined;
+    });
     await step('store', () => store.close());
     await step('tokens', () => auth.close());
     await step('audit', async () => {
       refusals.close();
       // Established sessions with a resume window live on in their keys when the secret is kept.
-      const resumable = this.config.stateDir === undefined ? 0 : counts.resumable;
-      await audit.record('relay_stopped', { sessions_dropped: counts.waiting + counts.claimed + counts.established - resumable, sessions_resumable: resumable });
+      if (counts === undefined) {
+        await audit.record('relay_stopped', { sessions_dropped: null, sessions_resumable: null });
+      } else {
+        const resumable = this.config.stateDir === undefined ? 0 : counts.resumable;
+        await audit.record('relay_stopped', { sessions_dropped: counts.waiting + counts.claimed + counts.established - resumable, sessions_resumable: resumable });
+      }
       await audit.close();
     });
     log.info({ event: 'relay_stopped' }, 'relay stopped');
     this.#resolveStopped();
     if (errors.length > 0) throw new KubepairError('KP_ERR_INTERNAL', 'the relay did not shut down cleanly', { cause: new AggregateError(errors) });
   }
+}
+
+/** The store as it may be logged: `memory`, or the Redis URL without credentials. */
+function storeName(store: RelayStoreConfig | undefined): string {
+  return store?.kind === 'redis' ? describeStoreUrl(store.url) : 'memory';
+}
+
+/**
+ * The session store the configuration names (docs/design.md §8.2). A Redis that cannot be reached,
+ * or a password file that cannot be read, stops the start.
+ */
+async function openSessionStore(store: RelayStoreConfig, policy: SessionPolicy, log: Logger): Promise<SessionStore> {
+  if (store.kind === 'memory') return new MemorySessionStore(policy);
+  const password = store.passwordFile === undefined ? undefined : await readStorePassword(store.passwordFile);
+  const { RedisSessionStore } = await import('./redis-session-store.js');
+  const opened = await RedisSessionStore.open({ url: store.url, password, keyPrefix: store.keyPrefix, policy, log });
+  log.info({ event: 'store_connected', store: describeStoreUrl(store.url), key_prefix: store.keyPrefix }, 'session store: Redis');
+  return opened;
+}
+
+/** The Redis password from --store-password-file: the file's content without a final newline. */
+async function readStorePassword(path: string): Promise<string> {
+  let text: string;
+  try {
+    const file = await open(path, 'r');
+    try {
+      const { size } = await file.stat();
+      if (size > RELAY_STORE_PASSWORD_FILE_MAX_BYTES) throw new KubepairError('KP_ERR_RELAY_CONFIG', `--store-password-file ${path} is larger than ${RELAY_STORE_PASSWORD_FILE_MAX_BYTES} bytes`);
+      text = (await file.readFile({ encoding: 'utf8' })).replace(/\r?\n$/, '');
+    } finally {
+      await file.close();
+    }
+  } catch (err) {
+    if (isKubepairError(err)) throw err;
+    throw new KubepairError('KP_ERR_RELAY_CONFIG', `cannot read --store-password-file ${path}`, { cause: err });
+  }
+  if (text === '') throw new KubepairError('KP_ERR_RELAY_CONFIG', `--store-password-file ${path} is empty`);
+  return text;
 }
 
 /** True when ws will (un)mask frames with bufferutil's native code rather than in JavaScript. */

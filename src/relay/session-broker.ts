@@ -208,7 +208,7 @@ export class SessionBroker {
       peer.close(4503, 'the relay is shutting down');
       return;
     }
-    const result = await this.#store.attach(session.id, role, admission.keyDigest);
+    const result = await this.#store.attach(session.id, role, admission.keyDigest, peer.attachment);
     if (result === 'already_connected' || result === 'gone') {
       const error =
         result === 'already_connected'
@@ -220,7 +220,7 @@ export class SessionBroker {
     let link = this.#links.get(session.id);
     if (link?.ended === true) {
       // The session is being torn down (its removal from the store is in flight): do not join it.
-      if (result === 'attached') await this.#store.detach(session.id, role);
+      if (result === 'attached') await this.#store.detach(session.id, role, peer.attachment);
       this.#refuse(peer, new KubepairError('KP_ERR_RELAY_SESSION_ENDED', 'the session is ending'));
       return;
     }
@@ -512,13 +512,13 @@ export class SessionBroker {
     if (link.established && !peer.endsSession && !endsOnPurpose(code)) {
       // Called in the same turn as the close event (no await before it), so a newer socket of
       // this side cannot have attached in between: the store's order is the sockets' order.
-      const suspended = await this.#store.suspend(link.id, peer.role);
+      const suspended = await this.#store.suspend(link.id, peer.role, peer.attachment);
       if (suspended !== undefined) {
         this.#suspended(link, peer, code, suspended);
         return;
       }
     }
-    await this.#store.detach(link.id, peer.role);
+    await this.#store.detach(link.id, peer.role, peer.attachment);
     if (link.ended) return;
     if (peer.role === 'agent') {
       this.#endLink(link, 'agent_left', new KubepairError('KP_ERR_RELAY_SESSION_ENDED', 'the agent left'), true);

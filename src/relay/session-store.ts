@@ -27,9 +27,10 @@
  *   for a side at once, so valid-looking resumptions cannot grow the state without bound.
  *
  * Sockets are not in the store: they live on one relay node (session-broker.ts). The broker
- * calls `attach`, `suspend` and `detach` in the order its sockets open and close, which a
- * single-process store keeps (each call runs to completion when it is made); a shared store must
- * keep that order too, or tag each attachment and ignore a stale `suspend`/`detach`.
+ * calls `attach`, `suspend` and `detach` in the order its sockets open and close, but with
+ * several nodes the sockets of one side may open and close on different nodes, so each socket
+ * attaches with a tag and a `suspend`/`detach` with a tag that is no longer the side's current
+ * one is ignored (both stores).
  * Inputs are produced by the relay after validation; the store still refuses impossible ones.
  */
 import type { EventEmitter } from 'node:events';
@@ -182,6 +183,8 @@ export interface SessionStoreEvents {
 }
 
 export interface SessionStore extends EventEmitter<SessionStoreEvents> {
+  /** False while the store cannot be reached (the relay's /readyz then fails). */
+  readonly healthy: boolean;
   /**
    * Create a session under the lowest free nameplate not in quarantine, expiring after the unpaired TTL.
    * Rejects with KP_ERR_RELAY_CAPACITY (total bound) or KP_ERR_RELAY_SESSION_QUOTA (per token
@@ -199,17 +202,23 @@ export interface SessionStore extends EventEmitter<SessionStoreEvents> {
   /**
    * Mark `role` connected. `keyDigest` must be the digest of that side's key: the current claim's
    * for the client, the session's for the agent (when given); in a recreated session a side's
-   * first key is adopted. `gone`: the session or that claim no longer exists.
+   * first key is adopted. `gone`: the session or that claim no longer exists. `tag` names the
+   * socket (unique per socket; '' for none): it becomes that side's current attachment, also on
+   * `replaced`.
    */
-  attach(id: string, role: PeerRole, keyDigest?: Uint8Array): Promise<AttachResult>;
-  /** Mark `role` disconnected (no effect on a session that is gone). */
-  detach(id: string, role: PeerRole): Promise<void>;
+  attach(id: string, role: PeerRole, keyDigest?: Uint8Array, tag?: string): Promise<AttachResult>;
+  /**
+   * Mark `role` disconnected (no effect on a session that is gone). With a `tag` that is not the
+   * side's current attachment (a newer socket attached since), nothing changes.
+   */
+  detach(id: string, role: PeerRole, tag?: string): Promise<void>;
   /**
    * Mark `role` disconnected but keep the established session for its resume window: starts the
    * resume deadline unless one runs already. Undefined (and nothing changed) when the session is
-   * gone, not established, or has no resume window: the caller ends it.
+   * gone, not established, or has no resume window: the caller ends it. With a `tag` that is not
+   * the side's current attachment, the session is answered unchanged (a newer socket has it).
    */
-  suspend(id: string, role: PeerRole): Promise<SessionRecord | undefined>;
+  suspend(id: string, role: PeerRole, tag?: string): Promise<SessionRecord | undefined>;
   /**
    * Set an established session's resume window (already capped by the caller). Undefined when
    * the session is gone or not established.

@@ -36,7 +36,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocketServer } from 'ws';
-import { KubepairError } from '../errors/index.js';
+import { KubepairError, isKubepairError } from '../errors/index.js';
 import { WS_SUBPROTOCOL } from '../version.js';
 import { SESSION_ID_PATTERN, SESSION_KEY_PATTERN, WS_PATH_PREFIX } from '../protocol/relay-api.js';
 import type { PeerRole } from '../protocol/relay-api.js';
@@ -79,13 +79,18 @@ function offeredProtocols(header: string | undefined): string[] {
   return (header ?? '').split(',').map((protocol) => protocol.trim()).filter((protocol) => protocol !== '');
 }
 
+/** A store that cannot be reached is 503 (endpoints retry); anything else is an internal error. */
+function storeTrouble(err: unknown): KubepairError {
+  return isKubepairError(err, 'KP_ERR_RELAY_STORE_UNAVAILABLE') ? err : new KubepairError('KP_ERR_INTERNAL', undefined, { cause: err });
+}
+
 export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   const { wss, store, broker, keys, origins, addresses, failures, refusals, metrics, log } = options;
 
   return (req, socket, head) => {
     handle(req, socket, head).catch((err: unknown) => {
       log.error({ event: 'relay_error', err: describeError(err) }, 'upgrade failed');
-      refuseUpgrade(socket, errorAnswer(new KubepairError('KP_ERR_INTERNAL', undefined, { cause: err })));
+      refuseUpgrade(socket, errorAnswer(storeTrouble(err)));
     });
   };
 
@@ -164,7 +169,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       session = await store.get(sessionId);
     } catch (err) {
       log.error({ event: 'relay_error', session: sessionId, err: describeError(err) }, 'upgrade failed');
-      answer(new KubepairError('KP_ERR_INTERNAL', undefined, { cause: err }), role, sessionId);
+      answer(storeTrouble(err), role, sessionId);
       return;
     }
     if (session === undefined) {

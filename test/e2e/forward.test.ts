@@ -11,46 +11,25 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
-import type { ManagedProcess } from '../helpers/managed-process.js';
-import { startProcess } from '../helpers/managed-process.js';
+import { startRedis } from '../helpers/redis-server.js';
+import type { TestRedis } from '../helpers/redis-server.js';
 import { freePort } from '../helpers/tcp.js';
 
-/** From starting redis-server to "Ready to accept connections", in ms. */
-const REDIS_READY_TIMEOUT_MS = 30_000;
 /** For one `connect --forward ... -- redis-cli ...` (pairing, one command, teardown) to exit, in ms. */
 const CONNECT_EXIT_TIMEOUT_MS = 90_000;
 
-/** redis-server on 127.0.0.1, no persistence; up to 3 tries if another process takes the free port first. */
-async function startRedis(): Promise<{ process: ManagedProcess; port: number }> {
-  const failures: string[] = [];
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const redis = startProcess('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { PATH: process.env['PATH'] ?? '' });
-    try {
-      await redis.waitFor(/Ready to accept connections/, REDIS_READY_TIMEOUT_MS);
-      return { process: redis, port };
-    } catch (err) {
-      await redis.stop('SIGKILL', 1000);
-      if (redis.startError() !== undefined) throw err; // not installed: no point in another port
-      failures.push((err as Error).message);
-    }
-  }
-  throw new Error(`redis-server did not start in 3 tries:\n${failures.join('\n')}`);
-}
-
 describe('e2e: --expose / --forward with a real redis-server', () => {
   let stack: E2EStack | undefined;
-  let redis: ManagedProcess | undefined;
+  let redis: TestRedis | undefined;
   let redisPort = 0;
   before(async () => {
     stack = await startE2EStack();
-    const started = await startRedis();
-    redis = started.process;
-    redisPort = started.port;
+    redis = await startRedis();
+    redisPort = redis.port;
   });
   after(async () => {
     // Both, whatever happened to the other: each stop is bounded and by pid.
-    const stopped = await Promise.allSettled([redis?.stop('SIGTERM'), stack?.close()]);
+    const stopped = await Promise.allSettled([redis?.stop(), stack?.close()]);
     for (const result of stopped) if (result.status === 'rejected') throw result.reason;
   });
 

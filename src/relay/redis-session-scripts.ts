@@ -1,0 +1,378 @@
+/**
+ * The Lua scripts of the Redis SessionStore (docs/design.md §8.2): one script per store
+ * operation, each run atomically by Redis (EVALSHA), so that several relay nodes sharing one Redis
+ * keep the promises of session-store.ts: the lowest free nameplate not in quarantine with the
+ * session bounds checked in the same step, one claim per nameplate, one socket per role, one
+ * counted failure per attempt.
+ *
+ * Layout under the key prefix P (every name below is P followed by it):
+ * - `s:<id>`            hash, one session (fields in `SESSION_FIELDS` of redis-session-store.ts);
+ * - `ids`               set of live session ids (the total bound);
+ * - `np:<n>`            the session id waiting under nameplate n;
+ * - `np:next`           the next never-used nameplate; `np:free` zset of freed ones (score = n);
+ *                       `np:quar` zset of quarantined ones (score = release time, ms);
+ * - `tokens`, `addresses` hashes: live sessions per token name and per creator address;
+ * - `recreated`         set of recreated sessions still waiting for a side;
+ * - `deadlines`         zset: each session's next deadline (expiry, claim connect, resume), ms;
+ * - channel `deadline`  published when a script makes a deadline the earliest, so every node arms
+ *                       its timer for it (no polling).
+ * Scripts compute session keys from the prefix, so this layout needs one Redis (or a primary with
+ * replicas), not Redis Cluster.
+ *
+ * Every script gets ARGV[1] = prefix, ARGV[2] = now (ms), ARGV[3] = the quarantine clock (ms),
+ * ARGV[4] = the policy (JSON), ARGV[5] = the operation's arguments (JSON), and answers JSON.
+ * Digests arrive as hex; they are digests of keys (session-keys.ts), never keys: comparing them
+ * with `==` leaks at most a digest's prefix, which does not help anyone forge a key.
+ * Inputs: produced by the relay after validation (trusted).
+ */
+
+const HELPERS = `
+local P = ARGV[1]
+local now = tonumber(ARGV[2])
+local qnow = tonumber(ARGV[3])
+local pol = cjson.decode(ARGV[4])
+local a = cjson.decode(ARGV[5])
+
+local function skey(id) return P .. 's:' .. id end
+
+local function load(id)
+  local flat = redis.call('HGETALL', skey(id))
+  if #flat == 0 then return nil end
+  local s = {}
+  for i = 1, #flat, 2 do s[flat[i]] = flat[i + 1] end
+  return s
+end
+
+local function save(s)
+  local args = {}
+  for k, v in pairs(s) do
+    args[#args + 1] = k
+    args[#args + 1] = tostring(v)
+  end
+  redis.call('HSET', skey(s.id), unpack(args))
+end
+
+local function copy(s)
+  local c = {}
+  for k, v in pairs(s) do c[k] = v end
+  return c
+end
+
+local function num(v) return tonumber(v) or 0 end
+
+local function hdecr(key, field)
+  if redis.call('HINCRBY', key, field, -1) <= 0 then redis.call('HDEL', key, field) end
+end
+
+-- Nameplates (nameplate-pool.ts in Redis): quarantined ones whose time is over become free;
+-- the lowest free one is taken, else the next never used, else the oldest in quarantine.
+local function allocate()
+  local due = redis.call('ZRANGEBYSCORE', P .. 'np:quar', '-inf', qnow - pol.nameplateQuarantineMs)
+  for _, n in ipairs(due) do
+    redis.call('ZREM', P .. 'np:quar', n)
+    redis.call('ZADD', P .. 'np:free', n, n)
+  end
+  local popped = redis.call('ZPOPMIN', P .. 'np:free')
+  if #popped > 0 then return popped[1] end
+  local nxt = tonumber(redis.call('GET', P .. 'np:next') or '1')
+  if nxt <= pol.maxNameplate then
+    redis.call('SET', P .. 'np:next', nxt + 1)
+    return tostring(nxt)
+  end
+  local oldest = redis.call('ZPOPMIN', P .. 'np:quar')
+  if #oldest > 0 then return oldest[1] end
+  return nil
+end
+
+local function release(s)
+  if s.np == '' then return end
+  local n = s.np
+  s.np = ''
+  redis.call('DEL', P .. 'np:' .. n)
+  if pol.nameplateQuarantineMs == 0 or pol.quarantineCapacity == 0 then
+    redis.call('ZADD', P .. 'np:free', n, n)
+    return
+  end
+  if redis.call('ZCARD', P .. 'np:quar') >= pol.quarantineCapacity then
+    local early = redis.call('ZPOPMIN', P .. 'np:quar')
+    if #early > 0 then redis.call('ZADD', P .. 'np:free', early[1], early[1]) end
+  end
+  redis.call('ZADD', P .. 'np:quar', qnow, n)
+end
+
+-- The session's next deadline: its end, its resume deadline, its claim's connect deadline.
+local function schedule(s)
+  local d = num(s.ex)
+  if s.rb ~= '' and num(s.rb) < d then d = num(s.rb) end
+  if s.state == 'claimed' and s.ct == '1' and num(s.cby) < d then d = num(s.cby) end
+  local first = redis.call('ZRANGE', P .. 'deadlines', 0, 0, 'WITHSCORES')
+  redis.call('ZADD', P .. 'deadlines', d, s.id)
+  if #first == 0 or d < tonumber(first[2]) then redis.call('PUBLISH', P .. 'deadline', tostring(d)) end
+end
+
+local function stop_waiting(s)
+  if s.rwt == '1' then
+    s.rwt = '0'
+    redis.call('SREM', P .. 'recreated', s.id)
+  end
+end
+
+local function remove(s)
+  redis.call('DEL', skey(s.id))
+  redis.call('SREM', P .. 'ids', s.id)
+  redis.call('ZREM', P .. 'deadlines', s.id)
+  stop_waiting(s)
+  release(s)
+  s.rb = ''
+  if s.rc == '1' then return end
+  if s.htn == '1' then hdecr(P .. 'tokens', s.tn) end
+  hdecr(P .. 'addresses', s.ad)
+end
+
+local function count_attempt(s, reason)
+  s.att = num(s.att) + 1
+  s.ckd = ''
+  s.cact = ''
+  s.cby = ''
+  s.ct = '0'
+  s.cc = '0'
+  local destroyed = s.att >= pol.maxPairingAttempts
+  if destroyed then
+    remove(s)
+  else
+    s.state = 'waiting'
+    save(s)
+    schedule(s)
+  end
+  return { session = s, reason = reason, attempts = s.att, destroyed = destroyed }
+end
+
+local function limit_error(limit, detail) return cjson.encode({ limit = limit, detail = detail }) end
+`;
+
+/** The body of each operation, run after HELPERS. */
+const OPERATIONS = {
+  create: `
+if redis.call('SCARD', P .. 'ids') >= pol.maxSessions then
+  return limit_error('sessions_total', pol.maxSessions .. ' live sessions')
+end
+if a.htn == '1' and num(redis.call('HGET', P .. 'tokens', a.tn)) >= pol.maxSessionsPerToken then
+  return limit_error('sessions_per_token', 'token "' .. a.tn .. '" has ' .. pol.maxSessionsPerToken .. ' live sessions')
+end
+if num(redis.call('HGET', P .. 'addresses', a.ad)) >= pol.maxSessionsPerAddress then
+  return limit_error('sessions_per_address', 'this address has ' .. pol.maxSessionsPerAddress .. ' live sessions')
+end
+if redis.call('EXISTS', skey(a.id)) == 1 then return cjson.encode({ collision = true }) end
+local np = allocate()
+if np == nil then return limit_error('sessions_total', 'no free nameplate') end
+local s = {
+  id = a.id, np = np, state = 'waiting', akd = a.akd, ckd = '', cact = '', cby = '', ct = '0', att = '0',
+  act = a.act, tn = a.tn, htn = a.htn, ad = a.ad, cat = now, ex = now + pol.unpairedTtlMs, kx = a.kx,
+  ca = '0', cc = '0', ta = '', tc = '', rw = '0', rb = '', rc = '0', rwt = '0',
+}
+save(s)
+redis.call('SADD', P .. 'ids', s.id)
+redis.call('SET', P .. 'np:' .. np, s.id)
+if a.htn == '1' then redis.call('HINCRBY', P .. 'tokens', a.tn, 1) end
+redis.call('HINCRBY', P .. 'addresses', a.ad, 1)
+schedule(s)
+return cjson.encode({ session = s })
+`,
+  get: `
+local s = load(a.id)
+if s == nil then return cjson.encode({}) end
+return cjson.encode({ session = s })
+`,
+  /** First half of a claim: which session waits under the nameplate (its key is made from it). */
+  claimFind: `
+local id = redis.call('GET', P .. 'np:' .. a.np)
+if not id then return cjson.encode({ unknown = true }) end
+local s = load(id)
+if s == nil or s.state == 'established' then return cjson.encode({ unknown = true }) end
+if s.state == 'claimed' then return cjson.encode({ busy = true }) end
+return cjson.encode({ id = s.id, kx = s.kx })
+`,
+  /** Second half: take it, only if the same session still waits there (else busy or unknown). */
+  claimTake: `
+local id = redis.call('GET', P .. 'np:' .. a.np)
+if id ~= a.id then return cjson.encode({ unknown = true }) end
+local s = load(id)
+if s == nil or s.state == 'established' then return cjson.encode({ unknown = true }) end
+if s.state == 'claimed' then return cjson.encode({ busy = true }) end
+s.state = 'claimed'
+s.ckd = a.ckd
+s.cact = a.cact
+s.cby = now + pol.claimConnectTimeoutMs
+s.ct = '1'
+save(s)
+schedule(s)
+return cjson.encode({ session = s })
+`,
+  attach: `
+local s = load(a.id)
+if s == nil then return cjson.encode({ result = 'gone' }) end
+if a.role == 'client' then
+  if a.kd == '' then return cjson.encode({ result = 'gone' }) end
+  if s.ckd == '' and s.rc == '1' then
+    s.ckd = a.kd
+    s.cact = s.act
+    s.cby = now
+  elseif s.ckd == '' or s.ckd ~= a.kd then
+    return cjson.encode({ result = 'gone' })
+  end
+else
+  if s.akd == '' then
+    if a.kd == '' then return cjson.encode({ result = 'gone' }) end
+    s.akd = a.kd
+  elseif a.kd ~= '' and a.kd ~= s.akd then
+    return cjson.encode({ result = 'gone' })
+  end
+end
+local c = a.role == 'agent' and 'ca' or 'cc'
+local t = a.role == 'agent' and 'ta' or 'tc'
+if s[c] == '1' then
+  if s.state == 'established' then
+    s[t] = a.tag
+    save(s)
+    return cjson.encode({ result = 'replaced' })
+  end
+  save(s)
+  return cjson.encode({ result = 'already_connected' })
+end
+s[c] = '1'
+s[t] = a.tag
+if a.role == 'client' then s.ct = '0' end
+if s.ca == '1' and s.cc == '1' then
+  s.rb = ''
+  stop_waiting(s)
+end
+save(s)
+schedule(s)
+return cjson.encode({ result = 'attached' })
+`,
+  detach: `
+local s = load(a.id)
+if s == nil then return cjson.encode({}) end
+local c = a.role == 'agent' and 'ca' or 'cc'
+local t = a.role == 'agent' and 'ta' or 'tc'
+if a.tag ~= '' and s[t] ~= a.tag then return cjson.encode({ stale = true }) end
+s[c] = '0'
+save(s)
+return cjson.encode({})
+`,
+  suspend: `
+local s = load(a.id)
+if s == nil or s.state ~= 'established' or num(s.rw) == 0 then return cjson.encode({}) end
+if num(s.ex) <= now then return cjson.encode({}) end
+local c = a.role == 'agent' and 'ca' or 'cc'
+local t = a.role == 'agent' and 'ta' or 'tc'
+-- A newer socket of this side took over (maybe on another node): this socket's end changes nothing.
+if a.tag ~= '' and s[t] ~= a.tag then return cjson.encode({ session = s, stale = true }) end
+s[c] = '0'
+if s.rb == '' then s.rb = math.min(now + num(s.rw), num(s.ex)) end
+save(s)
+schedule(s)
+return cjson.encode({ session = s })
+`,
+  setResumeWindow: `
+local s = load(a.id)
+if s == nil or s.state ~= 'established' then return cjson.encode({}) end
+s.rw = math.max(0, math.min(a.windowMs, pol.maxResumeWindowMs))
+save(s)
+return cjson.encode({ session = s })
+`,
+  recreate: `
+local existing = load(a.id)
+if existing ~= nil then return cjson.encode({ session = existing, created = false }) end
+if redis.call('SCARD', P .. 'ids') >= pol.maxSessions then
+  return limit_error('sessions_total', pol.maxSessions .. ' live sessions')
+end
+if redis.call('SCARD', P .. 'recreated') >= pol.maxRecreatedWaiting then
+  return limit_error('recreated_waiting', pol.maxRecreatedWaiting .. ' recreated sessions wait for their other side')
+end
+local ex = math.min(a.kx, now + pol.establishedLifetimeMs)
+local client = a.role == 'client'
+local s = {
+  id = a.id, np = '', state = 'established', akd = client and '' or a.kd, ckd = client and a.kd or '',
+  cact = client and a.act or '', cby = client and now or '', ct = '0', att = '0',
+  act = a.act, tn = '', htn = '0', ad = a.ad, cat = now, ex = ex, kx = a.kx,
+  ca = '0', cc = '0', ta = '', tc = '', rw = pol.maxResumeWindowMs, rb = math.min(now + pol.maxResumeWindowMs, ex), rc = '1', rwt = '1',
+}
+save(s)
+redis.call('SADD', P .. 'ids', s.id)
+redis.call('SADD', P .. 'recreated', s.id)
+schedule(s)
+return cjson.encode({ session = s, created = true })
+`,
+  endAttempt: `
+local s = load(a.id)
+if s == nil or s.state ~= 'claimed' or s.ckd == '' or s.ckd ~= a.ckd then return cjson.encode({}) end
+return cjson.encode({ outcome = count_attempt(s, a.reason) })
+`,
+  establish: `
+local s = load(a.id)
+if s == nil or s.state ~= 'claimed' or s.ca ~= '1' or s.cc ~= '1' then return cjson.encode({}) end
+s.state = 'established'
+release(s)
+local lifetime = math.max(0, math.min(pol.establishedLifetimeMs, num(s.kx) - now))
+s.ex = now + lifetime
+save(s)
+schedule(s)
+return cjson.encode({ session = s })
+`,
+  destroy: `
+local s = load(a.id)
+if s == nil then return cjson.encode({}) end
+remove(s)
+return cjson.encode({ session = s })
+`,
+  counts: `
+local counts = { waiting = 0, claimed = 0, established = 0, suspended = 0, resumable = 0 }
+for _, id in ipairs(redis.call('SMEMBERS', P .. 'ids')) do
+  local f = redis.call('HMGET', skey(id), 'state', 'rb', 'rw')
+  if f[1] then
+    counts[f[1]] = counts[f[1]] + 1
+    if f[2] ~= '' then counts.suspended = counts.suspended + 1 end
+    if f[1] == 'established' and num(f[3]) > 0 then counts.resumable = counts.resumable + 1 end
+  end
+end
+counts.recreatedWaiting = redis.call('SCARD', P .. 'recreated')
+return cjson.encode(counts)
+`,
+  /**
+   * Process up to a.limit deadlines that are due: each session is removed (resume window passed,
+   * or its end reached) or its claim's attempt counted, exactly once across all nodes. Answers the
+   * events, and the earliest deadline left.
+   */
+  due: `
+local events = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now, 'LIMIT', 0, a.limit)) do
+  local s = load(id)
+  if s == nil then
+    redis.call('ZREM', P .. 'deadlines', id)
+  elseif s.rb ~= '' and num(s.rb) <= now then
+    local last = copy(s)
+    remove(s)
+    events[#events + 1] = { kind = 'resumeExpired', session = last }
+  elseif num(s.ex) <= now then
+    local last = copy(s)
+    remove(s)
+    events[#events + 1] = { kind = 'expired', session = last }
+  elseif s.state == 'claimed' and s.ct == '1' and num(s.cby) <= now then
+    events[#events + 1] = { kind = 'attemptEnded', outcome = count_attempt(s, 'connect_timeout') }
+  else
+    redis.call('ZREM', P .. 'deadlines', id)
+    schedule(s)
+  end
+end
+local first = redis.call('ZRANGE', P .. 'deadlines', 0, 0, 'WITHSCORES')
+return cjson.encode({ events = events, next = first[2] or '' })
+`,
+} as const;
+
+export type SessionScriptName = keyof typeof OPERATIONS;
+
+/** The full text of each operation's script. */
+export const SESSION_SCRIPTS: Readonly<Record<SessionScriptName, string>> = Object.freeze(
+  Object.fromEntries(Object.entries(OPERATIONS).map(([name, body]) => [name, `${HELPERS}\n${body}`])) as Record<SessionScriptName, string>,
+);
