@@ -10,7 +10,8 @@
  *   (the relay suspends the session; a close frame would end it);
  * - when the channel suspends (its carrier closed or was abandoned), asks `reconnectVerdict`
  *   whether another socket can help, then opens one with capped, jittered exponential backoff
- *   (RECONNECT_* in limits.ts) and runs `channel.resume()` on it, until it succeeds, the relay
+ *   (RECONNECT_* in limits.ts; longer when a refusal carried `Retry-After`: the relay's 429 or
+ *   503, bounded by RECONNECT_RETRY_AFTER_MAX_MS) and runs `channel.resume()` on it, until it succeeds, the relay
  *   says the session is over ('stop'), the peer's RESUME is refused (fatal, the channel closes
  *   itself), or the resume window — counted from the suspension — runs out
  *   (KP_ERR_RESUME_WINDOW_EXPIRED). Whatever ends it closes the channel with a coded error;
@@ -118,7 +119,22 @@ export function backoffDelayMs(attempt: number, timing: Pick<LinkTiming, 'initia
   return Math.round(ceiling * (1 - timing.jitterFraction * random()));
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/**
+ * The wait before reconnect attempt `attempt` (1, 2, ...) after `failure`: the jittered backoff,
+ * or longer when the relay asked for more with `Retry-After` (already bounded by
+ * RECONNECT_RETRY_AFTER_MAX_MS where it was parsed: retry-after.ts).
+ */
+export function reconnectDelayMs(
+  attempt: number,
+  failure: KubepairError | undefined,
+  timing: Pick<LinkTiming, 'initialDelayMs' | 'maxDelayMs' | 'jitterFraction'>,
+  random: () => number,
+): number {
+  return Math.max(backoffDelayMs(attempt, timing, random), failure?.retryAfterMs ?? 0);
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const done = (): void => {
@@ -264,9 +280,12 @@ export class DurableLink extends EventEmitter<DurableLinkEvents> {
   async #reconnect(deadline: number): Promise<void> {
     this.#reconnecting = true;
     try {
+      /** Why the last socket did not open (its Retry-After, if any, sets the next wait). */
+      let failure: KubepairError | undefined;
       for (let attempt = 0; !this.#stop.signal.aborted && !this.#channel.isClosed; attempt++) {
         if (this.#channel.state === 'live') return; // the peer resumed on a socket of ours meanwhile
-        const wait = attempt === 0 ? 0 : backoffDelayMs(attempt, this.#timing, this.#random);
+        const wait = attempt === 0 ? 0 : reconnectDelayMs(attempt, failure, this.#timing, this.#random);
+        failure = undefined;
         if (performance.now() + wait >= deadline) {
           this.#end(new KubepairError('KP_ERR_RESUME_WINDOW_EXPIRED', `no working link to the relay and the peer within ${describeMs(this.#windowMs)}`));
           return;
@@ -285,6 +304,7 @@ export class DurableLink extends EventEmitter<DurableLinkEvents> {
             this.#end(error);
             return;
           }
+          failure = error;
           continue;
         }
         if (this.#stop.signal.aborted || this.#channel.isClosed) {
@@ -339,7 +359,7 @@ export class DurableLink extends EventEmitter<DurableLinkEvents> {
 }
 
 /** A uniform draw in [0, 1) for jitter (not a secret; node:crypto because the lint rule asks for it). */
-function jitterSource(): number {
+export function jitterSource(): number {
   return randomInt(0, 1_000_000) / 1_000_000;
 }
 
