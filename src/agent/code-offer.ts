@@ -118,7 +118,7 @@ function relayWentAway(socket: RelaySocket): KubepairError | undefined {
 }
 
 /** A session's end that means its link was lost for good (the window closed, or a resume was refused). */
-function isLostLink(error: KubepairError | undefined): boolean {
+function isLostLink(error: KubepairError | undefined): error is KubepairError {
   return error !== undefined && error.code.startsWith('KP_ERR_RESUME_');
 }
 
@@ -189,15 +189,18 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
         passthroughClusterCa(this.config.upstream);
         await checkPassthroughCredentials(this.config.upstream, this.config.serviceAccount);
       }
+      /** Relay losses in a row: a relay that hands out codes and drops them at once gets a growing backoff, not a loop. */
+      let losses = 0;
       for (let reason: OpenReason = 'first'; ; ) {
-        const offered = await this.#openOffer(reason, signal);
+        const offered = await this.#openOffer(reason, losses, signal);
         const outcome = await this.#offerOne(offered, signal);
         if (signal.aborted) return { kind: 'closed' };
         if (outcome.kind === 'served' && this.config.once) {
-          return isLostLink(outcome.error) && outcome.error !== undefined ? { kind: 'failed', error: outcome.error } : { kind: 'served' };
+          return isLostLink(outcome.error) ? { kind: 'failed', error: outcome.error } : { kind: 'served' };
         }
         if (outcome.kind === 'expired') this.emit('codeExpired');
         if (outcome.kind === 'relayLost') this.emit('relayLost', outcome.error, offered.created.nameplate);
+        losses = outcome.kind === 'relayLost' ? losses + 1 : 0;
         reason = outcome.kind === 'relayLost' ? 'lost' : 'next';
       }
     } catch (err) {
@@ -209,13 +212,18 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
   /**
    * Create a relay session and open its agent socket, waiting out a relay that is away or asks
    * to wait (see the file header); `reason` says what to wait out and what was announced already.
+   * After `losses` relay losses in a row the first attempt already waits that far into the backoff.
    */
-  async #openOffer(reason: OpenReason, signal: AbortSignal): Promise<OpenOffer> {
+  async #openOffer(reason: OpenReason, losses: number, signal: AbortSignal): Promise<OpenOffer> {
     const relay = this.config.relay;
     const timing = { ...DEFAULT_LINK_TIMING, ...this.config.linkTiming };
     /** performance.now() when the outage began (announced by `relayLost` or `relayUnavailable`). */
     let outageSince = reason === 'lost' ? performance.now() : undefined;
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1 + losses; ; attempt++) {
+      if (reason === 'lost' && attempt === 1 + losses) {
+        await sleep(reconnectDelayMs(losses, undefined, timing, jitterSource), signal);
+        if (signal.aborted) throw toKubepairError(signal.reason, 'KP_ERR_ABORTED');
+      }
       try {
         const created = await createSession(relay, { signal });
         const socket = await openRelaySocket({ endpoint: relay, role: 'agent', sessionId: created.sessionId, key: created.agentKey, signal });

@@ -220,6 +220,10 @@ describe('DurableLink: a session survives cuts, black holes and relay restarts',
       if (attempts.length === 1) throw new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many new sockets for this side of the session; wait a minute', { retryAfterMs });
       return open(signal);
     });
+    // Bytes the agent sent after `established`, on the same socket, have crossed the relay: it is
+    // established there, so the cut suspends the session instead of ending a pairing attempt.
+    const first = randomBytes(64 * 1024);
+    assert.equal(await within(30_000, 'a first transfer', transfer(linked, first)), sha256(first));
     await clientProxy.cut();
     await until(() => linked.events.includes('client resumed'), 'the client to resume after the wait').catch((err: unknown) => {
       throw new Error(`${(err as Error).message} (events: ${linked.events.join(', ')}; attempts: ${attempts.length})`);
