@@ -166,10 +166,10 @@ describe('Security: a hostile relay against resumption, through real processes',
       assert.equal(sessionId.length, 16);
 
       // A process with the session key but no channel keys resumes as the client.
-      impostor = new WebSocket(`ws://127.0.0.1:${relay.port}${stolen.path!}`, ['kubepair.v1'], { headers: { authorization: `Bearer ${stolen.key!}` } });
+      impostor = new WebSocket(`ws://127.0.0.1:${relay.port}${stolen.path!}`, ['kubepair.v1'], { headers: { authorization: `Bearer ${stolen.key}` } });
       const socket = impostor;
       const peerResumed = new Promise<void>((resolve) => socket.on('message', (data, isBinary) => {
-        if (!isBinary && /"peer_resumed"/.test(String(data))) resolve();
+        if (!isBinary && /"peer_resumed"/.test((data as Buffer).toString('utf8'))) resolve();
       }));
       socket.on('error', () => undefined);
       await within(10_000, 'the impostor socket to open', new Promise<void>((resolve, reject) => {
