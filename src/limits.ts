@@ -350,6 +350,12 @@ export const RELAY_ENDED_SESSIONS_REMEMBERED = 10_000;
  * minute (docs/design.md §8.1): an endpoint with capped, jittered backoff needs a few; past it 429.
  */
 export const RELAY_MAX_RECONNECTS_PER_MINUTE = 60;
+/**
+ * The `Retry-After` the relay puts on a 503 that says nothing about when it will pass (shutting
+ * down: a restarted relay usually listens again within seconds; at capacity: a slot frees when a
+ * session ends or comes back). Its 429s say when their window ends instead.
+ */
+export const RELAY_RETRY_AFTER_UNAVAILABLE_MS = 2_000; // 2 s
 
 // --- relay client (docs/design.md §3) ---
 /** How long one relay API request may take, connect to last byte. */

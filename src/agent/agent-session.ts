@@ -137,7 +137,8 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
       held.mux?.close();
       await held.proxy?.close();
       if (established) {
-        void config.audit?.append({ event: 'session_ended', session: config.sessionId, ...(error !== undefined && { detail: error.code }) }).catch(() => undefined);
+        // Written before `closed` settles, so that an owner closing the audit log next (share --once) cannot cut the end off.
+        await config.audit?.append({ event: 'session_ended', session: config.sessionId, ...(error !== undefined && { detail: error.code }) }).catch(() => undefined);
       }
       this.#state = 'closed';
       this.#resolveClosed(error);

@@ -10,6 +10,18 @@
  * Passthrough mode checks its credentials before the first code (a ServiceAccount's
  * TokenRequest included), so a setup that cannot work fails before a code is shown.
  *
+ * Waiting out the relay (docs/design.md §8.1 "Liveness"): once a code has been offered, a relay
+ * that goes away (unreachable, connection refused, a 5xx, restarting; an unpaired session does
+ * not survive that, so the code on offer is void) does not end the offer: it creates a new session
+ * with the capped, jittered backoff of RECONNECT_* and offers its code as a new one
+ * (`relayLost`, `relayUnavailable`, `relayBack`). A 429 or 503 with `Retry-After` is waited out,
+ * bounded by RECONNECT_RETRY_AFTER_MAX_MS, before the first code too (`relayAsksToWait`).
+ * Failures no retry can mend (a refused token, a certificate that does not verify, no relay
+ * configured: reconnectVerdict's `stop`) end the offer at once with their error, and so does an
+ * unreachable relay before the first code (a wrong URL or port says so instead of waiting).
+ * With `once`, a session whose link could not be resumed (KP_ERR_RESUME_*: the window closed,
+ * or a resume was refused) ends the offer failed with that error.
+ *
  * Shape: a `ShareConfig` validated in the constructor (share-config.ts: every field and every
  * mode/policy conflict), `start(signal)` that resolves with the first code once it is offered,
  * `closed` (why the offer ended, never rejected), `close()`, and typed events. The front end
@@ -20,6 +32,7 @@
  * pairing peer (the handshake checks it).
  */
 import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import type { PairingCode } from '../channel/pairing-code.js';
 import { newPairingCode } from '../channel/pairing-code.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
@@ -29,7 +42,17 @@ import { PAIRING_MAX_ATTEMPTS } from '../limits.js';
 import { PEER_CAPABILITIES } from '../protocol/capabilities.js';
 import type { RelayControlMessage } from '../protocol/relay-control.js';
 import type { CreatedSession, RelaySocket } from '../relay-client/index.js';
-import { DurableLink, createSession, openRelaySocket, resolveRelay } from '../relay-client/index.js';
+import {
+  DEFAULT_LINK_TIMING,
+  DurableLink,
+  createSession,
+  jitterSource,
+  openRelaySocket,
+  reconnectDelayMs,
+  reconnectVerdict,
+  resolveRelay,
+  sleep,
+} from '../relay-client/index.js';
 import { AgentSession, passthroughClusterCa } from './agent-session.js';
 import { checkPassthroughCredentials } from './passthrough-credentials.js';
 import type { RequestPolicy } from './policy/index.js';
@@ -46,7 +69,7 @@ export interface OfferedCode {
 export type OfferEnd =
   /** close() was called, or the start signal aborted. */
   | { readonly kind: 'closed' }
-  /** With `once`: the first client's session ended. */
+  /** With `once`: the first client's session ended (not by a lost link: that is `failed`). */
   | { readonly kind: 'served' }
   /** The relay, the credentials check, a session's start, or too many failed pairings (KP_ERR_PAIRING_ATTEMPTS_EXHAUSTED). */
   | { readonly kind: 'failed'; readonly error: KubepairError };
@@ -60,13 +83,44 @@ export interface CodeOfferEvents {
   codeExpired: [];
   /** A client paired; the session is about to start (listen to its events now). */
   session: [session: AgentSession];
+  /** The relay went away while a code was on offer: that code is void; a new one follows once the relay is back. */
+  relayLost: [error: KubepairError, voidNameplate: string];
+  /** The relay cannot be reached for a new code; retrying with backoff (once per outage). */
+  relayUnavailable: [error: KubepairError];
+  /** The relay refused with a 429 or 503 and asked to wait (`Retry-After`); waiting `waitMs`. */
+  relayAsksToWait: [error: KubepairError, waitMs: number];
+  /** The relay answers again after `relayLost` or `relayUnavailable`; a new code follows. */
+  relayBack: [outageMs: number];
   closed: [end: OfferEnd];
 }
 
 type OfferState = 'idle' | 'running' | 'closed';
 
 /** How one offered code ended. */
-type CodeOutcome = 'served' | 'expired';
+type CodeOutcome =
+  | { readonly kind: 'served'; readonly error: KubepairError | undefined }
+  | { readonly kind: 'expired' }
+  | { readonly kind: 'relayLost'; readonly error: KubepairError };
+
+/** A relay session with its code offered on an open socket. */
+interface OpenOffer {
+  readonly created: CreatedSession;
+  readonly socket: RelaySocket;
+}
+
+/** When `#openOffer` is called: before the first code, after an offer or session ended, or after the relay went away. */
+type OpenReason = 'first' | 'next' | 'lost';
+
+/** The socket closed because the relay went away (worth a new session), not because the code ended. */
+function relayWentAway(socket: RelaySocket): KubepairError | undefined {
+  const error = socket.closeError;
+  return error !== undefined && reconnectVerdict(error) === 'retry' ? error : undefined;
+}
+
+/** A session's end that means its link was lost for good (the window closed, or a resume was refused). */
+function isLostLink(error: KubepairError | undefined): error is KubepairError {
+  return error !== undefined && error.code.startsWith('KP_ERR_RESUME_');
+}
 
 function sessionIdBytes(id: string): Uint8Array {
   return new Uint8Array(Buffer.from(id, 'base64url'));
@@ -135,11 +189,19 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
         passthroughClusterCa(this.config.upstream);
         await checkPassthroughCredentials(this.config.upstream, this.config.serviceAccount);
       }
-      for (;;) {
-        const outcome = await this.#offerOne(signal);
+      /** Relay losses in a row: a relay that hands out codes and drops them at once gets a growing backoff, not a loop. */
+      let losses = 0;
+      for (let reason: OpenReason = 'first'; ; ) {
+        const offered = await this.#openOffer(reason, losses, signal);
+        const outcome = await this.#offerOne(offered, signal);
         if (signal.aborted) return { kind: 'closed' };
-        if (outcome === 'served' && this.config.once) return { kind: 'served' };
-        if (outcome === 'expired') this.emit('codeExpired');
+        if (outcome.kind === 'served' && this.config.once) {
+          return isLostLink(outcome.error) ? { kind: 'failed', error: outcome.error } : { kind: 'served' };
+        }
+        if (outcome.kind === 'expired') this.emit('codeExpired');
+        if (outcome.kind === 'relayLost') this.emit('relayLost', outcome.error, offered.created.nameplate);
+        losses = outcome.kind === 'relayLost' ? losses + 1 : 0;
+        reason = outcome.kind === 'relayLost' ? 'lost' : 'next';
       }
     } catch (err) {
       if (signal.aborted) return { kind: 'closed' };
@@ -147,29 +209,70 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
     }
   }
 
-  /** Create a relay session, offer its code, pair (counting failures), serve the one who pairs. */
-  async #offerOne(signal: AbortSignal): Promise<CodeOutcome> {
+  /**
+   * Create a relay session and open its agent socket, waiting out a relay that is away or asks
+   * to wait (see the file header); `reason` says what to wait out and what was announced already.
+   * After `losses` relay losses in a row the first attempt already waits that far into the backoff.
+   */
+  async #openOffer(reason: OpenReason, losses: number, signal: AbortSignal): Promise<OpenOffer> {
     const relay = this.config.relay;
-    const created = await createSession(relay, { signal });
+    const timing = { ...DEFAULT_LINK_TIMING, ...this.config.linkTiming };
+    /** performance.now() when the outage began (announced by `relayLost` or `relayUnavailable`). */
+    let outageSince = reason === 'lost' ? performance.now() : undefined;
+    for (let attempt = 1 + losses; ; attempt++) {
+      if (reason === 'lost' && attempt === 1 + losses) {
+        await sleep(reconnectDelayMs(losses, undefined, timing, jitterSource), signal);
+        if (signal.aborted) throw toKubepairError(signal.reason, 'KP_ERR_ABORTED');
+      }
+      try {
+        const created = await createSession(relay, { signal });
+        const socket = await openRelaySocket({ endpoint: relay, role: 'agent', sessionId: created.sessionId, key: created.agentKey, signal });
+        if (outageSince !== undefined) this.emit('relayBack', performance.now() - outageSince);
+        return { created, socket };
+      } catch (err) {
+        const error = toKubepairError(err);
+        if (signal.aborted || reconnectVerdict(error) === 'stop') throw error;
+        // Before the first code only the relay's own "come back later" is waited out.
+        if (reason === 'first' && error.retryAfterMs === undefined) throw error;
+        const waitMs = reconnectDelayMs(attempt, error, timing, jitterSource);
+        if (error.retryAfterMs !== undefined) {
+          this.emit('relayAsksToWait', error, waitMs);
+        } else if (outageSince === undefined) {
+          outageSince = performance.now();
+          this.emit('relayUnavailable', error);
+        }
+        await sleep(waitMs, signal);
+        if (signal.aborted) throw toKubepairError(signal.reason, 'KP_ERR_ABORTED');
+      }
+    }
+  }
+
+  /** Offer the code of `offered`, pair (counting failures), serve the one who pairs. */
+  async #offerOne(offered: OpenOffer, signal: AbortSignal): Promise<CodeOutcome> {
+    const { created, socket } = offered;
     const code = newPairingCode(created.nameplate);
-    const socket = await openRelaySocket({ endpoint: relay, role: 'agent', sessionId: created.sessionId, key: created.agentKey, signal });
     try {
       this.emit('code', code, created.expiresAt);
       for (let failures = 0; failures < PAIRING_MAX_ATTEMPTS; ) {
         const peer = await socket.nextControl(['peer_connected'], signal);
-        if (peer === undefined) return 'expired';
+        if (peer === undefined) {
+          const gone = relayWentAway(socket);
+          return gone === undefined ? { kind: 'expired' } : { kind: 'relayLost', error: gone };
+        }
         const channel = await this.#pair(socket, code, created, failures, signal);
+        if (channel === 'relayLost') return { kind: 'relayLost', error: relayWentAway(socket) ?? new KubepairError('KP_ERR_TRANSPORT_CLOSED') };
         if (channel !== undefined) {
           const windowS = Math.ceil(this.config.resumeWindowMs / 1000);
           socket.sendEstablished(windowS);
           const link = windowS > 0 ? this.#keepAlive(channel, socket, created, windowS) : undefined;
+          let error: KubepairError | undefined;
           try {
-            await this.#serve(channel, created, link, signal);
+            error = await this.#serve(channel, created, link, signal);
           } finally {
             link?.stop();
             if (link?.socket !== socket) link?.socket?.close(1000, 'agent done');
           }
-          return 'served';
+          return { kind: 'served', error };
         }
         failures += 1;
       }
@@ -179,8 +282,11 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
     }
   }
 
-  /** One pairing attempt; undefined (and the failure reported) when it failed. */
-  async #pair(socket: RelaySocket, code: PairingCode, created: CreatedSession, failuresSoFar: number, signal: AbortSignal): Promise<SecureChannel | undefined> {
+  /**
+   * One pairing attempt; undefined (and the failure reported) when it failed, 'relayLost' (not
+   * counted: nobody guessed) when the relay went away in the middle of it.
+   */
+  async #pair(socket: RelaySocket, code: PairingCode, created: CreatedSession, failuresSoFar: number, signal: AbortSignal): Promise<SecureChannel | 'relayLost' | undefined> {
     const attempt = new AbortController();
     const onLeft = (message: RelayControlMessage): void => {
       if (message.type === 'peer_disconnected') attempt.abort(new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'the client left'));
@@ -200,6 +306,7 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
     } catch (err) {
       if (signal.aborted) throw toKubepairError(err, 'KP_ERR_ABORTED');
       const error = toKubepairError(err);
+      if (socket.closed && error.code !== 'KP_ERR_PAIRING_FAILED' && relayWentAway(socket) !== undefined) return 'relayLost';
       if (!socket.closed) socket.sendPakeFailed();
       this.emit('attemptFailed', failuresSoFar + 1, PAIRING_MAX_ATTEMPTS, error);
       if (socket.closed && error.code !== 'KP_ERR_PAIRING_FAILED') throw error;
@@ -225,8 +332,8 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
     });
   }
 
-  /** Serve the paired client until its session ends. */
-  async #serve(channel: SecureChannel, created: CreatedSession, link: DurableLink | undefined, signal: AbortSignal): Promise<void> {
+  /** Serve the paired client until its session ends; resolves with why it ended (undefined: normally). */
+  async #serve(channel: SecureChannel, created: CreatedSession, link: DurableLink | undefined, signal: AbortSignal): Promise<KubepairError | undefined> {
     const config = this.config;
     const session = new AgentSession(
       {
@@ -247,6 +354,6 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
     );
     this.emit('session', session);
     await session.start(signal);
-    await session.closed;
+    return await session.closed;
   }
 }

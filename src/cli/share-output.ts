@@ -116,6 +116,10 @@ export class ShareOutput {
     offer.on('code', (code, expiresAt) => this.code(code, expiresAt));
     offer.on('attemptFailed', (failures, max, error) => this.attemptFailed(failures, max, error));
     offer.on('codeExpired', () => this.codeExpired());
+    offer.on('relayLost', (error, nameplate) => this.relayLost(error, nameplate));
+    offer.on('relayUnavailable', (error) => this.#relayLine(`cannot reach the relay (${messageText(error)}); retrying until it answers (Ctrl-C to stop)`));
+    offer.on('relayAsksToWait', (error, waitMs) => this.#relayLine(`the relay asks to wait (${messageText(error)}); trying again in ${outageText(waitMs)}`));
+    offer.on('relayBack', (outageMs) => this.#relayLine(`the relay answers again after ${outageText(outageMs)}; a new code follows`));
     offer.on('session', (session) => {
       session.on('established', (description) => this.connected(description));
       session.on('request', (record) => this.request(record));
@@ -239,6 +243,18 @@ export class ShareOutput {
 
   disconnected(error: KubepairError | undefined): void {
     this.#err.write(`kubepair share: the client disconnected${error !== undefined ? ` (${messageText(error)})` : ''}\n`);
+  }
+
+  /** The relay went away while a code was on offer: that code is void (the relay forgot it, or will). */
+  relayLost(error: KubepairError, nameplate: string): void {
+    this.#stopCountdown();
+    this.#offered = undefined;
+    this.#relayLine(`lost the relay (${messageText(error)}); the code ${inertText(nameplate)}-... is void; a new one follows when the relay is back`);
+  }
+
+  #relayLine(text: string): void {
+    this.#stopCountdown();
+    this.#err.write(`kubepair share: ${text}\n`);
   }
 
   codeExpired(): void {

@@ -12,8 +12,13 @@ export class KubepairError extends Error {
   readonly status: number | undefined;
   readonly closeCode: number | undefined;
   readonly exitCode: 1 | 2;
+  /**
+   * How long the relay asked to wait before the next attempt (its `Retry-After` on a 429 or 503,
+   * already parsed and bounded: relay-client/retry-after.ts); undefined when it did not say.
+   */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown; retryAfterMs?: number | undefined }) {
     const spec = ERRORS[code];
     super(detail === undefined ? spec.message : `${spec.message}: ${detail}`, options);
     this.name = 'KubepairError';
@@ -21,6 +26,7 @@ export class KubepairError extends Error {
     this.status = 'status' in spec ? spec.status : undefined;
     this.closeCode = 'close' in spec ? spec.close : undefined;
     this.exitCode = spec.exit;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 

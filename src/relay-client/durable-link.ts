@@ -11,7 +11,8 @@
  * - when the channel suspends (its carrier closed or was abandoned), asks `reconnectVerdict`
  *   whether another socket can help, then opens one with capped, jittered exponential backoff
  *   (RECONNECT_* in limits.ts; capped at RECONNECT_UNREACHED_MAX_DELAY_MS while the attempts
- *   never reach a relay: unreached-relay.ts) and runs `channel.resume()` on it, until it succeeds, the relay
+ *   never reach a relay: unreached-relay.ts; longer when a refusal carried `Retry-After`: the
+ *   relay's 429 or 503, bounded by RECONNECT_RETRY_AFTER_MAX_MS) and runs `channel.resume()` on it, until it succeeds, the relay
  *   says the session is over ('stop'), the peer's RESUME is refused (fatal, the channel closes
  *   itself), or the resume window — counted from the suspension — runs out
  *   (KP_ERR_RESUME_WINDOW_EXPIRED). Whatever ends it closes the channel with a coded error;
@@ -129,7 +130,9 @@ export function backoffDelayMs(attempt: number, timing: Pick<LinkTiming, 'initia
  * The wait before reconnect attempt `attempt` (1, 2, ...) after `failure` (why the last socket
  * did not open): the jittered backoff, its cap lowered to RECONNECT_UNREACHED_MAX_DELAY_MS when
  * that attempt never reached a relay (refused, no route: it cost the relay nothing), so that the
- * first attempt after the relay listens again comes within that cap.
+ * first attempt after the relay listens again comes within that cap; or longer when the relay
+ * asked for more with `Retry-After` (already bounded by RECONNECT_RETRY_AFTER_MAX_MS where it was
+ * parsed: retry-after.ts).
  */
 export function reconnectDelayMs(
   attempt: number,
@@ -138,10 +141,11 @@ export function reconnectDelayMs(
   random: () => number,
 ): number {
   const capped = neverReachedRelay(failure) ? { ...timing, maxDelayMs: Math.min(timing.maxDelayMs, RECONNECT_UNREACHED_MAX_DELAY_MS) } : timing;
-  return backoffDelayMs(attempt, capped, random);
+  return Math.max(backoffDelayMs(attempt, capped, random), failure?.retryAfterMs ?? 0);
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Resolves after `ms`, or at once when `signal` aborts (never rejects). */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
     const done = (): void => {
@@ -289,7 +293,7 @@ export class DurableLink extends EventEmitter<DurableLinkEvents> {
   async #reconnect(deadline: number): Promise<void> {
     this.#reconnecting = true;
     try {
-      /** Why the last socket did not open (an attempt that never reached a relay is retried sooner). */
+      /** Why the last socket did not open: an attempt that never reached a relay is retried sooner; a Retry-After sets the next wait. */
       let failure: KubepairError | undefined;
       for (let attempt = 0; !this.#stop.signal.aborted && !this.#channel.isClosed; attempt++) {
         if (this.#channel.state === 'live') return; // the peer resumed on a socket of ours meanwhile
@@ -380,7 +384,7 @@ export class DurableLink extends EventEmitter<DurableLinkEvents> {
 }
 
 /** A uniform draw in [0, 1) for jitter (not a secret; node:crypto because the lint rule asks for it). */
-function jitterSource(): number {
+export function jitterSource(): number {
   return randomInt(0, 1_000_000) / 1_000_000;
 }
 

@@ -8,6 +8,7 @@ export type { RelayControlEvents, RelaySocketOptions } from './relay-socket.js';
 export { errorFromCloseCode, errorFromRelayAnswer } from './relay-error-mapping.js';
 export { reconnectVerdict } from './reconnect-verdict.js';
 export type { ReconnectVerdict } from './reconnect-verdict.js';
-export { DurableLink, LinkTimingSchema, backoffDelayMs, reconnectDelayMs, DEFAULT_LINK_TIMING } from './durable-link.js';
+export { DurableLink, LinkTimingSchema, backoffDelayMs, jitterSource, reconnectDelayMs, sleep, DEFAULT_LINK_TIMING } from './durable-link.js';
 export { neverReachedRelay } from './unreached-relay.js';
+export { parseRetryAfter } from './retry-after.js';
 export type { DurableLinkEvents, DurableLinkOptions, LinkDrop, LinkTiming } from './durable-link.js';

@@ -6,14 +6,15 @@
  * `retry`: the carrier or the relay is down, restarting, busy or rate limiting (the session may
  * well be alive: the relay keeps it suspended for the resume window, or recreates it from its key
  * after a restart). `stop`: the relay says the session is over or this key can never work
- * (404/4410 ended, 401 key refused, 4001 a newer socket of ours took over...), or the failure is
- * ours. Every relay error code is in exactly one of the two tables (a unit test keeps it so).
+ * (404/4410 ended, 401 key refused, 4001 a newer socket of ours took over, a relay certificate
+ * that does not verify...), or the failure is ours. Every relay error code is in exactly one of the two tables (a unit test keeps it so).
  * The relay is untrusted: a lying relay can only make an endpoint stop early or retry until its
  * own window closes, which is denial of service and nothing more; the end-to-end resume proof
  * decides whether whoever answers after a reconnection is the real peer.
  */
 import { KubepairError } from '../errors/index.js';
 import type { ErrorCode } from '../errors/index.js';
+import { isCertificateFailure } from './relay-connection.js';
 
 export type ReconnectVerdict = 'retry' | 'stop';
 
@@ -76,5 +77,7 @@ export const RECONNECT_STOP_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
  */
 export function reconnectVerdict(err: unknown): ReconnectVerdict {
   if (!(err instanceof KubepairError)) return 'stop';
+  // Unreachable because the relay's certificate does not verify: a setup error, not an outage.
+  if (err.code === 'KP_ERR_RELAY_UNREACHABLE' && isCertificateFailure(err.cause)) return 'stop';
   return RECONNECT_RETRY_CODES.has(err.code) ? 'retry' : 'stop';
 }

@@ -4,7 +4,8 @@
  * never in the URL; answers are size-bounded, time-bounded, schema-validated, and a relay
  * error becomes the KubepairError of its code (relay-error-mapping.ts). Redirects are not
  * followed. Through the endpoint's HTTPS proxy when it has one (relay-connection.ts). A 401
- * to a request that carried no token says where a token would come from. Untrusted input:
+ * to a request that carried no token says where a token would come from; a 429 or 503 keeps
+ * its `Retry-After` on the error (retry-after.ts). Untrusted input:
  * everything the relay answers.
  */
 import { request as httpRequest } from 'node:http';
@@ -17,6 +18,7 @@ import { connectionError, relayAgent } from './relay-connection.js';
 import { resolveRelay } from './relay-endpoint.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
 import { errorFromRelayAnswer } from './relay-error-mapping.js';
+import { parseRetryAfter } from './retry-after.js';
 import { API_PAIR_PATH, API_SESSIONS_PATH, CreateSessionResponseSchema, NAMEPLATE_PATTERN, PairResponseSchema } from '../protocol/relay-api.js';
 import type { CreateSessionResponse, PairResponse } from '../protocol/relay-api.js';
 
@@ -44,6 +46,8 @@ export interface PairedSession {
 interface JsonAnswer {
   readonly status: number;
   readonly body: unknown;
+  /** The answer's `Retry-After`, parsed and bounded (retry-after.ts); undefined when absent or malformed. */
+  readonly retryAfterMs: number | undefined;
 }
 
 /** POST `body` as JSON to `path` of the relay; resolves with the status and parsed JSON body. */
@@ -98,12 +102,15 @@ function postJson(endpoint: RelayEndpoint, path: string, body: unknown, options:
       res.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
         const type = String(res.headers['content-type'] ?? '');
+        const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
         if (!type.startsWith('application/json')) {
-          fail(new KubepairError('KP_ERR_RELAY_BAD_RESPONSE', `HTTP ${status} with content type ${JSON.stringify(type.slice(0, 60))}`));
+          // A proxy's or load balancer's page: still a 429/503 whose Retry-After counts.
+          const retry = (status === 429 || status === 503) && retryAfterMs !== undefined ? { retryAfterMs } : {};
+          fail(new KubepairError('KP_ERR_RELAY_BAD_RESPONSE', `HTTP ${status} with content type ${JSON.stringify(type.slice(0, 60))}`, retry));
           return;
         }
         try {
-          succeed({ status, body: JSON.parse(text) as unknown });
+          succeed({ status, body: JSON.parse(text) as unknown, retryAfterMs });
         } catch (err) {
           fail(new KubepairError('KP_ERR_RELAY_BAD_RESPONSE', `HTTP ${status} with a body that is not JSON`, { cause: err }));
         }
@@ -115,7 +122,7 @@ function postJson(endpoint: RelayEndpoint, path: string, body: unknown, options:
 
 /** The relay's error for a failed call; a refusal of a call without a token says how to give one. */
 function callError(endpoint: RelayEndpoint, answer: JsonAnswer): KubepairError {
-  const error = errorFromRelayAnswer(answer.status, answer.body);
+  const error = errorFromRelayAnswer(answer.status, answer.body, answer.retryAfterMs);
   if (error.code !== 'KP_ERR_RELAY_UNAUTHORIZED' || endpoint.token !== undefined) return error;
   return new KubepairError(
     'KP_ERR_RELAY_UNAUTHORIZED',

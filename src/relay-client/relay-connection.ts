@@ -25,6 +25,18 @@ const UNTRUSTED_CERTIFICATE = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
 
+/** Certificate verification failures: the relay's certificate (or what stands in for it) is not trusted. */
+const CERTIFICATE_FAILURES = new Set([...UNTRUSTED_CERTIFICATE, 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_REVOKED', 'HOSTNAME_MISMATCH']);
+
+/**
+ * True when `err` (a connection error's cause) is a TLS certificate that did not verify: a
+ * misconfiguration (a missing --relay-ca, a wrong host, an intercepting proxy) that no retry mends.
+ */
+export function isCertificateFailure(err: unknown): boolean {
+  const code: unknown = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
+  return typeof code === 'string' && CERTIFICATE_FAILURES.has(code);
+}
+
 /**
  * What OpenSSL says when the bytes that came back to our ClientHello are not TLS at all: most
  * often an HTTP answer from a server without TLS ("wrong version number"; OpenSSL 3.2 and later

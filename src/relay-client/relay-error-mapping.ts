@@ -39,14 +39,18 @@ function relayDetail(code: ErrorCode, message: string): string | undefined {
   return rest === '' ? undefined : sanitizeRelayText(rest);
 }
 
-/** The error for a non-2xx relay answer with `status` and (possibly invalid) JSON `body`. */
-export function errorFromRelayAnswer(status: number, body: unknown): KubepairError {
+/**
+ * The error for a non-2xx relay answer with `status` and (possibly invalid) JSON `body`;
+ * `retryAfterMs` (its parsed `Retry-After`) is kept on a 429 or 503, the answers it belongs to.
+ */
+export function errorFromRelayAnswer(status: number, body: unknown, retryAfterMs?: number): KubepairError {
+  const retry = (status === 429 || status === 503) && retryAfterMs !== undefined ? { retryAfterMs } : {};
   const parsed = RelayErrorBodySchema.safeParse(body);
   if (parsed.success && RELAY_SENDABLE.has(parsed.data.error.code)) {
     const code = parsed.data.error.code as ErrorCode;
-    return new KubepairError(code, relayDetail(code, parsed.data.error.message));
+    return new KubepairError(code, relayDetail(code, parsed.data.error.message), retry);
   }
-  return new KubepairError('KP_ERR_RELAY_BAD_RESPONSE', `HTTP ${status} without a kubepair error body`);
+  return new KubepairError('KP_ERR_RELAY_BAD_RESPONSE', `HTTP ${status} without a kubepair error body`, retry);
 }
 
 /** The error a close code stands for, or undefined for a normal close (1000). */

@@ -46,6 +46,7 @@ import { connectionError, relayAgent } from './relay-connection.js';
 import { resolveRelay } from './relay-endpoint.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
 import { errorFromCloseCode, errorFromRelayAnswer } from './relay-error-mapping.js';
+import { parseRetryAfter } from './retry-after.js';
 import { SESSION_ID_PATTERN, SESSION_KEY_PATTERN, relaySocketPath } from '../protocol/relay-api.js';
 import { RelayControlMessageSchema, parseControlFrame } from '../protocol/relay-control.js';
 import type { PeerRole } from '../protocol/relay-api.js';
@@ -102,6 +103,7 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
   #closing = false;
   #closeEmitted = false;
   #failure: KubepairError | undefined;
+  #closeError: KubepairError | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
   readonly #liveness: RelaySocketLiveness;
   #livenessTimer: NodeJS.Timeout | undefined;
@@ -138,6 +140,11 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
 
   get closed(): boolean {
     return this.#closing || this.#closeEmitted;
+  }
+
+  /** The error the `close` event carried (undefined before it, and when we closed the socket ourselves). */
+  get closeError(): KubepairError | undefined {
+    return this.#closeError;
   }
 
   /**
@@ -328,16 +335,18 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
     this.#closeEmitted = true;
     this.#held = [];
     const error = this.#failure ?? (this.#closing ? undefined : errorFromCloseCode(code, reason));
+    this.#closeError = error;
     this.emit('close', error === undefined ? { code, reason } : { code, reason, error });
   }
 }
 
-/** Read at most RELAY_CLIENT_RESPONSE_MAX_BYTES of a refused upgrade's answer and map it. */
+/** Read at most RELAY_CLIENT_RESPONSE_MAX_BYTES of a refused upgrade's answer and map it (with its Retry-After). */
 function refusedUpgradeError(res: IncomingMessage): Promise<KubepairError> {
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const status = res.statusCode ?? 0;
+    const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
     const finish = (): void => {
       let body: unknown;
       try {
@@ -345,7 +354,7 @@ function refusedUpgradeError(res: IncomingMessage): Promise<KubepairError> {
       } catch {
         body = undefined; // a non-JSON answer maps to KP_ERR_RELAY_BAD_RESPONSE below
       }
-      resolve(errorFromRelayAnswer(status, body));
+      resolve(errorFromRelayAnswer(status, body, retryAfterMs));
     };
     res.on('data', (chunk: Buffer) => {
       size += chunk.length;

@@ -16,6 +16,8 @@ export interface FailureBudget {
   exhausted(address: string): Promise<boolean>;
   /** Spend one unit of `address`'s budget (one unauthenticated failure). */
   spend(address: string): Promise<void>;
+  /** How long until `address`'s current window ends, in ms (0 without one): the 429's `Retry-After`. */
+  retryAfterMs(address: string): Promise<number>;
 }
 
 interface Window {
@@ -44,6 +46,11 @@ export class AddressLimiter implements FailureBudget {
   spend(address: string): Promise<void> {
     this.hit(address);
     return Promise.resolve();
+  }
+
+  retryAfterMs(address: string): Promise<number> {
+    const window = this.#current(address);
+    return Promise.resolve(window === undefined ? 0 : Math.max(0, window.start + this.#windowMs - this.#now()));
   }
 
   /** True while `address` has used up its events in the current window. */

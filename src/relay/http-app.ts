@@ -31,13 +31,13 @@ import { fastify, LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
 import { KubepairError } from '../errors/index.js';
-import { RELAY_CONNECTION_CHECK_INTERVAL_MS } from '../limits.js';
+import { RELAY_CONNECTION_CHECK_INTERVAL_MS, RELAY_RETRY_AFTER_UNAVAILABLE_MS } from '../limits.js';
 import { API_PAIR_PATH, API_SESSIONS_PATH, HEALTHZ_PATH, METRICS_PATH, READYZ_PATH } from '../protocol/relay-api.js';
 import type { CreateSessionResponse, EndSessionParams, PairRequest, PairResponse } from '../protocol/relay-api.js';
 import type { FailureBudget } from './address-limiter.js';
 import type { ClientAddressResolver } from './client-address.js';
 import { ConnectionGate } from './connection-gate.js';
-import { errorAnswer } from './http-errors.js';
+import { errorAnswer, retryAfterSeconds } from './http-errors.js';
 import { OriginPolicy } from './origin-policy.js';
 import { ScopeError } from './relay-auth.js';
 import type { RelayAuthenticator, RelayPrincipal } from './relay-auth.js';
@@ -159,6 +159,10 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
       log.error({ event: 'api_error', route: routeOf(request), err: describeError(err), cause: describeError(answer.error.cause) }, answer.error.message);
     }
     if (answer.status === 401) void reply.header('www-authenticate', 'Bearer realm="kubepair-relay"');
+    // Every 429 and 503 says when to come back (the rate limit and the failure budget set their own).
+    if ((answer.status === 429 || answer.status === 503) && !reply.hasHeader('retry-after')) {
+      void reply.header('retry-after', retryAfterSeconds(RELAY_RETRY_AFTER_UNAVAILABLE_MS));
+    }
     return reply.code(answer.status).send(answer.body);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -174,6 +178,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     if (!probe && (await failures.exhausted(request.ip))) {
       metrics.limitHits.labels('auth_failures').inc();
       refusals.limitHit(request.ip, 'auth_failures');
+      void reply.header('retry-after', retryAfterSeconds(await failures.retryAfterMs(request.ip)));
       throw new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many refused requests from this address; wait a minute');
     }
     if (/[?#]/.test(request.url)) {

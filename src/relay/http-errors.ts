@@ -50,6 +50,11 @@ export function toRelayError(err: unknown): KubepairError {
   return new KubepairError('KP_ERR_INTERNAL', undefined, { cause: err });
 }
 
+/** `Retry-After` in whole seconds (RFC 9110 §10.2.3 delay-seconds), rounded up so that a retry is never early. */
+export function retryAfterSeconds(ms: number): string {
+  return String(Math.max(1, Math.ceil(ms / 1000)));
+}
+
 /** The status and JSON body answering `err`. */
 export function errorAnswer(err: unknown): RelayErrorAnswer {
   const error = toRelayError(err);

@@ -48,6 +48,12 @@ export class ReconnectBudget {
     return true;
   }
 
+  /** How long until the current window of `role` of session `id` ends, in ms (0 without one): a refusal's `Retry-After`. */
+  retryAfterMs(id: string, role: PeerRole): number {
+    const window = this.#bySide.get(`${id}/${role}`);
+    return window === undefined ? 0 : Math.max(0, window.start + WINDOW_MS - this.#now());
+  }
+
   /** Forget both sides of session `id` (it ended). */
   forget(id: string): void {
     this.#bySide.delete(`${id}/agent`);

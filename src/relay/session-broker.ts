@@ -140,6 +140,11 @@ export class SessionBroker {
     return this.#reconnects.spend(id, role);
   }
 
+  /** How long until `role` of session `id` may open sockets again after spendReconnect said no, in ms. */
+  reconnectRetryAfterMs(id: string, role: PeerRole): number {
+    return this.#reconnects.retryAfterMs(id, role);
+  }
+
   /**
    * Rebuild a session a previous relay process held, from a key the upgrade handler verified.
    * Rejects with SessionLimitError when the store's bounds are reached.

@@ -28,6 +28,9 @@
  * After `established`, each side may open --max-reconnects-per-minute new sockets (resumptions
  * and replacements) per minute; past it 429 KP_ERR_RELAY_RATE_LIMITED, summed in the refusal audit.
  *
+ * Every 429 and 503 carries `Retry-After` (docs/protocol.md §11.4): a 429 the seconds until its
+ * window ends, a 503 RELAY_RETRY_AFTER_UNAVAILABLE_MS; endpoints wait at least that long.
+ *
  * Before `established`, a second socket for a role that is connected is accepted and then closed
  * with 4409 by the broker, as docs/design.md §3 specifies; after it, the newer socket replaces the
  * older. Untrusted input: the whole upgrade request.
@@ -37,12 +40,13 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocketServer } from 'ws';
 import { KubepairError, isKubepairError } from '../errors/index.js';
+import { RELAY_RETRY_AFTER_UNAVAILABLE_MS } from '../limits.js';
 import { WS_SUBPROTOCOL } from '../version.js';
 import { SESSION_ID_PATTERN, SESSION_KEY_PATTERN, WS_PATH_PREFIX } from '../protocol/relay-api.js';
 import type { PeerRole } from '../protocol/relay-api.js';
 import type { FailureBudget } from './address-limiter.js';
 import type { ClientAddressResolver } from './client-address.js';
-import { errorAnswer, refuseUpgrade } from './http-errors.js';
+import { errorAnswer, refuseUpgrade, retryAfterSeconds } from './http-errors.js';
 import type { OriginPolicy } from './origin-policy.js';
 import { parseBearer } from './relay-auth.js';
 import { describeError, pathOnly } from './relay-log.js';
@@ -111,9 +115,12 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     };
     socket.on('error', onEarlyError);
     const address = addresses.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']);
-    const answer = (error: KubepairError, role?: PeerRole, sessionId?: string): void => {
+    const answer = (error: KubepairError, role?: PeerRole, sessionId?: string, retryAfterMs?: number): void => {
       log.info({ event: 'upgrade_refused', code: error.code, address, role, session: sessionId }, error.message);
-      refuseUpgrade(socket, errorAnswer(error), error.status === 401 ? { 'WWW-Authenticate': 'Bearer realm="kubepair-relay"' } : {});
+      const headers: Record<string, string> = {};
+      if (error.status === 401) headers['WWW-Authenticate'] = 'Bearer realm="kubepair-relay"';
+      if (retryAfterMs !== undefined) headers['Retry-After'] = retryAfterSeconds(retryAfterMs);
+      refuseUpgrade(socket, errorAnswer(error), headers);
     };
     /** Refuse an upgrade that failed a check: an unauthenticated failure. */
     const refuse = async (error: KubepairError, role?: PeerRole, sessionId?: string): Promise<void> => {
@@ -124,13 +131,13 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     };
 
     if (options.isClosing()) {
-      answer(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN'));
+      answer(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN'), undefined, undefined, RELAY_RETRY_AFTER_UNAVAILABLE_MS);
       return;
     }
     if (await failures.exhausted(address)) {
       metrics.limitHits.labels('auth_failures').inc();
       refusals.limitHit(address, 'auth_failures');
-      answer(new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many refused requests from this address; wait a minute'));
+      answer(new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many refused requests from this address; wait a minute'), undefined, undefined, await failures.retryAfterMs(address));
       return;
     }
     const url = req.url ?? '';
@@ -169,7 +176,8 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       session = await store.get(sessionId);
     } catch (err) {
       log.error({ event: 'relay_error', session: sessionId, err: describeError(err) }, 'upgrade failed');
-      answer(storeTrouble(err), role, sessionId);
+      const trouble = storeTrouble(err);
+      answer(trouble, role, sessionId, trouble.code === 'KP_ERR_RELAY_STORE_UNAVAILABLE' ? RELAY_RETRY_AFTER_UNAVAILABLE_MS : undefined);
       return;
     }
     if (session === undefined) {
@@ -197,7 +205,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
         session = await broker.recreate({ id: sessionId, role, keyExpiresAt: proof.expiresAt, keyDigest: digest, address });
       } catch (err) {
         if (err instanceof SessionLimitError) {
-          answer(err, role, sessionId); // counted and audited by the broker; not the caller's failure
+          answer(err, role, sessionId, RELAY_RETRY_AFTER_UNAVAILABLE_MS); // counted and audited by the broker; not the caller's failure
           return;
         }
         throw err;
@@ -209,14 +217,19 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       return;
     }
     if (options.isClosing()) {
-      answer(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN'), role, sessionId);
+      answer(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN'), role, sessionId, RELAY_RETRY_AFTER_UNAVAILABLE_MS);
       return;
     }
     if (session.state === 'established' && !broker.spendReconnect(sessionId, role)) {
       // Authenticated, so not a failure of the budget: a resumption loop or a leaked key (§8.1).
       metrics.limitHits.labels('reconnects').inc();
       refusals.limitHit(address, 'reconnects', { session: sessionId, role });
-      answer(new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many new sockets for this side of the session; wait a minute'), role, sessionId);
+      answer(
+        new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many new sockets for this side of the session; wait a minute'),
+        role,
+        sessionId,
+        broker.reconnectRetryAfterMs(sessionId, role),
+      );
       return;
     }
     const admitted = session;

@@ -10,10 +10,10 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { performance } from 'node:perf_hooks';
 import type { SecureChannel } from '../../../src/channel/index.js';
 import { openSecureChannel } from '../../../src/channel/index.js';
-import type { KubepairError } from '../../../src/errors/index.js';
-import { isKubepairError } from '../../../src/errors/index.js';
+import { KubepairError, isKubepairError } from '../../../src/errors/index.js';
 import { DurableLink, backoffDelayMs, createSession, openRelaySocket, pair } from '../../../src/relay-client/index.js';
 import type { LinkTiming, RelaySocket } from '../../../src/relay-client/index.js';
 import type { RelayControlMessage } from '../../../src/protocol/relay-control.js';
@@ -32,6 +32,8 @@ const FAST: Partial<LinkTiming> = {
   checkIntervalMs: 100,
   resumeTimeoutMs: 5_000,
 };
+
+type OpenSocket = (signal: AbortSignal) => Promise<RelaySocket>;
 
 interface LinkedPair {
   readonly agent: SecureChannel;
@@ -82,7 +84,8 @@ describe('DurableLink: a session survives cuts, black holes and relay restarts',
   const agentEndpoint = () => ({ url: `http://127.0.0.1:${agentProxy.port}`, token: relay.tokens.agent });
   const clientEndpoint = () => ({ url: `http://127.0.0.1:${clientProxy.port}`, token: relay.tokens.client });
 
-  async function linkedPair(resumeWindowS: number): Promise<LinkedPair> {
+  /** `clientOpen` wraps how the client's link opens its later sockets (a test's refusals). */
+  async function linkedPair(resumeWindowS: number, clientOpen: (open: OpenSocket) => OpenSocket = (open) => open): Promise<LinkedPair> {
     const session = await createSession(agentEndpoint());
     const openAgent = (signal?: AbortSignal) => openRelaySocket({ endpoint: agentEndpoint(), role: 'agent', sessionId: session.sessionId, key: session.agentKey, signal });
     const agentSocket = await openAgent();
@@ -110,7 +113,7 @@ describe('DurableLink: a session survives cuts, black holes and relay restarts',
       timing: FAST,
       onCarrier: (socket) => socket.sendEstablished(resumeWindowS),
     });
-    const clientLink = new DurableLink({ channel: client, socket: clientSocket, openSocket: openClient, resumeWindowMs: windowMs, timing: FAST });
+    const clientLink = new DurableLink({ channel: client, socket: clientSocket, openSocket: clientOpen(openClient), resumeWindowMs: windowMs, timing: FAST });
     for (const [name, link] of [
       ['agent', agentLink],
       ['client', clientLink],
@@ -206,6 +209,29 @@ describe('DurableLink: a session survives cuts, black holes and relay restarts',
     relay = await startRelay({ args: ['--rate-limit', '10000'], restartOf: relay });
     assert.equal(await within(60_000, 'transfer', hash), sha256(bytes));
     await until(() => linked.events.includes('client resumed') && linked.events.includes('agent resumed'), 'both resumed');
+  });
+
+  it('a reconnect the relay refuses with Retry-After waits at least that long (longer than the whole backoff), then resumes', T, async () => {
+    const retryAfterMs = 1_500; // above FAST.maxDelayMs (400 ms): only the Retry-After can explain a wait this long
+    const attempts: number[] = [];
+    const linked = await linkedPair(60, (open) => async (signal) => {
+      attempts.push(performance.now());
+      // The relay's answer to the first reconnect: 429 with Retry-After, as relay-socket.ts maps it.
+      if (attempts.length === 1) throw new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many new sockets for this side of the session; wait a minute', { retryAfterMs });
+      return open(signal);
+    });
+    // Bytes the agent sent after `established`, on the same socket, have crossed the relay: it is
+    // established there, so the cut suspends the session instead of ending a pairing attempt.
+    const first = randomBytes(64 * 1024);
+    assert.equal(await within(30_000, 'a first transfer', transfer(linked, first)), sha256(first));
+    await clientProxy.cut();
+    await until(() => linked.events.includes('client resumed'), 'the client to resume after the wait').catch((err: unknown) => {
+      throw new Error(`${(err as Error).message} (events: ${linked.events.join(', ')}; attempts: ${attempts.length})`);
+    });
+    assert.equal(attempts.length, 2, 'one refused attempt, one that resumed');
+    // A lower bound only: a timer never fires early, so this cannot flake on a slow machine.
+    assert.ok(attempts[1]! - attempts[0]! >= retryAfterMs - 5, `the second attempt came ${Math.round(attempts[1]! - attempts[0]!)} ms after the refusal`);
+    assert.equal(linked.client.state, 'live');
   });
 
   it('Security: nothing comes back within the resume window: both links end with KP_ERR_RESUME_WINDOW_EXPIRED and close their channels', T, async () => {

@@ -280,7 +280,10 @@ describe('relay limits on the API', { timeout: 300_000 }, () => {
         assertError(await api(relay, 'GET', '/healthz', { headers: { origin: 'https://evil.example' } }), 403, 'KP_ERR_RELAY_ORIGIN_DENIED');
       }
       // The budget (3 per minute) is spent: every other route answers this address 429, even with a good token.
-      assertError(await api(relay, 'POST', SESSION, { token: relay.tokens.agent, body: BODY }), 429, 'KP_ERR_RELAY_RATE_LIMITED');
+      const budgetGone = await api(relay, 'POST', SESSION, { token: relay.tokens.agent, body: BODY });
+      assertError(budgetGone, 429, 'KP_ERR_RELAY_RATE_LIMITED');
+      const retryAfter = Number(budgetGone.headers.get('retry-after'));
+      assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 60, `Retry-After: the rest of the address's minute, in seconds: ${budgetGone.headers.get('retry-after')}`);
       assert.equal(await metric(relay, 'kubepair_relay_auth_failures_total', '{where="origin"}', '127.0.0.2'), 8, 'every refusal is counted');
       const stopped = await relay.stop();
       assert.equal(stopped.code, 0);
@@ -324,6 +327,7 @@ describe('relay limits on the API', { timeout: 300_000 }, () => {
       assert.equal((await api(relay, 'POST', SESSION, { token: other, body: BODY })).status, 201, 'another token has its own quota');
       const full = await api(relay, 'POST', SESSION, { token: other, body: BODY });
       assertError(full, 503, 'KP_ERR_RELAY_CAPACITY');
+      assert.equal(full.headers.get('retry-after'), '2', 'a 503 says when to come back (RELAY_RETRY_AFTER_UNAVAILABLE_MS)');
       assert.equal(await metric(relay, 'kubepair_relay_limit_hits_total', '{limit="sessions_per_token"}'), 1);
       assert.equal(await metric(relay, 'kubepair_relay_limit_hits_total', '{limit="sessions_total"}'), 1);
     } finally {

@@ -455,6 +455,14 @@ describe('Security: a flood of reconnects', { timeout: 300_000 }, () => {
       message: 'too many requests to the relay from this address; slow down: too many new sockets for this side of the session; wait a minute',
     });
     assert.equal(await metric(relay, 'kubepair_relay_limit_hits_total', '{limit="reconnects"}'), 1);
+    // The refusal says when the side's minute ends (Retry-After), and the relay client keeps it for the reconnect loop.
+    const refusedByClient = await openRelaySocket({ endpoint: { url: relay.url }, role: 'client', sessionId: session.session_id, key: pairing.client_key }).then(
+      () => assert.fail('the 11th reconnect was accepted'),
+      (err: unknown) => err,
+    );
+    assert.ok(isKubepairError(refusedByClient, 'KP_ERR_RELAY_RATE_LIMITED'), String(refusedByClient));
+    const retryAfterMs = refusedByClient.retryAfterMs ?? -1;
+    assert.ok(retryAfterMs >= 1_000 && retryAfterMs <= 60_000, `Retry-After of the reconnect limit: ${retryAfterMs} ms, within the side's minute`);
     assert.equal(current.ws.readyState, current.ws.OPEN, 'the refused reconnect did not touch the current socket');
     await exchange(agent, current, 'after the flood');
     assert.equal(await metric(relay, 'kubepair_relay_open_sockets', '{role="client"}'), 1, 'replaced sockets do not pile up');
@@ -469,6 +477,13 @@ describe('Security: a flood of reconnects', { timeout: 300_000 }, () => {
     const budgetGone = await refusal(openPeer(relay, 'agent', session.session_id, session.agent_key));
     assert.equal(budgetGone.status, 429);
     assert.match(budgetGone.message ?? '', /too many refused requests from this address/);
+    const budgetByClient = await openRelaySocket({ endpoint: { url: relay.url }, role: 'agent', sessionId: session.session_id, key: session.agent_key }).then(
+      () => assert.fail('an upgrade past the failure budget was accepted'),
+      (err: unknown) => err,
+    );
+    assert.ok(isKubepairError(budgetByClient, 'KP_ERR_RELAY_RATE_LIMITED'), String(budgetByClient));
+    const budgetRetryMs = budgetByClient.retryAfterMs ?? -1;
+    assert.ok(budgetRetryMs >= 1_000 && budgetRetryMs <= 60_000, `Retry-After of the failure budget: ${budgetRetryMs} ms, within the address's minute`);
     await exchange(agentNewer, current, 'the session outlived the flood');
     const audit = await auditOf(relay, session.session_id, has('socket_replaced'));
     assert.equal(audit.filter((r) => r.event === 'socket_replaced').length, 11, 'ten client replacements and one agent replacement');
