@@ -13,7 +13,6 @@
  * undo a newer socket's attach on the other.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { isKubepairError } from '../../../src/errors/index.js';
@@ -25,25 +24,10 @@ import { SessionLimitError } from '../../../src/relay/session-store.js';
 import { startRedis } from '../../helpers/redis-server.js';
 import type { TestRedis } from '../../helpers/redis-server.js';
 import { within } from '../../helpers/wait-until.js';
+import { TEST_KEY_EXPIRY, TEST_SESSION_POLICY, actor, digest } from '../../helpers/session-store-fixture.js';
 
-const POLICY: SessionPolicy = {
-  unpairedTtlMs: 60_000,
-  establishedLifetimeMs: 120_000,
-  claimConnectTimeoutMs: 30_000,
-  maxPairingAttempts: 5,
-  maxSessions: 100,
-  maxSessionsPerToken: 50,
-  maxSessionsPerAddress: 50,
-  nameplateQuarantineMs: 0,
-  maxResumeWindowMs: 60_000,
-  maxRecreatedWaiting: 10,
-};
-
-/** The key expiry written into test sessions (the store only keeps and reports it). */
-const KEY_EXPIRY = Date.now() + 3_600_000;
-
-const digest = (): Uint8Array => randomBytes(32);
-const actor = { tokenName: 'agent-1', address: '127.0.0.1' };
+const POLICY = TEST_SESSION_POLICY;
+const KEY_EXPIRY = TEST_KEY_EXPIRY;
 
 /** How a test gets a fresh, empty store of one kind. */
 interface StoreKind {

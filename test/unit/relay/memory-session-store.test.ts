@@ -4,31 +4,14 @@
  * test/integration/relay/session-store-contract.test.ts.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { isKubepairError } from '../../../src/errors/index.js';
 import { MemorySessionStore } from '../../../src/relay/memory-session-store.js';
 import { newSessionId } from '../../../src/relay/secrets.js';
-import type { SessionPolicy } from '../../../src/relay/session-store.js';
+import { TEST_KEY_EXPIRY, TEST_SESSION_POLICY, actor, digest } from '../../helpers/session-store-fixture.js';
 
-const POLICY: SessionPolicy = {
-  unpairedTtlMs: 60_000,
-  establishedLifetimeMs: 120_000,
-  claimConnectTimeoutMs: 30_000,
-  maxPairingAttempts: 5,
-  maxSessions: 100,
-  maxSessionsPerToken: 50,
-  maxSessionsPerAddress: 50,
-  nameplateQuarantineMs: 0,
-  maxResumeWindowMs: 60_000,
-  maxRecreatedWaiting: 10,
-};
-
-/** The key expiry written into test sessions (the store only keeps and reports it). */
-const KEY_EXPIRY = Date.now() + 3_600_000;
-
-const digest = (): Uint8Array => randomBytes(32);
-const actor = { tokenName: 'agent-1', address: '127.0.0.1' };
+const POLICY = TEST_SESSION_POLICY;
+const KEY_EXPIRY = TEST_KEY_EXPIRY;
 
 function timers(): number {
   return process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
