@@ -43,19 +43,10 @@ interface LinkedPair {
   readonly events: string[];
 }
 
-function nextControl(socket: RelaySocket, type: RelayControlMessage['type']): Promise<RelayControlMessage> {
-  return within(
-    10_000,
-    type,
-    new Promise((resolve) => {
-      const listener = (message: RelayControlMessage): void => {
-        if (message.type !== type) return;
-        socket.controlMessages.off('control', listener);
-        resolve(message);
-      };
-      socket.controlMessages.on('control', listener);
-    }),
-  );
+async function nextControl(socket: RelaySocket, type: RelayControlMessage['type']): Promise<RelayControlMessage> {
+  const message = await within(10_000, type, socket.nextControl([type]));
+  assert.ok(message !== undefined, `the socket closed before ${type}`);
+  return message;
 }
 
 describe('DurableLink: a session survives cuts, black holes and relay restarts', { timeout: 600_000 }, () => {

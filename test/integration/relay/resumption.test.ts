@@ -493,19 +493,10 @@ describe('Security: a flood of reconnects', { timeout: 300_000 }, () => {
 });
 
 /** The next relay control message of `type` on `socket` (bounded). */
-function nextControl(socket: RelaySocket, type: RelayControlMessage['type']): Promise<RelayControlMessage> {
-  return within(
-    10_000,
-    `control ${type}`,
-    new Promise((resolve) => {
-      const listener = (message: RelayControlMessage): void => {
-        if (message.type !== type) return;
-        socket.controlMessages.off('control', listener);
-        resolve(message);
-      };
-      socket.controlMessages.on('control', listener);
-    }),
-  );
+async function nextControl(socket: RelaySocket, type: RelayControlMessage['type']): Promise<RelayControlMessage> {
+  const message = await within(10_000, `control ${type}`, socket.nextControl([type]));
+  assert.ok(message !== undefined, `the socket closed before ${type}`);
+  return message;
 }
 
 function closeOf(socket: RelaySocket): Promise<TransportCloseInfo> {
