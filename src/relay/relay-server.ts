@@ -24,6 +24,7 @@ import { ClientAddressResolver } from './client-address.js';
 import { buildRelayApp } from './http-app.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import { ephemeralRelaySecret, openRelaySecret } from './relay-secret.js';
+import { loadClusterKey } from './node-auth.js';
 import { OriginPolicy } from './origin-policy.js';
 import { AnonymousAuthenticator, TokenAuthenticator } from './relay-auth.js';
 import type { RelayAuthenticator } from './relay-auth.js';
@@ -93,6 +94,9 @@ export class RelayServer {
       // Session keys are MACs under this secret, so a restarted relay still verifies them (§8.1).
       const secret = config.stateDir === undefined ? ephemeralRelaySecret() : await openRelaySecret(config.stateDir);
       const keys = new SessionKeys(secret.value);
+      // Checked at start-up so that a missing or unsafe key stops the node before it takes sessions.
+      // The node-to-node splice that uses it is not built yet (docs/design.md §8.2, plan).
+      if (config.cluster !== undefined) await loadClusterKey(config.cluster.keyFile);
       const store = await openSessionStore(config.store ?? { kind: 'memory' }, {
         unpairedTtlMs: limits.unpairedTtlMs,
         establishedLifetimeMs: limits.establishedLifetimeMs,
@@ -186,7 +190,7 @@ export class RelayServer {
       if (!native) {
         log.warn({ event: 'bufferutil_missing' }, 'bufferutil is not loaded: ws masks frames in JavaScript and forwarding is several times slower');
       }
-      log.info({ event: 'relay_listening', url: address.url, auth: auth.mode, tls: tls !== undefined, native_masking: native, store: storeName(config.store) }, 'relay listening');
+      log.info({ event: 'relay_listening', url: address.url, auth: auth.mode, tls: tls !== undefined, native_masking: native, store: storeName(config.store), advertise: config.cluster?.advertise ?? null }, 'relay listening');
       if (signal !== undefined) {
         const stop = (): void => {
           this.close().catch((err: unknown) => log.error({ event: 'shutdown_failed', err: describeError(err) }, 'shutdown failed'));
