@@ -434,6 +434,7 @@ function snapshot(entry: Entry): SessionRecord {
     expiresAt: entry.expiresAt,
     keyExpiresAt: entry.keyExpiresAt,
     connected: Object.freeze({ ...entry.connected }),
+    attachments: Object.freeze({ ...entry.tags }),
     resumeWindowMs: entry.resumeWindowMs,
     resumeBy: entry.resumeBy,
     recreated: entry.recreated,

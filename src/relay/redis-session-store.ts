@@ -442,6 +442,7 @@ function toRecord(raw: RawSession): SessionRecord {
     expiresAt: numberOf(raw, 'ex'),
     keyExpiresAt: numberOf(raw, 'kx'),
     connected: Object.freeze({ agent: text(raw, 'ca') === '1', client: text(raw, 'cc') === '1' }),
+    attachments: Object.freeze({ agent: text(raw, 'ta'), client: text(raw, 'tc') }),
     resumeWindowMs: numberOf(raw, 'rw'),
     resumeBy: text(raw, 'rb') === '' ? undefined : numberOf(raw, 'rb'),
     recreated: text(raw, 'rc') === '1',

@@ -72,6 +72,12 @@ export interface SessionRecord {
   /** Epoch ms written into the session's keys: no key of it is valid after this. */
   readonly keyExpiresAt: number;
   readonly connected: Readonly<Record<PeerRole, boolean>>;
+  /**
+   * Each side's current attachment tag ('' before its first socket). It stays after a detach or a
+   * suspension, naming the socket (and, in a cluster, the node: attachment-tag.ts) that had the
+   * side last; only `connected` says whether that socket is still there.
+   */
+  readonly attachments: Readonly<Record<PeerRole, string>>;
   /** How long a side may be gone after `established` before the session ends (0: not at all). */
   readonly resumeWindowMs: number;
   /** While a side is suspended: epoch ms by which it must be back. */
