@@ -116,7 +116,7 @@ export class RelayServer {
         openSockets: () => broker.openSockets(),
         queuedBytes: () => broker.queuedBytes(),
       });
-      const broker: SessionBroker = new SessionBroker({ store, metrics, audit, log, limits, durableKeys: secret.origin !== 'ephemeral' });
+      const broker: SessionBroker = new SessionBroker({ store, metrics, audit, log, limits, durableKeys: secret.origin !== 'ephemeral', nodeId: config.cluster?.advertise });
       if (destination instanceof EventEmitter) destination.on('drop', () => metrics.logLinesDropped.inc());
       const addresses = new ClientAddressResolver(config.trustProxy.length > 0 ? parseTrustedProxies(config.trustProxy) : undefined);
       const origins = new OriginPolicy(config.allowOrigins);

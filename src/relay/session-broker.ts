@@ -87,6 +87,8 @@ export interface SessionBrokerOptions {
   readonly limits: RelayLimits;
   /** True when session keys survive a restart (the relay secret is kept in a state directory). */
   readonly durableKeys: boolean;
+  /** This node's id (--advertise) in a cluster; absent on a single node (docs/design.md §8.2). */
+  readonly nodeId?: string | undefined;
 }
 
 export class SessionBroker {
@@ -96,6 +98,7 @@ export class SessionBroker {
   readonly #log: Logger;
   readonly #limits: RelayLimits;
   readonly #durableKeys: boolean;
+  readonly #nodeId: string | undefined;
   readonly #links = new Map<string, SessionLink>();
   /** Sessions that ended here, remembered as long as their keys can be valid (ended-sessions.ts). */
   readonly #ended: EndedSessions;
@@ -112,6 +115,7 @@ export class SessionBroker {
     this.#log = options.log;
     this.#limits = options.limits;
     this.#durableKeys = options.durableKeys;
+    this.#nodeId = options.nodeId;
     this.#ended = new EndedSessions({
       capacity: RELAY_ENDED_SESSIONS_REMEMBERED,
       rememberMs: options.limits.unpairedTtlMs + options.limits.establishedLifetimeMs,
@@ -206,7 +210,7 @@ export class SessionBroker {
       tokenName: admission.tokenName,
       clientKeyDigest: role === 'client' ? admission.keyDigest : undefined,
     };
-    const peer = new PeerConnection(ws, identity);
+    const peer = new PeerConnection(ws, identity, this.#nodeId);
     // Until wired below, a socket error must not crash the process.
     ws.on('error', (err) => this.#onSocketError(peer, err));
     if (this.#closing) {

@@ -2,7 +2,8 @@
  * Starting a relay node of a cluster (docs/design.md §8.2, docs/operations.md "Relay cluster"):
  * `--advertise` and `--cluster-key-file` go together and need `--store redis://`; the key file
  * is checked like the relay's other secrets before the node takes any session, and the key is in
- * no log line. Real relay processes on a real redis-server.
+ * no log line; the node's sockets are tagged with its id in the store. Real relay processes on a
+ * real redis-server.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -11,7 +12,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startRedis } from '../../helpers/redis-server.js';
 import type { TestRedis } from '../../helpers/redis-server.js';
-import { privateTempDir, runCli, startRelay } from '../../helpers/relay-process.js';
+import { createClient } from '@redis/client';
+import type { RedisClientType } from '@redis/client';
+import { nodeOfAttachment } from '../../../src/relay/attachment-tag.js';
+import { connectPair, privateTempDir, runCli, startRelay } from '../../helpers/relay-process.js';
 
 describe('relay cluster node start-up (a real relay process on a real redis-server)', { timeout: 120_000 }, () => {
   let redis: TestRedis | undefined;
@@ -43,12 +47,24 @@ describe('relay cluster node start-up (a real relay process on a real redis-serv
     ...extra,
   ];
 
-  it('a node with --advertise, a 0600 cluster key and a Redis store starts, says its advertised URL, and never logs the key', async () => {
-    const relay = await startRelay({ anonymous: true, args: ['--store', redis!.url, '--advertise', 'http://127.0.0.1:1', '--cluster-key-file', keyFile] });
+  it('a node with --advertise, a 0600 cluster key and a Redis store starts, says its advertised URL, tags its sockets with it in Redis, and never logs the key', async () => {
+    const advertise = 'http://127.0.0.1:1';
+    const relay = await startRelay({ args: ['--store', redis!.url, '--store-prefix', 'kp-node:', '--advertise', advertise, '--cluster-key-file', keyFile] });
+    const store = createClient({ url: redis!.url }) as unknown as RedisClientType;
+    store.on('error', () => undefined);
+    await store.connect();
     try {
       const listening = await relay.logs.waitFor((record) => record.event === 'relay_listening', 10_000, 0, 'relay_listening');
-      assert.equal(listening['advertise'], 'http://127.0.0.1:1', JSON.stringify(listening));
+      assert.equal(listening['advertise'], advertise, JSON.stringify(listening));
+      const { session, agent, client } = await connectPair(relay);
+      const [agentTag, clientTag] = await store.sendCommand<string[]>(['HMGET', `kp-node:s:${session.session_id}`, 'ta', 'tc']);
+      assert.equal(nodeOfAttachment(agentTag ?? ''), advertise, `agent tag ${agentTag}`);
+      assert.equal(nodeOfAttachment(clientTag ?? ''), advertise, `client tag ${clientTag}`);
+      agent.ws.close(1000);
+      client.ws.close(1000);
+      await Promise.all([agent.closedWithin(), client.closedWithin()]);
     } finally {
+      await store.close();
       await relay.dispose();
     }
     const logged = relay.logs.records.map((record) => JSON.stringify(record)).join('\n') + relay.stderr.join('');
