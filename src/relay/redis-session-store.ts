@@ -55,6 +55,7 @@ import { SESSION_SCRIPTS } from './redis-session-scripts.js';
 import type { SessionScriptName } from './redis-session-scripts.js';
 import type {
   AttachResult,
+  DetachResult,
   AttemptEndReason,
   AttemptOutcome,
   NewClaim,
@@ -241,8 +242,9 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
     return answer.result;
   }
 
-  async detach(id: string, role: PeerRole, tag = ''): Promise<void> {
-    await this.#run('detach', { id, role, tag });
+  async detach(id: string, role: PeerRole, tag = ''): Promise<DetachResult> {
+    const answer = await this.#run<{ stale?: boolean }>('detach', { id, role, tag });
+    return answer.stale === true ? 'stale' : 'detached';
   }
 
   async suspend(id: string, role: PeerRole, tag = ''): Promise<SessionRecord | undefined> {

@@ -523,11 +523,15 @@ export class SessionBroker {
       // this side cannot have attached in between: the store's order is the sockets' order.
       const suspended = await this.#store.suspend(link.id, peer.role, peer.attachment);
       if (suspended !== undefined) {
-        this.#suspended(link, peer, code, suspended);
+        if (suspended.attachments[peer.role] !== peer.attachment) this.#movedAway(link, peer, code);
+        else this.#suspended(link, peer, code, suspended);
         return;
       }
     }
-    await this.#store.detach(link.id, peer.role, peer.attachment);
+    if ((await this.#store.detach(link.id, peer.role, peer.attachment)) === 'stale') {
+      this.#movedAway(link, peer, code);
+      return;
+    }
     if (link.ended) return;
     if (peer.role === 'agent') {
       this.#endLink(link, 'agent_left', new KubepairError('KP_ERR_RELAY_SESSION_ENDED', 'the agent left'), true);
@@ -547,6 +551,18 @@ export class SessionBroker {
       }
     }
     if (!link.ended) link.agent?.sendControl({ type: 'peer_disconnected' });
+  }
+
+  /**
+   * A socket ended after a newer socket of its side attached on another node (the store said its
+   * attachment is stale): the side lives on there, so this end neither suspends nor ends the
+   * session (docs/design.md §8.2, plan item 7). A socket of the other side still on this node has
+   * no peer here until node-to-node splicing exists.
+   */
+  #movedAway(link: SessionLink, peer: PeerConnection, code: number): void {
+    const { role, address } = peer.identity;
+    this.#audit.note('socket_replaced', { session: link.id, role, address, close_code: code, elsewhere: true });
+    this.#log.info({ event: 'socket_replaced', session: link.id, role, close_code: code, elsewhere: true }, `a newer ${role} socket on another relay node replaced this one`);
   }
 
   /** A side of an established session lost its socket and the store keeps the session for it. */

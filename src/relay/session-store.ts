@@ -167,6 +167,9 @@ export interface AttemptOutcome {
  */
 export type AttachResult = 'attached' | 'replaced' | 'already_connected' | 'gone';
 
+/** `stale`: a newer socket of that side attached since (on this node or another), so nothing changed. */
+export type DetachResult = 'detached' | 'stale';
+
 export interface SessionCounts {
   readonly waiting: number;
   readonly claimed: number;
@@ -215,9 +218,10 @@ export interface SessionStore extends EventEmitter<SessionStoreEvents> {
   attach(id: string, role: PeerRole, keyDigest?: Uint8Array, tag?: string): Promise<AttachResult>;
   /**
    * Mark `role` disconnected (no effect on a session that is gone). With a `tag` that is not the
-   * side's current attachment (a newer socket attached since), nothing changes.
+   * side's current attachment (a newer socket attached since, maybe on another node), nothing
+   * changes and the answer is `stale`; otherwise `detached` (also when the session is gone).
    */
-  detach(id: string, role: PeerRole, tag?: string): Promise<void>;
+  detach(id: string, role: PeerRole, tag?: string): Promise<DetachResult>;
   /**
    * Mark `role` disconnected but keep the established session for its resume window: starts the
    * resume deadline unless one runs already. Undefined (and nothing changed) when the session is

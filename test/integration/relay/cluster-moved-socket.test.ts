@@ -1,0 +1,81 @@
+/**
+ * A side whose socket moved to another relay node (docs/design.md §8.2, plan item 7): when the
+ * older socket ends on the first node afterwards, that node neither ends nor suspends the session,
+ * whatever the close code. Two real relay processes sharing one real redis-server and one relay
+ * secret (as the nodes of a cluster do).
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createClient } from '@redis/client';
+import type { RedisClientType } from '@redis/client';
+import { startRedis } from '../../helpers/redis-server.js';
+import type { TestRedis } from '../../helpers/redis-server.js';
+import { connectPair, openPeer, privateTempDir, startRelay } from '../../helpers/relay-process.js';
+import type { StartedRelay, TestPeer } from '../../helpers/relay-process.js';
+
+const PREFIX = 'kp-moved:';
+
+describe('relay cluster: a socket that moved to another node (two relay processes, one redis-server)', { timeout: 120_000 }, () => {
+  let redis: TestRedis | undefined;
+  let store: RedisClientType | undefined;
+  let dir = '';
+  let nodeA: StartedRelay | undefined;
+  let nodeB: StartedRelay | undefined;
+
+  before(async () => {
+    redis = await startRedis();
+    dir = await privateTempDir('kubepair-cluster-moved-');
+    const keyFile = join(dir, 'cluster-key');
+    await writeFile(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
+    const node = (advertise: string): string[] => ['--store', redis!.url, '--store-prefix', PREFIX, '--advertise', advertise, '--cluster-key-file', keyFile, '--state-dir', join(dir, 'shared-state')];
+    nodeA = await startRelay({ args: node('http://127.0.0.1:1') });
+    nodeB = await startRelay({ args: node('http://127.0.0.1:2') });
+    store = createClient({ url: redis.url }) as unknown as RedisClientType;
+    store.on('error', () => undefined);
+    await store.connect();
+  });
+  after(async () => {
+    const stopped = await Promise.allSettled([store?.close(), nodeA?.dispose(), nodeB?.dispose()]);
+    await redis?.stop();
+    if (dir !== '') await rm(dir, { recursive: true, force: true });
+    for (const result of stopped) if (result.status === 'rejected') throw result.reason;
+  });
+
+  for (const [how, end] of [
+    ['closed on purpose (1000)', (peer: TestPeer) => peer.ws.close(1000)],
+    ['dropped (no close frame)', (peer: TestPeer) => peer.ws.terminate()],
+  ] as const) {
+    it(`the agent's older socket on node A ${how} after the agent moved to node B: A neither ends nor suspends the session`, async () => {
+      const a = nodeA!;
+      const { session, agent, client } = await connectPair(a);
+      const established = a.logs.mark();
+      agent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
+      await a.logs.waitFor((r) => r.event === 'session_established' && r.session === session.session_id, 10_000, established, 'session_established');
+      // The agent's new carrier lands on node B and takes the side over there.
+      const moved = await openPeer(nodeB!, 'agent', session.session_id, session.agent_key);
+      await moved.control('peer_suspended');
+      const mark = a.logs.mark();
+      end(agent);
+      // What node A makes of the end: the side moved away (right), or a suspension or the end of the session (wrong).
+      const verdicts = new Set(['socket_replaced', 'session_suspended', 'session_destroyed']);
+      const verdict = await a.logs.waitFor((r) => verdicts.has(String(r.event)) && r.session === session.session_id, 10_000, mark, 'node A handling the end');
+      assert.equal(verdict.event, 'socket_replaced', JSON.stringify(verdict));
+      assert.equal(verdict['elsewhere'], true);
+      const later = a.logs.records.slice(mark);
+      assert.ok(!later.some((r) => r.session === session.session_id && (r.event === 'session_destroyed' || r.event === 'session_suspended')), JSON.stringify(later));
+      const [exists, agentConnected] = await Promise.all([
+        store!.sendCommand<number>(['EXISTS', `${PREFIX}s:${session.session_id}`]),
+        store!.sendCommand<string | null>(['HGET', `${PREFIX}s:${session.session_id}`, 'ca']),
+      ]);
+      assert.equal(exists, 1, 'the session is still in the store');
+      assert.equal(agentConnected, '1', 'with its agent connected (on node B)');
+      assert.equal(client.ws.readyState, client.ws.OPEN, 'the client on node A was not closed');
+      moved.ws.close(1000);
+      client.ws.close(1000);
+      await Promise.all([moved.closedWithin(), client.closedWithin()]);
+    });
+  }
+});
