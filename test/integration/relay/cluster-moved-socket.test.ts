@@ -33,7 +33,7 @@ describe('relay cluster: a socket that moved to another node (two relay processe
     const node = (advertise: string): string[] => ['--store', redis!.url, '--store-prefix', PREFIX, '--advertise', advertise, '--cluster-key-file', keyFile, '--state-dir', join(dir, 'shared-state')];
     nodeA = await startRelay({ args: node('http://127.0.0.1:1') });
     nodeB = await startRelay({ args: node('http://127.0.0.1:2') });
-    store = createClient({ url: redis.url }) as unknown as RedisClientType;
+    store = createClient({ url: redis.url });
     store.on('error', () => undefined);
     await store.connect();
   });
