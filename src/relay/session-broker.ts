@@ -49,7 +49,7 @@ import { describeError } from './relay-log.js';
 import type { RelayMetrics, SessionEndReason } from './relay-metrics.js';
 import type { RelayLimits } from './relay-options.js';
 import { SessionLimitError } from './session-store.js';
-import type { AttemptOutcome, SessionRecord, SessionStore } from './session-store.js';
+import type { AttemptOutcome, SessionEndedElsewhere, SessionRecord, SessionStore } from './session-store.js';
 
 /** What the upgrade handler learned about a socket before accepting it. */
 export interface Admission {
@@ -124,6 +124,7 @@ export class SessionBroker {
     this.#store.on('expired', this.#onExpired);
     this.#store.on('attemptEnded', this.#onAttemptTimedOut);
     this.#store.on('resumeExpired', this.#onResumeExpired);
+    this.#store.on('endedElsewhere', this.#onEndedElsewhere);
   }
 
   /** True when sessions can be suspended and recreated (--max-resume-window above 0). */
@@ -595,6 +596,29 @@ export class SessionBroker {
     if (link !== undefined) this.#closeLink(link, new KubepairError('KP_ERR_RELAY_SESSION_ENDED', `${who} did not come back within the resume window`));
   };
 
+  /**
+   * Another node removed a session (docs/design.md §8.2, plan item 7): close the sockets this node
+   * holds of it, with the close code and words the node that ended it used. That node counted and
+   * recorded the end; this one notes only that it closed its sockets.
+   */
+  readonly #onEndedElsewhere = (ended: SessionEndedElsewhere): void => {
+    if (ended.why !== 'destroyed') this.#sessionEnded(ended.id, ended.why);
+    const link = this.#links.get(ended.id);
+    if (link === undefined || link.ended) return;
+    this.#audit.note('session_ended_elsewhere', { session: ended.id, why: ended.why });
+    this.#log.info({ event: 'session_ended_elsewhere', session: ended.id, why: ended.why }, 'the session ended on another relay node');
+    this.#closeLink(link, this.#endedElsewhereError(ended));
+  };
+
+  #endedElsewhereError(ended: SessionEndedElsewhere): KubepairError {
+    if (ended.why === 'attempts_exhausted') return new KubepairError('KP_ERR_RELAY_ATTEMPTS_EXHAUSTED', `${this.#limits.maxPairingAttempts} failed attempts`);
+    if (ended.why === 'expired') return new KubepairError('KP_ERR_RELAY_SESSION_ENDED', 'it expired');
+    if (ended.why === 'destroyed') return new KubepairError('KP_ERR_RELAY_SESSION_ENDED', 'it ended on another relay node');
+    const missing = (['agent', 'client'] as const).filter((role) => !ended.connected[role]);
+    const who = missing.length === 1 ? `the ${missing[0]}` : 'neither side';
+    return new KubepairError('KP_ERR_RELAY_SESSION_ENDED', `${who} did not come back within the resume window`);
+  }
+
   /** Store timer: the session reached its end of life. */
   readonly #onExpired = (session: SessionRecord): void => {
     const link = this.#links.get(session.id);
@@ -701,6 +725,7 @@ export class SessionBroker {
     this.#store.off('expired', this.#onExpired);
     this.#store.off('attemptEnded', this.#onAttemptTimedOut);
     this.#store.off('resumeExpired', this.#onResumeExpired);
+    this.#store.off('endedElsewhere', this.#onEndedElsewhere);
     const at = new Date(Date.now() + graceMs).toISOString();
     for (const link of this.#links.values()) {
       clearTimeout(link.noticeTimer);

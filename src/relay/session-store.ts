@@ -182,6 +182,15 @@ export interface SessionCounts {
   readonly recreatedWaiting: number;
 }
 
+/** A session another node removed (shared stores only): the nodes holding its sockets close them. */
+export interface SessionEndedElsewhere {
+  readonly id: string;
+  /** `destroyed`: ended by a node's decision (a side left, the operator); the others are deadlines and attempts. */
+  readonly why: 'expired' | 'resume_expired' | 'attempts_exhausted' | 'destroyed';
+  /** Which sides were connected when it was removed. */
+  readonly connected: Readonly<Record<PeerRole, boolean>>;
+}
+
 export interface SessionStoreEvents {
   /** A session reached `expiresAt` and was removed; its nameplate is quarantined. */
   expired: [session: SessionRecord];
@@ -189,6 +198,11 @@ export interface SessionStoreEvents {
   attemptEnded: [outcome: AttemptOutcome];
   /** A suspended side did not come back within the resume window; the session was removed. */
   resumeExpired: [session: SessionRecord];
+  /**
+   * Another node removed a session (its own events above went to that node only): close its
+   * sockets here. Never emitted by the memory store, which has no other nodes.
+   */
+  endedElsewhere: [ended: SessionEndedElsewhere];
 }
 
 export interface SessionStore extends EventEmitter<SessionStoreEvents> {

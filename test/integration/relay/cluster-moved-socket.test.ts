@@ -1,8 +1,9 @@
 /**
- * A side whose socket moved to another relay node (docs/design.md §8.2, plan item 7): when the
- * older socket ends on the first node afterwards, that node neither ends nor suspends the session,
- * whatever the close code. Two real relay processes sharing one real redis-server and one relay
- * secret (as the nodes of a cluster do).
+ * Sockets of one session on different relay nodes (docs/design.md §8.2, plan item 7): a side whose
+ * socket moved to another node, when the older socket ends on the first node afterwards, is
+ * neither ended nor suspended there, whatever the close code; a session one node ends (here the
+ * operator's DELETE) closes its sockets on the other node too. Two real relay processes sharing
+ * one real redis-server and one relay secret (as the nodes of a cluster do).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -13,7 +14,7 @@ import { createClient } from '@redis/client';
 import type { RedisClientType } from '@redis/client';
 import { startRedis } from '../../helpers/redis-server.js';
 import type { TestRedis } from '../../helpers/redis-server.js';
-import { connectPair, openPeer, privateTempDir, startRelay } from '../../helpers/relay-process.js';
+import { api, connectPair, createSessionViaApi, openPeer, privateTempDir, startRelay } from '../../helpers/relay-process.js';
 import type { StartedRelay, TestPeer } from '../../helpers/relay-process.js';
 
 const PREFIX = 'kp-moved:';
@@ -78,4 +79,18 @@ describe('relay cluster: a socket that moved to another node (two relay processe
       await Promise.all([moved.closedWithin(), client.closedWithin()]);
     });
   }
+
+  it('a session the operator ends on node A closes its agent socket on node B (4410, "it ended on another relay node")', async () => {
+    const session = await createSessionViaApi(nodeA!);
+    const mark = nodeB!.logs.mark();
+    const agent = await openPeer(nodeB!, 'agent', session.session_id, session.agent_key);
+    await nodeB!.logs.waitFor((r) => r.event === 'socket_connected' && r.session === session.session_id, 10_000, mark, 'the agent on node B');
+    const deleted = await api(nodeA!, 'DELETE', `/api/v1/sessions/${session.session_id}`, { token: nodeA!.tokens.admin });
+    assert.equal(deleted.status, 204, JSON.stringify(deleted.body));
+    const closed = await agent.closedWithin(10_000);
+    assert.equal(closed.code, 4410, closed.reason);
+    assert.match(closed.reason, /it ended on another relay node/);
+    const noted = await nodeB!.logs.waitFor((r) => r.event === 'session_ended_elsewhere' && r.session === session.session_id, 10_000, mark, 'session_ended_elsewhere');
+    assert.equal(noted['why'], 'destroyed');
+  });
 });
