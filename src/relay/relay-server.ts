@@ -24,7 +24,8 @@ import { ClientAddressResolver } from './client-address.js';
 import { buildRelayApp } from './http-app.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import { ephemeralRelaySecret, openRelaySecret } from './relay-secret.js';
-import { loadClusterKey } from './node-auth.js';
+import { NodeRequestVerifier, loadClusterKey } from './node-auth.js';
+import { ClusterLink } from './cluster-link.js';
 import { OriginPolicy } from './origin-policy.js';
 import { AnonymousAuthenticator, TokenAuthenticator } from './relay-auth.js';
 import type { RelayAuthenticator } from './relay-auth.js';
@@ -95,8 +96,7 @@ export class RelayServer {
       const secret = config.stateDir === undefined ? ephemeralRelaySecret() : await openRelaySecret(config.stateDir);
       const keys = new SessionKeys(secret.value);
       // Checked at start-up so that a missing or unsafe key stops the node before it takes sessions.
-      // The node-to-node splice that uses it is not built yet (docs/design.md §8.2, plan).
-      if (config.cluster !== undefined) await loadClusterKey(config.cluster.keyFile);
+      const clusterKey = config.cluster === undefined ? undefined : await loadClusterKey(config.cluster.keyFile);
       const store = await openSessionStore(config.store ?? { kind: 'memory' }, {
         unpairedTtlMs: limits.unpairedTtlMs,
         establishedLifetimeMs: limits.establishedLifetimeMs,
@@ -154,7 +154,16 @@ export class RelayServer {
         perMessageDeflate: false,
         handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
       });
-      app.server.on('upgrade', createUpgradeHandler({ wss, store, broker, keys, origins, addresses, failures, refusals, metrics, log, isClosing }));
+      app.server.on('upgrade', createUpgradeHandler({
+        wss, store, broker, keys, origins, addresses, failures, refusals, metrics, log, isClosing,
+        cluster:
+          config.cluster === undefined || clusterKey === undefined
+            ? undefined
+            : {
+                link: new ClusterLink({ nodeId: config.cluster.advertise, key: clusterKey, maxMessageBytes: limits.maxMessageBytes, highWaterBytes: limits.maxBufferedBytes, log }),
+                verifier: new NodeRequestVerifier(clusterKey),
+              },
+      }));
       try {
         await app.listen({ host: config.listen.host, port: config.listen.port });
       } catch (err) {
