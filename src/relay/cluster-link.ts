@@ -71,6 +71,10 @@ export interface ClusterLinkOptions {
   readonly maxMessageBytes: number;
   readonly highWaterBytes: number;
   readonly log: Logger;
+  /** Told the bytes queued towards one socket after each send (the queued-bytes peak metric). */
+  readonly onQueued?: (bytes: number) => void;
+  /** Told each time a socket stops being read for backpressure. */
+  readonly onPause?: () => void;
 }
 
 /** Opens links to other nodes and relays an endpoint's socket over them. */
@@ -153,9 +157,11 @@ export class ClusterLink {
       if (to.readyState !== WebSocket.OPEN) return;
       to.send(data as Buffer, { binary: isBinary }, flushed);
       account();
+      this.#options.onQueued?.(to.bufferedAmount);
       if (!paused && to.bufferedAmount > high) {
         paused = true;
         from.pause();
+        this.#options.onPause?.();
       }
     });
     to.once('close', () => {

@@ -110,11 +110,24 @@ export class RelayServer {
         maxRecreatedWaiting: limits.maxRecreatedWaiting,
       }, log);
       cleanup.push(() => store.close());
+      // Sockets relayed to the node holding their session's other side (docs/design.md §8.2).
+      const clusterLink: ClusterLink | undefined =
+        config.cluster === undefined || clusterKey === undefined
+          ? undefined
+          : new ClusterLink({
+              nodeId: config.cluster.advertise,
+              key: clusterKey,
+              maxMessageBytes: limits.maxMessageBytes,
+              highWaterBytes: limits.maxBufferedBytes,
+              log,
+              onQueued: (bytes) => metrics.observeQueued(bytes),
+              onPause: () => metrics.backpressurePauses.inc(),
+            });
       // The metrics read the broker at scrape time, which is after it exists.
       const metrics = new RelayMetrics({
         sessionCounts: () => store.counts(),
         openSockets: () => broker.openSockets(),
-        queuedBytes: () => broker.queuedBytes(),
+        queuedBytes: () => broker.queuedBytes() + (clusterLink?.queuedBytes ?? 0),
       });
       const broker: SessionBroker = new SessionBroker({ store, metrics, audit, log, limits, durableKeys: secret.origin !== 'ephemeral', nodeId: config.cluster?.advertise });
       if (destination instanceof EventEmitter) destination.on('drop', () => metrics.logLinesDropped.inc());
@@ -156,13 +169,7 @@ export class RelayServer {
       });
       app.server.on('upgrade', createUpgradeHandler({
         wss, store, broker, keys, origins, addresses, failures, refusals, metrics, log, isClosing,
-        cluster:
-          config.cluster === undefined || clusterKey === undefined
-            ? undefined
-            : {
-                link: new ClusterLink({ nodeId: config.cluster.advertise, key: clusterKey, maxMessageBytes: limits.maxMessageBytes, highWaterBytes: limits.maxBufferedBytes, log }),
-                verifier: new NodeRequestVerifier(clusterKey),
-              },
+        cluster: clusterLink === undefined || clusterKey === undefined ? undefined : { link: clusterLink, verifier: new NodeRequestVerifier(clusterKey) },
       }));
       try {
         await app.listen({ host: config.listen.host, port: config.listen.port });

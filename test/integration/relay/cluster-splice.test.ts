@@ -15,12 +15,24 @@ import { signNodeRequest } from '../../../src/relay/node-auth.js';
 import { splicePath } from '../../../src/relay/cluster-link.js';
 import { startRedis } from '../../helpers/redis-server.js';
 import type { TestRedis } from '../../helpers/redis-server.js';
-import { createSessionViaApi, openPeer, pairViaApi, privateTempDir, startRelay } from '../../helpers/relay-process.js';
+import { createSessionViaApi, metric, openPeer, pairViaApi, privateTempDir, startRelay } from '../../helpers/relay-process.js';
 import type { StartedRelay, TestPeer } from '../../helpers/relay-process.js';
 import { freePort } from '../../helpers/tcp.js';
 import { within } from '../../helpers/wait-until.js';
 
 const PREFIX = 'kp-splice:';
+/** The nodes' --max-buffered-bytes (the default). */
+const HIGH_WATER_BYTES = 1024 * 1024;
+const FRAME_BYTES = 64 * 1024;
+
+/** Scrape `name` until it exceeds `floor`: at most 150 scrapes 200 ms apart. */
+async function metricAbove(node: StartedRelay, name: string, floor: number, what: string): Promise<void> {
+  for (let attempt = 0; attempt < 150; attempt++) {
+    if (((await metric(node, name)) ?? 0) > floor) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
 
 function sha256(frames: readonly Buffer[]): string {
   const hash = createHash('sha256');
@@ -118,6 +130,28 @@ describe('relay cluster: a session spliced across two nodes (two relay processes
     // The genuine splice is untouched.
     agent.ws.send(Buffer.from('still here'));
     await client.until(() => client.frames.some((frame) => frame.toString() === 'still here'), 'a frame after the forged link');
+    client.ws.close(1000);
+    agent.ws.close(1000);
+    await Promise.all([client.closedWithin(), agent.closedWithin()]);
+  });
+
+  it('a slow client on node B: neither node queues without bound (both pause their sender), and every byte arrives once it reads again', async () => {
+    const { agent, client } = await splicedPair();
+    const pausesBefore = await Promise.all([nodeA!, nodeB!].map(async (node) => (await metric(node, 'kubepair_relay_backpressure_pauses_total')) ?? 0));
+    client.ws.pause();
+    const sent = Array.from({ length: 512 }, () => randomBytes(FRAME_BYTES)); // 32 MiB
+    for (const frame of sent) agent.ws.send(frame);
+    for (const [index, node] of [nodeA!, nodeB!].entries()) {
+      await metricAbove(node, 'kubepair_relay_backpressure_pauses_total', pausesBefore[index] ?? 0, `node ${index === 0 ? 'A' : 'B'} to pause its sender`);
+    }
+    for (const node of [nodeA!, nodeB!]) {
+      const peak = (await metric(node, 'kubepair_relay_queued_bytes_peak')) ?? Infinity;
+      assert.ok(peak <= HIGH_WATER_BYTES + 4 * FRAME_BYTES, `peak ${peak} bytes queued on ${node.url}`);
+    }
+    assert.ok(client.frames.length < sent.length, 'the client really was not reading');
+    client.ws.resume();
+    await client.until(() => client.frames.length >= sent.length, `${sent.length} frames`, 120_000);
+    assert.equal(sha256(client.frames), sha256(sent), 'same bytes, same order');
     client.ws.close(1000);
     agent.ws.close(1000);
     await Promise.all([client.closedWithin(), agent.closedWithin()]);
