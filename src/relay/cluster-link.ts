@@ -80,6 +80,8 @@ export interface ClusterLinkOptions {
 /** Opens links to other nodes and relays an endpoint's socket over them. */
 export class ClusterLink {
   readonly #options: ClusterLinkOptions;
+  /** Endpoints relayed now, with their links. */
+  readonly #relayed = new Map<WebSocket, WebSocket>();
   #queued = 0;
 
   constructor(options: ClusterLinkOptions) {
@@ -130,10 +132,27 @@ export class ClusterLink {
         endpoint.close(link.protocol === '' && code === 1006 ? 1012 : relayableCloseCode(code), reason.toString('utf8'));
       }
     });
+    this.#relayed.set(endpoint, link);
     endpoint.once('close', (code, reason) => {
+      this.#relayed.delete(endpoint);
       if (link.readyState === WebSocket.OPEN) link.close(relayableCloseCode(code), reason.toString('utf8'));
       else link.terminate();
     });
+  }
+
+  /**
+   * Shutdown: close every relayed endpoint with `code` (the relay's shutdown code, on which an
+   * endpoint resumes elsewhere) and its link with 1001, a transport loss for the far node, which
+   * then suspends the side rather than ending the session.
+   */
+  close(code: number, reason: string): void {
+    for (const [endpoint, link] of this.#relayed) {
+      link.removeAllListeners('close');
+      if (link.readyState === WebSocket.OPEN) link.close(1001, 'relay node shutting down');
+      else link.terminate();
+      endpoint.close(code, reason);
+    }
+    this.#relayed.clear();
   }
 
   /** Relay `from`'s messages to `to`, not reading `from` while `to` has more than the mark queued. */

@@ -57,6 +57,7 @@ interface Running {
   readonly broker: SessionBroker;
   readonly app: FastifyInstance;
   readonly wss: WebSocketServer;
+  readonly clusterLink: ClusterLink | undefined;
 }
 
 export class RelayServer {
@@ -176,7 +177,7 @@ export class RelayServer {
       } catch (err) {
         throw new KubepairError('KP_ERR_RELAY_LISTEN', `${config.listen.host}:${config.listen.port}: ${describeError(err).message}`, { cause: err });
       }
-      this.#running = { log, auth, audit, refusals, store, broker, app, wss };
+      this.#running = { log, auth, audit, refusals, store, broker, app, wss, clusterLink };
       const address = this.address();
       await audit.record('relay_started', {
         version: VERSION,
@@ -278,6 +279,10 @@ export class RelayServer {
     // Stop listening (in-flight requests finish; idle keep-alives close) while peers wind down.
     const appClosed = app.close();
     await step('peers', () => broker.shutdown(grace));
+    if (running.clusterLink !== undefined) {
+      const shutting = new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN');
+      running.clusterLink.close(shutting.closeCode ?? 4503, shutting.message);
+    }
     await step('http', () => appClosed);
     await step('websockets', () => new Promise<void>((resolve, reject) => wss.close((err) => (err ? reject(err) : resolve()))));
     // A shared store that cannot be reached cannot say how many sessions there are; the shutdown goes on.

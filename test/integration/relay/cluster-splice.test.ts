@@ -156,4 +156,19 @@ describe('relay cluster: a session spliced across two nodes (two relay processes
     agent.ws.close(1000);
     await Promise.all([client.closedWithin(), agent.closedWithin()]);
   });
+
+  // Last: it stops node B.
+  it('node B shutting down (SIGTERM) closes the client it relays with 4503 (resume elsewhere), and node A suspends the client rather than ending the session', async () => {
+    const { sessionId, agent, client } = await splicedPair();
+    const established = nodeA!.logs.mark();
+    agent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
+    await nodeA!.logs.waitFor((r) => r.event === 'session_established' && r.session === sessionId, 10_000, established, 'session_established on node A');
+    nodeB!.child.kill('SIGTERM');
+    const closed = await client.closedWithin(30_000);
+    assert.equal(closed.code, 4503, closed.reason);
+    await agent.control('peer_suspended');
+    await within(30_000, 'node B to exit', nodeB!.exited);
+    agent.ws.close(1000);
+    await agent.closedWithin();
+  });
 });
