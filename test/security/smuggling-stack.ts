@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { redactQuery } from '../../src/audit/redact.js';
+import { readAuditRecords } from '../helpers/audit-records.js';
 import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
 import type { ManagedProcess } from '../helpers/managed-process.js';
@@ -116,24 +117,16 @@ export async function startSmugglingStack(options: SmugglingStackOptions): Promi
 
     const executedSince = (since: number): RequestRecord[] => stack.api.requests().filter((record) => record.seq > since);
 
-    const allowedSince = async (since: number): Promise<AllowedRequest[]> => {
-      let text = '';
-      try {
-        text = await readFile(auditPath, 'utf8');
-      } catch {
-        return [];
-      }
+    const allowedSince = (since: number): Promise<AllowedRequest[]> => {
       const byId = new Map<string, AllowedRequest>();
-      for (const line of text.split('\n')) {
-        if (line === '') continue;
-        const record = JSON.parse(line) as Record<string, unknown>;
+      for (const record of readAuditRecords(auditPath)) {
         if (record['event'] !== 'request' && record['event'] !== 'request_started') continue;
         if (record['decision'] !== 'allow' || Date.parse(String(record['time'])) < since - 1000) continue;
         const user = typeof record['impersonate_user'] === 'string' ? record['impersonate_user'] : 'fixture-admin';
         const id = String(record['request_id']);
         byId.set(id, { requestId: id, key: requestKey(String(record['method']), String(record['path']), typeof record['query'] === 'string' ? record['query'] : '', user) });
       }
-      return [...byId.values()];
+      return Promise.resolve([...byId.values()]);
     };
 
     return {

@@ -143,6 +143,16 @@ describe('DurableLink: a session survives cuts, black holes and relay restarts',
   }
 
   /** Wait (bounded) until the client has received at least `bytes` bytes since `since` events... */
+  /** A transfer of `sizeMiB` random MiB (see transfer) once its first `firstMiB` have arrived: the bytes and the hash promise. */
+  async function transferUnderway(linked: LinkedPair, sizeMiB: number, firstMiB: number): Promise<{ bytes: Buffer; hash: Promise<string> }> {
+    const bytes = randomBytes(sizeMiB * 1024 * 1024);
+    let seen = 0;
+    linked.client.mux.on('data', (chunk: Buffer) => (seen += chunk.length));
+    const hash = transfer(linked, bytes);
+    await until(() => seen >= firstMiB * 1024 * 1024, `the first ${firstMiB} MiB`);
+    return { bytes, hash };
+  }
+
   async function until(predicate: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
     const started = Date.now();
     while (!predicate()) {
@@ -161,11 +171,7 @@ describe('DurableLink: a session survives cuts, black holes and relay restarts',
 
   it('a cut of the client\'s carrier in the middle of a transfer: both sides resume, every byte arrives once, in order', T, async () => {
     const linked = await linkedPair(60);
-    const bytes = randomBytes(24 * 1024 * 1024);
-    let seen = 0;
-    linked.client.mux.on('data', (chunk: Buffer) => (seen += chunk.length));
-    const hash = transfer(linked, bytes);
-    await until(() => seen >= 4 * 1024 * 1024, 'the first 4 MiB');
+    const { bytes, hash } = await transferUnderway(linked, 24, 4);
     await clientProxy.cut();
     assert.equal(await within(60_000, 'transfer', hash), sha256(bytes));
     await until(() => linked.events.includes('client resumed') && linked.events.includes('agent resumed'), 'both resumed');
@@ -176,11 +182,7 @@ describe('DurableLink: a session survives cuts, black holes and relay restarts',
 
   it('a black hole on the agent\'s carrier is found by the acknowledgement deadline; the agent reconnects and the transfer completes', T, async () => {
     const linked = await linkedPair(60);
-    const bytes = randomBytes(16 * 1024 * 1024);
-    let seen = 0;
-    linked.client.mux.on('data', (chunk: Buffer) => (seen += chunk.length));
-    const hash = transfer(linked, bytes);
-    await until(() => seen >= 2 * 1024 * 1024, 'the first 2 MiB');
+    const { bytes, hash } = await transferUnderway(linked, 16, 2);
     await agentProxy.blackHole();
     // Nothing closes: only the agent's own deadline can tell the carrier is dead.
     await until(() => linked.events.includes('agent dropped carrier'), 'the agent giving up its carrier');
@@ -191,11 +193,7 @@ describe('DurableLink: a session survives cuts, black holes and relay restarts',
 
   it('the relay killed with SIGKILL and started again on the same port and state directory: both sides come back, nothing lost', T, async () => {
     const linked = await linkedPair(60);
-    const bytes = randomBytes(16 * 1024 * 1024);
-    let seen = 0;
-    linked.client.mux.on('data', (chunk: Buffer) => (seen += chunk.length));
-    const hash = transfer(linked, bytes);
-    await until(() => seen >= 2 * 1024 * 1024, 'the first 2 MiB');
+    const { bytes, hash } = await transferUnderway(linked, 16, 2);
     await relay.stop('SIGKILL');
     relay = await startRelay({ args: ['--rate-limit', '10000'], restartOf: relay });
     assert.equal(await within(60_000, 'transfer', hash), sha256(bytes));

@@ -15,6 +15,13 @@ function capture(): { stream: NodeJS.WriteStream; text(): string } {
   return { stream: stream as unknown as NodeJS.WriteStream, text: () => Buffer.concat(chunks).toString('utf8') };
 }
 
+type RequestRecord = Parameters<ShareOutput['request']>[0];
+
+/** A request record as the agent audits it: `fields` plus what every record carries. */
+function requestRecord(fields: Omit<RequestRecord, 'event' | 'session' | 'client' | 'bytes_in' | 'bytes_out' | 'response_sha256' | 'duration_ms'>): RequestRecord {
+  return { event: 'request', session: 's', client: 'c', bytes_in: 0, bytes_out: 0, response_sha256: '0'.repeat(64), duration_ms: 1, ...fields };
+}
+
 function writeError(): KubepairError {
   const cause = Object.assign(new Error("EISDIR: illegal operation on a directory, unlink '/state/audit.jsonl.10'"), { code: 'EISDIR' });
   return new KubepairError('KP_ERR_AUDIT_WRITE', 'cannot write /state/audit.jsonl', { cause });
@@ -24,22 +31,17 @@ describe('share output: request lines', () => {
   it('Security: a secret in a request path is redacted from the line share prints', () => {
     const err = capture();
     const token = `ghp_${'A1b2C3d4E5'.repeat(4)}`;
-    new ShareOutput(capture().stream, err.stream).request({
-      event: 'request',
-      session: 's',
-      client: 'c',
-      request_id: 'abc123-1',
-      method: 'GET',
-      verb: 'get',
-      path: `/debug/${token}`,
-      tier: 1,
-      decision: 'allow',
-      status: 404,
-      bytes_in: 0,
-      bytes_out: 0,
-      response_sha256: '0'.repeat(64),
-      duration_ms: 1,
-    });
+    new ShareOutput(capture().stream, err.stream).request(
+      requestRecord({
+        request_id: 'abc123-1',
+        method: 'GET',
+        verb: 'get',
+        path: `/debug/${token}`,
+        tier: 1,
+        decision: 'allow',
+        status: 404,
+      }),
+    );
     assert.equal(err.text(), '    404 get /debug/ghp_[REDACTED]\n');
   });
 });
@@ -47,26 +49,21 @@ describe('share output: request lines', () => {
 describe('share output: subresources', () => {
   it('an exec is shown as "create pods/exec", the way the client was told', () => {
     const err = capture();
-    new ShareOutput(capture().stream, err.stream).request({
-      event: 'request',
-      session: 's',
-      client: 'c',
-      request_id: 'abc123-2',
-      method: 'POST',
-      verb: 'create',
-      resource: 'pods',
-      subresource: 'exec',
-      namespace: 'team-a',
-      name: 'web-1',
-      path: '/api/v1/namespaces/team-a/pods/web-1/exec',
-      tier: 2,
-      decision: 'allow',
-      status: 101,
-      bytes_in: 0,
-      bytes_out: 0,
-      response_sha256: '0'.repeat(64),
-      duration_ms: 1,
-    });
+    new ShareOutput(capture().stream, err.stream).request(
+      requestRecord({
+        request_id: 'abc123-2',
+        method: 'POST',
+        verb: 'create',
+        resource: 'pods',
+        subresource: 'exec',
+        namespace: 'team-a',
+        name: 'web-1',
+        path: '/api/v1/namespaces/team-a/pods/web-1/exec',
+        tier: 2,
+        decision: 'allow',
+        status: 101,
+      }),
+    );
     assert.equal(err.text(), '    101 create pods/exec team-a web-1\n');
   });
 });
@@ -76,26 +73,21 @@ describe('Security: share prints nothing a hostile client or relay can use on th
 
   it('request fields the client chose are shown inert, each on the one request line', () => {
     const err = capture();
-    new ShareOutput(capture().stream, err.stream).request({
-      event: 'request',
-      session: 's',
-      client: 'c',
-      request_id: 'abc123-2',
-      method: 'GET\u001b]0;t\u0007',
-      verb: 'get\u001b[2K',
-      resource: 'pods\r  ! 403 fake line',
-      path: '/api/v1/namespaces/x/pods',
-      namespace: 'x\u001b]52;c;ZXZpbA==\u0007',
-      name: 'web\u009b1A\u202e',
-      tier: 3,
-      decision: 'deny',
-      rule: 'deny "delete \u001b[31m*"',
-      status: 403,
-      bytes_in: 0,
-      bytes_out: 0,
-      response_sha256: '0'.repeat(64),
-      duration_ms: 1,
-    });
+    new ShareOutput(capture().stream, err.stream).request(
+      requestRecord({
+        request_id: 'abc123-2',
+        method: 'GET\u001b]0;t\u0007',
+        verb: 'get\u001b[2K',
+        resource: 'pods\r  ! 403 fake line',
+        path: '/api/v1/namespaces/x/pods',
+        namespace: 'x\u001b]52;c;ZXZpbA==\u0007',
+        name: 'web\u009b1A\u202e',
+        tier: 3,
+        decision: 'deny',
+        rule: 'deny "delete \u001b[31m*"',
+        status: 403,
+      }),
+    );
     const text = err.text();
     assert.doesNotMatch(text, ACTIVE, JSON.stringify(text));
     assert.equal(text.split('\n').length, 2, 'one line');
