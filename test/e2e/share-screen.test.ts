@@ -61,7 +61,7 @@ describe('e2e: the share screen on a terminal', () => {
 
       const good = stack.startConnect([code, '--', 'sh', '-c', 'exit 0']);
       try {
-        await share.waitFor(/connected; sharing .* until \d\d:\d\d \(in \d+ h/, 60_000, 'stdout');
+        await share.waitFor(/connected; sharing .* until (\d{4}-\d\d-\d\d )?\d\d:\d\d \(in \d+ h/, 60_000, 'stdout');
         assert.equal((await good.exited).code, 0, good.stderr());
         await share.exited;
         const out = share.stdout();
