@@ -306,6 +306,14 @@ export const RELAY_STORE_DUE_BATCH = 100;
 export const RELAY_STORE_PREFIX_MAX_CHARS = 64;
 /** Largest --store-password-file read, in bytes. */
 export const RELAY_STORE_PASSWORD_FILE_MAX_BYTES = 4 * 1024; // 4 KiB
+/** Shortest cluster key (--cluster-key-file) accepted, in bytes (after one trailing newline is dropped). */
+export const RELAY_CLUSTER_KEY_MIN_BYTES = 32;
+/** Longest cluster key file read, in bytes. */
+export const RELAY_CLUSTER_KEY_MAX_BYTES = 1024; // 1 KiB
+/** How far a node-to-node request's time may be from the receiver's clock, in ms (either way). */
+export const RELAY_NODE_PROOF_MAX_SKEW_MS = 30_000; // 30 s
+/** Nonces of node-to-node requests remembered (for RELAY_NODE_PROOF_MAX_SKEW_MS each way) against replays. */
+export const RELAY_NODE_NONCES_REMEMBERED = 100_000;
 /** Most tokens in one tokens file. */
 export const RELAY_MAX_TOKENS = 1_000;
 /** Largest tokens file the relay reads, in bytes. */

@@ -22,11 +22,12 @@ import {
   DEFAULT_STORE_PREFIX,
   formatLimit,
   parseListenAddress,
+  parseAdvertiseUrl,
   parseStoreOption,
   parseStorePrefix,
   resolveRelayLimits,
 } from '../relay/relay-options.js';
-import type { RawOptionValue, RelayConfig, RelayLimits, RelayStoreConfig } from '../relay/relay-options.js';
+import type { RawOptionValue, RelayClusterConfig, RelayConfig, RelayLimits, RelayStoreConfig } from '../relay/relay-options.js';
 import { RELAY_DEFAULT_LISTEN } from '../limits.js';
 
 /** Commander's option keys of the limit flags (`sessionTtl` for `--session-ttl`). */
@@ -58,6 +59,8 @@ function relayOptionsSchema() {
     store: z.string().optional(),
     storePasswordFile: z.string().optional(),
     storePrefix: z.string().optional(),
+    advertise: z.string().optional(),
+    clusterKeyFile: z.string().optional(),
     logLevel: z.string().optional(),
     limits,
   }));
@@ -141,7 +144,22 @@ function relayConfigFrom(command: Command): RelayConfig {
     logLevel,
     limits: resolveRelayLimits(rawLimits),
     store: storeConfigFrom(options),
+    cluster: clusterConfigFrom(options),
   };
+}
+
+/**
+ * `--advertise` and `--cluster-key-file` (docs/design.md §8.2): both or neither, and only with a
+ * Redis store (checkRelayConfig).
+ */
+function clusterConfigFrom(options: { advertise?: string | undefined; clusterKeyFile?: string | undefined }): RelayClusterConfig | undefined {
+  const advertise = rawOption(options.advertise, 'advertise', 'KUBEPAIR_RELAY_ADVERTISE');
+  const keyFile = rawOption(options.clusterKeyFile, 'cluster-key-file', 'KUBEPAIR_RELAY_CLUSTER_KEY_FILE');
+  if (advertise === undefined && keyFile === undefined) return undefined;
+  if (advertise === undefined || keyFile === undefined) {
+    throw new KubepairError('KP_ERR_RELAY_CONFIG', '--advertise and --cluster-key-file go together: other nodes need both where to reach this node and the key to prove they belong');
+  }
+  return { advertise: parseAdvertiseUrl(advertise.value, advertise.origin), keyFile: keyFile.value };
 }
 
 /** `--store`, `--store-password-file`, `--store-prefix` (docs/operations.md "Redis store"). */
@@ -261,6 +279,8 @@ export function registerRelayCommand(program: Command): void {
     .option('--store <store>', 'where sessions are kept: "memory" (default), or redis://[USER:PASSWORD@]HOST:PORT[/DB] (rediss:// for TLS) shared by several relay nodes')
     .option('--store-password-file <file>', 'file holding the Redis password (AUTH), instead of putting it in the --store URL')
     .option('--store-prefix <prefix>', `prefix of every Redis key the relay uses (default: ${DEFAULT_STORE_PREFIX})`)
+    .option('--advertise <url>', 'where other relay nodes reach this one, https://HOST[:PORT] (with --cluster-key-file and --store redis://)')
+    .option('--cluster-key-file <file>', 'file (0600) holding the key all relay nodes of a cluster share (with --advertise)')
     .option('--log-level <level>', `${RELAY_LOG_LEVELS.join(', ')} (default: info)`);
   for (const option of RELAY_LIMIT_OPTIONS) {
     relay.option(`--${option.flag} <${option.unit === 'count' ? 'n' : option.unit === 'bytes' ? 'size' : 'duration'}>`, `${option.help} (default: ${formatLimit(option.unit, DEFAULT_RELAY_LIMITS[option.key])})`);

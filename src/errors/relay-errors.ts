@@ -57,6 +57,7 @@ export const RELAY_ERRORS = {
     exit: 1,
   },
   KP_ERR_RELAY_STATE_DIR: { message: 'the relay state directory cannot be used', exit: 1 },
+  KP_ERR_RELAY_CLUSTER_KEY: { message: 'the relay cluster key file cannot be used', exit: 1 },
   KP_ERR_RELAY_NOT_CONFIGURED: {
     message: 'no relay configured: give its URL with --relay URL, the KUBEPAIR_RELAY environment variable, or once with "kubepair config set relay URL"',
     exit: 2,

@@ -17,6 +17,7 @@ import { NameplatePool } from './nameplate-pool.js';
 import { digestsEqual } from './secrets.js';
 import type {
   AttachResult,
+  DetachResult,
   ClaimedSession,
   AttemptEndReason,
   AttemptOutcome,
@@ -189,10 +190,13 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     });
   }
 
-  detach(id: string, role: PeerRole, tag = ''): Promise<void> {
+  detach(id: string, role: PeerRole, tag = ''): Promise<DetachResult> {
     return this.#run(() => {
       const entry = this.#byId.get(id);
-      if (entry !== undefined && (tag === '' || entry.tags[role] === tag)) entry.connected[role] = false;
+      if (entry === undefined) return 'detached';
+      if (tag !== '' && entry.tags[role] !== tag) return 'stale';
+      entry.connected[role] = false;
+      return 'detached';
     });
   }
 
@@ -434,6 +438,7 @@ function snapshot(entry: Entry): SessionRecord {
     expiresAt: entry.expiresAt,
     keyExpiresAt: entry.keyExpiresAt,
     connected: Object.freeze({ ...entry.connected }),
+    attachments: Object.freeze({ ...entry.tags }),
     resumeWindowMs: entry.resumeWindowMs,
     resumeBy: entry.resumeBy,
     recreated: entry.recreated,

@@ -9,7 +9,7 @@
  * RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS, so shutdown is bounded. Frames from the peer are
  * untrusted and handled by the broker; this class never parses them.
  */
-import { randomBytes } from 'node:crypto';
+import { newAttachmentTag } from './attachment-tag.js';
 import { WebSocket } from '../ws-runtime.js';
 import { RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS } from '../limits.js';
 import type { PeerRole } from '../protocol/relay-api.js';
@@ -45,7 +45,7 @@ export class PeerConnection {
    * This socket's attachment tag in the session store: a `suspend` or `detach` for it is ignored
    * once a newer socket of the same side attached, on this node or another (session-store.ts).
    */
-  readonly attachment = randomBytes(12).toString('base64url');
+  readonly attachment: string;
   bytesIn = 0;
   bytesOut = 0;
   /** Counted among the broker's open sockets (until its close is handled). */
@@ -60,9 +60,11 @@ export class PeerConnection {
   #closeTimer: NodeJS.Timeout | undefined;
   #liveness: LivenessOptions | undefined;
 
-  constructor(ws: WebSocket, identity: PeerIdentity) {
+  /** `nodeId`: this node's --advertise URL in a cluster, written into the attachment tag (attachment-tag.ts). */
+  constructor(ws: WebSocket, identity: PeerIdentity, nodeId?: string) {
     this.ws = ws;
     this.identity = identity;
+    this.attachment = newAttachmentTag(nodeId);
     ws.on('pong', this.#seen);
     ws.on('ping', this.#seen);
     ws.once('close', () => this.dispose());

@@ -15,12 +15,15 @@
  * - `recreated`         set of recreated sessions still waiting for a side;
  * - `deadlines`         zset: each session's next deadline (expiry, claim connect, resume), ms;
  * - channel `deadline`  published when a script makes a deadline the earliest, so every node arms
- *                       its timer for it (no polling).
+ *                       its timer for it (no polling);
+ * - channel `ended`     published when a session is removed (why, which sides were connected, which
+ *                       node's script removed it), so the node holding a socket of it closes it.
  * Scripts compute session keys from the prefix, so this layout needs one Redis (or a primary with
  * replicas), not Redis Cluster.
  *
  * Every script gets ARGV[1] = prefix, ARGV[2] = now (ms), ARGV[3] = the quarantine clock (ms),
- * ARGV[4] = the policy (JSON), ARGV[5] = the operation's arguments (JSON), and answers JSON.
+ * ARGV[4] = the policy (JSON), ARGV[5] = the operation's arguments (JSON), ARGV[6] = the calling
+ * store instance's random id, and answers JSON.
  * Digests arrive as hex; they are digests of keys (session-keys.ts), never keys: comparing them
  * with `==` leaks at most a digest's prefix, which does not help anyone forge a key.
  * Inputs: produced by the relay after validation (trusted).
@@ -32,6 +35,8 @@ local now = tonumber(ARGV[2])
 local qnow = tonumber(ARGV[3])
 local pol = cjson.decode(ARGV[4])
 local a = cjson.decode(ARGV[5])
+-- Which store instance (relay node) runs the script: named in what it publishes, so that node ignores its own news.
+local origin = ARGV[6] or ''
 
 local function skey(id) return P .. 's:' .. id end
 
@@ -117,7 +122,9 @@ local function stop_waiting(s)
   end
 end
 
-local function remove(s)
+-- Remove a session and tell every node (channel 'ended'), so the node holding a socket of it closes that socket.
+local function remove(s, why)
+  redis.call('PUBLISH', P .. 'ended', cjson.encode({ id = s.id, why = why, origin = origin, agent = s.ca, client = s.cc }))
   redis.call('DEL', skey(s.id))
   redis.call('SREM', P .. 'ids', s.id)
   redis.call('ZREM', P .. 'deadlines', s.id)
@@ -138,7 +145,7 @@ local function count_attempt(s, reason)
   s.cc = '0'
   local destroyed = s.att >= pol.maxPairingAttempts
   if destroyed then
-    remove(s)
+    remove(s, 'attempts_exhausted')
   else
     s.state = 'waiting'
     save(s)
@@ -323,7 +330,7 @@ return cjson.encode({ session = s })
   destroy: `
 local s = load(a.id)
 if s == nil then return cjson.encode({}) end
-remove(s)
+remove(s, 'destroyed')
 return cjson.encode({ session = s })
 `,
   counts: `
@@ -352,11 +359,11 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now, '
     redis.call('ZREM', P .. 'deadlines', id)
   elseif s.rb ~= '' and num(s.rb) <= now then
     local last = copy(s)
-    remove(s)
+    remove(s, 'resume_expired')
     events[#events + 1] = { kind = 'resumeExpired', session = last }
   elseif num(s.ex) <= now then
     local last = copy(s)
-    remove(s)
+    remove(s, 'expired')
     events[#events + 1] = { kind = 'expired', session = last }
   elseif s.state == 'claimed' and s.ct == '1' and num(s.cby) <= now then
     events[#events + 1] = { kind = 'attemptEnded', outcome = count_attempt(s, 'connect_timeout') }

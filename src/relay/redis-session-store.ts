@@ -38,7 +38,7 @@ import { EventEmitter } from 'node:events';
 import { createClient, ErrorReply } from '@redis/client';
 import type { RedisClientType } from '@redis/client';
 import type { Logger } from 'pino';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { KubepairError } from '../errors/index.js';
 import {
   NAMEPLATE_MAX_DIGITS,
@@ -55,6 +55,7 @@ import { SESSION_SCRIPTS } from './redis-session-scripts.js';
 import type { SessionScriptName } from './redis-session-scripts.js';
 import type {
   AttachResult,
+  DetachResult,
   AttemptEndReason,
   AttemptOutcome,
   NewClaim,
@@ -62,6 +63,7 @@ import type {
   RecreatedSession,
   SessionActor,
   SessionCounts,
+  SessionEndedElsewhere,
   SessionLimit,
   SessionPolicy,
   SessionRecord,
@@ -111,6 +113,8 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
   readonly #client: RedisClientType;
   readonly #subscriber: RedisClientType;
   readonly #prefix: string;
+  /** This store instance's id in what its scripts publish on the `ended` channel (it ignores its own). */
+  readonly #origin = randomBytes(9).toString('base64url');
   readonly #policyJson: string;
   readonly #policy: SessionPolicy;
   readonly #now: () => number;
@@ -186,6 +190,10 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
       const at = Number(message);
       if (Number.isFinite(at)) this.#arm(at);
     });
+    await this.#subscriber.subscribe(`${this.#prefix}ended`, (message: string) => {
+      const ended = parseEnded(message);
+      if (ended !== undefined && ended.origin !== this.#origin) this.emit('endedElsewhere', ended.news);
+    });
     this.#markStarted();
     this.#wasReady = true;
     this.#rearm();
@@ -241,8 +249,9 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
     return answer.result;
   }
 
-  async detach(id: string, role: PeerRole, tag = ''): Promise<void> {
-    await this.#run('detach', { id, role, tag });
+  async detach(id: string, role: PeerRole, tag = ''): Promise<DetachResult> {
+    const answer = await this.#run<{ stale?: boolean }>('detach', { id, role, tag });
+    return answer.stale === true ? 'stale' : 'detached';
   }
 
   async suspend(id: string, role: PeerRole, tag = ''): Promise<SessionRecord | undefined> {
@@ -303,7 +312,7 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
   /** Run one operation's script; Redis trouble becomes KP_ERR_RELAY_STORE_UNAVAILABLE. */
   async #run<T>(name: SessionScriptName, args: object): Promise<T> {
     if (this.#closed) throw new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN', 'the session store is closed');
-    const argv = [this.#prefix, String(Date.now()), String(this.#now()), this.#policyJson, JSON.stringify(args)];
+    const argv = [this.#prefix, String(Date.now()), String(this.#now()), this.#policyJson, JSON.stringify(args), this.#origin];
     const options = { timeout: RELAY_STORE_COMMAND_TIMEOUT_MS, rejectInFlight: true };
     let reply: unknown;
     try {
@@ -442,6 +451,7 @@ function toRecord(raw: RawSession): SessionRecord {
     expiresAt: numberOf(raw, 'ex'),
     keyExpiresAt: numberOf(raw, 'kx'),
     connected: Object.freeze({ agent: text(raw, 'ca') === '1', client: text(raw, 'cc') === '1' }),
+    attachments: Object.freeze({ agent: text(raw, 'ta'), client: text(raw, 'tc') }),
     resumeWindowMs: numberOf(raw, 'rw'),
     resumeBy: text(raw, 'rb') === '' ? undefined : numberOf(raw, 'rb'),
     recreated: text(raw, 'rc') === '1',
@@ -450,4 +460,20 @@ function toRecord(raw: RawSession): SessionRecord {
 
 function toOutcome(raw: RawOutcome): AttemptOutcome {
   return { session: toRecord(raw.session), reason: raw.reason, attempts: Number(raw.attempts), destroyed: raw.destroyed };
+}
+
+const ENDED_WHY: ReadonlySet<string> = new Set(['expired', 'resume_expired', 'attempts_exhausted', 'destroyed']);
+
+/** A message of the `ended` channel; undefined for anything malformed (the store is trusted, but not its every publisher). */
+function parseEnded(message: string): { origin: string; news: SessionEndedElsewhere } | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(message);
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { id, why, origin, agent, client } = value as Record<string, unknown>;
+  if (typeof id !== 'string' || typeof why !== 'string' || typeof origin !== 'string' || !ENDED_WHY.has(why)) return undefined;
+  return { origin, news: { id, why: why as SessionEndedElsewhere['why'], connected: { agent: agent === '1', client: client === '1' } } };
 }

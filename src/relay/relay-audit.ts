@@ -36,6 +36,7 @@ export type RelayAuditEvent =
   | 'session_suspended'
   | 'session_resumed'
   | 'session_recreated'
+  | 'session_ended_elsewhere'
   | 'socket_replaced'
   | 'socket_connected'
   | 'socket_disconnected'

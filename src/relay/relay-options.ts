@@ -329,6 +329,36 @@ export function parseStorePrefix(text: string, origin = '--store-prefix'): strin
   return text;
 }
 
+// --- node-to-node links (docs/design.md §8.2) ---
+
+/** How this node takes part in a cluster of relay nodes sharing a Redis store. */
+export interface RelayClusterConfig {
+  /** The node's id and where other nodes reach it: `https://host[:port]` (or `http://`), no path. */
+  readonly advertise: string;
+  /** File holding the key every node of the cluster shares (node-auth.ts reads and checks it). */
+  readonly keyFile: string;
+}
+
+/**
+ * Parse `--advertise`: exactly `scheme://host[:port]` with `https:` or `http:`, no credentials,
+ * path, query or fragment. Answers the normalised origin, which is the node's id.
+ */
+export function parseAdvertiseUrl(text: string, origin = '--advertise'): string {
+  const shown = `${origin}=${JSON.stringify(text.slice(0, 100))}`;
+  let url: URL;
+  try {
+    url = new URL(text.trim());
+  } catch (err) {
+    throw new KubepairError('KP_ERR_RELAY_CONFIG', `${shown}: not a URL such as https://relay-1.internal:8443`, { cause: err });
+  }
+  const bare = `${url.protocol}//${url.host}`;
+  const onlyOrigin = url.pathname === '/' && url.search === '' && url.hash === '' && !/[?#]/.test(text) && !/^[a-z]+:\/\/[^/]*\/./i.test(text.trim());
+  if ((url.protocol !== 'https:' && url.protocol !== 'http:') || url.username !== '' || url.password !== '' || url.hostname === '' || !onlyOrigin) {
+    throw new KubepairError('KP_ERR_RELAY_CONFIG', `${shown}: must be exactly https://HOST[:PORT] (or http://), where other relay nodes reach this one`);
+  }
+  return bare.toLowerCase();
+}
+
 // --- the whole configuration ---
 
 export type RelayAuthConfig = { readonly mode: 'tokens'; readonly tokensFile: string } | { readonly mode: 'none' };
@@ -364,6 +394,8 @@ export interface RelayConfig {
   readonly limits: RelayLimits;
   /** Where sessions are kept (absent: memory). */
   readonly store?: RelayStoreConfig | undefined;
+  /** This node's place in a cluster (absent: a single node that never splices to another). */
+  readonly cluster?: RelayClusterConfig | undefined;
   /** Where JSON logs go; standard output when absent. */
   readonly logDestination?: NodeJS.WritableStream | undefined;
 }
@@ -389,6 +421,11 @@ export function checkRelayConfig(config: RelayConfig): void {
   if (config.store?.kind === 'redis') {
     parseStoreOption(config.store.url);
     parseStorePrefix(config.store.keyPrefix);
+  }
+  if (config.cluster !== undefined) {
+    parseAdvertiseUrl(config.cluster.advertise);
+    if (config.store?.kind !== 'redis') throw new KubepairError('KP_ERR_RELAY_CONFIG', '--advertise and --cluster-key-file need --store redis://...: nodes share sessions through Redis');
+    if (config.cluster.keyFile === '') throw new KubepairError('KP_ERR_RELAY_CONFIG', '--cluster-key-file must name a file');
   }
   if (!RELAY_LOG_LEVELS.includes(config.logLevel)) {
     throw new KubepairError('KP_ERR_RELAY_CONFIG', `--log-level must be one of ${RELAY_LOG_LEVELS.join(', ')}`);

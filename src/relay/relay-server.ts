@@ -24,6 +24,8 @@ import { ClientAddressResolver } from './client-address.js';
 import { buildRelayApp } from './http-app.js';
 import { MemorySessionStore } from './memory-session-store.js';
 import { ephemeralRelaySecret, openRelaySecret } from './relay-secret.js';
+import { NodeRequestVerifier, loadClusterKey } from './node-auth.js';
+import { ClusterLink } from './cluster-link.js';
 import { OriginPolicy } from './origin-policy.js';
 import { AnonymousAuthenticator, TokenAuthenticator } from './relay-auth.js';
 import type { RelayAuthenticator } from './relay-auth.js';
@@ -55,6 +57,7 @@ interface Running {
   readonly broker: SessionBroker;
   readonly app: FastifyInstance;
   readonly wss: WebSocketServer;
+  readonly clusterLink: ClusterLink | undefined;
 }
 
 export class RelayServer {
@@ -93,6 +96,8 @@ export class RelayServer {
       // Session keys are MACs under this secret, so a restarted relay still verifies them (§8.1).
       const secret = config.stateDir === undefined ? ephemeralRelaySecret() : await openRelaySecret(config.stateDir);
       const keys = new SessionKeys(secret.value);
+      // Checked at start-up so that a missing or unsafe key stops the node before it takes sessions.
+      const clusterKey = config.cluster === undefined ? undefined : await loadClusterKey(config.cluster.keyFile);
       const store = await openSessionStore(config.store ?? { kind: 'memory' }, {
         unpairedTtlMs: limits.unpairedTtlMs,
         establishedLifetimeMs: limits.establishedLifetimeMs,
@@ -106,13 +111,26 @@ export class RelayServer {
         maxRecreatedWaiting: limits.maxRecreatedWaiting,
       }, log);
       cleanup.push(() => store.close());
+      // Sockets relayed to the node holding their session's other side (docs/design.md §8.2).
+      const clusterLink: ClusterLink | undefined =
+        config.cluster === undefined || clusterKey === undefined
+          ? undefined
+          : new ClusterLink({
+              nodeId: config.cluster.advertise,
+              key: clusterKey,
+              maxMessageBytes: limits.maxMessageBytes,
+              highWaterBytes: limits.maxBufferedBytes,
+              log,
+              onQueued: (bytes) => metrics.observeQueued(bytes),
+              onPause: () => metrics.backpressurePauses.inc(),
+            });
       // The metrics read the broker at scrape time, which is after it exists.
       const metrics = new RelayMetrics({
         sessionCounts: () => store.counts(),
         openSockets: () => broker.openSockets(),
-        queuedBytes: () => broker.queuedBytes(),
+        queuedBytes: () => broker.queuedBytes() + (clusterLink?.queuedBytes ?? 0),
       });
-      const broker: SessionBroker = new SessionBroker({ store, metrics, audit, log, limits, durableKeys: secret.origin !== 'ephemeral' });
+      const broker: SessionBroker = new SessionBroker({ store, metrics, audit, log, limits, durableKeys: secret.origin !== 'ephemeral', nodeId: config.cluster?.advertise });
       if (destination instanceof EventEmitter) destination.on('drop', () => metrics.logLinesDropped.inc());
       const addresses = new ClientAddressResolver(config.trustProxy.length > 0 ? parseTrustedProxies(config.trustProxy) : undefined);
       const origins = new OriginPolicy(config.allowOrigins);
@@ -150,13 +168,16 @@ export class RelayServer {
         perMessageDeflate: false,
         handleProtocols: (protocols) => (protocols.has(WS_SUBPROTOCOL) ? WS_SUBPROTOCOL : false),
       });
-      app.server.on('upgrade', createUpgradeHandler({ wss, store, broker, keys, origins, addresses, failures, refusals, metrics, log, isClosing }));
+      app.server.on('upgrade', createUpgradeHandler({
+        wss, store, broker, keys, origins, addresses, failures, refusals, metrics, log, isClosing,
+        cluster: clusterLink === undefined || clusterKey === undefined ? undefined : { link: clusterLink, verifier: new NodeRequestVerifier(clusterKey) },
+      }));
       try {
         await app.listen({ host: config.listen.host, port: config.listen.port });
       } catch (err) {
         throw new KubepairError('KP_ERR_RELAY_LISTEN', `${config.listen.host}:${config.listen.port}: ${describeError(err).message}`, { cause: err });
       }
-      this.#running = { log, auth, audit, refusals, store, broker, app, wss };
+      this.#running = { log, auth, audit, refusals, store, broker, app, wss, clusterLink };
       const address = this.address();
       await audit.record('relay_started', {
         version: VERSION,
@@ -186,7 +207,7 @@ export class RelayServer {
       if (!native) {
         log.warn({ event: 'bufferutil_missing' }, 'bufferutil is not loaded: ws masks frames in JavaScript and forwarding is several times slower');
       }
-      log.info({ event: 'relay_listening', url: address.url, auth: auth.mode, tls: tls !== undefined, native_masking: native, store: storeName(config.store) }, 'relay listening');
+      log.info({ event: 'relay_listening', url: address.url, auth: auth.mode, tls: tls !== undefined, native_masking: native, store: storeName(config.store), advertise: config.cluster?.advertise ?? null }, 'relay listening');
       if (signal !== undefined) {
         const stop = (): void => {
           this.close().catch((err: unknown) => log.error({ event: 'shutdown_failed', err: describeError(err) }, 'shutdown failed'));
@@ -258,6 +279,10 @@ export class RelayServer {
     // Stop listening (in-flight requests finish; idle keep-alives close) while peers wind down.
     const appClosed = app.close();
     await step('peers', () => broker.shutdown(grace));
+    if (running.clusterLink !== undefined) {
+      const shutting = new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN');
+      running.clusterLink.close(shutting.closeCode ?? 4503, shutting.message);
+    }
     await step('http', () => appClosed);
     await step('websockets', () => new Promise<void>((resolve, reject) => wss.close((err) => (err ? reject(err) : resolve()))));
     // A shared store that cannot be reached cannot say how many sessions there are; the shutdown goes on.

@@ -49,7 +49,7 @@ import { describeError } from './relay-log.js';
 import type { RelayMetrics, SessionEndReason } from './relay-metrics.js';
 import type { RelayLimits } from './relay-options.js';
 import { SessionLimitError } from './session-store.js';
-import type { AttemptOutcome, SessionRecord, SessionStore } from './session-store.js';
+import type { AttemptOutcome, SessionEndedElsewhere, SessionRecord, SessionStore } from './session-store.js';
 
 /** What the upgrade handler learned about a socket before accepting it. */
 export interface Admission {
@@ -87,6 +87,8 @@ export interface SessionBrokerOptions {
   readonly limits: RelayLimits;
   /** True when session keys survive a restart (the relay secret is kept in a state directory). */
   readonly durableKeys: boolean;
+  /** This node's id (--advertise) in a cluster; absent on a single node (docs/design.md §8.2). */
+  readonly nodeId?: string | undefined;
 }
 
 export class SessionBroker {
@@ -96,6 +98,7 @@ export class SessionBroker {
   readonly #log: Logger;
   readonly #limits: RelayLimits;
   readonly #durableKeys: boolean;
+  readonly #nodeId: string | undefined;
   readonly #links = new Map<string, SessionLink>();
   /** Sessions that ended here, remembered as long as their keys can be valid (ended-sessions.ts). */
   readonly #ended: EndedSessions;
@@ -112,6 +115,7 @@ export class SessionBroker {
     this.#log = options.log;
     this.#limits = options.limits;
     this.#durableKeys = options.durableKeys;
+    this.#nodeId = options.nodeId;
     this.#ended = new EndedSessions({
       capacity: RELAY_ENDED_SESSIONS_REMEMBERED,
       rememberMs: options.limits.unpairedTtlMs + options.limits.establishedLifetimeMs,
@@ -120,6 +124,7 @@ export class SessionBroker {
     this.#store.on('expired', this.#onExpired);
     this.#store.on('attemptEnded', this.#onAttemptTimedOut);
     this.#store.on('resumeExpired', this.#onResumeExpired);
+    this.#store.on('endedElsewhere', this.#onEndedElsewhere);
   }
 
   /** True when sessions can be suspended and recreated (--max-resume-window above 0). */
@@ -206,7 +211,7 @@ export class SessionBroker {
       tokenName: admission.tokenName,
       clientKeyDigest: role === 'client' ? admission.keyDigest : undefined,
     };
-    const peer = new PeerConnection(ws, identity);
+    const peer = new PeerConnection(ws, identity, this.#nodeId);
     // Until wired below, a socket error must not crash the process.
     ws.on('error', (err) => this.#onSocketError(peer, err));
     if (this.#closing) {
@@ -519,11 +524,15 @@ export class SessionBroker {
       // this side cannot have attached in between: the store's order is the sockets' order.
       const suspended = await this.#store.suspend(link.id, peer.role, peer.attachment);
       if (suspended !== undefined) {
-        this.#suspended(link, peer, code, suspended);
+        if (suspended.attachments[peer.role] !== peer.attachment) this.#movedAway(link, peer, code);
+        else this.#suspended(link, peer, code, suspended);
         return;
       }
     }
-    await this.#store.detach(link.id, peer.role, peer.attachment);
+    if ((await this.#store.detach(link.id, peer.role, peer.attachment)) === 'stale') {
+      this.#movedAway(link, peer, code);
+      return;
+    }
     if (link.ended) return;
     if (peer.role === 'agent') {
       this.#endLink(link, 'agent_left', new KubepairError('KP_ERR_RELAY_SESSION_ENDED', 'the agent left'), true);
@@ -543,6 +552,18 @@ export class SessionBroker {
       }
     }
     if (!link.ended) link.agent?.sendControl({ type: 'peer_disconnected' });
+  }
+
+  /**
+   * A socket ended after a newer socket of its side attached on another node (the store said its
+   * attachment is stale): the side lives on there, so this end neither suspends nor ends the
+   * session (docs/design.md §8.2, plan item 7). A socket of the other side still on this node has
+   * no peer here until node-to-node splicing exists.
+   */
+  #movedAway(link: SessionLink, peer: PeerConnection, code: number): void {
+    const { role, address } = peer.identity;
+    this.#audit.note('socket_replaced', { session: link.id, role, address, close_code: code, elsewhere: true });
+    this.#log.info({ event: 'socket_replaced', session: link.id, role, close_code: code, elsewhere: true }, `a newer ${role} socket on another relay node replaced this one`);
   }
 
   /** A side of an established session lost its socket and the store keeps the session for it. */
@@ -574,6 +595,29 @@ export class SessionBroker {
     const link = this.#links.get(session.id);
     if (link !== undefined) this.#closeLink(link, new KubepairError('KP_ERR_RELAY_SESSION_ENDED', `${who} did not come back within the resume window`));
   };
+
+  /**
+   * Another node removed a session (docs/design.md §8.2, plan item 7): close the sockets this node
+   * holds of it, with the close code and words the node that ended it used. That node counted and
+   * recorded the end; this one notes only that it closed its sockets.
+   */
+  readonly #onEndedElsewhere = (ended: SessionEndedElsewhere): void => {
+    if (ended.why !== 'destroyed') this.#sessionEnded(ended.id, ended.why);
+    const link = this.#links.get(ended.id);
+    if (link === undefined || link.ended) return;
+    this.#audit.note('session_ended_elsewhere', { session: ended.id, why: ended.why });
+    this.#log.info({ event: 'session_ended_elsewhere', session: ended.id, why: ended.why }, 'the session ended on another relay node');
+    this.#closeLink(link, this.#endedElsewhereError(ended));
+  };
+
+  #endedElsewhereError(ended: SessionEndedElsewhere): KubepairError {
+    if (ended.why === 'attempts_exhausted') return new KubepairError('KP_ERR_RELAY_ATTEMPTS_EXHAUSTED', `${this.#limits.maxPairingAttempts} failed attempts`);
+    if (ended.why === 'expired') return new KubepairError('KP_ERR_RELAY_SESSION_ENDED', 'it expired');
+    if (ended.why === 'destroyed') return new KubepairError('KP_ERR_RELAY_SESSION_ENDED', 'it ended on another relay node');
+    const missing = (['agent', 'client'] as const).filter((role) => !ended.connected[role]);
+    const who = missing.length === 1 ? `the ${missing[0]}` : 'neither side';
+    return new KubepairError('KP_ERR_RELAY_SESSION_ENDED', `${who} did not come back within the resume window`);
+  }
 
   /** Store timer: the session reached its end of life. */
   readonly #onExpired = (session: SessionRecord): void => {
@@ -681,6 +725,7 @@ export class SessionBroker {
     this.#store.off('expired', this.#onExpired);
     this.#store.off('attemptEnded', this.#onAttemptTimedOut);
     this.#store.off('resumeExpired', this.#onResumeExpired);
+    this.#store.off('endedElsewhere', this.#onEndedElsewhere);
     const at = new Date(Date.now() + graceMs).toISOString();
     for (const link of this.#links.values()) {
       clearTimeout(link.noticeTimer);

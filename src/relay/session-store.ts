@@ -72,6 +72,12 @@ export interface SessionRecord {
   /** Epoch ms written into the session's keys: no key of it is valid after this. */
   readonly keyExpiresAt: number;
   readonly connected: Readonly<Record<PeerRole, boolean>>;
+  /**
+   * Each side's current attachment tag ('' before its first socket). It stays after a detach or a
+   * suspension, naming the socket (and, in a cluster, the node: attachment-tag.ts) that had the
+   * side last; only `connected` says whether that socket is still there.
+   */
+  readonly attachments: Readonly<Record<PeerRole, string>>;
   /** How long a side may be gone after `established` before the session ends (0: not at all). */
   readonly resumeWindowMs: number;
   /** While a side is suspended: epoch ms by which it must be back. */
@@ -161,6 +167,9 @@ export interface AttemptOutcome {
  */
 export type AttachResult = 'attached' | 'replaced' | 'already_connected' | 'gone';
 
+/** `stale`: a newer socket of that side attached since (on this node or another), so nothing changed. */
+export type DetachResult = 'detached' | 'stale';
+
 export interface SessionCounts {
   readonly waiting: number;
   readonly claimed: number;
@@ -173,6 +182,15 @@ export interface SessionCounts {
   readonly recreatedWaiting: number;
 }
 
+/** A session another node removed (shared stores only): the nodes holding its sockets close them. */
+export interface SessionEndedElsewhere {
+  readonly id: string;
+  /** `destroyed`: ended by a node's decision (a side left, the operator); the others are deadlines and attempts. */
+  readonly why: 'expired' | 'resume_expired' | 'attempts_exhausted' | 'destroyed';
+  /** Which sides were connected when it was removed. */
+  readonly connected: Readonly<Record<PeerRole, boolean>>;
+}
+
 export interface SessionStoreEvents {
   /** A session reached `expiresAt` and was removed; its nameplate is quarantined. */
   expired: [session: SessionRecord];
@@ -180,6 +198,11 @@ export interface SessionStoreEvents {
   attemptEnded: [outcome: AttemptOutcome];
   /** A suspended side did not come back within the resume window; the session was removed. */
   resumeExpired: [session: SessionRecord];
+  /**
+   * Another node removed a session (its own events above went to that node only): close its
+   * sockets here. Never emitted by the memory store, which has no other nodes.
+   */
+  endedElsewhere: [ended: SessionEndedElsewhere];
 }
 
 export interface SessionStore extends EventEmitter<SessionStoreEvents> {
@@ -209,9 +232,10 @@ export interface SessionStore extends EventEmitter<SessionStoreEvents> {
   attach(id: string, role: PeerRole, keyDigest?: Uint8Array, tag?: string): Promise<AttachResult>;
   /**
    * Mark `role` disconnected (no effect on a session that is gone). With a `tag` that is not the
-   * side's current attachment (a newer socket attached since), nothing changes.
+   * side's current attachment (a newer socket attached since, maybe on another node), nothing
+   * changes and the answer is `stale`; otherwise `detached` (also when the session is gone).
    */
-  detach(id: string, role: PeerRole, tag?: string): Promise<void>;
+  detach(id: string, role: PeerRole, tag?: string): Promise<DetachResult>;
   /**
    * Mark `role` disconnected but keep the established session for its resume window: starts the
    * resume deadline unless one runs already. Undefined (and nothing changed) when the session is

@@ -58,6 +58,10 @@ import type { SessionBroker } from './session-broker.js';
 import type { SessionKeys } from './session-keys.js';
 import { SessionLimitError } from './session-store.js';
 import type { SessionRecord, SessionStore } from './session-store.js';
+import { nodeOfAttachment } from './attachment-tag.js';
+import { SPLICE_PATH_PREFIX, parseSplicePath } from './cluster-link.js';
+import type { ClusterLink } from './cluster-link.js';
+import type { NodeRequestVerifier } from './node-auth.js';
 
 const SOCKET_PATH = new RegExp(`^${WS_PATH_PREFIX}(agent|client)/(${SESSION_ID_PATTERN.slice(1, -1)})$`);
 const KEY_FORMAT = new RegExp(SESSION_KEY_PATTERN);
@@ -76,6 +80,8 @@ export interface UpgradeHandlerOptions {
   readonly metrics: RelayMetrics;
   readonly log: Logger;
   readonly isClosing: () => boolean;
+  /** This node's part in a cluster (docs/design.md §8.2): absent on a single node. */
+  readonly cluster?: { readonly link: ClusterLink; readonly verifier: NodeRequestVerifier } | undefined;
 }
 
 /** The offered subprotocols of an upgrade request. */
@@ -141,6 +147,10 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       return;
     }
     const url = req.url ?? '';
+    if (options.cluster !== undefined && pathOnly(url).startsWith(SPLICE_PATH_PREFIX)) {
+      await spliceFromNode(req, socket, head, url, options.cluster.verifier, refuse, onEarlyError);
+      return;
+    }
     const match = SOCKET_PATH.exec(pathOnly(url));
     if (!match) {
       // The raw path is neither echoed nor logged: it may hold anything a user pasted.
@@ -234,6 +244,17 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     }
     const admitted = session;
     const tokenName = role === 'agent' ? admitted.creator.tokenName : (admitted.claim?.actor.tokenName ?? null);
+    // The other side is on another node: relay this socket there (cluster-link.ts).
+    const otherTag = admitted.attachments[role === 'agent' ? 'client' : 'agent'];
+    const otherNode = admitted.connected[role === 'agent' ? 'client' : 'agent'] ? nodeOfAttachment(otherTag) : undefined;
+    const cluster = options.cluster;
+    if (cluster !== undefined && otherNode !== undefined && otherNode !== cluster.link.nodeId) {
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        socket.off('error', onEarlyError);
+        cluster.link.relay(ws, otherNode, { role, sessionId, keyDigest: digest, address, tokenName });
+      });
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', onEarlyError);
       broker
@@ -243,5 +264,47 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
           ws.terminate();
         });
     });
+  }
+
+  /**
+   * An internal splice link from another node (cluster-link.ts): its proof must verify under the
+   * cluster key (node-auth.ts), else 401 like a wrong key (and the failure budget is spent); the
+   * session must still exist here; then the link is admitted as the endpoint's socket.
+   */
+  async function spliceFromNode(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    url: string,
+    verifier: NodeRequestVerifier,
+    refuse: (error: KubepairError) => Promise<void>,
+    onEarlyError: (err: Error) => void,
+  ): Promise<void> {
+    const verdict = verifier.verify({ method: req.method ?? 'GET', path: url }, req.headers);
+    if (!verdict.ok) {
+      log.warn({ event: 'splice_link_refused', reason: verdict.reason }, 'refused an internal splice link');
+      await refuse(new KubepairError('KP_ERR_RELAY_UNAUTHORIZED', 'not a node of this relay cluster'));
+      return;
+    }
+    const admission = parseSplicePath(url);
+    if (admission === undefined) {
+      await refuse(new KubepairError('KP_ERR_RELAY_INVALID_REQUEST', 'malformed splice link'));
+      return;
+    }
+    const session = await store.get(admission.sessionId);
+    if (session === undefined) {
+      refuseUpgrade(socket, errorAnswer(new KubepairError('KP_ERR_RELAY_SESSION_NOT_FOUND', 'the session has ended')));
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      socket.off('error', onEarlyError);
+      broker
+        .admit(ws, { role: admission.role, session, address: admission.address, tokenName: admission.tokenName, keyDigest: admission.keyDigest })
+        .catch((err: unknown) => {
+          log.error({ event: 'relay_error', session: admission.sessionId, err: describeError(err) }, 'cannot admit a splice link');
+          ws.terminate();
+        });
+    });
+    log.info({ event: 'splice_accepted', session: admission.sessionId, role: admission.role, node: verdict.nodeId }, 'accepted a splice link from another relay node');
   }
 }

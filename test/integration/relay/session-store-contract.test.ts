@@ -388,7 +388,8 @@ for (const kind of KINDS) {
         await store.claim('1', { clientKeyDigest: () => clientKey, actor });
         assert.equal(await store.attach(session.id, 'agent', agentKey, 'agent-socket-1'), 'attached');
         assert.equal(await store.attach(session.id, 'client', clientKey, 'client-socket-1'), 'attached');
-        await store.detach(session.id, 'client', 'client-socket-0');
+        assert.deepEqual((await store.get(session.id))?.attachments, { agent: 'agent-socket-1', client: 'client-socket-1' }, 'the record names each side\'s current socket');
+        assert.equal(await store.detach(session.id, 'client', 'client-socket-0'), 'stale');
         assert.equal((await store.get(session.id))?.connected.client, true, 'a detach with a tag that never attached is ignored');
         assert.ok(await store.establish(session.id));
         await store.setResumeWindow(session.id, 60_000);
@@ -396,11 +397,13 @@ for (const kind of KINDS) {
         const stale = await store.suspend(session.id, 'client', 'client-socket-1');
         assert.ok(stale !== undefined && stale.resumeBy === undefined, 'the older socket\'s end starts no suspension');
         assert.equal(stale.connected.client, true);
-        await store.detach(session.id, 'client', 'client-socket-1');
+        assert.equal(stale.attachments.client, 'client-socket-2', 'the newer socket is the current attachment');
+        assert.equal(await store.detach(session.id, 'client', 'client-socket-1'), 'stale');
         assert.equal((await store.get(session.id))?.connected.client, true, 'nor does its detach');
         const current = await store.suspend(session.id, 'client', 'client-socket-2');
         assert.ok(current?.resumeBy !== undefined, 'the current socket\'s end suspends');
         assert.equal(current.connected.client, false);
+        assert.equal(current.attachments.client, 'client-socket-2', 'a suspended side still names the socket (and node) that had it last');
       });
     });
   });
@@ -518,8 +521,9 @@ describe('SessionStore on Redis: two relay nodes share one store', { timeout: 12
       assert.equal(await b.attach(session.id, 'agent', agentKey, 'agent-on-b'), 'replaced');
       const stale = await a.suspend(session.id, 'agent', 'agent-on-a');
       assert.ok(stale !== undefined && stale.resumeBy === undefined && stale.connected.agent, 'the old socket\'s end is ignored');
-      await a.detach(session.id, 'agent', 'agent-on-a');
+      assert.equal(await a.detach(session.id, 'agent', 'agent-on-a'), 'stale', 'node a learns its socket is no longer the side\'s');
       assert.equal((await b.get(session.id))?.connected.agent, true);
+      assert.deepEqual((await a.get(session.id))?.attachments, { agent: 'agent-on-b', client: 'client-on-b' }, 'either node sees where each side is now');
     });
   });
 });

@@ -8,6 +8,7 @@ import {
   checkRelayConfig,
   formatLimit,
   normalizeOrigin,
+  parseAdvertiseUrl,
   parseListenAddress,
   parseTrustedProxies,
   resolveRelayLimits,
@@ -136,5 +137,34 @@ describe('relay options', { timeout: 60_000 }, () => {
     checkRelayConfig({ ...config, listen: { host: '127.0.0.1', port: 0 } });
     checkRelayConfig({ ...config, listen: { host: '::1', port: 0 } });
     assert.throws(() => checkRelayConfig({ ...config, insecureNoTls: true, tls: { certFile: 'c', keyFile: 'k' } }), isConfigError);
+  });
+
+  it('--advertise is exactly scheme://host[:port] (https or http), normalised to lower case', () => {
+    assert.equal(parseAdvertiseUrl('https://Relay-1.Internal:8443'), 'https://relay-1.internal:8443');
+    assert.equal(parseAdvertiseUrl('http://10.0.0.5:8080/'), 'http://10.0.0.5:8080');
+    assert.equal(parseAdvertiseUrl('https://[fd00::5]:8443'), 'https://[fd00::5]:8443');
+    for (const bad of ['relay-1:8443', 'ftp://relay-1', 'https://relay-1/path', 'https://relay-1?x=1', 'https://relay-1#f', 'https://user:pw@relay-1', 'wss://relay-1', '']) {
+      assert.throws(() => parseAdvertiseUrl(bad, 'KUBEPAIR_RELAY_ADVERTISE'), (err) => isConfigError(err) && /KUBEPAIR_RELAY_ADVERTISE/.test((err as Error).message), bad);
+    }
+  });
+
+  it('--advertise and --cluster-key-file need a Redis store', () => {
+    const config: RelayConfig = {
+      listen: { host: '127.0.0.1', port: 0 },
+      insecureNoTls: false,
+      trustProxy: [],
+      allowOrigins: [],
+      auth: { mode: 'none' },
+      auditLogPath: '/tmp/x',
+      logLevel: 'info',
+      limits: DEFAULT_RELAY_LIMITS,
+    };
+    const cluster = { advertise: 'https://relay-1.internal:8443', keyFile: '/etc/kubepair/cluster-key' };
+    const redis = { kind: 'redis', url: 'redis://127.0.0.1:6379/0', keyPrefix: 'kubepair:' } as const;
+    assert.throws(() => checkRelayConfig({ ...config, cluster }), (err) => isConfigError(err) && /need --store redis/.test((err as Error).message));
+    assert.throws(() => checkRelayConfig({ ...config, cluster, store: { kind: 'memory' } }), isConfigError);
+    checkRelayConfig({ ...config, cluster, store: redis });
+    assert.throws(() => checkRelayConfig({ ...config, cluster: { ...cluster, advertise: 'https://relay-1/x' }, store: redis }), isConfigError);
+    assert.throws(() => checkRelayConfig({ ...config, cluster: { ...cluster, keyFile: '' }, store: redis }), isConfigError);
   });
 });

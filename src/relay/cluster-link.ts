@@ -1,0 +1,191 @@
+/**
+ * Node-to-node splicing (docs/design.md §8.2, plan items 3-6 as built): when a socket arrives on
+ * this node while the other side of its session is attached on another node, this node does not
+ * admit it to its own broker. It opens an internal WebSocket to that node
+ * (`{advertise}/internal/v1/splice/{role}/{session_id}?kd=..&ad=..&tn=..`, signed with the cluster
+ * key by node-auth.ts) and relays between the endpoint and that link: the other node's broker
+ * admits the link as the endpoint's socket, so pairing, control frames, suspensions and ends are
+ * decided in one place, and its control text frames reach the endpoint through this node.
+ *
+ * Frames are relayed as they are (binary stays binary, text stays text; the relay still sees only
+ * ciphertext); the link's largest message is the endpoint's (--max-message-size). Backpressure is
+ * the local splice's rule at this hop: above `highWaterBytes` queued towards one socket, the
+ * other is not read until the queue is down to half (forwarding.ts). Close codes cross as they
+ * are; the codes a close frame cannot carry (1005, 1006...) become 1000 (no code: on purpose) and
+ * 1001 (a transport loss) so the far side tells the two apart as it would for a local socket.
+ *
+ * Untrusted input: the endpoint's frames (relayed unread) and the linked node's frames (a node is
+ * trusted once its proof verified, like the store).
+ */
+import type { Logger } from 'pino';
+import { WebSocket } from '../ws-runtime.js';
+import type { RawData } from 'ws';
+import { WS_SUBPROTOCOL } from '../version.js';
+import type { PeerRole } from '../protocol/relay-api.js';
+import { signNodeRequest } from './node-auth.js';
+
+/** Path prefix of the internal splice link; never under /api or /ws. */
+export const SPLICE_PATH_PREFIX = '/internal/v1/splice/';
+
+/** How long opening a link to another node may take, in ms. */
+export const SPLICE_CONNECT_TIMEOUT_MS = 10_000;
+
+/** What the node at the far end needs to admit the link as the endpoint's socket. */
+export interface SpliceAdmission {
+  readonly role: PeerRole;
+  readonly sessionId: string;
+  /** Digest of the key the endpoint presented (verified here). */
+  readonly keyDigest: Uint8Array;
+  readonly address: string;
+  readonly tokenName: string | null;
+}
+
+/** The signed path (with query) of a splice link. */
+export function splicePath(admission: SpliceAdmission): string {
+  const query = new URLSearchParams({ kd: Buffer.from(admission.keyDigest).toString('hex'), ad: admission.address });
+  if (admission.tokenName !== null) query.set('tn', admission.tokenName);
+  return `${SPLICE_PATH_PREFIX}${admission.role}/${admission.sessionId}?${query.toString()}`;
+}
+
+/** Parse a splice path (after its proof verified); undefined when malformed. */
+export function parseSplicePath(url: string): SpliceAdmission | undefined {
+  const match = /^\/internal\/v1\/splice\/(agent|client)\/([A-Za-z0-9_-]{22})\?([^#]*)$/.exec(url);
+  if (!match) return undefined;
+  const query = new URLSearchParams(match[3]);
+  const kd = query.get('kd') ?? '';
+  const ad = query.get('ad') ?? '';
+  if (!/^[0-9a-f]{64}$/.test(kd) || ad === '' || ad.length > 256) return undefined;
+  return { role: match[1] as PeerRole, sessionId: match[2] as string, keyDigest: Buffer.from(kd, 'hex'), address: ad, tokenName: query.get('tn') };
+}
+
+/** A close code the other socket can send: 1005 (none) becomes 1000, a loss (1006, 1015...) 1001. */
+export function relayableCloseCode(code: number): number {
+  if (code === 1005) return 1000;
+  if ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)) return code;
+  return 1001;
+}
+
+export interface ClusterLinkOptions {
+  readonly nodeId: string;
+  readonly key: Uint8Array;
+  readonly maxMessageBytes: number;
+  readonly highWaterBytes: number;
+  readonly log: Logger;
+  /** Told the bytes queued towards one socket after each send (the queued-bytes peak metric). */
+  readonly onQueued?: (bytes: number) => void;
+  /** Told each time a socket stops being read for backpressure. */
+  readonly onPause?: () => void;
+}
+
+/** Opens links to other nodes and relays an endpoint's socket over them. */
+export class ClusterLink {
+  readonly #options: ClusterLinkOptions;
+  /** Endpoints relayed now, with their links. */
+  readonly #relayed = new Map<WebSocket, WebSocket>();
+  #queued = 0;
+
+  constructor(options: ClusterLinkOptions) {
+    this.#options = options;
+  }
+
+  get nodeId(): string {
+    return this.#options.nodeId;
+  }
+
+  /** Bytes queued towards endpoints and links right now, summed when asked (for the metrics). */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
+  /**
+   * Relay `endpoint` (just accepted, not yet read) to node `nodeId`. The endpoint is paused until
+   * the link is open; a link that cannot be opened closes the endpoint with 1012 (the endpoint
+   * reconnects, as after a relay restart).
+   */
+  relay(endpoint: WebSocket, nodeId: string, admission: SpliceAdmission): void {
+    const { key, log, maxMessageBytes } = this.#options;
+    endpoint.pause();
+    const path = splicePath(admission);
+    const url = `${nodeId.replace(/^http/, 'ws')}${path}`;
+    const link = new WebSocket(url, [WS_SUBPROTOCOL], {
+      headers: signNodeRequest(key, this.#options.nodeId, { method: 'GET', path }),
+      perMessageDeflate: false,
+      maxPayload: maxMessageBytes,
+      handshakeTimeout: SPLICE_CONNECT_TIMEOUT_MS,
+    });
+    const session = admission.sessionId;
+    link.on('error', (err) => log.info({ event: 'splice_link_error', session, node: nodeId, err: err.message }, 'splice link error'));
+    endpoint.on('error', (err) => log.info({ event: 'splice_endpoint_error', session, err: err.message }, 'endpoint socket error'));
+    link.once('unexpected-response', (_req, res) => {
+      log.warn({ event: 'splice_refused', session, node: nodeId, status: res.statusCode }, 'the other node refused the splice link');
+      res.resume();
+      link.terminate();
+    });
+    link.once('open', () => {
+      log.info({ event: 'splice_open', session, role: admission.role, node: nodeId }, 'spliced to another relay node');
+      this.#pipe(endpoint, link);
+      this.#pipe(link, endpoint);
+      endpoint.resume();
+    });
+    link.once('close', (code, reason) => {
+      if (endpoint.readyState === WebSocket.OPEN || endpoint.readyState === WebSocket.CONNECTING) {
+        endpoint.close(link.protocol === '' && code === 1006 ? 1012 : relayableCloseCode(code), reason.toString('utf8'));
+      }
+    });
+    this.#relayed.set(endpoint, link);
+    endpoint.once('close', (code, reason) => {
+      this.#relayed.delete(endpoint);
+      if (link.readyState === WebSocket.OPEN) link.close(relayableCloseCode(code), reason.toString('utf8'));
+      else link.terminate();
+    });
+  }
+
+  /**
+   * Shutdown: close every relayed endpoint with `code` (the relay's shutdown code, on which an
+   * endpoint resumes elsewhere) and its link with 1001, a transport loss for the far node, which
+   * then suspends the side rather than ending the session.
+   */
+  close(code: number, reason: string): void {
+    for (const [endpoint, link] of this.#relayed) {
+      link.removeAllListeners('close');
+      if (link.readyState === WebSocket.OPEN) link.close(1001, 'relay node shutting down');
+      else link.terminate();
+      endpoint.close(code, reason);
+    }
+    this.#relayed.clear();
+  }
+
+  /** Relay `from`'s messages to `to`, not reading `from` while `to` has more than the mark queued. */
+  #pipe(from: WebSocket, to: WebSocket): void {
+    const high = this.#options.highWaterBytes;
+    const low = Math.floor(high / 2);
+    let paused = false;
+    let counted = 0;
+    const account = (): void => {
+      const now = to.readyState === WebSocket.OPEN ? to.bufferedAmount : 0;
+      this.#queued += now - counted;
+      counted = now;
+    };
+    const flushed = (err?: Error | null): void => {
+      account();
+      if (err != null || !paused || to.bufferedAmount > low) return;
+      paused = false;
+      if (from.readyState === WebSocket.OPEN) from.resume();
+    };
+    from.on('message', (data: RawData, isBinary: boolean) => {
+      if (to.readyState !== WebSocket.OPEN) return;
+      to.send(data as Buffer, { binary: isBinary }, flushed);
+      account();
+      this.#options.onQueued?.(to.bufferedAmount);
+      if (!paused && to.bufferedAmount > high) {
+        paused = true;
+        from.pause();
+        this.#options.onPause?.();
+      }
+    });
+    to.once('close', () => {
+      this.#queued -= counted;
+      counted = 0;
+    });
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * Node-to-node splicing (docs/design.md §8.2, cluster-link.ts): an agent socket on node A and a
+ * client socket on node B (paired through B's API) exchange frames both ways, unchanged and in
+ * order; B relays the client over an internal link that A admits as the client's socket, so A's
+ * control frames reach the client too. A link without the cluster key is refused. One real
+ * redis-server, two real relay processes on 127.0.0.1 with their real --advertise URLs.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { signNodeRequest } from '../../../src/relay/node-auth.js';
+import { splicePath } from '../../../src/relay/cluster-link.js';
+import { startRedis } from '../../helpers/redis-server.js';
+import type { TestRedis } from '../../helpers/redis-server.js';
+import { createSessionViaApi, metric, openPeer, pairViaApi, privateTempDir, startRelay } from '../../helpers/relay-process.js';
+import type { StartedRelay, TestPeer } from '../../helpers/relay-process.js';
+import { freePort } from '../../helpers/tcp.js';
+import { within } from '../../helpers/wait-until.js';
+
+const PREFIX = 'kp-splice:';
+/** The nodes' --max-buffered-bytes (the default). */
+const HIGH_WATER_BYTES = 1024 * 1024;
+const FRAME_BYTES = 64 * 1024;
+
+/** Scrape `name` until it exceeds `floor`: at most 150 scrapes 200 ms apart. */
+async function metricAbove(node: StartedRelay, name: string, floor: number, what: string): Promise<void> {
+  for (let attempt = 0; attempt < 150; attempt++) {
+    if (((await metric(node, name)) ?? 0) > floor) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+function sha256(frames: readonly Buffer[]): string {
+  const hash = createHash('sha256');
+  for (const frame of frames) hash.update(frame);
+  return hash.digest('hex');
+}
+
+describe('relay cluster: a session spliced across two nodes (two relay processes, one redis-server)', { timeout: 180_000 }, () => {
+  let redis: TestRedis | undefined;
+  let dir = '';
+  let nodeA: StartedRelay | undefined;
+  let nodeB: StartedRelay | undefined;
+
+  before(async () => {
+    redis = await startRedis();
+    dir = await privateTempDir('kubepair-cluster-splice-');
+    const keyFile = join(dir, 'cluster-key');
+    await writeFile(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
+    const node = async (): Promise<StartedRelay> => {
+      const port = await freePort();
+      return startRelay({
+        args: ['--listen', `127.0.0.1:${port}`, '--store', redis!.url, '--store-prefix', PREFIX, '--advertise', `http://127.0.0.1:${port}`, '--cluster-key-file', keyFile, '--state-dir', join(dir, 'shared-state')],
+      });
+    };
+    nodeA = await node();
+    nodeB = await node();
+  });
+  after(async () => {
+    const stopped = await Promise.allSettled([nodeA?.dispose(), nodeB?.dispose()]);
+    await redis?.stop();
+    if (dir !== '') await rm(dir, { recursive: true, force: true });
+    for (const result of stopped) if (result.status === 'rejected') throw result.reason;
+  });
+
+  /** Agent on A, client paired through B's API and connected to B; both told peer_connected. */
+  async function splicedPair(): Promise<{ sessionId: string; agent: TestPeer; client: TestPeer }> {
+    const session = await createSessionViaApi(nodeA!);
+    const agent = await openPeer(nodeA!, 'agent', session.session_id, session.agent_key);
+    const pairing = await pairViaApi(nodeB!, session.nameplate);
+    const mark = nodeB!.logs.mark();
+    const client = await openPeer(nodeB!, 'client', session.session_id, pairing.client_key);
+    await nodeB!.logs.waitFor((r) => r.event === 'splice_open' && r.session === session.session_id, 10_000, mark, 'splice_open on node B');
+    await agent.control('peer_connected');
+    await client.control('peer_connected');
+    return { sessionId: session.session_id, agent, client };
+  }
+
+  it('agent on node A, client on node B: a few MiB each way arrive unchanged and in order, and A\'s control frames reach the client', async () => {
+    const { sessionId, agent, client } = await splicedPair();
+    const established = nodeA!.logs.mark();
+    agent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
+    await nodeA!.logs.waitFor((r) => r.event === 'session_established' && r.session === sessionId, 10_000, established, 'session_established on node A');
+    for (const [from, to] of [
+      [agent, client],
+      [client, agent],
+    ] as const) {
+      const sent = Array.from({ length: 48 }, (_, i) => randomBytes(1 + ((i * 65_537) % 131_072)));
+      const start = to.frames.length;
+      for (const frame of sent) from.ws.send(frame);
+      await to.until(() => to.frames.length >= start + sent.length, `${sent.length} frames`, 60_000);
+      assert.equal(sha256(to.frames.slice(start)), sha256(sent), 'same bytes, same order');
+    }
+    // The agent leaves on purpose: the client on the other node hears it and is closed as a local one would be.
+    agent.ws.close(1000);
+    await client.control('peer_disconnected');
+    const closed = await client.closedWithin();
+    assert.equal(closed.code, 4410, closed.reason);
+    await agent.closedWithin();
+  });
+
+  it('Security: a splice link without the cluster key is refused (401) and never reaches the session', async () => {
+    const { sessionId, agent, client } = await splicedPair();
+    const path = splicePath({ role: 'client', sessionId, keyDigest: randomBytes(32), address: '192.0.2.1', tokenName: null });
+    const status = await within(
+      10_000,
+      'the forged link to be answered',
+      new Promise<number>((resolve) => {
+        const forged = new WebSocket(`${nodeA!.url.replace(/^http/, 'ws')}${path}`, ['kubepair.v1'], {
+          headers: signNodeRequest(randomBytes(32), 'http://127.0.0.1:1', { method: 'GET', path }),
+        });
+        forged.on('unexpected-response', (_req, res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+          forged.terminate();
+        });
+        forged.on('open', () => {
+          resolve(101);
+          forged.terminate();
+        });
+        forged.on('error', () => undefined);
+      }),
+    );
+    assert.equal(status, 401);
+    await nodeA!.logs.waitFor((r) => r.event === 'splice_link_refused' && r.reason === 'wrong proof', 10_000, 0, 'splice_link_refused');
+    // The genuine splice is untouched.
+    agent.ws.send(Buffer.from('still here'));
+    await client.until(() => client.frames.some((frame) => frame.toString() === 'still here'), 'a frame after the forged link');
+    client.ws.close(1000);
+    agent.ws.close(1000);
+    await Promise.all([client.closedWithin(), agent.closedWithin()]);
+  });
+
+  it('a slow client on node B: neither node queues without bound (both pause their sender), and every byte arrives once it reads again', async () => {
+    const { agent, client } = await splicedPair();
+    const pausesBefore = await Promise.all([nodeA!, nodeB!].map(async (node) => (await metric(node, 'kubepair_relay_backpressure_pauses_total')) ?? 0));
+    client.ws.pause();
+    const sent = Array.from({ length: 512 }, () => randomBytes(FRAME_BYTES)); // 32 MiB
+    for (const frame of sent) agent.ws.send(frame);
+    for (const [index, node] of [nodeA!, nodeB!].entries()) {
+      await metricAbove(node, 'kubepair_relay_backpressure_pauses_total', pausesBefore[index] ?? 0, `node ${index === 0 ? 'A' : 'B'} to pause its sender`);
+    }
+    for (const node of [nodeA!, nodeB!]) {
+      const peak = (await metric(node, 'kubepair_relay_queued_bytes_peak')) ?? Infinity;
+      assert.ok(peak <= HIGH_WATER_BYTES + 4 * FRAME_BYTES, `peak ${peak} bytes queued on ${node.url}`);
+    }
+    assert.ok(client.frames.length < sent.length, 'the client really was not reading');
+    client.ws.resume();
+    await client.until(() => client.frames.length >= sent.length, `${sent.length} frames`, 120_000);
+    assert.equal(sha256(client.frames), sha256(sent), 'same bytes, same order');
+    client.ws.close(1000);
+    agent.ws.close(1000);
+    await Promise.all([client.closedWithin(), agent.closedWithin()]);
+  });
+
+  // Last: it stops node B.
+  it('node B shutting down (SIGTERM) closes the client it relays with 4503 (resume elsewhere), and node A suspends the client rather than ending the session', async () => {
+    const { sessionId, agent, client } = await splicedPair();
+    const established = nodeA!.logs.mark();
+    agent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
+    await nodeA!.logs.waitFor((r) => r.event === 'session_established' && r.session === sessionId, 10_000, established, 'session_established on node A');
+    nodeB!.child.kill('SIGTERM');
+    const closed = await client.closedWithin(30_000);
+    assert.equal(closed.code, 4503, closed.reason);
+    await agent.control('peer_suspended');
+    await within(30_000, 'node B to exit', nodeB!.exited);
+    agent.ws.close(1000);
+    await agent.closedWithin();
+  });
+});
