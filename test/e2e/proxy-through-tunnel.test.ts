@@ -9,7 +9,8 @@
  * Under `open`: `kubectl get --raw` through pods/proxy and services/proxy returns the backend's
  * bytes, a WebSocket through pods/{name}/proxy/ws carries bytes both ways (checked on both ends),
  * and each request has its audit record. Under `readonly` the same requests are refused with a
- * 403 Status, the backend and the API server see nothing, and each refusal is audited. A
+ * 403 Status, the backend and the API server see nothing, and each refusal is audited. Under
+ * `guarded` with `--allow "get pods/proxy"` only that upgrade goes through. A
  * Security test: an upgrade on a proxy path that the backend answers 200 is answered as an
  * ordinary response, and nothing pipelined behind it reaches the backend or the API server.
  */
@@ -61,14 +62,14 @@ interface TunnelUnderTest {
   close(): Promise<void>;
 }
 
-async function startTunnel(policy: string): Promise<TunnelUnderTest> {
+async function startTunnel(policy: string, rules: readonly string[] = []): Promise<TunnelUnderTest> {
   const backend = await startProxyBackend('web');
   const sandbox = await kubectlSandbox(`kubepair-e2e-proxy-${policy}-`);
   let stack: E2EStack | undefined;
   try {
     stack = await startE2EStack({ api: { objects: OBJECTS, portForward: { 'default/web': { 8080: `tcp://127.0.0.1:${backend.port}` } } } });
     const auditPath = join(stack.dir, 'agent-audit', 'audit.jsonl');
-    const { code } = await stack.startShare(['--policy', policy, '--audit-log', auditPath]);
+    const { code } = await stack.startShare(['--policy', policy, ...rules, '--audit-log', auditPath]);
     const connect = stack.startConnect(['--no-shell', code]);
     const exported = await connect.waitFor(/export KUBECONFIG=(\S+)/, 30_000, 'stdout');
     const text = await readFile(exported[1]!, 'utf8');
@@ -123,6 +124,38 @@ async function rawExchange(tunnel: TunnelUnderTest, bytes: string): Promise<stri
   return received;
 }
 
+/** Exchange three binary messages over a WebSocket to `path`; every byte must come back, and reach the backend, in order. */
+async function webSocketRoundTrip(tunnel: TunnelUnderTest, path: string): Promise<void> {
+  const before = tunnel.backend.received().length;
+  const payloads = [randomBytes(2048), randomBytes(256 * 1024), Buffer.from('last message')];
+  const ws = openWebSocket(tunnel, path);
+  const echoed: Buffer[] = [];
+  try {
+    await once(ws, 'open');
+    for (const payload of payloads) {
+      const answer = once(ws, 'message');
+      ws.send(payload, { binary: true });
+      const [data] = (await Promise.race([answer, new Promise((_, reject) => setTimeout(() => reject(new Error('no echo in time')), WAIT_MS))])) as [Buffer];
+      echoed.push(Buffer.from(data));
+    }
+  } finally {
+    ws.close();
+  }
+  echoed.forEach((got, i) => assert.equal(sha256(got), sha256(payloads[i]!), `message ${i}: every byte came back, in order`));
+  assert.equal(sha256(tunnel.backend.received().subarray(before)), sha256(Buffer.concat(payloads)), 'the backend received every byte, in order');
+}
+
+/** Open a WebSocket to `path` that the agent must refuse; resolves with the answer's status and body. */
+async function refusedWebSocket(tunnel: TunnelUnderTest, path: string): Promise<{ status: number | undefined; body: string }> {
+  const ws = openWebSocket(tunnel, path);
+  ws.on('error', () => undefined); // ended below before it was ever established
+  const [, response] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
+  const chunks: Buffer[] = [];
+  for await (const chunk of response) chunks.push(chunk as Buffer);
+  ws.terminate();
+  return { status: response.statusCode, body: Buffer.concat(chunks).toString('utf8') };
+}
+
 describe('e2e: pods/proxy and services/proxy through the tunnel, --policy open', { timeout: 6 * TEST_TIMEOUT_MS }, () => {
   let tunnel: TunnelUnderTest;
   before(async () => {
@@ -155,22 +188,7 @@ describe('e2e: pods/proxy and services/proxy through the tunnel, --policy open',
   });
 
   it('a WebSocket through pods/web/proxy/ws carries bytes both ways, checked on both ends, over a verified 101', { timeout: TEST_TIMEOUT_MS }, async () => {
-    const payloads = [randomBytes(2048), randomBytes(256 * 1024), Buffer.from('last message')];
-    const ws = openWebSocket(tunnel, `${POD_PROXY}/ws`);
-    const echoed: Buffer[] = [];
-    try {
-      await once(ws, 'open');
-      for (const payload of payloads) {
-        const answer = once(ws, 'message');
-        ws.send(payload, { binary: true });
-        const [data] = (await Promise.race([answer, new Promise((_, reject) => setTimeout(() => reject(new Error('no echo in time')), WAIT_MS))])) as [Buffer];
-        echoed.push(Buffer.from(data));
-      }
-    } finally {
-      ws.close();
-    }
-    echoed.forEach((got, i) => assert.equal(sha256(got), sha256(payloads[i]!), `message ${i}: every byte came back, in order`));
-    assert.equal(sha256(tunnel.backend.received()), sha256(Buffer.concat(payloads)), 'the backend received every byte, in order');
+    await webSocketRoundTrip(tunnel, `${POD_PROXY}/ws`);
     const upgrade = tunnel.backend.requests().find((r) => r.upgrade);
     assert.deepEqual([upgrade?.url, upgrade?.headers.upgrade, upgrade?.headers.authorization], ['/ws', 'websocket', undefined]);
     const executed = tunnel.stack.api.requests().filter((r) => r.subresource === 'proxy').at(-1);
@@ -217,14 +235,9 @@ describe('e2e: Security: pods/proxy and services/proxy through the tunnel, --pol
       assert.notEqual(result.code, 0, path);
       assert.match(result.stderr, new RegExp(`Error from server \\(Forbidden\\): kubepair policy "readonly" refuses "${description.replace('/', '\\/')}" \\(tier 3\\)`), result.stderr);
     }
-    const ws = openWebSocket(tunnel, `${POD_PROXY}/ws`);
-    ws.on('error', () => undefined); // ended below before it was ever established
-    const [, response] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
-    const chunks: Buffer[] = [];
-    for await (const chunk of response) chunks.push(chunk as Buffer);
-    ws.terminate();
-    assert.equal(response.statusCode, 403);
-    const status = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { kind?: string; code?: number; reason?: string };
+    const refused = await refusedWebSocket(tunnel, `${POD_PROXY}/ws`);
+    assert.equal(refused.status, 403);
+    const status = JSON.parse(refused.body) as { kind?: string; code?: number; reason?: string };
     assert.deepEqual([status.kind, status.code, status.reason], ['Status', 403, 'Forbidden']);
 
     assert.deepEqual(tunnel.backend.requests(), [], 'the backend saw nothing');
@@ -236,6 +249,35 @@ describe('e2e: Security: pods/proxy and services/proxy through the tunnel, --pol
         ['pods', `${POD_PROXY}/hello`, 'deny', 3, 403],
         ['services', `${SERVICE_PROXY}/hello`, 'deny', 3, 403],
         ['pods', `${POD_PROXY}/ws`, 'deny', 3, 403],
+      ],
+    );
+  });
+});
+
+describe('e2e: Security: --policy guarded with --allow "get pods/proxy" upgrades only what the rule allows', { timeout: 6 * TEST_TIMEOUT_MS }, () => {
+  let tunnel: TunnelUnderTest;
+  before(async () => {
+    tunnel = await startTunnel('guarded', ['--allow', 'get pods/proxy']);
+  });
+  after(async () => {
+    await tunnel.close();
+  });
+
+  it('a WebSocket through pods/proxy is spliced; the same through services/proxy is refused with 403 and never reaches the backend', { timeout: TEST_TIMEOUT_MS }, async () => {
+    await webSocketRoundTrip(tunnel, `${POD_PROXY}/ws`);
+    const refused = await refusedWebSocket(tunnel, `${SERVICE_PROXY}/ws`);
+    assert.equal(refused.status, 403);
+    assert.match(refused.body, /kubepair policy \\"guarded\\" refuses \\"get services\/proxy\\" \(tier 3\)/, refused.body);
+    assert.deepEqual(tunnel.backend.requests().map((r) => `${r.url} ${r.upgrade}`), ['/ws true'], 'the backend saw the allowed upgrade only');
+    assert.deepEqual(tunnel.stack.api.requests().filter((r) => r.subresource === 'proxy').map((r) => `${r.resource} ${r.status}`), ['pods 101']);
+    await waitUntil(() => proxyRecords(tunnel).length === 2, WAIT_MS, 'an audit record for each');
+    assert.deepEqual(
+      proxyRecords(tunnel)
+        .map((r) => [r['resource'], r['decision'], r['rule'] ?? null, r['status']])
+        .sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+      [
+        ['pods', 'allow', '--allow "get pods/proxy"', 101],
+        ['services', 'deny', null, 403],
       ],
     );
   });
