@@ -51,7 +51,7 @@ import type { ResponseBodyFraming } from './http1/response-writer.js';
 import { ResponseWriter, responseHasNoBody, serializeResponseHead } from './http1/response-writer.js';
 import { KUBE_STATUS_HEADERS, REFUSAL_TEXT_HEADERS, REFUSAL_TEXT_STATUS, kubeStatusBody } from '../protocol/kube-status.js';
 import type { PolicyDecision, RequestAttributes, RequestPolicy } from './policy/index.js';
-import { CONNECT_SUBRESOURCES, forbiddenResponse, requestAttributes } from './policy/index.js';
+import { forbiddenResponse, requestAttributes, switchesProtocols } from './policy/index.js';
 import type { UpstreamAuth, UpstreamCluster } from './upstream-cluster.js';
 
 /**
@@ -108,11 +108,6 @@ interface Exchange {
   /** The request as read (its body bytes count towards bytes_in); undefined for a malformed one. */
   request: IncomingRequest | undefined;
   readonly hash: ReturnType<typeof createHash>;
-}
-
-/** True when the request is one kube-apiserver serves by switching protocols. */
-function isUpgradeSubresource(attributes: RequestAttributes): boolean {
-  return attributes.kind === 'resource' && (CONNECT_SUBRESOURCES.has(attributes.subresource) || attributes.verb === 'proxy');
 }
 
 export class KubeProxy {
@@ -293,7 +288,7 @@ export class KubeProxy {
       this.#finish(exchange);
       return;
     }
-    if (head.upgrade !== undefined && isUpgradeSubresource(exchange.attributes)) {
+    if (head.upgrade !== undefined && switchesProtocols(exchange.attributes)) {
       await this.#upgrade(stream, reader, head, exchange, auth);
       return;
     }

@@ -6,8 +6,10 @@
 export {
   CONNECT_SUBRESOURCES,
   NON_RESOURCE_VERBS,
+  PROXY_RESOURCES,
   RESOURCE_VERBS,
   requestAttributes,
+  switchesProtocols,
 } from './request-attributes.js';
 export type {
   AmbiguousRequestAttributes,

@@ -90,6 +90,21 @@ const AMBIGUOUS_PATH_DISPLAY_CHARS = 256;
 /** Subresources that open an interactive stream: `create` whatever the HTTP method. */
 export const CONNECT_SUBRESOURCES: ReadonlySet<string> = new Set(['exec', 'attach', 'portforward']);
 
+/** Core-group resources whose `proxy` subresource kube-apiserver serves (and upgrades: WebSocket through to the pod, service or kubelet). */
+export const PROXY_RESOURCES: ReadonlySet<string> = new Set(['pods', 'services', 'nodes']);
+
+/**
+ * True when kube-apiserver serves the request by switching protocols if it asks to: exec,
+ * attach and portforward, the `proxy` subresource of pods, services and nodes, and the legacy
+ * `proxy` verb (issue 10: `Upgrade` travels upstream on these only; every other request asking
+ * to upgrade is forwarded as an ordinary one, its `Upgrade` dropped).
+ */
+export function switchesProtocols(attributes: RequestAttributes): boolean {
+  if (attributes.kind !== 'resource') return false;
+  if (CONNECT_SUBRESOURCES.has(attributes.subresource) || attributes.verb === 'proxy') return true;
+  return attributes.subresource === 'proxy' && attributes.group === '' && PROXY_RESOURCES.has(attributes.resource);
+}
+
 /** Path steps after the namespace name that are subresources of the namespace itself. */
 const NAMESPACE_SUBRESOURCES: ReadonlySet<string> = new Set(['status', 'finalize']);
 

@@ -19,6 +19,9 @@ import type { UpstreamCluster } from '../../../src/agent/upstream-cluster.js';
 import { CertificateAuthority } from '../../../src/tls/index.js';
 
 const EXEC = 'GET /api/v1/namespaces/default/pods/web-0/exec?command=sh&stdin=true HTTP/1.1\r\nHost: k\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+const WS_FIELDS = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+const POD_PROXY_WS = `GET /api/v1/namespaces/default/pods/web-0/proxy/ws HTTP/1.1\r\nHost: k\r\n${WS_FIELDS}`;
+const SERVICE_PROXY_WS = `GET /api/v1/namespaces/default/services/http:web:80/proxy/ws HTTP/1.1\r\nHost: k\r\n${WS_FIELDS}`;
 const PIPELINED = 'DELETE /api/v1/namespaces/default/pods/web-0 HTTP/1.1\r\nHost: k\r\n\r\n';
 
 describe('Security: the agent splices an upgrade only after a verified 101', () => {
@@ -139,6 +142,33 @@ describe('Security: the agent splices an upgrade only after a verified 101', () 
     assert.ok(receivedUpstream.endsWith('\r\n\r\nclient-bytes'), receivedUpstream);
     assert.match(receivedUpstream, /\r\nconnection: Upgrade\r\nupgrade: websocket\r\n/);
     assert.match(receivedUpstream, /\r\nauthorization: Bearer agent\r\n/);
+  });
+
+  it('a pods/proxy WebSocket upgrade keeps its Upgrade upstream and is spliced after a verified 101', async () => {
+    receivedUpstream = '';
+    answer = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\nfrom-pod';
+    const got = await exchange(POD_PROXY_WS + 'to-pod', async (socket, received) => {
+      for (let i = 0; i < 250 && !received().endsWith('from-pod'); i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      socket.end();
+    });
+    assert.match(got, /^HTTP\/1\.1 101 Switching Protocols\r\n/, got);
+    assert.ok(got.endsWith('\r\n\r\nfrom-pod'), got);
+    assert.match(receivedUpstream, /^GET \/api\/v1\/namespaces\/default\/pods\/web-0\/proxy\/ws HTTP\/1\.1\r\n/, receivedUpstream);
+    assert.match(receivedUpstream, /\r\nconnection: Upgrade\r\nupgrade: websocket\r\n/, receivedUpstream);
+    assert.ok(receivedUpstream.endsWith('\r\n\r\nto-pod'), receivedUpstream);
+  });
+
+  it('Security: a services/proxy upgrade answered 200 is relayed as an ordinary answer; the pipelined request never reaches the API server', async () => {
+    receivedUpstream = '';
+    answer = 'HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nnot a ws\n';
+    const got = await exchange(SERVICE_PROXY_WS + PIPELINED);
+    assert.match(got, /^HTTP\/1\.1 200 OK\r\n/, got);
+    assert.match(got, /\r\nconnection: close\r\n/i);
+    assert.ok(got.endsWith('\r\n\r\nnot a ws\n'), got);
+    assert.equal(got.match(/HTTP\/1\.1/g)?.length, 1, 'one answer only');
+    assert.match(receivedUpstream, /\r\nupgrade: websocket\r\n/, 'the upgrade went upstream as one');
+    assert.ok(!receivedUpstream.includes('DELETE'), `the API server saw only the upgrade request: ${receivedUpstream}`);
+    assert.equal(receivedUpstream.match(/ HTTP\/1\.1\r\n/g)?.length, 1);
   });
 
   it('Upgrade on a list is dropped: the request goes upstream as an ordinary one, without the client\'s Connection or Upgrade', async () => {

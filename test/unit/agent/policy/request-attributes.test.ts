@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { POLICY_REQUEST_TARGET_MAX_CHARS } from '../../../../src/limits.js';
-import { requestAttributes } from '../../../../src/agent/policy/request-attributes.js';
+import { requestAttributes, switchesProtocols } from '../../../../src/agent/policy/request-attributes.js';
 import type {
   NonResourceRequestAttributes,
   ResourceRequestAttributes,
@@ -275,4 +275,29 @@ describe('Security: a WebSocket or SPDY upgrade to exec, attach or portforward i
       );
     }
   });
+});
+
+describe('switchesProtocols: the requests whose Upgrade may travel to the API server (issue 10)', () => {
+  const cases: ReadonlyArray<readonly [id: string, method: string, target: string, want: boolean]> = [
+    ['exec', 'GET', '/api/v1/namespaces/default/pods/web/exec?command=sh', true],
+    ['attach', 'POST', '/api/v1/namespaces/default/pods/web/attach', true],
+    ['portforward', 'GET', '/api/v1/namespaces/default/pods/web/portforward', true],
+    ['pod-proxy', 'GET', '/api/v1/namespaces/default/pods/web/proxy/ws', true],
+    ['pod-port-proxy', 'GET', '/api/v1/namespaces/default/pods/web:8080/proxy/', true],
+    ['service-proxy', 'GET', '/api/v1/namespaces/default/services/http:web:80/proxy/ws', true],
+    ['node-proxy', 'GET', '/api/v1/nodes/worker-1/proxy/stats', true],
+    ['legacy-proxy-verb', 'GET', '/api/v1/proxy/namespaces/default/pods/web/ws', true],
+    ['list', 'GET', '/api/v1/namespaces/default/configmaps', false],
+    ['get-pod', 'GET', '/api/v1/namespaces/default/pods/web', false],
+    ['pod-log', 'GET', '/api/v1/namespaces/default/pods/web/log', false],
+    ['configmap-proxy', 'GET', '/api/v1/namespaces/default/configmaps/web/proxy/ws', false],
+    ['grouped-proxy', 'GET', '/apis/example.com/v1/namespaces/default/pods/web/proxy/ws', false],
+    ['non-resource', 'GET', '/version', false],
+    ['ambiguous', 'GET', '/api/v1/namespaces/default/pods/web%2Fproxy/ws', false],
+  ];
+  for (const [id, method, target, want] of cases) {
+    it(`${id}: ${method} ${target} -> ${want}`, () => {
+      assert.equal(switchesProtocols(requestAttributes(method, target)), want, id);
+    });
+  }
 });
