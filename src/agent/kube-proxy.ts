@@ -473,12 +473,17 @@ export class KubeProxy {
     socket.resume();
     stream.resume();
     socket.on('close', () => {
-      if (!stream.writableEnded) {
-        stream.destroy(); // the API server cut the stream short: so is the client's
-        return;
-      }
-      // A clean end: the pipe ended the client's side after everything was written. Drain what
-      // the client still sends so its end arrives, and give it a bounded time to close.
+      if (stream.destroyed) return;
+      // A clean end: the pipe ended the client's side after everything was written. An abrupt
+      // one (a reset, a TLS error) ends it too, after every byte the API server sent before:
+      // destroying the stream here dropped what still waited in its buffers, and a reset with an
+      // error code makes a Node HTTP/2 client drop what it holds unread, so the client could not
+      // have those bytes and also be told. The upgraded protocol shows a cut (a WebSocket
+      // without its close frame). Nothing reaches the API server any more: drain what the
+      // client still sends so its end arrives, and give it a bounded time to close.
+      if (!stream.writableEnded) stream.end();
+      stream.unpipe(socket);
+      stream.resume();
       const grace = setTimeout(() => stream.destroy(), UPGRADE_CLIENT_CLOSE_GRACE_MS).unref();
       stream.once('close', () => clearTimeout(grace));
     });
