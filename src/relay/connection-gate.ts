@@ -28,8 +28,8 @@ export type SharedAdmission = 'counted' | 'refused' | 'unknown';
 export interface SharedConnectionCount {
   /** Count one more connection from `address` unless the cluster holds the cap already. */
   admit(address: string): Promise<SharedAdmission>;
-  /** A connection `admit` counted has closed. */
-  release(address: string): void;
+  /** A connection `admit` counted has closed (never rejects). */
+  release(address: string): Promise<void>;
 }
 
 export interface ConnectionGateOptions {
@@ -84,14 +84,14 @@ export class ConnectionGate {
       const left = (this.#open.get(address) ?? 1) - 1;
       if (left <= 0) this.#open.delete(address);
       else this.#open.set(address, left);
-      if (counted) this.#shared?.release(address);
+      if (counted) void this.#shared?.release(address);
     });
     void this.#shared?.admit(address).then((admission) => {
       if (admission === 'refused') {
         socket.destroy();
         this.#options.onRefused(address);
       } else if (admission === 'counted') {
-        if (closed) this.#shared?.release(address);
+        if (closed) void this.#shared?.release(address);
         else counted = true;
       }
     });

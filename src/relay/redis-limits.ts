@@ -170,6 +170,7 @@ export class RedisLimits {
   readonly #prefix: string;
   readonly #log: Logger | undefined;
   readonly #onError: (() => void) | undefined;
+  readonly #leases = new Set<ConnectionLeases>();
   #closed = false;
 
   /** Connect or fail with KP_ERR_RELAY_STORE_UNAVAILABLE (the relay does not start without them). */
@@ -216,12 +217,16 @@ export class RedisLimits {
   }
 
   /** This node's part of the per-address connection count; `table` is the node's own count per address. */
-  connectionLeases(nodeId: string, maxPerAddress: number, table: () => Iterable<readonly [string, number]>): ConnectionLeases {
-    return new ConnectionLeases(this, nodeId, maxPerAddress, table);
+  connectionLeases(nodeId: string, maxPerAddress: number, table: () => Iterable<readonly [string, number]>, leaseMs = RELAY_CONNECTION_LEASE_MS): ConnectionLeases {
+    const leases = new ConnectionLeases(this, { nodeId, maxPerAddress, table, leaseMs });
+    this.#leases.add(leases);
+    return leases;
   }
 
+  /** Close the connection; leases stop renewing (without giving them up: ConnectionLeases.close does that). */
   async close(): Promise<void> {
     if (this.#closed) return;
+    for (const leases of this.#leases) leases.stopRenewing();
     this.#closed = true;
     if (this.#client.isOpen) await this.#client.close().catch(() => this.#client.destroy());
     else this.#client.destroy();
@@ -346,25 +351,32 @@ export class ConnectionLeases implements SharedConnectionCount {
   readonly #nodeId: string;
   readonly #max: number;
   readonly #table: () => Iterable<readonly [string, number]>;
+  readonly #leaseMs: string;
   readonly #nodesKey: string;
   readonly #ownKey: string;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(limits: RedisLimits, nodeId: string, max: number, table: () => Iterable<readonly [string, number]>) {
+  /** `leaseMs` (RELAY_CONNECTION_LEASE_MS in a relay) is renewed every third of it. */
+  constructor(
+    limits: RedisLimits,
+    options: { readonly nodeId: string; readonly maxPerAddress: number; readonly table: () => Iterable<readonly [string, number]>; readonly leaseMs: number },
+  ) {
     this.#limits = limits;
-    this.#nodeId = nodeId;
-    this.#max = max;
-    this.#table = table;
+    this.#nodeId = options.nodeId;
+    this.#max = options.maxPerAddress;
+    this.#table = options.table;
+    this.#leaseMs = String(options.leaseMs);
     this.#nodesKey = `${limits.prefix}cn:nodes`;
-    this.#ownKey = `${limits.prefix}cn:n:${nodeId}`;
-    this.#timer = setInterval(() => void this.renew().catch(() => undefined), RELAY_CONNECTION_LEASE_RENEW_MS);
+    this.#ownKey = `${limits.prefix}cn:n:${options.nodeId}`;
+    const renewEvery = options.leaseMs === RELAY_CONNECTION_LEASE_MS ? RELAY_CONNECTION_LEASE_RENEW_MS : Math.max(1, Math.floor(options.leaseMs / 3));
+    this.#timer = setInterval(() => void this.renew().catch(() => undefined), renewEvery);
     this.#timer.unref();
   }
 
   /** Count one more connection from `address` unless the cluster holds the cap already. */
   async admit(address: string): Promise<SharedAdmission> {
     try {
-      const [admitted] = await this.#limits.run('connectionAdmit', [this.#nodesKey, this.#ownKey], [this.#nodeId, String(RELAY_CONNECTION_LEASE_MS), address, String(this.#max), `${this.#limits.prefix}cn:n:`]);
+      const [admitted] = await this.#limits.run('connectionAdmit', [this.#nodesKey, this.#ownKey], [this.#nodeId, this.#leaseMs, address, String(this.#max), `${this.#limits.prefix}cn:n:`]);
       return admitted === 1 ? 'counted' : 'refused';
     } catch {
       return 'unknown';
@@ -372,21 +384,27 @@ export class ConnectionLeases implements SharedConnectionCount {
   }
 
   /** A counted connection from `address` closed. */
-  release(address: string): void {
-    this.#limits.run('connectionRelease', [this.#ownKey], [address]).catch(() => undefined);
+  async release(address: string): Promise<void> {
+    // Lost while Redis is away: the next renewal rewrites the count from the node's table.
+    await this.#limits.run('connectionRelease', [this.#ownKey], [address]).catch(() => undefined);
   }
 
   /** Renew the lease and rewrite this node's counts from its table. */
   async renew(): Promise<void> {
     const pairs: string[] = [];
     for (const [address, count] of this.#table()) pairs.push(address, String(count));
-    await this.#limits.run('connectionRenew', [this.#nodesKey, this.#ownKey], [this.#nodeId, String(RELAY_CONNECTION_LEASE_MS), ...pairs]);
+    await this.#limits.run('connectionRenew', [this.#nodesKey, this.#ownKey], [this.#nodeId, this.#leaseMs, ...pairs]);
+  }
+
+  /** Stop the renewal timer (the lease then ends by itself, as a dead node's does). */
+  stopRenewing(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 
   /** Stop renewing and give the lease up (a clean shutdown frees its counts at once). */
   async close(): Promise<void> {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.stopRenewing();
     await this.#limits.run('connectionLeave', [this.#nodesKey, this.#ownKey], [this.#nodeId]).catch(() => undefined);
   }
 }
