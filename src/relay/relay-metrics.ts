@@ -121,6 +121,9 @@ export class RelayMetrics {
       labelNames: ['part'],
       registers,
     });
+    // Present from the start (at 0), so a dashboard or an alert sees the series before the first event.
+    for (const part of ['sessions', 'limits'] as const) this.storeErrors.labels(part).inc(0);
+    for (const kind of ['local', 'remote'] as const) this.splices.labels(kind).inc(0);
     new Gauge({
       name: 'kubepair_relay_cluster_links',
       help: 'Cluster links open: out (this node relays an endpoint to another node), in (accepted from another node)',
