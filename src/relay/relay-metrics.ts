@@ -167,7 +167,10 @@ export class RelayMetrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const counts = await sources.sessionCounts();
+        // A store that cannot be read (Redis away) has no figures: none are shown, and the rest of the scrape still works.
+        const counts = await sources.sessionCounts().catch(() => undefined);
+        this.reset();
+        if (counts === undefined) return;
         this.set({ state: 'waiting' }, counts.waiting);
         this.set({ state: 'claimed' }, counts.claimed);
         this.set({ state: 'established' }, counts.established);
@@ -179,7 +182,9 @@ export class RelayMetrics {
       labelNames: ['kind'],
       registers,
       async collect() {
-        const counts = await sources.sessionCounts();
+        const counts = await sources.sessionCounts().catch(() => undefined);
+        this.reset();
+        if (counts === undefined) return;
         this.set({ kind: 'all' }, counts.suspended);
         this.set({ kind: 'recreated' }, counts.recreatedWaiting);
       },
