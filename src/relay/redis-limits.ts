@@ -371,6 +371,8 @@ export class ConnectionLeases implements SharedConnectionCount {
     const renewEvery = options.leaseMs === RELAY_CONNECTION_LEASE_MS ? RELAY_CONNECTION_LEASE_RENEW_MS : Math.max(1, Math.floor(options.leaseMs / 3));
     this.#timer = setInterval(() => void this.renew().catch(() => undefined), renewEvery);
     this.#timer.unref();
+    // At once: a node restarted under the same id must not inherit the counts its previous process left.
+    void this.renew().catch(() => undefined);
   }
 
   /** Count one more connection from `address` unless the cluster holds the cap already. */
