@@ -22,6 +22,10 @@
  * it spends the address's failure budget and goes to the summed refusal audit, so no flood of
  * such requests costs one audit line each. Nothing from a request is logged except method, the
  * matched route's template (never the raw path or query), status and address.
+ *
+ * In a relay cluster (`--store redis://`) the rate limit, the failure budget and the per-address
+ * connection cap count for all nodes together (redis-limits.ts); a rate limit that Redis cannot
+ * answer refuses with 503 KP_ERR_RELAY_STORE_UNAVAILABLE.
  */
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';

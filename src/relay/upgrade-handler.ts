@@ -27,6 +27,8 @@
  *
  * After `established`, each side may open --max-reconnects-per-minute new sockets (resumptions
  * and replacements) per minute; past it 429 KP_ERR_RELAY_RATE_LIMITED, summed in the refusal audit.
+ * In a relay cluster that budget and the failure budget are counted in Redis for all nodes
+ * (redis-limits.ts); a reconnect budget Redis cannot answer refuses with 503 (fail closed).
  *
  * Every 429 and 503 carries `Retry-After` (docs/protocol.md §11.4): a 429 the seconds until its
  * window ends, a 503 RELAY_RETRY_AFTER_UNAVAILABLE_MS; endpoints wait at least that long.
