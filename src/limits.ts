@@ -306,6 +306,13 @@ export const RELAY_STORE_DUE_BATCH = 100;
 export const RELAY_STORE_PREFIX_MAX_CHARS = 64;
 /** Largest --store-password-file read, in bytes. */
 export const RELAY_STORE_PASSWORD_FILE_MAX_BYTES = 4 * 1024; // 4 KiB
+/**
+ * How long a relay node's share of the per-address connection counts stays in Redis without the
+ * node renewing it (src/relay/redis-limits.ts): a node that dies is forgotten within this long.
+ */
+export const RELAY_CONNECTION_LEASE_MS = 30_000; // 30 s
+/** How often a live node renews its connection lease and rewrites its counts from its own table. */
+export const RELAY_CONNECTION_LEASE_RENEW_MS = 10_000; // 10 s
 /** Shortest cluster key (--cluster-key-file) accepted, in bytes (after one trailing newline is dropped). */
 export const RELAY_CLUSTER_KEY_MIN_BYTES = 32;
 /** Longest cluster key file read, in bytes. */

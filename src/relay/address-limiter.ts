@@ -5,9 +5,9 @@
  * or make the relay write, as fast as it can open connections. Fastify's route rate limit covers
  * `/api/*` requests of every kind; this budget covers what fails before a caller is known.
  *
- * `FailureBudget` is what a shared store can honestly promise (async: the Redis store of
- * docs/design.md §8.2 will count in Redis); `AddressLimiter` is the in-memory one of a single relay
- * process. Memory is bounded: at most `capacity` addresses are tracked; the oldest entry is
+ * `FailureBudget` is what a shared store can honestly promise (async: a relay cluster's budget
+ * counts in Redis, redis-limits.ts, docs/design.md §8.2); `AddressLimiter` is the in-memory one of
+ * a single relay process, which a cluster node also keeps as its floor while Redis is away. Memory is bounded: at most `capacity` addresses are tracked; the oldest entry is
  * forgotten when a new one arrives. Windows are checked on access, so no timer runs. Untrusted
  * input: the address (already resolved through --trust-proxy).
  */

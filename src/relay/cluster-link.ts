@@ -75,6 +75,8 @@ export interface ClusterLinkOptions {
   readonly onQueued?: (bytes: number) => void;
   /** Told each time a socket stops being read for backpressure. */
   readonly onPause?: () => void;
+  /** Told the size of each binary frame copied, and its direction (the relayed-bytes metric). */
+  readonly onRelayed?: (direction: 'agent_to_client' | 'client_to_agent', bytes: number) => void;
 }
 
 /** Opens links to other nodes and relays an endpoint's socket over them. */
@@ -90,6 +92,11 @@ export class ClusterLink {
 
   get nodeId(): string {
     return this.#options.nodeId;
+  }
+
+  /** Endpoints relayed to other nodes right now (each over its own link). */
+  get linksOut(): number {
+    return this.#relayed.size;
   }
 
   /** Bytes queued towards endpoints and links right now, summed when asked (for the metrics). */
@@ -123,8 +130,9 @@ export class ClusterLink {
     });
     link.once('open', () => {
       log.info({ event: 'splice_open', session, role: admission.role, node: nodeId }, 'spliced to another relay node');
-      this.#pipe(endpoint, link);
-      this.#pipe(link, endpoint);
+      const outward = admission.role === 'agent' ? 'agent_to_client' : 'client_to_agent';
+      this.#pipe(endpoint, link, outward);
+      this.#pipe(link, endpoint, outward === 'agent_to_client' ? 'client_to_agent' : 'agent_to_client');
       endpoint.resume();
     });
     link.once('close', (code, reason) => {
@@ -156,7 +164,7 @@ export class ClusterLink {
   }
 
   /** Relay `from`'s messages to `to`, not reading `from` while `to` has more than the mark queued. */
-  #pipe(from: WebSocket, to: WebSocket): void {
+  #pipe(from: WebSocket, to: WebSocket, direction: 'agent_to_client' | 'client_to_agent'): void {
     const high = this.#options.highWaterBytes;
     const low = Math.floor(high / 2);
     let paused = false;
@@ -175,6 +183,7 @@ export class ClusterLink {
     from.on('message', (data: RawData, isBinary: boolean) => {
       if (to.readyState !== WebSocket.OPEN) return;
       to.send(data as Buffer, { binary: isBinary }, flushed);
+      if (isBinary) this.#options.onRelayed?.(direction, (data as Buffer).length);
       account();
       this.#options.onQueued?.(to.bufferedAmount);
       if (!paused && to.bufferedAmount > high) {

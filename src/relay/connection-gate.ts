@@ -10,12 +10,27 @@
  * comes from the proxy, which must bound its own clients; `--max-connections` still bounds it.
  *
  * The gate runs first among the server's 'connection' listeners and destroys a connection over
- * the cap before the HTTP or TLS layer does anything with it. Connections live on one relay
- * node, so this count is node-local by nature (docs/design.md §8.2 shares sessions, not sockets).
+ * the cap before the HTTP or TLS layer does anything with it. In a relay cluster (`--store
+ * redis://`, docs/design.md §8.2) the cap holds for all nodes together: a connection this node
+ * admits is then also checked against the count shared in Redis (redis-limits.ts, leases that a
+ * dead node's counts outlive by at most RELAY_CONNECTION_LEASE_MS) and closed when the cluster
+ * holds the cap already; that answer comes a moment after the connection opened (one Redis round
+ * trip). While Redis cannot be reached, the node's own cap still holds (fail to the node's count).
  * Memory: one counter per address with an open connection. Untrusted input: the peer address.
  */
 import type { Server, Socket } from 'node:net';
 import { normalizeAddress } from './client-address.js';
+
+/** What the cluster-wide count answered: counted, over the cap, or unknown (Redis away). */
+export type SharedAdmission = 'counted' | 'refused' | 'unknown';
+
+/** The per-address connection count of a whole cluster (redis-limits.ts ConnectionLeases). */
+export interface SharedConnectionCount {
+  /** Count one more connection from `address` unless the cluster holds the cap already. */
+  admit(address: string): Promise<SharedAdmission>;
+  /** A connection `admit` counted has closed (never rejects). */
+  release(address: string): Promise<void>;
+}
 
 export interface ConnectionGateOptions {
   readonly maxPerAddress: number;
@@ -23,14 +38,18 @@ export interface ConnectionGateOptions {
   readonly isExempt: (address: string) => boolean;
   /** Called for every connection refused by the cap. */
   readonly onRefused: (address: string) => void;
+  /** The cluster's count (relay cluster only), given this gate's own count per address. */
+  readonly shared?: ((table: () => Iterable<readonly [string, number]>) => SharedConnectionCount) | undefined;
 }
 
 export class ConnectionGate {
   readonly #options: ConnectionGateOptions;
   readonly #open = new Map<string, number>();
+  readonly #shared: SharedConnectionCount | undefined;
 
   constructor(options: ConnectionGateOptions) {
     this.#options = options;
+    this.#shared = options.shared?.(() => this.#open.entries());
   }
 
   /** Gate every connection `server` accepts from now on. */
@@ -58,10 +77,23 @@ export class ConnectionGate {
       return;
     }
     this.#open.set(address, open + 1);
+    let closed = false;
+    let counted = false;
     socket.once('close', () => {
+      closed = true;
       const left = (this.#open.get(address) ?? 1) - 1;
       if (left <= 0) this.#open.delete(address);
       else this.#open.set(address, left);
+      if (counted) void this.#shared?.release(address);
+    });
+    void this.#shared?.admit(address).then((admission) => {
+      if (admission === 'refused') {
+        socket.destroy();
+        this.#options.onRefused(address);
+      } else if (admission === 'counted') {
+        if (closed) void this.#shared?.release(address);
+        else counted = true;
+      }
     });
   }
 }

@@ -12,7 +12,7 @@
 import type { Logger } from 'pino';
 import { WebSocket } from '../ws-runtime.js';
 import type { PeerConnection } from './peer-connection.js';
-import type { ForwardDirection, RelayMetrics } from './relay-metrics.js';
+import type { ForwardDirection, RelayMetrics, SpliceKind } from './relay-metrics.js';
 
 const SEND_BINARY = { binary: true } as const;
 
@@ -28,7 +28,8 @@ export class ForwardingDirection {
   readonly #label: ForwardDirection;
   #pausedSender = false;
 
-  constructor(from: PeerConnection, to: PeerConnection, highWaterBytes: number, metrics: RelayMetrics, log: Logger) {
+  /** `splice`: remote when either socket is a cluster link from another node (the metrics' label). */
+  constructor(from: PeerConnection, to: PeerConnection, highWaterBytes: number, metrics: RelayMetrics, log: Logger, splice: SpliceKind = 'local') {
     this.#from = from;
     this.#to = to;
     this.#highWater = highWaterBytes;
@@ -36,8 +37,8 @@ export class ForwardingDirection {
     this.#metrics = metrics;
     this.#log = log;
     this.#label = from.role === 'agent' ? 'agent_to_client' : 'client_to_agent';
-    this.#bytes = metrics.bytesForwarded.labels(this.#label);
-    this.#frames = metrics.framesForwarded.labels(this.#label);
+    this.#bytes = metrics.bytesForwarded.labels(this.#label, splice);
+    this.#frames = metrics.framesForwarded.labels(this.#label, splice);
   }
 
   /** Bytes queued towards the receiver right now. */

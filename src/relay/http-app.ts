@@ -22,11 +22,16 @@
  * it spends the address's failure budget and goes to the summed refusal audit, so no flood of
  * such requests costs one audit line each. Nothing from a request is logged except method, the
  * matched route's template (never the raw path or query), status and address.
+ *
+ * In a relay cluster (`--store redis://`) the rate limit, the failure budget and the per-address
+ * connection cap count for all nodes together (redis-limits.ts); a rate limit that Redis cannot
+ * answer refuses with 503 KP_ERR_RELAY_STORE_UNAVAILABLE.
  */
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import rateLimit from '@fastify/rate-limit';
+import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import { fastify, LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Logger } from 'pino';
@@ -37,6 +42,7 @@ import type { CreateSessionResponse, EndSessionParams, PairRequest, PairResponse
 import type { FailureBudget } from './address-limiter.js';
 import type { ClientAddressResolver } from './client-address.js';
 import { ConnectionGate } from './connection-gate.js';
+import type { ConnectionGateOptions } from './connection-gate.js';
 import { errorAnswer, retryAfterSeconds } from './http-errors.js';
 import { OriginPolicy } from './origin-policy.js';
 import { ScopeError } from './relay-auth.js';
@@ -77,6 +83,10 @@ export interface RelayAppOptions {
   readonly failures: FailureBudget;
   /** Where refusals are audited, summed per address. */
   readonly refusals: RefusalAudit;
+  /** Where the `/api/*` rate limit counts (a relay cluster's Redis, redis-limits.ts); default: this process. */
+  readonly rateLimitStore?: FastifyRateLimitStoreCtor | undefined;
+  /** The cluster-wide connection count per address (relay cluster only). */
+  readonly sharedConnections?: ConnectionGateOptions['shared'];
   readonly isClosing: () => boolean;
   /** Why the relay is not ready, or undefined when it is. */
   readonly notReadyReason: () => string | undefined;
@@ -134,6 +144,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
           metrics.limitHits.labels('connections_per_address').inc();
           refusals.limitHit(address, 'connections_per_address');
         },
+        shared: options.sharedConnections,
       }).attach(server);
       return server;
     },
@@ -213,6 +224,8 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     timeWindow: 60_000,
     hook: 'onRequest',
     keyGenerator: (request) => request.ip,
+    // A shared store that cannot be reached refuses the request (503, fail closed): never unlimited.
+    ...(options.rateLimitStore === undefined ? {} : { store: options.rateLimitStore }),
     errorResponseBuilder: (request, context) => {
       metrics.limitHits.labels('rate_limit').inc();
       refusals.limitHit(request.ip, 'rate_limit', { route: routeOf(request) });

@@ -54,6 +54,8 @@ export class PeerConnection {
   endsSession = false;
   /** A newer socket of the same side took over (docs/design.md §8.1); its end changes nothing. */
   replaced = false;
+  /** Set when this socket is a cluster link from another node (docs/design.md §8.2): that node's id. */
+  viaNode: string | undefined;
   #lastSeen = Date.now();
   #pausedByRelay = false;
   #livenessTimer: NodeJS.Timeout | undefined;

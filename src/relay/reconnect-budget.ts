@@ -9,17 +9,34 @@
  * Bounded: fixed one-minute windows per session side; the table holds at most `capacity` sides
  * (sides whose window is over go first, then the oldest), and a session's sides are forgotten when
  * it ends. Input: session ids and roles already verified by the upgrade handler.
+ *
+ * `ReconnectLimit` is what the upgrade handler uses: this class in one relay process, or the
+ * Redis one of redis-limits.ts for a cluster (each side's budget then holds across nodes).
  */
 import type { PeerRole } from '../protocol/relay-api.js';
 
 const WINDOW_MS = 60_000; // 1 min
+
+/** A new socket allowed (and counted), or refused until its window ends. */
+export interface ReconnectVerdict {
+  readonly allowed: boolean;
+  /** When refused: ms until the window ends (the 429's `Retry-After`). */
+  readonly retryAfterMs: number;
+}
+
+export interface ReconnectLimit {
+  /** Spend one new socket of `role` of session `id`, unless this minute's budget is gone. */
+  attempt(id: string, role: PeerRole): Promise<ReconnectVerdict>;
+  /** Forget both sides of session `id` (it ended). */
+  forget(id: string): void;
+}
 
 interface Window {
   readonly start: number;
   count: number;
 }
 
-export class ReconnectBudget {
+export class ReconnectBudget implements ReconnectLimit {
   readonly #bySide = new Map<string, Window>();
   readonly #perMinute: number;
   readonly #capacity: number;
@@ -46,6 +63,11 @@ export class ReconnectBudget {
     if (window.count >= this.#perMinute) return false;
     window.count++;
     return true;
+  }
+
+  attempt(id: string, role: PeerRole): Promise<ReconnectVerdict> {
+    const allowed = this.spend(id, role);
+    return Promise.resolve({ allowed, retryAfterMs: allowed ? 0 : this.retryAfterMs(id, role) });
   }
 
   /** How long until the current window of `role` of session `id` ends, in ms (0 without one): a refusal's `Retry-After`. */

@@ -88,6 +88,8 @@ export interface RedisSessionStoreOptions extends RedisStoreLocation {
   /** Wall clock for nameplate quarantine (a fake one in tests); deadlines use Date.now(). */
   readonly now?: () => number;
   readonly log?: Logger | undefined;
+  /** Told of every operation Redis failed (the store-errors metric). */
+  readonly onError?: (() => void) | undefined;
 }
 
 const MAX_NAMEPLATE = 10 ** NAMEPLATE_MAX_DIGITS - 1;
@@ -119,6 +121,7 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
   readonly #policy: SessionPolicy;
   readonly #now: () => number;
   readonly #log: Logger | undefined;
+  readonly #onError: (() => void) | undefined;
   readonly #shas = new Map<SessionScriptName, string>();
   #timer: NodeJS.Timeout | undefined;
   #armedAt: number | undefined;
@@ -148,6 +151,7 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
     this.#policyJson = JSON.stringify({ ...options.policy, maxNameplate: MAX_NAMEPLATE, quarantineCapacity: RELAY_NAMEPLATE_QUARANTINE_MAX });
     this.#now = options.now ?? Date.now;
     this.#log = options.log;
+    this.#onError = options.onError;
     let started = false;
     const client = createClient({
       url: options.url,
@@ -326,6 +330,7 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
       }
       this.#shas.set(name, sha);
     } catch (err) {
+      this.#onError?.();
       throw unavailable(err);
     }
     if (typeof reply !== 'string') throw new KubepairError('KP_ERR_INTERNAL', `the ${name} script answered ${typeof reply}`);

@@ -3,12 +3,23 @@
  * their failures, bytes forwarded, limit hits, open sockets, backpressure, timers, plus the
  * standard process metrics. One registry per relay, so several relays can run in one process
  * (tests). Label values are fixed sets chosen by the relay, never taken from input.
+ *
+ * In a relay cluster (docs/design.md §8.2) every node exports its own figures, each sample labelled
+ * `node` = its `--advertise` URL, so a Prometheus that scrapes every node sums them for the cluster
+ * (`sum without (node)`). Each byte is counted once in the cluster: by the node holding the session
+ * (`kubepair_relay_forwarded_bytes_total`, `splice` = local when both sockets are on that node,
+ * remote when one side comes over a link from another node); the node relaying an endpoint to
+ * another counts what it copies in `kubepair_relay_relayed_bytes_total`.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PeerRole } from '../protocol/relay-api.js';
 import type { SessionCounts } from './session-store.js';
 
 export type ForwardDirection = 'agent_to_client' | 'client_to_agent';
+/** local: both sockets of the session on this node; remote: one side on another node (over a cluster link). */
+export type SpliceKind = 'local' | 'remote';
+/** Which part of the shared store (Redis) failed: the sessions or the shared limits. */
+export type StoreErrorKind = 'sessions' | 'limits';
 export type LimitName =
   | 'rate_limit'
   | 'sessions_total'
@@ -33,6 +44,13 @@ export interface RelayMetricSources {
   sessionCounts(): Promise<SessionCounts>;
   openSockets(): Readonly<Record<PeerRole, number>>;
   queuedBytes(): number;
+  /** Cluster links open now: out (this node relays an endpoint to another), in (accepted from another node). */
+  clusterLinks?(): Readonly<Record<'in' | 'out', number>>;
+}
+
+export interface RelayMetricsOptions {
+  /** This node's id (--advertise) in a cluster: every sample is labelled `node` with it. */
+  readonly node?: string | undefined;
 }
 
 export class RelayMetrics {
@@ -41,8 +59,13 @@ export class RelayMetrics {
   readonly pairings: Counter<'result'>;
   readonly pairingFailures: Counter<'reason'>;
   readonly sessionsEnded: Counter<'reason'>;
-  readonly bytesForwarded: Counter<'direction'>;
-  readonly framesForwarded: Counter<'direction'>;
+  readonly bytesForwarded: Counter<'direction' | 'splice'>;
+  readonly framesForwarded: Counter<'direction' | 'splice'>;
+  /** Times the two sides of a session were joined for forwarding on this node (first splice, resumption, replacement). */
+  readonly splices: Counter<'kind'>;
+  /** Bytes this node copied between an endpoint and a cluster link to the node holding its session. */
+  readonly bytesRelayed: Counter<'direction'>;
+  readonly storeErrors: Counter<'part'>;
   readonly framesDropped: Counter;
   readonly limitHits: Counter<'limit'>;
   readonly authFailures: Counter<'where'>;
@@ -55,8 +78,9 @@ export class RelayMetrics {
   readonly queuedBytesPeak: Gauge;
   #peak = 0;
 
-  constructor(sources: RelayMetricSources) {
+  constructor(sources: RelayMetricSources, options: RelayMetricsOptions = {}) {
     const registers = [this.registry];
+    if (options.node !== undefined) this.registry.setDefaultLabels({ node: options.node });
     collectDefaultMetrics({ register: this.registry });
     this.sessionsCreated = new Counter({ name: 'kubepair_relay_sessions_created_total', help: 'Sessions created', registers });
     this.pairings = new Counter({
@@ -74,11 +98,43 @@ export class RelayMetrics {
     this.sessionsEnded = new Counter({ name: 'kubepair_relay_sessions_ended_total', help: 'Sessions that ended, by reason', labelNames: ['reason'], registers });
     this.bytesForwarded = new Counter({
       name: 'kubepair_relay_forwarded_bytes_total',
-      help: 'Binary frame payload bytes forwarded between peers',
+      help: 'Binary frame payload bytes forwarded between the peers of sessions held here (splice: local, or remote over a cluster link)',
+      labelNames: ['direction', 'splice'],
+      registers,
+    });
+    this.framesForwarded = new Counter({ name: 'kubepair_relay_forwarded_frames_total', help: 'Binary frames forwarded between peers', labelNames: ['direction', 'splice'], registers });
+    this.splices = new Counter({
+      name: 'kubepair_relay_splices_total',
+      help: 'Times the two sides of a session were joined for forwarding here: local (both sockets here) or remote (one over a cluster link)',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.bytesRelayed = new Counter({
+      name: 'kubepair_relay_relayed_bytes_total',
+      help: 'Bytes this node copied between an endpoint and a cluster link to the node holding its session',
       labelNames: ['direction'],
       registers,
     });
-    this.framesForwarded = new Counter({ name: 'kubepair_relay_forwarded_frames_total', help: 'Binary frames forwarded between peers', labelNames: ['direction'], registers });
+    this.storeErrors = new Counter({
+      name: 'kubepair_relay_store_errors_total',
+      help: 'Operations the shared store (Redis) failed: sessions or shared limits',
+      labelNames: ['part'],
+      registers,
+    });
+    // Present from the start (at 0), so a dashboard or an alert sees the series before the first event.
+    for (const part of ['sessions', 'limits'] as const) this.storeErrors.labels(part).inc(0);
+    for (const kind of ['local', 'remote'] as const) this.splices.labels(kind).inc(0);
+    new Gauge({
+      name: 'kubepair_relay_cluster_links',
+      help: 'Cluster links open: out (this node relays an endpoint to another node), in (accepted from another node)',
+      labelNames: ['direction'],
+      registers,
+      collect() {
+        const links = sources.clusterLinks?.() ?? { in: 0, out: 0 };
+        this.set({ direction: 'out' }, links.out);
+        this.set({ direction: 'in' }, links.in);
+      },
+    });
     this.framesDropped = new Counter({ name: 'kubepair_relay_dropped_frames_total', help: 'Binary frames dropped because the other peer was not connected', registers });
     this.limitHits = new Counter({ name: 'kubepair_relay_limit_hits_total', help: 'Requests or sockets refused by a limit', labelNames: ['limit'], registers });
     this.authFailures = new Counter({ name: 'kubepair_relay_auth_failures_total', help: 'Unauthenticated failures (api: relay token or scope, upgrade: session key, origin: browser Origin, request: query string or unknown route)', labelNames: ['where'], registers });
@@ -111,7 +167,10 @@ export class RelayMetrics {
       labelNames: ['state'],
       registers,
       async collect() {
-        const counts = await sources.sessionCounts();
+        // A store that cannot be read (Redis away) has no figures: none are shown, and the rest of the scrape still works.
+        const counts = await sources.sessionCounts().catch(() => undefined);
+        this.reset();
+        if (counts === undefined) return;
         this.set({ state: 'waiting' }, counts.waiting);
         this.set({ state: 'claimed' }, counts.claimed);
         this.set({ state: 'established' }, counts.established);
@@ -123,7 +182,9 @@ export class RelayMetrics {
       labelNames: ['kind'],
       registers,
       async collect() {
-        const counts = await sources.sessionCounts();
+        const counts = await sources.sessionCounts().catch(() => undefined);
+        this.reset();
+        if (counts === undefined) return;
         this.set({ kind: 'all' }, counts.suspended);
         this.set({ kind: 'recreated' }, counts.recreatedWaiting);
       },

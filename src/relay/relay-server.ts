@@ -9,7 +9,9 @@
  * stop accepting, answer new requests 503, send `expiring` to every peer, let them go for the
  * grace period, close the rest with 4503, then release every timer, watcher and file.
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import { open, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createSecureContext } from 'node:tls';
@@ -32,6 +34,8 @@ import type { RelayAuthenticator } from './relay-auth.js';
 import { RelayAudit } from './relay-audit.js';
 import { createRelayLogger, createStdoutLogDestination, describeError } from './relay-log.js';
 import { RelayMetrics } from './relay-metrics.js';
+import type { ConnectionLeases, RedisLimits } from './redis-limits.js';
+import type { RedisStoreLocation } from './redis-session-store.js';
 import { RefusalAudit } from './refusal-audit.js';
 import { checkRelayConfig, describeStoreUrl, parseTrustedProxies } from './relay-options.js';
 import type { RelayConfig, RelayStoreConfig } from './relay-options.js';
@@ -58,6 +62,9 @@ interface Running {
   readonly app: FastifyInstance;
   readonly wss: WebSocketServer;
   readonly clusterLink: ClusterLink | undefined;
+  /** The limits shared through Redis, and this node's connection lease (--store redis:// only). */
+  readonly sharedLimits: RedisLimits | undefined;
+  readonly connectionLeases: () => ConnectionLeases | undefined;
 }
 
 export class RelayServer {
@@ -98,7 +105,18 @@ export class RelayServer {
       const keys = new SessionKeys(secret.value);
       // Checked at start-up so that a missing or unsafe key stops the node before it takes sessions.
       const clusterKey = config.cluster === undefined ? undefined : await loadClusterKey(config.cluster.keyFile);
-      const store = await openSessionStore(config.store ?? { kind: 'memory' }, {
+      // The metrics read the store, broker and links at scrape time, which is after they exist.
+      const metrics = new RelayMetrics(
+        {
+          sessionCounts: () => store.counts(),
+          openSockets: () => broker.openSockets(),
+          queuedBytes: () => broker.queuedBytes() + (clusterLink?.queuedBytes ?? 0),
+          clusterLinks: () => ({ out: clusterLink?.linksOut ?? 0, in: broker.linksIn() }),
+        },
+        { node: config.cluster?.advertise },
+      );
+      const location = config.store?.kind === 'redis' ? await redisLocation(config.store) : undefined;
+      const store = await openSessionStore(location, {
         unpairedTtlMs: limits.unpairedTtlMs,
         establishedLifetimeMs: limits.establishedLifetimeMs,
         claimConnectTimeoutMs: limits.claimConnectTimeoutMs,
@@ -109,8 +127,13 @@ export class RelayServer {
         nameplateQuarantineMs: limits.nameplateQuarantineMs,
         maxResumeWindowMs: limits.maxResumeWindowMs,
         maxRecreatedWaiting: limits.maxRecreatedWaiting,
-      }, log);
+      }, log, () => metrics.storeErrors.labels('sessions').inc());
       cleanup.push(() => store.close());
+      // With Redis, the per-address and per-session limits hold for every node together (redis-limits.ts).
+      const sharedLimits = location === undefined ? undefined : await openSharedLimits(location, log, () => metrics.storeErrors.labels('limits').inc());
+      if (sharedLimits !== undefined) cleanup.push(() => sharedLimits.close());
+      let connectionLeases: ConnectionLeases | undefined;
+      cleanup.push(async () => connectionLeases?.close());
       // Sockets relayed to the node holding their session's other side (docs/design.md §8.2).
       const clusterLink: ClusterLink | undefined =
         config.cluster === undefined || clusterKey === undefined
@@ -123,20 +146,27 @@ export class RelayServer {
               log,
               onQueued: (bytes) => metrics.observeQueued(bytes),
               onPause: () => metrics.backpressurePauses.inc(),
+              onRelayed: (direction, bytes) => metrics.bytesRelayed.labels(direction).inc(bytes),
             });
-      // The metrics read the broker at scrape time, which is after it exists.
-      const metrics = new RelayMetrics({
-        sessionCounts: () => store.counts(),
-        openSockets: () => broker.openSockets(),
-        queuedBytes: () => broker.queuedBytes() + (clusterLink?.queuedBytes ?? 0),
+      const broker: SessionBroker = new SessionBroker({
+        store,
+        metrics,
+        audit,
+        log,
+        limits,
+        durableKeys: secret.origin !== 'ephemeral',
+        nodeId: config.cluster?.advertise,
+        reconnects: sharedLimits?.reconnectLimit(limits.maxReconnectsPerMinute),
       });
-      const broker: SessionBroker = new SessionBroker({ store, metrics, audit, log, limits, durableKeys: secret.origin !== 'ephemeral', nodeId: config.cluster?.advertise });
       if (destination instanceof EventEmitter) destination.on('drop', () => metrics.logLinesDropped.inc());
       const addresses = new ClientAddressResolver(config.trustProxy.length > 0 ? parseTrustedProxies(config.trustProxy) : undefined);
       const origins = new OriginPolicy(config.allowOrigins);
       const isClosing = (): boolean => this.#closing;
       // Unauthenticated failures on every route and upgrade share one per-address budget.
-      const failures = new AddressLimiter(limits.apiRateLimitPerMinute, RELAY_FAILURE_BUDGET_WINDOW_MS, RELAY_FAILURE_BUDGET_ADDRESSES);
+      const nodeFailures = new AddressLimiter(limits.apiRateLimitPerMinute, RELAY_FAILURE_BUDGET_WINDOW_MS, RELAY_FAILURE_BUDGET_ADDRESSES);
+      const failures = sharedLimits?.failureBudget(limits.apiRateLimitPerMinute, RELAY_FAILURE_BUDGET_WINDOW_MS, nodeFailures) ?? nodeFailures;
+      // A node's share of the per-address connection counts is its lease; its id is its --advertise URL.
+      const leaseHolder = config.cluster?.advertise ?? `${hostname()}/${process.pid}/${randomBytes(6).toString('base64url')}`;
       const app = await buildRelayApp({
         limits,
         tls,
@@ -151,6 +181,14 @@ export class RelayServer {
         addresses,
         failures,
         refusals,
+        rateLimitStore: sharedLimits?.rateLimitStore(),
+        sharedConnections:
+          sharedLimits === undefined
+            ? undefined
+            : (table) => {
+                connectionLeases = sharedLimits.connectionLeases(leaseHolder, limits.maxConnectionsPerAddress, table);
+                return connectionLeases;
+              },
         isClosing,
         notReadyReason: () => {
           if (this.#closing) return 'shutting down';
@@ -177,7 +215,7 @@ export class RelayServer {
       } catch (err) {
         throw new KubepairError('KP_ERR_RELAY_LISTEN', `${config.listen.host}:${config.listen.port}: ${describeError(err).message}`, { cause: err });
       }
-      this.#running = { log, auth, audit, refusals, store, broker, app, wss, clusterLink };
+      this.#running = { log, auth, audit, refusals, store, broker, app, wss, clusterLink, sharedLimits, connectionLeases: () => connectionLeases };
       const address = this.address();
       await audit.record('relay_started', {
         version: VERSION,
@@ -290,6 +328,9 @@ export class RelayServer {
       log.warn({ event: 'shutdown_counts_unknown', err: describeError(err) }, 'cannot count the sessions at shutdown');
       return undefined;
     });
+    // The lease is given up, so the other nodes stop counting this node's connections at once.
+    await step('connection lease', async () => running.connectionLeases()?.close());
+    await step('shared limits', async () => running.sharedLimits?.close());
     await step('store', () => store.close());
     await step('tokens', () => auth.close());
     await step('audit', async () => {
@@ -318,13 +359,24 @@ function storeName(store: RelayStoreConfig | undefined): string {
  * The session store the configuration names (docs/design.md §8.2). A Redis that cannot be reached,
  * or a password file that cannot be read, stops the start.
  */
-async function openSessionStore(store: RelayStoreConfig, policy: SessionPolicy, log: Logger): Promise<SessionStore> {
-  if (store.kind === 'memory') return new MemorySessionStore(policy);
-  const password = store.passwordFile === undefined ? undefined : await readStorePassword(store.passwordFile);
+async function openSessionStore(location: RedisStoreLocation | undefined, policy: SessionPolicy, log: Logger, onError: () => void): Promise<SessionStore> {
+  if (location === undefined) return new MemorySessionStore(policy);
   const { RedisSessionStore } = await import('./redis-session-store.js');
-  const opened = await RedisSessionStore.open({ url: store.url, password, keyPrefix: store.keyPrefix, policy, log });
-  log.info({ event: 'store_connected', store: describeStoreUrl(store.url), key_prefix: store.keyPrefix }, 'session store: Redis');
+  const opened = await RedisSessionStore.open({ ...location, policy, log, onError });
+  log.info({ event: 'store_connected', store: describeStoreUrl(location.url), key_prefix: location.keyPrefix }, 'session store: Redis');
   return opened;
+}
+
+/** Where Redis is, with the password from --store-password-file when there is one. */
+async function redisLocation(store: Extract<RelayStoreConfig, { kind: 'redis' }>): Promise<RedisStoreLocation> {
+  const password = store.passwordFile === undefined ? undefined : await readStorePassword(store.passwordFile);
+  return { url: store.url, password, keyPrefix: store.keyPrefix };
+}
+
+/** The limits every node shares through Redis (redis-limits.ts); a Redis that cannot be reached stops the start. */
+async function openSharedLimits(location: RedisStoreLocation, log: Logger, onError: () => void): Promise<RedisLimits> {
+  const { RedisLimits } = await import('./redis-limits.js');
+  return RedisLimits.open({ ...location, log, onError });
 }
 
 /** The Redis password from --store-password-file: the file's content without a final newline. */

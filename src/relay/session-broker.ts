@@ -40,6 +40,7 @@ import type { PeerRole } from '../protocol/relay-api.js';
 import type { AgentControlMessage, RelayControlMessage } from '../protocol/relay-control.js';
 import { EndedSessions } from './ended-sessions.js';
 import { ReconnectBudget } from './reconnect-budget.js';
+import type { ReconnectLimit, ReconnectVerdict } from './reconnect-budget.js';
 import { ForwardingDirection } from './forwarding.js';
 import { SessionLink } from './session-link.js';
 import { PeerConnection } from './peer-connection.js';
@@ -59,6 +60,8 @@ export interface Admission {
   readonly tokenName: string | null;
   /** Digest of the key the socket presented (either side). */
   readonly keyDigest: Uint8Array;
+  /** The node that relays this endpoint over a cluster link (docs/design.md §8.2); absent for a direct socket. */
+  readonly viaNode?: string | undefined;
 }
 
 /** A session to rebuild from a verified key of a previous relay process (docs/design.md §8.1). */
@@ -89,6 +92,8 @@ export interface SessionBrokerOptions {
   readonly durableKeys: boolean;
   /** This node's id (--advertise) in a cluster; absent on a single node (docs/design.md §8.2). */
   readonly nodeId?: string | undefined;
+  /** The reconnect budget (default: this process's own; a cluster's is in Redis, redis-limits.ts). */
+  readonly reconnects?: ReconnectLimit | undefined;
 }
 
 export class SessionBroker {
@@ -103,7 +108,7 @@ export class SessionBroker {
   /** Sessions that ended here, remembered as long as their keys can be valid (ended-sessions.ts). */
   readonly #ended: EndedSessions;
   /** New sockets per minute of each side of an established session (reconnect-budget.ts). */
-  readonly #reconnects: ReconnectBudget;
+  readonly #reconnects: ReconnectLimit;
   readonly #open: Record<PeerRole, number> = { agent: 0, client: 0 };
   #closing = false;
   #onAllClosed: (() => void) | undefined;
@@ -120,7 +125,7 @@ export class SessionBroker {
       capacity: RELAY_ENDED_SESSIONS_REMEMBERED,
       rememberMs: options.limits.unpairedTtlMs + options.limits.establishedLifetimeMs,
     });
-    this.#reconnects = new ReconnectBudget({ perMinute: options.limits.maxReconnectsPerMinute, capacity: 2 * options.limits.maxSessions });
+    this.#reconnects = options.reconnects ?? new ReconnectBudget({ perMinute: options.limits.maxReconnectsPerMinute, capacity: 2 * options.limits.maxSessions });
     this.#store.on('expired', this.#onExpired);
     this.#store.on('attemptEnded', this.#onAttemptTimedOut);
     this.#store.on('resumeExpired', this.#onResumeExpired);
@@ -139,15 +144,10 @@ export class SessionBroker {
 
   /**
    * Spend one new socket of `role` of established session `id` (a resumption or a replacement);
-   * false when that side used up this minute's --max-reconnects-per-minute.
+   * refused (with the time until that side's minute ends) when it used up --max-reconnects-per-minute.
    */
-  spendReconnect(id: string, role: PeerRole): boolean {
-    return this.#reconnects.spend(id, role);
-  }
-
-  /** How long until `role` of session `id` may open sockets again after spendReconnect said no, in ms. */
-  reconnectRetryAfterMs(id: string, role: PeerRole): number {
-    return this.#reconnects.retryAfterMs(id, role);
+  spendReconnect(id: string, role: PeerRole): Promise<ReconnectVerdict> {
+    return this.#reconnects.attempt(id, role);
   }
 
   /**
@@ -196,6 +196,15 @@ export class SessionBroker {
     return total;
   }
 
+  /** Cluster links from other nodes admitted as an endpoint's socket and open now. */
+  linksIn(): number {
+    let open = 0;
+    for (const link of this.#links.values()) {
+      for (const peer of [link.agent, link.client]) if (peer?.viaNode !== undefined && peer.open) open++;
+    }
+    return open;
+  }
+
   /** Sessions with at least one socket on this node. */
   get linkCount(): number {
     return this.#links.size;
@@ -212,6 +221,7 @@ export class SessionBroker {
       clientKeyDigest: role === 'client' ? admission.keyDigest : undefined,
     };
     const peer = new PeerConnection(ws, identity, this.#nodeId);
+    peer.viaNode = admission.viaNode;
     // Until wired below, a socket error must not crash the process.
     ws.on('error', (err) => this.#onSocketError(peer, err));
     if (this.#closing) {
@@ -332,8 +342,10 @@ export class SessionBroker {
     const { agent, client } = link;
     if (agent === undefined || client === undefined) return false;
     this.#unwire(link);
-    link.toClient = new ForwardingDirection(agent, client, this.#limits.maxBufferedBytes, this.#metrics, this.#log);
-    link.toAgent = new ForwardingDirection(client, agent, this.#limits.maxBufferedBytes, this.#metrics, this.#log);
+    const kind = agent.viaNode === undefined && client.viaNode === undefined ? 'local' : 'remote';
+    link.toClient = new ForwardingDirection(agent, client, this.#limits.maxBufferedBytes, this.#metrics, this.#log, kind);
+    link.toAgent = new ForwardingDirection(client, agent, this.#limits.maxBufferedBytes, this.#metrics, this.#log, kind);
+    this.#metrics.splices.labels(kind).inc();
     return true;
   }
 

@@ -27,6 +27,8 @@
  *
  * After `established`, each side may open --max-reconnects-per-minute new sockets (resumptions
  * and replacements) per minute; past it 429 KP_ERR_RELAY_RATE_LIMITED, summed in the refusal audit.
+ * In a relay cluster that budget and the failure budget are counted in Redis for all nodes
+ * (redis-limits.ts); a reconnect budget Redis cannot answer refuses with 503 (fail closed).
  *
  * Every 429 and 503 carries `Retry-After` (docs/protocol.md §11.4): a 429 the seconds until its
  * window ends, a 503 RELAY_RETRY_AFTER_UNAVAILABLE_MS; endpoints wait at least that long.
@@ -100,7 +102,9 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
   return (req, socket, head) => {
     handle(req, socket, head).catch((err: unknown) => {
       log.error({ event: 'relay_error', err: describeError(err) }, 'upgrade failed');
-      refuseUpgrade(socket, errorAnswer(storeTrouble(err)));
+      const trouble = storeTrouble(err);
+      // A store (Redis) that cannot be reached refuses, with when to come back: fail closed.
+      refuseUpgrade(socket, errorAnswer(trouble), trouble.code === 'KP_ERR_RELAY_STORE_UNAVAILABLE' ? { 'Retry-After': retryAfterSeconds(RELAY_RETRY_AFTER_UNAVAILABLE_MS) } : {});
     });
   };
 
@@ -230,7 +234,8 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       answer(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN'), role, sessionId, RELAY_RETRY_AFTER_UNAVAILABLE_MS);
       return;
     }
-    if (session.state === 'established' && !broker.spendReconnect(sessionId, role)) {
+    const reconnect = session.state === 'established' ? await broker.spendReconnect(sessionId, role) : undefined;
+    if (reconnect?.allowed === false) {
       // Authenticated, so not a failure of the budget: a resumption loop or a leaked key (§8.1).
       metrics.limitHits.labels('reconnects').inc();
       refusals.limitHit(address, 'reconnects', { session: sessionId, role });
@@ -238,7 +243,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
         new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many new sockets for this side of the session; wait a minute'),
         role,
         sessionId,
-        broker.reconnectRetryAfterMs(sessionId, role),
+        reconnect.retryAfterMs,
       );
       return;
     }
@@ -299,7 +304,7 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     wss.handleUpgrade(req, socket, head, (ws) => {
       socket.off('error', onEarlyError);
       broker
-        .admit(ws, { role: admission.role, session, address: admission.address, tokenName: admission.tokenName, keyDigest: admission.keyDigest })
+        .admit(ws, { role: admission.role, session, address: admission.address, tokenName: admission.tokenName, keyDigest: admission.keyDigest, viaNode: verdict.nodeId })
         .catch((err: unknown) => {
           log.error({ event: 'relay_error', session: admission.sessionId, err: describeError(err) }, 'cannot admit a splice link');
           ws.terminate();

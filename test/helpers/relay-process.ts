@@ -444,18 +444,29 @@ export async function connectPair(relay: StartedRelay): Promise<{ session: Sessi
   return { session, pairing, agent, client };
 }
 
+/** The `k="v"` pairs of a label text such as `{state="waiting",node="http://..."}`. */
+function labelPairs(text: string): string[] {
+  return text === '' ? [] : (text.slice(1, -1).match(/[a-zA-Z_]+="(?:[^"\\]|\\.)*"/g) ?? []);
+}
+
 /**
- * Scrape /metrics and return one sample's value (label filter as `{k="v"}` text), or undefined.
+ * Scrape /metrics and return the value of `name` summed over the samples whose labels include
+ * `labels` (a filter as `{k="v",...}` text; labels not named, such as a cluster node's `node`, may
+ * be anything), or undefined when no sample matches.
  * `from`: scrape from that loopback address (when 127.0.0.1 used up its failure budget).
  */
 export async function metric(relay: StartedRelay, name: string, labels = '', from?: string): Promise<number | undefined> {
   const token = relay.tokens.metrics ?? undefined;
   const answer = from === undefined ? await api(relay, 'GET', '/metrics', { token }) : await apiFrom(relay, from, 'GET', '/metrics', { token });
-  const text = String(answer.body);
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}${labels} `)) return Number(line.slice(name.length + labels.length + 1));
+  const wanted = labelPairs(labels);
+  let sum: number | undefined;
+  for (const line of String(answer.body).split('\n')) {
+    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$/.exec(line);
+    if (sample === null || sample[1] !== name) continue;
+    const have = labelPairs(sample[2] ?? '');
+    if (wanted.every((pair) => have.includes(pair))) sum = (sum ?? 0) + Number(sample[3]);
   }
-  return undefined;
+  return sum;
 }
 
 /** Run the CLI to completion (bounded) and collect its output. */

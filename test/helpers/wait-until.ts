@@ -14,6 +14,17 @@ export async function waitUntil(condition: () => boolean, timeoutMs: number, wha
   if (!condition()) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
+/** Wait for an asynchronous condition (a Redis read, an HTTP answer), checking every `intervalMs`, bounded in time and count. */
+export async function waitUntilAsync(condition: () => Promise<boolean>, timeoutMs: number, what: string, intervalMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 0; attempt < Math.ceil(timeoutMs / intervalMs) + 1; attempt++) {
+    if (await condition()) return;
+    if (Date.now() > deadline) break;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
 /** Reject after `ms` with `what` in the message; the timer never outlives the race. */
 export async function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

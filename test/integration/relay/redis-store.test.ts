@@ -20,7 +20,7 @@ import { CertificateAuthority } from '../../../src/tls/index.js';
 import type { RedisClientType } from '@redis/client';
 import { startRedis } from '../../helpers/redis-server.js';
 import type { TestRedis } from '../../helpers/redis-server.js';
-import { api, connectPair, createSessionViaApi, errorCode, openPeer, privateTempDir, refusedUpgrade, runCli, startRelay } from '../../helpers/relay-process.js';
+import { api, connectPair, createSessionViaApi, errorCode, metric, openPeer, privateTempDir, refusedUpgrade, runCli, startRelay } from '../../helpers/relay-process.js';
 import type { StartedRelay } from '../../helpers/relay-process.js';
 import { freePort } from '../../helpers/tcp.js';
 import { within } from '../../helpers/wait-until.js';
@@ -132,6 +132,13 @@ describe('relay --store redis:// (a real relay process on a real redis-server)',
     const ready = await api(relay!, 'GET', '/readyz');
     assert.equal(ready.status, 503);
     assert.match(JSON.stringify(ready.body), /session store/);
+    // The metrics still answer, without session figures, and count what Redis failed.
+    const scrape = await api(relay!, 'GET', '/metrics', { token: relay!.tokens.metrics });
+    assert.equal(scrape.status, 200, 'metrics are scraped while Redis is down');
+    assert.doesNotMatch(String(scrape.body), /^kubepair_relay_sessions\{/m, 'no stale session figures');
+    for (const part of ['sessions', 'limits']) {
+      assert.ok(((await metric(relay!, 'kubepair_relay_store_errors_total', `{part="${part}"}`)) ?? 0) > 0, `store errors counted: ${part}`);
+    }
     agent.ws.send(Buffer.from('while redis is down'));
     await client.until(() => client.frames.some((frame) => frame.toString() === 'while redis is down'), 'a frame forwarded while Redis is down');
     await redis!.restart();
