@@ -369,6 +369,18 @@ describe('AuditLog', { timeout: 30_000 }, async () => {
       assert.ok(!verdict.ok, 'verify reports that the head of the chain is missing');
     });
 
+    it('the writer lock is taken again with the new file: a second writer is still refused', async () => {
+      const dir = join(base, 'deleted-locked');
+      const path = join(dir, 'audit.jsonl');
+      const log = await AuditLog.open({ path });
+      await log.append({ i: 0 });
+      await rm(dir, { recursive: true, force: true });
+      await log.append({ i: 1 });
+      const second = await run(process.execPath, ['-e', `import(${JSON.stringify(repoPath('build/src/audit/audit-log.js'))}).then(({ AuditLog }) => AuditLog.open({ path: ${JSON.stringify(path)} })).then(() => console.log('opened'), (err) => console.log(err.code))`], { timeout: 20_000 });
+      assert.equal(second.stdout.trim(), 'KP_ERR_AUDIT_LOCKED');
+      await log.close();
+    });
+
     it('fail closed: the directory replaced by a file, so the path cannot be opened again: the append rejects with KP_ERR_AUDIT_WRITE', async () => {
       const dir = join(base, 'replaced-dir');
       const path = join(dir, 'audit.jsonl');
