@@ -151,6 +151,20 @@ interface Exchange {
   readonly hash: ReturnType<typeof createHash>;
 }
 
+/**
+ * The protocols kubectl and client-go upgrade exec, attach and port-forward to (RFC 6455
+ * WebSocket, and SPDY/3.1). Anything else — `h2c` above all, which would turn the agent's
+ * authenticated connection into one the client multiplexes arbitrary requests over — is
+ * refused before the API server is dialled.
+ */
+const STREAM_UPGRADE_PROTOCOLS: ReadonlySet<string> = new Set(['websocket', 'spdy/3.1']);
+
+/** True when every protocol an `Upgrade` field offers is one exec, attach and port-forward use. */
+function isStreamUpgrade(upgrade: string): boolean {
+  const offered = upgrade.split(',').map((element) => element.trim().toLowerCase()).filter((element) => element !== '');
+  return offered.length > 0 && offered.every((protocol) => STREAM_UPGRADE_PROTOCOLS.has(protocol));
+}
+
 /** True when the request is one kube-apiserver serves by switching protocols. */
 function isUpgradeSubresource(attributes: RequestAttributes): boolean {
   return attributes.kind === 'resource' && (CONNECT_SUBRESOURCES.has(attributes.subresource) || attributes.verb === 'proxy');
@@ -343,6 +357,11 @@ export class KubeProxy {
       const refusal = forbiddenResponse(exchange.decision, exchange.attributes);
       this.#answer(stream, exchange, head.method, refusal.statusCode, Object.entries(refusal.headers), refusal.body, mustClose());
       if (!mustClose()) reader.next();
+      return;
+    }
+    const a = exchange.attributes;
+    if (head.upgrade !== undefined && a.kind === 'resource' && CONNECT_SUBRESOURCES.has(a.subresource) && !isStreamUpgrade(head.upgrade)) {
+      this.#answerStatus(stream, exchange, head.method, 400, `kubepair agent: ${a.subresource} upgrades only to websocket or SPDY/3.1`, true);
       return;
     }
     if (this.#auditBlocked()) {
