@@ -51,7 +51,7 @@ import type { ResponseBodyFraming } from './http1/response-writer.js';
 import { ResponseWriter, responseHasNoBody, serializeResponseHead } from './http1/response-writer.js';
 import { KUBE_STATUS_HEADERS, REFUSAL_TEXT_HEADERS, REFUSAL_TEXT_STATUS, kubeStatusBody } from '../protocol/kube-status.js';
 import type { PolicyDecision, RequestAttributes, RequestPolicy } from './policy/index.js';
-import { forbiddenResponse, requestAttributes, switchesProtocols } from './policy/index.js';
+import { CONNECT_SUBRESOURCES, forbiddenResponse, requestAttributes, switchesProtocols } from './policy/index.js';
 import type { UpstreamAuth, UpstreamCluster } from './upstream-cluster.js';
 
 /**
@@ -93,6 +93,45 @@ export interface KubeProxyOptions {
   readonly onRequest?: (record: RequestAuditRecord) => void;
 }
 
+/**
+ * Who the API server is asked to act as for one request, and whose choice that was: the
+ * sharer's `--as`, the `as:` of the agent's kubeconfig user, or the client's own `Impersonate-*`
+ * fields (allowed only where the policy allowed impersonation). The first two are ceilings the
+ * client cannot lift: its own fields are dropped then.
+ */
+interface Impersonation {
+  readonly source: 'share' | 'kubeconfig' | 'client';
+  readonly user?: string;
+  readonly groups: readonly string[];
+  readonly uid?: string;
+  /** `Impersonate-Extra-KEY` values by lower-case KEY. */
+  readonly extra: Readonly<Record<string, readonly string[]>>;
+}
+
+/** The impersonation `fields` ask for (names lower-case), or undefined when they ask for none. */
+function impersonationIn(fields: readonly HeaderField[], source: Impersonation['source']): Impersonation | undefined {
+  let user: string | undefined;
+  let uid: string | undefined;
+  const groups: string[] = [];
+  const extra: Record<string, string[]> = {};
+  let any = false;
+  for (const [name, value] of fields) {
+    if (!name.startsWith('impersonate-')) continue;
+    any = true;
+    if (name === 'impersonate-user') user ??= value;
+    else if (name === 'impersonate-group') groups.push(value);
+    else if (name === 'impersonate-uid') uid ??= value;
+    else if (name.startsWith('impersonate-extra-')) (extra[name.slice('impersonate-extra-'.length)] ??= []).push(value);
+  }
+  if (!any) return undefined;
+  return { source, ...(user !== undefined && { user }), groups, ...(uid !== undefined && { uid }), extra };
+}
+
+/** The agent's credentials as fields (names lower-case). */
+function authFields(auth: UpstreamAuth): HeaderField[] {
+  return Object.entries(auth.headers).map(([name, value]): HeaderField => [name.toLowerCase(), value]);
+}
+
 /** One request from arrival to its audit record. */
 interface Exchange {
   readonly id: string;
@@ -107,7 +146,23 @@ interface Exchange {
   finished: boolean;
   /** The request as read (its body bytes count towards bytes_in); undefined for a malformed one. */
   request: IncomingRequest | undefined;
+  /** Who the API server acts as (undefined: the agent's own identity); settled before forwarding. */
+  impersonation: Impersonation | undefined;
   readonly hash: ReturnType<typeof createHash>;
+}
+
+/**
+ * The protocols kubectl and client-go upgrade exec, attach and port-forward to (RFC 6455
+ * WebSocket, and SPDY/3.1). Anything else — `h2c` above all, which would turn the agent's
+ * authenticated connection into one the client multiplexes arbitrary requests over — is
+ * refused before the API server is dialled.
+ */
+const STREAM_UPGRADE_PROTOCOLS: ReadonlySet<string> = new Set(['websocket', 'spdy/3.1']);
+
+/** True when every protocol an `Upgrade` field offers is one exec, attach and port-forward use. */
+function isStreamUpgrade(upgrade: string): boolean {
+  const offered = upgrade.split(',').map((element) => element.trim().toLowerCase()).filter((element) => element !== '');
+  return offered.length > 0 && offered.every((protocol) => STREAM_UPGRADE_PROTOCOLS.has(protocol));
 }
 
 export class KubeProxy {
@@ -152,6 +207,7 @@ export class KubeProxy {
     const attributes = requestAttributes(method, target);
     const decision = this.#options.policy.decide(attributes, distinctFields(headers));
     this.#counter += 1;
+    const impersonate = this.#options.impersonate;
     return {
       id: `${this.#idPrefix}-${this.#counter}`,
       started: Date.now(),
@@ -164,8 +220,34 @@ export class KubeProxy {
       status: 0,
       finished: false,
       request: undefined,
+      // What the client asked for until the agent's credentials say otherwise (#settleIdentity).
+      impersonation:
+        impersonate !== undefined
+          ? { source: 'share', user: impersonate.user, groups: impersonate.groups, extra: {} }
+          : impersonationIn(headers, 'client'),
       hash: createHash('sha256'),
     };
+  }
+
+  /**
+   * Security: decide who the API server acts as, once the agent's credentials are known. `--as`
+   * wins over everything (the kubeconfig's `as:` is dropped, so exactly one Impersonate-User
+   * travels); else the kubeconfig's `as:` holds and the client's own Impersonate-* fields are
+   * dropped — otherwise a client could add `Impersonate-Group: system:masters` to the
+   * kubeconfig's narrow user, or, since the API server reads the first Impersonate-User, replace
+   * it. Returns the credentials to send and whether the client's fields are dropped.
+   */
+  #settleIdentity(exchange: Exchange, auth: UpstreamAuth): { auth: UpstreamAuth; dropClientImpersonation: boolean } {
+    if (this.#options.impersonate !== undefined) {
+      const headers = Object.fromEntries(Object.entries(auth.headers).filter(([name]) => !name.toLowerCase().startsWith('impersonate-')));
+      return { auth: { ...auth, headers }, dropClientImpersonation: true };
+    }
+    const fromKubeconfig = impersonationIn(authFields(auth), 'kubeconfig');
+    if (fromKubeconfig !== undefined) {
+      exchange.impersonation = fromKubeconfig;
+      return { auth, dropClientImpersonation: true };
+    }
+    return { auth, dropClientImpersonation: false };
   }
 
   /**
@@ -182,7 +264,7 @@ export class KubeProxy {
   #describe(exchange: Exchange): Omit<RequestAuditRecord, 'event' | 'status' | 'bytes_in' | 'bytes_out' | 'response_sha256' | 'duration_ms'> {
     const a = exchange.attributes;
     const [path = '/', query] = exchange.target.split(/\?(.*)/s, 2);
-    const impersonate = this.#options.impersonate;
+    const impersonation = exchange.impersonation;
     return {
       time: new Date(exchange.started).toISOString(),
       session: this.#options.session,
@@ -200,7 +282,13 @@ export class KubeProxy {
       }),
       path,
       ...(query !== undefined && query !== '' && { query: redactQuery(query) }),
-      ...(impersonate !== undefined && { impersonate_user: impersonate.user, ...(impersonate.groups.length > 0 && { impersonate_groups: [...impersonate.groups] }) }),
+      ...(impersonation !== undefined && {
+        impersonate_source: impersonation.source,
+        ...(impersonation.user !== undefined && { impersonate_user: impersonation.user }),
+        ...(impersonation.groups.length > 0 && { impersonate_groups: [...impersonation.groups] }),
+        ...(impersonation.uid !== undefined && { impersonate_uid: impersonation.uid }),
+        ...(Object.keys(impersonation.extra).length > 0 && { impersonate_extra: Object.fromEntries(Object.entries(impersonation.extra).map(([key, values]) => [key, [...values]])) }),
+      }),
       tier: exchange.decision.tier,
       decision: exchange.decision.decision,
       ...(exchange.decision.rule !== undefined && { rule: exchange.decision.rule }),
@@ -266,18 +354,24 @@ export class KubeProxy {
       if (!mustClose()) reader.next();
       return;
     }
+    const a = exchange.attributes;
+    if (head.upgrade !== undefined && a.kind === 'resource' && CONNECT_SUBRESOURCES.has(a.subresource) && !isStreamUpgrade(head.upgrade)) {
+      this.#answerStatus(stream, exchange, head.method, 400, `kubepair agent: ${a.subresource} upgrades only to websocket or SPDY/3.1`, true);
+      return;
+    }
     if (this.#auditBlocked()) {
       this.#answer(stream, exchange, head.method, REFUSAL_TEXT_STATUS, REFUSAL_TEXT_HEADERS, AUDIT_BLOCKED_MESSAGE, true);
       return;
     }
-    let auth: UpstreamAuth;
+    let credentials: UpstreamAuth;
     try {
-      auth = await this.#options.upstream.auth();
+      credentials = await this.#options.upstream.auth();
     } catch (err) {
       const message = err instanceof KubepairError ? err.message : 'cannot authenticate to the API server';
       this.#answerStatus(stream, exchange, head.method, 502, `kubepair agent: ${message}`, true);
       return;
     }
+    const { auth, dropClientImpersonation } = this.#settleIdentity(exchange, credentials);
     try {
       await this.#recordStart(exchange);
     } catch {
@@ -289,13 +383,13 @@ export class KubeProxy {
       return;
     }
     if (head.upgrade !== undefined && switchesProtocols(exchange.attributes)) {
-      await this.#upgrade(stream, reader, head, exchange, auth);
+      await this.#upgrade(stream, reader, head, exchange, auth, dropClientImpersonation);
       return;
     }
-    await this.#forward(stream, reader, request, exchange, auth);
+    await this.#forward(stream, reader, request, exchange, auth, dropClientImpersonation);
   }
 
-  async #forward(stream: Duplex, reader: RequestReader, request: IncomingRequest, exchange: Exchange, auth: UpstreamAuth): Promise<void> {
+  async #forward(stream: Duplex, reader: RequestReader, request: IncomingRequest, exchange: Exchange, auth: UpstreamAuth, dropClientImpersonation: boolean): Promise<void> {
     const { head, body } = request;
     if (head.expectContinue) stream.write(CONTINUE);
     let response: ForwardResponse;
@@ -303,7 +397,7 @@ export class KubeProxy {
       response = await this.#api.send(auth, {
         method: head.method,
         target: head.target,
-        headers: forwardedFields(head, { upgrade: false, impersonating: this.#options.impersonate !== undefined }).concat(this.#impersonationFields()),
+        headers: forwardedFields(head, { upgrade: false, impersonating: dropClientImpersonation }).concat(this.#impersonationFields()),
         framing: head.framing,
         body,
       });
@@ -396,7 +490,7 @@ export class KubeProxy {
     return port === 443 ? name : `${name}:${port}`;
   }
 
-  async #upgrade(stream: Duplex, reader: RequestReader, head: RequestHead, exchange: Exchange, auth: UpstreamAuth): Promise<void> {
+  async #upgrade(stream: Duplex, reader: RequestReader, head: RequestHead, exchange: Exchange, auth: UpstreamAuth, dropClientImpersonation: boolean): Promise<void> {
     const upstream = this.#options.upstream;
     const prefix = upstream.server.pathname.replace(/\/+$/, '');
     let outcome;
@@ -404,7 +498,7 @@ export class KubeProxy {
       outcome = await dialUpgrade(upstream, auth, this.#authority(), {
         method: head.method,
         path: `${prefix}${head.target}`,
-        headers: forwardedFields(head, { upgrade: true, impersonating: this.#options.impersonate !== undefined }).concat(this.#impersonationFields()),
+        headers: forwardedFields(head, { upgrade: true, impersonating: dropClientImpersonation }).concat(this.#impersonationFields()),
         upgrade: head.upgrade ?? '',
       });
     } catch (err) {

@@ -15,6 +15,9 @@
  *   continues across rotated files.
  * - Crash safety: a file that ends in a partial line (a crash or a full disk during a write) is
  *   never appended to; it is rotated away and the chain continues from its last complete record.
+ * - A file deleted under the writer (its directory removed) is noticed before the next record
+ *   (the open file has no link left) and the path is opened again, its writer lock taken again,
+ *   so no record goes into a file nobody can read; if that fails, the write fails.
  *
  * - One writer per file: the log holds an exclusive lock next to the file (writer-lock.ts) from
  *   open to close, across rotations; a second writer, in this process or another, is refused
@@ -234,6 +237,19 @@ export class AuditLog {
     const bytes = Buffer.from(line + '\n', 'utf8');
     if (bytes.length - 1 > AUDIT_RECORD_MAX_BYTES) {
       throw new KubepairError('KP_ERR_AUDIT_RECORD_INVALID', `the record is ${bytes.length - 1} bytes; the limit is ${AUDIT_RECORD_MAX_BYTES}`);
+    }
+    if (this.#handle !== undefined && (await this.#handle.stat()).nlink === 0) {
+      // Security: the file was deleted (or its directory removed) under the open handle. Lines
+      // written now would land in an inode nobody can read again: a request would be "recorded"
+      // and served with no record anyone can see. Open the path again (its directory is created
+      // again, 0700); a chained log continues its chain, so `audit verify` shows the gap. When
+      // the path cannot be opened, the write fails (fail closed). The writer lock went with the
+      // directory: it is taken again first, so a second writer cannot start on the new file.
+      await this.#dropHandle();
+      await mkdir(dirname(this.path), { recursive: true, mode: DIR_MODE });
+      await this.#lock?.release().catch(() => undefined);
+      this.#lock = undefined;
+      this.#lock = await acquireWriterLock(this.#resolvedPath);
     }
     if (this.#handle === undefined) await this.#openCurrent(false);
     if (this.#size > 0 && this.#size + bytes.length > this.#maxBytes) await this.#rotate();

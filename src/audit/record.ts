@@ -36,6 +36,18 @@ export type RequestAuditRecord = {
   readonly path: string;
   /** The query string, passed through redactQuery. */
   readonly query?: string;
+  /**
+   * Who the API server was asked to act as, when not the agent's own identity, and whose choice
+   * it was: `share` (`--as`/`--as-group`), `kubeconfig` (the `as:` of the agent's kubeconfig
+   * user; the client's own fields are dropped under both), or `client` (its own
+   * `Impersonate-*` fields, as the policy judged them).
+   */
+  readonly impersonate_source?: 'share' | 'kubeconfig' | 'client';
+  readonly impersonate_user?: string;
+  readonly impersonate_groups?: readonly string[];
+  readonly impersonate_uid?: string;
+  /** `Impersonate-Extra-KEY` values by lower-case KEY. */
+  readonly impersonate_extra?: Readonly<Record<string, readonly string[]>>;
   /** Policy tier 0-3 and the decision, with the rule that decided when one did. */
   readonly tier: 0 | 1 | 2 | 3;
   readonly decision: 'allow' | 'deny';

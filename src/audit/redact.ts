@@ -38,7 +38,7 @@ function byPattern(id: string, description: string, pattern: RegExp, replacement
  * long and specific enough that a name ending in one holds a secret; a name that only starts
  * with one (`password_policy`, `TOKEN_TTL`, `--token-file`) does not, and stays.
  */
-const GLUED_WORDS = String.raw`password|passwd|passphrase|token|secret|api[-_]?key|access[-_]?key|secret[-_]?key`;
+const GLUED_WORDS = String.raw`password|passwd|passphrase|token|secret|api[-_]?key|access[-_]?key|secret[-_]?key|private[-_]?key`;
 /**
  * `CREDENTIAL(S)` names a secret only as an upper-case environment name (`AWS_CREDENTIALS=`);
  * in lower case it is as often a kind or a path (`credentials=client-certificate`), and stays.
@@ -46,6 +46,18 @@ const GLUED_WORDS = String.raw`password|passwd|passphrase|token|secret|api[-_]?k
 const ENV_VALUE = String.raw`(?:"[^"\r\n]*"?|'[^'\r\n]*'?|[^\s'"&;]+)`;
 const SECRET_ENV_ASSIGNMENT = new RegExp(String.raw`(?<![A-Za-z0-9_])([A-Za-z0-9_]{0,64}?(?:${GLUED_WORDS}))=${ENV_VALUE}`, 'gi');
 const CREDENTIALS_ENV_ASSIGNMENT = new RegExp(String.raw`(?<![A-Za-z0-9_])([A-Z0-9_]{0,64}?CREDENTIALS?)=${ENV_VALUE}`, 'g');
+/**
+ * `PWD` and `PASS` name a secret only as the last `_` segment of a longer environment name
+ * (`MYSQL_PWD=`, MySQL's own password variable; `DB_PASS=`, `SMTP_PASS=`): alone or glued they
+ * are ordinary (`PWD=` and `OLDPWD=` are the shell's directories, `BYPASS=` a switch).
+ */
+const SEGMENT_ENV_ASSIGNMENT = new RegExp(String.raw`(?<![A-Za-z0-9_])([A-Za-z0-9]{1,64}(?:_[A-Za-z0-9]{1,64}){0,3}_(?:pwd|pass))=${ENV_VALUE}`, 'gi');
+/**
+ * A header or YAML-style line `Name: value` whose name ends in a secret word (`X-Vault-Token:
+ * s.abc`, `Private-Token: glpat-...`, `password: hunter2`); at least one space after the colon,
+ * so `scheme://token:...` and `secret:default/db` are not read as one.
+ */
+const SECRET_COLON_FIELD = new RegExp(String.raw`(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]{0,64}?(?:${GLUED_WORDS}):[ \t]{1,16})(?:"[^"\r\n]*"?|'[^'\r\n]*'?|[^\s'"&;]+)`, 'gi');
 /** Secret words that name a secret only as a whole word segment: glued, they are ordinary (`--bypass`, `--compass`). */
 const SEGMENT_WORDS = String.raw`pass(?:in|out)?`;
 /** Up to three `word-` or `word_` segments in front of a segment word (`--key-passin`). */
@@ -229,8 +241,18 @@ export const REDACTION_FAMILIES: readonly RedactionFamily[] = [
   {
     id: 'secret-env-assignment',
     description:
-      'assignments `NAME=VALUE` (environment, query or config style, any case) whose name ends in `PASSWORD`, `PASSWD`, `PASSPHRASE`, `SECRET`, `TOKEN`, `API_KEY`, `APIKEY`, `ACCESS_KEY` or `SECRET_KEY`, glued to a prefix or not (`PGPASSWORD=...`, `VAULTTOKEN=...`, `db_password=...`, `x-api-key=...`), and upper-case names ending in `CREDENTIAL(S)`; a quoted value is replaced whole',
-    apply: (text) => text.replace(SECRET_ENV_ASSIGNMENT, `$1=${REDACTED}`).replace(CREDENTIALS_ENV_ASSIGNMENT, `$1=${REDACTED}`),
+      'assignments `NAME=VALUE` (environment, query or config style, any case) whose name ends in `PASSWORD`, `PASSWD`, `PASSPHRASE`, `SECRET`, `TOKEN`, `API_KEY`, `APIKEY`, `ACCESS_KEY`, `SECRET_KEY` or `PRIVATE_KEY`, glued to a prefix or not (`PGPASSWORD=...`, `VAULTTOKEN=...`, `db_password=...`, `x-api-key=...`), upper-case names ending in `CREDENTIAL(S)`, and names whose last `_` segment is `PWD` or `PASS` (`MYSQL_PWD=...`, `DB_PASS=...`); a quoted value is replaced whole',
+    apply: (text) =>
+      text
+        .replace(SECRET_ENV_ASSIGNMENT, `$1=${REDACTED}`)
+        .replace(CREDENTIALS_ENV_ASSIGNMENT, `$1=${REDACTED}`)
+        .replace(SEGMENT_ENV_ASSIGNMENT, `$1=${REDACTED}`),
+  },
+  {
+    id: 'secret-colon-field',
+    description:
+      'header and YAML-style fields `Name: value` whose name ends in a secret word (`X-Vault-Token: ...`, `Private-Token: ...`, `password: ...`, `db_private_key: ...`); a quoted value is replaced whole',
+    apply: (text) => text.replace(SECRET_COLON_FIELD, `$1${REDACTED}`),
   },
   byPattern(
     'secret-json-field',

@@ -26,7 +26,7 @@ import { findExecutable } from './command-lookup.js';
 import { COMMAND_MODE_FAILURE_EXIT_CODE, COMMAND_NOT_FOUND_EXIT_CODE } from './exit-codes.js';
 import { relayEndpointFrom } from './relay-endpoint-options.js';
 import { reportError } from './report-error.js';
-import { promptLine, readFirstLine } from './secret-input.js';
+import { promptLine, promptSignal, readFirstLine } from './secret-input.js';
 
 export function parseForward(spec: string): PortForward {
   const match = /^(\d{1,5}):([^:]+)$/.exec(spec);
@@ -70,8 +70,8 @@ async function readCode(termination: ConnectTermination): Promise<string> {
     try {
       text = await promptLine(process.stdin, process.stderr, 'Pairing code: ', { echo: true, maxChars: PAIRING_CODE_INPUT_MAX_CHARS, signal, what: 'a code looks like 42-7315-0286' });
     } catch (err) {
-      // Raw mode turns Ctrl-C into a byte: treat it as the SIGINT it stands for.
-      if (isKubepairError(err, 'KP_ERR_INTERRUPTED') && !signal.aborted) termination.interrupt('SIGINT');
+      // Raw mode turns Ctrl-C and Ctrl-\ into bytes: treat each as the signal it stands for.
+      if (isKubepairError(err, 'KP_ERR_INTERRUPTED') && !signal.aborted) termination.interrupt(promptSignal(err));
       throw err;
     }
   } else {

@@ -8,7 +8,7 @@
  * stays out of `ps` and shell history.
  *
  * The prompt ends on Enter, Ctrl-D or end of input (resolving with what was typed, maybe
- * nothing), on Ctrl-C (KP_ERR_INTERRUPTED: raw mode turns Ctrl-C into a byte, not a signal),
+ * nothing), on Ctrl-C or Ctrl-\ (KP_ERR_INTERRUPTED: raw mode turns them into bytes, not signals),
  * or when the caller's AbortSignal fires (a real signal); the terminal is restored in every
  * case. Untrusted input: the bytes read (validated by the caller).
  */
@@ -35,8 +35,25 @@ export interface PromptOptions {
 }
 
 const ENTER = new Set(['\r', '\n']);
-const CTRL_C = '\u0003';
 const CTRL_D = '\u0004';
+/**
+ * Keys the terminal would turn into signals in canonical mode; raw mode delivers them as bytes,
+ * so the prompt ends as the signal would have ended it (Ctrl-\ used to be dropped silently).
+ */
+const SIGNAL_KEYS: ReadonlyMap<string, PromptSignal> = new Map([
+  ['\u0003', 'SIGINT'],
+  ['\u001c', 'SIGQUIT'],
+]);
+
+const QUIT_DETAIL = 'Ctrl-\\ at the prompt';
+
+/** A signal a key at the prompt stands for. */
+export type PromptSignal = 'SIGINT' | 'SIGQUIT';
+
+/** The signal a prompt's KP_ERR_INTERRUPTED stands for (SIGINT unless it was Ctrl-\). */
+export function promptSignal(error: KubepairError): PromptSignal {
+  return error.message.endsWith(QUIT_DETAIL) ? 'SIGQUIT' : 'SIGINT';
+}
 const BACKSPACE = new Set(['\u007f', '\b']);
 
 function abortReason(signal: AbortSignal): KubepairError {
@@ -45,7 +62,8 @@ function abortReason(signal: AbortSignal): KubepairError {
 
 /**
  * Prompt on `output` and read one line from the terminal `input` in raw mode. Backspace edits;
- * Ctrl-C rejects with KP_ERR_INTERRUPTED; Enter, Ctrl-D or the end of input end the line.
+ * Ctrl-C and Ctrl-\ reject with KP_ERR_INTERRUPTED (promptSignal says which); Enter, Ctrl-D or
+ * the end of input end the line.
  */
 export function promptLine(input: SecretTerminal, output: NodeJS.WritableStream, prompt: string, options: PromptOptions = {}): Promise<string> {
   const maxChars = options.maxChars ?? TOKEN_INPUT_MAX_BYTES;
@@ -82,8 +100,9 @@ export function promptLine(input: SecretTerminal, output: NodeJS.WritableStream,
           finish(undefined);
           return;
         }
-        if (char === CTRL_C) {
-          finish(new KubepairError('KP_ERR_INTERRUPTED', 'Ctrl-C at the prompt'));
+        const signalled = SIGNAL_KEYS.get(char);
+        if (signalled !== undefined) {
+          finish(new KubepairError('KP_ERR_INTERRUPTED', signalled === 'SIGQUIT' ? QUIT_DETAIL : 'Ctrl-C at the prompt'));
           return;
         }
         if (BACKSPACE.has(char)) {

@@ -17,7 +17,7 @@ import { TempKubeconfig } from '../../src/client/kubeconfig.js';
 import { LocalListener } from '../../src/client/local-listener.js';
 import { MuxClient, MuxServer } from '../../src/mux/index.js';
 import { CertificateAuthority } from '../../src/tls/index.js';
-import type { KubeApiServer } from '../fixtures/kube-api-server/server.js';
+import type { KubeApiServer, KubeconfigForOptions } from '../fixtures/kube-api-server/server.js';
 import { startKubeApiServer } from '../fixtures/kube-api-server/server.js';
 import { pairedChannels } from './channel-pair.js';
 import type { KubectlOptions } from './kubectl.js';
@@ -33,6 +33,8 @@ export interface InProcessTunnelOptions {
   readonly auditFailOpen?: boolean;
   readonly impersonate?: { readonly user: string; readonly groups: readonly string[] };
   readonly api?: KubeApiServer;
+  /** How the agent's kubeconfig for the fixture is written (default: the admin certificate). */
+  readonly agentKubeconfig?: KubeconfigForOptions;
 }
 
 export interface InProcessTunnel {
@@ -58,7 +60,7 @@ export interface InProcessTunnel {
 export async function startInProcessTunnel(options: InProcessTunnelOptions = {}): Promise<InProcessTunnel> {
   const api = options.api ?? (await startKubeApiServer());
   const sandbox = await kubectlSandbox('kubepair-tunnel-');
-  const agentKubeconfig = await sandbox.writeKubeconfig('agent.kubeconfig', api.kubeconfigFor());
+  const agentKubeconfig = await sandbox.writeKubeconfig('agent.kubeconfig', api.kubeconfigFor(options.agentKubeconfig));
   const upstream = await loadUpstreamCluster({ kubeconfig: agentKubeconfig });
   const { agent, client } = await pairedChannels();
   const records: RequestAuditRecord[] = [];

@@ -7,6 +7,13 @@
  * `Authorization` (the tunnel's bearer token) is replaced by the agent's credentials; under
  * `--as` the client's own `Impersonate-*` fields are dropped for the agent's.
  *
+ * Fields that speak for a proxy in front of the API server never come from the client either:
+ * `X-Remote-*` (the request-header authentication of a front proxy: an authenticating proxy
+ * the agent's kubeconfig points at, or one that trusts its callers, would take them as the
+ * identity), and `Forwarded`, `X-Forwarded-*` and `X-Real-IP` (kube-apiserver puts
+ * `X-Forwarded-For` in its own audit log's `sourceIPs`, so a client could write any address
+ * there).
+ *
  * The one exception: an upgrade the agent decided to perform keeps `Connection: Upgrade` and
  * the `Upgrade` field, and nothing else hop-by-hop.
  *
@@ -31,6 +38,9 @@ const NOT_FORWARDED: ReadonlySet<string> = new Set([
   'authorization',
 ]);
 
+/** Fields only a proxy may set (with `x-forwarded-*` and `x-remote-*`). */
+const PROXY_SPOKEN: ReadonlySet<string> = new Set(['forwarded', 'x-real-ip']);
+
 export interface ForwardedFieldsOptions {
   /** The request is upgraded: keep `Connection: Upgrade` and its `Upgrade` field. */
   readonly upgrade: boolean;
@@ -44,6 +54,7 @@ export function forwardedFields(head: RequestHead, options: ForwardedFieldsOptio
   for (const field of head.headers) {
     const [name] = field;
     if (NOT_FORWARDED.has(name) || name.startsWith('proxy-') || head.connectionOptions.has(name)) continue;
+    if (PROXY_SPOKEN.has(name) || name.startsWith('x-forwarded-') || name.startsWith('x-remote-')) continue;
     if (options.impersonating && name.startsWith('impersonate-')) continue;
     fields.push(field);
   }

@@ -91,6 +91,14 @@ export class RequestReader extends EventEmitter<RequestReaderEvents> {
   #timer: NodeJS.Timeout | undefined;
   readonly #onData = (chunk: Buffer): void => this.#receive(chunk);
   readonly #onEnd = (): void => this.#ended();
+  /**
+   * The stream was destroyed (the tunnel stream reset, the client gone) without an end: a body
+   * in flight can never complete, so it is failed at once and the request forwarded with it is
+   * cancelled upstream, instead of holding an API server stream or pooled connection open.
+   */
+  readonly #onClose = (): void => {
+    if (this.#state === 'BODY_LENGTH' || this.#state === 'BODY_CHUNKED') this.#fail(new FramingRefusal(400, 'the connection closed inside the request body'));
+  };
 
   constructor(source: Duplex, limits: RequestReaderLimits) {
     super();
@@ -98,6 +106,7 @@ export class RequestReader extends EventEmitter<RequestReaderEvents> {
     this.#limits = limits;
     source.on('data', this.#onData);
     source.on('end', this.#onEnd);
+    source.on('close', this.#onClose);
     this.#armIdle();
   }
 
@@ -121,6 +130,7 @@ export class RequestReader extends EventEmitter<RequestReaderEvents> {
     this.#clearTimer();
     this.#source.off('data', this.#onData);
     this.#source.off('end', this.#onEnd);
+    this.#source.off('close', this.#onClose);
     this.#source.pause();
     const rest = this.#buffer;
     this.#buffer = Buffer.alloc(0);

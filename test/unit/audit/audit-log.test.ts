@@ -351,6 +351,49 @@ describe('AuditLog', { timeout: 30_000 }, async () => {
     });
   });
 
+  describe('Security: a log deleted under the writer never swallows records', () => {
+    it('the file deleted with its directory: the next record is written to the path again, and the chain shows the gap', async () => {
+      const dir = join(base, 'deleted-dir');
+      const path = join(dir, 'audit.jsonl');
+      const log = await AuditLog.open({ path, chain: true });
+      await log.append({ i: 0 });
+      await rm(dir, { recursive: true, force: true });
+      await log.append({ i: 1 });
+      await log.close();
+      const lines = await readLines(path);
+      assert.equal(lines.length, 1, 'the record after the deletion is on disk at the path');
+      assert.equal(parse(lines[0])['i'], 1);
+      assert.equal(parse(lines[0])['seq'], 1, 'the chain goes on');
+      assert.equal((await stat(dir)).mode & 0o777, 0o700);
+      const verdict = await verifyAuditFiles([path]);
+      assert.ok(!verdict.ok, 'verify reports that the head of the chain is missing');
+    });
+
+    it('the writer lock is taken again with the new file: a second writer is still refused', async () => {
+      const dir = join(base, 'deleted-locked');
+      const path = join(dir, 'audit.jsonl');
+      const log = await AuditLog.open({ path });
+      await log.append({ i: 0 });
+      await rm(dir, { recursive: true, force: true });
+      await log.append({ i: 1 });
+      const second = await run(process.execPath, ['-e', `import(${JSON.stringify(repoPath('build/src/audit/audit-log.js'))}).then(({ AuditLog }) => AuditLog.open({ path: ${JSON.stringify(path)} })).then(() => console.log('opened'), (err) => console.log(err.code))`], { timeout: 20_000 });
+      assert.equal(second.stdout.trim(), 'KP_ERR_AUDIT_LOCKED');
+      await log.close();
+    });
+
+    it('fail closed: the directory replaced by a file, so the path cannot be opened again: the append rejects with KP_ERR_AUDIT_WRITE', async () => {
+      const dir = join(base, 'replaced-dir');
+      const path = join(dir, 'audit.jsonl');
+      const log = await AuditLog.open({ path });
+      await log.append({ i: 0 });
+      await rm(dir, { recursive: true, force: true });
+      await writeFile(dir, 'not a directory');
+      await assert.rejects(log.append({ i: 1 }), (err: unknown) => isKubepairError(err) && err.code === 'KP_ERR_AUDIT_WRITE');
+      assert.equal(log.lastError?.code, 'KP_ERR_AUDIT_WRITE', 'the agent refuses what it cannot audit');
+      await log.close();
+    });
+  });
+
   describe('Security: a write error is surfaced (fail closed) unless fail-open is chosen', () => {
     const child = repoPath('build/test/helpers/audit-write-child.js');
     // RLIMIT_FSIZE of 2 blocks of 512 bytes: three ~300-byte records fit, the fourth is cut.

@@ -179,6 +179,14 @@ const CASES: readonly Case[] = [
   { id: 'secret-env-assignment/negative-keyword-first', input: 'password_policy=strict&max_tokens=100&secret_name=db-creds&tokenizer=bert' },
   { id: 'secret-env-assignment/positive-credentials-upper', input: 'AWS_CREDENTIALS=abc123 run', expected: `AWS_CREDENTIALS=${REDACTED} run` },
   { id: 'secret-env-assignment/negative-credentials-lower', input: 'mode=passthrough credentials=client-certificate expires_at=2030-01-01T00:00:00.000Z' },
+  { id: 'secret-env-assignment/positive-mysql-pwd', input: 'MYSQL_PWD=hunter2 mysql -uroot', expected: `MYSQL_PWD=${REDACTED} mysql -uroot` },
+  { id: 'secret-env-assignment/positive-pass-segment', input: 'env DB_PASS=hunter2 smtp_pass=x2 run', expected: `env DB_PASS=${REDACTED} smtp_pass=${REDACTED} run` },
+  { id: 'secret-env-assignment/positive-private-key', input: 'PRIVATE_KEY=abc123 deploy', expected: `PRIVATE_KEY=${REDACTED} deploy` },
+  { id: 'secret-env-assignment/negative-pwd-alone', input: 'PWD=/home/ana OLDPWD=/tmp BYPASS=1 PASS_MAX_DAYS=90 cd' },
+  { id: 'secret-colon-field/positive-header', input: 'curl -H "X-Vault-Token: s.abcdefgh12345678" https://vault', expected: `curl -H "X-Vault-Token: ${REDACTED}" https://vault` },
+  { id: 'secret-colon-field/positive-yaml', input: 'echo password: hunter2 >> app.yaml', expected: `echo password: ${REDACTED} >> app.yaml` },
+  { id: 'secret-colon-field/positive-quoted', input: `Private-Token: 'glpat abc' next`, expected: `Private-Token: ${REDACTED} next` },
+  { id: 'secret-colon-field/negative', input: 'kind: Secret secretName: db-creds token_ttl: 3600 https://token:/x secret:default/db' },
   {
     id: 'secret-json-field/positive',
     input: '{"user":"a","db_password":"hunter\\"2"}',
@@ -247,7 +255,7 @@ describe('redactString', () => {
  */
 describe('Security: a secret assigned to any name ending in a secret word is redacted (generated names)', () => {
   const VALUE = 'Zq7/+=.:@!%~-_vAlUe9';
-  const WORDS = ['password', 'passwd', 'passphrase', 'token', 'secret', 'apikey', 'api_key', 'api-key', 'access_key', 'secret_key'];
+  const WORDS = ['password', 'passwd', 'passphrase', 'token', 'secret', 'apikey', 'api_key', 'api-key', 'access_key', 'secret_key', 'private_key', 'privatekey'];
   const PREFIXES = ['', 'pg', 'mysql', 'vault', 'db', 'x', 'client', 'my2', 'aws_prod'];
   const SEPARATORS = ['', '_', '-', '.'];
   const CASES: ReadonlyArray<(name: string) => string> = [(n) => n.toLowerCase(), (n) => n.toUpperCase(), (n) => n.replace(/^./, (c) => c.toUpperCase())];

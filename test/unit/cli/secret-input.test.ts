@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { promptHidden, promptLine, readFirstLine, readSecretStream } from '../../../src/cli/secret-input.js';
+import { promptHidden, promptLine, promptSignal, readFirstLine, readSecretStream } from '../../../src/cli/secret-input.js';
 import { KubepairError, isKubepairError } from '../../../src/errors/index.js';
 
 class FakeTerminal extends EventEmitter {
@@ -104,6 +104,18 @@ describe('promptLine for the pairing code', () => {
     terminal.emit('data', '\u0004');
     assert.equal(await line, '');
     assert.deepEqual(rawModesWhenPromptShown[0], [true], 'raw mode was on when the prompt was written');
+  });
+
+  it('Ctrl-\\ (SIGQUIT in canonical mode, a byte in raw mode) ends the prompt as SIGQUIT would, not silently dropped', async () => {
+    const quit = new FakeTerminal();
+    const pending = promptLine(quit, capture().stream, '', { echo: true });
+    quit.emit('data', '42\u001c');
+    await assert.rejects(pending, (err) => isKubepairError(err, 'KP_ERR_INTERRUPTED') && promptSignal(err) === 'SIGQUIT');
+    assert.deepEqual(quit.rawModes, [true, false]);
+    const interrupted = new FakeTerminal();
+    const ctrlC = promptLine(interrupted, capture().stream, '', { echo: true });
+    interrupted.emit('data', '\u0003');
+    await assert.rejects(ctrlC, (err) => isKubepairError(err, 'KP_ERR_INTERRUPTED') && promptSignal(err) === 'SIGINT');
   });
 
   it('Ctrl-C is KP_ERR_INTERRUPTED; Ctrl-D on an empty line and end of input give an empty code', async () => {

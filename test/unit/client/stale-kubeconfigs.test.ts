@@ -92,6 +92,7 @@ describe('Security: kubeconfigs of dead connect processes', () => {
     const removed = await removeStaleKubeconfigs(dir, { self });
     assert.deepEqual(removed.sort(), [names.dead, names.reused].sort());
     const left = await readdir(dir);
+    for (const name of [names.dead, names.reused]) assert.ok(!left.includes(name), `${name} is gone from the directory, not only reported`);
     for (const name of [names.live, names.self, names.old, names.other, names.symlink, names.directory, 'victim']) assert.ok(left.includes(name), `${name} is kept`);
     assert.ok((await lstat(join(dir, names.symlink))).isSymbolicLink());
     assert.equal(await readFile(victim, 'utf8'), 'precious');

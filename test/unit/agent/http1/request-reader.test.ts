@@ -238,6 +238,24 @@ describe('request reader: limits and timers', () => {
     }
   });
 
+  it('Security: a stream destroyed inside a body fails the body at once (the forwarded request is cancelled, not left open upstream)', async () => {
+    for (const body of ['Content-Length: 100\r\n\r\nhalf', 'Transfer-Encoding: chunked\r\n\r\n10\r\nhalf']) {
+      const source = new PassThrough();
+      const reader = new RequestReader(source, LIMITS);
+      const refusals: Array<{ message: string; inBody: boolean }> = [];
+      reader.on('refused', (refusal: FramingRefusal, inBody: boolean) => refusals.push({ message: refusal.message, inBody }));
+      const requested = new Promise<IncomingRequest>((resolve) => reader.once('request', resolve));
+      source.write(`POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: k\r\n${body}`);
+      const request = await requested;
+      const failed = new Promise<Error>((resolve) => request.body.once('error', resolve));
+      request.body.resume();
+      source.destroy();
+      const error = await failed;
+      assert.match(error.message, /closed inside the request body/, body);
+      assert.deepEqual(refusals, [{ message: 'the connection closed inside the request body', inBody: true }], body);
+    }
+  });
+
   it('bytes pipelined behind a request being answered are held, bounded, and not parsed', async () => {
     const source = new PassThrough();
     const reader = new RequestReader(source, LIMITS);
