@@ -6,14 +6,22 @@
  * differently from another. `auth` is the `Host` and `Authorization` lines of the tunnel.
  */
 
+/** The object a smuggled create makes. */
+const CREATE_BODY = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'smuggled', namespace: 'default' }, data: { by: 'attacker' } });
+
 /** What the attacker really wants executed. */
 export const SMUGGLED = {
   delete: 'DELETE /api/v1/namespaces/default/pods/web-0 HTTP/1.1\r\nHost: kubernetes\r\n\r\n',
   readSecret: 'GET /api/v1/namespaces/default/secrets/db HTTP/1.1\r\nHost: kubernetes\r\n\r\n',
-  create: (() => {
-    const body = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'smuggled', namespace: 'default' }, data: { by: 'attacker' } });
-    return `POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: kubernetes\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-  })(),
+  create: `POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: kubernetes\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(CREATE_BODY)}\r\n\r\n${CREATE_BODY}`,
+  /** A create framed by Content-Length then chunked: Go reads it by its chunks (Node's parser refuses it). */
+  createClTe: `POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: kubernetes\r\nContent-Type: application/json\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n${chunked(CREATE_BODY)}`,
+  /** The same with Transfer-Encoding first. */
+  createTeCl: `POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: kubernetes\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n${chunked(CREATE_BODY)}`,
+  /** A create whose Transfer-Encoding is folded onto a continuation line: Go joins it and reads chunks. */
+  createFolded: `POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: kubernetes\r\nContent-Type: application/json\r\nTransfer-Encoding:\r\n chunked\r\n\r\n${chunked(CREATE_BODY)}`,
+  /** A DELETE whose lines end in LF alone: Go reads it. */
+  deleteBareLf: 'DELETE /api/v1/namespaces/default/pods/web-0 HTTP/1.1\nHost: kubernetes\n\n',
   /** Left unfinished: the next request the agent writes on the same connection would complete it. */
   unfinishedSecret: 'GET /api/v1/namespaces/default/secrets/db HTTP/1.1\r\nX-Pad: ',
 } as const;
@@ -63,4 +71,12 @@ export const ATTACKS: readonly Attack[] = [
   { id: 'a dot-segment path that reads a Secret as a ConfigMap', bytes: (auth) => `GET /api/v1/namespaces/default/configmaps/../secrets/db HTTP/1.1\r\n${auth}\r\n` },
   { id: 'an encoded slash that reads a Secret', bytes: (auth) => `GET /api/v1/namespaces/default/configmaps/x%2F..%2F..%2Fsecrets%2Fdb HTTP/1.1\r\n${auth}\r\n` },
   { id: 'a trailer field smuggling a header', bytes: (auth) => `${READ.replace('GET', 'POST')}${auth}Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nImpersonate-User: system:admin\r\n\r\n` },
+  // Framings Node's parser refuses but Go's net/http (kube-apiserver) executes, carried where a
+  // naive proxy passes bytes raw: in a chunked body it decodes and streams on unframed. Through
+  // the pre-fix proxy they reach the API server as written; only a Go-faithful API server shows it.
+  { id: 'CL.TE inside a chunked GET body: a create the API server reads by its chunks', bytes: (auth) => `${READ}${auth}Transfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED.createClTe)}` },
+  { id: 'TE.CL inside a chunked GET body: a create the API server reads by its chunks', bytes: (auth) => `${READ}${auth}Transfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED.createTeCl)}` },
+  { id: 'a folded Transfer-Encoding inside a chunked GET body: a chunked create', bytes: (auth) => `${READ}${auth}Transfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED.createFolded)}` },
+  { id: 'a DELETE with bare LF line ends inside a chunked GET body', bytes: (auth) => `${READ}${auth}Transfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED.deleteBareLf)}` },
+  { id: 'a chunk extension Node accepts (8 KiB) on a GET whose body is a DELETE', bytes: (auth) => `${READ}${auth}Transfer-Encoding: chunked\r\n\r\n${Buffer.byteLength(SMUGGLED.delete).toString(16)};${'x'.repeat(8_000)}\r\n${SMUGGLED.delete}\r\n0\r\n\r\n` },
 ];
