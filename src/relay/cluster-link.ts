@@ -100,9 +100,13 @@ export class ClusterLink {
   /**
    * Relay `endpoint` (just accepted, not yet read) to node `nodeId`. The endpoint is paused until
    * the link is open; a link that cannot be opened closes the endpoint with 1012 (the endpoint
-   * reconnects, as after a relay restart).
+   * reconnects, as after a relay restart). When no answer came at all (connection refused or
+   * reset, no route, the handshake timed out), `onUnreachable` runs first: the node is presumed
+   * dead with the sockets it held, and the caller clears the store's claim that the other side is
+   * connected there, else every reconnection would be relayed to the dead node again. A node that
+   * answered (even 503 while it shuts down) is alive and clears its own sockets.
    */
-  relay(endpoint: WebSocket, nodeId: string, admission: SpliceAdmission): void {
+  relay(endpoint: WebSocket, nodeId: string, admission: SpliceAdmission, onUnreachable?: () => Promise<void>): void {
     const { key, log, maxMessageBytes } = this.#options;
     endpoint.pause();
     const path = splicePath(admission);
@@ -116,7 +120,10 @@ export class ClusterLink {
     const session = admission.sessionId;
     link.on('error', (err) => log.info({ event: 'splice_link_error', session, node: nodeId, err: err.message }, 'splice link error'));
     endpoint.on('error', (err) => log.info({ event: 'splice_endpoint_error', session, err: err.message }, 'endpoint socket error'));
+    let answered = false;
+    link.once('upgrade', () => (answered = true));
     link.once('unexpected-response', (_req, res) => {
+      answered = true;
       log.warn({ event: 'splice_refused', session, node: nodeId, status: res.statusCode }, 'the other node refused the splice link');
       res.resume();
       link.terminate();
@@ -128,9 +135,19 @@ export class ClusterLink {
       endpoint.resume();
     });
     link.once('close', (code, reason) => {
-      if (endpoint.readyState === WebSocket.OPEN || endpoint.readyState === WebSocket.CONNECTING) {
-        endpoint.close(link.protocol === '' && code === 1006 ? 1012 : relayableCloseCode(code), reason.toString('utf8'));
+      const closeEndpoint = (): void => {
+        if (endpoint.readyState === WebSocket.OPEN || endpoint.readyState === WebSocket.CONNECTING) {
+          endpoint.close(link.protocol === '' && code === 1006 ? 1012 : relayableCloseCode(code), reason.toString('utf8'));
+        }
+      };
+      if (answered || onUnreachable === undefined) {
+        closeEndpoint();
+        return;
       }
+      log.warn({ event: 'splice_node_unreachable', session, role: admission.role, node: nodeId }, 'the node holding the other side did not answer; its socket is presumed gone');
+      onUnreachable()
+        .catch((err: unknown) => log.warn({ event: 'splice_node_unreachable_failed', session, err: (err as Error).message }, 'could not clear the unreachable node\'s socket from the store'))
+        .finally(closeEndpoint);
     });
     this.#relayed.set(endpoint, link);
     endpoint.once('close', (code, reason) => {

@@ -234,6 +234,7 @@ async function startCluster(started: Started, options: RelayClusterOptions): Pro
     if (node.process !== undefined) node.earlier.push(node.process.stdout());
     node.process = undefined;
   };
+  let shares = 0;
   const events = (index: number): LogEvent[] => {
     const node = nodeAt(index);
     return parseEvents([...node.earlier, node.process?.stdout() ?? ''].join('\n'));
@@ -257,7 +258,9 @@ async function startCluster(started: Started, options: RelayClusterOptions): Pro
     tokens,
     env,
     async startShare(args = []) {
-      const share = startProcess(process.execPath, [CLI_PATH, 'share', '--kubeconfig', agentKubeconfig, ...args], env('agent'));
+      // One audit log per share: several run at once (one writer per file).
+      shares += 1;
+      const share = startProcess(process.execPath, [CLI_PATH, 'share', '--kubeconfig', agentKubeconfig, '--audit-log', join(state, `share-${shares}-audit.jsonl`), ...args], env('agent'));
       processes.push(share);
       const match = await share.waitFor(/Pairing code: (\d+-\d{4}-\d{4})/, SHARE_READY_TIMEOUT_MS, 'stdout');
       return { process: share, code: match[1]! };
