@@ -19,7 +19,13 @@
  * d. Redis restarted empty while a session is open: the session still resumes after its node is
  *    killed (its keys are stateless, docs/design.md §8.1), only the unpaired code of a waiting
  *    share is lost; then Redis unreachable: a new session gets 503 KP_ERR_RELAY_STORE_UNAVAILABLE,
- *    the open session keeps forwarding, and the nodes are ready again once Redis is back.
+ *    the open session keeps forwarding, and the nodes are ready again once Redis is back;
+ * e. 200 concurrent sessions spread over the nodes by HAProxy. 200 share + connect process pairs
+ *    are too heavy for the 2-core machines this suite runs on, so these endpoints are in-process:
+ *    the project's own relay client (createSession, pair, openRelaySocket) and SecureChannel
+ *    (openSecureChannel: the real CPace pairing) at both ends, over real WebSockets through
+ *    HAProxy. Every session pairs, carries random bytes both ways (SHA-256 checked), and the
+ *    sockets landed on all three nodes.
  *
  * Bounded: one timeout for the file, every wait bounded, every process stopped by pid in `after`.
  */
@@ -31,6 +37,11 @@ import { request as httpRequest } from 'node:http';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { connect as connectTcp, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { openSecureChannel } from '../../src/channel/open-secure-channel.js';
+import { newPairingCode } from '../../src/channel/pairing-code.js';
+import type { SecureChannel } from '../../src/channel/secure-channel.js';
+import { createSession, openRelaySocket, pair } from '../../src/relay-client/index.js';
+import type { RelaySocket } from '../../src/relay-client/index.js';
 import type { KubectlOptions, RunningKubectl } from '../helpers/kubectl.js';
 import { kubectlSandbox, runKubectl, startKubectl } from '../helpers/kubectl.js';
 import type { ManagedProcess } from '../helpers/managed-process.js';
@@ -57,6 +68,12 @@ const SMALL_EXCHANGE_BYTES = 8 * 1024 * 1024;
 const SPREAD_TRIES = 8;
 /** How long a node may take to stop after SIGTERM (its --shutdown-grace, 5 s, plus the close handshakes), in ms. */
 const NODE_STOP_MS = 30_000;
+
+/** Concurrent in-process sessions of part e, opened PARALLEL_OPENS at a time and then all kept open. */
+const MANY_SESSIONS = 200;
+const PARALLEL_OPENS = 20;
+/** Bytes each way on each of them. */
+const MANY_SESSION_BYTES = 128 * 1024;
 
 const OBJECTS = [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'logger-0', namespace: 'default' }, spec: { containers: [{ name: 'app', image: 'busybox' }] } }];
 const RESUMED = /resumed after [^;]+; nothing lost/;
@@ -411,7 +428,103 @@ describe('e2e: a relay cluster of three nodes on one Redis behind HAProxy: sessi
     await kubectlWorks(fresh, 'on a session made after Redis came back');
     await endSession(fresh);
   });
+
+  it('e. 200 concurrent sessions through HAProxy (in-process endpoints: the project\'s relay client and secure channel): every one pairs and carries hashed bytes both ways, and they landed on all three nodes', async (t) => {
+    const opened: InProcessSession[] = [];
+    try {
+      for (let start = 0; start < MANY_SESSIONS; start += PARALLEL_OPENS) {
+        const batch = await Promise.allSettled(Array.from({ length: Math.min(PARALLEL_OPENS, MANY_SESSIONS - start) }, () => pairInProcess(cluster.haproxy.url, cluster.tokens)));
+        for (const result of batch) if (result.status === 'fulfilled') opened.push(result.value);
+        const failed = batch.find((result) => result.status === 'rejected');
+        if (failed !== undefined) throw new Error(`a session did not pair (${opened.length} paired so far)`, { cause: failed.reason });
+      }
+      assert.equal(opened.length, MANY_SESSIONS, 'every session paired');
+      // All open at once: bytes both ways on every session.
+      await within(RECOVERY_MS * 2, 'bytes both ways on every session', Promise.all(opened.map(async (session) => {
+        const toClient = randomBytes(MANY_SESSION_BYTES);
+        const toAgent = randomBytes(MANY_SESSION_BYTES);
+        const arrivals = Promise.all([readHashed(session.client, MANY_SESSION_BYTES), readHashed(session.agent, MANY_SESSION_BYTES)]);
+        session.agent.mux.write(toClient);
+        session.client.mux.write(toAgent);
+        const [atClient, atAgent] = await arrivals;
+        assert.equal(atClient, createHash('sha256').update(toClient).digest('hex'), `agent → client of ${session.sessionId}`);
+        assert.equal(atAgent, createHash('sha256').update(toAgent).digest('hex'), `client → agent of ${session.sessionId}`);
+      })));
+      const nodesUsed = new Set<number>();
+      let spanningCount = 0;
+      for (const session of opened) {
+        const agent = landing(session.sessionId, 'agent');
+        const client = landing(session.sessionId, 'client');
+        assert.ok(agent >= 0 && client >= 0, `both sockets of ${session.sessionId} in the nodes' logs`);
+        nodesUsed.add(agent).add(client);
+        if (agent !== client) spanningCount += 1;
+      }
+      t.diagnostic(`${MANY_SESSIONS} sessions; ${spanningCount} spanned two nodes`);
+      assert.deepEqual([...nodesUsed].sort(), Array.from({ length: NODE_COUNT }, (_, index) => index), 'sockets landed on every node');
+      assert.ok(spanningCount > 0, 'some sessions spanned two nodes');
+    } finally {
+      for (const session of opened) {
+        session.agent.close();
+        session.client.close();
+        for (const socket of session.sockets) socket.close(1000, 'test done');
+      }
+    }
+  });
 });
+
+/** One paired in-process session (part e): both ends' relay sockets and secure channels. */
+interface InProcessSession {
+  readonly sessionId: string;
+  readonly sockets: readonly RelaySocket[];
+  readonly agent: SecureChannel;
+  readonly client: SecureChannel;
+}
+
+/** Create, pair and open a session through `relayUrl` with the project's relay client and channel. */
+async function pairInProcess(relayUrl: string, tokens: { agent: string; client: string }): Promise<InProcessSession> {
+  const agentEndpoint = { url: relayUrl, token: tokens.agent };
+  const clientEndpoint = { url: relayUrl, token: tokens.client };
+  const created = await createSession(agentEndpoint);
+  const agentSocket = await openRelaySocket({ endpoint: agentEndpoint, role: 'agent', sessionId: created.sessionId, key: created.agentKey });
+  const sockets: RelaySocket[] = [agentSocket];
+  try {
+    const agentHeard = agentSocket.nextControl(['peer_connected']);
+    const code = newPairingCode(created.nameplate);
+    const paired = await pair(clientEndpoint, created.nameplate);
+    const clientSocket = await openRelaySocket({ endpoint: clientEndpoint, role: 'client', sessionId: paired.sessionId, key: paired.clientKey });
+    sockets.push(clientSocket);
+    const heard = await within(SETUP_MS, 'peer_connected on both sides', Promise.all([agentHeard, clientSocket.nextControl(['peer_connected'])]));
+    if (heard.some((message) => message === undefined)) throw new Error(`a socket of ${created.sessionId} closed before peer_connected`);
+    const sessionId = new Uint8Array(Buffer.from(created.sessionId, 'base64url'));
+    const [agent, client] = await within(SETUP_MS, 'the pairing handshake', Promise.all([
+      openSecureChannel('agent', { transport: agentSocket, code, sessionId }),
+      openSecureChannel('client', { transport: clientSocket, code, sessionId }),
+    ]));
+    agentSocket.sendEstablished();
+    return { sessionId: created.sessionId, sockets, agent, client };
+  } catch (err) {
+    for (const socket of sockets) socket.close(1000, 'test failed');
+    throw err;
+  }
+}
+
+/** Read exactly `bytes` from a channel's byte stream; its SHA-256. */
+function readHashed(channel: SecureChannel, bytes: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    let received = 0;
+    const onData = (chunk: Buffer): void => {
+      hash.update(chunk);
+      received += chunk.length;
+      if (received > bytes) reject(new Error(`${received} bytes arrived, ${bytes} were sent`));
+      if (received === bytes) {
+        channel.mux.off('data', onData);
+        resolve(hash.digest('hex'));
+      }
+    };
+    channel.mux.on('data', onData);
+  });
+}
 
 /** POST /api/v1/sessions straight to one node (not through HAProxy): its status and body. */
 function createSessionOn(port: number, token: string): Promise<{ status: number; body: string }> {
