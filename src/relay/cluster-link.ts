@@ -75,6 +75,15 @@ export interface ClusterLinkOptions {
   readonly onQueued?: (bytes: number) => void;
   /** Told each time a socket stops being read for backpressure. */
   readonly onPause?: () => void;
+  /**
+   * Liveness of the relayed endpoint (--ping-interval, --peer-timeout), as for a socket of this
+   * node's own: a ping every `pingIntervalMs`, and an endpoint silent (no frame, no pong) for
+   * `silenceMs` is cut, which ends its link as a transport loss so the far node suspends that side.
+   */
+  readonly pingIntervalMs: number;
+  readonly silenceMs: number;
+  /** Told when a relayed endpoint is cut for silence (the peer_silent limit's metric). */
+  readonly onSilent?: () => void;
 }
 
 /** Opens links to other nodes and relays an endpoint's socket over them. */
@@ -82,6 +91,8 @@ export class ClusterLink {
   readonly #options: ClusterLinkOptions;
   /** Endpoints relayed now, with their links. */
   readonly #relayed = new Map<WebSocket, WebSocket>();
+  /** Relayed endpoints by role (they are open sockets of this node too). */
+  readonly #open: Record<PeerRole, number> = { agent: 0, client: 0 };
   #queued = 0;
 
   constructor(options: ClusterLinkOptions) {
@@ -90,6 +101,11 @@ export class ClusterLink {
 
   get nodeId(): string {
     return this.#options.nodeId;
+  }
+
+  /** Endpoints this node relays now, by role (`kubepair_relay_open_sockets` adds them). */
+  openSockets(): Readonly<Record<PeerRole, number>> {
+    return { ...this.#open };
   }
 
   /** Bytes queued towards endpoints and links right now, summed when asked (for the metrics). */
@@ -133,6 +149,7 @@ export class ClusterLink {
       this.#pipe(endpoint, link);
       this.#pipe(link, endpoint);
       endpoint.resume();
+      this.#watch(endpoint, session, admission.role);
     });
     link.once('close', (code, reason) => {
       const closeEndpoint = (): void => {
@@ -150,8 +167,10 @@ export class ClusterLink {
         .finally(closeEndpoint);
     });
     this.#relayed.set(endpoint, link);
+    this.#open[admission.role]++;
     endpoint.once('close', (code, reason) => {
       this.#relayed.delete(endpoint);
+      this.#open[admission.role]--;
       if (link.readyState === WebSocket.OPEN) link.close(relayableCloseCode(code), reason.toString('utf8'));
       else link.terminate();
     });
@@ -170,6 +189,35 @@ export class ClusterLink {
       endpoint.close(code, reason);
     }
     this.#relayed.clear();
+  }
+
+  /**
+   * Ping the relayed endpoint and cut it when silent: the far node pings only the link, which this
+   * node answers, so without this a half-dead endpoint here would keep its side "connected" until
+   * TCP gave up. Time while the endpoint is not read (backpressure) counts as heard: its pongs
+   * cannot arrive then.
+   */
+  #watch(endpoint: WebSocket, session: string, role: PeerRole): void {
+    const { pingIntervalMs, silenceMs, log } = this.#options;
+    let lastSeen = Date.now();
+    const heard = (): void => {
+      lastSeen = Date.now();
+    };
+    endpoint.on('pong', heard);
+    endpoint.on('message', heard);
+    const timer = setInterval(() => {
+      if (endpoint.readyState !== WebSocket.OPEN) return;
+      if (endpoint.isPaused) heard();
+      if (Date.now() - lastSeen >= silenceMs) {
+        clearInterval(timer);
+        log.info({ event: 'peer_silent', session, role, relayed: true }, 'dropping a silent relayed peer');
+        this.#options.onSilent?.();
+        endpoint.terminate();
+        return;
+      }
+      endpoint.ping();
+    }, Math.max(1, Math.min(pingIntervalMs, Math.floor(silenceMs / 2))));
+    endpoint.once('close', () => clearInterval(timer));
   }
 
   /** Relay `from`'s messages to `to`, not reading `from` while `to` has more than the mark queued. */

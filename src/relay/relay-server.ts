@@ -123,11 +123,18 @@ export class RelayServer {
               log,
               onQueued: (bytes) => metrics.observeQueued(bytes),
               onPause: () => metrics.backpressurePauses.inc(),
+              pingIntervalMs: limits.pingIntervalMs,
+              silenceMs: limits.peerSilenceTimeoutMs,
+              onSilent: () => metrics.limitHits.labels('peer_silent').inc(),
             });
       // The metrics read the broker at scrape time, which is after it exists.
       const metrics = new RelayMetrics({
         sessionCounts: () => store.counts(),
-        openSockets: () => broker.openSockets(),
+        openSockets: () => {
+          const own = broker.openSockets();
+          const relayed = clusterLink?.openSockets() ?? { agent: 0, client: 0 };
+          return { agent: own.agent + relayed.agent, client: own.client + relayed.client };
+        },
         queuedBytes: () => broker.queuedBytes() + (clusterLink?.queuedBytes ?? 0),
       });
       const broker: SessionBroker = new SessionBroker({ store, metrics, audit, log, limits, durableKeys: secret.origin !== 'ephemeral', nodeId: config.cluster?.advertise });
