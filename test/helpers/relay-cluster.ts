@@ -235,9 +235,22 @@ async function startCluster(started: Started, options: RelayClusterOptions): Pro
     node.process = undefined;
   };
   let shares = 0;
+  /** Parsed lines of each node's current process, and how much of its stdout they cover (polled often: parse each line once). */
+  const parsed = new Map<ManagedProcess, { upTo: number; events: LogEvent[] }>();
+  const eventsOf = (child: ManagedProcess): LogEvent[] => {
+    const text = child.stdout();
+    const cache = parsed.get(child) ?? { upTo: 0, events: [] };
+    const end = text.lastIndexOf('\n') + 1;
+    if (end > cache.upTo) {
+      cache.events.push(...parseEvents(text.slice(cache.upTo, end)));
+      cache.upTo = end;
+    }
+    parsed.set(child, cache);
+    return cache.events;
+  };
   const events = (index: number): LogEvent[] => {
     const node = nodeAt(index);
-    return parseEvents([...node.earlier, node.process?.stdout() ?? ''].join('\n'));
+    return [...parseEvents(node.earlier.join('\n')), ...(node.process === undefined ? [] : eventsOf(node.process))];
   };
   return {
     redis,
