@@ -55,7 +55,7 @@ const WHOLE_FILE_MS = 12 * 60_000;
 /** A paired connect's kubeconfig, one kubectl request, in ms. */
 const SETUP_MS = 60_000;
 /** Both endpoints back after a node died or restarted, in ms. */
-const RECOVERY_MS = Number(process.env['KP_RECOVERY_MS'] ?? 120_000);
+const RECOVERY_MS = 120_000;
 /** The bulk transfer of part b. */
 const TRANSFER_BYTES = 256 * 1024 * 1024;
 /** Bytes allowed before the kill, so the transfer is in flight when the node dies. */
