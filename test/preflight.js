@@ -31,6 +31,7 @@ const REQUIRED_PROGRAMS = [
   { program: 'kubectl', debianPackage: 'kubernetes-client', usedBy: 'the kubectl tests (proxy, passthrough, policy, audit, API server fixture)' },
   { program: 'redis-server', debianPackage: 'redis-server', usedBy: 'the relay\'s Redis session store tests (--store redis://) and test/e2e/forward: the TCP target behind --expose' },
   { program: 'redis-cli', debianPackage: 'redis-tools', usedBy: 'test/e2e/forward: the client through --forward' },
+  { program: 'haproxy', debianPackage: 'haproxy', usedBy: 'test/e2e/relay-cluster: the load balancer in front of three relay nodes' },
   { program: 'tinyproxy', debianPackage: 'tinyproxy-bin', usedBy: 'the HTTPS_PROXY tests: a real proxy to the relay' },
   { program: 'prlimit', debianPackage: 'util-linux', usedBy: 'the fail-closed audit tests: a share whose log writes fail (RLIMIT_FSIZE)' },
   { program: 'dbus-daemon', debianPackage: 'dbus-daemon', usedBy: 'the keychain tests: a private session bus' },

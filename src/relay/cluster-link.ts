@@ -77,6 +77,15 @@ export interface ClusterLinkOptions {
   readonly onPause?: () => void;
   /** Told the size of each binary frame copied, and its direction (the relayed-bytes metric). */
   readonly onRelayed?: (direction: 'agent_to_client' | 'client_to_agent', bytes: number) => void;
+  /**
+   * Liveness of the relayed endpoint (--ping-interval, --peer-timeout), as for a socket of this
+   * node's own: a ping every `pingIntervalMs`, and an endpoint silent (no frame, no pong) for
+   * `silenceMs` is cut, which ends its link as a transport loss so the far node suspends that side.
+   */
+  readonly pingIntervalMs: number;
+  readonly silenceMs: number;
+  /** Told when a relayed endpoint is cut for silence (the peer_silent limit's metric). */
+  readonly onSilent?: () => void;
 }
 
 /** Opens links to other nodes and relays an endpoint's socket over them. */
@@ -84,6 +93,8 @@ export class ClusterLink {
   readonly #options: ClusterLinkOptions;
   /** Endpoints relayed now, with their links. */
   readonly #relayed = new Map<WebSocket, WebSocket>();
+  /** Relayed endpoints by role (they are open sockets of this node too). */
+  readonly #open: Record<PeerRole, number> = { agent: 0, client: 0 };
   #queued = 0;
 
   constructor(options: ClusterLinkOptions) {
@@ -99,6 +110,11 @@ export class ClusterLink {
     return this.#relayed.size;
   }
 
+  /** Endpoints this node relays now, by role (`kubepair_relay_open_sockets` adds them). */
+  openSockets(): Readonly<Record<PeerRole, number>> {
+    return { ...this.#open };
+  }
+
   /** Bytes queued towards endpoints and links right now, summed when asked (for the metrics). */
   get queuedBytes(): number {
     return this.#queued;
@@ -107,9 +123,13 @@ export class ClusterLink {
   /**
    * Relay `endpoint` (just accepted, not yet read) to node `nodeId`. The endpoint is paused until
    * the link is open; a link that cannot be opened closes the endpoint with 1012 (the endpoint
-   * reconnects, as after a relay restart).
+   * reconnects, as after a relay restart). When no answer came at all (connection refused or
+   * reset, no route, the handshake timed out), `onUnreachable` runs first: the node is presumed
+   * dead with the sockets it held, and the caller clears the store's claim that the other side is
+   * connected there, else every reconnection would be relayed to the dead node again. A node that
+   * answered (even 503 while it shuts down) is alive and clears its own sockets.
    */
-  relay(endpoint: WebSocket, nodeId: string, admission: SpliceAdmission): void {
+  relay(endpoint: WebSocket, nodeId: string, admission: SpliceAdmission, onUnreachable?: () => Promise<void>): void {
     const { key, log, maxMessageBytes } = this.#options;
     endpoint.pause();
     const path = splicePath(admission);
@@ -123,7 +143,10 @@ export class ClusterLink {
     const session = admission.sessionId;
     link.on('error', (err) => log.info({ event: 'splice_link_error', session, node: nodeId, err: err.message }, 'splice link error'));
     endpoint.on('error', (err) => log.info({ event: 'splice_endpoint_error', session, err: err.message }, 'endpoint socket error'));
+    let answered = false;
+    link.once('upgrade', () => (answered = true));
     link.once('unexpected-response', (_req, res) => {
+      answered = true;
       log.warn({ event: 'splice_refused', session, node: nodeId, status: res.statusCode }, 'the other node refused the splice link');
       res.resume();
       link.terminate();
@@ -134,15 +157,28 @@ export class ClusterLink {
       this.#pipe(endpoint, link, outward);
       this.#pipe(link, endpoint, outward === 'agent_to_client' ? 'client_to_agent' : 'agent_to_client');
       endpoint.resume();
+      this.#watch(endpoint, session, admission.role);
     });
     link.once('close', (code, reason) => {
-      if (endpoint.readyState === WebSocket.OPEN || endpoint.readyState === WebSocket.CONNECTING) {
-        endpoint.close(link.protocol === '' && code === 1006 ? 1012 : relayableCloseCode(code), reason.toString('utf8'));
+      const closeEndpoint = (): void => {
+        if (endpoint.readyState === WebSocket.OPEN || endpoint.readyState === WebSocket.CONNECTING) {
+          endpoint.close(link.protocol === '' && code === 1006 ? 1012 : relayableCloseCode(code), reason.toString('utf8'));
+        }
+      };
+      if (answered || onUnreachable === undefined) {
+        closeEndpoint();
+        return;
       }
+      log.warn({ event: 'splice_node_unreachable', session, role: admission.role, node: nodeId }, 'the node holding the other side did not answer; its socket is presumed gone');
+      onUnreachable()
+        .catch((err: unknown) => log.warn({ event: 'splice_node_unreachable_failed', session, err: (err as Error).message }, 'could not clear the unreachable node\'s socket from the store'))
+        .finally(closeEndpoint);
     });
     this.#relayed.set(endpoint, link);
+    this.#open[admission.role]++;
     endpoint.once('close', (code, reason) => {
       this.#relayed.delete(endpoint);
+      this.#open[admission.role]--;
       if (link.readyState === WebSocket.OPEN) link.close(relayableCloseCode(code), reason.toString('utf8'));
       else link.terminate();
     });
@@ -161,6 +197,35 @@ export class ClusterLink {
       endpoint.close(code, reason);
     }
     this.#relayed.clear();
+  }
+
+  /**
+   * Ping the relayed endpoint and cut it when silent: the far node pings only the link, which this
+   * node answers, so without this a half-dead endpoint here would keep its side "connected" until
+   * TCP gave up. Time while the endpoint is not read (backpressure) counts as heard: its pongs
+   * cannot arrive then.
+   */
+  #watch(endpoint: WebSocket, session: string, role: PeerRole): void {
+    const { pingIntervalMs, silenceMs, log } = this.#options;
+    let lastSeen = Date.now();
+    const heard = (): void => {
+      lastSeen = Date.now();
+    };
+    endpoint.on('pong', heard);
+    endpoint.on('message', heard);
+    const timer = setInterval(() => {
+      if (endpoint.readyState !== WebSocket.OPEN) return;
+      if (endpoint.isPaused) heard();
+      if (Date.now() - lastSeen >= silenceMs) {
+        clearInterval(timer);
+        log.info({ event: 'peer_silent', session, role, relayed: true }, 'dropping a silent relayed peer');
+        this.#options.onSilent?.();
+        endpoint.terminate();
+        return;
+      }
+      endpoint.ping();
+    }, Math.max(1, Math.min(pingIntervalMs, Math.floor(silenceMs / 2))));
+    endpoint.once('close', () => clearInterval(timer));
   }
 
   /** Relay `from`'s messages to `to`, not reading `from` while `to` has more than the mark queued. */

@@ -88,6 +88,9 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     });
   }
 
+  /** Only this process changes it: a session missing from it ended. */
+  readonly outlivesProcess = false;
+
   /** Memory is always there until closed. */
   get healthy(): boolean {
     return !this.#closed;

@@ -203,6 +203,9 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
     this.#rearm();
   }
 
+  /** Shared by the nodes, and Redis may restart empty. */
+  readonly outlivesProcess = true;
+
   /** True while both connections to Redis are up (the relay's /readyz). */
   get healthy(): boolean {
     return !this.#closed && this.#client.isReady && this.#subscriber.isReady;

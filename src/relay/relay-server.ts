@@ -109,7 +109,12 @@ export class RelayServer {
       const metrics = new RelayMetrics(
         {
           sessionCounts: () => store.counts(),
-          openSockets: () => broker.openSockets(),
+          // Endpoints this node relays to another node count as this node's open sockets.
+          openSockets: () => {
+            const own = broker.openSockets();
+            const relayed = clusterLink?.openSockets() ?? { agent: 0, client: 0 };
+            return { agent: own.agent + relayed.agent, client: own.client + relayed.client };
+          },
           queuedBytes: () => broker.queuedBytes() + (clusterLink?.queuedBytes ?? 0),
           clusterLinks: () => ({ out: clusterLink?.linksOut ?? 0, in: broker.linksIn() }),
         },
@@ -147,6 +152,9 @@ export class RelayServer {
               onQueued: (bytes) => metrics.observeQueued(bytes),
               onPause: () => metrics.backpressurePauses.inc(),
               onRelayed: (direction, bytes) => metrics.bytesRelayed.labels(direction).inc(bytes),
+              pingIntervalMs: limits.pingIntervalMs,
+              silenceMs: limits.peerSilenceTimeoutMs,
+              onSilent: () => metrics.limitHits.labels('peer_silent').inc(),
             });
       const broker: SessionBroker = new SessionBroker({
         store,

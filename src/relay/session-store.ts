@@ -209,6 +209,13 @@ export interface SessionStore extends EventEmitter<SessionStoreEvents> {
   /** False while the store cannot be reached (the relay's /readyz then fails). */
   readonly healthy: boolean;
   /**
+   * True when the store lives outside this process (Redis): other nodes share it, and it may
+   * restart empty, so a session missing from it is not known to have ended even if this process
+   * issued its keys (docs/design.md §8.2 "Failure"). False for the memory store, which only this
+   * process ever changes.
+   */
+  readonly outlivesProcess: boolean;
+  /**
    * Create a session under the lowest free nameplate not in quarantine, expiring after the unpaired TTL.
    * Rejects with KP_ERR_RELAY_CAPACITY (total bound) or KP_ERR_RELAY_SESSION_QUOTA (per token
    * or per address).

@@ -211,7 +211,10 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
         await refuse(new KubepairError('KP_ERR_RELAY_SESSION_NOT_FOUND', endedReasonText(ended)), role, sessionId);
         return;
       }
-      if (proof.ownIssue || !broker.resumes) {
+      // A key this process issued for a session its own store no longer has: the session ended
+      // (a memory store forgets nothing else). A shared store may have lost it (Redis restarted
+      // empty), and a session ended on another node was announced and is remembered above.
+      if ((proof.ownIssue && !store.outlivesProcess) || !broker.resumes) {
         await refuse(new KubepairError('KP_ERR_RELAY_SESSION_NOT_FOUND', 'the session has ended'), role, sessionId);
         return;
       }
@@ -256,7 +259,14 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     if (cluster !== undefined && otherNode !== undefined && otherNode !== cluster.link.nodeId) {
       wss.handleUpgrade(req, socket, head, (ws) => {
         socket.off('error', onEarlyError);
-        cluster.link.relay(ws, otherNode, { role, sessionId, keyDigest: digest, address, tokenName });
+        // A node that never answers took the other side's socket with it: the store must stop
+        // saying that side is connected there (its tag, so a newer socket is left alone), or the
+        // endpoints would be relayed to the dead node on every reconnection. Suspended, so the
+        // session waits for that side's resumption (it reconnects to a live node).
+        const otherRole = role === 'agent' ? 'client' : 'agent';
+        cluster.link.relay(ws, otherNode, { role, sessionId, keyDigest: digest, address, tokenName }, async () => {
+          await store.suspend(sessionId, otherRole, otherTag);
+        });
       });
       return;
     }

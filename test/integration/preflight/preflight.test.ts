@@ -25,6 +25,7 @@ const PROGRAMS: ReadonlyArray<readonly [program: string, debianPackage: string]>
   ['kubectl', 'kubernetes-client'],
   ['redis-server', 'redis-server'],
   ['redis-cli', 'redis-tools'],
+  ['haproxy', 'haproxy'],
   ['tinyproxy', 'tinyproxy-bin'],
   ['prlimit', 'util-linux'],
   ['dbus-daemon', 'dbus-daemon'],

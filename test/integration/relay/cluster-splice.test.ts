@@ -17,6 +17,8 @@ import { startRedis } from '../../helpers/redis-server.js';
 import type { TestRedis } from '../../helpers/redis-server.js';
 import { createSessionViaApi, metric, openPeer, pairViaApi, privateTempDir, startRelay } from '../../helpers/relay-process.js';
 import type { StartedRelay, TestPeer } from '../../helpers/relay-process.js';
+import { startFaultProxy } from '../../helpers/fault-proxy.js';
+import type { FaultProxy } from '../../helpers/fault-proxy.js';
 import { freePort } from '../../helpers/tcp.js';
 import { within } from '../../helpers/wait-until.js';
 
@@ -168,6 +170,61 @@ describe('relay cluster: a session spliced across two nodes (two relay processes
     assert.equal(closed.code, 4503, closed.reason);
     await agent.control('peer_suspended');
     await within(30_000, 'node B to exit', nodeB!.exited);
+    agent.ws.close(1000);
+    await agent.closedWithin();
+  });
+});
+
+describe('relay cluster: the node relaying a socket watches that endpoint\'s liveness (two relay processes, one redis-server)', { timeout: 120_000 }, () => {
+  let redis: TestRedis | undefined;
+  let dir = '';
+  let nodeA: StartedRelay | undefined;
+  let nodeB: StartedRelay | undefined;
+  let proxy: FaultProxy | undefined;
+
+  before(async () => {
+    redis = await startRedis();
+    dir = await privateTempDir('kubepair-cluster-liveness-');
+    const keyFile = join(dir, 'cluster-key');
+    await writeFile(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
+    const node = async (): Promise<StartedRelay> => {
+      const port = await freePort();
+      return startRelay({
+        args: ['--listen', `127.0.0.1:${port}`, '--store', redis!.url, '--store-prefix', 'kp-liveness:', '--advertise', `http://127.0.0.1:${port}`, '--cluster-key-file', keyFile, '--state-dir', join(dir, 'shared-state'),
+          '--ping-interval', '500ms', '--peer-timeout', '3s'],
+      });
+    };
+    nodeA = await node();
+    nodeB = await node();
+    proxy = await startFaultProxy({ port: nodeB.port });
+  });
+  after(async () => {
+    await proxy?.close();
+    const stopped = await Promise.allSettled([nodeA?.dispose(), nodeB?.dispose()]);
+    await redis?.stop();
+    if (dir !== '') await rm(dir, { recursive: true, force: true });
+    for (const result of stopped) if (result.status === 'rejected') throw result.reason;
+  });
+
+  it('a client relayed by node B goes silent (its carrier black-holed): node B cuts it, and node A suspends the client and tells the agent; node B counts it as an open socket meanwhile', async () => {
+    const session = await createSessionViaApi(nodeA!);
+    const agent = await openPeer(nodeA!, 'agent', session.session_id, session.agent_key);
+    const pairing = await pairViaApi(nodeB!, session.nameplate);
+    const mark = nodeB!.logs.mark();
+    const client = await openPeer({ url: `http://127.0.0.1:${proxy!.port}` }, 'client', session.session_id, pairing.client_key);
+    await nodeB!.logs.waitFor((r) => r.event === 'splice_open' && r.session === session.session_id, 10_000, mark, 'splice_open on node B');
+    await agent.control('peer_connected');
+    agent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
+    await nodeA!.logs.waitFor((r) => r.event === 'session_established' && r.session === session.session_id, 10_000, 0, 'session_established on node A');
+    assert.equal(await metric(nodeB!, 'kubepair_relay_open_sockets', '{role="client"}'), 1, 'the relayed client is an open socket of node B');
+    await proxy!.blackHole();
+    // Nothing closes and nothing arrives: only node B's pings can tell.
+    await nodeB!.logs.waitFor((r) => r.event === 'peer_silent' && r.session === session.session_id && r.role === 'client', 20_000, mark, 'node B to cut the silent client');
+    await agent.control('peer_suspended', 1, 20_000);
+    assert.ok(((await metric(nodeB!, 'kubepair_relay_limit_hits_total', '{limit="peer_silent"}')) ?? 0) >= 1, 'counted as a peer_silent limit hit on node B');
+    assert.equal(await metric(nodeB!, 'kubepair_relay_open_sockets', '{role="client"}'), 0, 'and no longer an open socket there');
+    await proxy!.restore();
+    client.ws.terminate();
     agent.ws.close(1000);
     await agent.closedWithin();
   });
