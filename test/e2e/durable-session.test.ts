@@ -29,11 +29,7 @@
 import assert from 'node:assert/strict';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import type { Hash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { AddressInfo, Server, Socket } from 'node:net';
-import { connect as connectTcp, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { readAuditRecords } from '../helpers/audit-records.js';
@@ -43,6 +39,7 @@ import { startE2EStack } from '../helpers/e2e-stack.js';
 import type { KubectlOptions, RunningKubectl } from '../helpers/kubectl.js';
 import { KUBECTL, kubectlSandbox, startKubectl } from '../helpers/kubectl.js';
 import type { ManagedProcess } from '../helpers/managed-process.js';
+import { BulkTarget, HashingSink } from '../helpers/bulk-transfer.js';
 import { freePort } from '../helpers/tcp.js';
 import { waitUntil, within } from '../helpers/wait-until.js';
 
@@ -50,8 +47,6 @@ import { waitUntil, within } from '../helpers/wait-until.js';
 const WHOLE_TEST_MS = 15 * 60_000;
 /** Bytes the exposed target sends. */
 const TRANSFER_BYTES = 256 * 1024 * 1024;
-/** One write of the target: a 64 KiB chunk whose first 8 bytes are its index (no two alike). */
-const CHUNK_BYTES = 64 * 1024;
 /** Bytes allowed to flow in each phase of the storm, so the transfer is in flight at every fault. */
 const PHASE_BYTES = 24 * 1024 * 1024;
 /** Bytes that must arrive after a phase starts before its fault (data moves when it strikes). */
@@ -75,92 +70,6 @@ const OBJECTS = [
 /** The link lines of share and connect (src/cli/link-status.ts). */
 const DROPPED = /link to the relay dropped/;
 const RESUMED = /resumed after [^;]+; nothing lost/;
-
-/**
- * The exposed TCP target: one connection gets TRANSFER_BYTES of deterministic bytes, hashed as
- * they are made, never more than the test allowed so far (backpressure honoured: nothing is
- * buffered beyond the socket's own queue).
- */
-class PacedSource {
-  readonly server: Server;
-  readonly hash: Hash = createHash('sha256');
-  #base = randomBytes(CHUNK_BYTES);
-  #allowed = 0;
-  #sent = 0;
-  #socket: Socket | undefined;
-  connections = 0;
-
-  constructor() {
-    this.server = createServer((socket) => {
-      this.connections += 1;
-      if (this.#socket !== undefined) {
-        socket.destroy(); // one transfer only: a second connection would be a second stream
-        return;
-      }
-      this.#socket = socket;
-      socket.on('error', () => undefined);
-      socket.on('drain', () => this.#pump());
-      this.#pump();
-    });
-  }
-
-  get sent(): number {
-    return this.#sent;
-  }
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  /** Let `bytes` more flow (capped at the transfer's size). */
-  allow(bytes: number): void {
-    this.#allowed = Math.min(TRANSFER_BYTES, this.#allowed + bytes);
-    this.#pump();
-  }
-
-  #pump(): void {
-    const socket = this.#socket;
-    if (socket === undefined || socket.destroyed) return;
-    while (this.#sent < this.#allowed) {
-      const size = Math.min(CHUNK_BYTES, this.#allowed - this.#sent, TRANSFER_BYTES - this.#sent);
-      const chunk = Buffer.from(this.#base.subarray(0, size));
-      chunk.writeBigUInt64BE(BigInt(this.#sent), 0);
-      this.hash.update(chunk);
-      this.#sent += size;
-      const more = socket.write(chunk);
-      if (this.#sent === TRANSFER_BYTES) {
-        socket.end();
-        return;
-      }
-      if (!more) return;
-    }
-  }
-
-  close(): Promise<void> {
-    this.#socket?.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-/** The far end of the transfer: connect's --forward port, hashed and counted as bytes arrive. */
-class HashingSink {
-  readonly hash: Hash = createHash('sha256');
-  received = 0;
-  ended = false;
-  error: Error | undefined;
-  readonly socket: Socket;
-
-  constructor(port: number) {
-    this.socket = connectTcp({ host: '127.0.0.1', port });
-    this.socket.on('data', (chunk: Buffer) => {
-      this.hash.update(chunk);
-      this.received += chunk.length;
-    });
-    this.socket.on('end', () => (this.ended = true));
-    this.socket.on('error', (err) => (this.error = err));
-  }
-}
 
 /** `kubectl exec -i POD -- cat` with stdin kept open: the test types, and counts what comes back. */
 class Typist {
@@ -244,7 +153,7 @@ function signal(pid: number | undefined, name: NodeJS.Signals): void {
 describe('e2e: durable sessions survive carrier cuts, black holes, relay restarts and a sleeping laptop with nothing lost', { timeout: WHOLE_TEST_MS }, () => {
   let stack: E2EStack;
   let sandbox: Awaited<ReturnType<typeof kubectlSandbox>>;
-  let source: PacedSource;
+  let source: BulkTarget;
   let share: ManagedProcess;
   let connect: ManagedProcess;
   let sink: HashingSink | undefined;
@@ -255,7 +164,7 @@ describe('e2e: durable sessions survive carrier cuts, black holes, relay restart
   let forwardPort: number;
 
   before(async () => {
-    source = new PacedSource();
+    source = new BulkTarget(TRANSFER_BYTES);
     const targetPort = await source.listen();
     stack = await startE2EStack({ faultProxies: true, api: { objects: OBJECTS, logs: { initialLines: 3, intervalMs: 25 } } });
     auditLog = join(stack.dir, 'agent-audit.jsonl');
@@ -390,7 +299,7 @@ describe('e2e: durable sessions survive carrier cuts, black holes, relay restart
     await waitUntil(() => activeSink.ended || activeSink.error !== undefined, TRANSFER_REST_MS, 'the transfer to end');
     assert.equal(activeSink.error, undefined, 'no error on the transfer');
     assert.equal(activeSink.received, TRANSFER_BYTES, 'every byte of the transfer arrived');
-    assert.equal(activeSink.hash.digest('hex'), source.hash.digest('hex'), 'the SHA-256 at the far end is the one of the bytes sent');
+    assert.equal(activeSink.hash.digest('hex'), source.sentHash.digest('hex'), 'the SHA-256 at the far end is the one of the bytes sent');
     assert.equal(source.connections, 1, 'one connection to the target: the transfer was never restarted');
 
     activeTypist.stopTyping();

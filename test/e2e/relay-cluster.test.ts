@@ -31,11 +31,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Hash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
-import type { AddressInfo, Server, Socket } from 'node:net';
-import { connect as connectTcp, createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { openSecureChannel } from '../../src/channel/open-secure-channel.js';
 import { newPairingCode } from '../../src/channel/pairing-code.js';
@@ -47,6 +44,7 @@ import { kubectlSandbox, runKubectl, startKubectl } from '../helpers/kubectl.js'
 import type { ManagedProcess } from '../helpers/managed-process.js';
 import type { LogEvent, RelayCluster } from '../helpers/relay-cluster.js';
 import { NODE_COUNT, startRelayCluster } from '../helpers/relay-cluster.js';
+import { BulkTarget, HashingSink } from '../helpers/bulk-transfer.js';
 import { freePort } from '../helpers/tcp.js';
 import { waitUntil, within } from '../helpers/wait-until.js';
 
@@ -60,8 +58,6 @@ const RECOVERY_MS = 120_000;
 const TRANSFER_BYTES = 256 * 1024 * 1024;
 /** Bytes allowed before the kill, so the transfer is in flight when the node dies. */
 const BEFORE_KILL_BYTES = 48 * 1024 * 1024;
-/** One write of a target: a 64 KiB chunk whose first 8 bytes are its offset (no two alike). */
-const CHUNK_BYTES = 64 * 1024;
 /** Bytes each way in part a. */
 const SMALL_EXCHANGE_BYTES = 8 * 1024 * 1024;
 /** Tries at a session whose sockets land on different nodes (each lands so by 2/3 chance). */
@@ -77,108 +73,6 @@ const MANY_SESSION_BYTES = 128 * 1024;
 
 const OBJECTS = [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'logger-0', namespace: 'default' }, spec: { containers: [{ name: 'app', image: 'busybox' }] } }];
 const RESUMED = /resumed after [^;]+; nothing lost/;
-
-/**
- * An exposed TCP target: per connection, sends `allowed` bytes (deterministic chunks, hashed as
- * made, backpressure honoured) and hashes what it receives.
- */
-class BulkTarget {
-  readonly server: Server;
-  readonly sentHash: Hash = createHash('sha256');
-  readonly receivedHash: Hash = createHash('sha256');
-  received = 0;
-  connections = 0;
-  #base = randomBytes(CHUNK_BYTES);
-  #allowed = 0;
-  #sent = 0;
-  #socket: Socket | undefined;
-
-  constructor(readonly total: number) {
-    // Half-open: the far end's FIN (it finished sending) must not end what this side still sends.
-    this.server = createServer({ allowHalfOpen: true }, (socket) => {
-      this.connections += 1;
-      if (this.#socket !== undefined) {
-        socket.destroy(); // one transfer only: a second connection would be a second stream
-        return;
-      }
-      this.#socket = socket;
-      socket.on('error', () => undefined);
-      socket.on('data', (chunk: Buffer) => {
-        this.receivedHash.update(chunk);
-        this.received += chunk.length;
-      });
-      socket.on('drain', () => this.#pump());
-      this.#pump();
-    });
-  }
-
-  get sent(): number {
-    return this.#sent;
-  }
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  allow(bytes: number): void {
-    this.#allowed = Math.min(this.total, this.#allowed + bytes);
-    this.#pump();
-  }
-
-  #pump(): void {
-    const socket = this.#socket;
-    if (socket === undefined || socket.destroyed) return;
-    while (this.#sent < this.#allowed) {
-      const size = Math.min(CHUNK_BYTES, this.#allowed - this.#sent);
-      const chunk = Buffer.from(this.#base.subarray(0, size));
-      chunk.writeBigUInt64BE(BigInt(this.#sent), 0);
-      this.sentHash.update(chunk);
-      this.#sent += size;
-      const more = socket.write(chunk);
-      if (this.#sent === this.total) {
-        socket.end();
-        return;
-      }
-      if (!more) return;
-    }
-  }
-
-  close(): Promise<void> {
-    this.#socket?.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-/** connect's --forward port: hashes what arrives, and can send bytes of its own. */
-class HashingSink {
-  readonly hash: Hash = createHash('sha256');
-  readonly sentHash: Hash = createHash('sha256');
-  received = 0;
-  ended = false;
-  error: Error | undefined;
-  readonly socket: Socket;
-
-  constructor(port: number) {
-    this.socket = connectTcp({ host: '127.0.0.1', port, allowHalfOpen: true });
-    this.socket.on('data', (chunk: Buffer) => {
-      this.hash.update(chunk);
-      this.received += chunk.length;
-    });
-    this.socket.on('end', () => (this.ended = true));
-    this.socket.on('error', (err) => (this.error = err));
-  }
-
-  /** Send `bytes` random bytes (hashed), honouring backpressure, then half-close. */
-  async sendAndEnd(bytes: number): Promise<void> {
-    for (let sent = 0; sent < bytes; sent += CHUNK_BYTES) {
-      const chunk = randomBytes(Math.min(CHUNK_BYTES, bytes - sent));
-      this.sentHash.update(chunk);
-      if (!this.socket.write(chunk)) await within(SETUP_MS, 'the forward port to drain', new Promise((resolve) => this.socket.once('drain', resolve)));
-    }
-    this.socket.end();
-  }
-}
 
 /** One share + connect pair with its exposed target. */
 interface OpenSession {
@@ -256,7 +150,7 @@ describe('e2e: a relay cluster of three nodes on one Redis behind HAProxy: sessi
 
   /** Start share (exposing a BulkTarget of `bytes`) and connect, wait until kubectl can use it. */
   async function openSession(bytes: number): Promise<OpenSession> {
-    const target = new BulkTarget(bytes);
+    const target = new BulkTarget(bytes, { halfOpen: true });
     const targetPort = await target.listen();
     const shared = await cluster.startShare(['--policy', 'open', '--expose', `bulk=127.0.0.1:${targetPort}`]);
     const forwardPort = await freePort();
@@ -289,10 +183,10 @@ describe('e2e: a relay cluster of three nodes on one Redis behind HAProxy: sessi
 
   /** SMALL_EXCHANGE_BYTES each way through the session's --forward port and its (unused) target: same SHA-256 at both ends. */
   async function exchange(session: OpenSession, what: string): Promise<void> {
-    const sink = new HashingSink(session.forwardPort);
+    const sink = new HashingSink(session.forwardPort, { halfOpen: true });
     sinks.push(sink);
     session.target.allow(SMALL_EXCHANGE_BYTES);
-    await sink.sendAndEnd(SMALL_EXCHANGE_BYTES);
+    await sink.sendAndEnd(SMALL_EXCHANGE_BYTES, SETUP_MS);
     await waitUntil(() => sink.ended || sink.error !== undefined, SETUP_MS, `the target's bytes to arrive ${what}`);
     await waitUntil(() => session.target.received >= SMALL_EXCHANGE_BYTES, SETUP_MS, `the forward port's bytes to reach the target ${what}`);
     assert.equal(sink.error, undefined, what);
@@ -336,7 +230,7 @@ describe('e2e: a relay cluster of three nodes on one Redis behind HAProxy: sessi
     const logs = startKubectl(['logs', '-f', 'logger-0'], { ...session.kubectl, timeoutMs: WHOLE_FILE_MS });
     kubectls.push(logs);
     await logs.waitFor((lines) => lines.length >= 10, SETUP_MS);
-    const sink = new HashingSink(session.forwardPort);
+    const sink = new HashingSink(session.forwardPort, { halfOpen: true });
     sinks.push(sink);
     session.target.allow(BEFORE_KILL_BYTES);
     await waitUntil(() => sink.received >= BEFORE_KILL_BYTES / 2, RECOVERY_MS, 'the transfer to move before the kill');

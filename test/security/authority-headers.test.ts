@@ -17,8 +17,8 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { KubeProxy } from '../../src/agent/kube-proxy.js';
 import { RequestPolicy } from '../../src/agent/policy/index.js';
-import type { UpstreamCluster } from '../../src/agent/upstream-cluster.js';
 import { CertificateAuthority } from '../../src/tls/index.js';
+import { upstreamAt } from '../helpers/test-upstream.js';
 
 const SPOOFED = [
   'X-Remote-User: system:admin',
@@ -67,18 +67,7 @@ describe('Security: fields that carry authority in front of the API server never
     upstreamServer.listen(0, '127.0.0.1');
     await once(upstreamServer, 'listening');
     const port = (upstreamServer.address() as AddressInfo).port;
-    const upstream: UpstreamCluster = {
-      contextName: 'test',
-      clusterName: 'test',
-      namespace: undefined,
-      server: new URL(`https://127.0.0.1:${port}`),
-      host: '127.0.0.1',
-      port,
-      caPem: ca.certPem,
-      serverName: 'kubernetes',
-      auth: () => Promise.resolve({ headers: { Authorization: 'Bearer agent' } }),
-      invalidateAuth: () => undefined,
-    };
+    const upstream = upstreamAt(port, ca.certPem);
     proxy = new KubeProxy({ upstream, policy: RequestPolicy.create({ mode: 'open' }), audit: undefined, session: 's', client: 'c', http2: false });
     // Plain TCP stands in for a tunnel stream: the proxy only needs a Duplex.
     front = createTcpServer({ allowHalfOpen: true }, (socket) => proxy.handle(socket));

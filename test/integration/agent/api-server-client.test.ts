@@ -16,24 +16,14 @@ import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Http2SecureServer } from 'node:http2';
 import { ApiServerClient } from '../../../src/agent/api-server/api-server-client.js';
 import type { BodyFraming } from '../../../src/agent/http1/request-head.js';
-import type { UpstreamAuth, UpstreamCluster } from '../../../src/agent/upstream-cluster.js';
+import type { UpstreamAuth } from '../../../src/agent/upstream-cluster.js';
 import { CertificateAuthority } from '../../../src/tls/index.js';
+import { upstreamAt as testUpstreamAt } from '../../helpers/test-upstream.js';
 
 const AUTH: UpstreamAuth = { headers: { Authorization: 'Bearer agent-token' } };
 
-function upstreamAt(port: number, caPem: string, prefix = ''): UpstreamCluster {
-  return {
-    contextName: 'test',
-    clusterName: 'test',
-    namespace: undefined,
-    server: new URL(`https://127.0.0.1:${port}${prefix}`),
-    host: '127.0.0.1',
-    port,
-    caPem,
-    serverName: 'kubernetes',
-    auth: () => Promise.resolve(AUTH),
-    invalidateAuth: () => undefined,
-  };
+function upstreamAt(port: number, caPem: string, prefix = '') {
+  return testUpstreamAt(port, caPem, { prefix, auth: AUTH });
 }
 
 function body(framing: BodyFraming, text: string): Readable {

@@ -25,12 +25,12 @@ import { TLSSocket } from 'node:tls';
 import { KubeProxy } from '../../../src/agent/kube-proxy.js';
 import { RequestPolicy } from '../../../src/agent/policy/index.js';
 import type { RequestAuditRecord } from '../../../src/audit/record.js';
-import type { UpstreamCluster } from '../../../src/agent/upstream-cluster.js';
 import { MuxClient, MuxServer } from '../../../src/mux/index.js';
 import { CertificateAuthority } from '../../../src/tls/index.js';
 import { pairedChannels } from '../../helpers/channel-pair.js';
 import type { SecureChannel } from '../../helpers/channel-pair.js';
 import { waitUntil } from '../../helpers/wait-until.js';
+import { upstreamAt } from '../../helpers/test-upstream.js';
 
 const EXEC = 'GET /api/v1/namespaces/default/pods/web-0/exec?command=cat&stdout=true HTTP/1.1\r\nHost: k\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
 const SWITCH = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n';
@@ -78,18 +78,7 @@ describe('an upgraded stream ends through the tunnel only after every byte the a
     upstreamServer.listen(0, '127.0.0.1');
     await once(upstreamServer, 'listening');
     const port = (upstreamServer.address() as AddressInfo).port;
-    const upstream: UpstreamCluster = {
-      contextName: 'test',
-      clusterName: 'test',
-      namespace: undefined,
-      server: new URL(`https://127.0.0.1:${port}`),
-      host: '127.0.0.1',
-      port,
-      caPem: ca.certPem,
-      serverName: 'kubernetes',
-      auth: () => Promise.resolve({ headers: { Authorization: 'Bearer agent' } }),
-      invalidateAuth: () => undefined,
-    };
+    const upstream = upstreamAt(port, ca.certPem);
     proxy = new KubeProxy({ upstream, policy: RequestPolicy.create({ mode: 'open' }), audit: undefined, session: 's', client: 'c', http2: false, onRequest: (record) => records.push(record) });
     channels = await pairedChannels();
     muxServer = new MuxServer(channels.agent, { streamWindowBytes: STREAM_WINDOW_BYTES, targets: new Map([['kube-apiserver', (stream) => proxy.handle(stream)]]) });

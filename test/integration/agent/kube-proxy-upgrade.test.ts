@@ -15,8 +15,8 @@ import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { KubeProxy } from '../../../src/agent/kube-proxy.js';
 import { RequestPolicy } from '../../../src/agent/policy/index.js';
-import type { UpstreamCluster } from '../../../src/agent/upstream-cluster.js';
 import { CertificateAuthority } from '../../../src/tls/index.js';
+import { upstreamAt } from '../../helpers/test-upstream.js';
 
 const EXEC = 'GET /api/v1/namespaces/default/pods/web-0/exec?command=sh&stdin=true HTTP/1.1\r\nHost: k\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
 const WS_FIELDS = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
@@ -53,18 +53,7 @@ describe('Security: the agent splices an upgrade only after a verified 101', () 
     upstreamServer.listen(0, '127.0.0.1');
     await once(upstreamServer, 'listening');
     upstreamPort = (upstreamServer.address() as AddressInfo).port;
-    const upstream: UpstreamCluster = {
-      contextName: 'test',
-      clusterName: 'test',
-      namespace: undefined,
-      server: new URL(`https://127.0.0.1:${upstreamPort}`),
-      host: '127.0.0.1',
-      port: upstreamPort,
-      caPem: ca.certPem,
-      serverName: 'kubernetes',
-      auth: () => Promise.resolve({ headers: { Authorization: 'Bearer agent' } }),
-      invalidateAuth: () => undefined,
-    };
+    const upstream = upstreamAt(upstreamPort, ca.certPem);
     proxy = new KubeProxy({ upstream, policy: RequestPolicy.create({ mode: 'open' }), audit: undefined, session: 's', client: 'c', http2: false });
     // Plain TCP stands in for a tunnel stream: the proxy only needs a Duplex.
     front = createTcpServer({ allowHalfOpen: true }, (socket) => proxy.handle(socket));

@@ -146,7 +146,8 @@ describe('Security: relay limits shared through Redis hold for two nodes togethe
     const prefix = freshPrefix();
     const LEASE_MS = 1_500;
     const tables = [new Map<string, number>(), new Map<string, number>()];
-    const [a, b] = await Promise.all([0, 1].map(async (i) => (await openLimits(prefix)).connectionLeases(`http://node-${i}`, 3, () => tables[i]!.entries(), LEASE_MS)));
+    const nodeLimits = await Promise.all([0, 1].map(() => openLimits(prefix)));
+    const [a, b] = nodeLimits.map((limits, i) => limits.connectionLeases(`http://node-${i}`, 3, () => tables[i]!.entries(), LEASE_MS));
     const admit = async (node: number): Promise<string> => {
       const leases = node === 0 ? a! : b!;
       const answer = await leases.admit('192.0.2.50');
@@ -162,8 +163,7 @@ describe('Security: relay limits shared through Redis hold for two nodes togethe
     assert.equal(await admit(0), 'counted');
     assert.equal(await admit(0), 'refused');
     // Node b dies (stops renewing, never leaves): its one connection stops counting once its lease ends.
-    const nodeB = opened.at(-1)!;
-    await nodeB.close();
+    await nodeLimits[1]!.close();
     await waitUntilAsync(async () => (await admit(0)) === 'counted', 10 * LEASE_MS, "node b's lease to end");
     assert.equal(await admit(0), 'refused', 'only the dead node\'s one place came back');
     await a!.close();
