@@ -23,18 +23,19 @@
  * because the test's `after` hook has no stack to close and a relay left running would keep the
  * test file alive for good. Every wait here is bounded and its error names what it waited for.
  */
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeApiServer, KubeApiServerOptions } from '../fixtures/kube-api-server/server.js';
 import { startKubeApiServer } from '../fixtures/kube-api-server/server.js';
-import { CLI_PATH, runKubepair } from './cli.js';
+import { CLI_PATH } from './cli.js';
 import { kubectlSandbox } from './kubectl.js';
 import type { FaultProxy } from './fault-proxy.js';
 import { startFaultProxy } from './fault-proxy.js';
 import type { ManagedProcess } from './managed-process.js';
 import { startProcess } from './managed-process.js';
 import { repoPath } from './paths.js';
+import { createRelayToken, makeUserHome } from './user-home.js';
 import { within } from './wait-until.js';
 
 // Bounds for the stack's processes, generous because two test files run at once on machines
@@ -44,8 +45,6 @@ import { within } from './wait-until.js';
 const RELAY_READY_TIMEOUT_MS = 60_000;
 /** From starting `kubepair share` to its pairing code, in ms. */
 const SHARE_READY_TIMEOUT_MS = 60_000;
-/** One `kubepair relay token create`, in ms. */
-const TOKEN_CREATE_TIMEOUT_MS = 60_000;
 /** The fixture API server's close (it cuts open connections itself after a grace period), in ms. */
 const API_CLOSE_TIMEOUT_MS = 15_000;
 
@@ -153,35 +152,12 @@ async function startStack(started: Started, options: E2EStackOptions): Promise<E
   /** The program and arguments that run `kubepair ARGS`. */
   const kubepair = (args: readonly string[]): [string, string[]] =>
     installed === undefined ? [process.execPath, [...nodeArgs, CLI_PATH, ...args]] : [installed.bin, [...args]];
-  const home = join(dir, 'home');
-  const runtimeDir = join(dir, 'run');
-  const state = join(dir, 'state');
-  const config = join(dir, 'config');
-  for (const path of [home, runtimeDir, state, config]) {
-    await mkdir(path, { recursive: true });
-    await chmod(path, 0o700);
-  }
-  const baseEnv = (): NodeJS.ProcessEnv => ({
-    PATH: installed?.path ?? process.env['PATH'] ?? '/usr/bin:/bin',
-    HOME: home,
-    XDG_RUNTIME_DIR: runtimeDir,
-    XDG_STATE_HOME: state,
-    XDG_CONFIG_HOME: config,
-    SHELL: '/bin/sh',
-  });
+  const user = await makeUserHome(dir, installed?.path);
+  const { runtimeDir, state, config } = user;
+  const baseEnv = (): NodeJS.ProcessEnv => user.env();
   const tokensFile = join(config, 'relay-tokens.json');
   const relayAuditLog = join(state, 'relay-audit.jsonl');
-  const createToken = async (scope: string, name: string): Promise<string> => {
-    const result = await runKubepair(['relay', 'token', 'create', '--scope', scope, '--name', name, '--tokens-file', tokensFile], {
-      env: baseEnv(),
-      timeoutMs: TOKEN_CREATE_TIMEOUT_MS,
-      program: installed?.bin,
-    });
-    const token = /kprt_[A-Za-z0-9_-]{43}/.exec(result.stdout)?.[0];
-    if (result.timedOut) throw new Error(`kubepair relay token create did not finish within ${TOKEN_CREATE_TIMEOUT_MS} ms: ${result.stderr}`);
-    if (result.code !== 0 || token === undefined) throw new Error(`token create failed: ${result.stderr}`);
-    return token;
-  };
+  const createToken = (scope: string, name: string): Promise<string> => createRelayToken(user, tokensFile, scope, name, installed?.bin);
   const agentToken = await createToken('agent', 'e2e-agent');
   const clientToken = await createToken('client', 'e2e-client');
   const relayStateDir = join(state, 'relay-state');

@@ -13,14 +13,14 @@
  * (`startNode`). Every process is started through managed-process.ts and stopped by its pid in
  * close(); starting is all or nothing (what started is stopped if a step fails).
  */
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeApiServer, KubeApiServerOptions } from '../fixtures/kube-api-server/server.js';
 import { startKubeApiServer } from '../fixtures/kube-api-server/server.js';
-import { CLI_PATH, runKubepair } from './cli.js';
+import { CLI_PATH } from './cli.js';
 import type { TestHaproxy } from './haproxy.js';
 import { startHaproxy } from './haproxy.js';
 import { kubectlSandbox } from './kubectl.js';
@@ -29,6 +29,7 @@ import { startProcess } from './managed-process.js';
 import type { TestRedis } from './redis-server.js';
 import { startRedis } from './redis-server.js';
 import { freePort } from './tcp.js';
+import { createRelayToken, makeUserHome } from './user-home.js';
 import { within } from './wait-until.js';
 
 /** Relay nodes behind the balancer. */
@@ -37,8 +38,6 @@ export const NODE_COUNT = 3;
 const NODE_READY_TIMEOUT_MS = 60_000;
 /** From starting `kubepair share` to its pairing code, in ms. */
 const SHARE_READY_TIMEOUT_MS = 60_000;
-/** One `kubepair relay token create`, in ms. */
-const TOKEN_CREATE_TIMEOUT_MS = 60_000;
 /** The fixture API server's close, in ms. */
 const API_CLOSE_TIMEOUT_MS = 15_000;
 /** Ports tried for a node's first start (another process may take a free port first). */
@@ -145,29 +144,11 @@ function parseEvents(text: string): LogEvent[] {
 
 async function startCluster(started: Started, options: RelayClusterOptions): Promise<RelayCluster> {
   const { dir, processes } = started;
-  const home = join(dir, 'home');
-  const runtimeDir = join(dir, 'run');
-  const state = join(dir, 'state');
-  const config = join(dir, 'config');
-  for (const path of [home, runtimeDir, state, config]) {
-    await mkdir(path, { recursive: true });
-    await chmod(path, 0o700);
-  }
-  const baseEnv = (): NodeJS.ProcessEnv => ({
-    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-    HOME: home,
-    XDG_RUNTIME_DIR: runtimeDir,
-    XDG_STATE_HOME: state,
-    XDG_CONFIG_HOME: config,
-    SHELL: '/bin/sh',
-  });
+  const user = await makeUserHome(dir);
+  const { state, config } = user;
+  const baseEnv = (): NodeJS.ProcessEnv => user.env();
   const tokensFile = join(config, 'relay-tokens.json');
-  const createToken = async (scope: string, name: string): Promise<string> => {
-    const result = await runKubepair(['relay', 'token', 'create', '--scope', scope, '--name', name, '--tokens-file', tokensFile], { env: baseEnv(), timeoutMs: TOKEN_CREATE_TIMEOUT_MS });
-    const token = /kprt_[A-Za-z0-9_-]{43}/.exec(result.stdout)?.[0];
-    if (result.code !== 0 || token === undefined) throw new Error(`token create failed: ${result.stderr}`);
-    return token;
-  };
+  const createToken = (scope: string, name: string): Promise<string> => createRelayToken(user, tokensFile, scope, name);
   const tokens = { agent: await createToken('agent', 'e2e-agent'), client: await createToken('client', 'e2e-client'), metrics: await createToken('metrics', 'e2e-metrics') };
   const keyFile = join(config, 'cluster-key');
   await writeFile(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
