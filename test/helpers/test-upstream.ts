@@ -1,8 +1,14 @@
 /**
  * The agent's view of a test API server on 127.0.0.1 (`UpstreamCluster`), for tests that put a
  * server of their own behind the agent's API server client or kube proxy: TLS with the test's
- * CA under the name `kubernetes`, and a fixed bearer token as the agent's credential.
+ * CA under the name `kubernetes`, and a fixed bearer token as the agent's credential; and an
+ * open-policy kube proxy in front of it on a TCP port.
  */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer } from 'node:net';
+import { KubeProxy } from '../../src/agent/kube-proxy.js';
+import { RequestPolicy } from '../../src/agent/policy/index.js';
 import type { UpstreamAuth, UpstreamCluster } from '../../src/agent/upstream-cluster.js';
 
 /** The agent's credential unless a test gives its own. */
@@ -27,5 +33,30 @@ export function upstreamAt(port: number, caPem: string, options: TestUpstreamOpt
     serverName: 'kubernetes',
     auth: () => Promise.resolve(auth),
     invalidateAuth: () => undefined,
+  };
+}
+
+/** An agent's kube proxy under `--policy open` behind a plain TCP port on 127.0.0.1. */
+export interface ProxyFront {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Put an open-policy `KubeProxy` (HTTP/1.1 to the upstream, no audit) in front of `upstream`,
+ * reached through a plain TCP listener: TCP stands in for a tunnel stream, since the proxy only
+ * needs a Duplex.
+ */
+export async function startProxyFront(upstream: UpstreamCluster): Promise<ProxyFront> {
+  const proxy = new KubeProxy({ upstream, policy: RequestPolicy.create({ mode: 'open' }), audit: undefined, session: 's', client: 'c', http2: false });
+  const front = createTcpServer({ allowHalfOpen: true }, (socket) => proxy.handle(socket));
+  front.listen(0, '127.0.0.1');
+  await once(front, 'listening');
+  return {
+    port: (front.address() as AddressInfo).port,
+    close: async () => {
+      await proxy.close();
+      await new Promise<void>((resolve) => front.close(() => resolve()));
+    },
   };
 }

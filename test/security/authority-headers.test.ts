@@ -11,14 +11,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { createServer as createTcpServer, connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
-import { KubeProxy } from '../../src/agent/kube-proxy.js';
-import { RequestPolicy } from '../../src/agent/policy/index.js';
 import { CertificateAuthority } from '../../src/tls/index.js';
-import { upstreamAt } from '../helpers/test-upstream.js';
+import type { ProxyFront } from '../helpers/test-upstream.js';
+import { startProxyFront, upstreamAt } from '../helpers/test-upstream.js';
 
 const SPOOFED = [
   'X-Remote-User: system:admin',
@@ -35,8 +34,7 @@ const SPOOFED_NAMES = /\r\n(x-remote-|x-forwarded-|forwarded:|x-real-ip:)/i;
 describe('Security: fields that carry authority in front of the API server never come from the client', () => {
   let upstreamServer: TlsServer;
   let received = '';
-  let proxy: KubeProxy;
-  let front: ReturnType<typeof createTcpServer>;
+  let front: ProxyFront;
   let frontPort = 0;
 
   before(async () => {
@@ -67,17 +65,11 @@ describe('Security: fields that carry authority in front of the API server never
     upstreamServer.listen(0, '127.0.0.1');
     await once(upstreamServer, 'listening');
     const port = (upstreamServer.address() as AddressInfo).port;
-    const upstream = upstreamAt(port, ca.certPem);
-    proxy = new KubeProxy({ upstream, policy: RequestPolicy.create({ mode: 'open' }), audit: undefined, session: 's', client: 'c', http2: false });
-    // Plain TCP stands in for a tunnel stream: the proxy only needs a Duplex.
-    front = createTcpServer({ allowHalfOpen: true }, (socket) => proxy.handle(socket));
-    front.listen(0, '127.0.0.1');
-    await once(front, 'listening');
-    frontPort = (front.address() as AddressInfo).port;
+    front = await startProxyFront(upstreamAt(port, ca.certPem));
+    frontPort = front.port;
   });
   after(async () => {
-    await proxy.close();
-    await new Promise<void>((resolve) => front.close(() => resolve()));
+    await front.close();
     await new Promise<void>((resolve) => upstreamServer.close(() => resolve()));
   });
 

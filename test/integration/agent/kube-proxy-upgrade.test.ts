@@ -9,14 +9,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
-import { createServer as createTcpServer, connect as tcpConnect } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
-import { KubeProxy } from '../../../src/agent/kube-proxy.js';
-import { RequestPolicy } from '../../../src/agent/policy/index.js';
 import { CertificateAuthority } from '../../../src/tls/index.js';
-import { upstreamAt } from '../../helpers/test-upstream.js';
+import type { ProxyFront } from '../../helpers/test-upstream.js';
+import { startProxyFront, upstreamAt } from '../../helpers/test-upstream.js';
 
 const EXEC = 'GET /api/v1/namespaces/default/pods/web-0/exec?command=sh&stdin=true HTTP/1.1\r\nHost: k\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
 const WS_FIELDS = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
@@ -31,8 +30,7 @@ describe('Security: the agent splices an upgrade only after a verified 101', () 
   /** What the fake API server answers to the next upgrade request head. */
   let answer = '';
   let receivedUpstream = '';
-  let proxy: KubeProxy;
-  let front: ReturnType<typeof createTcpServer>;
+  let front: ProxyFront;
   let frontPort = 0;
 
   before(async () => {
@@ -53,17 +51,11 @@ describe('Security: the agent splices an upgrade only after a verified 101', () 
     upstreamServer.listen(0, '127.0.0.1');
     await once(upstreamServer, 'listening');
     upstreamPort = (upstreamServer.address() as AddressInfo).port;
-    const upstream = upstreamAt(upstreamPort, ca.certPem);
-    proxy = new KubeProxy({ upstream, policy: RequestPolicy.create({ mode: 'open' }), audit: undefined, session: 's', client: 'c', http2: false });
-    // Plain TCP stands in for a tunnel stream: the proxy only needs a Duplex.
-    front = createTcpServer({ allowHalfOpen: true }, (socket) => proxy.handle(socket));
-    front.listen(0, '127.0.0.1');
-    await once(front, 'listening');
-    frontPort = (front.address() as AddressInfo).port;
+    front = await startProxyFront(upstreamAt(upstreamPort, ca.certPem));
+    frontPort = front.port;
   });
   after(async () => {
-    await proxy.close();
-    await new Promise<void>((resolve) => front.close(() => resolve()));
+    await front.close();
     await new Promise<void>((resolve) => upstreamServer.close(() => resolve()));
   });
 
