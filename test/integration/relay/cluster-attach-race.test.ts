@@ -6,8 +6,10 @@
  * stayed where they were and waited for each other for good (`peer_suspended`). Now the later
  * attach sees the earlier and its socket is relayed to the other's node: every round ends with
  * both sides told `peer_resumed` and bytes passing both ways, with at most one extra reconnection
- * per side. Two real relay processes on one real redis-server; raw WebSockets with the session's
- * keys act as the endpoints, reconnecting on 1012 as endpoints do.
+ * per side. The same holds for a scripted pairing: the agent's first socket and the client's
+ * open at once on two nodes, and both are told `peer_connected`. Two real relay processes on one
+ * real redis-server; raw WebSockets with the session's keys act as the endpoints, reconnecting
+ * on 1012 as endpoints do.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -18,13 +20,14 @@ import { createClient } from '@redis/client';
 import type { RedisClientType } from '@redis/client';
 import { startRedis } from '../../helpers/redis-server.js';
 import type { TestRedis } from '../../helpers/redis-server.js';
-import { connectPair, openPeer, privateTempDir, startRelay } from '../../helpers/relay-process.js';
-import type { StartedRelay, TestPeer } from '../../helpers/relay-process.js';
+import { apiFrom, connectPair, openPeer, privateTempDir, startRelay } from '../../helpers/relay-process.js';
+import type { PairInfo, SessionInfo, StartedRelay, TestPeer } from '../../helpers/relay-process.js';
 import { freePort } from '../../helpers/tcp.js';
 import { waitUntilAsync } from '../../helpers/wait-until.js';
 
 const PREFIX = 'kp-attach-race:';
 const ROUNDS = 20;
+const PAIRING_ROUNDS = 10;
 /** New sockets an endpoint opens after a 1012 before the test gives up on it. */
 const MAX_REOPENS = 3;
 /** Bound on each wait for a relay's answer (a splice takes milliseconds; a deadlock never ends). */
@@ -120,5 +123,36 @@ describe('relay cluster: both sides reconnecting at the same moment to two nodes
     agent.ws.close(1000);
     await client.closedWithin();
     await agent.closedWithin();
+  });
+
+  it(`${PAIRING_ROUNDS} scripted pairings: the agent's first socket and the client's open at the same moment on two nodes and are spliced`, async () => {
+    for (let round = 0; round < PAIRING_ROUNDS; round++) {
+      // Each round's API calls from its own loopback address: /api/* allows 20 a minute per address.
+      const from = `127.0.0.${10 + round}`;
+      const [agentNode, clientNode] = round % 2 === 0 ? [nodeA!, nodeB!] : [nodeB!, nodeA!];
+      const created = await apiFrom(agentNode, from, 'POST', '/api/v1/sessions', { token: agentNode.tokens.agent, body: { protocol: 'kubepair/1' } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const session = created.body as SessionInfo;
+      const paired = await apiFrom(clientNode, from, 'POST', '/api/v1/pair', { token: clientNode.tokens.client, body: { nameplate: session.nameplate } });
+      assert.equal(paired.status, 200, JSON.stringify(paired.body));
+      const pairing = paired.body as PairInfo;
+      const [agent, client] = await Promise.all([
+        openPeer(agentNode, 'agent', session.session_id, session.agent_key),
+        openPeer(clientNode, 'client', session.session_id, pairing.client_key),
+      ]);
+      for (const [peer, role] of [
+        [agent, 'agent'],
+        [client, 'client'],
+      ] as const) {
+        await peer.control('peer_connected', 1, ANSWER_TIMEOUT_MS).catch((err: unknown) => {
+          throw new Error(`round ${round}: the ${role} was not told peer_connected (${(err as Error).message}); it was told ${JSON.stringify(peer.controls)}`);
+        });
+      }
+      await passes(agent, client, `round ${round}: agent to client`);
+      await passes(client, agent, `round ${round}: client to agent`);
+      agent.ws.close(1000);
+      await client.closedWithin();
+      await agent.closedWithin();
+    }
   });
 });
