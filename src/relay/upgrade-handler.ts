@@ -35,7 +35,13 @@
  *
  * Before `established`, a second socket for a role that is connected is accepted and then closed
  * with 4409 by the broker, as docs/design.md §3 specifies; after it, the newer socket replaces the
- * older. Untrusted input: the whole upgrade request.
+ * older.
+ *
+ * In a relay cluster (docs/design.md §8.2), a socket whose other side is connected on another node
+ * is relayed there (cluster-link.ts). The record read here can be stale by the time the socket
+ * attaches (both sides arriving at once on two nodes), so the broker decides again from the
+ * store's atomic attach (session-broker.ts #moveOn) and hands back a socket that must move.
+ * Untrusted input: the whole upgrade request.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
