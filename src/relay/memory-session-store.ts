@@ -17,6 +17,7 @@ import { NameplatePool } from './nameplate-pool.js';
 import { digestsEqual } from './secrets.js';
 import type {
   AttachResult,
+  Attachment,
   DetachResult,
   ClaimedSession,
   AttemptEndReason,
@@ -170,15 +171,16 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     });
   }
 
-  attach(id: string, role: PeerRole, keyDigest?: Uint8Array, tag = ''): Promise<AttachResult> {
+  attach(id: string, role: PeerRole, keyDigest?: Uint8Array, tag = ''): Promise<Attachment> {
     return this.#run(() => {
       const entry = this.#byId.get(id);
-      if (entry === undefined) return 'gone';
-      if (!this.#keyFits(entry, role, keyDigest)) return 'gone';
+      if (entry === undefined || !this.#keyFits(entry, role, keyDigest)) return { result: 'gone', otherTag: '' };
+      const other = role === 'agent' ? 'client' : 'agent';
+      const answer = (result: AttachResult): Attachment => ({ result, otherTag: entry.connected[other] ? entry.tags[other] : '' });
       if (entry.connected[role]) {
-        if (entry.state !== 'established') return 'already_connected';
+        if (entry.state !== 'established') return answer('already_connected');
         entry.tags[role] = tag;
-        return 'replaced';
+        return answer('replaced');
       }
       // A client whose attempt ended cannot come back with the old key (its claim is gone above);
       // after `established` the client key stays valid for resumptions.
@@ -189,7 +191,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
         this.#endSuspension(entry);
         this.#stopWaiting(entry);
       }
-      return 'attached';
+      return answer('attached');
     });
   }
 

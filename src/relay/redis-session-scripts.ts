@@ -237,14 +237,17 @@ else
 end
 local c = a.role == 'agent' and 'ca' or 'cc'
 local t = a.role == 'agent' and 'ta' or 'tc'
+-- The other side as it stands at this atomic step (docs/design.md §8.2 "Concurrent attaches").
+local other = ''
+if s[a.role == 'agent' and 'cc' or 'ca'] == '1' then other = s[a.role == 'agent' and 'tc' or 'ta'] or '' end
 if s[c] == '1' then
   if s.state == 'established' then
     s[t] = a.tag
     save(s)
-    return cjson.encode({ result = 'replaced' })
+    return cjson.encode({ result = 'replaced', other = other })
   end
   save(s)
-  return cjson.encode({ result = 'already_connected' })
+  return cjson.encode({ result = 'already_connected', other = other })
 end
 s[c] = '1'
 s[t] = a.tag
@@ -255,7 +258,7 @@ if s.ca == '1' and s.cc == '1' then
 end
 save(s)
 schedule(s)
-return cjson.encode({ result = 'attached' })
+return cjson.encode({ result = 'attached', other = other })
 `,
   detach: `
 local s = load(a.id)

@@ -55,6 +55,7 @@ import { SESSION_SCRIPTS } from './redis-session-scripts.js';
 import type { SessionScriptName } from './redis-session-scripts.js';
 import type {
   AttachResult,
+  Attachment,
   DetachResult,
   AttemptEndReason,
   AttemptOutcome,
@@ -251,9 +252,9 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
     return toRecord(taken.session);
   }
 
-  async attach(id: string, role: PeerRole, keyDigest?: Uint8Array, tag = ''): Promise<AttachResult> {
-    const answer = await this.#run<{ result: AttachResult }>('attach', { id, role, kd: keyDigest === undefined ? '' : hex(keyDigest), tag });
-    return answer.result;
+  async attach(id: string, role: PeerRole, keyDigest?: Uint8Array, tag = ''): Promise<Attachment> {
+    const answer = await this.#run<{ result: AttachResult; other?: string }>('attach', { id, role, kd: keyDigest === undefined ? '' : hex(keyDigest), tag });
+    return { result: answer.result, otherTag: answer.other ?? '' };
   }
 
   async detach(id: string, role: PeerRole, tag = ''): Promise<DetachResult> {

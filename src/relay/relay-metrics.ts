@@ -74,6 +74,8 @@ export class RelayMetrics {
   readonly suspensions: Counter;
   readonly resumptions: Counter<'kind'>;
   readonly sessionsRecreated: Counter;
+  /** Sockets that found, at their attach, the other side held by another node (docs/design.md §8.2 "Concurrent attaches"). */
+  readonly attachMoves: Counter<'kind'>;
   /** Largest number of bytes queued towards one peer since start (bounded by the limit + one message). */
   readonly queuedBytesPeak: Gauge;
   #peak = 0;
@@ -156,6 +158,13 @@ export class RelayMetrics {
       help: 'Sessions of a previous relay process rebuilt from their keys',
       registers,
     });
+    this.attachMoves = new Counter({
+      name: 'kubepair_relay_attach_moves_total',
+      help: 'Sockets whose attach found the other side held by another node at the same moment: relayed there, or (a cluster link) closed for a reconnection',
+      labelNames: ['kind'],
+      registers,
+    });
+    for (const kind of ['relayed', 'reconnect'] as const) this.attachMoves.labels(kind).inc(0);
     this.queuedBytesPeak = new Gauge({
       name: 'kubepair_relay_queued_bytes_peak',
       help: 'Most bytes ever queued by the relay towards one peer',

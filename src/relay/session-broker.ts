@@ -38,6 +38,7 @@ import { RELAY_CONTROL_MESSAGE_MAX_BYTES, RELAY_ENDED_SESSIONS_REMEMBERED } from
 import { AgentControlMessageSchema, parseControlFrame } from '../protocol/relay-control.js';
 import type { PeerRole } from '../protocol/relay-api.js';
 import type { AgentControlMessage, RelayControlMessage } from '../protocol/relay-control.js';
+import { nodeOfAttachment } from './attachment-tag.js';
 import { EndedSessions } from './ended-sessions.js';
 import { ReconnectBudget } from './reconnect-budget.js';
 import type { ReconnectLimit, ReconnectVerdict } from './reconnect-budget.js';
@@ -62,6 +63,14 @@ export interface Admission {
   readonly keyDigest: Uint8Array;
   /** The node that relays this endpoint over a cluster link (docs/design.md §8.2); absent for a direct socket. */
   readonly viaNode?: string | undefined;
+}
+
+/** Where an admitted socket must go instead (SessionBroker.admit). */
+export interface Relocation {
+  /** The node holding the other side's socket at this socket's attach. */
+  readonly node: string;
+  /** That socket's attachment tag: cleared from the store if the node turns out to be dead. */
+  readonly otherTag: string;
 }
 
 /** A session to rebuild from a verified key of a previous relay process (docs/design.md §8.1). */
@@ -210,8 +219,14 @@ export class SessionBroker {
     return this.#links.size;
   }
 
-  /** Take over an accepted WebSocket whose key was verified by the upgrade handler. */
-  async admit(ws: WebSocket, admission: Admission): Promise<void> {
+  /**
+   * Take over an accepted WebSocket whose key was verified by the upgrade handler. Undefined when
+   * this node keeps (or refused) it; a `Relocation` when the other side turned out to be held by
+   * another node at the moment of this socket's attach (docs/design.md §8.2 "Concurrent
+   * attaches"): the caller relays the socket there (a socket that arrived over a cluster link is
+   * closed with 1012 here instead, and its endpoint reconnects).
+   */
+  async admit(ws: WebSocket, admission: Admission): Promise<Relocation | undefined> {
     const { role, session } = admission;
     const identity: PeerIdentity = {
       role,
@@ -226,23 +241,29 @@ export class SessionBroker {
     ws.on('error', (err) => this.#onSocketError(peer, err));
     if (this.#closing) {
       peer.close(4503, 'the relay is shutting down');
-      return;
+      return undefined;
     }
-    const result = await this.#store.attach(session.id, role, admission.keyDigest, peer.attachment);
+    // Not read until this node knows the socket stays here: a socket that moves on (below) is
+    // relayed from its first frame (cluster-link.ts resumes it).
+    ws.pause();
+    const { result, otherTag } = await this.#store.attach(session.id, role, admission.keyDigest, peer.attachment);
+    const otherNode = result === 'attached' || result === 'replaced' ? nodeOfAttachment(otherTag) : undefined;
+    if (otherNode !== undefined && otherNode !== this.#nodeId) return this.#moveOn(peer, admission, otherNode, otherTag);
+    ws.resume();
     if (result === 'already_connected' || result === 'gone') {
       const error =
         result === 'already_connected'
           ? new KubepairError('KP_ERR_RELAY_ROLE_CONNECTED', `a ${role} is already connected to this session`)
           : new KubepairError('KP_ERR_RELAY_SESSION_ENDED', 'the session ended before the socket was accepted');
       this.#refuse(peer, error);
-      return;
+      return undefined;
     }
     let link = this.#links.get(session.id);
     if (link?.ended === true) {
       // The session is being torn down (its removal from the store is in flight): do not join it.
       if (result === 'attached') await this.#store.detach(session.id, role, peer.attachment);
       this.#refuse(peer, new KubepairError('KP_ERR_RELAY_SESSION_ENDED', 'the session is ending'));
-      return;
+      return undefined;
     }
     if (link === undefined) {
       // A new link, or one rebuilt for a suspended session whose sockets were all gone.
@@ -277,13 +298,52 @@ export class SessionBroker {
     if (ws.readyState === WebSocket.CLOSED) {
       // The peer vanished while the store was attaching it: its close event has passed.
       await this.#onClosed(wired, peer, 1006);
-      return;
+      return undefined;
     }
     if (!wired.established) {
       if (wired.other(role) !== undefined) this.#splice(wired);
-      return;
+      return undefined;
     }
     this.#resumed(wired, peer, session, previous !== undefined);
+    return undefined;
+  }
+
+  /**
+   * The other side's socket was attached on `node` when this one attached (the store's atomic
+   * step said so): this socket does not stay here. Two sockets of a session attaching at about
+   * the same moment on two nodes each read "the other side is not connected" before either
+   * attached; deciding after the attach instead, from the store's answer to the attach itself,
+   * removes that race:
+   *
+   * - no deadlock: of two attaches the store orders one first, and the later one sees the
+   *   earlier (its tag) unless the earlier was undone, which happens only when the earlier itself
+   *   saw the other side connected elsewhere; so at least one of the two moves to the other's node;
+   * - no livelock: a socket that saw the other side not connected is never moved by this rule,
+   *   and a socket that moves is relayed once, to the node named in the store. It can only meet
+   *   nobody there when the socket it saw was an older socket of the other side (one that the
+   *   other side's new socket replaced in the same moment, or one on a dead node), and each side
+   *   has at most one such older attachment when both reconnect at once: its relayed link is
+   *   then closed with 1012 (below) and its endpoint reconnects once and finds the other side's
+   *   current node. A move never waits, so the session is spliced after at most one extra
+   *   reconnection per side.
+   *
+   * This socket's own attach is undone first (by its tag, so a newer socket of its side is left
+   * alone): an established session is suspended again (its resume deadline runs until the relayed
+   * socket attaches on the other node), a pairing one only marked disconnected.
+   */
+  async #moveOn(peer: PeerConnection, admission: Admission, node: string, otherTag: string): Promise<Relocation | undefined> {
+    const { role, session } = admission;
+    if ((await this.#store.suspend(session.id, role, peer.attachment)) === undefined) await this.#store.detach(session.id, role, peer.attachment);
+    this.#metrics.attachMoves.labels(admission.viaNode === undefined ? 'relayed' : 'reconnect').inc();
+    this.#log.info({ event: 'socket_moved_on', session: session.id, role, node, relayed: admission.viaNode === undefined }, 'the other side attached on another node at the same moment');
+    if (admission.viaNode !== undefined) {
+      // A link is never relayed on again (no chains of nodes): its endpoint reconnects instead.
+      peer.ws.resume(); // to read the close handshake's answer
+      peer.close(1012, 'the other side of the session is on another relay node; reconnect');
+      return undefined;
+    }
+    // A socket that ended during the attach has nothing left to relay.
+    return peer.ws.readyState === WebSocket.OPEN ? { node, otherTag } : undefined;
   }
 
   /**

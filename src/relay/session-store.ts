@@ -167,6 +167,17 @@ export interface AttemptOutcome {
  */
 export type AttachResult = 'attached' | 'replaced' | 'already_connected' | 'gone';
 
+/**
+ * What `attach` did, with the other side as it stood at the same atomic step (docs/design.md
+ * §8.2 "Concurrent attaches"): of two attaches of a session's sides, the later one always sees
+ * the earlier, so a node can tell, race-free, that the other side is held by another node.
+ */
+export interface Attachment {
+  readonly result: AttachResult;
+  /** The other side's current attachment tag if it is connected at that step, else ''. */
+  readonly otherTag: string;
+}
+
 /** `stale`: a newer socket of that side attached since (on this node or another), so nothing changed. */
 export type DetachResult = 'detached' | 'stale';
 
@@ -234,9 +245,10 @@ export interface SessionStore extends EventEmitter<SessionStoreEvents> {
    * for the client, the session's for the agent (when given); in a recreated session a side's
    * first key is adopted. `gone`: the session or that claim no longer exists. `tag` names the
    * socket (unique per socket; '' for none): it becomes that side's current attachment, also on
-   * `replaced`.
+   * `replaced`. The answer also names the other side's attachment if it is connected at that
+   * same step (`otherTag`).
    */
-  attach(id: string, role: PeerRole, keyDigest?: Uint8Array, tag?: string): Promise<AttachResult>;
+  attach(id: string, role: PeerRole, keyDigest?: Uint8Array, tag?: string): Promise<Attachment>;
   /**
    * Mark `role` disconnected (no effect on a session that is gone). With a `tag` that is not the
    * side's current attachment (a newer socket attached since, maybe on another node), nothing

@@ -35,12 +35,18 @@
  *
  * Before `established`, a second socket for a role that is connected is accepted and then closed
  * with 4409 by the broker, as docs/design.md §3 specifies; after it, the newer socket replaces the
- * older. Untrusted input: the whole upgrade request.
+ * older.
+ *
+ * In a relay cluster (docs/design.md §8.2), a socket whose other side is connected on another node
+ * is relayed there (cluster-link.ts). The record read here can be stale by the time the socket
+ * attaches (both sides arriving at once on two nodes), so the broker decides again from the
+ * store's atomic attach (session-broker.ts #moveOn) and hands back a socket that must move.
+ * Untrusted input: the whole upgrade request.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import type { WebSocketServer } from 'ws';
+import type { WebSocket, WebSocketServer } from 'ws';
 import { KubepairError, isKubepairError } from '../errors/index.js';
 import { RELAY_RETRY_AFTER_UNAVAILABLE_MS } from '../limits.js';
 import { WS_SUBPROTOCOL } from '../version.js';
@@ -256,17 +262,28 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     const otherTag = admitted.attachments[role === 'agent' ? 'client' : 'agent'];
     const otherNode = admitted.connected[role === 'agent' ? 'client' : 'agent'] ? nodeOfAttachment(otherTag) : undefined;
     const cluster = options.cluster;
+    const splice = { role, sessionId, keyDigest: digest, address, tokenName };
+    /**
+     * Relay `ws` to `node`, which holds the other side's socket tagged `tag` (cluster-link.ts).
+     * A node that never answers took that socket with it: the store must stop saying that side
+     * is connected there (its tag, so a newer socket is left alone), or the endpoints would be
+     * relayed to the dead node on every reconnection. Suspended, so the session waits for that
+     * side's resumption (it reconnects to a live node).
+     */
+    const relay = (ws: WebSocket, node: string, tag: string): void => {
+      if (cluster === undefined) {
+        ws.close(1012, 'the other side of the session is on another relay node; reconnect');
+        return;
+      }
+      cluster.link.relay(ws, node, splice, async () => {
+        await store.suspend(sessionId, role === 'agent' ? 'client' : 'agent', tag);
+      });
+    };
+    // The other side is on another node: relay this socket there at once.
     if (cluster !== undefined && otherNode !== undefined && otherNode !== cluster.link.nodeId) {
       wss.handleUpgrade(req, socket, head, (ws) => {
         socket.off('error', onEarlyError);
-        // A node that never answers took the other side's socket with it: the store must stop
-        // saying that side is connected there (its tag, so a newer socket is left alone), or the
-        // endpoints would be relayed to the dead node on every reconnection. Suspended, so the
-        // session waits for that side's resumption (it reconnects to a live node).
-        const otherRole = role === 'agent' ? 'client' : 'agent';
-        cluster.link.relay(ws, otherNode, { role, sessionId, keyDigest: digest, address, tokenName }, async () => {
-          await store.suspend(sessionId, otherRole, otherTag);
-        });
+        relay(ws, otherNode, otherTag);
       });
       return;
     }
@@ -274,6 +291,11 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       socket.off('error', onEarlyError);
       broker
         .admit(ws, { role, session: admitted, address, tokenName, keyDigest: digest })
+        .then((moved) => {
+          // The other side attached on another node at the same moment (the record read above
+          // predates it): session-broker.ts #moveOn.
+          if (moved !== undefined) relay(ws, moved.node, moved.otherTag);
+        })
         .catch((err: unknown) => {
           log.error({ event: 'relay_error', session: sessionId, err: describeError(err) }, 'cannot admit socket');
           ws.terminate();

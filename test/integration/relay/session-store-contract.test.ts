@@ -102,17 +102,17 @@ for (const kind of KINDS) {
     it('Security: attach admits one socket per role, and a client only with the current claim', async () => {
       await withStore({}, async (store) => {
         const session = await store.create({ id: newSessionId(), agentKeyDigest: digest(), keyExpiresAt: KEY_EXPIRY, creator: actor });
-        assert.equal(await store.attach(session.id, 'agent'), 'attached');
-        assert.equal(await store.attach(session.id, 'agent'), 'already_connected');
+        assert.equal((await store.attach(session.id, 'agent')).result, 'attached');
+        assert.equal((await store.attach(session.id, 'agent')).result, 'already_connected');
         const key = digest();
-        assert.equal(await store.attach(session.id, 'client', key), 'gone', 'no claim yet');
+        assert.equal((await store.attach(session.id, 'client', key)).result, 'gone', 'no claim yet');
         await store.claim('1', { clientKeyDigest: () => key, actor });
-        assert.equal(await store.attach(session.id, 'client', digest()), 'gone', 'another key');
-        assert.equal(await store.attach(session.id, 'client', key), 'attached');
-        assert.equal(await store.attach(session.id, 'client', key), 'already_connected');
+        assert.equal((await store.attach(session.id, 'client', digest())).result, 'gone', 'another key');
+        assert.equal((await store.attach(session.id, 'client', key)).result, 'attached');
+        assert.equal((await store.attach(session.id, 'client', key)).result, 'already_connected');
         await store.detach(session.id, 'agent');
-        assert.equal(await store.attach(session.id, 'agent'), 'attached');
-        assert.equal(await store.attach(newSessionId(), 'agent'), 'gone');
+        assert.equal((await store.attach(session.id, 'agent')).result, 'attached');
+        assert.equal((await store.attach(newSessionId(), 'agent')).result, 'gone');
       });
     });
 
@@ -214,7 +214,7 @@ for (const kind of KINDS) {
         const [outcome] = (await once(store, 'attemptEnded')) as [AttemptOutcome];
         assert.deepEqual([outcome.reason, outcome.attempts, outcome.destroyed], ['connect_timeout', 1, false]);
         assert.equal((await store.get(session.id))?.state, 'waiting');
-        assert.equal(await store.attach(session.id, 'client', key), 'gone');
+        assert.equal((await store.attach(session.id, 'client', key)).result, 'gone');
       });
     });
 
@@ -291,7 +291,7 @@ for (const kind of KINDS) {
           const { id, clientKey } = await established(store);
           const granted = await store.setResumeWindow(id, 10 * 60_000);
           assert.equal(granted?.resumeWindowMs, POLICY.maxResumeWindowMs, 'capped by the maximum');
-          assert.equal(await store.attach(id, 'client', clientKey), 'replaced', 'a newer socket of a connected side takes over');
+          assert.equal((await store.attach(id, 'client', clientKey)).result, 'replaced', 'a newer socket of a connected side takes over');
           const before = Date.now();
           const suspended = await store.suspend(id, 'client');
           assert.ok(suspended?.resumeBy !== undefined && suspended.resumeBy >= before + POLICY.maxResumeWindowMs && suspended.resumeBy <= Date.now() + POLICY.maxResumeWindowMs);
@@ -300,10 +300,10 @@ for (const kind of KINDS) {
           const firstDeadline = suspended.resumeBy;
           const both = await store.suspend(id, 'agent');
           assert.equal(both?.resumeBy, firstDeadline, 'a second side going away does not extend the deadline');
-          assert.equal(await store.attach(id, 'client', digest()), 'gone', 'only the session\'s client key resumes');
-          assert.equal(await store.attach(id, 'client', clientKey), 'attached');
+          assert.equal((await store.attach(id, 'client', digest())).result, 'gone', 'only the session\'s client key resumes');
+          assert.equal((await store.attach(id, 'client', clientKey)).result, 'attached');
           assert.equal((await store.get(id))?.resumeBy, firstDeadline, 'still suspended: the agent is away');
-          assert.equal(await store.attach(id, 'agent'), 'attached');
+          assert.equal((await store.attach(id, 'agent')).result, 'attached');
           const resumed = await store.get(id);
           assert.equal(resumed?.resumeBy, undefined);
           assert.deepEqual(resumed?.connected, { agent: true, client: true });
@@ -344,11 +344,11 @@ for (const kind of KINDS) {
           assert.ok(session.resumeBy !== undefined && session.resumeBy <= Date.now() + POLICY.maxResumeWindowMs);
           assert.ok(session.expiresAt <= Date.now() + POLICY.establishedLifetimeMs, 'never longer than a lifetime granted now');
           assert.equal((await store.recreate({ id, role: 'client', keyExpiresAt: 0, keyDigest: digest(), actor })).created, false, 'the second side finds it');
-          assert.equal(await store.attach(id, 'agent', digest()), 'gone', 'the agent key was adopted from the recreation');
-          assert.equal(await store.attach(id, 'agent', agentKey), 'attached');
+          assert.equal((await store.attach(id, 'agent', digest())).result, 'gone', 'the agent key was adopted from the recreation');
+          assert.equal((await store.attach(id, 'agent', agentKey)).result, 'attached');
           const clientKey = digest();
-          assert.equal(await store.attach(id, 'client', clientKey), 'attached', 'the first client key is adopted');
-          assert.equal(await store.attach(id, 'client', digest()), 'gone', 'and then it is the only one');
+          assert.equal((await store.attach(id, 'client', clientKey)).result, 'attached', 'the first client key is adopted');
+          assert.equal((await store.attach(id, 'client', digest())).result, 'gone', 'and then it is the only one');
           assert.deepEqual(await store.counts(), { waiting: 0, claimed: 0, established: 1, suspended: 0, resumable: 1, recreatedWaiting: 0 });
         });
       });
@@ -386,14 +386,14 @@ for (const kind of KINDS) {
         const session = await store.create({ id: newSessionId(), agentKeyDigest: agentKey, keyExpiresAt: KEY_EXPIRY, creator: actor });
         const clientKey = digest();
         await store.claim('1', { clientKeyDigest: () => clientKey, actor });
-        assert.equal(await store.attach(session.id, 'agent', agentKey, 'agent-socket-1'), 'attached');
-        assert.equal(await store.attach(session.id, 'client', clientKey, 'client-socket-1'), 'attached');
+        assert.equal((await store.attach(session.id, 'agent', agentKey, 'agent-socket-1')).result, 'attached');
+        assert.equal((await store.attach(session.id, 'client', clientKey, 'client-socket-1')).result, 'attached');
         assert.deepEqual((await store.get(session.id))?.attachments, { agent: 'agent-socket-1', client: 'client-socket-1' }, 'the record names each side\'s current socket');
         assert.equal(await store.detach(session.id, 'client', 'client-socket-0'), 'stale');
         assert.equal((await store.get(session.id))?.connected.client, true, 'a detach with a tag that never attached is ignored');
         assert.ok(await store.establish(session.id));
         await store.setResumeWindow(session.id, 60_000);
-        assert.equal(await store.attach(session.id, 'client', clientKey, 'client-socket-2'), 'replaced');
+        assert.equal((await store.attach(session.id, 'client', clientKey, 'client-socket-2')).result, 'replaced');
         const stale = await store.suspend(session.id, 'client', 'client-socket-1');
         assert.ok(stale !== undefined && stale.resumeBy === undefined, 'the older socket\'s end starts no suspension');
         assert.equal(stale.connected.client, true);
@@ -404,6 +404,25 @@ for (const kind of KINDS) {
         assert.ok(current?.resumeBy !== undefined, 'the current socket\'s end suspends');
         assert.equal(current.connected.client, false);
         assert.equal(current.attachments.client, 'client-socket-2', 'a suspended side still names the socket (and node) that had it last');
+      });
+    });
+
+    it('attach answers the other side\'s attachment as it stood at the same atomic step', async () => {
+      await withStore({}, async (store) => {
+        const agentKey = digest();
+        const session = await store.create({ id: newSessionId(), agentKeyDigest: agentKey, keyExpiresAt: KEY_EXPIRY, creator: actor });
+        const clientKey = digest();
+        await store.claim('1', { clientKeyDigest: () => clientKey, actor });
+        assert.deepEqual(await store.attach(session.id, 'agent', agentKey, 'agent-1'), { result: 'attached', otherTag: '' }, 'the client is not connected yet');
+        assert.deepEqual(await store.attach(session.id, 'client', clientKey, 'client-1'), { result: 'attached', otherTag: 'agent-1' });
+        assert.deepEqual(await store.attach(session.id, 'agent', agentKey, 'agent-x'), { result: 'already_connected', otherTag: 'client-1' });
+        assert.ok(await store.establish(session.id));
+        await store.setResumeWindow(session.id, 60_000);
+        await store.suspend(session.id, 'client', 'client-1');
+        assert.deepEqual(await store.attach(session.id, 'agent', agentKey, 'agent-2'), { result: 'replaced', otherTag: '' }, 'a suspended side is not connected, though the record still names its last socket');
+        assert.deepEqual(await store.attach(session.id, 'client', clientKey, 'client-2'), { result: 'attached', otherTag: 'agent-2' }, 'the agent\'s newer socket');
+        assert.deepEqual(await store.attach(session.id, 'client', digest(), 'client-3'), { result: 'gone', otherTag: '' });
+        assert.deepEqual(await store.attach(newSessionId(), 'agent'), { result: 'gone', otherTag: '' });
       });
     });
   });
@@ -507,6 +526,24 @@ describe('SessionStore on Redis: two relay nodes share one store', { timeout: 12
     }
   });
 
+  it('two sides attaching at the same moment on two nodes: exactly one of them sees the other (20 rounds)', async () => {
+    await withNodes({}, async (a, b) => {
+      for (let round = 0; round < 20; round++) {
+        const agentKey = digest();
+        const session = await a.create({ id: newSessionId(), agentKeyDigest: agentKey, keyExpiresAt: KEY_EXPIRY, creator: actor });
+        const clientKey = digest();
+        await b.claim(session.nameplate ?? '', { clientKeyDigest: () => clientKey, actor });
+        const [agent, client] = await Promise.all([a.attach(session.id, 'agent', agentKey, `agent-on-a-${round}`), b.attach(session.id, 'client', clientKey, `client-on-b-${round}`)]);
+        assert.equal(agent.result, 'attached');
+        assert.equal(client.result, 'attached');
+        const seen = [agent.otherTag, client.otherTag].filter((tag) => tag !== '');
+        assert.equal(seen.length, 1, `round ${round}: the later attach sees the earlier, the earlier sees nothing (${JSON.stringify([agent, client])})`);
+        assert.ok(agent.otherTag === `client-on-b-${round}` || client.otherTag === `agent-on-a-${round}`);
+        await a.destroy(session.id);
+      }
+    });
+  });
+
   it('a socket\'s end on one node does not undo a newer socket of the same side on the other', async () => {
     await withNodes({}, async (a, b) => {
       const agentKey = digest();
@@ -518,7 +555,7 @@ describe('SessionStore on Redis: two relay nodes share one store', { timeout: 12
       assert.ok(await a.establish(session.id));
       await a.setResumeWindow(session.id, 60_000);
       // The agent's carrier moves to node b; node a sees its old socket end only afterwards.
-      assert.equal(await b.attach(session.id, 'agent', agentKey, 'agent-on-b'), 'replaced');
+      assert.equal((await b.attach(session.id, 'agent', agentKey, 'agent-on-b')).result, 'replaced');
       const stale = await a.suspend(session.id, 'agent', 'agent-on-a');
       assert.ok(stale !== undefined && stale.resumeBy === undefined && stale.connected.agent, 'the old socket\'s end is ignored');
       assert.equal(await a.detach(session.id, 'agent', 'agent-on-a'), 'stale', 'node a learns its socket is no longer the side\'s');
