@@ -181,8 +181,9 @@ export function chartSpec(results: SuiteResults): ChartSpec {
 
 /**
  * The Markdown of a workload's own section of docs/performance.md (WorkloadResult.section): the
- * run's circumstances, then one table per group of consecutive measurements that share their
- * paths (columns), each cell median (min–max), then the workload's notes.
+ * run's circumstances, then the measurements in tables, each cell median (min–max), then the
+ * workload's notes. A measurement joins the table above it when they share a path (its columns
+ * become the union, in the order of `pathLabels`); one with no path in common starts a new table.
  */
 export function renderSection(
   results: Pick<SuiteResults, 'date' | 'machine' | 'load_average' | 'runs'>,
@@ -191,15 +192,22 @@ export function renderSection(
   notes: readonly string[],
   pathLabels: Readonly<Record<string, string>>,
 ): string {
+  const order = Object.keys(pathLabels);
+  const rank = (path: string): number => (order.includes(path) ? order.indexOf(path) : order.length);
   const groups: Array<{ paths: string[]; rows: Measurement[] }> = [];
   for (const m of measurements) {
     const paths = Object.keys(m.byTunnel);
     if (paths.length === 0) continue;
     const last = groups[groups.length - 1];
-    if (last !== undefined && last.paths.join(',') === paths.join(',')) last.rows.push(m);
-    else groups.push({ paths, rows: [m] });
+    if (last !== undefined && paths.some((path) => last.paths.includes(path))) {
+      last.paths = [...new Set([...last.paths, ...paths])];
+      last.rows.push(m);
+    } else {
+      groups.push({ paths, rows: [m] });
+    }
   }
-  const tables = groups.map(({ paths, rows }) => {
+  const tables = groups.map(({ paths: unordered, rows }) => {
+    const paths = [...unordered].sort((a, b) => rank(a) - rank(b));
     const header = ['measurement', 'unit', ...paths.map((path) => pathLabels[path] ?? path)];
     return [
       `| ${header.join(' | ')} |`,

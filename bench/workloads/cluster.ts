@@ -62,6 +62,19 @@ const DRAIN_TIMEOUT_MS = 60_000;
 
 const CPU_MS = 1000;
 
+/** The report's columns, in this order. */
+export const PATH_LABELS: Readonly<Record<string, string>> = {
+  '1node_memory': 'one node, memory store',
+  '1node_redis': 'one node, Redis, HAProxy',
+  '3nodes_redis': 'three nodes, Redis, HAProxy',
+  '3nodes_redis_n1': 'three nodes: n1',
+  '3nodes_redis_n2': 'three nodes: n2',
+  '3nodes_redis_n3': 'three nodes: n3',
+  '3nodes_redis_total': 'three nodes: sum',
+  local: 'local splice (both on n1)',
+  remote: 'remote splice (n1 → n2)',
+};
+
 /** Set up `count` sessions through `relay`, `concurrency` at a time; all or nothing. */
 async function establish(relay: RelayForBench, count: number, concurrency: number): Promise<ChannelPairOverRelay[]> {
   const opened: ChannelPairOverRelay[] = [];
@@ -251,9 +264,10 @@ export async function runCluster(context: WorkloadContext, setups: readonly Rela
   const generatorCpu = measurement({ id: 'cluster_session_generator_cpu_ms', label: 'cluster: CPU of the load generator (both endpoints) per session set up', unit: 'CPU ms', better: 'lower', digits: 2 }, sessionSamples.get('generator_cpu'));
   const mbps = measurement({ id: 'cluster_splice_mbps', label: `cluster: one session's throughput, agent to client (${SPLICE_BYTES / 2 ** 20} MiB)`, unit: 'MB/s', better: 'higher', digits: 1 }, spliceSamples.get('mbps'));
   const spliceCost = costMeasurements('cluster_splice', 'gib', spliceSamples);
-  const rss = measurement({ id: 'cluster_idle_session_kib', label: `cluster: RSS per idle paired session, per node (${IDLE_SESSIONS} sessions, after full GC)`, unit: 'KiB', better: 'lower', digits: 1 }, memorySamples.get('rss'));
+  const rss = measurement({ id: 'cluster_idle_session_kib', label: `cluster: RSS per idle paired session, per node (${formatNumber(IDLE_SESSIONS, 0)} sessions, after full GC)`, unit: 'KiB', better: 'lower', digits: 1 }, memorySamples.get('rss'));
   const heap = measurement({ id: 'cluster_idle_session_heap_kib', label: 'cluster: V8 heap used per idle paired session, per node', unit: 'KiB', better: 'lower', digits: 1 }, memorySamples.get('heap'));
-  const measurements: Measurement[] = [rate, relayCpu, supportCpu, generatorCpu, mbps, ...spliceCost.published, rss, heap];
+  const spliceMeasurements = spliceCost.published.map((m) => ({ ...m, label: m.label.replace('cluster_splice: ', 'cluster: ').replace('the tunnel processes', 'the relay nodes') }));
+  const measurements: Measurement[] = [rate, relayCpu, supportCpu, generatorCpu, mbps, ...spliceMeasurements, rss, heap];
 
   const oneRedis = medianOf(rate, '1node_redis');
   const threeRedis = medianOf(rate, '3nodes_redis');
@@ -288,24 +302,14 @@ export async function runCluster(context: WorkloadContext, setups: readonly Rela
         'Local: both sockets opened on node n1. Remote: the agent on n2, the client on n1, so n1 splices to n2 over the authenticated cluster link; each socket is opened on its node directly, not through HAProxy, ' +
         'and the placement is checked with the nodes\' `kubepair_relay_splices_total{kind}`. CPU s/GiB: all relay nodes together (from /proc).',
       `Memory: every run restarts the nodes, opens and closes ${WARMUP_SESSIONS} sessions, then reads each node's RSS and V8 heap after two full garbage collections ` +
-        `(\`--expose-gc\` and a preloaded SIGUSR2 handler started only by the benchmark, bench/relay-memory-probe.ts; read every ${MEMORY_PROBE_PAUSE_MS / 1000} s until ${MEMORY_PROBES} readings agree within ${MEMORY_STABLE_BYTES / 1024} KiB, their median), before and after ${IDLE_SESSIONS} paired, ` +
-        `established, idle sessions; the difference divided by ${IDLE_SESSIONS}. For three nodes each node's share and their sum (one session's cost to the cluster); ` +
+        `(\`--expose-gc\` and a preloaded SIGUSR2 handler started only by the benchmark, bench/relay-memory-probe.ts; read every ${MEMORY_PROBE_PAUSE_MS / 1000} s until ${MEMORY_PROBES} readings agree within ${MEMORY_STABLE_BYTES / 1024} KiB, their median), before and after ${formatNumber(IDLE_SESSIONS, 0)} paired, ` +
+        `established, idle sessions; the difference divided by ${formatNumber(IDLE_SESSIONS, 0)}. For three nodes each node's share and their sum (one session's cost to the cluster); ` +
         `a remote splice holds a cluster-link socket on both of its nodes. ${Math.min(context.runs, MEMORY_RUNS)} runs. Issue 15's goal: ≤ 16 KiB RSS per idle session.`,
     ],
     section: {
       name: 'cluster',
       title: 'Relay cluster',
-      pathLabels: {
-        '1node_memory': 'one node, memory store',
-        '1node_redis': 'one node, Redis, HAProxy',
-        '3nodes_redis': 'three nodes, Redis, HAProxy',
-        '3nodes_redis_n1': 'three nodes: n1',
-        '3nodes_redis_n2': 'three nodes: n2',
-        '3nodes_redis_n3': 'three nodes: n3',
-        '3nodes_redis_total': 'three nodes: sum',
-        local: 'local splice (both on n1)',
-        remote: 'remote splice (n1 → n2)',
-      },
+      pathLabels: PATH_LABELS,
     },
   };
 }

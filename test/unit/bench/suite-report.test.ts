@@ -106,20 +106,21 @@ describe('a workload with its own section, and partial runs published', () => {
   const sessions = measurement(
     { id: 'cluster_sessions_per_s', label: 'sessions per second', unit: 'sessions/s', better: 'higher', digits: 1 },
     new Map([
-      ['one', [50, 60, 55]],
       ['three', [70, 90, 80]],
+      ['memory', [4]],
+      ['one', [50, 60, 55]],
     ]),
   );
   const cpu = measurement({ id: 'cluster_cpu', label: 'CPU per session', unit: 'CPU ms', better: 'lower', digits: 1 }, new Map([['one', [5]], ['three', [9]]]));
   const splice = measurement({ id: 'cluster_splice_mbps', label: 'splice throughput', unit: 'MB/s', better: 'higher', digits: 0 }, new Map([['local', [40]], ['remote', [20]]]));
 
-  it('groups consecutive measurements with the same paths into one table, with the paths\' labels', () => {
-    const text = renderSection(results({}), 'cluster', [sessions, cpu, splice], ['how it was measured'], { one: 'one node', three: 'three nodes' });
+  it('puts measurements that share a path in one table, columns in the labels\' order, with the paths\' labels', () => {
+    const text = renderSection(results({}), 'cluster', [sessions, cpu, splice], ['how it was measured'], { one: 'one node', three: 'three nodes', memory: 'memory store' });
     const tables = text.split('\n\n').filter((block) => block.startsWith('| measurement'));
     assert.equal(tables.length, 2, 'sessions and CPU share a table; the splice has its own');
-    assert.match(tables[0]!, /^\| measurement \| unit \| one node \| three nodes \|/);
-    assert.match(tables[0]!, /\| sessions per second \| sessions\/s ↑ \| 55\.0 \(50\.0–60\.0\) \| 80\.0 \(70\.0–90\.0\) \|/);
-    assert.match(tables[0]!, /\| CPU per session \| CPU ms ↓ \| 5\.0 \(5\.0–5\.0\) \| 9\.0 \(9\.0–9\.0\) \|/);
+    assert.match(tables[0]!, /^\| measurement \| unit \| one node \| three nodes \| memory store \|/, 'the union of the paths, in the order of the labels');
+    assert.match(tables[0]!, /\| sessions per second \| sessions\/s ↑ \| 55\.0 \(50\.0–60\.0\) \| 80\.0 \(70\.0–90\.0\) \| 4\.0 \(4\.0–4\.0\) \|/);
+    assert.match(tables[0]!, /\| CPU per session \| CPU ms ↓ \| 5\.0 \(5\.0–5\.0\) \| 9\.0 \(9\.0–9\.0\) \| {2}\|/, 'a path a measurement lacks: an empty cell');
     assert.match(tables[1]!, /^\| measurement \| unit \| local \| remote \|/, 'a path without a label keeps its name');
     assert.match(text, /\* how it was measured/);
   });
