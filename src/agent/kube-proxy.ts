@@ -238,6 +238,8 @@ export class KubeProxy {
   #counter = 0;
   readonly #pending = new Set<Promise<void>>();
   readonly #streams = new Set<Duplex>();
+  /** Why the last recording could not be created, until one can be again. */
+  #recordingBroken: string | undefined;
 
   constructor(options: KubeProxyOptions) {
     this.#options = options;
@@ -435,6 +437,13 @@ export class KubeProxy {
       // Security: SPDY multiplexes zlib-compressed streams the recorder does not read; refused
       // rather than served unrecorded (docs/audit.md "Recorded sessions").
       exchange.recordingError = 'refused: SPDY exec/attach is not recorded';
+      if (this.#recordingBroken !== undefined && this.#options.recording?.failOpen !== true) {
+        // kubectl retries a refused WebSocket exec over SPDY, and shows what that answer says
+        // (a Status: a text answer shows as an empty error there): it must hear the first reason.
+        exchange.recordingError = this.#recordingBroken;
+        this.#answerStatus(stream, exchange, head.method, 503, RECORDING_BLOCKED_MESSAGE, true);
+        return;
+      }
       this.#answerStatus(stream, exchange, head.method, 403, SPDY_REFUSED_MESSAGE, true);
       return;
     }
@@ -593,9 +602,11 @@ export class KubeProxy {
         options.maxBytes,
       );
       exchange.recorder = new TerminalRecorder(recording, { input: options.input });
+      this.#recordingBroken = undefined;
       return true;
     } catch (err) {
       exchange.recordingError = err instanceof KubepairError ? err.message : 'the recording cannot be created';
+      this.#recordingBroken = exchange.recordingError;
       return options.failOpen;
     }
   }

@@ -36,7 +36,7 @@ const NEWLINE = 0x0a;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The lines of a file, each bounded, as text; throws KP_ERR_RECORDING_INVALID on a line too long or not UTF-8. */
-async function* lines(path: string): AsyncGenerator<{ text: string; number: number }> {
+async function* lines(path: string): AsyncGenerator<{ text: string; number: number; partial: boolean }> {
   let carry: Buffer = Buffer.alloc(0);
   let number = 0;
   const stream = createReadStream(path, { highWaterMark: 64 * 1024 });
@@ -47,7 +47,7 @@ async function* lines(path: string): AsyncGenerator<{ text: string; number: numb
       // Each round consumes one line of the chunk.
       while (newline >= 0) {
         number++;
-        yield { text: decodeLine(data.subarray(0, newline), number), number };
+        yield { text: decodeLine(data.subarray(0, newline), number), number, partial: false };
         data = data.subarray(newline + 1);
         newline = data.indexOf(NEWLINE);
       }
@@ -61,7 +61,8 @@ async function* lines(path: string): AsyncGenerator<{ text: string; number: numb
   } finally {
     stream.destroy();
   }
-  if (carry.length > 0) yield { text: decodeLine(carry, number + 1), number: number + 1 };
+  // A last line without its newline: a recording cut while it was written (a full disk).
+  if (carry.length > 0) yield { text: carry.toString('utf8'), number: number + 1, partial: true };
 }
 
 function decodeLine(bytes: Buffer, number: number): string {
@@ -101,7 +102,13 @@ export async function replayRecording(path: string, options: ReplayOptions): Pro
     }
     if (line.text === '') continue;
     const event = parseEvent(line.text);
-    if ('problem' in event) throw invalid(`line ${line.number}: ${event.problem}`);
+    if ('problem' in event) {
+      if (line.partial) {
+        options.notice(previous, `line ${line.number} is cut off: the recording was cut while it was written (the audit record says why)`);
+        break;
+      }
+      throw invalid(`line ${line.number}: ${event.problem}`);
+    }
     if (event.code !== 'o' && event.code !== 'm') continue;
     const gap = Math.max(0, event.time - previous);
     previous = Math.max(previous, event.time);
