@@ -166,7 +166,11 @@ export class SessionRecording {
     } catch {
       // A failed sync leaves the bytes as they are; the hash still says what was written.
     }
-    closeSync(fd);
+    try {
+      closeSync(fd);
+    } catch {
+      // Called from a stream's close handler: a failing close must not throw there.
+    }
   }
 
   /** Close the file (idempotent) and say what it holds. */

@@ -28,7 +28,10 @@ import { waitUntil } from '../helpers/wait-until.js';
 const WAIT_MS = 20_000;
 const TEST_TIMEOUT_MS = 60_000;
 
-const OBJECTS = [{ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-0', namespace: 'default' }, spec: { containers: [{ name: 'web', image: 'nginx' }] } }];
+const OBJECTS = [
+  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web-0', namespace: 'default' }, spec: { containers: [{ name: 'web', image: 'nginx' }] } },
+  { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'reader-0', namespace: 'default' }, spec: { containers: [{ name: 'reader', image: 'busybox', stdin: true, stdinOnce: true }] } },
+];
 
 function execRecords(auditLog: string): AuditRecord[] {
   return readAuditRecords(auditLog).filter((record) => record['event'] === 'request' && record['subresource'] === 'exec');
@@ -111,6 +114,16 @@ describe('e2e: recorded exec sessions', { timeout: 6 * TEST_TIMEOUT_MS }, () => 
     assert.match(verified.stdout, /\d+ session recordings? present and unchanged/);
   });
 
+  it('an attach -i session is recorded too', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const result = await runKubectl(['attach', '-i', 'reader-0'], { ...kubectl, stdin: 'first\nsecond\n', timeoutMs: WAIT_MS });
+    assert.equal(result.stdout, 'attached to reader-0/reader\necho: first\necho: second\n', result.stderr);
+    const attach = (): AuditRecord | undefined => readAuditRecords(auditLog).find((record) => record['event'] === 'request' && record['subresource'] === 'attach');
+    await waitUntil(() => attach() !== undefined, WAIT_MS, 'the attach record');
+    const events = await castEvents(join(auditDir, String(attach()!['recording'])));
+    assert.equal(joined(events, 'o'), result.stdout);
+    assert.equal(joined(events, 'i'), 'first\nsecond\n');
+  });
+
   it('Security: audit verify fails, naming the recording, when a recording was changed or is missing', { timeout: TEST_TIMEOUT_MS }, async () => {
     const record = await recordedExec(1);
     const copy = join(stack.dir, 'audit-copy');
@@ -172,12 +185,13 @@ describe('e2e: recorded exec sessions', { timeout: 6 * TEST_TIMEOUT_MS }, () => 
     try {
       const line = `${'x'.repeat(99)}\n`;
       result = await runKubectl(['exec', '-i', 'web-0', '--', 'cat'], { ...kubectl, stdin: line.repeat(4000), timeoutMs: WAIT_MS });
-      await waitUntil(() => execRecords(auditLog).length > before, WAIT_MS, 'the ended exec to be recorded');
+      await waitUntil(() => execRecords(auditLog).slice(before).some((record) => record['recording_error'] !== undefined), WAIT_MS, 'the ended exec to be recorded');
     } finally {
       await liftFileSizeLimit(share.child.pid!);
     }
     assert.notEqual(result.code, 0, 'kubectl sees the session cut');
-    const record = execRecords(auditLog)[before]!;
+    // Records of the previous test's last exec may land after `before` was counted: take this one by its error.
+    const record = execRecords(auditLog).slice(before).find((candidate) => candidate['recording_error'] !== undefined)!;
     assert.match(String(record['recording_error']), /cannot write recordings\/.*EFBIG/);
     const file = join(auditDir, String(record['recording']));
     const bytes = await readFile(file);
