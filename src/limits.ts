@@ -193,6 +193,31 @@ export const REDACT_MAX_STRING_CHARS = 64 * 1024; // 64 Ki characters
 /** Deepest nesting of objects and arrays the redaction module descends into; deeper values are replaced. */
 export const REDACT_MAX_DEPTH = 16;
 
+// --- recorded exec, attach and debug sessions (docs/audit.md "Recorded sessions") ---
+/**
+ * Largest recording of one exec/attach session, in bytes of the asciicast file. At the limit the
+ * session is ended (fail closed), or, with --recording-fail-open, recording stops with a marker
+ * and the session goes on unrecorded.
+ */
+export const RECORDING_MAX_BYTES = 64 * 1024 * 1024; // 64 MiB
+/** Most characters of terminal data in one recorded event; longer data is split over several events. */
+export const RECORDING_EVENT_MAX_CHARS = 16 * 1024; // 16 Ki characters
+/** Longest line `kubepair audit play` and `audit verify` read from a recording, in bytes. */
+export const RECORDING_LINE_MAX_BYTES = 1024 * 1024; // 1 MiB
+/** Longest typed line held for redaction before it is recorded anyway (--record-input), in characters. */
+export const RECORDING_INPUT_LINE_MAX_CHARS = 4096; // 4 Ki characters
+/** Largest terminal-resize message read (channel 4, JSON `{"Width":W,"Height":H}`), in bytes. */
+export const RECORDING_RESIZE_MESSAGE_MAX_BYTES = 256; // 256 B
+/** Largest terminal size recorded as a resize, in columns and rows; larger values are ignored. */
+export const RECORDING_TERMINAL_MAX_CELLS = 10_000;
+/** Terminal size in the recording's header until the client reports its own (the asciicast header needs one). */
+export const RECORDING_DEFAULT_COLUMNS = 80;
+export const RECORDING_DEFAULT_ROWS = 24;
+/** Largest WebSocket control frame payload, in bytes (RFC 6455 §5.5: 125); a larger one ends the session. */
+export const WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES = 125; // 125 B
+/** Longest replay pause `kubepair audit play` waits between two events unless --idle-limit says otherwise, in seconds. */
+export const RECORDING_PLAY_DEFAULT_IDLE_LIMIT_S = 5; // 5 s
+
 // --- certificates (src/tls, docs/design.md §6) ---
 /** Default lifetime of a throw-away CA and of the certificates it issues (covers an 8 h session). */
 export const TLS_DEFAULT_VALIDITY_MS = 24 * 60 * 60 * 1000; // 24 h

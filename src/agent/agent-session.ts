@@ -23,6 +23,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { dirname, resolve } from 'node:path';
 import type { RequestAuditRecord } from '../audit/record.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
 import type { DurableLink } from '../relay-client/index.js';
@@ -167,6 +168,10 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
         client: CLIENT,
         ...(config.impersonate !== undefined && { impersonate: config.impersonate }),
         onRequest: (record) => this.emit('request', record),
+        ...(config.recording.enabled &&
+          config.audit !== undefined && {
+            recording: { logDirectory: dirname(resolve(config.audit.path)), input: config.recording.input, failOpen: config.recording.failOpen },
+          }),
       });
       held.proxy = kubeProxy;
       targets.set(KUBE_API_TARGET, (stream) => kubeProxy.handle(stream));

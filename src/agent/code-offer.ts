@@ -345,6 +345,7 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
         serviceAccount: config.serviceAccount,
         sessionLifetimeMs: config.sessionLifetimeMs,
         auditFailOpen: config.auditFailOpen,
+        recording: config.recording,
         resumeWindowMs: link === undefined ? 0 : Math.ceil(config.resumeWindowMs / 1000) * 1000,
         upstream: config.upstream,
         audit: config.audit,

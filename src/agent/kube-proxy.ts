@@ -20,6 +20,12 @@
  * The next request on a connection is not read until the current one is answered. Upgrades
  * (exec, attach, port-forward, proxy) go through the same steps, then a fresh HTTP/1.1
  * connection that is spliced raw only after a verified `101` (api-server/upgrade-dial.ts).
+ * Exec and attach sessions (and `kubectl debug`, which attaches) are recorded when the share
+ * records them (docs/audit.md "Recorded sessions"): the recording file is created before the API
+ * server is dialled, every byte is read as it passes (audit/terminal-recorder.ts) and recorded
+ * before it is passed on, and its SHA-256 and size go into the request's audit record. A session
+ * that cannot be recorded is refused or ended (fail closed) unless --recording-fail-open; SPDY,
+ * which is not recorded, is refused for exec and attach while recording is on.
  * Every request is untrusted input.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -27,6 +33,9 @@ import type { Duplex, Readable } from 'node:stream';
 import type { AuditLog } from '../audit/audit-log.js';
 import { redactQuery } from '../audit/redact.js';
 import type { RequestAuditRecord } from '../audit/record.js';
+import { SessionRecording } from '../audit/session-recording.js';
+import { RECORDED_CHANNEL_PROTOCOLS, TerminalRecorder } from '../audit/terminal-recorder.js';
+import type { TerminalRecordingResult } from '../audit/terminal-recorder.js';
 import { KubepairError } from '../errors/index.js';
 import {
   AGENT_CHUNK_LINE_MAX_BYTES,
@@ -36,6 +45,8 @@ import {
   AGENT_REQUEST_HEAD_MAX_BYTES,
   AGENT_REQUEST_HEAD_TIMEOUT_MS,
   AGENT_TRAILER_MAX_BYTES,
+  RECORDING_DEFAULT_COLUMNS,
+  RECORDING_DEFAULT_ROWS,
   UPGRADE_CLIENT_CLOSE_GRACE_MS,
 } from '../limits.js';
 import type { ApiServerProtocol, ForwardResponse } from './api-server/api-server-client.js';
@@ -43,6 +54,7 @@ import { ApiServerClient } from './api-server/api-server-client.js';
 import { distinctFields, forwardedFields } from './api-server/forwarded-fields.js';
 import { dialUpgrade } from './api-server/upgrade-dial.js';
 import type { HeaderField } from './http1/message-syntax.js';
+import { fieldValues, listElements } from './http1/message-syntax.js';
 import type { RequestHead } from './http1/request-head.js';
 import { FramingRefusal, hasBody } from './http1/request-head.js';
 import type { IncomingRequest, RequestReaderLimits } from './http1/request-reader.js';
@@ -60,6 +72,19 @@ import type { UpstreamAuth, UpstreamCluster } from './upstream-cluster.js';
  * word for word on every code path.
  */
 const AUDIT_BLOCKED_MESSAGE = 'kubepair: the agent cannot write its audit log, so it refuses every request until the sharer fixes it (fail closed)';
+/** The answer while a session's recording cannot be created (fail closed); the sharer's log says why. */
+const RECORDING_BLOCKED_MESSAGE = 'kubepair: the agent cannot write the recording of this session, so it refuses it (fail closed); the sharer sees why';
+/**
+ * The answer to an exec or attach over SPDY while sessions are recorded: only the WebSocket form
+ * is recorded. kubectl 1.30 and newer use WebSocket (`v5.channel.k8s.io`); 1.29 does with
+ * KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true.
+ */
+const SPDY_REFUSED_MESSAGE =
+  'kubepair: this share records exec and attach sessions, and only their WebSocket form can be recorded: use kubectl 1.30 or newer (1.29 with KUBECTL_REMOTE_COMMAND_WEBSOCKETS=true), or ask the sharer to share with --record off';
+/** The answer when the API server chose a WebSocket subprotocol the agent cannot record (base64 forms). */
+const UNRECORDABLE_PROTOCOL_MESSAGE = 'kubepair: the session was set up in a form the agent cannot record (only binary channel.k8s.io v1-v5 are), so it is refused (fail closed)';
+/** The subresources whose upgraded streams are terminal sessions, recorded when recording is on. */
+const TERMINAL_SUBRESOURCES: ReadonlySet<string> = new Set(['exec', 'attach']);
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 
 /** The reader limits the proxy uses (tests may shorten the timers). */
@@ -91,6 +116,20 @@ export interface KubeProxyOptions {
   readonly readerLimits?: RequestReaderLimits;
   /** Called after each request with its audit record (logs, counters, tests). */
   readonly onRequest?: (record: RequestAuditRecord) => void;
+  /** Record exec and attach sessions (docs/audit.md "Recorded sessions"); undefined: not recorded. */
+  readonly recording?: ExecRecordingOptions;
+}
+
+/** How exec and attach sessions are recorded. */
+export interface ExecRecordingOptions {
+  /** The audit log's directory: recordings go to its `recordings` directory. */
+  readonly logDirectory: string;
+  /** Record what the client types too (redacted), not only what its terminal shows. */
+  readonly input: boolean;
+  /** Serve a session whose recording cannot be written (unrecorded) instead of refusing or ending it. */
+  readonly failOpen: boolean;
+  /** Bound of one recording in bytes (default RECORDING_MAX_BYTES). */
+  readonly maxBytes?: number;
 }
 
 /**
@@ -149,6 +188,10 @@ interface Exchange {
   /** Who the API server acts as (undefined: the agent's own identity); settled before forwarding. */
   impersonation: Impersonation | undefined;
   readonly hash: ReturnType<typeof createHash>;
+  /** The session's recording, while it is recorded. */
+  recorder: TerminalRecorder | undefined;
+  /** Why the session is not (or no longer) recorded although the share records sessions. */
+  recordingError: string | undefined;
 }
 
 /**
@@ -165,6 +208,29 @@ function isStreamUpgrade(upgrade: string): boolean {
   return offered.length > 0 && offered.every((protocol) => STREAM_UPGRADE_PROTOCOLS.has(protocol));
 }
 
+/** True when an `Upgrade` field offers WebSocket (the only form of exec and attach that is recorded). */
+function offersWebSocket(upgrade: string): boolean {
+  return listElements(upgrade).some((element) => element.trim().toLowerCase() === 'websocket');
+}
+
+/**
+ * True when the API server's 101 switched to WebSocket with a binary channel protocol the
+ * recorder reads; no subprotocol means the original `channel.k8s.io`.
+ */
+function recordableSwitch(headers: readonly HeaderField[]): boolean {
+  const upgrade = fieldValues(headers, 'upgrade');
+  if (upgrade.length !== 1 || upgrade[0]!.trim().toLowerCase() !== 'websocket') return false;
+  const chosen = fieldValues(headers, 'sec-websocket-protocol').flatMap(listElements);
+  if (chosen.length > 1) return false;
+  if (fieldValues(headers, 'sec-websocket-extensions').length > 0) return false;
+  return RECORDED_CHANNEL_PROTOCOLS.has(chosen[0]?.trim() ?? 'channel.k8s.io');
+}
+
+/** The audit fields of a finished recording (docs/audit.md "Recorded sessions"). */
+function recordingFields(recording: TerminalRecordingResult, input: boolean): Pick<RequestAuditRecord, 'recording' | 'recording_sha256' | 'recording_bytes' | 'recording_input'> {
+  return { recording: recording.reference, recording_sha256: recording.sha256, recording_bytes: recording.bytes, recording_input: input };
+}
+
 export class KubeProxy {
   readonly #options: KubeProxyOptions;
   readonly #api: ApiServerClient;
@@ -172,6 +238,8 @@ export class KubeProxy {
   #counter = 0;
   readonly #pending = new Set<Promise<void>>();
   readonly #streams = new Set<Duplex>();
+  /** Why the last recording could not be created, until one can be again. */
+  #recordingBroken: string | undefined;
 
   constructor(options: KubeProxyOptions) {
     this.#options = options;
@@ -226,6 +294,8 @@ export class KubeProxy {
           ? { source: 'share', user: impersonate.user, groups: impersonate.groups, extra: {} }
           : impersonationIn(headers, 'client'),
       hash: createHash('sha256'),
+      recorder: undefined,
+      recordingError: undefined,
     };
   }
 
@@ -312,6 +382,8 @@ export class KubeProxy {
     if (exchange.finished) return;
     exchange.finished = true;
     exchange.bytesIn += exchange.request?.bodyBytes ?? 0;
+    const recording = exchange.recorder?.finish();
+    const recordingError = recording?.error?.message ?? exchange.recordingError;
     const record: RequestAuditRecord = {
       event: 'request',
       ...this.#describe(exchange),
@@ -320,6 +392,8 @@ export class KubeProxy {
       bytes_out: exchange.bytesOut,
       response_sha256: exchange.hash.digest('hex'),
       duration_ms: Date.now() - exchange.started,
+      ...(recording !== undefined && recordingFields(recording, this.#options.recording?.input === true)),
+      ...(recordingError !== undefined && { recording_error: recordingError }),
     };
     this.#options.onRequest?.(record);
     const audit = this.#options.audit;
@@ -357,6 +431,20 @@ export class KubeProxy {
     const a = exchange.attributes;
     if (head.upgrade !== undefined && a.kind === 'resource' && CONNECT_SUBRESOURCES.has(a.subresource) && !isStreamUpgrade(head.upgrade)) {
       this.#answerStatus(stream, exchange, head.method, 400, `kubepair agent: ${a.subresource} upgrades only to websocket or SPDY/3.1`, true);
+      return;
+    }
+    if (this.#isRecorded(exchange) && head.upgrade !== undefined && !offersWebSocket(head.upgrade)) {
+      // Security: SPDY multiplexes zlib-compressed streams the recorder does not read; refused
+      // rather than served unrecorded (docs/audit.md "Recorded sessions").
+      exchange.recordingError = 'refused: SPDY exec/attach is not recorded';
+      if (this.#recordingBroken !== undefined && this.#options.recording?.failOpen !== true) {
+        // kubectl retries a refused WebSocket exec over SPDY, and shows what that answer says
+        // (a Status: a text answer shows as an empty error there): it must hear the first reason.
+        exchange.recordingError = this.#recordingBroken;
+        this.#answerStatus(stream, exchange, head.method, 503, RECORDING_BLOCKED_MESSAGE, true);
+        return;
+      }
+      this.#answerStatus(stream, exchange, head.method, 403, SPDY_REFUSED_MESSAGE, true);
       return;
     }
     if (this.#auditBlocked()) {
@@ -490,9 +578,46 @@ export class KubeProxy {
     return port === 443 ? name : `${name}:${port}`;
   }
 
+  /** True when this request is a terminal session (exec, attach) and the share records them. */
+  #isRecorded(exchange: Exchange): boolean {
+    const a = exchange.attributes;
+    return this.#options.recording !== undefined && a.kind === 'resource' && a.resource === 'pods' && TERMINAL_SUBRESOURCES.has(a.subresource);
+  }
+
+  /**
+   * Create the session's recording before the API server is dialled. Returns false when the
+   * session must be refused: the file cannot be written and the share fails closed.
+   */
+  #startRecording(exchange: Exchange): boolean {
+    const options = this.#options.recording;
+    if (options === undefined || !this.#isRecorded(exchange)) return true;
+    const a = exchange.attributes;
+    const title = a.kind === 'resource' ? `kubectl ${a.subresource} ${a.namespace}/${a.name}` : 'kubectl';
+    const name = `${new Date(exchange.started).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${exchange.id}-${randomBytes(4).toString('hex')}`;
+    try {
+      const recording = SessionRecording.create(
+        options.logDirectory,
+        name,
+        { version: 2, width: RECORDING_DEFAULT_COLUMNS, height: RECORDING_DEFAULT_ROWS, timestamp: Math.floor(exchange.started / 1000), title },
+        options.maxBytes,
+      );
+      exchange.recorder = new TerminalRecorder(recording, { input: options.input });
+      this.#recordingBroken = undefined;
+      return true;
+    } catch (err) {
+      exchange.recordingError = err instanceof KubepairError ? err.message : 'the recording cannot be created';
+      this.#recordingBroken = exchange.recordingError;
+      return options.failOpen;
+    }
+  }
+
   async #upgrade(stream: Duplex, reader: RequestReader, head: RequestHead, exchange: Exchange, auth: UpstreamAuth, dropClientImpersonation: boolean): Promise<void> {
     const upstream = this.#options.upstream;
     const prefix = upstream.server.pathname.replace(/\/+$/, '');
+    if (!this.#startRecording(exchange)) {
+      this.#answer(stream, exchange, head.method, REFUSAL_TEXT_STATUS, REFUSAL_TEXT_HEADERS, RECORDING_BLOCKED_MESSAGE, true);
+      return;
+    }
     let outcome;
     try {
       outcome = await dialUpgrade(upstream, auth, this.#authority(), {
@@ -530,6 +655,16 @@ export class KubeProxy {
       this.#finish(exchange);
       return;
     }
+    if (exchange.recorder !== undefined && !recordableSwitch(outcome.head.headers)) {
+      // Security: the API server chose a form the recorder cannot read (a base64 channel
+      // protocol the client offered): refused before the client sees the 101 (fail closed).
+      exchange.recordingError = 'the chosen WebSocket subprotocol is not recorded';
+      if (this.#options.recording?.failOpen !== true) {
+        socket.destroy();
+        this.#answerStatus(stream, exchange, head.method, 403, UNRECORDABLE_PROTOCOL_MESSAGE, true);
+        return;
+      }
+    }
     // Switched: the 101 head goes to the client, then bytes flow raw both ways. The client's
     // bytes that arrived behind its request head are the upgraded protocol's first bytes.
     const early = reader.detach();
@@ -538,9 +673,28 @@ export class KubeProxy {
   }
 
   #splice(stream: Duplex, socket: Duplex, early: Buffer, rest: Buffer, exchange: Exchange): void {
+    // Recorded before it is passed on: these listeners run before the pipes' own.
+    const recorder = exchange.recordingError === undefined ? exchange.recorder : undefined;
+    const failClosed = this.#options.recording?.failOpen !== true;
+    const checkRecording = (): void => {
+      // Security: a session whose recording stopped (the disk, the size bound, a frame the
+      // recorder cannot read) is ended unless the sharer chose --recording-fail-open. The chunk
+      // in hand is not passed on: both ends are destroyed before the pipes see it.
+      if (recorder?.error !== undefined && failClosed) {
+        socket.destroy();
+        stream.destroy();
+      }
+    };
     const countOut = (chunk: Buffer): void => {
+      recorder?.fromServer(chunk);
+      checkRecording();
       exchange.hash.update(chunk);
       exchange.bytesOut += chunk.length;
+    };
+    const countIn = (chunk: Buffer): void => {
+      recorder?.fromClient(chunk);
+      checkRecording();
+      exchange.bytesIn += chunk.length;
     };
     let finished = false;
     const finish = (): void => {
@@ -554,14 +708,14 @@ export class KubeProxy {
     });
     if (rest.length > 0) {
       countOut(rest);
-      stream.write(rest);
+      if (!stream.destroyed) stream.write(rest);
     }
     if (early.length > 0) {
-      exchange.bytesIn += early.length;
-      socket.write(early);
+      countIn(early);
+      if (!socket.destroyed) socket.write(early);
     }
     socket.on('data', countOut);
-    stream.on('data', (chunk: Buffer) => (exchange.bytesIn += chunk.length));
+    stream.on('data', countIn);
     socket.pipe(stream);
     stream.pipe(socket);
     socket.resume();

@@ -47,6 +47,14 @@ const CONFLICTS = {
 
 const ruleList = z.array(z.string()).default([]);
 
+/**
+ * `--record`, `--record-input`, `--recording-fail-open`: whether exec and attach sessions are
+ * recorded (they need an audit log: the recordings go next to it), whether typed input is too,
+ * and whether a session whose recording cannot be written is served anyway.
+ */
+const recordingSchema = z.strictObject({ enabled: z.boolean().default(true), input: z.boolean().default(false), failOpen: z.boolean().default(false) });
+export type RecordingSettings = z.output<typeof recordingSchema>;
+
 const lifetimeMs = z
   .number()
   .int()
@@ -70,6 +78,8 @@ const settingsShape = {
   sessionLifetimeMs: lifetimeMs.default(SHARE_SESSION_LIFETIME_MS),
   /** Keep serving when the audit log cannot be written (not recommended). */
   auditFailOpen: z.boolean().default(false),
+  /** Recorded exec/attach sessions (proxy mode; docs/audit.md "Recorded sessions"). */
+  recording: recordingSchema.default({ enabled: true, input: false, failOpen: false }),
   handshakeStepTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
   /**
    * `--resume-window`: how long a paired session survives a dropped link (docs/design.md §8.1),
@@ -168,6 +178,7 @@ export const AgentSessionConfigSchema = z
     serviceAccount: ServiceAccountRefSchema.optional(),
     sessionLifetimeMs: lifetimeMs,
     auditFailOpen: z.boolean(),
+    recording: recordingSchema.default({ enabled: true, input: false, failOpen: false }),
     /** The resume window told to the client in the session description (0: none). */
     resumeWindowMs: z.number().int().min(0).max(RELAY_RESUME_WINDOW_MAX_S * 1000).default(0),
     upstream: upstreamSchema,

@@ -62,7 +62,7 @@ export function composeChainedLine(recordJson: string, seq: number, prev: string
 
 /** A chained line read back, with its own hash checked. */
 export type ChainedLine =
-  | { readonly ok: true; readonly seq: number; readonly prev: string; readonly hash: string }
+  | { readonly ok: true; readonly seq: number; readonly prev: string; readonly hash: string; readonly fields: Readonly<Record<string, unknown>> }
   | { readonly ok: false; readonly reason: string };
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
@@ -107,7 +107,7 @@ export function readChainedLine(line: Uint8Array): ChainedLine {
   if (sha256Hex(line.subarray(0, line.length - LINE_TAIL_BYTES)) !== hash) {
     return { ok: false, reason: 'hash mismatch: the record was changed after it was written' };
   }
-  return { ok: true, seq, prev, hash };
+  return { ok: true, seq, prev, hash, fields };
 }
 
 /** What the writer finds as the last complete line of an existing file. */

@@ -62,6 +62,17 @@ export type RequestAuditRecord = {
   readonly response_sha256: string;
   /** From arrival to the end of the response, in milliseconds. */
   readonly duration_ms: number;
+  /**
+   * The recording of an exec or attach session (docs/audit.md "Recorded sessions"): its file,
+   * relative to the audit log's directory (`recordings/NAME.cast`), the SHA-256 and size of the
+   * file as the agent left it, and whether typed input is in it (redacted).
+   */
+  readonly recording?: string;
+  readonly recording_sha256?: string;
+  readonly recording_bytes?: number;
+  readonly recording_input?: boolean;
+  /** Why the session was refused for, or stopped, its recording, or went on unrecorded (--recording-fail-open). */
+  readonly recording_error?: string;
 };
 
 /**

@@ -8,11 +8,17 @@
  *
  * Several files are checked as one chain, oldest first (`PATH.3 PATH.2 PATH.1 PATH`): each
  * file's first record must link to the previous file's last line.
+ *
+ * Once the chain holds, every session recording a record names (`recording`, with
+ * `recording_sha256` and `recording_bytes`; docs/audit.md "Recorded sessions") is checked too
+ * (recording-check.ts): a missing, changed, cut or grown file fails verification, each named.
  */
 import { createReadStream } from 'node:fs';
 import { AUDIT_RECORD_MAX_BYTES } from '../limits.js';
 import { GENESIS, readChainedLine, sha256Hex } from './chain.js';
 import { isErrnoCode } from './file-tail.js';
+import type { RecordingProblem, RecordingReference } from './recording-check.js';
+import { checkRecordings, recordingReference } from './recording-check.js';
 
 export interface VerifyOptions {
   /** Accept a first record that is not the genesis record (a rotated middle piece). */
@@ -29,6 +35,8 @@ export interface VerifySuccess {
   readonly fromGenesis: boolean;
   /** SHA-256 of the last line: the next file's first record must carry it as `prev`. */
   readonly lastLineHash: string;
+  /** Session recordings named in the records, all present and unchanged. */
+  readonly recordings: number;
 }
 
 export interface VerifyFailure {
@@ -39,6 +47,8 @@ export interface VerifyFailure {
   /** 1-based line number of the first bad line in `file`; 0 when the file itself is the problem. */
   readonly line: number;
   readonly reason: string;
+  /** When the chain holds but recordings it names are missing or changed: each of them. */
+  readonly recordingProblems?: readonly RecordingProblem[];
 }
 
 export type VerifyResult = VerifySuccess | VerifyFailure;
@@ -49,13 +59,15 @@ interface ChainState {
   firstSeq: number;
   fromGenesis: boolean;
   last: { readonly seq: number; readonly lineHash: string } | undefined;
+  /** The recordings named so far, to check once the chain holds. */
+  readonly recordings: RecordingReference[];
 }
 
 const NEWLINE = 0x0a;
 
 /** Verify `files` (oldest first) as one hash chain. Never throws for bad content; only returns. */
 export async function verifyAuditFiles(files: readonly string[], options: VerifyOptions = {}): Promise<VerifyResult> {
-  const state: ChainState = { records: 0, firstSeq: 0, fromGenesis: false, last: undefined };
+  const state: ChainState = { records: 0, firstSeq: 0, fromGenesis: false, last: undefined, recordings: [] };
   if (files.length === 0) return { ok: false, records: 0, file: '', line: 0, reason: 'no file given' };
   for (const file of files) {
     const failure = await verifyFile(file, state, options.segment === true);
@@ -63,6 +75,18 @@ export async function verifyAuditFiles(files: readonly string[], options: Verify
   }
   const last = state.last;
   if (last === undefined) return { ok: false, records: 0, file: files[0] ?? '', line: 0, reason: 'no records' };
+  const problems = await checkRecordings(state.recordings);
+  if (problems.length > 0) {
+    const first = problems[0]!;
+    return {
+      ok: false,
+      records: state.records,
+      file: first.logFile,
+      line: first.line,
+      reason: `${problems.length} of ${state.recordings.length} session recording${state.recordings.length === 1 ? '' : 's'} named in the log ${problems.length === 1 ? 'is' : 'are'} missing or changed`,
+      recordingProblems: problems,
+    };
+  }
   return {
     ok: true,
     records: state.records,
@@ -70,6 +94,7 @@ export async function verifyAuditFiles(files: readonly string[], options: Verify
     lastSeq: last.seq,
     fromGenesis: state.fromGenesis,
     lastLineHash: last.lineHash,
+    recordings: state.recordings.length,
   };
 }
 
@@ -87,7 +112,7 @@ async function verifyFile(file: string, state: ChainState, segment: boolean): Pr
       // Each round consumes one line, so the loop ends within the chunk.
       while (newline >= 0) {
         lineNumber++;
-        const reason = checkLine(data.subarray(0, newline), state, segment);
+        const reason = checkLine(data.subarray(0, newline), state, segment, file, lineNumber);
         if (reason !== undefined) return fail(lineNumber, reason);
         data = data.subarray(newline + 1);
         newline = data.indexOf(NEWLINE);
@@ -110,7 +135,7 @@ async function verifyFile(file: string, state: ChainState, segment: boolean): Pr
 }
 
 /** Check one line against the chain so far and advance it; returns why the line is bad. */
-function checkLine(line: Buffer, state: ChainState, segment: boolean): string | undefined {
+function checkLine(line: Buffer, state: ChainState, segment: boolean, file: string, lineNumber: number): string | undefined {
   if (line.length === 0) return 'empty line';
   if (line.length > AUDIT_RECORD_MAX_BYTES) return `longer than the ${AUDIT_RECORD_MAX_BYTES}-byte record limit`;
   const record = readChainedLine(line);
@@ -136,6 +161,8 @@ function checkLine(line: Buffer, state: ChainState, segment: boolean): string | 
   }
   state.records++;
   state.last = { seq: record.seq, lineHash: sha256Hex(line) };
+  const reference = recordingReference(record.fields, file, lineNumber);
+  if (reference !== undefined) state.recordings.push(reference);
   return undefined;
 }
 
@@ -154,7 +181,8 @@ export function describeVerifyResult(result: VerifyResult, files: readonly strin
     const where = files.length === 1 ? (files[0] ?? '') : `${files.length} files`;
     return (
       `OK: ${result.records} record${result.records === 1 ? '' : 's'} verified in ${where} ` +
-      `(seq ${result.firstSeq}-${result.lastSeq}, ${origin}); last line SHA-256 ${result.lastLineHash}`
+      `(seq ${result.firstSeq}-${result.lastSeq}, ${origin}); last line SHA-256 ${result.lastLineHash}` +
+      (result.recordings > 0 ? `; ${result.recordings} session recording${result.recordings === 1 ? '' : 's'} present and unchanged` : '')
     );
   }
   const where = result.line > 0 ? `${result.file} line ${result.line}` : result.file;

@@ -54,6 +54,9 @@ export function registerShareCommand(program: Command): void {
     .option('--audit-log <file>', 'audit log, JSON lines (default: $XDG_STATE_HOME/kubepair/audit.jsonl)')
     .option('--audit-chain', 'hash-chain the audit records (verify with: kubepair audit verify FILE)')
     .option('--audit-fail-open', 'keep serving connections and requests when the audit log cannot be written (not recommended)')
+    .addOption(new Option('--record <on|off>', 'record exec, attach and debug sessions (asciicast v2) in a recordings directory next to the audit log').choices(['on', 'off']).default('on'))
+    .option('--record-input', 'record what the client types too (redacted), not only what its terminal shows')
+    .option('--recording-fail-open', 'serve exec and attach sessions unrecorded when their recording cannot be written (not recommended)')
     .option('--pass-env <name>', 'pass this environment variable to exec credential plugins although it looks secret (repeatable)', collect)
     .addHelpText('after', EXAMPLES);
   addRelayOptions(share).action(async (options: unknown) => {

@@ -205,7 +205,9 @@ export class ShareOutput {
       .map(requestField)
       .join(' ');
     const refused = record.decision === 'deny' ? ` (refused: ${record.rule !== undefined ? requestField(record.rule) : `policy, tier ${record.tier}`})` : '';
-    this.#err.write(`  ${record.decision === 'allow' ? ' ' : '!'} ${record.status} ${what}${refused}\n`);
+    // The recording of an exec/attach that could not be made or went wrong: the sharer sees why.
+    const recording = record.recording_error !== undefined ? `; recording: ${inertText(record.recording_error, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}` : '';
+    this.#err.write(`  ${record.decision === 'allow' ? ' ' : '!'} ${record.status} ${what}${refused}${recording}\n`);
   }
 
   /** A client's connection to a raw TCP target is served (its audit record is written). */

@@ -60,6 +60,9 @@ const ShareOptionsSchema = z.strictObject({
   auditLog: z.string().optional(),
   auditChain: flag,
   auditFailOpen: flag,
+  record: z.enum(['on', 'off']).default('on'),
+  recordInput: flag,
+  recordingFailOpen: flag,
   passEnv: repeated,
   ...relayOptionsShape,
 });
@@ -77,6 +80,7 @@ export async function runShare(rawOptions: unknown): Promise<number> {
     sessionLifetimeMs: options.maxDuration,
     resumeWindowMs: options.resumeWindow,
     auditFailOpen: options.auditFailOpen === true,
+    recording: { enabled: options.record === 'on', input: options.recordInput === true, failOpen: options.recordingFailOpen === true },
   });
   const relay = await relayEndpointFrom(options);
   const upstream = await loadUpstreamCluster({

@@ -144,6 +144,7 @@ describe('AuditLog', { timeout: 30_000 }, async () => {
         lastSeq: 4,
         fromGenesis: true,
         lastLineHash: sha256Hex(lines[4] ?? ''),
+        recordings: 0,
       });
     });
 
