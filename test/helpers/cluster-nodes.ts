@@ -1,0 +1,101 @@
+/**
+ * Relay nodes of one cluster for integration tests (docs/design.md §8.2): one real redis-server
+ * (redis-server.ts) and real `kubepair relay` processes (relay-process.ts) sharing it, each on a
+ * free port of 127.0.0.1 that is also its `--advertise` URL, with one cluster key and one state
+ * directory (so one relay secret), as the nodes of a cluster have. Each node keeps its own tokens
+ * file and audit log (startRelay's). A raw Redis client reads what the nodes wrote.
+ *
+ * `startClusterNodes` starts Redis and `count` nodes; `addNode` starts another (a node a test
+ * stops or kills, say); `close` stops every node by pid (SIGKILL if still running), the client,
+ * Redis, and removes the directory, and rethrows the first failure.
+ */
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createClient } from '@redis/client';
+import type { RedisClientType } from '@redis/client';
+import { startRedis } from './redis-server.js';
+import type { TestRedis } from './redis-server.js';
+import { privateTempDir, startRelay } from './relay-process.js';
+import type { StartedRelay } from './relay-process.js';
+import { freePort } from './tcp.js';
+
+export interface ClusterNodesOptions {
+  /** --store-prefix of every node (one per test file keeps files from reading each other's keys). */
+  readonly prefix: string;
+  /** Nodes started at once (default 2). */
+  readonly count?: number;
+  /** Extra flags for every node. */
+  readonly args?: readonly string[];
+}
+
+export interface ClusterNodes {
+  readonly redis: TestRedis;
+  /** A client of that Redis, to read what the nodes wrote. */
+  readonly store: RedisClientType;
+  readonly prefix: string;
+  /** The shared cluster key file (0600). */
+  readonly keyFile: string;
+  /** The nodes started so far, in order (those of `addNode` included). */
+  readonly nodes: readonly StartedRelay[];
+  /** A node's --advertise URL (its id in the store and in the logs). */
+  advertised(node: StartedRelay): string;
+  /** Start one more node, with `args` after every node's. */
+  addNode(args?: readonly string[]): Promise<StartedRelay>;
+  close(): Promise<void>;
+}
+
+export async function startClusterNodes(options: ClusterNodesOptions): Promise<ClusterNodes> {
+  const dir = await privateTempDir('kubepair-cluster-nodes-');
+  const nodes: StartedRelay[] = [];
+  const advertise = new Map<StartedRelay, string>();
+  let redis: TestRedis | undefined;
+  let store: RedisClientType | undefined;
+  const close = async (): Promise<void> => {
+    const stopped = await Promise.allSettled([store?.close(), ...nodes.map((node) => node.dispose())]);
+    await redis?.stop();
+    await rm(dir, { recursive: true, force: true });
+    for (const result of stopped) if (result.status === 'rejected') throw result.reason;
+  };
+  try {
+    redis = await startRedis();
+    const started = redis;
+    const keyFile = join(dir, 'cluster-key');
+    await writeFile(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
+    store = createClient({ url: started.url });
+    store.on('error', () => undefined);
+    await store.connect();
+    const addNode = async (args: readonly string[] = []): Promise<StartedRelay> => {
+      const port = await freePort();
+      const url = `http://127.0.0.1:${port}`;
+      const node = await startRelay({
+        args: [
+          '--listen', `127.0.0.1:${port}`, '--store', started.url, '--store-prefix', options.prefix, '--advertise', url, '--cluster-key-file', keyFile,
+          '--state-dir', join(dir, 'shared-state'), ...(options.args ?? []), ...args,
+        ],
+      });
+      nodes.push(node);
+      advertise.set(node, url);
+      return node;
+    };
+    for (let index = 0; index < (options.count ?? 2); index++) await addNode();
+    const client = store;
+    return {
+      redis: started,
+      store: client,
+      prefix: options.prefix,
+      keyFile,
+      nodes,
+      advertised(node) {
+        const url = advertise.get(node);
+        if (url === undefined) throw new Error('not a node of this cluster');
+        return url;
+      },
+      addNode,
+      close,
+    };
+  } catch (err) {
+    await close().catch(() => undefined);
+    throw err;
+  }
+}
