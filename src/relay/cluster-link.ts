@@ -31,6 +31,17 @@ export const SPLICE_PATH_PREFIX = '/internal/v1/splice/';
 /** How long opening a link to another node may take, in ms. */
 export const SPLICE_CONNECT_TIMEOUT_MS = 10_000;
 
+/**
+ * Why a link got no answer at all: `refused` when the node's host said no one listens there or
+ * could not be reached (connection refused or reset, no route: the process or machine is gone),
+ * `no_answer` when nothing came back within SPLICE_CONNECT_TIMEOUT_MS (a dead machine whose
+ * packets are dropped, or a live node too slow to answer: the caller tells the two apart).
+ */
+export type Silence = 'refused' | 'no_answer';
+
+/** Socket errors that mean nobody is there (not merely slow). */
+const NOBODY_THERE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN']);
+
 /** What the node at the far end needs to admit the link as the endpoint's socket. */
 export interface SpliceAdmission {
   readonly role: PeerRole;
@@ -133,13 +144,13 @@ export class ClusterLink {
   /**
    * Relay `endpoint` (just accepted, not yet read) to node `nodeId`. The endpoint is paused until
    * the link is open; a link that cannot be opened closes the endpoint with 1012 (the endpoint
-   * reconnects, as after a relay restart). When no answer came at all (connection refused or
-   * reset, no route, the handshake timed out), `onUnreachable` runs first: the node is presumed
-   * dead with the sockets it held, and the caller clears the store's claim that the other side is
-   * connected there, else every reconnection would be relayed to the dead node again. A node that
-   * answered (even 503 while it shuts down) is alive and clears its own sockets.
+   * reconnects, as after a relay restart). When no answer came at all (`Silence`),
+   * `onUnreachable` runs first and says whether the node is presumed dead with the sockets it
+   * held: then the caller has cleared the store's claim that the other side is connected there,
+   * else every reconnection would be relayed to the dead node again. A node that answered (even
+   * 503 while it shuts down) is alive and clears its own sockets.
    */
-  relay(endpoint: WebSocket, nodeId: string, admission: SpliceAdmission, onUnreachable?: () => Promise<void>): void {
+  relay(endpoint: WebSocket, nodeId: string, admission: SpliceAdmission, onUnreachable?: (silence: Silence) => Promise<boolean>): void {
     const { key, log, maxMessageBytes } = this.#options;
     endpoint.pause();
     const path = splicePath(admission);
@@ -151,7 +162,11 @@ export class ClusterLink {
       handshakeTimeout: SPLICE_CONNECT_TIMEOUT_MS,
     });
     const session = admission.sessionId;
-    link.on('error', (err) => log.info({ event: 'splice_link_error', session, node: nodeId, err: err.message }, 'splice link error'));
+    let silence: Silence = 'no_answer';
+    link.on('error', (err) => {
+      if (NOBODY_THERE.has(String((err as NodeJS.ErrnoException).code))) silence = 'refused';
+      log.info({ event: 'splice_link_error', session, node: nodeId, err: err.message }, 'splice link error');
+    });
     endpoint.on('error', (err) => log.info({ event: 'splice_endpoint_error', session, err: err.message }, 'endpoint socket error'));
     let answered = false;
     link.once('upgrade', () => (answered = true));
@@ -172,6 +187,7 @@ export class ClusterLink {
     link.once('close', (code, reason) => {
       const closeEndpoint = (): void => {
         if (endpoint.readyState === WebSocket.OPEN || endpoint.readyState === WebSocket.CONNECTING) {
+          endpoint.resume(); // paused until the link opened: read the answer to the close frame
           endpoint.close(link.protocol === '' && code === 1006 ? 1012 : relayableCloseCode(code), reason.toString('utf8'));
         }
       };
@@ -179,8 +195,11 @@ export class ClusterLink {
         closeEndpoint();
         return;
       }
-      log.warn({ event: 'splice_node_unreachable', session, role: admission.role, node: nodeId }, 'the node holding the other side did not answer; its socket is presumed gone');
-      onUnreachable()
+      onUnreachable(silence)
+        .then((presumedDead) => {
+          if (presumedDead) log.warn({ event: 'splice_node_unreachable', session, role: admission.role, node: nodeId, silence }, 'the node holding the other side did not answer; its socket is presumed gone');
+          else log.warn({ event: 'splice_node_slow', session, role: admission.role, node: nodeId }, 'the node holding the other side did not answer in time but is alive (it holds its lease); its socket is left as it is and the endpoint reconnects');
+        })
         .catch((err: unknown) => log.warn({ event: 'splice_node_unreachable_failed', session, err: (err as Error).message }, 'could not clear the unreachable node\'s socket from the store'))
         .finally(closeEndpoint);
     });

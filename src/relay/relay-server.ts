@@ -217,7 +217,10 @@ export class RelayServer {
       });
       app.server.on('upgrade', createUpgradeHandler({
         wss, store, broker, keys, origins, addresses, failures, refusals, metrics, log, isClosing,
-        cluster: clusterLink === undefined || clusterKey === undefined ? undefined : { link: clusterLink, verifier: new NodeRequestVerifier(clusterKey) },
+        cluster:
+          clusterLink === undefined || clusterKey === undefined || sharedLimits === undefined
+            ? undefined
+            : { link: clusterLink, verifier: new NodeRequestVerifier(clusterKey), nodeAlive: (id) => sharedLimits.leaseHeld(id) },
       }));
       try {
         await app.listen({ host: config.listen.host, port: config.listen.port });
