@@ -7,7 +7,8 @@
  *
  * `startClusterNodes` starts Redis and `count` nodes; `addNode` starts another (a node a test
  * stops or kills, say); `close` stops every node by pid (SIGKILL if still running), the client,
- * Redis, and removes the directory, and rethrows the first failure.
+ * Redis, and removes the directory, and rethrows the first failure. `splicedPair` makes a session
+ * whose two sockets sit on two nodes.
  */
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
@@ -16,9 +17,12 @@ import { createClient } from '@redis/client';
 import type { RedisClientType } from '@redis/client';
 import { startRedis } from './redis-server.js';
 import type { TestRedis } from './redis-server.js';
-import { privateTempDir, startRelay } from './relay-process.js';
-import type { StartedRelay } from './relay-process.js';
+import { createSessionViaApi, openPeer, pairViaApi, privateTempDir, startRelay } from './relay-process.js';
+import type { StartedRelay, TestPeer } from './relay-process.js';
 import { freePort } from './tcp.js';
+
+/** From a relayed client's upgrade to its node's `splice_open`, in ms. */
+const SPLICE_OPEN_TIMEOUT_MS = 10_000;
 
 export interface ClusterNodesOptions {
   /** --store-prefix of every node (one per test file keeps files from reading each other's keys). */
@@ -98,4 +102,29 @@ export async function startClusterNodes(options: ClusterNodesOptions): Promise<C
     await close().catch(() => undefined);
     throw err;
   }
+}
+
+/** A session whose sockets sit on two nodes, both told `peer_connected`. */
+export interface SplicedPair {
+  readonly sessionId: string;
+  readonly nameplate: string;
+  readonly clientKey: string;
+  readonly agent: TestPeer;
+  readonly client: TestPeer;
+}
+
+/**
+ * Agent on `holder`, client paired through `relaying`'s API and connected there, which relays it
+ * to `holder` (`splice_open` in `relaying`'s log); both told `peer_connected`.
+ */
+export async function splicedPair(holder: StartedRelay, relaying: StartedRelay): Promise<SplicedPair> {
+  const session = await createSessionViaApi(holder);
+  const agent = await openPeer(holder, 'agent', session.session_id, session.agent_key);
+  const pairing = await pairViaApi(relaying, session.nameplate);
+  const mark = relaying.logs.mark();
+  const client = await openPeer(relaying, 'client', session.session_id, pairing.client_key);
+  await relaying.logs.waitFor((r) => r.event === 'splice_open' && r.session === session.session_id, SPLICE_OPEN_TIMEOUT_MS, mark, 'splice_open on the relaying node');
+  await agent.control('peer_connected');
+  await client.control('peer_connected');
+  return { sessionId: session.session_id, nameplate: session.nameplate, clientKey: pairing.client_key, agent, client };
 }

@@ -7,19 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { signNodeRequest } from '../../../src/relay/node-auth.js';
 import { splicePath } from '../../../src/relay/cluster-link.js';
-import { startRedis } from '../../helpers/redis-server.js';
-import type { TestRedis } from '../../helpers/redis-server.js';
-import { createSessionViaApi, metric, openPeer, pairViaApi, privateTempDir, startRelay } from '../../helpers/relay-process.js';
-import type { StartedRelay, TestPeer } from '../../helpers/relay-process.js';
+import type { ClusterNodes } from '../../helpers/cluster-nodes.js';
+import { splicedPair, startClusterNodes } from '../../helpers/cluster-nodes.js';
+import { createSessionViaApi, metric, openPeer, pairViaApi } from '../../helpers/relay-process.js';
+import type { StartedRelay } from '../../helpers/relay-process.js';
 import { startFaultProxy } from '../../helpers/fault-proxy.js';
 import type { FaultProxy } from '../../helpers/fault-proxy.js';
-import { freePort } from '../../helpers/tcp.js';
 import { within } from '../../helpers/wait-until.js';
 
 const PREFIX = 'kp-splice:';
@@ -43,47 +40,20 @@ function sha256(frames: readonly Buffer[]): string {
 }
 
 describe('relay cluster: a session spliced across two nodes (two relay processes, one redis-server)', { timeout: 180_000 }, () => {
-  let redis: TestRedis | undefined;
-  let dir = '';
+  let cluster: ClusterNodes | undefined;
   let nodeA: StartedRelay | undefined;
   let nodeB: StartedRelay | undefined;
 
   before(async () => {
-    redis = await startRedis();
-    dir = await privateTempDir('kubepair-cluster-splice-');
-    const keyFile = join(dir, 'cluster-key');
-    await writeFile(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
-    const node = async (): Promise<StartedRelay> => {
-      const port = await freePort();
-      return startRelay({
-        args: ['--listen', `127.0.0.1:${port}`, '--store', redis!.url, '--store-prefix', PREFIX, '--advertise', `http://127.0.0.1:${port}`, '--cluster-key-file', keyFile, '--state-dir', join(dir, 'shared-state')],
-      });
-    };
-    nodeA = await node();
-    nodeB = await node();
+    cluster = await startClusterNodes({ prefix: PREFIX });
+    [nodeA, nodeB] = cluster.nodes;
   });
   after(async () => {
-    const stopped = await Promise.allSettled([nodeA?.dispose(), nodeB?.dispose()]);
-    await redis?.stop();
-    if (dir !== '') await rm(dir, { recursive: true, force: true });
-    for (const result of stopped) if (result.status === 'rejected') throw result.reason;
+    await cluster?.close();
   });
 
-  /** Agent on A, client paired through B's API and connected to B; both told peer_connected. */
-  async function splicedPair(): Promise<{ sessionId: string; agent: TestPeer; client: TestPeer }> {
-    const session = await createSessionViaApi(nodeA!);
-    const agent = await openPeer(nodeA!, 'agent', session.session_id, session.agent_key);
-    const pairing = await pairViaApi(nodeB!, session.nameplate);
-    const mark = nodeB!.logs.mark();
-    const client = await openPeer(nodeB!, 'client', session.session_id, pairing.client_key);
-    await nodeB!.logs.waitFor((r) => r.event === 'splice_open' && r.session === session.session_id, 10_000, mark, 'splice_open on node B');
-    await agent.control('peer_connected');
-    await client.control('peer_connected');
-    return { sessionId: session.session_id, agent, client };
-  }
-
   it('agent on node A, client on node B: a few MiB each way arrive unchanged and in order, and A\'s control frames reach the client', async () => {
-    const { sessionId, agent, client } = await splicedPair();
+    const { sessionId, agent, client } = await splicedPair(nodeA!, nodeB!);
     const established = nodeA!.logs.mark();
     agent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
     await nodeA!.logs.waitFor((r) => r.event === 'session_established' && r.session === sessionId, 10_000, established, 'session_established on node A');
@@ -106,7 +76,7 @@ describe('relay cluster: a session spliced across two nodes (two relay processes
   });
 
   it('Security: a splice link without the cluster key is refused (401) and never reaches the session', async () => {
-    const { sessionId, agent, client } = await splicedPair();
+    const { sessionId, agent, client } = await splicedPair(nodeA!, nodeB!);
     const path = splicePath({ role: 'client', sessionId, keyDigest: randomBytes(32), address: '192.0.2.1', tokenName: null });
     const status = await within(
       10_000,
@@ -138,7 +108,7 @@ describe('relay cluster: a session spliced across two nodes (two relay processes
   });
 
   it('a slow client on node B: neither node queues without bound (both pause their sender), and every byte arrives once it reads again', async () => {
-    const { agent, client } = await splicedPair();
+    const { agent, client } = await splicedPair(nodeA!, nodeB!);
     const pausesBefore = await Promise.all([nodeA!, nodeB!].map(async (node) => (await metric(node, 'kubepair_relay_backpressure_pauses_total')) ?? 0));
     client.ws.pause();
     const sent = Array.from({ length: 512 }, () => randomBytes(FRAME_BYTES)); // 32 MiB
@@ -161,7 +131,7 @@ describe('relay cluster: a session spliced across two nodes (two relay processes
 
   // Last: it stops node B.
   it('node B shutting down (SIGTERM) closes the client it relays with 4503 (resume elsewhere), and node A suspends the client rather than ending the session', async () => {
-    const { sessionId, agent, client } = await splicedPair();
+    const { sessionId, agent, client } = await splicedPair(nodeA!, nodeB!);
     const established = nodeA!.logs.mark();
     agent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
     await nodeA!.logs.waitFor((r) => r.event === 'session_established' && r.session === sessionId, 10_000, established, 'session_established on node A');
@@ -176,34 +146,19 @@ describe('relay cluster: a session spliced across two nodes (two relay processes
 });
 
 describe('relay cluster: the node relaying a socket watches that endpoint\'s liveness (two relay processes, one redis-server)', { timeout: 120_000 }, () => {
-  let redis: TestRedis | undefined;
-  let dir = '';
+  let cluster: ClusterNodes | undefined;
   let nodeA: StartedRelay | undefined;
   let nodeB: StartedRelay | undefined;
   let proxy: FaultProxy | undefined;
 
   before(async () => {
-    redis = await startRedis();
-    dir = await privateTempDir('kubepair-cluster-liveness-');
-    const keyFile = join(dir, 'cluster-key');
-    await writeFile(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
-    const node = async (): Promise<StartedRelay> => {
-      const port = await freePort();
-      return startRelay({
-        args: ['--listen', `127.0.0.1:${port}`, '--store', redis!.url, '--store-prefix', 'kp-liveness:', '--advertise', `http://127.0.0.1:${port}`, '--cluster-key-file', keyFile, '--state-dir', join(dir, 'shared-state'),
-          '--ping-interval', '500ms', '--peer-timeout', '3s'],
-      });
-    };
-    nodeA = await node();
-    nodeB = await node();
-    proxy = await startFaultProxy({ port: nodeB.port });
+    cluster = await startClusterNodes({ prefix: 'kp-liveness:', args: ['--ping-interval', '500ms', '--peer-timeout', '3s'] });
+    [nodeA, nodeB] = cluster.nodes;
+    proxy = await startFaultProxy({ port: nodeB!.port });
   });
   after(async () => {
     await proxy?.close();
-    const stopped = await Promise.allSettled([nodeA?.dispose(), nodeB?.dispose()]);
-    await redis?.stop();
-    if (dir !== '') await rm(dir, { recursive: true, force: true });
-    for (const result of stopped) if (result.status === 'rejected') throw result.reason;
+    await cluster?.close();
   });
 
   it('a client relayed by node B goes silent (its carrier black-holed): node B cuts it, and node A suspends the client and tells the agent; node B counts it as an open socket meanwhile', async () => {
