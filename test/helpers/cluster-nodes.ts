@@ -8,11 +8,13 @@
  * `startClusterNodes` starts Redis and `count` nodes; `addNode` starts another (a node a test
  * stops or kills, say); `close` stops every node by pid (SIGKILL if still running), the client,
  * Redis, and removes the directory, and rethrows the first failure. `splicedPair` makes a session
- * whose two sockets sit on two nodes.
+ * whose two sockets sit on two nodes; `clusterNodesInSuite` starts and closes the nodes with a
+ * test suite.
  */
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { createClient } from '@redis/client';
 import type { RedisClientType } from '@redis/client';
 import { startRedis } from './redis-server.js';
@@ -127,4 +129,46 @@ export async function splicedPair(holder: StartedRelay, relaying: StartedRelay):
   await agent.control('peer_connected');
   await client.control('peer_connected');
   return { sessionId: session.session_id, nameplate: session.nameplate, clientKey: pairing.client_key, agent, client };
+}
+
+/** The nodes of a suite (clusterNodesInSuite), readable once its `before` has run. */
+export interface SuiteClusterNodes {
+  readonly cluster: ClusterNodes;
+  /** The first and the second node started. */
+  readonly a: StartedRelay;
+  readonly b: StartedRelay;
+}
+
+/**
+ * Start cluster nodes in the calling suite's `before` and close them in its `after` (call it in
+ * a `describe` body).
+ */
+export function clusterNodesInSuite(options: ClusterNodesOptions): SuiteClusterNodes {
+  let started: ClusterNodes | undefined;
+  before(async () => {
+    started = await startClusterNodes(options);
+  });
+  after(async () => {
+    await started?.close();
+  });
+  const cluster = (): ClusterNodes => {
+    if (started === undefined) throw new Error('the cluster nodes start in the suite\'s before()');
+    return started;
+  };
+  const node = (index: number): StartedRelay => {
+    const found = cluster().nodes[index];
+    if (found === undefined) throw new Error(`no node ${index + 1} started`);
+    return found;
+  };
+  return {
+    get cluster() {
+      return cluster();
+    },
+    get a() {
+      return node(0);
+    },
+    get b() {
+      return node(1);
+    },
+  };
 }

@@ -15,10 +15,9 @@
  * per test, since each test stops it.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { ClusterNodes } from '../../helpers/cluster-nodes.js';
-import { startClusterNodes } from '../../helpers/cluster-nodes.js';
-import { createSessionViaApi, openPeer, pairViaApi } from '../../helpers/relay-process.js';
+import { after, describe, it } from 'node:test';
+import { clusterNodesInSuite, splicedPair } from '../../helpers/cluster-nodes.js';
+import { createSessionViaApi, openPeer } from '../../helpers/relay-process.js';
 import type { StartedRelay, TestPeer } from '../../helpers/relay-process.js';
 import { within } from '../../helpers/wait-until.js';
 
@@ -28,37 +27,24 @@ const LONG_GRACE = '10m';
 const ANSWER_MS = 10_000;
 
 describe('relay cluster: a node that relays sockets shutting down (real relay processes, one redis-server)', { timeout: 180_000 }, () => {
-  let cluster: ClusterNodes;
+  const nodes = clusterNodesInSuite({ prefix: 'kp-shutdown:', count: 1 });
   const peers: TestPeer[] = [];
-
-  before(async () => {
-    cluster = await startClusterNodes({ prefix: 'kp-shutdown:', count: 1 });
-  });
-  after(async () => {
+  after(() => {
     for (const peer of peers) peer.ws.terminate();
-    await cluster?.close();
   });
 
-  const nodeA = (): StartedRelay => cluster.nodes[0]!;
+  const nodeA = (): StartedRelay => nodes.a;
 
   /** A fresh node B; a session whose agent is on A and whose client is relayed by B to A; and a pairing session of B's own. */
   async function relayedThroughB(): Promise<{ nodeB: StartedRelay; sessionId: string; clientKey: string; agent: TestPeer; client: TestPeer; own: TestPeer }> {
-    const nodeB = await cluster.addNode(['--shutdown-grace', LONG_GRACE]);
-    const session = await createSessionViaApi(nodeA());
-    const agent = await openPeer(nodeA(), 'agent', session.session_id, session.agent_key);
-    peers.push(agent);
-    const pairing = await pairViaApi(nodeB, session.nameplate);
-    const mark = nodeB.logs.mark();
-    const client = await openPeer(nodeB, 'client', session.session_id, pairing.client_key);
-    peers.push(client);
-    await nodeB.logs.waitFor((r) => r.event === 'splice_open' && r.session === session.session_id, ANSWER_MS, mark, 'splice_open on node B');
-    await agent.control('peer_connected');
-    await client.control('peer_connected');
+    const nodeB = await nodes.cluster.addNode(['--shutdown-grace', LONG_GRACE]);
+    const { sessionId, clientKey, agent, client } = await splicedPair(nodeA(), nodeB);
+    peers.push(agent, client);
     // A socket of B's own keeps B's shutdown going for its grace.
     const ownSession = await createSessionViaApi(nodeB);
     const own = await openPeer(nodeB, 'agent', ownSession.session_id, ownSession.agent_key);
     peers.push(own);
-    return { nodeB, sessionId: session.session_id, clientKey: pairing.client_key, agent, client, own };
+    return { nodeB, sessionId, clientKey, agent, client, own };
   }
 
   it('a pairing session relayed through the stopping node is told expiring at once, like a local socket, and kept until it leaves', async () => {

@@ -19,12 +19,11 @@
  * continued by its pid and killed at the end.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { RELAY_CONNECTION_LEASE_MS } from '../../../src/limits.js';
 import { SPLICE_CONNECT_TIMEOUT_MS } from '../../../src/relay/cluster-link.js';
-import type { ClusterNodes } from '../../helpers/cluster-nodes.js';
-import { startClusterNodes } from '../../helpers/cluster-nodes.js';
-import { createSessionViaApi, openPeer, pairViaApi } from '../../helpers/relay-process.js';
+import { clusterNodesInSuite, splicedPair } from '../../helpers/cluster-nodes.js';
+import { openPeer } from '../../helpers/relay-process.js';
 import type { StartedRelay, TestPeer } from '../../helpers/relay-process.js';
 import { waitUntilAsync } from '../../helpers/wait-until.js';
 
@@ -33,49 +32,36 @@ const AFTER_TIMEOUT_MS = SPLICE_CONNECT_TIMEOUT_MS + 20_000;
 const ANSWER_MS = 10_000;
 
 describe('relay cluster: a node that does not answer a link in time (two relay processes, one redis-server)', { timeout: 240_000 }, () => {
-  let cluster: ClusterNodes;
+  const nodes = clusterNodesInSuite({ prefix: 'kp-slow-node:' });
   const peers: TestPeer[] = [];
-  let stopped = false;
-
-  before(async () => {
-    cluster = await startClusterNodes({ prefix: 'kp-slow-node:' });
-  });
-  after(async () => {
-    if (stopped) cluster?.nodes[1]?.child.kill('SIGCONT');
+  after(() => {
+    // The nodes are killed by pid (a stopped process too).
     for (const peer of peers) peer.ws.terminate();
-    await cluster?.close();
   });
 
-  const nodeA = (): StartedRelay => cluster.nodes[0]!;
-  const nodeB = (): StartedRelay => cluster.nodes[1]!;
+  const nodeA = (): StartedRelay => nodes.a;
+  const nodeB = (): StartedRelay => nodes.b;
 
   function stopB(): void {
     nodeB().child.kill('SIGSTOP');
-    stopped = true;
   }
   function continueB(): void {
     nodeB().child.kill('SIGCONT');
-    stopped = false;
   }
 
   /** Is the agent of session `id` connected, as the store says? */
-  const agentConnected = async (id: string): Promise<boolean> => (await cluster.store.hGet(`${cluster.prefix}s:${id}`, 'ca')) === '1';
+  const agentConnected = async (id: string): Promise<boolean> => (await nodes.cluster.store.hGet(`${nodes.cluster.prefix}s:${id}`, 'ca')) === '1';
 
   /** An established session (resume window 60 s) whose agent is on B and whose client has just dropped (suspended). */
   async function agentOnBClientAway(): Promise<{ sessionId: string; clientKey: string; agent: TestPeer }> {
-    const session = await createSessionViaApi(nodeA());
-    const agent = await openPeer(nodeB(), 'agent', session.session_id, session.agent_key);
-    peers.push(agent);
-    const pairing = await pairViaApi(nodeA(), session.nameplate);
-    const client = await openPeer(nodeA(), 'client', session.session_id, pairing.client_key);
-    peers.push(client);
-    await Promise.all([agent.control('peer_connected'), client.control('peer_connected')]);
+    const { sessionId, clientKey, agent, client } = await splicedPair(nodeB(), nodeA());
+    peers.push(agent, client);
     const established = nodeB().logs.mark();
     agent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
-    await nodeB().logs.waitFor((r) => r.event === 'resume_window' && r.session === session.session_id, ANSWER_MS, established, 'the resume window on node B');
+    await nodeB().logs.waitFor((r) => r.event === 'resume_window' && r.session === sessionId, ANSWER_MS, established, 'the resume window on node B');
     client.ws.terminate();
     await agent.control('peer_suspended', 1, ANSWER_MS);
-    return { sessionId: session.session_id, clientKey: pairing.client_key, agent };
+    return { sessionId, clientKey, agent };
   }
 
   it('while the silent node holds its lease it is slow, not dead: its socket is left in the store, and the session resumes through it once it answers again', async () => {
@@ -101,8 +87,8 @@ describe('relay cluster: a node that does not answer a link in time (two relay p
     const { sessionId, clientKey } = await agentOnBClientAway();
     stopB();
     const leaseEnded = async (): Promise<boolean> => {
-      const [seconds, micros] = (await cluster.store.sendCommand<string[]>(['TIME'])).map(Number);
-      const ends = await cluster.store.zScore(`${cluster.prefix}cn:nodes`, cluster.advertised(nodeB()));
+      const [seconds, micros] = (await nodes.cluster.store.sendCommand<string[]>(['TIME'])).map(Number);
+      const ends = await nodes.cluster.store.zScore(`${nodes.cluster.prefix}cn:nodes`, nodes.cluster.advertised(nodeB()));
       return ends === null || ends <= seconds! * 1000 + Math.floor(micros! / 1000);
     };
     await waitUntilAsync(leaseEnded, RELAY_CONNECTION_LEASE_MS + 20_000, 'node B\'s lease to end', 500);
@@ -119,6 +105,5 @@ describe('relay cluster: a node that does not answer a link in time (two relay p
     peers.push(back);
     await back.control('peer_suspended', 1, ANSWER_MS);
     await nodeB().stop('SIGKILL', ANSWER_MS);
-    stopped = false;
   });
 });
