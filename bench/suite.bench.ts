@@ -3,16 +3,22 @@
  * `ssh -N -L`, in one run on one machine, loopback only. Workloads (bench/workloads/): bulk,
  * latency, concurrency, head-of-line, pairing, relay sessions, kubectl; and for durable
  * sessions (issue 12) resume (time to flow again after a cut or a relay restart) and
- * resume-bulk (the acknowledgement bookkeeping's cost). Each figure is the median of 5 counted
- * runs (after a warm-up round) with min and max; paths are interleaved.
+ * resume-bulk (the acknowledgement bookkeeping's cost); for the relay cluster (issue 13) cluster
+ * (sessions per second on one node vs three, remote vs local splices, memory per idle session per
+ * node). Each figure is the median of 5 counted runs (after a warm-up round) with min and max;
+ * paths are interleaved.
  *
  * Writes bench/results/<date>.json and bench/results/latest.json (headline numbers at the top
- * level), docs/performance-suite.svg, and the `bench:suite` section of docs/performance.md.
- * Partial runs (see --help) print their results and write nothing unless asked to.
- * What cannot run (no sshd, no kubectl) is skipped and said so, in the output and the report.
+ * level), docs/performance-suite.svg, the `bench:suite` section of docs/performance.md and the
+ * sections of workloads that have their own (`bench:cluster`). Partial runs (see --help) print
+ * their results and write nothing unless asked to; with --write, a partial run's numbers are
+ * merged into latest.json (suite-report.ts mergePublished), its own results go to
+ * bench/results/partial/, and only the sections of its own workloads are rewritten.
+ * What cannot run (no sshd, no kubectl, no redis-server or haproxy) is skipped and said so, in the
+ * output and the report.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, platform, release } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import type { E2EStack } from '../test/helpers/e2e-stack.js';
@@ -31,7 +37,7 @@ import { SSH_CIPHER_AES_GCM, SSH_CIPHER_DEFAULT, findSshTools, startSshServer, s
 import type { SuiteOptions, WorkloadName } from './lib/suite-options.js';
 import { USAGE, UsageError, parseSuiteOptions } from './lib/suite-options.js';
 import type { MachineInfo, SuiteResults } from './lib/suite-report.js';
-import { chartSpec, evaluateGoals, renderMarkdown } from './lib/suite-report.js';
+import { chartSpec, evaluateGoals, mergePublished, renderMarkdown, renderSection } from './lib/suite-report.js';
 import { renderChart } from './lib/svg-chart.js';
 import type { TargetPorts, Tunnel } from './lib/tunnel.js';
 import { directTunnel } from './lib/tunnel.js';
@@ -45,6 +51,9 @@ import { runPairing } from './workloads/pairing.js';
 import { runRelaySessions } from './workloads/relay-sessions.js';
 import { RELAY_START_TIMEOUT_MS, runResumeLatency } from './workloads/resume-latency.js';
 import { runAckCost } from './workloads/ack-cost.js';
+import { runCluster } from './workloads/cluster.js';
+import type { RelaySetup } from './lib/relay-setups.js';
+import { startClusterSetup, startSingleRelay } from './lib/relay-setups.js';
 import type { Measurement, Skip, WorkloadContext, WorkloadResult } from './workloads/workload.js';
 
 const CHART_FILE = 'docs/performance-suite.svg';
@@ -124,6 +133,12 @@ async function main(options: SuiteOptions): Promise<number> {
   }
   const kubectlVersion = toolVersion(KUBECTL, ['version', '--client'], /Client Version: (\S+)/);
   if (wants('kubectl') && kubectlVersion === null) skipped.push({ what: 'kubectl workload', why: `${KUBECTL} not found or not runnable; apt-get install kubernetes-client` });
+  const redisVersion = toolVersion('redis-server', ['--version'], /v=(\S+)/);
+  const haproxyVersion = toolVersion('haproxy', ['-v'], /version (\S+)/);
+  const clusterMissing = [redisVersion === null ? 'redis-server' : undefined, haproxyVersion === null ? 'haproxy' : undefined].filter((name) => name !== undefined);
+  if (wants('cluster') && clusterMissing.length > 0) {
+    skipped.push({ what: 'cluster workload', why: `${clusterMissing.join(' and ')} not found or not runnable; apt-get install redis-server haproxy (/usr/sbin on PATH)` });
+  }
   for (const skip of skipped) log(`SKIPPING ${skip.what}: ${skip.why}`);
 
   const machine = describeMachine(sshTools, kubectlVersion);
@@ -142,7 +157,7 @@ async function main(options: SuiteOptions): Promise<number> {
   try {
     const targets = await startTargets();
     resources.add(async () => void (await targets.process.stop('SIGTERM', 3000)));
-    const needsStack = options.workloads.some((name) => name !== 'relay' && name !== 'resume-bulk');
+    const needsStack = options.workloads.some((name) => name !== 'relay' && name !== 'resume-bulk' && name !== 'cluster');
     let stack: E2EStack | undefined;
     if (needsStack) {
       if (options.profileDir !== undefined) await mkdir(options.profileDir, { recursive: true });
@@ -239,16 +254,30 @@ async function main(options: SuiteOptions): Promise<number> {
         await relay.dispose();
       }
     });
+    if (clusterMissing.length === 0) {
+      await runWorkload('cluster', async () => {
+        log(`cluster: redis-server ${redisVersion}, HAProxy ${haproxyVersion}`);
+        const setups: RelaySetup[] = [];
+        try {
+          setups.push(await startSingleRelay(), await startClusterSetup(1), await startClusterSetup(3));
+          return await runCluster(context, setups);
+        } finally {
+          for (const setup of setups.reverse()) await setup.close().catch((err: unknown) => log(`clean-up failed: ${(err as Error).message}`));
+        }
+      });
+    }
   } finally {
     await resources.closeAll();
   }
 
   const measurements: Measurement[] = results.flatMap((result) => result.measurements);
+  const tableResults = results.filter((result) => result.section === undefined);
   const headline: Record<string, number | null> = Object.assign({}, ...results.map((result) => result.headline)) as Record<string, number | null>;
   for (const result of results) {
     skipped.push(...result.skipped);
     notes.push(...result.notes);
   }
+  const tableNotes = tableResults.flatMap((result) => result.notes);
   const date = new Date().toISOString();
   const suite: SuiteResults = {
     schema: 'kubepair-bench/1',
@@ -266,15 +295,32 @@ async function main(options: SuiteOptions): Promise<number> {
   };
   // Headline numbers also at the top level (issue 6: latest.json has them as top-level keys).
   const json = `${JSON.stringify({ ...headline, ...suite }, null, 2)}\n`;
-  process.stdout.write(renderMarkdown(suite, CHART_FILE.replace('docs/', '')) + '\n');
+  // The suite's table leaves out the workloads with their own section.
+  const tableSuite: SuiteResults = { ...suite, measurements: tableResults.flatMap((result) => result.measurements), notes: tableNotes };
+  const sections = results.flatMap((result) => (result.section === undefined ? [] : [{ name: result.section.name, title: result.section.title, markdown: renderSection(suite, result.section.name, result.measurements, result.notes, result.section.pathLabels) }]));
+  if (tableSuite.measurements.length > 0) process.stdout.write(renderMarkdown(tableSuite, CHART_FILE.replace('docs/', '')) + '\n');
+  for (const section of sections) process.stdout.write(`\n## ${section.title}\n\n${section.markdown}\n`);
   if (options.jsonPath !== undefined) await writeAtomically(options.jsonPath, json);
-  if (options.write && !failed) {
+  if (options.write && !failed && !options.partial) {
     const dated = repoPath(`bench/results/${date.slice(0, 10)}.json`);
     await writeAtomically(dated, json);
     await writeAtomically(repoPath('bench/results/latest.json'), json);
-    await writeAtomically(repoPath(CHART_FILE), renderChart(chartSpec(suite)));
-    const doc = await updatePerformanceSection('suite', renderMarkdown(suite, relative(repoPath('docs'), repoPath(CHART_FILE))));
+    await writeAtomically(repoPath(CHART_FILE), renderChart(chartSpec(tableSuite)));
+    const doc = await updatePerformanceSection('suite', renderMarkdown(tableSuite, relative(repoPath('docs'), repoPath(CHART_FILE))));
+    for (const section of sections) await updatePerformanceSection(section.name, section.markdown);
     log(`wrote ${relative(repoPath('.'), dated)}, bench/results/latest.json, ${CHART_FILE}, ${relative(repoPath('.'), doc)}`);
+  } else if (options.write && !failed) {
+    const own = repoPath(`bench/results/partial/${date.slice(0, 10)}-${options.workloads.join('-')}.json`);
+    await writeAtomically(own, json);
+    const latest = repoPath('bench/results/latest.json');
+    const previous = await readFile(latest, 'utf8').then((text) => JSON.parse(text) as Record<string, unknown>, (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined;
+      throw err;
+    });
+    await writeAtomically(latest, `${JSON.stringify(mergePublished(previous, suite, options.workloads), null, 2)}\n`);
+    for (const section of sections) await updatePerformanceSection(section.name, section.markdown);
+    log(`partial run: wrote ${relative(repoPath('.'), own)}, merged its numbers into bench/results/latest.json` +
+      `${sections.length > 0 ? `, rewrote the ${sections.map((section) => section.name).join(', ')} section of docs/performance.md` : ''}; the suite table and chart were left as they were`);
   } else if (options.write) {
     log('a workload failed: bench/results and docs/performance.md were left as they were');
   } else {

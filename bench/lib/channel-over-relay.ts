@@ -3,7 +3,8 @@
  * the way `share` and `connect` pair (docs/design.md §4): create a session, open both relay
  * sockets, run the handshake over them. The bookkeeping benchmark (workloads/ack-cost.ts) moves
  * bytes from the agent's `mux` to the client's on such a pair, with the channel options under
- * test (acknowledgement schedule, `resumable`). Loopback only; every wait is bounded.
+ * test (acknowledgement schedule, `resumable`); the cluster benchmark (workloads/cluster.ts) pairs
+ * many of them, choosing which relay node each side reaches. Loopback only; every wait is bounded.
  */
 import type { SecureChannel, SecureChannelOptions } from '../../src/channel/index.js';
 import { openSecureChannel } from '../../src/channel/index.js';
@@ -15,20 +16,25 @@ const PAIRING_TIMEOUT_MS = 20_000;
 const CODE_SECRET = '73150286';
 
 export interface RelayForBench {
+  /** Where the agent creates the session and opens its socket. */
   readonly url: string;
+  /** Where the client pairs and opens its socket (default `url`): another node of a cluster. */
+  readonly clientUrl?: string;
   readonly tokens: { readonly agent: string; readonly client: string };
 }
 
 export interface ChannelPairOverRelay {
+  readonly sessionId: string;
   readonly agent: SecureChannel;
   readonly client: SecureChannel;
+  /** Close both channels and their relay sockets. */
   close(): void;
 }
 
 /** Pair an agent and a client channel through `relay`, each with `channel` as its options. */
 export async function pairOverRelay(relay: RelayForBench, channel: SecureChannelOptions): Promise<ChannelPairOverRelay> {
   const agentEndpoint = { url: relay.url, token: relay.tokens.agent };
-  const clientEndpoint = { url: relay.url, token: relay.tokens.client };
+  const clientEndpoint = { url: relay.clientUrl ?? relay.url, token: relay.tokens.client };
   const session = await createSession(agentEndpoint);
   const sockets: RelaySocket[] = [];
   try {
@@ -52,11 +58,13 @@ export async function pairOverRelay(relay: RelayForBench, channel: SecureChannel
     );
     agentSocket.sendEstablished(channel.resumable === true ? 60 : 0);
     return {
+      sessionId: session.sessionId,
       agent,
       client,
       close() {
         agent.close();
         client.close();
+        for (const socket of sockets) socket.close();
       },
     };
   } catch (err) {

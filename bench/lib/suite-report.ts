@@ -61,6 +61,8 @@ export const GOALS: ReadonlyArray<Omit<GoalResult, 'measured' | 'met'>> = [
   { goal: 'bytes flow again after a relay restart (SIGKILL), p50', key: 'resume_to_first_byte_relay_restart_ms_p50', target: 1000, comparison: '<=', unit: 'ms' },
   { goal: 'bytes flow again after a relay restart (SIGKILL), p90', key: 'resume_to_first_byte_relay_restart_ms_p90', target: 1000, comparison: '<=', unit: 'ms' },
   { goal: 'bulk: resumption bookkeeping vs cheapest ACK setting (throughput ratio)', key: 'bulk_resume_overhead_ratio', target: 1.05, comparison: '<=', unit: '×' },
+  // Issue 15 (measured by the cluster workload, issue 13): one node, memory store, CPace endpoints.
+  { goal: 'relay RSS per idle paired session (after full GC)', key: 'relay_idle_session_kib', target: 16, comparison: '<=', unit: 'KiB' },
 ];
 
 export function evaluateGoals(headline: Readonly<Record<string, number | null>>): GoalResult[] {
@@ -175,4 +177,94 @@ export function chartSpec(results: SuiteResults): ChartSpec {
     subtitle: `${results.date.slice(0, 10)}, ${results.machine.cpu} (${results.machine.cores} cores), median of ${results.runs} runs; lines: min to max`,
     panels,
   };
+}
+
+/**
+ * The Markdown of a workload's own section of docs/performance.md (WorkloadResult.section): the
+ * run's circumstances, then the measurements in tables, each cell median (min–max), then the
+ * workload's notes. A measurement joins the table above it when they share a path (its columns
+ * become the union, in the order of `pathLabels`); one with no path in common starts a new table.
+ */
+export function renderSection(
+  results: Pick<SuiteResults, 'date' | 'machine' | 'load_average' | 'runs'>,
+  workload: string,
+  measurements: readonly Measurement[],
+  notes: readonly string[],
+  pathLabels: Readonly<Record<string, string>>,
+): string {
+  const order = Object.keys(pathLabels);
+  const rank = (path: string): number => (order.includes(path) ? order.indexOf(path) : order.length);
+  const groups: Array<{ paths: string[]; rows: Measurement[] }> = [];
+  for (const m of measurements) {
+    const paths = Object.keys(m.byTunnel);
+    if (paths.length === 0) continue;
+    const last = groups[groups.length - 1];
+    if (last !== undefined && paths.some((path) => last.paths.includes(path))) {
+      last.paths = [...new Set([...last.paths, ...paths])];
+      last.rows.push(m);
+    } else {
+      groups.push({ paths, rows: [m] });
+    }
+  }
+  const tables = groups.map(({ paths: unordered, rows }) => {
+    const paths = [...unordered].sort((a, b) => rank(a) - rank(b));
+    const header = ['measurement', 'unit', ...paths.map((path) => pathLabels[path] ?? path)];
+    return [
+      `| ${header.join(' | ')} |`,
+      `| ${header.map((_, i) => (i < 2 ? '---' : '---:')).join(' | ')} |`,
+      ...rows.map((m) => `| ${[m.label, `${m.unit} ${m.better === 'higher' ? '↑' : '↓'}`, ...paths.map((path) => cell(m, path))].join(' | ')} |`),
+    ].join('\n');
+  });
+  const load = results.load_average;
+  const atStart = load.per_workload[workload];
+  return [
+    `Measured ${results.date.slice(0, 10)} on ${results.machine.cpu} (${results.machine.cores} cores), ${results.machine.os}, Node ${results.machine.node}; ` +
+      `up to ${results.runs} counted runs per figure, paths interleaved. 1-minute load average when the workload started: ` +
+      `${atStart === undefined ? 'not recorded' : formatNumber(atStart, 2)} (other work shares this machine's cores).`,
+    '',
+    'Each cell: median (min–max) of the runs. ↑ higher is better, ↓ lower is better.',
+    '',
+    tables.join('\n\n'),
+    ...(notes.length > 0 ? ['', ...notes.map((note) => `* ${note}`)] : []),
+    '',
+    'Raw numbers, every sample and the headline keys: `bench/results/latest.json`.',
+  ].join('\n');
+}
+
+/** A partial run published into the results of the last full run (bench/results/latest.json). */
+export interface PartialUpdate {
+  readonly date: string;
+  readonly workloads: readonly string[];
+  readonly runs: number;
+  readonly duration_s: number;
+  readonly load_average: SuiteResults['load_average'];
+  readonly skipped: readonly Skip[];
+  readonly notes: readonly string[];
+}
+
+type Published = Record<string, unknown> & { headline?: Record<string, number | null>; measurements?: Measurement[]; updates?: PartialUpdate[] };
+
+/**
+ * latest.json after a partial run with --write: the last full run's results with this run's
+ * headline numbers (top level and `headline`) and measurements (by id) put in or replaced, the
+ * goals evaluated again, and an entry in `updates` saying what was measured when. The full
+ * run's date, machine, skips and notes stay as they were: they describe that run. Without
+ * earlier results the partial run's own results are published as they are.
+ */
+export function mergePublished(previous: Published | undefined, partial: SuiteResults, workloads: readonly string[]): Record<string, unknown> {
+  if (previous === undefined || previous['schema'] !== partial.schema) return { ...partial.headline, ...partial };
+  const headline = { ...(previous.headline ?? {}), ...partial.headline };
+  const replaced = new Set(partial.measurements.map((m) => m.id));
+  const measurements = [...(previous.measurements ?? []).filter((m) => !replaced.has(m.id)), ...partial.measurements];
+  const update: PartialUpdate = {
+    date: partial.date,
+    workloads,
+    runs: partial.runs,
+    duration_s: partial.duration_s,
+    load_average: partial.load_average,
+    skipped: partial.skipped,
+    notes: partial.notes,
+  };
+  const rest = Object.fromEntries(Object.entries(previous).filter(([key]) => !(key in headline)));
+  return { ...headline, ...rest, headline, goals: evaluateGoals(headline), measurements, updates: [...(previous.updates ?? []), update] };
 }

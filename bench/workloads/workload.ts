@@ -38,6 +38,11 @@ export interface WorkloadResult {
   readonly skipped: readonly Skip[];
   /** Extra lines for the report (how it was measured, caveats). */
   readonly notes: readonly string[];
+  /**
+   * The docs/performance.md section (between `bench:NAME` markers) that shows this workload's
+   * measurements and notes, instead of the suite's table: its name and the paths' labels.
+   */
+  readonly section?: { readonly name: string; readonly title: string; readonly pathLabels: Readonly<Record<string, string>> };
 }
 
 export interface WorkloadContext {

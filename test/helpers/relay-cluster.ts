@@ -1,10 +1,11 @@
 /**
- * A relay cluster as real processes for end-to-end tests (docs/design.md §8.2, docs/operations.md
- * "Relay cluster"): one real redis-server (redis-server.ts), NODE_COUNT `kubepair relay` processes
- * sharing it (`--store redis://`, `--advertise`, `--cluster-key-file`, one tokens file, one state
- * directory so they share the relay secret, one audit log each), HAProxy in front of them in
- * round-robin mode (haproxy.ts), the fixture API server, and `kubepair share` / `kubepair connect`
- * processes given HAProxy's URL, each with a private HOME and XDG directories.
+ * A relay cluster as real processes for end-to-end tests and the cluster benchmark (docs/design.md
+ * §8.2, docs/operations.md "Relay cluster"): one real redis-server (redis-server.ts), NODE_COUNT
+ * (or `nodeCount`) `kubepair relay` processes sharing it (`--store redis://`, `--advertise`,
+ * `--cluster-key-file`, one tokens file, one state directory so they share the relay secret, one
+ * audit log each), HAProxy in front of them in round-robin mode (haproxy.ts), the fixture API
+ * server, and `kubepair share` / `kubepair connect` processes given HAProxy's URL, each with a
+ * private HOME and XDG directories.
  *
  * Nodes log JSON at `info` to stdout; `events(node)` parses every line each node's processes
  * wrote so far (a restarted node's earlier processes included), so a test can tell which node a
@@ -89,7 +90,7 @@ export interface RelayCluster {
 
 export interface RelayClusterOptions {
   readonly api?: KubeApiServerOptions;
-  /** Extra flags for every node. */
+  /** Extra flags for every node (after the helper's own: a flag given again here wins). */
   readonly relayArgs?: readonly string[];
   /**
    * The nodes' --trust-proxy (default `loopback`). `127.0.0.1` trusts HAProxy only (it connects to
@@ -97,6 +98,10 @@ export interface RelayClusterOptions {
    * as itself and cannot pass for another address by sending X-Forwarded-For.
    */
   readonly trustProxy?: string;
+  /** Node.js flags for every node's process, before the CLI (the benchmark's `--expose-gc`). */
+  readonly nodeArgs?: readonly string[];
+  /** How many relay nodes behind HAProxy (default NODE_COUNT). */
+  readonly nodeCount?: number;
 }
 
 interface NodeState {
@@ -162,13 +167,13 @@ async function startCluster(started: Started, options: RelayClusterOptions): Pro
   started.redis = redis;
   const stateDir = join(state, 'relay-state');
 
-  const nodes: NodeState[] = Array.from({ length: NODE_COUNT }, (_, i) => ({ name: `n${i + 1}`, port: 0, process: undefined, earlier: [], auditLog: join(state, `relay-audit-n${i + 1}.jsonl`) }));
+  const nodes: NodeState[] = Array.from({ length: options.nodeCount ?? NODE_COUNT }, (_, i) => ({ name: `n${i + 1}`, port: 0, process: undefined, earlier: [], auditLog: join(state, `relay-audit-n${i + 1}.jsonl`) }));
   /** Start node `node` on its port; false when the port was taken (first start only tries again). */
   const launch = async (node: NodeState): Promise<'listening' | 'port taken'> => {
     const url = `http://127.0.0.1:${node.port}`;
     const child = startProcess(
       process.execPath,
-      [CLI_PATH, 'relay', '--listen', `127.0.0.1:${node.port}`, '--tokens-file', tokensFile, '--audit-log', node.auditLog, '--state-dir', stateDir, '--log-level', 'info',
+      [...(options.nodeArgs ?? []), CLI_PATH, 'relay', '--listen', `127.0.0.1:${node.port}`, '--tokens-file', tokensFile, '--audit-log', node.auditLog, '--state-dir', stateDir, '--log-level', 'info',
         '--store', redis.url, '--store-prefix', STORE_PREFIX, '--advertise', url, '--cluster-key-file', keyFile,
         // HAProxy adds X-Forwarded-For; the real client address counts in the per-address limits.
         '--trust-proxy', options.trustProxy ?? 'loopback',

@@ -124,6 +124,8 @@ export interface StartedRelay {
 
 export interface StartRelayOptions {
   readonly args?: readonly string[];
+  /** Node.js flags before the CLI (the benchmarks' `--expose-gc`, `--import`). */
+  readonly nodeArgs?: readonly string[];
   /** Use --auth none instead of a tokens file. */
   readonly anonymous?: boolean;
   readonly env?: NodeJS.ProcessEnv;
@@ -158,6 +160,7 @@ export async function startRelay(options: StartRelayOptions = {}): Promise<Start
     }
   }
   const args = [
+    ...(options.nodeArgs ?? []),
     CLI,
     'relay',
     '--listen',
