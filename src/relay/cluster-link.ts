@@ -22,6 +22,7 @@ import { WebSocket } from '../ws-runtime.js';
 import type { RawData } from 'ws';
 import { WS_SUBPROTOCOL } from '../version.js';
 import type { PeerRole } from '../protocol/relay-api.js';
+import type { RelayControlMessage } from '../protocol/relay-control.js';
 import { signNodeRequest } from './node-auth.js';
 
 /** Path prefix of the internal splice link; never under /api or /ws. */
@@ -29,6 +30,17 @@ export const SPLICE_PATH_PREFIX = '/internal/v1/splice/';
 
 /** How long opening a link to another node may take, in ms. */
 export const SPLICE_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * Why a link got no answer at all: `refused` when the node's host said no one listens there or
+ * could not be reached (connection refused or reset, no route: the process or machine is gone),
+ * `no_answer` when nothing came back within SPLICE_CONNECT_TIMEOUT_MS (a dead machine whose
+ * packets are dropped, or a live node too slow to answer: the caller tells the two apart).
+ */
+export type Silence = 'refused' | 'no_answer';
+
+/** Socket errors that mean nobody is there (not merely slow). */
+const NOBODY_THERE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN']);
 
 /** What the node at the far end needs to admit the link as the endpoint's socket. */
 export interface SpliceAdmission {
@@ -88,11 +100,20 @@ export interface ClusterLinkOptions {
   readonly onSilent?: () => void;
 }
 
+/** An endpoint relayed now: its link, and the session and side it is. */
+interface Relayed {
+  readonly link: WebSocket;
+  readonly sessionId: string;
+  readonly role: PeerRole;
+}
+
 /** Opens links to other nodes and relays an endpoint's socket over them. */
 export class ClusterLink {
   readonly #options: ClusterLinkOptions;
   /** Endpoints relayed now, with their links. */
-  readonly #relayed = new Map<WebSocket, WebSocket>();
+  readonly #relayed = new Map<WebSocket, Relayed>();
+  /** Told when no endpoint is relayed any more (drained()). */
+  #onEmpty: (() => void) | undefined;
   /** Relayed endpoints by role (they are open sockets of this node too). */
   readonly #open: Record<PeerRole, number> = { agent: 0, client: 0 };
   #queued = 0;
@@ -123,13 +144,13 @@ export class ClusterLink {
   /**
    * Relay `endpoint` (just accepted, not yet read) to node `nodeId`. The endpoint is paused until
    * the link is open; a link that cannot be opened closes the endpoint with 1012 (the endpoint
-   * reconnects, as after a relay restart). When no answer came at all (connection refused or
-   * reset, no route, the handshake timed out), `onUnreachable` runs first: the node is presumed
-   * dead with the sockets it held, and the caller clears the store's claim that the other side is
-   * connected there, else every reconnection would be relayed to the dead node again. A node that
-   * answered (even 503 while it shuts down) is alive and clears its own sockets.
+   * reconnects, as after a relay restart). When no answer came at all (`Silence`),
+   * `onUnreachable` runs first and says whether the node is presumed dead with the sockets it
+   * held: then the caller has cleared the store's claim that the other side is connected there,
+   * else every reconnection would be relayed to the dead node again. A node that answered (even
+   * 503 while it shuts down) is alive and clears its own sockets.
    */
-  relay(endpoint: WebSocket, nodeId: string, admission: SpliceAdmission, onUnreachable?: () => Promise<void>): void {
+  relay(endpoint: WebSocket, nodeId: string, admission: SpliceAdmission, onUnreachable?: (silence: Silence) => Promise<boolean>): void {
     const { key, log, maxMessageBytes } = this.#options;
     endpoint.pause();
     const path = splicePath(admission);
@@ -141,7 +162,11 @@ export class ClusterLink {
       handshakeTimeout: SPLICE_CONNECT_TIMEOUT_MS,
     });
     const session = admission.sessionId;
-    link.on('error', (err) => log.info({ event: 'splice_link_error', session, node: nodeId, err: err.message }, 'splice link error'));
+    let silence: Silence = 'no_answer';
+    link.on('error', (err) => {
+      if (NOBODY_THERE.has(String((err as NodeJS.ErrnoException).code))) silence = 'refused';
+      log.info({ event: 'splice_link_error', session, node: nodeId, err: err.message }, 'splice link error');
+    });
     endpoint.on('error', (err) => log.info({ event: 'splice_endpoint_error', session, err: err.message }, 'endpoint socket error'));
     let answered = false;
     link.once('upgrade', () => (answered = true));
@@ -162,6 +187,7 @@ export class ClusterLink {
     link.once('close', (code, reason) => {
       const closeEndpoint = (): void => {
         if (endpoint.readyState === WebSocket.OPEN || endpoint.readyState === WebSocket.CONNECTING) {
+          endpoint.resume(); // paused until the link opened: read the answer to the close frame
           endpoint.close(link.protocol === '' && code === 1006 ? 1012 : relayableCloseCode(code), reason.toString('utf8'));
         }
       };
@@ -169,18 +195,62 @@ export class ClusterLink {
         closeEndpoint();
         return;
       }
-      log.warn({ event: 'splice_node_unreachable', session, role: admission.role, node: nodeId }, 'the node holding the other side did not answer; its socket is presumed gone');
-      onUnreachable()
+      onUnreachable(silence)
+        .then((presumedDead) => {
+          if (presumedDead) log.warn({ event: 'splice_node_unreachable', session, role: admission.role, node: nodeId, silence }, 'the node holding the other side did not answer; its socket is presumed gone');
+          else log.warn({ event: 'splice_node_slow', session, role: admission.role, node: nodeId }, 'the node holding the other side did not answer in time but is alive (it holds its lease); its socket is left as it is and the endpoint reconnects');
+        })
         .catch((err: unknown) => log.warn({ event: 'splice_node_unreachable_failed', session, err: (err as Error).message }, 'could not clear the unreachable node\'s socket from the store'))
         .finally(closeEndpoint);
     });
-    this.#relayed.set(endpoint, link);
+    this.#relayed.set(endpoint, { link, sessionId: session, role: admission.role });
     this.#open[admission.role]++;
     endpoint.once('close', (code, reason) => {
       this.#relayed.delete(endpoint);
       this.#open[admission.role]--;
+      if (this.#relayed.size === 0) this.#onEmpty?.();
       if (link.readyState === WebSocket.OPEN) link.close(relayableCloseCode(code), reason.toString('utf8'));
       else link.terminate();
+    });
+  }
+
+  /**
+   * Shutdown begins (relay-server.ts): each relayed endpoint hears what a socket of this node's own
+   * session would hear, so it does not wait for the end of the grace to learn this node is going.
+   * This node holds none of these sessions; the node that holds one stays up. So an endpoint whose
+   * session survives a restart (`survives`: established, with a resume window and durable keys) is
+   * let go at once, closed with `code` (on which it resumes through another node, which relays it
+   * to the same node holding the session) and its link as a transport loss; any other endpoint is
+   * sent `notice` (`expiring` at the end of the grace: its session ends with this node's socket,
+   * as a local one's does) and kept for the grace.
+   */
+  async windDown(survives: (sessionId: string) => Promise<boolean>, notice: RelayControlMessage, code: number, reason: string): Promise<void> {
+    const verdicts = new Map<string, Promise<boolean>>();
+    for (const { sessionId } of this.#relayed.values()) if (!verdicts.has(sessionId)) verdicts.set(sessionId, survives(sessionId));
+    const text = JSON.stringify(notice);
+    await Promise.all([...this.#relayed].map(async ([endpoint, relayed]) => {
+      const survivesRestart = await verdicts.get(relayed.sessionId);
+      if (this.#relayed.get(endpoint) !== relayed) return; // it went away meanwhile
+      if (survivesRestart === true) {
+        this.#options.log.info({ event: 'splice_released', session: relayed.sessionId, role: relayed.role }, 'relay node shutting down: the relayed endpoint resumes through another node');
+        this.#cut(endpoint, relayed, code, reason);
+      } else if (endpoint.readyState === WebSocket.OPEN) {
+        endpoint.send(text);
+      }
+    }));
+  }
+
+  /** Resolves once no endpoint is relayed any more, or after `timeoutMs`. */
+  drained(timeoutMs: number): Promise<void> {
+    if (this.#relayed.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#onEmpty = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#onEmpty = done;
     });
   }
 
@@ -190,13 +260,17 @@ export class ClusterLink {
    * then suspends the side rather than ending the session.
    */
   close(code: number, reason: string): void {
-    for (const [endpoint, link] of this.#relayed) {
-      link.removeAllListeners('close');
-      if (link.readyState === WebSocket.OPEN) link.close(1001, 'relay node shutting down');
-      else link.terminate();
-      endpoint.close(code, reason);
-    }
+    for (const [endpoint, relayed] of this.#relayed) this.#cut(endpoint, relayed, code, reason);
     this.#relayed.clear();
+  }
+
+  /** Close `endpoint` with `code` and its link with 1001 (a transport loss for the far node). */
+  #cut(endpoint: WebSocket, relayed: Relayed, code: number, reason: string): void {
+    const { link } = relayed;
+    link.removeAllListeners('close');
+    if (link.readyState === WebSocket.OPEN) link.close(1001, 'relay node shutting down');
+    else link.terminate();
+    endpoint.close(code, reason);
   }
 
   /**

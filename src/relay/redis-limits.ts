@@ -114,6 +114,14 @@ for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 if #ARGV >= 3 then redis.call('PEXPIRE', KEYS[2], lease) end
 return 1`;
 
+/** 1 when node ARGV[1]'s lease (KEYS[1] the live nodes) has not ended by Redis's clock, else 0. */
+const LEASE_HELD = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ends = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if ends and tonumber(ends) > now then return 1 end
+return 0`;
+
 /** This node leaves (KEYS[1] the live nodes, KEYS[2] its counts, ARGV[1] node). */
 const CONNECTION_LEAVE = `
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -128,6 +136,7 @@ const SCRIPTS = {
   connectionRelease: CONNECTION_RELEASE,
   connectionRenew: CONNECTION_RENEW,
   connectionLeave: CONNECTION_LEAVE,
+  leaseHeld: LEASE_HELD,
 } as const;
 type ScriptName = keyof typeof SCRIPTS;
 
@@ -221,6 +230,16 @@ export class RedisLimits {
     const leases = new ConnectionLeases(this, { nodeId, maxPerAddress, table, leaseMs });
     this.#leases.add(leases);
     return leases;
+  }
+
+  /**
+   * Does node `nodeId` (its --advertise URL, its lease holder name) hold a connection lease now?
+   * A live node renews it every RELAY_CONNECTION_LEASE_RENEW_MS; a dead, hung or cut-off node's
+   * ends at most RELAY_CONNECTION_LEASE_MS after its last renewal. Rejects when Redis cannot answer.
+   */
+  async leaseHeld(nodeId: string): Promise<boolean> {
+    const [held] = await this.run('leaseHeld', [`${this.#prefix}cn:nodes`], [nodeId]);
+    return held === 1;
   }
 
   /** Close the connection; leases stop renewing (without giving them up: ConnectionLeases.close does that). */

@@ -7,7 +7,8 @@
  * missing or unsafe tokens file, an audit log that cannot be opened, or a busy address all
  * stop the relay before it listens. Shutdown (close(), or the abort signal given to start):
  * stop accepting, answer new requests 503, send `expiring` to every peer, let them go for the
- * grace period, close the rest with 4503, then release every timer, watcher and file.
+ * grace period, close the rest with 4503, then release every timer, watcher and file. Endpoints
+ * this node relays to other nodes wind down alongside (windDownRelayed).
  */
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -216,7 +217,10 @@ export class RelayServer {
       });
       app.server.on('upgrade', createUpgradeHandler({
         wss, store, broker, keys, origins, addresses, failures, refusals, metrics, log, isClosing,
-        cluster: clusterLink === undefined || clusterKey === undefined ? undefined : { link: clusterLink, verifier: new NodeRequestVerifier(clusterKey) },
+        cluster:
+          clusterLink === undefined || clusterKey === undefined || sharedLimits === undefined
+            ? undefined
+            : { link: clusterLink, verifier: new NodeRequestVerifier(clusterKey), nodeAlive: (id) => sharedLimits.leaseHeld(id) },
       }));
       try {
         await app.listen({ host: config.listen.host, port: config.listen.port });
@@ -324,11 +328,12 @@ export class RelayServer {
     };
     // Stop listening (in-flight requests finish; idle keep-alives close) while peers wind down.
     const appClosed = app.close();
-    await step('peers', () => broker.shutdown(grace));
-    if (running.clusterLink !== undefined) {
-      const shutting = new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN');
-      running.clusterLink.close(shutting.closeCode ?? 4503, shutting.message);
-    }
+    const shutting = new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN');
+    const shutdownCode = shutting.closeCode ?? 4503;
+    await step('peers', async () => {
+      await Promise.all([broker.shutdown(grace), windDownRelayed(running, grace, shutdownCode, shutting.message)]);
+    });
+    running.clusterLink?.close(shutdownCode, shutting.message);
     await step('http', () => appClosed);
     await step('websockets', () => new Promise<void>((resolve, reject) => wss.close((err) => (err ? reject(err) : resolve()))));
     // A shared store that cannot be reached cannot say how many sessions there are; the shutdown goes on.
@@ -356,6 +361,19 @@ export class RelayServer {
     this.#resolveStopped();
     if (errors.length > 0) throw new KubepairError('KP_ERR_INTERNAL', 'the relay did not shut down cleanly', { cause: new AggregateError(errors) });
   }
+}
+
+/**
+ * The sockets this node relays to other nodes wind down with its own (docs/design.md §8.2): told
+ * at once what a local socket is told, or let go at once when their session survives (cluster-link.ts
+ * windDown); the rest may stay for the grace, like local ones, and are closed after it.
+ */
+async function windDownRelayed(running: Running, graceMs: number, code: number, reason: string): Promise<void> {
+  const link = running.clusterLink;
+  if (link === undefined) return;
+  const deadline = Date.now() + graceMs;
+  await link.windDown((id) => running.broker.survivesRestart(id), { type: 'expiring', at: new Date(deadline).toISOString() }, code, reason);
+  await link.drained(Math.max(0, deadline - Date.now()));
 }
 
 /** The store as it may be logged: `memory`, or the Redis URL without credentials. */

@@ -26,7 +26,8 @@
  *   before the resume proof would only delay it;
  * - a session a previous relay process held is recreated from a verified key (`recreate`) and
  *   waits, suspended, for both sides;
- * - `expiring` is sent ahead of a session's end and on shutdown (not to sessions that survive it).
+ * - `expiring` is sent ahead of a session's end and on shutdown (not to sessions that survive it;
+ *   cluster-link.ts asks `survivesRestart` the same for the sockets it relays).
  *
  * Untrusted input: every frame from either peer, and the peers' timing. The store is trusted.
  */
@@ -821,6 +822,17 @@ export class SessionBroker {
   /** An established session with a resume window whose keys a restarted relay still verifies. */
   #survivesRestart(link: SessionLink): boolean {
     return this.#durableKeys && link.established && link.resumeWindowMs > 0;
+  }
+
+  /**
+   * The same question for session `id` held by another node, whose socket this node relays
+   * (cluster-link.ts windDown), asked of the store. A store that cannot answer says no: the
+   * endpoint is then told `expiring` and kept for the grace, as if its session ended here.
+   */
+  async survivesRestart(id: string): Promise<boolean> {
+    if (!this.#durableKeys) return false;
+    const session = await this.#store.get(id).catch(() => undefined);
+    return session?.state === 'established' && session.resumeWindowMs > 0;
   }
 
   /** Resolve once no socket is open, or after `timeoutMs` when given. */

@@ -89,7 +89,14 @@ export interface UpgradeHandlerOptions {
   readonly log: Logger;
   readonly isClosing: () => boolean;
   /** This node's part in a cluster (docs/design.md §8.2): absent on a single node. */
-  readonly cluster?: { readonly link: ClusterLink; readonly verifier: NodeRequestVerifier } | undefined;
+  readonly cluster?:
+    | {
+        readonly link: ClusterLink;
+        readonly verifier: NodeRequestVerifier;
+        /** Is node `id` alive (it holds its lease in Redis, redis-limits.ts leaseHeld)? Rejects when Redis cannot say. */
+        readonly nodeAlive: (id: string) => Promise<boolean>;
+      }
+    | undefined;
 }
 
 /** The offered subprotocols of an upgrade request. */
@@ -268,15 +275,21 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
      * A node that never answers took that socket with it: the store must stop saying that side
      * is connected there (its tag, so a newer socket is left alone), or the endpoints would be
      * relayed to the dead node on every reconnection. Suspended, so the session waits for that
-     * side's resumption (it reconnects to a live node).
+     * side's resumption (it reconnects to a live node). A node that refused the connection is
+     * gone; one that merely did not answer in time is dead only once its lease in Redis has ended
+     * (at most RELAY_CONNECTION_LEASE_MS after its last renewal): a live but slow node keeps its
+     * socket, and the endpoint, closed with 1012, tries again. When Redis cannot say, the socket
+     * is left too (Redis could not clear it anyway).
      */
     const relay = (ws: WebSocket, node: string, tag: string): void => {
       if (cluster === undefined) {
         ws.close(1012, 'the other side of the session is on another relay node; reconnect');
         return;
       }
-      cluster.link.relay(ws, node, splice, async () => {
+      cluster.link.relay(ws, node, splice, async (silence) => {
+        if (silence === 'no_answer' && (await cluster.nodeAlive(node).catch(() => true))) return false;
         await store.suspend(sessionId, role === 'agent' ? 'client' : 'agent', tag);
+        return true;
       });
     };
     // The other side is on another node: relay this socket there at once.

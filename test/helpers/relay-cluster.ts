@@ -92,6 +92,12 @@ export interface RelayClusterOptions {
   readonly api?: KubeApiServerOptions;
   /** Extra flags for every node (after the helper's own: a flag given again here wins). */
   readonly relayArgs?: readonly string[];
+  /**
+   * The nodes' --trust-proxy (default `loopback`). `127.0.0.1` trusts HAProxy only (it connects to
+   * the nodes from there), so a test client on another loopback address (127.0.0.5...) is counted
+   * as itself and cannot pass for another address by sending X-Forwarded-For.
+   */
+  readonly trustProxy?: string;
   /** Node.js flags for every node's process, before the CLI (the benchmark's `--expose-gc`). */
   readonly nodeArgs?: readonly string[];
   /** How many relay nodes behind HAProxy (default NODE_COUNT). */
@@ -170,7 +176,7 @@ async function startCluster(started: Started, options: RelayClusterOptions): Pro
       [...(options.nodeArgs ?? []), CLI_PATH, 'relay', '--listen', `127.0.0.1:${node.port}`, '--tokens-file', tokensFile, '--audit-log', node.auditLog, '--state-dir', stateDir, '--log-level', 'info',
         '--store', redis.url, '--store-prefix', STORE_PREFIX, '--advertise', url, '--cluster-key-file', keyFile,
         // HAProxy adds X-Forwarded-For; the real client address counts in the per-address limits.
-        '--trust-proxy', 'loopback',
+        '--trust-proxy', options.trustProxy ?? 'loopback',
         // Hundreds of sessions from 127.0.0.1 within a minute; the defaults are tested on their own.
         '--rate-limit', '100000', '--max-sessions-per-ip', '1000',
         ...(options.relayArgs ?? [])],

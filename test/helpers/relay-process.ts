@@ -4,6 +4,7 @@
  * events, talk to it over real HTTP and WebSockets, and stop it. Every wait is bounded.
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
@@ -268,10 +269,10 @@ export function apiFrom(
   from: string,
   method: string,
   path: string,
-  options: { token?: string; body?: unknown } = {},
+  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
 ): Promise<ApiAnswer> {
   const url = new URL(relay.url + path);
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string> = { ...options.headers };
   if (options.token !== undefined) headers['authorization'] = `Bearer ${options.token}`;
   const body = options.body === undefined ? undefined : JSON.stringify(options.body);
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -470,6 +471,15 @@ export async function metric(relay: StartedRelay, name: string, labels = '', fro
     if (wanted.every((pair) => have.includes(pair))) sum = (sum ?? 0) + Number(sample[3]);
   }
   return sum;
+}
+
+/**
+ * Arguments of `kubepair relay` for runCli, for a relay expected to stop before it serves (a
+ * refused option, a store it cannot reach): anonymous, on 127.0.0.1:0, with a fresh audit log and
+ * the state directory in `dir`, then `extra`.
+ */
+export function anonymousRelayArgs(dir: string, ...extra: string[]): string[] {
+  return ['relay', '--listen', '127.0.0.1:0', '--auth', 'none', '--audit-log', join(dir, `audit-${randomBytes(6).toString('hex')}.jsonl`), '--state-dir', join(dir, 'state'), ...extra];
 }
 
 /** Run the CLI to completion (bounded) and collect its output. */

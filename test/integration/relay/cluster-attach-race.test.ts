@@ -13,16 +13,10 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { createClient } from '@redis/client';
-import type { RedisClientType } from '@redis/client';
-import { startRedis } from '../../helpers/redis-server.js';
-import type { TestRedis } from '../../helpers/redis-server.js';
-import { apiFrom, connectPair, openPeer, privateTempDir, startRelay } from '../../helpers/relay-process.js';
+import { describe, it } from 'node:test';
+import { clusterNodesInSuite } from '../../helpers/cluster-nodes.js';
+import { apiFrom, connectPair, openPeer } from '../../helpers/relay-process.js';
 import type { PairInfo, SessionInfo, StartedRelay, TestPeer } from '../../helpers/relay-process.js';
-import { freePort } from '../../helpers/tcp.js';
 import { waitUntilAsync } from '../../helpers/wait-until.js';
 
 const PREFIX = 'kp-attach-race:';
@@ -34,35 +28,7 @@ const MAX_REOPENS = 3;
 const ANSWER_TIMEOUT_MS = 10_000;
 
 describe('relay cluster: both sides reconnecting at the same moment to two nodes (two relay processes, one redis-server)', { timeout: 300_000 }, () => {
-  let redis: TestRedis | undefined;
-  let store: RedisClientType | undefined;
-  let dir = '';
-  let nodeA: StartedRelay | undefined;
-  let nodeB: StartedRelay | undefined;
-
-  before(async () => {
-    redis = await startRedis();
-    dir = await privateTempDir('kubepair-cluster-attach-race-');
-    const keyFile = join(dir, 'cluster-key');
-    await writeFile(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
-    const node = async (): Promise<StartedRelay> => {
-      const port = await freePort();
-      return startRelay({
-        args: ['--listen', `127.0.0.1:${port}`, '--store', redis!.url, '--store-prefix', PREFIX, '--advertise', `http://127.0.0.1:${port}`, '--cluster-key-file', keyFile, '--state-dir', join(dir, 'shared-state')],
-      });
-    };
-    nodeA = await node();
-    nodeB = await node();
-    store = createClient({ url: redis.url });
-    store.on('error', () => undefined);
-    await store.connect();
-  });
-  after(async () => {
-    const stopped = await Promise.allSettled([store?.close(), nodeA?.dispose(), nodeB?.dispose()]);
-    await redis?.stop();
-    if (dir !== '') await rm(dir, { recursive: true, force: true });
-    for (const result of stopped) if (result.status === 'rejected') throw result.reason;
-  });
+  const nodes = clusterNodesInSuite({ prefix: PREFIX });
 
   /**
    * One side's new socket to `node`, reopened (bounded) when the relay closes it with 1012 before
@@ -92,11 +58,11 @@ describe('relay cluster: both sides reconnecting at the same moment to two nodes
   }
 
   it(`${ROUNDS} rounds: the new sockets meet on one node (one relayed to the other) and bytes pass both ways`, async () => {
-    const { session, pairing, agent: firstAgent, client: firstClient } = await connectPair(nodeA!);
+    const { session, pairing, agent: firstAgent, client: firstClient } = await connectPair(nodes.a);
     const id = session.session_id;
-    const established = nodeA!.logs.mark();
+    const established = nodes.a.logs.mark();
     firstAgent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
-    await nodeA!.logs.waitFor((r) => r.event === 'session_established' && r.session === id, ANSWER_TIMEOUT_MS, established, 'session_established');
+    await nodes.a.logs.waitFor((r) => r.event === 'session_established' && r.session === id, ANSWER_TIMEOUT_MS, established, 'session_established');
     let agent = firstAgent;
     let client = firstClient;
     for (let round = 0; round < ROUNDS; round++) {
@@ -105,14 +71,14 @@ describe('relay cluster: both sides reconnecting at the same moment to two nodes
       client.ws.terminate();
       await waitUntilAsync(
         async () => {
-          const [agentConnected, clientConnected] = await store!.sendCommand<Array<string | null>>(['HMGET', `${PREFIX}s:${id}`, 'ca', 'cc']);
+          const [agentConnected, clientConnected] = await nodes.cluster.store.sendCommand<Array<string | null>>(['HMGET', `${PREFIX}s:${id}`, 'ca', 'cc']);
           return agentConnected === '0' && clientConnected === '0';
         },
         ANSWER_TIMEOUT_MS,
         `round ${round}: both sides suspended`,
       );
       // The new sockets open at the same moment, one to each node (which one alternates).
-      const [agentNode, clientNode] = round % 2 === 0 ? [nodeA!, nodeB!] : [nodeB!, nodeA!];
+      const [agentNode, clientNode] = round % 2 === 0 ? [nodes.a, nodes.b] : [nodes.b, nodes.a];
       const [resumedAgent, resumedClient] = await Promise.all([resume(agentNode, 'agent', id, session.agent_key), resume(clientNode, 'client', id, pairing.client_key)]);
       agent = resumedAgent.peer;
       client = resumedClient.peer;
@@ -129,7 +95,7 @@ describe('relay cluster: both sides reconnecting at the same moment to two nodes
     for (let round = 0; round < PAIRING_ROUNDS; round++) {
       // Each round's API calls from its own loopback address: /api/* allows 20 a minute per address.
       const from = `127.0.0.${10 + round}`;
-      const [agentNode, clientNode] = round % 2 === 0 ? [nodeA!, nodeB!] : [nodeB!, nodeA!];
+      const [agentNode, clientNode] = round % 2 === 0 ? [nodes.a, nodes.b] : [nodes.b, nodes.a];
       const created = await apiFrom(agentNode, from, 'POST', '/api/v1/sessions', { token: agentNode.tokens.agent, body: { protocol: 'kubepair/1' } });
       assert.equal(created.status, 201, JSON.stringify(created.body));
       const session = created.body as SessionInfo;

@@ -7,51 +7,22 @@
  * one real redis-server and one relay secret (as the nodes of a cluster do).
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { createClient } from '@redis/client';
-import type { RedisClientType } from '@redis/client';
-import { startRedis } from '../../helpers/redis-server.js';
-import type { TestRedis } from '../../helpers/redis-server.js';
-import { api, connectPair, createSessionViaApi, openPeer, privateTempDir, startRelay } from '../../helpers/relay-process.js';
-import type { StartedRelay, TestPeer } from '../../helpers/relay-process.js';
+import { describe, it } from 'node:test';
+import { clusterNodesInSuite } from '../../helpers/cluster-nodes.js';
+import { api, connectPair, createSessionViaApi, openPeer } from '../../helpers/relay-process.js';
+import type { TestPeer } from '../../helpers/relay-process.js';
 
 const PREFIX = 'kp-moved:';
 
 describe('relay cluster: a socket that moved to another node (two relay processes, one redis-server)', { timeout: 120_000 }, () => {
-  let redis: TestRedis | undefined;
-  let store: RedisClientType | undefined;
-  let dir = '';
-  let nodeA: StartedRelay | undefined;
-  let nodeB: StartedRelay | undefined;
-
-  before(async () => {
-    redis = await startRedis();
-    dir = await privateTempDir('kubepair-cluster-moved-');
-    const keyFile = join(dir, 'cluster-key');
-    await writeFile(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
-    const node = (advertise: string): string[] => ['--store', redis!.url, '--store-prefix', PREFIX, '--advertise', advertise, '--cluster-key-file', keyFile, '--state-dir', join(dir, 'shared-state')];
-    nodeA = await startRelay({ args: node('http://127.0.0.1:1') });
-    nodeB = await startRelay({ args: node('http://127.0.0.1:2') });
-    store = createClient({ url: redis.url });
-    store.on('error', () => undefined);
-    await store.connect();
-  });
-  after(async () => {
-    const stopped = await Promise.allSettled([store?.close(), nodeA?.dispose(), nodeB?.dispose()]);
-    await redis?.stop();
-    if (dir !== '') await rm(dir, { recursive: true, force: true });
-    for (const result of stopped) if (result.status === 'rejected') throw result.reason;
-  });
+  const nodes = clusterNodesInSuite({ prefix: PREFIX });
 
   for (const [how, end] of [
     ['closed on purpose (1000)', (peer: TestPeer) => peer.ws.close(1000)],
     ['dropped (no close frame)', (peer: TestPeer) => peer.ws.terminate()],
   ] as const) {
     it(`the agent's older socket on node A ${how} after the agent moved to node B: A neither ends nor suspends the session`, async () => {
-      const a = nodeA!;
+      const a = nodes.a;
       const { session, agent, client } = await connectPair(a);
       const established = a.logs.mark();
       agent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
@@ -61,7 +32,7 @@ describe('relay cluster: a socket that moved to another node (two relay processe
       const suspended = a.logs.mark();
       client.ws.terminate();
       await a.logs.waitFor((r) => r.event === 'session_suspended' && r.session === session.session_id && r.role === 'client', 10_000, suspended, 'the client suspended');
-      const moved = await openPeer(nodeB!, 'agent', session.session_id, session.agent_key);
+      const moved = await openPeer(nodes.b, 'agent', session.session_id, session.agent_key);
       await moved.control('peer_suspended');
       const mark = a.logs.mark();
       end(agent);
@@ -73,8 +44,8 @@ describe('relay cluster: a socket that moved to another node (two relay processe
       const later = a.logs.records.slice(mark);
       assert.ok(!later.some((r) => r.session === session.session_id && (r.event === 'session_destroyed' || r.event === 'session_suspended')), JSON.stringify(later));
       const [exists, agentConnected] = await Promise.all([
-        store!.sendCommand<number>(['EXISTS', `${PREFIX}s:${session.session_id}`]),
-        store!.sendCommand<string | null>(['HGET', `${PREFIX}s:${session.session_id}`, 'ca']),
+        nodes.cluster.store.sendCommand<number>(['EXISTS', `${PREFIX}s:${session.session_id}`]),
+        nodes.cluster.store.sendCommand<string | null>(['HGET', `${PREFIX}s:${session.session_id}`, 'ca']),
       ]);
       assert.equal(exists, 1, 'the session is still in the store');
       assert.equal(agentConnected, '1', 'with its agent connected (on node B)');
@@ -84,16 +55,16 @@ describe('relay cluster: a socket that moved to another node (two relay processe
   }
 
   it('a session the operator ends on node A closes its agent socket on node B (4410, "it ended on another relay node")', async () => {
-    const session = await createSessionViaApi(nodeA!);
-    const mark = nodeB!.logs.mark();
-    const agent = await openPeer(nodeB!, 'agent', session.session_id, session.agent_key);
-    await nodeB!.logs.waitFor((r) => r.event === 'socket_connected' && r.session === session.session_id, 10_000, mark, 'the agent on node B');
-    const deleted = await api(nodeA!, 'DELETE', `/api/v1/sessions/${session.session_id}`, { token: nodeA!.tokens.admin });
+    const session = await createSessionViaApi(nodes.a);
+    const mark = nodes.b.logs.mark();
+    const agent = await openPeer(nodes.b, 'agent', session.session_id, session.agent_key);
+    await nodes.b.logs.waitFor((r) => r.event === 'socket_connected' && r.session === session.session_id, 10_000, mark, 'the agent on node B');
+    const deleted = await api(nodes.a, 'DELETE', `/api/v1/sessions/${session.session_id}`, { token: nodes.a.tokens.admin });
     assert.equal(deleted.status, 204, JSON.stringify(deleted.body));
     const closed = await agent.closedWithin(10_000);
     assert.equal(closed.code, 4410, closed.reason);
     assert.match(closed.reason, /it ended on another relay node/);
-    const noted = await nodeB!.logs.waitFor((r) => r.event === 'session_ended_elsewhere' && r.session === session.session_id, 10_000, mark, 'session_ended_elsewhere');
+    const noted = await nodes.b.logs.waitFor((r) => r.event === 'session_ended_elsewhere' && r.session === session.session_id, 10_000, mark, 'session_ended_elsewhere');
     assert.equal(noted['why'], 'destroyed');
   });
 });

@@ -15,7 +15,7 @@ import type { TestRedis } from '../../helpers/redis-server.js';
 import { createClient } from '@redis/client';
 import type { RedisClientType } from '@redis/client';
 import { nodeOfAttachment } from '../../../src/relay/attachment-tag.js';
-import { connectPair, privateTempDir, runCli, startRelay } from '../../helpers/relay-process.js';
+import { anonymousRelayArgs, connectPair, privateTempDir, runCli, startRelay } from '../../helpers/relay-process.js';
 
 describe('relay cluster node start-up (a real relay process on a real redis-server)', { timeout: 120_000 }, () => {
   let redis: TestRedis | undefined;
@@ -34,18 +34,7 @@ describe('relay cluster node start-up (a real relay process on a real redis-serv
     if (dir !== '') await rm(dir, { recursive: true, force: true });
   });
 
-  const relayArgs = (...extra: string[]): string[] => [
-    'relay',
-    '--listen',
-    '127.0.0.1:0',
-    '--auth',
-    'none',
-    '--audit-log',
-    join(dir, `audit-${randomBytes(6).toString('hex')}.jsonl`),
-    '--state-dir',
-    join(dir, 'state'),
-    ...extra,
-  ];
+  const relayArgs = (...extra: string[]): string[] => anonymousRelayArgs(dir, ...extra);
 
   it('a node with --advertise, a 0600 cluster key and a Redis store starts, says its advertised URL, tags its sockets with it in Redis, and never logs the key', async () => {
     const advertise = 'http://127.0.0.1:1';

@@ -7,19 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { signNodeRequest } from '../../../src/relay/node-auth.js';
 import { splicePath } from '../../../src/relay/cluster-link.js';
-import { startRedis } from '../../helpers/redis-server.js';
-import type { TestRedis } from '../../helpers/redis-server.js';
-import { createSessionViaApi, metric, openPeer, pairViaApi, privateTempDir, startRelay } from '../../helpers/relay-process.js';
-import type { StartedRelay, TestPeer } from '../../helpers/relay-process.js';
+import { clusterNodesInSuite, splicedPair } from '../../helpers/cluster-nodes.js';
+import { createSessionViaApi, metric, openPeer, pairViaApi } from '../../helpers/relay-process.js';
+import type { StartedRelay } from '../../helpers/relay-process.js';
 import { startFaultProxy } from '../../helpers/fault-proxy.js';
 import type { FaultProxy } from '../../helpers/fault-proxy.js';
-import { freePort } from '../../helpers/tcp.js';
 import { within } from '../../helpers/wait-until.js';
 
 const PREFIX = 'kp-splice:';
@@ -43,50 +39,13 @@ function sha256(frames: readonly Buffer[]): string {
 }
 
 describe('relay cluster: a session spliced across two nodes (two relay processes, one redis-server)', { timeout: 180_000 }, () => {
-  let redis: TestRedis | undefined;
-  let dir = '';
-  let nodeA: StartedRelay | undefined;
-  let nodeB: StartedRelay | undefined;
-
-  before(async () => {
-    redis = await startRedis();
-    dir = await privateTempDir('kubepair-cluster-splice-');
-    const keyFile = join(dir, 'cluster-key');
-    await writeFile(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
-    const node = async (): Promise<StartedRelay> => {
-      const port = await freePort();
-      return startRelay({
-        args: ['--listen', `127.0.0.1:${port}`, '--store', redis!.url, '--store-prefix', PREFIX, '--advertise', `http://127.0.0.1:${port}`, '--cluster-key-file', keyFile, '--state-dir', join(dir, 'shared-state')],
-      });
-    };
-    nodeA = await node();
-    nodeB = await node();
-  });
-  after(async () => {
-    const stopped = await Promise.allSettled([nodeA?.dispose(), nodeB?.dispose()]);
-    await redis?.stop();
-    if (dir !== '') await rm(dir, { recursive: true, force: true });
-    for (const result of stopped) if (result.status === 'rejected') throw result.reason;
-  });
-
-  /** Agent on A, client paired through B's API and connected to B; both told peer_connected. */
-  async function splicedPair(): Promise<{ sessionId: string; agent: TestPeer; client: TestPeer }> {
-    const session = await createSessionViaApi(nodeA!);
-    const agent = await openPeer(nodeA!, 'agent', session.session_id, session.agent_key);
-    const pairing = await pairViaApi(nodeB!, session.nameplate);
-    const mark = nodeB!.logs.mark();
-    const client = await openPeer(nodeB!, 'client', session.session_id, pairing.client_key);
-    await nodeB!.logs.waitFor((r) => r.event === 'splice_open' && r.session === session.session_id, 10_000, mark, 'splice_open on node B');
-    await agent.control('peer_connected');
-    await client.control('peer_connected');
-    return { sessionId: session.session_id, agent, client };
-  }
+  const nodes = clusterNodesInSuite({ prefix: PREFIX });
 
   it('agent on node A, client on node B: a few MiB each way arrive unchanged and in order, and A\'s control frames reach the client', async () => {
-    const { sessionId, agent, client } = await splicedPair();
-    const established = nodeA!.logs.mark();
+    const { sessionId, agent, client } = await splicedPair(nodes.a, nodes.b);
+    const established = nodes.a.logs.mark();
     agent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
-    await nodeA!.logs.waitFor((r) => r.event === 'session_established' && r.session === sessionId, 10_000, established, 'session_established on node A');
+    await nodes.a.logs.waitFor((r) => r.event === 'session_established' && r.session === sessionId, 10_000, established, 'session_established on node A');
     for (const [from, to] of [
       [agent, client],
       [client, agent],
@@ -106,13 +65,13 @@ describe('relay cluster: a session spliced across two nodes (two relay processes
   });
 
   it('Security: a splice link without the cluster key is refused (401) and never reaches the session', async () => {
-    const { sessionId, agent, client } = await splicedPair();
+    const { sessionId, agent, client } = await splicedPair(nodes.a, nodes.b);
     const path = splicePath({ role: 'client', sessionId, keyDigest: randomBytes(32), address: '192.0.2.1', tokenName: null });
     const status = await within(
       10_000,
       'the forged link to be answered',
       new Promise<number>((resolve) => {
-        const forged = new WebSocket(`${nodeA!.url.replace(/^http/, 'ws')}${path}`, ['kubepair.v1'], {
+        const forged = new WebSocket(`${nodes.a.url.replace(/^http/, 'ws')}${path}`, ['kubepair.v1'], {
           headers: signNodeRequest(randomBytes(32), 'http://127.0.0.1:1', { method: 'GET', path }),
         });
         forged.on('unexpected-response', (_req, res) => {
@@ -128,7 +87,7 @@ describe('relay cluster: a session spliced across two nodes (two relay processes
       }),
     );
     assert.equal(status, 401);
-    await nodeA!.logs.waitFor((r) => r.event === 'splice_link_refused' && r.reason === 'wrong proof', 10_000, 0, 'splice_link_refused');
+    await nodes.a.logs.waitFor((r) => r.event === 'splice_link_refused' && r.reason === 'wrong proof', 10_000, 0, 'splice_link_refused');
     // The genuine splice is untouched.
     agent.ws.send(Buffer.from('still here'));
     await client.until(() => client.frames.some((frame) => frame.toString() === 'still here'), 'a frame after the forged link');
@@ -138,15 +97,15 @@ describe('relay cluster: a session spliced across two nodes (two relay processes
   });
 
   it('a slow client on node B: neither node queues without bound (both pause their sender), and every byte arrives once it reads again', async () => {
-    const { agent, client } = await splicedPair();
-    const pausesBefore = await Promise.all([nodeA!, nodeB!].map(async (node) => (await metric(node, 'kubepair_relay_backpressure_pauses_total')) ?? 0));
+    const { agent, client } = await splicedPair(nodes.a, nodes.b);
+    const pausesBefore = await Promise.all([nodes.a, nodes.b].map(async (node) => (await metric(node, 'kubepair_relay_backpressure_pauses_total')) ?? 0));
     client.ws.pause();
     const sent = Array.from({ length: 512 }, () => randomBytes(FRAME_BYTES)); // 32 MiB
     for (const frame of sent) agent.ws.send(frame);
-    for (const [index, node] of [nodeA!, nodeB!].entries()) {
+    for (const [index, node] of [nodes.a, nodes.b].entries()) {
       await metricAbove(node, 'kubepair_relay_backpressure_pauses_total', pausesBefore[index] ?? 0, `node ${index === 0 ? 'A' : 'B'} to pause its sender`);
     }
-    for (const node of [nodeA!, nodeB!]) {
+    for (const node of [nodes.a, nodes.b]) {
       const peak = (await metric(node, 'kubepair_relay_queued_bytes_peak')) ?? Infinity;
       assert.ok(peak <= HIGH_WATER_BYTES + 4 * FRAME_BYTES, `peak ${peak} bytes queued on ${node.url}`);
     }
@@ -161,68 +120,48 @@ describe('relay cluster: a session spliced across two nodes (two relay processes
 
   // Last: it stops node B.
   it('node B shutting down (SIGTERM) closes the client it relays with 4503 (resume elsewhere), and node A suspends the client rather than ending the session', async () => {
-    const { sessionId, agent, client } = await splicedPair();
-    const established = nodeA!.logs.mark();
+    const { sessionId, agent, client } = await splicedPair(nodes.a, nodes.b);
+    const established = nodes.a.logs.mark();
     agent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
-    await nodeA!.logs.waitFor((r) => r.event === 'session_established' && r.session === sessionId, 10_000, established, 'session_established on node A');
-    nodeB!.child.kill('SIGTERM');
+    await nodes.a.logs.waitFor((r) => r.event === 'session_established' && r.session === sessionId, 10_000, established, 'session_established on node A');
+    nodes.b.child.kill('SIGTERM');
     const closed = await client.closedWithin(30_000);
     assert.equal(closed.code, 4503, closed.reason);
     await agent.control('peer_suspended');
-    await within(30_000, 'node B to exit', nodeB!.exited);
+    await within(30_000, 'node B to exit', nodes.b.exited);
     agent.ws.close(1000);
     await agent.closedWithin();
   });
 });
 
 describe('relay cluster: the node relaying a socket watches that endpoint\'s liveness (two relay processes, one redis-server)', { timeout: 120_000 }, () => {
-  let redis: TestRedis | undefined;
-  let dir = '';
-  let nodeA: StartedRelay | undefined;
-  let nodeB: StartedRelay | undefined;
+  const nodes = clusterNodesInSuite({ prefix: 'kp-liveness:', args: ['--ping-interval', '500ms', '--peer-timeout', '3s'] });
   let proxy: FaultProxy | undefined;
 
   before(async () => {
-    redis = await startRedis();
-    dir = await privateTempDir('kubepair-cluster-liveness-');
-    const keyFile = join(dir, 'cluster-key');
-    await writeFile(keyFile, randomBytes(32).toString('base64'), { mode: 0o600 });
-    const node = async (): Promise<StartedRelay> => {
-      const port = await freePort();
-      return startRelay({
-        args: ['--listen', `127.0.0.1:${port}`, '--store', redis!.url, '--store-prefix', 'kp-liveness:', '--advertise', `http://127.0.0.1:${port}`, '--cluster-key-file', keyFile, '--state-dir', join(dir, 'shared-state'),
-          '--ping-interval', '500ms', '--peer-timeout', '3s'],
-      });
-    };
-    nodeA = await node();
-    nodeB = await node();
-    proxy = await startFaultProxy({ port: nodeB.port });
+    proxy = await startFaultProxy({ port: nodes.b.port });
   });
   after(async () => {
     await proxy?.close();
-    const stopped = await Promise.allSettled([nodeA?.dispose(), nodeB?.dispose()]);
-    await redis?.stop();
-    if (dir !== '') await rm(dir, { recursive: true, force: true });
-    for (const result of stopped) if (result.status === 'rejected') throw result.reason;
   });
 
   it('a client relayed by node B goes silent (its carrier black-holed): node B cuts it, and node A suspends the client and tells the agent; node B counts it as an open socket meanwhile', async () => {
-    const session = await createSessionViaApi(nodeA!);
-    const agent = await openPeer(nodeA!, 'agent', session.session_id, session.agent_key);
-    const pairing = await pairViaApi(nodeB!, session.nameplate);
-    const mark = nodeB!.logs.mark();
+    const session = await createSessionViaApi(nodes.a);
+    const agent = await openPeer(nodes.a, 'agent', session.session_id, session.agent_key);
+    const pairing = await pairViaApi(nodes.b, session.nameplate);
+    const mark = nodes.b.logs.mark();
     const client = await openPeer({ url: `http://127.0.0.1:${proxy!.port}` }, 'client', session.session_id, pairing.client_key);
-    await nodeB!.logs.waitFor((r) => r.event === 'splice_open' && r.session === session.session_id, 10_000, mark, 'splice_open on node B');
+    await nodes.b.logs.waitFor((r) => r.event === 'splice_open' && r.session === session.session_id, 10_000, mark, 'splice_open on node B');
     await agent.control('peer_connected');
     agent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
-    await nodeA!.logs.waitFor((r) => r.event === 'session_established' && r.session === session.session_id, 10_000, 0, 'session_established on node A');
-    assert.equal(await metric(nodeB!, 'kubepair_relay_open_sockets', '{role="client"}'), 1, 'the relayed client is an open socket of node B');
+    await nodes.a.logs.waitFor((r) => r.event === 'session_established' && r.session === session.session_id, 10_000, 0, 'session_established on node A');
+    assert.equal(await metric(nodes.b, 'kubepair_relay_open_sockets', '{role="client"}'), 1, 'the relayed client is an open socket of node B');
     await proxy!.blackHole();
     // Nothing closes and nothing arrives: only node B's pings can tell.
-    await nodeB!.logs.waitFor((r) => r.event === 'peer_silent' && r.session === session.session_id && r.role === 'client', 20_000, mark, 'node B to cut the silent client');
+    await nodes.b.logs.waitFor((r) => r.event === 'peer_silent' && r.session === session.session_id && r.role === 'client', 20_000, mark, 'node B to cut the silent client');
     await agent.control('peer_suspended', 1, 20_000);
-    assert.ok(((await metric(nodeB!, 'kubepair_relay_limit_hits_total', '{limit="peer_silent"}')) ?? 0) >= 1, 'counted as a peer_silent limit hit on node B');
-    assert.equal(await metric(nodeB!, 'kubepair_relay_open_sockets', '{role="client"}'), 0, 'and no longer an open socket there');
+    assert.ok(((await metric(nodes.b, 'kubepair_relay_limit_hits_total', '{limit="peer_silent"}')) ?? 0) >= 1, 'counted as a peer_silent limit hit on node B');
+    assert.equal(await metric(nodes.b, 'kubepair_relay_open_sockets', '{role="client"}'), 0, 'and no longer an open socket there');
     await proxy!.restore();
     client.ws.terminate();
     agent.ws.close(1000);

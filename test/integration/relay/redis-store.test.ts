@@ -11,7 +11,6 @@
  * a session key, a relay token, the relay secret, or their bytes in hex or base64.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -20,7 +19,7 @@ import { CertificateAuthority } from '../../../src/tls/index.js';
 import type { RedisClientType } from '@redis/client';
 import { startRedis } from '../../helpers/redis-server.js';
 import type { TestRedis } from '../../helpers/redis-server.js';
-import { api, connectPair, createSessionViaApi, errorCode, metric, openPeer, privateTempDir, refusedUpgrade, runCli, startRelay } from '../../helpers/relay-process.js';
+import { anonymousRelayArgs, api, connectPair, createSessionViaApi, errorCode, metric, openPeer, privateTempDir, refusedUpgrade, runCli, startRelay } from '../../helpers/relay-process.js';
 import type { StartedRelay } from '../../helpers/relay-process.js';
 import { freePort } from '../../helpers/tcp.js';
 import { within } from '../../helpers/wait-until.js';
@@ -171,20 +170,7 @@ describe('relay --store: start-up and Redis AUTH', { timeout: 120_000 }, () => {
     if (dir !== '') await rm(dir, { recursive: true, force: true });
   });
 
-  const relayArgs = (store: string, ...extra: string[]): string[] => [
-    'relay',
-    '--listen',
-    '127.0.0.1:0',
-    '--auth',
-    'none',
-    '--audit-log',
-    join(dir, `audit-${randomBytes(6).toString('hex')}.jsonl`),
-    '--state-dir',
-    join(dir, 'state'),
-    '--store',
-    store,
-    ...extra,
-  ];
+  const relayArgs = (store: string, ...extra: string[]): string[] => anonymousRelayArgs(dir, '--store', store, ...extra);
 
   it('Redis unreachable at start: one clear line, exit 1, no listening relay', async () => {
     const port = await freePort();
