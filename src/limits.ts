@@ -121,6 +121,20 @@ export const POLICY_MAX_IMPERSONATION_VALUES = 32;
 /** Longest request description (`delete pods`, `get /version`) put in a message, in characters. */
 export const POLICY_DESCRIPTION_MAX_CHARS = 160;
 
+// --- live approval, `share --approve` (src/agent/approval-queue.ts; docs/usage.md "Live approval") ---
+/** How long a held request waits for the sharer's answer before it is declined (`--approve-timeout`). */
+export const APPROVAL_TIMEOUT_MS = 2 * 60_000; // 2 min
+/** Shortest and longest `--approve-timeout`. */
+export const APPROVAL_TIMEOUT_MIN_MS = 1_000; // 1 s
+export const APPROVAL_TIMEOUT_MAX_MS = 60 * 60_000; // 1 h
+/**
+ * Most requests held for the sharer at once, across the share's sessions; one more is refused at
+ * once (audited), so a client flooding requests cannot grow the queue or bury the prompt.
+ */
+export const APPROVAL_QUEUE_MAX = 8;
+/** Most `--allow` rules "approve for the session" adds to one session. */
+export const APPROVAL_SESSION_RULES_MAX = 32;
+
 // --- agent reverse proxy (docs/design.md §6) ---
 /** Largest response head (status line and headers) the agent reads on an upgrade, in bytes. */
 export const UPGRADE_RESPONSE_HEAD_MAX_BYTES = 16 * 1024; // 16 KiB, Node's default header limit

@@ -166,6 +166,7 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
         session: config.sessionId,
         client: CLIENT,
         ...(config.impersonate !== undefined && { impersonate: config.impersonate }),
+        ...(config.approvals !== undefined && { approvals: config.approvals }),
         onRequest: (record) => this.emit('request', record),
       });
       held.proxy = kubeProxy;

@@ -16,10 +16,11 @@ import { SHARE_MODES, checkShareSettings } from '../agent/share-config.js';
 import { parseExposeSpecs } from '../agent/tcp-targets.js';
 import { loadUpstreamCluster } from '../agent/upstream-cluster.js';
 import { KubepairError } from '../errors/index.js';
-import { DEFAULT_RESUME_WINDOW_MS, RELAY_RESUME_WINDOW_MAX_S, SHARE_SESSION_LIFETIME_MIN_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
+import { APPROVAL_TIMEOUT_MAX_MS, APPROVAL_TIMEOUT_MIN_MS, DEFAULT_RESUME_WINDOW_MS, RELAY_RESUME_WINDOW_MAX_S, SHARE_SESSION_LIFETIME_MIN_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
 import { MAX_TIMER_MS, parseDuration } from '../units.js';
 import { flag, parseCommandOptions, relayOptionsShape, repeated } from './command-options.js';
 import { relayEndpointFrom, signalOnTermination } from './relay-endpoint-options.js';
+import { ApprovalPrompt } from './approval-prompt.js';
 import { ShareOutput } from './share-output.js';
 import { signalExitCode } from './connect-termination.js';
 
@@ -41,6 +42,15 @@ function parseResumeWindow(text: string): number {
   return ms;
 }
 
+/** `--approve-timeout`: a duration from 1s to 1h. */
+function parseApproveTimeout(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < APPROVAL_TIMEOUT_MIN_MS || ms > APPROVAL_TIMEOUT_MAX_MS) {
+    throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--approve-timeout "${text.slice(0, 40)}" must be a duration from 1s to 1h, e.g. 30s or 5m`);
+  }
+  return ms;
+}
+
 /** `kubepair share`'s options, as commander hands them over, checked and typed in one pass. */
 const ShareOptionsSchema = z.strictObject({
   kubeconfig: z.string().optional(),
@@ -50,6 +60,8 @@ const ShareOptionsSchema = z.strictObject({
   policy: z.string().optional().transform((text) => (text === undefined ? undefined : parsePolicyMode(text))),
   allow: repeated,
   deny: repeated,
+  approve: flag,
+  approveTimeout: z.string().optional().transform((text) => (text === undefined ? undefined : parseApproveTimeout(text))),
   as: z.string().optional(),
   asGroup: repeated,
   expose: repeated.transform(parseExposeSpecs),
@@ -77,7 +89,15 @@ export async function runShare(rawOptions: unknown): Promise<number> {
     sessionLifetimeMs: options.maxDuration,
     resumeWindowMs: options.resumeWindow,
     auditFailOpen: options.auditFailOpen === true,
+    approve: options.approve === true,
+    ...(options.approveTimeout !== undefined && { approvalTimeoutMs: options.approveTimeout }),
   });
+  if (options.approveTimeout !== undefined && !settings.approve) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', '--approve-timeout needs --approve');
+  // Who answers held requests: this terminal when standard input and error are one.
+  const terminal = settings.approve && process.stdin.isTTY === true && process.stderr.isTTY === true;
+  if (settings.approve && !terminal) {
+    throw new KubepairError('KP_ERR_APPROVE_UNAVAILABLE', 'standard input is not a terminal; run share in a terminal');
+  }
   const relay = await relayEndpointFrom(options);
   const upstream = await loadUpstreamCluster({
     ...(options.kubeconfig !== undefined && { kubeconfig: options.kubeconfig }),
@@ -94,9 +114,11 @@ export async function runShare(rawOptions: unknown): Promise<number> {
   });
   const { signal, received, dispose } = signalOnTermination();
   let offer: CodeOffer | undefined;
+  let prompt: ApprovalPrompt | undefined;
   try {
     offer = new CodeOffer({ ...settings, relay, upstream, audit });
     output.watch(offer);
+    if (offer.approvals !== undefined && terminal) prompt = new ApprovalPrompt({ queue: offer.approvals, input: process.stdin, output: process.stderr });
     output.sharing({
       context: upstream.contextName,
       cluster: upstream.clusterName,
@@ -106,6 +128,7 @@ export async function runShare(rawOptions: unknown): Promise<number> {
       relay: relay.url,
       sessionLifetimeMs: settings.sessionLifetimeMs,
       expose: settings.expose.map((target) => target.name),
+      ...(settings.approve && { approvalTimeoutMs: settings.approvalTimeoutMs }),
     });
     if (settings.mode === 'passthrough') {
       process.stderr.write('kubepair share: passthrough mode: the client receives credentials and the agent cannot enforce a policy or see requests\n');
@@ -121,6 +144,7 @@ export async function runShare(rawOptions: unknown): Promise<number> {
     if (signal.aborted && stoppedBy !== undefined) return signalExitCode(stoppedBy);
     throw err;
   } finally {
+    prompt?.close();
     await offer?.close();
     output.close();
     dispose();
