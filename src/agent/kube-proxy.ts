@@ -455,7 +455,7 @@ export class KubeProxy {
     const { approvable: _approvable, ...judged } = decision;
     switch (outcome.result) {
       case 'approved_once':
-        exchange.decision = { ...judged, decision: 'allow', reason: `approved once by the sharer (${decision.reason})` };
+        exchange.decision = { ...judged, decision: 'allow', reason: `approved once by the sharer; policy "${decision.mode}" alone refuses ${what}` };
         return true;
       case 'approved_session': {
         const added = decision.approvable.rules.map((rule) => parseRule('allow', rule));
