@@ -452,3 +452,23 @@ export const DOCTOR_KUBECTL_TIMEOUT_MS = 10_000; // 10 s
 export const DOCTOR_CLOCK_SKEW_WARN_MS = 30_000; // 30 s
 /** Most bytes of a relay's health answer doctor reads. */
 export const DOCTOR_HEALTH_MAX_BYTES = 4 * 1024; // 4 KiB
+
+// --- the local control socket (src/control/; docs/usage.md "Session control") ---
+/** Longest request line a control socket reads, newline included, in bytes; refused before more is buffered. */
+export const CONTROL_REQUEST_MAX_BYTES = 16 * 1024; // 16 KiB
+/** Longest answer line a control client reads, in bytes (a status of many sessions fits easily). */
+export const CONTROL_RESPONSE_MAX_BYTES = 1024 * 1024; // 1 MiB
+/** How long a control socket waits for the whole request line after a connection opens. */
+export const CONTROL_REQUEST_TIMEOUT_MS = 5_000; // 5 s
+/** How long one control connection may stay open in all (request, handler, answer); then it is cut. */
+export const CONTROL_CONNECTION_TIMEOUT_MS = 30_000; // 30 s
+/** Control connections served at once; one more is answered KP_ERR_CONTROL_BUSY and closed. */
+export const CONTROL_MAX_CONNECTIONS = 16;
+/** How long a control client waits for an answer by default. */
+export const CONTROL_CLIENT_TIMEOUT_MS = 10_000; // 10 s
+/** Entries of the control directory a client examines when it looks for running processes. */
+export const CONTROL_SCAN_MAX_ENTRIES = 256;
+/** How long a client's probe of one control socket (is anybody listening?) may take. */
+export const CONTROL_PROBE_TIMEOUT_MS = 2_000; // 2 s
+/** Longest Unix socket path, in bytes (sun_path is 108 bytes on Linux, 104 on macOS, with the NUL). */
+export const CONTROL_SOCKET_PATH_MAX_BYTES = 103;
