@@ -15,11 +15,14 @@ import { parsePolicyMode } from '../agent/policy/index.js';
 import { SHARE_MODES, checkShareSettings } from '../agent/share-config.js';
 import { parseExposeSpecs } from '../agent/tcp-targets.js';
 import { loadUpstreamCluster } from '../agent/upstream-cluster.js';
-import { KubepairError } from '../errors/index.js';
+import { KubepairError, toKubepairError } from '../errors/index.js';
 import { APPROVAL_TIMEOUT_MAX_MS, APPROVAL_TIMEOUT_MIN_MS, DEFAULT_RESUME_WINDOW_MS, RELAY_RESUME_WINDOW_MAX_S, SHARE_SESSION_LIFETIME_MIN_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
 import { MAX_TIMER_MS, parseDuration } from '../units.js';
 import { flag, parseCommandOptions, relayOptionsShape, repeated } from './command-options.js';
 import { relayEndpointFrom, signalOnTermination } from './relay-endpoint-options.js';
+import { ControlServer } from '../control/control-server.js';
+import { inertText } from '../terminal/inert-text.js';
+import { registerApprovalCommands } from './approval-control.js';
 import { ApprovalPrompt } from './approval-prompt.js';
 import { ShareOutput } from './share-output.js';
 import { signalExitCode } from './connect-termination.js';
@@ -93,11 +96,10 @@ export async function runShare(rawOptions: unknown): Promise<number> {
     ...(options.approveTimeout !== undefined && { approvalTimeoutMs: options.approveTimeout }),
   });
   if (options.approveTimeout !== undefined && !settings.approve) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', '--approve-timeout needs --approve');
-  // Who answers held requests: this terminal when standard input and error are one.
+  // Who answers held requests: this terminal when standard input and error are one, and
+  // always `kubepair approve`/`decline` through the share's control socket; with neither, no
+  // one could, so share refuses to start.
   const terminal = settings.approve && process.stdin.isTTY === true && process.stderr.isTTY === true;
-  if (settings.approve && !terminal) {
-    throw new KubepairError('KP_ERR_APPROVE_UNAVAILABLE', 'standard input is not a terminal; run share in a terminal');
-  }
   const relay = await relayEndpointFrom(options);
   const upstream = await loadUpstreamCluster({
     ...(options.kubeconfig !== undefined && { kubeconfig: options.kubeconfig }),
@@ -112,6 +114,18 @@ export async function runShare(rawOptions: unknown): Promise<number> {
     ...(settings.auditFailOpen && { failOpen: true }),
     onError: (err) => output.auditFailed(err, settings.auditFailOpen),
   });
+  let control: ControlServer | undefined;
+  if (settings.approve) {
+    try {
+      control = await ControlServer.listen({ role: 'share' });
+    } catch (err) {
+      if (!terminal) {
+        await audit.close();
+        throw new KubepairError('KP_ERR_APPROVE_UNAVAILABLE', `standard input is not a terminal and the control socket cannot be opened (${toKubepairError(err).message})`, { cause: err });
+      }
+      process.stderr.write(`kubepair share: no control socket (${inertText(toKubepairError(err).message)}); answer approvals on this terminal\n`);
+    }
+  }
   const { signal, received, dispose } = signalOnTermination();
   let offer: CodeOffer | undefined;
   let prompt: ApprovalPrompt | undefined;
@@ -119,6 +133,10 @@ export async function runShare(rawOptions: unknown): Promise<number> {
     offer = new CodeOffer({ ...settings, relay, upstream, audit });
     output.watch(offer);
     if (offer.approvals !== undefined && terminal) prompt = new ApprovalPrompt({ queue: offer.approvals, input: process.stdin, output: process.stderr });
+    if (offer.approvals !== undefined && control !== undefined) {
+      registerApprovalCommands(control, offer.approvals);
+      if (!terminal) process.stderr.write(`kubepair share: answer held requests with kubepair approvals / approve ID / decline ID (control socket ${inertText(control.path)})\n`);
+    }
     output.sharing({
       context: upstream.contextName,
       cluster: upstream.clusterName,
@@ -145,6 +163,7 @@ export async function runShare(rawOptions: unknown): Promise<number> {
     throw err;
   } finally {
     prompt?.close();
+    await control?.close();
     await offer?.close();
     output.close();
     dispose();

@@ -9,10 +9,10 @@
  * decision, who made it and how long the request waited.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { CLI_PATH } from '../helpers/cli.js';
+import { CLI_PATH, runKubepair } from '../helpers/cli.js';
 import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
 import type { KubectlOptions, KubectlResult } from '../helpers/kubectl.js';
@@ -22,7 +22,7 @@ import { startProcess } from '../helpers/managed-process.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 const T = { timeout: 120_000 };
-const NAMES = ['approve-me', 'decline-me', 'wait-me', 'deny-me', 'session-a', 'session-b'];
+const NAMES = ['approve-me', 'decline-me', 'wait-me', 'deny-me', 'session-a', 'session-b', 'ctl-a', 'ctl-b', 'ctl-c'];
 
 interface ApprovingShare {
   readonly share: ManagedProcess;
@@ -215,11 +215,59 @@ describe('e2e: live approval (share --approve) with real processes', () => {
     assert.deepEqual({ decided_by: record['decided_by'], approval: record['approval'] }, { decided_by: 'policy', approval: undefined });
   });
 
-  it('share --approve without a terminal (and no control socket) refuses to start, exit 2', T, async () => {
-    const share = stack.spawnShare(['--approve']);
+  it('without a terminal, kubepair approvals / approve / decline answer through the control socket', T, async () => {
+    const { process: share, code } = await stack.startShare(['--once', '--approve']);
+    assert.match(share.stderr(), /answer held requests with kubepair approvals \/ approve ID \/ decline ID \(control socket \S+share-\d+\.sock\)/);
+    const connect = stack.startConnect(['--no-shell', code]);
+    const kubectl: KubectlOptions = { kubeconfig: (await connect.waitFor(/export KUBECONFIG=(\S+)/, 30_000, 'stdout'))[1]!, home: home.dir, timeoutMs: 60_000 };
+    const env = stack.env('agent');
+    const listed = async (): Promise<string> => (await runKubepair(['approvals'], { env })).stdout;
+    try {
+      const first = runKubectl(['delete', 'configmap', 'ctl-a'], kubectl);
+      let list = '';
+      for (let attempt = 0; attempt < 100 && !list.includes('#1 '); attempt += 1) list = await listed();
+      assert.match(list, /^#1 {2}delete configmaps default\/ctl-a {2}tier 3 \(deletion\) {2}client \S+ {2}until \S+ {2}--allow "delete configmaps default\/ctl-a"$/m);
+      const approve = await runKubepair(['approve', '1'], { env });
+      assert.equal(approve.code, 0, approve.stderr);
+      assert.equal(approve.stdout, 'request #1 approved once\n');
+      const approved = await first;
+      assert.equal(approved.code, 0, approved.stderr);
+      assert.ok(!exists('ctl-a'));
+
+      const second = runKubectl(['delete', 'configmap', 'ctl-b'], kubectl);
+      const third = runKubectl(['delete', 'configmap', 'ctl-c'], kubectl);
+      for (let attempt = 0; attempt < 100 && (list.match(/^#\d+ /gm)?.length ?? 0) < 2; attempt += 1) list = await listed();
+      assert.equal(list.match(/^#\d+ /gm)?.length, 2, list);
+      const ambiguous = await runKubepair(['approve'], { env });
+      assert.equal(ambiguous.code, 2, ambiguous.stderr);
+      assert.match(ambiguous.stderr, /^kubepair: several requests wait for approval: name one by its id \(kubepair approvals lists them\): 2 wait: #2, #3/m);
+      const declineAll = await runKubepair(['decline', '--all'], { env });
+      assert.equal(declineAll.code, 0, declineAll.stderr);
+      assert.equal(declineAll.stdout, 'request #2 declined\nrequest #3 declined\n');
+      for (const [result, name] of [[await second, 'ctl-b'], [await third, 'ctl-c']] as const) {
+        assert.equal(result.code, 1);
+        assert.match(result.stderr, new RegExp(`Error from server \\(Forbidden\\): kubepair: the sharer declined "delete configmaps default/${name}"`));
+        assert.ok(exists(name));
+      }
+      const unknown = await runKubepair(['decline', '7'], { env });
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /^kubepair: no request with that id waits for the sharer's approval/m);
+    } finally {
+      await connect.stop('SIGTERM');
+      await share.exitedWithin(20_000);
+    }
+  });
+
+  it('share --approve with neither a terminal nor a control socket refuses to start, exit 2', T, async () => {
+    // A runtime directory where the control directory cannot be: a file has its name.
+    const runtime = join(stack.dir, 'broken-runtime');
+    await mkdir(runtime, { recursive: true, mode: 0o700 });
+    await chmod(runtime, 0o700);
+    await writeFile(join(runtime, `kubepair-control-${process.getuid?.() ?? 0}`), 'not a directory');
+    const share = stack.spawnShare(['--approve'], { XDG_RUNTIME_DIR: runtime });
     const exit = await share.exitedWithin(30_000);
     assert.equal(exit.code, 2, share.stderr());
-    assert.match(share.stderr(), /^kubepair: share --approve needs a way to ask the sharer: a terminal, or the share's control socket: standard input is not a terminal/m);
+    assert.match(share.stderr(), /^kubepair: share --approve needs a way to ask the sharer: a terminal, or the share's control socket: standard input is not a terminal and the control socket cannot be opened/m);
     assert.ok(!share.stdout().includes('Pairing code'), 'no code was offered');
   });
 
