@@ -121,6 +121,20 @@ export const POLICY_MAX_IMPERSONATION_VALUES = 32;
 /** Longest request description (`delete pods`, `get /version`) put in a message, in characters. */
 export const POLICY_DESCRIPTION_MAX_CHARS = 160;
 
+// --- live approval, `share --approve` (src/agent/approval-queue.ts; docs/usage.md "Live approval") ---
+/** How long a held request waits for the sharer's answer before it is declined (`--approve-timeout`). */
+export const APPROVAL_TIMEOUT_MS = 2 * 60_000; // 2 min
+/** Shortest and longest `--approve-timeout`. */
+export const APPROVAL_TIMEOUT_MIN_MS = 1_000; // 1 s
+export const APPROVAL_TIMEOUT_MAX_MS = 60 * 60_000; // 1 h
+/**
+ * Most requests held for the sharer at once, across the share's sessions; one more is refused at
+ * once (audited), so a client flooding requests cannot grow the queue or bury the prompt.
+ */
+export const APPROVAL_QUEUE_MAX = 8;
+/** Most `--allow` rules "approve for the session" adds to one session. */
+export const APPROVAL_SESSION_RULES_MAX = 32;
+
 // --- agent reverse proxy (docs/design.md §6) ---
 /** Largest response head (status line and headers) the agent reads on an upgrade, in bytes. */
 export const UPGRADE_RESPONSE_HEAD_MAX_BYTES = 16 * 1024; // 16 KiB, Node's default header limit
@@ -463,3 +477,23 @@ export const DOCTOR_KUBECTL_TIMEOUT_MS = 10_000; // 10 s
 export const DOCTOR_CLOCK_SKEW_WARN_MS = 30_000; // 30 s
 /** Most bytes of a relay's health answer doctor reads. */
 export const DOCTOR_HEALTH_MAX_BYTES = 4 * 1024; // 4 KiB
+
+// --- the local control socket (src/control/; docs/usage.md "Session control") ---
+/** Longest request line a control socket reads, newline included, in bytes; refused before more is buffered. */
+export const CONTROL_REQUEST_MAX_BYTES = 16 * 1024; // 16 KiB
+/** Longest answer line a control client reads, in bytes (a status of many sessions fits easily). */
+export const CONTROL_RESPONSE_MAX_BYTES = 1024 * 1024; // 1 MiB
+/** How long a control socket waits for the whole request line after a connection opens. */
+export const CONTROL_REQUEST_TIMEOUT_MS = 5_000; // 5 s
+/** How long one control connection may stay open in all (request, handler, answer); then it is cut. */
+export const CONTROL_CONNECTION_TIMEOUT_MS = 30_000; // 30 s
+/** Control connections served at once; one more is answered KP_ERR_CONTROL_BUSY and closed. */
+export const CONTROL_MAX_CONNECTIONS = 16;
+/** How long a control client waits for an answer by default. */
+export const CONTROL_CLIENT_TIMEOUT_MS = 10_000; // 10 s
+/** Entries of the control directory a client examines when it looks for running processes. */
+export const CONTROL_SCAN_MAX_ENTRIES = 256;
+/** How long a client's probe of one control socket (is anybody listening?) may take. */
+export const CONTROL_PROBE_TIMEOUT_MS = 2_000; // 2 s
+/** Longest Unix socket path, in bytes (sun_path is 108 bytes on Linux, 104 on macOS, with the NUL). */
+export const CONTROL_SOCKET_PATH_MAX_BYTES = 103;

@@ -167,6 +167,7 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
         session: config.sessionId,
         client: CLIENT,
         ...(config.impersonate !== undefined && { impersonate: config.impersonate }),
+        ...(config.approvals !== undefined && { approvals: config.approvals }),
         onRequest: (record) => this.emit('request', record),
         ...(config.recording.enabled &&
           config.audit !== undefined && {

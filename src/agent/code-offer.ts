@@ -56,6 +56,7 @@ import {
 import { AgentSession, passthroughClusterCa } from './agent-session.js';
 import { checkPassthroughCredentials } from './passthrough-credentials.js';
 import type { RequestPolicy } from './policy/index.js';
+import { ApprovalQueue } from './approval-queue.js';
 import type { ShareConfig, ShareConfigInput } from './share-config.js';
 import { checkShareConfig } from './share-config.js';
 
@@ -130,6 +131,8 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
   readonly config: ShareConfig;
   /** Resolves once the offer has ended and its relay session and any AgentSession are closed. */
   readonly closed: Promise<OfferEnd>;
+  /** `approve`: the requests held for the sharer's answer, across the offer's sessions (issue 14). */
+  readonly approvals: ApprovalQueue | undefined;
   readonly #policy: RequestPolicy;
   readonly #stop = new AbortController();
   #state: OfferState = 'idle';
@@ -141,6 +144,7 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
     resolveRelay(checked.config.relay); // the URL's own rules, with their own codes
     this.config = checked.config;
     this.#policy = checked.policy;
+    this.approvals = checked.config.approve ? new ApprovalQueue({ timeoutMs: checked.config.approvalTimeoutMs }) : undefined;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
@@ -162,6 +166,7 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
       this.once('code', onCode);
       void this.#run(stop).then((end) => {
         this.off('code', onCode);
+        this.approvals?.close();
         if (end.kind === 'failed') reject(end.error);
         else reject(toKubepairError(stop.reason, 'KP_ERR_ABORTED')); // no effect once resolved
         this.#state = 'closed';
@@ -173,6 +178,8 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
 
   /** Stop offering (idempotent): the code is withdrawn and a running session closed. */
   async close(): Promise<void> {
+    // Held requests are refused before their session closes under them.
+    this.approvals?.close();
     if (this.#state === 'idle') {
       this.#state = 'closed';
       this.#resolveClosed({ kind: 'closed' });
@@ -349,6 +356,7 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
         resumeWindowMs: link === undefined ? 0 : Math.ceil(config.resumeWindowMs / 1000) * 1000,
         upstream: config.upstream,
         audit: config.audit,
+        ...(this.approvals !== undefined && { approvals: this.approvals }),
       },
       channel,
       link,

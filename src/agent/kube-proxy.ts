@@ -7,7 +7,11 @@
  *      Kubernetes Status (http1/request-head.ts): what the agent judges is exactly what it
  *      forwards, because the API server only ever receives requests the agent re-serialized;
  *   2. classify it (policy/request-attributes.ts) and decide (policy/policy.ts): a refusal is a
- *      Status 403 that says which rule refused what;
+ *      Status 403 that says which rule refused what. With `share --approve`, a request refused
+ *      for its tier only (never by --deny) is first held for the sharer (approval-queue.ts):
+ *      nothing of it is forwarded, and no later request on its connection is read, before the
+ *      answer; an approval lets it go on through the steps below exactly as it was judged, a
+ *      decline, a timeout or a full queue is the 403 (issue 14);
  *   3. refuse everything while the audit log cannot be written (fail closed), unless the
  *      operator chose --audit-fail-open; an allowed request is recorded (`request_started`)
  *      before it is forwarded, so nothing reaches the API server unrecorded;
@@ -47,6 +51,8 @@ import {
   AGENT_TRAILER_MAX_BYTES,
   RECORDING_DEFAULT_COLUMNS,
   RECORDING_DEFAULT_ROWS,
+  APPROVAL_SESSION_RULES_MAX,
+  POLICY_DESCRIPTION_MAX_CHARS,
   UPGRADE_CLIENT_CLOSE_GRACE_MS,
 } from '../limits.js';
 import type { ApiServerProtocol, ForwardResponse } from './api-server/api-server-client.js';
@@ -62,9 +68,10 @@ import { RequestReader } from './http1/request-reader.js';
 import type { ResponseBodyFraming } from './http1/response-writer.js';
 import { ResponseWriter, responseHasNoBody, serializeResponseHead } from './http1/response-writer.js';
 import { KUBE_STATUS_HEADERS, REFUSAL_TEXT_HEADERS, REFUSAL_TEXT_STATUS, kubeStatusBody } from '../protocol/kube-status.js';
-import type { PolicyDecision, RequestAttributes, RequestPolicy } from './policy/index.js';
-import { CONNECT_SUBRESOURCES, forbiddenResponse, requestAttributes, switchesProtocols } from './policy/index.js';
+import type { PolicyDecision, PolicyRule, RequestAttributes, RequestPolicy } from './policy/index.js';
+import { CONNECT_SUBRESOURCES, forbiddenResponse, parseRule, ruleLabel, requestAttributes, switchesProtocols } from './policy/index.js';
 import type { UpstreamAuth, UpstreamCluster } from './upstream-cluster.js';
+import type { ApprovalOutcome, ApprovalQueue } from './approval-queue.js';
 
 /**
  * The answer while the audit log cannot be written (the sharer sees the cause, the client does
@@ -86,6 +93,12 @@ const UNRECORDABLE_PROTOCOL_MESSAGE = 'kubepair: the session was set up in a for
 /** The subresources whose upgraded streams are terminal sessions, recorded when recording is on. */
 const TERMINAL_SUBRESOURCES: ReadonlySet<string> = new Set(['exec', 'attach']);
 const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+
+/** Client text in a Status message: printable ASCII only, bounded (kubectl prints it as is). */
+function printable(text: string): string {
+  const safe = text.replace(/[^\x20-\x7e]/g, '?');
+  return safe.length > POLICY_DESCRIPTION_MAX_CHARS ? `${safe.slice(0, POLICY_DESCRIPTION_MAX_CHARS - 3)}...` : safe;
+}
 
 /** The reader limits the proxy uses (tests may shorten the timers). */
 export const KUBE_PROXY_READER_LIMITS: RequestReaderLimits = {
@@ -114,6 +127,11 @@ export interface KubeProxyOptions {
   readonly http2?: boolean;
   /** Reader limits (default KUBE_PROXY_READER_LIMITS). */
   readonly readerLimits?: RequestReaderLimits;
+  /**
+   * `share --approve`: hold requests the policy refuses for their tier only for the sharer's
+   * answer here (one queue per share); absent: they are refused at once.
+   */
+  readonly approvals?: ApprovalQueue;
   /** Called after each request with its audit record (logs, counters, tests). */
   readonly onRequest?: (record: RequestAuditRecord) => void;
   /** Record exec and attach sessions (docs/audit.md "Recorded sessions"); undefined: not recorded. */
@@ -178,7 +196,10 @@ interface Exchange {
   readonly method: string;
   readonly target: string;
   readonly attributes: RequestAttributes;
-  readonly decision: PolicyDecision;
+  /** The policy's decision; replaced by the sharer's when a held request is answered. */
+  decision: PolicyDecision;
+  /** How a request held for the sharer ended (absent: never held). */
+  approval: ApprovalOutcome | undefined;
   bytesIn: number;
   bytesOut: number;
   status: number;
@@ -240,6 +261,8 @@ export class KubeProxy {
   readonly #streams = new Set<Duplex>();
   /** Why the last recording could not be created, until one can be again. */
   #recordingBroken: string | undefined;
+  /** The --allow rules the sharer approved for the rest of this session (bounded). */
+  readonly #sessionAllow: PolicyRule[] = [];
 
   constructor(options: KubeProxyOptions) {
     this.#options = options;
@@ -273,7 +296,7 @@ export class KubeProxy {
 
   #begin(method: string, target: string, headers: readonly HeaderField[]): Exchange {
     const attributes = requestAttributes(method, target);
-    const decision = this.#options.policy.decide(attributes, distinctFields(headers));
+    const decision = this.#options.policy.decide(attributes, distinctFields(headers), this.#sessionAllow);
     this.#counter += 1;
     const impersonate = this.#options.impersonate;
     return {
@@ -283,6 +306,7 @@ export class KubeProxy {
       target,
       attributes,
       decision,
+      approval: undefined,
       bytesIn: 0,
       bytesOut: 0,
       status: 0,
@@ -363,6 +387,8 @@ export class KubeProxy {
       decision: exchange.decision.decision,
       ...(exchange.decision.rule !== undefined && { rule: exchange.decision.rule }),
       reason: exchange.decision.reason,
+      ...(this.#options.approvals !== undefined && { decided_by: exchange.approval?.decidedBy ?? 'policy' }),
+      ...(exchange.approval !== undefined && { approval: exchange.approval.result, waited_ms: exchange.approval.waitedMs }),
     };
   }
 
@@ -422,7 +448,7 @@ export class KubeProxy {
     body.on('error', () => undefined);
     // A body the agent does not read to its end leaves the connection unusable: close it then.
     const mustClose = (): boolean => head.close || (hasBody(head.framing) && !body.readableEnded);
-    if (exchange.decision.decision === 'deny') {
+    if (exchange.decision.decision === 'deny' && !(await this.#askSharer(stream, exchange))) {
       const refusal = forbiddenResponse(exchange.decision, exchange.attributes);
       this.#answer(stream, exchange, head.method, refusal.statusCode, Object.entries(refusal.headers), refusal.body, mustClose());
       if (!mustClose()) reader.next();
@@ -475,6 +501,73 @@ export class KubeProxy {
       return;
     }
     await this.#forward(stream, reader, request, exchange, auth, dropClientImpersonation);
+  }
+
+  /**
+   * `share --approve`: hold a request the policy refused for its tier only until the sharer
+   * answers (or the timeout, a full queue, its client leaving). True when the sharer approved
+   * it: its decision is then the sharer's, and with "for the session" its --allow rules join
+   * this session's. Otherwise its decision says why it is refused. Nothing is forwarded, and
+   * the connection's next request is not read, while it waits.
+   */
+  async #askSharer(stream: Duplex, exchange: Exchange): Promise<boolean> {
+    const approvals = this.#options.approvals;
+    const decision = exchange.decision;
+    if (approvals === undefined || decision.approvable === undefined || stream.destroyed) return false;
+    const a = exchange.attributes;
+    const namespace = a.kind === 'resource' ? a.namespace : '';
+    const name = a.kind === 'resource' ? a.name : '';
+    // "For the session" only while the session has room for more rules.
+    const room = this.#sessionAllow.length + decision.approvable.rules.length <= APPROVAL_SESSION_RULES_MAX;
+    const withdraw = new AbortController();
+    const onClose = (): void => withdraw.abort();
+    stream.once('close', onClose);
+    const outcome = await approvals.hold(
+      {
+        session: this.#options.session,
+        client: this.#options.client,
+        requestId: exchange.id,
+        description: decision.description,
+        tier: decision.tier,
+        why: decision.why,
+        verb: a.kind === 'ambiguous' ? 'unknown' : a.verb,
+        namespace,
+        name,
+        rules: room ? decision.approvable.rules : [],
+      },
+      withdraw.signal,
+    );
+    stream.off('close', onClose);
+    exchange.approval = outcome;
+    const what = `"${printable(`${decision.description}${namespace !== '' || name !== '' ? ` ${namespace}/${name}` : ''}`)}" (tier ${decision.tier}, ${decision.why})`;
+    const { approvable: _approvable, ...judged } = decision;
+    switch (outcome.result) {
+      case 'approved_once':
+        exchange.decision = { ...judged, decision: 'allow', reason: `approved once by the sharer; policy "${decision.mode}" alone refuses ${what}` };
+        return true;
+      case 'approved_session': {
+        const added = decision.approvable.rules.map((rule) => parseRule('allow', rule));
+        this.#sessionAllow.push(...added);
+        const labels = added.map(ruleLabel).join(', ');
+        exchange.decision = { ...judged, decision: 'allow', rule: labels, reason: `approved by the sharer for the rest of the session: ${labels}` };
+        return true;
+      }
+      case 'declined':
+        exchange.decision = { ...judged, reason: `kubepair: the sharer declined ${what}` };
+        return false;
+      case 'timed_out':
+        exchange.decision = { ...judged, reason: `kubepair: the sharer did not answer in time (${Math.round(approvals.timeoutMs / 1000)} s), so ${what} is refused` };
+        return false;
+      case 'queue_full':
+        exchange.decision = { ...judged, reason: `kubepair: ${approvals.capacity} requests already wait for the sharer's approval, so ${what} is refused; try again later` };
+        return false;
+      case 'withdrawn':
+        exchange.decision = { ...judged, reason: `the client went away while ${what} waited for the sharer` };
+        return false;
+      case 'closed':
+        exchange.decision = { ...judged, reason: `kubepair: share stopped before the sharer answered, so ${what} is refused` };
+        return false;
+    }
   }
 
   async #forward(stream: Duplex, reader: RequestReader, request: IncomingRequest, exchange: Exchange, auth: UpstreamAuth, dropClientImpersonation: boolean): Promise<void> {

@@ -14,20 +14,23 @@
  * - the policy's own rules (RequestPolicy.create: an unknown mode, a rule that does not parse,
  *   --allow in a mode where it would do nothing);
  * - --expose names used twice, or the reserved `kube-apiserver`;
- * - a session lifetime under a minute, or longer than a timer can wait.
+ * - a session lifetime under a minute, or longer than a timer can wait;
+ * - `--approve` outside proxy mode with policy "guarded": only there does a request refused
+ *   for its tier have an --allow rule the sharer could add (issue 14).
  *
  * The messages name the command-line flags, since that is how people meet them. Untrusted
  * input: none (configuration is the sharer's), but every value is checked all the same.
  */
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
-import { DEFAULT_RESUME_WINDOW_MS, RELAY_RESUME_WINDOW_MAX_S, SESSION_TARGETS_MAX, SHARE_SESSION_LIFETIME_MIN_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
+import { APPROVAL_TIMEOUT_MAX_MS, APPROVAL_TIMEOUT_MIN_MS, APPROVAL_TIMEOUT_MS, DEFAULT_RESUME_WINDOW_MS, RELAY_RESUME_WINDOW_MAX_S, SESSION_TARGETS_MAX, SHARE_SESSION_LIFETIME_MIN_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
 import { POLICY_MODES } from '../protocol/policy-shape.js';
 import { SESSION_ID_PATTERN } from '../protocol/relay-api.js';
 import { parseWith } from '../protocol/validate.js';
 import { LinkTimingSchema } from '../relay-client/durable-link.js';
 import { RelayEndpointSchema } from '../relay-client/relay-endpoint.js';
 import { MAX_TIMER_MS } from '../units.js';
+import { ApprovalQueue } from './approval-queue.js';
 import { ServiceAccountRefSchema } from './passthrough-credentials.js';
 import { RequestPolicy } from './policy/index.js';
 import { TcpTargetSchema } from './tcp-targets.js';
@@ -43,6 +46,7 @@ const CONFLICTS = {
   passthroughImpersonation:
     'passthrough mode cannot impersonate (--as, --as-group); use --service-account NS/NAME for a narrower identity, or --mode proxy',
   groupsWithoutUser: '--as-group needs --as',
+  approveMode: '--approve asks the sharer about requests policy "guarded" refuses for their tier; use it with --mode proxy and --policy guarded (the default)',
 } as const;
 
 const ruleList = z.array(z.string()).default([]);
@@ -80,6 +84,15 @@ const settingsShape = {
   auditFailOpen: z.boolean().default(false),
   /** Recorded exec/attach sessions (proxy mode; docs/audit.md "Recorded sessions"). */
   recording: recordingSchema.default({ enabled: true, input: false, failOpen: false }),
+  /** `--approve`: hold requests the policy refuses for their tier for the sharer's answer (issue 14). */
+  approve: z.boolean().default(false),
+  /** `--approve-timeout`: how long a held request waits before it is declined. */
+  approvalTimeoutMs: z
+    .number()
+    .int()
+    .min(APPROVAL_TIMEOUT_MIN_MS, '--approve-timeout must be at least 1s')
+    .max(APPROVAL_TIMEOUT_MAX_MS, '--approve-timeout must be at most 1h')
+    .default(APPROVAL_TIMEOUT_MS),
   handshakeStepTimeoutMs: z.number().int().min(1).max(MAX_TIMER_MS).optional(),
   /**
    * `--resume-window`: how long a paired session survives a dropped link (docs/design.md §8.1),
@@ -100,6 +113,7 @@ interface CheckedSettings {
   readonly expose: ReadonlyArray<{ readonly name: string }>;
   readonly impersonate?: { readonly user?: string | undefined; readonly groups: readonly string[] } | undefined;
   readonly serviceAccount?: unknown;
+  readonly approve?: boolean;
 }
 
 /** The combinations that cannot work, in the order they are reported. */
@@ -114,6 +128,7 @@ function checkConflicts(settings: CheckedSettings, ctx: z.RefinementCtx): void {
     ctx.addIssue({ code: 'custom', message: CONFLICTS.passthroughImpersonation });
   }
   if (impersonate !== undefined && impersonate.user === undefined && impersonate.groups.length > 0) ctx.addIssue({ code: 'custom', message: CONFLICTS.groupsWithoutUser });
+  if (settings.approve === true && (passthrough || (policy.mode !== undefined && policy.mode !== 'guarded'))) ctx.addIssue({ code: 'custom', message: CONFLICTS.approveMode });
   const names = new Set<string>();
   for (const target of settings.expose) {
     if (names.has(target.name)) ctx.addIssue({ code: 'custom', path: ['expose'], message: `"${target.name}" is exposed twice` });
@@ -183,8 +198,10 @@ export const AgentSessionConfigSchema = z
     resumeWindowMs: z.number().int().min(0).max(RELAY_RESUME_WINDOW_MAX_S * 1000).default(0),
     upstream: upstreamSchema,
     audit: auditSchema.optional(),
+    /** `share --approve`: the share's queue of requests held for the sharer. */
+    approvals: z.custom<ApprovalQueue>((value) => value instanceof ApprovalQueue, 'an ApprovalQueue').optional(),
   })
-  .superRefine((config, ctx) => checkConflicts({ ...config, policy: { mode: config.policy.mode, allow: config.policy.description.allow, deny: config.policy.description.deny } }, ctx));
+  .superRefine((config, ctx) => checkConflicts({ ...config, approve: config.approvals !== undefined, ...config, policy: { mode: config.policy.mode, allow: config.policy.description.allow, deny: config.policy.description.deny } }, ctx));
 export type AgentSessionConfigInput = z.input<typeof AgentSessionConfigSchema>;
 export type AgentSessionConfig = z.output<typeof AgentSessionConfigSchema>;
 

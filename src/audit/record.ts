@@ -53,6 +53,15 @@ export type RequestAuditRecord = {
   readonly decision: 'allow' | 'deny';
   readonly rule?: string;
   readonly reason?: string;
+  /**
+   * With `share --approve` (docs/audit.md "Live approval"): who made the decision, the sharer
+   * (an answer at the prompt or through `kubepair approve`/`decline`) or the policy (everything
+   * else); on every request record of such a share.
+   */
+  readonly decided_by?: 'sharer' | 'policy';
+  /** How a request held for the sharer ended, and how long it waited for that, in ms. */
+  readonly approval?: 'approved_once' | 'approved_session' | 'declined' | 'timed_out' | 'queue_full' | 'withdrawn' | 'closed';
+  readonly waited_ms?: number;
   /** HTTP status sent to the client (101 for an upgrade, 403 for a refusal). */
   readonly status: number;
   /** Body bytes received from the client and sent back to it (upgraded streams: both directions). */

@@ -13,6 +13,7 @@ import { buildProgram, loadSettingResolution } from './program.js';
 import { registerRelayCommand } from './relay-command.js';
 import { registerShareCommand } from './share-command.js';
 import { registerTokenCommand } from './token-command.js';
+import { registerApprovalCommands } from './approval-command.js';
 import { reportError } from './report-error.js';
 
 /** `kubepair connect ... -- CMD`: connect's own failures exit 255 then (docs/exit-codes.md). */
@@ -21,7 +22,7 @@ function connectsWithCommand(argv: readonly string[]): boolean {
 }
 
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = buildProgram([registerShareCommand, (parent) => registerConnectCommand(parent, argv), registerRelayCommand, registerAuditCommand, registerTokenCommand, registerConfigCommand, registerCompletionCommand, registerDoctorCommand]);
+  const program = buildProgram([registerShareCommand, (parent) => registerConnectCommand(parent, argv), registerRelayCommand, registerAuditCommand, registerTokenCommand, registerApprovalCommands, registerConfigCommand, registerCompletionCommand, registerDoctorCommand]);
   if (argv.length === 0) {
     process.stderr.write(program.helpInformation());
     return 2;

@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import { DEFAULT_RESUME_WINDOW_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
+import { APPROVAL_TIMEOUT_MS, DEFAULT_RESUME_WINDOW_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
 import { formatDuration } from '../units.js';
 import { collect } from './command-options.js';
 import { addRelayOptions } from './relay-endpoint-options.js';
@@ -15,12 +15,17 @@ Examples:
   kubepair share                                   share the current kubeconfig context
   kubepair share --context prod --policy readonly  reads only (get, list, watch, logs)
   kubepair share --allow "delete pods team-a/*"    guarded, plus deleting pods in team-a
+  kubepair share --approve                         guarded, and ask me about anything else
   kubepair share --expose redis=10.0.0.5:6379      also offer a TCP target named "redis"
   kubepair share --mode passthrough --service-account ops/pair-bot
   KUBEPAIR_RELAY=https://relay.example.com KUBEPAIR_TOKEN=kprt_... kubepair share --once
 
 Policy (proxy mode): readonly = tier 0 (reads, logs); guarded (default) = tiers 0-1 (adds
 secrets and tokens), more only where --allow matches; open = everything. --deny always wins.
+With --approve (guarded only), a request guarded refuses for its tier (not one --deny refuses)
+waits for your answer: y approve once, s approve for this session (adds the --allow rule
+shown), n decline, N decline all waiting; unanswered it is declined after --approve-timeout.
+Without a terminal, answer with kubepair approvals / approve ID / decline ID.
 Every connection and request is audited to --audit-log (JSON lines, 0600, one share per
 file); the agent refuses connections and requests it cannot audit unless --audit-fail-open.
 Passthrough hands the client credentials (yours, or a --service-account token limited to the
@@ -44,6 +49,8 @@ export function registerShareCommand(program: Command): void {
     .option('--policy <mode>', 'readonly, guarded or open (default: guarded; passthrough: open)')
     .option('--allow <rule>', 'in guarded mode, also allow requests matching RULE, e.g. "delete pods team-a/*" (repeatable)', collect)
     .option('--deny <rule>', 'refuse requests matching RULE in every mode, checked first (repeatable)', collect)
+    .option('--approve', 'in guarded mode, ask me (this terminal, or kubepair approve/decline) before refusing a request for its tier')
+    .option('--approve-timeout <duration>', `how long a request waits for my answer before it is declined, e.g. 30s, 5m (default: ${formatDuration(APPROVAL_TIMEOUT_MS)})`)
     .option('--as <user>', 'impersonate this narrower identity on every request')
     .option('--as-group <group>', 'impersonate this group too (repeatable; needs --as)', collect)
     .option('--expose <name=host:port>', 'offer a TCP target by name, reachable with connect --forward (repeatable)', collect)

@@ -68,6 +68,8 @@ export interface ShareSummary {
   readonly relay: string;
   readonly sessionLifetimeMs: number;
   readonly expose: readonly string[];
+  /** `--approve`: how long a held request waits for the sharer, in ms. */
+  readonly approvalTimeoutMs?: number;
 }
 
 const POLICY_MEANING: Readonly<Record<PolicyMode, string>> = {
@@ -89,9 +91,23 @@ export function summaryLines(summary: ShareSummary, now: Date): string[] {
     `  relay:    ${inertText(summary.relay)}`,
     `  session:  at most ${relativeDuration(summary.sessionLifetimeMs)} after pairing (paired now: until ${localClockTime(new Date(now.getTime() + summary.sessionLifetimeMs), now)})`,
   ];
+  if (summary.approvalTimeoutMs !== undefined) {
+    lines.push(`  approve:  you are asked before a request is refused for its tier (--deny refusals are never asked); unanswered after ${relativeDuration(summary.approvalTimeoutMs)} it is declined`);
+  }
   if (summary.expose.length > 0) lines.push(`  TCP:      ${summary.expose.map((name) => inertText(name)).join(', ')}`);
   return lines;
 }
+
+/** How a request held for the sharer ended, on its request line. */
+const APPROVAL_TEXT: Readonly<Record<NonNullable<RequestAuditRecord['approval']>, string>> = {
+  approved_once: 'approved once by you',
+  approved_session: 'approved by you for this session',
+  declined: 'declined by you',
+  timed_out: 'refused: no answer in time',
+  queue_full: 'refused: too many requests waited for approval',
+  withdrawn: 'withdrawn by the client while it waited',
+  closed: 'refused: share stopped',
+};
 
 export class ShareOutput {
   readonly #tty: boolean;
@@ -207,7 +223,8 @@ export class ShareOutput {
     const refused = record.decision === 'deny' ? ` (refused: ${record.rule !== undefined ? requestField(record.rule) : `policy, tier ${record.tier}`})` : '';
     // The recording of an exec/attach that could not be made or went wrong: the sharer sees why.
     const recording = record.recording_error !== undefined ? `; recording: ${inertText(record.recording_error, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}` : '';
-    this.#err.write(`  ${record.decision === 'allow' ? ' ' : '!'} ${record.status} ${what}${refused}${recording}\n`);
+    const approval = record.approval !== undefined ? ` (${APPROVAL_TEXT[record.approval]})` : '';
+    this.#err.write(`  ${record.decision === 'allow' ? ' ' : '!'} ${record.status} ${what}${approval === '' ? refused : approval}${recording}\n`);
   }
 
   /** A client's connection to a raw TCP target is served (its audit record is written). */

@@ -15,11 +15,15 @@ import { parsePolicyMode } from '../agent/policy/index.js';
 import { SHARE_MODES, checkShareSettings } from '../agent/share-config.js';
 import { parseExposeSpecs } from '../agent/tcp-targets.js';
 import { loadUpstreamCluster } from '../agent/upstream-cluster.js';
-import { KubepairError } from '../errors/index.js';
-import { DEFAULT_RESUME_WINDOW_MS, RELAY_RESUME_WINDOW_MAX_S, SHARE_SESSION_LIFETIME_MIN_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
+import { KubepairError, toKubepairError } from '../errors/index.js';
+import { APPROVAL_TIMEOUT_MAX_MS, APPROVAL_TIMEOUT_MIN_MS, DEFAULT_RESUME_WINDOW_MS, RELAY_RESUME_WINDOW_MAX_S, SHARE_SESSION_LIFETIME_MIN_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
 import { MAX_TIMER_MS, parseDuration } from '../units.js';
 import { flag, parseCommandOptions, relayOptionsShape, repeated } from './command-options.js';
 import { relayEndpointFrom, signalOnTermination } from './relay-endpoint-options.js';
+import { ControlServer } from '../control/control-server.js';
+import { inertText } from '../terminal/inert-text.js';
+import { registerApprovalCommands } from './approval-control.js';
+import { ApprovalPrompt } from './approval-prompt.js';
 import { ShareOutput } from './share-output.js';
 import { signalExitCode } from './connect-termination.js';
 
@@ -41,6 +45,15 @@ function parseResumeWindow(text: string): number {
   return ms;
 }
 
+/** `--approve-timeout`: a duration from 1s to 1h. */
+function parseApproveTimeout(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < APPROVAL_TIMEOUT_MIN_MS || ms > APPROVAL_TIMEOUT_MAX_MS) {
+    throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--approve-timeout "${text.slice(0, 40)}" must be a duration from 1s to 1h, e.g. 30s or 5m`);
+  }
+  return ms;
+}
+
 /** `kubepair share`'s options, as commander hands them over, checked and typed in one pass. */
 const ShareOptionsSchema = z.strictObject({
   kubeconfig: z.string().optional(),
@@ -50,6 +63,8 @@ const ShareOptionsSchema = z.strictObject({
   policy: z.string().optional().transform((text) => (text === undefined ? undefined : parsePolicyMode(text))),
   allow: repeated,
   deny: repeated,
+  approve: flag,
+  approveTimeout: z.string().optional().transform((text) => (text === undefined ? undefined : parseApproveTimeout(text))),
   as: z.string().optional(),
   asGroup: repeated,
   expose: repeated.transform(parseExposeSpecs),
@@ -81,7 +96,14 @@ export async function runShare(rawOptions: unknown): Promise<number> {
     resumeWindowMs: options.resumeWindow,
     auditFailOpen: options.auditFailOpen === true,
     recording: { enabled: options.record === 'on', input: options.recordInput === true, failOpen: options.recordingFailOpen === true },
+    approve: options.approve === true,
+    ...(options.approveTimeout !== undefined && { approvalTimeoutMs: options.approveTimeout }),
   });
+  if (options.approveTimeout !== undefined && !settings.approve) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', '--approve-timeout needs --approve');
+  // Who answers held requests: this terminal when standard input and error are one, and
+  // always `kubepair approve`/`decline` through the share's control socket; with neither, no
+  // one could, so share refuses to start.
+  const terminal = settings.approve && process.stdin.isTTY === true && process.stderr.isTTY === true;
   const relay = await relayEndpointFrom(options);
   const upstream = await loadUpstreamCluster({
     ...(options.kubeconfig !== undefined && { kubeconfig: options.kubeconfig }),
@@ -96,11 +118,29 @@ export async function runShare(rawOptions: unknown): Promise<number> {
     ...(settings.auditFailOpen && { failOpen: true }),
     onError: (err) => output.auditFailed(err, settings.auditFailOpen),
   });
+  let control: ControlServer | undefined;
+  if (settings.approve) {
+    try {
+      control = await ControlServer.listen({ role: 'share' });
+    } catch (err) {
+      if (!terminal) {
+        await audit.close();
+        throw new KubepairError('KP_ERR_APPROVE_UNAVAILABLE', `standard input is not a terminal and the control socket cannot be opened (${toKubepairError(err).message})`, { cause: err });
+      }
+      process.stderr.write(`kubepair share: no control socket (${inertText(toKubepairError(err).message)}); answer approvals on this terminal\n`);
+    }
+  }
   const { signal, received, dispose } = signalOnTermination();
   let offer: CodeOffer | undefined;
+  let prompt: ApprovalPrompt | undefined;
   try {
     offer = new CodeOffer({ ...settings, relay, upstream, audit });
     output.watch(offer);
+    if (offer.approvals !== undefined && terminal) prompt = new ApprovalPrompt({ queue: offer.approvals, input: process.stdin, output: process.stderr });
+    if (offer.approvals !== undefined && control !== undefined) {
+      registerApprovalCommands(control, offer.approvals);
+      if (!terminal) process.stderr.write(`kubepair share: answer held requests with kubepair approvals / approve ID / decline ID (control socket ${inertText(control.path)})\n`);
+    }
     output.sharing({
       context: upstream.contextName,
       cluster: upstream.clusterName,
@@ -110,6 +150,7 @@ export async function runShare(rawOptions: unknown): Promise<number> {
       relay: relay.url,
       sessionLifetimeMs: settings.sessionLifetimeMs,
       expose: settings.expose.map((target) => target.name),
+      ...(settings.approve && { approvalTimeoutMs: settings.approvalTimeoutMs }),
     });
     if (settings.mode === 'passthrough') {
       process.stderr.write('kubepair share: passthrough mode: the client receives credentials and the agent cannot enforce a policy or see requests\n');
@@ -125,6 +166,8 @@ export async function runShare(rawOptions: unknown): Promise<number> {
     if (signal.aborted && stoppedBy !== undefined) return signalExitCode(stoppedBy);
     throw err;
   } finally {
+    prompt?.close();
+    await control?.close();
     await offer?.close();
     output.close();
     dispose();

@@ -54,7 +54,7 @@ import { TempKubeconfig } from './kubeconfig.js';
 import { LocalListener } from './local-listener.js';
 import type { ProxyIdentity } from './proxy-identity.js';
 import { createProxyIdentity } from './proxy-identity.js';
-import { chooseRuntimeDir } from './runtime-dir.js';
+import { chooseRuntimeDir } from '../process/runtime-dir.js';
 import { removeStaleKubeconfigs } from './stale-kubeconfigs.js';
 
 const port = z.number().int().min(0).max(65535);

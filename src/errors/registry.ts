@@ -8,6 +8,7 @@ import { AUDIT_ERRORS } from './audit-errors.js';
 import { CHANNEL_ERRORS } from './channel-errors.js';
 import { CLI_ERRORS } from './cli-errors.js';
 import { CLIENT_ERRORS } from './client-errors.js';
+import { CONTROL_ERRORS } from './control-errors.js';
 import { TLS_ERRORS } from './tls-errors.js';
 import { RELAY_ACCESS_ERRORS } from './relay-access-errors.js';
 import { RELAY_ERRORS } from './relay-errors.js';
@@ -29,6 +30,7 @@ const TABLES = [
   RELAY_ERRORS,
   RELAY_ACCESS_ERRORS,
   CLI_ERRORS,
+  CONTROL_ERRORS,
 ] as const;
 
 export const ERRORS = {
@@ -43,6 +45,7 @@ export const ERRORS = {
   ...RELAY_ERRORS,
   ...RELAY_ACCESS_ERRORS,
   ...CLI_ERRORS,
+  ...CONTROL_ERRORS,
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -66,6 +66,13 @@ export interface PolicyDecision {
   readonly rule?: string;
   /** One sentence for messages and the audit log; a refusal's is what kubectl prints. */
   readonly reason: string;
+  /**
+   * On a refusal the sharer may overrule with `share --approve`: one refused for its tier in mode
+   * "guarded" only (never one a --deny rule refused, never an ambiguous one). `rules` are the
+   * --allow rules that would allow exactly this request, narrowed to its namespace and name;
+   * empty when one of them cannot be written as a rule (then it can be approved once only).
+   */
+  readonly approvable?: { readonly rules: readonly string[] };
 }
 
 /** Options as the CLI collects them; `mode` is still a string until validated. */
@@ -111,7 +118,7 @@ export class RequestPolicy {
    * Decide one request. `headers` are checked for impersonation only; pass Node's
    * `req.headersDistinct` (see impersonation.ts).
    */
-  decide(attributes: RequestAttributes, headers: RequestHeaders = {}): PolicyDecision {
+  decide(attributes: RequestAttributes, headers: RequestHeaders = {}, sessionAllow: readonly PolicyRule[] = []): PolicyDecision {
     if (attributes.kind === 'ambiguous') return this.#decideAmbiguous(classifyTier(attributes), attributes.problem);
     const impersonation = impersonationActions(headers);
     if (!impersonation.ok) {
@@ -127,20 +134,35 @@ export class RequestPolicy {
       if (rule !== undefined) return this.#refuse(cls, `refused by ${ruleLabel(rule)}`, ruleLabel(rule));
     }
 
-    // Then the mode: free tiers pass; above them, guarded needs a matching --allow.
-    let top: { cls: TierClassification; rule: string | undefined } | undefined;
+    // Then the mode: free tiers pass; above them, guarded needs a matching --allow (the
+    // sharer's, or one the sharer approved for this session: `sessionAllow`).
+    let top: { cls: TierClassification; rule: string | undefined; session: boolean } | undefined;
+    const refused: Array<{ action: PolicyAction; cls: TierClassification }> = [];
     for (const { action, cls } of classified) {
       let rule: string | undefined;
+      let session = false;
       if (cls.tier > FREE_TIER[this.mode]) {
-        const allow = this.mode === 'guarded' ? this.#allow.find((candidate) => ruleMatches(candidate, action)) : undefined;
-        if (allow === undefined) return this.#refuse(cls, this.#modeProblem(cls));
+        let allow = this.mode === 'guarded' ? this.#allow.find((candidate) => ruleMatches(candidate, action)) : undefined;
+        if (allow === undefined && this.mode === 'guarded') {
+          allow = sessionAllow.find((candidate) => candidate.kind === 'allow' && ruleMatches(candidate, action));
+          session = allow !== undefined;
+        }
+        if (allow === undefined) {
+          refused.push({ action, cls });
+          continue;
+        }
         rule = ruleLabel(allow);
       }
-      if (top === undefined || cls.tier > top.cls.tier) top = { cls, rule };
+      if (top === undefined || cls.tier > top.cls.tier) top = { cls, rule, session };
+    }
+    const first = refused[0];
+    if (first !== undefined) {
+      const refusal = this.#refuse(first.cls, this.#modeProblem(first.cls));
+      return this.mode === 'guarded' ? { ...refusal, approvable: { rules: approvalRules(refused.map((entry) => entry.action)) } } : refusal;
     }
     if (top === undefined) throw new KubepairError('KP_ERR_INTERNAL', 'a request without actions');
 
-    const { cls, rule } = top;
+    const { cls, rule, session } = top;
     const requestDescription = describeAction(attributes);
     return {
       decision: 'allow',
@@ -148,7 +170,12 @@ export class RequestPolicy {
       tier: cls.tier,
       description: impersonation.actions.length > 0 ? `${requestDescription} (impersonating)` : requestDescription,
       why: cls.why,
-      reason: rule === undefined ? `tier ${cls.tier} (${TIER_NAMES[cls.tier]}) is allowed in mode "${this.mode}"` : `allowed by ${rule}`,
+      reason:
+        rule === undefined
+          ? `tier ${cls.tier} (${TIER_NAMES[cls.tier]}) is allowed in mode "${this.mode}"`
+          : session
+            ? `allowed by ${rule}, which the sharer approved for this session`
+            : `allowed by ${rule}`,
       ...(rule === undefined ? {} : { rule }),
     };
   }
@@ -185,6 +212,31 @@ export class RequestPolicy {
       ...(rule === undefined ? {} : { rule }),
     };
   }
+}
+
+/**
+ * The --allow rules that allow exactly these actions: each action's own description, narrowed to
+ * its namespace and name (`delete pods team-a/web`), so approving a request for the session
+ * never allows more than requests like it. Empty when one cannot be written as a rule that
+ * matches its action literally (a name with `*`, a character rules cannot hold, a description
+ * cut short): such a request can only be approved once.
+ */
+function approvalRules(actions: readonly PolicyAction[]): string[] {
+  const rules = new Set<string>();
+  for (const action of actions) {
+    const base = describeAction(action);
+    const scoped = action.kind === 'resource' && (action.namespace !== '' || action.name !== '') ? `${base} ${action.namespace}/${action.name}` : base;
+    if (scoped.includes('*') || scoped.endsWith('...')) return [];
+    let rule: PolicyRule;
+    try {
+      rule = parseRule('allow', scoped);
+    } catch {
+      return [];
+    }
+    if (!ruleMatches(rule, action)) return [];
+    rules.add(rule.text);
+  }
+  return [...rules];
 }
 
 /** Validate a `--policy` value; throws KP_ERR_POLICY_MODE_UNKNOWN (exit code 2). */

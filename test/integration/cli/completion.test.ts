@@ -22,6 +22,7 @@ import { buildProgram } from '../../../src/cli/program.js';
 import { registerRelayCommand } from '../../../src/cli/relay-command.js';
 import { registerShareCommand } from '../../../src/cli/share-command.js';
 import { registerTokenCommand } from '../../../src/cli/token-command.js';
+import { registerApprovalCommands } from '../../../src/cli/approval-command.js';
 import { SETTINGS } from '../../../src/cli/settings.js';
 import { runKubepair } from '../../helpers/cli.js';
 
@@ -54,7 +55,7 @@ function runShell(shell: string, args: string[], timeoutMs = 60_000): Promise<st
 
 /** Every command path of the program with its subcommands and option names. */
 function programPaths(): Array<{ path: string; subs: string[]; options: string[] }> {
-  const program = buildProgram([registerShareCommand, registerConnectCommand, registerRelayCommand, registerAuditCommand, registerTokenCommand, registerConfigCommand, registerCompletionCommand, registerDoctorCommand]);
+  const program = buildProgram([registerShareCommand, registerConnectCommand, registerRelayCommand, registerAuditCommand, registerTokenCommand, registerApprovalCommands, registerConfigCommand, registerCompletionCommand, registerDoctorCommand]);
   const found: Array<{ path: string; subs: string[]; options: string[] }> = [];
   const visit = (command: Command, path: string): void => {
     const options = command.options.flatMap((option) => [option.long, option.short]).filter((name): name is string => name !== undefined);

@@ -47,6 +47,8 @@ const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
   channel: ['agent', 'client', 'relay', 'relay-client', 'cli', 'mux', 'audit'],
   mux: ['agent', 'client', 'relay', 'relay-client', 'cli', 'audit'],
   session: ['agent', 'client', 'relay', 'relay-client', 'cli'],
+  // The local control socket both share and connect run: shared, so it depends on no role.
+  control: ['agent', 'client', 'relay', 'relay-client', 'cli', 'crypto', 'channel', 'mux', 'audit'],
   // The wire formats every role speaks: shared, so it may depend on no role and no machinery.
   protocol: ['agent', 'client', 'relay', 'relay-client', 'credentials', 'cli', 'crypto', 'channel', 'mux', 'session', 'audit', 'tls', 'process', 'terminal'],
   errors: ['agent', 'client', 'relay', 'relay-client', 'cli', 'crypto', 'channel', 'mux', 'audit'],

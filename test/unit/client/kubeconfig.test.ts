@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { TempKubeconfig, renderKubeconfig } from '../../../src/client/kubeconfig.js';
-import { chooseRuntimeDir } from '../../../src/client/runtime-dir.js';
+import { chooseRuntimeDir } from '../../../src/process/runtime-dir.js';
 import { isKubepairError } from '../../../src/errors/index.js';
 
 const CA = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';

@@ -1,8 +1,12 @@
 /**
- * Where the temporary kubeconfig goes (docs/design.md §6): a RAM-backed directory when there is
- * one, so credentials never reach a disk — `$XDG_RUNTIME_DIR` (per-user, 0700 by the login system)
- * if it is a directory owned by this user and not readable by others, else `/dev/shm`, else
- * the system temp directory. The file itself is always created exclusively with mode 0600.
+ * The runtime directory (docs/design.md §6): where the temporary kubeconfig and the local control
+ * sockets (src/control/) go. A RAM-backed directory when there is one, so credentials never reach
+ * a disk — `$XDG_RUNTIME_DIR` (per-user, 0700 by the login system) if it is a directory owned by
+ * this user and not readable by others, else `/dev/shm`, else the system temp directory. What is
+ * created in it protects itself: the kubeconfig is created exclusively with mode 0600, the
+ * control sockets live in a 0700 directory of their own.
+ *
+ * Untrusted input: `XDG_RUNTIME_DIR` (checked: absolute, a directory, ours, private).
  */
 import { stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -1,0 +1,151 @@
+/**
+ * The sharer's side of live approval on a terminal (`share --approve`, issue 14; docs/usage.md
+ * "Live approval"): while requests wait in the share's ApprovalQueue, `share`'s terminal shows
+ * the oldest one — who asks, what, where, which --allow rule would allow it, how many more wait
+ * and until when it waits — and reads one key:
+ *
+ *   y  approve once          s  approve for the rest of the session (shows the --allow rule)
+ *   n  decline               N  decline every waiting request (a flood is cleared at once)
+ *
+ * A key answers the request on the screen when it is read, by its id; the rest of what was
+ * read with it is dropped, so keys typed ahead (or a held-down key) never answer a request the
+ * sharer has not been shown yet. Standard input is in raw mode only
+ * while a request waits; Ctrl-C and Ctrl-\ there stop share as the signal would (raw mode turns
+ * them into bytes).
+ *
+ * Untrusted input: every field of a held request that the client chose (names, namespaces,
+ * verbs, the client label) goes through inertText before it is printed.
+ */
+import type { ApprovalQueue, PendingApproval } from '../agent/approval-queue.js';
+import { KubepairError } from '../errors/index.js';
+import { inertText } from '../terminal/inert-text.js';
+import type { SecretTerminal } from './secret-input.js';
+import { clockAndRelative } from './relative-time.js';
+
+/** What the key at the prompt does. */
+const KEYS: Readonly<Record<string, 'once' | 'session' | 'decline' | 'decline-all'>> = { y: 'once', s: 'session', n: 'decline', N: 'decline-all' };
+const SIGNAL_KEYS: ReadonlyMap<string, NodeJS.Signals> = new Map([
+  ['\u0003', 'SIGINT'],
+  ['\u001c', 'SIGQUIT'],
+]);
+
+/** A client field on one line, escapes visible (the rules are ASCII by construction). */
+function field(text: string): string {
+  return inertText(text, { maxChars: 120 });
+}
+
+/** The lines that ask about `request`; `waiting` counts it too. */
+export function approvalPromptLines(request: PendingApproval, waiting: number, now: Date): string[] {
+  const where = [request.namespace !== '' ? `namespace ${field(request.namespace)}` : '', request.name !== '' ? `name ${field(request.name)}` : '']
+    .filter((part) => part !== '')
+    .join(', ');
+  const rules = request.rules.map((rule) => `--allow ${JSON.stringify(field(rule))}`).join(' ');
+  const more = waiting > 1 ? `; ${waiting - 1} more waiting` : '';
+  const lines = [
+    `kubepair share: approval needed for request #${request.id} (${waiting} waiting)`,
+    `  client:   ${field(request.client)} (session ${field(request.session.slice(0, 8))})`,
+    `  request:  ${field(request.description)}${where === '' ? '' : ` (${where})`}, tier ${request.tier}: ${field(request.why)}`,
+    `  allowed by: ${rules === '' ? 'no --allow rule names exactly this request; it can be approved once' : rules}`,
+    `  declined unless answered by ${clockAndRelative(new Date(request.deadline), now)}${more}`,
+    `  [y] approve once   ${rules === '' ? '' : `[s] approve for this session (adds ${rules})   `}[n] decline   [N] decline all ${waiting}`,
+  ];
+  return lines;
+}
+
+export interface ApprovalPromptOptions {
+  readonly queue: ApprovalQueue;
+  readonly input: SecretTerminal;
+  readonly output: NodeJS.WritableStream;
+  /** Raise a signal for Ctrl-C / Ctrl-\ typed in raw mode (default: to this process). */
+  readonly raise?: (signal: NodeJS.Signals) => void;
+}
+
+/** Show the queue's oldest request on a terminal and answer it with one key; see the file header. */
+export class ApprovalPrompt {
+  readonly #options: ApprovalPromptOptions;
+  /** The request on the screen now: a key answers this one and no other. */
+  #shown: PendingApproval | undefined;
+  #raw = false;
+  #closed = false;
+  readonly #onChanged = (): void => this.#redraw();
+  readonly #onData = (chunk: Buffer | string): void => this.#keys(typeof chunk === 'string' ? chunk : chunk.toString('latin1'));
+
+  constructor(options: ApprovalPromptOptions) {
+    this.#options = options;
+    options.queue.on('changed', this.#onChanged);
+    options.queue.on('settled', (request, outcome) => {
+      if (this.#closed) return;
+      const how = {
+        approved_once: 'approved once',
+        approved_session: `approved for this session (${request.rules.map((rule) => `--allow ${JSON.stringify(field(rule))}`).join(' ')})`,
+        declined: 'declined',
+        timed_out: 'declined: no answer in time',
+        queue_full: 'refused: the queue is full',
+        withdrawn: 'withdrawn: the client went away',
+        closed: 'refused: share is stopping',
+      }[outcome.result];
+      options.output.write(`kubepair share: request #${request.id} ${how}\n`);
+    });
+  }
+
+  /** Stop prompting and give the terminal back. */
+  close(): void {
+    this.#closed = true;
+    this.#options.queue.off('changed', this.#onChanged);
+    this.#setRaw(false);
+  }
+
+  #redraw(): void {
+    if (this.#closed) return;
+    const pending = this.#options.queue.pending;
+    const first = pending[0];
+    if (first === undefined) {
+      this.#shown = undefined;
+      this.#setRaw(false);
+      return;
+    }
+    const changed = this.#shown?.id !== first.id;
+    this.#shown = first;
+    this.#setRaw(true);
+    // Redrawn when the request on top changes, or when more join behind it (the count).
+    if (changed || pending.length > 1) this.#options.output.write(`${approvalPromptLines(first, pending.length, new Date()).join('\n')}\n`);
+  }
+
+  #keys(text: string): void {
+    for (const key of text) {
+      const signal = SIGNAL_KEYS.get(key);
+      if (signal !== undefined) {
+        (this.#options.raise ?? ((name) => process.kill(process.pid, name)))(signal);
+        return;
+      }
+      const action = KEYS[key];
+      const shown = this.#shown;
+      if (action === undefined || shown === undefined) continue;
+      try {
+        if (action === 'decline-all') this.#options.queue.declineAll();
+        else this.#options.queue.answer(shown.id, action);
+      } catch (err) {
+        // The request on the screen ended before the key (timed out, withdrawn): say so, answer nothing else.
+        const message = err instanceof KubepairError ? err.message : String(err);
+        this.#options.output.write(`kubepair share: request #${shown.id}: ${message}\n`);
+      }
+      // One key per read: keys typed ahead never answer the next request, drawn after this one.
+      return;
+    }
+  }
+
+  #setRaw(raw: boolean): void {
+    if (this.#raw === raw) return;
+    const input = this.#options.input;
+    this.#raw = raw;
+    if (raw) {
+      input.setRawMode(true);
+      input.on('data', this.#onData);
+      input.resume();
+    } else {
+      input.off('data', this.#onData);
+      input.setRawMode(false);
+      input.pause();
+    }
+  }
+}
