@@ -61,6 +61,8 @@ export const GOALS: ReadonlyArray<Omit<GoalResult, 'measured' | 'met'>> = [
   { goal: 'bytes flow again after a relay restart (SIGKILL), p50', key: 'resume_to_first_byte_relay_restart_ms_p50', target: 1000, comparison: '<=', unit: 'ms' },
   { goal: 'bytes flow again after a relay restart (SIGKILL), p90', key: 'resume_to_first_byte_relay_restart_ms_p90', target: 1000, comparison: '<=', unit: 'ms' },
   { goal: 'bulk: resumption bookkeeping vs cheapest ACK setting (throughput ratio)', key: 'bulk_resume_overhead_ratio', target: 1.05, comparison: '<=', unit: '×' },
+  { goal: 'pairing: `connect` start to first byte vs `ssh -W` (issue 15)', key: 'pairing_ratio_vs_ssh', target: 1.0, comparison: '<=', unit: '×' },
+  { goal: 'installed size, `npm install -g` (issue 15)', key: 'installed_size_mb', target: 25, comparison: '<=', unit: 'MB' },
 ];
 
 export function evaluateGoals(headline: Readonly<Record<string, number | null>>): GoalResult[] {
