@@ -10,15 +10,16 @@
  *   dist/cli/chunks/*.js    that code, split where src/ imports it lazily (`await import`).
  *
  * Split, not one file: measured (docs/performance.md "Start-up"), a single 6 MB file made
- * every command pay for all of them (`kubepair --version` 410 ms CPU on a loaded machine, tsc's
- * build 320); split along the lazy imports src/ already has, `--version` took 260 and the
- * connect path 530 against tsc's 880. Identifiers are shortened (names of functions and classes
- * kept: error names and logs use them), which cut another 10-15% of parse time. The compile
- * cache covers only code loaded after it is enabled: main.js enables it, then loads the rest. Node.js
- * builtins stay imports; so do the packages in RUNTIME_PACKAGES, which ship native code (a
- * `.node` file per platform) that a bundle cannot hold: they stay `dependencies` in
- * package.json and are loaded lazily where used. The build fails if the bundle imports any
- * other package at run time (a dependency that would be missing from an installed package).
+ * every command pay for all of them (`kubepair --version` cost more CPU than with tsc's build);
+ * split along the lazy imports src/ already has, `--version` and the connect path cost about a
+ * third less CPU than tsc's build. Identifiers are shortened (names of functions and classes
+ * kept: error names and logs use them), which cut about another 10% of start-up CPU. The
+ * compile cache covers only code loaded after it is enabled: main.js enables it, then loads
+ * the rest. Node.js builtins stay imports; so do the packages in RUNTIME_PACKAGES, which ship
+ * native code (a `.node` file per platform) that a bundle cannot hold: they stay
+ * `dependencies` in package.json and are loaded lazily where used. The build fails if the
+ * bundle imports any other package at run time (a dependency missing from an installed
+ * package).
  * No source map: users see one-line messages, never stack traces, and a map would double the
  * package's size. The bundled packages' licenses (name, version, license and the text of their
  * license file) go into dist/THIRD-PARTY-NOTICES.txt, as their licenses ask of copies.
@@ -26,9 +27,9 @@
  * Source rewrite (one, checked): src/ loads some CommonJS packages with
  * `createRequire(import.meta.url)(...)` (cheaper than an ESM import for tsc's build, see
  * src/ws-runtime.ts); esbuild bundles only a plain `require('name')`, so in src/ files that
- * call exactly becomes `require(...)` before bundling. The bundle defines `require` for those
- * calls and for the CommonJS dependencies that load the native packages themselves (ws's
- * optional `require('bufferutil')`).
+ * call becomes `require(...)` before bundling (any other use of it fails the build). The
+ * bundle defines `require` for those calls and for the CommonJS dependencies that load the
+ * native packages themselves (ws's optional `require('bufferutil')`).
  *
  *   node scripts/bundle.mjs            build into dist/ (replaces dist/ first)
  *
@@ -60,7 +61,7 @@ const RUNTIME_PACKAGES = new Map([
 const ABSENT_OPTIONAL_PACKAGES = new Map([
   ['utf-8-validate', 'ws: without it ws checks UTF-8 with buffer.isUtf8'],
   ['@node-rs/xxhash', '@redis/client: only for its digest() helper, which the relay does not call'],
-  ['kerberos', 'https-proxy-agent (proxy-agent-negotiate): only for Negotiate proxy authentication, which kubepair does not offer'],
+  ['kerberos', 'https-proxy-agent (proxy-agent-negotiate): only for Negotiate (Kerberos) proxy authentication, which needs it'],
 ]);
 /** Node.js versions the output must run on: the oldest supported line (src/cli/node-support.ts). */
 const TARGET = 'node22';
@@ -70,7 +71,7 @@ const CREATE_REQUIRE_CONST = /^const require = createRequire\(import\.meta\.url\
 /** Gives the bundle a CommonJS `require` (for the rewritten calls and for external packages). */
 const BANNER = "import { createRequire as kubepairCreateRequire } from 'node:module';\nconst require = kubepairCreateRequire(import.meta.url);";
 
-/** esbuild plugin: the src/ rewrite, and `./run-cli.js` from main.ts left as an import of the second file. */
+/** esbuild plugin: the src/ rewrite, and `./run-cli.js` from main.ts left as an import of dist/cli/run-cli.js. */
 const kubepairSources = {
   name: 'kubepair-sources',
   setup(pluginBuild) {
