@@ -5,8 +5,9 @@
  * sessions (issue 12) resume (time to flow again after a cut or a relay restart) and
  * resume-bulk (the acknowledgement bookkeeping's cost); for the relay cluster (issue 13) cluster
  * (sessions per second on one node vs three, remote vs local splices, memory per idle session per
- * node). Each figure is the median of 5 counted runs (after a warm-up round) with min and max;
- * paths are interleaved.
+ * node); for start-up (issue 15) size (what `npm install -g` of the package takes), and pairing
+ * compares the CLI's builds. Each figure is the median of 5 counted runs (after a warm-up round)
+ * with min and max; paths are interleaved.
  *
  * Writes bench/results/<date>.json and bench/results/latest.json (headline numbers at the top
  * level), docs/performance-suite.svg, the `bench:suite` section of docs/performance.md and the
@@ -47,6 +48,7 @@ import { runHeadOfLine } from './workloads/head-of-line.js';
 import { KUBECTL_OBJECTS, runKubectlList } from './workloads/kubectl.js';
 import type { KubectlPath } from './workloads/kubectl.js';
 import { runLatency } from './workloads/latency.js';
+import { runInstalledSize } from './workloads/installed-size.js';
 import { runPairing } from './workloads/pairing.js';
 import { runRelaySessions } from './workloads/relay-sessions.js';
 import { RELAY_START_TIMEOUT_MS, runResumeLatency } from './workloads/resume-latency.js';
@@ -58,6 +60,9 @@ import type { Measurement, Skip, WorkloadContext, WorkloadResult } from './workl
 
 const CHART_FILE = 'docs/performance-suite.svg';
 const TARGET_READY_TIMEOUT_MS = 10_000;
+
+/** scripts/bundle.mjs (the package's dist/cli/), in ms. */
+const BUNDLE_TIMEOUT_MS = 300_000;
 
 function log(line: string): void {
   process.stderr.write(`bench: ${line}\n`);
@@ -155,9 +160,14 @@ async function main(options: SuiteOptions): Promise<number> {
   const resources = new Resources();
   let failed = false;
   try {
+    if (wants('pairing')) {
+      // The pairing workload runs the package's bundle beside tsc's build: build it from this checkout.
+      const bundled = spawnSync(process.execPath, [repoPath('scripts/bundle.mjs')], { encoding: 'utf8', timeout: BUNDLE_TIMEOUT_MS });
+      if (bundled.status !== 0) throw new Error(`scripts/bundle.mjs failed: ${bundled.error?.message ?? bundled.stderr}`);
+    }
     const targets = await startTargets();
     resources.add(async () => void (await targets.process.stop('SIGTERM', 3000)));
-    const needsStack = options.workloads.some((name) => name !== 'relay' && name !== 'resume-bulk' && name !== 'cluster');
+    const needsStack = options.workloads.some((name) => name !== 'relay' && name !== 'resume-bulk' && name !== 'cluster' && name !== 'size');
     let stack: E2EStack | undefined;
     if (needsStack) {
       if (options.profileDir !== undefined) await mkdir(options.profileDir, { recursive: true });
@@ -244,6 +254,7 @@ async function main(options: SuiteOptions): Promise<number> {
         }
       });
     }
+    await runWorkload('size', () => runInstalledSize(context));
     await runWorkload('resume', () => runResumeLatency(context, stack!, targets.ports.http));
     await runWorkload('resume-bulk', async () => {
       const relay = await startRelay({ args: BENCH_RELAY_ARGS, logLevel: 'warn', timeoutMs: RELAY_START_TIMEOUT_MS });

@@ -4,7 +4,7 @@
  * published results unless `--write` is given.
  */
 
-export const WORKLOADS = ['bulk', 'latency', 'concurrency', 'hol', 'pairing', 'relay', 'kubectl', 'resume', 'resume-bulk', 'cluster'] as const;
+export const WORKLOADS = ['bulk', 'latency', 'concurrency', 'hol', 'pairing', 'relay', 'kubectl', 'resume', 'resume-bulk', 'cluster', 'size'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 /** Runs per published figure (issue 6: the median of at least 5). */

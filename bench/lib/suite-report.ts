@@ -63,6 +63,8 @@ export const GOALS: ReadonlyArray<Omit<GoalResult, 'measured' | 'met'>> = [
   { goal: 'bulk: resumption bookkeeping vs cheapest ACK setting (throughput ratio)', key: 'bulk_resume_overhead_ratio', target: 1.05, comparison: '<=', unit: '×' },
   // Issue 15 (measured by the cluster workload, issue 13): one node, memory store, CPace endpoints.
   { goal: 'relay RSS per idle paired session (after full GC)', key: 'relay_idle_session_kib', target: 16, comparison: '<=', unit: 'KiB' },
+  { goal: 'pairing: `connect` start to first byte vs `ssh -W` (issue 15)', key: 'pairing_ratio_vs_ssh', target: 1.0, comparison: '<=', unit: '×' },
+  { goal: 'installed size, `npm install -g` (issue 15)', key: 'installed_size_mb', target: 25, comparison: '<=', unit: 'MB' },
 ];
 
 export function evaluateGoals(headline: Readonly<Record<string, number | null>>): GoalResult[] {
@@ -78,6 +80,9 @@ export const TUNNEL_STYLE: Readonly<Record<string, { readonly label: string; rea
   direct: { label: 'direct', color: '#8c8c8c' },
   kubepair: { label: 'kubepair', color: '#2f6fdf' },
   kubepair_passthrough: { label: 'kubepair passthrough', color: '#7fa8ee' },
+  // Issue 15, pairing and CLI start-up only: the bundle without V8's compile cache, and tsc's build (before the bundle).
+  kubepair_bundle_no_cache: { label: 'kubepair bundle, no compile cache', color: '#5b8fe8' },
+  kubepair_tsc: { label: 'kubepair tsc build', color: '#a9c3f2' },
   ssh: { label: 'OpenSSH aes256-gcm', color: '#e07b39' },
   ssh_chacha20: { label: 'OpenSSH chacha20', color: '#f2b58c' },
 };

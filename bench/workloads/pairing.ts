@@ -10,12 +10,22 @@
  * - CLI start-up alone: `kubepair --version`, the floor under the first figure.
  * - ssh: `ssh -W host:port` (stdio forwarding) spawn to the first byte: TCP, key exchange,
  *   public-key authentication, channel open.
+ *
+ * The first and the start-up figures are taken for each build of the CLI (issue 15, start-up),
+ * interleaved in every round: `kubepair` is the package's (dist/cli/, scripts/bundle.mjs) with
+ * V8's compile cache (in the stack user's ~/.cache, filled by the warm-up round);
+ * `kubepair_bundle_no_cache` the same bundle with NODE_DISABLE_COMPILE_CACHE=1; `kubepair_tsc`
+ * tsc's build (build/src/cli/, one file per module, the package before issue 15) without the
+ * cache. The share side is always tsc's build.
  */
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type { E2EStack } from '../../test/helpers/e2e-stack.js';
 import { CLI_PATH } from '../../test/helpers/cli.js';
+import { startProcess } from '../../test/helpers/managed-process.js';
+import { repoPath } from '../../test/helpers/paths.js';
 import { within } from '../../test/helpers/relay-process.js';
 import { parsePairingCode } from '../../src/channel/pairing-code.js';
 import { ClientTunnel } from '../../src/client/client-tunnel.js';
@@ -48,6 +58,25 @@ async function firstByte(port: number): Promise<void> {
   }
 }
 
+/** A build of the kubepair CLI the pairing and start-up figures are taken for. */
+export interface CliBuild {
+  /** Series name in the results (`kubepair` is the package as shipped). */
+  readonly name: string;
+  readonly path: string;
+  /** Added to the environment of every run. */
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** The package's entry point, built by scripts/bundle.mjs (suite.bench.ts builds it first). */
+export const BUNDLE_CLI_PATH = repoPath(join('dist', 'cli', 'main.js'));
+
+/** The builds compared: the package (bundle, compile cache), the bundle without the cache, tsc's build without it. */
+export const CLI_BUILDS: readonly CliBuild[] = [
+  { name: 'kubepair', path: BUNDLE_CLI_PATH, env: {} },
+  { name: 'kubepair_bundle_no_cache', path: BUNDLE_CLI_PATH, env: { NODE_DISABLE_COMPILE_CACHE: '1' } },
+  { name: 'kubepair_tsc', path: CLI_PATH, env: { NODE_DISABLE_COMPILE_CACHE: '1' } },
+];
+
 interface CliPairing {
   readonly total: number;
   readonly paired: number;
@@ -56,11 +85,12 @@ interface CliPairing {
   readonly cpu: number | undefined;
 }
 
-async function cliPairing(stack: E2EStack, helloPort: number): Promise<CliPairing> {
+async function cliPairing(stack: E2EStack, helloPort: number, build: CliBuild): Promise<CliPairing> {
   const share = await stack.startShare(['--once', '--expose', `hello=127.0.0.1:${helloPort}`]);
   const local = await freePort();
   const started = performance.now();
-  const connect = stack.startConnect(['--forward', `${local}:hello`, '--no-shell', share.code]);
+  // As stack.startConnect does (the bench's relay is plain HTTP: no --relay-ca), with this build.
+  const connect = startProcess(process.execPath, [build.path, 'connect', '--forward', `${local}:hello`, '--no-shell', share.code], stack.env('client', build.env));
   try {
     await connect.waitFor(/paired with cluster/, FIRST_BYTE_TIMEOUT_MS, 'stderr');
     const paired = performance.now() - started;
@@ -129,60 +159,79 @@ function timeChild(child: ChildProcessWithoutNullStreams, command: string, start
 }
 
 export async function runPairing(context: WorkloadContext, stack: E2EStack, helloPort: number, ssh: SshServer | undefined): Promise<WorkloadResult> {
-  const cli: number[] = [];
-  const cliPaired: number[] = [];
-  const cliReady: number[] = [];
-  const cliCpu: number[] = [];
+  const series = (): Map<string, number[]> => new Map(CLI_BUILDS.map((build) => [build.name, []]));
+  const cli = series();
+  const cliPaired = series();
+  const cliReady = series();
+  const cliCpu = series();
+  const startup = series();
   const inProcess: number[] = [];
-  const startup: number[] = [];
   const sshFirstByte: number[] = [];
+  const home = stack.env('client')['HOME'];
   for (let round = 0; round <= context.runs; round++) {
-    const c = await cliPairing(stack, helloPort);
+    const parts: string[] = [];
+    // The builds take turns in a different order each round (a change in load hits each alike).
+    for (let i = 0; i < CLI_BUILDS.length; i++) {
+      const build = CLI_BUILDS[(i + round) % CLI_BUILDS.length]!;
+      const c = await cliPairing(stack, helloPort, build);
+      const s = await timeProcess(process.execPath, [build.path, '--version'], { PATH: process.env['PATH'] ?? '', ...(home !== undefined && { HOME: home }), ...build.env }, true);
+      if (round > 0) {
+        cli.get(build.name)!.push(c.total);
+        cliPaired.get(build.name)!.push(c.paired);
+        cliReady.get(build.name)!.push(c.ready);
+        if (c.cpu !== undefined) cliCpu.get(build.name)!.push(c.cpu);
+        startup.get(build.name)!.push(s);
+      }
+      parts.push(
+        `${build.name} ${formatNumber(c.total, 0)} ms (paired at ${formatNumber(c.paired, 0)}, ready at ${formatNumber(c.ready, 0)}${c.cpu !== undefined ? `, ${formatNumber(c.cpu, 0)} ms CPU` : ''}; --version ${formatNumber(s, 0)} ms)`,
+      );
+    }
     const p = await inProcessPairing(stack, helloPort);
-    const s = await timeProcess(process.execPath, [CLI_PATH, '--version'], { PATH: process.env['PATH'] ?? '' }, true);
     const h =
       ssh === undefined
         ? undefined
         : await timeProcess(ssh.tools.ssh, [...sshClientArgs(ssh, SSH_CIPHER_AES_GCM), '-W', `127.0.0.1:${helloPort}`, '127.0.0.1'], { PATH: process.env['PATH'] ?? '', HOME: ssh.dir }, false);
     if (round > 0) {
-      cli.push(c.total);
-      cliPaired.push(c.paired);
-      cliReady.push(c.ready);
-      if (c.cpu !== undefined) cliCpu.push(c.cpu);
       inProcess.push(p);
-      startup.push(s);
       if (h !== undefined) sshFirstByte.push(h);
     }
     context.log(
-      `pairing ${round === 0 ? 'warm-up' : `run ${round}/${context.runs}`}: connect process ${formatNumber(c.total, 0)} ms (paired at ${formatNumber(c.paired, 0)}, ready at ${formatNumber(c.ready, 0)}` +
-        `${c.cpu !== undefined ? `, ${formatNumber(c.cpu, 0)} ms CPU` : ''}), ` +
-        `in process ${formatNumber(p, 0)} ms, CLI start-up ${formatNumber(s, 0)} ms${h !== undefined ? `, ssh -W ${formatNumber(h, 0)} ms` : ''}`,
+      `pairing ${round === 0 ? 'warm-up' : `run ${round}/${context.runs}`}: connect process ${parts.join('; ')}; in process ${formatNumber(p, 0)} ms${h !== undefined ? `, ssh -W ${formatNumber(h, 0)} ms` : ''}`,
     );
   }
   const one = (name: string, values: number[]): Map<string, number[]> => new Map([[name, values]]);
   const measurements: Measurement[] = [
     measurement(
       { id: 'pairing_ms', label: 'pairing: `connect` process start to first byte through the tunnel', unit: 'ms', better: 'lower', digits: 0 },
-      new Map([['kubepair', cli], ...(sshFirstByte.length > 0 ? [['ssh', sshFirstByte] as [string, number[]]] : [])]),
+      new Map([...cli, ...(sshFirstByte.length > 0 ? [['ssh', sshFirstByte] as [string, number[]]] : [])]),
     ),
-    measurement({ id: 'pairing_paired_ms', label: 'pairing: `connect` start to "paired" (handshake done)', unit: 'ms', better: 'lower', digits: 0 }, one('kubepair', cliPaired)),
-    measurement({ id: 'pairing_ready_ms', label: 'pairing: `connect` start to listeners and kubeconfig ready', unit: 'ms', better: 'lower', digits: 0 }, one('kubepair', cliReady)),
-    measurement({ id: 'pairing_cpu_ms', label: 'pairing: CPU the `connect` process used until the first byte', unit: 'CPU ms', better: 'lower', digits: 0 }, one('kubepair', cliCpu)),
+    measurement({ id: 'pairing_paired_ms', label: 'pairing: `connect` start to "paired" (handshake done)', unit: 'ms', better: 'lower', digits: 0 }, cliPaired),
+    measurement({ id: 'pairing_ready_ms', label: 'pairing: `connect` start to listeners and kubeconfig ready', unit: 'ms', better: 'lower', digits: 0 }, cliReady),
+    measurement({ id: 'pairing_cpu_ms', label: 'pairing: CPU the `connect` process used until the first byte', unit: 'CPU ms', better: 'lower', digits: 0 }, cliCpu),
     measurement({ id: 'pairing_in_process_ms', label: 'pairing: client role in an already running process, to first byte', unit: 'ms', better: 'lower', digits: 0 }, one('kubepair', inProcess)),
-    measurement({ id: 'cli_startup_ms', label: 'CLI start-up alone (`kubepair --version`)', unit: 'ms', better: 'lower', digits: 0 }, one('kubepair', startup)),
+    measurement({ id: 'cli_startup_ms', label: 'CLI start-up alone (`kubepair --version`)', unit: 'ms', better: 'lower', digits: 0 }, startup),
   ];
   const skipped: Skip[] = ssh === undefined ? [{ what: 'pairing: ssh -W comparison', why: 'OpenSSH is not available (see the ssh skip)' }] : [];
   const [total, , , cpu, inProc, cliStart] = measurements;
+  const pairing = medianOf(total, 'kubepair');
+  const pairingSsh = medianOf(total, 'ssh');
   return {
     measurements,
     headline: {
-      pairing_ms: medianOf(total, 'kubepair'),
+      pairing_ms: pairing,
       pairing_in_process_ms: medianOf(inProc, 'kubepair'),
       pairing_cpu_ms: medianOf(cpu, 'kubepair'),
       pairing_cli_startup_ms: medianOf(cliStart, 'kubepair'),
-      pairing_ms_ssh: medianOf(total, 'ssh'),
+      pairing_ms_ssh: pairingSsh,
+      pairing_ratio_vs_ssh: pairing !== null && pairingSsh !== null ? pairing / pairingSsh : null,
+      pairing_ms_bundle_no_cache: medianOf(total, 'kubepair_bundle_no_cache'),
+      pairing_ms_tsc: medianOf(total, 'kubepair_tsc'),
+      pairing_cli_startup_ms_bundle_no_cache: medianOf(cliStart, 'kubepair_bundle_no_cache'),
+      pairing_cli_startup_ms_tsc: medianOf(cliStart, 'kubepair_tsc'),
     },
     skipped,
-    notes: [],
+    notes: [
+      'pairing and CLI start-up: `kubepair` is the package as shipped (the esbuild bundle, V8 compile cache); `kubepair_bundle_no_cache` the bundle with NODE_DISABLE_COMPILE_CACHE=1; `kubepair_tsc` tsc\'s one-file-per-module build without the cache (the package before issue 15).',
+    ],
   };
 }

@@ -3,8 +3,12 @@
  * Entry point of the `kubepair` binary; all logic lives in run-cli.ts. On a Node.js release
  * kubepair does not support it says so in one line and runs nothing (node-support.ts). run-cli.ts
  * is imported only after that check: its dependencies (undici 8 under @kubernetes/client-node)
- * may fail as they load on an old Node.js, which would crash before any check could run.
+ * may fail as they load on an old Node.js, which would crash before any check could run. Before
+ * that import V8's compile cache is enabled (compile-cache.ts), so that run-cli.ts and all it
+ * loads are cached; in the package this file and run-cli.js are the two files
+ * scripts/bundle.mjs builds.
  */
+import { enableCompileCache } from './compile-cache.js';
 import { unsupportedNode } from './node-support.js';
 import { reportError } from './report-error.js';
 
@@ -19,6 +23,7 @@ for (const stream of [process.stdout, process.stderr]) {
 
 const unsupported = unsupportedNode(process.versions.node);
 if (unsupported === undefined) {
+  enableCompileCache();
   const { runCli } = await import('./run-cli.js');
   process.exitCode = await runCli(process.argv.slice(2));
 } else {

@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+/**
+ * Builds the package's CLI with esbuild (issue 15, start-up): `npm run build` and `npm pack`'s
+ * prepack step. src/ and every dependency that can be bundled go into one bundle, so that the
+ * installed package needs from the registry only what cannot be bundled:
+ *
+ *   dist/cli/main.js        the binary: the Node.js version check and V8's compile cache
+ *                           (src/cli/main.ts, src/cli/compile-cache.ts), then it imports
+ *   dist/cli/run-cli.js     the command line, which loads each command's code when it runs:
+ *   dist/cli/chunks/*.js    that code, split where src/ imports it lazily (`await import`).
+ *
+ * Split, not one file: measured (docs/performance.md "Start-up"), a single 6 MB file made
+ * every command pay for all of them (`kubepair --version` cost more CPU than with tsc's build);
+ * split along the lazy imports src/ already has, `--version` and the connect path cost about a
+ * third less CPU than tsc's build. Identifiers are shortened (names of functions and classes
+ * kept: error names and logs use them), which cut about another 10% of start-up CPU. The
+ * compile cache covers only code loaded after it is enabled: main.js enables it, then loads
+ * the rest. Node.js builtins stay imports; so do the packages in RUNTIME_PACKAGES, which ship
+ * native code (a `.node` file per platform) that a bundle cannot hold: they stay
+ * `dependencies` in package.json and are loaded lazily where used. The build fails if the
+ * bundle imports any other package at run time (a dependency missing from an installed
+ * package).
+ * No source map: users see one-line messages, never stack traces, and a map would double the
+ * package's size. The bundled packages' licenses (name, version, license and the text of their
+ * license file) go into dist/THIRD-PARTY-NOTICES.txt, as their licenses ask of copies.
+ *
+ * Source rewrite (one, checked): src/ loads some CommonJS packages with
+ * `createRequire(import.meta.url)(...)` (cheaper than an ESM import for tsc's build, see
+ * src/ws-runtime.ts); esbuild bundles only a plain `require('name')`, so in src/ files that
+ * call becomes `require(...)` before bundling (any other use of it fails the build). The
+ * bundle defines `require` for those calls and for the CommonJS dependencies that load the
+ * native packages themselves (ws's optional `require('bufferutil')`).
+ *
+ *   node scripts/bundle.mjs            build into dist/ (replaces dist/ first)
+ *
+ * Input: the repository's own files and node_modules (trusted).
+ */
+import { readdirSync, rmSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { builtinModules } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const OUT_DIR = join(ROOT, 'dist');
+/**
+ * Packages left out of the bundle and installed from the registry: package.json's
+ * "dependencies" are exactly these (test/e2e/installed-package checks), each with why; README
+ * "Dependencies" says the same.
+ */
+const RUNTIME_PACKAGES = new Map([
+  ['bufferutil', 'native WebSocket masking (a prebuilt .node per platform); ws falls back to JavaScript without it'],
+  ['@napi-rs/keyring', 'the OS keychain through a native addon, one optional package per platform'],
+]);
+/**
+ * Optional native packages that bundled code tries to load in a try/catch and that kubepair does
+ * not install, before or after bundling: left as run-time imports that fail the same way.
+ */
+const ABSENT_OPTIONAL_PACKAGES = new Map([
+  ['utf-8-validate', 'ws: without it ws checks UTF-8 with buffer.isUtf8'],
+  ['@node-rs/xxhash', '@redis/client: only for its digest() helper, which the relay does not call'],
+  ['kerberos', 'https-proxy-agent (proxy-agent-negotiate): only for Negotiate (Kerberos) proxy authentication, which needs it'],
+]);
+/** Node.js versions the output must run on: the oldest supported line (src/cli/node-support.ts). */
+const TARGET = 'node22';
+/** What the src/ rewrite replaces (see the header). */
+const CREATE_REQUIRE_CALL = /createRequire\(import\.meta\.url\)\(/g;
+const CREATE_REQUIRE_CONST = /^const require = createRequire\(import\.meta\.url\);$/m;
+/** Gives the bundle a CommonJS `require` (for the rewritten calls and for external packages). */
+const BANNER = "import { createRequire as kubepairCreateRequire } from 'node:module';\nconst require = kubepairCreateRequire(import.meta.url);";
+
+/** esbuild plugin: the src/ rewrite, and `./run-cli.js` from main.ts left as an import of dist/cli/run-cli.js. */
+const kubepairSources = {
+  name: 'kubepair-sources',
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /^\.\/run-cli\.js$/ }, (args) =>
+      relative(ROOT, args.importer) === join('src', 'cli', 'main.ts') ? { path: './run-cli.js', external: true } : undefined,
+    );
+    pluginBuild.onLoad({ filter: /[\\/]src[\\/].*\.ts$/ }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!text.includes('createRequire(import.meta.url)')) return { contents: text, loader: 'ts' };
+      const rewritten = text.replace(CREATE_REQUIRE_CONST, '').replace(CREATE_REQUIRE_CALL, 'require(');
+      if (rewritten.includes('createRequire(import.meta.url)')) {
+        return { errors: [{ text: `${relative(ROOT, args.path)}: createRequire(import.meta.url) used in a form scripts/bundle.mjs does not rewrite` }] };
+      }
+      return { contents: rewritten, loader: 'ts' };
+    });
+  },
+};
+
+/** The packages (not Node.js builtins) the bundle still imports at run time. */
+function runtimeImports(metafile) {
+  const builtins = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
+  const names = new Set();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const imported of output.imports) {
+      if (!imported.external || builtins.has(imported.path) || imported.path.startsWith('node:') || imported.path === './run-cli.js') continue;
+      names.add(imported.path.startsWith('@') ? imported.path.split('/').slice(0, 2).join('/') : imported.path.split('/')[0]);
+    }
+  }
+  return [...names].sort();
+}
+
+/** The directory of each package (node_modules/NAME or node_modules/@SCOPE/NAME) the bundle took code from. */
+function bundledPackageDirs(metafile) {
+  const dirs = new Set();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const match = /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input);
+      if (match !== null && bytesInOutput > 0) dirs.add(match[1]);
+    }
+  }
+  return [...dirs].sort();
+}
+
+/** dist/THIRD-PARTY-NOTICES.txt: each bundled package with its license text (or, when it ships none, its license field). */
+async function writeNotices(metafile) {
+  const sections = [];
+  const missing = [];
+  for (const dir of bundledPackageDirs(metafile)) {
+    const manifest = JSON.parse(await readFile(join(ROOT, dir, 'package.json'), 'utf8'));
+    const licenseFile = readdirSync(join(ROOT, dir)).find((name) => /^licen[cs]e(?:\.(?:md|txt))?$/i.test(name));
+    const licensed = `${manifest.name}@${manifest.version} (${typeof manifest.license === 'string' ? manifest.license : 'no license field'})`;
+    if (licenseFile !== undefined) {
+      sections.push(`${licensed}\n\n${(await readFile(join(ROOT, dir, licenseFile), 'utf8')).trim()}\n`);
+    } else if (typeof manifest.license === 'string') {
+      sections.push(`${licensed}\n\nThe package ships no license file; its package.json names the license ${manifest.license}.\n`);
+    } else {
+      missing.push(`${manifest.name}@${manifest.version}`);
+    }
+  }
+  if (missing.length > 0) throw new Error(`neither a license file nor a license field in ${missing.join(', ')}: find its license and add its notice by hand before bundling it`);
+  const header = `kubepair's dist/cli/*.js bundle these ${sections.length} packages (scripts/bundle.mjs); their licenses follow.\n`;
+  await writeFile(join(OUT_DIR, 'THIRD-PARTY-NOTICES.txt'), [header, ...sections].join(`\n${'-'.repeat(78)}\n\n`));
+  return sections.length;
+}
+
+async function main() {
+  rmSync(OUT_DIR, { recursive: true, force: true });
+  const result = await build({
+    absWorkingDir: ROOT,
+    entryPoints: { 'cli/main': 'src/cli/main.ts', 'cli/run-cli': 'src/cli/run-cli.ts' },
+    outdir: OUT_DIR,
+    bundle: true,
+    splitting: true,
+    chunkNames: 'cli/chunks/[name]-[hash]',
+    platform: 'node',
+    format: 'esm',
+    target: TARGET,
+    external: [...RUNTIME_PACKAGES.keys(), ...ABSENT_OPTIONAL_PACKAGES.keys()],
+    banner: { js: BANNER },
+    minify: true,
+    keepNames: true,
+    legalComments: 'none',
+    metafile: true,
+    logLevel: 'warning',
+    plugins: [kubepairSources],
+  });
+  const unexpected = runtimeImports(result.metafile).filter((name) => !RUNTIME_PACKAGES.has(name) && !ABSENT_OPTIONAL_PACKAGES.has(name));
+  if (unexpected.length > 0) {
+    process.stderr.write(`bundle: the bundle would import ${unexpected.join(', ')} at run time; bundle it or add it to RUNTIME_PACKAGES or ABSENT_OPTIONAL_PACKAGES with the reason\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const notices = await writeNotices(result.metafile);
+  process.stderr.write(`bundle: ${notices} bundled packages, their licenses in dist/THIRD-PARTY-NOTICES.txt\n`);
+  const outputs = Object.values(result.metafile.outputs);
+  const bytes = outputs.reduce((sum, output) => sum + output.bytes, 0);
+  process.stderr.write(`bundle: ${outputs.length} files in dist/cli/, ${(bytes / 1e6).toFixed(2)} MB\n`);
+}
+
+await main();
