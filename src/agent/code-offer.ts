@@ -132,6 +132,7 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
   readonly closed: Promise<OfferEnd>;
   readonly #policy: RequestPolicy;
   readonly #stop = new AbortController();
+  readonly #sessions = new Set<AgentSession>();
   #state: OfferState = 'idle';
   #resolveClosed!: (end: OfferEnd) => void;
 
@@ -146,6 +147,11 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
 
   get state(): OfferState {
     return this.#state;
+  }
+
+  /** The sessions being served now (`kubepair status`, `kubepair session ...`), oldest first. */
+  get sessions(): readonly AgentSession[] {
+    return [...this.#sessions].filter((session) => session.state === 'serving');
   }
 
   /**
@@ -352,6 +358,8 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
       channel,
       link,
     );
+    this.#sessions.add(session);
+    void session.closed.then(() => this.#sessions.delete(session));
     this.emit('session', session);
     await session.start(signal);
     return await session.closed;

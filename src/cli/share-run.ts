@@ -21,6 +21,9 @@ import { MAX_TIMER_MS, parseDuration } from '../units.js';
 import { flag, parseCommandOptions, relayOptionsShape, repeated } from './command-options.js';
 import { relayEndpointFrom, signalOnTermination } from './relay-endpoint-options.js';
 import { ShareOutput } from './share-output.js';
+import { registerShareControl } from './share-control.js';
+import { ControlServer } from '../control/control-server.js';
+import { toKubepairError } from '../errors/index.js';
 import { signalExitCode } from './connect-termination.js';
 
 /** `--max-duration`: at least a minute, at most what a timer can wait (about 24 days). */
@@ -94,9 +97,17 @@ export async function runShare(rawOptions: unknown): Promise<number> {
   });
   const { signal, received, dispose } = signalOnTermination();
   let offer: CodeOffer | undefined;
+  let control: ControlServer | undefined;
   try {
     offer = new CodeOffer({ ...settings, relay, upstream, audit });
     output.watch(offer);
+    // The local control socket (kubepair status, kubepair session ...): share works without it.
+    try {
+      control = await ControlServer.listen({ role: 'share' });
+      registerShareControl(control, offer);
+    } catch (err) {
+      output.controlUnavailable(toKubepairError(err));
+    }
     output.sharing({
       context: upstream.contextName,
       cluster: upstream.clusterName,
@@ -121,6 +132,7 @@ export async function runShare(rawOptions: unknown): Promise<number> {
     if (signal.aborted && stoppedBy !== undefined) return signalExitCode(stoppedBy);
     throw err;
   } finally {
+    await control?.close();
     await offer?.close();
     output.close();
     dispose();
