@@ -31,8 +31,12 @@ import { KubepairError, toKubepairError } from '../errors/index.js';
 import type { GateVerdict, StreamGate, StreamInfo, StreamOutcome, TargetHandler } from '../mux/mux-server.js';
 import { MuxServer } from '../mux/mux-server.js';
 import type { SessionDescription } from '../protocol/session-description.js';
-import type { ByeReason } from '../protocol/channel-control.js';
+import type { ByeReason, SessionUpdateMessage } from '../protocol/channel-control.js';
 import { CONTROL_TYPES } from '../protocol/channel-control.js';
+import type { PolicyShape } from '../protocol/policy-shape.js';
+import type { CarrierState } from '../channel/secure-channel.js';
+import { PolicyHolder, applyPolicyChange } from './policy/index.js';
+import type { PolicyChange } from './policy/index.js';
 import { KUBE_API_TARGET } from '../protocol/target-name.js';
 import { ConnectionAudit } from './connection-audit.js';
 import { KubeProxy } from './kube-proxy.js';
@@ -74,8 +78,35 @@ export interface AgentSessionEvents {
   linkResumed: [info: { readonly outageMs: number; readonly retransmitted: number }];
   /** The link did not come back within the resume window; `ended` follows. */
   windowExpired: [error: KubepairError];
+  /** The sharer changed the running session (policy or end time); the client was told and the audit has it. */
+  changed: [change: SessionChange];
   /** The session ended and everything it held is released. */
   ended: [error: KubepairError | undefined];
+}
+
+/** A change the sharer made to a running session (`kubepair session ...`). */
+export type SessionChange =
+  | { readonly kind: 'policy'; readonly policy: PolicyShape; readonly previous: PolicyShape; readonly droppedAllow: readonly string[] }
+  | { readonly kind: 'expiry'; readonly expiresAt: Date; readonly previous: Date };
+
+/** What `kubepair status` shows of one session of the agent. */
+export interface AgentSessionInfo {
+  /** The relay session id (the audit records carry it too). */
+  readonly id: string;
+  /** Who the peer is, as far as the agent knows: the relay does not say who paired. */
+  readonly peer: string;
+  readonly mode: 'proxy' | 'passthrough';
+  /** The policy in force now. */
+  readonly policy: PolicyShape;
+  readonly startedAt: Date;
+  readonly expiresAt: Date;
+  /** The latest end `kubepair session extend` may set: the start plus --max-duration (or the passthrough token's end). */
+  readonly latestEnd: Date;
+  /** Tunnel payload bytes from the client and to it. */
+  readonly bytesFromClient: number;
+  readonly bytesToClient: number;
+  /** The link to the client: live, or suspended while it resumes. */
+  readonly link: CarrierState;
 }
 
 type SessionState = 'idle' | 'starting' | 'serving' | 'closing' | 'closed';
@@ -95,7 +126,13 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
   /** Resolves with the channel's close error (undefined: a clean close) once everything is released. */
   readonly closed: Promise<KubepairError | undefined>;
   readonly #channel: SecureChannel;
+  readonly #policy: PolicyHolder;
   #state: SessionState = 'idle';
+  /** Set once the session is described: when it started, ends, and may end at the latest. */
+  #times: { readonly startedAt: Date; expiresAt: Date; readonly latestEnd: Date } | undefined;
+  #lifetime: NodeJS.Timeout | undefined;
+  /** Changes are made one at a time (each is audited before it applies). */
+  #changing: Promise<unknown> = Promise.resolve();
   #resolveClosed!: (error: KubepairError | undefined) => void;
 
   /** `link`, when the session is resumable, keeps `channel` alive across relay carriers (CodeOffer makes it). */
@@ -103,6 +140,7 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
     super();
     this.config = checkAgentSessionConfig(config);
     this.#channel = channel;
+    this.#policy = new PolicyHolder(this.config.policy);
     link?.on('dropped', (drop) => this.emit('linkDropped', drop.side, drop.error));
     link?.on('resumed', (info) => this.emit('linkResumed', { outageMs: info.outageMs, retransmitted: info.retransmitted }));
     link?.on('ended', (error) => {
@@ -127,13 +165,13 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
     const config = this.config;
     const channel = this.#channel;
     // What the session holds, released once the channel closes, whenever that is.
-    const held: { mux?: MuxServer; proxy?: KubeProxy; lifetime?: NodeJS.Timeout } = {};
+    const held: { mux?: MuxServer; proxy?: KubeProxy } = {};
     let established = false;
     const onAbort = (): void => this.#end('sharer_stopped');
     signal?.addEventListener('abort', onAbort, { once: true });
     void channel.closed.then(async (error) => {
       this.#state = 'closing';
-      clearTimeout(held.lifetime);
+      clearTimeout(this.#lifetime);
       signal?.removeEventListener('abort', onAbort);
       held.mux?.close();
       await held.proxy?.close();
@@ -148,8 +186,9 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
     if (signal?.aborted === true) onAbort();
 
     let description: SessionDescription;
+    const startedAt = new Date();
     try {
-      description = await this.#describe(new Date(Date.now() + config.sessionLifetimeMs));
+      description = await this.#describe(new Date(startedAt.getTime() + config.sessionLifetimeMs));
     } catch (err) {
       const error = toKubepairError(err);
       channel.close(error);
@@ -161,7 +200,7 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
     if (config.mode === 'proxy') {
       const kubeProxy = new KubeProxy({
         upstream: config.upstream,
-        policy: config.policy,
+        policy: this.#policy,
         audit: config.audit,
         auditFailOpen: config.auditFailOpen,
         session: config.sessionId,
@@ -190,9 +229,131 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
     established = true;
     void config.audit?.append({ event: 'session_established', session: config.sessionId, detail: this.#auditDetail(description) }).catch(() => undefined);
     this.#state = 'serving';
+    const expiresAt = new Date(description.expires_at);
+    this.#times = { startedAt, expiresAt, latestEnd: expiresAt };
     this.emit('established', description);
-    held.lifetime = setTimeout(() => this.#end('lifetime_reached', new KubepairError('KP_ERR_SESSION_EXPIRED')), Math.max(0, Date.parse(description.expires_at) - Date.now()));
+    this.#armLifetime();
     return description;
+  }
+
+  /** What `kubepair status` shows; undefined until the session is served and after it ended. */
+  get info(): AgentSessionInfo | undefined {
+    const times = this.#times;
+    if (times === undefined || this.#state !== 'serving') return undefined;
+    const stats = this.#channel.stats;
+    return {
+      id: this.config.sessionId,
+      peer: 'the paired client (the relay does not say who)',
+      mode: this.config.mode,
+      policy: this.#policy.current.description,
+      startedAt: times.startedAt,
+      expiresAt: times.expiresAt,
+      latestEnd: times.latestEnd,
+      bytesFromClient: stats.muxBytesReceived,
+      bytesToClient: stats.muxBytesSent,
+      link: this.#channel.state,
+    };
+  }
+
+  /**
+   * Narrow or widen the policy from the next request on (proxy mode only). The change is
+   * recorded in the audit log first — a change that cannot be recorded is not made
+   * (KP_ERR_SESSION_CHANGE_UNAUDITED) unless --audit-fail-open — then enforced, then the client
+   * is told in a `session_update`. Resolves with the change made.
+   */
+  changePolicy(change: PolicyChange): Promise<SessionChange> {
+    return this.#oneAtATime(async () => {
+      this.#assertServing();
+      if (this.config.mode !== 'proxy') throw new KubepairError('KP_ERR_INVALID_ARGUMENT', 'a passthrough session has no policy the agent could change (TLS goes end to end)');
+      const previous = this.#policy.current.description;
+      const applied = applyPolicyChange(this.#policy.current, change);
+      const policy = applied.policy.description;
+      await this.#audit({ change: 'policy', policy, previous_policy: previous });
+      this.#assertServing();
+      this.#policy.replace(applied.policy);
+      const made: SessionChange = { kind: 'policy', policy, previous, droppedAllow: applied.droppedAllow };
+      this.#announce(made);
+      return made;
+    });
+  }
+
+  /**
+   * Move the session's end by `byMs` (positive: later, negative: earlier). Never past the start
+   * plus --max-duration (KP_ERR_SESSION_LIFETIME_LIMIT), never to now or before (use end()).
+   * Audited first like changePolicy, then the timer moves and the client is told.
+   */
+  changeExpiry(byMs: number): Promise<SessionChange> {
+    return this.#oneAtATime(async () => {
+      this.#assertServing();
+      const times = this.#times!;
+      const previous = times.expiresAt;
+      const expiresAt = new Date(previous.getTime() + byMs);
+      if (expiresAt > times.latestEnd) {
+        throw new KubepairError('KP_ERR_SESSION_LIFETIME_LIMIT', `it started at ${times.startedAt.toISOString()} and may last until ${times.latestEnd.toISOString()} at the latest (now until ${previous.toISOString()})`);
+      }
+      if (expiresAt.getTime() <= Date.now()) {
+        throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `that would end the session before now (it ends at ${previous.toISOString()}); to end it now: kubepair session end`);
+      }
+      await this.#audit({ change: 'expiry', expires_at: expiresAt.toISOString(), previous_expires_at: previous.toISOString() });
+      this.#assertServing();
+      times.expiresAt = expiresAt;
+      this.#armLifetime();
+      const made: SessionChange = { kind: 'expiry', expiresAt, previous };
+      this.#announce(made);
+      return made;
+    });
+  }
+
+  /** The sharer ends this one session (`kubepair session end`): audited, a `bye`, and the channel closes; `share` goes on. */
+  async endBySharer(): Promise<void> {
+    this.#assertServing();
+    // Ending is never held back by a failing audit log: it only takes access away.
+    await this.#audit({ change: 'ended' }).catch(() => undefined);
+    this.#end('sharer_ended_session');
+    await this.closed;
+  }
+
+  #assertServing(): void {
+    if (this.#state !== 'serving') throw new KubepairError('KP_ERR_SESSION_UNKNOWN', `session ${this.config.sessionId.slice(0, 8)}... has ended`);
+  }
+
+  #oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#changing.then(work, work);
+    this.#changing = result.catch(() => undefined);
+    return result;
+  }
+
+  /** Write the `session_changed` record; fails (fail closed) when it cannot be written, unless --audit-fail-open. */
+  async #audit(fields: Record<string, unknown>): Promise<void> {
+    const audit = this.config.audit;
+    if (audit === undefined) return;
+    try {
+      await audit.append({ event: 'session_changed', session: this.config.sessionId, by: 'sharer', ...fields });
+    } catch (err) {
+      if (this.config.auditFailOpen) return;
+      throw new KubepairError('KP_ERR_SESSION_CHANGE_UNAUDITED', toKubepairError(err).message, { cause: err });
+    }
+  }
+
+  /** Tell the client (one `session_update`) and the front end. */
+  #announce(change: SessionChange): void {
+    const times = this.#times!;
+    const update: SessionUpdateMessage = { type: CONTROL_TYPES.sessionUpdate, policy: this.#policy.current.description, expires_at: times.expiresAt.toISOString() };
+    if (this.#channel.state !== 'closed') {
+      try {
+        this.#channel.sendControl(update);
+      } catch {
+        // The channel closed under us: nobody left to tell (the change is in force all the same).
+      }
+    }
+    this.emit('changed', change);
+  }
+
+  /** (Re)start the timer that ends the session at its end time. */
+  #armLifetime(): void {
+    clearTimeout(this.#lifetime);
+    const expiresAt = this.#times!.expiresAt;
+    this.#lifetime = setTimeout(() => this.#end('lifetime_reached', new KubepairError('KP_ERR_SESSION_EXPIRED')), Math.max(0, expiresAt.getTime() - Date.now()));
   }
 
   /**

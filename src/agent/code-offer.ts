@@ -135,6 +135,7 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
   readonly approvals: ApprovalQueue | undefined;
   readonly #policy: RequestPolicy;
   readonly #stop = new AbortController();
+  readonly #sessions = new Set<AgentSession>();
   #state: OfferState = 'idle';
   #resolveClosed!: (end: OfferEnd) => void;
 
@@ -150,6 +151,11 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
 
   get state(): OfferState {
     return this.#state;
+  }
+
+  /** The sessions being served now (`kubepair status`, `kubepair session ...`), oldest first. */
+  get sessions(): readonly AgentSession[] {
+    return [...this.#sessions].filter((session) => session.state === 'serving');
   }
 
   /**
@@ -361,6 +367,8 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
       channel,
       link,
     );
+    this.#sessions.add(session);
+    void session.closed.then(() => this.#sessions.delete(session));
     this.emit('session', session);
     await session.start(signal);
     return await session.closed;

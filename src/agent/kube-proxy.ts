@@ -68,8 +68,8 @@ import { RequestReader } from './http1/request-reader.js';
 import type { ResponseBodyFraming } from './http1/response-writer.js';
 import { ResponseWriter, responseHasNoBody, serializeResponseHead } from './http1/response-writer.js';
 import { KUBE_STATUS_HEADERS, REFUSAL_TEXT_HEADERS, REFUSAL_TEXT_STATUS, kubeStatusBody } from '../protocol/kube-status.js';
-import type { PolicyDecision, PolicyRule, RequestAttributes, RequestPolicy } from './policy/index.js';
-import { CONNECT_SUBRESOURCES, forbiddenResponse, parseRule, ruleLabel, requestAttributes, switchesProtocols } from './policy/index.js';
+import type { PolicyDecision, PolicyRule, PolicySource, RequestAttributes } from './policy/index.js';
+import { CONNECT_SUBRESOURCES, currentPolicy, forbiddenResponse, parseRule, ruleLabel, requestAttributes, switchesProtocols } from './policy/index.js';
 import type { UpstreamAuth, UpstreamCluster } from './upstream-cluster.js';
 import type { ApprovalOutcome, ApprovalQueue } from './approval-queue.js';
 
@@ -113,7 +113,8 @@ export const KUBE_PROXY_READER_LIMITS: RequestReaderLimits = {
 
 export interface KubeProxyOptions {
   readonly upstream: UpstreamCluster;
-  readonly policy: RequestPolicy;
+  /** The policy, or a holder whose policy may change while the session runs (read once per request). */
+  readonly policy: PolicySource;
   /** The audit log; undefined only when auditing is explicitly off. */
   readonly audit: AuditLog | undefined;
   /** Forward requests even when audit records cannot be written (`--audit-fail-open`). */
@@ -296,7 +297,7 @@ export class KubeProxy {
 
   #begin(method: string, target: string, headers: readonly HeaderField[]): Exchange {
     const attributes = requestAttributes(method, target);
-    const decision = this.#options.policy.decide(attributes, distinctFields(headers), this.#sessionAllow);
+    const decision = currentPolicy(this.#options.policy).decide(attributes, distinctFields(headers), this.#sessionAllow);
     this.#counter += 1;
     const impersonate = this.#options.impersonate;
     return {

@@ -110,6 +110,9 @@ export interface ChannelStats {
    * and calls `suspend()`; on an idle link it sends a CONTROL message now and then to elicit one.
    */
   readonly unacknowledgedMs: number;
+  /** MUX payload bytes this side has written into the channel, and read out of it (`kubepair status`). */
+  readonly muxBytesSent: number;
+  readonly muxBytesReceived: number;
 }
 
 export type CarrierState = 'live' | 'suspended' | 'resuming' | 'closed';
@@ -174,6 +177,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   #suspendedAt: number | undefined;
   /** performance.now() from which the peer owes an ACK (see ChannelStats.unacknowledgedMs). */
   #ackOwedSince: number | undefined;
+  #muxBytesSent = 0;
+  #muxBytesReceived = 0;
   #resolveClosed!: (err: KubepairError | undefined) => void;
 
   constructor(handshake: HandshakeResult, options: SecureChannelOptions = {}) {
@@ -245,6 +250,8 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       retainedBytes: this.#retained.bytes,
       unacknowledgedMs:
         this.#ackOwedSince === undefined || this.#state !== 'live' ? 0 : Math.max(0, Math.round(performance.now() - this.#ackOwedSince)),
+      muxBytesSent: this.#muxBytesSent,
+      muxBytesReceived: this.#muxBytesReceived,
     };
   }
 
@@ -522,6 +529,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       let parts: Buffer[] = [];
       let filled = 0;
       for (const chunk of chunks) {
+        this.#muxBytesSent += chunk.length;
         for (let offset = 0; offset < chunk.length; ) {
           const take = Math.min(chunk.length - offset, this.#chunkBytes - filled);
           parts.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
@@ -610,6 +618,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
     if (this.#state === 'closed') return;
     switch (record.type) {
       case InnerType.MUX:
+        this.#muxBytesReceived += record.body.length;
         if (!this.mux.push(record.body)) {
           this.#pausedForReader = true;
           this.#carrier?.transport.pause();

@@ -15,7 +15,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { droppedLine, resumedLine, shownOutageMs } from './link-status.js';
-import type { ClientTunnel, PortForward, RefusedConnection, SessionEndReason } from '../client/client-tunnel.js';
+import type { ClientTunnel, PortForward, RefusedConnection, SessionEndReason, TunnelSessionChange } from '../client/client-tunnel.js';
+import { policyLine } from './policy-line.js';
 import type { KubepairError } from '../errors/index.js';
 import { BANNER_RULE_MAX_CHARS, CONNECT_END_WARNINGS_MS, CONNECT_WAIT_PROGRESS_INTERVAL_MS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
@@ -84,6 +85,8 @@ export function sessionEndLine(reason: SessionEndReason, error: KubepairError | 
       return 'the session ended: the sharer stopped sharing';
     case 'lifetime_reached':
       return 'the session ended: it reached its maximum lifetime';
+    case 'sharer_ended_session':
+      return 'the session ended: the sharer ended it';
     case 'relay_gone':
       return `the session ended: the relay went away${notBack}`;
     case 'sharer_gone':
@@ -116,6 +119,11 @@ export class ConnectOutput {
       for (const timer of this.#endWarnings) clearTimeout(timer);
     });
     tunnel.on('ready', (ready) => this.ready(ready));
+    tunnel.on('sessionChanged', (change) => {
+      this.sessionChanged(change);
+      for (const timer of this.#endWarnings.splice(0)) clearTimeout(timer);
+      this.#warnBeforeEnd(change.expiresAt);
+    });
     tunnel.on('connectionRefused', (connection, error) => this.connectionRefused(connection, error));
     let droppedAt: number | undefined;
     tunnel.on('linkDropped', (side) => {
@@ -184,6 +192,24 @@ export class ConnectOutput {
   exports(environment: { readonly kubeconfig: string; readonly cacheDir: string }): void {
     process.stdout.write(`${exportLine('KUBECONFIG', environment.kubeconfig)}\n${exportLine('KUBECACHEDIR', environment.cacheDir)}\n`);
     process.stderr.write('kubepair: waiting; press Ctrl-C to end the session\n');
+  }
+
+  /**
+   * The sharer changed the session (its `session_update`): one line that says what is in force
+   * now, so what connect showed stays true. The mode comes from the validated enum; rules are
+   * quoted and inert (policy-line.ts).
+   */
+  sessionChanged(change: TunnelSessionChange): void {
+    const parts: string[] = [];
+    if (policyLine(change.policy) !== policyLine(change.previousPolicy)) parts.push(`policy is now ${policyLine(change.policy)} (was ${policyLine(change.previousPolicy)})`);
+    if (change.expiresAt.getTime() !== change.previousExpiresAt.getTime()) parts.push(`it now ends at ${clockAndRelative(change.expiresAt, new Date())}`);
+    if (parts.length === 0) return;
+    process.stderr.write(`\nkubepair: the sharer changed this session: ${parts.join('; ')}\n`);
+  }
+
+  /** The control socket could not be opened: connect goes on, but kubepair status cannot reach it. */
+  controlUnavailable(error: KubepairError): void {
+    process.stderr.write(`kubepair: no control socket (${inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}); "kubepair status" cannot reach this connect\n`);
   }
 
   connectionRefused(info: RefusedConnection, error: KubepairError): void {

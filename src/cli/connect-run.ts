@@ -21,6 +21,9 @@ import type { ChildPlan } from './child-session.js';
 import { startChildSession } from './child-session.js';
 import { parseCommandOptions, parsePort, relayOptionsShape, repeated } from './command-options.js';
 import { ConnectOutput } from './connect-output.js';
+import { registerConnectControl } from './connect-control.js';
+import { ControlServer } from '../control/control-server.js';
+import { toKubepairError } from '../errors/index.js';
 import { ConnectTermination } from './connect-termination.js';
 import { findExecutable } from './command-lookup.js';
 import { COMMAND_MODE_FAILURE_EXIT_CODE, COMMAND_NOT_FOUND_EXIT_CODE } from './exit-codes.js';
@@ -138,6 +141,7 @@ export async function runConnect(codeArg: string | undefined, command: string[],
   const termination = new ConnectTermination().install();
   const withCommand = command.length > 0;
   let tunnel: ClientTunnel | undefined;
+  let control: ControlServer | undefined;
   try {
     const options = parseCommandOptions(ConnectOptionsSchema, rawOptions, 'connect');
     const noShell = !options.shell;
@@ -155,6 +159,13 @@ export async function runConnect(codeArg: string | undefined, command: string[],
     tunnel = new ClientTunnel({ relay, code, port: options.port, forwards: options.forward });
     const output = new ConnectOutput();
     output.watch(tunnel);
+    // `kubepair status` on this side (read only): connect works without it.
+    try {
+      control = await ControlServer.listen({ role: 'connect' });
+      registerConnectControl(control, tunnel);
+    } catch (err) {
+      output.controlUnavailable(toKubepairError(err));
+    }
     const ready = await tunnel.start(termination.signal);
     const status = await runPlan(tunnel, ready, plan, termination, output);
     await tunnel.close();
@@ -181,6 +192,7 @@ export async function runConnect(codeArg: string | undefined, command: string[],
     process.stderr.write(reportError(interrupted, process.env['KUBEPAIR_DEBUG'] === '1').text);
     return exitCode;
   } finally {
+    await control?.close();
     termination.dispose();
   }
 }

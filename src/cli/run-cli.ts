@@ -7,6 +7,7 @@ import { registerAuditCommand } from './audit-command.js';
 import { registerCompletionCommand } from './completion-command.js';
 import { registerConfigCommand } from './config-command.js';
 import { registerConnectCommand } from './connect-command.js';
+import { registerControlCommands } from './control-command.js';
 import { COMMAND_MODE_FAILURE_EXIT_CODE } from './exit-codes.js';
 import { registerDoctorCommand } from './doctor-command.js';
 import { buildProgram, loadSettingResolution } from './program.js';
@@ -22,7 +23,7 @@ function connectsWithCommand(argv: readonly string[]): boolean {
 }
 
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = buildProgram([registerShareCommand, (parent) => registerConnectCommand(parent, argv), registerRelayCommand, registerAuditCommand, registerTokenCommand, registerApprovalCommands, registerConfigCommand, registerCompletionCommand, registerDoctorCommand]);
+  const program = buildProgram([registerShareCommand, (parent) => registerConnectCommand(parent, argv), registerRelayCommand, registerAuditCommand, registerTokenCommand, registerApprovalCommands, registerConfigCommand, registerCompletionCommand, registerDoctorCommand, registerControlCommands]);
   if (argv.length === 0) {
     process.stderr.write(program.helpInformation());
     return 2;

@@ -20,7 +20,8 @@ import type { RequestAuditRecord } from '../audit/record.js';
 import { redactString } from '../audit/redact.js';
 import type { PairingCode } from '../channel/pairing-code.js';
 import { formatPairingCode } from '../channel/pairing-code.js';
-import type { ForwardedConnection, ForwardedConnectionEnd } from '../agent/agent-session.js';
+import type { ForwardedConnection, ForwardedConnectionEnd, SessionChange } from '../agent/agent-session.js';
+import { policyLine } from './policy-line.js';
 import type { CodeOffer } from '../agent/code-offer.js';
 import { KubepairError } from '../errors/index.js';
 import { SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
@@ -142,6 +143,7 @@ export class ShareOutput {
       session.on('connectionOpened', (connection) => this.connectionOpened(connection));
       session.on('connectionClosed', (connection, end) => this.connectionClosed(connection, end));
       session.on('ended', (error) => this.disconnected(error));
+      session.on('changed', (change) => this.sessionChanged(change));
       let droppedAt: number | undefined;
       session.on('linkDropped', (side) => {
         if (droppedAt === undefined) this.#err.write(`kubepair share: ${droppedLine(side, 'client')}\n`);
@@ -258,6 +260,20 @@ export class ShareOutput {
       ? '--audit-fail-open: connections and requests are still served, without a record'
       : 'every new connection and request is refused until it can be written again';
     this.#err.write(`kubepair share: audit log: ${inertText(describeWithCause(error), { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}${more}; ${effect}\n`);
+  }
+
+  /** The sharer changed a running session through the control socket (kubepair session ...). */
+  sessionChanged(change: SessionChange): void {
+    if (change.kind === 'policy') {
+      this.#err.write(`kubepair share: session policy changed to ${policyLine(change.policy)} (was ${policyLine(change.previous)}); the client was told\n`);
+    } else {
+      this.#err.write(`kubepair share: the session now ends at ${clockAndRelative(change.expiresAt, new Date())} (was ${localClockTime(change.previous, new Date())}); the client was told\n`);
+    }
+  }
+
+  /** The control socket could not be opened: share goes on, but kubepair status and session cannot reach it. */
+  controlUnavailable(error: KubepairError): void {
+    this.#err.write(`kubepair share: no control socket (${messageText(error)}); "kubepair status" and "kubepair session" cannot reach this share\n`);
   }
 
   disconnected(error: KubepairError | undefined): void {

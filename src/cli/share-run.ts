@@ -20,11 +20,12 @@ import { APPROVAL_TIMEOUT_MAX_MS, APPROVAL_TIMEOUT_MIN_MS, DEFAULT_RESUME_WINDOW
 import { MAX_TIMER_MS, parseDuration } from '../units.js';
 import { flag, parseCommandOptions, relayOptionsShape, repeated } from './command-options.js';
 import { relayEndpointFrom, signalOnTermination } from './relay-endpoint-options.js';
-import { ControlServer } from '../control/control-server.js';
 import { inertText } from '../terminal/inert-text.js';
 import { registerApprovalCommands } from './approval-control.js';
 import { ApprovalPrompt } from './approval-prompt.js';
 import { ShareOutput } from './share-output.js';
+import { registerShareControl } from './share-control.js';
+import { ControlServer } from '../control/control-server.js';
 import { signalExitCode } from './connect-termination.js';
 
 /** `--max-duration`: at least a minute, at most what a timer can wait (about 24 days). */
@@ -118,17 +119,18 @@ export async function runShare(rawOptions: unknown): Promise<number> {
     ...(settings.auditFailOpen && { failOpen: true }),
     onError: (err) => output.auditFailed(err, settings.auditFailOpen),
   });
+  // The local control socket (kubepair status, session ..., approve/decline): share works
+  // without it, unless it is the only way to answer held requests.
   let control: ControlServer | undefined;
-  if (settings.approve) {
-    try {
-      control = await ControlServer.listen({ role: 'share' });
-    } catch (err) {
-      if (!terminal) {
-        await audit.close();
-        throw new KubepairError('KP_ERR_APPROVE_UNAVAILABLE', `standard input is not a terminal and the control socket cannot be opened (${toKubepairError(err).message})`, { cause: err });
-      }
-      process.stderr.write(`kubepair share: no control socket (${inertText(toKubepairError(err).message)}); answer approvals on this terminal\n`);
+  try {
+    control = await ControlServer.listen({ role: 'share' });
+  } catch (err) {
+    if (settings.approve && !terminal) {
+      await audit.close();
+      throw new KubepairError('KP_ERR_APPROVE_UNAVAILABLE', `standard input is not a terminal and the control socket cannot be opened (${toKubepairError(err).message})`, { cause: err });
     }
+    if (settings.approve) process.stderr.write(`kubepair share: no control socket (${inertText(toKubepairError(err).message)}); answer approvals on this terminal\n`);
+    else output.controlUnavailable(toKubepairError(err));
   }
   const { signal, received, dispose } = signalOnTermination();
   let offer: CodeOffer | undefined;
@@ -136,6 +138,7 @@ export async function runShare(rawOptions: unknown): Promise<number> {
   try {
     offer = new CodeOffer({ ...settings, relay, upstream, audit });
     output.watch(offer);
+    if (control !== undefined) registerShareControl(control, offer);
     if (offer.approvals !== undefined && terminal) prompt = new ApprovalPrompt({ queue: offer.approvals, input: process.stdin, output: process.stderr });
     if (offer.approvals !== undefined && control !== undefined) {
       registerApprovalCommands(control, offer.approvals);

@@ -38,7 +38,8 @@ import { DEFAULT_RESUME_WINDOW_MS, HANDSHAKE_STEP_TIMEOUT_MS, RELAY_RESUME_WINDO
 import { MuxClient } from '../mux/mux-client.js';
 import { PEER_CAPABILITIES } from '../protocol/capabilities.js';
 import type { ByeReason, ControlMessage } from '../protocol/channel-control.js';
-import { ByeMessageSchema, CONTROL_TYPES } from '../protocol/channel-control.js';
+import { ByeMessageSchema, CONTROL_TYPES, SessionUpdateMessageSchema } from '../protocol/channel-control.js';
+import type { PolicyShape } from '../protocol/policy-shape.js';
 import type { RelayControlMessage } from '../protocol/relay-control.js';
 import type { SessionDescription } from '../protocol/session-description.js';
 import { parseSessionDescription } from '../protocol/session-description.js';
@@ -129,6 +130,8 @@ export interface TunnelReady {
 export type SessionEndReason =
   /** The agent said `bye`: the sharer stopped `share`. */
   | 'sharer_stopped'
+  /** The agent said `bye`: the sharer ended this session (`kubepair session end`); `share` goes on. */
+  | 'sharer_ended_session'
   /** The agent said `bye` for the lifetime, or the description's `expires_at` has passed. */
   | 'lifetime_reached'
   /**
@@ -189,8 +192,38 @@ export interface ClientTunnelEvents {
   linkResumed: [info: LinkResumed];
   /** The link did not come back within the resume window; `closed` follows (kind 'lost'). */
   windowExpired: [error: KubepairError];
+  /** The sharer changed the session (its `session_update`, end to end): the policy and end time in force now, and before. */
+  sessionChanged: [change: TunnelSessionChange];
   /** The tunnel ended; everything it held is released. */
   closed: [end: TunnelEnd];
+}
+
+/** What the agent's `session_update` changed: the policy and end time now, and what they were. */
+export interface TunnelSessionChange {
+  readonly policy: PolicyShape;
+  readonly expiresAt: Date;
+  readonly previousPolicy: PolicyShape;
+  readonly previousExpiresAt: Date;
+}
+
+/** What `kubepair status` shows of the connect side's session. */
+export interface TunnelInfo {
+  /** The relay session id. */
+  readonly id: string;
+  /** The cluster the agent shares (sanitized) and the relay between. */
+  readonly cluster: string;
+  readonly relay: string;
+  readonly mode: 'proxy' | 'passthrough';
+  /** The policy and end time as the agent last said (its description, then each `session_update`). */
+  readonly policy: PolicyShape;
+  readonly startedAt: Date;
+  readonly expiresAt: Date;
+  /** Tunnel payload bytes to the agent and from it. */
+  readonly bytesToAgent: number;
+  readonly bytesFromAgent: number;
+  readonly link: string;
+  readonly kubeconfig: string;
+  readonly port: number;
 }
 
 type TunnelState = 'idle' | 'starting' | 'ready' | 'closing' | 'closed';
@@ -251,6 +284,8 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
   readonly #closing = new AbortController();
   #resolveClosed!: (end: TunnelEnd) => void;
   #stopWatchingSignal: () => void = () => undefined;
+  /** The session as the agent last described it, once ready. */
+  #session: { id: string; ready?: TunnelReady; startedAt: Date; policy: PolicyShape; expiresAt: Date } | undefined;
 
   constructor(config: ClientTunnelConfigInput) {
     super();
@@ -283,6 +318,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     }
     this.#state = 'ready';
     const channel = this.#held.channel!;
+    if (this.#session !== undefined) this.#session.ready = ready;
     void channel.closed.then((error) => this.#end({ kind: 'lost', reason: sessionEndReason(error, this.#clues, Date.now()), error }));
     if (signal !== undefined) {
       const onAbort = (): void => void this.close();
@@ -291,6 +327,29 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     }
     this.emit('ready', ready);
     return ready;
+  }
+
+  /** What `kubepair status` shows; undefined unless ready. */
+  get info(): TunnelInfo | undefined {
+    const session = this.#session;
+    const channel = this.#held.channel;
+    if (this.#state !== 'ready' || session?.ready === undefined || channel === undefined) return undefined;
+    const stats = channel.stats;
+    const ready = session.ready;
+    return {
+      id: session.id,
+      cluster: ready.clusterName,
+      relay: this.config.relay.url,
+      mode: ready.description.mode,
+      policy: session.policy,
+      startedAt: session.startedAt,
+      expiresAt: session.expiresAt,
+      bytesToAgent: stats.muxBytesSent,
+      bytesFromAgent: stats.muxBytesReceived,
+      link: channel.state,
+      kubeconfig: ready.kubeconfig,
+      port: ready.port,
+    };
   }
 
   /** End the tunnel (idempotent); resolves once everything is released. */
@@ -378,6 +437,25 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
       if (!bye.success) return; // a reason this version does not know: as if none was given
       clues.bye ??= bye.data.reason;
       channel.close();
+    });
+    // The sharer changed the session: keep this side's view true and say so. An invalid update
+    // is treated as absent (the agent enforces its policy whatever this side believes).
+    this.#session = { id: paired.sessionId, startedAt: new Date(), policy: description.policy, expiresAt: new Date(description.expires_at) };
+    channel.on('control', (message) => {
+      if (message.type !== CONTROL_TYPES.sessionUpdate) return;
+      const update = SessionUpdateMessageSchema.safeParse(message);
+      const session = this.#session;
+      if (!update.success || session === undefined) return;
+      const change: TunnelSessionChange = {
+        policy: update.data.policy,
+        expiresAt: new Date(update.data.expires_at),
+        previousPolicy: session.policy,
+        previousExpiresAt: session.expiresAt,
+      };
+      session.policy = change.policy;
+      session.expiresAt = change.expiresAt;
+      clues.expiresAt = change.expiresAt.getTime();
+      this.emit('sessionChanged', change);
     });
     for (const forward of config.forwards) {
       if (!description.targets.includes(forward.target)) {

@@ -17,4 +17,7 @@ export const CONTROL_ERRORS = {
   KP_ERR_CONTROL_TIMEOUT: { message: 'the control request timed out', exit: 1 },
   KP_ERR_CONTROL_BUSY: { message: 'too many control connections at once; try again', exit: 1 },
   KP_ERR_CONTROL_BAD_RESPONSE: { message: 'the control socket sent an invalid answer', exit: 1 },
+  KP_ERR_SESSION_UNKNOWN: { message: 'no running session matches', exit: 2 },
+  KP_ERR_SESSION_LIFETIME_LIMIT: { message: 'a session cannot last beyond --max-duration from its start', exit: 2 },
+  KP_ERR_SESSION_CHANGE_UNAUDITED: { message: 'the change was not made: its audit record cannot be written (fail closed)', exit: 1 },
 } as const satisfies Record<string, ErrorSpec>;

@@ -9,6 +9,7 @@
  * Untrusted input: every received CONTROL record (the peer wrote it).
  */
 import { z } from 'zod';
+import { policyShapeSchema } from './policy-shape.js';
 
 /** `type`: lowercase, at most 64 characters, e.g. `session`. */
 export const ControlEnvelopeSchema = z.looseObject({
@@ -18,14 +19,16 @@ export const ControlEnvelopeSchema = z.looseObject({
 export type ControlMessage = z.infer<typeof ControlEnvelopeSchema>;
 
 /** The `type` of every CONTROL message this version sends. */
-export const CONTROL_TYPES = { session: 'session', ping: 'ping', bye: 'bye' } as const;
+export const CONTROL_TYPES = { session: 'session', ping: 'ping', bye: 'bye', sessionUpdate: 'session_update' } as const;
 
 /**
  * Why the agent ends a session it served, as it tells the client (docs/protocol.md §6 "CONTROL
  * messages"): `sharer_stopped` — the sharer stopped `share` (Ctrl-C, SIGTERM, SIGHUP, close());
- * `lifetime_reached` — the session reached its maximum lifetime.
+ * `lifetime_reached` — the session reached its maximum lifetime (or the end the sharer set);
+ * `sharer_ended_session` — the sharer ended this one session (`kubepair session end`) and
+ * `share` goes on. A client that predates a reason treats the `bye` as absent.
  */
-export const BYE_REASONS = ['sharer_stopped', 'lifetime_reached'] as const;
+export const BYE_REASONS = ['sharer_stopped', 'lifetime_reached', 'sharer_ended_session'] as const;
 export type ByeReason = (typeof BYE_REASONS)[number];
 
 /**
@@ -40,3 +43,21 @@ export const ByeMessageSchema = z.strictObject({
 });
 
 export type ByeMessage = z.infer<typeof ByeMessageSchema>;
+
+/**
+ * `session_update`: the sharer changed a running session (`kubepair session policy`, `kubepair
+ * session extend|shorten`; docs/protocol.md §6 "CONTROL messages"). It restates what the session
+ * description said about the two things that can change, as they are now: the policy the agent
+ * enforces from now on and when the session ends. The client replaces its view with it and tells
+ * the user in one line. It travels inside the channel (the relay can drop it, not forge it); the
+ * agent enforces the change whether the client hears of it or not. A client that predates it
+ * ignores it (a receiver ignores a `type` it does not know); one that finds it invalid treats
+ * it as absent.
+ */
+export const SessionUpdateMessageSchema = z.strictObject({
+  type: z.literal(CONTROL_TYPES.sessionUpdate),
+  policy: policyShapeSchema,
+  expires_at: z.iso.datetime({ offset: true }),
+});
+
+export type SessionUpdateMessage = z.infer<typeof SessionUpdateMessageSchema>;

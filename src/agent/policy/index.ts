@@ -38,3 +38,7 @@ export {
 export type { PolicyDecision, PolicyDescription, PolicyMode, PolicyOptions } from './policy.js';
 export { forbiddenResponse, forbiddenStatus } from './forbidden-status.js';
 export type { ForbiddenResponse, StatusDetails } from './forbidden-status.js';
+export { PolicyHolder, currentPolicy } from './policy-holder.js';
+export type { PolicySource } from './policy-holder.js';
+export { applyPolicyChange } from './policy-change.js';
+export type { AppliedPolicyChange, PolicyChange } from './policy-change.js';

@@ -17,6 +17,7 @@ import { registerAuditCommand } from '../../../src/cli/audit-command.js';
 import { registerCompletionCommand } from '../../../src/cli/completion-command.js';
 import { registerConfigCommand } from '../../../src/cli/config-command.js';
 import { registerConnectCommand } from '../../../src/cli/connect-command.js';
+import { registerControlCommands } from '../../../src/cli/control-command.js';
 import { registerDoctorCommand } from '../../../src/cli/doctor-command.js';
 import { buildProgram } from '../../../src/cli/program.js';
 import { registerRelayCommand } from '../../../src/cli/relay-command.js';
@@ -55,7 +56,7 @@ function runShell(shell: string, args: string[], timeoutMs = 60_000): Promise<st
 
 /** Every command path of the program with its subcommands and option names. */
 function programPaths(): Array<{ path: string; subs: string[]; options: string[] }> {
-  const program = buildProgram([registerShareCommand, registerConnectCommand, registerRelayCommand, registerAuditCommand, registerTokenCommand, registerApprovalCommands, registerConfigCommand, registerCompletionCommand, registerDoctorCommand]);
+  const program = buildProgram([registerShareCommand, registerConnectCommand, registerRelayCommand, registerAuditCommand, registerTokenCommand, registerApprovalCommands, registerConfigCommand, registerCompletionCommand, registerDoctorCommand, registerControlCommands]);
   const found: Array<{ path: string; subs: string[]; options: string[] }> = [];
   const visit = (command: Command, path: string): void => {
     const options = command.options.flatMap((option) => [option.long, option.short]).filter((name): name is string => name !== undefined);
