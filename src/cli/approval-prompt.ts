@@ -9,7 +9,10 @@
  *
  * A key answers the request on the screen when it is read, by its id; the rest of what was
  * read with it is dropped, so keys typed ahead (or a held-down key) never answer a request the
- * sharer has not been shown yet. Standard input is in raw mode only
+ * sharer has not been shown yet. When the request on the screen ends without a key of this
+ * prompt (it timed out, its client went away, `kubepair approve`/`decline` answered it), a key
+ * already on its way was meant for it: the next request is shown, but y, s and n are refused
+ * until the sharer presses space to say they have read it. Standard input is in raw mode only
  * while a request waits; Ctrl-C and Ctrl-\ there stop share as the signal would (raw mode turns
  * them into bytes).
  *
@@ -65,6 +68,10 @@ export class ApprovalPrompt {
   readonly #options: ApprovalPromptOptions;
   /** The request on the screen now: a key answers this one and no other. */
   #shown: PendingApproval | undefined;
+  /** The id of the request this prompt's own key answered last. */
+  #answeredHere: string | undefined;
+  /** False after the shown request changed without a key of ours: space must come first. */
+  #armed = true;
   #raw = false;
   #closed = false;
   readonly #onChanged = (): void => this.#redraw();
@@ -104,11 +111,17 @@ export class ApprovalPrompt {
       this.#setRaw(false);
       return;
     }
-    const changed = this.#shown?.id !== first.id;
+    const previous = this.#shown;
+    const changed = previous?.id !== first.id;
+    // The request on the screen ended without our key: whatever key comes next was meant for it.
+    if (changed && previous !== undefined && previous.id !== this.#answeredHere && this.#options.queue.pending.every((p) => p.id !== previous.id)) this.#armed = false;
     this.#shown = first;
     this.#setRaw(true);
     // Redrawn when the request on top changes, or when more join behind it (the count).
-    if (changed || pending.length > 1) this.#options.output.write(`${approvalPromptLines(first, pending.length, new Date()).join('\n')}\n`);
+    if (changed || pending.length > 1) {
+      this.#options.output.write(`${approvalPromptLines(first, pending.length, new Date()).join('\n')}\n`);
+      if (!this.#armed) this.#options.output.write(`  request #${previous?.id ?? '?'} ended without your answer: press space to answer request #${first.id}\n`);
+    }
   }
 
   #keys(text: string): void {
@@ -120,8 +133,19 @@ export class ApprovalPrompt {
       }
       const action = KEYS[key];
       const shown = this.#shown;
-      if (action === undefined || shown === undefined) continue;
+      if (shown === undefined) continue;
+      if (!this.#armed && key === ' ') {
+        this.#armed = true;
+        this.#options.output.write(`kubepair share: answering request #${shown.id}\n`);
+        return;
+      }
+      if (action === undefined) continue;
+      if (!this.#armed && action !== 'decline-all') {
+        this.#options.output.write(`kubepair share: the request you may have answered ended; press space to answer request #${shown.id}\n`);
+        return;
+      }
       try {
+        this.#answeredHere = shown.id;
         if (action === 'decline-all') this.#options.queue.declineAll();
         else this.#options.queue.answer(shown.id, action);
       } catch (err) {

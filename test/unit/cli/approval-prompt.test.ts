@@ -74,6 +74,24 @@ describe('approval prompt', () => {
     queue.close();
   });
 
+  it('Security: a key meant for a request that ended without it (timeout, withdrawal, kubepair approve) never answers the next one', async () => {
+    const queue = new ApprovalQueue({ timeoutMs: 60_000 });
+    const { terminal, screen, prompt } = promptOn(queue);
+    const first = queue.hold(request('web'));
+    const second = queue.hold(request('db'));
+    // Request #1 is on the screen; it is declined elsewhere (control socket) as the sharer types y.
+    queue.answer(queue.pending[0]!.id, 'decline');
+    assert.equal((await first).result, 'declined');
+    terminal.emit('data', 'y');
+    assert.deepEqual(queue.pending.map((p) => p.name), ['db'], 'the y meant for #1 did not approve #2');
+    assert.match(screen(), /request #1 ended without your answer: press space to answer request #2/);
+    terminal.emit('data', ' ');
+    terminal.emit('data', 'y');
+    assert.equal((await second).result, 'approved_once', 'after space, y answers the request on the screen');
+    prompt.close();
+    queue.close();
+  });
+
   it('Ctrl-C while a request waits raises SIGINT (raw mode turned it into a byte)', () => {
     const queue = new ApprovalQueue({ timeoutMs: 60_000 });
     const { terminal, signals, prompt } = promptOn(queue);
