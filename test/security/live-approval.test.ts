@@ -15,7 +15,6 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 import { connect, createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { ApprovalQueue } from '../../src/agent/approval-queue.js';
 import { KUBE_PROXY_READER_LIMITS, KubeProxy } from '../../src/agent/kube-proxy.js';
@@ -28,6 +27,7 @@ import type { KubeApiServer } from '../fixtures/kube-api-server/server.js';
 import { startKubeApiServer } from '../fixtures/kube-api-server/server.js';
 import { kubectlSandbox } from '../helpers/kubectl.js';
 import { waitUntil } from '../helpers/wait-until.js';
+import { FakeTerminal } from '../helpers/fake-terminal.js';
 
 const NAMES = ['flood-0', 'flood-1', 'flood-2', 'flood-3', 'flood-4', 'flood-5', 'held-a', 'held-b', 'slow', 'gone'];
 
@@ -53,22 +53,6 @@ async function rawClient(port: number): Promise<RawClient> {
 
 function deleteRequest(name: string): string {
   return `DELETE /api/v1/namespaces/default/configmaps/${name} HTTP/1.1\r\nHost: kubernetes\r\nAccept: application/json\r\n\r\n`;
-}
-
-/** A terminal the prompt can drive: keys are emitted as data, raw mode is recorded. */
-class FakeTerminal extends EventEmitter {
-  readonly isTTY = true;
-  raw = false;
-  setRawMode(mode: boolean): this {
-    this.raw = mode;
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-  pause(): this {
-    return this;
-  }
 }
 
 describe('Security: live approval against a hostile client', { timeout: 120_000 }, () => {

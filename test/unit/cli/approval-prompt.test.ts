@@ -5,27 +5,12 @@
  * waits, with Ctrl-C raising SIGINT as the terminal would.
  */
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import type { ApprovalRequest } from '../../../src/agent/approval-queue.js';
 import { ApprovalQueue } from '../../../src/agent/approval-queue.js';
 import { ApprovalPrompt, approvalPromptLines } from '../../../src/cli/approval-prompt.js';
-
-class FakeTerminal extends EventEmitter {
-  readonly isTTY = true;
-  raw = false;
-  setRawMode(mode: boolean): this {
-    this.raw = mode;
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-  pause(): this {
-    return this;
-  }
-}
+import { FakeTerminal } from '../../helpers/fake-terminal.js';
 
 function request(name: string, extra: Partial<ApprovalRequest> = {}): ApprovalRequest {
   return { session: 'sess1234abcd', client: 'client', requestId: 'r', description: 'delete pods', tier: 3, why: 'deletion', verb: 'delete', namespace: 'default', name, rules: [`delete pods default/${name}`], ...extra };

@@ -1,25 +1,10 @@
 /** Reading a token without echo (src/cli/secret-input.ts) from a stand-in terminal and from streams. */
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { Readable, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { promptHidden, promptLine, promptSignal, readFirstLine, readSecretStream } from '../../../src/cli/secret-input.js';
 import { KubepairError, isKubepairError } from '../../../src/errors/index.js';
-
-class FakeTerminal extends EventEmitter {
-  readonly isTTY = true;
-  readonly rawModes: boolean[] = [];
-  setRawMode(mode: boolean): this {
-    this.rawModes.push(mode);
-    return this;
-  }
-  resume(): this {
-    return this;
-  }
-  pause(): this {
-    return this;
-  }
-}
+import { FakeTerminal } from '../../helpers/fake-terminal.js';
 
 function capture(): { stream: Writable; text: () => string } {
   let text = '';
