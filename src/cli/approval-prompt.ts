@@ -23,6 +23,7 @@ import type { ApprovalQueue, PendingApproval } from '../agent/approval-queue.js'
 import { KubepairError } from '../errors/index.js';
 import { inertText } from '../terminal/inert-text.js';
 import type { SecretTerminal } from './secret-input.js';
+import { allowFlags } from './policy-line.js';
 import { clockAndRelative } from './relative-time.js';
 
 /** What the key at the prompt does. */
@@ -33,8 +34,9 @@ const SIGNAL_KEYS: ReadonlyMap<string, NodeJS.Signals> = new Map([
 ]);
 
 /** A client field on one line, escapes visible (the rules are ASCII by construction). */
+const FIELD_MAX_CHARS = 120;
 function field(text: string): string {
-  return inertText(text, { maxChars: 120 });
+  return inertText(text, { maxChars: FIELD_MAX_CHARS });
 }
 
 /** The lines that ask about `request`; `waiting` counts it too. */
@@ -42,7 +44,7 @@ export function approvalPromptLines(request: PendingApproval, waiting: number, n
   const where = [request.namespace !== '' ? `namespace ${field(request.namespace)}` : '', request.name !== '' ? `name ${field(request.name)}` : '']
     .filter((part) => part !== '')
     .join(', ');
-  const rules = request.rules.map((rule) => `--allow ${JSON.stringify(field(rule))}`).join(' ');
+  const rules = allowFlags(request.rules, FIELD_MAX_CHARS);
   const more = waiting > 1 ? `; ${waiting - 1} more waiting` : '';
   const lines = [
     `kubepair share: approval needed for request #${request.id} (${waiting} waiting)`,
@@ -84,7 +86,7 @@ export class ApprovalPrompt {
       if (this.#closed) return;
       const how = {
         approved_once: 'approved once',
-        approved_session: `approved for this session (${request.rules.map((rule) => `--allow ${JSON.stringify(field(rule))}`).join(' ')})`,
+        approved_session: `approved for this session (${allowFlags(request.rules, FIELD_MAX_CHARS)})`,
         declined: 'declined',
         timed_out: 'declined: no answer in time',
         queue_full: 'refused: the queue is full',

@@ -6,30 +6,17 @@
  * against its schema first.
  */
 import { z } from 'zod';
-import { chooseControlSocket, sendControlCommand } from '../control/control-client.js';
+import { sendToRunning } from '../control/control-client.js';
 import { KubepairError } from '../errors/index.js';
 import { parseWith } from '../protocol/validate.js';
 import { inertText } from '../terminal/inert-text.js';
-import { flag, parseCommandOptions } from './command-options.js';
+import { flag, parseCommandOptions, pidOption } from './command-options.js';
 import { AnswerResultSchema, ApprovalsResultSchema } from './approval-control.js';
-
-const pidOption = z
-  .string()
-  .optional()
-  .transform((text) => {
-    if (text === undefined) return undefined;
-    if (!/^[1-9][0-9]{0,9}$/.test(text)) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--pid "${text.slice(0, 20)}" must be a process id`);
-    return Number(text);
-  });
+import { allowFlags } from './policy-line.js';
 
 const ListOptionsSchema = z.strictObject({ pid: pidOption });
 const ApproveOptionsSchema = z.strictObject({ pid: pidOption, forSession: flag });
 const DeclineOptionsSchema = z.strictObject({ pid: pidOption, all: flag });
-
-async function send(pid: number | undefined, command: string, args: Record<string, unknown>): Promise<unknown> {
-  const entry = await chooseControlSocket({ role: 'share', ...(pid !== undefined && { pid }) });
-  return sendControlCommand(entry.path, command, args);
-}
 
 function checkedId(id: string | undefined): string | undefined {
   if (id !== undefined && !/^[0-9]{1,20}$/.test(id)) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `"${inertText(id, { maxChars: 20 })}" is not a request id (kubepair approvals lists them)`);
@@ -38,14 +25,14 @@ function checkedId(id: string | undefined): string | undefined {
 
 export async function runApprovals(rawOptions: unknown): Promise<void> {
   const options = parseCommandOptions(ListOptionsSchema, rawOptions, 'approvals');
-  const result = parseWith(ApprovalsResultSchema, await send(options.pid, 'approvals', {}), 'KP_ERR_CONTROL_BAD_RESPONSE');
+  const result = parseWith(ApprovalsResultSchema, await sendToRunning({ role: 'share', pid: options.pid }, 'approvals', {}), 'KP_ERR_CONTROL_BAD_RESPONSE');
   if (result.pending.length === 0) {
     process.stdout.write('no request waits for approval\n');
     return;
   }
   for (const pending of result.pending) {
     const where = [pending.namespace, pending.name].some((part) => part !== '') ? ` ${inertText(pending.namespace)}/${inertText(pending.name)}` : '';
-    const rules = pending.rules.length === 0 ? 'approve once only' : pending.rules.map((rule) => `--allow ${JSON.stringify(inertText(rule, { asciiOnly: true }))}`).join(' ');
+    const rules = pending.rules.length === 0 ? 'approve once only' : allowFlags(pending.rules);
     process.stdout.write(
       `#${pending.id}  ${inertText(pending.description)}${where}  tier ${pending.tier} (${inertText(pending.why)})  client ${inertText(pending.client)}  until ${inertText(pending.deadline)}  ${rules}\n`,
     );
@@ -55,7 +42,7 @@ export async function runApprovals(rawOptions: unknown): Promise<void> {
 function printAnswered(result: unknown): void {
   const answered = parseWith(AnswerResultSchema, result, 'KP_ERR_CONTROL_BAD_RESPONSE').answered;
   for (const entry of answered) {
-    const how = entry.answer === 'once' ? 'approved once' : entry.answer === 'session' ? `approved for its session (${entry.rules.map((rule) => `--allow ${JSON.stringify(inertText(rule, { asciiOnly: true }))}`).join(' ')})` : 'declined';
+    const how = entry.answer === 'once' ? 'approved once' : entry.answer === 'session' ? `approved for its session (${allowFlags(entry.rules)})` : 'declined';
     process.stdout.write(`request #${inertText(entry.id)} ${how}\n`);
   }
   if (answered.length === 0) process.stdout.write('no request waited\n');
@@ -64,12 +51,12 @@ function printAnswered(result: unknown): void {
 export async function runApprove(id: string | undefined, rawOptions: unknown): Promise<void> {
   const options = parseCommandOptions(ApproveOptionsSchema, rawOptions, 'approve');
   const target = checkedId(id);
-  printAnswered(await send(options.pid, 'approve', { ...(target !== undefined && { id: target }), ...(options.forSession === true && { for_session: true }) }));
+  printAnswered(await sendToRunning({ role: 'share', pid: options.pid }, 'approve', { ...(target !== undefined && { id: target }), ...(options.forSession === true && { for_session: true }) }));
 }
 
 export async function runDecline(id: string | undefined, rawOptions: unknown): Promise<void> {
   const options = parseCommandOptions(DeclineOptionsSchema, rawOptions, 'decline');
   const target = checkedId(id);
   if (target !== undefined && options.all === true) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', 'give an ID or --all, not both');
-  printAnswered(await send(options.pid, 'decline', { ...(target !== undefined && { id: target }), ...(options.all === true && { all: true }) }));
+  printAnswered(await sendToRunning({ role: 'share', pid: options.pid }, 'decline', { ...(target !== undefined && { id: target }), ...(options.all === true && { all: true }) }));
 }

@@ -30,6 +30,16 @@ export const repeated = z.array(z.string()).default([]);
 /** A switch: commander sets `true` when given and leaves it out otherwise. */
 export const flag = z.literal(true).optional();
 
+/** `--pid`: which running share or connect a control command (status, session, approve) is for. */
+export const pidOption = z
+  .string()
+  .optional()
+  .transform((text) => {
+    if (text === undefined) return undefined;
+    if (!/^[1-9][0-9]{0,9}$/.test(text)) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--pid "${text.slice(0, 20)}" is not a process id`);
+    return Number(text);
+  });
+
 /** The options `share` and `connect` both have (relay-endpoint-options.ts). */
 export const relayOptionsShape = {
   relay: z.string().optional(),

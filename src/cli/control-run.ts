@@ -4,8 +4,7 @@
  * input: the answer (checked against its schema; every string printed through inertText).
  */
 import { z } from 'zod';
-import { chooseControlSocket, sendControlCommand } from '../control/control-client.js';
-import type { ControlRole } from '../control/control-client.js';
+import { sendToRunning } from '../control/control-client.js';
 import type { ProcessStatus, SessionStatus } from '../control/session-status.js';
 import { CONTROL_COMMANDS, ProcessStatusSchema, SessionSelectorSchema } from '../control/session-status.js';
 import { KubepairError } from '../errors/index.js';
@@ -13,22 +12,13 @@ import { POLICY_MODES } from '../protocol/policy-shape.js';
 import { parseWith } from '../protocol/validate.js';
 import { inertText } from '../terminal/inert-text.js';
 import { parseDuration } from '../units.js';
-import { flag, parseCommandOptions, repeated } from './command-options.js';
+import { flag, parseCommandOptions, pidOption, repeated } from './command-options.js';
 import { clockAndRelative } from './relative-time.js';
 import { byteCountText } from './share-output.js';
 import { policyLine, ruleText } from './policy-line.js';
 
-const pid = z
-  .string()
-  .optional()
-  .transform((text) => {
-    if (text === undefined) return undefined;
-    if (!/^[1-9][0-9]{0,9}$/.test(text)) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `--pid "${text.slice(0, 20)}" is not a process id`);
-    return Number(text);
-  });
-
-const StatusOptionsSchema = z.strictObject({ pid, json: flag });
-const targetShape = { pid, session: SessionSelectorSchema };
+const StatusOptionsSchema = z.strictObject({ pid: pidOption, json: flag });
+const targetShape = { pid: pidOption, session: SessionSelectorSchema };
 const SessionEndOptionsSchema = z.strictObject(targetShape);
 const SessionPolicyOptionsSchema = z.strictObject({
   ...targetShape,
@@ -47,11 +37,6 @@ const ChangeAnswerSchema = z.strictObject({
   dropped_allow: z.array(z.string()).optional(),
   expires_at: z.iso.datetime({ offset: true }).optional(),
 });
-
-async function ask(role: ControlRole | undefined, pidOption: number | undefined, command: string, args: Record<string, unknown>): Promise<unknown> {
-  const socket = await chooseControlSocket({ ...(role !== undefined && { role }), ...(pidOption !== undefined && { pid: pidOption }) });
-  return sendControlCommand(socket.path, command, args);
-}
 
 function sessionLines(session: SessionStatus, now: Date): string[] {
   const lines = [
@@ -74,7 +59,7 @@ export function statusText(status: ProcessStatus, now: Date): string {
 
 export async function runStatus(rawOptions: unknown): Promise<void> {
   const options = parseCommandOptions(StatusOptionsSchema, rawOptions, 'status');
-  const answer = await ask(undefined, options.pid, CONTROL_COMMANDS.status, {});
+  const answer = await sendToRunning({ pid: options.pid }, CONTROL_COMMANDS.status, {});
   const status = parseWith(ProcessStatusSchema, answer, 'KP_ERR_CONTROL_BAD_RESPONSE', 'status');
   process.stdout.write(options.json === true ? `${JSON.stringify(status, null, 2)}\n` : statusText(status, new Date()));
 }
@@ -94,7 +79,7 @@ function printChange(raw: unknown): void {
 
 export async function runSessionEnd(rawOptions: unknown): Promise<void> {
   const options = parseCommandOptions(SessionEndOptionsSchema, rawOptions, 'session end');
-  printChange(await ask('share', options.pid, CONTROL_COMMANDS.sessionEnd, { ...(options.session !== undefined && { session: options.session }) }));
+  printChange(await sendToRunning({ role: 'share', pid: options.pid }, CONTROL_COMMANDS.sessionEnd, { ...(options.session !== undefined && { session: options.session }) }));
 }
 
 export async function runSessionPolicy(rawOptions: unknown): Promise<void> {
@@ -103,7 +88,7 @@ export async function runSessionPolicy(rawOptions: unknown): Promise<void> {
     throw new KubepairError('KP_ERR_INVALID_ARGUMENT', 'say what to change: --policy, --allow, --deny, --remove-allow or --remove-deny');
   }
   printChange(
-    await ask('share', options.pid, CONTROL_COMMANDS.sessionPolicy, {
+    await sendToRunning({ role: 'share', pid: options.pid }, CONTROL_COMMANDS.sessionPolicy, {
       ...(options.session !== undefined && { session: options.session }),
       ...(options.policy !== undefined && { mode: options.policy }),
       add_allow: options.allow,
@@ -118,5 +103,5 @@ export async function runSessionExpiry(durationText: string, sign: 1 | -1, rawOp
   const options = parseCommandOptions(SessionEndOptionsSchema, rawOptions, sign > 0 ? 'session extend' : 'session shorten');
   const ms = parseDuration(durationText);
   if (ms === undefined || ms <= 0) throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `"${durationText.slice(0, 40)}" is not a duration such as 30m or 2h`);
-  printChange(await ask('share', options.pid, CONTROL_COMMANDS.sessionExpiry, { ...(options.session !== undefined && { session: options.session }), by_ms: sign * ms }));
+  printChange(await sendToRunning({ role: 'share', pid: options.pid }, CONTROL_COMMANDS.sessionExpiry, { ...(options.session !== undefined && { session: options.session }), by_ms: sign * ms }));
 }

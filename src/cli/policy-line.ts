@@ -15,6 +15,11 @@ export function ruleText(kind: 'allow' | 'deny', rule: string): string {
   return `${kind} "${inertText(rule, { asciiOnly: true, maxChars: BANNER_RULE_MAX_CHARS })}"`;
 }
 
+/** Rules as the `--allow` options that would add them (`--allow "delete pods a/b"`), printable ASCII. */
+export function allowFlags(rules: readonly string[], maxChars?: number): string {
+  return rules.map((rule) => `--allow ${JSON.stringify(inertText(rule, { asciiOnly: true, ...(maxChars !== undefined && { maxChars }) }))}`).join(' ');
+}
+
 /** "guarded, 2 rules: deny "delete pods", allow "..."" — one line. */
 export function policyLine(policy: PolicyShape): string {
   const rules = [...policy.deny.map((rule) => ruleText('deny', rule)), ...policy.allow.map((rule) => ruleText('allow', rule))];

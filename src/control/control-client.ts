@@ -129,3 +129,9 @@ export async function chooseControlSocket(options: ChooseControlSocketOptions = 
   if (others.length > 0) throw new KubepairError('KP_ERR_CONTROL_AMBIGUOUS', found.map(describeEntry).join(', '));
   return only;
 }
+
+/** Send `command` to the process chooseControlSocket picks (the only one of `role`, or `pid`). */
+export async function sendToRunning(target: { readonly role?: ControlRole | undefined; readonly pid?: number | undefined }, command: string, args: Record<string, unknown>): Promise<unknown> {
+  const socket = await chooseControlSocket({ ...(target.role !== undefined && { role: target.role }), ...(target.pid !== undefined && { pid: target.pid }) });
+  return sendControlCommand(socket.path, command, args);
+}
