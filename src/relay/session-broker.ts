@@ -120,7 +120,12 @@ export class SessionBroker {
   /** New sockets per minute of each side of an established session (reconnect-budget.ts). */
   readonly #reconnects: ReconnectLimit;
   readonly #open: Record<PeerRole, number> = { agent: 0, client: 0 };
+  /** Sockets whose attach is in flight in the store (admit). */
+  #admitting = 0;
   #closing = false;
+  /** Shutdown: the `expiring` time told to every peer, and whether the last sockets are being closed. */
+  #shutdownAt: string | undefined;
+  #closingAll = false;
   #onAllClosed: (() => void) | undefined;
 
   constructor(options: SessionBrokerOptions) {
@@ -244,6 +249,20 @@ export class SessionBroker {
       peer.close(4503, 'the relay is shutting down');
       return undefined;
     }
+    // A shutdown waits for sockets being attached as for those attached (#waitForSockets).
+    this.#admitting++;
+    try {
+      return await this.#attachAndWire(peer, admission);
+    } finally {
+      this.#admitting--;
+      if (this.#noSockets()) this.#onAllClosed?.();
+    }
+  }
+
+  /** admit's part once the socket is counted as being admitted. */
+  async #attachAndWire(peer: PeerConnection, admission: Admission): Promise<Relocation | undefined> {
+    const { role, session } = admission;
+    const ws = peer.ws;
     // Not read until this node knows the socket stays here: a socket that moves on (below) is
     // relayed from its first frame (cluster-link.ts resumes it).
     ws.pause();
@@ -301,6 +320,7 @@ export class SessionBroker {
       await this.#onClosed(wired, peer, 1006);
       return undefined;
     }
+    if (this.#closing && !this.#joinDuringShutdown(wired, peer)) return undefined;
     if (!wired.established) {
       if (wired.other(role) !== undefined) this.#splice(wired);
       return undefined;
@@ -577,7 +597,7 @@ export class SessionBroker {
     this.#log.info({ event: 'socket_disconnected', session: link.id, role, close_code: code, replaced: peer.replaced }, `${role} disconnected`);
     if (link.peer(role) !== peer) {
       // Replaced by a newer socket of the same side: the session goes on without this one.
-      if (this.#open.agent + this.#open.client === 0) this.#onAllClosed?.();
+      if (this.#noSockets()) this.#onAllClosed?.();
       return;
     }
     link.set(role, undefined);
@@ -586,7 +606,7 @@ export class SessionBroker {
       await this.#afterLeave(link, peer, code);
     } finally {
       if (link.empty) this.#forget(link);
-      if (this.#open.agent + this.#open.client === 0) this.#onAllClosed?.();
+      if (this.#noSockets()) this.#onAllClosed?.();
     }
   }
 
@@ -800,6 +820,7 @@ export class SessionBroker {
     this.#store.off('resumeExpired', this.#onResumeExpired);
     this.#store.off('endedElsewhere', this.#onEndedElsewhere);
     const at = new Date(Date.now() + graceMs).toISOString();
+    this.#shutdownAt = at;
     for (const link of this.#links.values()) {
       clearTimeout(link.noticeTimer);
       link.noticeTimer = undefined;
@@ -807,6 +828,7 @@ export class SessionBroker {
       if (!this.#survivesRestart(link)) this.#sendToAll(link, { type: 'expiring', at });
     }
     await this.#waitForSockets(graceMs);
+    this.#closingAll = true;
     const error = new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN');
     for (const link of [...this.#links.values()]) {
       if (!link.ended) {
@@ -817,6 +839,22 @@ export class SessionBroker {
     }
     // Every close is cut after RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS, so this wait is bounded too.
     await this.#waitForSockets(undefined);
+  }
+
+  /**
+   * A socket whose attach was still in flight in the store when shutdown began hears what the
+   * sockets already here heard (`expiring`, unless its session survives the restart) and stays
+   * for the rest of the grace; once the grace is over it is closed like the others. False when
+   * it was closed.
+   */
+  #joinDuringShutdown(link: SessionLink, peer: PeerConnection): boolean {
+    if (this.#closingAll) {
+      const error = new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN');
+      peer.close(error.closeCode ?? 4503, error.message);
+      return false;
+    }
+    if (this.#shutdownAt !== undefined && !this.#survivesRestart(link)) peer.sendControl({ type: 'expiring', at: this.#shutdownAt });
+    return true;
   }
 
   /** An established session with a resume window whose keys a restarted relay still verifies. */
@@ -835,9 +873,14 @@ export class SessionBroker {
     return session?.state === 'established' && session.resumeWindowMs > 0;
   }
 
-  /** Resolve once no socket is open, or after `timeoutMs` when given. */
+  /** No socket is open or being admitted. */
+  #noSockets(): boolean {
+    return this.#open.agent + this.#open.client + this.#admitting === 0;
+  }
+
+  /** Resolve once no socket is open or being admitted, or after `timeoutMs` when given. */
   #waitForSockets(timeoutMs: number | undefined): Promise<void> {
-    if (this.#open.agent + this.#open.client === 0) return Promise.resolve();
+    if (this.#noSockets()) return Promise.resolve();
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const done = (): void => {

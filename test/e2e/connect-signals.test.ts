@@ -19,7 +19,7 @@ import type { ManagedProcess } from '../helpers/managed-process.js';
 import { startProcess } from '../helpers/managed-process.js';
 import type { ScriptedAgent } from '../helpers/scripted-agent.js';
 import { proxyDescription, startScriptedAgent } from '../helpers/scripted-agent.js';
-import { waitUntil } from '../helpers/wait-until.js';
+import { waitUntil, waitUntilAsync } from '../helpers/wait-until.js';
 
 /** Every test is bounded: a connect that ignores a signal fails the test instead of hanging it. */
 const T = { timeout: 60_000 };
@@ -200,8 +200,11 @@ describe('e2e: connect ends cleanly on signals', () => {
       const pidFile = join(stack.dir, 'command.pid');
       const connect = stack.startConnect([ready.code, '--', 'sh', '-c', 'echo $$ > "$0"; exec sleep 60', pidFile]);
       try {
-        await waitUntil(() => existsSync(pidFile), 20_000, 'the command to start');
+        // The shell creates the file before it writes the line: wait for the whole line, since an
+        // empty file would read as pid 0, which names our own process group and is never gone.
+        await waitUntilAsync(async () => /^\d+\n$/.test(await readFile(pidFile, 'utf8').catch(() => '')), 20_000, 'the command to write its pid');
         const pid = Number((await readFile(pidFile, 'utf8')).trim());
+        assert.ok(pid > 1, `a process id: ${pid}`);
         assert.equal((await stack.kubeconfigsLeft()).length, 1);
         connect.child.kill('SIGTERM');
         const exit = await connect.exited;
