@@ -160,6 +160,13 @@ export const API_SERVER_CONNECT_TIMEOUT_MS = 30_000; // 30 s
 export const API_SERVER_H2_STREAM_WINDOW_BYTES = 4 * 1024 * 1024; // 4 MiB
 /** HTTP/2 flow-control window of the agent's whole connection to the API server. */
 export const API_SERVER_H2_CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024; // 32 MiB
+/**
+ * Response bytes the agent hands to a client's tunnel stream ahead of what the stream has sent,
+ * before it stops reading the API server's answer (backpressure). The tunnel stream's own mark
+ * (16 KiB) paused a 143 KB list page three times, each pause a round of event-loop turns in
+ * every process on the path (docs/performance.md "kubectl get through proxy mode").
+ */
+export const AGENT_RESPONSE_AHEAD_MAX_BYTES = 1024 * 1024; // 1 MiB
 /** After the API server ended an upgraded stream, how long the client may take to close its side. */
 export const UPGRADE_CLIENT_CLOSE_GRACE_MS = 10_000; // 10 s
 /** While audit writes keep failing, `share` prints at most one line about it per this interval. */

@@ -48,6 +48,7 @@ import {
   AGENT_REQUEST_HEADERS_MAX_COUNT,
   AGENT_REQUEST_HEAD_MAX_BYTES,
   AGENT_REQUEST_HEAD_TIMEOUT_MS,
+  AGENT_RESPONSE_AHEAD_MAX_BYTES,
   AGENT_TRAILER_MAX_BYTES,
   RECORDING_DEFAULT_COLUMNS,
   RECORDING_DEFAULT_ROWS,
@@ -620,10 +621,21 @@ export class KubeProxy {
   /**
    * Copy a response body to the client with backpressure, hashing and counting exactly what is
    * passed on. Resolves when the body ended, failed, or the client went away.
+   *
+   * The API server's body arrives in pieces of at most 16 KiB (its TLS records and HTTP/2
+   * frames), many in one event-loop turn: they are corked and reach the tunnel stream as one
+   * write at the end of the turn, so the tunnel seals and sends one record for them. The source
+   * is paused only when more than AGENT_RESPONSE_AHEAD_MAX_BYTES wait in the stream's buffer,
+   * not at the stream's own 16 KiB mark (docs/performance.md "kubectl get through proxy mode").
    */
   #relayBody(stream: Duplex, source: Readable, writer: ResponseWriter, exchange: Exchange, abort: () => void): Promise<void> {
     return new Promise((resolve) => {
       let done = false;
+      let corked = false;
+      const uncork = (): void => {
+        corked = false;
+        stream.uncork();
+      };
       const finish = (ok: boolean): void => {
         if (done) return;
         done = true;
@@ -641,7 +653,15 @@ export class KubeProxy {
         exchange.hash.update(chunk);
         exchange.bytesOut += chunk.length;
         try {
-          if (!writer.write(chunk)) source.pause();
+          if (!corked) {
+            corked = true;
+            stream.cork();
+            process.nextTick(uncork);
+          }
+          writer.write(chunk);
+          // Security: a client that does not read holds at most this much of the answer here;
+          // the rest waits in the API server's flow-control window.
+          if (stream.writableLength > AGENT_RESPONSE_AHEAD_MAX_BYTES) source.pause();
         } catch {
           finish(false); // more bytes than the announced length
         }

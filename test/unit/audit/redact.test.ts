@@ -11,6 +11,7 @@ import {
   REDACTED,
   REDACTION_FAMILIES,
   isBareSecretFlag,
+  isPlainText,
   isSecretKeyName,
   redactQuery,
   redactString,
@@ -462,5 +463,59 @@ describe('key and flag names', () => {
     for (const flag of ['--password=x', '--token-file', '-p', 'password']) {
       assert.ok(!isBareSecretFlag(flag), `${flag}: not a bare secret flag`);
     }
+  });
+});
+
+/**
+ * redactString skips text no family can change (isPlainText: lower-case letters and digits;
+ * fewer than 20 letters and digits; lower-case hexadecimal with `TZ:.-`, as in hashes and
+ * times). Differential: every family applied directly must leave such text unchanged, for every
+ * positive case (none may be plain text) and for generated text built from the pieces secrets
+ * start with, in the three classes.
+ */
+describe('Security: the text redaction skips is text no family changes', () => {
+  const scanAll = (text: string): string => REDACTION_FAMILIES.reduce((out, family) => family.apply(out), text);
+
+  it('the audit fields redaction skips are plain text, and the secrets of every positive case are not', () => {
+    for (const plain of ['list', 'configmaps', 'default', 'v1', 'allow', '', 'a'.repeat(64), '0123abcdef'.repeat(7), '2026-12-06T22:05:54.123Z', 'ff0a12-17']) {
+      assert.ok(isPlainText(plain), `plain: ${plain}`);
+      assert.equal(scanAll(plain), plain, `plain: ${plain} is unchanged by every family`);
+    }
+    for (const c of CASES.filter((c) => c.id.includes('/positive'))) {
+      assert.ok(!isPlainText(c.input), `${c.id}: a text with a secret is scanned`);
+      if (c.secret !== undefined) assert.ok(!isPlainText(c.secret), `${c.id}: its secret alone is scanned`);
+    }
+    for (const secret of ['ACCA0123456789ABCDEF', 'AKIA0123456789ABCDEF', `AIza${fill(35)}`, JWT, `sk-${fill(32)}`, `ghp_${fill(36)}`, `hf_${fill(34)}`]) {
+      assert.ok(!isPlainText(secret), `${secret}: scanned`);
+      assert.notEqual(redactString(secret), secret, `${secret}: redacted`);
+    }
+  });
+
+  it('no family changes generated plain text (3 classes, 6,000 strings)', () => {
+    // Pieces secrets and their labels start with, in each class's alphabet, glued at random.
+    const PIECES = [
+      'acca', 'akia', 'asia', 'abia', 'aiza', 'eyj', 'ya29', 'sk', 'rk', 'live', 'test', 'glpat', 'npm', 'pypi', 'ghp', 'gho', 'github', 'pat', 'ant',
+      'proj', 'hf', 'xoxb', 'kprt', 'bearer', 'basic', 'sig', 'token', 'password', 'secret', 'apikey', 'accesskey', 'privatekey', 'credentials', 'pass',
+      'pwd', 'authorization', 'cookie', 'accountkey', 'key', 'code', 'AKIA', 'ACCA', 'ASIA', 'AIza', 'eyJ', 'Bearer', 'TOKEN', 'PASSWORD', 'dead', 'beef',
+      'cafe', 'fade', 'T', 'Z', ':', '.', '-', '--', '0', '9', '29', '2026', '12', 'ab', 'f', 'e',
+    ];
+    let seed = 0x2545f491;
+    const random = (n: number): number => {
+      // xorshift32: the same strings on every run.
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    let checked = 0;
+    for (let attempt = 0; attempt < 200_000 && checked < 6_000; attempt++) {
+      let text = '';
+      const count = 1 + random(8);
+      for (let i = 0; i < count; i++) text += PIECES[random(PIECES.length)];
+      if (!isPlainText(text)) continue;
+      checked++;
+      assert.equal(scanAll(text), text, `plain text ${JSON.stringify(text)}: no family changes it`);
+    }
+    assert.equal(checked, 6_000, 'enough plain strings were generated');
   });
 });
