@@ -8,7 +8,7 @@
 import type { E2EStack } from '../../test/helpers/e2e-stack.js';
 import type { ManagedProcess } from '../../test/helpers/managed-process.js';
 import type { TargetName, TargetPorts, Tunnel } from './tunnel.js';
-import { TARGET_NAMES, freePort, knownPids } from './tunnel.js';
+import { TARGET_NAMES, freePort } from './tunnel.js';
 
 /** Relay flags for benchmarks: thousands of sessions from 127.0.0.1 within minutes. */
 export const BENCH_RELAY_ARGS: readonly string[] = [
@@ -60,7 +60,11 @@ export async function startKubepairTunnel(stack: E2EStack, options: KubepairTunn
     kubeconfig,
     share,
     connect,
-    rootPids: () => knownPids([stack.relay.child.pid, share.child.pid, connect.child.pid]),
+    processes: () => [
+      { side: 'laptop', name: 'connect', pid: connect.child.pid },
+      { side: 'middle', name: 'relay', pid: stack.relay.child.pid },
+      { side: 'target', name: 'share', pid: share.child.pid },
+    ],
     async close() {
       await connect.stop('SIGTERM', 5000);
       await share.stop('SIGTERM', 5000);
