@@ -30,6 +30,7 @@ import { repoPath } from '../../test/helpers/paths.js';
 import { within } from '../../test/helpers/relay-process.js';
 import { parsePairingCode } from '../../src/channel/pairing-code.js';
 import { ClientTunnel } from '../../src/client/client-tunnel.js';
+import { shareAuditLogArgs } from '../lib/kubepair-tunnel.js';
 import { openSocket } from '../lib/load.js';
 import { processCpuSeconds } from '../lib/process-cost.js';
 import { formatNumber } from '../lib/report.js';
@@ -87,7 +88,7 @@ interface CliPairing {
 }
 
 async function cliPairing(stack: E2EStack, helloPort: number, build: CliBuild): Promise<CliPairing> {
-  const share = await stack.startShare(['--once', '--expose', `hello=127.0.0.1:${helloPort}`]);
+  const share = await stack.startShare(['--once', ...shareAuditLogArgs(stack), '--expose', `hello=127.0.0.1:${helloPort}`]);
   const local = await freePort();
   const started = performance.now();
   // As stack.startConnect does (the bench's relay is plain HTTP: no --relay-ca), with this build.
@@ -108,7 +109,7 @@ async function cliPairing(stack: E2EStack, helloPort: number, build: CliBuild): 
 }
 
 async function inProcessPairing(stack: E2EStack, helloPort: number): Promise<number> {
-  const share = await stack.startShare(['--once', '--expose', `hello=127.0.0.1:${helloPort}`]);
+  const share = await stack.startShare(['--once', ...shareAuditLogArgs(stack), '--expose', `hello=127.0.0.1:${helloPort}`]);
   const env = stack.env('client');
   const local = await freePort();
   const started = performance.now();
