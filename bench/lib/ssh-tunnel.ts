@@ -193,8 +193,9 @@ interface SshRoute {
   readonly ssh: string;
   /** HOME of the client (the bench's private directory: no ~/.ssh of the user is read). */
   readonly home: string;
-  /** Options before the forwards, the destination last. */
-  readonly args: readonly string[];
+  /** Client options (keys, known hosts, cipher, -J) and where to log in. */
+  readonly options: readonly string[];
+  readonly destination: string;
   readonly servers: ReadonlyArray<{ readonly side: PathSide; readonly name: string; readonly server: SshServer }>;
 }
 
@@ -208,10 +209,9 @@ async function startForwards(route: SshRoute, targets: TargetPorts, extra: Reado
   const remote = new Map<string, number>([...TARGET_NAMES.map((name): [string, number] => [name, targets[name]]), ...extra]);
   for (const name of remote.keys()) local.set(name, await freePort());
   const forwardArgs = [...remote].flatMap(([name, port]) => ['-L', `127.0.0.1:${local.get(name)}:127.0.0.1:${port}`]);
-  const destination = route.args[route.args.length - 1]!;
   const ssh = startProcess(
     route.ssh,
-    ['-N', '-v', '-o', 'ExitOnForwardFailure=yes', ...route.args.slice(0, -1), ...forwardArgs, destination],
+    ['-N', '-v', '-o', 'ExitOnForwardFailure=yes', ...route.options, ...forwardArgs, route.destination],
     { PATH: process.env['PATH'] ?? '', HOME: route.home },
   );
   try {
@@ -245,7 +245,8 @@ export function startSshTunnel(server: SshServer, targets: TargetPorts, cipher: 
       label: `OpenSSH ssh -N -L (${cipher})`,
       ssh: server.tools.ssh,
       home: server.dir,
-      args: [...sshClientArgs(server, cipher), `${userInfo().username}@127.0.0.1`],
+      options: sshClientArgs(server, cipher),
+      destination: `${userInfo().username}@127.0.0.1`,
       servers: [{ side: 'target', name: 'sshd', server }],
     },
     targets,
@@ -307,7 +308,8 @@ export function startSshJumpTunnel(bastion: SshBastion, targets: TargetPorts, ex
       label: `OpenSSH ssh -N -J -L (${bastion.cipher}, both hops)`,
       ssh: bastion.target.tools.ssh,
       home: bastion.jump.dir,
-      args: [...bastion.clientArgs(), '127.0.0.1'],
+      options: bastion.clientArgs(),
+      destination: '127.0.0.1',
       servers: [
         { side: 'middle', name: 'jump sshd', server: bastion.jump },
         { side: 'target', name: 'target sshd', server: bastion.target },
