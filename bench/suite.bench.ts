@@ -1,6 +1,7 @@
 /**
  * `npm run bench` (issue 6): kubepair side by side with a direct connection and with OpenSSH
- * `ssh -N -L`, in one run on one machine, loopback only. Workloads (bench/workloads/): bulk,
+ * `ssh -N -L`, and (issue 15) `ssh -J` through a bastion sshd (the fair comparison for a relay:
+ * two encrypted hops, the middle relaying ciphertext), in one run on one machine, loopback only. Workloads (bench/workloads/): bulk,
  * latency, concurrency, head-of-line, pairing, relay sessions, kubectl; and for durable
  * sessions (issue 12) resume (time to flow again after a cut or a relay restart) and
  * resume-bulk (the acknowledgement bookkeeping's cost); for the relay cluster (issue 13) cluster
@@ -33,8 +34,8 @@ import { BENCH_RELAY_ARGS, startKubepairTunnel } from './lib/kubepair-tunnel.js'
 import { perfUnavailableReason } from './lib/process-cost.js';
 import type { KubepairTunnel } from './lib/kubepair-tunnel.js';
 import { updatePerformanceSection } from './lib/report.js';
-import type { SshServer, SshTools } from './lib/ssh-tunnel.js';
-import { SSH_CIPHER_AES_GCM, SSH_CIPHER_DEFAULT, findSshTools, startSshServer, startSshTunnel } from './lib/ssh-tunnel.js';
+import type { SshBastion, SshServer, SshTools, SshTunnel } from './lib/ssh-tunnel.js';
+import { SSH_CIPHER_AES_GCM, SSH_CIPHER_DEFAULT, findSshTools, startSshBastion, startSshJumpTunnel, startSshServer, startSshTunnel } from './lib/ssh-tunnel.js';
 import type { SuiteOptions, WorkloadName } from './lib/suite-options.js';
 import { USAGE, UsageError, parseSuiteOptions } from './lib/suite-options.js';
 import type { MachineInfo, SuiteResults } from './lib/suite-report.js';
@@ -179,15 +180,25 @@ async function main(options: SuiteOptions): Promise<number> {
       resources.add(() => stack!.close());
     }
     let sshServer: SshServer | undefined;
+    let bastion: SshBastion | undefined;
     if (sshTools !== undefined && (wants('bulk') || wants('latency') || wants('concurrency') || wants('hol') || wants('pairing') || wants('kubectl'))) {
       sshServer = await startSshServer(sshTools);
       resources.add(() => sshServer!.close());
+      try {
+        bastion = await startSshBastion(sshServer, SSH_CIPHER_AES_GCM);
+        resources.add(() => bastion!.close());
+      } catch (err) {
+        const why = (err as Error).message.split('\n')[0] ?? 'unknown';
+        skipped.push({ what: 'OpenSSH bastion (ssh -J) comparison', why: `the bastion's sshd did not start: ${why}` });
+        log(`SKIPPING the ssh -J path: the bastion's sshd did not start: ${(err as Error).message}`);
+      }
     }
 
     const tcpWorkloads = (['bulk', 'latency', 'concurrency', 'hol'] as const).filter(wants);
     const tunnels: Tunnel[] = [directTunnel(targets.ports)];
     let kubepair: KubepairTunnel | undefined;
-    let ssh: Awaited<ReturnType<typeof startSshTunnel>> | undefined;
+    let ssh: SshTunnel | undefined;
+    let sshJump: SshTunnel | undefined;
     if (stack !== undefined && (tcpWorkloads.length > 0 || wants('kubectl'))) {
       kubepair = await startKubepairTunnel(stack, { mode: 'proxy', targets: targets.ports });
       resources.add(() => kubepair!.close());
@@ -197,6 +208,16 @@ async function main(options: SuiteOptions): Promise<number> {
       ssh = await startSshTunnel(sshServer, targets.ports, SSH_CIPHER_AES_GCM, new Map([['kube', stack.api.port]]));
       resources.add(() => ssh!.close());
       tunnels.push(ssh);
+      if (bastion !== undefined) {
+        try {
+          sshJump = await startSshJumpTunnel(bastion, targets.ports, new Map([['kube', stack.api.port]]));
+          resources.add(() => sshJump!.close());
+          tunnels.push(sshJump);
+        } catch (err) {
+          skipped.push({ what: 'OpenSSH bastion (ssh -J) comparison', why: `ssh -J did not come up: ${(err as Error).message.split('\n')[0] ?? 'unknown'}` });
+          log(`SKIPPING the ssh -J path: ${(err as Error).message}`);
+        }
+      }
     }
 
     const runWorkload = async (name: WorkloadName, body: () => Promise<WorkloadResult>): Promise<void> => {
@@ -228,7 +249,7 @@ async function main(options: SuiteOptions): Promise<number> {
     await runWorkload('latency', () => runLatency(context, tunnels));
     await runWorkload('concurrency', () => runConcurrency(context, tunnels));
     await runWorkload('hol', () => runHeadOfLine(context, tunnels));
-    await runWorkload('pairing', () => runPairing(context, stack!, targets.ports.hello, sshServer));
+    await runWorkload('pairing', () => runPairing(context, stack!, targets.ports.hello, sshServer, bastion));
     await runWorkload('relay', () => runRelaySessions(context));
     if (kubectlVersion !== null && stack !== undefined) {
       const api = stack.api;
@@ -247,6 +268,9 @@ async function main(options: SuiteOptions): Promise<number> {
             { name: 'kubepair', label: 'kubepair proxy mode', kubeconfig: kubepair!.kubeconfig },
             { name: 'kubepair_passthrough', label: 'kubepair passthrough mode', kubeconfig: passthrough.kubeconfig },
             ...(ssh !== undefined ? [{ name: 'ssh', label: 'ssh -L', kubeconfig: await write('ssh', api.kubeconfigFor({ server: `https://127.0.0.1:${ssh.extraPorts.get('kube')}` })) }] : []),
+            ...(sshJump !== undefined
+              ? [{ name: 'ssh_jump', label: 'ssh -J', kubeconfig: await write('ssh_jump', api.kubeconfigFor({ server: `https://127.0.0.1:${sshJump.extraPorts.get('kube')}` })) }]
+              : []),
           ];
           return await runKubectlList(context, paths);
         } finally {

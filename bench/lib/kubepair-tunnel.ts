@@ -5,10 +5,11 @@
  * (client → relay → agent → target); the API server through connect's own listener, in
  * proxy mode (TLS + token, policy, audit) or passthrough mode (TLS end to end).
  */
+import { join } from 'node:path';
 import type { E2EStack } from '../../test/helpers/e2e-stack.js';
 import type { ManagedProcess } from '../../test/helpers/managed-process.js';
 import type { TargetName, TargetPorts, Tunnel } from './tunnel.js';
-import { TARGET_NAMES, freePort, knownPids } from './tunnel.js';
+import { TARGET_NAMES, freePort } from './tunnel.js';
 
 /** Relay flags for benchmarks: thousands of sessions from 127.0.0.1 within minutes. */
 export const BENCH_RELAY_ARGS: readonly string[] = [
@@ -35,12 +36,23 @@ export interface KubepairTunnelOptions {
 
 const READY_TIMEOUT_MS = 30_000;
 
+let shareAuditLogs = 0;
+
+/**
+ * `--audit-log FILE` for one more share of `stack`: an audit log has one writer at a time, and
+ * the bench keeps a share running (the tunnel) while it starts others (pairing, kubectl).
+ */
+export function shareAuditLogArgs(stack: Pick<E2EStack, 'dir'>): string[] {
+  shareAuditLogs += 1;
+  return ['--audit-log', join(stack.dir, `bench-share-${shareAuditLogs}-audit.jsonl`)];
+}
+
 /** Start one share and one connect for them; resolves once connect is ready. */
 export async function startKubepairTunnel(stack: E2EStack, options: KubepairTunnelOptions): Promise<KubepairTunnel> {
   const names: readonly TargetName[] = options.targets === undefined ? [] : TARGET_NAMES;
   const targets = options.targets;
   const exposeArgs = names.flatMap((name) => ['--expose', `${name}=127.0.0.1:${targets![name]}`]);
-  const { process: share, code } = await stack.startShare(['--once', '--mode', options.mode, ...exposeArgs]);
+  const { process: share, code } = await stack.startShare(['--once', '--mode', options.mode, ...shareAuditLogArgs(stack), ...exposeArgs]);
   const local = new Map<TargetName, number>();
   for (const name of names) local.set(name, await freePort());
   const forwardArgs = names.flatMap((name) => ['--forward', `${local.get(name)}:${name}`]);
@@ -60,7 +72,11 @@ export async function startKubepairTunnel(stack: E2EStack, options: KubepairTunn
     kubeconfig,
     share,
     connect,
-    rootPids: () => knownPids([stack.relay.child.pid, share.child.pid, connect.child.pid]),
+    processes: () => [
+      { side: 'laptop', name: 'connect', pid: connect.child.pid },
+      { side: 'middle', name: 'relay', pid: stack.relay.child.pid },
+      { side: 'target', name: 'share', pid: share.child.pid },
+    ],
     async close() {
       await connect.stop('SIGTERM', 5000);
       await share.stop('SIGTERM', 5000);

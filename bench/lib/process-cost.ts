@@ -34,31 +34,42 @@ async function readStat(pid: number): Promise<ProcStat | undefined> {
   return { pid, ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
 }
 
-/** `roots` and all their live descendants, with their CPU ticks; undefined without /proc. */
-async function processTree(roots: readonly number[]): Promise<ProcStat[] | undefined> {
+/** Every live process with its CPU ticks; undefined without /proc. */
+async function allProcesses(): Promise<ProcStat[] | undefined> {
   let entries: string[];
   try {
     entries = await readdir('/proc');
   } catch {
     return undefined;
   }
-  const stats = (await Promise.all(entries.filter((name) => /^\d+$/.test(name)).map((name) => readStat(Number(name))))).filter(
-    (stat): stat is ProcStat => stat !== undefined,
-  );
+  return (await Promise.all(entries.filter((name) => /^\d+$/.test(name)).map((name) => readStat(Number(name))))).filter((stat): stat is ProcStat => stat !== undefined);
+}
+
+/**
+ * Each of `roots` with its live descendants, by root, from one reading of /proc (a process
+ * under two roots counts under the first); undefined without /proc.
+ */
+async function processTrees(roots: readonly number[]): Promise<Map<number, ProcStat[]> | undefined> {
+  const stats = await allProcesses();
+  if (stats === undefined) return undefined;
   const children = new Map<number, ProcStat[]>();
   for (const stat of stats) children.set(stat.ppid, [...(children.get(stat.ppid) ?? []), stat]);
   const byPid = new Map(stats.map((stat) => [stat.pid, stat]));
-  const tree: ProcStat[] = [];
   const seen = new Set<number>();
-  const visit = (pid: number): void => {
-    const stat = byPid.get(pid);
-    if (stat === undefined || seen.has(pid)) return;
-    seen.add(pid);
-    tree.push(stat);
-    for (const child of children.get(pid) ?? []) visit(child.pid);
-  };
-  for (const root of roots) visit(root);
-  return tree;
+  const trees = new Map<number, ProcStat[]>();
+  for (const root of roots) {
+    const tree: ProcStat[] = [];
+    const visit = (pid: number): void => {
+      const stat = byPid.get(pid);
+      if (stat === undefined || seen.has(pid)) return;
+      seen.add(pid);
+      tree.push(stat);
+      for (const child of children.get(pid) ?? []) visit(child.pid);
+    };
+    visit(root);
+    trees.set(root, tree);
+  }
+  return trees;
 }
 
 /** CPU seconds (user + system) one process used so far; undefined without /proc or once it ended. */
@@ -67,9 +78,11 @@ export async function processCpuSeconds(pid: number): Promise<number | undefined
   return stat === undefined ? undefined : stat.ticks / CLOCK_TICKS_PER_SECOND;
 }
 
-async function cpuSeconds(roots: readonly number[]): Promise<number | undefined> {
-  const tree = await processTree(roots);
-  return tree === undefined ? undefined : tree.reduce((sum, stat) => sum + stat.ticks, 0) / CLOCK_TICKS_PER_SECOND;
+/** CPU seconds each of `roots` used so far with its live descendants, by root. */
+async function cpuSecondsByRoot(roots: readonly number[]): Promise<Map<number, number> | undefined> {
+  const trees = await processTrees(roots);
+  if (trees === undefined) return undefined;
+  return new Map([...trees].map(([root, tree]) => [root, tree.reduce((sum, stat) => sum + stat.ticks, 0) / CLOCK_TICKS_PER_SECOND]));
 }
 
 /** Why instruction counts cannot be taken here, or undefined when `perf stat` works. */
@@ -137,23 +150,36 @@ class InstructionCounter {
 export interface ProcessCost {
   /** CPU seconds (user + system) the processes used during the work. */
   readonly cpuSeconds: number | undefined;
+  /** The same for each root (with its descendants), by pid; empty without /proc. */
+  readonly cpuSecondsByRoot: ReadonlyMap<number, number>;
   /** Instructions retired by the processes during the work (perf), user and kernel. */
   readonly instructions: number | undefined;
 }
 
-/** Run `work` and report what the process trees under `roots` spent meanwhile. */
+/** Run `work` and report what the process trees under `roots` spent meanwhile, in all and each. */
 export async function measureProcessCost<T>(roots: readonly number[], countInstructions: boolean, work: () => Promise<T>): Promise<{ result: T; cost: ProcessCost }> {
-  if (roots.length === 0) return { result: await work(), cost: { cpuSeconds: undefined, instructions: undefined } };
-  const tree = countInstructions ? await processTree(roots) : undefined;
-  const counter = tree !== undefined && tree.length > 0 ? new InstructionCounter(tree.map((stat) => stat.pid)) : undefined;
+  if (roots.length === 0) return { result: await work(), cost: { cpuSeconds: undefined, cpuSecondsByRoot: new Map(), instructions: undefined } };
+  const trees = countInstructions ? await processTrees(roots) : undefined;
+  const pids = trees === undefined ? [] : [...trees.values()].flat().map((stat) => stat.pid);
+  const counter = pids.length > 0 ? new InstructionCounter(pids) : undefined;
   try {
     await counter?.enable();
-    const before = await cpuSeconds(roots);
+    const before = await cpuSecondsByRoot(roots);
     const result = await work();
-    const after = await cpuSeconds(roots);
+    const after = await cpuSecondsByRoot(roots);
     const instructions = await counter?.stop();
-    return { result, cost: { cpuSeconds: before !== undefined && after !== undefined ? after - before : undefined, instructions } };
+    return { result, cost: { ...cpuSpent(before, after), instructions } };
   } finally {
     counter?.kill();
   }
+}
+
+/** CPU used between two readings, in all and by root (a root gone by the second reading counts nothing). */
+export function cpuSpent(
+  before: ReadonlyMap<number, number> | undefined,
+  after: ReadonlyMap<number, number> | undefined,
+): Pick<ProcessCost, 'cpuSeconds' | 'cpuSecondsByRoot'> {
+  if (before === undefined || after === undefined) return { cpuSeconds: undefined, cpuSecondsByRoot: new Map() };
+  const byRoot = new Map([...before].map(([root, seconds]): [number, number] => [root, Math.max(0, (after.get(root) ?? seconds) - seconds)]));
+  return { cpuSeconds: [...byRoot.values()].reduce((sum, seconds) => sum + seconds, 0), cpuSecondsByRoot: byRoot };
 }

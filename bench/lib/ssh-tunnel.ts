@@ -1,22 +1,28 @@
 /**
- * OpenSSH as a benchmark path (issue 6): the classic alternative, `ssh -N -L` through a bastion,
- * here a private sshd on 127.0.0.1 started by the benchmark from Debian's openssh-server:
- * a high port the OS picked, a throw-away ed25519 host key and client key in a private
- * temporary directory, public-key authentication only (no password, no PAM), local forwarding
- * only, and a known_hosts file with exactly that host key (strict checking, no prompt).
+ * OpenSSH as a benchmark path (issue 6): the classic alternative, `ssh -N -L` to a private sshd
+ * on 127.0.0.1 started by the benchmark from Debian's openssh-server: a high port the OS picked,
+ * a throw-away ed25519 host key and client key in a private temporary directory, public-key
+ * authentication only (no password, no PAM), local forwarding only, and a known_hosts file with
+ * exactly that host key (strict checking, no prompt).
+ *
+ * The bastion topology (issue 15), the fair comparison for a relay: `ssh -J` through a second
+ * sshd of the same kind (same throw-away keys, same cipher) to the first, so the laptop's ssh
+ * holds two encrypted hops and the bastion's sshd relays the inner hop's ciphertext. `ssh -J`
+ * passes `-F` (not `-i` or `-o`) on to the ssh it starts for the bastion hop, so both hops read
+ * their options from one client config file written next to the bastion's keys.
  *
  * When sshd, ssh or ssh-keygen is missing, `findSshTools` says which and why so the benchmark
  * reports the skip instead of failing.
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants as fsConstants, mkdirSync, statSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { startProcess } from '../../test/helpers/managed-process.js';
 import type { ManagedProcess } from '../../test/helpers/managed-process.js';
-import type { TargetName, TargetPorts, Tunnel } from './tunnel.js';
-import { TARGET_NAMES, freePort, knownPids } from './tunnel.js';
+import type { PathSide, TargetName, TargetPorts, Tunnel } from './tunnel.js';
+import { TARGET_NAMES, freePort } from './tunnel.js';
 
 export interface SshTools {
   readonly sshd: string;
@@ -80,8 +86,14 @@ export interface SshServer {
   close(): Promise<void>;
 }
 
-/** Start a private sshd on 127.0.0.1 with throw-away keys; resolves once it listens. */
-export async function startSshServer(tools: SshTools): Promise<SshServer> {
+/** The throw-away key pairs every sshd of one run shares (host key and client key). */
+const KEY_FILES = ['host_key', 'host_key.pub', 'client_key', 'client_key.pub'];
+
+/**
+ * Start a private sshd on 127.0.0.1 with throw-away keys, or with those of `keysOf` (the
+ * bastion of the `ssh -J` path); resolves once it listens.
+ */
+export async function startSshServer(tools: SshTools, keysOf?: SshServer): Promise<SshServer> {
   if (process.getuid?.() === 0) {
     // sshd started as root refuses to run without its privilege-separation directory.
     try {
@@ -93,8 +105,15 @@ export async function startSshServer(tools: SshTools): Promise<SshServer> {
   }
   const dir = await mkdtemp(join(tmpdir(), 'kubepair-bench-ssh-'));
   try {
-    await run(tools.sshKeygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'kubepair-bench-host', '-f', join(dir, 'host_key')]);
-    await run(tools.sshKeygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'kubepair-bench-client', '-f', join(dir, 'client_key')]);
+    if (keysOf === undefined) {
+      await run(tools.sshKeygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'kubepair-bench-host', '-f', join(dir, 'host_key')]);
+      await run(tools.sshKeygen, ['-q', '-t', 'ed25519', '-N', '', '-C', 'kubepair-bench-client', '-f', join(dir, 'client_key')]);
+    } else {
+      for (const file of KEY_FILES) {
+        await copyFile(join(keysOf.dir, file), join(dir, file));
+        await chmod(join(dir, file), 0o600); // ssh refuses a private key others can read
+      }
+    }
     await writeFile(join(dir, 'authorized_keys'), await readFile(join(dir, 'client_key.pub')), { mode: 0o600 });
     const port = await freePort();
     const config = [
@@ -167,20 +186,33 @@ export interface SshTunnel extends Tunnel {
   readonly extraPorts: ReadonlyMap<string, number>;
 }
 
+/** How one ssh client reaches the target's sshd, and the sshds on the way. */
+interface SshRoute {
+  readonly name: string;
+  readonly label: string;
+  readonly ssh: string;
+  /** HOME of the client (the bench's private directory: no ~/.ssh of the user is read). */
+  readonly home: string;
+  /** Client options (keys, known hosts, cipher, -J) and where to log in. */
+  readonly options: readonly string[];
+  readonly destination: string;
+  readonly servers: ReadonlyArray<{ readonly side: PathSide; readonly name: string; readonly server: SshServer }>;
+}
+
 /**
- * `ssh -N -L` for every target (plus `extra` remote ports, e.g. the API server); resolves when
- * every local forward listens. `-v` is only there to see that moment: ssh prints
+ * `ssh -N -L` for every target (plus `extra` remote ports, e.g. the API server) along `route`;
+ * resolves when every local forward listens. `-v` is only there to see that moment: ssh prints
  * "Local forwarding listening on 127.0.0.1 port N" once authenticated and bound.
  */
-export async function startSshTunnel(server: SshServer, targets: TargetPorts, cipher: string, extra: ReadonlyMap<string, number> = new Map()): Promise<SshTunnel> {
+async function startForwards(route: SshRoute, targets: TargetPorts, extra: ReadonlyMap<string, number>): Promise<SshTunnel> {
   const local = new Map<string, number>();
   const remote = new Map<string, number>([...TARGET_NAMES.map((name): [string, number] => [name, targets[name]]), ...extra]);
   for (const name of remote.keys()) local.set(name, await freePort());
   const forwardArgs = [...remote].flatMap(([name, port]) => ['-L', `127.0.0.1:${local.get(name)}:127.0.0.1:${port}`]);
   const ssh = startProcess(
-    server.tools.ssh,
-    ['-N', '-v', '-o', 'ExitOnForwardFailure=yes', ...sshClientArgs(server, cipher), ...forwardArgs, `${userInfo().username}@127.0.0.1`],
-    { PATH: process.env['PATH'] ?? '', HOME: server.dir },
+    route.ssh,
+    ['-N', '-v', '-o', 'ExitOnForwardFailure=yes', ...route.options, ...forwardArgs, route.destination],
+    { PATH: process.env['PATH'] ?? '', HOME: route.home },
   );
   try {
     for (const port of local.values()) {
@@ -188,18 +220,102 @@ export async function startSshTunnel(server: SshServer, targets: TargetPorts, ci
     }
   } catch (err) {
     await ssh.stop('SIGTERM', 2000);
-    throw new Error(`ssh -L did not come up: ${(err as Error).message}\nsshd: ${server.process.stderr().slice(-1000)}`, { cause: err });
+    const logs = route.servers.map(({ name, server }) => `${name}: ${server.process.stderr().slice(-1000)}`).join('\n');
+    throw new Error(`${route.label} did not come up: ${(err as Error).message}\nssh: ${ssh.stderr().slice(-1000)}\n${logs}`, { cause: err });
   }
   const port = (name: TargetName): number => local.get(name) ?? 0;
   return {
-    name: cipher === SSH_CIPHER_AES_GCM ? 'ssh' : `ssh_${cipher.split(/[-@]/)[0]}`,
-    label: `OpenSSH ssh -N -L (${cipher})`,
+    name: route.name,
+    label: route.label,
     ports: { source: port('source'), http: port('http'), hello: port('hello') },
     extraPorts: new Map([...extra.keys()].map((name) => [name, local.get(name) ?? 0])),
-    // ssh itself plus sshd and the per-connection children it forked for this client.
-    rootPids: () => knownPids([ssh.child.pid, server.process.child.pid]),
+    // ssh (with the ssh it starts for a -J hop) and each sshd with the per-connection children it forked.
+    processes: () => [{ side: 'laptop', name: 'ssh', pid: ssh.child.pid }, ...route.servers.map(({ side, name, server }) => ({ side, name, pid: server.process.child.pid }))],
     close: async () => {
       await ssh.stop('SIGTERM', 3000);
     },
   };
+}
+
+/** `ssh -N -L` straight to `server`, one encrypted hop. */
+export function startSshTunnel(server: SshServer, targets: TargetPorts, cipher: string, extra: ReadonlyMap<string, number> = new Map()): Promise<SshTunnel> {
+  return startForwards(
+    {
+      name: cipher === SSH_CIPHER_AES_GCM ? 'ssh' : `ssh_${cipher.split(/[-@]/)[0]}`,
+      label: `OpenSSH ssh -N -L (${cipher})`,
+      ssh: server.tools.ssh,
+      home: server.dir,
+      options: sshClientArgs(server, cipher),
+      destination: `${userInfo().username}@127.0.0.1`,
+      servers: [{ side: 'target', name: 'sshd', server }],
+    },
+    targets,
+    extra,
+  );
+}
+
+/** The bastion path: a second sshd in front of the target's, and the client options that go through it. */
+export interface SshBastion {
+  /** The bastion's sshd (same keys as the target's). */
+  readonly jump: SshServer;
+  readonly target: SshServer;
+  readonly cipher: string;
+  /** ssh options for `ssh OPTIONS 127.0.0.1`: to the target's sshd with `-J` through the bastion. */
+  clientArgs(): string[];
+  close(): Promise<void>;
+}
+
+/** Start the bastion's sshd for `target` (same throw-away keys) and write the client config both hops read. */
+export async function startSshBastion(target: SshServer, cipher: string): Promise<SshBastion> {
+  const jump = await startSshServer(target.tools, target);
+  try {
+    const knownHosts = join(jump.dir, 'known_hosts_both');
+    const hostKey = (await readFile(join(jump.dir, 'host_key.pub'), 'utf8')).trim();
+    await writeFile(knownHosts, [jump.port, target.port].map((port) => `[127.0.0.1]:${port} ${hostKey}\n`).join(''), { mode: 0o600 });
+    const config = join(jump.dir, 'ssh_config');
+    const lines = [
+      // Both hops: the bastion (-J) and the target behind it, each its own ssh connection.
+      'Host 127.0.0.1',
+      `  IdentityFile ${join(jump.dir, 'client_key')}`,
+      '  IdentitiesOnly yes',
+      `  UserKnownHostsFile ${knownHosts}`,
+      '  GlobalKnownHostsFile /dev/null',
+      '  StrictHostKeyChecking yes',
+      '  BatchMode yes',
+      '  Compression no',
+      `  Ciphers ${cipher}`,
+    ];
+    await writeFile(config, `${lines.join('\n')}\n`, { mode: 0o600 });
+    const user = userInfo().username;
+    return {
+      jump,
+      target,
+      cipher,
+      clientArgs: () => ['-F', config, '-J', `${user}@127.0.0.1:${jump.port}`, '-p', String(target.port), '-l', user],
+      close: () => jump.close(),
+    };
+  } catch (err) {
+    await jump.close();
+    throw err;
+  }
+}
+
+/** `ssh -N -L` with `-J`: laptop ssh → bastion sshd → target sshd, two encrypted hops. */
+export function startSshJumpTunnel(bastion: SshBastion, targets: TargetPorts, extra: ReadonlyMap<string, number> = new Map()): Promise<SshTunnel> {
+  return startForwards(
+    {
+      name: 'ssh_jump',
+      label: `OpenSSH ssh -N -J -L (${bastion.cipher}, both hops)`,
+      ssh: bastion.target.tools.ssh,
+      home: bastion.jump.dir,
+      options: bastion.clientArgs(),
+      destination: '127.0.0.1',
+      servers: [
+        { side: 'middle', name: 'jump sshd', server: bastion.jump },
+        { side: 'target', name: 'target sshd', server: bastion.target },
+      ],
+    },
+    targets,
+    extra,
+  );
 }

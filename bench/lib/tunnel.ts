@@ -1,8 +1,10 @@
 /**
  * The ways a benchmark client reaches the target server (issue 6): `direct` (no tunnel),
- * `kubepair` (client → relay → agent → target, see kubepair-tunnel.ts) and `ssh` (`ssh -N -L`
- * through a local sshd, see ssh-tunnel.ts). Each offers one local port per target and names
- * its own processes, so a workload can report their CPU and instructions next to wall time.
+ * `kubepair` (client → relay → agent → target, see kubepair-tunnel.ts), `ssh` (`ssh -N -L`
+ * through a local sshd) and `ssh_jump` (`ssh -J`: through a second sshd, the bastion, to the
+ * first; issue 15), see ssh-tunnel.ts. Each offers one local port per target and names its own
+ * processes by where they sit on the path, so a workload can report their CPU and instructions
+ * next to wall time, in all and per process.
  */
 
 /** The servers of bench/target-server.ts, by name. */
@@ -23,8 +25,28 @@ export interface Tunnel {
   /** Local port that reaches each target. */
   readonly ports: TargetPorts;
   /** The tunnel's own processes (their descendants count too); none for `direct`. */
-  rootPids(): readonly number[];
+  processes(): readonly TunnelProcess[];
   close(): Promise<void>;
+}
+
+/**
+ * Where a tunnel process sits: on the laptop (`connect`; `ssh`), in the middle (the relay; the
+ * bastion's sshd) or next to the target (`share`; the target's sshd).
+ */
+export type PathSide = 'laptop' | 'middle' | 'target';
+export const PATH_SIDES: readonly PathSide[] = ['laptop', 'middle', 'target'];
+
+export interface TunnelProcess {
+  readonly side: PathSide;
+  /** `connect`, `relay`, `share`, `ssh`, `jump sshd`, `sshd`, ... */
+  readonly name: string;
+  /** Undefined when the process failed to spawn. */
+  readonly pid: number | undefined;
+}
+
+/** The pids of a tunnel's processes that are known (a process that failed to spawn has none). */
+export function tunnelPids(tunnel: Pick<Tunnel, 'processes'>): number[] {
+  return knownPids(tunnel.processes().map((process) => process.pid));
 }
 
 export function directTunnel(targets: TargetPorts): Tunnel {
@@ -32,7 +54,7 @@ export function directTunnel(targets: TargetPorts): Tunnel {
     name: 'direct',
     label: 'direct (no tunnel)',
     ports: targets,
-    rootPids: () => [],
+    processes: () => [],
     close: () => Promise.resolve(),
   };
 }

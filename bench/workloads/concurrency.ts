@@ -7,8 +7,9 @@ import { concurrentRequests } from '../lib/load.js';
 import { measureProcessCost } from '../lib/process-cost.js';
 import { formatNumber } from '../lib/report.js';
 import type { Tunnel } from '../lib/tunnel.js';
+import { tunnelPids } from '../lib/tunnel.js';
 import type { WorkloadContext, WorkloadResult } from './workload.js';
-import { costFigures, costMeasurements, interleavedRuns, measurement, medianOf } from './workload.js';
+import { costFigures, costMeasurements, interleavedRuns, measurement, medianOf, ratioOf } from './workload.js';
 
 export const CONCURRENT_CONNECTIONS = 50;
 const REQUESTS_PER_CONNECTION = 200;
@@ -21,7 +22,7 @@ export async function runConcurrency(context: WorkloadContext, tunnels: readonly
     'concurrency',
     tunnels,
     async (tunnel) => {
-      const { result: rps, cost } = await measureProcessCost(tunnel.rootPids(), context.countInstructions, () =>
+      const { result: rps, cost } = await measureProcessCost(tunnelPids(tunnel), context.countInstructions, () =>
         concurrentRequests(tunnel.ports.http, CONCURRENT_CONNECTIONS, REQUESTS_PER_CONNECTION, CONCURRENCY_TIMEOUT_MS),
       );
       // One untimed request per connection ran inside the measured window too.
@@ -37,17 +38,22 @@ export async function runConcurrency(context: WorkloadContext, tunnels: readonly
   const direct = medianOf(rps, 'direct');
   const kubepair = medianOf(rps, 'kubepair');
   const ssh = medianOf(rps, 'ssh');
+  const sshJump = medianOf(rps, 'ssh_jump');
   return {
     measurements: [rps, ...cost],
     headline: {
       concurrency_rps_direct: direct,
       concurrency_rps_kubepair: kubepair,
       concurrency_rps_ssh: ssh,
-      concurrency_ratio_vs_ssh: kubepair !== null && ssh !== null ? kubepair / ssh : null,
+      concurrency_rps_ssh_jump: sshJump,
+      concurrency_ratio_vs_ssh: ratioOf(kubepair, ssh),
+      concurrency_ratio_vs_ssh_jump: ratioOf(kubepair, sshJump),
       concurrency_cpu_us_per_request_kubepair: medianOf(cpu, 'kubepair'),
       concurrency_cpu_us_per_request_ssh: medianOf(cpu, 'ssh'),
+      concurrency_cpu_us_per_request_ssh_jump: medianOf(cpu, 'ssh_jump'),
       concurrency_kinstructions_per_request_kubepair: medianOf(instructions, 'kubepair'),
       concurrency_kinstructions_per_request_ssh: medianOf(instructions, 'ssh'),
+      concurrency_kinstructions_per_request_ssh_jump: medianOf(instructions, 'ssh_jump'),
     },
     skipped: [],
     notes: [],

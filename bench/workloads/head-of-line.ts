@@ -55,6 +55,7 @@ export async function runHeadOfLine(context: WorkloadContext, tunnels: readonly 
     headline: {
       hol_kept_fraction: medianOf(kept, 'kubepair'),
       hol_kept_fraction_ssh: medianOf(kept, 'ssh'),
+      hol_kept_fraction_ssh_jump: medianOf(kept, 'ssh_jump'),
       hol_kept_fraction_direct: medianOf(kept, 'direct'),
     },
     skipped: [],

@@ -2,7 +2,7 @@
  * Workload 7, kubectl (issue 6): the real `kubectl get configmaps` listing 2,000 ConfigMaps of
  * the fixture API server, wall time from spawn to exit: direct, through kubepair in proxy mode
  * (TLS to connect's listener, policy and audit on the agent, the agent's own TLS to the API
- * server), in passthrough mode (TLS end to end) and through `ssh -L` (TLS end to end). Each
+ * server), in passthrough mode (TLS end to end) and through `ssh -L` and `ssh -J` (TLS end to end). Each
  * path has its own HOME, so kubectl's discovery cache is warm after the untimed first round, as
  * it is for a user. Every run checks that all 2,000 rows came back.
  */
@@ -38,7 +38,7 @@ export async function runKubectlList(context: WorkloadContext, paths: readonly K
       name: path.name,
       label: path.label,
       ports: { source: 0, http: 0, hello: 0 },
-      rootPids: () => [],
+      processes: () => [],
       close: () => Promise.resolve(),
     }));
     const byName = new Map(paths.map((path) => [path.name, path]));
@@ -75,6 +75,7 @@ export async function runKubectlList(context: WorkloadContext, paths: readonly K
         kubectl_ms_kubepair_proxy: medianOf(ms, 'kubepair'),
         kubectl_ms_kubepair_passthrough: medianOf(ms, 'kubepair_passthrough'),
         kubectl_ms_ssh: medianOf(ms, 'ssh'),
+        kubectl_ms_ssh_jump: medianOf(ms, 'ssh_jump'),
         kubectl_ratio_proxy_vs_direct: ratio('kubepair'),
         kubectl_ratio_passthrough_vs_direct: ratio('kubepair_passthrough'),
       },

@@ -9,7 +9,8 @@
  *   JIT warm) to the first byte: the protocol and set-up work without Node's start-up.
  * - CLI start-up alone: `kubepair --version`, the floor under the first figure.
  * - ssh: `ssh -W host:port` (stdio forwarding) spawn to the first byte: TCP, key exchange,
- *   public-key authentication, channel open.
+ *   public-key authentication, channel open; and `ssh -J bastion -W host:port` (issue 15), the
+ *   same through a bastion: all of that twice, the second hop inside the first.
  *
  * The first and the start-up figures are taken for each build of the CLI (issue 15, start-up),
  * interleaved in every round: `kubepair` is the package's (dist/cli/, scripts/bundle.mjs) with
@@ -29,14 +30,15 @@ import { repoPath } from '../../test/helpers/paths.js';
 import { within } from '../../test/helpers/relay-process.js';
 import { parsePairingCode } from '../../src/channel/pairing-code.js';
 import { ClientTunnel } from '../../src/client/client-tunnel.js';
+import { shareAuditLogArgs } from '../lib/kubepair-tunnel.js';
 import { openSocket } from '../lib/load.js';
 import { processCpuSeconds } from '../lib/process-cost.js';
 import { formatNumber } from '../lib/report.js';
-import type { SshServer } from '../lib/ssh-tunnel.js';
+import type { SshBastion, SshServer } from '../lib/ssh-tunnel.js';
 import { SSH_CIPHER_AES_GCM, sshClientArgs } from '../lib/ssh-tunnel.js';
 import { freePort } from '../lib/tunnel.js';
 import type { Measurement, Skip, WorkloadContext, WorkloadResult } from './workload.js';
-import { measurement, medianOf } from './workload.js';
+import { measurement, medianOf, ratioOf } from './workload.js';
 
 const FIRST_BYTE_TIMEOUT_MS = 30_000;
 
@@ -86,7 +88,7 @@ interface CliPairing {
 }
 
 async function cliPairing(stack: E2EStack, helloPort: number, build: CliBuild): Promise<CliPairing> {
-  const share = await stack.startShare(['--once', '--expose', `hello=127.0.0.1:${helloPort}`]);
+  const share = await stack.startShare(['--once', ...shareAuditLogArgs(stack), '--expose', `hello=127.0.0.1:${helloPort}`]);
   const local = await freePort();
   const started = performance.now();
   // As stack.startConnect does (the bench's relay is plain HTTP: no --relay-ca), with this build.
@@ -107,7 +109,7 @@ async function cliPairing(stack: E2EStack, helloPort: number, build: CliBuild): 
 }
 
 async function inProcessPairing(stack: E2EStack, helloPort: number): Promise<number> {
-  const share = await stack.startShare(['--once', '--expose', `hello=127.0.0.1:${helloPort}`]);
+  const share = await stack.startShare(['--once', ...shareAuditLogArgs(stack), '--expose', `hello=127.0.0.1:${helloPort}`]);
   const env = stack.env('client');
   const local = await freePort();
   const started = performance.now();
@@ -158,7 +160,13 @@ function timeChild(child: ChildProcessWithoutNullStreams, command: string, start
   );
 }
 
-export async function runPairing(context: WorkloadContext, stack: E2EStack, helloPort: number, ssh: SshServer | undefined): Promise<WorkloadResult> {
+export async function runPairing(
+  context: WorkloadContext,
+  stack: E2EStack,
+  helloPort: number,
+  ssh: SshServer | undefined,
+  bastion: SshBastion | undefined,
+): Promise<WorkloadResult> {
   const series = (): Map<string, number[]> => new Map(CLI_BUILDS.map((build) => [build.name, []]));
   const cli = series();
   const cliPaired = series();
@@ -167,6 +175,7 @@ export async function runPairing(context: WorkloadContext, stack: E2EStack, hell
   const startup = series();
   const inProcess: number[] = [];
   const sshFirstByte: number[] = [];
+  const sshJumpFirstByte: number[] = [];
   const home = stack.env('client')['HOME'];
   for (let round = 0; round <= context.runs; round++) {
     const parts: string[] = [];
@@ -191,19 +200,25 @@ export async function runPairing(context: WorkloadContext, stack: E2EStack, hell
       ssh === undefined
         ? undefined
         : await timeProcess(ssh.tools.ssh, [...sshClientArgs(ssh, SSH_CIPHER_AES_GCM), '-W', `127.0.0.1:${helloPort}`, '127.0.0.1'], { PATH: process.env['PATH'] ?? '', HOME: ssh.dir }, false);
+    const j =
+      bastion === undefined
+        ? undefined
+        : await timeProcess(bastion.target.tools.ssh, [...bastion.clientArgs(), '-W', `127.0.0.1:${helloPort}`, '127.0.0.1'], { PATH: process.env['PATH'] ?? '', HOME: bastion.jump.dir }, false);
     if (round > 0) {
       inProcess.push(p);
       if (h !== undefined) sshFirstByte.push(h);
+      if (j !== undefined) sshJumpFirstByte.push(j);
     }
     context.log(
-      `pairing ${round === 0 ? 'warm-up' : `run ${round}/${context.runs}`}: connect process ${parts.join('; ')}; in process ${formatNumber(p, 0)} ms${h !== undefined ? `, ssh -W ${formatNumber(h, 0)} ms` : ''}`,
+      `pairing ${round === 0 ? 'warm-up' : `run ${round}/${context.runs}`}: connect process ${parts.join('; ')}; in process ${formatNumber(p, 0)} ms` +
+        `${h !== undefined ? `, ssh -W ${formatNumber(h, 0)} ms` : ''}${j !== undefined ? `, ssh -J -W ${formatNumber(j, 0)} ms` : ''}`,
     );
   }
   const one = (name: string, values: number[]): Map<string, number[]> => new Map([[name, values]]);
   const measurements: Measurement[] = [
     measurement(
       { id: 'pairing_ms', label: 'pairing: `connect` process start to first byte through the tunnel', unit: 'ms', better: 'lower', digits: 0 },
-      new Map([...cli, ...(sshFirstByte.length > 0 ? [['ssh', sshFirstByte] as [string, number[]]] : [])]),
+      new Map([...cli, ['ssh', sshFirstByte], ['ssh_jump', sshJumpFirstByte]]),
     ),
     measurement({ id: 'pairing_paired_ms', label: 'pairing: `connect` start to "paired" (handshake done)', unit: 'ms', better: 'lower', digits: 0 }, cliPaired),
     measurement({ id: 'pairing_ready_ms', label: 'pairing: `connect` start to listeners and kubeconfig ready', unit: 'ms', better: 'lower', digits: 0 }, cliReady),
@@ -211,10 +226,14 @@ export async function runPairing(context: WorkloadContext, stack: E2EStack, hell
     measurement({ id: 'pairing_in_process_ms', label: 'pairing: client role in an already running process, to first byte', unit: 'ms', better: 'lower', digits: 0 }, one('kubepair', inProcess)),
     measurement({ id: 'cli_startup_ms', label: 'CLI start-up alone (`kubepair --version`)', unit: 'ms', better: 'lower', digits: 0 }, startup),
   ];
-  const skipped: Skip[] = ssh === undefined ? [{ what: 'pairing: ssh -W comparison', why: 'OpenSSH is not available (see the ssh skip)' }] : [];
+  const skipped: Skip[] = [
+    ...(ssh === undefined ? [{ what: 'pairing: ssh -W comparison', why: 'OpenSSH is not available (see the ssh skip)' }] : []),
+    ...(bastion === undefined ? [{ what: 'pairing: ssh -J -W comparison', why: 'no bastion sshd (see the ssh skips)' }] : []),
+  ];
   const [total, , , cpu, inProc, cliStart] = measurements;
   const pairing = medianOf(total, 'kubepair');
   const pairingSsh = medianOf(total, 'ssh');
+  const pairingSshJump = medianOf(total, 'ssh_jump');
   return {
     measurements,
     headline: {
@@ -223,7 +242,9 @@ export async function runPairing(context: WorkloadContext, stack: E2EStack, hell
       pairing_cpu_ms: medianOf(cpu, 'kubepair'),
       pairing_cli_startup_ms: medianOf(cliStart, 'kubepair'),
       pairing_ms_ssh: pairingSsh,
-      pairing_ratio_vs_ssh: pairing !== null && pairingSsh !== null ? pairing / pairingSsh : null,
+      pairing_ms_ssh_jump: pairingSshJump,
+      pairing_ratio_vs_ssh: ratioOf(pairing, pairingSsh),
+      pairing_ratio_vs_ssh_jump: ratioOf(pairing, pairingSshJump),
       pairing_ms_bundle_no_cache: medianOf(total, 'kubepair_bundle_no_cache'),
       pairing_ms_tsc: medianOf(total, 'kubepair_tsc'),
       pairing_cli_startup_ms_bundle_no_cache: medianOf(cliStart, 'kubepair_bundle_no_cache'),

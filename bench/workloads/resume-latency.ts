@@ -26,7 +26,7 @@ import { startFaultProxy } from '../../test/helpers/fault-proxy.js';
 import type { ManagedProcess } from '../../test/helpers/managed-process.js';
 import type { StartedRelay } from '../../test/helpers/relay-process.js';
 import { startRelay, within } from '../../test/helpers/relay-process.js';
-import { BENCH_RELAY_ARGS } from '../lib/kubepair-tunnel.js';
+import { BENCH_RELAY_ARGS, shareAuditLogArgs } from '../lib/kubepair-tunnel.js';
 import { KeepAliveClient, quantile } from '../lib/load.js';
 import { formatNumber } from '../lib/report.js';
 import { freePort } from '../lib/tunnel.js';
@@ -111,7 +111,7 @@ async function startTunnel(stack: E2EStack, httpTarget: number): Promise<Tunnel>
   let share: ManagedProcess | undefined;
   try {
     proxy = await startFaultProxy({ port: relay.port });
-    const offered = await stack.startShare(['--once', '--expose', `http=127.0.0.1:${httpTarget}`], { KUBEPAIR_RELAY: relay.url, KUBEPAIR_TOKEN: relay.tokens.agent });
+    const offered = await stack.startShare(['--once', ...shareAuditLogArgs(stack), '--expose', `http=127.0.0.1:${httpTarget}`], { KUBEPAIR_RELAY: relay.url, KUBEPAIR_TOKEN: relay.tokens.agent });
     share = offered.process;
     const httpPort = await freePort();
     const connect = stack.startConnect(['--forward', `${httpPort}:http`, '--no-shell', offered.code], {

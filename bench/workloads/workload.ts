@@ -62,6 +62,14 @@ export function medianOf(measurement: Measurement | undefined, tunnel: string): 
   return measurement?.byTunnel[tunnel]?.median ?? null;
 }
 
+/**
+ * `a / b` of two medians (each of the same interleaved runs), or null when either is missing
+ * or `b` is not above zero (an added latency at or under direct's has no meaningful ratio).
+ */
+export function ratioOf(a: number | null, b: number | null): number | null {
+  return a !== null && b !== null && b > 0 ? a / b : null;
+}
+
 /** Figures of one run through one tunnel, by metric id. */
 export type RunFigures = Readonly<Record<string, number>>;
 
