@@ -194,7 +194,7 @@ describe('e2e: live approval (share --approve) with real processes', () => {
         { decision: 'allow', decided_by: 'policy', approval: undefined, rule: '--allow "patch configmaps default/session-a"' },
       ],
     );
-    assert.match(String(patches[1]!['reason']), /which the sharer approved for this session/);
+    assert.equal(patches[1]!['reason'], 'allowed by --allow "patch configmaps default/session-a"', 'the approved rule is an --allow rule of the session\'s policy');
   });
 
   it('Security: a request a --deny rule refuses is never offered for approval', T, async () => {
