@@ -506,8 +506,9 @@ export class KubeProxy {
    * `share --approve`: hold a request the policy refused for its tier only until the sharer
    * answers (or the timeout, a full queue, its client leaving). True when the sharer approved
    * it: its decision is then the sharer's (with "for the session", its --allow rules are in
-   * the session's policy by then). Otherwise its decision says why it is refused. Nothing is forwarded, and
-   * the connection's next request is not read, while it waits.
+   * the session's policy by then: AgentSession.approveForSession). Otherwise its decision says
+   * why it is refused. Nothing is forwarded, and the connection's next request is not read,
+   * while it waits.
    */
   async #askSharer(stream: Duplex, exchange: Exchange): Promise<boolean> {
     const approvals = this.#options.approvals;

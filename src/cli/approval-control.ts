@@ -8,6 +8,10 @@
  *   approve  {id?, for_session?}     approve one (once, or for the rest of its session)
  *   decline  {id?, all?}             decline one, or every waiting request
  *
+ * `approve` with `for_session` answers once the rules are in the session's policy; when that
+ * change cannot be made the request is refused and the answer is the error
+ * (KP_ERR_APPROVAL_SESSION_FAILED, its cause in the message).
+ *
  * Without an id, `approve` and `decline` answer the only waiting request, and refuse
  * (KP_ERR_APPROVAL_ID_NEEDED) when several wait: nobody approves a request they did not name.
  * The socket is the sharer's own (0600, in their runtime directory); its arguments are still
