@@ -18,6 +18,11 @@
  * channel on a new carrier, and the session reports the drop and the resumption as events; the
  * mux, the policy and the audit never see a cut.
  *
+ * The session's policy has one home, its PolicyHolder, and changes only through changePolicy:
+ * `kubepair session policy`, and "approve for the session" of `share --approve`
+ * (approveForSession: the approved request's --allow rules are added like `session policy
+ * --allow` adds them, audited first, the client told, shown by `kubepair status`).
+ *
  * Untrusted input: everything the client sends through the channel (the kube proxy, the mux
  * and the targets each check their part).
  */
@@ -35,9 +40,11 @@ import type { ByeReason, SessionUpdateMessage } from '../protocol/channel-contro
 import { CONTROL_TYPES } from '../protocol/channel-control.js';
 import type { PolicyShape } from '../protocol/policy-shape.js';
 import type { CarrierState } from '../channel/secure-channel.js';
-import { PolicyHolder, applyPolicyChange } from './policy/index.js';
+import { PolicyHolder, applyPolicyChange, parseRule } from './policy/index.js';
 import type { PolicyChange } from './policy/index.js';
 import { KUBE_API_TARGET } from '../protocol/target-name.js';
+import { APPROVAL_SESSION_RULES_MAX, POLICY_MAX_RULES } from '../limits.js';
+import type { SessionRules } from './approval-queue.js';
 import { ConnectionAudit } from './connection-audit.js';
 import { KubeProxy } from './kube-proxy.js';
 import { passthroughCredentials } from './passthrough-credentials.js';
@@ -84,9 +91,16 @@ export interface AgentSessionEvents {
   ended: [error: KubepairError | undefined];
 }
 
-/** A change the sharer made to a running session (`kubepair session ...`). */
+/** A change the sharer made to a running session (`kubepair session ...`, or "approve for the session"). */
 export type SessionChange =
-  | { readonly kind: 'policy'; readonly policy: PolicyShape; readonly previous: PolicyShape; readonly droppedAllow: readonly string[] }
+  | {
+      readonly kind: 'policy';
+      readonly policy: PolicyShape;
+      readonly previous: PolicyShape;
+      readonly droppedAllow: readonly string[];
+      /** Set when "approve for the session" made it: the approved request's audit id. */
+      readonly approvedRequest?: string;
+    }
   | { readonly kind: 'expiry'; readonly expiresAt: Date; readonly previous: Date };
 
 /** What `kubepair status` shows of one session of the agent. */
@@ -133,6 +147,15 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
   #lifetime: NodeJS.Timeout | undefined;
   /** Changes are made one at a time (each is audited before it applies). */
   #changing: Promise<unknown> = Promise.resolve();
+  /** How many --allow rules "approve for the session" has added over the session's life (APPROVAL_SESSION_RULES_MAX). */
+  #approvedRules = 0;
+  /** Where the share's approval queue puts "approve for the session" rules of this session's requests. */
+  readonly #sessionRules: SessionRules = {
+    room: () => this.approvalRoom(),
+    add: async (rules, approval) => {
+      await this.approveForSession(rules, approval.requestId);
+    },
+  };
   #resolveClosed!: (error: KubepairError | undefined) => void;
 
   /** `link`, when the session is resumable, keeps `channel` alive across relay carriers (CodeOffer makes it). */
@@ -206,7 +229,7 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
         session: config.sessionId,
         client: CLIENT,
         ...(config.impersonate !== undefined && { impersonate: config.impersonate }),
-        ...(config.approvals !== undefined && { approvals: config.approvals }),
+        ...(config.approvals !== undefined && { approvals: config.approvals.forSession(this.#sessionRules) }),
         onRequest: (record) => this.emit('request', record),
         ...(config.recording.enabled &&
           config.audit !== undefined && {
@@ -262,19 +285,59 @@ export class AgentSession extends EventEmitter<AgentSessionEvents> {
    * is told in a `session_update`. Resolves with the change made.
    */
   changePolicy(change: PolicyChange): Promise<SessionChange> {
+    return this.#oneAtATime(() => this.#changePolicyNow(change, undefined));
+  }
+
+  /**
+   * How many more --allow rules "approve for the session" may add now: none outside mode
+   * guarded, at most APPROVAL_SESSION_RULES_MAX over the session's life (rules removed later do
+   * not give room back), and never past the policy's own POLICY_MAX_RULES.
+   */
+  approvalRoom(): number {
+    const policy = this.#policy.current.description;
+    if (this.#state !== 'serving' || this.config.mode !== 'proxy' || policy.mode !== 'guarded') return 0;
+    return Math.max(0, Math.min(APPROVAL_SESSION_RULES_MAX - this.#approvedRules, POLICY_MAX_RULES - policy.allow.length));
+  }
+
+  /**
+   * "Approve for the session" (`share --approve`): add the approved request's --allow `rules` to
+   * this session's policy, exactly as `kubepair session policy --allow` would — the
+   * `session_changed` record (with `via: "approval"` and the request's audit id) first, a change
+   * that cannot be recorded is not made (KP_ERR_SESSION_CHANGE_UNAUDITED, unless
+   * --audit-fail-open), then enforced, then the client told. Rules already in the policy are
+   * skipped (resolves undefined when none is left). Throws KP_ERR_APPROVAL_SESSION_FAILED when
+   * the session has no room for them (approvalRoom).
+   */
+  approveForSession(rules: readonly string[], requestId: string): Promise<SessionChange | undefined> {
     return this.#oneAtATime(async () => {
       this.#assertServing();
-      if (this.config.mode !== 'proxy') throw new KubepairError('KP_ERR_INVALID_ARGUMENT', 'a passthrough session has no policy the agent could change (TLS goes end to end)');
-      const previous = this.#policy.current.description;
-      const applied = applyPolicyChange(this.#policy.current, change);
-      const policy = applied.policy.description;
-      await this.#audit({ change: 'policy', policy, previous_policy: previous });
-      this.#assertServing();
-      this.#policy.replace(applied.policy);
-      const made: SessionChange = { kind: 'policy', policy, previous, droppedAllow: applied.droppedAllow };
-      this.#announce(made);
+      const current = this.#policy.current.description;
+      const fresh = [...new Set(rules.map((rule) => parseRule('allow', rule).text))].filter((rule) => !current.allow.includes(rule));
+      if (fresh.length === 0) return undefined;
+      if (current.mode !== 'guarded') throw new KubepairError('KP_ERR_APPROVAL_SESSION_FAILED', `the session's policy is "${current.mode}" now, and --allow rules apply in "guarded" only`);
+      const room = this.approvalRoom();
+      if (fresh.length > room) {
+        throw new KubepairError('KP_ERR_APPROVAL_SESSION_FAILED', `${this.#approvedRules} rules were approved for this session already (at most ${APPROVAL_SESSION_RULES_MAX}, and ${POLICY_MAX_RULES} --allow rules in all)`);
+      }
+      const made = await this.#changePolicyNow({ addAllow: fresh }, requestId);
+      this.#approvedRules += fresh.length;
       return made;
     });
+  }
+
+  /** changePolicy's work, in turn; `approvedRequest` when "approve for the session" asked for it. */
+  async #changePolicyNow(change: PolicyChange, approvedRequest: string | undefined): Promise<SessionChange> {
+    this.#assertServing();
+    if (this.config.mode !== 'proxy') throw new KubepairError('KP_ERR_INVALID_ARGUMENT', 'a passthrough session has no policy the agent could change (TLS goes end to end)');
+    const previous = this.#policy.current.description;
+    const applied = applyPolicyChange(this.#policy.current, change);
+    const policy = applied.policy.description;
+    await this.#audit({ change: 'policy', policy, previous_policy: previous, ...(approvedRequest !== undefined && { via: 'approval', request_id: approvedRequest }) });
+    this.#assertServing();
+    this.#policy.replace(applied.policy);
+    const made: SessionChange = { kind: 'policy', policy, previous, droppedAllow: applied.droppedAllow, ...(approvedRequest !== undefined && { approvedRequest }) };
+    this.#announce(made);
+    return made;
   }
 
   /**

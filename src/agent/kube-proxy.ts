@@ -52,7 +52,6 @@ import {
   AGENT_TRAILER_MAX_BYTES,
   RECORDING_DEFAULT_COLUMNS,
   RECORDING_DEFAULT_ROWS,
-  APPROVAL_SESSION_RULES_MAX,
   POLICY_DESCRIPTION_MAX_CHARS,
   UPGRADE_CLIENT_CLOSE_GRACE_MS,
 } from '../limits.js';
@@ -69,10 +68,10 @@ import { RequestReader } from './http1/request-reader.js';
 import type { ResponseBodyFraming } from './http1/response-writer.js';
 import { ResponseWriter, responseHasNoBody, serializeResponseHead } from './http1/response-writer.js';
 import { KUBE_STATUS_HEADERS, REFUSAL_TEXT_HEADERS, REFUSAL_TEXT_STATUS, kubeStatusBody } from '../protocol/kube-status.js';
-import type { PolicyDecision, PolicyRule, PolicySource, RequestAttributes } from './policy/index.js';
+import type { PolicyDecision, PolicySource, RequestAttributes } from './policy/index.js';
 import { CONNECT_SUBRESOURCES, currentPolicy, forbiddenResponse, parseRule, ruleLabel, requestAttributes, switchesProtocols } from './policy/index.js';
 import type { UpstreamAuth, UpstreamCluster } from './upstream-cluster.js';
-import type { ApprovalOutcome, ApprovalQueue } from './approval-queue.js';
+import type { ApprovalOutcome, SessionApprovals } from './approval-queue.js';
 
 /**
  * The answer while the audit log cannot be written (the sharer sees the cause, the client does
@@ -131,9 +130,10 @@ export interface KubeProxyOptions {
   readonly readerLimits?: RequestReaderLimits;
   /**
    * `share --approve`: hold requests the policy refuses for their tier only for the sharer's
-   * answer here (one queue per share); absent: they are refused at once.
+   * answer here (the share's one queue, bound to this session: ApprovalQueue.forSession);
+   * absent: they are refused at once.
    */
-  readonly approvals?: ApprovalQueue;
+  readonly approvals?: SessionApprovals;
   /** Called after each request with its audit record (logs, counters, tests). */
   readonly onRequest?: (record: RequestAuditRecord) => void;
   /** Record exec and attach sessions (docs/audit.md "Recorded sessions"); undefined: not recorded. */
@@ -263,8 +263,6 @@ export class KubeProxy {
   readonly #streams = new Set<Duplex>();
   /** Why the last recording could not be created, until one can be again. */
   #recordingBroken: string | undefined;
-  /** The --allow rules the sharer approved for the rest of this session (bounded). */
-  readonly #sessionAllow: PolicyRule[] = [];
 
   constructor(options: KubeProxyOptions) {
     this.#options = options;
@@ -298,7 +296,7 @@ export class KubeProxy {
 
   #begin(method: string, target: string, headers: readonly HeaderField[]): Exchange {
     const attributes = requestAttributes(method, target);
-    const decision = currentPolicy(this.#options.policy).decide(attributes, distinctFields(headers), this.#sessionAllow);
+    const decision = currentPolicy(this.#options.policy).decide(attributes, distinctFields(headers));
     this.#counter += 1;
     const impersonate = this.#options.impersonate;
     return {
@@ -508,9 +506,10 @@ export class KubeProxy {
   /**
    * `share --approve`: hold a request the policy refused for its tier only until the sharer
    * answers (or the timeout, a full queue, its client leaving). True when the sharer approved
-   * it: its decision is then the sharer's, and with "for the session" its --allow rules join
-   * this session's. Otherwise its decision says why it is refused. Nothing is forwarded, and
-   * the connection's next request is not read, while it waits.
+   * it: its decision is then the sharer's (with "for the session", its --allow rules are in
+   * the session's policy by then: AgentSession.approveForSession). Otherwise its decision says
+   * why it is refused. Nothing is forwarded, and the connection's next request is not read,
+   * while it waits.
    */
   async #askSharer(stream: Duplex, exchange: Exchange): Promise<boolean> {
     const approvals = this.#options.approvals;
@@ -519,8 +518,6 @@ export class KubeProxy {
     const a = exchange.attributes;
     const namespace = a.kind === 'resource' ? a.namespace : '';
     const name = a.kind === 'resource' ? a.name : '';
-    // "For the session" only while the session has room for more rules.
-    const room = this.#sessionAllow.length + decision.approvable.rules.length <= APPROVAL_SESSION_RULES_MAX;
     const withdraw = new AbortController();
     const onClose = (): void => withdraw.abort();
     stream.once('close', onClose);
@@ -535,7 +532,7 @@ export class KubeProxy {
         verb: a.kind === 'ambiguous' ? 'unknown' : a.verb,
         namespace,
         name,
-        rules: room ? decision.approvable.rules : [],
+        rules: decision.approvable.rules,
       },
       withdraw.signal,
     );
@@ -548,9 +545,7 @@ export class KubeProxy {
         exchange.decision = { ...judged, decision: 'allow', reason: `approved once by the sharer; policy "${decision.mode}" alone refuses ${what}` };
         return true;
       case 'approved_session': {
-        const added = decision.approvable.rules.map((rule) => parseRule('allow', rule));
-        this.#sessionAllow.push(...added);
-        const labels = added.map(ruleLabel).join(', ');
+        const labels = decision.approvable.rules.map((rule) => ruleLabel(parseRule('allow', rule))).join(', ');
         exchange.decision = { ...judged, decision: 'allow', rule: labels, reason: `approved by the sharer for the rest of the session: ${labels}` };
         return true;
       }
@@ -569,6 +564,11 @@ export class KubeProxy {
       case 'closed':
         exchange.decision = { ...judged, reason: `kubepair: share stopped before the sharer answered, so ${what} is refused` };
         return false;
+      case 'session_change_failed': {
+        const why = outcome.error?.cause instanceof KubepairError && outcome.error.cause.code === 'KP_ERR_SESSION_CHANGE_UNAUDITED' ? 'its audit record cannot be written (fail closed)' : "the session's policy cannot take its rule";
+        exchange.decision = { ...judged, reason: `kubepair: the sharer approved ${what} for the session, but that policy change was not made (${why}), so it is refused` };
+        return false;
+      }
     }
   }
 

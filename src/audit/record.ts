@@ -60,7 +60,7 @@ export type RequestAuditRecord = {
    */
   readonly decided_by?: 'sharer' | 'policy';
   /** How a request held for the sharer ended, and how long it waited for that, in ms. */
-  readonly approval?: 'approved_once' | 'approved_session' | 'declined' | 'timed_out' | 'queue_full' | 'withdrawn' | 'closed';
+  readonly approval?: 'approved_once' | 'approved_session' | 'declined' | 'timed_out' | 'queue_full' | 'withdrawn' | 'closed' | 'session_change_failed';
   readonly waited_ms?: number;
   /** HTTP status sent to the client (101 for an upgrade, 403 for a refusal). */
   readonly status: number;

@@ -8,6 +8,10 @@
  *   approve  {id?, for_session?}     approve one (once, or for the rest of its session)
  *   decline  {id?, all?}             decline one, or every waiting request
  *
+ * `approve` with `for_session` answers once the rules are in the session's policy; when that
+ * change cannot be made the request is refused and the answer is the error
+ * (KP_ERR_APPROVAL_SESSION_FAILED, its cause in the message).
+ *
  * Without an id, `approve` and `decline` answer the only waiting request, and refuse
  * (KP_ERR_APPROVAL_ID_NEEDED) when several wait: nobody approves a request they did not name.
  * The socket is the sharer's own (0600, in their runtime directory); its arguments are still
@@ -75,19 +79,22 @@ function chosen(queue: ApprovalQueue, id: string | undefined): string {
 /** Offer `approvals`, `approve` and `decline` for `queue` on the share's control socket. */
 export function registerApprovalCommands(server: ControlServer, queue: ApprovalQueue): void {
   server.register('approvals', z.strictObject({}), () => ({ pending: queue.pending.map(view) }));
-  server.register('approve', ApproveArgsSchema, (args) => {
+  server.register('approve', ApproveArgsSchema, async (args) => {
     const answer = args.for_session === true ? 'session' : 'once';
-    const answered = queue.answer(chosen(queue, args.id), answer);
-    return { answered: [{ id: answered.id, answer, rules: answer === 'session' ? [...answered.rules] : [] }] };
+    const { pending, outcome } = await queue.answer(chosen(queue, args.id), answer);
+    // "For the session" whose policy change could not be made: the request is refused; say why.
+    if (outcome.result !== 'approved_once' && outcome.result !== 'approved_session') {
+      throw outcome.error ?? new KubepairError('KP_ERR_APPROVAL_UNKNOWN', `request #${pending.id} was refused (${outcome.result})`);
+    }
+    return { answered: [{ id: pending.id, answer, rules: answer === 'session' ? [...pending.rules] : [] }] };
   });
-  server.register('decline', DeclineArgsSchema, (args) => {
+  server.register('decline', DeclineArgsSchema, async (args) => {
     if (args.all === true) {
       if (args.id !== undefined) throw new KubepairError('KP_ERR_CONTROL_REQUEST_INVALID', 'give an id or all, not both');
-      const ids = queue.pending.map((pending) => pending.id);
-      queue.declineAll();
+      const ids = queue.declineAll();
       return { answered: ids.map((id) => ({ id, answer: 'decline' as const, rules: [] })) };
     }
-    const answered = queue.answer(chosen(queue, args.id), 'decline');
-    return { answered: [{ id: answered.id, answer: 'decline' as const, rules: [] }] };
+    const { pending } = await queue.answer(chosen(queue, args.id), 'decline');
+    return { answered: [{ id: pending.id, answer: 'decline' as const, rules: [] }] };
   });
 }

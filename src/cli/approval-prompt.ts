@@ -92,6 +92,7 @@ export class ApprovalPrompt {
         queue_full: 'refused: the queue is full',
         withdrawn: 'withdrawn: the client went away',
         closed: 'refused: share is stopping',
+        session_change_failed: `refused, not approved for this session: ${outcome.error?.message ?? 'the policy change could not be made'}`,
       }[outcome.result];
       options.output.write(`kubepair share: request #${request.id} ${how}\n`);
     });
@@ -146,14 +147,17 @@ export class ApprovalPrompt {
         this.#options.output.write(`kubepair share: the request you may have answered ended; press space to answer request #${shown.id}\n`);
         return;
       }
-      try {
-        this.#answeredHere = shown.id;
-        if (action === 'decline-all') this.#options.queue.declineAll();
-        else this.#options.queue.answer(shown.id, action);
-      } catch (err) {
-        // The request on the screen ended before the key (timed out, withdrawn): say so, answer nothing else.
-        const message = err instanceof KubepairError ? err.message : String(err);
-        this.#options.output.write(`kubepair share: request #${shown.id}: ${message}\n`);
+      this.#answeredHere = shown.id;
+      if (action === 'decline-all') {
+        this.#options.queue.declineAll();
+      } else {
+        // How it ended is printed when it settles; a refused answer (it ended before the key: timed
+        // out, withdrawn) is said here, and nothing else is answered.
+        this.#options.queue.answer(shown.id, action).catch((err: unknown) => {
+          if (this.#closed) return;
+          const message = err instanceof KubepairError ? err.message : String(err);
+          this.#options.output.write(`kubepair share: request #${shown.id}: ${message}\n`);
+        });
       }
       // One key per read: keys typed ahead never answer the next request, drawn after this one.
       return;

@@ -108,6 +108,7 @@ const APPROVAL_TEXT: Readonly<Record<NonNullable<RequestAuditRecord['approval']>
   queue_full: 'refused: too many requests waited for approval',
   withdrawn: 'withdrawn by the client while it waited',
   closed: 'refused: share stopped',
+  session_change_failed: 'refused: approved by you for this session, but the policy change could not be made',
 };
 
 export class ShareOutput {

@@ -20,4 +20,5 @@ export const AGENT_ERRORS = {
   KP_ERR_APPROVAL_ID_NEEDED: { message: 'several requests wait for approval: name one by its id (kubepair approvals lists them)', exit: 2 },
   KP_ERR_APPROVAL_SESSION_UNAVAILABLE: { message: 'this request cannot be approved for the session (no --allow rule names exactly it); approve it once', exit: 1 },
   KP_ERR_APPROVE_UNAVAILABLE: { message: 'share --approve needs a way to ask the sharer: a terminal, or the share\'s control socket', exit: 2 },
+  KP_ERR_APPROVAL_SESSION_FAILED: { message: 'the request was not approved for the session, and is refused: its rule could not be added to the session\'s policy', exit: 1 },
 } as const satisfies Record<string, ErrorSpec>;

@@ -7,12 +7,19 @@
  * "approve for the session" lets the same request through again without asking (and nothing
  * wider), a request a --deny rule refuses is never offered. The audit records carry the
  * decision, who made it and how long the request waited.
+ *
+ * "Approve for the session" is a change of the session's policy: `kubepair status` on both
+ * sides shows the added rule, connect prints the change, the `session_changed` record is in the
+ * log before the request goes on; and with the audit log broken for real (RLIMIT_FSIZE, as in
+ * audit-fail-closed.test.ts) such an approval refuses the request and widens nothing.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { findControlSockets } from '../../src/control/control-client.js';
 import { CLI_PATH, runKubepair } from '../helpers/cli.js';
+import { liftFileSizeLimit, limitFileSize } from '../helpers/file-size-limit.js';
 import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
 import type { KubectlOptions, KubectlResult } from '../helpers/kubectl.js';
@@ -22,10 +29,11 @@ import { startProcess } from '../helpers/managed-process.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
 const T = { timeout: 120_000 };
-const NAMES = ['approve-me', 'decline-me', 'wait-me', 'deny-me', 'session-a', 'session-b', 'ctl-a', 'ctl-b', 'ctl-c'];
+const NAMES = ['approve-me', 'decline-me', 'wait-me', 'deny-me', 'session-a', 'session-b', 'ctl-a', 'ctl-b', 'ctl-c', 'unaudited'];
 
 interface ApprovingShare {
   readonly share: ManagedProcess;
+  readonly connect: ManagedProcess;
   readonly auditLog: string;
   readonly kubectl: KubectlOptions;
   /** How many approval prompts the share's terminal has shown. */
@@ -59,6 +67,7 @@ describe('e2e: live approval (share --approve) with real processes', () => {
     const exported = await connect.waitFor(/export KUBECONFIG=(\S+)/, 30_000, 'stdout');
     return {
       share,
+      connect,
       auditLog,
       kubectl: { kubeconfig: exported[1]!, home: home.dir, timeoutMs: 60_000 },
       prompts: () => share.stdout().match(/approval needed for request #\d+/g)?.length ?? 0,
@@ -89,6 +98,13 @@ describe('e2e: live approval (share --approve) with real processes', () => {
     const found = all.filter((r) => r['event'] === 'request' && r['verb'] === verb && r['name'] === name);
     assert.equal(found.length, 1, `one ${verb} ${name} record: ${JSON.stringify(all)}`);
     return found[0]!;
+  }
+
+  /** The pid of the one running kubepair `role` (share runs under `script`: its own pid, from its control socket). */
+  async function controlPid(role: 'share' | 'connect'): Promise<number> {
+    const found = await findControlSockets({ role, env: stack.env('agent') });
+    assert.equal(found.length, 1, `one ${role} runs: ${JSON.stringify(found)}`);
+    return found[0]!.pid;
   }
 
   function exists(name: string): boolean {
@@ -175,6 +191,13 @@ describe('e2e: live approval (share --approve) with real processes', () => {
       const first = await answered(running, ['annotate', 'configmap', 'session-a', 'step=one', '--overwrite'], 1, 's');
       assert.equal(first.result.code, 0, first.result.stderr);
       await waitUntil(() => /request #1 approved for this session \(--allow "patch configmaps default\/session-a"\)/.test(running.share.stdout()), 10_000, 'the share to show the rule it added');
+      // The rule is in the session's policy: both sides' status shows it, and connect was told.
+      for (const role of ['share', 'connect'] as const) {
+        const status = await runKubepair(['status', '--pid', String(await controlPid(role))], { env: stack.env('agent') });
+        assert.equal(status.code, 0, status.stderr);
+        assert.match(status.stdout, /\n {4}policy: {3}guarded, 1 rule: allow "patch configmaps default\/session-a"\n/, `${role}: ${status.stdout}`);
+      }
+      await running.connect.waitFor(/kubepair: the sharer changed this session: policy is now guarded, 1 rule: allow "patch configmaps default\/session-a" \(was guarded\)/, 20_000, 'stderr');
       const again = await runKubectl(['annotate', 'configmap', 'session-a', 'step=two', '--overwrite'], running.kubectl);
       assert.equal(again.code, 0, again.stderr);
       assert.equal(running.prompts(), 1, 'the second identical request was not asked about');
@@ -186,7 +209,17 @@ describe('e2e: live approval (share --approve) with real processes', () => {
     } finally {
       await running.close();
     }
-    const patches = (await records(running.auditLog)).filter((r) => r['event'] === 'request' && r['verb'] === 'patch' && r['name'] === 'session-a');
+    const all = await records(running.auditLog);
+    const patches = all.filter((r) => r['event'] === 'request' && r['verb'] === 'patch' && r['name'] === 'session-a');
+    // The change was recorded, as the sharer's, before the approved request (and the next one) went on.
+    const changes = all.filter((r) => r['event'] === 'session_changed');
+    assert.deepEqual(
+      changes.map((r) => ({ by: r['by'], change: r['change'], via: r['via'], request_id: r['request_id'], policy: r['policy'] })),
+      [{ by: 'sharer', change: 'policy', via: 'approval', request_id: patches[0]?.['request_id'], policy: { mode: 'guarded', allow: ['patch configmaps default/session-a'], deny: [] } }],
+    );
+    const started = all.flatMap((r, index) => (r['event'] === 'request_started' && r['verb'] === 'patch' && r['name'] === 'session-a' ? [index] : []));
+    assert.equal(started.length, 2);
+    assert.ok(all.indexOf(changes[0]!) < started[0]!, 'session_changed comes before the approved request was forwarded, and so before the second one');
     assert.deepEqual(
       patches.map((r) => ({ decision: r['decision'], decided_by: r['decided_by'], approval: r['approval'], rule: r['rule'] })),
       [
@@ -194,7 +227,52 @@ describe('e2e: live approval (share --approve) with real processes', () => {
         { decision: 'allow', decided_by: 'policy', approval: undefined, rule: '--allow "patch configmaps default/session-a"' },
       ],
     );
-    assert.match(String(patches[1]!['reason']), /which the sharer approved for this session/);
+    assert.equal(patches[1]!['reason'], 'allowed by --allow "patch configmaps default/session-a"', 'the approved rule is an --allow rule of the session\'s policy');
+  });
+
+  it('Security: "approve for the session" whose session_changed record cannot be written (the disk refuses it) refuses the request and widens nothing', T, async () => {
+    const running = await approvingShare([]);
+    const env = stack.env('agent');
+    const annotate = ['annotate', 'configmap', 'unaudited', 'step=one', '--overwrite'];
+    let changedBefore = 0;
+    try {
+      const sharePid = await controlPid('share');
+      const result = runKubectl(annotate, running.kubectl);
+      await waitUntil(() => running.prompts() >= 1, 30_000, 'the approval prompt');
+      assert.match(running.share.stdout(), /\[s\] approve for this session \(adds --allow "patch configmaps default\/unaudited"\)/);
+      changedBefore = (await records(running.auditLog)).filter((r) => r['event'] === 'session_changed').length;
+      // Broken: the share's next write fails with EFBIG, as on a full disk. The sharer approves for the session.
+      await limitFileSize(sharePid, (await stat(running.auditLog)).size);
+      let approve;
+      try {
+        approve = await runKubepair(['approve', '1', '--for-session', '--pid', String(sharePid)], { env });
+      } finally {
+        await liftFileSizeLimit(sharePid);
+      }
+      assert.equal(approve.code, 1, approve.stderr);
+      assert.match(approve.stderr, /^kubepair: the request was not approved for the session, and is refused: its rule could not be added to the session's policy: the change was not made: its audit record cannot be written \(fail closed\)/m);
+      const refused = await result;
+      assert.equal(refused.code, 1, refused.stdout);
+      assert.match(
+        refused.stderr,
+        /Error from server \(Forbidden\): kubepair: the sharer approved "patch configmaps default\/unaudited" \(tier \d, [^)]+\) for the session, but that policy change was not made \(its audit record cannot be written \(fail closed\)\), so it is refused/,
+      );
+      await waitUntil(() => /request #1 refused, not approved for this session: /.test(running.share.stdout()), 10_000, 'the share to say the request was refused');
+
+      // Healed: the policy is as it was; the same request is asked about again, and declined.
+      const status = await runKubepair(['status', '--pid', String(sharePid), '--json'], { env });
+      assert.deepEqual((JSON.parse(status.stdout) as { sessions: Array<{ policy: unknown }> }).sessions[0]?.policy, { mode: 'guarded', allow: [], deny: [] });
+      const again = await answered(running, annotate, 2, 'n');
+      assert.equal(again.result.code, 1);
+      assert.match(again.result.stderr, /the sharer declined "patch configmaps default\/unaudited"/);
+      assert.equal((stack.api.getObject('v1', 'ConfigMap', 'default', 'unaudited').metadata as { annotations?: Record<string, string> }).annotations?.['step'], undefined, 'neither request changed the object');
+      assert.doesNotMatch(running.connect.stderr(), /the sharer changed this session/, 'the client was told of no change');
+    } finally {
+      await running.close();
+    }
+    const all = await records(running.auditLog);
+    assert.equal(all.filter((r) => r['event'] === 'session_changed').length, changedBefore, 'no session_changed record');
+    assert.ok(!all.some((r) => r['event'] === 'request_started' && r['verb'] === 'patch' && r['name'] === 'unaudited'), 'no patch of it was forwarded');
   });
 
   it('Security: a request a --deny rule refuses is never offered for approval', T, async () => {

@@ -161,13 +161,13 @@ describe('Security: live approval against a hostile client', { timeout: 120_000 
       await sleep(200); // give the agent the chance to (wrongly) read it
       assert.deepEqual(queue.pending.map((p) => p.name), ['held-a'], 'the next request is not read while one waits');
       assert.deepEqual(deletesReaching().filter((path) => path.includes('held-')), [], 'nothing was forwarded before the answer');
-      queue.answer(first.id, 'once');
+      await queue.answer(first.id, 'once');
       await waitUntil(() => raw.responses() === 1 && queue.pending.length === 1, 10_000, 'held-a answered and held-b held');
       assert.match(raw.text(), /^HTTP\/1\.1 200 OK/);
       const second = queue.pending[0]!;
       assert.equal(second.name, 'held-b');
       assert.notEqual(second.id, first.id);
-      queue.answer(second.id, 'decline');
+      await queue.answer(second.id, 'decline');
       await waitUntil(() => raw.responses() === 2, 10_000, 'held-b answered');
       assert.match(raw.text(), /HTTP\/1\.1 403 Forbidden[^]*the sharer declined \\"delete configmaps default\/held-b\\"/);
       assert.deepEqual(deletesReaching().filter((path) => path.includes('held-')), ['/api/v1/namespaces/default/configmaps/held-a']);
@@ -187,7 +187,7 @@ describe('Security: live approval against a hostile client', { timeout: 120_000 
       await sleep(500); // ten times both timers
       assert.equal(slow.socket.destroyed, false, 'the connection is still open');
       assert.equal(slow.responses(), 0);
-      queue.answer(queue.pending[0]!.id, 'once');
+      await queue.answer(queue.pending[0]!.id, 'once');
       await waitUntil(() => slow.responses() === 1, 10_000, 'slow answered');
       assert.match(slow.text(), /^HTTP\/1\.1 200 OK/);
 
@@ -212,9 +212,9 @@ describe('Security: live approval against a hostile client', { timeout: 120_000 
       await waitUntil(() => queue.pending.length === 1, 10_000, 'the wildcard name to be held');
       const held = queue.pending[0]!;
       assert.deepEqual(held.rules, [], 'no --allow rule is offered');
-      assert.throws(() => queue.answer(held.id, 'session'), { code: 'KP_ERR_APPROVAL_SESSION_UNAVAILABLE' });
+      await assert.rejects(queue.answer(held.id, 'session'), { code: 'KP_ERR_APPROVAL_SESSION_UNAVAILABLE' });
       assert.equal(queue.pending.length, 1, 'the refused answer left it waiting');
-      queue.answer(held.id, 'decline');
+      await queue.answer(held.id, 'decline');
       await waitUntil(() => raw.responses() === 1, 10_000, 'the decline');
       assert.match(raw.text(), /^HTTP\/1\.1 403 /);
     } finally {

@@ -118,7 +118,7 @@ export class RequestPolicy {
    * Decide one request. `headers` are checked for impersonation only; pass Node's
    * `req.headersDistinct` (see impersonation.ts).
    */
-  decide(attributes: RequestAttributes, headers: RequestHeaders = {}, sessionAllow: readonly PolicyRule[] = []): PolicyDecision {
+  decide(attributes: RequestAttributes, headers: RequestHeaders = {}): PolicyDecision {
     if (attributes.kind === 'ambiguous') return this.#decideAmbiguous(classifyTier(attributes), attributes.problem);
     const impersonation = impersonationActions(headers);
     if (!impersonation.ok) {
@@ -135,25 +135,21 @@ export class RequestPolicy {
     }
 
     // Then the mode: free tiers pass; above them, guarded needs a matching --allow (the
-    // sharer's, or one the sharer approved for this session: `sessionAllow`).
-    let top: { cls: TierClassification; rule: string | undefined; session: boolean } | undefined;
+    // sharer's at start, or one added while the session runs: `kubepair session policy`, or
+    // "approve for the session" with `share --approve`).
+    let top: { cls: TierClassification; rule: string | undefined } | undefined;
     const refused: Array<{ action: PolicyAction; cls: TierClassification }> = [];
     for (const { action, cls } of classified) {
       let rule: string | undefined;
-      let session = false;
       if (cls.tier > FREE_TIER[this.mode]) {
-        let allow = this.mode === 'guarded' ? this.#allow.find((candidate) => ruleMatches(candidate, action)) : undefined;
-        if (allow === undefined && this.mode === 'guarded') {
-          allow = sessionAllow.find((candidate) => candidate.kind === 'allow' && ruleMatches(candidate, action));
-          session = allow !== undefined;
-        }
+        const allow = this.mode === 'guarded' ? this.#allow.find((candidate) => ruleMatches(candidate, action)) : undefined;
         if (allow === undefined) {
           refused.push({ action, cls });
           continue;
         }
         rule = ruleLabel(allow);
       }
-      if (top === undefined || cls.tier > top.cls.tier) top = { cls, rule, session };
+      if (top === undefined || cls.tier > top.cls.tier) top = { cls, rule };
     }
     const first = refused[0];
     if (first !== undefined) {
@@ -162,7 +158,7 @@ export class RequestPolicy {
     }
     if (top === undefined) throw new KubepairError('KP_ERR_INTERNAL', 'a request without actions');
 
-    const { cls, rule, session } = top;
+    const { cls, rule } = top;
     const requestDescription = describeAction(attributes);
     return {
       decision: 'allow',
@@ -170,12 +166,7 @@ export class RequestPolicy {
       tier: cls.tier,
       description: impersonation.actions.length > 0 ? `${requestDescription} (impersonating)` : requestDescription,
       why: cls.why,
-      reason:
-        rule === undefined
-          ? `tier ${cls.tier} (${TIER_NAMES[cls.tier]}) is allowed in mode "${this.mode}"`
-          : session
-            ? `allowed by ${rule}, which the sharer approved for this session`
-            : `allowed by ${rule}`,
+      reason: rule === undefined ? `tier ${cls.tier} (${TIER_NAMES[cls.tier]}) is allowed in mode "${this.mode}"` : `allowed by ${rule}`,
       ...(rule === undefined ? {} : { rule }),
     };
   }

@@ -7,14 +7,18 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
-import type { ApprovalRequest } from '../../../src/agent/approval-queue.js';
+import type { ApprovalRequest, SessionRules } from '../../../src/agent/approval-queue.js';
 import { ApprovalQueue } from '../../../src/agent/approval-queue.js';
 import { ApprovalPrompt, approvalPromptLines } from '../../../src/cli/approval-prompt.js';
+import { KubepairError } from '../../../src/errors/index.js';
 import { FakeTerminal } from '../../helpers/fake-terminal.js';
 
 function request(name: string, extra: Partial<ApprovalRequest> = {}): ApprovalRequest {
   return { session: 'sess1234abcd', client: 'client', requestId: 'r', description: 'delete pods', tier: 3, why: 'deletion', verb: 'delete', namespace: 'default', name, rules: [`delete pods default/${name}`], ...extra };
 }
+
+/** A session with room for rules, that takes them ("approve for the session" succeeds). */
+const SESSION: SessionRules = { room: () => 32, add: () => Promise.resolve() };
 
 function promptOn(queue: ApprovalQueue): { terminal: FakeTerminal; screen: () => string; signals: string[]; prompt: ApprovalPrompt } {
   const terminal = new FakeTerminal();
@@ -29,8 +33,8 @@ function promptOn(queue: ApprovalQueue): { terminal: FakeTerminal; screen: () =>
 describe('approval prompt', () => {
   it('shows who asks, what, where, the rule that would allow it, how many wait and the keys', () => {
     const queue = new ApprovalQueue({ timeoutMs: 60_000 });
-    void queue.hold(request('web'));
-    void queue.hold(request('db'));
+    void queue.hold(request('web'), undefined, SESSION);
+    void queue.hold(request('db'), undefined, SESSION);
     const lines = approvalPromptLines(queue.pending[0]!, 2, new Date());
     assert.equal(lines[0], 'kubepair share: approval needed for request #1 (2 waiting)');
     assert.equal(lines[1], '  client:   client (session sess1234)');
@@ -44,8 +48,8 @@ describe('approval prompt', () => {
   it('one key answers the request on the screen; keys typed ahead in the same read are dropped', async () => {
     const queue = new ApprovalQueue({ timeoutMs: 60_000 });
     const { terminal, screen, prompt } = promptOn(queue);
-    const first = queue.hold(request('web'));
-    const second = queue.hold(request('db'));
+    const first = queue.hold(request('web'), undefined, SESSION);
+    const second = queue.hold(request('db'), undefined, SESSION);
     assert.equal(terminal.raw, true);
     terminal.emit('data', Buffer.from('yy'));
     assert.equal((await first).result, 'approved_once');
@@ -62,10 +66,10 @@ describe('approval prompt', () => {
   it('Security: a key meant for a request that ended without it (timeout, withdrawal, kubepair approve) never answers the next one', async () => {
     const queue = new ApprovalQueue({ timeoutMs: 60_000 });
     const { terminal, screen, prompt } = promptOn(queue);
-    const first = queue.hold(request('web'));
-    const second = queue.hold(request('db'));
+    const first = queue.hold(request('web'), undefined, SESSION);
+    const second = queue.hold(request('db'), undefined, SESSION);
     // Request #1 is on the screen; it is declined elsewhere (control socket) as the sharer types y.
-    queue.answer(queue.pending[0]!.id, 'decline');
+    await queue.answer(queue.pending[0]!.id, 'decline');
     assert.equal((await first).result, 'declined');
     terminal.emit('data', 'y');
     assert.deepEqual(queue.pending.map((p) => p.name), ['db'], 'the y meant for #1 did not approve #2');
@@ -77,10 +81,26 @@ describe('approval prompt', () => {
     queue.close();
   });
 
+  it('"s" whose policy change cannot be made: the screen says the request was refused, not approved for the session, and why', async () => {
+    const queue = new ApprovalQueue({ timeoutMs: 60_000 });
+    const { terminal, screen, prompt } = promptOn(queue);
+    const unaudited: SessionRules = { room: () => 32, add: () => Promise.reject(new KubepairError('KP_ERR_SESSION_CHANGE_UNAUDITED', 'EFBIG')) };
+    const held = queue.hold(request('web'), undefined, unaudited);
+    terminal.emit('data', 's');
+    assert.equal((await held).result, 'session_change_failed');
+    assert.match(
+      screen(),
+      /kubepair share: request #1 refused, not approved for this session: the request was not approved for the session, and is refused: its rule could not be added to the session's policy: the change was not made: its audit record cannot be written \(fail closed\): EFBIG\n/,
+    );
+    assert.doesNotMatch(screen(), /request #1 approved/);
+    prompt.close();
+    queue.close();
+  });
+
   it('Ctrl-C while a request waits raises SIGINT (raw mode turned it into a byte)', () => {
     const queue = new ApprovalQueue({ timeoutMs: 60_000 });
     const { terminal, signals, prompt } = promptOn(queue);
-    void queue.hold(request('web'));
+    void queue.hold(request('web'), undefined, SESSION);
     terminal.emit('data', '\u0003');
     assert.deepEqual(signals, ['SIGINT']);
     assert.equal(queue.pending.length, 1, 'Ctrl-C answers nothing');
@@ -93,7 +113,7 @@ describe('approval prompt', () => {
       const queue = new ApprovalQueue({ timeoutMs: 60_000 });
       const { screen, prompt } = promptOn(queue);
       const hostile = '\u001b]0;owned\u0007\u001b[2J\r\nkubepair share: request #1 approved once\u009b31m\u202e';
-      void queue.hold(request(hostile, { namespace: hostile, client: hostile, session: hostile, why: hostile, description: hostile, rules: [hostile] }));
+      void queue.hold(request(hostile, { namespace: hostile, client: hostile, session: hostile, why: hostile, description: hostile, rules: [hostile] }), undefined, SESSION);
       queue.declineAll();
       const text = screen();
       const controls = [...text].filter((char) => char !== '\n' && (char.charCodeAt(0) < 0x20 || (char.charCodeAt(0) >= 0x7f && char.charCodeAt(0) <= 0x9f) || char === '\u202e'));

@@ -7,13 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RequestPolicy, parseRule, requestAttributes } from '../../../../src/agent/policy/index.js';
+import { RequestPolicy, applyPolicyChange, requestAttributes } from '../../../../src/agent/policy/index.js';
 import type { RequestHeaders } from '../../../../src/agent/policy/index.js';
 
 const NS = '/api/v1/namespaces/default';
 
+/** Decide with the policy `options` describes, after "approve for the session" added the `session` rules to it (a policy change, as AgentSession makes it). */
 function decide(options: Parameters<typeof RequestPolicy.create>[0], method: string, target: string, headers?: RequestHeaders, session: readonly string[] = []) {
-  return RequestPolicy.create(options).decide(requestAttributes(method, target), headers, session.map((rule) => parseRule('allow', rule)));
+  const policy = RequestPolicy.create(options);
+  const changed = session.length === 0 ? policy : applyPolicyChange(policy, { addAllow: session }).policy;
+  return changed.decide(requestAttributes(method, target), headers);
 }
 
 describe('approvable refusals (share --approve)', () => {
@@ -60,16 +63,17 @@ describe('approvable refusals (share --approve)', () => {
     }
   });
 
-  it('session rules allow the approved request again and nothing wider; the reason says the sharer approved them', () => {
+  it('session rules allow the approved request again and nothing wider', () => {
     const session = ['delete pods default/web'];
     const again = decide({ mode: 'guarded' }, 'DELETE', `${NS}/pods/web`, {}, session);
     assert.equal(again.decision, 'allow');
     assert.equal(again.rule, '--allow "delete pods default/web"');
-    assert.equal(again.reason, 'allowed by --allow "delete pods default/web", which the sharer approved for this session');
+    assert.equal(again.reason, 'allowed by --allow "delete pods default/web"');
+    assert.equal(again.approvable, undefined);
     for (const [method, target] of [['DELETE', `${NS}/pods/web2`], ['DELETE', '/api/v1/namespaces/other/pods/web'], ['DELETE', `${NS}/pods`], ['PATCH', `${NS}/pods/web`]] as const) {
       assert.equal(decide({ mode: 'guarded' }, method, target, {}, session).decision, 'deny', `${method} ${target}`);
     }
     assert.equal(decide({ mode: 'guarded', deny: ['delete pods'] }, 'DELETE', `${NS}/pods/web`, {}, session).decision, 'deny', '--deny still wins over a session rule');
-    assert.equal(decide({ mode: 'readonly' }, 'DELETE', `${NS}/pods/web`, {}, session).decision, 'deny', 'session rules apply in guarded only');
+    assert.throws(() => decide({ mode: 'readonly' }, 'DELETE', `${NS}/pods/web`, {}, session), { code: 'KP_ERR_POLICY_ALLOW_UNUSED' }, 'session rules apply in guarded only: outside it they cannot be added');
   });
 });
