@@ -8,9 +8,15 @@
  * Closing: a close frame is sent and the socket is cut if the peer does not answer within
  * RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS, so shutdown is bounded. Frames from the peer are
  * untrusted and handled by the broker; this class never parses them.
+ *
+ * Memory (issue 15, docs/performance.md "Relay forwarding and memory"): a relay holds two of these
+ * per idle session, so the socket's events go to one `PeerEvents` object and one liveness setting
+ * shared by every peer of the node, with the peer as an argument, instead of closures per socket.
  */
+import type { RawData } from 'ws';
 import { newAttachmentTag } from './attachment-tag.js';
 import { WebSocket } from '../ws-runtime.js';
+import type { SessionLink } from './session-link.js';
 import { RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS } from '../limits.js';
 import type { PeerRole } from '../protocol/relay-api.js';
 import type { RelayControlMessage } from '../protocol/relay-control.js';
@@ -24,10 +30,21 @@ export interface PeerIdentity {
   readonly clientKeyDigest: Uint8Array | undefined;
 }
 
+/** Liveness settings, one object for every peer of a node. */
 export interface LivenessOptions {
   readonly pingIntervalMs: number;
   readonly silenceMs: number;
-  readonly onSilent: () => void;
+}
+
+/** What the broker does with a peer's socket events: one object for all peers of a node. */
+export interface PeerEvents {
+  /** A frame arrived; delivered only once `listen` was called. */
+  message(peer: PeerConnection, data: RawData, isBinary: boolean): void;
+  /** The socket closed (after the peer's own timers were cleared). */
+  closed(peer: PeerConnection, code: number): void;
+  error(peer: PeerConnection, err: Error): void;
+  /** Nothing arrived from the peer for the silence timeout. */
+  silent(peer: PeerConnection): void;
 }
 
 /** A close reason must fit a control frame: at most 123 bytes of UTF-8. */
@@ -56,21 +73,49 @@ export class PeerConnection {
   replaced = false;
   /** Set when this socket is a cluster link from another node (docs/design.md §8.2): that node's id. */
   viaNode: string | undefined;
+  /** The session this socket joined (`listen`); undefined before, and for a socket relayed elsewhere. */
+  link: SessionLink | undefined;
+  readonly #events: PeerEvents;
   #lastSeen = Date.now();
   #pausedByRelay = false;
   #livenessTimer: NodeJS.Timeout | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
   #liveness: LivenessOptions | undefined;
 
-  /** `nodeId`: this node's --advertise URL in a cluster, written into the attachment tag (attachment-tag.ts). */
-  constructor(ws: WebSocket, identity: PeerIdentity, nodeId?: string) {
+  /**
+   * `events` hears errors and the close from now on (a socket error must never crash the
+   * process), frames only after `listen`. `nodeId`: this node's --advertise URL in a cluster,
+   * written into the attachment tag (attachment-tag.ts).
+   */
+  constructor(ws: WebSocket, identity: PeerIdentity, events: PeerEvents, nodeId?: string) {
     this.ws = ws;
     this.identity = identity;
+    this.#events = events;
     this.attachment = newAttachmentTag(nodeId);
     ws.on('pong', this.#seen);
     ws.on('ping', this.#seen);
-    ws.once('close', () => this.dispose());
+    ws.on('error', this.#onError);
+    ws.on('close', this.#onClose);
   }
+
+  /** Deliver this socket's frames to the broker, as part of `link`. */
+  listen(link: SessionLink): void {
+    this.link = link;
+    this.ws.on('message', this.#onMessage);
+  }
+
+  readonly #onMessage = (data: RawData, isBinary: boolean): void => {
+    this.#events.message(this, data, isBinary);
+  };
+
+  readonly #onError = (err: Error): void => {
+    this.#events.error(this, err);
+  };
+
+  readonly #onClose = (code: number): void => {
+    this.dispose();
+    this.#events.closed(this, code);
+  };
 
   get role(): PeerRole {
     return this.identity.role;
@@ -111,7 +156,7 @@ export class PeerConnection {
       setImmediate(() => {
         if (!this.open || this.#liveness !== options) return;
         if (Date.now() - this.#lastSeen < options.silenceMs) this.#arm(options.pingIntervalMs);
-        else options.onSilent();
+        else this.#events.silent(this);
       });
       return;
     }
