@@ -11,7 +11,9 @@
  *
  * Memory (issue 15, docs/performance.md "Relay forwarding and memory"): a relay holds two of these
  * per idle session, so the socket's events go to one `PeerEvents` object and one liveness setting
- * shared by every peer of the node, with the peer as an argument, instead of closures per socket.
+ * shared by every peer of the node, with the peer as an argument, and the listeners and the
+ * liveness timer's function are the same for every socket (the socket's peer is looked up): no
+ * closures per socket.
  */
 import type { RawData } from 'ws';
 import { newAttachmentTag } from './attachment-tag.js';
@@ -92,30 +94,48 @@ export class PeerConnection {
     this.identity = identity;
     this.#events = events;
     this.attachment = newAttachmentTag(nodeId);
-    ws.on('pong', this.#seen);
-    ws.on('ping', this.#seen);
-    ws.on('error', this.#onError);
-    ws.on('close', this.#onClose);
+    PeerConnection.#bySocket.set(ws, this);
+    ws.on('pong', PeerConnection.#onHeard);
+    ws.on('ping', PeerConnection.#onHeard);
+    ws.on('error', PeerConnection.#onError);
+    ws.on('close', PeerConnection.#onClose);
   }
 
   /** Deliver this socket's frames to the broker, as part of `link`. */
   listen(link: SessionLink): void {
     this.link = link;
-    this.ws.on('message', this.#onMessage);
+    this.ws.on('message', PeerConnection.#onMessage);
   }
 
-  readonly #onMessage = (data: RawData, isBinary: boolean): void => {
-    this.#events.message(this, data, isBinary);
-  };
+  /** Each socket's peer, for the listeners below, which are the same functions for every socket. */
+  static readonly #bySocket = new WeakMap<WebSocket, PeerConnection>();
 
-  readonly #onError = (err: Error): void => {
-    this.#events.error(this, err);
-  };
+  static #onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    const peer = PeerConnection.#bySocket.get(this);
+    if (peer !== undefined) peer.#events.message(peer, data, isBinary);
+  }
 
-  readonly #onClose = (code: number): void => {
-    this.dispose();
-    this.#events.closed(this, code);
-  };
+  static #onError(this: WebSocket, err: Error): void {
+    const peer = PeerConnection.#bySocket.get(this);
+    if (peer !== undefined) peer.#events.error(peer, err);
+  }
+
+  static #onClose(this: WebSocket, code: number): void {
+    const peer = PeerConnection.#bySocket.get(this);
+    if (peer === undefined) return;
+    peer.dispose();
+    peer.#events.closed(peer, code);
+  }
+
+  /** A ping or pong proves the peer alive. */
+  static #onHeard(this: WebSocket): void {
+    const peer = PeerConnection.#bySocket.get(this);
+    if (peer !== undefined) peer.#lastSeen = Date.now();
+  }
+
+  static #tickOf(peer: PeerConnection): void {
+    peer.#tick();
+  }
 
   get role(): PeerRole {
     return this.identity.role;
@@ -126,10 +146,6 @@ export class PeerConnection {
   }
 
   /** Any frame from the peer proves it is alive. */
-  readonly #seen = (): void => {
-    this.#lastSeen = Date.now();
-  };
-
   markSeen(): void {
     this.#lastSeen = Date.now();
   }
@@ -141,10 +157,10 @@ export class PeerConnection {
 
   #arm(delayMs: number): void {
     clearTimeout(this.#livenessTimer);
-    this.#livenessTimer = setTimeout(this.#tick, Math.max(1, delayMs));
+    this.#livenessTimer = setTimeout(PeerConnection.#tickOf, Math.max(1, delayMs), this);
   }
 
-  readonly #tick = (): void => {
+  #tick(): void {
     this.#livenessTimer = undefined;
     const options = this.#liveness;
     if (options === undefined || !this.open) return;
@@ -162,7 +178,7 @@ export class PeerConnection {
     }
     this.ws.ping();
     this.#arm(Math.min(options.pingIntervalMs, options.silenceMs - silentFor));
-  };
+  }
 
   /** Stop reading this peer (the other side is slow); see forwarding.ts. */
   pauseReading(): void {
