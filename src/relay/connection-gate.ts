@@ -79,7 +79,8 @@ export class ConnectionGate {
     this.#open.set(address, open + 1);
     let closed = false;
     let counted = false;
-    socket.once('close', () => {
+    // `on`, not `once`: a socket closes once, and a once-wrapper per connection costs memory.
+    socket.on('close', () => {
       closed = true;
       const left = (this.#open.get(address) ?? 1) - 1;
       if (left <= 0) this.#open.delete(address);

@@ -12,33 +12,32 @@
 import type { Logger } from 'pino';
 import { WebSocket } from '../ws-runtime.js';
 import type { PeerConnection } from './peer-connection.js';
-import type { ForwardDirection, RelayMetrics, SpliceKind } from './relay-metrics.js';
+import type { ForwardTally, RelayMetrics, SpliceKind } from './relay-metrics.js';
 
 const SEND_BINARY = { binary: true } as const;
+
+/** What every direction on one node shares (one object per broker, not per session). */
+export interface ForwardingPolicy {
+  /** Bytes queued towards a receiver above which its sender is no longer read (--max-buffered-bytes). */
+  readonly highWaterBytes: number;
+  readonly metrics: RelayMetrics;
+  readonly log: Logger;
+}
 
 export class ForwardingDirection {
   readonly #from: PeerConnection;
   readonly #to: PeerConnection;
-  readonly #highWater: number;
-  readonly #lowWater: number;
-  readonly #metrics: RelayMetrics;
-  readonly #log: Logger;
-  readonly #bytes;
-  readonly #frames;
-  readonly #label: ForwardDirection;
+  readonly #policy: ForwardingPolicy;
+  /** Shared with every direction of the same label: plain numbers per frame (relay-metrics.ts). */
+  readonly #tally: ForwardTally;
   #pausedSender = false;
 
   /** `splice`: remote when either socket is a cluster link from another node (the metrics' label). */
-  constructor(from: PeerConnection, to: PeerConnection, highWaterBytes: number, metrics: RelayMetrics, log: Logger, splice: SpliceKind = 'local') {
+  constructor(from: PeerConnection, to: PeerConnection, policy: ForwardingPolicy, splice: SpliceKind = 'local') {
     this.#from = from;
     this.#to = to;
-    this.#highWater = highWaterBytes;
-    this.#lowWater = Math.floor(highWaterBytes / 2);
-    this.#metrics = metrics;
-    this.#log = log;
-    this.#label = from.role === 'agent' ? 'agent_to_client' : 'client_to_agent';
-    this.#bytes = metrics.bytesForwarded.labels(this.#label, splice);
-    this.#frames = metrics.framesForwarded.labels(this.#label, splice);
+    this.#policy = policy;
+    this.#tally = policy.metrics.forwardTally(from.role === 'agent' ? 'agent_to_client' : 'client_to_agent', splice);
   }
 
   /** Bytes queued towards the receiver right now. */
@@ -51,16 +50,17 @@ export class ForwardingDirection {
     const to = this.#to.ws;
     if (to.readyState !== WebSocket.OPEN) return false;
     to.send(frame, SEND_BINARY, this.#onFlushed);
-    this.#bytes.inc(frame.length);
-    this.#frames.inc();
+    this.#tally.bytes += frame.length;
+    this.#tally.frames++;
     this.#to.bytesOut += frame.length;
     const queued = to.bufferedAmount;
-    this.#metrics.observeQueued(queued);
-    if (queued > this.#highWater && !this.#pausedSender) {
+    const { metrics, highWaterBytes } = this.#policy;
+    metrics.observeQueued(queued);
+    if (queued > highWaterBytes && !this.#pausedSender) {
       this.#pausedSender = true;
       this.#from.pauseReading();
-      this.#metrics.backpressurePauses.inc();
-      this.#log.debug({ event: 'backpressure_on', direction: this.#label, queued_bytes: queued }, 'receiver is slow: stopped reading the sender');
+      metrics.backpressurePauses.inc();
+      this.#policy.log.debug({ event: 'backpressure_on', direction: this.#tally.direction, queued_bytes: queued }, 'receiver is slow: stopped reading the sender');
     }
     return true;
   }
@@ -70,10 +70,10 @@ export class ForwardingDirection {
     // A write error means the receiver's socket is closing; its close handler calls release().
     // (Node passes null, not undefined, for a successful write.)
     if (err != null || !this.#pausedSender) return;
-    if (this.#to.ws.bufferedAmount > this.#lowWater) return;
+    if (this.#to.ws.bufferedAmount > Math.floor(this.#policy.highWaterBytes / 2)) return;
     this.#pausedSender = false;
     this.#from.resumeReading();
-    this.#log.debug({ event: 'backpressure_off', direction: this.#label }, 'receiver drained: reading the sender again');
+    this.#policy.log.debug({ event: 'backpressure_off', direction: this.#tally.direction }, 'receiver drained: reading the sender again');
   };
 
   /** The receiver left: never leave the sender paused. */

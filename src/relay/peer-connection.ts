@@ -8,9 +8,17 @@
  * Closing: a close frame is sent and the socket is cut if the peer does not answer within
  * RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS, so shutdown is bounded. Frames from the peer are
  * untrusted and handled by the broker; this class never parses them.
+ *
+ * Memory (issue 15, docs/performance.md "Relay forwarding and memory"): a relay holds two of these
+ * per idle session, so the socket's events go to one `PeerEvents` object and one liveness setting
+ * shared by every peer of the node, with the peer as an argument, and the listeners and the
+ * liveness timer's function are the same for every socket (the socket's peer is looked up): no
+ * closures per socket.
  */
+import type { RawData } from 'ws';
 import { newAttachmentTag } from './attachment-tag.js';
 import { WebSocket } from '../ws-runtime.js';
+import type { SessionLink } from './session-link.js';
 import { RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS } from '../limits.js';
 import type { PeerRole } from '../protocol/relay-api.js';
 import type { RelayControlMessage } from '../protocol/relay-control.js';
@@ -24,10 +32,21 @@ export interface PeerIdentity {
   readonly clientKeyDigest: Uint8Array | undefined;
 }
 
+/** Liveness settings, one object for every peer of a node. */
 export interface LivenessOptions {
   readonly pingIntervalMs: number;
   readonly silenceMs: number;
-  readonly onSilent: () => void;
+}
+
+/** What the broker does with a peer's socket events: one object for all peers of a node. */
+export interface PeerEvents {
+  /** A frame arrived; delivered only once `listen` was called. */
+  message(peer: PeerConnection, data: RawData, isBinary: boolean): void;
+  /** The socket closed (after the peer's own timers were cleared). */
+  closed(peer: PeerConnection, code: number): void;
+  error(peer: PeerConnection, err: Error): void;
+  /** Nothing arrived from the peer for the silence timeout. */
+  silent(peer: PeerConnection): void;
 }
 
 /** A close reason must fit a control frame: at most 123 bytes of UTF-8. */
@@ -56,20 +75,66 @@ export class PeerConnection {
   replaced = false;
   /** Set when this socket is a cluster link from another node (docs/design.md §8.2): that node's id. */
   viaNode: string | undefined;
+  /** The session this socket joined (`listen`); undefined before, and for a socket relayed elsewhere. */
+  link: SessionLink | undefined;
+  readonly #events: PeerEvents;
   #lastSeen = Date.now();
   #pausedByRelay = false;
   #livenessTimer: NodeJS.Timeout | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
   #liveness: LivenessOptions | undefined;
 
-  /** `nodeId`: this node's --advertise URL in a cluster, written into the attachment tag (attachment-tag.ts). */
-  constructor(ws: WebSocket, identity: PeerIdentity, nodeId?: string) {
+  /**
+   * `events` hears errors and the close from now on (a socket error must never crash the
+   * process), frames only after `listen`. `nodeId`: this node's --advertise URL in a cluster,
+   * written into the attachment tag (attachment-tag.ts).
+   */
+  constructor(ws: WebSocket, identity: PeerIdentity, events: PeerEvents, nodeId?: string) {
     this.ws = ws;
     this.identity = identity;
+    this.#events = events;
     this.attachment = newAttachmentTag(nodeId);
-    ws.on('pong', this.#seen);
-    ws.on('ping', this.#seen);
-    ws.once('close', () => this.dispose());
+    PeerConnection.#bySocket.set(ws, this);
+    ws.on('pong', PeerConnection.#onHeard);
+    ws.on('ping', PeerConnection.#onHeard);
+    ws.on('error', PeerConnection.#onError);
+    ws.on('close', PeerConnection.#onClose);
+  }
+
+  /** Deliver this socket's frames to the broker, as part of `link`. */
+  listen(link: SessionLink): void {
+    this.link = link;
+    this.ws.on('message', PeerConnection.#onMessage);
+  }
+
+  /** Each socket's peer, for the listeners below, which are the same functions for every socket. */
+  static readonly #bySocket = new WeakMap<WebSocket, PeerConnection>();
+
+  static #onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    const peer = PeerConnection.#bySocket.get(this);
+    if (peer !== undefined) peer.#events.message(peer, data, isBinary);
+  }
+
+  static #onError(this: WebSocket, err: Error): void {
+    const peer = PeerConnection.#bySocket.get(this);
+    if (peer !== undefined) peer.#events.error(peer, err);
+  }
+
+  static #onClose(this: WebSocket, code: number): void {
+    const peer = PeerConnection.#bySocket.get(this);
+    if (peer === undefined) return;
+    peer.dispose();
+    peer.#events.closed(peer, code);
+  }
+
+  /** A ping or pong proves the peer alive. */
+  static #onHeard(this: WebSocket): void {
+    const peer = PeerConnection.#bySocket.get(this);
+    if (peer !== undefined) peer.#lastSeen = Date.now();
+  }
+
+  static #tickOf(peer: PeerConnection): void {
+    peer.#tick();
   }
 
   get role(): PeerRole {
@@ -81,10 +146,6 @@ export class PeerConnection {
   }
 
   /** Any frame from the peer proves it is alive. */
-  readonly #seen = (): void => {
-    this.#lastSeen = Date.now();
-  };
-
   markSeen(): void {
     this.#lastSeen = Date.now();
   }
@@ -96,10 +157,10 @@ export class PeerConnection {
 
   #arm(delayMs: number): void {
     clearTimeout(this.#livenessTimer);
-    this.#livenessTimer = setTimeout(this.#tick, Math.max(1, delayMs));
+    this.#livenessTimer = setTimeout(PeerConnection.#tickOf, Math.max(1, delayMs), this);
   }
 
-  readonly #tick = (): void => {
+  #tick(): void {
     this.#livenessTimer = undefined;
     const options = this.#liveness;
     if (options === undefined || !this.open) return;
@@ -111,13 +172,13 @@ export class PeerConnection {
       setImmediate(() => {
         if (!this.open || this.#liveness !== options) return;
         if (Date.now() - this.#lastSeen < options.silenceMs) this.#arm(options.pingIntervalMs);
-        else options.onSilent();
+        else this.#events.silent(this);
       });
       return;
     }
     this.ws.ping();
     this.#arm(Math.min(options.pingIntervalMs, options.silenceMs - silentFor));
-  };
+  }
 
   /** Stop reading this peer (the other side is slow); see forwarding.ts. */
   pauseReading(): void {

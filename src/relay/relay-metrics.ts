@@ -18,6 +18,14 @@ import type { SessionCounts } from './session-store.js';
 export type ForwardDirection = 'agent_to_client' | 'client_to_agent';
 /** local: both sockets of the session on this node; remote: one side on another node (over a cluster link). */
 export type SpliceKind = 'local' | 'remote';
+
+/** Bytes and frames forwarded in one direction and splice kind, not yet added to the counters. */
+export interface ForwardTally {
+  readonly direction: ForwardDirection;
+  readonly splice: SpliceKind;
+  bytes: number;
+  frames: number;
+}
 /** Which part of the shared store (Redis) failed: the sessions or the shared limits. */
 export type StoreErrorKind = 'sessions' | 'limits';
 export type LimitName =
@@ -79,11 +87,17 @@ export class RelayMetrics {
   /** Largest number of bytes queued towards one peer since start (bounded by the limit + one message). */
   readonly queuedBytesPeak: Gauge;
   #peak = 0;
+  readonly #tallies = new Map<string, ForwardTally>();
+  readonly #relayTallies: Record<ForwardDirection, ForwardTally> = {
+    agent_to_client: { direction: 'agent_to_client', splice: 'remote', bytes: 0, frames: 0 },
+    client_to_agent: { direction: 'client_to_agent', splice: 'remote', bytes: 0, frames: 0 },
+  };
 
   constructor(sources: RelayMetricSources, options: RelayMetricsOptions = {}) {
     const registers = [this.registry];
     if (options.node !== undefined) this.registry.setDefaultLabels({ node: options.node });
     collectDefaultMetrics({ register: this.registry });
+    const flushTallies = (): void => this.#flushTallies();
     this.sessionsCreated = new Counter({ name: 'kubepair_relay_sessions_created_total', help: 'Sessions created', registers });
     this.pairings = new Counter({
       name: 'kubepair_relay_pairings_total',
@@ -103,8 +117,15 @@ export class RelayMetrics {
       help: 'Binary frame payload bytes forwarded between the peers of sessions held here (splice: local, or remote over a cluster link)',
       labelNames: ['direction', 'splice'],
       registers,
+      collect: flushTallies,
     });
-    this.framesForwarded = new Counter({ name: 'kubepair_relay_forwarded_frames_total', help: 'Binary frames forwarded between peers', labelNames: ['direction', 'splice'], registers });
+    this.framesForwarded = new Counter({
+      name: 'kubepair_relay_forwarded_frames_total',
+      help: 'Binary frames forwarded between peers',
+      labelNames: ['direction', 'splice'],
+      registers,
+      collect: flushTallies,
+    });
     this.splices = new Counter({
       name: 'kubepair_relay_splices_total',
       help: 'Times the two sides of a session were joined for forwarding here: local (both sockets here) or remote (one over a cluster link)',
@@ -116,6 +137,7 @@ export class RelayMetrics {
       help: 'Bytes this node copied between an endpoint and a cluster link to the node holding its session',
       labelNames: ['direction'],
       registers,
+      collect: flushTallies,
     });
     this.storeErrors = new Counter({
       name: 'kubepair_relay_store_errors_total',
@@ -225,6 +247,42 @@ export class RelayMetrics {
         this.set(process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length);
       },
     });
+  }
+
+  /**
+   * The tally of one direction and splice kind (at most four, shared by every session): the
+   * forwarding path adds to its plain numbers per frame, and they reach the two counters when the
+   * metrics are read, instead of a labelled counter update (a hash of the labels) per frame.
+   */
+  forwardTally(direction: ForwardDirection, splice: SpliceKind): ForwardTally {
+    const key = `${direction} ${splice}`;
+    let tally = this.#tallies.get(key);
+    if (tally === undefined) {
+      tally = { direction, splice, bytes: 0, frames: 0 };
+      this.#tallies.set(key, tally);
+    }
+    return tally;
+  }
+
+  /** The tally of binary frames a cluster link relays in `direction` (only its `bytes` reach a counter: `bytesRelayed`). */
+  relayTally(direction: ForwardDirection): ForwardTally {
+    return this.#relayTallies[direction];
+  }
+
+  #flushTallies(): void {
+    for (const tally of this.#tallies.values()) {
+      if (tally.frames === 0) continue;
+      this.bytesForwarded.labels(tally.direction, tally.splice).inc(tally.bytes);
+      this.framesForwarded.labels(tally.direction, tally.splice).inc(tally.frames);
+      tally.bytes = 0;
+      tally.frames = 0;
+    }
+    for (const tally of Object.values(this.#relayTallies)) {
+      if (tally.frames === 0) continue;
+      this.bytesRelayed.labels(tally.direction).inc(tally.bytes);
+      tally.bytes = 0;
+      tally.frames = 0;
+    }
   }
 
   /** Record the bytes queued towards one peer after a send. */

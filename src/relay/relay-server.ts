@@ -152,7 +152,11 @@ export class RelayServer {
               log,
               onQueued: (bytes) => metrics.observeQueued(bytes),
               onPause: () => metrics.backpressurePauses.inc(),
-              onRelayed: (direction, bytes) => metrics.bytesRelayed.labels(direction).inc(bytes),
+              onRelayed: (direction, bytes) => {
+                const tally = metrics.relayTally(direction);
+                tally.bytes += bytes;
+                tally.frames++;
+              },
               pingIntervalMs: limits.pingIntervalMs,
               silenceMs: limits.peerSilenceTimeoutMs,
               onSilent: () => metrics.limitHits.labels('peer_silent').inc(),

@@ -44,9 +44,10 @@ import { EndedSessions } from './ended-sessions.js';
 import { ReconnectBudget } from './reconnect-budget.js';
 import type { ReconnectLimit, ReconnectVerdict } from './reconnect-budget.js';
 import { ForwardingDirection } from './forwarding.js';
+import type { ForwardingPolicy } from './forwarding.js';
 import { SessionLink } from './session-link.js';
 import { PeerConnection } from './peer-connection.js';
-import type { PeerIdentity } from './peer-connection.js';
+import type { LivenessOptions, PeerEvents, PeerIdentity } from './peer-connection.js';
 import type { RelayAudit } from './relay-audit.js';
 import { describeError } from './relay-log.js';
 import type { RelayMetrics, SessionEndReason } from './relay-metrics.js';
@@ -127,6 +128,21 @@ export class SessionBroker {
   #shutdownAt: string | undefined;
   #closingAll = false;
   #onAllClosed: (() => void) | undefined;
+  /** Shared by every socket, direction and peer of this node: nothing per session (docs/performance.md). */
+  readonly #forwarding: ForwardingPolicy;
+  readonly #liveness: LivenessOptions;
+  readonly #peerEvents: PeerEvents = {
+    message: (peer, data, isBinary) => {
+      if (peer.link !== undefined) this.#onMessage(peer.link, peer, data, isBinary);
+    },
+    closed: (peer, code) => {
+      const link = peer.link;
+      if (link === undefined) return; // never joined a session here (refused, or relayed to another node)
+      this.#onClosed(link, peer, code).catch((err: unknown) => this.#logFailure('peer close handling failed', err, link.id));
+    },
+    error: (peer, err) => this.#onSocketError(peer, err),
+    silent: (peer) => this.#onSilent(peer),
+  };
 
   constructor(options: SessionBrokerOptions) {
     this.#store = options.store;
@@ -136,6 +152,8 @@ export class SessionBroker {
     this.#limits = options.limits;
     this.#durableKeys = options.durableKeys;
     this.#nodeId = options.nodeId;
+    this.#forwarding = { highWaterBytes: options.limits.maxBufferedBytes, metrics: options.metrics, log: options.log };
+    this.#liveness = { pingIntervalMs: options.limits.pingIntervalMs, silenceMs: options.limits.peerSilenceTimeoutMs };
     this.#ended = new EndedSessions({
       capacity: RELAY_ENDED_SESSIONS_REMEMBERED,
       rememberMs: options.limits.unpairedTtlMs + options.limits.establishedLifetimeMs,
@@ -241,10 +259,9 @@ export class SessionBroker {
       tokenName: admission.tokenName,
       clientKeyDigest: role === 'client' ? admission.keyDigest : undefined,
     };
-    const peer = new PeerConnection(ws, identity, this.#nodeId);
+    // Errors reach the broker from now on (a socket error must not crash the process), frames once wired below.
+    const peer = new PeerConnection(ws, identity, this.#peerEvents, this.#nodeId);
     peer.viaNode = admission.viaNode;
-    // Until wired below, a socket error must not crash the process.
-    ws.on('error', (err) => this.#onSocketError(peer, err));
     if (this.#closing) {
       peer.close(4503, 'the relay is shutting down');
       return undefined;
@@ -298,15 +315,8 @@ export class SessionBroker {
     wired.set(role, peer);
     peer.counted = true;
     this.#open[role]++;
-    ws.on('message', (data, isBinary) => this.#onMessage(wired, peer, data, isBinary));
-    ws.on('close', (code) => {
-      this.#onClosed(wired, peer, code).catch((err: unknown) => this.#logFailure('peer close handling failed', err, wired.id));
-    });
-    peer.startLiveness({
-      pingIntervalMs: this.#limits.pingIntervalMs,
-      silenceMs: this.#limits.peerSilenceTimeoutMs,
-      onSilent: () => this.#onSilent(wired, peer),
-    });
+    peer.listen(wired);
+    peer.startLiveness(this.#liveness);
     this.#audit.note('socket_connected', {
       session: session.id,
       role,
@@ -424,8 +434,8 @@ export class SessionBroker {
     if (agent === undefined || client === undefined) return false;
     this.#unwire(link);
     const kind = agent.viaNode === undefined && client.viaNode === undefined ? 'local' : 'remote';
-    link.toClient = new ForwardingDirection(agent, client, this.#limits.maxBufferedBytes, this.#metrics, this.#log, kind);
-    link.toAgent = new ForwardingDirection(client, agent, this.#limits.maxBufferedBytes, this.#metrics, this.#log, kind);
+    link.toClient = new ForwardingDirection(agent, client, this.#forwarding, kind);
+    link.toAgent = new ForwardingDirection(client, agent, this.#forwarding, kind);
     this.#metrics.splices.labels(kind).inc();
     return true;
   }
@@ -558,10 +568,11 @@ export class SessionBroker {
     peer.close(error.closeCode ?? 4400, error.message);
   }
 
-  #onSilent(link: SessionLink, peer: PeerConnection): void {
+  #onSilent(peer: PeerConnection): void {
+    const session = peer.identity.sessionId;
     this.#metrics.limitHits.labels('peer_silent').inc();
-    this.#log.info({ event: 'peer_silent', session: link.id, role: peer.role }, 'dropping a silent peer');
-    this.#audit.note('limit_hit', { limit: 'peer_silent', session: link.id, role: peer.role, address: peer.identity.address });
+    this.#log.info({ event: 'peer_silent', session, role: peer.role }, 'dropping a silent peer');
+    this.#audit.note('limit_hit', { limit: 'peer_silent', session, role: peer.role, address: peer.identity.address });
     peer.terminate();
   }
 
@@ -782,13 +793,14 @@ export class SessionBroker {
     const notice = this.#limits.expiringNoticeMs;
     if (notice === 0) return;
     const delay = link.expiresAt - notice - Date.now();
-    const send = (): void => {
-      link.noticeTimer = undefined;
-      this.#sendToAll(link, { type: 'expiring', at: new Date(link.expiresAt).toISOString() });
-    };
-    if (delay <= 0) queueMicrotask(send);
-    else link.noticeTimer = setTimeout(send, delay);
+    if (delay <= 0) queueMicrotask(() => this.#sendNotice(link));
+    else link.noticeTimer = setTimeout(this.#sendNotice, delay, link);
   }
+
+  readonly #sendNotice = (link: SessionLink): void => {
+    link.noticeTimer = undefined;
+    this.#sendToAll(link, { type: 'expiring', at: new Date(link.expiresAt).toISOString() });
+  };
 
   #sendToAll(link: SessionLink, message: RelayControlMessage): void {
     link.agent?.sendControl(message);
