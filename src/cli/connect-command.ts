@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { KubepairError } from '../errors/index.js';
 import { collect } from './command-options.js';
 import { addRelayOptions } from './relay-endpoint-options.js';
+import { markStartup } from './startup-timeline.js';
 
 const EXAMPLES = `
 Examples:
@@ -53,7 +54,9 @@ export function registerConnectCommand(program: Command, argv: readonly string[]
       const example = `kubepair connect ${code ?? 'CODE'} -- ${command.join(' ')}`.slice(0, 120);
       throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `a command after the code needs "--" before it: ${example}`);
     }
+    markStartup('connect_parsed');
     const { runConnect } = await import('./connect-run.js');
+    markStartup('connect_loaded');
     process.exitCode = await runConnect(code, command, options);
   });
 }
