@@ -143,7 +143,8 @@ export async function runConnect(codeArg: string | undefined, command: string[],
   const termination = new ConnectTermination().install();
   const withCommand = command.length > 0;
   let tunnel: ClientTunnel | undefined;
-  let control: ControlServer | undefined;
+  /** The control socket once it listens (undefined when it could not), never rejected. */
+  let control: Promise<ControlServer | undefined> | undefined;
   try {
     const options = parseCommandOptions(ConnectOptionsSchema, rawOptions, 'connect');
     const noShell = !options.shell;
@@ -163,15 +164,23 @@ export async function runConnect(codeArg: string | undefined, command: string[],
     tunnel.on('startStep', markStartup);
     const output = new ConnectOutput();
     output.watch(tunnel);
-    // `kubepair status` on this side (read only): connect works without it.
-    try {
-      control = await ControlServer.listen({ role: 'connect' });
-      registerConnectControl(control, tunnel);
-    } catch (err) {
-      output.controlUnavailable(toKubepairError(err));
-    }
-    markStartup('control_socket');
+    // `kubepair status` on this side (read only): connect works without it. It starts listening
+    // while the tunnel pairs (its file system work overlaps the relay's round trips) and is
+    // closed in `finally` however start ends.
+    const started = tunnel;
+    control = ControlServer.listen({ role: 'connect' }).then(
+      (server) => {
+        registerConnectControl(server, started);
+        markStartup('control_socket');
+        return server;
+      },
+      (err: unknown) => {
+        output.controlUnavailable(toKubepairError(err));
+        return undefined;
+      },
+    );
     const ready = await tunnel.start(termination.signal);
+    await control; // listening (or reported unavailable) before the shell, command or export line
     const status = await runPlan(tunnel, ready, plan, termination, output);
     await tunnel.close();
     if (termination.received !== undefined) {
@@ -197,7 +206,7 @@ export async function runConnect(codeArg: string | undefined, command: string[],
     process.stderr.write(reportError(interrupted, process.env['KUBEPAIR_DEBUG'] === '1').text);
     return exitCode;
   } finally {
-    await control?.close();
+    await (await control)?.close();
     termination.dispose();
   }
 }
