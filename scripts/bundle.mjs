@@ -20,6 +20,12 @@
  * `dependencies` in package.json and are loaded lazily where used. The build fails if the
  * bundle imports any other package at run time (a dependency missing from an installed
  * package).
+ * Node.js builtins imported by an `import` statement are loaded with `require` instead
+ * (builtinsThroughRequire below): an `import ... from 'node:http'` makes Node.js build an ES
+ * module facade of the builtin, which reads every export, and so runs each lazy getter: for
+ * node:http that loads undici (its WebSocket and EventSource), for node:crypto WebCrypto. Measured
+ * on the connect path (docs/performance.md "Start-up"), those facades were about a tenth of its
+ * CPU; `require` returns the builtin's exports object and reads nothing.
  * No source map: users see one-line messages, never stack traces, and a map would double the
  * package's size. The bundled packages' licenses (name, version, license and the text of their
  * license file) go into dist/THIRD-PARTY-NOTICES.txt, as their licenses ask of copies.
@@ -90,9 +96,28 @@ const kubepairSources = {
   },
 };
 
+/** Node.js's builtin modules, with and without the `node:` prefix. */
+const BUILTINS = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
+const BUILTIN_NAMESPACE = 'kubepair-builtin';
+
+/**
+ * esbuild plugin: an `import` statement of a Node.js builtin becomes a CommonJS module that
+ * `require`s it (the banner's `require`), so Node.js builds no ES module facade (see the
+ * header). Dynamic `import()` and `require` calls of builtins are left as they are.
+ */
+const builtinsThroughRequire = {
+  name: 'builtins-through-require',
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /^(?:node:)?[a-z0-9_/]+$/ }, (args) =>
+      args.kind === 'import-statement' && BUILTINS.has(args.path) ? { path: args.path.startsWith('node:') ? args.path : `node:${args.path}`, namespace: BUILTIN_NAMESPACE } : undefined,
+    );
+    pluginBuild.onLoad({ filter: /.*/, namespace: BUILTIN_NAMESPACE }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+  },
+};
+
 /** The packages (not Node.js builtins) the bundle still imports at run time. */
 function runtimeImports(metafile) {
-  const builtins = new Set(builtinModules.flatMap((name) => [name, `node:${name}`]));
+  const builtins = BUILTINS;
   const names = new Set();
   for (const output of Object.values(metafile.outputs)) {
     for (const imported of output.imports) {
@@ -156,7 +181,7 @@ async function main() {
     legalComments: 'none',
     metafile: true,
     logLevel: 'warning',
-    plugins: [kubepairSources],
+    plugins: [kubepairSources, builtinsThroughRequire],
   });
   const unexpected = runtimeImports(result.metafile).filter((name) => !RUNTIME_PACKAGES.has(name) && !ABSENT_OPTIONAL_PACKAGES.has(name));
   if (unexpected.length > 0) {

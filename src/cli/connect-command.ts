@@ -3,9 +3,11 @@
  * connect-run.ts, loaded only when the command runs, so other commands start fast.
  */
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { collect } from './command-options.js';
 import { addRelayOptions } from './relay-endpoint-options.js';
+import { markStartup } from './startup-timeline.js';
 
 const EXAMPLES = `
 Examples:
@@ -31,6 +33,19 @@ Exit codes: with -- CMD, the command's own status, 127 when CMD is not on PATH (
 before pairing), 255 when connect itself failed (like ssh); otherwise 0, 1 a failure, 2 bad
 input. The table: docs/exit-codes.md.`;
 
+/**
+ * Turn off zod's compiled fast path for this process (issue 15, start-up). For each object
+ * schema zod builds a validator with `new Function` on its first parse: worth it for a schema
+ * parsed thousands of times, a loss for connect, which parses each of its schemas a few times
+ * (its options, the relay's answers, the handshake, the session description) and then moves
+ * bytes without zod. Measured on the connect path (docs/performance.md "Start-up"). It applies
+ * to schemas built after the call: connect calls it before it loads connect-run.js. Validation
+ * is the same either way.
+ */
+export function useInterpretedValidation(): void {
+  z.config({ jitless: true });
+}
+
 /** Whether the command line has `--` after `connect` (what follows it is the command). */
 function afterDoubleDash(argv: readonly string[]): boolean {
   const connectAt = argv.indexOf('connect');
@@ -53,7 +68,10 @@ export function registerConnectCommand(program: Command, argv: readonly string[]
       const example = `kubepair connect ${code ?? 'CODE'} -- ${command.join(' ')}`.slice(0, 120);
       throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `a command after the code needs "--" before it: ${example}`);
     }
+    markStartup('connect_parsed');
+    useInterpretedValidation();
     const { runConnect } = await import('./connect-run.js');
+    markStartup('connect_loaded');
     process.exitCode = await runConnect(code, command, options);
   });
 }

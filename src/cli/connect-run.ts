@@ -30,6 +30,7 @@ import { COMMAND_MODE_FAILURE_EXIT_CODE, COMMAND_NOT_FOUND_EXIT_CODE } from './e
 import { relayEndpointFrom } from './relay-endpoint-options.js';
 import { reportError } from './report-error.js';
 import { promptLine, promptSignal, readFirstLine } from './secret-input.js';
+import { markStartup } from './startup-timeline.js';
 
 export function parseForward(spec: string): PortForward {
   const match = /^(\d{1,5}):([^:]+)$/.exec(spec);
@@ -113,6 +114,7 @@ async function runPlan(tunnel: ClientTunnel, ready: TunnelReady, plan: ChildPlan
   if (plan.kind !== 'wait') await letPendingSignalsArrive();
   const child = await startChildSession({ plan, kubeconfigPath: ready.kubeconfig, clusterName: ready.clusterName, scratchDir: dirname(ready.kubeconfig), signal });
   if (plan.kind === 'wait') output.exports({ kubeconfig: ready.kubeconfig, cacheDir: child.cacheDir });
+  markStartup(plan.kind === 'wait' ? 'exports_printed' : 'child_started');
   // With a shell or command in the foreground, Ctrl-C belongs to the child.
   if (plan.kind !== 'wait') termination.handSigintToChild();
   try {
@@ -141,7 +143,8 @@ export async function runConnect(codeArg: string | undefined, command: string[],
   const termination = new ConnectTermination().install();
   const withCommand = command.length > 0;
   let tunnel: ClientTunnel | undefined;
-  let control: ControlServer | undefined;
+  /** The control socket once it listens (undefined when it could not), never rejected. */
+  let control: Promise<ControlServer | undefined> | undefined;
   try {
     const options = parseCommandOptions(ConnectOptionsSchema, rawOptions, 'connect');
     const noShell = !options.shell;
@@ -156,17 +159,28 @@ export async function runConnect(codeArg: string | undefined, command: string[],
     const code = parsePairingCode(codeArg ?? (await readCode(termination)));
     // The keychain may wait a minute for an unlock prompt; a signal does not wait for it.
     const relay = await untilAborted(relayEndpointFrom(options), termination.signal);
+    markStartup('relay_endpoint');
     tunnel = new ClientTunnel({ relay, code, port: options.port, forwards: options.forward });
+    tunnel.on('startStep', markStartup);
     const output = new ConnectOutput();
     output.watch(tunnel);
-    // `kubepair status` on this side (read only): connect works without it.
-    try {
-      control = await ControlServer.listen({ role: 'connect' });
-      registerConnectControl(control, tunnel);
-    } catch (err) {
-      output.controlUnavailable(toKubepairError(err));
-    }
+    // `kubepair status` on this side (read only): connect works without it. It starts listening
+    // while the tunnel pairs (its file system work overlaps the relay's round trips) and is
+    // closed in `finally` however start ends.
+    const started = tunnel;
+    control = ControlServer.listen({ role: 'connect' }).then(
+      (server) => {
+        registerConnectControl(server, started);
+        markStartup('control_socket');
+        return server;
+      },
+      (err: unknown) => {
+        output.controlUnavailable(toKubepairError(err));
+        return undefined;
+      },
+    );
     const ready = await tunnel.start(termination.signal);
+    await control; // listening (or reported unavailable) before the shell, command or export line
     const status = await runPlan(tunnel, ready, plan, termination, output);
     await tunnel.close();
     if (termination.received !== undefined) {
@@ -192,7 +206,7 @@ export async function runConnect(codeArg: string | undefined, command: string[],
     process.stderr.write(reportError(interrupted, process.env['KUBEPAIR_DEBUG'] === '1').text);
     return exitCode;
   } finally {
-    await control?.close();
+    await (await control)?.close();
     termination.dispose();
   }
 }

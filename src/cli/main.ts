@@ -11,6 +11,9 @@
 import { enableCompileCache } from './compile-cache.js';
 import { unsupportedNode } from './node-support.js';
 import { reportError } from './report-error.js';
+import { markStartup } from './startup-timeline.js';
+
+markStartup('main');
 
 // `kubepair ... | head` closes our stdout early: that is the reader leaving, not a failure
 // worth a stack trace. Any other output error still ends the process with a clear line.
@@ -25,6 +28,7 @@ const unsupported = unsupportedNode(process.versions.node);
 if (unsupported === undefined) {
   enableCompileCache();
   const { runCli } = await import('./run-cli.js');
+  markStartup('cli_loaded');
   process.exitCode = await runCli(process.argv.slice(2));
 } else {
   const report = reportError(unsupported, false);

@@ -173,7 +173,31 @@ export interface RefusedConnection {
   readonly localPort: number;
 }
 
+/**
+ * The steps of start() in order, each announced by a `startStep` event when it is done (the
+ * front end's start-up timeline, docs/performance.md "Start-up").
+ */
+export type TunnelStartStep =
+  /** The runtime directory is chosen and stale kubeconfigs are removed. */
+  | 'runtime_dir'
+  /** The relay answered the pairing request (session id and key). */
+  | 'relay_paired'
+  /** The WebSocket to the relay is open. */
+  | 'relay_socket'
+  /** The secure channel with the agent is open (CPace done, key confirmed). */
+  | 'channel'
+  /** The agent's session description arrived and is valid. */
+  | 'description'
+  /** The proxy-mode TLS identity is ready (proxy mode only). */
+  | 'tls_identity'
+  /** The local listeners listen. */
+  | 'listeners'
+  /** The kubeconfig is written. */
+  | 'kubeconfig';
+
 export interface ClientTunnelEvents {
+  /** A step of start() is done (in the order of TunnelStartStep). */
+  startStep: [step: TunnelStartStep];
   /** Kubeconfigs of tunnels whose process no longer runs were removed. */
   staleKubeconfigsRemoved: [count: number];
   /** The relay knows the code and holds the connection; the handshake with the agent starts. */
@@ -370,6 +394,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     const runtime = config.kubeconfigDir === undefined ? await chooseRuntimeDir() : { path: config.kubeconfigDir, ramBacked: false };
     const stale = await removeStaleKubeconfigs(runtime.path);
     if (stale.length > 0) this.emit('staleKubeconfigsRemoved', stale.length);
+    this.emit('startStep', 'runtime_dir');
     // Proxy mode's TLS identity takes tens of ms to make: start now, overlapping the pairing
     // round trips. It is awaited only once the agent says the session is in proxy mode (a
     // failure is reported there); otherwise it is dropped.
@@ -377,6 +402,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     proxyIdentity.catch(() => undefined);
 
     const paired = await pair(config.relay, config.code.nameplate, { signal });
+    this.emit('startStep', 'relay_paired');
     const clues = this.#clues;
     // The relay's word that the agent left: a hint for the end's reason, nothing more.
     const watchRelay = (relaySocket: RelaySocket): RelaySocket => {
@@ -387,6 +413,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
       return relaySocket;
     };
     const socket = watchRelay(await openRelaySocket({ endpoint: config.relay, role: 'client', sessionId: paired.sessionId, key: paired.clientKey, signal }));
+    this.emit('startStep', 'relay_socket');
     const stepTimeoutMs = config.handshakeStepTimeoutMs ?? HANDSHAKE_STEP_TIMEOUT_MS;
     this.emit('waitingForAgent');
     const channel = await openSecureChannel('client', {
@@ -399,6 +426,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
       channel: { resumable: config.resumeWindowMs > 0 },
     });
     this.#held.channel = channel;
+    this.emit('startStep', 'channel');
     if (config.resumeWindowMs > 0) {
       const link = new DurableLink({
         channel,
@@ -430,6 +458,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     }
     const description = parseSessionDescription(await this.#firstControl(channel, stepTimeoutMs, signal));
     clues.expiresAt = Date.parse(description.expires_at);
+    this.emit('startStep', 'description');
     // The agent's `bye` ends the session: remember why (end to end) and end this side at once.
     channel.on('control', (message) => {
       if (message.type !== CONTROL_TYPES.bye) return;
@@ -478,6 +507,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     let apiListener: LocalListener;
     if (description.mode === 'proxy') {
       const { caPem, certPem, keyPem, token } = await proxyIdentity;
+      this.emit('startStep', 'tls_identity');
       apiListener = new LocalListener({ security: { kind: 'tls-token', certPem, keyPem, token }, port: config.port, target: KUBE_API_TARGET, openStream });
       spec = { clusterName, caPem, user: { token }, ...(description.namespace !== undefined && { namespace: description.namespace }) };
     } else {
@@ -509,9 +539,11 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
       reportRefusals(listener, forward.target, bound);
       forwards.push({ localPort: bound, target: forward.target });
     }
+    this.emit('startStep', 'listeners');
     if (signal.aborted) throw abortReason(signal);
     const kubeconfig = await TempKubeconfig.create(runtime.path, { ...spec, server: `https://127.0.0.1:${apiPort}` });
     this.#held.kubeconfig = kubeconfig;
+    this.emit('startStep', 'kubeconfig');
     return { description, clusterName, kubeconfig: kubeconfig.path, ramBacked: runtime.ramBacked, port: apiPort, forwards };
   }
 

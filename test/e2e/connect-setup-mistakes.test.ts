@@ -3,9 +3,11 @@
  * connect` processes on a real relay. A command after the code without `--` is refused saying
  * to use `--`; a `-- CMD` that is not on PATH is refused before pairing (exit 127), and the code
  * still works afterwards; an agent that never answers gets progress lines while connect waits,
- * and a final message that says what to check.
+ * and a final message that says what to check; a code the relay does not know ends connect at
+ * once, its control socket (opened while pairing) closed.
  */
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
@@ -47,6 +49,21 @@ describe('e2e: connect setup mistakes say what to fix', () => {
     } finally {
       await typo.stop('SIGKILL');
       await share.process.stop('SIGTERM');
+    }
+  });
+
+  it('a code the relay does not know: connect exits 1 at once and leaves no control socket (it listens while pairing, and is closed when pairing fails)', T, async () => {
+    const connect = stack.startConnect(['--no-shell', '999999-7315-0286']);
+    try {
+      assert.equal((await connect.exitedWithin(30_000)).code, 1, connect.stderr());
+      assert.match(connect.stderr(), /999999-\.\.\. expired, was used already, or was mistyped/);
+      const sockets = await readdir(stack.runtimeDir, { recursive: true });
+      assert.deepEqual(
+        sockets.filter((name) => /connect-\d+\.sock$/.test(name)),
+        [],
+      );
+    } finally {
+      await connect.stop('SIGKILL');
     }
   });
 

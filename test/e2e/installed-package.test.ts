@@ -206,6 +206,16 @@ describe('e2e: the package a user installs (npm pack, npm install -g into an emp
     assert.ok(size <= INSTALLED_SIZE_GOAL_BYTES, `npm install -g takes ${(size / 1e6).toFixed(1)} MB, more than issue 15's 25 MB`);
   });
 
+  it('the bundle loads Node.js builtins with require: no ES module import of one but the banner\'s node:module (no facades that run lazy getters)', async () => {
+    const files = (await filesUnder(packageDir)).filter((name) => name.startsWith('dist/') && name.endsWith('.js'));
+    assert.ok(files.length > 2, 'the bundle is split into chunks');
+    for (const file of files) {
+      const text = await readFile(join(packageDir, file), 'utf8');
+      const imported = [...text.matchAll(/\bfrom\s*["'](node:[\w/]+)["']/g)].map((match) => match[1]);
+      assert.deepEqual(imported, ['node:module'], `${file} imports ${imported.join(', ')}`);
+    }
+  });
+
   it('every docs/ file the shipped code and the shipped Markdown point to is in the package', async () => {
     const files = await filesUnder(packageDir);
     const references: Array<{ from: string; target: string }> = [];

@@ -98,8 +98,11 @@ describe('e2e: relay, agent and client as objects in one process', { timeout: 30
       const { code } = await within(STEP_MS, 'the first code', offer.start());
       const tunnel = new ClientTunnel({ relay: { url: relayUrl, token: clientToken }, code, kubeconfigDir: sandbox.dir });
       tunnel.on('closed', (end) => tunnelEnds.push(end.kind));
+      const steps: string[] = [];
+      tunnel.on('startStep', (step) => steps.push(step));
       const ready = await within(STEP_MS, 'the tunnel', tunnel.start());
       assert.equal(tunnel.state, 'ready');
+      assert.deepEqual(steps, ['runtime_dir', 'relay_paired', 'relay_socket', 'channel', 'description', 'tls_identity', 'listeners', 'kubeconfig'], 'each start step once, in order (the start-up timeline)');
       assert.equal(ready.description.mode, 'proxy');
       assert.equal(ready.description.policy.mode, 'guarded', 'the default policy of a proxy-mode share');
       const agentSession = await session;

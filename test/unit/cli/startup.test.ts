@@ -1,0 +1,59 @@
+/**
+ * Start-up of the kubepair binary (issue 15; docs/performance.md "Start-up"): the timeline
+ * KUBEPAIR_TIMELINE=1 prints, and connect's switch of zod to interpreted validation. Each runs
+ * in a child process of its own (both act on process-wide state).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { timelineLine } from '../../../src/cli/startup-timeline.js';
+import { CLI_PATH } from '../../helpers/cli.js';
+import { repoPath } from '../../helpers/paths.js';
+
+const run = promisify(execFile);
+const CHILD_TIMEOUT_MS = 60_000;
+
+describe('the start-up timeline (KUBEPAIR_TIMELINE=1)', () => {
+  it('a line is the step and the milliseconds since the process started', () => {
+    assert.equal(timelineLine(12.345, 'cli_loaded'), 'kubepair: timeline 12.3 cli_loaded\n');
+  });
+
+  it('with KUBEPAIR_TIMELINE=1 kubepair --version prints its steps in order on stderr, with times that grow; without it nothing', async () => {
+    const on = await run(process.execPath, [CLI_PATH, '--version'], { env: { ...process.env, KUBEPAIR_TIMELINE: '1' }, timeout: CHILD_TIMEOUT_MS });
+    const steps = [...on.stderr.matchAll(/^kubepair: timeline (\d+\.\d) (\w+)$/gm)].map((match) => ({ ms: Number(match[1]), step: match[2] }));
+    assert.deepEqual(
+      steps.map((entry) => entry.step),
+      ['main', 'cli_loaded'],
+    );
+    assert.ok(steps[0]!.ms > 0 && steps[1]!.ms >= steps[0]!.ms, on.stderr);
+    const { KUBEPAIR_TIMELINE: _unset, ...without } = process.env;
+    const off = await run(process.execPath, [CLI_PATH, '--version'], { env: without, timeout: CHILD_TIMEOUT_MS });
+    assert.equal(off.stderr, '');
+    assert.match(off.stdout, /^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('connect validates with zod interpreted, not compiled', () => {
+  it('after useInterpretedValidation() zod builds no validator with new Function, and parses the same', async () => {
+    const script = `
+      const { z } = await import('zod');
+      const { useInterpretedValidation } = await import(${JSON.stringify(repoPath('build/src/cli/connect-command.js'))});
+      const compiled = [];
+      const RealFunction = globalThis.Function;
+      globalThis.Function = new Proxy(RealFunction, { construct(target, args) { compiled.push(args.at(-1)); return Reflect.construct(target, args); } });
+      const parseBoth = (schema) => [schema.safeParse({ a: 'x', b: 1 }).success, schema.safeParse({ a: 'x', b: 'no' }).success, schema.safeParse({ a: 'x', b: 1, c: 2 }).success];
+      const before = parseBoth(z.strictObject({ a: z.string(), b: z.number() }));
+      const compiledBefore = compiled.length;
+      useInterpretedValidation();
+      const after = parseBoth(z.strictObject({ a: z.string(), b: z.number() }));
+      process.stdout.write(JSON.stringify({ compiledBefore, compiledAfter: compiled.length - compiledBefore, before, after }));
+    `;
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', script], { cwd: repoPath('.'), timeout: CHILD_TIMEOUT_MS });
+    const result = JSON.parse(stdout) as { compiledBefore: number; compiledAfter: number; before: boolean[]; after: boolean[] };
+    assert.ok(result.compiledBefore > 0, 'zod compiles an object schema by default (else this test shows nothing)');
+    assert.equal(result.compiledAfter, 0);
+    assert.deepEqual(result.after, result.before);
+    assert.deepEqual(result.after, [true, false, false]);
+  });
+});
