@@ -13,6 +13,7 @@
  */
 import type { Duplex } from 'node:stream';
 import { SPLICE_WRITE_BUFFER_BYTES } from '../limits.js';
+import type { SocketReads } from './socket-reads.js';
 
 export interface SpliceCounters {
   /** Bytes that went from `a` to `b`, and from `b` to `a`. */
@@ -23,6 +24,8 @@ export interface SpliceCounters {
 export interface SpliceOptions {
   /** Bytes waiting in a side's write buffer before the other side is paused (default SPLICE_WRITE_BUFFER_BYTES). */
   readonly writeBufferBytes?: number;
+  /** A side that is a socket made with SocketReads' `onread`: its chunks come from there, not `data` events. */
+  readonly reads?: { readonly a?: SocketReads; readonly b?: SocketReads };
 }
 
 export function splice(
@@ -41,8 +44,8 @@ export function splice(
     done(error, counters);
   };
   const bound = options.writeBufferBytes ?? SPLICE_WRITE_BUFFER_BYTES;
-  carry(a, b, bound, (bytes) => (counters.aToB += bytes));
-  carry(b, a, bound, (bytes) => (counters.bToA += bytes));
+  carry(a, b, bound, options.reads?.a, (bytes) => (counters.aToB += bytes));
+  carry(b, a, bound, options.reads?.b, (bytes) => (counters.bToA += bytes));
   a.once('error', finish);
   b.once('error', finish);
   // Premature closes of either side end the pair; a clean end on both sides closes both.
@@ -56,14 +59,14 @@ export function splice(
  * bound is at least `to`'s high-water mark, so whenever `from` is paused the write that crossed
  * it returned false and `to` owes a `drain`, which resumes `from`.
  */
-function carry(from: Duplex, to: Duplex, bound: number, count: (bytes: number) => void): void {
+function carry(from: Duplex, to: Duplex, bound: number, reads: SocketReads | undefined, count: (bytes: number) => void): void {
   const pauseAt = Math.max(bound, to.writableHighWaterMark);
   let corked = false;
   const uncork = (): void => {
     corked = false;
     to.uncork();
   };
-  from.on('data', (chunk: Buffer) => {
+  const onChunk = (chunk: Buffer): void => {
     count(chunk.length);
     if (to.destroyed || to.writableEnded) return;
     if (!corked) {
@@ -73,7 +76,9 @@ function carry(from: Duplex, to: Duplex, bound: number, count: (bytes: number) =
     }
     to.write(chunk);
     if (to.writableLength >= pauseAt) from.pause();
-  });
+  };
+  if (reads === undefined) from.on('data', onChunk);
+  else reads.attach(onChunk);
   to.on('drain', () => from.resume());
   from.once('end', () => {
     if (!to.destroyed && !to.writableEnded) to.end();
