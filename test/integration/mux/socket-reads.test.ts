@@ -9,8 +9,11 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { describe, it } from 'node:test';
+import { tcpTargetHandler } from '../../../src/agent/tcp-targets.js';
+import { MuxClient, MuxServer } from '../../../src/mux/index.js';
 import { SocketReads } from '../../../src/mux/socket-reads.js';
-import { within } from '../../helpers/wait-until.js';
+import { pairResumable } from '../../helpers/resumable-pair.js';
+import { waitUntil, within } from '../../helpers/wait-until.js';
 
 const READ_BYTES = 64 * 1024;
 
@@ -94,5 +97,38 @@ describe('socket reads', () => {
     }
     assert.equal(received, data.length);
     assert.equal(whilePaused, 0, 'no chunk was delivered while the socket was paused');
+  });
+
+  it('records sealed from reused read buffers are retransmitted exactly after a resume', async () => {
+    // A target that sends 8 MiB in pieces of random sizes: the agent reads it with SocketReads.
+    const data = randomBytes(8 * 1024 * 1024);
+    const target = createServer((socket) => void sendInPieces(socket, data));
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+    const port = (target.address() as AddressInfo).port;
+    const { relay, agent, client } = await pairResumable();
+    const server = new MuxServer(agent, { targets: new Map([['source', tcpTargetHandler({ name: 'source', host: '127.0.0.1', port })]]) });
+    const mux = new MuxClient(client);
+    try {
+      const stream = await mux.openStream('source');
+      const chunks: Buffer[] = [];
+      let received = 0;
+      stream.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        received += chunk.length;
+      });
+      const ended = new Promise((resolve) => stream.once('end', resolve));
+      // Cut the agent's carrier mid-transfer: records sealed and not yet acknowledged are sent again.
+      await waitUntil(() => received >= 1024 * 1024, 30_000, 'the first MiB');
+      relay.cut('agent');
+      const info = await within(10_000, 'the resume', agent.resume(relay.connect('agent')));
+      await within(60_000, 'the rest of the transfer', ended);
+      assert.ok(Buffer.concat(chunks).equals(data), `the bytes received are the bytes sent (${info.retransmitted} records retransmitted)`);
+    } finally {
+      mux.close();
+      server.close();
+      agent.close();
+      client.close();
+      await new Promise((resolve) => target.close(resolve));
+    }
   });
 });
