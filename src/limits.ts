@@ -99,6 +99,18 @@ export const MUX_STREAM_WINDOW_BYTES = 4 * 1024 * 1024; // 4 MiB
 export const MUX_CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024; // 32 MiB
 /** Concurrent CONNECT streams the agent accepts. */
 export const MUX_MAX_CONCURRENT_STREAMS = 256;
+/**
+ * Bytes a splice (src/mux/splice.ts) lets wait in one side's write buffer before it pauses the
+ * other side: room for the chunks of one MUX record (RECORD_MUX_CHUNK_BYTES) written in one
+ * batch, so a record's 16 KiB HTTP/2 DATA payloads leave in one system call, not sixteen.
+ */
+export const SPLICE_WRITE_BUFFER_BYTES = 256 * 1024; // 256 KiB
+/**
+ * Bytes a target socket of the agent reads at once (src/mux/socket-reads.ts), instead of Node's
+ * 64 KiB: a full read becomes one MUX record with its HTTP/2 frame headers (16 DATA frames of
+ * at most 16 KiB, 9 bytes of header each) and still fits RECORD_MUX_CHUNK_BYTES.
+ */
+export const SOCKET_READ_BYTES = 255 * 1024; // 255 KiB
 /** Longest wait for the agent to accept a CONNECT stream. */
 export const MUX_OPEN_TIMEOUT_MS = 15_000; // 15 s
 /** Longest target name in a CONNECT :authority. */

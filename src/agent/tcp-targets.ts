@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import { KubepairError } from '../errors/index.js';
 import type { StreamOutcome } from '../mux/mux-server.js';
+import { SocketReads } from '../mux/socket-reads.js';
 import { splice } from '../mux/splice.js';
 import { KUBE_API_TARGET, isValidTargetName } from '../protocol/target-name.js';
 
@@ -72,10 +73,17 @@ export interface TcpPipeOptions {
 export function tcpTargetHandler(target: TcpTarget, options: TcpPipeOptions = {}): (stream: Duplex) => Promise<StreamOutcome> {
   return (stream) =>
     new Promise((resolve) => {
-      const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true });
-      splice(stream, socket, (error, counters) => {
-        if (error !== undefined) options.onError?.(target, error);
-        resolve({ bytesIn: counters.aToB, bytesOut: counters.bToA, ...(error !== undefined && { error }) });
-      });
+      // Reads of up to SOCKET_READ_BYTES: a bulk download travels in records of that size.
+      const reads = new SocketReads();
+      const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true, onread: reads.onread });
+      splice(
+        stream,
+        socket,
+        (error, counters) => {
+          if (error !== undefined) options.onError?.(target, error);
+          resolve({ bytesIn: counters.aToB, bytesOut: counters.bToA, ...(error !== undefined && { error }) });
+        },
+        { reads: { b: reads } },
+      );
     });
 }

@@ -1,10 +1,19 @@
 /**
  * Join two byte streams both ways (a tunnel stream and a local or upstream socket): each side's
- * data is piped into the other with backpressure, half-close is carried across (one side
+ * data is written into the other with backpressure, half-close is carried across (one side
  * ending its writes ends the other's), and the first error or close tears both down. `done`
  * runs once, with the first error if there was one. One listener of each kind per stream.
+ *
+ * Writes are batched per event-loop turn: the chunks one side delivers in one turn (HTTP/2
+ * hands over a MUX record as 16 KiB DATA payloads, one after the other) are corked and leave
+ * in one `writev` when the turn ends, instead of one system call per chunk. Backpressure: a
+ * side is paused once the other's write buffer holds SPLICE_WRITE_BUFFER_BYTES (or its own
+ * high-water mark, if larger) and resumed at its `drain`. Chunks are handed on as they came,
+ * never copied or kept here.
  */
 import type { Duplex } from 'node:stream';
+import { SPLICE_WRITE_BUFFER_BYTES } from '../limits.js';
+import type { SocketReads } from './socket-reads.js';
 
 export interface SpliceCounters {
   /** Bytes that went from `a` to `b`, and from `b` to `a`. */
@@ -12,7 +21,19 @@ export interface SpliceCounters {
   bToA: number;
 }
 
-export function splice(a: Duplex, b: Duplex, done: (error: Error | undefined, counters: SpliceCounters) => void = () => undefined): SpliceCounters {
+export interface SpliceOptions {
+  /** Bytes waiting in a side's write buffer before the other side is paused (default SPLICE_WRITE_BUFFER_BYTES). */
+  readonly writeBufferBytes?: number;
+  /** A side that is a socket made with SocketReads' `onread`: its chunks come from there, not `data` events. */
+  readonly reads?: { readonly a?: SocketReads; readonly b?: SocketReads };
+}
+
+export function splice(
+  a: Duplex,
+  b: Duplex,
+  done: (error: Error | undefined, counters: SpliceCounters) => void = () => undefined,
+  options: SpliceOptions = {},
+): SpliceCounters {
   const counters: SpliceCounters = { aToB: 0, bToA: 0 };
   let finished = false;
   const finish = (error?: Error): void => {
@@ -22,14 +43,47 @@ export function splice(a: Duplex, b: Duplex, done: (error: Error | undefined, co
     b.destroy();
     done(error, counters);
   };
-  a.on('data', (chunk: Buffer) => (counters.aToB += chunk.length));
-  b.on('data', (chunk: Buffer) => (counters.bToA += chunk.length));
-  a.pipe(b);
-  b.pipe(a);
+  const bound = options.writeBufferBytes ?? SPLICE_WRITE_BUFFER_BYTES;
+  carry(a, b, bound, options.reads?.a, (bytes) => (counters.aToB += bytes));
+  carry(b, a, bound, options.reads?.b, (bytes) => (counters.bToA += bytes));
   a.once('error', finish);
   b.once('error', finish);
   // Premature closes of either side end the pair; a clean end on both sides closes both.
   a.once('close', () => finish());
   b.once('close', () => finish());
   return counters;
+}
+
+/**
+ * Write everything `from` delivers into `to`, corked until the end of the turn. The pause
+ * bound is at least `to`'s high-water mark, so whenever `from` is paused the write that crossed
+ * it returned false and `to` owes a `drain`, which resumes `from`.
+ */
+function carry(from: Duplex, to: Duplex, bound: number, reads: SocketReads | undefined, count: (bytes: number) => void): void {
+  const pauseAt = Math.max(bound, to.writableHighWaterMark);
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    to.uncork();
+  };
+  const onChunk = (chunk: Buffer): void => {
+    count(chunk.length);
+    if (to.destroyed || to.writableEnded) return;
+    if (!corked) {
+      corked = true;
+      to.cork();
+      process.nextTick(uncork);
+    }
+    to.write(chunk);
+    if (to.writableLength >= pauseAt) from.pause();
+  };
+  if (reads === undefined) from.on('data', onChunk);
+  else reads.attach(onChunk);
+  to.on('drain', () => from.resume());
+  from.once('end', () => {
+    if (!to.destroyed && !to.writableEnded) to.end();
+  });
+  // A 'data' listener alone does not start a stream its owner paused (the local listener
+  // pauses its socket while the tunnel stream opens): start it, as pipe() does.
+  from.resume();
 }

@@ -1,0 +1,129 @@
+/**
+ * splice (src/mux/splice.ts): the chunks one side delivers in one event-loop turn leave the
+ * other side in one batched write, and the batching neither loses, reorders nor mixes bytes
+ * between streams, nor lets a stalled side buffer without bound.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { connect as netConnect, createServer } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
+import { describe, it } from 'node:test';
+import { Duplex, PassThrough } from 'node:stream';
+import { LocalListener } from '../../../src/client/local-listener.js';
+import { tcpTargetHandler } from '../../../src/agent/tcp-targets.js';
+import { MuxClient, MuxServer } from '../../../src/mux/index.js';
+import { splice } from '../../../src/mux/splice.js';
+import { SPLICE_WRITE_BUFFER_BYTES } from '../../../src/limits.js';
+import { pairedChannels } from '../../helpers/channel-pair.js';
+import { waitUntil, within } from '../../helpers/wait-until.js';
+
+/** A Duplex whose writable side records each call it gets (one chunk by _write, a batch by _writev). */
+function recordingSink(): { sink: Duplex; calls: number[][] } {
+  const calls: number[][] = [];
+  const sink = new Duplex({
+    read: () => undefined,
+    write(chunk: Buffer, _encoding, callback) {
+      calls.push([chunk.length]);
+      callback();
+    },
+    writev(chunks: Array<{ chunk: Buffer }>, callback) {
+      calls.push(chunks.map((entry) => entry.chunk.length));
+      callback();
+    },
+  });
+  return { sink, calls };
+}
+
+function listen(server: Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+describe('splice', () => {
+  it('writes the chunks one side delivers in one turn as one batch', async () => {
+    const source = new PassThrough();
+    const { sink, calls } = recordingSink();
+    splice(source, sink);
+    // Sixteen 16 KiB chunks in one turn, as HTTP/2 hands over one 256 KiB MUX record.
+    for (let i = 0; i < 16; i++) source.write(Buffer.alloc(16 * 1024, i));
+    await waitUntil(() => calls.flat().length === 16, 5000, 'all sixteen chunks written');
+    assert.deepEqual(calls, [Array<number>(16).fill(16 * 1024)], 'one writev with all sixteen chunks');
+    source.destroy();
+  });
+
+  it('pauses the sending side while the other side cannot write, within the bound', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 1);
+    let produced = 0;
+    const source = new Duplex({
+      write: (_chunk, _encoding, callback) => callback(),
+      read() {
+        // Bounded: 4,096 chunks (256 MiB) is far more than any buffering the test allows.
+        if (produced < 4096) {
+          produced += 1;
+          this.push(chunk);
+        }
+      },
+    });
+    // A side that accepts the first write and then never completes it (a stalled reader).
+    const stalled = new Duplex({ read: () => undefined, write: () => undefined, writev: () => undefined });
+    splice(source, stalled);
+    await waitUntil(() => source.isPaused(), 5000, 'the source to be paused');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.ok(
+      stalled.writableLength <= SPLICE_WRITE_BUFFER_BYTES + chunk.length,
+      `${stalled.writableLength} bytes wait in the stalled side's buffer, above ${SPLICE_WRITE_BUFFER_BYTES} + one chunk`,
+    );
+    assert.ok(produced < 64, `the source produced ${produced} chunks while its peer was stalled`);
+    source.destroy();
+  });
+
+  it('carries a storm of streams of random sizes both ways through the tunnel, every byte in order', async () => {
+    // Echo target: each connection sends back what it received (the agent splices it to a stream).
+    const echo = createServer({ allowHalfOpen: true }, (socket) => socket.pipe(socket));
+    const echoPort = await listen(echo);
+    const { agent, client } = await pairedChannels();
+    const target = { name: 'echo', host: '127.0.0.1', port: echoPort };
+    const server = new MuxServer(agent, { targets: new Map([['echo', tcpTargetHandler(target)]]) });
+    const mux = new MuxClient(client);
+    // The client side splices each local connection to its stream.
+    const listener = new LocalListener({ security: { kind: 'plain' }, target: 'echo', openStream: (t) => mux.openStream(t) });
+    const port = await listener.listen();
+    try {
+      const streams = 12;
+      const transfers = Array.from({ length: streams }, async (_unused, index) => {
+        const socket = netConnect({ host: '127.0.0.1', port, allowHalfOpen: true });
+        const sent = createHash('sha256');
+        const received = createHash('sha256');
+        let sentBytes = 0;
+        let receivedBytes = 0;
+        socket.on('data', (chunk: Buffer) => {
+          received.update(chunk);
+          receivedBytes += chunk.length;
+        });
+        const ended = new Promise((resolve) => socket.once('end', resolve));
+        // Chunks from 1 byte to 300 KiB, each with its stream's index in every byte's neighbourhood.
+        const chunks = randomInt(5, 40);
+        for (let i = 0; i < chunks; i++) {
+          const size = randomInt(1, 300 * 1024);
+          const data = randomBytes(size);
+          data[0] = index;
+          sent.update(data);
+          sentBytes += size;
+          if (!socket.write(data)) await new Promise((resolve) => socket.once('drain', resolve));
+        }
+        socket.end();
+        await within(60_000, `stream ${index} to come back`, ended);
+        socket.destroy();
+        assert.equal(receivedBytes, sentBytes, `stream ${index}: bytes back`);
+        assert.equal(received.digest('hex'), sent.digest('hex'), `stream ${index}: the same bytes in the same order`);
+      });
+      await Promise.all(transfers);
+    } finally {
+      await listener.close();
+      mux.close();
+      server.close();
+      agent.close();
+      client.close();
+      await new Promise((resolve) => echo.close(resolve));
+    }
+  });
+});
