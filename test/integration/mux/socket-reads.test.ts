@@ -28,25 +28,34 @@ async function sendInPieces(socket: Socket, data: Buffer): Promise<void> {
   socket.end();
 }
 
+/**
+ * Serve `data` in pieces (sendInPieces) on 127.0.0.1 and read it through `reads` until the end;
+ * `onConnected` gets the reading socket before the first chunk. Server and socket are closed.
+ */
+async function readThrough(data: Buffer, reads: SocketReads, onConnected: (socket: Socket) => void = () => undefined): Promise<void> {
+  const server = createServer((socket) => void sendInPieces(socket, data));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const socket = connect({ host: '127.0.0.1', port, onread: reads.onread });
+  onConnected(socket);
+  try {
+    await within(60_000, 'the whole transfer', new Promise((resolve, reject) => {
+      socket.once('end', resolve);
+      socket.once('error', reject);
+    }));
+  } finally {
+    socket.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
 describe('socket reads', () => {
   it('chunks kept until the end hold exactly what was sent, and never share memory', async () => {
     const data = randomBytes(6 * 1024 * 1024);
-    const server = createServer((socket) => void sendInPieces(socket, data));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
     const reads = new SocketReads(READ_BYTES);
     const chunks: Buffer[] = [];
     reads.attach((chunk) => chunks.push(chunk));
-    const socket = connect({ host: '127.0.0.1', port, onread: reads.onread });
-    try {
-      await within(60_000, 'the whole transfer', new Promise((resolve, reject) => {
-        socket.once('end', resolve);
-        socket.once('error', reject);
-      }));
-    } finally {
-      socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    await readThrough(data, reads);
     // Every chunk was kept while later reads went on: any reuse of its memory would show here.
     assert.ok(Buffer.concat(chunks).equals(data), 'the bytes kept are the bytes sent, in order');
     assert.ok(chunks.some((chunk) => chunk.length * 2 >= READ_BYTES), 'some reads were large (handed on)');
@@ -66,35 +75,24 @@ describe('socket reads', () => {
 
   it('a paused socket reads no more until it is resumed', async () => {
     const data = randomBytes(2 * 1024 * 1024);
-    const server = createServer((socket) => void sendInPieces(socket, data));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as AddressInfo).port;
     const reads = new SocketReads(READ_BYTES);
     let received = 0;
     let whilePaused = 0;
     let paused = false;
-    const socket = connect({ host: '127.0.0.1', port, onread: reads.onread });
+    let socket: Socket | undefined;
     reads.attach((chunk) => {
       received += chunk.length;
       if (paused) whilePaused += chunk.length;
       if (!paused && received >= data.length / 4) {
         paused = true;
-        socket.pause();
+        socket?.pause();
         setTimeout(() => {
           paused = false;
-          socket.resume();
+          socket?.resume();
         }, 300);
       }
     });
-    try {
-      await within(60_000, 'the whole transfer', new Promise((resolve, reject) => {
-        socket.once('end', resolve);
-        socket.once('error', reject);
-      }));
-    } finally {
-      socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    await readThrough(data, reads, (reading) => (socket = reading));
     assert.equal(received, data.length);
     assert.equal(whilePaused, 0, 'no chunk was delivered while the socket was paused');
   });
