@@ -68,6 +68,7 @@ import { RequestReader } from './http1/request-reader.js';
 import type { ResponseBodyFraming } from './http1/response-writer.js';
 import { ResponseWriter, responseHasNoBody, serializeResponseHead } from './http1/response-writer.js';
 import { KUBE_STATUS_HEADERS, REFUSAL_TEXT_HEADERS, REFUSAL_TEXT_STATUS, kubeStatusBody } from '../protocol/kube-status.js';
+import { turnBatch } from '../mux/turn-batch.js';
 import type { PolicyDecision, PolicySource, RequestAttributes } from './policy/index.js';
 import { CONNECT_SUBRESOURCES, currentPolicy, forbiddenResponse, parseRule, ruleLabel, requestAttributes, switchesProtocols } from './policy/index.js';
 import type { UpstreamAuth, UpstreamCluster } from './upstream-cluster.js';
@@ -631,11 +632,7 @@ export class KubeProxy {
   #relayBody(stream: Duplex, source: Readable, writer: ResponseWriter, exchange: Exchange, abort: () => void): Promise<void> {
     return new Promise((resolve) => {
       let done = false;
-      let corked = false;
-      const uncork = (): void => {
-        corked = false;
-        stream.uncork();
-      };
+      const batch = turnBatch(stream);
       const finish = (ok: boolean): void => {
         if (done) return;
         done = true;
@@ -653,11 +650,7 @@ export class KubeProxy {
         exchange.hash.update(chunk);
         exchange.bytesOut += chunk.length;
         try {
-          if (!corked) {
-            corked = true;
-            stream.cork();
-            process.nextTick(uncork);
-          }
+          batch();
           writer.write(chunk);
           // Security: a client that does not read holds at most this much of the answer here;
           // the rest waits in the API server's flow-control window.

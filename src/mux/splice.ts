@@ -14,6 +14,7 @@
 import type { Duplex } from 'node:stream';
 import { SPLICE_WRITE_BUFFER_BYTES } from '../limits.js';
 import type { SocketReads } from './socket-reads.js';
+import { turnBatch } from './turn-batch.js';
 
 export interface SpliceCounters {
   /** Bytes that went from `a` to `b`, and from `b` to `a`. */
@@ -61,19 +62,11 @@ export function splice(
  */
 function carry(from: Duplex, to: Duplex, bound: number, reads: SocketReads | undefined, count: (bytes: number) => void): void {
   const pauseAt = Math.max(bound, to.writableHighWaterMark);
-  let corked = false;
-  const uncork = (): void => {
-    corked = false;
-    to.uncork();
-  };
+  const batch = turnBatch(to);
   const onChunk = (chunk: Buffer): void => {
     count(chunk.length);
     if (to.destroyed || to.writableEnded) return;
-    if (!corked) {
-      corked = true;
-      to.cork();
-      process.nextTick(uncork);
-    }
+    batch();
     to.write(chunk);
     if (to.writableLength >= pauseAt) from.pause();
   };
