@@ -66,7 +66,9 @@ export const GOALS: ReadonlyArray<Omit<GoalResult, 'measured' | 'met'>> = [
   { goal: '`connect` start to first byte vs `ssh -L`\'s (`ssh -W`: the same connection set-up)', key: 'pairing_ratio_vs_ssh', target: 1.0, comparison: '<=', unit: '×' },
   { goal: 'installed size, `npm install -g`', key: 'installed_size_mb', target: 25, comparison: '<=', unit: 'MB' },
   // Measured by the cluster workload (issue 13): one node, memory store, RSS after a full GC.
-  { goal: 'relay memory per idle paired session', key: 'relay_idle_session_kib', target: 16, comparison: '<=', unit: 'KiB' },
+  // The relay workload's 2,000-session RSS: the cluster workload's 1node_memory reading (after full
+  // GC on a process that had already grown) came out negative on 2026-12-07 and cannot judge a goal.
+  { goal: 'relay memory per idle paired session', key: 'relay_kib_per_idle_session', target: 16, comparison: '<=', unit: 'KiB' },
   // Issue 6.
   { goal: 'head-of-line: throughput kept next to a stalled reader', key: 'hol_kept_fraction', target: 0.9, comparison: '>=', unit: '' },
   // Issue 12: durable sessions.
