@@ -37,6 +37,21 @@ export default tseslint.config(
     },
   },
   {
+    // Issue 15, start-up: zod's named `z` is a namespace object the bundler must keep whole,
+    // every locale and the JSON Schema code with it (4 times the code, loaded by every command).
+    files: ['src/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        { selector: 'ExportAllDeclaration', message: 'Export names explicitly; no export *.' },
+        {
+          selector: "ImportDeclaration[source.value='zod'][importKind='value'] > ImportSpecifier[imported.name='z'][importKind='value'], ImportDeclaration[source.value='zod'] > ImportDefaultSpecifier",
+          message: "import * as z from 'zod': the named z puts all of zod, every locale included, into the bundle (scripts/bundle.mjs).",
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     ...tseslint.configs.disableTypeChecked,
   },

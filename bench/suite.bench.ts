@@ -249,7 +249,7 @@ async function main(options: SuiteOptions): Promise<number> {
     await runWorkload('latency', () => runLatency(context, tunnels));
     await runWorkload('concurrency', () => runConcurrency(context, tunnels));
     await runWorkload('hol', () => runHeadOfLine(context, tunnels));
-    await runWorkload('pairing', () => runPairing(context, stack!, targets.ports.hello, sshServer, bastion));
+    await runWorkload('pairing', () => runPairing(context, stack!, targets.ports.hello, sshServer, bastion, options.compareCli));
     await runWorkload('relay', () => runRelaySessions(context));
     if (kubectlVersion !== null && stack !== undefined) {
       const api = stack.api;

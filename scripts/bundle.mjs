@@ -128,6 +128,23 @@ function runtimeImports(metafile) {
   return [...names].sort();
 }
 
+/**
+ * zod's locales other than English that made it into the bundle. `import { z } from 'zod'`
+ * takes zod's namespace object as a value, which esbuild keeps whole: every locale (about 250 kB)
+ * and the JSON Schema code, loaded by every command (issue 15, start-up). `import * as z` lets
+ * it keep only what src/ uses, English messages included (zod sets them when it loads).
+ */
+function zodLocalesIn(metafile) {
+  const locales = new Set();
+  for (const output of Object.values(metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const match = /node_modules\/zod\/.*\/locales\/([\w-]+)\.js$/.exec(input);
+      if (match !== null && match[1] !== 'en' && match[1] !== 'index' && bytesInOutput > 0) locales.add(match[1]);
+    }
+  }
+  return [...locales].sort();
+}
+
 /** The directory of each package (node_modules/NAME or node_modules/@SCOPE/NAME) the bundle took code from. */
 function bundledPackageDirs(metafile) {
   const dirs = new Set();
@@ -186,6 +203,12 @@ async function main() {
   const unexpected = runtimeImports(result.metafile).filter((name) => !RUNTIME_PACKAGES.has(name) && !ABSENT_OPTIONAL_PACKAGES.has(name));
   if (unexpected.length > 0) {
     process.stderr.write(`bundle: the bundle would import ${unexpected.join(', ')} at run time; bundle it or add it to RUNTIME_PACKAGES or ABSENT_OPTIONAL_PACKAGES with the reason\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const zodLocales = zodLocalesIn(result.metafile);
+  if (zodLocales.length > 0) {
+    process.stderr.write(`bundle: zod's ${zodLocales.join(', ')} would be bundled (src/ must import * as z from 'zod', not { z }; docs/performance.md "Start-up")\n`);
     process.exitCode = 1;
     return;
   }

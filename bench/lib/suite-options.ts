@@ -24,6 +24,8 @@ export interface SuiteOptions {
   readonly jsonPath: string | undefined;
   /** Write CPU profiles of the kubepair processes into this directory. */
   readonly profileDir: string | undefined;
+  /** Another build of the CLI (its main.js) the pairing workload times beside the package's. */
+  readonly compareCli: string | undefined;
   readonly partial: boolean;
 }
 
@@ -38,6 +40,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --no-write         never write them
   --json FILE        also write the results JSON to FILE
   --profile DIR      run relay, share and connect with --cpu-prof, profiles into DIR
+  --compare-cli FILE pairing: also time this build of the CLI (an earlier commit's
+                     dist/cli/main.js, with the compile cache) as kubepair_compared
   --help             this text
 
 A run is partial when --only, --runs below ${PUBLISHED_RUNS} or --bulk-mib is given; partial runs
@@ -61,6 +65,7 @@ export function parseSuiteOptions(argv: readonly string[]): SuiteOptions | 'help
   let write: boolean | undefined;
   let jsonPath: string | undefined;
   let profileDir: string | undefined;
+  let compareCli: string | undefined;
   let partial = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -107,9 +112,13 @@ export function parseSuiteOptions(argv: readonly string[]): SuiteOptions | 'help
       case '--profile':
         profileDir = value();
         break;
+      case '--compare-cli':
+        compareCli = value();
+        partial = true;
+        break;
       default:
         throw new UsageError(`unknown option ${arg}`);
     }
   }
-  return { workloads, runs, bulkMiB, ssh, instructions, write: write ?? !partial, jsonPath, profileDir, partial };
+  return { workloads, runs, bulkMiB, ssh, instructions, write: write ?? !partial, jsonPath, profileDir, compareCli, partial };
 }

@@ -95,6 +95,8 @@ export const TUNNEL_STYLE: Readonly<Record<string, { readonly label: string; rea
   // Issue 15, pairing and CLI start-up only: the bundle without V8's compile cache, and tsc's build (before the bundle).
   kubepair_bundle_no_cache: { label: 'kubepair bundle, no compile cache', color: '#5b8fe8' },
   kubepair_tsc: { label: 'kubepair tsc build', color: '#a9c3f2' },
+  // `--compare-cli FILE`: another build of the CLI (before/after in one run).
+  kubepair_compared: { label: 'kubepair compared build', color: '#1c3f80' },
   ssh: { label: 'OpenSSH ssh -L aes256-gcm', color: '#e07b39' },
   // Issue 15: the bastion hop, laptop ssh → bastion sshd → target sshd.
   ssh_jump: { label: 'OpenSSH ssh -J aes256-gcm', color: '#a8461a' },

@@ -17,7 +17,8 @@
  * V8's compile cache (in the stack user's ~/.cache, filled by the warm-up round);
  * `kubepair_bundle_no_cache` the same bundle with NODE_DISABLE_COMPILE_CACHE=1; `kubepair_tsc`
  * tsc's build (build/src/cli/, one file per module, the package before issue 15) without the
- * cache. The share side is always tsc's build.
+ * cache. The share side is always tsc's build. `--compare-cli FILE` adds `kubepair_compared`, another
+ * build run like the package (an earlier commit's bundle: before and after in one run).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -160,14 +161,21 @@ function timeChild(child: ChildProcessWithoutNullStreams, command: string, start
   );
 }
 
+/** `npm run bench -- --compare-cli FILE`: another build, run as the package is (with the compile cache), for a before/after in one run. */
+export function comparedBuild(path: string): CliBuild {
+  return { name: 'kubepair_compared', path, env: {} };
+}
+
 export async function runPairing(
   context: WorkloadContext,
   stack: E2EStack,
   helloPort: number,
   ssh: SshServer | undefined,
   bastion: SshBastion | undefined,
+  compareCli?: string,
 ): Promise<WorkloadResult> {
-  const series = (): Map<string, number[]> => new Map(CLI_BUILDS.map((build) => [build.name, []]));
+  const builds: readonly CliBuild[] = compareCli === undefined ? CLI_BUILDS : [...CLI_BUILDS, comparedBuild(compareCli)];
+  const series = (): Map<string, number[]> => new Map(builds.map((build) => [build.name, []]));
   const cli = series();
   const cliPaired = series();
   const cliReady = series();
@@ -180,8 +188,8 @@ export async function runPairing(
   for (let round = 0; round <= context.runs; round++) {
     const parts: string[] = [];
     // The builds take turns in a different order each round (a change in load hits each alike).
-    for (let i = 0; i < CLI_BUILDS.length; i++) {
-      const build = CLI_BUILDS[(i + round) % CLI_BUILDS.length]!;
+    for (let i = 0; i < builds.length; i++) {
+      const build = builds[(i + round) % builds.length]!;
       const c = await cliPairing(stack, helloPort, build);
       const s = await timeProcess(process.execPath, [build.path, '--version'], { PATH: process.env['PATH'] ?? '', ...(home !== undefined && { HOME: home }), ...build.env }, true);
       if (round > 0) {
@@ -249,6 +257,11 @@ export async function runPairing(
       pairing_ms_tsc: medianOf(total, 'kubepair_tsc'),
       pairing_cli_startup_ms_bundle_no_cache: medianOf(cliStart, 'kubepair_bundle_no_cache'),
       pairing_cli_startup_ms_tsc: medianOf(cliStart, 'kubepair_tsc'),
+      ...(compareCli !== undefined && {
+        pairing_ms_compared: medianOf(total, 'kubepair_compared'),
+        pairing_cpu_ms_compared: medianOf(cpu, 'kubepair_compared'),
+        pairing_cli_startup_ms_compared: medianOf(cliStart, 'kubepair_compared'),
+      }),
     },
     skipped,
     notes: [

@@ -9,7 +9,7 @@
  * bounded and validated; the credential is cached until its expirationTimestamp.
  */
 import { spawn } from 'node:child_process';
-import { z } from 'zod';
+import * as z from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { childEnvironment } from '../process/child-env.js';
 

@@ -18,7 +18,7 @@
  * printable ASCII of bounded length. The token is never logged.
  */
 import { request } from 'node:https';
-import { z } from 'zod';
+import * as z from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { SERVICE_ACCOUNT_TOKEN_MIN_SECONDS, TOKEN_REQUEST_ANSWER_MAX_BYTES, TOKEN_REQUEST_TIMEOUT_MS, UPSTREAM_MESSAGE_MAX_CHARS } from '../limits.js';
 import type { SessionDescription } from '../protocol/session-description.js';

@@ -21,7 +21,7 @@
  * The messages name the command-line flags, since that is how people meet them. Untrusted
  * input: none (configuration is the sharer's), but every value is checked all the same.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
 import { APPROVAL_TIMEOUT_MAX_MS, APPROVAL_TIMEOUT_MIN_MS, APPROVAL_TIMEOUT_MS, DEFAULT_RESUME_WINDOW_MS, RELAY_RESUME_WINDOW_MAX_S, SESSION_TARGETS_MAX, SHARE_SESSION_LIFETIME_MIN_MS, SHARE_SESSION_LIFETIME_MS } from '../limits.js';
 import { POLICY_MODES } from '../protocol/policy-shape.js';

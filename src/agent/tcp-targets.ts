@@ -8,7 +8,7 @@
  */
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { z } from 'zod';
+import * as z from 'zod';
 import { KubepairError } from '../errors/index.js';
 import type { StreamOutcome } from '../mux/mux-server.js';
 import { SocketReads } from '../mux/socket-reads.js';

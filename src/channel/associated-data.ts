@@ -4,7 +4,7 @@
  * strictly (fatal UTF-8, schema with no extra fields, bounded sizes) and its role must be the
  * peer's, which also refuses a HELLO reflected back to its sender.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { HANDSHAKE_AD_MAX_BYTES, HANDSHAKE_CAP_MAX_CHARS, HANDSHAKE_CAPS_MAX_COUNT } from '../limits.js';
 

@@ -6,7 +6,7 @@
  * rejection says precisely what is wrong.
  */
 import { randomInt } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { NAMEPLATE_MAX_DIGITS, PAIRING_CODE_INPUT_MAX_CHARS, PAIRING_SECRET_DIGITS } from '../limits.js';
 import { NAMEPLATE_PATTERN as NAMEPLATE_SOURCE } from '../protocol/relay-api.js';

@@ -18,7 +18,7 @@
  * checked by schema. Untrusted input: the held requests' client-chosen fields, sent as JSON;
  * `kubepair approvals` prints them through inertText.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ApprovalQueue, PendingApproval } from '../agent/approval-queue.js';
 import type { ControlServer } from '../control/control-server.js';
 import { KubepairError } from '../errors/index.js';

@@ -5,7 +5,7 @@
  * (names, namespaces, the client label), printed through inertText; the answer is checked
  * against its schema first.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { sendToRunning } from '../control/control-client.js';
 import { KubepairError } from '../errors/index.js';
 import { parseWith } from '../protocol/validate.js';

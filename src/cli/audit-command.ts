@@ -11,7 +11,7 @@
  * inertText, except what `play` replays on purpose).
  */
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { describeRecordingProblem } from '../audit/recording-check.js';
 import { replayRecording } from '../audit/replay.js';

@@ -9,7 +9,7 @@
  *
  * Untrusted input: argv (through commander) and the environment.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ZodRawShape } from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { parseWith } from '../protocol/validate.js';

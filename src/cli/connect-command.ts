@@ -3,7 +3,7 @@
  * connect-run.ts, loaded only when the command runs, so other commands start fast.
  */
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { collect } from './command-options.js';
 import { addRelayOptions } from './relay-endpoint-options.js';

@@ -6,7 +6,7 @@
  *
  * Untrusted input: the request (checked by the control server; `status` takes no arguments).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ClientTunnel } from '../client/client-tunnel.js';
 import type { ControlServer } from '../control/control-server.js';
 import type { ProcessStatus } from '../control/session-status.js';

@@ -10,7 +10,7 @@
  * 128 + the signal's number.
  */
 import { dirname } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parsePairingCode } from '../channel/pairing-code.js';
 import type { PortForward, TunnelReady } from '../client/client-tunnel.js';
 import { ClientTunnel } from '../client/client-tunnel.js';

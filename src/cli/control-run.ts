@@ -3,7 +3,7 @@
  * (the only one running, or `--pid`), send one control command, print the answer. Untrusted
  * input: the answer (checked against its schema; every string printed through inertText).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { sendToRunning } from '../control/control-client.js';
 import type { ProcessStatus, SessionStatus } from '../control/session-status.js';
 import { CONTROL_COMMANDS, ProcessStatusSchema, SessionSelectorSchema } from '../control/session-status.js';

@@ -7,7 +7,7 @@
  * naming the flag or variable it came from (exit code 2). Untrusted input: argv and env.
  */
 import type { Command } from 'commander';
-import { z } from 'zod';
+import * as z from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { collect, flag, parseCommandOptions, repeated } from './command-options.js';
 // Only the light option tables are loaded eagerly; the relay itself (Fastify, ws, pino,

@@ -11,7 +11,7 @@
  * Untrusted input: the file's values (schema-checked here).
  */
 import { isAbsolute } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { resolveRelay } from '../relay-client/relay-endpoint.js';
 import { parseDuration } from '../units.js';

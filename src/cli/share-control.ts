@@ -8,7 +8,7 @@
  * Untrusted input: the arguments (any local process of the sharer's user can send them); the
  * rules go through the policy parser, the durations are bounded integers.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AgentSession, AgentSessionInfo, SessionChange } from '../agent/agent-session.js';
 import type { CodeOffer } from '../agent/code-offer.js';
 import type { ControlServer } from '../control/control-server.js';

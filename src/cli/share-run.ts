@@ -6,7 +6,7 @@
  * serves the sessions of whoever pairs, while this module shows both (share-output.ts), until
  * Ctrl-C/SIGTERM/SIGHUP (exit 130/143/129), --once, or the fifth failed pairing.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { AuditLog } from '../audit/audit-log.js';
 import { prepareDefaultAuditLogPath } from '../audit/default-path.js';
 import { CodeOffer } from '../agent/code-offer.js';

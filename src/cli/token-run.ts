@@ -9,7 +9,7 @@ import { isRelayTokenFormat, KEYCHAIN_SERVICE, relayOrigin } from '../credential
 import type { RelayTokenStore } from '../credentials/relay-token-store.js';
 import { KubepairError, isKubepairError } from '../errors/index.js';
 import { sanitizeRelayText } from '../relay-client/relay-error-mapping.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseCommandOptions } from './command-options.js';
 import { relayUrlFrom } from './relay-endpoint-options.js';
 import { promptHidden, readSecretStream } from './secret-input.js';

@@ -28,7 +28,7 @@
  * configuration is trusted but checked.
  */
 import { EventEmitter } from 'node:events';
-import { z } from 'zod';
+import * as z from 'zod';
 import { PairingCodeSchema } from '../channel/pairing-code.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
 import { openSecureChannel } from '../channel/open-secure-channel.js';

@@ -3,10 +3,11 @@
  * only, a server certificate for 127.0.0.1 and localhost from it, and the random bearer token
  * the kubeconfig carries. Nothing here is derived from the agent's input.
  *
- * Making it costs tens of milliseconds (loading the X.509 code, two P-256 key pairs, two
- * signatures), so `connect` starts it before pairing and lets it overlap the round trips
- * through the relay; the X.509 code is loaded only then (dynamic import), never at start-up
- * and never for a passthrough session that drops the identity unused.
+ * Making it costs two P-256 key pairs (generated off the main thread), two signatures and the
+ * certificate writer's code (src/tls, node:crypto only), so `connect` starts it before pairing
+ * and lets it overlap the round trips through the relay; that code is loaded only then
+ * (dynamic import), never at start-up and never for a passthrough session that drops the
+ * identity unused.
  */
 import { randomBytes } from 'node:crypto';
 

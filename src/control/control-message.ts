@@ -10,7 +10,7 @@
  * (control-server.ts). Untrusted input: a request (any local process of this user may connect),
  * and an answer (a process that took over a socket name could send anything).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** The version of the control wire format this release speaks. */
 export const CONTROL_WIRE_VERSION = 1;

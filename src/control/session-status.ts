@@ -7,7 +7,7 @@
  * Untrusted input, where it is read: the answer (checked against this schema; its text is printed
  * through inertText).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { policyShapeSchema } from '../protocol/policy-shape.js';
 
 const isoTime = z.iso.datetime({ offset: true });

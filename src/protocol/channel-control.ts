@@ -8,7 +8,7 @@
  *
  * Untrusted input: every received CONTROL record (the peer wrote it).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { policyShapeSchema } from './policy-shape.js';
 
 /** `type`: lowercase, at most 64 characters, e.g. `session`. */

@@ -3,7 +3,7 @@
  * §6): mode plus `--allow` / `--deny` rules, bounded. Both ends validate this shape; the agent,
  * which enforces the policy, additionally parses every rule (src/agent/policy/policy.ts).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { POLICY_MAX_RULES, POLICY_RULE_MAX_CHARS } from '../limits.js';
 
 export const POLICY_MODES = ['readonly', 'guarded', 'open'] as const;

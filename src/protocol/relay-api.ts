@@ -8,7 +8,7 @@
  * Untrusted input: everything parsed with these schemas comes from the network. Unknown fields
  * are refused (`strict`): a peer speaking outside `kubepair/1` is not guessed at.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { NAMEPLATE_MAX_DIGITS } from '../limits.js';
 import { PROTOCOL } from '../version.js';
 

@@ -9,7 +9,7 @@
  * the relay parses the agent's. Unknown fields and types are refused, and a refusal never
  * echoes the frame.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { RELAY_CONTROL_MESSAGE_MAX_BYTES, RELAY_RESUME_WINDOW_MAX_S } from '../limits.js';
 import { RelayTimestampSchema } from './relay-api.js';
 

@@ -9,7 +9,7 @@
  * refuses anything else with KP_ERR_SESSION_DESCRIPTION. The cluster name stays untrusted
  * after validation: it is sanitized at every use (session/cluster-name.ts).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { SESSION_TARGETS_MAX } from '../limits.js';
 import { CONTROL_TYPES } from './channel-control.js';
 import { policyShapeSchema } from './policy-shape.js';

@@ -34,7 +34,7 @@
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ResumeInfo, SecureChannel } from '../channel/secure-channel.js';
 import type { TransportCloseInfo } from '../channel/transport.js';
 import { KubepairError, toKubepairError } from '../errors/index.js';

@@ -5,7 +5,7 @@
  * credentials, a query or a fragment. Untrusted input: the URL and token the user typed.
  */
 import { BlockList, isIP } from 'node:net';
-import { z } from 'zod';
+import * as z from 'zod';
 import { KubepairError } from '../errors/index.js';
 import type { RelayProxy } from './proxy-settings.js';
 import { RELAY_TOKEN_PATTERN } from '../protocol/relay-api.js';

@@ -11,7 +11,7 @@
  *
  * Untrusted input: none here; the schemas are applied to every request by Fastify.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   CreateSessionRequestSchema,
   CreateSessionResponseSchema,

@@ -18,7 +18,7 @@ import { constants } from 'node:fs';
 import { lstat, mkdir, open, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { KubepairError } from '../errors/index.js';
 import { RELAY_MAX_TOKENS, RELAY_TOKEN_NAME_MAX_CHARS, RELAY_TOKENS_FILE_MAX_BYTES } from '../limits.js';
 import { digestSecret, newRelayToken } from './secrets.js';

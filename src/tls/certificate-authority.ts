@@ -4,17 +4,19 @@
  * server certificates (DNS and IP subjectAltNames) and client certificates (CN = user,
  * O = groups: how Kubernetes' x509 authenticator reads an identity) and returns PEM.
  *
- * Keys are ECDSA P-256 with SHA-256 signatures from Node's WebCrypto. The CA's private key is
- * generated non-extractable: it signs inside this process and can never be exported, logged
- * or written anywhere; dropping the CertificateAuthority object is how it is destroyed.
- * Serial numbers are 128 random bits from node:crypto (RFC 5280 §4.1.2.2, and CA/B Forum
- * practice of unpredictable serials). A leaf never outlives its CA: its notAfter is clamped
- * to the CA's.
+ * Keys are ECDSA P-256 from node:crypto, certificates are written by certificate-writer.ts and
+ * signed with SHA-256. The CA's private key stays in a private field of this object: it signs
+ * inside this process and is never exported, logged or written anywhere; dropping the
+ * CertificateAuthority object is how it is destroyed. Serial numbers are 128 random bits from
+ * node:crypto (RFC 5280 §4.1.2.2, and CA/B Forum practice of unpredictable serials). A leaf
+ * never outlives its CA: its notAfter is clamped to the CA's.
  *
  * Untrusted input: the options of `create`, `issueServerCertificate` and
  * `issueClientCertificate`, checked by certificate-request.ts before any key is generated.
  */
-import { KeyObject, randomBytes, webcrypto } from 'node:crypto';
+import { generateKeyPair as generateKeyPairCallback, randomBytes } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { promisify } from 'node:util';
 import { KubepairError } from '../errors/index.js';
 import { TLS_NOT_BEFORE_BACKDATE_MS, TLS_SERIAL_BYTES } from '../limits.js';
 import {
@@ -23,20 +25,20 @@ import {
   checkSubjectValue,
   checkValidityMs,
 } from './certificate-request.js';
+import type { CertificateExtension, NameAttribute } from './certificate-writer.js';
 import {
-  AuthorityKeyIdentifierExtension,
-  BasicConstraintsExtension,
-  EC_P256_SHA256,
-  ExtendedKeyUsage,
-  ExtendedKeyUsageExtension,
-  KeyUsageFlags,
-  KeyUsagesExtension,
-  SubjectAlternativeNameExtension,
-  SubjectKeyIdentifierExtension,
-  X509CertificateGenerator,
-  nodeCrypto,
-} from './x509-runtime.js';
-import type { JsonGeneralNames, JsonName, X509Certificate } from './x509-runtime.js';
+  KEY_USAGE,
+  authorityKeyIdentifier,
+  basicConstraints,
+  certificatePem,
+  encodeName,
+  extendedKeyUsage,
+  keyIdentifier,
+  keyUsage,
+  signCertificate,
+  subjectAltName,
+  subjectKeyIdentifier,
+} from './certificate-writer.js';
 
 /** A certificate and its private key, both PEM, as node:tls and kubeconfig files take them. */
 export interface IssuedCertificate {
@@ -76,22 +78,24 @@ export interface ClientCertificateOptions {
 }
 
 /** A positive DER INTEGER of TLS_SERIAL_BYTES random bytes: top bit clear, first byte non-zero. */
-function randomSerialNumber(): string {
+function randomSerialNumber(): Buffer {
   const bytes = randomBytes(TLS_SERIAL_BYTES);
   // Clear the sign bit (a negative serial is invalid) and keep the first byte non-zero, so
   // the DER encoding is minimal and the serial has a fixed length.
   bytes[0] = (bytes[0]! & 0x7f) || 0x01;
-  return bytes.toString('hex');
+  return bytes;
 }
 
-type CryptoKey = webcrypto.CryptoKey;
+const generateKeyPair = promisify(generateKeyPairCallback);
 
-function generateKeyPair(extractable: boolean): Promise<webcrypto.CryptoKeyPair> {
-  return webcrypto.subtle.generateKey(EC_P256_SHA256, extractable, ['sign', 'verify']);
+/** A fresh ECDSA P-256 key pair (node:crypto, generated off the main thread). */
+function generateP256(): Promise<{ publicKey: KeyObject; privateKey: KeyObject }> {
+  return generateKeyPair('ec', { namedCurve: 'P-256' });
 }
 
-function privateKeyPem(key: CryptoKey): string {
-  return KeyObject.from(key).export({ format: 'pem', type: 'pkcs8' }).toString();
+/** `date` without its milliseconds: a certificate's times have whole seconds (RFC 5280 §4.1.2.5). */
+function wholeSeconds(ms: number): Date {
+  return new Date(Math.floor(ms / 1000) * 1000);
 }
 
 export class CertificateAuthority {
@@ -99,45 +103,50 @@ export class CertificateAuthority {
   readonly certPem: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
-  readonly #certificate: X509Certificate;
-  readonly #name: JsonName;
-  readonly #signingKey: CryptoKey;
+  /** The CA's subject, encoded: every certificate it issues names it as issuer. */
+  readonly #name: Buffer;
+  /** The CA key's identifier: every certificate it issues carries it as authorityKeyIdentifier. */
+  readonly #keyId: Buffer;
+  readonly #signingKey: KeyObject;
 
-  private constructor(certificate: X509Certificate, name: JsonName, signingKey: CryptoKey) {
-    this.#certificate = certificate;
-    this.#name = name;
-    this.#signingKey = signingKey;
-    this.certPem = certificate.toString('pem');
-    this.notBefore = certificate.notBefore;
-    this.notAfter = certificate.notAfter;
+  private constructor(fields: { certPem: string; notBefore: Date; notAfter: Date; name: Buffer; keyId: Buffer; signingKey: KeyObject }) {
+    this.certPem = fields.certPem;
+    this.notBefore = fields.notBefore;
+    this.notAfter = fields.notAfter;
+    this.#name = fields.name;
+    this.#keyId = fields.keyId;
+    this.#signingKey = fields.signingKey;
   }
 
-  /** Create a CA with a fresh non-extractable P-256 key and a self-signed certificate. */
+  /** Create a CA with a fresh P-256 key and a self-signed certificate. */
   static async create(options: CertificateAuthorityOptions): Promise<CertificateAuthority> {
     const commonName = checkSubjectValue(options.commonName, 'commonName');
     const validityMs = checkValidityMs(options.validityMs, 'validityMs');
     try {
-      const keys = await generateKeyPair(false);
-      const name: JsonName = [{ CN: [commonName] }];
+      const keys = await generateP256();
+      const name = encodeName([{ type: 'CN', value: commonName }]);
+      const keyId = keyIdentifier(keys.publicKey);
       const now = Date.now();
-      const certificate = await X509CertificateGenerator.createSelfSigned(
+      const notBefore = wholeSeconds(now - TLS_NOT_BEFORE_BACKDATE_MS);
+      const notAfter = wholeSeconds(now + validityMs);
+      const der = signCertificate(
         {
-          serialNumber: randomSerialNumber(),
-          name,
-          notBefore: new Date(now - TLS_NOT_BEFORE_BACKDATE_MS),
-          notAfter: new Date(now + validityMs),
-          signingAlgorithm: EC_P256_SHA256,
-          keys,
+          serial: randomSerialNumber(),
+          issuer: name,
+          subject: name,
+          notBefore,
+          notAfter,
+          publicKey: keys.publicKey,
           extensions: [
             // pathLen 0: this CA signs leaves only, never another CA (RFC 5280 §4.2.1.9).
-            new BasicConstraintsExtension(true, 0, true),
-            new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true),
-            await SubjectKeyIdentifierExtension.create(keys.publicKey, false, nodeCrypto),
+            basicConstraints(true, 0),
+            keyUsage(KEY_USAGE.keyCertSign | KEY_USAGE.cRLSign),
+            subjectKeyIdentifier(keyId),
           ],
         },
-        nodeCrypto,
+        keys.privateKey,
       );
-      return new CertificateAuthority(certificate, name, keys.privateKey);
+      return new CertificateAuthority({ certPem: certificatePem(der), notBefore, notAfter, name, keyId, signingKey: keys.privateKey });
     } catch (err) {
       throw new KubepairError('KP_ERR_TLS_ISSUE_FAILED', `CA "${commonName}"`, { cause: err });
     }
@@ -146,15 +155,11 @@ export class CertificateAuthority {
   /** Issue a TLS server certificate (EKU serverAuth) for the given DNS names and IP addresses. */
   async issueServerCertificate(options: ServerCertificateOptions): Promise<IssuedCertificate> {
     const request = checkServerCertificateRequest(options);
-    const altNames: JsonGeneralNames = [
-      ...request.dnsNames.map((value) => ({ type: 'dns' as const, value })),
-      ...request.ipAddresses.map((value) => ({ type: 'ip' as const, value })),
-    ];
-    return this.#issue(`server certificate "${request.commonName}"`, [{ CN: [request.commonName] }], request.validityMs, [
-      new ExtendedKeyUsageExtension([ExtendedKeyUsage.serverAuth], false),
+    return this.#issue(`server certificate "${request.commonName}"`, [{ type: 'CN', value: request.commonName }], request.validityMs, [
+      extendedKeyUsage('serverAuth'),
       // Non-critical: the subject is not empty (RFC 5280 §4.2.1.6). Clients match these names
       // only, never the CN (RFC 6125 §6.4.4, Go since 1.15).
-      new SubjectAlternativeNameExtension(altNames, false),
+      subjectAltName(request.dnsNames, request.ipAddresses),
     ]);
   }
 
@@ -162,48 +167,41 @@ export class CertificateAuthority {
   async issueClientCertificate(options: ClientCertificateOptions): Promise<IssuedCertificate> {
     const request = checkClientCertificateRequest(options);
     // One RDN per group: Go's crypto/x509 (and so kube-apiserver) collects every O attribute.
-    const subject: JsonName = [{ CN: [request.user] }, ...request.groups.map((group) => ({ O: [group] }))];
-    return this.#issue(`client certificate "${request.user}"`, subject, request.validityMs, [
-      new ExtendedKeyUsageExtension([ExtendedKeyUsage.clientAuth], false),
-    ]);
+    const subject: NameAttribute[] = [{ type: 'CN', value: request.user }, ...request.groups.map((group) => ({ type: 'O' as const, value: group }))];
+    return this.#issue(`client certificate "${request.user}"`, subject, request.validityMs, [extendedKeyUsage('clientAuth')]);
   }
 
-  async #issue(
-    what: string,
-    subject: JsonName,
-    validityMs: number,
-    extensions: ReadonlyArray<ExtendedKeyUsageExtension | SubjectAlternativeNameExtension>,
-  ): Promise<IssuedCertificate> {
+  async #issue(what: string, subject: readonly NameAttribute[], validityMs: number, extensions: readonly CertificateExtension[]): Promise<IssuedCertificate> {
     try {
-      const keys = await generateKeyPair(true);
+      const keys = await generateP256();
       const now = Date.now();
-      const notAfter = new Date(Math.min(now + validityMs, this.notAfter.getTime()));
-      const certificate = await X509CertificateGenerator.create(
+      const notBefore = wholeSeconds(Math.max(now - TLS_NOT_BEFORE_BACKDATE_MS, this.notBefore.getTime()));
+      const notAfter = wholeSeconds(Math.min(now + validityMs, this.notAfter.getTime()));
+      const serial = randomSerialNumber();
+      const der = signCertificate(
         {
-          serialNumber: randomSerialNumber(),
-          subject,
+          serial,
           issuer: this.#name,
-          notBefore: new Date(Math.max(now - TLS_NOT_BEFORE_BACKDATE_MS, this.notBefore.getTime())),
+          subject: encodeName(subject),
+          notBefore,
           notAfter,
-          signingAlgorithm: EC_P256_SHA256,
           publicKey: keys.publicKey,
-          signingKey: this.#signingKey,
           extensions: [
-            new BasicConstraintsExtension(false, undefined, true),
-            new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
+            basicConstraints(false),
+            keyUsage(KEY_USAGE.digitalSignature),
             ...extensions,
-            await SubjectKeyIdentifierExtension.create(keys.publicKey, false, nodeCrypto),
-            await AuthorityKeyIdentifierExtension.create(this.#certificate.publicKey, false, nodeCrypto),
+            subjectKeyIdentifier(keyIdentifier(keys.publicKey)),
+            authorityKeyIdentifier(this.#keyId),
           ],
         },
-        nodeCrypto,
+        this.#signingKey,
       );
       return {
-        certPem: certificate.toString('pem'),
-        keyPem: privateKeyPem(keys.privateKey),
-        serialNumber: certificate.serialNumber.toLowerCase(),
-        notBefore: certificate.notBefore,
-        notAfter: certificate.notAfter,
+        certPem: certificatePem(der),
+        keyPem: keys.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+        serialNumber: serial.toString('hex'),
+        notBefore,
+        notAfter,
       };
     } catch (err) {
       throw new KubepairError('KP_ERR_TLS_ISSUE_FAILED', what, { cause: err });

@@ -153,6 +153,17 @@ describe('benchmark options', () => {
     assert.ok(forced !== 'help' && forced.write);
   });
 
+  it('--compare-cli names another build for the pairing workload and makes the run partial', () => {
+    const compared = parseSuiteOptions(['--only', 'pairing', '--compare-cli', '/tmp/before/dist/cli/main.js']);
+    assert.ok(compared !== 'help');
+    assert.equal(compared.compareCli, '/tmp/before/dist/cli/main.js');
+    assert.equal(compared.write, false);
+    const plain = parseSuiteOptions([]);
+    assert.ok(plain !== 'help');
+    assert.equal(plain.compareCli, undefined);
+    assert.throws(() => parseSuiteOptions(['--compare-cli']), (err: unknown) => err instanceof UsageError && /--compare-cli needs a value/.test(err.message));
+  });
+
   it('bad options are refused with the reason', () => {
     assert.throws(() => parseSuiteOptions(['--only', 'bulk,nope']), (err: unknown) => err instanceof UsageError && /unknown workload nope/.test(err.message));
     assert.throws(() => parseSuiteOptions(['--runs', '0']), (err: unknown) => err instanceof UsageError && /--runs needs a whole number/.test(err.message));

@@ -1,7 +1,9 @@
 /**
- * The throw-away CA (src/tls): issued chains are accepted by Node's own TLS and X509Certificate,
- * subjectAltNames and client identities are encoded as peers read them, lifetimes are bounded,
- * and a certificate from another CA is refused in both directions of a real TLS handshake.
+ * The throw-away CA (src/tls): issued chains are accepted by Node's own TLS and X509Certificate
+ * (and by OpenSSL: test/integration/tls/openssl-reads-certificates.test.ts), subjectAltNames and
+ * client identities are encoded as peers read them, also at the size limits, names are written
+ * as given, lifetimes are bounded, and a certificate from another CA is refused in both
+ * directions of a real TLS handshake.
  */
 import assert from 'node:assert/strict';
 import { X509Certificate, createPublicKey } from 'node:crypto';
@@ -163,6 +165,27 @@ describe('CertificateAuthority', () => {
   it('connects by IP address when the certificate names that IP', async () => {
     const result = await handshake({ cert: server.certPem, key: server.keyPem }, { ca: ca.certPem });
     assert.equal(result.clientError, undefined);
+  });
+
+  it('encodes names at the size limits: a 128-character CN of two-byte characters, 32 groups, 32 SANs', async () => {
+    const user = 'é'.repeat(128); // 256 octets of UTF-8: a length in two octets
+    const groups = Array.from({ length: 32 }, (_, i) => `group-${i}-${'g'.repeat(100)}`);
+    const issued = await ca.issueClientCertificate({ user, groups });
+    const cert = new X509Certificate(issued.certPem);
+    assert.equal(cert.subject, [`CN=${user}`, ...groups.map((group) => `O=${group}`)].join('\n'));
+    assert.ok(cert.verify(new X509Certificate(ca.certPem).publicKey));
+    const dnsNames = Array.from({ length: 24 }, (_, i) => `host-${i}.${'d'.repeat(60)}.example`);
+    const ipAddresses = Array.from({ length: 8 }, (_, i) => `2001:db8::${i + 1}`);
+    const wide = await ca.issueServerCertificate({ dnsNames, ipAddresses });
+    const wideCert = new X509Certificate(wide.certPem);
+    for (const name of dnsNames) assert.equal(wideCert.checkHost(name), name);
+    for (const ip of ipAddresses) assert.equal(wideCert.checkIP(ip), ip);
+  });
+
+  it('writes names as given: backslashes, quotes and a leading # are not DN syntax', async () => {
+    const issued = await ca.issueClientCertificate({ user: '#41', groups: ['back\\slash', '"quoted"', 'a\\,b'] });
+    const subject = { ...new X509Certificate(issued.certPem).toLegacyObject().subject };
+    assert.deepEqual(subject, { CN: '#41', O: ['back\\slash', '"quoted"', 'a\\,b'] });
   });
 
   describe('Security: certificates outside the chain or the names are refused', () => {
