@@ -261,7 +261,9 @@ export class SessionBroker {
       sessionId: session.id,
       address: admission.address,
       tokenName: admission.tokenName,
-      clientKeyDigest: role === 'client' ? admission.keyDigest : undefined,
+      // The store's copy of the digest the key was just checked against (the same bytes), not a
+      // second one per socket: the memory store hands out its own (docs/performance.md).
+      clientKeyDigest: role === 'client' ? (session.claim?.clientKeyDigest ?? admission.keyDigest) : undefined,
     };
     // Errors reach the broker from now on (a socket error must not crash the process), frames once wired below.
     const peer = new PeerConnection(ws, identity, this.#peerEvents, this.#nodeId);
