@@ -310,6 +310,14 @@ export const RELAY_PING_INTERVAL_MS = 30_000; // 30 s
 /** A peer that sent nothing (not even a pong) for this long is dropped. */
 export const RELAY_PEER_SILENCE_TIMEOUT_MS = 90_000; // 90 s
 /**
+ * The relay's liveness sweep (src/relay/liveness-sweep.ts) looks at the peers due for a ping or a
+ * silence check this many times per ping interval: a ping goes out at most 1/16 of the interval
+ * late and a silent peer is dropped at most that long after its silence limit.
+ */
+export const RELAY_LIVENESS_SWEEP_SLOTS = 16;
+/** Peers the liveness sweep checks in one event-loop turn; the rest of a busy slot waits for the next turn. */
+export const RELAY_LIVENESS_SWEEP_BATCH = 1_000;
+/**
  * Bytes the relay may have queued towards one peer before it stops reading the other peer
  * (per direction, so a session holds at most about twice this plus one message).
  */

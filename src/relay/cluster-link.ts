@@ -24,6 +24,8 @@ import { WS_SUBPROTOCOL } from '../version.js';
 import type { PeerRole } from '../protocol/relay-api.js';
 import type { RelayControlMessage } from '../protocol/relay-control.js';
 import { signNodeRequest } from './node-auth.js';
+import { NOT_WATCHED } from './liveness-sweep.js';
+import type { LivenessSubject, LivenessSweep } from './liveness-sweep.js';
 
 /** Path prefix of the internal splice link; never under /api or /ws. */
 export const SPLICE_PATH_PREFIX = '/internal/v1/splice/';
@@ -90,21 +92,58 @@ export interface ClusterLinkOptions {
   /** Told the size of each binary frame copied, and its direction (the relayed-bytes metric). */
   readonly onRelayed?: (direction: 'agent_to_client' | 'client_to_agent', bytes: number) => void;
   /**
-   * Liveness of the relayed endpoint (--ping-interval, --peer-timeout), as for a socket of this
-   * node's own: a ping every `pingIntervalMs`, and an endpoint silent (no frame, no pong) for
-   * `silenceMs` is cut, which ends its link as a transport loss so the far node suspends that side.
+   * Liveness of the relayed endpoints (--ping-interval, --peer-timeout): the node's one sweep,
+   * which watches its own sockets too (liveness-sweep.ts). An endpoint silent (no frame, no pong)
+   * for the limit is cut, which ends its link as a transport loss so the far node suspends that side.
    */
-  readonly pingIntervalMs: number;
-  readonly silenceMs: number;
+  readonly liveness: LivenessSweep;
   /** Told when a relayed endpoint is cut for silence (the peer_silent limit's metric). */
   readonly onSilent?: () => void;
 }
 
-/** An endpoint relayed now: its link, and the session and side it is. */
-interface Relayed {
+/**
+ * An endpoint relayed now: its link, the session and side it is, and its liveness as the node's
+ * sweep sees it. The far node pings only the link, which this node answers, so without this a
+ * half-dead endpoint here would keep its side "connected" until TCP gave up. Time while the
+ * endpoint is not read (backpressure) counts as heard: its pongs cannot arrive then.
+ */
+class Relayed implements LivenessSubject {
+  readonly endpoint: WebSocket;
   readonly link: WebSocket;
   readonly sessionId: string;
   readonly role: PeerRole;
+  livenessDue = NOT_WATCHED;
+  #lastSeen = Date.now();
+  readonly #onSilent: (relayed: Relayed) => void;
+
+  constructor(endpoint: WebSocket, link: WebSocket, sessionId: string, role: PeerRole, onSilent: (relayed: Relayed) => void) {
+    this.endpoint = endpoint;
+    this.link = link;
+    this.sessionId = sessionId;
+    this.role = role;
+    this.#onSilent = onSilent;
+  }
+
+  get open(): boolean {
+    return this.endpoint.readyState === WebSocket.OPEN;
+  }
+
+  heard(): void {
+    this.#lastSeen = Date.now();
+  }
+
+  heardAt(now: number): number {
+    if (this.endpoint.isPaused) this.#lastSeen = now;
+    return this.#lastSeen;
+  }
+
+  ping(): void {
+    this.endpoint.ping();
+  }
+
+  wentSilent(): void {
+    this.#onSilent(this);
+  }
 }
 
 /** Opens links to other nodes and relays an endpoint's socket over them. */
@@ -117,9 +156,15 @@ export class ClusterLink {
   /** Relayed endpoints by role (they are open sockets of this node too). */
   readonly #open: Record<PeerRole, number> = { agent: 0, client: 0 };
   #queued = 0;
+  /** The 'pong' and 'message' listener of every relayed endpoint: it was heard from. */
+  readonly #onHeard: (this: WebSocket) => void;
 
   constructor(options: ClusterLinkOptions) {
     this.#options = options;
+    const relayed = this.#relayed;
+    this.#onHeard = function (this: WebSocket): void {
+      relayed.get(this)?.heard();
+    };
   }
 
   get nodeId(): string {
@@ -182,7 +227,7 @@ export class ClusterLink {
       this.#pipe(endpoint, link, outward);
       this.#pipe(link, endpoint, outward === 'agent_to_client' ? 'client_to_agent' : 'agent_to_client');
       endpoint.resume();
-      this.#watch(endpoint, session, admission.role);
+      this.#watch(relayed);
     });
     link.once('close', (code, reason) => {
       const closeEndpoint = (): void => {
@@ -203,9 +248,11 @@ export class ClusterLink {
         .catch((err: unknown) => log.warn({ event: 'splice_node_unreachable_failed', session, err: (err as Error).message }, 'could not clear the unreachable node\'s socket from the store'))
         .finally(closeEndpoint);
     });
-    this.#relayed.set(endpoint, { link, sessionId: session, role: admission.role });
+    const relayed = new Relayed(endpoint, link, session, admission.role, this.#silent);
+    this.#relayed.set(endpoint, relayed);
     this.#open[admission.role]++;
     endpoint.once('close', (code, reason) => {
+      this.#options.liveness.unwatch(relayed);
       this.#relayed.delete(endpoint);
       this.#open[admission.role]--;
       if (this.#relayed.size === 0) this.#onEmpty?.();
@@ -273,34 +320,19 @@ export class ClusterLink {
     endpoint.close(code, reason);
   }
 
-  /**
-   * Ping the relayed endpoint and cut it when silent: the far node pings only the link, which this
-   * node answers, so without this a half-dead endpoint here would keep its side "connected" until
-   * TCP gave up. Time while the endpoint is not read (backpressure) counts as heard: its pongs
-   * cannot arrive then.
-   */
-  #watch(endpoint: WebSocket, session: string, role: PeerRole): void {
-    const { pingIntervalMs, silenceMs, log } = this.#options;
-    let lastSeen = Date.now();
-    const heard = (): void => {
-      lastSeen = Date.now();
-    };
-    endpoint.on('pong', heard);
-    endpoint.on('message', heard);
-    const timer = setInterval(() => {
-      if (endpoint.readyState !== WebSocket.OPEN) return;
-      if (endpoint.isPaused) heard();
-      if (Date.now() - lastSeen >= silenceMs) {
-        clearInterval(timer);
-        log.info({ event: 'peer_silent', session, role, relayed: true }, 'dropping a silent relayed peer');
-        this.#options.onSilent?.();
-        endpoint.terminate();
-        return;
-      }
-      endpoint.ping();
-    }, Math.max(1, Math.min(pingIntervalMs, Math.floor(silenceMs / 2))));
-    endpoint.once('close', () => clearInterval(timer));
+  /** Ping the relayed endpoint and cut it when silent (Relayed), from the time its link opened. */
+  #watch(relayed: Relayed): void {
+    relayed.heard();
+    relayed.endpoint.on('pong', this.#onHeard);
+    relayed.endpoint.on('message', this.#onHeard);
+    if (relayed.open) this.#options.liveness.watch(relayed);
   }
+
+  readonly #silent = (relayed: Relayed): void => {
+    this.#options.log.info({ event: 'peer_silent', session: relayed.sessionId, role: relayed.role, relayed: true }, 'dropping a silent relayed peer');
+    this.#options.onSilent?.();
+    relayed.endpoint.terminate();
+  };
 
   /** Relay `from`'s messages to `to`, not reading `from` while `to` has more than the mark queued. */
   #pipe(from: WebSocket, to: WebSocket, direction: 'agent_to_client' | 'client_to_agent'): void {

@@ -16,7 +16,9 @@
  * dead node's counts outlive by at most RELAY_CONNECTION_LEASE_MS) and closed when the cluster
  * holds the cap already; that answer comes a moment after the connection opened (one Redis round
  * trip). While Redis cannot be reached, the node's own cap still holds (fail to the node's count).
- * Memory: one counter per address with an open connection. Untrusted input: the peer address.
+ * Memory: one counter per address with an open connection, and per connection its address in a
+ * WeakMap read by the one 'close' listener all connections share (no closure per connection on a
+ * single node; issue 15, docs/performance.md). Untrusted input: the peer address.
  */
 import type { Server, Socket } from 'node:net';
 import { normalizeAddress } from './client-address.js';
@@ -46,10 +48,22 @@ export class ConnectionGate {
   readonly #options: ConnectionGateOptions;
   readonly #open = new Map<string, number>();
   readonly #shared: SharedConnectionCount | undefined;
+  /** The address each open connection was counted under (single node). */
+  readonly #addressOf = new WeakMap<Socket, string>();
+  /** The 'close' listener of every connection counted on a single node. */
+  readonly #onClose: (this: Socket) => void;
 
   constructor(options: ConnectionGateOptions) {
     this.#options = options;
     this.#shared = options.shared?.(() => this.#open.entries());
+    const addressOf = this.#addressOf;
+    const release = (address: string): void => this.#release(address);
+    this.#onClose = function (this: Socket): void {
+      const address = addressOf.get(this);
+      if (address === undefined) return;
+      addressOf.delete(this);
+      release(address);
+    };
   }
 
   /** Gate every connection `server` accepts from now on. */
@@ -77,17 +91,20 @@ export class ConnectionGate {
       return;
     }
     this.#open.set(address, open + 1);
+    // `on`, not `once`: a socket closes once, and a once-wrapper per connection costs memory.
+    if (this.#shared === undefined) {
+      this.#addressOf.set(socket, address);
+      socket.on('close', this.#onClose);
+      return;
+    }
     let closed = false;
     let counted = false;
-    // `on`, not `once`: a socket closes once, and a once-wrapper per connection costs memory.
     socket.on('close', () => {
       closed = true;
-      const left = (this.#open.get(address) ?? 1) - 1;
-      if (left <= 0) this.#open.delete(address);
-      else this.#open.set(address, left);
+      this.#release(address);
       if (counted) void this.#shared?.release(address);
     });
-    void this.#shared?.admit(address).then((admission) => {
+    void this.#shared.admit(address).then((admission) => {
       if (admission === 'refused') {
         socket.destroy();
         this.#options.onRefused(address);
@@ -96,5 +113,12 @@ export class ConnectionGate {
         else counted = true;
       }
     });
+  }
+
+  /** A counted connection from `address` closed. */
+  #release(address: string): void {
+    const left = (this.#open.get(address) ?? 1) - 1;
+    if (left <= 0) this.#open.delete(address);
+    else this.#open.set(address, left);
   }
 }

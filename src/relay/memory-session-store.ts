@@ -50,7 +50,8 @@ interface Entry {
   readonly connected: Record<PeerRole, boolean>;
   /** Each side's current attachment tag ('' for none). */
   readonly tags: Record<PeerRole, string>;
-  expiryTimer: NodeJS.Timeout;
+  /** Set right after the entry is made (the entry is the timer's argument). */
+  expiryTimer: NodeJS.Timeout | undefined;
   claimTimer: NodeJS.Timeout | undefined;
   resumeWindowMs: number;
   resumeBy: number | undefined;
@@ -127,7 +128,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
         keyExpiresAt: session.keyExpiresAt,
         connected: { agent: false, client: false },
         tags: { agent: '', client: '' },
-        expiryTimer: setTimeout(() => this.#expire(entry), policy.unpairedTtlMs),
+        expiryTimer: undefined,
         claimTimer: undefined,
         resumeWindowMs: 0,
         resumeBy: undefined,
@@ -135,6 +136,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
         recreated: false,
         recreatedWaiting: false,
       };
+      entry.expiryTimer = setTimeout(this.#expire, policy.unpairedTtlMs, entry);
       this.#byId.set(entry.id, entry);
       this.#byNameplate.set(nameplate, entry);
       if (tokenName !== null) increment(this.#perToken, tokenName);
@@ -257,7 +259,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
         keyExpiresAt: session.keyExpiresAt,
         connected: { agent: false, client: false },
         tags: { agent: '', client: '' },
-        expiryTimer: setTimeout(() => this.#expire(entry), Math.max(0, expiresAt - now)),
+        expiryTimer: undefined,
         claimTimer: undefined,
         resumeWindowMs: policy.maxResumeWindowMs,
         resumeBy: undefined,
@@ -265,6 +267,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
         recreated: true,
         recreatedWaiting: true,
       };
+      entry.expiryTimer = setTimeout(this.#expire, Math.max(0, expiresAt - now), entry);
       this.#byId.set(entry.id, entry);
       this.#recreatedWaiting++;
       this.#startSuspension(entry, Math.min(now + policy.maxResumeWindowMs, expiresAt), now);
@@ -291,7 +294,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
       const lifetime = Math.max(0, Math.min(this.#policy.establishedLifetimeMs, entry.keyExpiresAt - Date.now()));
       entry.expiresAt = Date.now() + lifetime;
       clearTimeout(entry.expiryTimer);
-      entry.expiryTimer = setTimeout(() => this.#expire(entry), lifetime);
+      entry.expiryTimer = setTimeout(this.#expire, lifetime, entry);
       return snapshot(entry);
     });
   }
@@ -350,12 +353,13 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     this.emit('attemptEnded', this.#countAttempt(entry, 'connect_timeout'));
   }
 
-  #expire(entry: Entry): void {
+  /** Expiry timer of every entry (the entry is the timer's argument: no closure per session). */
+  readonly #expire = (entry: Entry): void => {
     if (this.#byId.get(entry.id) !== entry) return;
     const last = snapshot(entry);
     this.#remove(entry);
     this.emit('expired', last);
-  }
+  };
 
   #remove(entry: Entry): void {
     clearTimeout(entry.expiryTimer);

@@ -2,23 +2,26 @@
  * One accepted WebSocket of a session (docs/design.md §3): its role, identity for the audit log,
  * liveness and a bounded close.
  *
- * Liveness (seeds/003 "deadlines"): one timer per peer pings every `pingIntervalMs` and drops
- * the peer when nothing (no frame, no pong) arrived for `silenceMs`. Time during which the
- * relay itself stopped reading the peer (backpressure) does not count as silence.
+ * Liveness (seeds/003 "deadlines"): the node's LivenessSweep (liveness-sweep.ts) pings the peer
+ * every `pingIntervalMs` and reports it silent when nothing (no frame, no pong) arrived for
+ * `silenceMs`. Time during which the relay itself stopped reading the peer (backpressure) does
+ * not count as silence.
  * Closing: a close frame is sent and the socket is cut if the peer does not answer within
  * RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS, so shutdown is bounded. Frames from the peer are
  * untrusted and handled by the broker; this class never parses them.
  *
  * Memory (issue 15, docs/performance.md "Relay forwarding and memory"): a relay holds two of these
- * per idle session, so the socket's events go to one `PeerEvents` object and one liveness setting
- * shared by every peer of the node, with the peer as an argument, and the listeners and the
- * liveness timer's function are the same for every socket (the socket's peer is looked up): no
- * closures per socket.
+ * per idle session, so the socket's events go to one `PeerEvents` object shared by every peer of
+ * the node, with the peer as an argument, the listeners are the same functions for every socket
+ * (the socket's peer is looked up): no closures per socket, and no timer per socket but while a
+ * close handshake runs (the node's one liveness sweep watches every peer).
  */
 import type { RawData } from 'ws';
 import { newAttachmentTag } from './attachment-tag.js';
 import { WebSocket } from '../ws-runtime.js';
 import type { SessionLink } from './session-link.js';
+import { NOT_WATCHED } from './liveness-sweep.js';
+import type { LivenessSubject, LivenessSweep } from './liveness-sweep.js';
 import { RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS } from '../limits.js';
 import type { PeerRole } from '../protocol/relay-api.js';
 import type { RelayControlMessage } from '../protocol/relay-control.js';
@@ -30,12 +33,6 @@ export interface PeerIdentity {
   readonly tokenName: string | null;
   /** The client's key digest (its claim); undefined for the agent. */
   readonly clientKeyDigest: Uint8Array | undefined;
-}
-
-/** Liveness settings, one object for every peer of a node. */
-export interface LivenessOptions {
-  readonly pingIntervalMs: number;
-  readonly silenceMs: number;
 }
 
 /** What the broker does with a peer's socket events: one object for all peers of a node. */
@@ -56,7 +53,7 @@ export function closeReason(text: string): string {
   return reason;
 }
 
-export class PeerConnection {
+export class PeerConnection implements LivenessSubject {
   readonly ws: WebSocket;
   readonly identity: PeerIdentity;
   readonly connectedAt = Date.now();
@@ -77,12 +74,13 @@ export class PeerConnection {
   viaNode: string | undefined;
   /** The session this socket joined (`listen`); undefined before, and for a socket relayed elsewhere. */
   link: SessionLink | undefined;
+  /** Managed by the liveness sweep watching this peer (liveness-sweep.ts). */
+  livenessDue = NOT_WATCHED;
   readonly #events: PeerEvents;
   #lastSeen = Date.now();
   #pausedByRelay = false;
-  #livenessTimer: NodeJS.Timeout | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
-  #liveness: LivenessOptions | undefined;
+  #sweep: LivenessSweep | undefined;
 
   /**
    * `events` hears errors and the close from now on (a socket error must never crash the
@@ -133,10 +131,6 @@ export class PeerConnection {
     if (peer !== undefined) peer.#lastSeen = Date.now();
   }
 
-  static #tickOf(peer: PeerConnection): void {
-    peer.#tick();
-  }
-
   get role(): PeerRole {
     return this.identity.role;
   }
@@ -150,34 +144,24 @@ export class PeerConnection {
     this.#lastSeen = Date.now();
   }
 
-  startLiveness(options: LivenessOptions): void {
-    this.#liveness = options;
-    this.#arm(options.pingIntervalMs);
+  /** Be pinged and watched for silence by `sweep`, the node's, until the socket closes. */
+  startLiveness(sweep: LivenessSweep): void {
+    if (this.#sweep !== undefined) return;
+    this.#sweep = sweep;
+    sweep.watch(this);
   }
 
-  #arm(delayMs: number): void {
-    clearTimeout(this.#livenessTimer);
-    this.#livenessTimer = setTimeout(PeerConnection.#tickOf, Math.max(1, delayMs), this);
+  heardAt(now: number): number {
+    if (this.#pausedByRelay) this.#lastSeen = now; // not read by the relay: its pongs cannot arrive
+    return this.#lastSeen;
   }
 
-  #tick(): void {
-    this.#livenessTimer = undefined;
-    const options = this.#liveness;
-    if (options === undefined || !this.open) return;
-    const now = Date.now();
-    if (this.#pausedByRelay) this.#lastSeen = now;
-    const silentFor = now - this.#lastSeen;
-    if (silentFor >= options.silenceMs) {
-      // Decide after this turn's I/O: if the relay's event loop was stalled, a pong may be waiting.
-      setImmediate(() => {
-        if (!this.open || this.#liveness !== options) return;
-        if (Date.now() - this.#lastSeen < options.silenceMs) this.#arm(options.pingIntervalMs);
-        else this.#events.silent(this);
-      });
-      return;
-    }
+  ping(): void {
     this.ws.ping();
-    this.#arm(Math.min(options.pingIntervalMs, options.silenceMs - silentFor));
+  }
+
+  wentSilent(): void {
+    this.#events.silent(this);
   }
 
   /** Stop reading this peer (the other side is slow); see forwarding.ts. */
@@ -217,12 +201,10 @@ export class PeerConnection {
     this.ws.terminate();
   }
 
-  /** Clear every timer; called once the socket is closed. */
+  /** Clear the close timer and leave the liveness sweep; called once the socket is closed. */
   dispose(): void {
-    clearTimeout(this.#livenessTimer);
     clearTimeout(this.#closeTimer);
-    this.#livenessTimer = undefined;
     this.#closeTimer = undefined;
-    this.#liveness = undefined;
+    this.#sweep?.unwatch(this);
   }
 }

@@ -41,6 +41,7 @@ import { RefusalAudit } from './refusal-audit.js';
 import { checkRelayConfig, describeStoreUrl, parseTrustedProxies } from './relay-options.js';
 import type { RelayConfig, RelayStoreConfig } from './relay-options.js';
 import { SessionBroker } from './session-broker.js';
+import { LivenessSweep } from './liveness-sweep.js';
 import { SessionKeys } from './session-keys.js';
 import type { SessionPolicy, SessionStore } from './session-store.js';
 import { createUpgradeHandler } from './upgrade-handler.js';
@@ -140,6 +141,8 @@ export class RelayServer {
       if (sharedLimits !== undefined) cleanup.push(() => sharedLimits.close());
       let connectionLeases: ConnectionLeases | undefined;
       cleanup.push(async () => connectionLeases?.close());
+      // One timer pings and watches every socket of this node, its own and those it relays.
+      const liveness = new LivenessSweep({ pingIntervalMs: limits.pingIntervalMs, silenceMs: limits.peerSilenceTimeoutMs });
       // Sockets relayed to the node holding their session's other side (docs/design.md §8.2).
       const clusterLink: ClusterLink | undefined =
         config.cluster === undefined || clusterKey === undefined
@@ -157,8 +160,7 @@ export class RelayServer {
                 tally.bytes += bytes;
                 tally.frames++;
               },
-              pingIntervalMs: limits.pingIntervalMs,
-              silenceMs: limits.peerSilenceTimeoutMs,
+              liveness,
               onSilent: () => metrics.limitHits.labels('peer_silent').inc(),
             });
       const broker: SessionBroker = new SessionBroker({
@@ -170,6 +172,7 @@ export class RelayServer {
         durableKeys: secret.origin !== 'ephemeral',
         nodeId: config.cluster?.advertise,
         reconnects: sharedLimits?.reconnectLimit(limits.maxReconnectsPerMinute),
+        liveness,
       });
       if (destination instanceof EventEmitter) destination.on('drop', () => metrics.logLinesDropped.inc());
       const addresses = new ClientAddressResolver(config.trustProxy.length > 0 ? parseTrustedProxies(config.trustProxy) : undefined);

@@ -47,7 +47,8 @@ import { ForwardingDirection } from './forwarding.js';
 import type { ForwardingPolicy } from './forwarding.js';
 import { SessionLink } from './session-link.js';
 import { PeerConnection } from './peer-connection.js';
-import type { LivenessOptions, PeerEvents, PeerIdentity } from './peer-connection.js';
+import type { PeerEvents, PeerIdentity } from './peer-connection.js';
+import { LivenessSweep } from './liveness-sweep.js';
 import type { RelayAudit } from './relay-audit.js';
 import { describeError } from './relay-log.js';
 import type { RelayMetrics, SessionEndReason } from './relay-metrics.js';
@@ -105,6 +106,8 @@ export interface SessionBrokerOptions {
   readonly nodeId?: string | undefined;
   /** The reconnect budget (default: this process's own; a cluster's is in Redis, redis-limits.ts). */
   readonly reconnects?: ReconnectLimit | undefined;
+  /** The node's liveness sweep, shared with its cluster link (default: the broker's own, from `limits`). */
+  readonly liveness?: LivenessSweep | undefined;
 }
 
 export class SessionBroker {
@@ -130,7 +133,8 @@ export class SessionBroker {
   #onAllClosed: (() => void) | undefined;
   /** Shared by every socket, direction and peer of this node: nothing per session (docs/performance.md). */
   readonly #forwarding: ForwardingPolicy;
-  readonly #liveness: LivenessOptions;
+  /** Pings every peer of this node and finds the silent ones, with one timer (liveness-sweep.ts). */
+  readonly #liveness: LivenessSweep;
   readonly #peerEvents: PeerEvents = {
     message: (peer, data, isBinary) => {
       if (peer.link !== undefined) this.#onMessage(peer.link, peer, data, isBinary);
@@ -153,7 +157,7 @@ export class SessionBroker {
     this.#durableKeys = options.durableKeys;
     this.#nodeId = options.nodeId;
     this.#forwarding = { highWaterBytes: options.limits.maxBufferedBytes, metrics: options.metrics, log: options.log };
-    this.#liveness = { pingIntervalMs: options.limits.pingIntervalMs, silenceMs: options.limits.peerSilenceTimeoutMs };
+    this.#liveness = options.liveness ?? new LivenessSweep({ pingIntervalMs: options.limits.pingIntervalMs, silenceMs: options.limits.peerSilenceTimeoutMs });
     this.#ended = new EndedSessions({
       capacity: RELAY_ENDED_SESSIONS_REMEMBERED,
       rememberMs: options.limits.unpairedTtlMs + options.limits.establishedLifetimeMs,
@@ -257,7 +261,9 @@ export class SessionBroker {
       sessionId: session.id,
       address: admission.address,
       tokenName: admission.tokenName,
-      clientKeyDigest: role === 'client' ? admission.keyDigest : undefined,
+      // The store's copy of the digest the key was just checked against (the same bytes), not a
+      // second one per socket: the memory store hands out its own (docs/performance.md).
+      clientKeyDigest: role === 'client' ? (session.claim?.clientKeyDigest ?? admission.keyDigest) : undefined,
     };
     // Errors reach the broker from now on (a socket error must not crash the process), frames once wired below.
     const peer = new PeerConnection(ws, identity, this.#peerEvents, this.#nodeId);

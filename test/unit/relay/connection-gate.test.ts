@@ -80,3 +80,35 @@ describe('Security: ConnectionGate', { timeout: 60_000 }, () => {
     });
   });
 });
+
+describe('ConnectionGate memory (issue 15)', { timeout: 60_000 }, () => {
+  it('on a single node every counted connection shares one close listener (no closure per connection), and closing still frees its slot', async () => {
+    const gate = new ConnectionGate({ maxPerAddress: 2, isExempt: () => false, onRefused: () => undefined });
+    const accepted: Socket[] = [];
+    const server: Server = createServer((socket) => {
+      accepted.push(socket);
+      socket.on('error', () => undefined);
+      socket.write('open');
+    });
+    gate.attach(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const clients = [client(port, '127.0.0.1'), client(port, '127.0.0.1')];
+      assert.deepEqual(await Promise.all(clients.map((c) => c.verdict)), [false, false]);
+      const [first, second] = accepted as [Socket, Socket];
+      assert.equal(first.listeners('close').length, 1);
+      assert.equal(first.listeners('close')[0], second.listeners('close')[0], 'the same listener function for both connections');
+      assert.equal(gate.openFrom('127.0.0.1'), 2);
+      clients[0]!.socket.destroy();
+      await waitUntil(() => gate.openFrom('127.0.0.1') === 1, 5_000, 'the closed connection to free its slot');
+      const third = client(port, '127.0.0.1');
+      assert.equal(await third.verdict, false, 'the freed slot is usable');
+      for (const c of [...clients, third]) c.socket.destroy();
+      await waitUntil(() => gate.addresses === 0, 5_000, 'every slot freed');
+    } finally {
+      for (const socket of accepted) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
