@@ -76,6 +76,41 @@ describe('splice', () => {
     source.destroy();
   });
 
+  it('a side that closes after a clean end both ways leaves the other to write all it still holds', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 5);
+    const chunks = 8;
+    // `quick` sends its bytes and ends at once; its writes complete at once too, so it closes
+    // as soon as the other side's end reaches it.
+    const quick = new Duplex({
+      read() {
+        for (let i = 0; i < chunks; i++) this.push(chunk);
+        this.push(null);
+      },
+      write: (_chunk, _encoding, callback) => callback(),
+    });
+    // `slow` ends its own reads at once but takes a while over each write (a reader behind a
+    // small flow-control window): it still holds most of quick's bytes when quick closes.
+    let written = 0;
+    const slow = new Duplex({
+      read() {
+        this.push(null);
+      },
+      write(data: Buffer, _encoding, callback) {
+        setTimeout(() => {
+          written += data.length;
+          callback();
+        }, 5);
+      },
+    });
+    let quickClosed = false;
+    quick.once('close', () => (quickClosed = true));
+    const done = new Promise<Error | undefined>((resolve) => splice(quick, slow, (error) => resolve(error)));
+    await waitUntil(() => quickClosed, 5000, 'the quick side to close');
+    assert.ok(written < chunk.length * chunks, `the slow side had written ${written} bytes when the quick side closed`);
+    assert.equal(await within(10_000, 'the splice to finish', done), undefined, 'a clean finish');
+    assert.equal(written, chunk.length * chunks, 'the slow side wrote every byte before the pair was torn down');
+  });
+
   it('carries a storm of streams of random sizes both ways through the tunnel, every byte in order', async () => {
     // Echo target: each connection sends back what it received (the agent splices it to a stream).
     const echo = createServer({ allowHalfOpen: true }, (socket) => socket.pipe(socket));
