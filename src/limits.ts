@@ -57,8 +57,8 @@ export const CHANNEL_RETRANSMIT_MAX_BYTES = 40 * 1024 * 1024; // 40 MiB
  * window can never make this side stop reading. Node.js 22's HTTP/2 stops reading its socket
  * while one of its own writes is waiting (node_http2.cc MaybeStopReading; 24 and 26 do not);
  * with 1 MiB here, a busy tunnel on Node.js 22 stalled for good once both ends waited at once:
- * each one's write waited for the other to read (docs/performance.md, "Twelve heavy streams
- * at once stalled on Node.js 22"). Only a peer beyond its window fills this.
+ * each one's write waited for the other to read (docs/performance.md, "Heavy streams
+ * at once on Node.js 22"). Only a peer beyond its window fills this.
  */
 export const CHANNEL_READ_HIGH_WATER_BYTES = CHANNEL_RETRANSMIT_MAX_BYTES; // 40 MiB
 /** A receiver acknowledges at the latest after this many ACK-eliciting records (MUX, CONTROL, KEY_UPDATE). */
