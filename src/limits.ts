@@ -38,8 +38,6 @@ export const RECORD_MUX_CHUNK_BYTES = 256 * 1024; // 256 KiB
 export const CHANNEL_WRITE_HIGH_WATER_BYTES = 256 * 1024; // 256 KiB
 /** Largest CONTROL record JSON, in bytes. */
 export const CONTROL_MAX_BYTES = 64 * 1024; // 64 KiB
-/** Inbound MUX bytes buffered before the channel stops reading the transport. */
-export const CHANNEL_READ_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
 
 // --- acknowledged records and resumption (docs/design.md §8.1) ---
 /**
@@ -52,6 +50,17 @@ export const CHANNEL_READ_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
  * the safety net docs/design.md §8.1 asks for. Kept by each endpoint, never by the relay.
  */
 export const CHANNEL_RETRANSMIT_MAX_BYTES = 40 * 1024 * 1024; // 40 MiB
+/**
+ * Inbound MUX bytes buffered before the channel stops reading the transport (docs/protocol.md
+ * §9). As large as CHANNEL_RETRANSMIT_MAX_BYTES, for the same reason: more than the HTTP/2
+ * connection window (MUX_CONNECTION_WINDOW_BYTES) plus overhead, so a peer that keeps to its
+ * window can never make this side stop reading. Node.js 22's HTTP/2 stops reading its socket
+ * while one of its own writes is waiting (node_http2.cc MaybeStopReading; 24 and 26 do not);
+ * with 1 MiB here, a busy tunnel on Node.js 22 stalled for good once both ends waited at once:
+ * each one's write waited for the other to read (docs/performance.md, "Heavy streams
+ * at once on Node.js 22"). Only a peer beyond its window fills this.
+ */
+export const CHANNEL_READ_HIGH_WATER_BYTES = CHANNEL_RETRANSMIT_MAX_BYTES; // 40 MiB
 /** A receiver acknowledges at the latest after this many ACK-eliciting records (MUX, CONTROL, KEY_UPDATE). */
 export const CHANNEL_ACK_EVERY_RECORDS = 64;
 /** ... or after this many bytes of ACK-eliciting frames, whichever comes first. */

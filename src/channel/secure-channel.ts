@@ -49,7 +49,7 @@ import type { MessageTransport, TransportCloseInfo } from './transport.js';
 export interface SecureChannelOptions {
   /** MUX bytes per record when sending, at most (default 256 KiB). */
   readonly muxChunkBytes?: number;
-  /** Received MUX bytes buffered before the transport is paused (default 1 MiB). */
+  /** Received MUX bytes buffered before the transport is paused (default CHANNEL_READ_HIGH_WATER_BYTES, 40 MiB). */
   readonly readHighWaterBytes?: number;
   /** Record-layer settings; both sides must agree (tests move the key-update point). */
   readonly records?: RecordLayerOptions;

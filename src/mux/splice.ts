@@ -1,7 +1,8 @@
 /**
  * Join two byte streams both ways (a tunnel stream and a local or upstream socket): each side's
  * data is written into the other with backpressure, half-close is carried across (one side
- * ending its writes ends the other's), and the first error or close tears both down. `done`
+ * ending its writes ends the other's), and the first error or premature close tears both
+ * down; after a clean end both ways each side closes once it has written all it holds. `done`
  * runs once, with the first error if there was one. One listener of each kind per stream.
  *
  * Writes are batched per event-loop turn: the chunks one side delivers in one turn (HTTP/2
@@ -49,10 +50,27 @@ export function splice(
   carry(b, a, bound, options.reads?.b, (bytes) => (counters.bToA += bytes));
   a.once('error', finish);
   b.once('error', finish);
-  // Premature closes of either side end the pair; a clean end on both sides closes both.
-  a.once('close', () => finish());
-  b.once('close', () => finish());
+  // The pair is done when the second side closes, or at once when one closes prematurely.
+  a.once('close', () => {
+    if (!finishedBothWays(a, b) || b.closed) finish();
+  });
+  b.once('close', () => {
+    if (!finishedBothWays(b, a) || a.closed) finish();
+  });
   return counters;
+}
+
+/**
+ * A side that closed after everything crossed both ways: it read to its end and finished its
+ * writes, and the other side's reads ended too. The other side was then ended (its end carried
+ * across) and closes by itself once it has written what it still holds; its own close (or
+ * error) then finishes the pair. Destroying it at the first close dropped that tail: an HTTP/2
+ * stream then ends with RST_STREAM NO_ERROR, which its peer takes for a clean end, so the
+ * transfer arrived truncated and nobody was told. Any other close (a reset, a destroy) ends
+ * the pair at once.
+ */
+function finishedBothWays(side: Duplex, other: Duplex): boolean {
+  return side.readableEnded && side.writableFinished && other.readableEnded;
 }
 
 /**

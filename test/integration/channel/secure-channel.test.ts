@@ -21,6 +21,7 @@ import {
 import type { KubepairError } from '../../../src/errors/index.js';
 import type { ControlMessage } from '../../../src/protocol/channel-control.js';
 import { isKubepairError } from '../../../src/errors/index.js';
+import { CHANNEL_READ_HIGH_WATER_BYTES } from '../../../src/limits.js';
 import { within } from '../../helpers/channel-pair.js';
 import { RelayInTheMiddle } from '../../helpers/relay-in-the-middle.js';
 import type { Tamper } from '../../helpers/relay-in-the-middle.js';
@@ -478,8 +479,10 @@ describe('backpressure', () => {
       stalled = !(await Promise.race([drained, new Promise<false>((resolve) => setTimeout(() => resolve(false), 300))]));
     }
     assert.ok(stalled, 'the writer stalls while the reader is paused');
-    // Reader buffer (1 MiB) + two transport windows (1 MiB each) + the writer's own buffer.
-    assert.ok(written <= 4 * 1024 * 1024, `at most 4 MiB were accepted, got ${written}`);
+    // The reader's buffer (CHANNEL_READ_HIGH_WATER_BYTES) + two transport windows (1 MiB each)
+    // + the writer's own buffer and the record in hand.
+    const bound = CHANNEL_READ_HIGH_WATER_BYTES + 4 * 1024 * 1024;
+    assert.ok(written <= bound, `at most ${bound} bytes were accepted, got ${written}`);
     assert.ok(relay.agent.bufferedAmount <= 2 * 1024 * 1024, `agent transport buffers ${relay.agent.bufferedAmount} bytes`);
     const drained = once(agent.mux, 'drain');
     const received = createHash('sha256');
