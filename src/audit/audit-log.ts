@@ -7,7 +7,8 @@
  *   file is tightened to 0600), in a directory created with mode 0700; it must be a regular
  *   file owned by this user. Nothing is ever truncated or rewritten.
  * - Records are written one per line, in call order; each line is written completely (short
- *   writes are continued) before the next starts.
+ *   writes are continued) before the next starts; with `synchronousWrites` (the agent) without a
+ *   trip through the thread pool per record.
  * - Fail closed by default: `append` rejects with KP_ERR_AUDIT_WRITE when the line could not be
  *   written, so the caller can refuse what it cannot audit. With `failOpen` failures are
  *   counted and reported through `onError` instead.
@@ -24,7 +25,7 @@
  *   with KP_ERR_AUDIT_LOCKED naming the other writer's pid. A lock left by a dead process is
  *   taken over.
  */
-import { constants, fstatSync } from 'node:fs';
+import { constants, fstatSync, writeSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -60,6 +61,14 @@ export interface AuditLogOptions {
   readonly fsync?: boolean;
   /** Called with every failed append, in both modes (for logs and metrics); must not throw. */
   readonly onError?: (err: KubepairError) => void;
+  /**
+   * Write each line synchronously, with no trip through the thread pool per record: for a writer
+   * that awaits its records on the path of what it serves (the agent records every stream and
+   * request before forwarding it). A disk that stalls then stalls the process's event loop, so
+   * the relay, which must keep moving frames while its records wait, writes asynchronously.
+   * `fsync` stays asynchronous either way.
+   */
+  readonly synchronousWrites?: boolean;
 }
 
 const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
@@ -77,6 +86,7 @@ export class AuditLog {
   readonly #maxBytes: number;
   readonly #keep: number;
   readonly #fsync: boolean;
+  readonly #synchronousWrites: boolean;
   readonly #onError: ((err: KubepairError) => void) | undefined;
   #handle: FileHandle | undefined;
   /** The cross-process writer lock, held from open to close. */
@@ -99,6 +109,7 @@ export class AuditLog {
     this.#maxBytes = options.maxBytes ?? AUDIT_ROTATE_DEFAULT_BYTES;
     this.#keep = options.keep ?? AUDIT_KEEP_DEFAULT_FILES;
     this.#fsync = options.fsync === true;
+    this.#synchronousWrites = options.synchronousWrites === true;
     this.#onError = options.onError;
   }
 
@@ -259,7 +270,8 @@ export class AuditLog {
     const handle = this.#handle;
     if (handle === undefined) throw new KubepairError('KP_ERR_INTERNAL', 'audit log handle missing after open');
     try {
-      await writeAll(handle, bytes);
+      if (this.#synchronousWrites) writeAllNow(handle, bytes);
+      else await writeAll(handle, bytes);
     } catch (err) {
       // Part of the line may be on disk: drop the handle, so the next append reopens the file,
       // sees the partial line and rotates the file away instead of appending to it.
@@ -361,6 +373,21 @@ async function writeAll(handle: FileHandle, bytes: Buffer): Promise<void> {
     const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset);
     if (bytesWritten <= 0) throw new Error(`write made no progress at byte ${offset} of ${bytes.length}`);
     offset += bytesWritten;
+  }
+}
+
+/**
+ * writeAll without the thread pool (`synchronousWrites`): an append of one line to a regular
+ * file goes to the page cache and normally does not wait on the disk, so an awaited record costs
+ * no thread wake-up and no two extra event-loop turns (docs/performance.md "kubectl get through
+ * proxy mode"). Short writes are continued; each round writes at least one byte or throws.
+ */
+function writeAllNow(handle: FileHandle, bytes: Buffer): void {
+  let offset = 0;
+  while (offset < bytes.length) {
+    const written = writeSync(handle.fd, bytes, offset, bytes.length - offset);
+    if (written <= 0) throw new Error(`write made no progress at byte ${offset} of ${bytes.length}`);
+    offset += written;
   }
 }
 

@@ -10,7 +10,11 @@
  * - `plain` (passthrough mode, `--forward` targets): bytes are piped as they are; TLS and
  *   authentication are end to end with the target.
  *
- * Only loopback addresses may be bound.
+ * Only loopback addresses may be bound. Accepted connections have Nagle's algorithm off
+ * (TCP_NODELAY), as Node's HTTP servers and kubectl's own connections do: with it on, the first
+ * answer on a kubectl connection waited behind the TLS session tickets sent just before it until
+ * kubectl's delayed ACK came, 25-35 ms into every kubectl run (docs/performance.md "kubectl get
+ * through proxy mode").
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -96,14 +100,14 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
     if (security.kind === 'tls-token') {
       this.#tokenDigest = digest(security.token);
       this.#server = createTlsServer(
-        { cert: security.certPem, key: security.keyPem, ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2' },
+        { cert: security.certPem, key: security.keyPem, ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2', noDelay: true },
         (socket) => this.#track(socket, () => this.#authenticate(socket)),
       );
       // A TLS handshake failure (for example a client that distrusts the CA) ends that socket only.
       this.#server.on('tlsClientError', (err: Error) => this.emit('refused', `TLS handshake failed: ${err.message}`));
     } else {
       this.#tokenDigest = undefined;
-      this.#server = createTcpServer({ allowHalfOpen: true }, (socket) => this.#track(socket, () => void this.#splice(socket, [])));
+      this.#server = createTcpServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#track(socket, () => void this.#splice(socket, [])));
     }
   }
 

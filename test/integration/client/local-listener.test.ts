@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:https';
-import { connect as netConnect } from 'node:net';
+import { Server, connect as netConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { createServer } from 'node:http';
@@ -170,5 +170,28 @@ describe('local listener, plain mode', () => {
     server.close();
     agent.close();
     client.close();
+  });
+});
+
+describe('local listener, socket options', () => {
+  it("accepts connections with Nagle's algorithm off, in both modes (no first answer held for the client's delayed ACK)", async (t) => {
+    // A spy: every call still reaches the real listen().
+    const listen = t.mock.method(Server.prototype, 'listen');
+    const ca = await CertificateAuthority.create({ commonName: 'kubepair test session CA' });
+    const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
+    const openStream = (): Promise<Duplex> => Promise.reject(new Error('not used'));
+    const listeners = [
+      new LocalListener({ security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token: 'x'.repeat(43) }, target: 'kube-apiserver', openStream }),
+      new LocalListener({ security: { kind: 'plain' }, target: 'db', openStream }),
+    ];
+    try {
+      for (const listener of listeners) await listener.listen();
+      const servers = listen.mock.calls.map((call) => call.this as Server & { noDelay?: boolean });
+      assert.equal(servers.length, 2);
+      // net.Server applies its noDelay to every connection it accepts (TCP_NODELAY).
+      assert.deepEqual(servers.map((server) => server.noDelay), [true, true]);
+    } finally {
+      for (const listener of listeners) await listener.close();
+    }
   });
 });
