@@ -7,8 +7,8 @@
  *   file is tightened to 0600), in a directory created with mode 0700; it must be a regular
  *   file owned by this user. Nothing is ever truncated or rewritten.
  * - Records are written one per line, in call order; each line is written completely (short
- *   writes are continued) before the next starts; with `synchronousWrites` (the agent) without a
- *   trip through the thread pool per record.
+ *   writes are continued) before the next starts, synchronously: no trip through the thread
+ *   pool per record (`fsync`, when asked for, stays asynchronous).
  * - Fail closed by default: `append` rejects with KP_ERR_AUDIT_WRITE when the line could not be
  *   written, so the caller can refuse what it cannot audit. With `failOpen` failures are
  *   counted and reported through `onError` instead.
@@ -61,14 +61,6 @@ export interface AuditLogOptions {
   readonly fsync?: boolean;
   /** Called with every failed append, in both modes (for logs and metrics); must not throw. */
   readonly onError?: (err: KubepairError) => void;
-  /**
-   * Write each line synchronously, with no trip through the thread pool per record: for a writer
-   * that awaits its records on the path of what it serves (the agent records every stream and
-   * request before forwarding it). A disk that stalls then stalls the process's event loop, so
-   * the relay, which must keep moving frames while its records wait, writes asynchronously.
-   * `fsync` stays asynchronous either way.
-   */
-  readonly synchronousWrites?: boolean;
 }
 
 const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW;
@@ -86,7 +78,6 @@ export class AuditLog {
   readonly #maxBytes: number;
   readonly #keep: number;
   readonly #fsync: boolean;
-  readonly #synchronousWrites: boolean;
   readonly #onError: ((err: KubepairError) => void) | undefined;
   #handle: FileHandle | undefined;
   /** The cross-process writer lock, held from open to close. */
@@ -109,7 +100,6 @@ export class AuditLog {
     this.#maxBytes = options.maxBytes ?? AUDIT_ROTATE_DEFAULT_BYTES;
     this.#keep = options.keep ?? AUDIT_KEEP_DEFAULT_FILES;
     this.#fsync = options.fsync === true;
-    this.#synchronousWrites = options.synchronousWrites === true;
     this.#onError = options.onError;
   }
 
@@ -270,8 +260,7 @@ export class AuditLog {
     const handle = this.#handle;
     if (handle === undefined) throw new KubepairError('KP_ERR_INTERNAL', 'audit log handle missing after open');
     try {
-      if (this.#synchronousWrites) writeAllNow(handle, bytes);
-      else await writeAll(handle, bytes);
+      writeAll(handle, bytes);
     } catch (err) {
       // Part of the line may be on disk: drop the handle, so the next append reopens the file,
       // sees the partial line and rotates the file away instead of appending to it.
@@ -366,23 +355,15 @@ export class AuditLog {
 }
 
 /** Write every byte, continuing after short writes. */
-async function writeAll(handle: FileHandle, bytes: Buffer): Promise<void> {
-  let offset = 0;
-  // Each round writes at least one byte or throws, so at most bytes.length rounds.
-  while (offset < bytes.length) {
-    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset);
-    if (bytesWritten <= 0) throw new Error(`write made no progress at byte ${offset} of ${bytes.length}`);
-    offset += bytesWritten;
-  }
-}
-
 /**
- * writeAll without the thread pool (`synchronousWrites`): an append of one line to a regular
- * file goes to the page cache and normally does not wait on the disk, so an awaited record costs
- * no thread wake-up and no two extra event-loop turns (docs/performance.md "kubectl get through
- * proxy mode"). Short writes are continued; each round writes at least one byte or throws.
+ * Write all of `bytes` at the end of the file, synchronously. An append of one line to a regular
+ * file goes to the page cache and does not wait on the disk (only `fsync` does, which stays
+ * asynchronous): written here, a record costs no trip through the thread pool, which is two
+ * event-loop turns and a thread wake-up on the path of every stream the agent admits and every
+ * request it forwards (docs/performance.md "kubectl get through proxy mode"). Short writes are
+ * continued; each round writes at least one byte or throws, so at most bytes.length rounds.
  */
-function writeAllNow(handle: FileHandle, bytes: Buffer): void {
+function writeAll(handle: FileHandle, bytes: Buffer): void {
   let offset = 0;
   while (offset < bytes.length) {
     const written = writeSync(handle.fd, bytes, offset, bytes.length - offset);

@@ -118,8 +118,6 @@ export async function runShare(rawOptions: unknown): Promise<number> {
     ...(options.auditChain === true && { chain: true }),
     ...(settings.auditFailOpen && { failOpen: true }),
     onError: (err) => output.auditFailed(err, settings.auditFailOpen),
-    // Every admitted stream and every forwarded request waits for its record.
-    synchronousWrites: true,
   });
   // The local control socket (kubepair status, session ..., approve/decline): share works
   // without it, unless it is the only way to answer held requests.
