@@ -7,8 +7,7 @@
  *   file is tightened to 0600), in a directory created with mode 0700; it must be a regular
  *   file owned by this user. Nothing is ever truncated or rewritten.
  * - Records are written one per line, in call order; each line is written completely (short
- *   writes are continued) before the next starts, synchronously: no trip through the thread
- *   pool per record (`fsync`, when asked for, stays asynchronous).
+ *   writes are continued) before the next starts.
  * - Fail closed by default: `append` rejects with KP_ERR_AUDIT_WRITE when the line could not be
  *   written, so the caller can refuse what it cannot audit. With `failOpen` failures are
  *   counted and reported through `onError` instead.
@@ -25,7 +24,7 @@
  *   with KP_ERR_AUDIT_LOCKED naming the other writer's pid. A lock left by a dead process is
  *   taken over.
  */
-import { constants, fstatSync, writeSync } from 'node:fs';
+import { constants, fstatSync } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
@@ -260,7 +259,7 @@ export class AuditLog {
     const handle = this.#handle;
     if (handle === undefined) throw new KubepairError('KP_ERR_INTERNAL', 'audit log handle missing after open');
     try {
-      writeAll(handle, bytes);
+      await writeAll(handle, bytes);
     } catch (err) {
       // Part of the line may be on disk: drop the handle, so the next append reopens the file,
       // sees the partial line and rotates the file away instead of appending to it.
@@ -355,20 +354,13 @@ export class AuditLog {
 }
 
 /** Write every byte, continuing after short writes. */
-/**
- * Write all of `bytes` at the end of the file, synchronously. An append of one line to a regular
- * file goes to the page cache and does not wait on the disk (only `fsync` does, which stays
- * asynchronous): written here, a record costs no trip through the thread pool, which is two
- * event-loop turns and a thread wake-up on the path of every stream the agent admits and every
- * request it forwards (docs/performance.md "kubectl get through proxy mode"). Short writes are
- * continued; each round writes at least one byte or throws, so at most bytes.length rounds.
- */
-function writeAll(handle: FileHandle, bytes: Buffer): void {
+async function writeAll(handle: FileHandle, bytes: Buffer): Promise<void> {
   let offset = 0;
+  // Each round writes at least one byte or throws, so at most bytes.length rounds.
   while (offset < bytes.length) {
-    const written = writeSync(handle.fd, bytes, offset, bytes.length - offset);
-    if (written <= 0) throw new Error(`write made no progress at byte ${offset} of ${bytes.length}`);
-    offset += written;
+    const { bytesWritten } = await handle.write(bytes, offset, bytes.length - offset);
+    if (bytesWritten <= 0) throw new Error(`write made no progress at byte ${offset} of ${bytes.length}`);
+    offset += bytesWritten;
   }
 }
 
