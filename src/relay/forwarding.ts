@@ -1,6 +1,8 @@
 /**
  * Forwarding of end-to-end binary frames in one direction of a session (docs/design.md §3): each
- * frame is sent on unchanged, in order, never parsed, never copied.
+ * frame is sent on unchanged, in order, never parsed, never copied: its payload, as the slices of
+ * the sender's read buffers the relay's reader found it in (frame-path.ts), is written to the
+ * receiver's socket after a frame header, in one writev.
  *
  * Backpressure (CONVENTIONS §7): after every send the relay looks at the bytes queued towards
  * the receiver (ws `bufferedAmount`: the socket's write queue plus the frame sender's). Above
@@ -11,10 +13,9 @@
  */
 import type { Logger } from 'pino';
 import { WebSocket } from '../ws-runtime.js';
+import { writeBinaryFrame } from './frame-path.js';
 import type { PeerConnection } from './peer-connection.js';
 import type { ForwardTally, RelayMetrics, SpliceKind } from './relay-metrics.js';
-
-const SEND_BINARY = { binary: true } as const;
 
 /** What every direction on one node shares (one object per broker, not per session). */
 export interface ForwardingPolicy {
@@ -45,14 +46,18 @@ export class ForwardingDirection {
     return this.#to.ws.readyState === WebSocket.OPEN ? this.#to.ws.bufferedAmount : 0;
   }
 
-  /** Forward one binary frame; false when the receiver is gone (the frame is dropped). */
-  forward(frame: Buffer): boolean {
+  /**
+   * Forward one binary frame whose payload is `slices` (`length` bytes in all); false when the
+   * receiver is gone (the frame is dropped).
+   */
+  forward(slices: readonly Buffer[], length: number): boolean {
     const to = this.#to.ws;
-    if (to.readyState !== WebSocket.OPEN) return false;
-    to.send(frame, SEND_BINARY, this.#onFlushed);
-    this.#tally.bytes += frame.length;
+    const socket = this.#to.socket;
+    if (to.readyState !== WebSocket.OPEN || socket === undefined) return false;
+    writeBinaryFrame(socket, slices, length, this.#onFlushed);
+    this.#tally.bytes += length;
     this.#tally.frames++;
-    this.#to.bytesOut += frame.length;
+    this.#to.bytesOut += length;
     const queued = to.bufferedAmount;
     const { metrics, highWaterBytes } = this.#policy;
     metrics.observeQueued(queued);

@@ -15,9 +15,16 @@
  * the node, with the peer as an argument, the listeners are the same functions for every socket
  * (the socket's peer is looked up): no closures per socket, and no timer per socket but while a
  * close handshake runs (the node's one liveness sweep watches every peer).
+ *
+ * Binary frames (issue 15): once the peer joins a session, its socket is read by a FrameReader
+ * (frame-path.ts), which hands the broker each binary frame as slices of the socket's read
+ * buffers; every other frame still goes through ws (this class is the reader's FrameTarget).
  */
 import type { RawData } from 'ws';
+import type { Duplex } from 'node:stream';
 import { newAttachmentTag } from './attachment-tag.js';
+import { FrameReader, socketOf } from './frame-path.js';
+import type { FrameTarget } from './frame-path.js';
 import { WebSocket } from '../ws-runtime.js';
 import type { SessionLink } from './session-link.js';
 import { NOT_WATCHED } from './liveness-sweep.js';
@@ -37,8 +44,10 @@ export interface PeerIdentity {
 
 /** What the broker does with a peer's socket events: one object for all peers of a node. */
 export interface PeerEvents {
-  /** A frame arrived; delivered only once `listen` was called. */
+  /** A frame arrived through ws; delivered only once `listen` was called. */
   message(peer: PeerConnection, data: RawData, isBinary: boolean): void;
+  /** A binary frame arrived through the relay's own reader (frame-path.ts): its payload as slices. */
+  binaryFrame(peer: PeerConnection, slices: Buffer[], length: number): void;
   /** The socket closed (after the peer's own timers were cleared). */
   closed(peer: PeerConnection, code: number): void;
   error(peer: PeerConnection, err: Error): void;
@@ -53,7 +62,7 @@ export function closeReason(text: string): string {
   return reason;
 }
 
-export class PeerConnection implements LivenessSubject {
+export class PeerConnection implements LivenessSubject, FrameTarget {
   readonly ws: WebSocket;
   readonly identity: PeerIdentity;
   readonly connectedAt = Date.now();
@@ -99,10 +108,36 @@ export class PeerConnection implements LivenessSubject {
     ws.on('close', PeerConnection.#onClose);
   }
 
-  /** Deliver this socket's frames to the broker, as part of `link`. */
-  listen(link: SessionLink): void {
+  /**
+   * Deliver this socket's frames to the broker, as part of `link`; binary frames of at most
+   * `maxMessageBytes` through the relay's own reader. Called before ws was written any byte of
+   * the socket (the broker keeps the socket paused until then), which FrameReader.install needs.
+   */
+  listen(link: SessionLink, maxMessageBytes: number): void {
     this.link = link;
     this.ws.on('message', PeerConnection.#onMessage);
+    FrameReader.install(this.ws, this, maxMessageBytes);
+  }
+
+  /** The socket under the WebSocket, where forwarded frames are written (frame-path.ts). */
+  get socket(): Duplex | undefined {
+    return socketOf(this.ws);
+  }
+
+  /** FrameTarget: a binary frame read by the relay's reader. */
+  binaryFrame(slices: Buffer[], length: number): void {
+    this.#events.binaryFrame(this, slices, length);
+  }
+
+  /** FrameTarget: a frame the reader leaves to ws. */
+  passToWs(bytes: Buffer): void {
+    FrameReader.passToReceiver(this.ws, bytes);
+  }
+
+  /** FrameTarget: whether the reader forwards, ws reads everything, or nobody reads. */
+  readState(): 'open' | 'closing' | 'stopped' {
+    if (this.ws.readyState === WebSocket.OPEN) return 'open';
+    return FrameReader.receiverReading(this.ws) ? 'closing' : 'stopped';
   }
 
   /** Each socket's peer, for the listeners below, which are the same functions for every socket. */

@@ -139,6 +139,9 @@ export class SessionBroker {
     message: (peer, data, isBinary) => {
       if (peer.link !== undefined) this.#onMessage(peer.link, peer, data, isBinary);
     },
+    binaryFrame: (peer, slices, length) => {
+      if (peer.link !== undefined) this.#onBinary(peer.link, peer, slices, length);
+    },
     closed: (peer, code) => {
       const link = peer.link;
       if (link === undefined) return; // never joined a session here (refused, or relayed to another node)
@@ -321,7 +324,7 @@ export class SessionBroker {
     wired.set(role, peer);
     peer.counted = true;
     this.#open[role]++;
-    peer.listen(wired);
+    peer.listen(wired, this.#limits.maxMessageBytes);
     peer.startLiveness(this.#liveness);
     this.#audit.note('socket_connected', {
       session: session.id,
@@ -454,21 +457,26 @@ export class SessionBroker {
     link.toAgent = undefined;
   }
 
+  /** A frame through ws: control text, or a binary frame ws read (after the reader left the socket to it). */
   #onMessage(link: SessionLink, peer: PeerConnection, data: RawData, isBinary: boolean): void {
-    peer.markSeen();
     const frame = data as Buffer;
-    peer.bytesIn += frame.length;
-    if (link.peer(peer.role) !== peer) {
-      // A replaced socket: whatever it still sends belongs to a dead carrier.
-      if (isBinary) this.#metrics.framesDropped.inc();
-      return;
-    }
     if (isBinary) {
-      const direction = peer.role === 'agent' ? link.toClient : link.toAgent;
-      if (direction === undefined || !direction.forward(frame)) this.#metrics.framesDropped.inc();
+      this.#onBinary(link, peer, [frame], frame.length);
       return;
     }
+    peer.markSeen();
+    peer.bytesIn += frame.length;
+    if (link.peer(peer.role) !== peer) return; // a replaced socket: a dead carrier
     this.#onControl(link, peer, frame).catch((err: unknown) => this.#logFailure('control message handling failed', err, link.id));
+  }
+
+  /** A binary frame, `length` bytes as `slices`: forwarded unchanged to the other side, or dropped and counted. */
+  #onBinary(link: SessionLink, peer: PeerConnection, slices: Buffer[], length: number): void {
+    peer.markSeen();
+    peer.bytesIn += length;
+    // A replaced socket's frames belong to a dead carrier.
+    const direction = link.peer(peer.role) !== peer ? undefined : peer.role === 'agent' ? link.toClient : link.toAgent;
+    if (direction === undefined || !direction.forward(slices, length)) this.#metrics.framesDropped.inc();
   }
 
   async #onControl(link: SessionLink, peer: PeerConnection, frame: Buffer): Promise<void> {

@@ -52,6 +52,7 @@ async function sockets(count: number, events: PeerEvents): Promise<{ clients: We
 function eventsRecordingSilence(silent: PeerConnection[]): PeerEvents {
   return {
     message: () => undefined,
+    binaryFrame: () => undefined,
     closed: () => undefined,
     error: () => undefined,
     silent: (peer) => {

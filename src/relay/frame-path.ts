@@ -1,0 +1,371 @@
+/**
+ * The relay's own byte path for end-to-end binary frames (docs/design.md §3, RFC 6455 §5;
+ * issue 15, docs/performance.md "Relay forwarding and memory"): binary frames of an endpoint's
+ * socket are read off the socket's own read buffers and written to the other endpoint as a frame
+ * header followed by those same buffers, with no copy. `ws` keeps everything else.
+ *
+ * Why: through `ws`, every frame that spans two socket reads (nearly all of them: endpoints send
+ * records up to 256 KiB, a read is at most 64 KiB) is copied into a fresh buffer by ws's Receiver,
+ * and those fresh buffers' external memory drives V8 into full mark-compacts; the copy and the
+ * collections were a third of the relay's CPU.
+ *
+ * How (FrameReader): ws's socket hands each chunk it reads to its Receiver's `write`; a reader
+ * installed on that Receiver (`FrameReader.install`, while ws has not been written anything)
+ * sees every chunk first and walks the frame headers in it:
+ * - a complete binary frame (FIN set, no RSV bits, masked, opcode 2, at most `maxPayloadBytes`)
+ *   is unmasked in place (the buffers are the socket's fresh read buffers, which ws unmasks in
+ *   place too) and handed to the target as slices of those buffers;
+ * - a text, ping or pong frame that is well formed by its header is passed to ws's Receiver
+ *   byte for byte as it arrives, whole, so ws validates and handles it as before (UTF-8, the
+ *   automatic pong, the 'message'/'ping'/'pong' events) and is at a frame boundary again after it;
+ * - anything else (a close frame, fragments, continuation, RSV bits, no mask, a length over the
+ *   limit, an unknown opcode, a control frame over 125 bytes) and everything after it goes to ws
+ *   unread: ws closes the handshake or fails the connection with its own error and close code
+ *   exactly as if it had read the socket from the start. So does everything once the socket is
+ *   no longer OPEN (the relay or the peer began to close it).
+ * After each passed frame the reader stops for good once ws's Receiver ended or failed (a close
+ * frame, an error): ws then reads nothing more either.
+ *
+ * Writing (writeBinaryFrame): a server frame (RFC 6455 §5.2, unmasked) is a 2, 4 or 10 byte
+ * header and the payload slices, written corked so the socket writes them with one writev, in the
+ * order of the calls and between ws's own writes (ws's Sender writes synchronously, no
+ * compression is negotiated), and counted in ws's `bufferedAmount` (the socket's write queue).
+ *
+ * ws internals relied on (ws is pinned exactly; test/integration/relay covers each): a
+ * WebSocket's `_receiver` (a Writable whose `write` ws's socket listener calls with each chunk)
+ * and `_socket` (the net or TLS socket).
+ *
+ * Untrusted input: every byte of the endpoint's socket. A hostile peer controls chunk boundaries,
+ * lengths, masks and opcodes; headers are parsed with bounds from what has arrived, lengths are
+ * checked before anything is buffered, and ws remains the judge of every frame the reader does
+ * not forward itself.
+ */
+import { createRequire } from 'node:module';
+import { Writable } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from '../ws-runtime.js';
+
+/** The longest frame header: 2 bytes, an 8-byte length, a 4-byte mask (RFC 6455 §5.2). */
+const MAX_HEADER_BYTES = 14;
+/** The longest control frame payload (RFC 6455 §5.5). */
+const MAX_CONTROL_PAYLOAD_BYTES = 125;
+const OPCODE_TEXT = 0x1;
+const OPCODE_BINARY = 0x2;
+const OPCODE_PING = 0x9;
+const OPCODE_PONG = 0xa;
+
+/** Where a reader's frames go: binary frames to the relay, the rest to ws's Receiver. */
+export interface FrameTarget {
+  /** One complete binary frame: its unmasked payload as `slices` (in order), `length` bytes in all. */
+  binaryFrame(slices: Buffer[], length: number): void;
+  /** Bytes for ws's Receiver (the reader never splits a frame between itself and ws). */
+  passToWs(bytes: Buffer): void;
+  /** 'open': the reader forwards; 'closing': ws reads everything; 'stopped': nobody reads any more. */
+  readState(): 'open' | 'closing' | 'stopped';
+}
+
+/** The reader's states. */
+const Mode = {
+  /** At a frame boundary, or inside a header split across reads. */
+  Header: 0,
+  /** Collecting the payload of a binary frame. */
+  Payload: 1,
+  /** Passing the rest of one whole frame to ws. */
+  PassFrame: 2,
+  /** Passing everything to ws, unread. */
+  PassAll: 3,
+  /** ws stopped reading; so does the reader. */
+  Stopped: 4,
+} as const;
+type Mode = (typeof Mode)[keyof typeof Mode];
+
+interface Unmasker {
+  unmask(buffer: Buffer, mask: Buffer): void;
+}
+
+/** bufferutil's native unmask when it loads (as ws uses it), else a JavaScript loop. */
+const unmasker: Unmasker = loadUnmasker();
+
+function loadUnmasker(): Unmasker {
+  try {
+    const util = createRequire(import.meta.url)('bufferutil') as Partial<Unmasker>;
+    if (typeof util.unmask === 'function') return util as Unmasker;
+  } catch {
+    // not installed or not loadable: the loop below, as ws falls back to its own
+  }
+  return { unmask: unmaskLoop };
+}
+
+function unmaskLoop(buffer: Buffer, mask: Buffer): void {
+  for (let i = 0; i < buffer.length; i++) buffer[i] = (buffer[i] as number) ^ (mask[i & 3] as number);
+}
+
+/** Scratch for the mask of one slice (written and used synchronously). */
+const MASK = Buffer.alloc(4);
+
+/** XOR `slice` with the frame's mask `mask` (big-endian uint32) starting at payload offset `offset`. */
+function unmaskAt(slice: Buffer, mask: number, offset: number): void {
+  const shift = (offset & 3) * 8;
+  MASK.writeUInt32BE(shift === 0 ? mask : ((mask << shift) | (mask >>> (32 - shift))) >>> 0, 0);
+  if (slice.length < 32) unmaskLoop(slice, MASK);
+  else unmasker.unmask(slice, MASK);
+}
+
+/** Where the reader of a ws Receiver is kept (a property, so `write` is one function for all). */
+const READER = Symbol('kubepair.frameReader');
+
+interface WsInternals {
+  readonly _receiver?: Writable & { [READER]?: FrameReader };
+  readonly _socket?: Duplex;
+}
+
+/** The net or TLS socket under a ws WebSocket (undefined before it has one). */
+export function socketOf(ws: WebSocket): Duplex | undefined {
+  return (ws as unknown as WsInternals)._socket;
+}
+
+/** ws's Receiver's own `write` (Writable's), always called with a Receiver as `this`. */
+// eslint-disable-next-line @typescript-eslint/unbound-method
+const receiverWrite = Writable.prototype.write as (this: Writable, chunk: Buffer) => boolean;
+
+/** `write` of a Receiver with a reader: the reader sees the chunk first. */
+function readerWrite(this: Writable & { [READER]?: FrameReader }, chunk: Buffer): boolean {
+  const reader = this[READER];
+  if (reader === undefined) return receiverWrite.call(this, chunk);
+  reader.push(chunk);
+  return true;
+}
+
+export class FrameReader {
+  readonly #target: FrameTarget;
+  readonly #maxPayloadBytes: number;
+  #mode: Mode = Mode.Header;
+  /** A header split across reads: its first `#headLength` bytes (a fresh buffer each time). */
+  #head: Buffer | undefined;
+  #headLength = 0;
+  /** The frame being read or passed: payload bytes still to come. */
+  #remaining = 0;
+  #length = 0;
+  #mask = 0;
+  #slices: Buffer[] = [];
+
+  constructor(target: FrameTarget, maxPayloadBytes: number) {
+    this.#target = target;
+    this.#maxPayloadBytes = maxPayloadBytes;
+  }
+
+  /**
+   * Read `ws`'s socket through a reader for `target` from now on. Only while ws has not been
+   * written anything (its Receiver is at the start of a frame); false when ws is not as expected
+   * (then ws reads on its own, as before).
+   */
+  static install(ws: WebSocket, target: FrameTarget, maxPayloadBytes: number): boolean {
+    const receiver = (ws as unknown as WsInternals)._receiver;
+    if (receiver === undefined || typeof receiver.write !== 'function' || receiver.writableLength !== 0) return false;
+    receiver[READER] = new FrameReader(target, maxPayloadBytes);
+    receiver.write = readerWrite as Writable['write'];
+    return true;
+  }
+
+  /** Give `bytes` to ws's Receiver as its socket would have (FrameTarget.passToWs of a socket). */
+  static passToReceiver(ws: WebSocket, bytes: Buffer): void {
+    const receiver = (ws as unknown as WsInternals)._receiver;
+    if (receiver !== undefined) receiverWrite.call(receiver, bytes);
+  }
+
+  /** Whether ws's Receiver still takes bytes (it has not ended on a close frame or failed). */
+  static receiverReading(ws: WebSocket): boolean {
+    const receiver = (ws as unknown as WsInternals)._receiver;
+    return receiver !== undefined && !receiver.writableEnded && !receiver.destroyed && receiver.errored === null;
+  }
+
+  /** One chunk read from the socket, in order. */
+  push(chunk: Buffer): void {
+    let pos = 0;
+    while (pos < chunk.length) {
+      switch (this.#mode) {
+        case Mode.Header:
+          pos = this.#readHeader(chunk, pos);
+          break;
+        case Mode.Payload: {
+          const take = Math.min(this.#remaining, chunk.length - pos);
+          this.#slices.push(pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, pos + take));
+          pos += take;
+          this.#remaining -= take;
+          if (this.#remaining === 0) this.#completeBinary();
+          break;
+        }
+        case Mode.PassFrame: {
+          const take = Math.min(this.#remaining, chunk.length - pos);
+          this.#target.passToWs(pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, pos + take));
+          pos += take;
+          this.#remaining -= take;
+          if (this.#remaining === 0) this.#afterPassedFrame();
+          break;
+        }
+        case Mode.PassAll:
+          this.#target.passToWs(pos === 0 ? chunk : chunk.subarray(pos));
+          return;
+        case Mode.Stopped:
+          return;
+      }
+    }
+  }
+
+  /** Byte `i` of the header that starts with the stashed bytes and goes on at `chunk[pos]`. */
+  #byteAt(chunk: Buffer, pos: number, i: number): number {
+    const stashed = this.#headLength;
+    return (i < stashed ? (this.#head as Buffer)[i] : chunk[pos + i - stashed]) as number;
+  }
+
+  /** Parse a header at `pos` (after any stashed bytes); returns where reading goes on. */
+  #readHeader(chunk: Buffer, pos: number): number {
+    const stashed = this.#headLength;
+    const available = stashed + chunk.length - pos;
+    if (available < 2) return this.#stash(chunk, pos);
+    const b0 = this.#byteAt(chunk, pos, 0);
+    const b1 = this.#byteAt(chunk, pos, 1);
+    const masked = (b1 & 0x80) !== 0;
+    const length7 = b1 & 0x7f;
+    const lengthBytes = length7 === 126 ? 2 : length7 === 127 ? 8 : 0;
+    const headerBytes = 2 + lengthBytes + (masked ? 4 : 0);
+    if (available < headerBytes) return this.#stash(chunk, pos);
+
+    const state = this.#target.readState();
+    if (state !== 'open') {
+      // ws reads the rest (or nobody does): from this frame's first byte on.
+      this.#passAll(chunk, pos, state);
+      return chunk.length;
+    }
+    let length = length7;
+    if (length7 === 126) {
+      length = (this.#byteAt(chunk, pos, 2) << 8) | this.#byteAt(chunk, pos, 3);
+    } else if (length7 === 127) {
+      let high = 0;
+      let low = 0;
+      for (let i = 2; i < 6; i++) high = high * 256 + this.#byteAt(chunk, pos, i);
+      for (let i = 6; i < 10; i++) low = low * 256 + this.#byteAt(chunk, pos, i);
+      // Over 2^32 is over any limit the relay accepts: ws refuses it (and anything over 2^53).
+      length = high === 0 ? low : Number.POSITIVE_INFINITY;
+    }
+    const opcode = b0 & 0x0f;
+    const plain = (b0 & 0xf0) === 0x80 && masked; // FIN set, RSV1-3 clear (no extension is negotiated), masked
+    const binary = plain && opcode === OPCODE_BINARY && length <= this.#maxPayloadBytes;
+    const passed =
+      plain &&
+      ((opcode === OPCODE_TEXT && length <= this.#maxPayloadBytes) ||
+        ((opcode === OPCODE_PING || opcode === OPCODE_PONG) && length <= MAX_CONTROL_PAYLOAD_BYTES));
+    if (!binary && !passed) {
+      // Close, fragments, or a frame ws refuses: ws decides, from this frame on.
+      this.#passAll(chunk, pos, 'closing');
+      return chunk.length;
+    }
+    const fromChunk = headerBytes - stashed;
+    this.#length = length;
+    this.#remaining = length;
+    if (binary) {
+      const m = headerBytes - 4;
+      this.#mask =
+        ((this.#byteAt(chunk, pos, m) << 24) | (this.#byteAt(chunk, pos, m + 1) << 16) | (this.#byteAt(chunk, pos, m + 2) << 8) | this.#byteAt(chunk, pos, m + 3)) >>> 0;
+      this.#dropStash();
+      this.#mode = Mode.Payload;
+      if (length === 0) this.#completeBinary();
+      return pos + fromChunk;
+    }
+    if (stashed > 0) this.#target.passToWs((this.#head as Buffer).subarray(0, stashed));
+    this.#dropStash();
+    this.#target.passToWs(chunk.subarray(pos, pos + fromChunk));
+    this.#mode = Mode.PassFrame;
+    if (length === 0) this.#afterPassedFrame();
+    return pos + fromChunk;
+  }
+
+  /** Keep the start of a header that the next read completes; returns the chunk's end. */
+  #stash(chunk: Buffer, pos: number): number {
+    if (this.#head === undefined) this.#head = Buffer.allocUnsafe(MAX_HEADER_BYTES);
+    // At most MAX_HEADER_BYTES - 1 bytes are ever stashed: a complete header is parsed at once.
+    chunk.copy(this.#head, this.#headLength, pos);
+    this.#headLength += chunk.length - pos;
+    return chunk.length;
+  }
+
+  #dropStash(): void {
+    this.#head = undefined;
+    this.#headLength = 0;
+  }
+
+  /** Everything from this frame's first byte (stashed, then `chunk[pos..]`) to ws, or to nobody. */
+  #passAll(chunk: Buffer, pos: number, state: 'closing' | 'stopped'): void {
+    if (state === 'stopped') {
+      this.#mode = Mode.Stopped;
+      this.#dropStash();
+      return;
+    }
+    this.#mode = Mode.PassAll;
+    if (this.#headLength > 0) this.#target.passToWs((this.#head as Buffer).subarray(0, this.#headLength));
+    this.#dropStash();
+    if (pos < chunk.length) this.#target.passToWs(chunk.subarray(pos));
+  }
+
+  #completeBinary(): void {
+    const slices = this.#slices;
+    this.#slices = [];
+    this.#mode = Mode.Header;
+    const mask = this.#mask;
+    if (mask !== 0) {
+      let offset = 0;
+      for (const slice of slices) {
+        unmaskAt(slice, mask, offset);
+        offset += slice.length;
+      }
+    }
+    this.#target.binaryFrame(slices, this.#length);
+  }
+
+  /** ws has the whole frame: it may have ended (a close it began) or failed on it. */
+  #afterPassedFrame(): void {
+    const state = this.#target.readState();
+    this.#mode = state === 'open' ? Mode.Header : state === 'closing' ? Mode.PassAll : Mode.Stopped;
+  }
+}
+
+/** A server frame header (RFC 6455 §5.2: FIN, opcode 2, no mask) for a payload of `length` bytes. */
+export function binaryFrameHeader(length: number): Buffer {
+  if (length < 126) {
+    const header = Buffer.allocUnsafe(2);
+    header[0] = 0x82;
+    header[1] = length;
+    return header;
+  }
+  if (length < 0x10000) {
+    const header = Buffer.allocUnsafe(4);
+    header[0] = 0x82;
+    header[1] = 126;
+    header.writeUInt16BE(length, 2);
+    return header;
+  }
+  const header = Buffer.allocUnsafe(10);
+  header[0] = 0x82;
+  header[1] = 127;
+  header.writeUInt32BE(Math.floor(length / 0x100000000), 2);
+  header.writeUInt32BE(length >>> 0, 6);
+  return header;
+}
+
+/**
+ * Write one binary frame of `slices` (`length` bytes in all) to `socket` as one corked writev;
+ * `done` runs once the last byte was handed to the kernel (or the write failed).
+ */
+export function writeBinaryFrame(socket: Duplex, slices: readonly Buffer[], length: number, done: (err?: Error | null) => void): void {
+  const header = binaryFrameHeader(length);
+  const last = slices.length - 1;
+  if (last < 0) {
+    socket.write(header, done);
+    return;
+  }
+  socket.cork();
+  socket.write(header);
+  for (let i = 0; i < last; i++) socket.write(slices[i]);
+  socket.write(slices[last], done);
+  socket.uncork();
+}
