@@ -452,6 +452,15 @@ export const RELAY_RETRY_AFTER_UNAVAILABLE_MS = 2_000; // 2 s
 export const RELAY_CLIENT_REQUEST_TIMEOUT_MS = 15_000; // 15 s
 /** Largest relay API response body the client reads, in bytes. */
 export const RELAY_CLIENT_RESPONSE_MAX_BYTES = 64 * 1024; // 64 KiB
+/**
+ * A plain-TCP relay socket reads into slabs of this size and hands whole WebSocket frames on
+ * (src/relay-client/frame-reads.ts): several 256 KiB records per slab, none copied by `ws`.
+ */
+export const RELAY_CLIENT_READ_SLAB_BYTES = 1024 * 1024; // 1 MiB
+/** ... and starts a new slab when less than this is left for the next read. */
+export const RELAY_CLIENT_READ_MIN_ROOM_BYTES = 64 * 1024; // 64 KiB
+/** Bytes of the relay's HTTP answer held while looking for the end of its head; beyond, bytes go on as read. */
+export const RELAY_CLIENT_READ_HEAD_MAX_BYTES = 16 * 1024; // 16 KiB
 /** How long the WebSocket opening handshake with the relay may take. */
 export const RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS = 15_000; // 15 s
 /** Interval of the client's own WebSocket pings to the relay. */

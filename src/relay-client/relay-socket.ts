@@ -27,6 +27,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
+import { connect as netConnect } from 'node:net';
+import type { NetConnectOpts, Socket } from 'node:net';
 import { WebSocket } from '../ws-runtime.js';
 import type { RawData } from 'ws';
 import type { MessageTransport, MessageTransportEvents } from '../channel/transport.js';
@@ -42,6 +44,7 @@ import {
   WS_MAX_MESSAGE_BYTES,
 } from '../limits.js';
 import { WS_SUBPROTOCOL } from '../version.js';
+import { RelayFrameReads } from './frame-reads.js';
 import { connectionError, relayAgent } from './relay-connection.js';
 import { resolveRelay } from './relay-endpoint.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
@@ -340,6 +343,18 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
   }
 }
 
+/**
+ * ws's `createConnection` for a plain-TCP relay: the socket reads through RelayFrameReads
+ * (`onread`, which ends `data` events), whose chunks are then emitted as the socket's `data`
+ * events, where the HTTP client and then ws read them. Pausing the socket stops its reads.
+ */
+function connectWithFrameReads(options: NetConnectOpts): Socket {
+  const reads = new RelayFrameReads();
+  const socket = netConnect({ ...options, onread: reads.onread });
+  reads.attach((chunk) => socket.emit('data', chunk));
+  return socket;
+}
+
 /** Read at most RELAY_CLIENT_RESPONSE_MAX_BYTES of a refused upgrade's answer and map it (with its Retry-After). */
 function refusedUpgradeError(res: IncomingMessage): Promise<KubepairError> {
   return new Promise((resolve) => {
@@ -386,6 +401,10 @@ export function openRelaySocket(options: RelaySocketOptions): Promise<RelaySocke
     handshakeTimeout: options.handshakeTimeoutMs ?? RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS,
     ca: options.endpoint.ca,
     ...(agent !== undefined && { agent }),
+    // Plain TCP straight to the relay: large reads, handed to ws frame by frame (frame-reads.ts).
+    // TLS and proxy tunnels keep their own reads.
+    // (ws calls it with one options object; the type names all of net.connect's forms.)
+    ...(agent === undefined && !relay.secure && { createConnection: connectWithFrameReads as typeof netConnect }),
   });
   const socket = new RelaySocket(ws, options.role, options.highWaterMark ?? RELAY_CLIENT_SEND_HIGH_WATER_BYTES, {
     pingIntervalMs: options.pingIntervalMs ?? RELAY_CLIENT_PING_INTERVAL_MS,
