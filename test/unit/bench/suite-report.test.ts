@@ -52,7 +52,7 @@ describe('benchmark statistics and goals', () => {
   });
 
   it('each goal is met, missed, or not measured (null), in the direction it states', () => {
-    const goals = evaluateGoals({ bulk_ratio_vs_ssh: 0.8, latency_ratio_p50_vs_ssh_jump: 0.9, latency_ratio_p99_vs_ssh_jump: null, hol_kept_fraction: 0.95, pairing_ratio_vs_ssh: 1.2, relay_idle_session_kib: 12 });
+    const goals = evaluateGoals({ bulk_ratio_vs_ssh: 0.8, latency_ratio_p50_vs_ssh_jump: 0.9, latency_ratio_p99_vs_ssh_jump: null, hol_kept_fraction: 0.95, pairing_ratio_vs_ssh: 1.2, relay_kib_per_idle_session: 12 });
     const byKey = new Map(goals.map((goal) => [goal.key, goal]));
     assert.equal(goals.length, GOALS.length);
     assert.equal(byKey.get('bulk_ratio_vs_ssh')?.met, false, '0.8 < 1.0');
@@ -60,7 +60,7 @@ describe('benchmark statistics and goals', () => {
     assert.equal(byKey.get('latency_ratio_p99_vs_ssh_jump')?.met, null, 'not measured');
     assert.equal(byKey.get('hol_kept_fraction')?.met, true);
     assert.equal(byKey.get('pairing_ratio_vs_ssh')?.met, false, '1.2 > 1.0');
-    assert.equal(byKey.get('relay_idle_session_kib')?.met, true, '12 <= 16');
+    assert.equal(byKey.get('relay_kib_per_idle_session')?.met, true, '12 <= 16');
   });
 
   it("issue 15's goals: each row of its table, against the bastion (ssh -J) where the issue says so, at the boundary met", () => {
@@ -74,7 +74,7 @@ describe('benchmark statistics and goals', () => {
       ['kubectl_ratio_proxy_vs_direct', '<=', 1.3],
       ['pairing_ratio_vs_ssh', '<=', 1.0],
       ['installed_size_mb', '<=', 25],
-      ['relay_idle_session_kib', '<=', 16],
+      ['relay_kib_per_idle_session', '<=', 16],
     ];
     assert.deepEqual(GOALS.slice(0, expected.length).map((goal) => [goal.key, goal.comparison, goal.target]), expected);
     const atTarget = evaluateGoals(Object.fromEntries(expected.map(([key, , target]) => [key, target])));
@@ -207,19 +207,19 @@ describe('a workload with its own section, and partial runs published', () => {
   });
 
   it('merges a partial run into the last full results: new and replaced numbers, the rest kept, the update recorded', () => {
-    const full = results({ bulk_ratio_vs_ssh: 0.8, relay_idle_session_kib: 40 });
+    const full = results({ bulk_ratio_vs_ssh: 0.8, relay_kib_per_idle_session: 40 });
     const previous = { ...full.headline, ...full };
-    const partial = { ...results({ relay_idle_session_kib: 30, cluster_sessions_per_s_3nodes: 80 }), date: '2026-12-06T20:00:00.000Z', partial: true, measurements: [sessions], notes: ['partial note'] };
+    const partial = { ...results({ relay_kib_per_idle_session: 30, cluster_sessions_per_s_3nodes: 80 }), date: '2026-12-06T20:00:00.000Z', partial: true, measurements: [sessions], notes: ['partial note'] };
     const merged = mergePublished(previous as Record<string, unknown>, partial, ['cluster']);
     assert.equal(merged['bulk_ratio_vs_ssh'], 0.8, 'a number the partial run did not measure is kept');
-    assert.equal(merged['relay_idle_session_kib'], 30, 'a number it measured again is replaced');
+    assert.equal(merged['relay_kib_per_idle_session'], 30, 'a number it measured again is replaced');
     assert.equal(merged['cluster_sessions_per_s_3nodes'], 80, 'a new number is added at the top level');
-    assert.deepEqual(Object.keys(merged).slice(0, 3), ['bulk_ratio_vs_ssh', 'relay_idle_session_kib', 'cluster_sessions_per_s_3nodes'], 'headline keys first');
-    assert.deepEqual(merged['headline'], { bulk_ratio_vs_ssh: 0.8, relay_idle_session_kib: 30, cluster_sessions_per_s_3nodes: 80 });
+    assert.deepEqual(Object.keys(merged).slice(0, 3), ['bulk_ratio_vs_ssh', 'relay_kib_per_idle_session', 'cluster_sessions_per_s_3nodes'], 'headline keys first');
+    assert.deepEqual(merged['headline'], { bulk_ratio_vs_ssh: 0.8, relay_kib_per_idle_session: 30, cluster_sessions_per_s_3nodes: 80 });
     assert.equal(merged['date'], full.date, 'the full run\'s date stays');
     assert.equal(merged['partial'], false);
     assert.deepEqual((merged['measurements'] as Array<{ id: string }>).map((m) => m.id), ['bulk_mbps', 'cluster_sessions_per_s']);
-    const goal = (merged['goals'] as Array<{ key: string; measured: number | null }>).find((g) => g.key === 'relay_idle_session_kib');
+    const goal = (merged['goals'] as Array<{ key: string; measured: number | null }>).find((g) => g.key === 'relay_kib_per_idle_session');
     assert.equal(goal?.measured, 30, 'goals evaluated on the merged numbers');
     const updates = merged['updates'] as Array<{ date: string; workloads: string[]; notes: string[] }>;
     assert.deepEqual(updates.map((u) => [u.date, u.workloads, u.notes]), [['2026-12-06T20:00:00.000Z', ['cluster'], ['partial note']]]);
