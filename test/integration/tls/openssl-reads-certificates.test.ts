@@ -30,15 +30,13 @@ import {
   x509Time,
 } from '../../../src/tls/der.js';
 import {
-  KEY_USAGE,
-  basicConstraints,
   certificatePem,
   encodeName,
   keyIdentifier,
-  keyUsage,
   signCertificate,
   subjectKeyIdentifier,
 } from '../../../src/tls/certificate-writer.js';
+import { longLivedCertificate } from '../../helpers/long-lived-certificate.js';
 import { CertificateAuthority } from '../../../src/tls/index.js';
 import type { IssuedCertificate } from '../../../src/tls/index.js';
 
@@ -80,20 +78,7 @@ describe('OpenSSL reads the DER writer', () => {
   });
 
   it('a certificate valid past 2049 carries GeneralizedTime, as OpenSSL reads it', () => {
-    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const name = encodeName([{ type: 'CN', value: 'long-lived' }]);
-    const der = signCertificate(
-      {
-        serial: Buffer.from('00ff', 'hex'),
-        issuer: name,
-        subject: name,
-        notBefore: new Date('2049-12-31T23:59:59.500Z'),
-        notAfter: new Date('2051-06-30T12:00:00Z'),
-        publicKey,
-        extensions: [basicConstraints(true), keyUsage(KEY_USAGE.keyCertSign), subjectKeyIdentifier(keyIdentifier(publicKey))],
-      },
-      privateKey,
-    );
+    const { der } = longLivedCertificate();
     const parsed = openssl(['asn1parse', '-inform', 'DER'], der).output;
     assert.match(parsed, /UTCTIME +:491231235959Z/);
     assert.match(parsed, /GENERALIZEDTIME +:20510630120000Z/);

@@ -9,17 +9,14 @@ import assert from 'node:assert/strict';
 import { X509Certificate, createHash, generateKeyPairSync } from 'node:crypto';
 import { describe, it } from 'node:test';
 import {
-  KEY_USAGE,
-  basicConstraints,
   certificatePem,
   encodeName,
   ipAddressOctets,
   keyIdentifier,
-  keyUsage,
   signCertificate,
   subjectAltName,
-  subjectKeyIdentifier,
 } from '../../../src/tls/certificate-writer.js';
+import { longLivedCertificate } from '../../helpers/long-lived-certificate.js';
 
 describe('certificate writer', () => {
   describe('IP address octets (RFC 5280 §4.2.1.6)', () => {
@@ -64,20 +61,7 @@ describe('certificate writer', () => {
   });
 
   it('a certificate valid past 2049 carries GeneralizedTime, and node:crypto reads both times', () => {
-    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const name = encodeName([{ type: 'CN', value: 'long-lived' }]);
-    const der = signCertificate(
-      {
-        serial: Buffer.from('00ff', 'hex'),
-        issuer: name,
-        subject: name,
-        notBefore: new Date('2049-12-31T23:59:59.500Z'),
-        notAfter: new Date('2051-06-30T12:00:00Z'),
-        publicKey,
-        extensions: [basicConstraints(true), keyUsage(KEY_USAGE.keyCertSign), subjectKeyIdentifier(keyIdentifier(publicKey))],
-      },
-      privateKey,
-    );
+    const { der, publicKey } = longLivedCertificate();
     // The validity: SEQUENCE { UTCTime "491231235959Z", GeneralizedTime "20510630120000Z" }.
     const validity = Buffer.concat([Buffer.from('3020170d', 'hex'), Buffer.from('491231235959Z'), Buffer.from('180f', 'hex'), Buffer.from('20510630120000Z')]);
     assert.ok(der.includes(validity), 'UTCTime for 2049, GeneralizedTime for 2051');
