@@ -22,6 +22,7 @@
  * payloads are skipped.
  */
 import { WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES } from '../limits.js';
+import { WebSocketOpcode } from '../protocol/websocket-opcode.js';
 
 /** Which side sent the bytes: the client masks every frame, the server none (RFC 6455 §5.1). */
 export type FrameDirection = 'client' | 'server';
@@ -40,12 +41,6 @@ export interface FrameEvents {
 /** Where the reader is in a frame: its head, extended length, mask key, payload; or stopped for good. */
 type State = 'HEAD' | 'LENGTH_16' | 'LENGTH_64' | 'MASK_KEY' | 'PAYLOAD' | 'FAILED';
 
-const OPCODE_CONTINUATION = 0x0;
-const OPCODE_TEXT = 0x1;
-const OPCODE_BINARY = 0x2;
-const OPCODE_CLOSE = 0x8;
-const OPCODE_PING = 0x9;
-const OPCODE_PONG = 0xa;
 
 export class WebSocketFrameReader {
   readonly #direction: FrameDirection;
@@ -171,21 +166,21 @@ export class WebSocketFrameReader {
   /** Check the opcode against the message in progress; reports the start of a new message. */
   #checkOpcode(): boolean {
     const opcode = this.#opcode;
-    if (opcode === OPCODE_CLOSE || opcode === OPCODE_PING || opcode === OPCODE_PONG) {
+    if (opcode === WebSocketOpcode.Close || opcode === WebSocketOpcode.Ping || opcode === WebSocketOpcode.Pong) {
       if (!this.#fin) {
         this.#fail('a control frame is fragmented (RFC 6455 §5.5)');
         return false;
       }
       return true;
     }
-    if (opcode === OPCODE_CONTINUATION) {
+    if (opcode === WebSocketOpcode.Continuation) {
       if (!this.#inMessage) {
         this.#fail('a continuation frame arrived outside a fragmented message (RFC 6455 §5.4)');
         return false;
       }
       return true;
     }
-    if (opcode === OPCODE_TEXT || opcode === OPCODE_BINARY) {
+    if (opcode === WebSocketOpcode.Text || opcode === WebSocketOpcode.Binary) {
       if (this.#inMessage) {
         this.#fail('a new message started inside a fragmented one (RFC 6455 §5.4)');
         return false;

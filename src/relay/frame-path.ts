@@ -44,15 +44,11 @@ import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from '../ws-runtime.js';
+import { WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES } from '../limits.js';
+import { WebSocketOpcode } from '../protocol/websocket-opcode.js';
 
 /** The longest frame header: 2 bytes, an 8-byte length, a 4-byte mask (RFC 6455 §5.2). */
 const MAX_HEADER_BYTES = 14;
-/** The longest control frame payload (RFC 6455 §5.5). */
-const MAX_CONTROL_PAYLOAD_BYTES = 125;
-const OPCODE_TEXT = 0x1;
-const OPCODE_BINARY = 0x2;
-const OPCODE_PING = 0x9;
-const OPCODE_PONG = 0xa;
 
 /** Where a reader's frames go: binary frames to the relay, the rest to ws's Receiver. */
 export interface FrameTarget {
@@ -250,11 +246,11 @@ export class FrameReader {
     }
     const opcode = b0 & 0x0f;
     const plain = (b0 & 0xf0) === 0x80 && masked; // FIN set, RSV1-3 clear (no extension is negotiated), masked
-    const binary = plain && opcode === OPCODE_BINARY && length <= this.#maxPayloadBytes;
+    const binary = plain && opcode === WebSocketOpcode.Binary && length <= this.#maxPayloadBytes;
     const passed =
       plain &&
-      ((opcode === OPCODE_TEXT && length <= this.#maxPayloadBytes) ||
-        ((opcode === OPCODE_PING || opcode === OPCODE_PONG) && length <= MAX_CONTROL_PAYLOAD_BYTES));
+      ((opcode === WebSocketOpcode.Text && length <= this.#maxPayloadBytes) ||
+        ((opcode === WebSocketOpcode.Ping || opcode === WebSocketOpcode.Pong) && length <= WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES));
     if (!binary && !passed) {
       // Close, fragments, or a frame ws refuses: ws decides, from this frame on.
       this.#passAll(chunk, pos, 'closing');

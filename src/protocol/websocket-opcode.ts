@@ -1,0 +1,13 @@
+/**
+ * WebSocket frame opcodes (RFC 6455 §5.2, §11.8), for the code that reads frames itself: the
+ * relay's frame path (relay/frame-path.ts) and the exec recorder (audit/websocket-frames.ts).
+ * Every byte those readers see is untrusted; this module only names the values.
+ */
+export const WebSocketOpcode = {
+  Continuation: 0x0,
+  Text: 0x1,
+  Binary: 0x2,
+  Close: 0x8,
+  Ping: 0x9,
+  Pong: 0xa,
+} as const;
