@@ -39,7 +39,7 @@ const REQUIRED_PROGRAMS = [
   { program: 'script', debianPackage: 'bsdutils', usedBy: 'the terminal tests: kubectl exec -it, attach -it, the code prompt and the shell prompt marker under a pty' },
   { program: 'zsh', debianPackage: 'zsh', usedBy: 'test/integration/cli/completion and prompt-marker: the zsh completion script and prompt marker in a real zsh' },
   { program: 'fish', debianPackage: 'fish', usedBy: 'test/integration/cli/completion and prompt-marker: the fish completion script and prompt marker in a real fish' },
-  { program: 'openssl', debianPackage: 'openssl', usedBy: 'test/unit/tls: the certificates src/tls writes, read back and verified by OpenSSL' },
+  { program: 'openssl', debianPackage: 'openssl', usedBy: 'test/integration/tls: the certificates src/tls writes, read back and verified by OpenSSL' },
 ];
 
 /** True when `path` is a file this user may execute. */

@@ -33,6 +33,7 @@ const PROGRAMS: ReadonlyArray<readonly [program: string, debianPackage: string]>
   ['script', 'bsdutils'],
   ['zsh', 'zsh'],
   ['fish', 'fish'],
+  ['openssl', 'openssl'],
 ];
 /** Bound for one preflight run; it needs well under a second, this only keeps a broken one from hanging the test, in ms. */
 const RUN_BOUND_MS = 30_000;
