@@ -114,6 +114,14 @@ export interface E2EStackOptions {
   readonly installed?: { readonly bin: string; readonly path: string };
   /** Put a fault proxy between each endpoint and the relay (E2EStack.proxies). */
   readonly faultProxies?: boolean;
+  /**
+   * A program and its arguments that the relay's command line is appended to (`strace -D -f -o
+   * FILE --`): it must exec the relay in its own process, so that the relay keeps the pid the
+   * stack stops. Not with `installed`.
+   */
+  readonly relayWrapper?: readonly string[];
+  /** The relay's port (default: one the system picks), for flags that name the relay's own URL. */
+  readonly relayPort?: number;
 }
 
 /** What a stack has started so far: close() and a failed start stop exactly these. */
@@ -149,6 +157,7 @@ async function startStack(started: Started, options: E2EStackOptions): Promise<E
   const nodeArgs = options.nodeArgs ?? [];
   const installed = options.installed;
   if (installed !== undefined && nodeArgs.length > 0) throw new Error('nodeArgs cannot be given to an installed kubepair');
+  if (installed !== undefined && options.relayWrapper !== undefined) throw new Error('relayWrapper cannot be given with an installed kubepair');
   /** The program and arguments that run `kubepair ARGS`. */
   const kubepair = (args: readonly string[]): [string, string[]] =>
     installed === undefined ? [process.execPath, [...nodeArgs, CLI_PATH, ...args]] : [installed.bin, [...args]];
@@ -163,20 +172,21 @@ async function startStack(started: Started, options: E2EStackOptions): Promise<E
   const relayStateDir = join(state, 'relay-state');
   /** `kubepair relay` listening on `listen`, with the same tokens, audit log and state directory every time. */
   const startRelayProcess = async (listen: string): Promise<{ process: ManagedProcess; url: string }> => {
-    const started = startProcess(
-      ...kubepair(['relay', '--listen', listen, '--tokens-file', tokensFile, '--audit-log', relayAuditLog, '--state-dir', relayStateDir, '--log-level', 'warn',
+    const [relayProgram, relayArgs] = kubepair(['relay', '--listen', listen, '--tokens-file', tokensFile, '--audit-log', relayAuditLog, '--state-dir', relayStateDir, '--log-level', 'warn',
         // One test file pairs many sessions from 127.0.0.1 within a minute; the 20/min default
         // is tested on its own in test/integration/relay.
         '--rate-limit', '600',
         ...(options.relayTls === true ? ['--tls-cert', E2E_RELAY_TLS.certFile, '--tls-key', E2E_RELAY_TLS.keyFile] : []),
-        ...(options.relayArgs ?? [])]),
-      baseEnv(),
-    );
+        ...(options.relayArgs ?? [])]);
+    const wrapper = options.relayWrapper ?? [];
+    const started = wrapper.length === 0
+      ? startProcess(relayProgram, relayArgs, baseEnv())
+      : startProcess(wrapper[0]!, [...wrapper.slice(1), relayProgram, ...relayArgs], baseEnv());
     processes.push(started);
     const listening = await started.waitFor(/kubepair relay listening on (https?:\/\/127\.0\.0\.1:\d+)/, options.relayReadyTimeoutMs ?? RELAY_READY_TIMEOUT_MS, 'stderr');
     return { process: started, url: listening[1]! };
   };
-  const first = await startRelayProcess('127.0.0.1:0');
+  const first = await startRelayProcess(`127.0.0.1:${options.relayPort ?? 0}`);
   let relay = first.process;
   const relayTrust = options.relayTls === true ? ['--relay-ca', E2E_RELAY_TLS.certFile] : [];
   const relayUrl = first.url;

@@ -34,6 +34,8 @@ const PROGRAMS: ReadonlyArray<readonly [program: string, debianPackage: string]>
   ['zsh', 'zsh'],
   ['fish', 'fish'],
   ['openssl', 'openssl'],
+  ['strace', 'strace'],
+  ['systemd-analyze', 'systemd'],
 ];
 /** Bound for one preflight run; it needs well under a second, this only keeps a broken one from hanging the test, in ms. */
 const RUN_BOUND_MS = 30_000;
