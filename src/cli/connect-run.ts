@@ -164,6 +164,9 @@ export async function runConnect(codeArg: string | undefined, command: string[],
     tunnel.on('startStep', markStartup);
     const output = new ConnectOutput();
     output.watch(tunnel);
+    // The tunnel starts first, so that its pairing request is on its way before anything else
+    // runs (issue 15, start-up); `starting` is awaited below, in the same turn.
+    const starting = tunnel.start(termination.signal);
     // `kubepair status` on this side (read only): connect works without it. It starts listening
     // while the tunnel pairs (its file system work overlaps the relay's round trips) and is
     // closed in `finally` however start ends.
@@ -179,7 +182,7 @@ export async function runConnect(codeArg: string | undefined, command: string[],
         return undefined;
       },
     );
-    const ready = await tunnel.start(termination.signal);
+    const ready = await starting;
     await control; // listening (or reported unavailable) before the shell, command or export line
     const status = await runPlan(tunnel, ready, plan, termination, output);
     await tunnel.close();

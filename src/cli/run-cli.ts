@@ -3,6 +3,7 @@
  * run the chosen role, and turn any failure into one clear line (see report-error.ts).
  */
 import { CommanderError } from 'commander';
+import type { Command } from 'commander';
 import { registerAuditCommand } from './audit-command.js';
 import { registerCompletionCommand } from './completion-command.js';
 import { registerConfigCommand } from './config-command.js';
@@ -22,8 +23,40 @@ function connectsWithCommand(argv: readonly string[]): boolean {
   return argv.includes('connect') && argv.indexOf('connect') < argv.indexOf('--');
 }
 
+type Register = (program: Command) => void;
+
+/** Every command, in the order `kubepair --help` lists them, with the top-level names each registers. */
+function commandTable(argv: readonly string[]): ReadonlyArray<readonly [names: readonly string[], register: Register]> {
+  return [
+    [['share'], registerShareCommand],
+    [['connect'], (parent) => registerConnectCommand(parent, argv)],
+    [['relay'], registerRelayCommand],
+    [['audit'], registerAuditCommand],
+    [['token'], registerTokenCommand],
+    [['approvals', 'approve', 'decline'], registerApprovalCommands],
+    [['config'], registerConfigCommand],
+    [['completion'], registerCompletionCommand],
+    [['doctor'], registerDoctorCommand],
+    [['status', 'session'], registerControlCommands],
+  ];
+}
+
+/**
+ * The commands to register for `argv` (issue 15, start-up): when the first argument names a
+ * command, only that command's, so that `kubepair connect` does not build the options of the
+ * nine others before it starts; all of them for help (which lists them), `completion` (which
+ * walks the whole tree), or anything else (commander's "unknown command" and its suggestions).
+ */
+export function commandsFor(argv: readonly string[]): Register[] {
+  const table = commandTable(argv);
+  const first = argv[0];
+  const asksForHelp = argv.some((arg) => arg === '--help' || arg === '-h');
+  const invoked = asksForHelp || first === 'completion' ? undefined : table.find(([names]) => first !== undefined && names.includes(first));
+  return invoked === undefined ? table.map(([, register]) => register) : [invoked[1]];
+}
+
 export async function runCli(argv: readonly string[]): Promise<number> {
-  const program = buildProgram([registerShareCommand, (parent) => registerConnectCommand(parent, argv), registerRelayCommand, registerAuditCommand, registerTokenCommand, registerApprovalCommands, registerConfigCommand, registerCompletionCommand, registerDoctorCommand, registerControlCommands]);
+  const program = buildProgram(commandsFor(argv));
   if (argv.length === 0) {
     process.stderr.write(program.helpInformation());
     return 2;

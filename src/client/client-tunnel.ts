@@ -16,8 +16,8 @@
  * `bye` (end to end: the sharer stopped, the lifetime), the relay gone or the sharer's side
  * gone beyond the resume window (the relay's text frames only choose between these two), a
  * failed channel; the front end words it. Kubeconfigs that earlier tunnels could not remove
- * (their process was killed with SIGKILL) are removed from the same directory before pairing
- * (stale-kubeconfigs.ts).
+ * (their process was killed with SIGKILL) are removed from the same directory while pairing
+ * runs (stale-kubeconfigs.ts).
  *
  * Cancellation: an abort of the start signal, or close(), at any point while starting ends
  * start() with the abort's reason, and nothing is left behind; after start, the same signal
@@ -31,11 +31,10 @@ import { EventEmitter } from 'node:events';
 import * as z from 'zod';
 import { PairingCodeSchema } from '../channel/pairing-code.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
-import { openSecureChannel } from '../channel/open-secure-channel.js';
 import { KubepairError, toKubepairError } from '../errors/index.js';
 import { nextEvent } from '../events/next-event.js';
 import { DEFAULT_RESUME_WINDOW_MS, HANDSHAKE_STEP_TIMEOUT_MS, RELAY_RESUME_WINDOW_MAX_S, SESSION_TARGETS_MAX, TUNNEL_OUTAGE_WAIT_MS } from '../limits.js';
-import { MuxClient } from '../mux/mux-client.js';
+import type { MuxClient } from '../mux/mux-client.js';
 import { PEER_CAPABILITIES } from '../protocol/capabilities.js';
 import type { ByeReason, ControlMessage } from '../protocol/channel-control.js';
 import { ByeMessageSchema, CONTROL_TYPES, SessionUpdateMessageSchema } from '../protocol/channel-control.js';
@@ -46,13 +45,14 @@ import { parseSessionDescription } from '../protocol/session-description.js';
 import { KUBE_API_TARGET, isValidTargetName } from '../protocol/target-name.js';
 import { parseWith } from '../protocol/validate.js';
 import { RelayEndpointSchema, resolveRelay } from '../relay-client/relay-endpoint.js';
-import type { RelaySocket } from '../relay-client/index.js';
-import { DurableLink, LinkTimingSchema, openRelaySocket, pair } from '../relay-client/index.js';
+import { DurableLink, LinkTimingSchema } from '../relay-client/durable-link.js';
+import { pair } from '../relay-client/relay-api.js';
+import type { RelaySocket } from '../relay-client/relay-socket.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
 import { MAX_TIMER_MS } from '../units.js';
 import type { KubeconfigSpec } from './kubeconfig.js';
 import { TempKubeconfig } from './kubeconfig.js';
-import { LocalListener } from './local-listener.js';
+import type { LocalListener } from './local-listener.js';
 import type { ProxyIdentity } from './proxy-identity.js';
 import { createProxyIdentity } from './proxy-identity.js';
 import { chooseRuntimeDir } from '../process/runtime-dir.js';
@@ -174,12 +174,11 @@ export interface RefusedConnection {
 }
 
 /**
- * The steps of start() in order, each announced by a `startStep` event when it is done (the
- * front end's start-up timeline, docs/performance.md "Start-up").
+ * The steps of start() in order (but `runtime_dir`, see there), each announced by a
+ * `startStep` event when it is done (the front end's start-up timeline, docs/performance.md
+ * "Start-up").
  */
 export type TunnelStartStep =
-  /** The runtime directory is chosen and stale kubeconfigs are removed. */
-  | 'runtime_dir'
   /** The relay answered the pairing request (session id and key). */
   | 'relay_paired'
   /** The WebSocket to the relay is open. */
@@ -192,6 +191,11 @@ export type TunnelStartStep =
   | 'tls_identity'
   /** The local listeners listen. */
   | 'listeners'
+  /**
+   * The runtime directory is chosen and stale kubeconfigs are removed: work done while the
+   * pairing round trips run, so this step comes wherever it finishes, always before `kubeconfig`.
+   */
+  | 'runtime_dir'
   /** The kubeconfig is written. */
   | 'kubeconfig';
 
@@ -290,6 +294,22 @@ interface Held {
   mux?: MuxClient;
   readonly listeners: LocalListener[];
   kubeconfig?: TempKubeconfig;
+}
+
+/**
+ * The code start() needs only once the relay has answered the pairing request: the relay socket
+ * (ws), the secure channel (CPace and its curve arithmetic), the mux (HTTP/2) and the local
+ * listeners. Loaded while that request runs instead of before it (issue 15, start-up;
+ * docs/performance.md "Start-up"): in the package each is a chunk of its own.
+ */
+async function loadSessionCode() {
+  const [relaySocket, channel, mux, listener] = await Promise.all([
+    import('../relay-client/relay-socket.js'),
+    import('../channel/open-secure-channel.js'),
+    import('../mux/mux-client.js'),
+    import('./local-listener.js'),
+  ]);
+  return { openRelaySocket: relaySocket.openRelaySocket, openSecureChannel: channel.openSecureChannel, MuxClient: mux.MuxClient, LocalListener: listener.LocalListener };
 }
 
 /** The reason `signal` was aborted, as the error start() ends with. */
@@ -391,18 +411,26 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
 
   async #open(signal: AbortSignal): Promise<TunnelReady> {
     const config = this.config;
-    const runtime = config.kubeconfigDir === undefined ? await chooseRuntimeDir() : { path: config.kubeconfigDir, ramBacked: false };
-    const stale = await removeStaleKubeconfigs(runtime.path);
-    if (stale.length > 0) this.emit('staleKubeconfigsRemoved', stale.length);
-    this.emit('startStep', 'runtime_dir');
+    // The pairing request goes out first (issue 15, start-up): the rest of this block is work
+    // that does not need the relay's answer and overlaps its round trip instead of delaying it.
+    const pairing = pair(config.relay, config.code.nameplate, { signal });
+    // Awaited once the relay has answered; a failure to load is reported there.
+    const sessionCode = loadSessionCode();
+    sessionCode.catch(() => undefined);
+    // Where the kubeconfig goes, and the removal of kubeconfigs whose process is gone: file
+    // system work needed only when the kubeconfig is written. Awaited there; a failure (there
+    // is none expected: both fall back rather than throw) is reported there.
+    const runtimeDir = this.#chooseRuntimeDir();
+    runtimeDir.catch(() => undefined);
     // Proxy mode's TLS identity takes tens of ms to make: start now, overlapping the pairing
     // round trips. It is awaited only once the agent says the session is in proxy mode (a
     // failure is reported there); otherwise it is dropped.
     const proxyIdentity: Promise<ProxyIdentity> = createProxyIdentity();
     proxyIdentity.catch(() => undefined);
 
-    const paired = await pair(config.relay, config.code.nameplate, { signal });
+    const paired = await pairing;
     this.emit('startStep', 'relay_paired');
+    const { openRelaySocket, openSecureChannel, MuxClient, LocalListener } = await sessionCode;
     const clues = this.#clues;
     // The relay's word that the agent left: a hint for the end's reason, nothing more.
     const watchRelay = (relaySocket: RelaySocket): RelaySocket => {
@@ -540,11 +568,27 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
       forwards.push({ localPort: bound, target: forward.target });
     }
     this.emit('startStep', 'listeners');
+    const runtime = await runtimeDir;
     if (signal.aborted) throw abortReason(signal);
     const kubeconfig = await TempKubeconfig.create(runtime.path, { ...spec, server: `https://127.0.0.1:${apiPort}` });
     this.#held.kubeconfig = kubeconfig;
     this.emit('startStep', 'kubeconfig');
     return { description, clusterName, kubeconfig: kubeconfig.path, ramBacked: runtime.ramBacked, port: apiPort, forwards };
+  }
+
+  /**
+   * The directory the kubeconfig goes to, once kubeconfigs that earlier tunnels left behind are
+   * removed from it; announces `runtime_dir` (while pairing runs: its place in the start-up
+   * timeline is wherever it finishes, before `kubeconfig`).
+   */
+  async #chooseRuntimeDir(): Promise<{ path: string; ramBacked: boolean }> {
+    const config = this.config;
+    const runtime = config.kubeconfigDir === undefined ? await chooseRuntimeDir() : { path: config.kubeconfigDir, ramBacked: false };
+    const stale = await removeStaleKubeconfigs(runtime.path);
+    if (this.#state !== 'starting') return runtime; // start failed meanwhile: nothing more to say
+    if (stale.length > 0) this.emit('staleKubeconfigsRemoved', stale.length);
+    this.emit('startStep', 'runtime_dir');
+    return runtime;
   }
 
   /** Resolves at once when records flow; else when they flow again, or rejects after `timeoutMs`. */

@@ -1,12 +1,15 @@
 /**
  * Start-up of the kubepair binary (issue 15; docs/performance.md "Start-up"): the timeline
- * KUBEPAIR_TIMELINE=1 prints, and connect's switch of zod to interpreted validation. Each runs
- * in a child process of its own (both act on process-wide state).
+ * KUBEPAIR_TIMELINE=1 prints, connect's switch of zod to interpreted validation (each in a child
+ * process of its own: both act on process-wide state), and the registration of the invoked
+ * command alone.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { buildProgram } from '../../../src/cli/program.js';
+import { commandsFor } from '../../../src/cli/run-cli.js';
 import { timelineLine } from '../../../src/cli/startup-timeline.js';
 import { CLI_PATH } from '../../helpers/cli.js';
 import { repoPath } from '../../helpers/paths.js';
@@ -55,5 +58,34 @@ describe('connect validates with zod interpreted, not compiled', () => {
     assert.equal(result.compiledAfter, 0);
     assert.deepEqual(result.after, result.before);
     assert.deepEqual(result.after, [true, false, false]);
+  });
+});
+
+describe('only the invoked command is registered (commandsFor)', () => {
+  const registered = (argv: readonly string[]): string[] => buildProgram(commandsFor(argv)).commands.map((command) => command.name());
+  const ALL = registered([]);
+
+  it('kubepair connect CODE registers connect alone; share and relay theirs alone', () => {
+    assert.ok(ALL.length >= 10 && ALL.includes('connect') && ALL.includes('share'), ALL.join(' '));
+    assert.deepEqual(registered(['connect', '42-1234-5678']), ['connect']);
+    assert.deepEqual(registered(['connect', '--no-shell', '42-1234-5678']), ['connect']);
+    assert.deepEqual(registered(['share', '--once']), ['share']);
+    assert.deepEqual(registered(['relay', 'token', 'list']), ['relay']);
+    assert.deepEqual(registered(['session', 'end']), ['status', 'session']);
+  });
+
+  it('help, completion, an unknown or misspelt command, and no command register every command', () => {
+    for (const argv of [[], ['--help'], ['connect', '--help'], ['connect', '-h'], ['help', 'connect'], ['completion', 'bash'], ['conect', '42-1234-5678'], ['--version']]) {
+      assert.deepEqual(registered(argv), ALL, argv.join(' '));
+    }
+  });
+
+  it('a misspelt command still gets commander\'s suggestion, exit 2', async () => {
+    const result = await run(process.execPath, [CLI_PATH, 'conect', '42-1234-5678'], { timeout: CHILD_TIMEOUT_MS }).then(
+      () => assert.fail('exit 0'),
+      (err: { code: number; stderr: string }) => err,
+    );
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /unknown command 'conect'[\s\S]*Did you mean connect\?/);
   });
 });
