@@ -132,6 +132,7 @@ async function main(): Promise<void> {
   const pairRatios = relayed.map((value, i) => value / (direct[i] as number));
   process.stderr.write(`memory: ${IDLE_SESSIONS} idle paired sessions...\n`);
   const memory = await measureIdleSessions(IDLE_SESSIONS);
+  if (memory.perSession === undefined || memory.heapPerSession === undefined) throw new Error(`relay memory not measured: ${memory.refused}`);
   const perSessionKiB = memory.perSession / 1024;
 
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';

@@ -3,13 +3,15 @@
  * memory per established, idle session (agent and client connected) over 2,000 sessions, and
  * how many sessions per second it establishes (create, two WebSocket upgrades, pair,
  * `established`) with 50 set-ups in flight. Memory is the relay's own
- * `process_resident_memory_bytes` (median of 5 samples) before and after; sessions/s counts
+ * `process_resident_memory_bytes` (median of 5 samples) before and after, a window in which the
+ * relay returned memory to the system refused (memory-per-session.ts); sessions/s counts
  * from the first request to the last `established`. The client side is this process's test
  * peers, not full CPace endpoints: the relay only ever sees frames, so that is its whole cost.
  */
 import { api, connectPair, startRelay } from '../../test/helpers/relay-process.js';
 import type { StartedRelay, TestPeer } from '../../test/helpers/relay-process.js';
 import { BENCH_RELAY_ARGS } from './kubepair-tunnel.js';
+import { memoryPerSession } from './memory-per-session.js';
 import { summarize } from './report.js';
 
 export const IDLE_SESSIONS = 2_000;
@@ -47,10 +49,12 @@ export interface IdleSessionsResult {
   readonly sessions: number;
   readonly baselineRss: number;
   readonly loadedRss: number;
-  /** Bytes of RSS per idle paired session. */
-  readonly perSession: number;
-  /** Bytes of JS heap per idle paired session. */
-  readonly heapPerSession: number;
+  /** Bytes of RSS per idle paired session; undefined when the window was refused. */
+  readonly perSession: number | undefined;
+  /** Bytes of JS heap per idle paired session; undefined when the window was refused. */
+  readonly heapPerSession: number | undefined;
+  /** Why the window is not a reading of the sessions (bench/lib/memory-per-session.ts). */
+  readonly refused: string | undefined;
   /** Sessions established per second while setting them up. */
   readonly sessionsPerSecond: number;
 }
@@ -84,12 +88,14 @@ export async function measureIdleSessions(sessions = IDLE_SESSIONS): Promise<Idl
     const loadedRss = await settledRss(relay);
     const loadedHeap = await relayMetric(relay, 'nodejs_heap_size_used_bytes');
     if (open !== sessions && !Number.isNaN(open)) throw new Error(`expected ${sessions} open client sockets, saw ${open}`);
+    const perSession = memoryPerSession({ rss: baselineRss, heapUsed: baselineHeap }, { rss: loadedRss, heapUsed: loadedHeap }, sessions);
     return {
       sessions,
       baselineRss,
       loadedRss,
-      perSession: (loadedRss - baselineRss) / sessions,
-      heapPerSession: (loadedHeap - baselineHeap) / sessions,
+      perSession: 'refused' in perSession ? undefined : perSession.rss,
+      heapPerSession: 'refused' in perSession ? undefined : perSession.heap,
+      refused: 'refused' in perSession ? perSession.refused : undefined,
       sessionsPerSecond: sessions / setupSeconds,
     };
   } finally {

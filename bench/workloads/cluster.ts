@@ -28,6 +28,7 @@ import type { ChannelPairOverRelay, RelayForBench } from '../lib/channel-over-re
 import { pairOverRelay, pushThrough } from '../lib/channel-over-relay.js';
 import { measureProcessCost } from '../lib/process-cost.js';
 import type { MemorySample, RelayNode, RelaySetup, SetupName } from '../lib/relay-setups.js';
+import { memoryPerSession } from '../lib/memory-per-session.js';
 import { probeMemory } from '../lib/relay-setups.js';
 import { formatNumber } from '../lib/report.js';
 import { waitUntilAsync } from '../../test/helpers/wait-until.js';
@@ -218,17 +219,26 @@ async function idleMemory(context: WorkloadContext, setups: readonly RelaySetup[
       const parts: string[] = [];
       let rssTotal = 0;
       let heapTotal = 0;
+      let refused = false;
       setup.nodes.forEach((node, index) => {
-        const rss = (after[index]!.rss - before[index]!.rss) / IDLE_SESSIONS / 1024;
-        const heap = (after[index]!.heapUsed - before[index]!.heapUsed) / IDLE_SESSIONS / 1024;
+        const perSession = memoryPerSession(before[index]!, after[index]!, IDLE_SESSIONS);
+        const span = `${formatNumber(before[index]!.rss / 2 ** 20, 1)} -> ${formatNumber(after[index]!.rss / 2 ** 20, 1)} MiB`;
+        if ('refused' in perSession) {
+          refused = true;
+          parts.push(`${node.name} not counted (${span}): ${perSession.refused}`);
+          return;
+        }
+        const rss = perSession.rss / 1024;
+        const heap = perSession.heap / 1024;
         rssTotal += rss;
         heapTotal += heap;
         const path = setup.nodes.length === 1 ? setup.name : `${setup.name}_${node.name}`;
         record(samples, 'rss', path, rss);
         record(samples, 'heap', path, heap);
-        parts.push(`${node.name} ${formatNumber(rss, 1)} KiB RSS (${formatNumber(before[index]!.rss / 2 ** 20, 1)} -> ${formatNumber(after[index]!.rss / 2 ** 20, 1)} MiB), ${formatNumber(heap, 1)} KiB heap`);
+        parts.push(`${node.name} ${formatNumber(rss, 1)} KiB RSS (${span}), ${formatNumber(heap, 1)} KiB heap`);
       });
-      if (setup.nodes.length > 1) {
+      // A sum with a node left out would not be one session's cost to the cluster.
+      if (setup.nodes.length > 1 && !refused) {
         record(samples, 'rss', `${setup.name}_total`, rssTotal);
         record(samples, 'heap', `${setup.name}_total`, heapTotal);
       }
@@ -282,8 +292,6 @@ export async function runCluster(context: WorkloadContext, setups: readonly Rela
       cluster_splice_remote_mbps: medianOf(mbps, 'remote'),
       cluster_splice_local_cpu_s_per_gib: medianOf(spliceCost.cpu, 'local'),
       cluster_splice_remote_cpu_s_per_gib: medianOf(spliceCost.cpu, 'remote'),
-      relay_idle_session_kib: medianOf(rss, '1node_memory'),
-      relay_idle_session_heap_kib: medianOf(heap, '1node_memory'),
       cluster_idle_session_kib_1node: medianOf(rss, '1node_redis'),
       cluster_idle_session_kib_3nodes_total: medianOf(rss, '3nodes_redis_total'),
     },

@@ -105,7 +105,7 @@ export interface ClusterLinkOptions {
  * An endpoint relayed now: its link, the session and side it is, and its liveness as the node's
  * sweep sees it. The far node pings only the link, which this node answers, so without this a
  * half-dead endpoint here would keep its side "connected" until TCP gave up. Time while the
- * endpoint is not read (backpressure) counts as heard: its pongs cannot arrive then.
+ * endpoint is not read (backpressure) counts as heard: the sweep applies that rule to `paused`.
  */
 class Relayed implements LivenessSubject {
   readonly endpoint: WebSocket;
@@ -113,7 +113,8 @@ class Relayed implements LivenessSubject {
   readonly sessionId: string;
   readonly role: PeerRole;
   livenessDue = NOT_WATCHED;
-  #lastSeen = Date.now();
+  /** When the endpoint was last heard from (epoch ms); see LivenessSubject. */
+  lastSeen = Date.now();
   readonly #onSilent: (relayed: Relayed) => void;
 
   constructor(endpoint: WebSocket, link: WebSocket, sessionId: string, role: PeerRole, onSilent: (relayed: Relayed) => void) {
@@ -128,13 +129,13 @@ class Relayed implements LivenessSubject {
     return this.endpoint.readyState === WebSocket.OPEN;
   }
 
-  heard(): void {
-    this.#lastSeen = Date.now();
+  /** The endpoint is not read now (backpressure on its link). */
+  get paused(): boolean {
+    return this.endpoint.isPaused;
   }
 
-  heardAt(now: number): number {
-    if (this.endpoint.isPaused) this.#lastSeen = now;
-    return this.#lastSeen;
+  heard(): void {
+    this.lastSeen = Date.now();
   }
 
   ping(): void {

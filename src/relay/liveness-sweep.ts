@@ -1,9 +1,10 @@
 /**
  * LivenessSweep: the liveness of every peer of a relay node with one timer (seeds/003
  * "deadlines"; docs/design.md §3). Each peer is pinged every `pingIntervalMs` and reported silent
- * when nothing (no frame, no pong) arrived from it for `silenceMs`; time during which the relay
+ * when nothing (no frame, no pong) arrived from it for `silenceMs`. Time during which the relay
  * itself stopped reading the peer (backpressure) counts as heard, since its pongs cannot arrive
- * then. Before reporting a peer silent, the sweep waits for the I/O of the current turn: if the
+ * then: that rule is applied here, once, for every kind of subject (`heardAt` below); subjects
+ * only say when they last heard the peer and whether they are reading it. Before reporting a peer silent, the sweep waits for the I/O of the current turn: if the
  * relay's own event loop was stalled, the pong may be waiting there.
  *
  * How (issue 15, docs/performance.md "Relay forwarding and memory"): a timing wheel. Time is cut
@@ -37,8 +38,13 @@ export interface LivenessSubject {
    */
   livenessDue: number;
   readonly open: boolean;
-  /** When the peer was last heard from (epoch ms); a peer the relay is not reading counts as heard `now`. */
-  heardAt(now: number): number;
+  /**
+   * When the peer was last heard from (epoch ms): its last frame, ping or pong. The sweep moves it
+   * to the time of a check while `paused` (see heardAt).
+   */
+  lastSeen: number;
+  /** The relay deliberately does not read the peer now (backpressure): its pongs cannot arrive. */
+  readonly paused: boolean;
   ping(): void;
   /** Nothing arrived from the peer for the silence limit (the sweep no longer watches it). */
   wentSilent(): void;
@@ -48,6 +54,15 @@ export interface LivenessSubject {
 export const NOT_WATCHED = -1;
 /** `livenessDue` of a peer found silent, decided after the current turn's I/O. */
 const DECIDING = -2;
+
+/**
+ * When `subject` was last heard from, as of `now`: a peer the relay is not reading counts as heard
+ * `now` (the one place of that rule), so its silence counts from when reading resumed at the latest.
+ */
+function heardAt(subject: LivenessSubject, now: number): number {
+  if (subject.paused) subject.lastSeen = now;
+  return subject.lastSeen;
+}
 
 export interface LivenessSweepTuning {
   /** Ticks per ping interval (default RELAY_LIVENESS_SWEEP_SLOTS). */
@@ -176,7 +191,7 @@ export class LivenessSweep {
       return;
     }
     const { pingIntervalMs, silenceMs } = this.#options;
-    const silentFor = now - subject.heardAt(now);
+    const silentFor = now - heardAt(subject, now);
     if (silentFor >= silenceMs) {
       subject.livenessDue = DECIDING;
       suspects.push(subject);
@@ -191,7 +206,7 @@ export class LivenessSweep {
     const now = Date.now();
     for (const subject of suspects) {
       if (subject.livenessDue !== DECIDING) continue; // unwatched meanwhile
-      if (subject.open && now - subject.heardAt(now) < this.#options.silenceMs) {
+      if (subject.open && now - heardAt(subject, now) < this.#options.silenceMs) {
         this.#place(subject, now + this.#options.pingIntervalMs);
         continue;
       }

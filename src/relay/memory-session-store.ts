@@ -2,9 +2,10 @@
  * In-memory SessionStore for a single relay process (docs/design.md §3, §8: the embedded default).
  *
  * JavaScript runs each method to completion before another starts, so every operation is
- * atomic. Time is kept with one timer per deadline (session expiry, claim connect deadline),
- * re-armed on state changes and cleared when the session goes: no polling, and `close()`
- * leaves no timer behind. Callers get frozen snapshots, never the live entries. Freed
+ * atomic. Time is kept with timers re-armed on state changes and cleared when the session goes:
+ * every session's expiry in one deadline queue with one timer (deadline-queue.ts; issue 15, an
+ * idle session holds no timer of its own), a claim's connect deadline with a timer while it
+ * runs. No polling, and `close()` leaves no timer behind. Callers get frozen snapshots, never the live entries. Freed
  * nameplates go into the pool's quarantine (nameplate-pool.ts), so `claim` answers a stale
  * nameplate with KP_ERR_RELAY_NAMEPLATE_UNKNOWN instead of handing out a newer session.
  * A suspended session (docs/design.md §8.1) has one more timer, its resume deadline.
@@ -13,6 +14,7 @@ import { EventEmitter } from 'node:events';
 import { KubepairError } from '../errors/index.js';
 import { NAMEPLATE_MAX_DIGITS, RELAY_NAMEPLATE_QUARANTINE_MAX } from '../limits.js';
 import type { PeerRole } from '../protocol/relay-api.js';
+import { DeadlineQueue, NOT_QUEUED } from './deadline-queue.js';
 import { NameplatePool } from './nameplate-pool.js';
 import { digestsEqual } from './secrets.js';
 import type {
@@ -50,8 +52,8 @@ interface Entry {
   readonly connected: Record<PeerRole, boolean>;
   /** Each side's current attachment tag ('' for none). */
   readonly tags: Record<PeerRole, string>;
-  /** Set right after the entry is made (the entry is the timer's argument). */
-  expiryTimer: NodeJS.Timeout | undefined;
+  /** Its place in the store's expiry queue (deadline-queue.ts), at `expiresAt`. */
+  deadlineSlot: number;
   claimTimer: NodeJS.Timeout | undefined;
   resumeWindowMs: number;
   resumeBy: number | undefined;
@@ -78,6 +80,8 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
   /** Wall clock for nameplate quarantine (a fake one in tests); deadlines use timers. */
   readonly #now: () => number;
   #closed = false;
+  /** Every entry's expiry, with one timer (deadline-queue.ts) instead of one per session. */
+  readonly #expiries = new DeadlineQueue<Entry>((entry) => this.#expire(entry));
 
   constructor(policy: SessionPolicy, now: () => number = Date.now) {
     super();
@@ -128,7 +132,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
         keyExpiresAt: session.keyExpiresAt,
         connected: { agent: false, client: false },
         tags: { agent: '', client: '' },
-        expiryTimer: undefined,
+        deadlineSlot: NOT_QUEUED,
         claimTimer: undefined,
         resumeWindowMs: 0,
         resumeBy: undefined,
@@ -136,7 +140,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
         recreated: false,
         recreatedWaiting: false,
       };
-      entry.expiryTimer = setTimeout(this.#expire, policy.unpairedTtlMs, entry);
+      this.#expiries.set(entry, entry.expiresAt);
       this.#byId.set(entry.id, entry);
       this.#byNameplate.set(nameplate, entry);
       if (tokenName !== null) increment(this.#perToken, tokenName);
@@ -259,7 +263,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
         keyExpiresAt: session.keyExpiresAt,
         connected: { agent: false, client: false },
         tags: { agent: '', client: '' },
-        expiryTimer: undefined,
+        deadlineSlot: NOT_QUEUED,
         claimTimer: undefined,
         resumeWindowMs: policy.maxResumeWindowMs,
         resumeBy: undefined,
@@ -267,7 +271,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
         recreated: true,
         recreatedWaiting: true,
       };
-      entry.expiryTimer = setTimeout(this.#expire, Math.max(0, expiresAt - now), entry);
+      this.#expiries.set(entry, expiresAt);
       this.#byId.set(entry.id, entry);
       this.#recreatedWaiting++;
       this.#startSuspension(entry, Math.min(now + policy.maxResumeWindowMs, expiresAt), now);
@@ -293,8 +297,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
       // Never past the keys' expiry, so a session's keys stay valid for as long as it lives.
       const lifetime = Math.max(0, Math.min(this.#policy.establishedLifetimeMs, entry.keyExpiresAt - Date.now()));
       entry.expiresAt = Date.now() + lifetime;
-      clearTimeout(entry.expiryTimer);
-      entry.expiryTimer = setTimeout(this.#expire, lifetime, entry);
+      this.#expiries.set(entry, entry.expiresAt);
       return snapshot(entry);
     });
   }
@@ -353,7 +356,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     this.emit('attemptEnded', this.#countAttempt(entry, 'connect_timeout'));
   }
 
-  /** Expiry timer of every entry (the entry is the timer's argument: no closure per session). */
+  /** An entry's `expiresAt` came (the expiry queue's callback: one for all entries). */
   readonly #expire = (entry: Entry): void => {
     if (this.#byId.get(entry.id) !== entry) return;
     const last = snapshot(entry);
@@ -362,7 +365,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
   };
 
   #remove(entry: Entry): void {
-    clearTimeout(entry.expiryTimer);
+    this.#expiries.delete(entry);
     this.#clearClaimTimer(entry);
     this.#endSuspension(entry);
     this.#stopWaiting(entry);

@@ -5,7 +5,8 @@
  * Liveness (seeds/003 "deadlines"): the node's LivenessSweep (liveness-sweep.ts) pings the peer
  * every `pingIntervalMs` and reports it silent when nothing (no frame, no pong) arrived for
  * `silenceMs`. Time during which the relay itself stopped reading the peer (backpressure) does
- * not count as silence.
+ * not count as silence: this class says when it last heard the peer (`lastSeen`) and whether it
+ * reads it (`paused`); the sweep applies that rule.
  * Closing: a close frame is sent and the socket is cut if the peer does not answer within
  * RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS, so shutdown is bounded. Frames from the peer are
  * untrusted and handled by the broker; this class never parses them.
@@ -85,8 +86,9 @@ export class PeerConnection implements LivenessSubject, FrameTarget {
   link: SessionLink | undefined;
   /** Managed by the liveness sweep watching this peer (liveness-sweep.ts). */
   livenessDue = NOT_WATCHED;
+  /** When the peer was last heard from (epoch ms); see LivenessSubject. */
+  lastSeen = Date.now();
   readonly #events: PeerEvents;
-  #lastSeen = Date.now();
   #pausedByRelay = false;
   #closeTimer: NodeJS.Timeout | undefined;
   #sweep: LivenessSweep | undefined;
@@ -163,7 +165,7 @@ export class PeerConnection implements LivenessSubject, FrameTarget {
   /** A ping or pong proves the peer alive. */
   static #onHeard(this: WebSocket): void {
     const peer = PeerConnection.#bySocket.get(this);
-    if (peer !== undefined) peer.#lastSeen = Date.now();
+    if (peer !== undefined) peer.lastSeen = Date.now();
   }
 
   get role(): PeerRole {
@@ -176,7 +178,7 @@ export class PeerConnection implements LivenessSubject, FrameTarget {
 
   /** Any frame from the peer proves it is alive. */
   markSeen(): void {
-    this.#lastSeen = Date.now();
+    this.lastSeen = Date.now();
   }
 
   /** Be pinged and watched for silence by `sweep`, the node's, until the socket closes. */
@@ -186,9 +188,9 @@ export class PeerConnection implements LivenessSubject, FrameTarget {
     sweep.watch(this);
   }
 
-  heardAt(now: number): number {
-    if (this.#pausedByRelay) this.#lastSeen = now; // not read by the relay: its pongs cannot arrive
-    return this.#lastSeen;
+  /** LivenessSubject: the relay stopped reading this peer (pauseReading). */
+  get paused(): boolean {
+    return this.#pausedByRelay;
   }
 
   ping(): void {
@@ -209,7 +211,7 @@ export class PeerConnection implements LivenessSubject, FrameTarget {
   resumeReading(): void {
     if (!this.#pausedByRelay) return;
     this.#pausedByRelay = false;
-    this.#lastSeen = Date.now();
+    this.lastSeen = Date.now();
     if (this.ws.readyState === WebSocket.OPEN) this.ws.resume();
   }
 

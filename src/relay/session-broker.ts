@@ -40,6 +40,7 @@ import { AgentControlMessageSchema, parseControlFrame } from '../protocol/relay-
 import type { PeerRole } from '../protocol/relay-api.js';
 import type { AgentControlMessage, RelayControlMessage } from '../protocol/relay-control.js';
 import { nodeOfAttachment } from './attachment-tag.js';
+import { DeadlineQueue } from './deadline-queue.js';
 import { EndedSessions } from './ended-sessions.js';
 import { ReconnectBudget } from './reconnect-budget.js';
 import type { ReconnectLimit, ReconnectVerdict } from './reconnect-budget.js';
@@ -135,6 +136,8 @@ export class SessionBroker {
   readonly #forwarding: ForwardingPolicy;
   /** Pings every peer of this node and finds the silent ones, with one timer (liveness-sweep.ts). */
   readonly #liveness: LivenessSweep;
+  /** Every session's `expiring` notice on one timer (deadline-queue.ts; issue 15), not one per session. */
+  readonly #notices = new DeadlineQueue<SessionLink>((link) => this.#sendNotice(link));
   readonly #peerEvents: PeerEvents = {
     message: (peer, data, isBinary) => {
       if (peer.link !== undefined) this.#onMessage(peer.link, peer, data, isBinary);
@@ -786,8 +789,7 @@ export class SessionBroker {
 
   #closeLink(link: SessionLink, error: KubepairError): void {
     link.ended = true;
-    clearTimeout(link.noticeTimer);
-    link.noticeTimer = undefined;
+    this.#notices.delete(link);
     const code = error.closeCode ?? 4410;
     link.agent?.close(code, error.message);
     link.client?.close(code, error.message);
@@ -795,24 +797,21 @@ export class SessionBroker {
   }
 
   #forget(link: SessionLink): void {
-    clearTimeout(link.noticeTimer);
-    link.noticeTimer = undefined;
+    this.#notices.delete(link);
     if (this.#links.get(link.id) === link) this.#links.delete(link.id);
   }
 
   /** Send `expiring` to the session's peers `expiringNoticeMs` before it ends. */
   #scheduleNotice(link: SessionLink): void {
-    clearTimeout(link.noticeTimer);
-    link.noticeTimer = undefined;
+    this.#notices.delete(link);
     const notice = this.#limits.expiringNoticeMs;
     if (notice === 0) return;
     const delay = link.expiresAt - notice - Date.now();
     if (delay <= 0) queueMicrotask(() => this.#sendNotice(link));
-    else link.noticeTimer = setTimeout(this.#sendNotice, delay, link);
+    else this.#notices.set(link, link.expiresAt - notice);
   }
 
   readonly #sendNotice = (link: SessionLink): void => {
-    link.noticeTimer = undefined;
     this.#sendToAll(link, { type: 'expiring', at: new Date(link.expiresAt).toISOString() });
   };
 
@@ -848,8 +847,7 @@ export class SessionBroker {
     const at = new Date(Date.now() + graceMs).toISOString();
     this.#shutdownAt = at;
     for (const link of this.#links.values()) {
-      clearTimeout(link.noticeTimer);
-      link.noticeTimer = undefined;
+      this.#notices.delete(link);
       // A session that survives the restart is not ending: its endpoints resume on the next relay.
       if (!this.#survivesRestart(link)) this.#sendToAll(link, { type: 'expiring', at });
     }

@@ -1,12 +1,13 @@
 /**
  * SessionLink: what one relay node holds for one session while it has sockets (docs/design.md §3):
  * the agent's and the client's connection, the two forwarding directions between them, whether
- * the session is established or ending, its resume window (docs/design.md §8.1), and the timer of
- * its `expiring` notice. A suspended session whose sockets are all gone has no link; the store
- * keeps it, and the next socket builds a new link. Plain state; the SessionBroker makes every
- * decision.
+ * the session is established or ending, its resume window (docs/design.md §8.1), and its place
+ * in the broker's queue of `expiring` notices. A suspended session whose sockets are all gone has
+ * no link; the store keeps it, and the next socket builds a new link. Plain state; the
+ * SessionBroker makes every decision.
  */
 import type { PeerRole } from '../protocol/relay-api.js';
+import { NOT_QUEUED } from './deadline-queue.js';
 import type { ForwardingDirection } from './forwarding.js';
 import type { PeerConnection } from './peer-connection.js';
 
@@ -21,7 +22,8 @@ export class SessionLink {
   /** The resume window granted to the session (0: a dropped socket ends it). */
   resumeWindowMs = 0;
   expiresAt: number;
-  noticeTimer: NodeJS.Timeout | undefined;
+  /** Its place in the broker's queue of `expiring` notices (deadline-queue.ts). */
+  deadlineSlot = NOT_QUEUED;
 
   constructor(id: string, expiresAt: number) {
     this.id = id;

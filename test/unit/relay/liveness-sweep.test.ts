@@ -23,21 +23,16 @@ class FakePeer implements LivenessSubject {
   answers = true;
   /** The relay stopped reading it (PeerConnection.pauseReading). */
   paused = false;
-  lastHeard = Date.now();
+  lastSeen = Date.now();
   readonly pings: number[] = [];
   silentAt: number | undefined;
   silentReports = 0;
   onPing: (() => void) | undefined;
   onSilent: (() => void) | undefined;
 
-  heardAt(now: number): number {
-    if (this.paused) this.lastHeard = now;
-    return this.lastHeard;
-  }
-
   ping(): void {
     this.pings.push(Date.now());
-    if (this.answers) this.lastHeard = Date.now();
+    if (this.answers) this.lastSeen = Date.now();
     this.onPing?.();
   }
 
@@ -50,7 +45,7 @@ class FakePeer implements LivenessSubject {
   /** PeerConnection.resumeReading: reading again counts as hearing from it. */
   resume(): void {
     this.paused = false;
-    this.lastHeard = Date.now();
+    this.lastSeen = Date.now();
   }
 }
 
