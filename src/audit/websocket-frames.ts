@@ -5,10 +5,12 @@
  * reports the messages' payloads as they stream past: `messageStart`, `data` (unmasked, in
  * order, possibly many pieces) and `messageEnd`. It never changes, holds back or answers a byte.
  *
- * A state machine with named states (like ws's receiver): HEAD (2 bytes), LENGTH_16,
- * LENGTH_64, MASK_KEY, PAYLOAD, and FAILED once a frame breaks the rules. Only the frame head
- * (at most 14 bytes) is ever buffered; payload bytes are unmasked and passed on as they arrive,
- * so a frame that announces 2^53 bytes costs no more memory than one that announces 10.
+ * A state machine with named states: HEADER (the shared decoder of
+ * protocol/websocket-frame-header.ts collects and decodes the header, at most 14 bytes, across
+ * pieces), PAYLOAD, and FAILED once a frame breaks the rules. The rules below are checked once
+ * the whole header is in, in the order listed. Only the frame header is ever buffered; payload
+ * bytes are unmasked and passed on as they arrive, so a frame that announces 2^53 bytes costs no
+ * more memory than one that announces 10.
  *
  * Untrusted input: every byte, from either side. What is refused, each with its reason
  * (`onError`), after which the reader ignores the rest:
@@ -22,6 +24,7 @@
  * payloads are skipped.
  */
 import { WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES } from '../limits.js';
+import { FrameHeaderReader, FrameHeaderStatus } from '../protocol/websocket-frame-header.js';
 import { WebSocketOpcode } from '../protocol/websocket-opcode.js';
 
 /** Which side sent the bytes: the client masks every frame, the server none (RFC 6455 §5.1). */
@@ -38,17 +41,15 @@ export interface FrameEvents {
   error(reason: string): void;
 }
 
-/** Where the reader is in a frame: its head, extended length, mask key, payload; or stopped for good. */
-type State = 'HEAD' | 'LENGTH_16' | 'LENGTH_64' | 'MASK_KEY' | 'PAYLOAD' | 'FAILED';
-
+/** Where the reader is in a frame: its header, its payload; or stopped for good. */
+type State = 'HEADER' | 'PAYLOAD' | 'FAILED';
 
 export class WebSocketFrameReader {
   readonly #direction: FrameDirection;
   readonly #events: FrameEvents;
-  #state: State = 'HEAD';
-  /** The head bytes of the current state (at most 8), collected across pieces. */
-  readonly #head = Buffer.alloc(8);
-  #headFill = 0;
+  #state: State = 'HEADER';
+  /** Frame headers; no limit but the decoder's own (2^53 - 1 bytes: payloads stream, never held). */
+  readonly #headers = new FrameHeaderReader(Number.MAX_SAFE_INTEGER);
   #fin = false;
   #opcode = 0;
   #masked = false;
@@ -73,7 +74,7 @@ export class WebSocketFrameReader {
   push(chunk: Buffer): void {
     let at = 0;
     // Every round consumes at least one byte or completes a frame whose payload is empty (which
-    // needed head bytes first): the loop ends within 2 * chunk.length + 1 rounds.
+    // needed header bytes first): the loop ends within 2 * chunk.length + 1 rounds.
     while (this.#state !== 'FAILED') {
       if (this.#state === 'PAYLOAD') {
         if (this.#remaining > 0) {
@@ -88,29 +89,10 @@ export class WebSocketFrameReader {
         continue;
       }
       if (at >= chunk.length) return;
-      const need = this.#headBytesNeeded();
-      const take = Math.min(need - this.#headFill, chunk.length - at);
-      chunk.copy(this.#head, this.#headFill, at, at + take);
-      this.#headFill += take;
-      at += take;
-      if (this.#headFill < need) return;
-      this.#headFill = 0;
-      this.#advanceHead();
-    }
-  }
-
-  #headBytesNeeded(): number {
-    switch (this.#state) {
-      case 'HEAD':
-        return 2;
-      case 'LENGTH_16':
-        return 2;
-      case 'LENGTH_64':
-        return 8;
-      case 'MASK_KEY':
-        return 4;
-      default:
-        return 0;
+      const status = this.#headers.read(chunk, at);
+      at += this.#headers.taken;
+      if (status === FrameHeaderStatus.NeedMore) return;
+      this.#headerRead(status);
     }
   }
 
@@ -119,44 +101,27 @@ export class WebSocketFrameReader {
     this.#events.error(reason);
   }
 
-  /** The head bytes of the current state are complete: check them and move on. */
-  #advanceHead(): void {
-    const head = this.#head;
-    switch (this.#state) {
-      case 'HEAD': {
-        const first = head[0]!;
-        const second = head[1]!;
-        this.#fin = (first & 0x80) !== 0;
-        this.#opcode = first & 0x0f;
-        this.#masked = (second & 0x80) !== 0;
-        const length = second & 0x7f;
-        if ((first & 0x70) !== 0) return this.#fail('a frame has RSV bits set, but no extension was negotiated');
-        if (!this.#checkOpcode()) return;
-        if (this.#masked !== (this.#direction === 'client')) {
-          return this.#fail(this.#direction === 'client' ? 'a frame from the client is not masked (RFC 6455 §5.1)' : 'a frame from the server is masked (RFC 6455 §5.1)');
-        }
-        if (this.#isControl() && length > WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES) {
-          return this.#fail(`a control frame announces more than ${WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES} bytes (RFC 6455 §5.5)`);
-        }
-        if (length === 126) this.#state = 'LENGTH_16';
-        else if (length === 127) this.#state = 'LENGTH_64';
-        else this.#lengthKnown(length);
-        return;
-      }
-      case 'LENGTH_16':
-        return this.#lengthKnown(head.readUInt16BE(0));
-      case 'LENGTH_64': {
-        const high = head.readUInt32BE(0);
-        // 2^53 - 1 is the most a JavaScript number counts exactly; the high bit must be 0 (§5.2).
-        if (high > 0x1fffff) return this.#fail('a frame announces a length beyond 2^53 - 1 bytes');
-        return this.#lengthKnown(high * 0x1_0000_0000 + head.readUInt32BE(4));
-      }
-      case 'MASK_KEY':
-        head.copy(this.#mask, 0, 0, 4);
-        return this.#startPayload();
-      default:
-        return;
+  /** A whole header is in: check it against the rules, in order, and move on to its payload. */
+  #headerRead(status: FrameHeaderStatus): void {
+    const header = this.#headers.header;
+    this.#fin = header.fin;
+    this.#opcode = header.opcode;
+    this.#masked = header.masked;
+    if (header.rsv !== 0) return this.#fail('a frame has RSV bits set, but no extension was negotiated');
+    if (!this.#checkOpcode()) return;
+    if (this.#masked !== (this.#direction === 'client')) {
+      return this.#fail(this.#direction === 'client' ? 'a frame from the client is not masked (RFC 6455 §5.1)' : 'a frame from the server is masked (RFC 6455 §5.1)');
     }
+    // A control frame's length must fit the 7-bit field (at most 125): an extended length is refused.
+    if (this.#isControl() && header.lengthBytes !== 0) {
+      return this.#fail(`a control frame announces more than ${WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES} bytes (RFC 6455 §5.5)`);
+    }
+    // 2^53 - 1 is the most a JavaScript number counts exactly; the high bit must be 0 (§5.2).
+    if (status !== FrameHeaderStatus.Complete) return this.#fail('a frame announces a length beyond 2^53 - 1 bytes');
+    this.#mask.writeUInt32BE(header.mask, 0);
+    this.#remaining = header.payloadLength;
+    this.#offset = 0;
+    this.#state = 'PAYLOAD';
   }
 
   #isControl(): boolean {
@@ -193,17 +158,6 @@ export class WebSocketFrameReader {
     return false;
   }
 
-  #lengthKnown(length: number): void {
-    this.#remaining = length;
-    this.#offset = 0;
-    if (this.#masked) this.#state = 'MASK_KEY';
-    else this.#startPayload();
-  }
-
-  #startPayload(): void {
-    this.#state = 'PAYLOAD';
-  }
-
   /** Unmask payload bytes of a data frame and report them; control payloads are skipped. */
   #passOn(bytes: Buffer): void {
     if (!this.#isControl()) {
@@ -222,6 +176,6 @@ export class WebSocketFrameReader {
       this.#inMessage = false;
       this.#events.messageEnd();
     }
-    this.#state = 'HEAD';
+    this.#state = 'HEADER';
   }
 }

@@ -8,7 +8,8 @@
  * continuing where the last one ended, and only complete frames are handed on, as one view of
  * the slab per read: `ws` then emits each frame as a view, with no copy. The bytes of a frame
  * not yet complete stay in the slab; when the slab has too little room left for them, they are
- * copied once to the start of a new slab (about one frame per slab, not every frame).
+ * copied once to the start of a new slab (about one frame per slab, not every frame). Frame
+ * headers are decoded by the shared protocol/websocket-frame-header.ts.
  *
  * No byte handed on is ever written again: reads only go past the end of what was read, and a
  * slab that runs out is left to the views handed on (the garbage collector frees it with the
@@ -29,6 +30,7 @@ import {
   RELAY_CLIENT_READ_SLAB_BYTES,
   WS_MAX_MESSAGE_BYTES,
 } from '../limits.js';
+import { FrameHeader, FrameHeaderStatus, decodeFrameHeader } from '../protocol/websocket-frame-header.js';
 
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const SWITCHING_PROTOCOLS = /^HTTP\/1\.1 101 /;
@@ -48,6 +50,8 @@ export class RelayFrameReads {
   #end = 0;
   #state: ReadState = 'head';
   #deliver: ((chunk: Buffer) => void) | undefined;
+  /** The last frame header decoded (protocol/websocket-frame-header.ts), reused for every frame. */
+  readonly #header = new FrameHeader();
 
   constructor(slabBytes: number = RELAY_CLIENT_READ_SLAB_BYTES, minRoomBytes: number = RELAY_CLIENT_READ_MIN_ROOM_BYTES) {
     this.#slabBytes = slabBytes;
@@ -135,22 +139,10 @@ export class RelayFrameReads {
    * undefined when it has not; -1 for a length beyond WS_MAX_MESSAGE_BYTES (ws refuses it).
    */
   #frameLength(offset: number): number | undefined {
-    const available = this.#end - offset;
-    if (available < 2) return undefined;
-    const second = this.#slab[offset + 1]!;
-    const maskBytes = (second & 0x80) !== 0 ? 4 : 0;
-    const short = second & 0x7f;
-    const lengthBytes = short === 126 ? 2 : short === 127 ? 8 : 0;
-    const headerBytes = 2 + lengthBytes + maskBytes;
-    if (available < headerBytes) return undefined;
-    let payload: number;
-    if (short === 126) payload = this.#slab.readUInt16BE(offset + 2);
-    else if (short === 127) {
-      const high = this.#slab.readUInt32BE(offset + 2);
-      if (high !== 0) return -1;
-      payload = this.#slab.readUInt32BE(offset + 6);
-    } else payload = short;
-    if (payload > WS_MAX_MESSAGE_BYTES) return -1;
-    return headerBytes + payload;
+    const header = this.#header;
+    const status = decodeFrameHeader(this.#slab, offset, this.#end, WS_MAX_MESSAGE_BYTES, header);
+    if (status === FrameHeaderStatus.NeedMore) return undefined;
+    if (status !== FrameHeaderStatus.Complete) return -1;
+    return header.headerLength + header.payloadLength;
   }
 }

@@ -11,7 +11,8 @@
  *
  * How (FrameReader): ws's socket hands each chunk it reads to its Receiver's `write`; a reader
  * installed on that Receiver (`FrameReader.install`, while ws has not been written anything)
- * sees every chunk first and walks the frame headers in it:
+ * sees every chunk first and walks the frame headers in it (decoded by the shared
+ * protocol/websocket-frame-header.ts, which also carries a header split across reads):
  * - a complete binary frame (FIN set, no RSV bits, masked, opcode 2, at most `maxPayloadBytes`)
  *   is unmasked in place (the buffers are the socket's fresh read buffers, which ws unmasks in
  *   place too) and handed to the target as slices of those buffers;
@@ -45,10 +46,8 @@ import { Writable } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from '../ws-runtime.js';
 import { WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES } from '../limits.js';
+import { FrameHeaderReader, FrameHeaderStatus } from '../protocol/websocket-frame-header.js';
 import { WebSocketOpcode } from '../protocol/websocket-opcode.js';
-
-/** The longest frame header: 2 bytes, an 8-byte length, a 4-byte mask (RFC 6455 §5.2). */
-const MAX_HEADER_BYTES = 14;
 
 /** Where a reader's frames go: binary frames to the relay, the rest to ws's Receiver. */
 export interface FrameTarget {
@@ -135,10 +134,15 @@ function readerWrite(this: Writable & { [READER]?: FrameReader }, chunk: Buffer)
 export class FrameReader {
   readonly #target: FrameTarget;
   readonly #maxPayloadBytes: number;
+  /**
+   * The limit the header decoder applies: the message limit, but never below the control frames'
+   * (ping and pong have their own) and never 2^32 or more (over any limit the relay accepts: ws
+   * refuses it, and anything over 2^53).
+   */
+  readonly #headerLimit: number;
   #mode: Mode = Mode.Header;
-  /** A header split across reads: its first `#headLength` bytes (a fresh buffer each time). */
-  #head: Buffer | undefined;
-  #headLength = 0;
+  /** Frame headers, also those split across reads. */
+  readonly #headers: FrameHeaderReader;
   /** The frame being read or passed: payload bytes still to come. */
   #remaining = 0;
   #length = 0;
@@ -148,6 +152,8 @@ export class FrameReader {
   constructor(target: FrameTarget, maxPayloadBytes: number) {
     this.#target = target;
     this.#maxPayloadBytes = maxPayloadBytes;
+    this.#headerLimit = Math.min(Math.max(maxPayloadBytes, WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES), 0xffff_ffff);
+    this.#headers = new FrameHeaderReader(this.#headerLimit);
   }
 
   /**
@@ -208,44 +214,24 @@ export class FrameReader {
     }
   }
 
-  /** Byte `i` of the header that starts with the stashed bytes and goes on at `chunk[pos]`. */
-  #byteAt(chunk: Buffer, pos: number, i: number): number {
-    const stashed = this.#headLength;
-    return (i < stashed ? (this.#head as Buffer)[i] : chunk[pos + i - stashed]) as number;
-  }
-
   /** Parse a header at `pos` (after any stashed bytes); returns where reading goes on. */
   #readHeader(chunk: Buffer, pos: number): number {
-    const stashed = this.#headLength;
-    const available = stashed + chunk.length - pos;
-    if (available < 2) return this.#stash(chunk, pos);
-    const b0 = this.#byteAt(chunk, pos, 0);
-    const b1 = this.#byteAt(chunk, pos, 1);
-    const masked = (b1 & 0x80) !== 0;
-    const length7 = b1 & 0x7f;
-    const lengthBytes = length7 === 126 ? 2 : length7 === 127 ? 8 : 0;
-    const headerBytes = 2 + lengthBytes + (masked ? 4 : 0);
-    if (available < headerBytes) return this.#stash(chunk, pos);
+    const headers = this.#headers;
+    const status = headers.read(chunk, pos);
+    if (status === FrameHeaderStatus.NeedMore) return chunk.length;
+    const afterHeader = pos + headers.taken;
 
     const state = this.#target.readState();
     if (state !== 'open') {
       // ws reads the rest (or nobody does): from this frame's first byte on.
-      this.#passAll(chunk, pos, state);
+      this.#passAll(chunk, pos, afterHeader, state);
       return chunk.length;
     }
-    let length = length7;
-    if (length7 === 126) {
-      length = (this.#byteAt(chunk, pos, 2) << 8) | this.#byteAt(chunk, pos, 3);
-    } else if (length7 === 127) {
-      let high = 0;
-      let low = 0;
-      for (let i = 2; i < 6; i++) high = high * 256 + this.#byteAt(chunk, pos, i);
-      for (let i = 6; i < 10; i++) low = low * 256 + this.#byteAt(chunk, pos, i);
-      // Over 2^32 is over any limit the relay accepts: ws refuses it (and anything over 2^53).
-      length = high === 0 ? low : Number.POSITIVE_INFINITY;
-    }
-    const opcode = b0 & 0x0f;
-    const plain = (b0 & 0xf0) === 0x80 && masked; // FIN set, RSV1-3 clear (no extension is negotiated), masked
+    const header = headers.header;
+    const length = header.payloadLength;
+    const opcode = header.opcode;
+    // FIN set, RSV1-3 clear (no extension is negotiated), masked; a length within #headerLimit.
+    const plain = status === FrameHeaderStatus.Complete && header.fin && header.rsv === 0 && header.masked;
     const binary = plain && opcode === WebSocketOpcode.Binary && length <= this.#maxPayloadBytes;
     const passed =
       plain &&
@@ -253,54 +239,42 @@ export class FrameReader {
         ((opcode === WebSocketOpcode.Ping || opcode === WebSocketOpcode.Pong) && length <= WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES));
     if (!binary && !passed) {
       // Close, fragments, or a frame ws refuses: ws decides, from this frame on.
-      this.#passAll(chunk, pos, 'closing');
+      this.#passAll(chunk, pos, afterHeader, 'closing');
       return chunk.length;
     }
-    const fromChunk = headerBytes - stashed;
     this.#length = length;
     this.#remaining = length;
     if (binary) {
-      const m = headerBytes - 4;
-      this.#mask =
-        ((this.#byteAt(chunk, pos, m) << 24) | (this.#byteAt(chunk, pos, m + 1) << 16) | (this.#byteAt(chunk, pos, m + 2) << 8) | this.#byteAt(chunk, pos, m + 3)) >>> 0;
-      this.#dropStash();
+      this.#mask = header.mask;
       this.#mode = Mode.Payload;
       if (length === 0) this.#completeBinary();
-      return pos + fromChunk;
+      return afterHeader;
     }
-    if (stashed > 0) this.#target.passToWs((this.#head as Buffer).subarray(0, stashed));
-    this.#dropStash();
-    this.#target.passToWs(chunk.subarray(pos, pos + fromChunk));
+    this.#passHeader(chunk, pos, afterHeader);
     this.#mode = Mode.PassFrame;
     if (length === 0) this.#afterPassedFrame();
-    return pos + fromChunk;
+    return afterHeader;
   }
 
-  /** Keep the start of a header that the next read completes; returns the chunk's end. */
-  #stash(chunk: Buffer, pos: number): number {
-    if (this.#head === undefined) this.#head = Buffer.allocUnsafe(MAX_HEADER_BYTES);
-    // At most MAX_HEADER_BYTES - 1 bytes are ever stashed: a complete header is parsed at once.
-    chunk.copy(this.#head, this.#headLength, pos);
-    this.#headLength += chunk.length - pos;
-    return chunk.length;
+  /** The header just read to ws: from the reader's stash when it was split (a copy: ws keeps it), else from `chunk`. */
+  #passHeader(chunk: Buffer, pos: number, afterHeader: number): void {
+    const split = this.#headers.splitHeaderBytes();
+    this.#target.passToWs(split === undefined ? chunk.subarray(pos, afterHeader) : Buffer.from(split));
   }
 
-  #dropStash(): void {
-    this.#head = undefined;
-    this.#headLength = 0;
-  }
-
-  /** Everything from this frame's first byte (stashed, then `chunk[pos..]`) to ws, or to nobody. */
-  #passAll(chunk: Buffer, pos: number, state: 'closing' | 'stopped'): void {
+  /** Everything from this frame's first byte (its header, then `chunk[afterHeader..]`) to ws, or to nobody. */
+  #passAll(chunk: Buffer, pos: number, afterHeader: number, state: 'closing' | 'stopped'): void {
     if (state === 'stopped') {
       this.#mode = Mode.Stopped;
-      this.#dropStash();
       return;
     }
     this.#mode = Mode.PassAll;
-    if (this.#headLength > 0) this.#target.passToWs((this.#head as Buffer).subarray(0, this.#headLength));
-    this.#dropStash();
-    if (pos < chunk.length) this.#target.passToWs(chunk.subarray(pos));
+    if (this.#headers.splitHeaderBytes() === undefined) {
+      if (pos < chunk.length) this.#target.passToWs(chunk.subarray(pos));
+      return;
+    }
+    this.#passHeader(chunk, pos, afterHeader);
+    if (afterHeader < chunk.length) this.#target.passToWs(chunk.subarray(afterHeader));
   }
 
   #completeBinary(): void {
