@@ -8,7 +8,8 @@
  * (sessions per second on one node vs three, remote vs local splices, memory per idle session per
  * node); for start-up (issue 15) size (what `npm install -g` of the package takes), and pairing
  * compares the CLI's builds. Each figure is the median of 5 counted runs (after a warm-up round)
- * with min and max; paths are interleaved.
+ * with min and max; paths are interleaved. Bulk and latency also run kubepair with the relay
+ * serving TLS (`kubepair_tls_relay`, a second relay with its own certificate), as in production.
  *
  * Writes bench/results/<date>.json and bench/results/latest.json (headline numbers at the top
  * level), docs/performance-suite.svg, the `bench:suite` section of docs/performance.md and the
@@ -179,6 +180,21 @@ async function main(options: SuiteOptions): Promise<number> {
       });
       resources.add(() => stack!.close());
     }
+    // The same kubepair path with the relay serving TLS (https://, as in production), for bulk
+    // and latency: a second stack, its relay with the tests' loopback certificate
+    // (test/fixtures/relay-tls), share and connect given --relay-ca for it. Its profiles go to
+    // DIR/tls-relay.
+    let tlsStack: E2EStack | undefined;
+    if (wants('bulk') || wants('latency')) {
+      const tlsProfileDir = options.profileDir === undefined ? undefined : join(options.profileDir, 'tls-relay');
+      if (tlsProfileDir !== undefined) await mkdir(tlsProfileDir, { recursive: true });
+      tlsStack = await startE2EStack({
+        relayTls: true,
+        relayArgs: BENCH_RELAY_ARGS,
+        ...(tlsProfileDir !== undefined && { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${tlsProfileDir}`] }),
+      });
+      resources.add(() => tlsStack!.close());
+    }
     let sshServer: SshServer | undefined;
     let bastion: SshBastion | undefined;
     if (sshTools !== undefined && (wants('bulk') || wants('latency') || wants('concurrency') || wants('hol') || wants('pairing') || wants('kubectl'))) {
@@ -204,6 +220,13 @@ async function main(options: SuiteOptions): Promise<number> {
       resources.add(() => kubepair!.close());
       tunnels.push(kubepair);
     }
+    let kubepairTls: KubepairTunnel | undefined;
+    if (tlsStack !== undefined) {
+      kubepairTls = await startKubepairTunnel(tlsStack, { mode: 'proxy', targets: targets.ports });
+      resources.add(() => kubepairTls!.close());
+    }
+    /** bulk and latency also run the TLS relay's path. */
+    const withTlsRelay = (list: readonly Tunnel[]): Tunnel[] => (kubepairTls === undefined ? [...list] : [...list, kubepairTls]);
     if (sshServer !== undefined && stack !== undefined && (tcpWorkloads.length > 0 || wants('kubectl'))) {
       ssh = await startSshTunnel(sshServer, targets.ports, SSH_CIPHER_AES_GCM, new Map([['kube', stack.api.port]]));
       resources.add(() => ssh!.close());
@@ -234,7 +257,7 @@ async function main(options: SuiteOptions): Promise<number> {
     };
 
     await runWorkload('bulk', async () => {
-      const bulkTunnels = [...tunnels];
+      const bulkTunnels = withTlsRelay(tunnels);
       let chacha: Tunnel | undefined;
       if (sshServer !== undefined) {
         chacha = await startSshTunnel(sshServer, targets.ports, SSH_CIPHER_DEFAULT);
@@ -246,7 +269,7 @@ async function main(options: SuiteOptions): Promise<number> {
         await chacha?.close();
       }
     });
-    await runWorkload('latency', () => runLatency(context, tunnels));
+    await runWorkload('latency', () => runLatency(context, withTlsRelay(tunnels)));
     await runWorkload('concurrency', () => runConcurrency(context, tunnels));
     await runWorkload('hol', () => runHeadOfLine(context, tunnels));
     await runWorkload('pairing', () => runPairing(context, stack!, targets.ports.hello, sshServer, bastion, options.compareCli));

@@ -453,7 +453,7 @@ export const RELAY_CLIENT_REQUEST_TIMEOUT_MS = 15_000; // 15 s
 /** Largest relay API response body the client reads, in bytes. */
 export const RELAY_CLIENT_RESPONSE_MAX_BYTES = 64 * 1024; // 64 KiB
 /**
- * A plain-TCP relay socket reads into slabs of this size and hands whole WebSocket frames on
+ * A relay socket reached straight (plain TCP or TLS) reads into slabs of this size and hands whole WebSocket frames on
  * (src/relay-client/frame-reads.ts): several 256 KiB records per slab, none copied by `ws`.
  */
 export const RELAY_CLIENT_READ_SLAB_BYTES = 1024 * 1024; // 1 MiB

@@ -3,7 +3,8 @@
  * (relay with token auth, `kubepair share`, `kubepair connect`) on 127.0.0.1. Raw TCP targets
  * go through `share --expose NAME=HOST:PORT` and `connect --forward LOCALPORT:NAME`
  * (client → relay → agent → target); the API server through connect's own listener, in
- * proxy mode (TLS + token, policy, audit) or passthrough mode (TLS end to end).
+ * proxy mode (TLS + token, policy, audit) or passthrough mode (TLS end to end). A stack whose
+ * relay serves TLS (`relayTls`, as in production: https://) gives the path `kubepair_tls_relay`.
  */
 import { join } from 'node:path';
 import type { E2EStack } from '../../test/helpers/e2e-stack.js';
@@ -32,6 +33,13 @@ export interface KubepairTunnelOptions {
   readonly mode: 'proxy' | 'passthrough';
   /** Targets to expose and forward (none: the API server only). */
   readonly targets?: TargetPorts;
+}
+
+/** The result key of a kubepair path: by mode, and `kubepair_tls_relay` for a stack whose relay serves TLS (https://). */
+export function kubepairTunnelName(mode: KubepairTunnelOptions['mode'], relayUrl: string): string {
+  const tls = relayUrl.startsWith('https:');
+  if (mode === 'passthrough') return tls ? 'kubepair_passthrough_tls_relay' : 'kubepair_passthrough';
+  return tls ? 'kubepair_tls_relay' : 'kubepair';
 }
 
 const READY_TIMEOUT_MS = 30_000;
@@ -66,8 +74,8 @@ export async function startKubepairTunnel(stack: E2EStack, options: KubepairTunn
   }
   const port = (name: TargetName): number => local.get(name) ?? 0;
   return {
-    name: options.mode === 'proxy' ? 'kubepair' : 'kubepair_passthrough',
-    label: `kubepair (${options.mode} mode; client → relay → agent → target)`,
+    name: kubepairTunnelName(options.mode, stack.relayUrl),
+    label: `kubepair (${options.mode} mode; client → relay${stack.relayUrl.startsWith('https:') ? ' over TLS' : ''} → agent → target)`,
     ports: { source: port('source'), http: port('http'), hello: port('hello') },
     kubeconfig,
     share,

@@ -92,6 +92,8 @@ export const TUNNEL_STYLE: Readonly<Record<string, { readonly label: string; rea
   direct: { label: 'direct', color: '#8c8c8c' },
   kubepair: { label: 'kubepair', color: '#2f6fdf' },
   kubepair_passthrough: { label: 'kubepair passthrough', color: '#7fa8ee' },
+  // The same path with the relay serving TLS (https://, as in production; bulk and latency).
+  kubepair_tls_relay: { label: 'kubepair, TLS relay', color: '#1f4fa8' },
   // Issue 15, pairing and CLI start-up only: the bundle without V8's compile cache, and tsc's build (before the bundle).
   kubepair_bundle_no_cache: { label: 'kubepair bundle, no compile cache', color: '#5b8fe8' },
   kubepair_tsc: { label: 'kubepair tsc build', color: '#a9c3f2' },

@@ -4,7 +4,8 @@
  * tunnel's own processes spent per GiB: CPU seconds and (with perf) billions of instructions,
  * in all and (issue 15) for each process by where it sits: on the laptop (`connect`; `ssh`), in
  * the middle (the relay; the bastion's sshd for `ssh -J`) and next to the target (`share`; the
- * target's sshd).
+ * target's sshd). The kubepair path runs twice when the suite starts a TLS relay: with the relay
+ * on http:// (`kubepair`) and on https:// (`kubepair_tls_relay`, as in production).
  */
 import { download } from '../lib/load.js';
 import { measureProcessCost } from '../lib/process-cost.js';
@@ -73,6 +74,8 @@ export async function runBulk(context: WorkloadContext, tunnels: readonly Tunnel
   const kubepair = medianOf(mbps, 'kubepair');
   const ssh = medianOf(mbps, 'ssh');
   const sshJump = medianOf(mbps, 'ssh_jump');
+  const tlsRelay = medianOf(mbps, 'kubepair_tls_relay');
+  const tlsRelayCpu = medianOf(cpuPerGiB, 'kubepair_tls_relay');
   return {
     measurements: [mbps, ...cost, ...[...bySide.values()].filter((m) => Object.keys(m.byTunnel).length > 0)],
     headline: {
@@ -98,6 +101,16 @@ export async function runBulk(context: WorkloadContext, tunnels: readonly Tunnel
       bulk_cpu_s_per_gib_ssh_jump_client: side('laptop', 'ssh_jump'),
       bulk_cpu_s_per_gib_ssh_jump_jump_sshd: side('middle', 'ssh_jump'),
       bulk_cpu_s_per_gib_ssh_jump_target_sshd: side('target', 'ssh_jump'),
+      // kubepair with the relay serving TLS, as in production (`kubepair_tls_relay`).
+      bulk_mbps_tls_relay: tlsRelay,
+      bulk_ratio_tls_relay_vs_tcp_relay: ratioOf(tlsRelay, kubepair),
+      bulk_ratio_tls_relay_vs_ssh: ratioOf(tlsRelay, ssh),
+      bulk_ratio_tls_relay_vs_ssh_jump: ratioOf(tlsRelay, sshJump),
+      bulk_cpu_s_per_gib_tls_relay: tlsRelayCpu,
+      bulk_cpu_ratio_tls_relay_vs_ssh_jump: ratioOf(tlsRelayCpu, medianOf(cpuPerGiB, 'ssh_jump')),
+      bulk_cpu_s_per_gib_connect_tls_relay: side('laptop', 'kubepair_tls_relay'),
+      bulk_cpu_s_per_gib_relay_tls_relay: side('middle', 'kubepair_tls_relay'),
+      bulk_cpu_s_per_gib_share_tls_relay: side('target', 'kubepair_tls_relay'),
       bulk_ginstructions_per_gib_kubepair: medianOf(instructions, 'kubepair'),
       bulk_ginstructions_per_gib_ssh: medianOf(instructions, 'ssh'),
       bulk_ginstructions_per_gib_ssh_jump: medianOf(instructions, 'ssh_jump'),

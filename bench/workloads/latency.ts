@@ -65,6 +65,12 @@ export async function runLatency(context: WorkloadContext, tunnels: readonly Tun
       latency_added_p99_ms_ssh_jump: addedP99Jump,
       latency_ratio_p50_vs_ssh_jump: ratioOf(addedP50, addedP50Jump),
       latency_ratio_p99_vs_ssh_jump: ratioOf(addedP99, addedP99Jump),
+      // kubepair with the relay serving TLS (`kubepair_tls_relay`).
+      latency_p50_us_tls_relay: medianOf(p50, 'kubepair_tls_relay'),
+      latency_p99_us_tls_relay: medianOf(p99, 'kubepair_tls_relay'),
+      latency_added_p50_ms_tls_relay: added(p50, 'kubepair_tls_relay'),
+      latency_added_p99_ms_tls_relay: added(p99, 'kubepair_tls_relay'),
+      latency_cpu_us_per_request_tls_relay: medianOf(cpu, 'kubepair_tls_relay'),
       latency_cpu_us_per_request_kubepair: medianOf(cpu, 'kubepair'),
       latency_cpu_us_per_request_ssh: medianOf(cpu, 'ssh'),
       latency_cpu_us_per_request_ssh_jump: medianOf(cpu, 'ssh_jump'),

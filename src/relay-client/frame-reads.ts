@@ -1,10 +1,13 @@
 /**
- * RelayFrameReads: reads of a plain-TCP relay WebSocket into large slabs, handed on at WebSocket
- * frame boundaries (RFC 6455 §5.2), for the endpoints' receive path (issue 15).
+ * RelayFrameReads: reads of a relay WebSocket reached straight (plain TCP or TLS, no proxy
+ * tunnel) into large slabs, handed on at WebSocket frame boundaries (RFC 6455 §5.2), for the
+ * endpoints' receive path (issue 15).
  *
- * Node reads a socket 64 KiB at a time, so a 256 KiB record's frame arrived in five pieces and
- * `ws`'s receiver copied it into a fresh buffer before emitting it (docs/performance.md). Here
- * the socket reads (`net`'s `onread`) into a slab of RELAY_CLIENT_READ_SLAB_BYTES, each read
+ * Node reads a socket 64 KiB at a time and decrypts TLS 16 KiB at a time, so a 256 KiB record's
+ * frame arrived in 5 (TCP) or 16 (TLS) pieces and `ws`'s receiver copied it into a fresh buffer
+ * before emitting it (docs/performance.md). Here the socket reads (`onread`, which `net.connect`
+ * and `tls.connect` both take; TLS decrypts into the buffer it is given) into a slab of
+ * RELAY_CLIENT_READ_SLAB_BYTES, each read
  * continuing where the last one ended, and only complete frames are handed on, as one view of
  * the slab per read: `ws` then emits each frame as a view, with no copy. The bytes of a frame
  * not yet complete stay in the slab; when the slab has too little room left for them, they are

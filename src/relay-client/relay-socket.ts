@@ -27,8 +27,10 @@
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import { connect as netConnect } from 'node:net';
+import { isIP, connect as netConnect } from 'node:net';
 import type { NetConnectOpts, Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { ConnectionOptions as TlsConnectionOptions, TLSSocket } from 'node:tls';
 import { WebSocket } from '../ws-runtime.js';
 import type { RawData } from 'ws';
 import type { MessageTransport, MessageTransportEvents } from '../channel/transport.js';
@@ -344,13 +346,30 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
 }
 
 /**
- * ws's `createConnection` for a plain-TCP relay: the socket reads through RelayFrameReads
- * (`onread`, which ends `data` events), whose chunks are then emitted as the socket's `data`
- * events, where the HTTP client and then ws read them. Pausing the socket stops its reads.
+ * ws's `createConnection` for a relay reached straight (no proxy tunnel): the socket reads
+ * through RelayFrameReads (`onread`, which ends `data` events), whose chunks are then emitted as
+ * the socket's `data` events, where the HTTP client and then ws read them. Pausing the socket
+ * stops its reads.
  */
 function connectWithFrameReads(options: NetConnectOpts): Socket {
   const reads = new RelayFrameReads();
   const socket = netConnect({ ...options, onread: reads.onread });
+  reads.attach((chunk) => socket.emit('data', chunk));
+  return socket;
+}
+
+/**
+ * The same over TLS (an https:// relay): `tls.connect` takes `onread` too, and the TLS layer
+ * then decrypts straight into the slab (Node decrypts 16 KiB at a time, so without it ws got a
+ * 256 KiB frame in 16 pieces and copied them into a new buffer). The options are ws's, handled
+ * as ws's own TLS connect does (no `path`; SNI the host name, none for an IP address), so the
+ * certificate checks (`ca`, host name) are exactly those ws would make.
+ */
+function connectTlsWithFrameReads(options: TlsConnectionOptions): TLSSocket {
+  const reads = new RelayFrameReads();
+  const host = options.host ?? '';
+  const servername = options.servername ?? (isIP(host) !== 0 ? '' : host);
+  const socket = tlsConnect({ ...options, path: undefined, servername, onread: reads.onread } as TlsConnectionOptions);
   reads.attach((chunk) => socket.emit('data', chunk));
   return socket;
 }
@@ -401,10 +420,10 @@ export function openRelaySocket(options: RelaySocketOptions): Promise<RelaySocke
     handshakeTimeout: options.handshakeTimeoutMs ?? RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS,
     ca: options.endpoint.ca,
     ...(agent !== undefined && { agent }),
-    // Plain TCP straight to the relay: large reads, handed to ws frame by frame (frame-reads.ts).
-    // TLS and proxy tunnels keep their own reads.
+    // Straight to the relay, plain TCP or TLS: large reads, handed to ws frame by frame
+    // (frame-reads.ts). Proxy tunnels keep their own reads.
     // (ws calls it with one options object; the type names all of net.connect's forms.)
-    ...(agent === undefined && !relay.secure && { createConnection: connectWithFrameReads as typeof netConnect }),
+    ...(agent === undefined && { createConnection: (relay.secure ? connectTlsWithFrameReads : connectWithFrameReads) as typeof netConnect }),
   });
   const socket = new RelaySocket(ws, options.role, options.highWaterMark ?? RELAY_CLIENT_SEND_HIGH_WATER_BYTES, {
     pingIntervalMs: options.pingIntervalMs ?? RELAY_CLIENT_PING_INTERVAL_MS,
