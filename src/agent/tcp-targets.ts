@@ -5,6 +5,12 @@
  * handler runs only for a stream the mux's audit gate admitted (connection-audit.ts: its
  * `connection_opened` record is written before this dials), and resolves with the bytes it
  * carried for the `connection_closed` record.
+ *
+ * The socket to the target has Nagle's algorithm off (TCP_NODELAY, issue 15): a request that
+ * reaches the agent in two records (an HTTP head, then its body) is written in two writes, and
+ * with Nagle on the second would wait for the target's ACK of the first, which a target delays
+ * for up to 40 ms (Linux) or 200 ms. Every other socket on the path has it off too (the relay's,
+ * by ws; connect's local ones, by LocalListener).
  */
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -76,6 +82,8 @@ export function tcpTargetHandler(target: TcpTarget, options: TcpPipeOptions = {}
       // Reads of up to SOCKET_READ_BYTES: a bulk download travels in records of that size.
       const reads = new SocketReads();
       const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true, onread: reads.onread });
+      // Before the connection is up Node keeps it and applies it once connected.
+      socket.setNoDelay(true);
       splice(
         stream,
         socket,
