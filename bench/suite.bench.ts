@@ -24,6 +24,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, platform, release } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { BIN_NODE_FLAGS } from '../src/cli/node-flags.js';
 import type { E2EStack } from '../test/helpers/e2e-stack.js';
 import { startE2EStack } from '../test/helpers/e2e-stack.js';
 import { KUBECTL } from '../test/helpers/kubectl.js';
@@ -176,7 +177,8 @@ async function main(options: SuiteOptions): Promise<number> {
       stack = await startE2EStack({
         api: { seedConfigMaps: { count: KUBECTL_OBJECTS } },
         relayArgs: BENCH_RELAY_ARGS,
-        ...(options.profileDir !== undefined && { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] }),
+        // The flags the installed binary's shebang gives node (src/cli/node-flags.ts): the processes run as shipped.
+        nodeArgs: [...BIN_NODE_FLAGS, ...(options.profileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${options.profileDir}`] : [])],
       });
       resources.add(() => stack!.close());
     }

@@ -542,3 +542,13 @@ export const CONTROL_SCAN_MAX_ENTRIES = 256;
 export const CONTROL_PROBE_TIMEOUT_MS = 2_000; // 2 s
 /** Longest Unix socket path, in bytes (sun_path is 108 bytes on Linux, 104 on macOS, with the NUL). */
 export const CONTROL_SOCKET_PATH_MAX_BYTES = 103;
+
+// --- the Node.js process the `kubepair` binary runs in (src/cli/node-flags.ts) ---
+/**
+ * The size V8 starts the old generation at, in MiB (`--initial-old-space-size`, given by the
+ * binary's shebang). With V8's default, computed from the small live heap of a tunnel process,
+ * bulk traffic reached the old generation's limit every few MiB and each time paid a full
+ * mark-compact (docs/performance.md "Issue 15: the endpoints' old generation"). A start size,
+ * not a ceiling: the heap still grows and shrinks as V8 decides.
+ */
+export const NODE_INITIAL_OLD_SPACE_MIB = 128; // 128 MiB

@@ -20,9 +20,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, lstat, mkdir, readdir, readFile, readlink, rm, symlink } from 'node:fs/promises';
+import { cp, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { BIN_NODE_FLAGS, BIN_SHEBANG } from '../../src/cli/node-flags.js';
 import { runKubepair } from '../helpers/cli.js';
 import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
@@ -250,6 +251,18 @@ describe('e2e: the package a user installs (npm pack, npm install -g into an emp
     const completion = await runKubepair(['completion', 'bash'], { program: bin, env, timeoutMs: COMMAND_TIMEOUT_MS });
     assert.equal(completion.code, 0, completion.stderr);
     assert.match(completion.stdout, /complete .*kubepair/);
+  });
+
+  it('the installed kubepair runs in a Node.js started with the flags of its shebang (--initial-old-space-size, src/cli/node-flags.ts)', async () => {
+    assert.equal((await readFile(join(packageDir, 'dist', 'cli', 'main.js'), 'utf8')).split('\n')[0], BIN_SHEBANG);
+    const preload = join(dir, 'report-exec-argv.cjs');
+    const report = join(dir, 'exec-argv.json');
+    // NODE_OPTIONS may preload a script: it records the flags node was started with.
+    await writeFile(preload, `require('node:fs').writeFileSync(${JSON.stringify(report)}, JSON.stringify(process.execArgv));\n`);
+    const versionRun = await runKubepair(['--version'], { program: bin, env: { PATH: userPath, HOME: dir, NODE_OPTIONS: `--require ${preload}` }, timeoutMs: COMMAND_TIMEOUT_MS });
+    assert.deepEqual([versionRun.code, versionRun.stdout, versionRun.stderr], [0, `${version}\n`, '']);
+    const execArgv = JSON.parse(await readFile(report, 'utf8')) as string[];
+    for (const flag of BIN_NODE_FLAGS) assert.ok(execArgv.includes(flag), `node ran with ${JSON.stringify(execArgv)}, missing ${flag}`);
   });
 
   it('the installed bundle fills its compile cache in ~/.cache/kubepair/compile-cache (Node.js 22.1 and later)', async () => {
