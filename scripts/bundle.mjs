@@ -179,6 +179,22 @@ async function writeNotices(metafile) {
   return sections.length;
 }
 
+/**
+ * esbuild keeps main.ts's `#!/bin/sh` line but drops comments, and the second line, a comment
+ * to Node.js, is what the shell runs (`exec node FLAGS "$0" "$@"`, src/cli/node-flags.ts): put
+ * it back under the `#!` line of dist/cli/main.js.
+ */
+async function writeLaunchLine() {
+  const [shebang, launch] = (await readFile(join(ROOT, 'src', 'cli', 'main.ts'), 'utf8')).split('\n', 2);
+  if (shebang !== '#!/bin/sh' || !launch.startsWith('//usr/bin/env true; exec node ')) {
+    throw new Error('bundle: src/cli/main.ts must start with the two launch lines of src/cli/node-flags.ts');
+  }
+  const file = join(OUT_DIR, 'cli', 'main.js');
+  const bundled = await readFile(file, 'utf8');
+  if (!bundled.startsWith(`${shebang}\n`)) throw new Error('bundle: dist/cli/main.js lost its #! line');
+  await writeFile(file, `${shebang}\n${launch}\n${bundled.slice(shebang.length + 1)}`);
+}
+
 async function main() {
   rmSync(OUT_DIR, { recursive: true, force: true });
   const result = await build({
@@ -212,6 +228,7 @@ async function main() {
     process.exitCode = 1;
     return;
   }
+  await writeLaunchLine();
   const notices = await writeNotices(result.metafile);
   process.stderr.write(`bundle: ${notices} bundled packages, their licenses in dist/THIRD-PARTY-NOTICES.txt\n`);
   const outputs = Object.values(result.metafile.outputs);

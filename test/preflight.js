@@ -40,6 +40,7 @@ const REQUIRED_PROGRAMS = [
   { program: 'zsh', debianPackage: 'zsh', usedBy: 'test/integration/cli/completion and prompt-marker: the zsh completion script and prompt marker in a real zsh' },
   { program: 'fish', debianPackage: 'fish', usedBy: 'test/integration/cli/completion and prompt-marker: the fish completion script and prompt marker in a real fish' },
   { program: 'openssl', debianPackage: 'openssl', usedBy: 'test/integration/tls: the certificates src/tls writes, read back and verified by OpenSSL' },
+  { program: 'busybox', debianPackage: 'busybox', usedBy: 'test/unit/cli/node-flags: the binary\'s launch lines run by BusyBox\'s sh, Alpine\'s /bin/sh' },
   { program: 'strace', debianPackage: 'strace', usedBy: 'test/e2e/systemd-unit: the relay\'s system calls held to the documented unit\'s SystemCallFilter=' },
   { program: 'systemd-analyze', debianPackage: 'systemd', usedBy: 'test/e2e/systemd-unit: `verify` of the documented relay unit and its system call groups' },
 ];

@@ -1,4 +1,5 @@
-#!/usr/bin/env -S node --initial-old-space-size=128
+#!/bin/sh
+//usr/bin/env true; exec node --initial-old-space-size=128 "$0" "$@"
 /**
  * Entry point of the `kubepair` binary; all logic lives in run-cli.ts. On a Node.js release
  * kubepair does not support it says so in one line and runs nothing (node-support.ts). run-cli.ts
@@ -6,8 +7,8 @@
  * may fail as they load on an old Node.js, which would crash before any check could run. Before
  * that import V8's compile cache is enabled (compile-cache.ts), so that run-cli.ts and all it
  * loads are cached; in the package this file and run-cli.js are the two files
- * scripts/bundle.mjs builds. The shebang gives Node.js the flags of node-flags.ts
- * (`--initial-old-space-size`: V8 takes it only on node's command line); keep the two in step.
+ * scripts/bundle.mjs builds. Its first two lines start Node.js with the flags of node-flags.ts
+ * (`--initial-old-space-size`: V8 takes it only on node's command line) through /bin/sh.
  */
 import { enableCompileCache } from './compile-cache.js';
 import { unsupportedNode } from './node-support.js';

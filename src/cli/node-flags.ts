@@ -1,18 +1,27 @@
 /**
- * The flags the `kubepair` binary gives Node.js itself, on its shebang line (src/cli/main.ts):
- * `#!/usr/bin/env -S node FLAGS`. V8 sizes its heap when the isolate is created, so these cannot
- * be set from inside the process (`v8.setFlagsFromString` comes too late), `NODE_OPTIONS`
- * refuses them, and starting a second process would cost every command's start-up. The
- * shebang is read by the kernel (`env -S` splits the line), and by npm's cmd-shim on Windows,
- * which writes the same flags into the `.cmd` and `.ps1` wrappers it installs.
- * `node dist/cli/main.js ...` does not read the shebang: such a run goes without these flags.
- * test/unit/cli/node-flags.test.ts keeps main.ts's first line and this list in step; the bench
- * starts its kubepair processes with them, as the installed binary runs. Input: none.
+ * The flags the `kubepair` binary gives Node.js itself, and the two launch lines at the top of
+ * src/cli/main.ts (and so of dist/cli/main.js) that carry them:
+ *
+ *     #!/bin/sh
+ *     //usr/bin/env true; exec node FLAGS "$0" "$@"
+ *
+ * V8 sizes its heap when the isolate is created, so these flags cannot be set from inside the
+ * process (`v8.setFlagsFromString` comes too late), `NODE_OPTIONS` refuses them, and starting a
+ * second Node.js would cost every command's start-up. The kernel runs the file with /bin/sh,
+ * which runs `/usr/bin/env true` (the comment, to Node.js) and then replaces itself with node,
+ * started with the flags on this very file; node skips the `#!` line and reads the second as a
+ * comment. One POSIX shell exec instead of `#!/usr/bin/env -S node FLAGS`, because BusyBox's
+ * `env` (Alpine) has no `-S` and would refuse to start the binary at all.
+ * `node dist/cli/main.js ...` does not read these lines: such a run goes without the flags.
+ * test/unit/cli/node-flags.test.ts keeps main.ts's first lines and this list in step and runs
+ * the built file through dash and BusyBox's sh; scripts/bundle.mjs copies the second line into
+ * the bundle (esbuild keeps the `#!` line, not comments); the bench starts its kubepair
+ * processes with the same flags, as the installed binary runs. Input: none.
  */
 import { NODE_INITIAL_OLD_SPACE_MIB } from '../limits.js';
 
 /** The Node.js command-line flags of the installed binary (docs/performance.md, issue 15). */
 export const BIN_NODE_FLAGS: readonly string[] = [`--initial-old-space-size=${NODE_INITIAL_OLD_SPACE_MIB}`];
 
-/** The shebang line src/cli/main.ts (and so dist/cli/main.js) must start with. */
-export const BIN_SHEBANG = `#!/usr/bin/env -S node ${BIN_NODE_FLAGS.join(' ')}`;
+/** The first two lines src/cli/main.ts and dist/cli/main.js must start with. */
+export const BIN_LAUNCH_LINES: readonly [string, string] = ['#!/bin/sh', `//usr/bin/env true; exec node ${BIN_NODE_FLAGS.join(' ')} "$0" "$@"`];

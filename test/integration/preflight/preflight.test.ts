@@ -34,6 +34,7 @@ const PROGRAMS: ReadonlyArray<readonly [program: string, debianPackage: string]>
   ['zsh', 'zsh'],
   ['fish', 'fish'],
   ['openssl', 'openssl'],
+  ['busybox', 'busybox'],
   ['strace', 'strace'],
   ['systemd-analyze', 'systemd'],
 ];
