@@ -193,7 +193,8 @@ async function main(options: SuiteOptions): Promise<number> {
       tlsStack = await startE2EStack({
         relayTls: true,
         relayArgs: BENCH_RELAY_ARGS,
-        ...(tlsProfileDir !== undefined && { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${tlsProfileDir}`] }),
+        // As the installed binary runs, like the http:// stack above.
+        nodeArgs: [...BIN_NODE_FLAGS, ...(tlsProfileDir !== undefined ? ['--cpu-prof', `--cpu-prof-dir=${tlsProfileDir}`] : [])],
       });
       resources.add(() => tlsStack!.close());
     }
