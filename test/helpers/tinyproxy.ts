@@ -7,12 +7,11 @@
  */
 import { watch } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { ManagedProcess } from './managed-process.js';
 import { startProcess } from './managed-process.js';
 import { privateTempDir } from './relay-process.js';
+import { freePort } from './tcp.js';
 
 export interface TinyproxyOptions {
   /** Require these credentials (`BasicAuth`): CONNECT without them gets 407. */
@@ -35,16 +34,6 @@ export interface Tinyproxy {
 
 const CONNECT_LINE = /Request \(file descriptor \d+\): CONNECT (\S+) HTTP/g;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function readLog(file: string): Promise<string> {
   try {

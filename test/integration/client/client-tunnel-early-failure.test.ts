@@ -18,20 +18,13 @@ import { ClientTunnel } from '../../../src/client/client-tunnel.js';
 import type { ErrorCode } from '../../../src/errors/index.js';
 import { isKubepairError } from '../../../src/errors/index.js';
 import { API_PAIR_PATH } from '../../../src/protocol/relay-api.js';
+import { freePort } from '../../helpers/tcp.js';
 import { runKubepair } from '../../helpers/cli.js';
 import { waitUntil, within } from '../../helpers/wait-until.js';
 
 const STEP_MS = 10_000;
 const CODE = { nameplate: '42', secret: '12345678' };
 
-/** A port nothing listens on (a server bound to port 0, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** An HTTP server on 127.0.0.1 that hands each request to `handle`. */
 async function fakeRelay(handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ server: Server; url: string }> {
@@ -70,7 +63,7 @@ describe('ClientTunnel: a failure of the pairing request, sent before the rest o
   });
 
   const cases: ReadonlyArray<readonly [string, ErrorCode, () => Promise<{ url: string; close(): Promise<void> }>]> = [
-    ['a relay that refuses the connection', 'KP_ERR_RELAY_UNREACHABLE', async () => ({ url: `http://127.0.0.1:${await closedPort()}`, close: () => Promise.resolve() })],
+    ['a relay that refuses the connection', 'KP_ERR_RELAY_UNREACHABLE', async () => ({ url: `http://127.0.0.1:${await freePort()}`, close: () => Promise.resolve() })],
     [
       'a relay whose pairing answer is not JSON',
       'KP_ERR_RELAY_BAD_RESPONSE',
@@ -158,7 +151,7 @@ describe('kubepair connect: the early relay request fails as before', () => {
     ['-- CMD', [], ['--', 'true'], 255],
   ] as const) {
     it(`a relay that refuses the connection, ${name}: exit ${exitCode}, KP_ERR_RELAY_UNREACHABLE in one report, no stack trace, nothing unhandled`, async () => {
-      const port = await closedPort();
+      const port = await freePort();
       const result = await runKubepair(['connect', '--relay', `http://127.0.0.1:${port}`, ...flags, '42-1234-5678', ...command], { env: env() });
       assert.equal(result.code, exitCode, result.stderr);
       assert.match(result.stderr, /^kubepair: .*127\.0\.0\.1/m);

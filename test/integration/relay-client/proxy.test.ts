@@ -15,6 +15,7 @@ import { parseProxyUrl, proxyForRelay } from '../../../src/relay-client/proxy-se
 import { RelayProxyAgent } from '../../../src/relay-client/proxy-tunnel.js';
 import { createSession, openRelaySocket, pair } from '../../../src/relay-client/index.js';
 import type { RelayEndpoint, RelaySocket } from '../../../src/relay-client/index.js';
+import { freePort } from '../../helpers/tcp.js';
 import { INTERCEPTING_PROXY_CA, startInterceptingProxy } from '../../helpers/intercepting-proxy.js';
 import { repoPath } from '../../helpers/paths.js';
 import { startRelay, within } from '../../helpers/relay-process.js';
@@ -29,14 +30,6 @@ const KEY = repoPath('test/fixtures/relay-tls/loopback.key');
 const SESSION_ID = 'AAAAAAAAAAAAAAAAAAAAAA';
 const SESSION_KEY = 'A'.repeat(43);
 
-/** A local port with nothing listening (a server is bound, read, and closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function nextFrame(socket: RelaySocket): Promise<string> {
   return within(10_000, 'a frame', new Promise((resolve) => socket.once('message', (frame: Uint8Array) => resolve(Buffer.from(frame).toString()))));
@@ -103,7 +96,7 @@ describe('relay client through an HTTPS proxy', { timeout: 600_000 }, () => {
     });
 
     it('a proxy that cannot reach the relay (500) is a specific error naming the proxy', T, async () => {
-      const url = `https://127.0.0.1:${await closedPort()}`;
+      const url = `https://127.0.0.1:${await freePort()}`;
       const endpoint: RelayEndpoint = { url, token: relay.tokens.agent, ca, proxy: parseProxyUrl(proxy.url) };
       await assert.rejects(createSession(endpoint), (err) => {
         assert.ok(isKubepairError(err, 'KP_ERR_PROXY_REFUSED'), String(err));
@@ -173,7 +166,7 @@ describe('relay client through an HTTPS proxy', { timeout: 600_000 }, () => {
   });
 
   it('a proxy that is not there is KP_ERR_PROXY_UNREACHABLE, not a relay error', T, async () => {
-    const gone = parseProxyUrl(`http://127.0.0.1:${await closedPort()}`);
+    const gone = parseProxyUrl(`http://127.0.0.1:${await freePort()}`);
     const check = (err: unknown): boolean => {
       assert.ok(isKubepairError(err, 'KP_ERR_PROXY_UNREACHABLE'), String(err));
       assert.match(err.message, /ECONNREFUSED/);
