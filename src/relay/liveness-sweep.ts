@@ -4,8 +4,9 @@
  * when nothing (no frame, no pong) arrived from it for `silenceMs`. Time during which the relay
  * itself stopped reading the peer (backpressure) counts as heard, since its pongs cannot arrive
  * then: that rule is applied here, once, for every kind of subject (`heardAt` below); subjects
- * only say when they last heard the peer and whether they are reading it. Before reporting a peer silent, the sweep waits for the I/O of the current turn: if the
- * relay's own event loop was stalled, the pong may be waiting there.
+ * only say when they last heard the peer and whether they are reading it. Before reporting a
+ * peer silent, the sweep waits for the I/O of the current turn: if the relay's own event loop
+ * was stalled, the pong may be waiting there.
  *
  * How (issue 15, docs/performance.md "Relay forwarding and memory"): a timing wheel. Time is cut
  * into ticks of `pingIntervalMs / RELAY_LIVENESS_SWEEP_SLOTS`; a peer waits in the slot of the
