@@ -200,8 +200,9 @@ describe('The documented systemd unit of a relay node (docs/operations.md)', () 
       assert.deepEqual(exit, { code: 0, signal: null }, 'the relay drains and exits 0 on SIGTERM');
       // The tracer (a grandchild) writes the relay's exit last; wait for it, bounded.
       const pid = String(relay.child.pid);
-      const exitLine = `${pid} +++ exited with 0 +++`;
-      await waitUntilAsync(async () => (await readFile(traceFile, 'utf8').catch(() => '')).includes(exitLine), 15_000, 'strace to record the relay\'s exit').catch(async (err: Error) => {
+      // strace pads the pid column to its widest pid so far ("381   +++ exited ...").
+      const exitLine = new RegExp(`^${pid}\\s+\\+\\+\\+ exited with 0 \\+\\+\\+$`, 'm');
+      await waitUntilAsync(async () => exitLine.test(await readFile(traceFile, 'utf8').catch(() => '')), 15_000, 'strace to record the relay\'s exit').catch(async (err: Error) => {
         const tail = (await readFile(traceFile, 'utf8').catch(() => '')).split('\n').slice(-8).join('\n');
         throw new Error(`${err.message}; the trace ends:\n${tail}`);
       });
