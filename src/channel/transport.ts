@@ -31,7 +31,8 @@ export interface MessageTransportEvents {
 export interface MessageTransport extends EventEmitter<MessageTransportEvents> {
   /**
    * Queue one binary message; false means "wait for drain before sending more". Throws
-   * KP_ERR_TRANSPORT_CLOSED once the transport is closed.
+   * KP_ERR_TRANSPORT_CLOSED once the transport is closed. A transport whose peer has begun to
+   * close it may drop the message and return false: its `close` event follows and says why.
    */
   send(frame: Uint8Array): boolean;
   /** Stop emitting `message` until `resume` (and stop reading the underlying source). */

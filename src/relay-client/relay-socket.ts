@@ -186,7 +186,7 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
   }
 
   send(frame: Uint8Array): boolean {
-    if (this.closed || this.#ws.readyState !== WebSocket.OPEN) throw new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'the relay socket is closed');
+    if (!this.#sendable()) return false;
     if (frame.length > WS_MAX_MESSAGE_BYTES) throw new KubepairError('KP_ERR_RELAY_MESSAGE_TOO_LARGE', `${frame.length} bytes`);
     this.#ws.send(frame, SEND_BINARY, this.#onSent);
     if (this.#ws.bufferedAmount < this.#highWater) return true;
@@ -306,8 +306,19 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
 
   #sendControl(message: AgentControlMessage): void {
     if (this.role !== 'agent') throw new KubepairError('KP_ERR_INTERNAL', `only the agent sends "${message.type}"`);
-    if (this.closed || this.#ws.readyState !== WebSocket.OPEN) throw new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'the relay socket is closed');
-    this.#ws.send(JSON.stringify(message));
+    if (this.#sendable()) this.#ws.send(JSON.stringify(message));
+  }
+
+  /**
+   * Whether a frame can go out now. Throws KP_ERR_TRANSPORT_CLOSED once the socket is closed or
+   * this side closed it. While the relay's close handshake runs (its close frame read, the
+   * `close` event still to come), false: the frame is dropped as on a carrier lost in flight, and
+   * the `close` event follows with the relay's code. A throw here would end the carrier first as a
+   * plain transport loss and hide that code (a 4001 replacement, say, would be retried as a drop).
+   */
+  #sendable(): boolean {
+    if (this.closed) throw new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'the relay socket is closed');
+    return this.#ws.readyState === WebSocket.OPEN;
   }
 
   #onMessage(data: RawData, isBinary: boolean): void {

@@ -5,9 +5,10 @@
  * control messages, and close codes turned into registry errors.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
@@ -300,6 +301,65 @@ describe('Security: relay client against a misbehaving relay', { timeout: 300_00
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(socket.closed, false);
     socket.close();
+  });
+
+  it('a send while the relay\'s close handshake runs drops the frame and lets the close say why (4001 stays KP_ERR_RELAY_SOCKET_REPLACED, not a transport loss)', T, async () => {
+    // A relay that sends its close frame and holds the TCP connection open: the client's socket
+    // has read the close (and answered it) but its `close` event waits for the relay's FIN. A send
+    // in that window must not end the carrier as a plain transport loss, which a durable link
+    // retries: the relay's 4001 (a newer socket of this side took over) must reach the caller.
+    const relaySockets: Socket[] = [];
+    let closeAnswered!: () => void;
+    const answered = new Promise<void>((resolve) => {
+      closeAnswered = resolve;
+    });
+    const raw = createNetServer({ allowHalfOpen: true }, (tcp) => {
+      relaySockets.push(tcp);
+      let head = Buffer.alloc(0);
+      let upgraded = false;
+      tcp.on('data', (chunk: Buffer) => {
+        if (upgraded) {
+          if ((chunk[0]! & 0x0f) === 0x8) closeAnswered(); // the client's close frame (masked)
+          return;
+        }
+        head = Buffer.concat([head, chunk]);
+        const text = head.toString('latin1');
+        if (!text.includes('\r\n\r\n')) return;
+        upgraded = true;
+        const key = /^sec-websocket-key: (\S+)$/im.exec(text)?.[1] ?? '';
+        const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+        tcp.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: kubepair.v1\r\n\r\n`);
+        const reason = Buffer.from('replaced', 'utf8');
+        const close = Buffer.alloc(4 + reason.length);
+        close[0] = 0x88;
+        close[1] = 2 + reason.length;
+        close.writeUInt16BE(4001, 2);
+        reason.copy(close, 4);
+        setTimeout(() => tcp.write(close), 50); // after openRelaySocket resolved
+      });
+      tcp.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    try {
+      const socket = await openRelaySocket({
+        endpoint: { url: `http://127.0.0.1:${(raw.address() as AddressInfo).port}` },
+        role: 'client',
+        sessionId: randomBytes(16).toString('base64url'),
+        key: randomBytes(32).toString('base64url'),
+      });
+      const info = closed(socket);
+      await within(10_000, 'the client to answer the relay\'s close frame', answered);
+      assert.equal(socket.closed, false, 'the close event waits for the relay to end the connection');
+      assert.equal(socket.send(Buffer.from('a record')), false, 'no room: the frame is dropped');
+      for (const tcp of relaySockets) tcp.end();
+      const result = await info;
+      assert.equal(result.code, 4001);
+      assert.ok(isKubepairError(result.error, 'KP_ERR_RELAY_SOCKET_REPLACED'), String(result.error));
+      assert.throws(() => socket.send(Buffer.from('late')), (err) => isKubepairError(err, 'KP_ERR_TRANSPORT_CLOSED'));
+    } finally {
+      for (const tcp of relaySockets) tcp.destroy();
+      await new Promise<void>((resolve) => raw.close(() => resolve()));
+    }
   });
 
   it('refuses ws:// to a host that is not this machine before connecting', () => {
