@@ -36,6 +36,7 @@ import { performance } from 'node:perf_hooks';
 import type { PairingCode } from '../channel/pairing-code.js';
 import { newPairingCode } from '../channel/pairing-code.js';
 import type { SecureChannel } from '../channel/secure-channel.js';
+import { HandshakeShare } from '../channel/handshake.js';
 import { openSecureChannel } from '../channel/open-secure-channel.js';
 import { KubepairError, toKubepairError } from '../errors/index.js';
 import { PAIRING_MAX_ATTEMPTS } from '../limits.js';
@@ -264,15 +265,21 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
   async #offerOne(offered: OpenOffer, signal: AbortSignal): Promise<CodeOutcome> {
     const { created, socket } = offered;
     const code = newPairingCode(created.nameplate);
+    /** This attempt's CPace share, made while the code waits for a client (a fresh one per attempt). */
+    let share: HandshakeShare | undefined;
     try {
       this.emit('code', code, created.expiresAt);
       for (let failures = 0; failures < PAIRING_MAX_ATTEMPTS; ) {
+        // HELLO_A's share depends only on the code and the session: ready before the client
+        // comes, so that HELLO_A answers `peer_connected` at once (issue 15, start-up).
+        share?.wipe();
+        share = new HandshakeShare(code, sessionIdBytes(created.sessionId));
         const peer = await socket.nextControl(['peer_connected'], signal);
         if (peer === undefined) {
           const gone = relayWentAway(socket);
           return gone === undefined ? { kind: 'expired' } : { kind: 'relayLost', error: gone };
         }
-        const channel = await this.#pair(socket, code, created, failures, signal);
+        const channel = await this.#pair(socket, code, created, share, failures, signal);
         if (channel === 'relayLost') return { kind: 'relayLost', error: relayWentAway(socket) ?? new KubepairError('KP_ERR_TRANSPORT_CLOSED') };
         if (channel !== undefined) {
           const windowS = Math.ceil(this.config.resumeWindowMs / 1000);
@@ -291,6 +298,7 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
       }
       throw new KubepairError('KP_ERR_PAIRING_ATTEMPTS_EXHAUSTED', `${PAIRING_MAX_ATTEMPTS} failed pairings on code ${code.nameplate}-…`);
     } finally {
+      share?.wipe(); // taken (and wiped) by a handshake, or never used
       socket.close(1000, 'agent done');
     }
   }
@@ -299,7 +307,14 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
    * One pairing attempt; undefined (and the failure reported) when it failed, 'relayLost' (not
    * counted: nobody guessed) when the relay went away in the middle of it.
    */
-  async #pair(socket: RelaySocket, code: PairingCode, created: CreatedSession, failuresSoFar: number, signal: AbortSignal): Promise<SecureChannel | 'relayLost' | undefined> {
+  async #pair(
+    socket: RelaySocket,
+    code: PairingCode,
+    created: CreatedSession,
+    share: HandshakeShare,
+    failuresSoFar: number,
+    signal: AbortSignal,
+  ): Promise<SecureChannel | 'relayLost' | undefined> {
     const attempt = new AbortController();
     const onLeft = (message: RelayControlMessage): void => {
       if (message.type === 'peer_disconnected') attempt.abort(new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'the client left'));
@@ -310,6 +325,7 @@ export class CodeOffer extends EventEmitter<CodeOfferEvents> {
         transport: socket,
         code,
         sessionId: sessionIdBytes(created.sessionId),
+        share,
         caps: PEER_CAPABILITIES,
         keepTransportOnFailure: true,
         channel: { resumable: this.config.resumeWindowMs > 0 },

@@ -16,7 +16,9 @@
  * could test one guess of the code, so any failure from then on is KP_ERR_PAIRING_FAILED and
  * counts as an attempt. Secrets (scalars, K, ISK, confirmation keys) are wiped on every path.
  * Each side's AD also announces `channel.resume` (docs/design.md §8.1) unless `offerResumption` is
- * false.
+ * false. A side's own share does not depend on the peer's messages: the client makes it before
+ * HELLO_A arrives, the agent may make it before `peer_connected` (HandshakeShare); the frames and
+ * their order stay as above.
  */
 import { constantTimeEqual, isAllZero, wipe } from '../crypto/bytes.js';
 import {
@@ -53,6 +55,11 @@ export interface HandshakeOptions {
   /** Longest wait for each peer message (default 15 s). */
   readonly stepTimeoutMs?: number;
   readonly signal?: AbortSignal;
+  /**
+   * This side's share, made ahead for the same code and session id (HandshakeShare); the
+   * handshake takes it and wipes it. Without it the handshake makes its own.
+   */
+  readonly share?: HandshakeShare;
 }
 
 export interface HandshakeResult {
@@ -83,7 +90,7 @@ interface Prepared {
   readonly share: Uint8Array;
 }
 
-function prepare(options: HandshakeOptions): Prepared {
+function prepare(options: Pick<HandshakeOptions, 'code' | 'sessionId'>): Prepared {
   if (options.sessionId.length !== SESSION_ID_BYTES) {
     throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `session id must be ${SESSION_ID_BYTES} bytes`);
   }
@@ -95,6 +102,54 @@ function prepare(options: HandshakeOptions): Prepared {
   // but refusing it costs nothing.
   if (isAllZero(share)) throw new KubepairError('KP_ERR_INTERNAL', 'generator of low order');
   return { prs, generator, scalar, share };
+}
+
+/**
+ * This side's CPace share made ahead of its handshake (issue 15, start-up): the generator and the
+ * share depend only on the code and the session id, not on anything the peer sends, so a side can
+ * compute them (a hash-to-curve and an X25519, a few ms on a cold start) while it waits — the
+ * agent for `peer_connected`, the client for HELLO_A — instead of after the peer's message. What
+ * goes on the wire, and when, is unchanged (docs/protocol.md §5).
+ *
+ * Secret: the scalar. A share serves exactly one handshake, for the same code and session id
+ * (both checked when it is taken); the handshake wipes it on every path, and an owner that does
+ * not use it calls `wipe()`. Never reuse one across pairing attempts: each attempt draws a fresh
+ * scalar.
+ */
+export class HandshakeShare {
+  #prepared: Prepared | undefined;
+  readonly #sessionId: Uint8Array;
+
+  constructor(code: PairingCode, sessionId: Uint8Array) {
+    this.#prepared = prepare({ code, sessionId });
+    this.#sessionId = Uint8Array.from(sessionId);
+  }
+
+  /** The secrets, for the handshake of `options` only; afterwards this share holds nothing. */
+  take(options: Pick<HandshakeOptions, 'code' | 'sessionId'>): Prepared {
+    const prepared = this.#prepared;
+    this.#prepared = undefined;
+    if (prepared === undefined) throw new KubepairError('KP_ERR_INTERNAL', 'a handshake share serves one handshake');
+    const prs = pairingSecretBytes(options.code);
+    const same = constantTimeEqual(prs, prepared.prs) && constantTimeEqual(options.sessionId, this.#sessionId);
+    wipe(prs);
+    if (!same) {
+      wipe(prepared.prs, prepared.scalar);
+      throw new KubepairError('KP_ERR_INTERNAL', 'the handshake share was made for another code or session');
+    }
+    return prepared;
+  }
+
+  /** Wipe the scalar and the secret of a share no handshake took (idempotent). */
+  wipe(): void {
+    wipe(this.#prepared?.prs, this.#prepared?.scalar);
+    this.#prepared = undefined;
+  }
+}
+
+/** The share made ahead (HandshakeShare), else a fresh one. */
+function takeOrPrepare(options: HandshakeOptions): Prepared {
+  return options.share === undefined ? prepare(options) : options.share.take(options);
 }
 
 function sharedPoint(scalar: Uint8Array, peerShare: Uint8Array): Uint8Array {
@@ -160,7 +215,7 @@ export async function runAgentHandshake(options: HandshakeOptions): Promise<Hand
   const secrets = new HandshakeSecrets();
   let success = false;
   try {
-    const prepared = (secrets.prepared = prepare(options));
+    const prepared = (secrets.prepared = takeOrPrepare(options));
     const ada = encodeAssociatedData('agent', withChannelCapabilities(options.caps ?? [], options.offerResumption ?? true));
     const helloA = encodeHello(HandshakeType.HELLO_A, prepared.share, ada);
     options.transport.send(helloA);
@@ -199,10 +254,11 @@ export async function runClientHandshake(options: HandshakeOptions): Promise<Han
   const secrets = new HandshakeSecrets();
   let success = false;
   try {
+    // This side's share does not depend on HELLO_A: made while it is on its way (issue 15).
+    const prepared = (secrets.prepared = takeOrPrepare(options));
     const helloAFrame = await inbox.next('HELLO_A', timeout, options.signal);
     const helloA = decodeHello(helloAFrame, HandshakeType.HELLO_A);
     const peer = decodeAssociatedData(helloA.ad, 'agent');
-    const prepared = (secrets.prepared = prepare(options));
     const k = (secrets.k = sharedPoint(prepared.scalar, helloA.share));
     const adb = encodeAssociatedData('client', withChannelCapabilities(options.caps ?? [], options.offerResumption ?? true));
     const helloB = encodeHello(HandshakeType.HELLO_B, prepared.share, adb);

@@ -13,7 +13,7 @@ export type {
   SecureChannelOptions,
 } from './secure-channel.js';
 export type { MessageTransport, MessageTransportEvents, TransportCloseInfo } from './transport.js';
-export { runAgentHandshake, runClientHandshake } from './handshake.js';
+export { HandshakeShare, runAgentHandshake, runClientHandshake } from './handshake.js';
 export { MemoryTransport } from './memory-transport.js';
 export { openSecureChannel } from './open-secure-channel.js';
 export {

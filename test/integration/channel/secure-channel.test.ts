@@ -13,6 +13,7 @@ import type {
   SecureChannelOptions,
 } from '../../../src/channel/index.js';
 import {
+  HandshakeShare,
   MemoryTransport,
   openSecureChannel,
   runAgentHandshake,
@@ -155,6 +156,54 @@ describe('pairing handshake', () => {
     await assert.rejects(within(clientSide, 5000, 'client'), (err) => isKubepairError(err, 'KP_ERR_PAIRING_FAILED'));
     await assert.rejects(within(agentSide, 5000, 'agent'), (err) => isKubepairError(err, 'KP_ERR_PAIRING_FAILED'));
   });
+});
+
+describe('a share made ahead of the handshake (HandshakeShare)', () => {
+  it('an agent whose share was made before the client came pairs, and the share is spent', async () => {
+    const relay = new RelayInTheMiddle();
+    const sid = sessionId();
+    const share = new HandshakeShare(CODE, sid);
+    const [agent, client] = await within(
+      Promise.all([
+        openSecureChannel('agent', { transport: relay.agent, code: CODE, sessionId: sid, share, stepTimeoutMs: 2000 }),
+        openSecureChannel('client', { transport: relay.client, code: CODE, sessionId: sid, stepTimeoutMs: 2000 }),
+      ]),
+      5000,
+      'pairing with a share made ahead',
+    );
+    const got = collectControl(client);
+    agent.sendControl({ type: 'session', hello: 'ahead' });
+    await within(once(client, 'control'), 2000, 'control message');
+    assert.deepEqual(got, [{ type: 'session', hello: 'ahead' }]);
+    assert.throws(() => share.take({ code: CODE, sessionId: sid }), (err) => isKubepairError(err, 'KP_ERR_INTERNAL'), 'a share serves one handshake');
+    agent.close();
+    client.close();
+  });
+
+  const misuses: Array<{ name: string; share: (sid: Uint8Array) => HandshakeShare }> = [
+    { name: 'made for another session id', share: () => new HandshakeShare(CODE, sessionId()) },
+    { name: 'made for another code', share: (sid) => new HandshakeShare(WRONG, sid) },
+    {
+      name: 'wiped by its owner',
+      share: (sid) => {
+        const share = new HandshakeShare(CODE, sid);
+        share.wipe();
+        return share;
+      },
+    },
+  ];
+  for (const misuse of misuses) {
+    it(`a share ${misuse.name} is refused (KP_ERR_INTERNAL) before anything is sent`, async () => {
+      const relay = new RelayInTheMiddle();
+      const sid = sessionId();
+      await assert.rejects(
+        openSecureChannel('agent', { transport: relay.agent, code: CODE, sessionId: sid, share: misuse.share(sid), stepTimeoutMs: 2000 }),
+        (err) => isKubepairError(err, 'KP_ERR_INTERNAL'),
+        misuse.name,
+      );
+      assert.equal(relay.seen.a2c.length, 0, `${misuse.name}: no HELLO_A went out`);
+    });
+  }
 });
 
 describe('Security: a man in the middle who knows the nameplate but not the secret', () => {
