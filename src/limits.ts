@@ -450,6 +450,13 @@ export const RELAY_RETRY_AFTER_UNAVAILABLE_MS = 2_000; // 2 s
 // --- relay client (docs/design.md §3) ---
 /** How long one relay API request may take, connect to last byte. */
 export const RELAY_CLIENT_REQUEST_TIMEOUT_MS = 15_000; // 15 s
+/**
+ * The longest a connection opened ahead for the client's relay WebSocket (while `POST /pair`
+ * runs; relay-client/direct-connection.ts) may have waited since it connected and still be used:
+ * a relay closes a connection without a request head after its --head-timeout (10 s by default).
+ * Older, it is closed and the WebSocket opens a new one.
+ */
+export const RELAY_CLIENT_PREOPENED_IDLE_MAX_MS = 1_000; // 1 s
 /** Largest relay API response body the client reads, in bytes. */
 export const RELAY_CLIENT_RESPONSE_MAX_BYTES = 64 * 1024; // 64 KiB
 /**

@@ -47,6 +47,8 @@ import { parseWith } from '../protocol/validate.js';
 import { RelayEndpointSchema, resolveRelay } from '../relay-client/relay-endpoint.js';
 import { DurableLink, LinkTimingSchema } from '../relay-client/durable-link.js';
 import { pair } from '../relay-client/relay-api.js';
+import type { PairedSession } from '../relay-client/relay-api.js';
+import { PreopenedConnection } from '../relay-client/direct-connection.js';
 import type { RelaySocket } from '../relay-client/relay-socket.js';
 import { sanitizeClusterName } from '../session/cluster-name.js';
 import { MAX_TIMER_MS } from '../units.js';
@@ -414,6 +416,9 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     // The pairing request goes out first (issue 15, start-up): the rest of this block is work
     // that does not need the relay's answer and overlaps its round trip instead of delaying it.
     const pairing = pair(config.relay, config.code.nameplate, { signal });
+    // The relay WebSocket's own connection (TCP, TLS) is opened beside the request, so that the
+    // upgrade can go out as soon as the answer names the session (not through a proxy).
+    const preopened = PreopenedConnection.open(config.relay);
     // Awaited once the relay has answered; a failure to load is reported there.
     const sessionCode = loadSessionCode();
     sessionCode.catch(() => undefined);
@@ -428,9 +433,17 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     const proxyIdentity: Promise<ProxyIdentity> = createProxyIdentity();
     proxyIdentity.catch(() => undefined);
 
-    const paired = await pairing;
-    this.emit('startStep', 'relay_paired');
-    const { openRelaySocket, openSecureChannel, MuxClient, LocalListener } = await sessionCode;
+    let paired: PairedSession;
+    let code: Awaited<typeof sessionCode>;
+    try {
+      paired = await pairing;
+      this.emit('startStep', 'relay_paired');
+      code = await sessionCode;
+    } catch (err) {
+      preopened?.close();
+      throw err;
+    }
+    const { openRelaySocket, openSecureChannel, MuxClient, LocalListener } = code;
     const clues = this.#clues;
     // The relay's word that the agent left: a hint for the end's reason, nothing more.
     const watchRelay = (relaySocket: RelaySocket): RelaySocket => {
@@ -440,7 +453,13 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
       relaySocket.controlMessages.on('control', onControl);
       return relaySocket;
     };
-    const socket = watchRelay(await openRelaySocket({ endpoint: config.relay, role: 'client', sessionId: paired.sessionId, key: paired.clientKey, signal }));
+    let opened: RelaySocket;
+    try {
+      opened = await openRelaySocket({ endpoint: config.relay, role: 'client', sessionId: paired.sessionId, key: paired.clientKey, signal, preopened });
+    } finally {
+      preopened?.close(); // unless ws took it
+    }
+    const socket = watchRelay(opened);
     this.emit('startStep', 'relay_socket');
     const stepTimeoutMs = config.handshakeStepTimeoutMs ?? HANDSHAKE_STEP_TIMEOUT_MS;
     this.emit('waitingForAgent');

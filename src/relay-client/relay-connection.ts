@@ -9,9 +9,14 @@ import { KubepairError } from '../errors/index.js';
 import { RelayProxyAgent } from './proxy-tunnel.js';
 import type { RelayEndpoint, ResolvedRelay } from './relay-endpoint.js';
 
+/** Whether connections to `relay` go through the endpoint's proxy (TLS relays only). */
+export function usesRelayProxy(endpoint: Pick<RelayEndpoint, 'proxy'>, relay: ResolvedRelay): boolean {
+  return relay.secure && endpoint.proxy !== undefined;
+}
+
 /** The agent for one connection to `relay`, or undefined to connect directly. */
 export function relayAgent(endpoint: Pick<RelayEndpoint, 'proxy'>, relay: ResolvedRelay): RelayProxyAgent | undefined {
-  return relay.secure && endpoint.proxy !== undefined ? new RelayProxyAgent(endpoint.proxy) : undefined;
+  return usesRelayProxy(endpoint, relay) && endpoint.proxy !== undefined ? new RelayProxyAgent(endpoint.proxy) : undefined;
 }
 
 /** OpenSSL verification failures that a TLS-intercepting proxy causes when its CA is not trusted. */

@@ -5,7 +5,8 @@
  * - Opens `/ws/v1/{agent|client}/{session_id}` with subprotocol `kubepair.v1`, the session key
  *   in `Authorization: Bearer` (never in the URL), no compression, 16 MiB `maxPayload`, no
  *   redirects, and refuses plaintext to a host other than this machine unless `insecure`;
- *   through the endpoint's HTTPS proxy when it has one (relay-connection.ts).
+ *   through the endpoint's HTTPS proxy when it has one (relay-connection.ts); straight to the
+ *   relay over a connection opened ahead when the caller has one (direct-connection.ts).
  * - Binary frames are the transport's `message`s; `send` reports false above the high-water
  *   mark and `drain` follows once the socket's queue is below it; `send` after the socket
  *   closed throws KP_ERR_TRANSPORT_CLOSED (never a silent drop); `pause`/`resume` stop and
@@ -27,10 +28,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import { isIP, connect as netConnect } from 'node:net';
-import type { NetConnectOpts, Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
-import type { ConnectionOptions as TlsConnectionOptions, TLSSocket } from 'node:tls';
+import type { NetConnectOpts, Socket, connect as netConnect } from 'node:net';
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { WebSocket } from '../ws-runtime.js';
 import type { RawData } from 'ws';
 import type { MessageTransport, MessageTransportEvents } from '../channel/transport.js';
@@ -46,7 +45,8 @@ import {
   WS_MAX_MESSAGE_BYTES,
 } from '../limits.js';
 import { WS_SUBPROTOCOL } from '../version.js';
-import { RelayFrameReads } from './frame-reads.js';
+import { connectTlsWithFrameReads, connectWithFrameReads } from './direct-connection.js';
+import type { PreopenedConnection } from './direct-connection.js';
 import { connectionError, relayAgent } from './relay-connection.js';
 import { resolveRelay } from './relay-endpoint.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
@@ -77,6 +77,11 @@ export interface RelaySocketOptions {
   /** Ping interval and silence limit (defaults RELAY_CLIENT_PING_INTERVAL_MS / _SILENCE_TIMEOUT_MS). */
   readonly pingIntervalMs?: number | undefined;
   readonly silenceTimeoutMs?: number | undefined;
+  /**
+   * A connection to the relay opened ahead for this socket (direct-connection.ts): used when it
+   * matches what ws asks for and is still good, else a new one is opened as without it.
+   */
+  readonly preopened?: PreopenedConnection | undefined;
 }
 
 export interface RelaySocketLiveness {
@@ -356,33 +361,11 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
   }
 }
 
-/**
- * ws's `createConnection` for a relay reached straight (no proxy tunnel): the socket reads
- * through RelayFrameReads (`onread`, which ends `data` events), whose chunks are then emitted as
- * the socket's `data` events, where the HTTP client and then ws read them. Pausing the socket
- * stops its reads.
- */
-function connectWithFrameReads(options: NetConnectOpts): Socket {
-  const reads = new RelayFrameReads();
-  const socket = netConnect({ ...options, onread: reads.onread });
-  reads.attach((chunk) => socket.emit('data', chunk));
-  return socket;
-}
-
-/**
- * The same over TLS (an https:// relay): `tls.connect` takes `onread` too, and the TLS layer
- * then decrypts straight into the slab (Node decrypts 16 KiB at a time, so without it ws got a
- * 256 KiB frame in 16 pieces and copied them into a new buffer). The options are ws's, handled
- * as ws's own TLS connect does (no `path`; SNI the host name, none for an IP address), so the
- * certificate checks (`ca`, host name) are exactly those ws would make.
- */
-function connectTlsWithFrameReads(options: TlsConnectionOptions): TLSSocket {
-  const reads = new RelayFrameReads();
-  const host = options.host ?? '';
-  const servername = options.servername ?? (isIP(host) !== 0 ? '' : host);
-  const socket = tlsConnect({ ...options, path: undefined, servername, onread: reads.onread } as TlsConnectionOptions);
-  reads.attach((chunk) => socket.emit('data', chunk));
-  return socket;
+/** ws's `createConnection` straight to the relay: the connection opened ahead when it can be used, else a new one. */
+function directConnection(secure: boolean, preopened: PreopenedConnection | undefined): typeof netConnect {
+  const connect = (options: TlsConnectionOptions): Socket => (secure ? connectTlsWithFrameReads(options) : connectWithFrameReads(options as NetConnectOpts));
+  // (ws calls it with one options object; the type names all of net.connect's forms.)
+  return ((options: TlsConnectionOptions) => preopened?.take(options) ?? connect(options)) as typeof netConnect;
 }
 
 /** Read at most RELAY_CLIENT_RESPONSE_MAX_BYTES of a refused upgrade's answer and map it (with its Retry-After). */
@@ -432,9 +415,9 @@ export function openRelaySocket(options: RelaySocketOptions): Promise<RelaySocke
     ca: options.endpoint.ca,
     ...(agent !== undefined && { agent }),
     // Straight to the relay, plain TCP or TLS: large reads, handed to ws frame by frame
-    // (frame-reads.ts). Proxy tunnels keep their own reads.
-    // (ws calls it with one options object; the type names all of net.connect's forms.)
-    ...(agent === undefined && { createConnection: (relay.secure ? connectTlsWithFrameReads : connectWithFrameReads) as typeof netConnect }),
+    // (frame-reads.ts), over the connection opened ahead when there is one. Proxy tunnels keep
+    // their own reads.
+    ...(agent === undefined && { createConnection: directConnection(relay.secure, options.preopened) }),
   });
   const socket = new RelaySocket(ws, options.role, options.highWaterMark ?? RELAY_CLIENT_SEND_HIGH_WATER_BYTES, {
     pingIntervalMs: options.pingIntervalMs ?? RELAY_CLIENT_PING_INTERVAL_MS,
