@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
 import { proxyDescription, startScriptedAgent } from '../helpers/scripted-agent.js';
+import { waitUntilAsync } from '../helpers/wait-until.js';
 
 const T = { timeout: 90_000 };
 
@@ -33,9 +34,14 @@ describe('e2e: connect setup mistakes say what to fix', () => {
   });
 
   it('a "-- CMD" that is not on PATH: exit 127 before pairing, and the code still pairs afterwards', T, async () => {
+    const sockets = async (): Promise<number> => (await stack.relayAuditEvents()).filter((event) => event === 'socket_connected').length;
+    const socketsBefore = await sockets();
     const share = await stack.startShare(['--once']);
-    const typo = stack.startConnect([share.code, '--', 'kubectl-no-such-command', 'get', 'pods']);
+    // share prints its code as it opens its socket: the relay's record of that socket may come
+    // after the code, so the baseline waits for it (else the comparison below races it).
+    await waitUntilAsync(async () => (await sockets()) > socketsBefore, 30_000, 'the relay to record the share\'s socket');
     const events = await stack.relayAuditEvents();
+    const typo = stack.startConnect([share.code, '--', 'kubectl-no-such-command', 'get', 'pods']);
     try {
       assert.equal((await typo.exited).code, 127, typo.stderr());
       assert.match(typo.stderr(), /"kubectl-no-such-command" is not on PATH; nothing was paired, the code is still valid/);
