@@ -4,10 +4,12 @@
  * three nodes on a real redis-server behind a real HAProxy in round-robin mode
  * (test/helpers/relay-cluster.ts, the configuration docs/operations.md shows). Every node runs
  * with the benchmarks' relay limits (thousands of sessions from 127.0.0.1), logs at `warn`, and
- * has the memory probe preloaded (bench/relay-memory-probe.ts, `--expose-gc`), so its memory can
- * be read after a full garbage collection. The probe's answers on a node's stderr are the only
+ * runs with the installed binary's node flags (src/cli/node-flags.ts) and has the memory probe
+ * preloaded (bench/relay-memory-probe.ts, `--expose-gc`), so its memory can be read after a full
+ * garbage collection. The probe's answers on a node's stderr are the only
  * input read here besides /metrics; both come from processes this benchmark started.
  */
+import { BIN_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { repoPath } from '../../test/helpers/paths.js';
 import type { RelayCluster } from '../../test/helpers/relay-cluster.js';
 import { startRelayCluster } from '../../test/helpers/relay-cluster.js';
@@ -19,8 +21,8 @@ import { BENCH_RELAY_ARGS } from './kubepair-tunnel.js';
 
 export type SetupName = '1node_memory' | '1node_redis' | '3nodes_redis';
 
-/** Node flags of every relay process the cluster benchmark starts. */
-const PROBE_NODE_ARGS: readonly string[] = ['--expose-gc', '--import', repoPath('build/bench/relay-memory-probe.js')];
+/** Node flags of every relay process the relay and cluster benchmarks start: the installed binary's, and the memory probe. */
+export const PROBE_NODE_ARGS: readonly string[] = [...BIN_NODE_FLAGS, '--expose-gc', '--import', repoPath('build/bench/relay-memory-probe.js')];
 /** Relay flags: the benchmarks' limits, and no per-socket info lines (their cost is not the relay's forwarding). */
 const RELAY_ARGS: readonly string[] = [...BENCH_RELAY_ARGS, '--log-level', 'warn'];
 /** A node's start (or restart) until it listens and HAProxy sees it up, in ms. */
@@ -60,13 +62,51 @@ export interface RelaySetup {
 }
 
 export interface MemorySample {
-  /** Resident set size after two full garbage collections, in bytes. */
+  /** Resident set size after a memory-reducing full garbage collection, in bytes. */
   readonly rss: number;
   /** V8 heap in use after them, in bytes. */
   readonly heapUsed: number;
 }
 
-/** Ask `node` for its memory after a full garbage collection (SIGUSR2 to the probe); bounded. */
+/**
+ * A node's memory reading: probes MEMORY_PROBE_PAUSE_MS apart until the last MEMORY_PROBES (ten
+ * seconds' worth) agree within MEMORY_STABLE_BYTES of RSS, at most MEMORY_MAX_PROBES; the median
+ * of the last ones. A fresh relay gives some 40 MiB of RSS back to the system about ten seconds
+ * after it starts (its heap unchanged), and pages come back for seconds after a burst of work: a
+ * shorter window took readings before such a drop and saw sessions cost negative memory. (Since
+ * the probe's collection is V8's memory-reducing one, readings agree from the first.)
+ */
+export const MEMORY_PROBES = 10;
+export const MEMORY_PROBE_PAUSE_MS = 1_000;
+export const MEMORY_STABLE_BYTES = 512 * 1024;
+const MEMORY_MAX_PROBES = 90;
+
+/** `node`'s memory once its RSS stopped moving (see MEMORY_PROBES); `settled` false when it never did. */
+export async function settledMemory(node: RelayNode): Promise<MemorySample & { settled: boolean }> {
+  const readings: MemorySample[] = [];
+  const spread = (last: readonly MemorySample[]): number => Math.max(...last.map((r) => r.rss)) - Math.min(...last.map((r) => r.rss));
+  let settled = false;
+  while (!settled && readings.length < MEMORY_MAX_PROBES) {
+    await new Promise((resolve) => setTimeout(resolve, MEMORY_PROBE_PAUSE_MS));
+    readings.push(await probeMemory(node));
+    settled = readings.length >= MEMORY_PROBES && spread(readings.slice(-MEMORY_PROBES)) <= MEMORY_STABLE_BYTES;
+  }
+  const last = readings.slice(-MEMORY_PROBES);
+  const median = (values: number[]): number => values.sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
+  return { rss: median(last.map((r) => r.rss)), heapUsed: median(last.map((r) => r.heapUsed)), settled };
+}
+
+/** A RelayNode view of a single relay process (the relay workload's). */
+export function relayNodeOf(relay: StartedRelay, name = 'relay'): RelayNode {
+  return {
+    name,
+    url: relay.url,
+    pid: () => (relay.child.exitCode === null && relay.child.signalCode === null ? relay.child.pid : undefined),
+    stderr: () => relay.stderr.join('\n'),
+  };
+}
+
+/** Ask `node` for its memory after a memory-reducing full garbage collection (SIGUSR2 to the probe); bounded. */
 export async function probeMemory(node: RelayNode): Promise<MemorySample> {
   const pid = node.pid();
   if (pid === undefined) throw new Error(`relay node ${node.name} is not running`);

@@ -16,8 +16,8 @@
  *    against the nodes' `kubepair_relay_splices_total{kind}`. SPLICE_BYTES from the agent's
  *    channel to the client's: MB/s, and CPU (and with perf, instructions) of the relay nodes per
  *    GiB.
- * 3. Memory per idle paired session: each node's RSS and V8 heap after two full garbage
- *    collections (bench/relay-memory-probe.ts) on fresh node processes before and after
+ * 3. Memory per idle paired session: each node's RSS and V8 heap after a memory-reducing full
+ *    garbage collection (bench/relay-memory-probe.ts) on fresh node processes before and after
  *    IDLE_SESSIONS paired, established, idle sessions, divided by IDLE_SESSIONS: per node, and
  *    for three nodes also summed over the nodes (what one session costs the cluster).
  *
@@ -27,9 +27,9 @@
 import type { ChannelPairOverRelay, RelayForBench } from '../lib/channel-over-relay.js';
 import { pairOverRelay, pushThrough } from '../lib/channel-over-relay.js';
 import { measureProcessCost } from '../lib/process-cost.js';
-import type { MemorySample, RelayNode, RelaySetup, SetupName } from '../lib/relay-setups.js';
+import type { MemorySample, RelaySetup, SetupName } from '../lib/relay-setups.js';
 import { memoryPerSession } from '../lib/memory-per-session.js';
-import { probeMemory } from '../lib/relay-setups.js';
+import { MEMORY_PROBE_PAUSE_MS, MEMORY_PROBES, MEMORY_STABLE_BYTES, settledMemory } from '../lib/relay-setups.js';
 import { formatNumber } from '../lib/report.js';
 import { waitUntilAsync } from '../../test/helpers/wait-until.js';
 import type { Measurement, RunSamples, WorkloadContext, WorkloadResult } from './workload.js';
@@ -47,17 +47,6 @@ export const IDLE_SESSIONS = 1_000;
 const WARMUP_SESSIONS = 20;
 /** Runs of measurement 3 (each restarts every node): fewer than the others, at least 3. */
 const MEMORY_RUNS = 3;
-/**
- * A node's memory reading: probes MEMORY_PROBE_PAUSE_MS apart until the last MEMORY_PROBES (ten
- * seconds' worth) agree within MEMORY_STABLE_BYTES of RSS, at most MEMORY_MAX_PROBES; the median
- * of the last ones. A fresh relay gives some 40 MiB of RSS back to the system about ten seconds
- * after it starts (its heap unchanged), and pages come back for seconds after a burst of work: a
- * shorter window took readings before such a drop and saw sessions cost negative memory.
- */
-const MEMORY_PROBES = 10;
-const MEMORY_PROBE_PAUSE_MS = 1_000;
-const MEMORY_STABLE_BYTES = 512 * 1024;
-const MEMORY_MAX_PROBES = 90;
 /** Every session of a run gone from the nodes, in ms. */
 const DRAIN_TIMEOUT_MS = 60_000;
 
@@ -185,21 +174,6 @@ async function splices(context: WorkloadContext, cluster: RelaySetup): Promise<R
   return samples;
 }
 
-/** `node`'s memory once its RSS stopped moving (see MEMORY_PROBES); `settled` false when it never did. */
-async function settledMemory(node: RelayNode): Promise<MemorySample & { settled: boolean }> {
-  const readings: MemorySample[] = [];
-  const spread = (last: readonly MemorySample[]): number => Math.max(...last.map((r) => r.rss)) - Math.min(...last.map((r) => r.rss));
-  let settled = false;
-  while (!settled && readings.length < MEMORY_MAX_PROBES) {
-    await new Promise((resolve) => setTimeout(resolve, MEMORY_PROBE_PAUSE_MS));
-    readings.push(await probeMemory(node));
-    settled = readings.length >= MEMORY_PROBES && spread(readings.slice(-MEMORY_PROBES)) <= MEMORY_STABLE_BYTES;
-  }
-  const last = readings.slice(-MEMORY_PROBES);
-  const median = (values: number[]): number => values.sort((x, y) => x - y)[Math.floor(values.length / 2)]!;
-  return { rss: median(last.map((r) => r.rss)), heapUsed: median(last.map((r) => r.heapUsed)), settled };
-}
-
 async function idleMemory(context: WorkloadContext, setups: readonly RelaySetup[]): Promise<RunSamples> {
   const samples: RunSamples = new Map();
   const runs = Math.min(context.runs, MEMORY_RUNS);
@@ -309,8 +283,8 @@ export async function runCluster(context: WorkloadContext, setups: readonly Rela
       `Splices: one session per run, ${SPLICE_BYTES / 2 ** 20} MiB from the agent's channel to the client's (encrypted and decrypted in the benchmark's process). ` +
         'Local: both sockets opened on node n1. Remote: the agent on n2, the client on n1, so n1 splices to n2 over the authenticated cluster link; each socket is opened on its node directly, not through HAProxy, ' +
         'and the placement is checked with the nodes\' `kubepair_relay_splices_total{kind}`. CPU s/GiB: all relay nodes together (from /proc).',
-      `Memory: every run restarts the nodes, opens and closes ${WARMUP_SESSIONS} sessions, then reads each node's RSS and V8 heap after two full garbage collections ` +
-        `(\`--expose-gc\` and a preloaded SIGUSR2 handler started only by the benchmark, bench/relay-memory-probe.ts; read every ${MEMORY_PROBE_PAUSE_MS / 1000} s until ${MEMORY_PROBES} readings agree within ${MEMORY_STABLE_BYTES / 1024} KiB, their median), before and after ${formatNumber(IDLE_SESSIONS, 0)} paired, ` +
+      `Memory: every run restarts the nodes, opens and closes ${WARMUP_SESSIONS} sessions, then reads each node's RSS and V8 heap after a memory-reducing full garbage collection ` +
+        `(the binary's node flags, \`--expose-gc\` and a preloaded SIGUSR2 handler started only by the benchmark, bench/relay-memory-probe.ts; read every ${MEMORY_PROBE_PAUSE_MS / 1000} s until ${MEMORY_PROBES} readings agree within ${MEMORY_STABLE_BYTES / 1024} KiB, their median), before and after ${formatNumber(IDLE_SESSIONS, 0)} paired, ` +
         `established, idle sessions; the difference divided by ${formatNumber(IDLE_SESSIONS, 0)}. For three nodes each node's share and their sum (one session's cost to the cluster); ` +
         `a remote splice holds a cluster-link socket on both of its nodes. ${Math.min(context.runs, MEMORY_RUNS)} runs. Issue 15's goal: ≤ 16 KiB RSS per idle session.`,
     ],
