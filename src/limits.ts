@@ -337,6 +337,19 @@ export const RELAY_EXPIRING_NOTICE_MS = 60_000; // 60 s
 export const RELAY_SHUTDOWN_GRACE_MS = 5_000; // 5 s
 /** After sending a close frame, how long the relay waits for the peer's before cutting the socket. */
 export const RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS = 5_000; // 5 s
+/**
+ * The relay's reads of a session's sockets (src/relay/read-slabs.ts): a quiet socket reads into
+ * the node's one shared buffer of this size (what Node reads at a time), copying what it keeps.
+ */
+export const RELAY_READ_SHARED_BYTES = 64 * 1024; // 64 KiB
+/** A read of at least this much makes a socket busy: it reads into a slab of its own until quiet again. */
+export const RELAY_READ_BUSY_BYTES = 16 * 1024; // 16 KiB (one TLS record's worth)
+/** A busy socket's slab: reads follow each other in it, and frames are forwarded as views of it. */
+export const RELAY_READ_SLAB_BYTES = 1024 * 1024; // 1 MiB
+/** ... and the incomplete frame moves to the start of a slab when less than this is left for the next read. */
+export const RELAY_READ_MIN_ROOM_BYTES = 256 * 1024; // 256 KiB
+/** Free slabs a node keeps for sockets that get busy (at most this many × RELAY_READ_SLAB_BYTES held idle). */
+export const RELAY_READ_SLAB_POOL = 8;
 /** Largest JSON body of a relay API request, in bytes. */
 export const RELAY_MAX_REQUEST_BODY_BYTES = 4 * 1024; // 4 KiB
 /** How long one HTTP request (headers and body) may take to arrive. */

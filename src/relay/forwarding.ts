@@ -9,12 +9,15 @@
  * the high-water mark it stops reading the sender (ws pause → TCP backpressure to the sender);
  * the send callback of each frame, which runs when that frame reached the kernel, resumes the
  * sender once the queue is down to half the mark. The relay therefore holds at most the mark
- * plus the frames already parsed from one socket read per direction, however slow the reader.
+ * plus one frame per direction, however slow the reader and however large a read: the reader
+ * keeps the rest of a read (a copy) while the sender is paused (frame-path.ts `holding`).
+ * Frames that are views of a read slab pin it until their write's callback (read-slabs.ts).
  */
 import type { Logger } from 'pino';
 import { WebSocket } from '../ws-runtime.js';
 import { writeBinaryFrame } from './frame-path.js';
 import type { PeerConnection } from './peer-connection.js';
+import type { ReadSlab } from './read-slabs.js';
 import type { ForwardTally, RelayMetrics, SpliceKind } from './relay-metrics.js';
 
 /** What every direction on one node shares (one object per broker, not per session). */
@@ -48,13 +51,21 @@ export class ForwardingDirection {
 
   /**
    * Forward one binary frame whose payload is `slices` (`length` bytes in all); false when the
-   * receiver is gone (the frame is dropped).
+   * receiver is gone (the frame is dropped). `slab`: slices are views of that read slab
+   * (read-slabs.ts), pinned until the write's callback: it is not read into again before.
    */
-  forward(slices: readonly Buffer[], length: number): boolean {
+  forward(slices: readonly Buffer[], length: number, slab?: ReadSlab): boolean {
     const to = this.#to.ws;
     const socket = this.#to.socket;
     if (to.readyState !== WebSocket.OPEN || socket === undefined) return false;
-    writeBinaryFrame(socket, slices, length, this.#onFlushed);
+    if (slab === undefined) writeBinaryFrame(socket, slices, length, this.#onFlushed);
+    else {
+      slab.pins++;
+      writeBinaryFrame(socket, slices, length, (err?: Error | null) => {
+        slab.unpin();
+        this.#onFlushed(err);
+      });
+    }
     this.#tally.bytes += length;
     this.#tally.frames++;
     this.#to.bytesOut += length;

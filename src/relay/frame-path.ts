@@ -27,6 +27,12 @@
  * After each passed frame the reader stops for good once ws's Receiver ended or failed (a close
  * frame, an error): ws then reads nothing more either.
  *
+ * Reads (read-slabs.ts): once a peer joined a session its socket is read into reused buffers
+ * (`push` with the chunk's source): a chunk of the node's shared buffer is copied where kept, a
+ * slab's is kept as views (the frame pins the slab until written), and bytes for ws are always
+ * copies. While the relay stopped reading the sender (backpressure, `holding`), the rest of a
+ * read is kept as a copy and read on `resumeHeld`, so a large read forwards no more than before.
+ *
  * Writing (writeBinaryFrame): a server frame (RFC 6455 §5.2, unmasked) is a 2, 4 or 10 byte
  * header and the payload slices, written corked so the socket writes them with one writev, in the
  * order of the calls and between ws's own writes (ws's Sender writes synchronously, no
@@ -48,15 +54,27 @@ import type { WebSocket } from '../ws-runtime.js';
 import { WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES } from '../limits.js';
 import { FrameHeaderReader, FrameHeaderStatus } from '../protocol/websocket-frame-header.js';
 import { WebSocketOpcode } from '../protocol/websocket-opcode.js';
+import { ReadSource, ReadSlab } from './read-slabs.js';
+import type { SlabReader } from './read-slabs.js';
 
 /** Where a reader's frames go: binary frames to the relay, the rest to ws's Receiver. */
 export interface FrameTarget {
-  /** One complete binary frame: its unmasked payload as `slices` (in order), `length` bytes in all. */
-  binaryFrame(slices: Buffer[], length: number): void;
+  /**
+   * One complete binary frame: its unmasked payload as `slices` (in order), `length` bytes in all.
+   * `slab`: some slices are views of that read slab (read-slabs.ts); whoever keeps them past this
+   * call pins the slab and unpins it once done with them.
+   */
+  binaryFrame(slices: Buffer[], length: number, slab: ReadSlab | undefined): void;
   /** Bytes for ws's Receiver (the reader never splits a frame between itself and ws). */
   passToWs(bytes: Buffer): void;
   /** 'open': the reader forwards; 'closing': ws reads everything; 'stopped': nobody reads any more. */
   readState(): 'open' | 'closing' | 'stopped';
+  /**
+   * True while the relay stopped reading this socket (backpressure, forwarding.ts): the reader
+   * then keeps the rest of a read, copied, until `resumeHeld`, so no more frames than before
+   * are forwarded past the mark however large a read is.
+   */
+  holding?(): boolean;
 }
 
 /** The reader's states. */
@@ -131,7 +149,7 @@ function readerWrite(this: Writable & { [READER]?: FrameReader }, chunk: Buffer)
   return true;
 }
 
-export class FrameReader {
+export class FrameReader implements SlabReader {
   readonly #target: FrameTarget;
   readonly #maxPayloadBytes: number;
   /**
@@ -148,6 +166,12 @@ export class FrameReader {
   #length = 0;
   #mask = 0;
   #slices: Buffer[] = [];
+  /** The read slab the current frame's slices are views of, if any. */
+  #frameSlab: ReadSlab | undefined;
+  /** Bytes read while the target was holding (a copy), to be read once it no longer is. */
+  #held: Buffer | undefined;
+  /** Where the chunk being read lives (ReadSource, or its slab). */
+  #source: ReadSlab | 0 | 1 = ReadSource.Stable;
 
   constructor(target: FrameTarget, maxPayloadBytes: number) {
     this.#target = target;
@@ -158,15 +182,16 @@ export class FrameReader {
 
   /**
    * Read `ws`'s socket through a reader for `target` from now on. Only while ws has not been
-   * written anything (its Receiver is at the start of a frame); false when ws is not as expected
-   * (then ws reads on its own, as before).
+   * written anything (its Receiver is at the start of a frame); undefined when ws is not as
+   * expected (then ws reads on its own, as before).
    */
-  static install(ws: WebSocket, target: FrameTarget, maxPayloadBytes: number): boolean {
+  static install(ws: WebSocket, target: FrameTarget, maxPayloadBytes: number): FrameReader | undefined {
     const receiver = (ws as unknown as WsInternals)._receiver;
-    if (receiver === undefined || typeof receiver.write !== 'function' || receiver.writableLength !== 0) return false;
-    receiver[READER] = new FrameReader(target, maxPayloadBytes);
+    if (receiver === undefined || typeof receiver.write !== 'function' || receiver.writableLength !== 0) return undefined;
+    const reader = new FrameReader(target, maxPayloadBytes);
+    receiver[READER] = reader;
     receiver.write = readerWrite as Writable['write'];
-    return true;
+    return reader;
   }
 
   /** Give `bytes` to ws's Receiver as its socket would have (FrameTarget.passToWs of a socket). */
@@ -181,17 +206,54 @@ export class FrameReader {
     return receiver !== undefined && !receiver.writableEnded && !receiver.destroyed && receiver.errored === null;
   }
 
-  /** One chunk read from the socket, in order. */
-  push(chunk: Buffer): void {
+  /** Bytes of the incomplete binary frame's payload held so far. */
+  get pendingBytes(): number {
+    return this.#mode === Mode.Payload ? this.#length - this.#remaining : 0;
+  }
+
+  /** The incomplete binary frame's whole payload size (0 when none). */
+  get pendingFrameBytes(): number {
+    return this.#mode === Mode.Payload ? this.#length : 0;
+  }
+
+  /** Copy the incomplete frame's payload so far to the start of `slab`, and hold views of the copy. */
+  relocatePending(slab: ReadSlab): number {
+    let at = 0;
+    for (const slice of this.#slices) at += slice.copy(slab.bytes, at);
+    this.#slices = at === 0 ? [] : [slab.bytes.subarray(0, at)];
+    this.#frameSlab = at === 0 ? undefined : slab;
+    return at;
+  }
+
+  /**
+   * One chunk read from the socket, in order. `source`: where it lives (read-slabs.ts): a chunk
+   * of the shared buffer is copied where kept, a slab's is kept as views, and bytes for ws are
+   * copied unless the chunk is Node's own.
+   */
+  push(chunk: Buffer, source: ReadSlab | 0 | 1 = ReadSource.Stable): void {
+    if (this.#held !== undefined) {
+      this.#held = Buffer.concat([this.#held, chunk]);
+      return;
+    }
+    this.#source = source;
     let pos = 0;
     while (pos < chunk.length) {
       switch (this.#mode) {
         case Mode.Header:
+          if (this.#target.holding?.() === true) {
+            this.#held = Buffer.from(chunk.subarray(pos));
+            return;
+          }
           pos = this.#readHeader(chunk, pos);
           break;
         case Mode.Payload: {
           const take = Math.min(this.#remaining, chunk.length - pos);
-          this.#slices.push(pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, pos + take));
+          const slice = pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, pos + take);
+          if (source === ReadSource.Transient) this.#slices.push(Buffer.from(slice));
+          else {
+            this.#slices.push(slice);
+            if (source instanceof ReadSlab) this.#frameSlab = source;
+          }
           pos += take;
           this.#remaining -= take;
           if (this.#remaining === 0) this.#completeBinary();
@@ -199,19 +261,27 @@ export class FrameReader {
         }
         case Mode.PassFrame: {
           const take = Math.min(this.#remaining, chunk.length - pos);
-          this.#target.passToWs(pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, pos + take));
+          this.#toWs(pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, pos + take));
           pos += take;
           this.#remaining -= take;
           if (this.#remaining === 0) this.#afterPassedFrame();
           break;
         }
         case Mode.PassAll:
-          this.#target.passToWs(pos === 0 ? chunk : chunk.subarray(pos));
+          this.#toWs(pos === 0 ? chunk : chunk.subarray(pos));
           return;
         case Mode.Stopped:
           return;
       }
     }
+  }
+
+  /** The target reads again: read what was held back (it may hold the rest again). */
+  resumeHeld(): void {
+    const held = this.#held;
+    if (held === undefined) return;
+    this.#held = undefined;
+    this.push(held, ReadSource.Stable);
   }
 
   /** Parse a header at `pos` (after any stashed bytes); returns where reading goes on. */
@@ -256,10 +326,16 @@ export class FrameReader {
     return afterHeader;
   }
 
+  /** Bytes for ws: a copy unless they are in a buffer of Node's own (ws may keep them; read buffers are reused). */
+  #toWs(bytes: Buffer): void {
+    this.#target.passToWs(this.#source === ReadSource.Stable ? bytes : Buffer.from(bytes));
+  }
+
   /** The header just read to ws: from the reader's stash when it was split (a copy: ws keeps it), else from `chunk`. */
   #passHeader(chunk: Buffer, pos: number, afterHeader: number): void {
     const split = this.#headers.splitHeaderBytes();
-    this.#target.passToWs(split === undefined ? chunk.subarray(pos, afterHeader) : Buffer.from(split));
+    if (split === undefined) this.#toWs(chunk.subarray(pos, afterHeader));
+    else this.#target.passToWs(Buffer.from(split));
   }
 
   /** Everything from this frame's first byte (its header, then `chunk[afterHeader..]`) to ws, or to nobody. */
@@ -270,16 +346,18 @@ export class FrameReader {
     }
     this.#mode = Mode.PassAll;
     if (this.#headers.splitHeaderBytes() === undefined) {
-      if (pos < chunk.length) this.#target.passToWs(chunk.subarray(pos));
+      if (pos < chunk.length) this.#toWs(chunk.subarray(pos));
       return;
     }
     this.#passHeader(chunk, pos, afterHeader);
-    if (afterHeader < chunk.length) this.#target.passToWs(chunk.subarray(afterHeader));
+    if (afterHeader < chunk.length) this.#toWs(chunk.subarray(afterHeader));
   }
 
   #completeBinary(): void {
     const slices = this.#slices;
+    const slab = this.#frameSlab;
     this.#slices = [];
+    this.#frameSlab = undefined;
     this.#mode = Mode.Header;
     const mask = this.#mask;
     if (mask !== 0) {
@@ -289,7 +367,7 @@ export class FrameReader {
         offset += slice.length;
       }
     }
-    this.#target.binaryFrame(slices, this.#length);
+    this.#target.binaryFrame(slices, this.#length, slab);
   }
 
   /** ws has the whole frame: it may have ended (a close it began) or failed on it. */

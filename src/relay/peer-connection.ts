@@ -26,6 +26,8 @@ import type { Duplex } from 'node:stream';
 import { newAttachmentTag } from './attachment-tag.js';
 import { FrameReader, socketOf } from './frame-path.js';
 import type { FrameTarget } from './frame-path.js';
+import { installSlabReads } from './read-slabs.js';
+import type { ReadSlab } from './read-slabs.js';
 import { WebSocket } from '../ws-runtime.js';
 import type { SessionLink } from './session-link.js';
 import { NOT_WATCHED } from './liveness-sweep.js';
@@ -47,8 +49,8 @@ export interface PeerIdentity {
 export interface PeerEvents {
   /** A frame arrived through ws; delivered only once `listen` was called. */
   message(peer: PeerConnection, data: RawData, isBinary: boolean): void;
-  /** A binary frame arrived through the relay's own reader (frame-path.ts): its payload as slices. */
-  binaryFrame(peer: PeerConnection, slices: Buffer[], length: number): void;
+  /** A binary frame arrived through the relay's own reader (frame-path.ts): its payload as slices (views of `slab`, if given: FrameTarget). */
+  binaryFrame(peer: PeerConnection, slices: Buffer[], length: number, slab: ReadSlab | undefined): void;
   /** The socket closed (after the peer's own timers were cleared). */
   closed(peer: PeerConnection, code: number): void;
   error(peer: PeerConnection, err: Error): void;
@@ -90,6 +92,8 @@ export class PeerConnection implements LivenessSubject, FrameTarget {
   lastSeen = Date.now();
   readonly #events: PeerEvents;
   #pausedByRelay = false;
+  /** The relay's reader of this socket's binary frames, once it joined a session (`listen`). */
+  #reader: FrameReader | undefined;
   #closeTimer: NodeJS.Timeout | undefined;
   #sweep: LivenessSweep | undefined;
 
@@ -118,7 +122,10 @@ export class PeerConnection implements LivenessSubject, FrameTarget {
   listen(link: SessionLink, maxMessageBytes: number): void {
     this.link = link;
     this.ws.on('message', PeerConnection.#onMessage);
-    FrameReader.install(this.ws, this, maxMessageBytes);
+    const reader = FrameReader.install(this.ws, this, maxMessageBytes);
+    this.#reader = reader;
+    const socket = this.socket;
+    if (reader !== undefined && socket !== undefined) installSlabReads(socket, reader);
   }
 
   /** The socket under the WebSocket, where forwarded frames are written (frame-path.ts). */
@@ -127,13 +134,18 @@ export class PeerConnection implements LivenessSubject, FrameTarget {
   }
 
   /** FrameTarget: a binary frame read by the relay's reader. */
-  binaryFrame(slices: Buffer[], length: number): void {
-    this.#events.binaryFrame(this, slices, length);
+  binaryFrame(slices: Buffer[], length: number, slab: ReadSlab | undefined): void {
+    this.#events.binaryFrame(this, slices, length, slab);
   }
 
   /** FrameTarget: a frame the reader leaves to ws. */
   passToWs(bytes: Buffer): void {
     FrameReader.passToReceiver(this.ws, bytes);
+  }
+
+  /** FrameTarget: the relay stopped reading this peer; the reader holds the rest of a read. */
+  holding(): boolean {
+    return this.#pausedByRelay;
   }
 
   /** FrameTarget: whether the reader forwards, ws reads everything, or nobody reads. */
@@ -212,6 +224,9 @@ export class PeerConnection implements LivenessSubject, FrameTarget {
     if (!this.#pausedByRelay) return;
     this.#pausedByRelay = false;
     this.lastSeen = Date.now();
+    // What the reader held back goes first; it may stop reading the peer again.
+    this.#reader?.resumeHeld();
+    if (this.#pausedByRelay) return;
     if (this.ws.readyState === WebSocket.OPEN) this.ws.resume();
   }
 

@@ -50,6 +50,7 @@ import { SessionLink } from './session-link.js';
 import { PeerConnection } from './peer-connection.js';
 import type { PeerEvents, PeerIdentity } from './peer-connection.js';
 import { LivenessSweep } from './liveness-sweep.js';
+import type { ReadSlab } from './read-slabs.js';
 import type { RelayAudit } from './relay-audit.js';
 import { describeError } from './relay-log.js';
 import type { RelayMetrics, SessionEndReason } from './relay-metrics.js';
@@ -142,8 +143,8 @@ export class SessionBroker {
     message: (peer, data, isBinary) => {
       if (peer.link !== undefined) this.#onMessage(peer.link, peer, data, isBinary);
     },
-    binaryFrame: (peer, slices, length) => {
-      if (peer.link !== undefined) this.#onBinary(peer.link, peer, slices, length);
+    binaryFrame: (peer, slices, length, slab) => {
+      if (peer.link !== undefined) this.#onBinary(peer.link, peer, slices, length, slab);
     },
     closed: (peer, code) => {
       const link = peer.link;
@@ -474,12 +475,12 @@ export class SessionBroker {
   }
 
   /** A binary frame, `length` bytes as `slices`: forwarded unchanged to the other side, or dropped and counted. */
-  #onBinary(link: SessionLink, peer: PeerConnection, slices: Buffer[], length: number): void {
+  #onBinary(link: SessionLink, peer: PeerConnection, slices: Buffer[], length: number, slab?: ReadSlab): void {
     peer.markSeen();
     peer.bytesIn += length;
     // A replaced socket's frames belong to a dead carrier.
     const direction = link.peer(peer.role) !== peer ? undefined : peer.role === 'agent' ? link.toClient : link.toAgent;
-    if (direction === undefined || !direction.forward(slices, length)) this.#metrics.framesDropped.inc();
+    if (direction === undefined || !direction.forward(slices, length, slab)) this.#metrics.framesDropped.inc();
   }
 
   async #onControl(link: SessionLink, peer: PeerConnection, frame: Buffer): Promise<void> {

@@ -50,7 +50,7 @@ class Recorder implements FrameTarget {
   get events(): Event[] {
     return this.#events.map((e) => ({ kind: e.kind, data: Buffer.concat(e.pieces) }));
   }
-  binaryFrame(slices: Buffer[], length: number): void {
+  binaryFrame(slices: Buffer[], length: number, _slab?: unknown): void {
     const data = Buffer.concat(slices);
     assert.equal(data.length, length, 'the slices add up to the frame length');
     this.#events.push({ kind: 'binary', pieces: [data] });
@@ -200,6 +200,36 @@ describe('Security: the relay frame reader (frame-path.ts)', () => {
     new FrameReader(target, MAX).push(Buffer.concat([ping, clientFrame(2, randomBytes(10))]));
     assert.deepEqual(recorder.events.map((e) => e.kind), ['ws']);
     assert.ok((recorder.events[0] as Event).data.equals(ping));
+  });
+});
+
+describe('Security: the relay frame reader under backpressure (frame-path.ts)', () => {
+  it('while the target holds (the relay stopped reading the sender), the rest of a read waits, copied, and comes out whole and in order on resumeHeld', () => {
+    const payloads = Array.from({ length: 40 }, () => randomBytes(randomInt(0, 70_000)));
+    const stream = Buffer.concat(payloads.map((p) => clientFrame(2, p)));
+    const recorder = new Recorder();
+    let holding = false;
+    const target: FrameTarget = {
+      binaryFrame: (s, l, slab) => {
+        recorder.binaryFrame(s, l, slab);
+        holding = true; // every frame fills the receiver's queue past its mark
+      },
+      passToWs: (b) => recorder.passToWs(b),
+      readState: () => recorder.state,
+      holding: () => holding,
+    };
+    const reader = new FrameReader(target, MAX);
+    // One large read holding every frame: only one frame may come out of it before the hold.
+    const read = Buffer.from(stream);
+    reader.push(read);
+    assert.equal(recorder.events.length, 1, 'one frame forwarded, the rest held');
+    read.fill(0); // the socket's buffer is read into again: the held bytes are a copy
+    for (let i = 1; i < payloads.length; i++) {
+      holding = false;
+      reader.resumeHeld();
+      assert.equal(recorder.events.length, i + 1, `one more frame after resume ${i}`);
+    }
+    assertEvents(recorder.events, payloads.map((data) => ({ kind: 'binary', data })), 'held frames');
   });
 });
 
