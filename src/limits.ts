@@ -552,13 +552,3 @@ export const CONTROL_SOCKET_PATH_MAX_BYTES = 103;
  * not a ceiling: the heap still grows and shrinks as V8 decides.
  */
 export const NODE_INITIAL_OLD_SPACE_MIB = 128; // 128 MiB
-/**
- * The smallest V8 lets each of the young generation's two semi-spaces become, in MiB
- * (`--min-semi-space-size`, given by the binary's shebang). After an idle spell V8 shrinks the
- * young generation of a tunnel process to 1-3.6 MiB and does not grow it back while a burst of
- * small requests runs: share and connect allocate 16-18 KiB of JavaScript heap per 1 KiB
- * request, so such a process then scavenged every 80-170 requests (29-66 per 5,000 instead of
- * 1-5), and GCs overlapped up to 1.8% of requests, where p99 is read (docs/performance.md "Added
- * latency, fourth pass"). A floor, not a ceiling: V8 still grows the space beyond it.
- */
-export const NODE_MIN_SEMI_SPACE_MIB = 8; // 8 MiB

@@ -1,5 +1,5 @@
 #!/bin/sh
-//usr/bin/env true; exec node --initial-old-space-size=128 --min-semi-space-size=8 "$0" "$@"
+//usr/bin/env true; exec node --initial-old-space-size=128 "$0" "$@"
 /**
  * Entry point of the `kubepair` binary; all logic lives in run-cli.ts. On a Node.js release
  * kubepair does not support it says so in one line and runs nothing (node-support.ts). run-cli.ts
@@ -8,8 +8,7 @@
  * that import V8's compile cache is enabled (compile-cache.ts), so that run-cli.ts and all it
  * loads are cached; in the package this file and run-cli.js are the two files
  * scripts/bundle.mjs builds. Its first two lines start Node.js with the flags of node-flags.ts
- * (`--initial-old-space-size`, `--min-semi-space-size`: V8 takes them only on node's command
- * line) through /bin/sh.
+ * (`--initial-old-space-size`: V8 takes it only on node's command line) through /bin/sh.
  */
 import { enableCompileCache } from './compile-cache.js';
 import { unsupportedNode } from './node-support.js';

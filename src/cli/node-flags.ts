@@ -18,10 +18,10 @@
  * the bundle (esbuild keeps the `#!` line, not comments); the bench starts its kubepair
  * processes with the same flags, as the installed binary runs. Input: none.
  */
-import { NODE_INITIAL_OLD_SPACE_MIB, NODE_MIN_SEMI_SPACE_MIB } from '../limits.js';
+import { NODE_INITIAL_OLD_SPACE_MIB } from '../limits.js';
 
 /** The Node.js command-line flags of the installed binary (docs/performance.md, issue 15). */
-export const BIN_NODE_FLAGS: readonly string[] = [`--initial-old-space-size=${NODE_INITIAL_OLD_SPACE_MIB}`, `--min-semi-space-size=${NODE_MIN_SEMI_SPACE_MIB}`];
+export const BIN_NODE_FLAGS: readonly string[] = [`--initial-old-space-size=${NODE_INITIAL_OLD_SPACE_MIB}`];
 
 /** The first two lines src/cli/main.ts and dist/cli/main.js must start with. */
 export const BIN_LAUNCH_LINES: readonly [string, string] = ['#!/bin/sh', `//usr/bin/env true; exec node ${BIN_NODE_FLAGS.join(' ')} "$0" "$@"`];

@@ -11,7 +11,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BIN_LAUNCH_LINES, BIN_NODE_FLAGS } from '../../../src/cli/node-flags.js';
-import { NODE_INITIAL_OLD_SPACE_MIB, NODE_MIN_SEMI_SPACE_MIB } from '../../../src/limits.js';
+import { NODE_INITIAL_OLD_SPACE_MIB } from '../../../src/limits.js';
 import { CLI_PATH } from '../../helpers/cli.js';
 import { repoPath } from '../../helpers/paths.js';
 import { privateTempDir } from '../../helpers/relay-process.js';
@@ -46,10 +46,10 @@ async function execArgvUnder(shell: readonly string[]): Promise<string[]> {
 }
 
 describe('the flags the kubepair binary gives Node.js', () => {
-  it('src/cli/main.ts and the built main.js start with the launch lines of node-flags.ts, which name --initial-old-space-size and --min-semi-space-size', async () => {
+  it('src/cli/main.ts and the built main.js start with the launch lines of node-flags.ts, which name --initial-old-space-size', async () => {
     assert.deepEqual(await firstTwoLines(repoPath('src/cli/main.ts')), [...BIN_LAUNCH_LINES]);
     assert.deepEqual(await firstTwoLines(CLI_PATH), [...BIN_LAUNCH_LINES]);
-    assert.deepEqual(BIN_NODE_FLAGS, [`--initial-old-space-size=${NODE_INITIAL_OLD_SPACE_MIB}`, `--min-semi-space-size=${NODE_MIN_SEMI_SPACE_MIB}`]);
+    assert.deepEqual(BIN_NODE_FLAGS, [`--initial-old-space-size=${NODE_INITIAL_OLD_SPACE_MIB}`]);
   });
 
   for (const shell of [['/bin/sh'], ['dash'], ['busybox', 'sh']] as const) {
