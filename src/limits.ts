@@ -489,6 +489,16 @@ export const RELAY_CLIENT_PING_INTERVAL_MS = 30_000; // 30 s
 export const RELAY_CLIENT_SILENCE_TIMEOUT_MS = 90_000; // 90 s
 /** Bytes queued on the relay socket before `send` asks the caller to wait for `drain`. */
 export const RELAY_CLIENT_SEND_HIGH_WATER_BYTES = 1024 * 1024; // 1 MiB
+/**
+ * Size of the buffers an endpoint's relay socket frames large records into and reuses once the
+ * socket has written them: a full MUX record (inner type, RECORD_MUX_CHUNK_BYTES, tag) and the
+ * longest WebSocket header fit, with room to spare.
+ */
+export const RELAY_CLIENT_FRAME_BUFFER_BYTES = RECORD_MUX_CHUNK_BYTES + 1024; // 257 KiB
+/** Frames shorter than this go in buffers of their own (small allocations come from Node's pool). */
+export const RELAY_CLIENT_FRAME_BUFFER_MIN_BYTES = 16 * 1024; // 16 KiB
+/** Written frame buffers a relay socket keeps for reuse, at most (4 x 257 KiB). */
+export const RELAY_CLIENT_SPARE_FRAME_BUFFERS = 4;
 /** How long an HTTPS proxy may take to answer the CONNECT that opens a tunnel to the relay. */
 export const RELAY_PROXY_CONNECT_TIMEOUT_MS = 15_000; // 15 s
 /** Longest HTTPS_PROXY / NO_PROXY value read from the environment, in characters. */

@@ -43,6 +43,12 @@ export function kubepairTunnelName(mode: KubepairTunnelOptions['mode'], relayUrl
 }
 
 const READY_TIMEOUT_MS = 30_000;
+/**
+ * How long `close()` lets a `--once` share end by itself after connect has gone, before it is
+ * sent SIGTERM. A share that is already ending has removed its signal handlers, so a SIGTERM then
+ * kills it outright, before node writes its `--cpu-prof` profile (`--profile` lost share's).
+ */
+const SHARE_ONCE_EXIT_WAIT_MS = 10_000;
 
 let shareAuditLogs = 0;
 
@@ -87,6 +93,9 @@ export async function startKubepairTunnel(stack: E2EStack, options: KubepairTunn
     ],
     async close() {
       await connect.stop('SIGTERM', 5000);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([share.exited, new Promise((resolve) => (timer = setTimeout(resolve, SHARE_ONCE_EXIT_WAIT_MS)))]);
+      clearTimeout(timer);
       await share.stop('SIGTERM', 5000);
     },
   };

@@ -7,7 +7,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { KubepairError } from '../errors/index.js';
-import type { MessageTransport, MessageTransportEvents, TransportCloseInfo } from './transport.js';
+import { outgoingFrameLength } from './transport.js';
+import type { MessageTransport, MessageTransportEvents, OutgoingFrame, TransportCloseInfo } from './transport.js';
 
 export interface MemoryTransportOptions {
   /** Bytes in flight towards the peer before `send` returns false (default 1 MiB). */
@@ -51,11 +52,12 @@ export class MemoryTransport extends EventEmitter<MessageTransportEvents> implem
     return this.#inFlight;
   }
 
-  send(frame: Uint8Array): boolean {
+  send(frame: OutgoingFrame): boolean {
     const peer = this.#peer;
     if (this.#closed || peer === undefined) throw new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'the in-memory transport is closed');
-    this.#inFlight += frame.length;
-    peer.#enqueue({ kind: 'message', frame: Uint8Array.from(frame) });
+    const length = outgoingFrameLength(frame);
+    this.#inFlight += length;
+    peer.#enqueue({ kind: 'message', frame: copyFrame(frame, length) });
     if (this.#inFlight >= this.#highWaterMark) {
       this.#wantsDrain = true;
       return false;
@@ -128,4 +130,16 @@ export class MemoryTransport extends EventEmitter<MessageTransportEvents> implem
     this.#closeEmitted = true;
     this.emit('close', info);
   }
+}
+
+/** A copy of the message's bytes in one array (what the peer receives). */
+function copyFrame(frame: OutgoingFrame, length: number): Uint8Array {
+  if (frame instanceof Uint8Array) return Uint8Array.from(frame);
+  const copy = new Uint8Array(length);
+  let offset = 0;
+  for (const part of frame) {
+    copy.set(part, offset);
+    offset += part.length;
+  }
+  return copy;
 }

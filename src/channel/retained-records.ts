@@ -14,10 +14,16 @@
  *   is superseded by any later ACK) — without this rule the last record of a quiet
  *   conversation, always an ACK, could never leave the queue.
  * The owner bounds the bytes (CHANNEL_RETRANSMIT_MAX_BYTES) by refusing writes, not here.
+ * A frame may be held in pieces (a sealed record's ciphertext parts and tag, as the sealer made
+ * them): the transport joins them when it frames them, so they are never copied into one buffer.
  */
+import { outgoingFrameLength } from './transport.js';
+import type { OutgoingFrame } from './transport.js';
 
 interface Entry {
-  readonly frame: Buffer;
+  readonly frame: OutgoingFrame;
+  /** The frame's length in bytes. */
+  readonly bytes: number;
   /** An ACK record (droppable in front of the first data record), not MUX, CONTROL or KEY_UPDATE. */
   readonly ack: boolean;
 }
@@ -65,16 +71,17 @@ export class RetainedRecords {
   }
 
   /** Add a record just sealed (not yet sent). */
-  append(frame: Buffer, ack: boolean): void {
-    this.#entries.push({ frame, ack });
-    this.#bytes += frame.length;
+  append(frame: OutgoingFrame, ack: boolean): void {
+    const bytes = outgoingFrameLength(frame);
+    this.#entries.push({ frame, bytes, ack });
+    this.#bytes += bytes;
   }
 
   /**
    * An ACK record was sealed and sent at once (only done when nothing waits). With no data
    * record in the queue it is not kept: it becomes the start of the ACK-only run below `first`.
    */
-  sentAck(frame: Buffer): void {
+  sentAck(frame: OutgoingFrame): void {
     if (this.hasUnsent) throw new Error('an ACK was sent past records still waiting');
     if (this.length === 0) {
       this.#first += 1;
@@ -85,7 +92,7 @@ export class RetainedRecords {
   }
 
   /** The next record to hand to the carrier, marked as handed; undefined when none waits. */
-  takeUnsent(): Buffer | undefined {
+  takeUnsent(): OutgoingFrame | undefined {
     if (!this.hasUnsent) return undefined;
     const frame = this.#entries[this.#head + (this.#sentEnd - this.#first)]!.frame;
     this.#sentEnd += 1;
@@ -139,7 +146,7 @@ export class RetainedRecords {
 
   #shift(): void {
     const entry = this.#entries[this.#head]!;
-    this.#bytes -= entry.frame.length;
+    this.#bytes -= entry.bytes;
     this.#entries[this.#head] = undefined;
     this.#head += 1;
     this.#first += 1;

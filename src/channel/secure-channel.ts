@@ -44,7 +44,7 @@ import type { HandshakeResult } from './handshake.js';
 import { RetainedRecords } from './retained-records.js';
 import type { ResumeMessage } from './resume-message.js';
 import { encodeResume, isResumeFrame, openResume } from './resume-message.js';
-import type { MessageTransport, TransportCloseInfo } from './transport.js';
+import type { MessageTransport, OutgoingFrame, TransportCloseInfo } from './transport.js';
 
 export interface SecureChannelOptions {
   /** MUX bytes per record when sending, at most (default 256 KiB). */
@@ -471,7 +471,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   }
 
   /** Send one frame on `transport`; a transport that throws has closed under us. */
-  #sendOnCarrier(transport: MessageTransport, frame: Uint8Array): boolean {
+  #sendOnCarrier(transport: MessageTransport, frame: OutgoingFrame): boolean {
     try {
       const hasRoom = transport.send(frame);
       if (!hasRoom) this.#carrierFull = true;
@@ -488,7 +488,7 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
   /** Seal one record (after the KEY_UPDATE when one is due) into the retained queue. */
   #seal(type: DataInnerType, body: Uint8Array | readonly Uint8Array[]): void {
     if (this.#sealer.keyUpdateDue) this.#retained.append(this.#sealer.sealKeyUpdate(), false);
-    this.#retained.append(this.#sealer.seal(type, body), false);
+    this.#retained.append(this.#sealer.sealParts(type, body), false);
   }
 
   /** Hand waiting records to a live carrier until it is full. */

@@ -28,13 +28,29 @@ export interface MessageTransportEvents {
   close: [info: TransportCloseInfo];
 }
 
+/**
+ * One outgoing binary message: its bytes, or the pieces that make them up in order (a sealed
+ * record as ciphertext parts and tag, src/crypto/aead.ts), which the transport joins as it
+ * frames them. The transport never changes the bytes it is given: the secure channel keeps the
+ * same buffers to send again after a resume.
+ */
+export type OutgoingFrame = Uint8Array | readonly Uint8Array[];
+
+/** The length in bytes of an outgoing message. */
+export function outgoingFrameLength(frame: OutgoingFrame): number {
+  if (frame instanceof Uint8Array) return frame.length;
+  let length = 0;
+  for (const part of frame) length += part.length;
+  return length;
+}
+
 export interface MessageTransport extends EventEmitter<MessageTransportEvents> {
   /**
    * Queue one binary message; false means "wait for drain before sending more". Throws
    * KP_ERR_TRANSPORT_CLOSED once the transport is closed. A transport whose peer has begun to
    * close it may drop the message and return false: its `close` event follows and says why.
    */
-  send(frame: Uint8Array): boolean;
+  send(frame: OutgoingFrame): boolean;
   /** Stop emitting `message` until `resume` (and stop reading the underlying source). */
   pause(): void;
   resume(): void;

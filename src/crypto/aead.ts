@@ -18,13 +18,34 @@ export function aesGcmSeal(
   aad: Uint8Array,
   plaintextParts: readonly Uint8Array[],
 ): Buffer {
+  return Buffer.concat(aesGcmSealParts(key, nonce, aad, plaintextParts));
+}
+
+/**
+ * The same, left in pieces: the ciphertext of each non-empty part in order, then the tag (their
+ * concatenation is ciphertext || tag). For a caller that copies the frame once anyway (the relay
+ * socket masks it into a WebSocket frame), which saves the copy `Buffer.concat` would make.
+ */
+export function aesGcmSealParts(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  plaintextParts: readonly Uint8Array[],
+): Buffer[] {
   assertBytes(key, AES_256_GCM_KEY_BYTES, 'AES-256-GCM key');
   assertBytes(nonce, AES_GCM_NONCE_BYTES, 'AES-GCM nonce');
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: AES_GCM_TAG_BYTES });
   cipher.setAAD(aad);
-  const out: Buffer[] = plaintextParts.map((part) => cipher.update(part));
-  out.push(cipher.final(), cipher.getAuthTag());
-  return Buffer.concat(out);
+  const out: Buffer[] = [];
+  for (const part of plaintextParts) {
+    const ciphertext = cipher.update(part);
+    if (ciphertext.length > 0) out.push(ciphertext);
+  }
+  // GCM is a stream mode: update returns as many bytes as it was given and final none.
+  const last = cipher.final();
+  if (last.length > 0) out.push(last);
+  out.push(cipher.getAuthTag());
+  return out;
 }
 
 /** Decrypt ciphertext || tag; undefined when the input is too short or the tag does not verify. */

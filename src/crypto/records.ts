@@ -21,7 +21,7 @@
  */
 import { KubepairError } from '../errors/index.js';
 import { RECORD_KEY_UPDATE_LIMIT, RECORD_MAX_FRAME_BYTES } from '../limits.js';
-import { AES_GCM_TAG_BYTES, aesGcmOpen, aesGcmSeal } from './aead.js';
+import { AES_GCM_TAG_BYTES, aesGcmOpen, aesGcmSeal, aesGcmSealParts } from './aead.js';
 import { assertBytes, wipe } from './bytes.js';
 import type { TrafficSecret } from './key-schedule.js';
 import { TRAFFIC_IV_BYTES, copyTrafficSecret, nextTrafficSecret } from './key-schedule.js';
@@ -134,6 +134,14 @@ export class RecordSealer {
    * first when `keyUpdateDue`.
    */
   seal(type: DataInnerType, body: Uint8Array | readonly Uint8Array[]): Buffer {
+    return Buffer.concat(this.sealParts(type, body));
+  }
+
+  /**
+   * `seal`, the frame left in pieces (the ciphertext parts, then the tag; see aesGcmSealParts):
+   * for a sender that copies the frame once anyway, so it is not first copied into one buffer.
+   */
+  sealParts(type: DataInnerType, body: Uint8Array | readonly Uint8Array[]): Buffer[] {
     this.#assertUsable();
     if (this.keyUpdateDue) throw new KubepairError('KP_ERR_INTERNAL', 'record sealed past the key update limit');
     const parts = body instanceof Uint8Array ? [body] : body;
@@ -142,7 +150,11 @@ export class RecordSealer {
     if (RECORD_MIN_FRAME_BYTES + length > this.#options.maxFrameBytes) {
       throw new KubepairError('KP_ERR_RECORD_TOO_LARGE', `${length} byte body`);
     }
-    return this.#sealAt(type, parts);
+    const nonce = recordNonce(this.#secret.iv, this.#sequence);
+    const frame = aesGcmSealParts(this.#secret.key, nonce, RECORD_AAD, [Uint8Array.of(type), ...parts]);
+    this.#sequence += 1;
+    this.#sealed += 1;
+    return frame;
   }
 
   /** Seal an ACK record carrying `count`. Callers send `sealKeyUpdate()` first when `keyUpdateDue`. */

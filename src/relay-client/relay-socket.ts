@@ -7,10 +7,14 @@
  *   redirects, and refuses plaintext to a host other than this machine unless `insecure`;
  *   through the endpoint's HTTPS proxy when it has one (relay-connection.ts); straight to the
  *   relay over a connection opened ahead when the caller has one (direct-connection.ts).
- * - Binary frames are the transport's `message`s; `send` reports false above the high-water
- *   mark and `drain` follows once the socket's queue is below it; `send` after the socket
- *   closed throws KP_ERR_TRANSPORT_CLOSED (never a silent drop); `pause`/`resume` stop and
- *   restart reading the socket (frames already parsed when pausing are held, not dropped).
+ * - Binary frames are the transport's `message`s; `send` takes a message whole or in pieces (a
+ *   sealed record's ciphertext parts and tag) and writes it to the socket itself, masked into one
+ *   frame with a fresh random key (frame-writer.ts; large frames into buffers reused once
+ *   written), while ws keeps the handshake, text frames, ping/pong and close; `send` reports
+ *   false above the high-water mark and `drain` follows once the socket's queue is below it;
+ *   `send` after the socket closed throws KP_ERR_TRANSPORT_CLOSED (never a silent drop);
+ *   `pause`/`resume` stop and restart reading the socket (frames already parsed when pausing
+ *   are held, not dropped).
  * - Text frames are relay control messages: each is schema-validated and emitted as `control`
  *   on `controlMessages` (a separate emitter, so the MessageTransport events stay exactly those);
  *   anything else ends the socket with KP_ERR_RELAY_CONTROL_INVALID (the relay speaks only
@@ -28,30 +32,38 @@
  */
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
+import { Socket as NetSocket } from 'node:net';
 import type { NetConnectOpts, Socket, connect as netConnect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import { WebSocket } from '../ws-runtime.js';
 import type { RawData } from 'ws';
-import type { MessageTransport, MessageTransportEvents } from '../channel/transport.js';
+import { outgoingFrameLength } from '../channel/transport.js';
+import type { MessageTransport, MessageTransportEvents, OutgoingFrame } from '../channel/transport.js';
 import { KubepairError } from '../errors/index.js';
 import { nextEvent } from '../events/next-event.js';
 import {
   RELAY_CLIENT_HANDSHAKE_TIMEOUT_MS,
+  RELAY_CLIENT_FRAME_BUFFER_BYTES,
+  RELAY_CLIENT_FRAME_BUFFER_MIN_BYTES,
   RELAY_CLIENT_PING_INTERVAL_MS,
   RELAY_CLIENT_RESPONSE_MAX_BYTES,
   RELAY_CLIENT_SILENCE_TIMEOUT_MS,
   RELAY_CLIENT_SEND_HIGH_WATER_BYTES,
+  RELAY_CLIENT_SPARE_FRAME_BUFFERS,
   RELAY_CLOSE_HANDSHAKE_TIMEOUT_MS,
   WS_MAX_MESSAGE_BYTES,
 } from '../limits.js';
 import { WS_SUBPROTOCOL } from '../version.js';
 import { connectTlsWithFrameReads, connectWithFrameReads } from './direct-connection.js';
 import type { PreopenedConnection } from './direct-connection.js';
+import { encodeMaskedBinaryFrame } from './frame-writer.js';
 import { connectionError, relayAgent } from './relay-connection.js';
 import { resolveRelay } from './relay-endpoint.js';
 import type { RelayEndpoint } from './relay-endpoint.js';
 import { errorFromCloseCode, errorFromRelayAnswer } from './relay-error-mapping.js';
 import { parseRetryAfter } from './retry-after.js';
+import { WEBSOCKET_FRAME_HEADER_MAX_BYTES } from '../protocol/websocket-frame-header.js';
 import { SESSION_ID_PATTERN, SESSION_KEY_PATTERN, relaySocketPath } from '../protocol/relay-api.js';
 import { RelayControlMessageSchema, parseControlFrame } from '../protocol/relay-control.js';
 import type { PeerRole } from '../protocol/relay-api.js';
@@ -89,7 +101,6 @@ export interface RelaySocketLiveness {
   readonly silenceTimeoutMs: number;
 }
 
-const SEND_BINARY = { binary: true } as const;
 
 type HeldEvent = { readonly kind: 'message'; readonly frame: Uint8Array } | { readonly kind: 'control'; readonly message: RelayControlMessage };
 
@@ -99,6 +110,20 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
   /** Relay control messages: `socket.controlMessages.on('control', (message) => ...)`. */
   readonly controlMessages = new EventEmitter<RelayControlEvents>();
   readonly #ws: WebSocket;
+  /**
+   * The socket ws reads and writes (the upgrade answer's): binary frames are written to it
+   * straight (frame-writer.ts), in order with what ws writes itself (control frames, pings,
+   * close: ws's sender writes at once, as it compresses nothing), and ws's `bufferedAmount`
+   * counts them, since it reads the socket's queue.
+   */
+  #socket: Duplex | undefined;
+  /**
+   * Whether large frames go in reused buffers: only on a net.Socket (a TLSSocket is one), which
+   * is done with a buffer when its write callback runs (written to the kernel, or encrypted).
+   */
+  #reuseBuffers = false;
+  /** Frame buffers the socket has written, for the next large frames (RELAY_CLIENT_SPARE_FRAME_BUFFERS at most). */
+  #spareBuffers: Buffer[] = [];
   readonly #highWater: number;
   #paused = false;
   /**
@@ -131,6 +156,10 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
     };
     ws.on('pong', seen);
     ws.on('ping', seen);
+    ws.once('upgrade', (res: IncomingMessage) => {
+      this.#socket = res.socket;
+      this.#reuseBuffers = res.socket instanceof NetSocket;
+    });
     ws.on('open', () => {
       seen();
       this.#armLiveness(liveness.pingIntervalMs);
@@ -190,10 +219,22 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
     return this.#ws.protocol;
   }
 
-  send(frame: Uint8Array): boolean {
+  send(frame: OutgoingFrame): boolean {
     if (!this.#sendable()) return false;
-    if (frame.length > WS_MAX_MESSAGE_BYTES) throw new KubepairError('KP_ERR_RELAY_MESSAGE_TOO_LARGE', `${frame.length} bytes`);
-    this.#ws.send(frame, SEND_BINARY, this.#onSent);
+    const length = outgoingFrameLength(frame);
+    if (length > WS_MAX_MESSAGE_BYTES) throw new KubepairError('KP_ERR_RELAY_MESSAGE_TOO_LARGE', `${length} bytes`);
+    const socket = this.#socket;
+    if (socket === undefined) throw new KubepairError('KP_ERR_INTERNAL', 'the relay socket is open without the upgrade answer');
+    if (!this.#reuseBuffers || length < RELAY_CLIENT_FRAME_BUFFER_MIN_BYTES || length + WEBSOCKET_FRAME_HEADER_MAX_BYTES > RELAY_CLIENT_FRAME_BUFFER_BYTES) {
+      socket.write(encodeMaskedBinaryFrame(frame, length), this.#onSent);
+    } else {
+      const buffer = this.#spareBuffers.pop() ?? Buffer.allocUnsafeSlow(RELAY_CLIENT_FRAME_BUFFER_BYTES);
+      socket.write(encodeMaskedBinaryFrame(frame, length, { into: buffer }), (err?: Error | null) => {
+        // Written: the buffer is the socket's no more (an error destroys the socket; it is not reused then).
+        if (err == null && this.#reuseBuffers && this.#spareBuffers.length < RELAY_CLIENT_SPARE_FRAME_BUFFERS) this.#spareBuffers.push(buffer);
+        this.#onSent(err);
+      });
+    }
     if (this.#ws.bufferedAmount < this.#highWater) return true;
     this.#needDrain = true;
     return false;
@@ -346,6 +387,8 @@ export class RelaySocket extends EventEmitter<MessageTransportEvents> implements
   #onClose(code: number, reason: string): void {
     // No timer outlives the socket, whether or not the opener has seen it yet.
     clearTimeout(this.#closeTimer);
+    this.#reuseBuffers = false;
+    this.#spareBuffers = [];
     clearTimeout(this.#livenessTimer);
     this.#livenessTimer = undefined;
     if (!this.#ready) {

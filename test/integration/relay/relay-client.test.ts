@@ -105,6 +105,38 @@ describe('relay client against a real relay', { timeout: 300_000 }, () => {
     await closed(client);
   });
 
+  it('frames given in pieces arrive whole and in order, large and small mixed, through reused frame buffers; the pieces stay as they were', T, async () => {
+    const { agent, client } = await pairedSockets();
+    // 120 frames, most of them large (framed into the socket's reused buffers, several in flight
+    // at once), some small; each given as pieces cut at random points.
+    let seed = 15;
+    const next = (max: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % max;
+    };
+    const frames = Array.from({ length: 120 }, (_, i) => randomBytes(i % 5 === 0 ? 1 + next(20_000) : 16 * 1024 + next(240 * 1024)));
+    const pieces = frames.map((frame) => {
+      const cuts = [0, next(frame.length + 1), next(frame.length + 1), frame.length].sort((a, b) => a - b);
+      return cuts.slice(1).map((cut, i) => Buffer.from(frame.subarray(cuts[i], cut)));
+    });
+    const copies = pieces.map((list) => list.map((piece) => Buffer.from(piece)));
+    const digests: string[] = [];
+    const all = new Promise<void>((resolve) =>
+      client.on('message', (frame) => {
+        digests.push(createHash('sha256').update(frame).digest('hex'));
+        if (digests.length === frames.length) resolve();
+      }),
+    );
+    for (const list of pieces) {
+      if (!agent.send(list)) await within(10_000, 'drain', new Promise<void>((resolve) => agent.once('drain', () => resolve())));
+    }
+    await within(20_000, 'all frames', all);
+    assert.deepEqual(digests, frames.map((frame) => createHash('sha256').update(frame).digest('hex')));
+    assert.deepEqual(pieces, copies, 'the pieces are left as they were');
+    agent.close();
+    await closed(client);
+  });
+
   it('send returns false above the high-water mark and drain follows once the relay takes the data', T, async () => {
     const session = await createSession(agentEndpoint());
     const agent = await openRelaySocket({ endpoint: agentEndpoint(), role: 'agent', sessionId: session.sessionId, key: session.agentKey, highWaterMark: 256 * 1024 });

@@ -7,7 +7,7 @@ const frame = (n: number, bytes = 10): Buffer => Buffer.alloc(bytes, n);
 
 function sendAll(queue: RetainedRecords): number[] {
   const sent: number[] = [];
-  for (let f = queue.takeUnsent(); f !== undefined; f = queue.takeUnsent()) sent.push(f[0]!);
+  for (let f = queue.takeUnsent(); f !== undefined; f = queue.takeUnsent()) sent.push(f instanceof Uint8Array ? f[0]! : f[0]![0]!);
   return sent;
 }
 
@@ -25,6 +25,17 @@ describe('RetainedRecords', () => {
     queue.acknowledge(5);
     assert.equal(queue.length, 0, 'empty once everything is acknowledged');
     assert.equal(queue.end, 5);
+  });
+
+  it('holds a frame given in pieces as those pieces, counting their bytes', () => {
+    const queue = new RetainedRecords();
+    const pieces = [Buffer.alloc(3, 7), Buffer.alloc(100, 8), Buffer.alloc(16, 9)];
+    queue.append(pieces, false);
+    queue.append(frame(1, 20), false);
+    assert.equal(queue.bytes, 139);
+    assert.equal(queue.takeUnsent(), pieces, 'the same pieces, not a joined copy');
+    queue.acknowledge(1);
+    assert.equal(queue.bytes, 20);
   });
 
   it('an ACK sent with no data retained is not kept; one sent behind data is, until the data is acknowledged', () => {

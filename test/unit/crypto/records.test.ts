@@ -13,6 +13,7 @@ import {
   encodeCount,
   recordNonce,
 } from '../../../src/crypto/records.js';
+import { RECORD_MUX_CHUNK_BYTES } from '../../../src/limits.js';
 import { hex, toHex } from '../../helpers/vectors.js';
 
 const secret = () => ({ key: new Uint8Array(32).fill(0x11), iv: hex('000102030405060708090a0b') });
@@ -43,6 +44,30 @@ describe('record layer (docs/design.md §4)', () => {
     assert.equal(toHex(parts), toHex(whole), 'same record bytes');
     const opened = new RecordOpener(secret()).open(parts);
     assert.equal(Buffer.from(opened.body).toString(), 'header|payload|tail');
+  });
+
+  it('sealParts: pieces that join to the record seal makes, for many-part and single-part bodies; earlier pieces stay as they were', () => {
+    const sealer = new RecordSealer(secret());
+    const reference = new RecordSealer(secret());
+    const opener = new RecordOpener(secret());
+    // Many 16 KiB + 9-byte parts, like HTTP/2 DATA frames, up to a full MUX record and past it;
+    // one single-part body; all under one key.
+    const sizes = [3 * 16_393, RECORD_MUX_CHUNK_BYTES, RECORD_MUX_CHUNK_BYTES + 1, 100_000];
+    const kept: Array<{ pieces: Buffer[]; copy: Buffer; plain: Buffer }> = [];
+    for (const [index, size] of sizes.entries()) {
+      const plain = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) plain[i] = (i * 7 + index) & 0xff;
+      const parts: Uint8Array[] = [];
+      for (let at = 0; at < size; at += 16_393) parts.push(plain.subarray(at, Math.min(size, at + 9)), plain.subarray(Math.min(size, at + 9), Math.min(size, at + 16_393)));
+      const pieces = sealer.sealParts(InnerType.MUX, index === 3 ? plain : parts);
+      const joined = Buffer.concat(pieces);
+      assert.equal(toHex(joined), toHex(reference.seal(InnerType.MUX, plain)), `record ${index}: the same bytes as sealing the body whole`);
+      kept.push({ pieces, copy: joined, plain });
+    }
+    for (const [index, { pieces, copy, plain }] of kept.entries()) {
+      assert.deepEqual(Buffer.concat(pieces), copy, `record ${index}'s pieces were not written again by later records`);
+      assert.deepEqual(Buffer.from(opener.open(copy).body), plain, `record ${index} opens`);
+    }
   });
 
   it('the size limit counts the whole body of a record given in parts', () => {
