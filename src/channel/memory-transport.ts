@@ -6,6 +6,7 @@
  * Used by tests, benchmarks and in-process runs; messages are copied, as a network would.
  */
 import { EventEmitter } from 'node:events';
+import { concatBytes } from '../crypto/bytes.js';
 import { KubepairError } from '../errors/index.js';
 import { outgoingFrameLength } from './transport.js';
 import type { MessageTransport, MessageTransportEvents, OutgoingFrame, TransportCloseInfo } from './transport.js';
@@ -57,7 +58,7 @@ export class MemoryTransport extends EventEmitter<MessageTransportEvents> implem
     if (this.#closed || peer === undefined) throw new KubepairError('KP_ERR_TRANSPORT_CLOSED', 'the in-memory transport is closed');
     const length = outgoingFrameLength(frame);
     this.#inFlight += length;
-    peer.#enqueue({ kind: 'message', frame: copyFrame(frame, length) });
+    peer.#enqueue({ kind: 'message', frame: copyFrame(frame) });
     if (this.#inFlight >= this.#highWaterMark) {
       this.#wantsDrain = true;
       return false;
@@ -133,13 +134,6 @@ export class MemoryTransport extends EventEmitter<MessageTransportEvents> implem
 }
 
 /** A copy of the message's bytes in one array (what the peer receives). */
-function copyFrame(frame: OutgoingFrame, length: number): Uint8Array {
-  if (frame instanceof Uint8Array) return Uint8Array.from(frame);
-  const copy = new Uint8Array(length);
-  let offset = 0;
-  for (const part of frame) {
-    copy.set(part, offset);
-    offset += part.length;
-  }
-  return copy;
+function copyFrame(frame: OutgoingFrame): Uint8Array {
+  return frame instanceof Uint8Array ? Uint8Array.from(frame) : concatBytes(...frame);
 }

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { runKubepair } from '../../helpers/cli.js';
 import type { CliResult } from '../../helpers/cli.js';
 import { KUBECTL } from '../../helpers/kubectl.js';
-import { repoPath } from '../../helpers/paths.js';
+import { RELAY_TLS_CERT as CERT, RELAY_TLS_KEY as KEY } from '../../helpers/relay-tls-fixtures.js';
 import { privateTempDir, startRelay } from '../../helpers/relay-process.js';
 import type { StartedRelay } from '../../helpers/relay-process.js';
 
@@ -23,8 +23,6 @@ import type { StartedRelay } from '../../helpers/relay-process.js';
 /** The CLI with room for a loaded machine (a process may take seconds to start). */
 const kp = (args: readonly string[], options: { env?: NodeJS.ProcessEnv; input?: string } = {}): ReturnType<typeof runKubepair> => runKubepair(args, { timeoutMs: 90_000, ...options });
 const T = { timeout: 180_000 };
-const CERT = repoPath('test/fixtures/relay-tls/loopback.crt');
-const KEY = repoPath('test/fixtures/relay-tls/loopback.key');
 
 /** The doctor line for `name`, with its fix line if any. */
 function line(result: CliResult, name: string): { status: string; detail: string; fix: string | undefined } {

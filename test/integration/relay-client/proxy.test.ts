@@ -17,15 +17,13 @@ import { createSession, openRelaySocket, pair } from '../../../src/relay-client/
 import type { RelayEndpoint, RelaySocket } from '../../../src/relay-client/index.js';
 import { freePort } from '../../helpers/tcp.js';
 import { INTERCEPTING_PROXY_CA, startInterceptingProxy } from '../../helpers/intercepting-proxy.js';
-import { repoPath } from '../../helpers/paths.js';
+import { RELAY_TLS_CERT as CERT, RELAY_TLS_KEY as KEY } from '../../helpers/relay-tls-fixtures.js';
 import { startRelay, within } from '../../helpers/relay-process.js';
 import type { StartedRelay } from '../../helpers/relay-process.js';
 import { startTinyproxy } from '../../helpers/tinyproxy.js';
 import type { Tinyproxy } from '../../helpers/tinyproxy.js';
 
 const T = { timeout: 60_000 };
-const CERT = repoPath('test/fixtures/relay-tls/loopback.crt');
-const KEY = repoPath('test/fixtures/relay-tls/loopback.key');
 /** Well-formed but unknown session id and key: enough to reach the CONNECT. */
 const SESSION_ID = 'AAAAAAAAAAAAAAAAAAAAAA';
 const SESSION_KEY = 'A'.repeat(43);

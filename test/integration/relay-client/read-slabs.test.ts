@@ -22,15 +22,10 @@ import { isKubepairError } from '../../../src/errors/index.js';
 import { RELAY_CLIENT_READ_SLAB_BYTES } from '../../../src/limits.js';
 import { openRelaySocket } from '../../../src/relay-client/index.js';
 import type { RelayEndpoint, RelaySocket } from '../../../src/relay-client/index.js';
-import { repoPath } from '../../helpers/paths.js';
+import { RELAY_TLS_CERT as CERT, RELAY_TLS_KEY as KEY, OTHER_TLS_CERT as OTHER_CERT, OTHER_TLS_KEY as OTHER_KEY } from '../../helpers/relay-tls-fixtures.js';
 import { within } from '../../helpers/wait-until.js';
 
 const T = { timeout: 60_000 };
-const CERT = repoPath('test/fixtures/relay-tls/loopback.crt');
-const KEY = repoPath('test/fixtures/relay-tls/loopback.key');
-/** A certificate for 127.0.0.1 too, from another issuer: not the one the endpoint trusts. */
-const OTHER_CERT = repoPath('test/fixtures/relay-tls/other.crt');
-const OTHER_KEY = repoPath('test/fixtures/relay-tls/other.key');
 const FRAME_BYTES = 256 * 1024;
 const FRAMES = 12;
 
