@@ -348,6 +348,16 @@ export const RELAY_READ_BUSY_BYTES = 16 * 1024; // 16 KiB (one TLS record's wort
 export const RELAY_READ_SLAB_BYTES = 1024 * 1024; // 1 MiB
 /** ... and the incomplete frame moves to the start of a slab when less than this is left for the next read. */
 export const RELAY_READ_MIN_ROOM_BYTES = 256 * 1024; // 256 KiB
+/**
+ * Bytes left free before an incomplete frame moved within or between slabs, where its server
+ * header (at most 10 bytes, RFC 6455 §5.2) is written so a TLS socket gets the frame as one buffer.
+ */
+export const RELAY_FRAME_HEADER_ROOM_BYTES = 10; // 10 bytes
+/**
+ * A queued piece of a relay TLS socket at least this large is written on its own, not joined with
+ * its neighbours into a new buffer (src/relay/tls-writes.ts); one TLS record's worth.
+ */
+export const RELAY_TLS_WRITE_ALONE_BYTES = 16 * 1024; // 16 KiB
 /** Free slabs a node keeps for sockets that get busy (at most this many × RELAY_READ_SLAB_BYTES held idle). */
 export const RELAY_READ_SLAB_POOL = 8;
 /** Largest JSON body of a relay API request, in bytes. */

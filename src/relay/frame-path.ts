@@ -51,7 +51,7 @@ import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from '../ws-runtime.js';
-import { WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES } from '../limits.js';
+import { RELAY_FRAME_HEADER_ROOM_BYTES, WEBSOCKET_CONTROL_PAYLOAD_MAX_BYTES } from '../limits.js';
 import { FrameHeaderReader, FrameHeaderStatus } from '../protocol/websocket-frame-header.js';
 import { WebSocketOpcode } from '../protocol/websocket-opcode.js';
 import { ReadSource, ReadSlab } from './read-slabs.js';
@@ -63,8 +63,11 @@ export interface FrameTarget {
    * One complete binary frame: its unmasked payload as `slices` (in order), `length` bytes in all.
    * `slab`: some slices are views of that read slab (read-slabs.ts); whoever keeps them past this
    * call pins the slab and unpins it once done with them.
+   * `headerRoom`: when the payload is one slice of `slab`, the bytes of `slab` just before it that
+   * held the frame's own header and may be overwritten (a server header fits: the client's had a
+   * 4-byte mask key more); else 0.
    */
-  binaryFrame(slices: Buffer[], length: number, slab: ReadSlab | undefined): void;
+  binaryFrame(slices: Buffer[], length: number, slab: ReadSlab | undefined, headerRoom: number): void;
   /** Bytes for ws's Receiver (the reader never splits a frame between itself and ws). */
   passToWs(bytes: Buffer): void;
   /** 'open': the reader forwards; 'closing': ws reads everything; 'stopped': nobody reads any more. */
@@ -168,6 +171,11 @@ export class FrameReader implements SlabReader {
   #slices: Buffer[] = [];
   /** The read slab the current frame's slices are views of, if any. */
   #frameSlab: ReadSlab | undefined;
+  /**
+   * The current frame's header bytes that lie in #frameSlab just before its first slice (the
+   * header and the payload's start were read in one slab chunk); 0 when they do not.
+   */
+  #headerRoom = 0;
   /** Bytes read while the target was holding (a copy), to be read once it no longer is. */
   #held: Buffer | undefined;
   /** Where the chunk being read lives (ReadSource, or its slab). */
@@ -216,12 +224,22 @@ export class FrameReader implements SlabReader {
     return this.#mode === Mode.Payload ? this.#length : 0;
   }
 
-  /** Copy the incomplete frame's payload so far to the start of `slab`, and hold views of the copy. */
+  /**
+   * Copy the incomplete frame's payload so far into `slab` (after RELAY_FRAME_HEADER_ROOM_BYTES
+   * left free for the server header), hold views of the copy; returns where the next read goes.
+   */
   relocatePending(slab: ReadSlab): number {
-    let at = 0;
+    if (this.pendingBytes === 0) {
+      this.#slices = [];
+      this.#frameSlab = undefined;
+      this.#headerRoom = 0;
+      return 0;
+    }
+    let at = RELAY_FRAME_HEADER_ROOM_BYTES;
     for (const slice of this.#slices) at += slice.copy(slab.bytes, at);
-    this.#slices = at === 0 ? [] : [slab.bytes.subarray(0, at)];
-    this.#frameSlab = at === 0 ? undefined : slab;
+    this.#slices = [slab.bytes.subarray(RELAY_FRAME_HEADER_ROOM_BYTES, at)];
+    this.#frameSlab = slab;
+    this.#headerRoom = RELAY_FRAME_HEADER_ROOM_BYTES;
     return at;
   }
 
@@ -250,10 +268,8 @@ export class FrameReader implements SlabReader {
           const take = Math.min(this.#remaining, chunk.length - pos);
           const slice = pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, pos + take);
           if (source === ReadSource.Transient) this.#slices.push(Buffer.from(slice));
-          else {
-            this.#slices.push(slice);
-            if (source instanceof ReadSlab) this.#frameSlab = source;
-          }
+          else if (source instanceof ReadSlab) this.#pushSlabSlice(slice, source);
+          else this.#slices.push(slice);
           pos += take;
           this.#remaining -= take;
           if (this.#remaining === 0) this.#completeBinary();
@@ -273,6 +289,19 @@ export class FrameReader implements SlabReader {
         case Mode.Stopped:
           return;
       }
+    }
+  }
+
+  /** A payload slice of a slab: one with the previous slice when it follows it in the same slab (reads follow each other there). */
+  #pushSlabSlice(slice: Buffer, slab: ReadSlab): void {
+    const slices = this.#slices;
+    const last = slices.length - 1;
+    const previous = slices[last];
+    if (previous !== undefined && this.#frameSlab === slab && previous.buffer === slice.buffer && previous.byteOffset + previous.length === slice.byteOffset) {
+      slices[last] = Buffer.from(previous.buffer, previous.byteOffset, previous.length + slice.length);
+    } else {
+      slices.push(slice);
+      this.#frameSlab = slab;
     }
   }
 
@@ -317,6 +346,8 @@ export class FrameReader implements SlabReader {
     if (binary) {
       this.#mask = header.mask;
       this.#mode = Mode.Payload;
+      // The header lies just before the payload's first slice when both are in this slab chunk.
+      this.#headerRoom = this.#source instanceof ReadSlab && afterHeader < chunk.length && this.#headers.splitHeaderBytes() === undefined ? afterHeader - pos : 0;
       if (length === 0) this.#completeBinary();
       return afterHeader;
     }
@@ -356,8 +387,10 @@ export class FrameReader implements SlabReader {
   #completeBinary(): void {
     const slices = this.#slices;
     const slab = this.#frameSlab;
+    const headerRoom = slices.length === 1 && slab !== undefined ? this.#headerRoom : 0;
     this.#slices = [];
     this.#frameSlab = undefined;
+    this.#headerRoom = 0;
     this.#mode = Mode.Header;
     const mask = this.#mask;
     if (mask !== 0) {
@@ -367,7 +400,7 @@ export class FrameReader implements SlabReader {
         offset += slice.length;
       }
     }
-    this.#target.binaryFrame(slices, this.#length, slab);
+    this.#target.binaryFrame(slices, this.#length, slab, headerRoom);
   }
 
   /** ws has the whole frame: it may have ended (a close it began) or failed on it. */
@@ -400,11 +433,29 @@ export function binaryFrameHeader(length: number): Buffer {
   return header;
 }
 
+/** Server header bytes for a payload of `length` (RFC 6455 §5.2). */
+function serverHeaderBytes(length: number): number {
+  return length < 126 ? 2 : length < 0x10000 ? 4 : 10;
+}
+
 /**
  * Write one binary frame of `slices` (`length` bytes in all) to `socket` as one corked writev;
  * `done` runs once the last byte was handed to the kernel (or the write failed).
+ * TLS (issue 15): a TLS socket joins corked pieces into one new buffer before encrypting (a copy
+ * of every byte), so when the payload is one slice with `headerRoom` free bytes before it
+ * (FrameTarget), the header is written there and the frame goes out as one buffer, no copy.
  */
-export function writeBinaryFrame(socket: Duplex, slices: readonly Buffer[], length: number, done: (err?: Error | null) => void): void {
+export function writeBinaryFrame(socket: Duplex, slices: readonly Buffer[], length: number, done: (err?: Error | null) => void, headerRoom = 0): void {
+  const only = slices[0];
+  if (headerRoom > 0 && slices.length === 1 && only !== undefined && (socket as { encrypted?: boolean }).encrypted === true) {
+    const headerBytes = serverHeaderBytes(length);
+    if (headerBytes <= headerRoom && headerBytes <= only.byteOffset) {
+      const frame = Buffer.from(only.buffer, only.byteOffset - headerBytes, headerBytes + only.length);
+      binaryFrameHeader(length).copy(frame, 0);
+      socket.write(frame, done);
+      return;
+    }
+  }
   const header = binaryFrameHeader(length);
   const last = slices.length - 1;
   if (last < 0) {

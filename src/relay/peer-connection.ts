@@ -27,6 +27,7 @@ import { newAttachmentTag } from './attachment-tag.js';
 import { FrameReader, socketOf } from './frame-path.js';
 import type { FrameTarget } from './frame-path.js';
 import { installSlabReads } from './read-slabs.js';
+import { splitLargeTlsWrites } from './tls-writes.js';
 import type { ReadSlab } from './read-slabs.js';
 import { WebSocket } from '../ws-runtime.js';
 import type { SessionLink } from './session-link.js';
@@ -50,7 +51,7 @@ export interface PeerEvents {
   /** A frame arrived through ws; delivered only once `listen` was called. */
   message(peer: PeerConnection, data: RawData, isBinary: boolean): void;
   /** A binary frame arrived through the relay's own reader (frame-path.ts): its payload as slices (views of `slab`, if given: FrameTarget). */
-  binaryFrame(peer: PeerConnection, slices: Buffer[], length: number, slab: ReadSlab | undefined): void;
+  binaryFrame(peer: PeerConnection, slices: Buffer[], length: number, slab: ReadSlab | undefined, headerRoom: number): void;
   /** The socket closed (after the peer's own timers were cleared). */
   closed(peer: PeerConnection, code: number): void;
   error(peer: PeerConnection, err: Error): void;
@@ -126,6 +127,7 @@ export class PeerConnection implements LivenessSubject, FrameTarget {
     this.#reader = reader;
     const socket = this.socket;
     if (reader !== undefined && socket !== undefined) installSlabReads(socket, reader);
+    if (socket !== undefined) splitLargeTlsWrites(socket);
   }
 
   /** The socket under the WebSocket, where forwarded frames are written (frame-path.ts). */
@@ -134,8 +136,8 @@ export class PeerConnection implements LivenessSubject, FrameTarget {
   }
 
   /** FrameTarget: a binary frame read by the relay's reader. */
-  binaryFrame(slices: Buffer[], length: number, slab: ReadSlab | undefined): void {
-    this.#events.binaryFrame(this, slices, length, slab);
+  binaryFrame(slices: Buffer[], length: number, slab: ReadSlab | undefined, headerRoom: number): void {
+    this.#events.binaryFrame(this, slices, length, slab, headerRoom);
   }
 
   /** FrameTarget: a frame the reader leaves to ws. */

@@ -38,6 +38,7 @@
  */
 import type { Duplex } from 'node:stream';
 import {
+  RELAY_FRAME_HEADER_ROOM_BYTES,
   RELAY_READ_BUSY_BYTES,
   RELAY_READ_MIN_ROOM_BYTES,
   RELAY_READ_SHARED_BYTES,
@@ -79,7 +80,10 @@ export interface SlabReader {
   /** Bytes of the incomplete frame held (its payload so far), and the whole frame's size when known. */
   readonly pendingBytes: number;
   readonly pendingFrameBytes: number;
-  /** Copy the held bytes of the incomplete frame to the start of `slab` and keep views of the copy instead. */
+  /**
+   * Copy the held bytes of the incomplete frame near the start of `slab` (after
+   * RELAY_FRAME_HEADER_ROOM_BYTES) and keep views of the copy instead; returns where the next read goes.
+   */
   relocatePending(slab: ReadSlab): number;
 }
 
@@ -165,7 +169,7 @@ class SocketReads {
   /** Too little room: move the incomplete frame to the start of this slab (no write pending) or of another. */
   #turnOver(slab: ReadSlab): void {
     const reader = this.#reader;
-    const need = Math.max(reader.pendingFrameBytes, reader.pendingBytes) + RELAY_READ_MIN_ROOM_BYTES;
+    const need = RELAY_FRAME_HEADER_ROOM_BYTES + Math.max(reader.pendingFrameBytes, reader.pendingBytes) + RELAY_READ_MIN_ROOM_BYTES;
     if (slab.pins === 0 && slab.bytes.length >= need) {
       this.#offset = reader.relocatePending(slab);
       return;

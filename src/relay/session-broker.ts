@@ -143,8 +143,8 @@ export class SessionBroker {
     message: (peer, data, isBinary) => {
       if (peer.link !== undefined) this.#onMessage(peer.link, peer, data, isBinary);
     },
-    binaryFrame: (peer, slices, length, slab) => {
-      if (peer.link !== undefined) this.#onBinary(peer.link, peer, slices, length, slab);
+    binaryFrame: (peer, slices, length, slab, headerRoom) => {
+      if (peer.link !== undefined) this.#onBinary(peer.link, peer, slices, length, slab, headerRoom);
     },
     closed: (peer, code) => {
       const link = peer.link;
@@ -465,7 +465,7 @@ export class SessionBroker {
   #onMessage(link: SessionLink, peer: PeerConnection, data: RawData, isBinary: boolean): void {
     const frame = data as Buffer;
     if (isBinary) {
-      this.#onBinary(link, peer, [frame], frame.length);
+      this.#onBinary(link, peer, [frame], frame.length, undefined, 0);
       return;
     }
     peer.markSeen();
@@ -475,12 +475,12 @@ export class SessionBroker {
   }
 
   /** A binary frame, `length` bytes as `slices`: forwarded unchanged to the other side, or dropped and counted. */
-  #onBinary(link: SessionLink, peer: PeerConnection, slices: Buffer[], length: number, slab?: ReadSlab): void {
+  #onBinary(link: SessionLink, peer: PeerConnection, slices: Buffer[], length: number, slab: ReadSlab | undefined, headerRoom: number): void {
     peer.markSeen();
     peer.bytesIn += length;
     // A replaced socket's frames belong to a dead carrier.
     const direction = link.peer(peer.role) !== peer ? undefined : peer.role === 'agent' ? link.toClient : link.toAgent;
-    if (direction === undefined || !direction.forward(slices, length, slab)) this.#metrics.framesDropped.inc();
+    if (direction === undefined || !direction.forward(slices, length, slab, headerRoom)) this.#metrics.framesDropped.inc();
   }
 
   async #onControl(link: SessionLink, peer: PeerConnection, frame: Buffer): Promise<void> {

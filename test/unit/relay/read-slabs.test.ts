@@ -54,12 +54,22 @@ class HoldingTarget implements FrameTarget {
   readonly frames: Buffer[] = [];
   readonly #held: Array<{ slices: Buffer[]; copy: Buffer; slab: ReadSlab | undefined; index: number }> = [];
   slabFrames = 0;
+  headerRoomFrames = 0;
   overwritten = 0;
   readonly passed: Buffer[] = [];
 
-  binaryFrame(slices: Buffer[], length: number, slab: ReadSlab | undefined): void {
+  binaryFrame(slices: Buffer[], length: number, slab: ReadSlab | undefined, headerRoom: number): void {
     const copy = Buffer.concat(slices);
     assert.equal(copy.length, length, 'the slices add up to the frame length');
+    if (headerRoom > 0) {
+      // The bytes before the one slice are free for the server header: scribble over all of them,
+      // as a writer may; no frame (held, or still to come) may change.
+      const only = slices[0] as Buffer;
+      assert.equal(slices.length, 1, 'header room only before a single slice');
+      assert.ok(slab !== undefined && only.buffer === slab.bytes.buffer && only.byteOffset - slab.bytes.byteOffset >= headerRoom, 'the room lies inside the slab');
+      Buffer.from(only.buffer, only.byteOffset - headerRoom, headerRoom).fill(0xee);
+      this.headerRoomFrames++;
+    }
     this.frames.push(copy);
     if (slab !== undefined) {
       this.slabFrames++;
@@ -123,6 +133,7 @@ describe('Security: relay reads into reused buffers (read-slabs.ts)', () => {
     assert.equal(target.frames.length, payloads.length, 'frame count');
     for (let i = 0; i < payloads.length; i++) assert.ok((target.frames[i] as Buffer).equals(payloads[i] as Buffer), `frame ${i} (${(payloads[i] as Buffer).length} bytes) unchanged`);
     assert.ok(target.slabFrames > 0, 'busy reads forwarded views of a slab');
+    assert.ok(target.headerRoomFrames > 0, 'some frames had room for their header before the payload');
     client.destroy();
     accepted.destroy();
     await new Promise<void>((resolve) => server.close(() => resolve()));
