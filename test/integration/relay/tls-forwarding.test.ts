@@ -15,24 +15,9 @@ import { WebSocket } from 'ws';
 import { TestPeer, startRelay, within } from '../../helpers/relay-process.js';
 import type { StartedRelay } from '../../helpers/relay-process.js';
 import { RELAY_TLS_CERT, RELAY_TLS_KEY } from '../../helpers/relay-tls-fixtures.js';
+import { clientFrame, writeInPieces } from '../../helpers/websocket-client-frames.js';
 
 const T = { timeout: 120_000 };
-
-/** A masked client frame (RFC 6455 §5.2), opcode 2. */
-function clientFrame(payload: Buffer): Buffer {
-  const length = payload.length;
-  const lengthBytes = length >= 0x10000 ? 8 : length >= 126 ? 2 : 0;
-  const header = Buffer.alloc(2 + lengthBytes + 4);
-  header[0] = 0x82;
-  header[1] = 0x80 | (lengthBytes === 8 ? 127 : lengthBytes === 2 ? 126 : length);
-  if (lengthBytes === 2) header.writeUInt16BE(length, 2);
-  if (lengthBytes === 8) header.writeBigUInt64BE(BigInt(length), 2);
-  const mask = randomBytes(4);
-  mask.copy(header, 2 + lengthBytes);
-  const body = Buffer.from(payload);
-  for (let i = 0; i < body.length; i++) body[i] = (body[i] as number) ^ (mask[i & 3] as number);
-  return Buffer.concat([header, body]);
-}
 
 /** One JSON request to the TLS relay, trusting its certificate. */
 function post(relay: StartedRelay, ca: Buffer, path: string, token: string, body: unknown): Promise<Record<string, string>> {
@@ -64,18 +49,6 @@ function openTlsPeer(relay: StartedRelay, ca: Buffer, role: 'agent' | 'client', 
   return within(10_000, `${role} socket to open`, new Promise((resolve, reject) => ws.once('open', () => resolve(peer)).once('error', reject)));
 }
 
-/** Write `bytes` on the peer's TLS socket in pieces of random sizes, letting the event loop turn between some. */
-async function writeInPieces(socket: Socket, bytes: Buffer): Promise<void> {
-  let pos = 0;
-  while (pos < bytes.length) {
-    const size = Math.min(bytes.length - pos, randomInt(0, 4) === 0 ? randomInt(1, 16) : randomInt(1, 200_000));
-    socket.write(bytes.subarray(pos, pos + size));
-    pos += size;
-    if (randomInt(0, 3) === 0) await new Promise((resolve) => setImmediate(resolve));
-    if (socket.writableLength > 4 * 1024 * 1024) await new Promise((resolve) => socket.once('drain', resolve));
-  }
-}
-
 describe('Security: a TLS relay forwards frames byte for byte (tls-writes.ts, frame-path.ts)', { timeout: 300_000 }, () => {
   let relay: StartedRelay;
   let ca: Buffer;
@@ -96,7 +69,7 @@ describe('Security: a TLS relay forwards frames byte for byte (tls-writes.ts, fr
     const sent = Array.from({ length: 300 }, () => randomBytes(sizes[randomInt(0, sizes.length)] as number));
     const back = Array.from({ length: 120 }, () => randomBytes(sizes[randomInt(0, sizes.length)] as number));
     const socketOf = (peer: TestPeer): Socket => (peer.ws as unknown as { _socket: Socket })._socket;
-    await Promise.all([writeInPieces(socketOf(agent), Buffer.concat(sent.map(clientFrame))), writeInPieces(socketOf(client), Buffer.concat(back.map(clientFrame)))]);
+    await Promise.all([writeInPieces(socketOf(agent), Buffer.concat(sent.map((payload) => clientFrame(2, payload)))), writeInPieces(socketOf(client), Buffer.concat(back.map((payload) => clientFrame(2, payload))))]);
     await client.until(() => client.frames.length >= sent.length, 'every frame at the client', 90_000);
     await agent.until(() => agent.frames.length >= back.length, 'every frame at the agent', 90_000);
     assert.equal(client.frames.length, sent.length, 'no frame more at the client');

@@ -17,24 +17,9 @@ import { installSlabReads, pooledSlabs } from '../../../src/relay/read-slabs.js'
 import type { ReadSlab } from '../../../src/relay/read-slabs.js';
 import { RELAY_READ_SLAB_BYTES } from '../../../src/limits.js';
 import { within } from '../../helpers/wait-until.js';
+import { clientFrame } from '../../helpers/websocket-client-frames.js';
 
 const MAX = 4 * 1024 * 1024;
-
-/** A masked client binary frame (RFC 6455 §5.2). */
-function clientFrame(payload: Buffer): Buffer {
-  const length = payload.length;
-  const lengthBytes = length >= 0x10000 ? 8 : length >= 126 ? 2 : 0;
-  const header = Buffer.alloc(2 + lengthBytes + 4);
-  header[0] = 0x82;
-  header[1] = 0x80 | (lengthBytes === 8 ? 127 : lengthBytes === 2 ? 126 : length);
-  if (lengthBytes === 2) header.writeUInt16BE(length, 2);
-  if (lengthBytes === 8) header.writeBigUInt64BE(BigInt(length), 2);
-  const mask = randomBytes(4);
-  mask.copy(header, 2 + lengthBytes);
-  const body = Buffer.from(payload);
-  for (let i = 0; i < body.length; i++) body[i] = (body[i] as number) ^ (mask[i & 3] as number);
-  return Buffer.concat([header, body]);
-}
 
 /** A listening server and one accepted socket (as the relay's HTTP server hands them on) with its client. */
 async function socketPair(): Promise<{ server: Server; accepted: Socket; client: Socket }> {
@@ -110,7 +95,7 @@ describe('Security: relay reads into reused buffers (read-slabs.ts)', () => {
     const sizes = [0, 1, 125, 126, 1000, 16_384, 65_535, 65_536, 100_000, 262_144, 262_154, 700_000, 1_500_000];
     const payloads: Buffer[] = [];
     for (let i = 0; i < 400; i++) payloads.push(randomBytes(sizes[randomInt(0, sizes.length)] as number));
-    const stream = Buffer.concat(payloads.map(clientFrame));
+    const stream = Buffer.concat(payloads.map((payload) => clientFrame(2, payload)));
     const all = new Promise<void>((resolve) => {
       const check = setInterval(() => {
         if (target.frames.length >= payloads.length) {
@@ -146,14 +131,14 @@ describe('Security: relay reads into reused buffers (read-slabs.ts)', () => {
     assert.equal(installSlabReads(accepted, reader), true);
     accepted.resume();
     const big = randomBytes(RELAY_READ_SLAB_BYTES / 2);
-    client.write(clientFrame(big));
+    client.write(clientFrame(2, big));
     await within(10_000, 'the large frame', new Promise<void>((resolve) => {
       const check = setInterval(() => target.frames.length === 1 && (clearInterval(check), resolve()), 5);
     }));
     target.releaseAll();
     const pooled = pooledSlabs();
     const small = randomBytes(10);
-    client.write(clientFrame(small));
+    client.write(clientFrame(2, small));
     await within(10_000, 'the small frame', new Promise<void>((resolve) => {
       const check = setInterval(() => target.frames.length === 2 && (clearInterval(check), resolve()), 5);
     }));
