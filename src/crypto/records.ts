@@ -21,7 +21,7 @@
  */
 import { KubepairError } from '../errors/index.js';
 import { RECORD_KEY_UPDATE_LIMIT, RECORD_MAX_FRAME_BYTES } from '../limits.js';
-import { AES_GCM_TAG_BYTES, aesGcmOpen, aesGcmSeal, aesGcmSealParts } from './aead.js';
+import { AES_GCM_TAG_BYTES, aesGcmOpen, aesGcmSealParts } from './aead.js';
 import { assertBytes, wipe } from './bytes.js';
 import type { TrafficSecret } from './key-schedule.js';
 import { TRAFFIC_IV_BYTES, copyTrafficSecret, nextTrafficSecret } from './key-schedule.js';
@@ -150,24 +150,20 @@ export class RecordSealer {
     if (RECORD_MIN_FRAME_BYTES + length > this.#options.maxFrameBytes) {
       throw new KubepairError('KP_ERR_RECORD_TOO_LARGE', `${length} byte body`);
     }
-    const nonce = recordNonce(this.#secret.iv, this.#sequence);
-    const frame = aesGcmSealParts(this.#secret.key, nonce, RECORD_AAD, [Uint8Array.of(type), ...parts]);
-    this.#sequence += 1;
-    this.#sealed += 1;
-    return frame;
+    return this.#sealAt(type, parts);
   }
 
   /** Seal an ACK record carrying `count`. Callers send `sealKeyUpdate()` first when `keyUpdateDue`. */
   sealAck(count: number): Buffer {
     this.#assertUsable();
     if (this.keyUpdateDue) throw new KubepairError('KP_ERR_INTERNAL', 'record sealed past the key update limit');
-    return this.#sealAt(InnerType.ACK, [encodeCount(count)]);
+    return Buffer.concat(this.#sealAt(InnerType.ACK, [encodeCount(count)]));
   }
 
   /** Seal the KEY_UPDATE record under the current key, then switch to the next key. */
   sealKeyUpdate(): Buffer {
     this.#assertUsable();
-    const frame = this.#sealAt(InnerType.KEY_UPDATE, []);
+    const frame = Buffer.concat(this.#sealAt(InnerType.KEY_UPDATE, []));
     const next = nextTrafficSecret(this.#secret);
     wipe(this.#secret.key, this.#secret.iv);
     this.#secret = next;
@@ -181,9 +177,10 @@ export class RecordSealer {
     this.#wiped = true;
   }
 
-  #sealAt(type: InnerType, body: readonly Uint8Array[]): Buffer {
+  /** Seal one record at the current sequence number, left in pieces (aesGcmSealParts). */
+  #sealAt(type: InnerType, body: readonly Uint8Array[]): Buffer[] {
     const nonce = recordNonce(this.#secret.iv, this.#sequence);
-    const frame = aesGcmSeal(this.#secret.key, nonce, RECORD_AAD, [Uint8Array.of(type), ...body]);
+    const frame = aesGcmSealParts(this.#secret.key, nonce, RECORD_AAD, [Uint8Array.of(type), ...body]);
     this.#sequence += 1;
     this.#sealed += 1;
     return frame;
