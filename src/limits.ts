@@ -540,6 +540,19 @@ export const CONNECT_END_WARNINGS_MS: readonly number[] = [10 * 60_000, 60_000];
 /** Directory entries a connect examines when it looks for kubeconfigs left by dead processes. */
 export const STALE_KUBECONFIG_SCAN_MAX_ENTRIES = 4096;
 
+// --- connect's local API listener (src/client/local-listener.ts; SECURITY.md) ---
+/**
+ * Most connections connect's token-checked listener holds that have not shown the session's
+ * bearer token yet (in the TLS handshake or before their first request head). One more closes
+ * the oldest of them: another local user cannot use up connect's file descriptors, and kubectl's
+ * own connection, which shows its token within milliseconds, is not the one closed.
+ */
+export const LOCAL_UNAUTHENTICATED_CONNECTIONS_MAX = 64;
+/** How long a local client has to finish the TLS handshake (Node's default is 120 s). */
+export const LOCAL_TLS_HANDSHAKE_TIMEOUT_MS = 10_000; // 10 s
+/** How long a local client has, after connecting, to send its first request head. */
+export const LOCAL_REQUEST_HEAD_TIMEOUT_MS = 30_000; // 30 s
+
 // --- relay tokens in the OS keychain (docs/design.md §7) ---
 /**
  * How long one keychain call may take. A locked keychain may show an unlock prompt, so this

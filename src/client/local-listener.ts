@@ -6,7 +6,10 @@
  *   certificate; the first request head (at most 32 KiB, within a deadline) must carry the
  *   session's bearer token, compared in constant time, before any stream opens. A wrong or
  *   missing token gets a Kubernetes Status 401 and the connection closes: other local users
- *   cannot use the tunnel without the 0600 kubeconfig.
+ *   cannot use the tunnel without the 0600 kubeconfig. Connections that have not shown the token
+ *   yet are bounded (`LOCAL_UNAUTHENTICATED_CONNECTIONS_MAX`; one more closes the oldest) and
+ *   timed (TLS handshake `LOCAL_TLS_HANDSHAKE_TIMEOUT_MS`, head `LOCAL_REQUEST_HEAD_TIMEOUT_MS`),
+ *   so another local user cannot use up connect's file descriptors with connections held open.
  * - `plain` (passthrough mode, `--forward` targets): bytes are piped as they are; TLS and
  *   authentication are end to end with the target.
  *
@@ -23,6 +26,7 @@ import { createServer as createTcpServer, isIPv4 } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { KubepairError } from '../errors/index.js';
+import { LOCAL_REQUEST_HEAD_TIMEOUT_MS, LOCAL_TLS_HANDSHAKE_TIMEOUT_MS, LOCAL_UNAUTHENTICATED_CONNECTIONS_MAX } from '../limits.js';
 import { splice } from '../mux/splice.js';
 import { KUBE_STATUS_HEADERS, REFUSAL_TEXT_HEADERS, REFUSAL_TEXT_STATUS, kubeStatusBody, reasonPhrase } from '../protocol/kube-status.js';
 import { REQUEST_HEAD_MAX_BYTES, bearerToken, findHeadEnd, parseRequestHead } from './request-head.js';
@@ -41,8 +45,12 @@ export interface LocalListenerOptions {
   readonly target: string;
   /** Opens a tunnel stream to a target (MuxClient.openStream). */
   readonly openStream: (target: string) => Promise<Duplex>;
-  /** Time a client has to send its first request head (default 30 s). */
+  /** Time a client has to send its first request head (default `LOCAL_REQUEST_HEAD_TIMEOUT_MS`). */
   readonly headTimeoutMs?: number;
+  /** Time a client has to finish the TLS handshake (default `LOCAL_TLS_HANDSHAKE_TIMEOUT_MS`). */
+  readonly handshakeTimeoutMs?: number;
+  /** Most connections held that have not shown the token (default `LOCAL_UNAUTHENTICATED_CONNECTIONS_MAX`). */
+  readonly maxUnauthenticated?: number;
 }
 
 export interface LocalListenerEvents {
@@ -55,8 +63,6 @@ export interface LocalListenerEvents {
    */
   streamError: [error: KubepairError, phase: 'open' | 'transfer'];
 }
-
-const HEAD_TIMEOUT_MS = 30_000;
 
 /** One whole HTTP/1.1 answer that closes the connection: status line, headers, body. */
 function closingAnswer(code: number, headers: ReadonlyArray<readonly [string, string]>, body: string): string {
@@ -83,11 +89,18 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
 
+/** A connection's peer address and port: the same for the TCP socket and the TLS socket on it. */
+function peerKey(socket: Socket): string {
+  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}`;
+}
+
 export class LocalListener extends EventEmitter<LocalListenerEvents> {
   readonly #options: LocalListenerOptions;
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   readonly #tokenDigest: Buffer | undefined;
+  /** TCP connections of the token-checked listener that have not shown the token, oldest first. */
+  readonly #unauthenticated = new Map<string, Socket>();
 
   constructor(options: LocalListenerOptions) {
     super();
@@ -100,11 +113,25 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
     if (security.kind === 'tls-token') {
       this.#tokenDigest = digest(security.token);
       this.#server = createTlsServer(
-        { cert: security.certPem, key: security.keyPem, ALPNProtocols: ['http/1.1'], minVersion: 'TLSv1.2', noDelay: true },
+        {
+          cert: security.certPem,
+          key: security.keyPem,
+          ALPNProtocols: ['http/1.1'],
+          minVersion: 'TLSv1.2',
+          noDelay: true,
+          handshakeTimeout: options.handshakeTimeoutMs ?? LOCAL_TLS_HANDSHAKE_TIMEOUT_MS,
+        },
         (socket) => this.#track(socket, () => this.#authenticate(socket)),
       );
-      // A TLS handshake failure (for example a client that distrusts the CA) ends that socket only.
-      this.#server.on('tlsClientError', (err: Error) => this.emit('refused', `TLS handshake failed: ${err.message}`));
+      // Counted from the TCP accept, before TLS: a handshake held open counts too.
+      this.#server.on('connection', (socket: Socket) => this.#admitUnauthenticated(socket));
+      // A TLS handshake failure (for example a client that distrusts the CA, or one that never
+      // finishes the handshake) ends that socket only. With a listener for this event Node leaves
+      // the socket open (it destroys it only when nobody listens): close it here.
+      this.#server.on('tlsClientError', (err: Error, socket: Socket) => {
+        socket.destroy();
+        this.emit('refused', `TLS handshake failed: ${err.message}`);
+      });
     } else {
       this.#tokenDigest = undefined;
       this.#server = createTcpServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#track(socket, () => void this.#splice(socket, [])));
@@ -142,10 +169,26 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
     start();
   }
 
+  /** Count a new connection that has not shown the token; at the bound, close the oldest such one. */
+  #admitUnauthenticated(socket: Socket): void {
+    const max = this.#options.maxUnauthenticated ?? LOCAL_UNAUTHENTICATED_CONNECTIONS_MAX;
+    while (this.#unauthenticated.size >= max) {
+      const [key, oldest] = this.#unauthenticated.entries().next().value as [string, Socket];
+      this.#unauthenticated.delete(key);
+      oldest.destroy();
+      this.emit('refused', `more than ${max} local connections without the token: closed the oldest`);
+    }
+    const key = peerKey(socket);
+    this.#unauthenticated.set(key, socket);
+    socket.once('close', () => {
+      if (this.#unauthenticated.get(key) === socket) this.#unauthenticated.delete(key);
+    });
+  }
+
   #authenticate(socket: Socket): void {
     const chunks: Buffer[] = [];
     let length = 0;
-    const timer = setTimeout(() => refuse(408, 'no request within the deadline'), this.#options.headTimeoutMs ?? HEAD_TIMEOUT_MS);
+    const timer = setTimeout(() => refuse(408, 'no request within the deadline'), this.#options.headTimeoutMs ?? LOCAL_REQUEST_HEAD_TIMEOUT_MS);
     const refuse = (code: number, why: string): void => {
       clearTimeout(timer);
       socket.off('data', onData);
@@ -175,9 +218,12 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
       clearTimeout(timer);
       socket.off('data', onData);
       socket.pause();
+      this.#unauthenticated.delete(peerKey(socket));
       void this.#splice(socket, [buffered]);
     };
     socket.on('data', onData);
+    // A connection that closes before its head is done takes its deadline with it.
+    socket.once('close', () => clearTimeout(timer));
   }
 
   async #splice(socket: Socket, head: Buffer[]): Promise<void> {

@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:https';
 import { Server, connect as netConnect } from 'node:net';
+import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { LocalListener } from '../../../src/client/local-listener.js';
@@ -15,6 +17,7 @@ import { MuxClient, MuxServer } from '../../../src/mux/index.js';
 import { bridgeStream } from '../../helpers/stream-bridge.js';
 import { CertificateAuthority } from '../../../src/tls/index.js';
 import { pairedChannels, within } from '../../helpers/channel-pair.js';
+import { waitUntil } from '../../helpers/wait-until.js';
 
 interface Reply {
   status: number;
@@ -192,6 +195,125 @@ describe('local listener, socket options', () => {
       assert.deepEqual(servers.map((server) => server.noDelay), [true, true]);
     } finally {
       for (const listener of listeners) await listener.close();
+    }
+  });
+});
+
+describe('Security: local connections without the token are bounded (another local user cannot use up connect\'s file descriptors)', () => {
+  const MAX = 8;
+  const token = randomBytes(32).toString('base64url');
+  let ca: CertificateAuthority;
+  let listener: LocalListener;
+  let port = 0;
+  let close: () => void = () => undefined;
+  const refused: string[] = [];
+  const opened: Array<{ socket: Socket | TLSSocket; closed: boolean }> = [];
+
+  /** A client socket the test tracks until it closes; its 'error' is expected (the listener cuts it). */
+  function track<T extends Socket | TLSSocket>(socket: T): { socket: T; closed: boolean } {
+    const entry = { socket, closed: false };
+    socket.on('error', () => undefined);
+    socket.once('close', () => (entry.closed = true));
+    opened.push(entry);
+    return entry;
+  }
+
+  /** A TLS connection that finishes its handshake and then says nothing. */
+  async function silentTls(): Promise<{ socket: TLSSocket; closed: boolean }> {
+    const entry = track(tlsConnect({ host: '127.0.0.1', port, ca: ca.certPem, servername: 'localhost' }));
+    await within(new Promise<void>((resolve) => entry.socket.once('secureConnect', () => resolve()).once('close', () => resolve())), 5000, 'TLS handshake');
+    return entry;
+  }
+
+  /** A TCP connection that never starts TLS. */
+  async function silentTcp(): Promise<{ socket: Socket; closed: boolean }> {
+    const entry = track(netConnect({ host: '127.0.0.1', port }));
+    await within(new Promise<void>((resolve) => entry.socket.once('connect', () => resolve()).once('close', () => resolve())), 5000, 'TCP connect');
+    return entry;
+  }
+
+  /** A kubectl-like connection: shows the token, gets its answer, stays open (keep-alive). */
+  async function authenticated(): Promise<{ socket: TLSSocket; closed: boolean }> {
+    const entry = track(tlsConnect({ host: '127.0.0.1', port, ca: ca.certPem, servername: 'localhost' }));
+    let text = '';
+    entry.socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    entry.socket.write(`GET /version HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+    await waitUntil(() => text.includes('gitVersion') || entry.closed, 5000, 'the answer to an authenticated request');
+    assert.match(text, /^HTTP\/1\.1 200 OK\r\n/);
+    return entry;
+  }
+
+  before(async () => {
+    ca = await CertificateAuthority.create({ commonName: 'kubepair test session CA' });
+    const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
+    const { agent, client } = await pairedChannels();
+    const http = createServer((_req, res) => res.end(JSON.stringify({ gitVersion: 'v1.32.0' })));
+    const server = new MuxServer(agent, { targets: new Map([['kube-apiserver', (stream: Duplex) => void http.emit('connection', bridgeStream(stream))]]) });
+    const mux = new MuxClient(client);
+    listener = new LocalListener({
+      security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token },
+      target: 'kube-apiserver',
+      openStream: (target) => mux.openStream(target),
+      maxUnauthenticated: MAX,
+      headTimeoutMs: 60_000,
+      handshakeTimeoutMs: 60_000,
+    });
+    listener.on('refused', (reason) => refused.push(reason));
+    port = await listener.listen();
+    close = () => {
+      mux.close();
+      server.close();
+      agent.close();
+      client.close();
+    };
+  });
+  after(async () => {
+    for (const { socket } of opened) socket.destroy();
+    await listener.close();
+    close();
+  });
+
+  it('a storm of silent TCP and TLS connections never leaves more than the bound open, the oldest go first, and token holders are never cut', async () => {
+    // Token holders first: they must survive everything below.
+    const holders = [await authenticated(), await authenticated(), await authenticated()];
+    const silent: Array<{ socket: Socket | TLSSocket; closed: boolean }> = [];
+    const STORM = 60;
+    for (let i = 0; i < STORM; i++) {
+      // A mix, in an order drawn at random: TCP that never starts TLS, TLS that never sends a head.
+      silent.push(randomBytes(1)[0]! < 128 ? await silentTcp() : await silentTls());
+      // The invariant after every new connection, once the listener has acted on it.
+      await waitUntil(() => silent.filter((entry) => !entry.closed).length <= MAX, 5000, `at most ${MAX} silent connections open after ${i + 1}`);
+    }
+    // The ones left open are the newest MAX (the oldest were closed first).
+    await waitUntil(() => silent.slice(0, STORM - MAX).every((entry) => entry.closed), 5000, 'every older silent connection closed');
+    assert.deepEqual(silent.slice(STORM - MAX).map((entry) => entry.closed), new Array<boolean>(MAX).fill(false), 'the newest stay open');
+    assert.deepEqual(holders.map((entry) => entry.closed), [false, false, false], 'connections that showed the token are not counted or cut');
+    assert.ok(refused.filter((reason) => /without the token: closed the oldest/.test(reason)).length >= STORM - MAX, refused.join('\n'));
+    // kubectl still gets through while the silent ones are held.
+    const late = await authenticated();
+    assert.equal(late.closed, false);
+  });
+
+  it('a TCP connection that never finishes the TLS handshake is closed at the handshake deadline', async () => {
+    const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
+    const reasons: string[] = [];
+    const quick = new LocalListener({
+      security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token },
+      target: 'kube-apiserver',
+      openStream: () => Promise.reject(new Error('not used')),
+      handshakeTimeoutMs: 300,
+    });
+    quick.on('refused', (reason) => reasons.push(reason));
+    const quickPort = await quick.listen();
+    try {
+      const started = Date.now();
+      const socket = netConnect({ host: '127.0.0.1', port: quickPort });
+      socket.on('error', () => undefined);
+      await within(new Promise((resolve) => socket.once('close', resolve)), 5000, 'the listener closes a handshake that never starts');
+      assert.ok(Date.now() - started >= 250, `closed after ${Date.now() - started} ms, not before the deadline`);
+      assert.ok(reasons.some((reason) => /TLS handshake failed/.test(reason)), reasons.join('\n'));
+    } finally {
+      await quick.close();
     }
   });
 });
