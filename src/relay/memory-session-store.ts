@@ -201,12 +201,17 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     });
   }
 
-  detach(id: string, role: PeerRole, tag = ''): Promise<DetachResult> {
+  detach(id: string, role: PeerRole, tag = '', handOver = false): Promise<DetachResult> {
     return this.#run(() => {
       const entry = this.#byId.get(id);
       if (entry === undefined) return 'detached';
       if (tag !== '' && entry.tags[role] !== tag) return 'stale';
       entry.connected[role] = false;
+      // A pairing client handed over to another node: its claim's connect deadline runs again (session-store.ts).
+      const claim = entry.claim;
+      if (handOver && role === 'client' && entry.state === 'claimed' && claim !== undefined && entry.claimTimer === undefined) {
+        entry.claimTimer = setTimeout(() => this.#claimTimedOut(entry, claim), Math.max(0, claim.connectBy - Date.now()));
+      }
       return 'detached';
     });
   }

@@ -267,7 +267,11 @@ local c = a.role == 'agent' and 'ca' or 'cc'
 local t = a.role == 'agent' and 'ta' or 'tc'
 if a.tag ~= '' and s[t] ~= a.tag then return cjson.encode({ stale = true }) end
 s[c] = '0'
+-- A pairing client handed over to another node: its claim's connect deadline runs again (session-store.ts).
+local rearm = a.ho == '1' and a.role == 'client' and s.state == 'claimed' and s.ckd ~= '' and s.ct ~= '1'
+if rearm then s.ct = '1' end
 save(s)
+if rearm then schedule(s) end
 return cjson.encode({})
 `,
   suspend: `

@@ -257,8 +257,8 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
     return { result: answer.result, otherTag: answer.other ?? '' };
   }
 
-  async detach(id: string, role: PeerRole, tag = ''): Promise<DetachResult> {
-    const answer = await this.#run<{ stale?: boolean }>('detach', { id, role, tag });
+  async detach(id: string, role: PeerRole, tag = '', handOver = false): Promise<DetachResult> {
+    const answer = await this.#run<{ stale?: boolean }>('detach', { id, role, tag, ho: handOver ? '1' : '0' });
     return answer.stale === true ? 'stale' : 'detached';
   }
 

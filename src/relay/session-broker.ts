@@ -373,11 +373,13 @@ export class SessionBroker {
    *
    * This socket's own attach is undone first (by its tag, so a newer socket of its side is left
    * alone): an established session is suspended again (its resume deadline runs until the relayed
-   * socket attaches on the other node), a pairing one only marked disconnected.
+   * socket attaches on the other node), a pairing one marked disconnected with its client's claim
+   * timeout running again until then (`--claim-timeout`, from the claim: a client that leaves
+   * during the hand-over is timed out and its attempt counted, not left holding the offer).
    */
   async #moveOn(peer: PeerConnection, admission: Admission, node: string, otherTag: string): Promise<Relocation | undefined> {
     const { role, session } = admission;
-    if ((await this.#store.suspend(session.id, role, peer.attachment)) === undefined) await this.#store.detach(session.id, role, peer.attachment);
+    if ((await this.#store.suspend(session.id, role, peer.attachment)) === undefined) await this.#store.detach(session.id, role, peer.attachment, true);
     this.#metrics.attachMoves.labels(admission.viaNode === undefined ? 'relayed' : 'reconnect').inc();
     this.#log.info({ event: 'socket_moved_on', session: session.id, role, node, relayed: admission.viaNode === undefined }, 'the other side attached on another node at the same moment');
     if (admission.viaNode !== undefined) {

@@ -253,8 +253,13 @@ export interface SessionStore extends EventEmitter<SessionStoreEvents> {
    * Mark `role` disconnected (no effect on a session that is gone). With a `tag` that is not the
    * side's current attachment (a newer socket attached since, maybe on another node), nothing
    * changes and the answer is `stale`; otherwise `detached` (also when the session is gone).
+   * `handOver`: the socket moves on to another node (session-broker.ts #moveOn) and has not
+   * attached there yet. A pairing client's claim then waits for it as for a client that never
+   * connected: its connect deadline (`connectBy`, unchanged) runs again until a socket of the
+   * claim attaches, so a client that leaves during the hand-over is timed out and its attempt
+   * counted (`attemptEnded`, `connect_timeout`) instead of leaving the offer claimed.
    */
-  detach(id: string, role: PeerRole, tag?: string): Promise<DetachResult>;
+  detach(id: string, role: PeerRole, tag?: string, handOver?: boolean): Promise<DetachResult>;
   /**
    * Mark `role` disconnected but keep the established session for its resume window: starts the
    * resume deadline unless one runs already. Undefined (and nothing changed) when the session is

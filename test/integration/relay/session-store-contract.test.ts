@@ -232,6 +232,42 @@ for (const kind of KINDS) {
       });
     });
 
+    it('a client handed over to another node runs its claim timeout again: leaving before it attaches there is timed out and counted once', async () => {
+      await withStore({ claimConnectTimeoutMs: 200 }, async (store) => {
+        const session = await store.create({ id: newSessionId(), agentKeyDigest: digest(), keyExpiresAt: KEY_EXPIRY, creator: actor });
+        const key = digest();
+        const outcomes: AttemptOutcome[] = [];
+        store.on('attemptEnded', (outcome) => outcomes.push(outcome));
+        const claimed = await store.claim('1', { clientKeyDigest: () => key, actor });
+        const connectBy = claimed.claim?.connectBy ?? 0;
+        // Its first socket attaches (the timer stops), then moves on (session-broker.ts #moveOn) and ends on the way.
+        await store.attach(session.id, 'client', key, 'client-on-a');
+        assert.equal(await store.detach(session.id, 'client', 'client-on-a', true), 'detached');
+        const [outcome] = (await within(5_000, 'the claim timed out', once(store, 'attemptEnded'))) as [AttemptOutcome];
+        assert.ok(Date.now() >= connectBy - 50, 'not before the claim\'s own deadline');
+        assert.deepEqual([outcome.reason, outcome.attempts, outcome.destroyed], ['connect_timeout', 1, false]);
+        const after = await store.get(session.id);
+        assert.deepEqual([after?.state, after?.claim, after?.attempts], ['waiting', undefined, 1]);
+        assert.equal((await store.attach(session.id, 'client', key)).result, 'gone', 'the old claim cannot come back');
+        assert.equal(await store.endAttempt(session.id, key, 'client_left'), undefined, 'counted once');
+        assert.equal(outcomes.length, 1);
+        // A plain detach (the broker counts the attempt itself right after) leaves the timer stopped;
+        // a handed-over client attaching on its new node stops it again.
+        const second = digest();
+        await store.claim('1', { clientKeyDigest: () => second, actor });
+        await store.attach(session.id, 'client', second, 'client-2-on-a');
+        assert.equal(await store.detach(session.id, 'client', 'client-2-on-a', true), 'detached');
+        assert.equal((await store.attach(session.id, 'client', second, 'client-2-on-b')).result, 'attached');
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        assert.equal(outcomes.length, 1, 'attached on the new node: not timed out');
+        assert.equal((await store.get(session.id))?.state, 'claimed');
+        assert.equal(await store.detach(session.id, 'client', 'client-2-on-b'), 'detached');
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        assert.equal(outcomes.length, 1, 'a plain detach does not time the claim out');
+        assert.equal((await store.endAttempt(session.id, second, 'client_left'))?.attempts, 2);
+      });
+    });
+
     it('Security: bounds sessions in total, per token and per address', async () => {
       await withStore({ maxSessions: 4, maxSessionsPerToken: 2, maxSessionsPerAddress: 3 }, async (store) => {
         const make = (tokenName: string | null, address: string): Promise<SessionRecord> =>
