@@ -13,7 +13,6 @@ import { KubepairError } from '../errors/index.js';
 import { MUX_CONNECTION_WINDOW_BYTES, MUX_OPEN_TIMEOUT_MS } from '../limits.js';
 import type { MuxWindowOptions } from './mux-settings.js';
 import { muxSettings } from './mux-settings.js';
-import { muxTransport } from './mux-pipe.js';
 import { STREAM_REFUSALS, STREAM_REFUSAL_HEADER, knownRefusal } from './stream-refusal.js';
 import { assertTargetName } from '../protocol/target-name.js';
 
@@ -26,7 +25,7 @@ export class MuxClient {
   constructor(channel: SecureChannel, options: MuxClientOptions = {}) {
     // The authority is never dialled: createConnection hands HTTP/2 the channel's byte stream.
     this.#session = connect('http://kubepair.tunnel', {
-      createConnection: () => muxTransport(channel),
+      createConnection: () => channel.mux,
       settings: muxSettings(options),
     });
     this.#session.on('connect', () => {
@@ -108,16 +107,6 @@ export class MuxClient {
 
   /** Round-trip time of an HTTP/2 PING through the tunnel, in milliseconds. */
   ping(): Promise<number> {
-    // On a native socket (mux-pipe.ts) the session connects a turn later; a PING sent before
-    // that would be cancelled by HTTP/2.
-    if (this.#session.connecting) {
-      return new Promise((resolve, reject) => {
-        this.#session.once('connect', () => {
-          this.ping().then(resolve, reject);
-        });
-        this.#session.once('close', () => reject(this.#closedError ?? new KubepairError('KP_ERR_MUX_CLOSED')));
-      });
-    }
     return new Promise((resolve, reject) => {
       const sent = this.#session.ping((err, duration) => {
         if (err !== null) reject(new KubepairError('KP_ERR_MUX_CLOSED', err.message, { cause: err }));

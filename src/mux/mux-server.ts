@@ -17,7 +17,6 @@ import { KubepairError } from '../errors/index.js';
 import { MUX_CONNECTION_WINDOW_BYTES } from '../limits.js';
 import type { MuxWindowOptions } from './mux-settings.js';
 import { muxSettings } from './mux-settings.js';
-import { muxTransport } from './mux-pipe.js';
 import type { StreamRefusalReason } from './stream-refusal.js';
 import { STREAM_REFUSALS, STREAM_REFUSAL_HEADER } from './stream-refusal.js';
 import { isValidTargetName } from '../protocol/target-name.js';
@@ -85,7 +84,7 @@ export class MuxServer extends EventEmitter<MuxServerEvents> {
     }
     this.#targets = options.targets;
     this.#gate = options.gate ?? OPEN_GATE;
-    this.#session = performServerHandshake(muxTransport(channel), { settings: muxSettings(options) });
+    this.#session = performServerHandshake(channel.mux, { settings: muxSettings(options) });
     this.#session.on('connect', () => {
       // The channel may have closed (and destroyed the session) before its connect event ran;
       // setLocalWindowSize on a destroyed session throws, outside any caller's try.
