@@ -293,6 +293,11 @@ export const RELAY_CLAIM_CONNECT_TIMEOUT_MS = 30_000; // 30 s
 export const RELAY_MAX_PAIRING_ATTEMPTS = PAIRING_MAX_ATTEMPTS;
 /** Largest WebSocket message the relay accepts, in bytes (close 1009 above it). */
 export const RELAY_MAX_MESSAGE_BYTES = WS_MAX_MESSAGE_BYTES; // 16 MiB
+/**
+ * The per-address limits count an IPv6 client by this prefix (its /64), an IPv4 client by its
+ * whole address (src/relay/client-address.ts `addressLimitKey`). A multiple of 16.
+ */
+export const RELAY_IPV6_LIMIT_PREFIX_BITS = 64;
 /** Requests per minute per client address on /api/*. */
 export const RELAY_API_RATE_LIMIT_PER_MINUTE = 20;
 /** Live sessions on one relay, in total, per relay token and per client address. */

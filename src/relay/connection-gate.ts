@@ -21,7 +21,7 @@
  * single node; issue 15, docs/performance.md). Untrusted input: the peer address.
  */
 import type { Server, Socket } from 'node:net';
-import { normalizeAddress } from './client-address.js';
+import { addressLimitKey, normalizeAddress } from './client-address.js';
 
 /** What the cluster-wide count answered: counted, over the cap, or unknown (Redis away). */
 export type SharedAdmission = 'counted' | 'refused' | 'unknown';
@@ -78,16 +78,18 @@ export class ConnectionGate {
 
   /** Open connections counted for `address`. */
   openFrom(address: string): number {
-    return this.#open.get(normalizeAddress(address)) ?? 0;
+    return this.#open.get(addressLimitKey(normalizeAddress(address))) ?? 0;
   }
 
   #admit(socket: Socket): void {
-    const address = normalizeAddress(socket.remoteAddress ?? 'unknown');
-    if (this.#options.isExempt(address)) return;
+    const peer = normalizeAddress(socket.remoteAddress ?? 'unknown');
+    if (this.#options.isExempt(peer)) return;
+    // Counted under its limit key (an IPv6 peer's /64), refused and logged by its own address.
+    const address = addressLimitKey(peer);
     const open = this.#open.get(address) ?? 0;
     if (open >= this.#options.maxPerAddress) {
       socket.destroy();
-      this.#options.onRefused(address);
+      this.#options.onRefused(peer);
       return;
     }
     this.#open.set(address, open + 1);
@@ -107,7 +109,7 @@ export class ConnectionGate {
     void this.#shared.admit(address).then((admission) => {
       if (admission === 'refused') {
         socket.destroy();
-        this.#options.onRefused(address);
+        this.#options.onRefused(peer);
       } else if (admission === 'counted') {
         if (closed) void this.#shared?.release(address);
         else counted = true;

@@ -41,6 +41,7 @@ import { API_PAIR_PATH, API_SESSIONS_PATH, HEALTHZ_PATH, METRICS_PATH, READYZ_PA
 import type { CreateSessionResponse, EndSessionParams, PairRequest, PairResponse } from '../protocol/relay-api.js';
 import type { FailureBudget } from './address-limiter.js';
 import type { ClientAddressResolver } from './client-address.js';
+import { addressLimitKey } from './client-address.js';
 import { ConnectionGate } from './connection-gate.js';
 import type { ConnectionGateOptions } from './connection-gate.js';
 import { errorAnswer, retryAfterSeconds } from './http-errors.js';
@@ -186,10 +187,10 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   app.addHook('onRequest', async (request, reply) => {
     // Probes stay answerable (they cannot fail authentication and write nothing).
     const probe = request.url === HEALTHZ_PATH || request.url === READYZ_PATH;
-    if (!probe && (await failures.exhausted(request.ip))) {
+    if (!probe && (await failures.exhausted(addressLimitKey(request.ip)))) {
       metrics.limitHits.labels('auth_failures').inc();
       refusals.limitHit(request.ip, 'auth_failures');
-      void reply.header('retry-after', retryAfterSeconds(await failures.retryAfterMs(request.ip)));
+      void reply.header('retry-after', retryAfterSeconds(await failures.retryAfterMs(addressLimitKey(request.ip))));
       throw new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many refused requests from this address; wait a minute');
     }
     if (/[?#]/.test(request.url)) {
@@ -214,7 +215,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
         route: routeOf(request),
         token_name: error instanceof ScopeError ? error.tokenName : null,
       });
-      await failures.spend(request.ip);
+      await failures.spend(addressLimitKey(request.ip));
     }
   });
 
@@ -223,7 +224,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
     max: limits.apiRateLimitPerMinute,
     timeWindow: 60_000,
     hook: 'onRequest',
-    keyGenerator: (request) => request.ip,
+    keyGenerator: (request) => addressLimitKey(request.ip),
     // A shared store that cannot be reached refuses the request (503, fail closed): never unlimited.
     ...(options.rateLimitStore === undefined ? {} : { store: options.rateLimitStore }),
     errorResponseBuilder: (request, context) => {

@@ -13,6 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { KubepairError } from '../errors/index.js';
 import { NAMEPLATE_MAX_DIGITS, RELAY_NAMEPLATE_QUARANTINE_MAX } from '../limits.js';
+import { addressLimitKey } from './client-address.js';
 import type { PeerRole } from '../protocol/relay-api.js';
 import { DeadlineQueue, NOT_QUEUED } from './deadline-queue.js';
 import { NameplatePool } from './nameplate-pool.js';
@@ -112,7 +113,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
       if (tokenName !== null && (this.#perToken.get(tokenName) ?? 0) >= policy.maxSessionsPerToken) {
         throw new SessionLimitError('sessions_per_token', `token "${tokenName}" has ${policy.maxSessionsPerToken} live sessions`);
       }
-      if ((this.#perAddress.get(address) ?? 0) >= policy.maxSessionsPerAddress) {
+      if ((this.#perAddress.get(addressLimitKey(address)) ?? 0) >= policy.maxSessionsPerAddress) {
         throw new SessionLimitError('sessions_per_address', `this address has ${policy.maxSessionsPerAddress} live sessions`);
       }
       if (this.#byId.has(session.id)) throw new KubepairError('KP_ERR_INTERNAL', 'session id collision');
@@ -144,7 +145,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
       this.#byId.set(entry.id, entry);
       this.#byNameplate.set(nameplate, entry);
       if (tokenName !== null) increment(this.#perToken, tokenName);
-      increment(this.#perAddress, address);
+      increment(this.#perAddress, addressLimitKey(address));
       return snapshot(entry);
     });
   }
@@ -379,7 +380,7 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
     if (entry.recreated) return; // its creator was never counted
     const { tokenName, address } = entry.creator;
     if (tokenName !== null) decrement(this.#perToken, tokenName);
-    decrement(this.#perAddress, address);
+    decrement(this.#perAddress, addressLimitKey(address));
   }
 
   /**

@@ -73,6 +73,7 @@ import type {
   SessionStoreEvents,
 } from './session-store.js';
 import { SessionLimitError } from './session-store.js';
+import { addressLimitKey } from './client-address.js';
 
 /** Where the store is (already validated by relay-options.ts parseStoreUrl). */
 export interface RedisStoreLocation {
@@ -220,7 +221,7 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
       act: JSON.stringify(session.creator),
       tn: tokenName ?? '',
       htn: tokenName === null ? '0' : '1',
-      ad: address,
+      ad: addressLimitKey(address),
       kx: session.keyExpiresAt,
     });
     if (answer.limit !== undefined) throw new SessionLimitError(answer.limit, answer.detail ?? answer.limit);
@@ -280,7 +281,7 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
       role: session.role,
       kd: hex(session.keyDigest),
       act: JSON.stringify(session.actor),
-      ad: session.actor.address,
+      ad: addressLimitKey(session.actor.address),
     });
     if (answer.limit !== undefined) throw new SessionLimitError(answer.limit, answer.detail ?? answer.limit);
     return { session: toRecord(required(answer.session)), created: answer.created === true };

@@ -4,6 +4,7 @@
  * token scopes, credentials in URLs, browser origins and CORS, rate limits and session bounds.
  */
 import assert from 'node:assert/strict';
+import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { api, connectPair, createSessionViaApi, errorCode, metric, openPeer, pairViaApi, refusedUpgrade, startRelay } from '../../helpers/relay-process.js';
@@ -372,6 +373,33 @@ describe('relay limits on the API', { timeout: 300_000 }, () => {
       assert.match(audit, /"event":"session_created".*"address":"198\.51\.100\.8"/, 'the audit log records the client address, not the proxy');
     } finally {
       await proxied.dispose();
+    }
+  });
+
+  it('Security: an attacker with a whole IPv6 /64 gets one budget, not one per address (rate limit and sessions per address)', T, async () => {
+    const relay = await startRelay({ args: ['--rate-limit', '4', '--max-sessions-per-ip', '2', '--trust-proxy', 'loopback'] });
+    /** A fresh address in 2001:db8:66:1::/64, written in a random one of its textual forms. */
+    const inAttackersBlock = (): string => {
+      const low = Array.from({ length: 4 }, () => randomInt(0x10000).toString(16));
+      return randomInt(2) === 0 ? `2001:db8:66:1:${low.join(':')}` : `2001:0DB8:0066:0001:${low.join(':').toUpperCase()}`;
+    };
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        statuses.push((await api(relay, 'POST', SESSION, { token: relay.tokens.agent, body: BODY, headers: { 'x-forwarded-for': inAttackersBlock() } })).status);
+      }
+      assert.deepEqual(statuses, [201, 201]);
+      assertError(await api(relay, 'POST', SESSION, { token: relay.tokens.agent, body: BODY, headers: { 'x-forwarded-for': inAttackersBlock() } }), 429, 'KP_ERR_RELAY_SESSION_QUOTA');
+      // Three requests so far from the block: the fourth is the last the rate limit allows, then 429.
+      assert.equal((await api(relay, 'POST', PAIR, { token: relay.tokens.client, body: { nameplate: '9' }, headers: { 'x-forwarded-for': inAttackersBlock() } })).status, 404);
+      assertError(await api(relay, 'POST', PAIR, { token: relay.tokens.client, body: { nameplate: '9' }, headers: { 'x-forwarded-for': inAttackersBlock() } }), 429, 'KP_ERR_RELAY_RATE_LIMITED');
+      // The next /64 and an IPv4 client are counted on their own.
+      assert.equal((await api(relay, 'POST', SESSION, { token: relay.tokens.agent, body: BODY, headers: { 'x-forwarded-for': '2001:db8:66:2::1' } })).status, 201);
+      assert.equal((await api(relay, 'POST', SESSION, { token: relay.tokens.agent, body: BODY, headers: { 'x-forwarded-for': '198.51.100.7' } })).status, 201);
+      const audit = await readFile(relay.auditLog, 'utf8');
+      assert.match(audit, /"event":"session_created".*"address":"2001:db8:66:2::1"/, 'the audit log keeps the whole address');
+    } finally {
+      await relay.dispose();
     }
   });
 
