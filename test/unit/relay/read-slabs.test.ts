@@ -34,6 +34,12 @@ async function socketPair(): Promise<{ server: Server; accepted: Socket; client:
   return { server, accepted, client };
 }
 
+async function closePair(server: Server, accepted: Socket, client: Socket): Promise<void> {
+  client.destroy();
+  accepted.destroy();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
 /** A target that keeps each frame's views pinned for a while, checking they did not change before releasing them. */
 class HoldingTarget implements FrameTarget {
   readonly frames: Buffer[] = [];
@@ -87,8 +93,10 @@ class HoldingTarget implements FrameTarget {
 }
 
 describe('Security: relay reads into reused buffers (read-slabs.ts)', () => {
-  it('a storm of random write boundaries and frame sizes: every frame comes out whole, in order, and no held view is overwritten', async () => {
+  it('a storm of random write boundaries and frame sizes: every frame comes out whole, in order, and no held view is overwritten', async (t) => {
     const { server, accepted, client } = await socketPair();
+    // Closed whether the checks pass or not: a failed check must not leave the file's process running.
+    t.after(() => closePair(server, accepted, client));
     const target = new HoldingTarget();
     const reader = new FrameReader(target, MAX);
     assert.equal(installSlabReads(accepted, reader), true, 'an accepted TCP socket takes user buffers');
@@ -96,8 +104,10 @@ describe('Security: relay reads into reused buffers (read-slabs.ts)', () => {
     const payloads: Buffer[] = [];
     for (let i = 0; i < 400; i++) payloads.push(randomBytes(sizes[randomInt(0, sizes.length)] as number));
     const stream = Buffer.concat(payloads.map((payload) => clientFrame(2, payload)));
+    let check: NodeJS.Timeout | undefined;
+    t.after(() => clearInterval(check));
     const all = new Promise<void>((resolve) => {
-      const check = setInterval(() => {
+      check = setInterval(() => {
         if (target.frames.length >= payloads.length) {
           clearInterval(check);
           resolve();
@@ -119,13 +129,13 @@ describe('Security: relay reads into reused buffers (read-slabs.ts)', () => {
     for (let i = 0; i < payloads.length; i++) assert.ok((target.frames[i] as Buffer).equals(payloads[i] as Buffer), `frame ${i} (${(payloads[i] as Buffer).length} bytes) unchanged`);
     assert.ok(target.slabFrames > 0, 'busy reads forwarded views of a slab');
     assert.ok(target.headerRoomFrames > 0, 'some frames had room for their header before the payload');
-    client.destroy();
-    accepted.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
-  it('a quiet socket gives its slab back to the pool and small frames still come out whole', async () => {
+  it('a quiet socket gives its slab back to the pool and small frames still come out whole', async (t) => {
     const { server, accepted, client } = await socketPair();
+    t.after(() => closePair(server, accepted, client));
+    const checks: NodeJS.Timeout[] = [];
+    t.after(() => checks.forEach((check) => clearInterval(check)));
     const target = new HoldingTarget();
     const reader = new FrameReader(target, MAX);
     assert.equal(installSlabReads(accepted, reader), true);
@@ -134,6 +144,7 @@ describe('Security: relay reads into reused buffers (read-slabs.ts)', () => {
     client.write(clientFrame(2, big));
     await within(10_000, 'the large frame', new Promise<void>((resolve) => {
       const check = setInterval(() => target.frames.length === 1 && (clearInterval(check), resolve()), 5);
+      checks.push(check);
     }));
     target.releaseAll();
     const pooled = pooledSlabs();
@@ -141,13 +152,11 @@ describe('Security: relay reads into reused buffers (read-slabs.ts)', () => {
     client.write(clientFrame(2, small));
     await within(10_000, 'the small frame', new Promise<void>((resolve) => {
       const check = setInterval(() => target.frames.length === 2 && (clearInterval(check), resolve()), 5);
+      checks.push(check);
     }));
     target.releaseAll();
     assert.ok((target.frames[0] as Buffer).equals(big) && (target.frames[1] as Buffer).equals(small), 'both frames unchanged');
     assert.ok(pooledSlabs() >= Math.min(pooled + 1, 1), 'the quiet socket returned its slab');
-    client.destroy();
-    accepted.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
   it('a stream that is not a socket keeps its own reads', () => {
