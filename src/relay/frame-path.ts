@@ -123,7 +123,12 @@ const MASK = Buffer.alloc(4);
 /** XOR `slice` with the frame's mask `mask` (big-endian uint32) starting at payload offset `offset`. */
 function unmaskAt(slice: Buffer, mask: number, offset: number): void {
   const shift = (offset & 3) * 8;
-  MASK.writeUInt32BE(shift === 0 ? mask : ((mask << shift) | (mask >>> (32 - shift))) >>> 0, 0);
+  const rotated = shift === 0 ? mask : (mask << shift) | (mask >>> (32 - shift));
+  // Byte by byte (not writeUInt32BE): no boxed number for a mask of 2^31 or more (issue 15, allocation per frame).
+  MASK[0] = rotated >>> 24;
+  MASK[1] = (rotated >>> 16) & 0xff;
+  MASK[2] = (rotated >>> 8) & 0xff;
+  MASK[3] = rotated & 0xff;
   if (slice.length < 32) unmaskLoop(slice, MASK);
   else unmasker.unmask(slice, MASK);
 }
@@ -269,10 +274,12 @@ export class FrameReader implements SlabReader {
           break;
         case Mode.Payload: {
           const take = Math.min(this.#remaining, chunk.length - pos);
-          const slice = pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, pos + take);
-          if (source === ReadSource.Transient) this.#pushCopy(slice, take === this.#length);
-          else if (source instanceof ReadSlab) this.#pushSlabSlice(slice, source);
-          else this.#slices.push(slice);
+          if (source === ReadSource.Transient) this.#pushCopy(chunk, pos, take);
+          else {
+            const slice = pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, pos + take);
+            if (source instanceof ReadSlab) this.#pushSlabSlice(slice, source);
+            else this.#slices.push(slice);
+          }
           pos += take;
           this.#remaining -= take;
           if (this.#remaining === 0) this.#completeBinary();
@@ -301,13 +308,13 @@ export class FrameReader implements SlabReader {
    * written in front of it and the frame sent as one buffer (writeBinaryFrame; issue 15: no
    * header buffer, cork or writev per frame).
    */
-  #pushCopy(slice: Buffer, whole: boolean): void {
-    if (!whole) {
-      this.#slices.push(Buffer.from(slice));
+  #pushCopy(chunk: Buffer, pos: number, take: number): void {
+    if (take !== this.#length) {
+      this.#slices.push(Buffer.from(chunk.subarray(pos, pos + take)));
       return;
     }
-    const copy = Buffer.allocUnsafe(RELAY_FRAME_HEADER_ROOM_BYTES + slice.length);
-    slice.copy(copy, RELAY_FRAME_HEADER_ROOM_BYTES);
+    const copy = Buffer.allocUnsafe(RELAY_FRAME_HEADER_ROOM_BYTES + take);
+    chunk.copy(copy, RELAY_FRAME_HEADER_ROOM_BYTES, pos, pos + take);
     this.#slices.push(copy.subarray(RELAY_FRAME_HEADER_ROOM_BYTES));
     this.#copyRoom = RELAY_FRAME_HEADER_ROOM_BYTES;
   }
@@ -445,7 +452,8 @@ function writeBinaryFrameHeader(out: Buffer, length: number): void {
     out[1] = length;
   } else if (length < 0x10000) {
     out[1] = 126;
-    out.writeUInt16BE(length, 2);
+    out[2] = length >>> 8;
+    out[3] = length & 0xff;
   } else {
     out[1] = 127;
     out.writeUInt32BE(Math.floor(length / 0x100000000), 2);
