@@ -206,10 +206,10 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
       readableHighWaterMark: options.readHighWaterBytes ?? CHANNEL_READ_HIGH_WATER_BYTES,
       writableHighWaterMark: CHANNEL_WRITE_HIGH_WATER_BYTES,
       read: () => this.#resumeForReader(),
-      write: (chunk: Buffer, _encoding, callback) => this.#writeMux([chunk], callback),
+      write: (chunk: Buffer, _encoding, callback) => this.#writeMux(chunk, callback),
       // HTTP/2 hands over each frame header (9 bytes) and its payload as separate buffers, in
       // one corked batch: sealing the batch together makes one record of them, not one each.
-      writev: (chunks: Array<{ chunk: Buffer }>, callback) => this.#writeMux(chunks.map((entry) => entry.chunk), callback),
+      writev: (chunks: Array<{ chunk: Buffer }>, callback) => this.#writeMux(chunks, callback),
       final: (callback) => callback(),
       destroy: (err, callback) => {
         // A local consumer destroying the stream ends the channel; only our own coded errors
@@ -520,35 +520,56 @@ export class SecureChannel extends EventEmitter<SecureChannelEvents> {
    * Seal `chunks` as MUX records of at most `#chunkBytes` body bytes each: consecutive chunks
    * share a record, a large chunk is split across records. Empty chunks add nothing.
    */
-  #writeMux(chunks: readonly Buffer[], callback: (err?: Error | null) => void): void {
+  #writeMux(chunks: Buffer | ReadonlyArray<{ readonly chunk: Buffer }>, callback: (err?: Error | null) => void): void {
     if (this.#state === 'closed') {
       callback(new KubepairError('KP_ERR_CHANNEL_CLOSED'));
       return;
     }
     try {
-      let parts: Buffer[] = [];
-      let filled = 0;
-      for (const chunk of chunks) {
-        this.#muxBytesSent += chunk.length;
-        for (let offset = 0; offset < chunk.length; ) {
-          const take = Math.min(chunk.length - offset, this.#chunkBytes - filled);
-          parts.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
-          offset += take;
-          filled += take;
-          if (filled === this.#chunkBytes) {
-            this.#seal(InnerType.MUX, parts);
-            parts = [];
-            filled = 0;
-          }
-        }
+      // One chunk that fits one record (`write`): sealed as it is. Otherwise the chunks of a
+      // `writev` batch are read in place (index loop): no array of them, no iterator (issue 15).
+      const single = chunks instanceof Uint8Array;
+      if (single && chunks.length > 0 && chunks.length <= this.#chunkBytes) {
+        this.#muxBytesSent += chunks.length;
+        this.#seal(InnerType.MUX, chunks);
+      } else {
+        this.#sealMuxChunks(chunks);
       }
-      if (filled > 0) this.#seal(InnerType.MUX, parts);
     } catch (err) {
       const error = toKubepairError(err, 'KP_ERR_INTERNAL');
       this.close(error);
       callback(error);
       return;
     }
+    this.#afterWriteMux(callback);
+  }
+
+  /** `#writeMux`'s general case: chunks joined and split into records of at most `#chunkBytes`. */
+  #sealMuxChunks(chunks: Buffer | ReadonlyArray<{ readonly chunk: Buffer }>): void {
+    const single = chunks instanceof Uint8Array;
+    const count = single ? 1 : chunks.length;
+    let parts: Buffer[] = [];
+    let filled = 0;
+    for (let i = 0; i < count; i++) {
+      const chunk = single ? chunks : chunks[i]!.chunk;
+      this.#muxBytesSent += chunk.length;
+      for (let offset = 0; offset < chunk.length; ) {
+        const take = Math.min(chunk.length - offset, this.#chunkBytes - filled);
+        parts.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
+        offset += take;
+        filled += take;
+        if (filled === this.#chunkBytes) {
+          this.#seal(InnerType.MUX, parts);
+          parts = [];
+          filled = 0;
+        }
+      }
+    }
+    if (filled > 0) this.#seal(InnerType.MUX, parts);
+  }
+
+  /** The sealed records of a MUX write go out; its callback runs now or once writes are accepted again. */
+  #afterWriteMux(callback: (err?: Error | null) => void): void {
     this.#flush();
     if (this.isClosed) callback(new KubepairError('KP_ERR_CHANNEL_CLOSED'));
     else if (this.#acceptsWrites()) callback();

@@ -40,7 +40,8 @@ export type OutgoingFrame = Uint8Array | readonly Uint8Array[];
 export function outgoingFrameLength(frame: OutgoingFrame): number {
   if (frame instanceof Uint8Array) return frame.length;
   let length = 0;
-  for (const part of frame) length += part.length;
+  // An index loop: no iterator object per message (issue 15, allocation per request).
+  for (let i = 0; i < frame.length; i++) length += frame[i]!.length;
   return length;
 }
 

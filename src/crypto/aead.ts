@@ -32,14 +32,35 @@ export function aesGcmSealParts(
   aad: Uint8Array,
   plaintextParts: readonly Uint8Array[],
 ): Buffer[] {
+  return aesGcmSealPrefixed(key, nonce, aad, undefined, plaintextParts);
+}
+
+/**
+ * `aesGcmSealParts` of `prefix` (when given) followed by `body` (one buffer or parts), without
+ * building an array of them first: the record layer's per-record path (issue 15: fewer objects
+ * allocated per record). `key` and `nonce` are read before this returns (node:crypto copies them
+ * into the cipher), so a caller may reuse the nonce's buffer for its next record.
+ */
+export function aesGcmSealPrefixed(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  aad: Uint8Array,
+  prefix: Uint8Array | undefined,
+  body: Uint8Array | readonly Uint8Array[],
+): Buffer[] {
   assertBytes(key, AES_256_GCM_KEY_BYTES, 'AES-256-GCM key');
   assertBytes(nonce, AES_GCM_NONCE_BYTES, 'AES-GCM nonce');
   const cipher = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: AES_GCM_TAG_BYTES });
   cipher.setAAD(aad);
   const out: Buffer[] = [];
-  for (const part of plaintextParts) {
-    const ciphertext = cipher.update(part);
-    if (ciphertext.length > 0) out.push(ciphertext);
+  if (prefix !== undefined && prefix.length > 0) out.push(cipher.update(prefix));
+  if (body instanceof Uint8Array) {
+    if (body.length > 0) out.push(cipher.update(body));
+  } else {
+    for (let i = 0; i < body.length; i++) {
+      const part = body[i]!;
+      if (part.length > 0) out.push(cipher.update(part));
+    }
   }
   // GCM is a stream mode: update returns as many bytes as it was given and final none.
   const last = cipher.final();

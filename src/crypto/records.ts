@@ -21,7 +21,7 @@
  */
 import { KubepairError } from '../errors/index.js';
 import { RECORD_KEY_UPDATE_LIMIT, RECORD_MAX_FRAME_BYTES } from '../limits.js';
-import { AES_GCM_TAG_BYTES, aesGcmOpen, aesGcmSealParts } from './aead.js';
+import { AES_GCM_NONCE_BYTES, AES_GCM_TAG_BYTES, aesGcmOpen, aesGcmSealPrefixed } from './aead.js';
 import { assertBytes, wipe } from './bytes.js';
 import type { TrafficSecret } from './key-schedule.js';
 import { TRAFFIC_IV_BYTES, copyTrafficSecret, nextTrafficSecret } from './key-schedule.js';
@@ -88,16 +88,40 @@ function resolveOptions(options: RecordLayerOptions): ResolvedOptions {
 
 /** nonce = iv XOR (64-bit big-endian sequence number, right-aligned in 12 bytes). */
 export function recordNonce(iv: Uint8Array, sequence: number): Uint8Array {
+  return writeRecordNonce(iv, sequence, new Uint8Array(AES_GCM_NONCE_BYTES));
+}
+
+/**
+ * `recordNonce` written into `out` (12 bytes), which is returned: the sealer and opener each keep
+ * one such buffer and write every record's nonce into it (issue 15: no allocation per record).
+ * Safe because node:crypto copies the nonce into the cipher before createCipheriv returns.
+ */
+export function writeRecordNonce(iv: Uint8Array, sequence: number, out: Uint8Array): Uint8Array {
   assertBytes(iv, TRAFFIC_IV_BYTES, 'iv');
+  assertBytes(out, TRAFFIC_IV_BYTES, 'nonce buffer');
   if (!Number.isSafeInteger(sequence) || sequence < 0) throw new RangeError(`bad sequence number ${sequence}`);
-  const nonce = Uint8Array.from(iv);
+  out.set(iv);
   let rest = sequence;
   for (let i = TRAFFIC_IV_BYTES - 1; i >= TRAFFIC_IV_BYTES - 8 && rest > 0; i--) {
-    nonce[i]! ^= rest % 256;
+    out[i]! ^= rest % 256;
     rest = Math.floor(rest / 256);
   }
-  return nonce;
+  return out;
 }
+
+/**
+ * The one-byte inner-type prefix of each record type, made once: the cipher only reads them, and
+ * they never leave this module.
+ */
+/** The KEY_UPDATE record's (empty) body. */
+const EMPTY_BODY = new Uint8Array(0);
+
+const INNER_TYPE_BYTES: readonly Uint8Array[] = [
+  Uint8Array.of(InnerType.MUX),
+  Uint8Array.of(InnerType.CONTROL),
+  Uint8Array.of(InnerType.KEY_UPDATE),
+  Uint8Array.of(InnerType.ACK),
+];
 
 /** Seals outgoing records for one direction. */
 export class RecordSealer {
@@ -106,6 +130,8 @@ export class RecordSealer {
   #sequence: number;
   #sealed = 0;
   #wiped = false;
+  /** Scratch for each record's nonce (writeRecordNonce). */
+  readonly #nonce = new Uint8Array(AES_GCM_NONCE_BYTES);
 
   constructor(secret: TrafficSecret, options: RecordLayerOptions = {}) {
     this.#options = resolveOptions(options);
@@ -144,26 +170,26 @@ export class RecordSealer {
   sealParts(type: DataInnerType, body: Uint8Array | readonly Uint8Array[]): Buffer[] {
     this.#assertUsable();
     if (this.keyUpdateDue) throw new KubepairError('KP_ERR_INTERNAL', 'record sealed past the key update limit');
-    const parts = body instanceof Uint8Array ? [body] : body;
     let length = 0;
-    for (const part of parts) length += part.length;
+    if (body instanceof Uint8Array) length = body.length;
+    else for (let i = 0; i < body.length; i++) length += body[i]!.length;
     if (RECORD_MIN_FRAME_BYTES + length > this.#options.maxFrameBytes) {
       throw new KubepairError('KP_ERR_RECORD_TOO_LARGE', `${length} byte body`);
     }
-    return this.#sealAt(type, parts);
+    return this.#sealAt(type, body);
   }
 
   /** Seal an ACK record carrying `count`. Callers send `sealKeyUpdate()` first when `keyUpdateDue`. */
   sealAck(count: number): Buffer {
     this.#assertUsable();
     if (this.keyUpdateDue) throw new KubepairError('KP_ERR_INTERNAL', 'record sealed past the key update limit');
-    return Buffer.concat(this.#sealAt(InnerType.ACK, [encodeCount(count)]));
+    return Buffer.concat(this.#sealAt(InnerType.ACK, encodeCount(count)));
   }
 
   /** Seal the KEY_UPDATE record under the current key, then switch to the next key. */
   sealKeyUpdate(): Buffer {
     this.#assertUsable();
-    const frame = Buffer.concat(this.#sealAt(InnerType.KEY_UPDATE, []));
+    const frame = Buffer.concat(this.#sealAt(InnerType.KEY_UPDATE, EMPTY_BODY));
     const next = nextTrafficSecret(this.#secret);
     wipe(this.#secret.key, this.#secret.iv);
     this.#secret = next;
@@ -173,14 +199,16 @@ export class RecordSealer {
 
   /** Overwrite the key material; the sealer cannot be used afterwards. */
   wipe(): void {
-    wipe(this.#secret.key, this.#secret.iv);
+    wipe(this.#secret.key, this.#secret.iv, this.#nonce);
     this.#wiped = true;
   }
 
   /** Seal one record at the current sequence number, left in pieces (aesGcmSealParts). */
-  #sealAt(type: InnerType, body: readonly Uint8Array[]): Buffer[] {
-    const nonce = recordNonce(this.#secret.iv, this.#sequence);
-    const frame = aesGcmSealParts(this.#secret.key, nonce, RECORD_AAD, [Uint8Array.of(type), ...body]);
+  #sealAt(type: InnerType, body: Uint8Array | readonly Uint8Array[]): Buffer[] {
+    const prefix = INNER_TYPE_BYTES[type];
+    if (prefix === undefined) throw new KubepairError('KP_ERR_INTERNAL', `bad inner record type ${String(type)}`);
+    const nonce = writeRecordNonce(this.#secret.iv, this.#sequence, this.#nonce);
+    const frame = aesGcmSealPrefixed(this.#secret.key, nonce, RECORD_AAD, prefix, body);
     this.#sequence += 1;
     this.#sealed += 1;
     return frame;
@@ -210,6 +238,8 @@ export class RecordOpener {
   #received = 0;
   #failed: KubepairError | undefined;
   #wiped = false;
+  /** Scratch for each record's nonce (writeRecordNonce). */
+  readonly #nonce = new Uint8Array(AES_GCM_NONCE_BYTES);
 
   constructor(secret: TrafficSecret, options: RecordLayerOptions = {}) {
     this.#options = resolveOptions(options);
@@ -260,7 +290,7 @@ export class RecordOpener {
 
   /** Overwrite the key material. */
   wipe(): void {
-    wipe(this.#secret.key, this.#secret.iv);
+    wipe(this.#secret.key, this.#secret.iv, this.#nonce);
     this.#wiped = true;
   }
 
@@ -271,7 +301,7 @@ export class RecordOpener {
     if (frame.length < RECORD_MIN_FRAME_BYTES) {
       throw new KubepairError('KP_ERR_RECORD_INTEGRITY', `a ${frame.length}-byte frame is shorter than any record`);
     }
-    const plaintext = aesGcmOpen(this.#secret.key, recordNonce(this.#secret.iv, this.#sequence), RECORD_AAD, frame);
+    const plaintext = aesGcmOpen(this.#secret.key, writeRecordNonce(this.#secret.iv, this.#sequence, this.#nonce), RECORD_AAD, frame);
     if (plaintext === undefined) {
       throw new KubepairError('KP_ERR_RECORD_INTEGRITY', `record ${this.#sequence} did not authenticate`);
     }

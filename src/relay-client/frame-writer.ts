@@ -117,9 +117,12 @@ export function encodeMaskedBinaryFrame(pieces: Uint8Array | readonly Uint8Array
   if (maskKey === undefined) drawMaskKey(frame, keyAt);
   else frame.set(maskKey.subarray(0, 4), keyAt);
   const key = frame.subarray(keyAt, headerLength);
-  const list = pieces instanceof Uint8Array ? [pieces] : pieces;
+  const single = pieces instanceof Uint8Array;
+  const count = single ? 1 : pieces.length;
   let offset = headerLength;
-  for (const piece of list) {
+  // An index loop and no one-element array for a single piece: no allocation per frame besides the frame (issue 15).
+  for (let i = 0; i < count; i++) {
+    const piece = single ? pieces : pieces[i]!;
     if (piece.length === 0) continue;
     if (offset + piece.length > frame.length) throw new RangeError(`frame pieces hold more than ${length} bytes`);
     const phase = (offset - headerLength) & 3;

@@ -53,13 +53,13 @@ export class ForwardingDirection {
    * Forward one binary frame whose payload is `slices` (`length` bytes in all); false when the
    * receiver is gone (the frame is dropped). `slab`: slices are views of that read slab
    * (read-slabs.ts), pinned until the write's callback: it is not read into again before.
-   * `headerRoom`: free bytes of `slab` before the one slice, for the header (FrameTarget).
+   * `headerRoom`: free bytes before the one slice (of `slab`, or of the reader's own copy), for the header (FrameTarget).
    */
   forward(slices: readonly Buffer[], length: number, slab?: ReadSlab, headerRoom = 0): boolean {
     const to = this.#to.ws;
     const socket = this.#to.socket;
     if (to.readyState !== WebSocket.OPEN || socket === undefined) return false;
-    if (slab === undefined) writeBinaryFrame(socket, slices, length, this.#onFlushed);
+    if (slab === undefined) writeBinaryFrame(socket, slices, length, this.#onFlushed, headerRoom);
     else {
       slab.pins++;
       writeBinaryFrame(

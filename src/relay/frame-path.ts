@@ -65,7 +65,8 @@ export interface FrameTarget {
    * call pins the slab and unpins it once done with them.
    * `headerRoom`: when the payload is one slice of `slab`, the bytes of `slab` just before it that
    * held the frame's own header and may be overwritten (a server header fits: the client's had a
-   * 4-byte mask key more); else 0.
+   * 4-byte mask key more); when it is one slice the reader copied out of the shared buffer into a
+   * buffer of its own, the RELAY_FRAME_HEADER_ROOM_BYTES it left free before it; else 0.
    */
   binaryFrame(slices: Buffer[], length: number, slab: ReadSlab | undefined, headerRoom: number): void;
   /** Bytes for ws's Receiver (the reader never splits a frame between itself and ws). */
@@ -122,7 +123,12 @@ const MASK = Buffer.alloc(4);
 /** XOR `slice` with the frame's mask `mask` (big-endian uint32) starting at payload offset `offset`. */
 function unmaskAt(slice: Buffer, mask: number, offset: number): void {
   const shift = (offset & 3) * 8;
-  MASK.writeUInt32BE(shift === 0 ? mask : ((mask << shift) | (mask >>> (32 - shift))) >>> 0, 0);
+  const rotated = shift === 0 ? mask : (mask << shift) | (mask >>> (32 - shift));
+  // Byte by byte (not writeUInt32BE): no boxed number for a mask of 2^31 or more (issue 15, allocation per frame).
+  MASK[0] = rotated >>> 24;
+  MASK[1] = (rotated >>> 16) & 0xff;
+  MASK[2] = (rotated >>> 8) & 0xff;
+  MASK[3] = rotated & 0xff;
   if (slice.length < 32) unmaskLoop(slice, MASK);
   else unmasker.unmask(slice, MASK);
 }
@@ -176,6 +182,8 @@ export class FrameReader implements SlabReader {
    * header and the payload's start were read in one slab chunk); 0 when they do not.
    */
   #headerRoom = 0;
+  /** Free bytes before the current frame's one slice when that slice is a copy of our own (#pushCopy); else 0. */
+  #copyRoom = 0;
   /** Bytes read while the target was holding (a copy), to be read once it no longer is. */
   #held: Buffer | undefined;
   /** Where the chunk being read lives (ReadSource, or its slab). */
@@ -266,10 +274,12 @@ export class FrameReader implements SlabReader {
           break;
         case Mode.Payload: {
           const take = Math.min(this.#remaining, chunk.length - pos);
-          const slice = pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, pos + take);
-          if (source === ReadSource.Transient) this.#slices.push(Buffer.from(slice));
-          else if (source instanceof ReadSlab) this.#pushSlabSlice(slice, source);
-          else this.#slices.push(slice);
+          if (source === ReadSource.Transient) this.#pushCopy(chunk, pos, take);
+          else {
+            const slice = pos === 0 && take === chunk.length ? chunk : chunk.subarray(pos, pos + take);
+            if (source instanceof ReadSlab) this.#pushSlabSlice(slice, source);
+            else this.#slices.push(slice);
+          }
           pos += take;
           this.#remaining -= take;
           if (this.#remaining === 0) this.#completeBinary();
@@ -290,6 +300,23 @@ export class FrameReader implements SlabReader {
           return;
       }
     }
+  }
+
+  /**
+   * A copy of a slice of the shared buffer. A whole payload (`whole`: the usual small frame) is
+   * copied RELAY_FRAME_HEADER_ROOM_BYTES into a buffer of its own, so the server header can be
+   * written in front of it and the frame sent as one buffer (writeBinaryFrame; issue 15: no
+   * header buffer, cork or writev per frame).
+   */
+  #pushCopy(chunk: Buffer, pos: number, take: number): void {
+    if (take !== this.#length) {
+      this.#slices.push(Buffer.from(chunk.subarray(pos, pos + take)));
+      return;
+    }
+    const copy = Buffer.allocUnsafe(RELAY_FRAME_HEADER_ROOM_BYTES + take);
+    chunk.copy(copy, RELAY_FRAME_HEADER_ROOM_BYTES, pos, pos + take);
+    this.#slices.push(copy.subarray(RELAY_FRAME_HEADER_ROOM_BYTES));
+    this.#copyRoom = RELAY_FRAME_HEADER_ROOM_BYTES;
   }
 
   /** A payload slice of a slab: one with the previous slice when it follows it in the same slab (reads follow each other there). */
@@ -387,10 +414,11 @@ export class FrameReader implements SlabReader {
   #completeBinary(): void {
     const slices = this.#slices;
     const slab = this.#frameSlab;
-    const headerRoom = slices.length === 1 && slab !== undefined ? this.#headerRoom : 0;
+    const headerRoom = slices.length !== 1 ? 0 : slab !== undefined ? this.#headerRoom : this.#copyRoom;
     this.#slices = [];
     this.#frameSlab = undefined;
     this.#headerRoom = 0;
+    this.#copyRoom = 0;
     this.#mode = Mode.Header;
     const mask = this.#mask;
     if (mask !== 0) {
@@ -412,25 +440,25 @@ export class FrameReader implements SlabReader {
 
 /** A server frame header (RFC 6455 §5.2: FIN, opcode 2, no mask) for a payload of `length` bytes. */
 export function binaryFrameHeader(length: number): Buffer {
-  if (length < 126) {
-    const header = Buffer.allocUnsafe(2);
-    header[0] = 0x82;
-    header[1] = length;
-    return header;
-  }
-  if (length < 0x10000) {
-    const header = Buffer.allocUnsafe(4);
-    header[0] = 0x82;
-    header[1] = 126;
-    header.writeUInt16BE(length, 2);
-    return header;
-  }
-  const header = Buffer.allocUnsafe(10);
-  header[0] = 0x82;
-  header[1] = 127;
-  header.writeUInt32BE(Math.floor(length / 0x100000000), 2);
-  header.writeUInt32BE(length >>> 0, 6);
+  const header = Buffer.allocUnsafe(serverHeaderBytes(length));
+  writeBinaryFrameHeader(header, length);
   return header;
+}
+
+/** Write binaryFrameHeader(length) at the start of `out` (at least serverHeaderBytes(length) long). */
+function writeBinaryFrameHeader(out: Buffer, length: number): void {
+  out[0] = 0x82;
+  if (length < 126) {
+    out[1] = length;
+  } else if (length < 0x10000) {
+    out[1] = 126;
+    out[2] = length >>> 8;
+    out[3] = length & 0xff;
+  } else {
+    out[1] = 127;
+    out.writeUInt32BE(Math.floor(length / 0x100000000), 2);
+    out.writeUInt32BE(length >>> 0, 6);
+  }
 }
 
 /** Server header bytes for a payload of `length` (RFC 6455 §5.2). */
@@ -441,17 +469,18 @@ function serverHeaderBytes(length: number): number {
 /**
  * Write one binary frame of `slices` (`length` bytes in all) to `socket` as one corked writev;
  * `done` runs once the last byte was handed to the kernel (or the write failed).
- * TLS (issue 15): a TLS socket joins corked pieces into one new buffer before encrypting (a copy
- * of every byte), so when the payload is one slice with `headerRoom` free bytes before it
- * (FrameTarget), the header is written there and the frame goes out as one buffer, no copy.
+ * When the payload is one slice with `headerRoom` free bytes before it (FrameTarget), the header
+ * is written there and the frame goes out as one buffer: no copy (TLS, issue 15: a TLS socket
+ * joins corked pieces into one new buffer before encrypting) and, on any socket, no header
+ * buffer, cork or writev request objects (issue 15, allocation per request).
  */
 export function writeBinaryFrame(socket: Duplex, slices: readonly Buffer[], length: number, done: (err?: Error | null) => void, headerRoom = 0): void {
   const only = slices[0];
-  if (headerRoom > 0 && slices.length === 1 && only !== undefined && (socket as { encrypted?: boolean }).encrypted === true) {
+  if (headerRoom > 0 && slices.length === 1 && only !== undefined) {
     const headerBytes = serverHeaderBytes(length);
     if (headerBytes <= headerRoom && headerBytes <= only.byteOffset) {
       const frame = Buffer.from(only.buffer, only.byteOffset - headerBytes, headerBytes + only.length);
-      binaryFrameHeader(length).copy(frame, 0);
+      writeBinaryFrameHeader(frame, length);
       socket.write(frame, done);
       return;
     }

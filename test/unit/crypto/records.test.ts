@@ -12,6 +12,7 @@ import {
   decodeCount,
   encodeCount,
   recordNonce,
+  writeRecordNonce,
 } from '../../../src/crypto/records.js';
 import { RECORD_MUX_CHUNK_BYTES } from '../../../src/limits.js';
 import { hex, toHex } from '../../helpers/vectors.js';
@@ -26,6 +27,38 @@ describe('record layer (docs/design.md §4)', () => {
     assert.equal(toHex(recordNonce(iv, 1)), '000102030405060708090a0a', 'seq 1');
     assert.equal(toHex(recordNonce(iv, 0x01020304)), '0001020304050607090b090f', 'seq 0x01020304');
     assert.equal(toHex(recordNonce(iv, 2 ** 40)), '000102030405070708090a0b', 'seq 2^40 reaches byte 6');
+  });
+
+  it('writeRecordNonce writes the same nonce into a reused buffer, whatever it held before', () => {
+    const iv = hex('000102030405060708090a0b');
+    const out = new Uint8Array(12).fill(0xff);
+    for (const sequence of [0x01020304, 0, 1, 2 ** 40, 2 ** 53 - 1]) {
+      assert.equal(writeRecordNonce(iv, sequence, out), out, 'written in place');
+      assert.equal(toHex(out), toHex(recordNonce(iv, sequence)), `seq ${sequence}`);
+    }
+    assert.throws(() => writeRecordNonce(iv, 0, new Uint8Array(11)), /nonce buffer/);
+  });
+
+  it('every record of a sealer and an opener has its own nonce (each keeps one nonce buffer): 300 records of each type, retained frames unchanged by later seals', () => {
+    const s = secret();
+    const sealer = new RecordSealer(s);
+    const opener = new RecordOpener(s);
+    const kept: Array<{ frame: Buffer; copy: Buffer; expected: string }> = [];
+    for (let sequence = 0; sequence < 300; sequence++) {
+      const text = body(`record ${sequence}`);
+      const type = sequence % 3 === 0 ? InnerType.CONTROL : InnerType.MUX;
+      const frame = sequence % 5 === 4 ? sealer.sealAck(sequence) : Buffer.concat(sealer.sealParts(type, [text]));
+      const plaintext = sequence % 5 === 4 ? [Uint8Array.of(InnerType.ACK), encodeCount(sequence)] : [Uint8Array.of(type), text];
+      const expected = toHex(aesGcmSeal(s.key, recordNonce(s.iv, sequence), RECORD_AAD, plaintext));
+      assert.equal(toHex(frame), expected, `record ${sequence}: sealed under nonce iv XOR ${sequence}`);
+      kept.push({ frame, copy: Buffer.from(frame), expected });
+    }
+    for (const [sequence, { frame, copy }] of kept.entries()) {
+      assert.ok(frame.equals(copy), `record ${sequence} unchanged after the later seals`);
+      const opened = opener.open(frame);
+      if (sequence % 5 === 4) assert.equal(opened.acknowledged, sequence, `record ${sequence}: the ACK's count`);
+      else assert.equal(Buffer.from(opened.body).toString(), `record ${sequence}`, `record ${sequence} opens under its own nonce`);
+    }
   });
 
   it('a record is AES-256-GCM(key, nonce, aad 0x01, type || body) and nothing else', () => {

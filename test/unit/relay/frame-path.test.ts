@@ -249,3 +249,65 @@ describe('relay frame writer (frame-path.ts)', () => {
     }
   });
 });
+
+describe('Security: the relay frame reader, frames copied out of the shared read buffer (frame-path.ts)', () => {
+  /** Records each frame's slices and header room, and writes it as the relay does (writeBinaryFrame). */
+  class Writing implements FrameTarget {
+    readonly written: Buffer[] = [];
+    readonly rooms: number[] = [];
+    readonly #sink = new PassThrough();
+    constructor() {
+      this.#sink.on('data', (chunk: Buffer) => this.written.push(chunk));
+    }
+    binaryFrame(slices: Buffer[], length: number, _slab: unknown, headerRoom: number): void {
+      this.rooms.push(headerRoom);
+      writeBinaryFrame(this.#sink, slices, length, () => undefined, headerRoom);
+    }
+    passToWs(): void {
+      assert.fail('nothing for ws here');
+    }
+    readState(): 'open' {
+      return 'open';
+    }
+  }
+
+  it('a whole small frame is copied with room for the server header in its own buffer: written as one buffer, nothing before the copy overwritten, the shared buffer free to be read into again', async () => {
+    const target = new Writing();
+    const reader = new FrameReader(target, MAX);
+    const shared = Buffer.alloc(4096);
+    const payloads = [randomBytes(1), randomBytes(125), randomBytes(126), randomBytes(1100), randomBytes(4000)];
+    for (const payload of payloads) {
+      const frame = clientFrame(0x2, payload);
+      frame.copy(shared);
+      // Allocated from Node's buffer pool just before the reader's copy: a header written in front
+      // of the copy's room would land here.
+      const neighbour = Buffer.allocUnsafe(32).fill(0xab);
+      reader.push(shared.subarray(0, frame.length), 1 /* ReadSource.Transient */);
+      shared.fill(0x55); // the shared buffer is read into again at once
+      assert.ok(neighbour.every((byte) => byte === 0xab), `${payload.length}: the bytes before the copy are untouched`);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(target.rooms, [10, 10, 10, 10, 10], 'each frame had the reader\'s own room before it');
+    assert.equal(target.written.length, payloads.length, 'one write per frame');
+    for (let i = 0; i < payloads.length; i++) {
+      const payload = payloads[i]!;
+      assert.ok(target.written[i]!.equals(Buffer.concat([binaryFrameHeader(payload.length), payload])), `frame ${i}: header then payload`);
+    }
+  });
+
+  it('a frame split across reads of the shared buffer is copied piece by piece and written with a header of its own', async () => {
+    const target = new Writing();
+    const reader = new FrameReader(target, MAX);
+    const payload = randomBytes(3000);
+    const frame = clientFrame(0x2, payload);
+    const shared = Buffer.alloc(4096);
+    for (const [from, to] of [[0, 1000], [1000, frame.length]] as const) {
+      frame.copy(shared, 0, from, to);
+      reader.push(shared.subarray(0, to - from), 1 /* ReadSource.Transient */);
+      shared.fill(0x55);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(target.rooms, [0], 'no room: the payload is two copies');
+    assert.ok(Buffer.concat(target.written).equals(Buffer.concat([binaryFrameHeader(payload.length), payload])), 'header then payload');
+  });
+});
