@@ -24,6 +24,13 @@
  *   each process started with managed-process.ts still running, by label and pid) and exits with
  *   LEAK_EXIT_CODE; managed-process.ts's exit handler kills those processes with SIGKILL by pid.
  *   The runner reports the file as failed and shows these stderr lines.
+ *
+ * The price of wrapping `after`: node:test names a failing hook by where it was registered, and
+ * for an `after` hook that is now this module (exit-guard.js), not the test file; the error's own
+ * message and stack are unchanged. Hooks taking node:test's `done` callback keep working (the
+ * wrapper declares one when the hook does). A file's afterEach that throws makes node:test skip
+ * the guard's afterEach, so a test can stay counted as running: the count is cleared when the
+ * root after hooks start, and a count stuck for BUSY_LIMIT_MS no longer holds the guard back.
  */
 import { createRequire, syncBuiltinESMExports } from 'node:module';
 import { runningProcesses } from './managed-process.js';
@@ -40,12 +47,20 @@ const TRACE_TIMERS_VARIABLE = 'KUBEPAIR_TEST_TRACE_TIMERS';
 export const GRACE_MS = 5000;
 /**
  * The exit code of a file's process ended by this guard: not 1 (a failed test) nor any code
- * Node.js itself exits with (3 is documented as unused), so the runner's "exit code 3" says
- * "left something open" at a glance.
+ * Node.js itself exits with (3 is documented as unused), so exit code 3 means "left something
+ * open" and nothing else; the runner fails the file for any non-zero code.
  */
 export const LEAK_EXIT_CODE = 3;
 
-type Hook = (fn: (...args: unknown[]) => unknown, options?: object) => void;
+/**
+ * How long a test or hook may seem to be running without anything else happening before the
+ * guard stops waiting for it, in ms: npm test's --test-timeout, what the runner allows one.
+ */
+const BUSY_LIMIT_MS = 600_000;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- node:test hands hooks a context and maybe a callback
+type HookFn = (...args: any[]) => unknown;
+type Hook = (fn: HookFn, options?: object) => void;
 
 /** Describe what keeps this process alive, kill nothing yet (the exit does that). */
 function leakReport(): string {
@@ -72,39 +87,66 @@ function install(): void {
   // file's root-level after hooks (registered after this module's) are seen while they run.
   const nodeTest = createRequire(import.meta.url)('node:test') as { after: Hook; beforeEach: Hook; afterEach: Hook };
   const register = nodeTest.after;
-  let running = 0;
+  /** After hooks running (exact: counted down in a finally). */
+  let hooksRunning = 0;
+  /** Tests running, counted by root-level beforeEach and afterEach (an afterEach of the file's that throws skips ours). */
+  let testsRunning = 0;
+  /** Anything of the file's began or ended: a counter, and when it last changed. */
   let activity = 0;
-  const tracked =
-    (fn: (...args: unknown[]) => unknown) =>
-    async function (this: unknown, ...args: unknown[]): Promise<unknown> {
-      running++;
-      activity++;
+  let lastActivity = Date.now();
+  const note = (hooks: number, tests: number): void => {
+    hooksRunning += hooks;
+    testsRunning += tests;
+    activity++;
+    lastActivity = Date.now();
+  };
+  const tracked = (fn: HookFn): HookFn => {
+    if (typeof fn !== 'function') return fn;
+    // node:test passes a `done` callback only to a function that declares one (its length).
+    if (fn.length >= 2) {
+      return function (this: unknown, context: unknown, done: (error?: unknown) => void): unknown {
+        note(1, 0);
+        let ended = false;
+        const end = (): void => {
+          if (!ended) note(-1, 0);
+          ended = true;
+        };
+        try {
+          return fn.call(this, context, (error?: unknown) => {
+            end();
+            done(error);
+          });
+        } catch (error) {
+          end();
+          throw error;
+        }
+      };
+    }
+    return async function (this: unknown, ...args: unknown[]): Promise<unknown> {
+      note(1, 0);
       try {
         return await fn.apply(this, args);
       } finally {
-        running--;
-        activity++;
+        note(-1, 0);
       }
     };
+  };
   nodeTest.after = (fn, options) => register(tracked(fn), options);
   syncBuiltinESMExports();
   // Every test inherits root-level hooks: count the tests running, for a file whose root after
   // hooks ran while a top-level await still had tests to declare.
-  nodeTest.beforeEach(() => {
-    running++;
-    activity++;
-  });
-  nodeTest.afterEach(() => {
-    running--;
-    activity++;
-  });
+  nodeTest.beforeEach(() => note(0, 1));
+  nodeTest.afterEach(() => note(0, -1));
 
   let timer: NodeJS.Timeout | undefined;
   const arm = (): void => {
     clearTimeout(timer);
     const seen = activity;
     timer = setTimeout(() => {
-      if (running > 0 || activity !== seen) {
+      const busy = hooksRunning > 0 || testsRunning > 0;
+      // Still busy, or busy a moment ago: wait again, unless a count has been stuck for as long as
+      // npm test's --test-timeout would let a test or hook run.
+      if ((busy && Date.now() - lastActivity < BUSY_LIMIT_MS) || activity !== seen) {
         arm();
         return;
       }
@@ -112,7 +154,12 @@ function install(): void {
       process.exit(LEAK_EXIT_CODE);
     }, GRACE_MS).unref();
   };
-  register(arm);
+  register(() => {
+    // Every test so far has ended (that is when root after hooks run): a count an afterEach of the
+    // file's left behind by throwing is cleared here.
+    testsRunning = 0;
+    arm();
+  });
 }
 
 if (process.env['NODE_TEST_CONTEXT'] !== undefined) {

@@ -29,12 +29,32 @@ test('passes but leaves an interval running', () => {
   setInterval(() => {}, 1000);
 });
 `;
-/** A root-level after hook that runs longer than the guard's grace, keeping the process alive honestly. */
+/** The same leak in a file whose afterEach hook throws (node:test then skips the guard's own afterEach). */
+const LEAKY_FAILING_AFTER_EACH_FILE = `import { afterEach, describe, it } from 'node:test';
+describe('an afterEach that throws', () => {
+  afterEach(() => {
+    throw new Error('afterEach failed');
+  });
+  it('leaves an interval running', () => {
+    setInterval(() => {}, 1000);
+  });
+});
+`;
+/**
+ * A root-level after hook that runs longer than the guard's grace, keeping the process alive
+ * honestly, and one that takes node:test's `done` callback.
+ */
 const SLOW_AFTER_FILE = `import { after, test } from 'node:test';
 test('a quick test', () => {});
 after(async () => {
   await new Promise((resolve) => setTimeout(resolve, ${Math.round(GRACE_MS * 1.5)}));
   process.stderr.write('slow after hook done\\n');
+});
+after((_context, done) => {
+  setTimeout(() => {
+    process.stderr.write('callback after hook done\\n');
+    done();
+  }, 100);
 });
 `;
 
@@ -45,6 +65,7 @@ describe('exit guard: npm test neither hangs on a leaked handle nor loses test r
     dir = await mkdtemp(join(tmpdir(), 'kubepair-exit-guard-'));
     await writeFile(join(dir, 'quick.test.mjs'), QUICK_FILE);
     await writeFile(join(dir, 'leaky.test.mjs'), LEAKY_FILE);
+    await writeFile(join(dir, 'leaky-failing-after-each.test.mjs'), LEAKY_FAILING_AFTER_EACH_FILE);
     await writeFile(join(dir, 'slow-after.test.mjs'), SLOW_AFTER_FILE);
   });
   after(() => rm(dir, { recursive: true, force: true }));
@@ -83,10 +104,20 @@ describe('exit guard: npm test neither hangs on a leaked handle nor loses test r
     assert.match(result.output, /Timers pending:\n\s*setInterval of 1000 ms set at .*leaky\.test\.mjs:3:/);
   });
 
-  it('a root-level after hook that runs longer than the grace is waited for, not taken for a leak', async () => {
+  it('the same leak in a file whose afterEach throws is ended as quickly', async () => {
+    const result = await runNodeTest(options, [join(dir, 'leaky-failing-after-each.test.mjs')], process.env, RUN_MS);
+    assert.equal(result.signal, null, `the run did not end by itself within ${RUN_MS} ms (the hang):\n${result.output}`);
+    assert.equal(result.code, 1, result.output);
+    assert.ok(result.durationMs < GRACE_MS + 30_000, `ended ${result.durationMs} ms after it started`);
+    assert.match(result.output, /afterEach failed/, 'the real failure is reported');
+    assert.match(result.output, /exit-guard: this test file's process was still alive .* Active resources: .*\bTimeout x1\b/);
+  });
+
+  it('root-level after hooks, one running longer than the grace and one with a done callback, are waited for, not taken for a leak', async () => {
     const result = await runNodeTest(options, [join(dir, 'slow-after.test.mjs')], process.env, RUN_MS);
     assert.deepEqual([result.code, result.signal], [0, null], result.output);
     assert.match(result.output, /slow after hook done/);
+    assert.match(result.output, /callback after hook done/);
     assert.doesNotMatch(result.output, /exit-guard/);
     assert.match(result.output, /^ℹ pass 1$/m);
   });
