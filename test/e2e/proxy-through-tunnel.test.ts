@@ -32,7 +32,7 @@ import type { KubectlOptions } from '../helpers/kubectl.js';
 import { kubectlSandbox, runKubectl } from '../helpers/kubectl.js';
 import type { ProxyBackend } from '../helpers/proxy-backend.js';
 import { startProxyBackend } from '../helpers/proxy-backend.js';
-import { waitUntil } from '../helpers/wait-until.js';
+import { waitUntil, within } from '../helpers/wait-until.js';
 
 const WAIT_MS = 20_000;
 const TEST_TIMEOUT_MS = 60_000;
@@ -133,9 +133,10 @@ async function webSocketRoundTrip(tunnel: TunnelUnderTest, path: string): Promis
   try {
     await once(ws, 'open');
     for (const payload of payloads) {
-      const answer = once(ws, 'message');
+      const answer = once(ws, 'message') as Promise<[Buffer]>;
       ws.send(payload, { binary: true });
-      const [data] = (await Promise.race([answer, new Promise((_, reject) => setTimeout(() => reject(new Error('no echo in time')), WAIT_MS))])) as [Buffer];
+      // within: the bound's timer is cleared with the answer (one left running kept the file's process alive).
+      const [data] = await within(WAIT_MS, `the echo of message ${echoed.length} over the WebSocket to ${path}`, answer);
       echoed.push(Buffer.from(data));
     }
   } finally {

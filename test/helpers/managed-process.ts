@@ -10,9 +10,11 @@
  *   should end by itself (killing it when the time is up).
  * - A process the test did not stop (a failed `before` hook, a forgotten `stop`) would keep the
  *   test file's event loop alive forever. Every process started here is tracked until it exits:
- *   when the test file's process ends (`node --test --test-force-exit` ends it once its tests are
- *   done; the runner's --test-timeout sends SIGTERM) the ones still running are killed with
- *   SIGKILL by pid and named on stderr; at a normal end the exit code becomes 1.
+ *   when the test file's process ends (test/helpers/exit-guard.ts, loaded by npm test into every
+ *   test file's process, ends it when it is still alive a few seconds after its tests and hooks
+ *   are done, listing runningProcesses(); the runner's --test-timeout sends SIGTERM) the ones
+ *   still running are killed with SIGKILL by pid and named on stderr; at a normal end the exit
+ *   code becomes 1 (an exit code already saying failure, such as the guard's, is kept).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';

@@ -6,7 +6,6 @@
  * left it running, and the test file's process (and with it `npm test`) waited for good.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -14,6 +13,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { ManagedProcess } from '../../helpers/managed-process.js';
 import { runningProcesses, startProcess } from '../../helpers/managed-process.js';
+import { npmTestNodeOptions, runNodeTest } from '../../helpers/npm-test-command.js';
 import { repoPath } from '../../helpers/paths.js';
 import { waitUntil, within } from '../../helpers/wait-until.js';
 
@@ -37,28 +37,6 @@ function isRunning(pid: number): boolean {
     return false;
   }
   return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-}
-
-/** Run node with `args` (bounded: SIGKILL after RUN_MS); the output and how it ended. */
-function runNode(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
-  const child = spawn(process.execPath, [...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_MS);
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, output });
-    });
-  });
-}
-
-/** The node --test flags of `npm test` (package.json), file list and concurrency aside. */
-function npmTestFlags(): string[] {
-  const scripts = (JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
-  return [...(scripts['test'] ?? '').matchAll(/--test-(?:timeout=\d+|force-exit)\b/g)].map((match) => match[0]);
 }
 
 describe('managed processes: every wait bounded, nothing outlives its test file', () => {
@@ -105,21 +83,20 @@ describe('managed processes: every wait bounded, nothing outlives its test file'
   });
 
   it('the hang of npm test, replayed: a test file whose before hook fails after starting a process ends by itself, and the process is killed', async () => {
-    const flags = npmTestFlags();
-    assert.ok(flags.includes('--test-force-exit'), `npm test runs node --test with --test-force-exit (flags: ${flags.join(' ')})`);
-    assert.ok(flags.some((flag) => flag.startsWith('--test-timeout=')), `npm test runs node --test with a --test-timeout (flags: ${flags.join(' ')})`);
+    const options = npmTestNodeOptions();
+    assert.ok(options.includes(repoPath('build/test/helpers/exit-guard.js')), `npm test loads the exit guard into every test file's process with --import (options: ${options.join(' ')})`);
+    assert.ok(options.some((option) => option.startsWith('--test-timeout=')), `npm test runs node --test with a --test-timeout (options: ${options.join(' ')})`);
     const dir = await mkdtemp(join(tmpdir(), 'kubepair-leak-'));
     after(() => rm(dir, { recursive: true, force: true }));
     const pidFile = join(dir, 'pids');
-    // NODE_TEST_CONTEXT (set by the runner around this file) would make the inner node --test a child of this run.
-    const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
-    const run = await runNode(['--test', ...flags, repoPath('build/test/fixtures/leaky-test-files/failed-before.js')], { ...env, KUBEPAIR_LEAK_PID_FILE: pidFile });
+    const run = await runNodeTest(options, [repoPath('build/test/fixtures/leaky-test-files/failed-before.js')], { ...process.env, KUBEPAIR_LEAK_PID_FILE: pidFile }, RUN_MS);
     const pids = await readFile(pidFile, 'utf8').catch(() => assert.fail(`the fixture did not start its process:\n${run.output}`));
     const [filePid, leakedPid] = pids.split(' ').map(Number) as [number, number];
     pidsToKill.push(filePid, leakedPid);
     assert.equal(run.signal, null, `the run of a test file that leaked a process did not end by itself within ${RUN_MS} ms (the hang):\n${run.output}`);
     assert.equal(run.code, 1, run.output);
     assert.match(run.output, /the relay did not print its listening line in time/, 'the real failure is reported');
+    assert.match(run.output, new RegExp(`exit-guard: this test file's process was still alive .*\\n  process .* -e setInterval\\(\\(\\) => \\{\\}, 1000\\) \\(pid ${leakedPid}\\)`), 'the guard names the process');
     assert.match(run.output, new RegExp(`managed-process: .* -e setInterval\\(\\(\\) => \\{\\}, 1000\\) \\(pid ${leakedPid}\\) was still running when the process that started it ended \\(nothing stopped it\\); killed with SIGKILL`));
     await waitUntil(() => !isRunning(leakedPid), SETTLES_MS, `the leaked process ${leakedPid} to be killed`);
   });
