@@ -257,7 +257,9 @@ export interface SessionStore extends EventEmitter<SessionStoreEvents> {
    * attached there yet. A pairing client's claim then waits for it as for a client that never
    * connected: its connect deadline (`connectBy`, unchanged) runs again until a socket of the
    * claim attaches, so a client that leaves during the hand-over is timed out and its attempt
-   * counted (`attemptEnded`, `connect_timeout`) instead of leaving the offer claimed.
+   * counted (`attemptEnded`, `connect_timeout`) instead of leaving the offer claimed. Also for a
+   * pairing client's socket on a node found dead (upgrade-handler.ts, a splice link to it refused
+   * or unanswered past its lease): that socket is gone, and its claim waits the same way.
    */
   detach(id: string, role: PeerRole, tag?: string, handOver?: boolean): Promise<DetachResult>;
   /**

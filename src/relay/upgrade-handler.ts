@@ -281,7 +281,13 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
      * gone; one that merely did not answer in time is dead only once its lease in Redis has ended
      * (at most RELAY_CONNECTION_LEASE_MS after its last renewal): a live but slow node keeps its
      * socket, and the endpoint, closed with 1012, tries again. When Redis cannot say, the socket
-     * is left too (Redis could not clear it anyway).
+     * is left too (Redis could not clear it anyway). Before `established` there is nothing to
+     * suspend: a pairing client's socket on the dead node is then marked disconnected with its
+     * claim's connect deadline running again, unchanged (`detach` with `handOver`, as when a socket
+     * moves on, session-store.ts), so the claim is timed out and its attempt counted once
+     * (`connect_timeout`) unless a socket of it attaches first, instead of holding the offer until
+     * `--session-ttl`. A pairing agent's socket there is left as it is (as before: `share` gives up
+     * an unpaired session whose socket it lost and offers a new code, code-offer.ts).
      */
     const relay = (ws: WebSocket, node: string, tag: string): void => {
       if (cluster === undefined) {
@@ -290,7 +296,9 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       }
       cluster.link.relay(ws, node, splice, async (silence) => {
         if (silence === 'no_answer' && (await cluster.nodeAlive(node).catch(() => true))) return false;
-        await store.suspend(sessionId, role === 'agent' ? 'client' : 'agent', tag);
+        const other = role === 'agent' ? 'client' : 'agent';
+        const suspended = await store.suspend(sessionId, other, tag);
+        if (suspended === undefined && other === 'client' && admitted.state === 'claimed') await store.detach(sessionId, other, tag, true);
         return true;
       });
     };

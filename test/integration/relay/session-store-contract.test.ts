@@ -268,6 +268,27 @@ for (const kind of KINDS) {
       });
     });
 
+    it('a client found gone after its claim\'s deadline (its node died) is timed out at once, not given a new deadline', async () => {
+      await withStore({ claimConnectTimeoutMs: 2_000 }, async (store) => {
+        const session = await store.create({ id: newSessionId(), agentKeyDigest: digest(), keyExpiresAt: KEY_EXPIRY, creator: actor });
+        const key = digest();
+        const outcomes: AttemptOutcome[] = [];
+        store.on('attemptEnded', (outcome) => outcomes.push(outcome));
+        const claimed = await store.claim('1', { clientKeyDigest: () => key, actor });
+        const connectBy = claimed.claim?.connectBy ?? 0;
+        await store.attach(session.id, 'client', key, 'client-on-dead-node');
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, connectBy - Date.now()) + 200));
+        assert.equal(outcomes.length, 0, 'attached: its deadline does not run');
+        // The dead node's cleanup (upgrade-handler.ts) after the claim's deadline.
+        const cleared = Date.now();
+        assert.equal(await store.detach(session.id, 'client', 'client-on-dead-node', true), 'detached');
+        const [outcome] = (await within(5_000, 'the claim timed out', once(store, 'attemptEnded'))) as [AttemptOutcome];
+        assert.ok(Date.now() - cleared < 1_500, 'at once: the claim\'s own deadline had passed, no new one');
+        assert.deepEqual([outcome.reason, outcome.attempts, outcome.destroyed], ['connect_timeout', 1, false]);
+        assert.deepEqual([(await store.get(session.id))?.state, outcomes.length], ['waiting', 1]);
+      });
+    });
+
     it('Security: bounds sessions in total, per token and per address', async () => {
       await withStore({ maxSessions: 4, maxSessionsPerToken: 2, maxSessionsPerAddress: 3 }, async (store) => {
         const make = (tokenName: string | null, address: string): Promise<SessionRecord> =>
