@@ -11,8 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import type { TLSSocket } from 'node:tls';
 import { createServer } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { LocalListener } from '../../../src/client/local-listener.js';
+import type { LocalListenerOptions } from '../../../src/client/local-listener.js';
 import { MuxClient, MuxServer } from '../../../src/mux/index.js';
 import { bridgeStream } from '../../helpers/stream-bridge.js';
 import { CertificateAuthority } from '../../../src/tls/index.js';
@@ -43,46 +45,72 @@ function get(port: number, ca: string, headers: Record<string, string>): Promise
   });
 }
 
-describe('local listener', () => {
-  const token = randomBytes(32).toString('base64url');
-  let ca: CertificateAuthority;
-  let listener: LocalListener;
-  let port = 0;
-  let streamsOpened = 0;
-  let close: () => void = () => undefined;
-  const seenByAgent: string[] = [];
+/** A token-checked listener whose tunnel streams reach a tiny HTTP server standing in for the kube proxy. */
+interface TokenListener {
+  readonly ca: CertificateAuthority;
+  readonly listener: LocalListener;
+  readonly port: number;
+  /** Ends the listener, the tunnel and the stand-in. */
+  close(): Promise<void>;
+}
 
-  before(async () => {
-    ca = await CertificateAuthority.create({ commonName: 'kubepair test session CA' });
-    const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
-    const { agent, client } = await pairedChannels();
-    // On the agent: a tiny HTTP server standing in for the kube proxy, fed by tunnel streams.
-    const http = createServer((req, res) => {
-      seenByAgent.push(`${req.method} ${req.url} auth=${req.headers.authorization === `Bearer ${token}` ? 'token' : 'none'}`);
-      res.end(JSON.stringify({ gitVersion: 'v1.32.0' }));
-    });
-    const server = new MuxServer(agent, { targets: new Map([['kube-apiserver', (stream: Duplex) => void http.emit('connection', bridgeStream(stream))]]) });
-    const mux = new MuxClient(client);
-    listener = new LocalListener({
-      security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token },
-      target: 'kube-apiserver',
-      openStream: (target) => {
-        streamsOpened++;
-        return mux.openStream(target);
-      },
-      headTimeoutMs: 500,
-    });
-    port = await listener.listen();
-    close = () => {
+async function startTokenListener(
+  token: string,
+  options: { onRequest?: (req: IncomingMessage) => void; onOpenStream?: () => void } & Pick<LocalListenerOptions, 'headTimeoutMs' | 'handshakeTimeoutMs' | 'maxUnauthenticated'>,
+): Promise<TokenListener> {
+  const ca = await CertificateAuthority.create({ commonName: 'kubepair test session CA' });
+  const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
+  const { agent, client } = await pairedChannels();
+  // On the agent: a tiny HTTP server standing in for the kube proxy, fed by tunnel streams.
+  const http = createServer((req, res) => {
+    options.onRequest?.(req);
+    res.end(JSON.stringify({ gitVersion: 'v1.32.0' }));
+  });
+  const server = new MuxServer(agent, { targets: new Map([['kube-apiserver', (stream: Duplex) => void http.emit('connection', bridgeStream(stream))]]) });
+  const mux = new MuxClient(client);
+  const { onRequest: _onRequest, onOpenStream, ...limits } = options;
+  const listener = new LocalListener({
+    security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token },
+    target: 'kube-apiserver',
+    openStream: (target) => {
+      onOpenStream?.();
+      return mux.openStream(target);
+    },
+    ...limits,
+  });
+  const port = await listener.listen();
+  return {
+    ca,
+    listener,
+    port,
+    close: async () => {
+      await listener.close();
       mux.close();
       server.close();
       agent.close();
       client.close();
-    };
+    },
+  };
+}
+
+describe('local listener', () => {
+  const token = randomBytes(32).toString('base64url');
+  let ca: CertificateAuthority;
+  let port = 0;
+  let streamsOpened = 0;
+  let started: TokenListener | undefined;
+  const seenByAgent: string[] = [];
+
+  before(async () => {
+    started = await startTokenListener(token, {
+      onRequest: (req) => seenByAgent.push(`${req.method} ${req.url} auth=${req.headers.authorization === `Bearer ${token}` ? 'token' : 'none'}`),
+      onOpenStream: () => streamsOpened++,
+      headTimeoutMs: 500,
+    });
+    ({ ca, port } = started);
   });
   after(async () => {
-    await listener.close();
-    close();
+    await started?.close();
   });
 
   it('the right token reaches the agent through a tunnel stream', async () => {
@@ -203,9 +231,8 @@ describe('Security: local connections without the token are bounded (another loc
   const MAX = 8;
   const token = randomBytes(32).toString('base64url');
   let ca: CertificateAuthority;
-  let listener: LocalListener;
   let port = 0;
-  let close: () => void = () => undefined;
+  let started: TokenListener | undefined;
   const refused: string[] = [];
   const opened: Array<{ socket: Socket | TLSSocket; closed: boolean }> = [];
 
@@ -244,33 +271,13 @@ describe('Security: local connections without the token are bounded (another loc
   }
 
   before(async () => {
-    ca = await CertificateAuthority.create({ commonName: 'kubepair test session CA' });
-    const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
-    const { agent, client } = await pairedChannels();
-    const http = createServer((_req, res) => res.end(JSON.stringify({ gitVersion: 'v1.32.0' })));
-    const server = new MuxServer(agent, { targets: new Map([['kube-apiserver', (stream: Duplex) => void http.emit('connection', bridgeStream(stream))]]) });
-    const mux = new MuxClient(client);
-    listener = new LocalListener({
-      security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token },
-      target: 'kube-apiserver',
-      openStream: (target) => mux.openStream(target),
-      maxUnauthenticated: MAX,
-      headTimeoutMs: 60_000,
-      handshakeTimeoutMs: 60_000,
-    });
-    listener.on('refused', (reason) => refused.push(reason));
-    port = await listener.listen();
-    close = () => {
-      mux.close();
-      server.close();
-      agent.close();
-      client.close();
-    };
+    started = await startTokenListener(token, { maxUnauthenticated: MAX, headTimeoutMs: 60_000, handshakeTimeoutMs: 60_000 });
+    started.listener.on('refused', (reason) => refused.push(reason));
+    ({ ca, port } = started);
   });
   after(async () => {
     for (const { socket } of opened) socket.destroy();
-    await listener.close();
-    close();
+    await started?.close();
   });
 
   it('a storm of silent TCP and TLS connections never leaves more than the bound open, the oldest go first, and token holders are never cut', async () => {

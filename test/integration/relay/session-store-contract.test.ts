@@ -29,6 +29,16 @@ import { TEST_KEY_EXPIRY, TEST_SESSION_POLICY, actor, digest } from '../../helpe
 const POLICY = TEST_SESSION_POLICY;
 const KEY_EXPIRY = TEST_KEY_EXPIRY;
 
+/** A fresh session claimed by a new client key; every attempt that ends is collected in `outcomes`. */
+async function claimedSession(store: SessionStore): Promise<{ session: SessionRecord; key: Uint8Array; outcomes: AttemptOutcome[]; connectBy: number }> {
+  const session = await store.create({ id: newSessionId(), agentKeyDigest: digest(), keyExpiresAt: KEY_EXPIRY, creator: actor });
+  const key = digest();
+  const outcomes: AttemptOutcome[] = [];
+  store.on('attemptEnded', (outcome) => outcomes.push(outcome));
+  const claimed = await store.claim('1', { clientKeyDigest: () => key, actor });
+  return { session, key, outcomes, connectBy: claimed.claim?.connectBy ?? 0 };
+}
+
 /** How a test gets a fresh, empty store of one kind. */
 interface StoreKind {
   readonly name: string;
@@ -234,12 +244,7 @@ for (const kind of KINDS) {
 
     it('a client handed over to another node runs its claim timeout again: leaving before it attaches there is timed out and counted once', async () => {
       await withStore({ claimConnectTimeoutMs: 200 }, async (store) => {
-        const session = await store.create({ id: newSessionId(), agentKeyDigest: digest(), keyExpiresAt: KEY_EXPIRY, creator: actor });
-        const key = digest();
-        const outcomes: AttemptOutcome[] = [];
-        store.on('attemptEnded', (outcome) => outcomes.push(outcome));
-        const claimed = await store.claim('1', { clientKeyDigest: () => key, actor });
-        const connectBy = claimed.claim?.connectBy ?? 0;
+        const { session, key, outcomes, connectBy } = await claimedSession(store);
         // Its first socket attaches (the timer stops), then moves on (session-broker.ts #moveOn) and ends on the way.
         await store.attach(session.id, 'client', key, 'client-on-a');
         assert.equal(await store.detach(session.id, 'client', 'client-on-a', true), 'detached');
@@ -270,12 +275,7 @@ for (const kind of KINDS) {
 
     it('a client found gone after its claim\'s deadline (its node died) is timed out at once, not given a new deadline', async () => {
       await withStore({ claimConnectTimeoutMs: 2_000 }, async (store) => {
-        const session = await store.create({ id: newSessionId(), agentKeyDigest: digest(), keyExpiresAt: KEY_EXPIRY, creator: actor });
-        const key = digest();
-        const outcomes: AttemptOutcome[] = [];
-        store.on('attemptEnded', (outcome) => outcomes.push(outcome));
-        const claimed = await store.claim('1', { clientKeyDigest: () => key, actor });
-        const connectBy = claimed.claim?.connectBy ?? 0;
+        const { session, key, outcomes, connectBy } = await claimedSession(store);
         await store.attach(session.id, 'client', key, 'client-on-dead-node');
         await new Promise((resolve) => setTimeout(resolve, Math.max(0, connectBy - Date.now()) + 200));
         assert.equal(outcomes.length, 0, 'attached: its deadline does not run');
