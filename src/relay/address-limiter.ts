@@ -10,7 +10,13 @@
  * a single relay process, which a cluster node also keeps as its floor while Redis is away. Memory is bounded: at most `capacity` addresses are tracked; the oldest entry is
  * forgotten when a new one arrives. Windows are checked on access, so no timer runs. Untrusted
  * input: the address (already resolved through --trust-proxy).
+ *
+ * Callers pass the client's address as resolved; a budget counts it under its limit key itself
+ * (`addressLimitKey`: an IPv6 address by its /64), as every per-address limit of the relay does, so
+ * no route can spend or check a budget under a key an attacker picks by varying the low bits.
  */
+import { addressLimitKey } from './client-address.js';
+
 export interface FailureBudget {
   /** Resolves true while `address` has spent its budget in the current window. */
   exhausted(address: string): Promise<boolean>;
@@ -60,6 +66,7 @@ export class AddressLimiter implements FailureBudget {
 
   /** Count one event for `address`. */
   hit(address: string): void {
+    const key = addressLimitKey(address);
     const window = this.#current(address);
     if (window !== undefined) {
       window.count++;
@@ -69,7 +76,7 @@ export class AddressLimiter implements FailureBudget {
       const oldest = this.#windows.keys().next();
       if (oldest.done !== true) this.#windows.delete(oldest.value);
     }
-    this.#windows.set(address, { start: this.#now(), count: 1 });
+    this.#windows.set(key, { start: this.#now(), count: 1 });
   }
 
   /** Addresses tracked (for tests). */
@@ -78,9 +85,10 @@ export class AddressLimiter implements FailureBudget {
   }
 
   #current(address: string): Window | undefined {
-    const window = this.#windows.get(address);
+    const key = addressLimitKey(address);
+    const window = this.#windows.get(key);
     if (window !== undefined && this.#now() - window.start >= this.#windowMs) {
-      this.#windows.delete(address);
+      this.#windows.delete(key);
       return undefined;
     }
     return window;

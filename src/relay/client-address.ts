@@ -31,6 +31,11 @@ export function normalizeAddress(address: string): string {
  * (`RELAY_IPV6_LIMIT_PREFIX_BITS`: `2001:db8:1:2::/64`), the block one subscriber or one host is
  * usually given, so an attacker who owns a /64 gets one budget, not 2^64. Logs and audit records
  * keep the whole address. Anything that is not an IP address (`unknown`) is its own key.
+ *
+ * Callers pass addresses as resolved; each per-address limit keys them itself, so no caller can
+ * forget to: the failure budgets (address-limiter.ts, redis-limits.ts), the connection cap
+ * (connection-gate.ts), sessions per address (both session stores), and the route rate limit's
+ * `keyGenerator` (http-app.ts, a plugin option).
  */
 export function addressLimitKey(address: string): string {
   const bare = address.split('%', 1)[0] ?? '';

@@ -187,10 +187,10 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
   app.addHook('onRequest', async (request, reply) => {
     // Probes stay answerable (they cannot fail authentication and write nothing).
     const probe = request.url === HEALTHZ_PATH || request.url === READYZ_PATH;
-    if (!probe && (await failures.exhausted(addressLimitKey(request.ip)))) {
+    if (!probe && (await failures.exhausted(request.ip))) {
       metrics.limitHits.labels('auth_failures').inc();
       refusals.limitHit(request.ip, 'auth_failures');
-      void reply.header('retry-after', retryAfterSeconds(await failures.retryAfterMs(addressLimitKey(request.ip))));
+      void reply.header('retry-after', retryAfterSeconds(await failures.retryAfterMs(request.ip)));
       throw new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many refused requests from this address; wait a minute');
     }
     if (/[?#]/.test(request.url)) {
@@ -215,7 +215,7 @@ export async function buildRelayApp(options: RelayAppOptions): Promise<FastifyIn
         route: routeOf(request),
         token_name: error instanceof ScopeError ? error.tokenName : null,
       });
-      await failures.spend(addressLimitKey(request.ip));
+      await failures.spend(request.ip);
     }
   });
 

@@ -42,6 +42,7 @@ import {
 } from '../limits.js';
 import type { PeerRole } from '../protocol/relay-api.js';
 import type { AddressLimiter, FailureBudget } from './address-limiter.js';
+import { addressLimitKey } from './client-address.js';
 import type { SharedAdmission, SharedConnectionCount } from './connection-gate.js';
 import type { ReconnectLimit, ReconnectVerdict } from './reconnect-budget.js';
 import type { RedisStoreLocation } from './redis-session-store.js';
@@ -292,7 +293,8 @@ export class RedisLimits {
 
 /**
  * The failure budget of the cluster: spent in Redis and in this node's own AddressLimiter, exhausted
- * when either is. While Redis is away, the node's own budget still holds (never unlimited).
+ * when either is. While Redis is away, the node's own budget still holds (never unlimited). Both
+ * count an address under its limit key (`addressLimitKey`), as the memory budget does.
  */
 class SharedFailureBudget implements FailureBudget {
   readonly #limits: RedisLimits;
@@ -309,18 +311,18 @@ class SharedFailureBudget implements FailureBudget {
 
   async exhausted(address: string): Promise<boolean> {
     if (this.#local.limited(address)) return true;
-    const shared = await this.#limits.windowRead('fb', address).catch(() => undefined);
+    const shared = await this.#limits.windowRead('fb', addressLimitKey(address)).catch(() => undefined);
     return shared !== undefined && shared.count >= this.#max;
   }
 
   async spend(address: string): Promise<void> {
     this.#local.hit(address);
-    await this.#limits.windowSpend('fb', address, this.#windowMs).catch(() => undefined);
+    await this.#limits.windowSpend('fb', addressLimitKey(address), this.#windowMs).catch(() => undefined);
   }
 
   async retryAfterMs(address: string): Promise<number> {
     const local = await this.#local.retryAfterMs(address);
-    const shared = await this.#limits.windowRead('fb', address).catch(() => undefined);
+    const shared = await this.#limits.windowRead('fb', addressLimitKey(address)).catch(() => undefined);
     return Math.max(local, shared?.ttlMs ?? 0);
   }
 }

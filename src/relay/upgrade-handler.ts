@@ -54,7 +54,6 @@ import { SESSION_ID_PATTERN, SESSION_KEY_PATTERN, WS_PATH_PREFIX } from '../prot
 import type { PeerRole } from '../protocol/relay-api.js';
 import type { FailureBudget } from './address-limiter.js';
 import type { ClientAddressResolver } from './client-address.js';
-import { addressLimitKey } from './client-address.js';
 import { errorAnswer, refuseUpgrade, retryAfterSeconds } from './http-errors.js';
 import type { OriginPolicy } from './origin-policy.js';
 import { parseBearer } from './relay-auth.js';
@@ -139,7 +138,6 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
     };
     socket.on('error', onEarlyError);
     const address = addresses.resolve(req.socket.remoteAddress, req.headers['x-forwarded-for']);
-    const limitKey = addressLimitKey(address);
     const answer = (error: KubepairError, role?: PeerRole, sessionId?: string, retryAfterMs?: number): void => {
       log.info({ event: 'upgrade_refused', code: error.code, address, role, session: sessionId }, error.message);
       const headers: Record<string, string> = {};
@@ -152,17 +150,17 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
       metrics.authFailures.labels('upgrade').inc();
       refusals.authFailed(address, { where: 'upgrade', reason: error.code, role, session: sessionId });
       answer(error, role, sessionId);
-      await failures.spend(limitKey);
+      await failures.spend(address);
     };
 
     if (options.isClosing()) {
       answer(new KubepairError('KP_ERR_RELAY_SHUTTING_DOWN'), undefined, undefined, RELAY_RETRY_AFTER_UNAVAILABLE_MS);
       return;
     }
-    if (await failures.exhausted(limitKey)) {
+    if (await failures.exhausted(address)) {
       metrics.limitHits.labels('auth_failures').inc();
       refusals.limitHit(address, 'auth_failures');
-      answer(new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many refused requests from this address; wait a minute'), undefined, undefined, await failures.retryAfterMs(limitKey));
+      answer(new KubepairError('KP_ERR_RELAY_RATE_LIMITED', 'too many refused requests from this address; wait a minute'), undefined, undefined, await failures.retryAfterMs(address));
       return;
     }
     const url = req.url ?? '';

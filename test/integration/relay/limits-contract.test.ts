@@ -10,6 +10,7 @@
  * cap to the node's own count, the rate limit and the reconnect budget closed).
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from '@redis/client';
 import { isKubepairError } from '../../../src/errors/index.js';
@@ -25,6 +26,12 @@ import { waitUntilAsync } from '../../helpers/wait-until.js';
 
 const WINDOW_MS = 60_000;
 const BUDGET = 3;
+
+/** A random address inside the IPv6 /64 `prefix` (four groups), written in full. */
+function addressIn64(prefix: string): string {
+  const low = randomBytes(8).toString('hex').match(/.{4}/g)!;
+  return `${prefix}:${low.join(':')}`;
+}
 const PER_MINUTE = 2;
 
 let redis: TestRedis | undefined;
@@ -99,6 +106,16 @@ for (const kind of KINDS) {
       assert.equal(await budget.retryAfterMs('192.0.2.3'), 0, 'no window, no wait');
     });
 
+    it('the failure budget counts an IPv6 /64 as one address: spent from fresh addresses of one /64, exhausted for all of it', async () => {
+      const budget = await kind.failureBudget(freshPrefix());
+      for (let i = 0; i < BUDGET; i++) await budget.spend(addressIn64('2001:db8:7:8'));
+      const sibling = addressIn64('2001:db8:7:8');
+      assert.equal(await budget.exhausted(sibling), true, `${sibling}: same /64`);
+      assert.equal(await budget.exhausted('2001:db8:7:8::'), true, 'the /64 written short');
+      assert.ok((await budget.retryAfterMs(sibling)) > 0, 'the /64 waits for its window');
+      assert.equal(await budget.exhausted(addressIn64('2001:db8:7:9')), false, 'the next /64 has its own budget');
+    });
+
     it('the reconnect budget: per side of a session, refused with the time left once spent', async () => {
       const limit = await kind.reconnectLimit(freshPrefix());
       const id = newSessionId();
@@ -118,6 +135,14 @@ describe('Security: relay limits shared through Redis hold for two nodes togethe
     const nodes = await Promise.all([0, 1].map(async () => (await openLimits(prefix)).failureBudget(BUDGET, WINDOW_MS, new AddressLimiter(BUDGET, WINDOW_MS, 100))));
     for (let i = 0; i < BUDGET; i++) await nodes[i % 2]!.spend('198.51.100.7');
     for (const [index, node] of nodes.entries()) assert.equal(await node.exhausted('198.51.100.7'), true, `node ${index}`);
+  });
+
+  it('the shared failure budget keys an IPv6 /64 as one: fresh addresses of one /64 spent on two nodes exhaust it on both', async () => {
+    const prefix = freshPrefix();
+    const nodes = await Promise.all([0, 1].map(async () => (await openLimits(prefix)).failureBudget(BUDGET, WINDOW_MS, new AddressLimiter(BUDGET, WINDOW_MS, 100))));
+    // Neither node's own floor reaches the budget (it sees half): only Redis's count, keyed by the /64, can.
+    for (let i = 0; i < BUDGET; i++) await nodes[i % 2]!.spend(addressIn64('2001:db8:a:b'));
+    for (const [index, node] of nodes.entries()) assert.equal(await node.exhausted(addressIn64('2001:db8:a:b')), true, `node ${index}`);
   });
 
   it('the reconnect budget of a side is one budget across nodes', async () => {

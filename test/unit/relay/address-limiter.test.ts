@@ -14,6 +14,17 @@ describe('AddressLimiter', { timeout: 60_000 }, () => {
     assert.equal(await limiter.exhausted('10.0.0.2'), false);
   });
 
+  it('counts an IPv6 address by its /64 and an IPv4 address by itself', () => {
+    const limiter = new AddressLimiter(2, 60_000, 100, () => 0);
+    limiter.hit('2001:db8:1:2:aaaa::1');
+    limiter.hit('2001:db8:1:2:bbbb:cccc:dddd:eeee');
+    assert.equal(limiter.limited('2001:0db8:0001:0002::ffff'), true, 'the same /64, written long');
+    assert.equal(limiter.limited('2001:db8:1:3::1'), false, 'the next /64');
+    assert.equal(limiter.size, 1, 'one window for the /64');
+    limiter.hit('192.0.2.1');
+    assert.equal(limiter.limited('192.0.2.2'), false, 'IPv4 addresses are not grouped');
+  });
+
   it('starts a new window after windowMs', () => {
     let now = 0;
     const limiter = new AddressLimiter(1, 60_000, 100, () => now);
