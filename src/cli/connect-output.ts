@@ -15,7 +15,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { droppedLine, resumedLine, shownOutageMs } from './link-status.js';
-import type { ClientTunnel, PortForward, RefusedConnection, SessionEndReason, TunnelSessionChange } from '../client/client-tunnel.js';
+import type { ClientTunnel, ForeignUserRefusal, PortForward, RefusedConnection, SessionEndReason, TunnelSessionChange } from '../client/client-tunnel.js';
 import { policyLine } from './policy-line.js';
 import type { KubepairError } from '../errors/index.js';
 import { BANNER_RULE_MAX_CHARS, CONNECT_END_WARNINGS_MS, CONNECT_WAIT_PROGRESS_INTERVAL_MS, TERMINAL_MESSAGE_MAX_CHARS } from '../limits.js';
@@ -125,6 +125,7 @@ export class ConnectOutput {
       this.#warnBeforeEnd(change.expiresAt);
     });
     tunnel.on('connectionRefused', (connection, error) => this.connectionRefused(connection, error));
+    tunnel.on('foreignUserRefused', (refusal) => this.foreignUserRefused(refusal));
     let droppedAt: number | undefined;
     tunnel.on('linkDropped', (side) => {
       if (droppedAt === undefined) process.stderr.write(`\nkubepair: ${droppedLine(side, 'agent')}\n`);
@@ -214,6 +215,11 @@ export class ConnectOutput {
 
   connectionRefused(info: RefusedConnection, error: KubepairError): void {
     process.stderr.write(`kubepair: a connection on 127.0.0.1:${info.localPort} (${inertText(info.target)}) was closed: ${inertText(error.message, { maxChars: TERMINAL_MESSAGE_MAX_CHARS })}\n`);
+  }
+
+  foreignUserRefused(refusal: ForeignUserRefusal): void {
+    const who = refusal.uids.length === 1 ? `uid ${refusal.uids[0]}` : `uids ${refusal.uids.join(', ')}`;
+    process.stderr.write(`kubepair: closed a connection on 127.0.0.1:${refusal.localPort} (${inertText(refusal.target)}) from another local user (${who}): only your user and root may use this tunnel; further ones from that user are closed without a word\n`);
   }
 
   /**

@@ -169,6 +169,16 @@ export interface LinkResumed {
   readonly retransmitted: number;
 }
 
+/** Connections from other local users closed by a local listener (the first from each uid on each port). */
+export interface ForeignUserRefusal {
+  readonly target: string;
+  readonly localPort: number;
+  readonly uids: readonly number[];
+}
+
+/** Other local users reported per listener; later ones are closed as well, silently. */
+const FOREIGN_USERS_REPORTED_MAX = 16;
+
 /** A plain local connection the agent refused (passthrough API, --forward). */
 export interface RefusedConnection {
   readonly target: string;
@@ -213,6 +223,8 @@ export interface ClientTunnelEvents {
   ready: [ready: TunnelReady];
   /** A plain local connection was closed because its tunnel stream could not be opened (kubectl in proxy mode gets a Status instead). */
   connectionRefused: [connection: RefusedConnection, error: KubepairError];
+  /** A local listener closed connections of another local user (the first from each uid on each port). */
+  foreignUserRefused: [refusal: ForeignUserRefusal];
   /**
    * The link to the agent dropped (this side's carrier, or the agent's): the listeners and the
    * kubeconfig stay; streams pause; new connections wait for it (bounded).
@@ -577,6 +589,17 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
         if (phase === 'open') this.emit('connectionRefused', { target, localPort }, error);
       });
     };
+    // Another local user's connections are closed on every listener; the front end says so once per user and port.
+    const reportForeignUsers = (listener: LocalListener, target: string, localPort: number): void => {
+      const told = new Set<number>();
+      listener.on('foreignUser', (uids) => {
+        const fresh = uids.filter((uid) => !told.has(uid));
+        if (fresh.length === 0 || told.size >= FOREIGN_USERS_REPORTED_MAX) return;
+        for (const uid of fresh) told.add(uid);
+        this.emit('foreignUserRefused', { target, localPort, uids: fresh });
+      });
+    };
+    reportForeignUsers(apiListener, KUBE_API_TARGET, apiPort);
     if (description.mode === 'passthrough') reportRefusals(apiListener, KUBE_API_TARGET, apiPort);
     const forwards: PortForward[] = [];
     for (const forward of config.forwards) {
@@ -584,6 +607,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
       this.#held.listeners.push(listener);
       const bound = await listener.listen();
       reportRefusals(listener, forward.target, bound);
+      reportForeignUsers(listener, forward.target, bound);
       forwards.push({ localPort: bound, target: forward.target });
     }
     this.emit('startStep', 'listeners');

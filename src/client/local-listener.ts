@@ -13,6 +13,13 @@
  * - `plain` (passthrough mode, `--forward` targets): bytes are piped as they are; TLS and
  *   authentication are end to end with the target.
  *
+ * Every connection, of either kind, must come from an allowed local user before a stream opens
+ * (Linux: the owner of the peer socket in the kernel's socket tables, loopback-peer-uid.ts; by
+ * default connect's own user and root, who can read connect's files anyway): another local user
+ * is closed without a byte, so neither a forwarded port, the passthrough listener nor a flood of
+ * connections to the token-checked one is theirs to use. Where the tables cannot be read (not
+ * Linux), any local user may connect, as to `ssh -L`.
+ *
  * Only loopback addresses may be bound. Accepted connections have Nagle's algorithm off
  * (TCP_NODELAY), as Node's HTTP servers and kubectl's own connections do: with it on, the first
  * answer on a kubectl connection waited behind the TLS session tickets sent just before it until
@@ -21,6 +28,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import { createServer as createTcpServer, isIPv4 } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -29,11 +37,21 @@ import { KubepairError } from '../errors/index.js';
 import { LOCAL_REQUEST_HEAD_TIMEOUT_MS, LOCAL_TLS_HANDSHAKE_TIMEOUT_MS, LOCAL_UNAUTHENTICATED_CONNECTIONS_MAX } from '../limits.js';
 import { splice } from '../mux/splice.js';
 import { KUBE_STATUS_HEADERS, REFUSAL_TEXT_HEADERS, REFUSAL_TEXT_STATUS, kubeStatusBody, reasonPhrase } from '../protocol/kube-status.js';
+import { LoopbackPeerUids } from './loopback-peer-uid.js';
 import { REQUEST_HEAD_MAX_BYTES, bearerToken, findHeadEnd, parseRequestHead } from './request-head.js';
 
 export type LocalListenerSecurity =
   | { readonly kind: 'tls-token'; readonly certPem: string; readonly keyPem: string; readonly token: string }
   | { readonly kind: 'plain' };
+
+/** Which local users may use a listener: those uids (checked in the kernel's socket tables), or anyone. */
+export type LocalPeerPolicy = { readonly kind: 'uids'; readonly uids: ReadonlySet<number>; readonly lookup: LoopbackPeerUids } | { readonly kind: 'any' };
+
+/** The default: this process's user and root where the socket tables can be read (Linux), else anyone. */
+export function defaultLocalPeerPolicy(): LocalPeerPolicy {
+  if (process.platform !== 'linux' || typeof process.getuid !== 'function' || !existsSync('/proc/self/net/tcp')) return { kind: 'any' };
+  return { kind: 'uids', uids: new Set([process.getuid(), 0]), lookup: new LoopbackPeerUids() };
+}
 
 export interface LocalListenerOptions {
   /** Loopback address to bind (default 127.0.0.1). */
@@ -51,6 +69,8 @@ export interface LocalListenerOptions {
   readonly handshakeTimeoutMs?: number;
   /** Most connections held that have not shown the token (default `LOCAL_UNAUTHENTICATED_CONNECTIONS_MAX`). */
   readonly maxUnauthenticated?: number;
+  /** Which local users may connect (default `defaultLocalPeerPolicy()`). */
+  readonly peers?: LocalPeerPolicy;
 }
 
 export interface LocalListenerEvents {
@@ -62,6 +82,8 @@ export interface LocalListenerEvents {
    * closed), or failed while carrying bytes (`transfer`).
    */
   streamError: [error: KubepairError, phase: 'open' | 'transfer'];
+  /** A connection from another local user (owning uids `uids`) was closed without a byte. */
+  foreignUser: [uids: readonly number[]];
 }
 
 /** One whole HTTP/1.1 answer that closes the connection: status line, headers, body. */
@@ -101,6 +123,11 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
   readonly #tokenDigest: Buffer | undefined;
   /** TCP connections of the token-checked listener that have not shown the token, oldest first. */
   readonly #unauthenticated = new Map<string, Socket>();
+  readonly #peers: LocalPeerPolicy;
+  /** Whether each open connection's local user may use the listener, by peer address and port. */
+  readonly #peerVerdicts = new Map<string, Promise<boolean>>();
+  /** Open connections whose user is known to be allowed (their verdict came back yes). */
+  readonly #allowedPeers = new Set<string>();
 
   constructor(options: LocalListenerOptions) {
     super();
@@ -109,6 +136,7 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
       throw new KubepairError('KP_ERR_INVALID_ARGUMENT', `the local listener binds loopback only, not ${host}`);
     }
     this.#options = { ...options, host };
+    this.#peers = options.peers ?? defaultLocalPeerPolicy();
     const security = options.security;
     if (security.kind === 'tls-token') {
       this.#tokenDigest = digest(security.token);
@@ -124,7 +152,10 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
         (socket) => this.#track(socket, () => this.#authenticate(socket)),
       );
       // Counted from the TCP accept, before TLS: a handshake held open counts too.
-      this.#server.on('connection', (socket: Socket) => this.#admitUnauthenticated(socket));
+      this.#server.on('connection', (socket: Socket) => {
+        this.#checkPeer(socket);
+        this.#admitUnauthenticated(socket);
+      });
       // A TLS handshake failure (for example a client that distrusts the CA, or one that never
       // finishes the handshake) ends that socket only. With a listener for this event Node leaves
       // the socket open (it destroys it only when nobody listens): close it here.
@@ -134,7 +165,10 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
       });
     } else {
       this.#tokenDigest = undefined;
-      this.#server = createTcpServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#track(socket, () => void this.#splice(socket, [])));
+      this.#server = createTcpServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+        this.#checkPeer(socket);
+        this.#track(socket, () => void this.#splice(socket, []));
+      });
     }
   }
 
@@ -169,11 +203,22 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
     start();
   }
 
-  /** Count a new connection that has not shown the token; at the bound, close the oldest such one. */
+  /**
+   * Count a new connection that has not shown the token; at the bound, close the oldest such one
+   * whose user is not known to be allowed yet (another user's flood cannot push out kubectl's
+   * connection once its owner is known), else the oldest.
+   */
   #admitUnauthenticated(socket: Socket): void {
     const max = this.#options.maxUnauthenticated ?? LOCAL_UNAUTHENTICATED_CONNECTIONS_MAX;
     while (this.#unauthenticated.size >= max) {
-      const [key, oldest] = this.#unauthenticated.entries().next().value as [string, Socket];
+      let victim = this.#unauthenticated.entries().next().value as [string, Socket];
+      for (const entry of this.#unauthenticated) {
+        if (!this.#allowedPeers.has(entry[0])) {
+          victim = entry;
+          break;
+        }
+      }
+      const [key, oldest] = victim;
       this.#unauthenticated.delete(key);
       oldest.destroy();
       this.emit('refused', `more than ${max} local connections without the token: closed the oldest`);
@@ -183,6 +228,51 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
     socket.once('close', () => {
       if (this.#unauthenticated.get(key) === socket) this.#unauthenticated.delete(key);
     });
+  }
+
+  /**
+   * Start finding out whether the local user who opened `socket` may use the listener; one who
+   * may not, or cannot be told, is closed without a byte. Streams open only after a yes.
+   */
+  #checkPeer(socket: Socket): void {
+    const key = peerKey(socket);
+    const verdict = this.#peerVerdict(socket).then((allowed) => {
+      if (!allowed) socket.destroy();
+      else if (this.#peerVerdicts.get(key) === verdict) this.#allowedPeers.add(key);
+      return allowed;
+    });
+    this.#peerVerdicts.set(key, verdict);
+    socket.once('close', () => {
+      if (this.#peerVerdicts.get(key) !== verdict) return;
+      this.#peerVerdicts.delete(key);
+      this.#allowedPeers.delete(key);
+    });
+  }
+
+  async #peerVerdict(socket: Socket): Promise<boolean> {
+    const peers = this.#peers;
+    if (peers.kind === 'any') return true;
+    const own = { address: socket.localAddress ?? '', port: socket.localPort ?? 0 };
+    const peer = { address: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    let uids: Set<number>;
+    try {
+      uids = await peers.lookup.uidsOf(own, peer);
+    } catch (err) {
+      this.emit('refused', `cannot tell which local user opened a connection (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): closed it`);
+      return false;
+    }
+    if (socket.destroyed) return false;
+    if (uids.size === 0) {
+      this.emit('refused', 'cannot tell which local user opened a connection (not in the socket tables): closed it');
+      return false;
+    }
+    const refused = [...uids].filter((uid) => !peers.uids.has(uid));
+    if (refused.length > 0) {
+      this.emit('foreignUser', refused);
+      this.emit('refused', `a connection from another local user (uid ${refused.join(', ')}) was closed: only uid ${[...peers.uids].join(' and ')} may use this listener`);
+      return false;
+    }
+    return true;
   }
 
   #authenticate(socket: Socket): void {
@@ -228,6 +318,11 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
 
   async #splice(socket: Socket, head: Buffer[]): Promise<void> {
     socket.pause();
+    // No verdict (cannot happen: every accepted connection gets one) counts as a no.
+    if (!(await (this.#peerVerdicts.get(peerKey(socket)) ?? Promise.resolve(false))) || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
     let stream: Duplex;
     try {
       stream = await this.#options.openStream(this.#options.target);

@@ -13,8 +13,9 @@ import type { TLSSocket } from 'node:tls';
 import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { LocalListener } from '../../../src/client/local-listener.js';
-import type { LocalListenerOptions } from '../../../src/client/local-listener.js';
+import { LocalListener, defaultLocalPeerPolicy } from '../../../src/client/local-listener.js';
+import type { LocalListenerOptions, LocalPeerPolicy } from '../../../src/client/local-listener.js';
+import { LoopbackPeerUids } from '../../../src/client/loopback-peer-uid.js';
 import { MuxClient, MuxServer } from '../../../src/mux/index.js';
 import { bridgeStream } from '../../helpers/stream-bridge.js';
 import { CertificateAuthority } from '../../../src/tls/index.js';
@@ -56,7 +57,7 @@ interface TokenListener {
 
 async function startTokenListener(
   token: string,
-  options: { onRequest?: (req: IncomingMessage) => void; onOpenStream?: () => void } & Pick<LocalListenerOptions, 'headTimeoutMs' | 'handshakeTimeoutMs' | 'maxUnauthenticated'>,
+  options: { onRequest?: (req: IncomingMessage) => void; onOpenStream?: () => void } & Pick<LocalListenerOptions, 'headTimeoutMs' | 'handshakeTimeoutMs' | 'maxUnauthenticated' | 'peers'>,
 ): Promise<TokenListener> {
   const ca = await CertificateAuthority.create({ commonName: 'kubepair test session CA' });
   const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
@@ -271,7 +272,10 @@ describe('Security: local connections without the token are bounded (another loc
   }
 
   before(async () => {
-    started = await startTokenListener(token, { maxUnauthenticated: MAX, headTimeoutMs: 60_000, handshakeTimeoutMs: 60_000 });
+    // Any local user: every connection's owner is known within the turn it is accepted in, so the
+    // bound closes strictly the oldest (which connections go first when owners are still being
+    // looked up is the next describe's).
+    started = await startTokenListener(token, { maxUnauthenticated: MAX, headTimeoutMs: 60_000, handshakeTimeoutMs: 60_000, peers: { kind: 'any' } });
     started.listener.on('refused', (reason) => refused.push(reason));
     ({ ca, port } = started);
   });
@@ -322,5 +326,171 @@ describe('Security: local connections without the token are bounded (another loc
     } finally {
       await quick.close();
     }
+  });
+});
+
+describe('Security: only allowed local users may use a listener (the peer socket\'s owner in the kernel\'s tables)', () => {
+  const ownUid = process.getuid!();
+  /** A uid that is not this process's: the listener then takes this test for another local user. */
+  const otherUid = ownUid === 4242 ? 4243 : 4242;
+
+  /** An echo target behind a real tunnel, and a listener for it under `peers`. */
+  async function echoListener(security: LocalListenerOptions['security'], peers: LocalPeerPolicy) {
+    const { agent, client } = await pairedChannels();
+    const server = new MuxServer(agent, { targets: new Map([['echo', (stream: Duplex) => void stream.pipe(stream)]]) });
+    const mux = new MuxClient(client);
+    let streams = 0;
+    const listener = new LocalListener({
+      security,
+      target: 'echo',
+      peers,
+      openStream: (target) => {
+        streams++;
+        return mux.openStream(target);
+      },
+    });
+    const foreign: number[][] = [];
+    const refused: string[] = [];
+    listener.on('foreignUser', (uids) => foreign.push([...uids]));
+    listener.on('refused', (reason) => refused.push(reason));
+    const port = await listener.listen();
+    return {
+      port,
+      foreign,
+      refused,
+      streams: () => streams,
+      close: async () => {
+        await listener.close();
+        mux.close();
+        server.close();
+        agent.close();
+        client.close();
+      },
+    };
+  }
+
+  /** Write `payload` on a fresh plain connection and gather what comes back until it closes. */
+  async function echoed(port: number, payload: Buffer): Promise<Buffer> {
+    const socket = netConnect({ host: '127.0.0.1', port });
+    socket.on('error', () => undefined);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.end(payload);
+    await within(new Promise((resolve) => socket.once('close', resolve)), 5000, 'the connection ends');
+    return Buffer.concat(chunks);
+  }
+
+  it('the default lets this user and root in where the tables can be read (Linux), anyone elsewhere', () => {
+    const policy = defaultLocalPeerPolicy();
+    assert.equal(policy.kind, process.platform === 'linux' ? 'uids' : 'any');
+    assert.deepEqual(policy.kind === 'uids' ? [...policy.uids].sort() : [], [...new Set([ownUid, 0])].sort());
+  });
+
+  it('a plain listener (a --forward port, the passthrough API) serves its own user and closes another user\'s connections without a byte', async (t) => {
+    const own = await echoListener({ kind: 'plain' }, { kind: 'uids', uids: new Set([ownUid]), lookup: new LoopbackPeerUids() });
+    const other = await echoListener({ kind: 'plain' }, { kind: 'uids', uids: new Set([otherUid]), lookup: new LoopbackPeerUids() });
+    t.after(async () => {
+      await own.close();
+      await other.close();
+    });
+    const payload = randomBytes(100_000);
+    assert.ok((await echoed(own.port, payload)).equals(payload), 'the own user is served');
+    // A burst of connections from the "other" user, in parallel: none gets a byte or a stream.
+    const answers = await Promise.all(Array.from({ length: 20 }, () => echoed(other.port, randomBytes(1000))));
+    assert.deepEqual(answers.map((answer) => answer.length), new Array<number>(20).fill(0));
+    assert.equal(other.streams(), 0, 'no tunnel stream opened for another user');
+    assert.equal(other.foreign.length, 20);
+    assert.ok(other.foreign.every((uids) => uids.length === 1 && uids[0] === ownUid), JSON.stringify(other.foreign));
+    assert.match(other.refused[0] ?? '', new RegExp(`another local user \\(uid ${ownUid}\\).*only uid ${otherUid} may use this listener`));
+  });
+
+  it('the token-checked listener closes another user\'s connections even when they show the right token', async (t) => {
+    const token = randomBytes(32).toString('base64url');
+    const ca = await CertificateAuthority.create({ commonName: 'kubepair test session CA' });
+    const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
+    const security = { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token } as const;
+    const own = await echoListener(security, { kind: 'uids', uids: new Set([ownUid]), lookup: new LoopbackPeerUids() });
+    const other = await echoListener(security, { kind: 'uids', uids: new Set([otherUid]), lookup: new LoopbackPeerUids() });
+    t.after(async () => {
+      await own.close();
+      await other.close();
+    });
+    const request = `GET /version HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n\r\n`;
+    const exchange = async (port: number): Promise<string> => {
+      const socket = tlsConnect({ host: '127.0.0.1', port, ca: ca.certPem, servername: 'localhost' });
+      socket.on('error', () => undefined);
+      let text = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => {
+        text += chunk;
+        if (text.includes('\r\n\r\n')) socket.end();
+      });
+      socket.write(request);
+      await within(new Promise((resolve) => socket.once('close', resolve)), 5000, 'the connection ends');
+      return text;
+    };
+    assert.ok((await exchange(own.port)).startsWith('GET /version'), 'the own user reaches the (echo) target');
+    assert.equal(await exchange(other.port), '', 'another user gets nothing back');
+    assert.equal(other.streams(), 0);
+    assert.deepEqual(other.foreign, [[ownUid]]);
+  });
+
+  it('a flood from another user whose owner is not known yet pushes out none of the own user\'s connections waiting for their TLS handshake', async (t) => {
+    const MAX = 6;
+    // The own user's connections (from 127.0.0.2) are told at once; the flood's lookups hang (a
+    // read still under way), so its connections sit in the bound as long as the test wants.
+    const hanging: Array<() => void> = [];
+    class ScriptedUids extends LoopbackPeerUids {
+      override uidsOf(_own: { address: string; port: number }, peer: { address: string; port: number }): Promise<Set<number>> {
+        if (peer.address === '127.0.0.2') return Promise.resolve(new Set([ownUid]));
+        return new Promise((resolve) => hanging.push(() => resolve(new Set([otherUid]))));
+      }
+    }
+    const ca = await CertificateAuthority.create({ commonName: 'kubepair test session CA' });
+    const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
+    const listener = new LocalListener({
+      security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token: randomBytes(32).toString('base64url') },
+      target: 'kube-apiserver',
+      openStream: () => Promise.reject(new Error('not used')),
+      peers: { kind: 'uids', uids: new Set([ownUid]), lookup: new ScriptedUids() },
+      maxUnauthenticated: MAX,
+      handshakeTimeoutMs: 60_000,
+    });
+    const port = await listener.listen();
+    const sockets: Array<{ socket: Socket; closed: boolean }> = [];
+    t.after(async () => {
+      for (const release of hanging) release();
+      for (const { socket } of sockets) socket.destroy();
+      await listener.close();
+    });
+    /** A TCP connection that never starts TLS (kubectl's, before its handshake, looks the same). */
+    const silent = async (own: boolean): Promise<{ socket: Socket; closed: boolean }> => {
+      const socket = netConnect({ host: '127.0.0.1', port, ...(own && { localAddress: '127.0.0.2' }) });
+      const entry = { socket, closed: false };
+      socket.on('error', () => undefined);
+      socket.once('close', () => (entry.closed = true));
+      sockets.push(entry);
+      await within(new Promise<void>((resolve) => socket.once('connect', () => resolve())), 5000, 'TCP connect');
+      return entry;
+    };
+    const own: Array<{ socket: Socket; closed: boolean }> = [];
+    for (let i = 0; i < 2; i++) own.push(await silent(true));
+    // Their verdicts are in once the listener's lookups have run (one turn after the accept).
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const flood: Array<{ socket: Socket; closed: boolean }> = [];
+    for (let i = 0; i < 40; i++) {
+      flood.push(await silent(false));
+      await waitUntil(() => flood.filter((entry) => !entry.closed).length + own.filter((entry) => !entry.closed).length <= MAX, 5000, `at most ${MAX} after ${i + 1}`);
+    }
+    assert.deepEqual(own.map((entry) => entry.closed), [false, false], 'the own user\'s connections were not pushed out');
+    assert.equal(flood.filter((entry) => !entry.closed).length, MAX - own.length, 'the flood holds only what is left of the bound');
+  });
+
+  it('a connection whose owner cannot be told (the tables cannot be read) is closed: fail closed', async (t) => {
+    const unreadable = new LoopbackPeerUids(() => Promise.reject(Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' })));
+    const listener = await echoListener({ kind: 'plain' }, { kind: 'uids', uids: new Set([ownUid]), lookup: unreadable });
+    t.after(() => listener.close());
+    assert.equal((await echoed(listener.port, randomBytes(100))).length, 0);
+    assert.equal(listener.streams(), 0);
+    assert.match(listener.refused.join('\n'), /cannot tell which local user opened a connection \(EACCES\)/);
   });
 });

@@ -100,6 +100,13 @@ describe('Security: connect prints nothing a hostile agent can use on the termin
     assert.match(text, /close code 4999: \\x1b\]52;c;ZXZpbA==\\x07/);
   });
 
+  it('another local user\'s closed connection is one line naming the port, the target (inert) and the uid', () => {
+    const text = captureStderr(() => new ConnectOutput().foreignUserRefused({ target: 'db\u001b[2J', localPort: 6380, uids: [1001] }));
+    assert.doesNotMatch(text.slice(0, -1), ACTIVE);
+    assert.equal(text.split('\n').length, 2, 'one line');
+    assert.match(text, /^kubepair: closed a connection on 127\.0\.0\.1:6380 \(db\\x1b\[2J\) from another local user \(uid 1001\): only your user and root may use this tunnel/);
+  });
+
   it('export lines for --no-shell: a plain path as it is, any other quoted so that eval gives it back unchanged', () => {
     assert.equal(exportLine('KUBECONFIG', '/run/user/1000/kubepair/a.kubeconfig'), 'export KUBECONFIG=/run/user/1000/kubepair/a.kubeconfig');
     for (const path of ["/tmp/a b/c", "/tmp/it's", '/tmp/$(touch x)`id`;', '/tmp/"q"\\n']) {

@@ -1,0 +1,169 @@
+/**
+ * Which local user opened a loopback TCP connection to one of connect's listeners (Linux):
+ * the kernel's socket tables (`/proc/self/net/tcp`, `/proc/self/net/tcp6`) list every TCP socket
+ * of this network namespace with its owner's uid. The peer's socket is the entry whose local
+ * address and port are our connection's remote ones and whose remote address and port are our
+ * local ones; both addresses are compared, not only the ports, since another user can bind
+ * another loopback address (127.0.0.2) to the same port as a victim's connection.
+ *
+ * Lookups that arrive while a read of the tables is under way wait for the next read and share
+ * it, so a flood of connections costs one read per batch, not one per connection.
+ */
+import { readFile } from 'node:fs/promises';
+import { isIPv4, isIPv6 } from 'node:net';
+import { endianness } from 'node:os';
+
+/** One end of a TCP connection: an address in its 16-byte IPv6 form (IPv4 as `::ffff:a.b.c.d`) and a port. */
+export interface SocketEnd {
+  readonly address: Buffer;
+  readonly port: number;
+}
+
+export interface SocketTableEntry {
+  readonly local: SocketEnd;
+  readonly remote: SocketEnd;
+  readonly uid: number;
+}
+
+/** The tables of this process's network namespace. */
+const TABLE_FILES = ['/proc/self/net/tcp', '/proc/self/net/tcp6'] as const;
+
+const V4_MAPPED_PREFIX = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
+
+/** An address as the 16 bytes it is compared by (IPv4 and IPv4-mapped IPv6 alike); undefined if not an IP address. */
+export function addressBytes(text: string): Buffer | undefined {
+  const bare = text.split('%', 1)[0]!;
+  if (isIPv4(bare)) return Buffer.concat([V4_MAPPED_PREFIX, Buffer.from(bare.split('.').map(Number))]);
+  if (!isIPv6(bare)) return undefined;
+  const halves = bare.split('::');
+  const groups = (part: string | undefined): number[] => {
+    if (part === undefined || part === '') return [];
+    return part.split(':').flatMap((group) => {
+      if (!group.includes('.')) return [parseInt(group, 16)];
+      const [a, b, c, d] = group.split('.').map(Number) as [number, number, number, number];
+      return [(a << 8) | b, (c << 8) | d];
+    });
+  };
+  const head = groups(halves[0]);
+  const tail = groups(halves[1]);
+  const all = halves.length === 2 ? [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail] : head;
+  const bytes = Buffer.alloc(16);
+  all.forEach((group, index) => bytes.writeUInt16BE(group, index * 2));
+  return bytes;
+}
+
+/**
+ * A table address: the kernel prints each 32-bit word of the address in host byte order
+ * (`%08X`), then the port in hex; 8 hex digits for tcp, 32 for tcp6.
+ */
+function tableEnd(field: string, littleEndian: boolean): SocketEnd | undefined {
+  const [hex, portHex] = field.split(':');
+  if (hex === undefined || portHex === undefined || !/^[0-9A-Fa-f]+$/.test(hex) || !/^[0-9A-Fa-f]{4}$/.test(portHex)) return undefined;
+  if (hex.length !== 8 && hex.length !== 32) return undefined;
+  const raw = Buffer.alloc(hex.length / 2);
+  for (let word = 0; word < hex.length / 8; word++) {
+    const value = parseInt(hex.slice(word * 8, word * 8 + 8), 16);
+    if (littleEndian) raw.writeUInt32LE(value, word * 4);
+    else raw.writeUInt32BE(value, word * 4);
+  }
+  return { address: raw.length === 4 ? Buffer.concat([V4_MAPPED_PREFIX, raw]) : raw, port: parseInt(portHex, 16) };
+}
+
+/** The entries of one socket table's text (`/proc/net/tcp` or `tcp6`); lines it cannot read are left out. */
+export function parseSocketTable(text: string, littleEndian = endianness() === 'LE'): SocketTableEntry[] {
+  const entries: SocketTableEntry[] = [];
+  for (const line of text.split('\n').slice(1)) {
+    const fields = line.trim().split(/\s+/);
+    // sl local_address rem_address st tx:rx tr:when retrnsmt uid ...
+    if (fields.length < 8) continue;
+    const local = tableEnd(fields[1]!, littleEndian);
+    const remote = tableEnd(fields[2]!, littleEndian);
+    const uid = Number(fields[7]);
+    if (local === undefined || remote === undefined || !Number.isSafeInteger(uid) || uid < 0) continue;
+    entries.push({ local, remote, uid });
+  }
+  return entries;
+}
+
+function sameEnd(a: SocketEnd, b: SocketEnd): boolean {
+  return a.port === b.port && a.address.equals(b.address);
+}
+
+/**
+ * The uids owning the peer socket of the connection from `peer` to `own` among `entries`: one
+ * uid normally; none if the peer is gone; more than one only if the tables are ambiguous.
+ */
+export function peerUids(entries: readonly SocketTableEntry[], own: SocketEnd, peer: SocketEnd): Set<number> {
+  const uids = new Set<number>();
+  for (const entry of entries) if (sameEnd(entry.local, peer) && sameEnd(entry.remote, own)) uids.add(entry.uid);
+  return uids;
+}
+
+/** Reads the socket tables; the `read` seam lets tests hand in table text. */
+export type SocketTableReader = () => Promise<SocketTableEntry[]>;
+
+/** Both tables of this process's network namespace (a table that cannot be read fails the lookup). */
+export const readSocketTables: SocketTableReader = async () => {
+  const texts = await Promise.all(TABLE_FILES.map((file) => readFile(file, 'latin1')));
+  return texts.flatMap((text) => parseSocketTable(text));
+};
+
+/** Do this machine's socket tables exist (Linux with /proc mounted)? */
+export async function socketTablesReadable(): Promise<boolean> {
+  try {
+    await readSocketTables();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class LoopbackPeerUids {
+  readonly #read: SocketTableReader;
+  /** The read under way, if any. */
+  #current: Promise<SocketTableEntry[]> | undefined;
+  /** The read that starts once the current one ends; every lookup that arrives meanwhile shares it. */
+  #next: Promise<SocketTableEntry[]> | undefined;
+
+  constructor(read: SocketTableReader = readSocketTables) {
+    this.#read = read;
+  }
+
+  /**
+   * The uids owning the peer socket of the connection from `peer` to `own` (addresses as Node
+   * reports them), from tables read after this call, so a connection accepted before the call
+   * is in them.
+   */
+  async uidsOf(own: { readonly address: string; readonly port: number }, peer: { readonly address: string; readonly port: number }): Promise<Set<number>> {
+    const ownAddress = addressBytes(own.address);
+    const peerAddress = addressBytes(peer.address);
+    if (ownAddress === undefined || peerAddress === undefined) return new Set();
+    const entries = await this.#freshRead();
+    return peerUids(entries, { address: ownAddress, port: own.port }, { address: peerAddress, port: peer.port });
+  }
+
+  /** A read that starts after this call: the next one, queued behind the read under way. */
+  #freshRead(): Promise<SocketTableEntry[]> {
+    if (this.#next !== undefined) return this.#next;
+    const settled = (this.#current ?? Promise.resolve([])).then(
+      () => undefined,
+      () => undefined,
+    );
+    const next = settled.then(() => {
+      this.#next = undefined;
+      const read = this.#read();
+      this.#current = read;
+      read.then(
+        () => this.#done(read),
+        () => this.#done(read),
+      );
+      return read;
+    });
+    this.#next = next;
+    return next;
+  }
+
+  #done(read: Promise<SocketTableEntry[]>): void {
+    if (this.#current === read) this.#current = undefined;
+  }
+}
