@@ -62,6 +62,7 @@ export function registerConnectCommand(program: Command, argv: readonly string[]
     .option('--port <port>', 'local port for the API server (default: any free port)')
     .option('--no-shell', 'do not start a shell: print the KUBECONFIG export line and wait')
     .option('--forward <localport:name>', 'forward 127.0.0.1:LOCALPORT to a target the agent exposes (repeatable)', collect)
+    .option('--any-local-user', 'let other local users use the local ports too, as ssh -L does (default on Linux: only you and root; others are closed)')
     .addHelpText('after', EXAMPLES);
   addRelayOptions(connect).action(async (code: string | undefined, command: string[], options: unknown) => {
     if (command.length > 0 && !afterDoubleDash(argv)) {

@@ -50,6 +50,8 @@ const ConnectOptionsSchema = z.strictObject({
     .transform((text) => (text === undefined ? 0 : parsePort(text, '--port'))),
   /** `--no-shell` sets it false. */
   shell: z.boolean(),
+  /** `--any-local-user`: other local users may use the local ports too. */
+  anyLocalUser: z.boolean().default(false),
   ...relayOptionsShape,
 });
 
@@ -160,7 +162,7 @@ export async function runConnect(codeArg: string | undefined, command: string[],
     // The keychain may wait a minute for an unlock prompt; a signal does not wait for it.
     const relay = await untilAborted(relayEndpointFrom(options), termination.signal);
     markStartup('relay_endpoint');
-    tunnel = new ClientTunnel({ relay, code, port: options.port, forwards: options.forward });
+    tunnel = new ClientTunnel({ relay, code, port: options.port, forwards: options.forward, anyLocalUser: options.anyLocalUser });
     tunnel.on('startStep', markStartup);
     const output = new ConnectOutput();
     output.watch(tunnel);

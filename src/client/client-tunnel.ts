@@ -76,6 +76,11 @@ export const ClientTunnelConfigSchema = z
     port: port.default(0),
     /** 127.0.0.1:localPort → a target the agent offers. */
     forwards: z.array(PortForwardSchema).max(SESSION_TARGETS_MAX).default([]),
+    /**
+     * Let any local user use the local listeners, as `ssh -L` does (default false: on Linux only
+     * this user and root; local-listener.ts).
+     */
+    anyLocalUser: z.boolean().default(false),
     /** Where the kubeconfig goes; default: a RAM-backed runtime directory (runtime-dir.ts). */
     kubeconfigDir: z.string().min(1).optional(),
     /** How long one handshake step, and the session description, may take (default HANDSHAKE_STEP_TIMEOUT_MS). */
@@ -323,7 +328,13 @@ async function loadSessionCode() {
     import('../mux/mux-client.js'),
     import('./local-listener.js'),
   ]);
-  return { openRelaySocket: relaySocket.openRelaySocket, openSecureChannel: channel.openSecureChannel, MuxClient: mux.MuxClient, LocalListener: listener.LocalListener };
+  return {
+    openRelaySocket: relaySocket.openRelaySocket,
+    openSecureChannel: channel.openSecureChannel,
+    MuxClient: mux.MuxClient,
+    LocalListener: listener.LocalListener,
+    defaultLocalPeerPolicy: listener.defaultLocalPeerPolicy,
+  };
 }
 
 /** The reason `signal` was aborted, as the error start() ends with. */
@@ -455,7 +466,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
       preopened?.close();
       throw err;
     }
-    const { openRelaySocket, openSecureChannel, MuxClient, LocalListener } = code;
+    const { openRelaySocket, openSecureChannel, MuxClient, LocalListener, defaultLocalPeerPolicy } = code;
     const clues = this.#clues;
     // The relay's word that the agent left: a hint for the end's reason, nothing more.
     const watchRelay = (relaySocket: RelaySocket): RelaySocket => {
@@ -561,17 +572,19 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
       return mux.openStream(target);
     };
     const clusterName = sanitizeClusterName(description.cluster.name);
+    // Which local users may use the listeners; one lookup of socket owners shared by all of them.
+    const peers = { peers: config.anyLocalUser ? ({ kind: 'any' } as const) : defaultLocalPeerPolicy() };
 
     let spec: Omit<KubeconfigSpec, 'server'>;
     let apiListener: LocalListener;
     if (description.mode === 'proxy') {
       const { caPem, certPem, keyPem, token } = await proxyIdentity;
       this.emit('startStep', 'tls_identity');
-      apiListener = new LocalListener({ security: { kind: 'tls-token', certPem, keyPem, token }, port: config.port, target: KUBE_API_TARGET, openStream });
+      apiListener = new LocalListener({ security: { kind: 'tls-token', certPem, keyPem, token }, port: config.port, target: KUBE_API_TARGET, openStream, ...peers });
       spec = { clusterName, caPem, user: { token }, ...(description.namespace !== undefined && { namespace: description.namespace }) };
     } else {
       const credentials = description.credentials!;
-      apiListener = new LocalListener({ security: { kind: 'plain' }, port: config.port, target: KUBE_API_TARGET, openStream });
+      apiListener = new LocalListener({ security: { kind: 'plain' }, port: config.port, target: KUBE_API_TARGET, openStream, ...peers });
       spec = {
         clusterName,
         caPem: description.cluster.ca!,
@@ -603,7 +616,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     if (description.mode === 'passthrough') reportRefusals(apiListener, KUBE_API_TARGET, apiPort);
     const forwards: PortForward[] = [];
     for (const forward of config.forwards) {
-      const listener = new LocalListener({ security: { kind: 'plain' }, port: forward.localPort, target: forward.target, openStream });
+      const listener = new LocalListener({ security: { kind: 'plain' }, port: forward.localPort, target: forward.target, openStream, ...peers });
       this.#held.listeners.push(listener);
       const bound = await listener.listen();
       reportRefusals(listener, forward.target, bound);

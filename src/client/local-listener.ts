@@ -13,12 +13,14 @@
  * - `plain` (passthrough mode, `--forward` targets): bytes are piped as they are; TLS and
  *   authentication are end to end with the target.
  *
- * Every connection, of either kind, must come from an allowed local user before a stream opens
- * (Linux: the owner of the peer socket in the kernel's socket tables, loopback-peer-uid.ts; by
- * default connect's own user and root, who can read connect's files anyway): another local user
- * is closed without a byte, so neither a forwarded port, the passthrough listener nor a flood of
- * connections to the token-checked one is theirs to use. Where the tables cannot be read (not
- * Linux), any local user may connect, as to `ssh -L`.
+ * Every connection, of either kind, is checked for the local user who opened it (Linux: the
+ * owner of the peer socket in the kernel's socket tables, loopback-peer-uid.ts; by default
+ * connect's own user and root, who can read connect's files anyway); another user's connection
+ * is closed. A plain listener opens no stream before the answer, so another user gets no byte
+ * through a forwarded port or the passthrough listener; the token-checked one authenticates by
+ * the token and uses the answer to close other users' connections early and to close unknown
+ * owners' connections first at its bound. Where the tables cannot be read (not Linux), any local
+ * user may connect, as to `ssh -L`.
  *
  * Only loopback addresses may be bound. Accepted connections have Nagle's algorithm off
  * (TCP_NODELAY), as Node's HTTP servers and kubectl's own connections do: with it on, the first
@@ -318,11 +320,15 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
 
   async #splice(socket: Socket, head: Buffer[]): Promise<void> {
     socket.pause();
-    // No verdict (cannot happen: every accepted connection gets one) counts as a no.
-    if (!(await (this.#peerVerdicts.get(peerKey(socket)) ?? Promise.resolve(false))) || socket.destroyed) {
+    // A plain listener has nothing but the owner to go by, so it waits for the verdict (no
+    // verdict, which cannot happen, counts as a no). The token-checked one has just seen the
+    // token, which only a reader of the 0600 kubeconfig holds; its owner check closes other
+    // users' connections as soon as it is in, and decides which connections the bound closes.
+    if (this.#options.security.kind === 'plain' && !(await (this.#peerVerdicts.get(peerKey(socket)) ?? Promise.resolve(false)))) {
       socket.destroy();
       return;
     }
+    if (socket.destroyed) return;
     let stream: Duplex;
     try {
       stream = await this.#options.openStream(this.#options.target);

@@ -25,9 +25,6 @@ export interface SocketTableEntry {
   readonly uid: number;
 }
 
-/** The tables of this process's network namespace. */
-const TABLE_FILES = ['/proc/self/net/tcp', '/proc/self/net/tcp6'] as const;
-
 const V4_MAPPED_PREFIX = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]);
 
 /** An address as the 16 bytes it is compared by (IPv4 and IPv4-mapped IPv6 alike); undefined if not an IP address. */
@@ -99,51 +96,31 @@ export function peerUids(entries: readonly SocketTableEntry[], own: SocketEnd, p
   return uids;
 }
 
-/** Reads the socket tables; the `read` seam lets tests hand in table text. */
-export type SocketTableReader = () => Promise<SocketTableEntry[]>;
+/** The kernel's TCP socket tables of this process's network namespace. */
+export type SocketTable = 'tcp' | 'tcp6';
 
-/** Both tables of this process's network namespace (a table that cannot be read fails the lookup). */
-export const readSocketTables: SocketTableReader = async () => {
-  const texts = await Promise.all(TABLE_FILES.map((file) => readFile(file, 'latin1')));
-  return texts.flatMap((text) => parseSocketTable(text));
-};
+/** Reads one socket table; the seam lets tests hand in their own entries. */
+export type SocketTableReader = (table: SocketTable) => Promise<SocketTableEntry[]>;
 
-/** Do this machine's socket tables exist (Linux with /proc mounted)? */
-export async function socketTablesReadable(): Promise<boolean> {
-  try {
-    await readSocketTables();
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** One table of this process's network namespace, read and parsed. */
+export const readSocketTable: SocketTableReader = async (table) => parseSocketTable(await readFile(`/proc/self/net/${table}`, 'latin1'));
 
-export class LoopbackPeerUids {
-  readonly #read: SocketTableReader;
+/**
+ * Reads of one table, shared: a read that starts after the request, queued behind the read under
+ * way, so that every request arriving meanwhile shares the next one.
+ */
+class SharedReads {
+  readonly #read: () => Promise<SocketTableEntry[]>;
   /** The read under way, if any. */
   #current: Promise<SocketTableEntry[]> | undefined;
-  /** The read that starts once the current one ends; every lookup that arrives meanwhile shares it. */
+  /** The read that starts once the current one ends. */
   #next: Promise<SocketTableEntry[]> | undefined;
 
-  constructor(read: SocketTableReader = readSocketTables) {
+  constructor(read: () => Promise<SocketTableEntry[]>) {
     this.#read = read;
   }
 
-  /**
-   * The uids owning the peer socket of the connection from `peer` to `own` (addresses as Node
-   * reports them), from tables read after this call, so a connection accepted before the call
-   * is in them.
-   */
-  async uidsOf(own: { readonly address: string; readonly port: number }, peer: { readonly address: string; readonly port: number }): Promise<Set<number>> {
-    const ownAddress = addressBytes(own.address);
-    const peerAddress = addressBytes(peer.address);
-    if (ownAddress === undefined || peerAddress === undefined) return new Set();
-    const entries = await this.#freshRead();
-    return peerUids(entries, { address: ownAddress, port: own.port }, { address: peerAddress, port: peer.port });
-  }
-
-  /** A read that starts after this call: the next one, queued behind the read under way. */
-  #freshRead(): Promise<SocketTableEntry[]> {
+  fresh(): Promise<SocketTableEntry[]> {
     if (this.#next !== undefined) return this.#next;
     const settled = (this.#current ?? Promise.resolve([])).then(
       () => undefined,
@@ -165,5 +142,39 @@ export class LoopbackPeerUids {
 
   #done(read: Promise<SocketTableEntry[]>): void {
     if (this.#current === read) this.#current = undefined;
+  }
+}
+
+/**
+ * Each read of a table walks the kernel's whole TCP hash table (milliseconds on a machine with
+ * much memory, however few sockets are open), so a lookup reads as little as it can: the IPv4
+ * table for a connection to an IPv4 listener, and the IPv6 one only when the peer is not there
+ * (an IPv6 socket connected to an IPv4-mapped address); the IPv6 table alone for an IPv6 listener.
+ */
+export class LoopbackPeerUids {
+  readonly #tables: Readonly<Record<SocketTable, SharedReads>>;
+
+  constructor(read: SocketTableReader = readSocketTable) {
+    this.#tables = { tcp: new SharedReads(() => read('tcp')), tcp6: new SharedReads(() => read('tcp6')) };
+  }
+
+  /**
+   * The uids owning the peer socket of the connection from `peer` to `own` (addresses as Node
+   * reports them), from tables read after this call, so a connection accepted before the call
+   * is in them. None if the peer is gone; more than one only if the tables are ambiguous.
+   */
+  async uidsOf(own: { readonly address: string; readonly port: number }, peer: { readonly address: string; readonly port: number }): Promise<Set<number>> {
+    const ownAddress = addressBytes(own.address);
+    const peerAddress = addressBytes(peer.address);
+    if (ownAddress === undefined || peerAddress === undefined) return new Set();
+    const ownEnd = { address: ownAddress, port: own.port };
+    const peerEnd = { address: peerAddress, port: peer.port };
+    const tables: SocketTable[] = ownAddress.subarray(0, 12).equals(V4_MAPPED_PREFIX) ? ['tcp', 'tcp6'] : ['tcp6'];
+    let uids = new Set<number>();
+    for (const table of tables) {
+      uids = peerUids(await this.#tables[table].fresh(), ownEnd, peerEnd);
+      if (uids.size > 0) break;
+    }
+    return uids;
   }
 }

@@ -43,7 +43,8 @@ describe('e2e: --expose / --forward with a real redis-server', () => {
     assert.equal(connect.stdout().trim(), 'OK');
     const share2 = await e2e.startShare(['--once', '--expose', `cache=127.0.0.1:${redisPort}`]);
     const localPort2 = await freePort();
-    const get = e2e.startConnect(['--forward', `${localPort2}:cache`, share2.code, '--', 'redis-cli', '-p', String(localPort2), 'GET', 'kubepair']);
+    // The second through a port open to every local user (as ssh -L), the first only to this user.
+    const get = e2e.startConnect(['--any-local-user', '--forward', `${localPort2}:cache`, share2.code, '--', 'redis-cli', '-p', String(localPort2), 'GET', 'kubepair']);
     assert.equal((await get.exitedWithin(CONNECT_EXIT_TIMEOUT_MS)).code, 0, get.stderr());
     assert.equal(get.stdout().trim(), 'through-the-tunnel');
     assert.match(share.process.stderr() + share2.process.stderr(), /connected/);

@@ -47,6 +47,7 @@ describe('ClientTunnel: the configuration is checked in the constructor', () => 
     assert.equal(tunnel.config.port, 0);
     assert.deepEqual(tunnel.config.forwards, []);
     assert.equal(tunnel.config.kubeconfigDir, undefined);
+    assert.equal(tunnel.config.anyLocalUser, false, 'only this user and root may use the local listeners');
   });
 
   it('close() before start ends it as closed without contacting anyone; start afterwards is refused', async () => {

@@ -132,7 +132,9 @@ describe('loopback peer uid: the socket tables', { timeout: 60_000 }, () => {
   it('a burst of lookups shares reads, and a lookup made during a read waits for the next one', async () => {
     let reads = 0;
     let release: (() => void) | undefined;
-    const reader = async (): Promise<SocketTableEntry[]> => {
+    const tables: string[] = [];
+    const reader = async (table: string): Promise<SocketTableEntry[]> => {
+      tables.push(table);
       reads++;
       const index = reads;
       await new Promise<void>((resolve) => (release = resolve));
@@ -150,5 +152,20 @@ describe('loopback peer uid: the socket tables', { timeout: 60_000 }, () => {
     assert.equal(reads, 2, 'the lookups made during the first read share a second one');
     release!();
     for (const answer of await Promise.all(during)) assert.deepEqual([...answer], [2], 'answered from a read that started after they were made');
+    assert.deepEqual(tables, ['tcp', 'tcp'], 'found in the IPv4 table: the IPv6 one is not read');
+  });
+
+  it('reads the IPv6 table only when an IPv4 listener\'s peer is not in the IPv4 one, and only it for an IPv6 listener', async () => {
+    const tables: string[] = [];
+    const mapped = { local: { address: addressBytes('127.0.0.1')!, port: 1 }, remote: { address: addressBytes('127.0.0.1')!, port: 2 }, uid: 7 };
+    const lookup = new LoopbackPeerUids((table) => {
+      tables.push(table);
+      return Promise.resolve(table === 'tcp6' ? [mapped] : []);
+    });
+    assert.deepEqual([...(await lookup.uidsOf({ address: '127.0.0.1', port: 2 }, { address: '127.0.0.1', port: 1 }))], [7]);
+    assert.deepEqual(tables, ['tcp', 'tcp6']);
+    tables.length = 0;
+    assert.equal((await lookup.uidsOf({ address: '::1', port: 2 }, { address: '::1', port: 1 })).size, 0);
+    assert.deepEqual(tables, ['tcp6']);
   });
 });
