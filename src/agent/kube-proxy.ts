@@ -69,8 +69,8 @@ import type { ResponseBodyFraming } from './http1/response-writer.js';
 import { ResponseWriter, responseHasNoBody, serializeResponseHead } from './http1/response-writer.js';
 import { KUBE_STATUS_HEADERS, REFUSAL_TEXT_HEADERS, REFUSAL_TEXT_STATUS, kubeStatusBody } from '../protocol/kube-status.js';
 import { turnBatch } from '../mux/turn-batch.js';
-import type { PolicyDecision, PolicySource, RequestAttributes } from './policy/index.js';
-import { CONNECT_SUBRESOURCES, currentPolicy, forbiddenResponse, parseRule, ruleLabel, requestAttributes, switchesProtocols } from './policy/index.js';
+import type { PolicyDecision, PolicySource, RequestAttributes, RequestPolicy } from './policy/index.js';
+import { CONNECT_SUBRESOURCES, PolicyHolder, currentPolicy, forbiddenResponse, parseRule, ruleLabel, requestAttributes, switchesProtocols } from './policy/index.js';
 import type { UpstreamAuth, UpstreamCluster } from './upstream-cluster.js';
 import type { ApprovalOutcome, SessionApprovals } from './approval-queue.js';
 
@@ -216,6 +216,10 @@ interface Exchange {
   recorder: TerminalRecorder | undefined;
   /** Why the session is not (or no longer) recorded although the share records sessions. */
   recordingError: string | undefined;
+  /** The request's header fields as the policy reads them (for deciding again when the policy changes). */
+  readonly fields: Record<string, string[]>;
+  /** Why a policy change cut the request while it ran (absent: it was not cut). */
+  cutByPolicy: string | undefined;
 }
 
 /**
@@ -262,12 +266,33 @@ export class KubeProxy {
   #counter = 0;
   readonly #pending = new Set<Promise<void>>();
   readonly #streams = new Set<Duplex>();
+  /** Requests forwarded and not finished yet, with their client connection: what a policy change decides again. */
+  readonly #running = new Map<Exchange, Duplex>();
+  /** Stops listening for policy changes (a fixed policy: nothing to stop). */
+  readonly #stopListening: () => void;
   /** Why the last recording could not be created, until one can be again. */
   #recordingBroken: string | undefined;
 
   constructor(options: KubeProxyOptions) {
     this.#options = options;
     this.#api = new ApiServerClient(options.upstream, { http2: options.http2 ?? true });
+    this.#stopListening = options.policy instanceof PolicyHolder ? options.policy.onReplace((policy) => this.#reconsider(policy)) : () => undefined;
+  }
+
+  /**
+   * The session's policy changed: every request still running is decided again, and one the new
+   * policy refuses is cut (its connection closed; its `request` record says why). A request the
+   * sharer approved is decided again too: a narrower policy is the later word.
+   */
+  #reconsider(policy: RequestPolicy): void {
+    for (const [exchange, stream] of this.#running) {
+      if (exchange.finished) continue;
+      const decision = policy.decide(exchange.attributes, exchange.fields);
+      if (decision.decision !== 'deny') continue;
+      exchange.cutByPolicy = decision.reason;
+      this.#running.delete(exchange);
+      stream.destroy();
+    }
   }
 
   /** Serve one tunnel stream (one kubectl connection). */
@@ -290,6 +315,7 @@ export class KubeProxy {
 
   /** End every client connection, wait for outstanding audit writes, release upstream connections. */
   async close(): Promise<void> {
+    this.#stopListening();
     for (const stream of this.#streams) stream.destroy();
     await Promise.allSettled([...this.#pending]);
     this.#api.close();
@@ -297,7 +323,8 @@ export class KubeProxy {
 
   #begin(method: string, target: string, headers: readonly HeaderField[]): Exchange {
     const attributes = requestAttributes(method, target);
-    const decision = currentPolicy(this.#options.policy).decide(attributes, distinctFields(headers));
+    const fields = distinctFields(headers);
+    const decision = currentPolicy(this.#options.policy).decide(attributes, fields);
     this.#counter += 1;
     const impersonate = this.#options.impersonate;
     return {
@@ -321,6 +348,8 @@ export class KubeProxy {
       hash: createHash('sha256'),
       recorder: undefined,
       recordingError: undefined,
+      fields,
+      cutByPolicy: undefined,
     };
   }
 
@@ -408,6 +437,7 @@ export class KubeProxy {
   #finish(exchange: Exchange): void {
     if (exchange.finished) return;
     exchange.finished = true;
+    this.#running.delete(exchange);
     exchange.bytesIn += exchange.request?.bodyBytes ?? 0;
     const recording = exchange.recorder?.finish();
     const recordingError = recording?.error?.message ?? exchange.recordingError;
@@ -421,6 +451,7 @@ export class KubeProxy {
       duration_ms: Date.now() - exchange.started,
       ...(recording !== undefined && recordingFields(recording, this.#options.recording?.input === true)),
       ...(recordingError !== undefined && { recording_error: recordingError }),
+      ...(exchange.cutByPolicy !== undefined && { cut_by_policy: exchange.cutByPolicy }),
     };
     this.#options.onRequest?.(record);
     const audit = this.#options.audit;
@@ -497,6 +528,8 @@ export class KubeProxy {
       this.#finish(exchange);
       return;
     }
+    // From here until #finish, a policy change decides it again (#reconsider).
+    this.#running.set(exchange, stream);
     if (head.upgrade !== undefined && switchesProtocols(exchange.attributes)) {
       await this.#upgrade(stream, reader, head, exchange, auth, dropClientImpersonation);
       return;

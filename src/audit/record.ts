@@ -82,6 +82,12 @@ export type RequestAuditRecord = {
   readonly recording_input?: boolean;
   /** Why the session was refused for, or stopped, its recording, or went on unrecorded (--recording-fail-open). */
   readonly recording_error?: string;
+  /**
+   * The request was still running when the sharer changed the session's policy, and the new
+   * policy refuses it: why (its reason, naming the rule), and it was cut then (`kubepair session
+   * policy`, docs/usage.md "Session control").
+   */
+  readonly cut_by_policy?: string;
 };
 
 /**

@@ -12,8 +12,9 @@ These talk to the "kubepair share" of this user on this machine (its control soc
 --pid and no --session is needed; otherwise "kubepair status" shows both.
 
 Each change is written to the share's audit log first (a change that cannot be recorded is not
-made), applies to the next request, and the client is told in one line. A running watch, exec
-or port-forward keeps the decision it got; "session end" cuts everything.
+made), applies to the next request and to those still running (a watch, exec or port-forward
+the new policy refuses is cut), and the client is told in one line; "session end" cuts
+everything.
 
 Examples:
   kubepair session policy --policy readonly           reads only from the next request on

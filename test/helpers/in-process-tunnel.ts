@@ -11,6 +11,7 @@ import type { AuditLog } from '../../src/audit/audit-log.js';
 import type { RequestAuditRecord } from '../../src/audit/record.js';
 import { KubeProxy } from '../../src/agent/kube-proxy.js';
 import { RequestPolicy } from '../../src/agent/policy/index.js';
+import type { PolicyHolder } from '../../src/agent/policy/index.js';
 import type { PolicyOptions } from '../../src/agent/policy/index.js';
 import { loadUpstreamCluster } from '../../src/agent/upstream-cluster.js';
 import { TempKubeconfig } from '../../src/client/kubeconfig.js';
@@ -29,6 +30,8 @@ const CLOSE_TIMEOUT_MS = 15_000;
 
 export interface InProcessTunnelOptions {
   readonly policy?: PolicyOptions;
+  /** A policy the test changes while requests run (wins over `policy`). */
+  readonly policyHolder?: PolicyHolder;
   readonly audit?: AuditLog;
   readonly auditFailOpen?: boolean;
   readonly impersonate?: { readonly user: string; readonly groups: readonly string[] };
@@ -67,7 +70,7 @@ export async function startInProcessTunnel(options: InProcessTunnelOptions = {})
   const finished = new EventEmitter();
   const proxy = new KubeProxy({
     upstream,
-    policy: RequestPolicy.create(options.policy ?? { mode: 'open' }),
+    policy: options.policyHolder ?? RequestPolicy.create(options.policy ?? { mode: 'open' }),
     audit: options.audit,
     ...(options.auditFailOpen !== undefined && { auditFailOpen: options.auditFailOpen }),
     session: 'test-session',

@@ -2,8 +2,8 @@
  * `PolicyHolder`: the policy a running session enforces, swappable while it runs (issue 14,
  * `kubepair session policy`; docs/usage.md "Session control"). The kube proxy reads `current`
  * once per request, when it decides, so a change applies to every request that arrives after
- * it; a request already decided (a running watch, exec or port-forward) goes on under the
- * decision it got. Each policy is a complete, immutable RequestPolicy built by the one parser
+ * it; and it listens for changes (`onReplace`), so a request still running (a watch, exec or
+ * port-forward) that the new policy refuses is cut there and then. Each policy is a complete, immutable RequestPolicy built by the one parser
  * (RequestPolicy.create): a change never edits rules in place.
  *
  * Untrusted input: none (the sharer decides; the policy was checked when it was built).
@@ -12,6 +12,7 @@ import type { RequestPolicy } from './policy.js';
 
 export class PolicyHolder {
   #current: RequestPolicy;
+  readonly #listeners = new Set<(policy: RequestPolicy) => void>();
 
   constructor(initial: RequestPolicy) {
     this.#current = initial;
@@ -25,7 +26,14 @@ export class PolicyHolder {
   replace(policy: RequestPolicy): RequestPolicy {
     const previous = this.#current;
     this.#current = policy;
+    for (const listener of this.#listeners) listener(policy);
     return previous;
+  }
+
+  /** Call `listener` with each new policy, once it is enforced; returns what stops that. */
+  onReplace(listener: (policy: RequestPolicy) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 }
 
