@@ -62,7 +62,7 @@ describe('relay cluster: the sessions of a node killed with SIGKILL are swept wi
     return live.flatMap((node) => node.logs.records.filter((r) => r.event === 'node_swept' && r.node === dead));
   }
 
-  it('Security: an established session held on the killed node: both sides are marked suspended within the lease plus a sweep interval, and resume through a live node', async () => {
+  it('Security: an established session held on the killed node: both sides are marked suspended within the lease plus a sweep interval, and resume through a live node', async (t) => {
     const doomed = await nodes.cluster.addNode();
     const dead = nodes.cluster.advertised(doomed);
     // The agent on the doomed node, the client relayed to it from B: both sides' tags name the doomed node.
@@ -91,6 +91,7 @@ describe('relay cluster: the sessions of a node killed with SIGKILL are swept wi
       200,
     );
     const sweptAfterMs = Date.now() - killedAt;
+    t.diagnostic(`suspended ${sweptAfterMs} ms after the kill (lease ${LEASE_MS} ms, sweep every ${LEASE_MS / 3} ms ±25%)`);
     const [state, resumeBy] = await fields(id, 'state', 'rb');
     assert.equal(state, 'established');
     assert.ok(Number(resumeBy) > Date.now(), `suspended, its resume window running (rb ${resumeBy}), after ${sweptAfterMs} ms`);
@@ -110,7 +111,7 @@ describe('relay cluster: the sessions of a node killed with SIGKILL are swept wi
     await client.until(() => client.frames.some((frame) => frame.toString() === 'after the sweep'), 'bytes through the resumed session', ANSWER_MS);
   });
 
-  it('Security: an offer whose pairing agent was on the killed node is withdrawn: a client claiming its nameplate afterwards is refused at once, not relayed to the dead node', async () => {
+  it('Security: an offer whose pairing agent was on the killed node is withdrawn: a client claiming its nameplate afterwards is refused at once, not relayed to the dead node', async (t) => {
     const doomed = await nodes.cluster.addNode();
     const dead = nodes.cluster.advertised(doomed);
     const session = await createSessionViaApi(nodes.b);
@@ -126,6 +127,7 @@ describe('relay cluster: the sessions of a node killed with SIGKILL are swept wi
       200,
     );
     const sweptAfterMs = Date.now() - killedAt;
+    t.diagnostic(`offer withdrawn ${sweptAfterMs} ms after the kill (lease ${LEASE_MS} ms, sweep every ${LEASE_MS / 3} ms ±25%)`);
     const destroyed = (): LogRecord[] => live.flatMap((node) => node.logs.records.filter((r) => r.event === 'session_destroyed' && r.session === id));
     await waitUntil(() => swept(dead, live).length > 0 && destroyed().length > 0, ANSWER_MS, 'node_swept and session_destroyed logged by a live node');
     const lines = swept(dead, live);
