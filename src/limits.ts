@@ -416,6 +416,10 @@ export const RELAY_STORE_PASSWORD_FILE_MAX_BYTES = 4 * 1024; // 4 KiB
 export const RELAY_CONNECTION_LEASE_MS = 30_000; // 30 s
 /** How often a live node renews its connection lease and rewrites its counts from its own table. */
 export const RELAY_CONNECTION_LEASE_RENEW_MS = 10_000; // 10 s
+/** Sessions one sweep of the dead relay nodes' sessions handles at most (src/relay/node-sweep.ts). */
+export const RELAY_NODE_SWEEP_BATCH = 100;
+/** Wait before the next sweep when one left sessions of a dead node for later, in ms. */
+export const RELAY_NODE_SWEEP_CATCH_UP_MS = 1_000; // 1 s
 /** Shortest cluster key (--cluster-key-file) accepted, in bytes (after one trailing newline is dropped). */
 export const RELAY_CLUSTER_KEY_MIN_BYTES = 32;
 /** Longest cluster key file read, in bytes. */

@@ -27,6 +27,7 @@ import type {
   AttemptOutcome,
   NewClaim,
   NewSession,
+  NodeSweepReport,
   RecreatedSession,
   SessionActor,
   SessionClaim,
@@ -315,6 +316,11 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
       this.#remove(entry);
       return snapshot(entry);
     });
+  }
+
+  /** One node, which never sweeps itself: no other node's sessions to sweep. */
+  sweepDeadNodes(): Promise<readonly NodeSweepReport[]> {
+    return Promise.resolve([]);
   }
 
   counts(): Promise<SessionCounts> {

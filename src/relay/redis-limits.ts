@@ -18,8 +18,9 @@
  * lease every RELAY_CONNECTION_LEASE_RENEW_MS (rewriting the counts from its own table, which
  * corrects any update lost while Redis was away), and an address's cluster-wide count is the sum
  * over the nodes whose lease has not ended. A node that dies stops renewing: its counts stop
- * counting when its lease ends, at most RELAY_CONNECTION_LEASE_MS later. Lease times are Redis's
- * clock (TIME), so the nodes' clocks do not matter.
+ * counting when its lease ends, at most RELAY_CONNECTION_LEASE_MS (`--node-lease`) later, and the
+ * other nodes then sweep its sessions (node-sweep.ts). Lease times are Redis's clock (TIME), so the
+ * nodes' clocks do not matter.
  *
  * When Redis cannot be reached (docs/design.md §8.2 "Failure"), each limit decides (written down
  * in operations.md "Limits across a cluster"): the failure budget and the connection cap fall

@@ -17,7 +17,10 @@
  * - channel `deadline`  published when a script makes a deadline the earliest, so every node arms
  *                       its timer for it (no polling);
  * - channel `ended`     published when a session is removed (why, which sides were connected, which
- *                       node's script removed it), so the node holding a socket of it closes it.
+ *                       node's script removed it), so the node holding a socket of it closes it;
+ * - `nd:<node>`         set of the sessions with a connected side whose attachment tag names that
+ *                       relay node; `nd:nodes` set of the nodes with such a set. Kept by `save` and
+ *                       `remove` in every script, so the `sweep` of a dead node finds its sessions.
  * Scripts compute session keys from the prefix, so this layout needs one Redis (or a primary with
  * replicas), not Redis Cluster.
  *
@@ -48,7 +51,44 @@ local function load(id)
   return s
 end
 
+-- The node holding a socket, from its attachment tag ('<node> <random>', attachment-tag.ts); nil for a single node's tag.
+local function tag_node(tag)
+  if not tag or tag == '' then return nil end
+  return string.match(tag, '^(https?://%S+) [%w_%-]+$')
+end
+
+-- The nodes holding a connected side of a session (a set), from its ca, cc, ta, tc.
+local function holders(ca, cc, ta, tc)
+  local held = {}
+  if ca == '1' then local n = tag_node(ta); if n then held[n] = true end end
+  if cc == '1' then local n = tag_node(tc); if n then held[n] = true end end
+  return held
+end
+
+-- The per-node index (nd:<node>, nd:nodes): a session is in nd:<node> while a connected side's tag names that node.
+local function reindex(id, before, after)
+  for n in pairs(before) do
+    if not after[n] then
+      redis.call('SREM', P .. 'nd:' .. n, id)
+      if redis.call('SCARD', P .. 'nd:' .. n) == 0 then redis.call('SREM', P .. 'nd:nodes', n) end
+    end
+  end
+  for n in pairs(after) do
+    if not before[n] then
+      redis.call('SADD', P .. 'nd:' .. n, id)
+      redis.call('SADD', P .. 'nd:nodes', n)
+    end
+  end
+end
+
+-- The holders of a session as stored now (before a save or a removal changes them).
+local function stored_holders(id)
+  local f = redis.call('HMGET', skey(id), 'ca', 'cc', 'ta', 'tc')
+  return holders(f[1], f[2], f[3], f[4])
+end
+
 local function save(s)
+  reindex(s.id, stored_holders(s.id), holders(s.ca, s.cc, s.ta, s.tc))
   local args = {}
   for k, v in pairs(s) do
     args[#args + 1] = k
@@ -125,6 +165,7 @@ end
 -- Remove a session and tell every node (channel 'ended'), so the node holding a socket of it closes that socket.
 local function remove(s, why)
   redis.call('PUBLISH', P .. 'ended', cjson.encode({ id = s.id, why = why, origin = origin, agent = s.ca, client = s.cc }))
+  reindex(s.id, stored_holders(s.id), {})
   redis.call('DEL', skey(s.id))
   redis.call('SREM', P .. 'ids', s.id)
   redis.call('ZREM', P .. 'deadlines', s.id)
@@ -381,6 +422,74 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'deadlines', '-inf', now, '
 end
 local first = redis.call('ZRANGE', P .. 'deadlines', 0, 0, 'WITHSCORES')
 return cjson.encode({ events = events, next = first[2] or '' })
+`,
+  /**
+   * Sweep the sessions of relay nodes whose connection lease has ended (docs/design.md §8.2
+   * "Dead nodes"): for each node in nd:nodes other than a.self whose lease in cn:nodes has ended
+   * by Redis's clock (redis-limits.ts), each side of its sessions that is connected with a tag
+   * naming it gets what a socket's end on that node would have brought: an established side is
+   * suspended (its resume deadline starts; a session without a resume window ends, as when a side
+   * leaves); a pairing client is marked gone with its claim's connect deadline running again,
+   * unchanged; a pairing agent's session ends (as when the agent leaves: the offer is withdrawn).
+   * At most a.limit sessions per run. Each session leaves the node's index as it is swept, in the
+   * same atomic step, so two nodes sweeping at once never sweep one twice. Ends are published on
+   * `ended` with the origin 'sweep', so every node (the sweeping one too) closes what it holds.
+   */
+  sweep: `
+origin = 'sweep'
+local t = redis.call('TIME')
+local rnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local budget = tonumber(a.limit)
+local swept = {}
+for _, node in ipairs(redis.call('SMEMBERS', P .. 'nd:nodes')) do
+  if budget <= 0 then break end
+  local lease = redis.call('ZSCORE', P .. 'cn:nodes', node)
+  if node ~= a.self and not (lease and tonumber(lease) > rnow) then
+    local idx = P .. 'nd:' .. node
+    local r = { node = node, suspended = 0, released = 0, ended = {}, left = 0 }
+    for _, id in ipairs(redis.call('SRANDMEMBER', idx, budget)) do
+      budget = budget - 1
+      local s = load(id)
+      if s ~= nil then
+        local gone = false
+        for _, role in ipairs({ 'agent', 'client' }) do
+          local c = role == 'agent' and 'ca' or 'cc'
+          local tg = role == 'agent' and 'ta' or 'tc'
+          if not gone and s[c] == '1' and tag_node(s[tg]) == node then
+            if s.state == 'established' then
+              if num(s.rw) > 0 and num(s.ex) > now then
+                s[c] = '0'
+                if s.rb == '' then s.rb = math.min(now + num(s.rw), num(s.ex)) end
+                r.suspended = r.suspended + 1
+              else
+                remove(s, 'destroyed')
+                gone = true
+                r.ended[#r.ended + 1] = { id = id, reason = role == 'agent' and 'agent_left' or 'client_left' }
+              end
+            elseif role == 'client' then
+              s[c] = '0'
+              if s.state == 'claimed' and s.ckd ~= '' and s.ct ~= '1' then s.ct = '1' end
+              r.released = r.released + 1
+            else
+              remove(s, 'destroyed')
+              gone = true
+              r.ended[#r.ended + 1] = { id = id, reason = 'agent_left' }
+            end
+          end
+        end
+        if not gone then
+          save(s)
+          schedule(s)
+        end
+      end
+      redis.call('SREM', idx, id)
+    end
+    r.left = redis.call('SCARD', idx)
+    if r.left == 0 then redis.call('SREM', P .. 'nd:nodes', node) end
+    swept[#swept + 1] = r
+  end
+end
+return cjson.encode({ swept = swept })
 `,
 } as const;
 

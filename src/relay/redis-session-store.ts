@@ -61,6 +61,7 @@ import type {
   AttemptOutcome,
   NewClaim,
   NewSession,
+  NodeSweepReport,
   RecreatedSession,
   SessionActor,
   SessionCounts,
@@ -107,6 +108,15 @@ interface RawOutcome {
   readonly reason: AttemptEndReason;
   readonly attempts: number;
   readonly destroyed: boolean;
+}
+
+/** One node's sweep as the script answers it (an empty list comes as an object from cjson). */
+interface RawSweep {
+  readonly node: string;
+  readonly suspended: number;
+  readonly released: number;
+  readonly ended: Array<{ readonly id: string; readonly reason: 'agent_left' | 'client_left' }> | Record<string, never>;
+  readonly left: number;
 }
 
 type DueEvent =
@@ -304,6 +314,18 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
 
   async counts(): Promise<SessionCounts> {
     return this.#run<SessionCounts>('counts', {});
+  }
+
+  async sweepDeadNodes(self: string, limit: number): Promise<readonly NodeSweepReport[]> {
+    const answer = await this.#run<{ swept: RawSweep[] | Record<string, never> }>('sweep', { self, limit });
+    const swept = Array.isArray(answer.swept) ? answer.swept : [];
+    return swept.map((raw) => ({
+      node: raw.node,
+      suspended: Number(raw.suspended),
+      released: Number(raw.released),
+      ended: Array.isArray(raw.ended) ? raw.ended.map((end) => ({ id: end.id, reason: end.reason })) : [],
+      left: Number(raw.left),
+    }));
   }
 
   /** Stop the timer and close both connections. The sessions stay in Redis for the other nodes. */

@@ -84,6 +84,8 @@ export class RelayMetrics {
   readonly sessionsRecreated: Counter;
   /** Sockets that found, at their attach, the other side held by another node (docs/design.md §8.2 "Concurrent attaches"). */
   readonly attachMoves: Counter<'kind'>;
+  /** Sides of sessions held by a node whose lease ended, swept by this node (node-sweep.ts). */
+  readonly sweptSides: Counter<'action'>;
   /** Largest number of bytes queued towards one peer since start (bounded by the limit + one message). */
   readonly queuedBytesPeak: Gauge;
   #peak = 0;
@@ -187,6 +189,13 @@ export class RelayMetrics {
       registers,
     });
     for (const kind of ['relayed', 'reconnect'] as const) this.attachMoves.labels(kind).inc(0);
+    this.sweptSides = new Counter({
+      name: 'kubepair_relay_swept_sides_total',
+      help: 'Sides of sessions held by a relay node whose lease ended, swept by this node: suspended, released (a pairing client, its claim deadline running again) or ended (with their session)',
+      labelNames: ['action'],
+      registers,
+    });
+    for (const action of ['suspended', 'released', 'ended'] as const) this.sweptSides.labels(action).inc(0);
     this.queuedBytesPeak = new Gauge({
       name: 'kubepair_relay_queued_bytes_peak',
       help: 'Most bytes ever queued by the relay towards one peer',

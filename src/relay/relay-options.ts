@@ -16,6 +16,7 @@ import {
   RELAY_API_RATE_LIMIT_PER_MINUTE,
   RELAY_AUDIT_BACKLOG,
   RELAY_CLAIM_CONNECT_TIMEOUT_MS,
+  RELAY_CONNECTION_LEASE_MS,
   RELAY_ESTABLISHED_LIFETIME_MS,
   RELAY_EXPIRING_NOTICE_MS,
   RELAY_MAX_BUFFERED_BYTES,
@@ -67,6 +68,7 @@ export interface RelayLimits {
   readonly maxResumeWindowMs: number;
   readonly maxRecreatedWaiting: number;
   readonly maxReconnectsPerMinute: number;
+  readonly nodeLeaseMs: number;
 }
 
 export type LimitUnit = 'duration' | 'bytes' | 'count';
@@ -123,6 +125,7 @@ export const RELAY_LIMIT_OPTIONS: readonly LimitOption[] = [
   limit('maxResumeWindowMs', 'max-resume-window', 'duration', RELAY_MAX_RESUME_WINDOW_MS, 0, 7 * DAY_MS, 'longest resume window granted to an agent: how long an established session whose socket dropped waits for it (0: sessions end when a socket drops, and do not survive a restart)'),
   limit('maxReconnectsPerMinute', 'max-reconnects-per-minute', 'count', RELAY_MAX_RECONNECTS_PER_MINUTE, 1, 100_000, 'new sockets each side of an established session may open per minute (resumptions and replacements; 429 above)'),
   limit('maxRecreatedWaiting', 'max-recreated-waiting', 'count', RELAY_MAX_RECREATED_WAITING, 1, 1_000_000, 'sessions recreated from their keys after a restart that may wait for their other side at once'),
+  limit('nodeLeaseMs', 'node-lease', 'duration', RELAY_CONNECTION_LEASE_MS, 3 * SECOND_MS, 10 * MINUTE_MS, 'in a relay cluster: how long a node counts as alive after it last renewed its lease (it renews every third of it); then the other nodes sweep its sessions'),
 ];
 
 /** The default limits (docs/design.md §3). */

@@ -42,6 +42,7 @@ import { checkRelayConfig, describeStoreUrl, parseTrustedProxies } from './relay
 import type { RelayConfig, RelayStoreConfig } from './relay-options.js';
 import { SessionBroker } from './session-broker.js';
 import { LivenessSweep } from './liveness-sweep.js';
+import { NodeSweep } from './node-sweep.js';
 import { SessionKeys } from './session-keys.js';
 import type { SessionPolicy, SessionStore } from './session-store.js';
 import { createUpgradeHandler } from './upgrade-handler.js';
@@ -67,6 +68,8 @@ interface Running {
   /** The limits shared through Redis, and this node's connection lease (--store redis:// only). */
   readonly sharedLimits: RedisLimits | undefined;
   readonly connectionLeases: () => ConnectionLeases | undefined;
+  /** This node's sweep of dead nodes' sessions (a cluster node only). */
+  readonly nodeSweep: NodeSweep | undefined;
 }
 
 export class RelayServer {
@@ -202,7 +205,7 @@ export class RelayServer {
           sharedLimits === undefined
             ? undefined
             : (table) => {
-                connectionLeases = sharedLimits.connectionLeases(leaseHolder, limits.maxConnectionsPerAddress, table);
+                connectionLeases = sharedLimits.connectionLeases(leaseHolder, limits.maxConnectionsPerAddress, table, limits.nodeLeaseMs);
                 return connectionLeases;
               },
         isClosing,
@@ -229,12 +232,27 @@ export class RelayServer {
             ? undefined
             : { link: clusterLink, verifier: new NodeRequestVerifier(clusterKey), nodeAlive: (id) => sharedLimits.leaseHeld(id) },
       }));
+      // The lease is written before any socket can attach, so no node takes this one for dead meanwhile.
+      await connectionLeases?.renew().catch(() => undefined);
+      // The sessions of nodes whose lease ended (docs/design.md §8.2 "Dead nodes"): swept by every live node.
+      const nodeSweep =
+        config.cluster === undefined || sharedLimits === undefined
+          ? undefined
+          : new NodeSweep({
+              nodeId: config.cluster.advertise,
+              store,
+              leaseMs: limits.nodeLeaseMs,
+              log,
+              metrics,
+              onEnded: (id, reason) => broker.recordSweptEnd(id, reason),
+            });
+      if (nodeSweep !== undefined) cleanup.push(() => nodeSweep.stop());
       try {
         await app.listen({ host: config.listen.host, port: config.listen.port });
       } catch (err) {
         throw new KubepairError('KP_ERR_RELAY_LISTEN', `${config.listen.host}:${config.listen.port}: ${describeError(err).message}`, { cause: err });
       }
-      this.#running = { log, auth, audit, refusals, store, broker, app, wss, clusterLink, sharedLimits, connectionLeases: () => connectionLeases };
+      this.#running = { log, auth, audit, refusals, store, broker, app, wss, clusterLink, sharedLimits, connectionLeases: () => connectionLeases, nodeSweep };
       const address = this.address();
       await audit.record('relay_started', {
         version: VERSION,
@@ -348,6 +366,7 @@ export class RelayServer {
       log.warn({ event: 'shutdown_counts_unknown', err: describeError(err) }, 'cannot count the sessions at shutdown');
       return undefined;
     });
+    await step('node sweep', async () => running.nodeSweep?.stop());
     // The lease is given up, so the other nodes stop counting this node's connections at once.
     await step('connection lease', async () => running.connectionLeases()?.close());
     await step('shared limits', async () => running.sharedLimits?.close());

@@ -890,6 +890,15 @@ export class SessionBroker {
   }
 
   /**
+   * A session the node sweep ended (node-sweep.ts: its pairing agent, or a side without a resume
+   * window, was on a node whose lease ended): counted and recorded here, as this node's store
+   * removed it. Its sockets, wherever they are, close on the `ended` news.
+   */
+  recordSweptEnd(id: string, reason: 'agent_left' | 'client_left'): void {
+    this.#recordEnd(id, reason);
+  }
+
+  /**
    * The same question for session `id` held by another node, whose socket this node relays
    * (cluster-link.ts windDown), asked of the store. A store that cannot answer says no: the
    * endpoint is then told `expiring` and kept for the grace, as if its session ended here.

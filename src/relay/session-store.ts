@@ -202,6 +202,21 @@ export interface SessionEndedElsewhere {
   readonly connected: Readonly<Record<PeerRole, boolean>>;
 }
 
+/**
+ * What one sweep did to the sessions of one relay node whose lease had ended (shared stores
+ * only, docs/design.md §8.2 "Dead nodes"): sides suspended, pairing clients released (their
+ * claim's deadline running again), sessions ended (a pairing agent, or a side of a session
+ * without a resume window, gone with the node: as when that side leaves).
+ */
+export interface NodeSweepReport {
+  readonly node: string;
+  readonly suspended: number;
+  readonly released: number;
+  readonly ended: ReadonlyArray<{ readonly id: string; readonly reason: 'agent_left' | 'client_left' }>;
+  /** Sessions of that node still to sweep (the run's bound was reached). */
+  readonly left: number;
+}
+
 export interface SessionStoreEvents {
   /** A session reached `expiresAt` and was removed; its nameplate is quarantined. */
   expired: [session: SessionRecord];
@@ -294,6 +309,18 @@ export interface SessionStore extends EventEmitter<SessionStoreEvents> {
   /** Remove a session now; undefined when it was already gone. */
   destroy(id: string): Promise<SessionRecord | undefined>;
   counts(): Promise<SessionCounts>;
+  /**
+   * Sweep the sessions held by relay nodes whose connection lease has ended (node-sweep.ts): each
+   * connected side whose attachment names such a node gets what its socket's end would have
+   * brought there (an established side suspended, or its session ended without a resume window;
+   * a pairing client marked gone with its claim's connect deadline running again, unchanged, as
+   * `detach` with `handOver`; a pairing agent's session ended, as when the agent leaves). Never
+   * the node `self`, never a node still holding its lease; at most `limit` sessions per call;
+   * atomic per session, so two nodes sweeping one dead node at once sweep each session once.
+   * Sessions ended this way are announced as `endedElsewhere` (`destroyed`) to every node, the
+   * sweeping one included. The memory store serves one node, which never sweeps itself: [].
+   */
+  sweepDeadNodes(self: string, limit: number): Promise<readonly NodeSweepReport[]>;
   /** Forget every session and stop every timer. */
   close(): Promise<void>;
 }

@@ -284,8 +284,8 @@ export function createUpgradeHandler(options: UpgradeHandlerOptions): (req: Inco
      * claim's connect deadline running again, unchanged (`detach` with `handOver`, as when a socket
      * moves on, session-store.ts), so the claim is timed out and its attempt counted once
      * (`connect_timeout`) unless a socket of it attaches first, instead of holding the offer until
-     * `--session-ttl`. A pairing agent's socket there is left as it is (as before: `share` gives up
-     * an unpaired session whose socket it lost and offers a new code, code-offer.ts).
+     * `--session-ttl`. A pairing agent's socket there is left to the sweep (node-sweep.ts), which
+     * ends its session once the dead node's lease has ended, as when a pairing agent leaves.
      */
     const relay = (ws: WebSocket, node: string, tag: string): void => {
       if (cluster === undefined) {

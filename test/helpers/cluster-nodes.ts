@@ -111,6 +111,7 @@ export interface SplicedPair {
   readonly sessionId: string;
   readonly nameplate: string;
   readonly clientKey: string;
+  readonly agentKey: string;
   readonly agent: TestPeer;
   readonly client: TestPeer;
 }
@@ -128,7 +129,7 @@ export async function splicedPair(holder: StartedRelay, relaying: StartedRelay):
   await relaying.logs.waitFor((r) => r.event === 'splice_open' && r.session === session.session_id, SPLICE_OPEN_TIMEOUT_MS, mark, 'splice_open on the relaying node');
   await agent.control('peer_connected');
   await client.control('peer_connected');
-  return { sessionId: session.session_id, nameplate: session.nameplate, clientKey: pairing.client_key, agent, client };
+  return { sessionId: session.session_id, nameplate: session.nameplate, clientKey: pairing.client_key, agentKey: session.agent_key, agent, client };
 }
 
 /** The nodes of a suite (clusterNodesInSuite), readable once its `before` has run. */

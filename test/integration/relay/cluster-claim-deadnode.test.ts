@@ -127,8 +127,8 @@ describe('relay cluster: a claimed client whose node dies before pairing (two re
   it('Security: agent spliced to the dead node too: the client\'s claim is released at its deadline and counted once; the nameplate can be claimed again', async () => {
     const { id, session, claimedBy, connectBy } = await claimedOnDyingNode(true);
     await releasedAtDeadline(id, claimedBy, connectBy);
-    // Claimable again. (The agent's own attachment on the dead node is not cleared before
-    // `established`, as before: docs/operations.md.)
+    // Claimable again. (The agent's own attachment on the dead node is cleared only by the sweep,
+    // once the dead node's lease has ended, 30 s here: cluster-node-sweep.test.ts.)
     const second = await pairViaApi(nodes.b, session.nameplate);
     assert.notEqual(second.client_key, '');
     assert.deepEqual(await fields(id, 'state', 'att', 'ca'), ['claimed', '1', '1']);

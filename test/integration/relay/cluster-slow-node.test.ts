@@ -16,10 +16,11 @@
  *   `splice_node_unreachable`), so the agent's next socket is admitted wherever it lands.
  *
  * Real relay processes on one real redis-server (test/helpers/cluster-nodes.ts). B is stopped and
- * continued by its pid and killed at the end.
+ * continued by its pid and killed at the end. (A dead node is also found without any traffic by
+ * the other nodes' sweep once its lease ended: cluster-node-sweep.test.ts. A sweeps rarely here.)
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { RELAY_CONNECTION_LEASE_MS } from '../../../src/limits.js';
 import { SPLICE_CONNECT_TIMEOUT_MS } from '../../../src/relay/cluster-link.js';
 import { clusterNodesInSuite, splicedPair } from '../../helpers/cluster-nodes.js';
@@ -32,7 +33,13 @@ const AFTER_TIMEOUT_MS = SPLICE_CONNECT_TIMEOUT_MS + 20_000;
 const ANSWER_MS = 10_000;
 
 describe('relay cluster: a node that does not answer a link in time (two relay processes, one redis-server)', { timeout: 240_000 }, () => {
-  const nodes = clusterNodesInSuite({ prefix: 'kp-slow-node:' });
+  const nodes = clusterNodesInSuite({ prefix: 'kp-slow-node:', count: 0 });
+  before(async () => {
+    // A's own sweep (node-sweep.ts) would also find B dead once its lease ended, racing the
+    // link this test watches: with a 10 min lease A's first sweep comes after this suite ends.
+    await nodes.cluster.addNode(['--node-lease', '10m']);
+    await nodes.cluster.addNode();
+  });
   const peers: TestPeer[] = [];
   after(() => {
     // The nodes are killed by pid (a stopped process too).

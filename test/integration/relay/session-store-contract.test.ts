@@ -19,7 +19,9 @@ import { isKubepairError } from '../../../src/errors/index.js';
 import { MemorySessionStore } from '../../../src/relay/memory-session-store.js';
 import { RedisSessionStore } from '../../../src/relay/redis-session-store.js';
 import { newSessionId } from '../../../src/relay/secrets.js';
-import type { AttemptOutcome, SessionPolicy, SessionRecord, SessionStore } from '../../../src/relay/session-store.js';
+import { newAttachmentTag } from '../../../src/relay/attachment-tag.js';
+import { createClient } from '@redis/client';
+import type { AttemptOutcome, NodeSweepReport, SessionEndedElsewhere, SessionPolicy, SessionRecord, SessionStore } from '../../../src/relay/session-store.js';
 import { SessionLimitError } from '../../../src/relay/session-store.js';
 import { startRedis } from '../../helpers/redis-server.js';
 import type { TestRedis } from '../../helpers/redis-server.js';
@@ -482,18 +484,30 @@ for (const kind of KINDS) {
         assert.deepEqual(await store.attach(newSessionId(), 'agent'), { result: 'gone', otherTag: '' });
       });
     });
+
+    it('a node never sweeps its own sessions (the memory store\'s only node; a Redis node even with no lease of its own)', async () => {
+      await withStore({}, async (store) => {
+        const self = 'http://127.0.0.1:7';
+        const agentKey = digest();
+        const session = await store.create({ id: newSessionId(), agentKeyDigest: agentKey, keyExpiresAt: KEY_EXPIRY, creator: actor });
+        await store.attach(session.id, 'agent', agentKey, newAttachmentTag(self));
+        assert.deepEqual(await store.sweepDeadNodes(self, 100), []);
+        const after = await store.get(session.id);
+        assert.deepEqual([after?.state, after?.connected.agent], ['waiting', true]);
+      });
+    });
   });
 }
 
 describe('SessionStore on Redis: two relay nodes share one store', { timeout: 120_000 }, () => {
   /** Two stores on one Redis and one key prefix: two relay nodes of one cluster. */
-  async function withNodes(policy: Partial<SessionPolicy>, body: (a: RedisSessionStore, b: RedisSessionStore) => Promise<void>): Promise<void> {
+  async function withNodes(policy: Partial<SessionPolicy>, body: (a: RedisSessionStore, b: RedisSessionStore, prefix: string) => Promise<void>): Promise<void> {
     const prefix = freshPrefix();
     const a = await openRedisStore({ ...POLICY, ...policy }, prefix);
     try {
       const b = await openRedisStore({ ...POLICY, ...policy }, prefix);
       try {
-        await body(a, b);
+        await body(a, b, prefix);
       } finally {
         await b.close();
       }
@@ -618,6 +632,164 @@ describe('SessionStore on Redis: two relay nodes share one store', { timeout: 12
       assert.equal(await a.detach(session.id, 'agent', 'agent-on-a'), 'stale', 'node a learns its socket is no longer the side\'s');
       assert.equal((await b.get(session.id))?.connected.agent, true);
       assert.deepEqual((await a.get(session.id))?.attachments, { agent: 'agent-on-b', client: 'client-on-b' }, 'either node sees where each side is now');
+    });
+  });
+
+  describe('the sweep of dead nodes\' sessions (docs/design.md §8.2 "Dead nodes")', () => {
+    const DEAD = 'http://127.0.0.1:9';
+    const LIVE = 'http://127.0.0.1:8';
+
+    /** Node `node`'s lease in `<prefix>cn:nodes` (redis-limits.ts), ending `ms` from now by Redis's clock. */
+    async function lease(prefix: string, node: string, ms: number): Promise<void> {
+      const client = createClient({ url: redis?.url ?? '' });
+      client.on('error', () => undefined);
+      await client.connect();
+      try {
+        const [seconds, micros] = await client.sendCommand<[string, string]>(['TIME']);
+        await client.sendCommand(['ZADD', `${prefix}cn:nodes`, String(Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) + ms), node]);
+      } finally {
+        await client.close();
+      }
+    }
+
+    async function indexed(prefix: string): Promise<{ nodes: string[]; dead: string[] }> {
+      const client = createClient({ url: redis?.url ?? '' });
+      client.on('error', () => undefined);
+      await client.connect();
+      try {
+        const nodes = (await client.sendCommand<string[]>(['SMEMBERS', `${prefix}nd:nodes`])).sort();
+        const dead = (await client.sendCommand<string[]>(['SMEMBERS', `${prefix}nd:${DEAD}`])).sort();
+        return { nodes, dead };
+      } finally {
+        await client.close();
+      }
+    }
+
+    /** A session with its agent (and, when `client`, a claimed client) attached with tags naming those nodes; established with a window when asked. */
+    async function session(store: SessionStore, agentOn: string, clientOn: string | undefined, established: 'no' | 'window' | 'no_window'): Promise<{ id: string; nameplate: string; clientKey: Uint8Array }> {
+      const agentKey = digest();
+      const created = await store.create({ id: newSessionId(), agentKeyDigest: agentKey, keyExpiresAt: KEY_EXPIRY, creator: actor });
+      const clientKey = digest();
+      if (clientOn !== undefined) await store.claim(created.nameplate ?? '', { clientKeyDigest: () => clientKey, actor });
+      await store.attach(created.id, 'agent', agentKey, newAttachmentTag(agentOn));
+      if (clientOn !== undefined) await store.attach(created.id, 'client', clientKey, newAttachmentTag(clientOn));
+      if (established !== 'no') {
+        assert.ok(await store.establish(created.id));
+        if (established === 'window') await store.setResumeWindow(created.id, 60_000);
+      }
+      return { id: created.id, nameplate: created.nameplate ?? '', clientKey };
+    }
+
+    function total(reports: readonly NodeSweepReport[]): { suspended: number; released: number; ended: string[] } {
+      return {
+        suspended: reports.reduce((sum, r) => sum + r.suspended, 0),
+        released: reports.reduce((sum, r) => sum + r.released, 0),
+        ended: reports.flatMap((r) => r.ended.map((end) => `${end.id}:${end.reason}`)),
+      };
+    }
+
+    it('Security: the sessions of a node whose lease ended get what their sockets\' end would have brought; a node holding its lease and the sweeping node itself are left alone', async () => {
+      const prefix = freshPrefix();
+      const self = 'http://127.0.0.1:7';
+      const store = await openRedisStore({ ...POLICY, claimConnectTimeoutMs: 1_500 }, prefix);
+      try {
+        await lease(prefix, LIVE, 60_000);
+        await lease(prefix, DEAD, -1); // ended a moment ago
+        const ends: SessionEndedElsewhere[] = [];
+        store.on('endedElsewhere', (ended) => ends.push(ended));
+        const outcomes: AttemptOutcome[] = [];
+        store.on('attemptEnded', (outcome) => outcomes.push(outcome));
+        const durable = await session(store, DEAD, DEAD, 'window');
+        const noWindow = await session(store, DEAD, DEAD, 'no_window');
+        const pairingAgent = await session(store, DEAD, undefined, 'no');
+        // A claimed client on the dead node, its agent on a live one (as after a concurrent attach).
+        const claimed = await session(store, LIVE, DEAD, 'no');
+        const connectBy = (await store.get(claimed.id))?.claim?.connectBy;
+        const onLive = await session(store, LIVE, LIVE, 'window');
+        const onSelf = await session(store, self, self, 'window');
+        // A side that moved from the dead node to a live one before it died: no longer the dead node's.
+        const moved = await session(store, DEAD, LIVE, 'window');
+        const movedAgent = await store.get(moved.id);
+        assert.equal((await store.attach(moved.id, 'agent', undefined, newAttachmentTag(LIVE))).result, 'replaced');
+        assert.ok(movedAgent?.attachments.agent.startsWith(`${DEAD} `));
+        assert.deepEqual(await indexed(prefix), { nodes: [LIVE, DEAD, self].sort(), dead: [durable.id, noWindow.id, pairingAgent.id, claimed.id].sort() });
+
+        const before = Date.now();
+        const reports = await store.sweepDeadNodes(self, 100);
+        assert.deepEqual(reports.map((r) => [r.node, r.suspended, r.released, r.left]), [[DEAD, 2, 1, 0]], 'only the dead node, not the live one nor the sweeping one');
+        assert.deepEqual(total(reports).ended.sort(), [`${noWindow.id}:agent_left`, `${pairingAgent.id}:agent_left`].sort());
+
+        const suspended = await store.get(durable.id);
+        assert.deepEqual([suspended?.state, suspended?.connected], ['established', { agent: false, client: false }], 'both sides suspended');
+        assert.ok(suspended?.resumeBy !== undefined && suspended.resumeBy >= before + 60_000 && suspended.resumeBy <= Date.now() + 60_000, 'its resume window runs from the sweep');
+        assert.equal(await store.get(noWindow.id), undefined, 'without a resume window the session ends, as when a side leaves');
+        assert.equal(await store.get(pairingAgent.id), undefined, 'a pairing agent gone with its node: the offer is withdrawn');
+        await assert.rejects(store.claim(pairingAgent.nameplate, { clientKeyDigest: () => digest(), actor }), (err) => isKubepairError(err, 'KP_ERR_RELAY_NAMEPLATE_UNKNOWN'));
+        const released = await store.get(claimed.id);
+        assert.deepEqual([released?.state, released?.connected, released?.claim?.connectBy], ['claimed', { agent: true, client: false }, connectBy], 'the client marked gone, its claim\'s deadline unchanged');
+        for (const id of [onLive.id, onSelf.id, moved.id]) assert.deepEqual((await store.get(id))?.connected, { agent: true, client: true }, 'not on the dead node: untouched');
+        assert.deepEqual((await indexed(prefix)).dead, [], 'the dead node\'s index is empty');
+        assert.deepEqual((await indexed(prefix)).nodes, [LIVE, self].sort());
+        await within(5_000, 'the ends announced to every node, the sweeping one too', new Promise<void>((resolve) => {
+          const check = (): void => (ends.length >= 2 ? resolve() : void setTimeout(check, 20));
+          check();
+        }));
+        assert.deepEqual(ends.map((end) => [end.id, end.why]).sort(), [[noWindow.id, 'destroyed'], [pairingAgent.id, 'destroyed']].sort());
+
+        // The released claim times out at its own deadline and counts once.
+        await within(5_000, 'the released claim to time out', new Promise<void>((resolve) => {
+          const check = (): void => (outcomes.length >= 1 ? resolve() : void setTimeout(check, 20));
+          check();
+        }));
+        assert.ok(Date.now() >= (connectBy ?? 0) - 50, 'at its deadline, not before');
+        assert.deepEqual(outcomes.map((o) => [o.session.id, o.reason, o.attempts]), [[claimed.id, 'connect_timeout', 1]]);
+        assert.deepEqual(await store.sweepDeadNodes(self, 100), [], 'nothing left to sweep: a second sweep changes nothing');
+        // The live node's lease ends too: now it is swept.
+        await lease(prefix, LIVE, -1);
+        const later = await store.sweepDeadNodes(self, 100);
+        assert.deepEqual(
+          later.map((r) => [r.node, r.suspended, r.released, r.ended.map((end) => `${end.id}:${end.reason}`)]),
+          [[LIVE, 4, 0, [`${claimed.id}:agent_left`]]],
+          'its two established sessions suspended, the pairing agent left after the timeout ends its offer',
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it('Security: two nodes sweeping one dead node at once sweep each session once, within the bound per call', async () => {
+      await withNodes({ maxSessions: 1000, maxSessionsPerToken: 1000, maxSessionsPerAddress: 1000 }, async (a, b, prefix) => {
+        await lease(prefix, DEAD, -1);
+        const durable = await Promise.all(Array.from({ length: 150 }, (_, i) => session(i % 2 === 0 ? a : b, DEAD, DEAD, 'window')));
+        const pairing = await Promise.all(Array.from({ length: 50 }, (_, i) => session(i % 2 === 0 ? a : b, DEAD, undefined, 'no')));
+        const ends = { a: [] as string[], b: [] as string[] };
+        a.on('endedElsewhere', (ended) => ends.a.push(ended.id));
+        b.on('endedElsewhere', (ended) => ends.b.push(ended.id));
+        const reports: NodeSweepReport[] = [];
+        for (let round = 0; round < 10; round++) {
+          const [fromA, fromB] = await Promise.all([a.sweepDeadNodes('http://127.0.0.1:1', 60), b.sweepDeadNodes('http://127.0.0.1:2', 60)]);
+          for (const report of [...fromA, ...fromB]) {
+            assert.ok(report.suspended / 2 + report.ended.length <= 60, `at most 60 sessions per call: ${JSON.stringify(report)}`);
+            reports.push(report);
+          }
+          if (fromA.length + fromB.length === 0) break;
+        }
+        const swept = total(reports);
+        assert.equal(swept.suspended, 300, 'each side of the 150 established sessions suspended once');
+        assert.equal(swept.released, 0);
+        assert.equal(swept.ended.length, 50, 'each pairing agent\'s session ended once');
+        assert.deepEqual(swept.ended.map((end) => end.split(':')[0]).sort(), pairing.map((p) => p.id).sort());
+        const counts = await a.counts();
+        assert.deepEqual([counts.established, counts.suspended, counts.waiting], [150, 150, 0]);
+        for (const { id } of durable.slice(0, 10)) assert.deepEqual((await b.get(id))?.connected, { agent: false, client: false });
+        assert.deepEqual(await indexed(prefix), { nodes: [], dead: [] });
+        await within(5_000, 'every end announced to both nodes', new Promise<void>((resolve) => {
+          const check = (): void => (ends.a.length >= 50 && ends.b.length >= 50 ? resolve() : void setTimeout(check, 20));
+          check();
+        }));
+        assert.equal(new Set(ends.a).size, 50);
+        assert.equal(ends.a.length, 50, 'announced once each');
+      });
     });
   });
 });
