@@ -20,6 +20,8 @@
  * loading its fifty-odd chunks through Node.js's ES module loader (each resolved, stat'ed,
  * read, compiled and linked) was a quarter of its CPU to the first byte (docs/performance.md
  * "Start to first byte, sixth pass"); the build fails if that file imports another of its own.
+ * main.ts compiles it with V8's lazy compilation off, so that its compile cache holds every
+ * function (src/cli/eager-compile.ts); its first statement, put there here, turns it back on.
  * Identifiers are shortened (names of functions and classes
  * kept: error names and logs use them), which cut about another 10% of start-up CPU. The
  * compile cache covers only code loaded after it is enabled: main.js enables it, then loads
@@ -82,6 +84,8 @@ const TARGET = 'node22';
 /** What the src/ rewrite replaces (see the header). */
 const CREATE_REQUIRE_CALL = /createRequire\(import\.meta\.url\)\(/g;
 const CREATE_REQUIRE_CONST = /^const require = createRequire\(import\.meta\.url\);$/m;
+/** dist/cli/connect-cli.js's first statement: V8 compiles lazily again once it is compiled (src/cli/eager-compile.ts AFTER_COMPILE). */
+const AFTER_COMPILE_CALL = "globalThis[Symbol.for('kubepair.afterCompile')]?.();";
 /** Gives the bundle a CommonJS `require` (for the rewritten calls and for external packages). */
 const BANNER = "import { createRequire as kubepairCreateRequire } from 'node:module';\nconst require = kubepairCreateRequire(import.meta.url);";
 
@@ -236,7 +240,13 @@ async function main() {
     chunkNames: 'cli/chunks/[name]-[hash]',
   });
   // connect's entry as one file (see the header): no splitting, its `import()`s bundled inside.
-  const connect = await build({ ...common, entryPoints: { 'cli/connect-cli': 'src/cli/connect-cli.ts' }, splitting: false });
+  // Its first statement puts V8's lazy compilation back on (src/cli/eager-compile.ts).
+  const connect = await build({
+    ...common,
+    entryPoints: { 'cli/connect-cli': 'src/cli/connect-cli.ts' },
+    splitting: false,
+    banner: { js: `${BANNER}\n${AFTER_COMPILE_CALL}` },
+  });
   const connectImports = ownImports(connect.metafile);
   if (connectImports.length > 0) {
     process.stderr.write(`bundle: dist/cli/connect-cli.js must be one file, but imports ${connectImports.join(', ')}\n`);

@@ -13,6 +13,7 @@
  */
 import { cliEntryFor } from './cli-entry.js';
 import { enableCompileCache } from './compile-cache.js';
+import { compiledEagerly } from './eager-compile.js';
 import { unsupportedNode } from './node-support.js';
 import { reportError } from './report-error.js';
 import { markStartup } from './startup-timeline.js';
@@ -32,7 +33,8 @@ const unsupported = unsupportedNode(process.versions.node);
 if (unsupported === undefined) {
   enableCompileCache();
   const argv = process.argv.slice(2);
-  const { runCli } = cliEntryFor(argv) === 'connect-cli' ? await import('./connect-cli.js') : await import('./run-cli.js');
+  // connect's entry is compiled whole, so that its compile cache holds every function (eager-compile.ts).
+  const { runCli } = cliEntryFor(argv) === 'connect-cli' ? await compiledEagerly(() => import('./connect-cli.js')) : await import('./run-cli.js');
   markStartup('cli_loaded');
   process.exitCode = await runCli(argv);
 } else {

@@ -23,6 +23,7 @@ import { existsSync } from 'node:fs';
 import { cp, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { AFTER_COMPILE } from '../../src/cli/eager-compile.js';
 import { BIN_LAUNCH_LINES, BIN_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { runKubepair } from '../helpers/cli.js';
 import type { E2EStack } from '../helpers/e2e-stack.js';
@@ -251,6 +252,12 @@ describe('e2e: the package a user installs (npm pack, npm install -g into an emp
     const completion = await runKubepair(['completion', 'bash'], { program: bin, env, timeoutMs: COMMAND_TIMEOUT_MS });
     assert.equal(completion.code, 0, completion.stderr);
     assert.match(completion.stdout, /complete .*kubepair/);
+  });
+
+  it("connect's entry is one file whose first statements (before any bundled code) turn V8's lazy compilation back on (src/cli/eager-compile.ts)", async () => {
+    const text = await readFile(join(packageDir, 'dist', 'cli', 'connect-cli.js'), 'utf8');
+    assert.doesNotMatch(text, /from\s*"\.\.?\//, 'no import of another file of the bundle');
+    assert.ok(text.split('\n').slice(0, 3).includes(`globalThis[Symbol.for(${JSON.stringify(AFTER_COMPILE).replaceAll('"', "'")})]?.();`), text.slice(0, 300));
   });
 
   it('the installed kubepair runs in a Node.js started with the flags of its launch lines (--initial-old-space-size, src/cli/node-flags.ts)', async () => {
