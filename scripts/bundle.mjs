@@ -7,12 +7,22 @@
  *   dist/cli/main.js        the binary: the Node.js version check and V8's compile cache
  *                           (src/cli/main.ts, src/cli/compile-cache.ts), then it imports
  *   dist/cli/run-cli.js     the command line, which loads each command's code when it runs:
- *   dist/cli/chunks/*.js    that code, split where src/ imports it lazily (`await import`).
+ *   dist/cli/chunks/*.js    that code, split where src/ imports it lazily (`await import`);
+ *   dist/cli/connect-cli.js or, for `kubepair connect CODE ...` (src/cli/cli-entry.ts), this
+ *                           one file instead: connect's command line and all the code it runs,
+ *                           its lazy imports included (evaluated when reached, as before).
  *
  * Split, not one file: measured (docs/performance.md "Start-up"), a single 6 MB file made
  * every command pay for all of them (`kubepair --version` cost more CPU than with tsc's build);
  * split along the lazy imports src/ already has, `--version` and the connect path cost about a
- * third less CPU than tsc's build. Identifiers are shortened (names of functions and classes
+ * third less CPU than tsc's build. connect, whose start to first byte is measured against
+ * `ssh -W` (issue 15), is one file of its own besides (about 0.4 MB the package holds twice):
+ * loading its fifty-odd chunks through Node.js's ES module loader (each resolved, stat'ed,
+ * read, compiled and linked) was a quarter of its CPU to the first byte (docs/performance.md
+ * "Start to first byte, sixth pass"); the build fails if that file imports another of its own.
+ * main.ts compiles it with V8's lazy compilation off, so that its compile cache holds every
+ * function (src/cli/eager-compile.ts); its first statement, put there here, turns it back on.
+ * Identifiers are shortened (names of functions and classes
  * kept: error names and logs use them), which cut about another 10% of start-up CPU. The
  * compile cache covers only code loaded after it is enabled: main.js enables it, then loads
  * the rest. Node.js builtins stay imports; so do the packages in RUNTIME_PACKAGES, which ship
@@ -74,15 +84,20 @@ const TARGET = 'node22';
 /** What the src/ rewrite replaces (see the header). */
 const CREATE_REQUIRE_CALL = /createRequire\(import\.meta\.url\)\(/g;
 const CREATE_REQUIRE_CONST = /^const require = createRequire\(import\.meta\.url\);$/m;
+/** dist/cli/connect-cli.js's first statement: V8 compiles lazily again once it is compiled (src/cli/eager-compile.ts AFTER_COMPILE). */
+const AFTER_COMPILE_CALL = "globalThis[Symbol.for('kubepair.afterCompile')]?.();";
 /** Gives the bundle a CommonJS `require` (for the rewritten calls and for external packages). */
 const BANNER = "import { createRequire as kubepairCreateRequire } from 'node:module';\nconst require = kubepairCreateRequire(import.meta.url);";
 
-/** esbuild plugin: the src/ rewrite, and `./run-cli.js` from main.ts left as an import of dist/cli/run-cli.js. */
+/** main.ts's imports of the entry modules (src/cli/cli-entry.ts), left as imports of dist/cli/run-cli.js and connect-cli.js. */
+const ENTRY_IMPORTS = new Set(['./run-cli.js', './connect-cli.js']);
+
+/** esbuild plugin: the src/ rewrite, and main.ts's imports of the entry modules left as imports. */
 const kubepairSources = {
   name: 'kubepair-sources',
   setup(pluginBuild) {
-    pluginBuild.onResolve({ filter: /^\.\/run-cli\.js$/ }, (args) =>
-      relative(ROOT, args.importer) === join('src', 'cli', 'main.ts') ? { path: './run-cli.js', external: true } : undefined,
+    pluginBuild.onResolve({ filter: /^\.\/(?:run|connect)-cli\.js$/ }, (args) =>
+      relative(ROOT, args.importer) === join('src', 'cli', 'main.ts') ? { path: args.path, external: true } : undefined,
     );
     pluginBuild.onLoad({ filter: /[\\/]src[\\/].*\.ts$/ }, async (args) => {
       const text = await readFile(args.path, 'utf8');
@@ -121,7 +136,7 @@ function runtimeImports(metafile) {
   const names = new Set();
   for (const output of Object.values(metafile.outputs)) {
     for (const imported of output.imports) {
-      if (!imported.external || builtins.has(imported.path) || imported.path.startsWith('node:') || imported.path === './run-cli.js') continue;
+      if (!imported.external || builtins.has(imported.path) || imported.path.startsWith('node:') || ENTRY_IMPORTS.has(imported.path)) continue;
       names.add(imported.path.startsWith('@') ? imported.path.split('/').slice(0, 2).join('/') : imported.path.split('/')[0]);
     }
   }
@@ -195,15 +210,17 @@ async function writeLaunchLine() {
   await writeFile(file, `${shebang}\n${launch}\n${bundled.slice(shebang.length + 1)}`);
 }
 
+/** The files of the bundle's own an output imports (chunks, other entry points), by output path. */
+function ownImports(metafile) {
+  return Object.entries(metafile.outputs).flatMap(([path, output]) => output.imports.filter((imported) => !imported.external || ENTRY_IMPORTS.has(imported.path)).map((imported) => `${path} -> ${imported.path}`));
+}
+
 async function main() {
   rmSync(OUT_DIR, { recursive: true, force: true });
-  const result = await build({
+  const common = {
     absWorkingDir: ROOT,
-    entryPoints: { 'cli/main': 'src/cli/main.ts', 'cli/run-cli': 'src/cli/run-cli.ts' },
     outdir: OUT_DIR,
     bundle: true,
-    splitting: true,
-    chunkNames: 'cli/chunks/[name]-[hash]',
     platform: 'node',
     format: 'esm',
     target: TARGET,
@@ -215,7 +232,28 @@ async function main() {
     metafile: true,
     logLevel: 'warning',
     plugins: [kubepairSources, builtinsThroughRequire],
+  };
+  const split = await build({
+    ...common,
+    entryPoints: { 'cli/main': 'src/cli/main.ts', 'cli/run-cli': 'src/cli/run-cli.ts' },
+    splitting: true,
+    chunkNames: 'cli/chunks/[name]-[hash]',
   });
+  // connect's entry as one file (see the header): no splitting, its `import()`s bundled inside.
+  // Its first statement puts V8's lazy compilation back on (src/cli/eager-compile.ts).
+  const connect = await build({
+    ...common,
+    entryPoints: { 'cli/connect-cli': 'src/cli/connect-cli.ts' },
+    splitting: false,
+    banner: { js: `${BANNER}\n${AFTER_COMPILE_CALL}` },
+  });
+  const connectImports = ownImports(connect.metafile);
+  if (connectImports.length > 0) {
+    process.stderr.write(`bundle: dist/cli/connect-cli.js must be one file, but imports ${connectImports.join(', ')}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  const result = { metafile: { outputs: { ...split.metafile.outputs, ...connect.metafile.outputs } } };
   const unexpected = runtimeImports(result.metafile).filter((name) => !RUNTIME_PACKAGES.has(name) && !ABSENT_OPTIONAL_PACKAGES.has(name));
   if (unexpected.length > 0) {
     process.stderr.write(`bundle: the bundle would import ${unexpected.join(', ')} at run time; bundle it or add it to RUNTIME_PACKAGES or ABSENT_OPTIONAL_PACKAGES with the reason\n`);

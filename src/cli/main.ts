@@ -1,16 +1,19 @@
 #!/bin/sh
 //usr/bin/env true; exec node --initial-old-space-size=128 "$0" "$@"
 /**
- * Entry point of the `kubepair` binary; all logic lives in run-cli.ts. On a Node.js release
- * kubepair does not support it says so in one line and runs nothing (node-support.ts). run-cli.ts
- * is imported only after that check: its dependencies (undici 8 under @kubernetes/client-node)
+ * Entry point of the `kubepair` binary; all logic lives in run-cli.ts, or connect-cli.ts for
+ * `kubepair connect CODE ...` (cli-entry.ts chooses). On a Node.js release kubepair does not
+ * support it says so in one line and runs nothing (node-support.ts). The entry module is
+ * imported only after that check: its dependencies (undici 8 under @kubernetes/client-node)
  * may fail as they load on an old Node.js, which would crash before any check could run. Before
- * that import V8's compile cache is enabled (compile-cache.ts), so that run-cli.ts and all it
- * loads are cached; in the package this file and run-cli.js are the two files
- * scripts/bundle.mjs builds. Its first two lines start Node.js with the flags of node-flags.ts
+ * that import V8's compile cache is enabled (compile-cache.ts), so that the entry module and all
+ * it loads are cached; in the package this file, run-cli.js and connect-cli.js are the entry
+ * points scripts/bundle.mjs builds. Its first two lines start Node.js with the flags of node-flags.ts
  * (`--initial-old-space-size`: V8 takes it only on node's command line) through /bin/sh.
  */
+import { cliEntryFor } from './cli-entry.js';
 import { enableCompileCache } from './compile-cache.js';
+import { compiledEagerly } from './eager-compile.js';
 import { unsupportedNode } from './node-support.js';
 import { reportError } from './report-error.js';
 import { markStartup } from './startup-timeline.js';
@@ -29,9 +32,11 @@ for (const stream of [process.stdout, process.stderr]) {
 const unsupported = unsupportedNode(process.versions.node);
 if (unsupported === undefined) {
   enableCompileCache();
-  const { runCli } = await import('./run-cli.js');
+  const argv = process.argv.slice(2);
+  // connect's entry is compiled whole, so that its compile cache holds every function (eager-compile.ts).
+  const { runCli } = cliEntryFor(argv) === 'connect-cli' ? await compiledEagerly(() => import('./connect-cli.js')) : await import('./run-cli.js');
   markStartup('cli_loaded');
-  process.exitCode = await runCli(process.argv.slice(2));
+  process.exitCode = await runCli(argv);
 } else {
   const report = reportError(unsupported, false);
   process.stderr.write(report.text);

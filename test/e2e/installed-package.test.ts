@@ -5,7 +5,7 @@
  * runs everything: every command's --help, a relay with tokens, `kubepair share` against the
  * test API server, `kubepair token set` into a real Secret Service, `kubepair doctor` and
  * `kubepair connect CODE -- kubectl get pods`. Also what the tarball holds (the bundle
- * scripts/bundle.mjs builds, split into chunks, its third-party notices, LICENSE, README, SECURITY.md and the docs
+ * scripts/bundle.mjs builds, split into chunks, with connect's entry as one file, its third-party notices, LICENSE, README, SECURITY.md and the docs
  * the help and the README point to; no sources, tests, source maps or benchmarks), that its
  * only dependencies are the native packages the bundle cannot hold, that the bundle fills its
  * compile cache, and the installed size (issue 15: at most 25 MB).
@@ -23,6 +23,7 @@ import { existsSync } from 'node:fs';
 import { cp, lstat, mkdir, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { AFTER_COMPILE } from '../../src/cli/eager-compile.js';
 import { BIN_LAUNCH_LINES, BIN_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { runKubepair } from '../helpers/cli.js';
 import type { E2EStack } from '../helpers/e2e-stack.js';
@@ -48,7 +49,7 @@ const MAX_OUTPUT_CHARS = 1024 * 1024;
 /** SHA-256 of the Apache License 2.0 text as apache.org publishes it (LICENSE-2.0.txt, 11358 bytes). */
 const APACHE_2_0_SHA256 = 'cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30';
 /** What the tarball may hold: the bundle and its notices, the docs the README and the help point to, the license. */
-const SHIPPED = /^(?:package\.json|README\.md|LICENSE|SECURITY\.md|docs\/[\w.-]+\.(?:md|svg)|dist\/cli\/(?:main|run-cli|chunks\/[\w-]+)\.js|dist\/THIRD-PARTY-NOTICES\.txt)$/;
+const SHIPPED = /^(?:package\.json|README\.md|LICENSE|SECURITY\.md|docs\/[\w.-]+\.(?:md|svg)|dist\/cli\/(?:main|run-cli|connect-cli|chunks\/[\w-]+)\.js|dist\/THIRD-PARTY-NOTICES\.txt)$/;
 /**
  * The package's run-time dependencies: only the native packages a bundle cannot hold
  * (scripts/bundle.mjs RUNTIME_PACKAGES), and what they bring: bufferutil's loader and
@@ -175,7 +176,7 @@ describe('e2e: the package a user installs (npm pack, npm install -g into an emp
 
   it('the tarball holds the build, LICENSE (Apache-2.0), README, SECURITY.md and docs, and no sources, tests, maps or benchmarks', async () => {
     for (const file of tarballFiles) assert.match(file, SHIPPED, `${file} should not be in the package`);
-    for (const needed of ['package.json', 'LICENSE', 'README.md', 'SECURITY.md', 'dist/cli/main.js', 'dist/cli/run-cli.js', 'dist/THIRD-PARTY-NOTICES.txt', 'docs/operations.md', 'docs/usage.md']) {
+    for (const needed of ['package.json', 'LICENSE', 'README.md', 'SECURITY.md', 'dist/cli/main.js', 'dist/cli/run-cli.js', 'dist/cli/connect-cli.js', 'dist/THIRD-PARTY-NOTICES.txt', 'docs/operations.md', 'docs/usage.md']) {
       const listed = [...tarballFiles.filter((file) => !file.startsWith('dist/')), `and ${tarballFiles.filter((file) => file.startsWith('dist/')).length} files under dist/`];
       assert.ok(tarballFiles.includes(needed), `${needed} is missing from the package, which holds ${listed.join(' ')}`);
     }
@@ -251,6 +252,12 @@ describe('e2e: the package a user installs (npm pack, npm install -g into an emp
     const completion = await runKubepair(['completion', 'bash'], { program: bin, env, timeoutMs: COMMAND_TIMEOUT_MS });
     assert.equal(completion.code, 0, completion.stderr);
     assert.match(completion.stdout, /complete .*kubepair/);
+  });
+
+  it("connect's entry is one file whose first statements (before any bundled code) turn V8's lazy compilation back on (src/cli/eager-compile.ts)", async () => {
+    const text = await readFile(join(packageDir, 'dist', 'cli', 'connect-cli.js'), 'utf8');
+    assert.doesNotMatch(text, /from\s*"\.\.?\//, 'no import of another file of the bundle');
+    assert.ok(text.split('\n').slice(0, 3).includes(`globalThis[Symbol.for(${JSON.stringify(AFTER_COMPILE).replaceAll('"', "'")})]?.();`), text.slice(0, 300));
   });
 
   it('the installed kubepair runs in a Node.js started with the flags of its launch lines (--initial-old-space-size, src/cli/node-flags.ts)', async () => {

@@ -1,10 +1,12 @@
 /**
  * V8's compile cache of the `kubepair` binary (src/cli/compile-cache.ts; issue 15): where it
- * goes, that the real binary fills it, that it never fails start-up, and that a directory
- * someone else could write (a way to change the code kubepair runs) is never used.
+ * goes, that the real binary fills it, that it never fails start-up, that a directory
+ * someone else could write (a way to change the code kubepair runs) is never used, and that
+ * connect's entry is cached compiled whole (src/cli/eager-compile.ts).
  */
 import assert from 'node:assert/strict';
 import { chmod, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { compileCacheDirectory } from '../../../src/cli/compile-cache.js';
@@ -66,6 +68,28 @@ describe('kubepair compile cache', () => {
     await mkdir(readOnly, { mode: 0o500 });
     await versionWith(home, readOnly);
     if (process.getuid?.() !== 0) assert.deepEqual(await filesIn(readOnly), []); // root writes through mode bits
+  });
+
+  it("connect's entry modules are cached compiled whole: each module's entry is larger than when run-cli loads it lazily", async () => {
+    /** Each cache entry's size by its name (Node.js names an entry after the module's file), after `kubepair ARGS` in a fresh home. */
+    const cachedBy = async (name: string, args: string[]): Promise<Map<string, number>> => {
+      const home = join(dir, name);
+      await mkdir(home);
+      const result = await runKubepair(args, { env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: home } });
+      assert.notEqual(result.stdout + result.stderr, '', `kubepair ${args.join(' ')} says something`);
+      const sizes = new Map<string, number>();
+      for (const file of await filesIn(join(home, '.cache', 'kubepair', 'compile-cache'))) sizes.set(basename(file), (await stat(file)).size);
+      return sizes;
+    };
+    // The same modules (commander, zod, program.ts, connect-command.ts, ...): loaded by connect's
+    // entry (cli-entry.ts: connect-cli) for an unknown option, by run-cli lazily for connect --help.
+    const eager = await cachedBy('home-eager', ['connect', '--no-such-option']);
+    const lazy = await cachedBy('home-lazy', ['connect', '--help']);
+    const both = [...eager.keys()].filter((name) => lazy.has(name));
+    assert.ok(both.length >= 5, `modules cached by both runs: ${both.length}`);
+    const total = (sizes: Map<string, number>): number => both.reduce((sum, name) => sum + sizes.get(name)!, 0);
+    for (const name of both) assert.ok(eager.get(name)! >= lazy.get(name)!, `${name}: ${eager.get(name)} bytes eager, ${lazy.get(name)} lazy`);
+    assert.ok(total(eager) > 1.5 * total(lazy), `${total(eager)} bytes cached for connect's entry, ${total(lazy)} for the same modules loaded lazily`);
   });
 
   describe('Security: a compile cache others could write (and so change the code kubepair runs) is not used', () => {

@@ -34,7 +34,7 @@ function kubepairOn(version: string, args: readonly string[], options: { depende
 describe('kubepair on an unsupported Node.js', () => {
   it('on Node.js 20 and 23 every command stops at once with one line and exit 1; share never starts', async () => {
     for (const version of ['20.20.2', '23.11.1']) {
-      for (const args of [['--version'], ['share', '--kubeconfig', '/nonexistent'], ['relay', '--listen', '127.0.0.1:0']]) {
+      for (const args of [['--version'], ['share', '--kubeconfig', '/nonexistent'], ['relay', '--listen', '127.0.0.1:0'], ['connect', '42-1234-5678']]) {
         const result = await kubepairOn(version, args);
         assert.deepEqual(
           [result.code, result.stdout, result.stderr],

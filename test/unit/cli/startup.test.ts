@@ -1,13 +1,15 @@
 /**
  * Start-up of the kubepair binary (issue 15; docs/performance.md "Start-up"): the timeline
  * KUBEPAIR_TIMELINE=1 prints, connect's switch of zod to interpreted validation (each in a child
- * process of its own: both act on process-wide state), and the registration of the invoked
- * command alone.
+ * process of its own: both act on process-wide state), the registration of the invoked
+ * command alone, and connect's own entry module (cli-entry.ts, connect-cli.ts).
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { cliEntryFor } from '../../../src/cli/cli-entry.js';
+import { connectCommands } from '../../../src/cli/connect-cli.js';
 import { buildProgram } from '../../../src/cli/program.js';
 import { commandsFor } from '../../../src/cli/run-cli.js';
 import { timelineLine } from '../../../src/cli/startup-timeline.js';
@@ -87,5 +89,48 @@ describe('only the invoked command is registered (commandsFor)', () => {
     );
     assert.equal(result.code, 2);
     assert.match(result.stderr, /unknown command 'conect'[\s\S]*Did you mean connect\?/);
+  });
+});
+
+describe("connect's own entry module (cliEntryFor, connect-cli.ts)", () => {
+  /** The commands a program registers, each with its options and help text: what a command line can reach. */
+  const shape = (commands: Parameters<typeof buildProgram>[0]): unknown =>
+    buildProgram(commands).commands.map((command) => ({ name: command.name(), options: command.options.map((option) => option.flags), help: command.helpInformation() }));
+  const CONNECT_LINES = [
+    ['connect', '42-1234-5678'],
+    ['connect', '--no-shell', '--forward', '6379:redis', '42-1234-5678'],
+    ['connect', '42-1234-5678', '--', 'kubectl', 'get', 'pods'],
+    ['connect'],
+    ['connect', '--bogus'],
+    ['connect', '-V'],
+  ];
+
+  it('kubepair connect goes to connect-cli unless help is asked for anywhere; every other command line to run-cli', () => {
+    for (const argv of CONNECT_LINES) assert.equal(cliEntryFor(argv), 'connect-cli', argv.join(' '));
+    for (const argv of [[], ['--help'], ['connect', '--help'], ['connect', '-h'], ['connect', '42-1234-5678', '--', 'kubectl', '-h'], ['help', 'connect'], ['share', '--once'], ['conect', '42-1234-5678'], ['--version'], ['completion', 'bash'], ['status']]) {
+      assert.equal(cliEntryFor(argv), 'run-cli', argv.join(' '));
+    }
+  });
+
+  it('for each command line it gets, connect-cli registers exactly what run-cli would (connect alone, same options and help)', () => {
+    for (const argv of CONNECT_LINES) {
+      assert.deepEqual(shape(connectCommands(argv)), shape(commandsFor(argv)), argv.join(' '));
+      assert.deepEqual(buildProgram(connectCommands(argv)).commands.map((command) => command.name()), ['connect'], argv.join(' '));
+    }
+  });
+
+  it('through the binary: connect-cli passes the whole command line on (a command after -- is checked, one without -- refused)', async () => {
+    const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent' };
+    const failed = (args: string[]) =>
+      run(process.execPath, [CLI_PATH, ...args], { env, timeout: CHILD_TIMEOUT_MS }).then(
+        () => assert.fail(`exit 0: ${args.join(' ')}`),
+        (err: { code: number; stderr: string }) => err,
+      );
+    const afterDashes = await failed(['connect', '42-1234-5678', '--', '/nonexistent/kubepair-test-command']);
+    assert.equal(afterDashes.code, 127, afterDashes.stderr);
+    assert.match(afterDashes.stderr, /not an executable file; nothing was paired/);
+    const withoutDashes = await failed(['connect', '42-1234-5678', '/nonexistent/kubepair-test-command']);
+    assert.equal(withoutDashes.code, 2, withoutDashes.stderr);
+    assert.match(withoutDashes.stderr, /a command after the code needs "--" before it/);
   });
 });
