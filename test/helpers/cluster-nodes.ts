@@ -138,6 +138,11 @@ export interface SuiteClusterNodes {
   /** The first and the second node started. */
   readonly a: StartedRelay;
   readonly b: StartedRelay;
+  /** Fields of a session's hash in Redis (under the suite's prefix), null where absent. */
+  readonly fields: (id: string, ...names: string[]) => Promise<Array<string | null>>;
+  /** openPeer on `node`; the suite's `after` terminates every peer opened so, and every one handed to `track`. */
+  readonly open: (node: StartedRelay, role: 'agent' | 'client', id: string, key: string) => Promise<TestPeer>;
+  readonly track: (...peers: TestPeer[]) => void;
 }
 
 /**
@@ -146,10 +151,12 @@ export interface SuiteClusterNodes {
  */
 export function clusterNodesInSuite(options: ClusterNodesOptions): SuiteClusterNodes {
   let started: ClusterNodes | undefined;
+  const peers: TestPeer[] = [];
   before(async () => {
     started = await startClusterNodes(options);
   });
   after(async () => {
+    for (const peer of peers) peer.ws.terminate();
     await started?.close();
   });
   const cluster = (): ClusterNodes => {
@@ -170,6 +177,15 @@ export function clusterNodesInSuite(options: ClusterNodesOptions): SuiteClusterN
     },
     get b() {
       return node(1);
+    },
+    fields: (id, ...names) => cluster().store.sendCommand<Array<string | null>>(['HMGET', `${options.prefix}s:${id}`, ...names]),
+    open: async (on, role, id, key) => {
+      const peer = await openPeer(on, role, id, key);
+      peers.push(peer);
+      return peer;
+    },
+    track: (...opened) => {
+      peers.push(...opened);
     },
   };
 }

@@ -46,6 +46,12 @@ function get(port: number, ca: string, headers: Record<string, string>): Promise
   });
 }
 
+/** End a listener and the in-memory tunnel behind it: the mux client, the mux server, both channel ends. */
+async function closeAll(listener: LocalListener, ...parts: ReadonlyArray<{ close(): unknown }>): Promise<void> {
+  await listener.close();
+  for (const part of parts) part.close();
+}
+
 /** A token-checked listener whose tunnel streams reach a tiny HTTP server standing in for the kube proxy. */
 interface TokenListener {
   readonly ca: CertificateAuthority;
@@ -84,13 +90,7 @@ async function startTokenListener(
     ca,
     listener,
     port,
-    close: async () => {
-      await listener.close();
-      mux.close();
-      server.close();
-      agent.close();
-      client.close();
-    },
+    close: () => closeAll(listener, mux, server, agent, client),
   };
 }
 
@@ -197,11 +197,7 @@ describe('local listener, plain mode', () => {
     socket.end(payload);
     await within(new Promise((resolve) => socket.on('end', resolve)), 5000, 'echo');
     assert.ok(Buffer.concat(chunks).equals(payload));
-    await listener.close();
-    mux.close();
-    server.close();
-    agent.close();
-    client.close();
+    await closeAll(listener, mux, server, agent, client);
   });
 });
 

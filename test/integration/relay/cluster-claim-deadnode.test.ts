@@ -16,10 +16,10 @@
  * WebSockets with the session's keys; A is killed by its pid.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { clusterNodesInSuite } from '../../helpers/cluster-nodes.js';
-import { createSessionViaApi, openPeer, pairViaApi } from '../../helpers/relay-process.js';
-import type { LogRecord, SessionInfo, StartedRelay, TestPeer } from '../../helpers/relay-process.js';
+import { createSessionViaApi, pairViaApi } from '../../helpers/relay-process.js';
+import type { LogRecord, SessionInfo, TestPeer } from '../../helpers/relay-process.js';
 import { waitUntil, waitUntilAsync, within } from '../../helpers/wait-until.js';
 
 const PREFIX = 'kp-claim-deadnode:';
@@ -36,20 +36,7 @@ describe('relay cluster: a claimed client whose node dies before pairing (two re
     prefix: PREFIX,
     args: ['--claim-timeout', `${CLAIM_TIMEOUT_MS}ms`, '--session-ttl', SESSION_TTL, '--max-attempts', '3'],
   });
-  const peers: TestPeer[] = [];
-  after(() => {
-    for (const peer of peers) peer.ws.terminate();
-  });
-
-  async function fields(id: string, ...names: string[]): Promise<Array<string | null>> {
-    return nodes.cluster.store.sendCommand<Array<string | null>>(['HMGET', `${PREFIX}s:${id}`, ...names]);
-  }
-
-  async function open(node: StartedRelay, role: 'agent' | 'client', id: string, key: string): Promise<TestPeer> {
-    const peer = await openPeer(node, role, id, key);
-    peers.push(peer);
-    return peer;
-  }
+  const { fields, open } = nodes;
 
   /** A claimed client attached on a new node A, which is then killed with SIGKILL by its pid. */
   async function claimedOnDyingNode(agentMeetsIt: boolean): Promise<{ id: string; session: SessionInfo; claimedBy: number; connectBy: string | null | undefined }> {

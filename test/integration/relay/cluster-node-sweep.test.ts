@@ -17,10 +17,10 @@
  * session's keys; the node to kill is started by the test and killed by its pid.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { clusterNodesInSuite, splicedPair } from '../../helpers/cluster-nodes.js';
-import { api, createSessionViaApi, errorCode, openPeer } from '../../helpers/relay-process.js';
-import type { LogRecord, StartedRelay, TestPeer } from '../../helpers/relay-process.js';
+import { api, createSessionViaApi, errorCode } from '../../helpers/relay-process.js';
+import type { LogRecord, StartedRelay } from '../../helpers/relay-process.js';
 import { waitUntil, waitUntilAsync, within } from '../../helpers/wait-until.js';
 
 const PREFIX = 'kp-node-sweep:';
@@ -33,20 +33,7 @@ const ANSWER_MS = 10_000;
 
 describe('relay cluster: the sessions of a node killed with SIGKILL are swept without waiting for traffic (relay processes, one redis-server)', { timeout: 180_000 }, () => {
   const nodes = clusterNodesInSuite({ prefix: PREFIX, args: ['--node-lease', `${LEASE_MS / 1000}s`, '--session-ttl', '10m'] });
-  const peers: TestPeer[] = [];
-  after(() => {
-    for (const peer of peers) peer.ws.terminate();
-  });
-
-  async function fields(id: string, ...names: string[]): Promise<Array<string | null>> {
-    return nodes.cluster.store.sendCommand<Array<string | null>>(['HMGET', `${PREFIX}s:${id}`, ...names]);
-  }
-
-  async function open(node: StartedRelay, role: 'agent' | 'client', id: string, key: string): Promise<TestPeer> {
-    const peer = await openPeer(node, role, id, key);
-    peers.push(peer);
-    return peer;
-  }
+  const { fields, open } = nodes;
 
   /** Kill `node` by its pid; resolves with the time it was gone. */
   async function kill(node: StartedRelay): Promise<number> {
@@ -67,7 +54,7 @@ describe('relay cluster: the sessions of a node killed with SIGKILL are swept wi
     const dead = nodes.cluster.advertised(doomed);
     // The agent on the doomed node, the client relayed to it from B: both sides' tags name the doomed node.
     const pair = await splicedPair(doomed, nodes.b);
-    peers.push(pair.agent, pair.client);
+    nodes.track(pair.agent, pair.client);
     const established = doomed.logs.mark();
     pair.agent.ws.send(JSON.stringify({ type: 'established', resume_window_s: 60 }));
     await doomed.logs.waitFor((r) => r.event === 'resume_window' && r.session === pair.sessionId, ANSWER_MS, established, 'the resume window on the doomed node');
