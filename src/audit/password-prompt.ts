@@ -80,6 +80,20 @@ const BEL = 0x07;
 const CAN = 0x18;
 const SUB = 0x1a;
 
+/** 8-bit C1 string introducers: DCS, SOS, OSC, PM, APC. */
+const C1_STRING_INTRODUCER = /[\u0090\u0098\u009d-\u009f]/;
+
+/** True when `text` may start an OSC, DCS, SOS, PM or APC string (inside which a line break is not one). */
+function hasStringIntroducer(text: string): boolean {
+  if (C1_STRING_INTRODUCER.test(text)) return true;
+  // Each round moves past one ESC.
+  for (let at = text.indexOf('\x1b'); at >= 0; at = text.indexOf('\x1b', at + 1)) {
+    const next = text.charCodeAt(at + 1);
+    if (next === 0x5d || next === 0x50 || next === 0x58 || next === 0x5e || next === 0x5f) return true;
+  }
+  return false;
+}
+
 function isLineBreak(c: number): boolean {
   return c === 0x0a || c === 0x0d;
 }
@@ -94,8 +108,19 @@ export class PromptWatcher {
 
   /** Output as it is shown, in order (stdout and stderr alike). */
   output(text: string): void {
+    let from = 0;
+    if ((this.#state === State.Ground || this.#state === State.Csi) && !hasStringIntroducer(text)) {
+      // No string (OSC, DCS, ...) can be open at the last line break, so it starts the line that
+      // counts: the text before it is skipped unread (most output, at its full speed).
+      const cut = Math.max(text.lastIndexOf('\n'), text.lastIndexOf('\r'));
+      if (cut >= 0) {
+        this.#newLine();
+        this.#state = State.Ground;
+        from = cut + 1;
+      }
+    }
     let run = -1;
-    for (let i = 0; i < text.length; i++) {
+    for (let i = from; i < text.length; i++) {
       const c = text.charCodeAt(i);
       if (this.#state === State.Ground && c >= 0x20 && c !== 0x7f && (c < 0x80 || c > 0x9f)) {
         if (run < 0) run = i;
@@ -128,6 +153,16 @@ export class PromptWatcher {
     this.#overflow = false;
   }
 
+  /**
+   * A line break inside an escape or CSI sequence starts a new line and ends the sequence (a
+   * terminal would go on with the sequence; none that matters for a prompt holds a line break,
+   * and ending it lets the skip in output() start at any line break outside a string).
+   */
+  #lineBreakInSequence(): void {
+    this.#newLine();
+    this.#state = State.Ground;
+  }
+
   /** One character that is not shown text (or any character inside an escape sequence). */
   #control(c: number): void {
     switch (this.#state) {
@@ -142,7 +177,7 @@ export class PromptWatcher {
         if (c === 0x5b) this.#state = State.Csi;
         else if (c === 0x5d || c === 0x50 || c === 0x58 || c === 0x5e || c === 0x5f) this.#state = State.Text;
         else if (c === CAN || c === SUB) this.#state = State.Ground;
-        else if (isLineBreak(c)) this.#newLine();
+        else if (isLineBreak(c)) this.#lineBreakInSequence();
         else if (c === ESC || c < 0x20 || (c >= 0x20 && c <= 0x2f)) return; // a new ESC, a control, or an intermediate byte
         else this.#state = State.Ground; // the final byte
         return;
@@ -150,7 +185,7 @@ export class PromptWatcher {
         if (c >= 0x40 && c <= 0x7e) this.#state = State.Ground;
         else if (c === ESC) this.#state = State.Escape;
         else if (c === CAN || c === SUB) this.#state = State.Ground;
-        else if (isLineBreak(c)) this.#newLine();
+        else if (isLineBreak(c)) this.#lineBreakInSequence();
         else if (c > 0x7e) this.#state = State.Ground; // not a CSI byte: the sequence is broken
         return;
       case State.Text:

@@ -137,6 +137,10 @@ describe('PromptWatcher: the last output line as the terminal shows it', () => {
       '\x1bP1$r0m\x1b\\PIN: ',
       'Pass\x1b[0mword: ',
       'progress 100%\rPassword: ',
+      'ls\x1b[1\r\nPassword: ',
+      // A line break inside an OSC title is not one (the terminal ignores it there).
+      'Password: \x1b]0;a\nb\x07',
+      '\x1b]0;title\x07$ sudo -k\r\n[sudo] password for alice: ',
       '\tPassword:\t',
     ];
     for (const output of cases) assert.equal(watcherAfter(output).atPrompt(), true, JSON.stringify(output));
@@ -149,10 +153,33 @@ describe('PromptWatcher: the last output line as the terminal shows it', () => {
       'Password: \x1b[1mhunter2',
       // A line break inside a CSI sequence still breaks the line.
       'Password:\x1b[\n',
+
       // An unterminated title hides what follows, as it does on the terminal.
       '\x1b]0;title Password: ',
     ];
     for (const output of notPrompts) assert.equal(watcherAfter(output).atPrompt(), false, JSON.stringify(output));
+  });
+
+  it('output in chunks of any size gives the verdicts that output one character at a time gives (the skip to the last line break is exact)', () => {
+    let seed = 11;
+    const random = (): number => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const alphabet = ['\x1b', '[', ']', 'P', '\\', '\x07', '\x9c', '\x9d', '\r', '\n', '\r\n', '\x18', '1;31m', ' ', 'ls -la', 'Password: ', '[sudo] password for alice: ', '\x1b]0;t\x07', '\x1b[0m', 'é'];
+    let prompts = 0;
+    for (let session = 0; session < 300; session++) {
+      const chunked = new PromptWatcher();
+      const byCharacter = new PromptWatcher();
+      for (let chunk = 0; chunk < 30; chunk++) {
+        const text = Array.from({ length: Math.floor(random() * 12) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+        chunked.output(text);
+        for (const character of text) byCharacter.output(character);
+        assert.equal(chunked.atPrompt(), byCharacter.atPrompt(), `session ${session}, chunk ${chunk}: ${JSON.stringify(text)}`);
+        if (chunked.atPrompt()) prompts++;
+      }
+    }
+    assert.ok(prompts > 100, `${prompts} verdicts were "a prompt"`);
   });
 
   it('Security: a storm of random control and escape bytes never throws and keeps the line bounded', () => {
