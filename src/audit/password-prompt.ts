@@ -4,8 +4,11 @@
  * output it recorded. The output is followed as a terminal would show it, one line at a time:
  * escape sequences (CSI such as colours and cursor moves, OSC such as window titles, DCS/SOS/PM/
  * APC strings, two-character escapes, their 8-bit C1 forms) and other control characters are
- * not shown; CR and LF start a new line. Only the visible text of the current (last) line is
- * kept, bounded by PASSWORD_PROMPT_LINE_MAX_CHARS; a longer line is not a prompt.
+ * not shown; CR and LF start a new line (also inside an escape or CSI sequence, which they end;
+ * not inside an OSC or DCS string, where a terminal ignores them). Only the visible text of the
+ * current (last) line is kept, bounded by PASSWORD_PROMPT_LINE_MAX_CHARS; a longer line is not
+ * a prompt. Output before a message's last line break is skipped unread when no string can be
+ * open there, so bulk output costs a search for that line break (docs/performance.md).
  *
  * A line is a password prompt when, with its surrounding spaces removed, it matches
  * PASSWORD_PROMPT: up to four words, one of the prompt words (password, passphrase, PIN,
@@ -14,7 +17,7 @@
  * strict`, `Last password change: never`) is not one.
  *
  * Untrusted input: every output character (the container's program writes it). The state is a
- * few numbers and one bounded string; each character is looked at once.
+ * few numbers and one bounded string; each character is looked at most once.
  */
 import { PASSWORD_PROMPT_LINE_MAX_CHARS } from '../limits.js';
 
