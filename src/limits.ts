@@ -248,6 +248,11 @@ export const RECORDING_EVENT_MAX_CHARS = 16 * 1024; // 16 Ki characters
 export const RECORDING_LINE_MAX_BYTES = 1024 * 1024; // 1 MiB
 /** Longest typed line held for redaction before it is recorded anyway (--record-input), in characters. */
 export const RECORDING_INPUT_LINE_MAX_CHARS = 4096; // 4 Ki characters
+/**
+ * Longest visible output line the recorder still judges as a possible password prompt
+ * (--record-input; src/audit/password-prompt.ts), in characters; a longer line is not a prompt.
+ */
+export const PASSWORD_PROMPT_LINE_MAX_CHARS = 512;
 /** Largest terminal-resize message read (channel 4, JSON `{"Width":W,"Height":H}`), in bytes. */
 export const RECORDING_RESIZE_MESSAGE_MAX_BYTES = 256; // 256 B
 /** Largest terminal size recorded as a resize, in columns and rows; larger values are ignored. */

@@ -11,7 +11,12 @@
  *   `r` events;
  * - stdin becomes input events (`i`) only when the sharer asked for it, one typed line per event,
  *   passed through the one redaction module (redact.ts) first; a line longer than
- *   RECORDING_INPUT_LINE_MAX_CHARS is redacted and recorded in pieces of that size;
+ *   RECORDING_INPUT_LINE_MAX_CHARS is redacted and recorded in pieces of that size. A line whose
+ *   first keystroke comes while the last output line is a password prompt (password-prompt.ts)
+ *   is recorded as PASSWORD_LINE_REDACTED, written at that first keystroke, and its line end;
+ *   its text is never held. Such a line ends at CR or LF, or at Ctrl-C or Ctrl-D (which end a
+ *   password read too); the next line is judged afresh, so one typed while the prompt is still
+ *   the last output line is redacted too;
  * - the error channel (the exit Status), the v5 close channel and control frames are not terminal
  *   content and are not recorded.
  *
@@ -22,6 +27,7 @@
  */
 import { KubepairError, toKubepairError } from '../errors/index.js';
 import { RECORDING_INPUT_LINE_MAX_CHARS, RECORDING_RESIZE_MESSAGE_MAX_BYTES, RECORDING_TERMINAL_MAX_CELLS } from '../limits.js';
+import { PASSWORD_LINE_REDACTED, PromptWatcher } from './password-prompt.js';
 import { redactString } from './redact.js';
 import type { RecordingSummary, SessionRecording } from './session-recording.js';
 import type { FrameDirection } from './websocket-frames.js';
@@ -34,6 +40,18 @@ const STDIN = 0;
 const STDOUT = 1;
 const STDERR = 2;
 const RESIZE = 4;
+
+/** Where the first keystroke that ends a line typed at a password prompt is (CR, LF, Ctrl-C, Ctrl-D), or -1. */
+function promptLineEnd(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0d || c === 0x0a || c === 0x03 || c === 0x04) return i;
+  }
+  return -1;
+}
+
+/** Where the typed text is: between lines, in an ordinary line (held), or in a line typed at a password prompt (dropped). */
+type TypedLine = 'between' | 'ordinary' | 'prompt';
 
 export interface TerminalRecorderOptions {
   /** Record what the client types (redacted), not only what the terminal shows. */
@@ -83,6 +101,9 @@ export class TerminalRecorder {
   readonly #stdin = new TextDecoder('utf-8');
   /** Typed text not yet recorded: the current line, until its end (bounded). */
   #typed = '';
+  #line: TypedLine = 'between';
+  /** Follows the output to tell a password prompt (only when input is recorded). */
+  readonly #prompt: PromptWatcher | undefined;
   /** The resize message being collected, or undefined when it grew past its bound. */
   #resize: Buffer[] | undefined = [];
   #resizeBytes = 0;
@@ -91,6 +112,7 @@ export class TerminalRecorder {
   constructor(recording: SessionRecording, options: TerminalRecorderOptions) {
     this.#recording = recording;
     this.#options = options;
+    this.#prompt = options.input ? new PromptWatcher() : undefined;
     this.#fromClient = this.#reader('client', new ChannelMessages((channel, bytes) => this.#clientData(channel, bytes), (channel) => this.#clientEnd(channel)));
     this.#fromServer = this.#reader('server', new ChannelMessages((channel, bytes) => this.#serverData(channel, bytes), () => undefined));
   }
@@ -124,7 +146,9 @@ export class TerminalRecorder {
     if (this.#error === undefined) {
       this.#record('o', this.#stdout.decode() + this.#stderr.decode());
       if (this.#options.input) {
-        this.#typed += this.#stdin.decode();
+        // The rest of a line typed at a prompt is dropped: its marker is already recorded.
+        const rest = this.#stdin.decode();
+        if (this.#line !== 'prompt') this.#typed += rest;
         if (this.#typed !== '') this.#record('i', redactString(this.#typed));
         this.#typed = '';
       }
@@ -154,8 +178,12 @@ export class TerminalRecorder {
   }
 
   #serverData(channel: number, bytes: Buffer): void {
-    if (channel === STDOUT) this.#record('o', this.#stdout.decode(bytes, { stream: true }));
-    else if (channel === STDERR) this.#record('o', this.#stderr.decode(bytes, { stream: true }));
+    let text: string;
+    if (channel === STDOUT) text = this.#stdout.decode(bytes, { stream: true });
+    else if (channel === STDERR) text = this.#stderr.decode(bytes, { stream: true });
+    else return;
+    this.#record('o', text);
+    this.#prompt?.output(text);
   }
 
   #clientData(channel: number, bytes: Buffer): void {
@@ -177,21 +205,46 @@ export class TerminalRecorder {
     if (size !== undefined) this.#record('r', `${size.width}x${size.height}`);
   }
 
-  /** Record each typed line once it ends (redacted as a whole line); hold the rest, bounded. */
+  /**
+   * Record each typed line once it ends (redacted as a whole line), holding the rest, bounded;
+   * a line begun at a password prompt is recorded as PASSWORD_LINE_REDACTED at once, its text dropped.
+   */
   #typedText(text: string): void {
-    this.#typed += text;
-    // Each round removes at least one character from #typed.
-    for (;;) {
-      const end = this.#typed.search(/[\r\n]/);
-      if (end >= 0) {
-        this.#record('i', redactString(this.#typed.slice(0, end + 1)));
-        this.#typed = this.#typed.slice(end + 1);
+    let rest = text;
+    // Each round removes at least one character from `rest`, or returns.
+    while (rest !== '') {
+      let data = '';
+      if (this.#line === 'between') {
+        // The line's first keystroke: judged by what the terminal shows now. A bare line end reveals nothing.
+        const first = rest.charCodeAt(0);
+        const atPrompt = first !== 0x0a && first !== 0x0d && this.#prompt?.atPrompt() === true;
+        this.#line = atPrompt ? 'prompt' : 'ordinary';
+        if (atPrompt) data = PASSWORD_LINE_REDACTED;
+      }
+      if (this.#line === 'prompt') {
+        const end = promptLineEnd(rest);
+        if (end < 0) {
+          this.#record('i', data);
+          return;
+        }
+        this.#record('i', data + rest[end]!);
+        this.#line = 'between';
+        rest = rest.slice(end + 1);
         continue;
       }
-      if (this.#typed.length >= RECORDING_INPUT_LINE_MAX_CHARS) {
+      const end = rest.search(/[\r\n]/);
+      if (end >= 0) {
+        this.#record('i', redactString(this.#typed + rest.slice(0, end + 1)));
+        this.#typed = '';
+        this.#line = 'between';
+        rest = rest.slice(end + 1);
+        continue;
+      }
+      this.#typed += rest;
+      // Each round removes RECORDING_INPUT_LINE_MAX_CHARS characters; the line goes on.
+      while (this.#typed.length >= RECORDING_INPUT_LINE_MAX_CHARS) {
         this.#record('i', redactString(this.#typed.slice(0, RECORDING_INPUT_LINE_MAX_CHARS)));
         this.#typed = this.#typed.slice(RECORDING_INPUT_LINE_MAX_CHARS);
-        continue;
       }
       return;
     }

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseEvent } from '../../src/audit/asciicast.js';
 import type { AsciicastEvent } from '../../src/audit/asciicast.js';
+import { PASSWORD_LINE_REDACTED } from '../../src/audit/password-prompt.js';
 import type { AuditRecord } from '../helpers/audit-records.js';
 import { readAuditRecords } from '../helpers/audit-records.js';
 import { runKubepair } from '../helpers/cli.js';
@@ -21,7 +22,7 @@ import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
 import { liftFileSizeLimit, limitFileSize } from '../helpers/file-size-limit.js';
 import type { KubectlOptions } from '../helpers/kubectl.js';
-import { kubectlSandbox, runKubectl } from '../helpers/kubectl.js';
+import { kubectlSandbox, runKubectl, startKubectlInTerminal } from '../helpers/kubectl.js';
 import type { ManagedProcess } from '../helpers/managed-process.js';
 import { waitUntil } from '../helpers/wait-until.js';
 
@@ -122,6 +123,29 @@ describe('e2e: recorded exec sessions', { timeout: 6 * TEST_TIMEOUT_MS }, () => 
     const events = await castEvents(join(auditDir, String(attach()!['recording'])));
     assert.equal(joined(events, 'o'), result.stdout);
     assert.equal(joined(events, 'i'), 'first\nsecond\n');
+  });
+
+  it('Security: a password typed at a prompt in kubectl exec -it (a pty, keystrokes as typed) is not in the recording; what is typed after it is', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const before = execRecords(auditLog).length;
+    const terminal = startKubectlInTerminal(['exec', '-it', 'web-0', '--', 'read-password'], kubectl);
+    try {
+      await terminal.waitForOutput((shown) => shown.includes('password for root:'), WAIT_MS);
+      for (const key of 'hunter2-e2e-Qx7') terminal.type(key);
+      terminal.type('\r');
+      await terminal.waitForOutput((shown) => shown.includes('authenticated'), WAIT_MS);
+      terminal.type('after the prompt\r');
+      await terminal.waitForOutput((shown) => shown.includes('after the prompt'), WAIT_MS);
+      terminal.type('\x04');
+      assert.equal(await terminal.waitForExit(WAIT_MS), 0, terminal.output());
+    } finally {
+      await terminal.stop();
+    }
+    assert.ok(!terminal.output().includes('hunter2'), 'the fixture did not echo the password');
+    const record = await recordedExec(before + 1);
+    const file = join(auditDir, String(record['recording']));
+    const events = await castEvents(file);
+    assert.equal(joined(events, 'i'), `${PASSWORD_LINE_REDACTED}\rafter the prompt\r\x04`);
+    assert.ok(!(await readFile(file, 'utf8')).includes('hunter2'), 'the password is nowhere in the recording');
   });
 
   it('Security: audit verify fails, naming the recording, when a recording was changed or is missing', { timeout: TEST_TIMEOUT_MS }, async () => {

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseEvent, parseHeader } from '../../../src/audit/asciicast.js';
 import type { AsciicastEvent } from '../../../src/audit/asciicast.js';
 import { sha256Hex } from '../../../src/audit/chain.js';
+import { PASSWORD_LINE_REDACTED } from '../../../src/audit/password-prompt.js';
 import { SessionRecording } from '../../../src/audit/session-recording.js';
 import { TerminalRecorder } from '../../../src/audit/terminal-recorder.js';
 import { WebSocketFrameReader } from '../../../src/audit/websocket-frames.js';
@@ -256,5 +257,186 @@ describe('Security: hostile WebSocket frames against the recorder', () => {
     assert.ok(summary.bytes <= maxBytes, `${summary.bytes} <= ${maxBytes}`);
     const { events } = await readCast(recording.path);
     assert.match(events.at(-1)?.data ?? '', /recording stopped: .*limit/);
+  });
+});
+
+describe('typed lines at a password prompt (the pty does not echo them)', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'kubepair-recorder-prompt-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const mask = Buffer.from([5, 6, 7, 8]);
+  /** What the client types, as kubectl sends it: one message per keystroke. */
+  const keystrokes = (text: string): Buffer[] => Array.from(text).map((key) => frame(2, Buffer.from(`\x00${key}`), { mask }));
+  const typed = (text: string): Buffer => frame(2, Buffer.from(`\x00${text}`), { mask });
+  const shown = (text: string, channel = 1): Buffer => frame(2, Buffer.concat([Buffer.from([channel]), Buffer.from(text)]));
+
+  /** A recorder fed `steps` in order: `out` from the API server, `in` from the client. */
+  async function record(name: string, steps: ReadonlyArray<{ out: string | Buffer } | { in: Buffer | readonly Buffer[] }>): Promise<{ inputs: string[]; file: string }> {
+    const recording = SessionRecording.create(dir, name, HEADER);
+    const recorder = new TerminalRecorder(recording, { input: true });
+    for (const step of steps) {
+      if ('out' in step) recorder.fromServer(typeof step.out === 'string' ? shown(step.out) : step.out);
+      else for (const chunk of Buffer.isBuffer(step.in) ? [step.in] : step.in) recorder.fromClient(chunk);
+    }
+    recorder.finish();
+    assert.equal(recorder.error, undefined);
+    const { events } = await readCast(recording.path);
+    return { inputs: events.filter((e) => e.code === 'i').map((e) => e.data), file: await readFile(recording.path, 'utf8') };
+  }
+
+  it('sudo: the password typed one keystroke per message is one marker and its CR; the commands around it are recorded as typed', async () => {
+    const { inputs, file } = await record('sudo', [
+      { out: 'alice@web-0:~$ ' },
+      ...Array.from('sudo -k id\r').flatMap((key) => [{ in: keystrokes(key) }, { out: key === '\r' ? '\r\n' : key }]),
+      { out: '[sudo] password for alice: ' },
+      { in: keystrokes('hunter2-Xq9\r') },
+      { out: '\r\nuid=0(root) gid=0(root) groups=0(root)\r\nalice@web-0:~$ ' },
+      ...Array.from('echo ok\r').flatMap((key) => [{ in: keystrokes(key) }, { out: key === '\r' ? '\r\n' : key }]),
+    ]);
+    assert.equal(inputs.join(''), `sudo -k id\r${PASSWORD_LINE_REDACTED}\recho ok\r`);
+    assert.ok(!file.includes('hunter2') && !file.includes('Xq9'), 'the password is nowhere in the file');
+    assert.equal(inputs.filter((data) => data.includes(PASSWORD_LINE_REDACTED)).length, 1, 'one marker for the line');
+  });
+
+  it('each prompt form, also on stderr (a session without a tty) and split across output messages, hides the line typed after it', async () => {
+    const prompts = [
+      'Password: ',
+      'Enter password: ',
+      "Enter passphrase for key '/root/.ssh/id_ed25519': ",
+      'Password for user postgres: ',
+      'New password: ',
+      'Retype new password: ',
+      'Verification code: ',
+      'PIN: ',
+      "alice@db's password: ",
+    ];
+    for (const [index, prompt] of prompts.entries()) {
+      const cut = Math.floor(prompt.length / 2);
+      const channel = index % 2 === 0 ? 1 : 2;
+      const { inputs, file } = await record(`form-${index}`, [
+        { out: shown('$ run\r\n', channel) },
+        { out: shown(prompt.slice(0, cut), channel) },
+        { out: shown(prompt.slice(cut), channel) },
+        { in: keystrokes('s3cret-PW\n') },
+      ]);
+      assert.deepEqual(inputs.join(''), `${PASSWORD_LINE_REDACTED}\n`, prompt);
+      assert.ok(!file.includes('s3cret-PW'), prompt);
+    }
+  });
+
+  it('colours, cursor codes and an OSC title around the prompt do not hide it', async () => {
+    const { inputs } = await record('escapes', [
+      { out: '\x1b]0;root@db-0: /\x07\x1b[01;32mroot@db-0\x1b[00m:/# mysql -u root -p\r\n' },
+      { out: '\x1b]2;mysql\x1b\\\x1b[1mEnter \x1b[33mpass' },
+      { out: 'word:\x1b[0m \x1b[K' },
+      { in: typed('correct horse battery staple\r') },
+    ]);
+    assert.deepEqual(inputs, [`${PASSWORD_LINE_REDACTED}\r`]);
+  });
+
+  it('lines typed after text that only mentions a password are recorded as typed', async () => {
+    const notPrompts = ['password_policy = strict', 'Last password change: never', 'BAD PASSWORD: it is too short', 'db_password:', 'Error: wrong password:', 'alice@web-0:~$ '];
+    for (const [index, line] of notPrompts.entries()) {
+      const { inputs } = await record(`negative-${index}`, [{ out: `\r\n${line}` }, { in: keystrokes('cat notes.txt\r') }]);
+      assert.equal(inputs.join(''), 'cat notes.txt\r', line);
+    }
+  });
+
+  it('edits at the prompt (backspace, Ctrl-U, arrows) are dropped with the line; at a shell they are recorded as before', async () => {
+    const atPrompt = await record('edits-prompt', [{ out: 'Password: ' }, { in: keystrokes('hunx\x7f\x7fter\x15hunter2\x1b[D!\r') }]);
+    assert.deepEqual(atPrompt.inputs.join(''), `${PASSWORD_LINE_REDACTED}\r`);
+    assert.ok(!atPrompt.file.includes('hun'));
+    const atShell = await record('edits-shell', [{ out: '$ ' }, { in: keystrokes('lx\x7fs\r') }]);
+    assert.deepEqual(atShell.inputs, ['lx\x7fs\r']);
+  });
+
+  it('a long secret line over many messages, past the held-line bound, is one marker: nothing of it is held or recorded', async () => {
+    const secret = 'Z'.repeat(RECORDING_INPUT_LINE_MAX_CHARS * 3 + 17);
+    const chunks = [frame(2, Buffer.from('\x00'), { mask, fin: false })];
+    for (let at = 0; at < secret.length; at += 1000) chunks.push(frame(0, Buffer.from(secret.slice(at, at + 1000)), { mask, fin: false }));
+    chunks.push(frame(0, Buffer.from('\r'), { mask }));
+    const { inputs, file } = await record('long-secret', [{ out: 'Enter passphrase: ' }, { in: chunks }, { out: '\r\n$ ' }, { in: keystrokes('ls\r') }]);
+    assert.deepEqual(inputs.join(''), `${PASSWORD_LINE_REDACTED}\rls\r`);
+    assert.ok(!file.includes('ZZ'));
+  });
+
+  it('the line ends at CR, LF, Ctrl-C or Ctrl-D; a line typed while the prompt is still shown is hidden too; an empty Enter is kept', async () => {
+    const interrupted = await record('ctrl-c', [{ out: '[sudo] password for alice: ' }, { in: keystrokes('hun\x03') }, { out: '\r\n$ ' }, { in: keystrokes('ls\r') }]);
+    assert.deepEqual(interrupted.inputs.join(''), `${PASSWORD_LINE_REDACTED}\x03ls\r`);
+    // Typed ahead in one message before the program answered: the second line is hidden too (safe side).
+    const ahead = await record('ahead', [{ out: 'Password: ' }, { in: typed('hunter2\rsecond-Line\r') }]);
+    assert.deepEqual(ahead.inputs.join(''), `${PASSWORD_LINE_REDACTED}\r${PASSWORD_LINE_REDACTED}\r`);
+    assert.ok(!ahead.file.includes('second-Line'));
+    const empty = await record('empty', [{ out: 'Password: ' }, { in: keystrokes('\r') }, { in: keystrokes('pw-again\r') }]);
+    assert.deepEqual(empty.inputs.join(''), `\r${PASSWORD_LINE_REDACTED}\r`);
+    // The session ends mid-line (and mid-character): the marker is all there is.
+    const cut = await record('cut', [{ out: 'PIN: ' }, { in: typed('1234') }, { in: frame(2, Buffer.from([0, 0xe2, 0x82]), { mask }) }]);
+    assert.deepEqual(cut.inputs, [PASSWORD_LINE_REDACTED]);
+  });
+
+  it('Security: a storm of random sessions: no secret typed after a prompt survives in the file, every ordinary line survives unchanged', async () => {
+    const prompts = ['Password: ', '[sudo] password for alice: ', 'Enter password: ', "Enter passphrase for key '/root/.ssh/id_ed25519': ", 'Password for user postgres: ', 'New password: ', 'Retype new password: ', 'Verification code: ', 'PIN: ', "bob@db-1's password: ", 'Enter PEM pass phrase:'];
+    const commands = ['ls -la', 'kubectl get pods', 'echo hello world', 'cat /etc/hostname', 'cd /var/log', 'grep -r error .', 'tail -n 20 app.log', 'ps aux', 'df -h', 'id'];
+    const decoys = ['password_policy = strict', 'Last password change: never', 'Choose an option:', 'db_password:'];
+    const secretChars = 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789!@#%^&*()_+-=[]{};:,.<>/?~éü€';
+    for (let seed = 1; seed <= 40; seed++) {
+      const random = prng(1000 + seed);
+      const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+      const recording = SessionRecording.create(dir, `prompt-storm-${seed}`, HEADER);
+      const recorder = new TerminalRecorder(recording, { input: true });
+      /** Server bytes: whole messages cut at random places, so a prompt is split anywhere. */
+      const out = (text: string): void => {
+        const channel = random() < 0.8 ? 1 : 2;
+        for (const piece of randomPieces(Buffer.concat(fragmentedMessage(channel, Buffer.from(text), random, undefined)), random, 9)) recorder.fromServer(piece);
+      };
+      /** Client bytes: one message per keystroke, or messages of several keys, cut at random places. */
+      const type = (text: string, echo: boolean): void => {
+        const keys = Array.from(text);
+        for (let at = 0; at < keys.length; ) {
+          const size = random() < 0.7 ? 1 : 1 + Math.floor(random() * 6);
+          const piece = keys.slice(at, at + size).join('');
+          at += size;
+          const maskFor = (): Buffer => Buffer.from([0, 1, 2, 3].map(() => Math.floor(random() * 256)));
+          for (const bytes of randomPieces(Buffer.concat(fragmentedMessage(0, Buffer.from(piece), random, maskFor)), random, 11)) recorder.fromClient(bytes);
+          if (echo) out(piece.replace(/\r/g, '\r\n'));
+        }
+      };
+      const secrets: string[] = [];
+      let expected = '';
+      for (let step = 0; step < 25; step++) {
+        const title = random() < 0.3 ? `\x1b]0;alice@web-${seed}: ~\x07` : '';
+        if (random() < 0.4) {
+          const prompt = pick(prompts);
+          out(`${random() < 0.5 ? 'Sorry, try again.\r\n' : ''}${title}${random() < 0.3 ? `\x1b[1m${prompt}\x1b[0m` : prompt}`);
+          const secret = Array.from({ length: 8 + Math.floor(random() * 30) }, () => pick(Array.from(secretChars))).join('');
+          secrets.push(secret);
+          // Sometimes a typo fixed with backspace; the line ends with CR (kubectl) or LF.
+          const edit = random() < 0.3 ? `${pick(Array.from(secretChars))}\x7f` : '';
+          const end = random() < 0.8 ? '\r' : '\n';
+          type(`${edit}${secret}${end}`, false);
+          expected += `${PASSWORD_LINE_REDACTED}${end}`;
+          out('\r\n');
+        } else {
+          const last = random() < 0.2 ? pick(decoys) : `${title}\x1b[01;32malice@web-0\x1b[00m:~$ `;
+          out(`${random() < 0.5 ? 'some output\r\n' : ''}${last}`);
+          const command = `${pick(commands)}\r`;
+          type(command, true);
+          expected += command;
+          out(`${pick(commands)} says ${'é'.repeat(Math.floor(random() * 5))} done\r\n`);
+        }
+      }
+      recorder.finish();
+      assert.equal(recorder.error, undefined, `seed ${seed}`);
+      const file = await readFile(recording.path, 'utf8');
+      const { events } = await readCast(recording.path);
+      assert.equal(joined(events, 'i'), expected, `seed ${seed}: ordinary lines unchanged, each password line one marker`);
+      for (const secret of secrets) {
+        assert.ok(!file.includes(JSON.stringify(secret).slice(1, -1)) && !events.some((e) => e.data.includes(secret)), `seed ${seed}: ${JSON.stringify(secret)} is not in the file`);
+      }
+    }
   });
 });
