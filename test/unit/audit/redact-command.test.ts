@@ -229,6 +229,8 @@ describe('Security: a secret given to a known tool never survives redaction (sto
       const line = argv.map(shellWord).join(' ') + pick(['', '\r', '\n']);
       const typed = redactString(line);
       assert.ok(!typed.includes(secret), `${id}: the secret survived in the typed line ${typed}`);
+      assert.equal(redactString(typed), typed, `${id}: redacting the line twice changes nothing`);
+      assert.deepEqual(redactArgv(out), out, `${id}: redacting the argv twice changes nothing`);
     }
   });
 
