@@ -214,19 +214,19 @@ function basename(word: string): string {
 
 const ASSIGNMENT = /^[A-Za-z_][A-Za-z0-9_]{0,255}=/;
 
-/** A wrapper's flags that take a value in the next argument. */
-const WRAPPER_VALUE_FLAGS: Readonly<Record<string, ReadonlySet<string>>> = {
-  sudo: new Set(['-u', '-g', '-C', '-D', '-h', '-p', '-r', '-t', '-T', '-U', '--user', '--group', '--chdir', '--host', '--prompt', '--role', '--type', '--close-from', '--other-user', '--command-timeout']),
-  doas: new Set(['-u', '-C']),
-  env: new Set(['-u', '-C', '--unset', '--chdir']),
-  timeout: new Set(['-s', '-k', '--signal', '--kill-after']),
-  exec: new Set(['-a']),
-  nice: new Set(['-n', '--adjustment']),
-  command: new Set<string>(),
-  time: new Set<string>(),
-  nohup: new Set<string>(),
-  stdbuf: new Set(['-i', '-o', '-e']),
-};
+/** Wrappers, by basename, and their flags that take a value in the next argument (a Map: a word is never looked up on a prototype). */
+const WRAPPER_VALUE_FLAGS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  ['sudo', new Set(['-u', '-g', '-C', '-D', '-h', '-p', '-r', '-t', '-T', '-U', '--user', '--group', '--chdir', '--host', '--prompt', '--role', '--type', '--close-from', '--other-user', '--command-timeout'])],
+  ['doas', new Set(['-u', '-C'])],
+  ['env', new Set(['-u', '-C', '--unset', '--chdir'])],
+  ['timeout', new Set(['-s', '-k', '--signal', '--kill-after'])],
+  ['exec', new Set(['-a'])],
+  ['nice', new Set(['-n', '--adjustment'])],
+  ['command', new Set<string>()],
+  ['time', new Set<string>()],
+  ['nohup', new Set<string>()],
+  ['stdbuf', new Set(['-i', '-o', '-e'])],
+]);
 
 /**
  * The secrets in one simple command (`words[from..]`, no operators in it): a map from word
@@ -244,7 +244,7 @@ function scanCommand(words: readonly string[], from: number, depth: number, work
       continue;
     }
     const name = basename(word);
-    const wrapper = WRAPPER_VALUE_FLAGS[name];
+    const wrapper = WRAPPER_VALUE_FLAGS.get(name);
     if (wrapper !== undefined) {
       i = skipWrapperOptions(words, i + 1, name, wrapper, depth, work, out);
       if (name === 'timeout' && i < words.length) i++; // the duration

@@ -103,6 +103,8 @@ const LINE_CASES: ReadonlyArray<readonly [string, string, string?]> = [
   ['line/negative-ssh', 'ssh -p 22 host; grep -p x; docker run -p 80:80 nginx'],
   ['line/negative-curl-user', 'curl -u ana https://example.test/'],
   ['line/negative-openssl-names', 'openssl rsa -passin env:KEY_PASS -in k.pem'],
+  ['line/negative-prototype-names', 'constructor -u x; __proto__ -p y; toString mysql; hasOwnProperty curl -u a:b'],
+  ['line/positive-prototype-names', 'constructor; mysql -phunter2', `constructor; mysql -p${R}`],
 ];
 
 describe('redact-command: exec argv (table)', () => {
