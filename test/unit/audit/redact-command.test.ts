@@ -292,6 +292,19 @@ describe('Security: command-aware redaction of hostile input does bounded work (
     ['backslashes', 'mysql ' + '\\'.repeat(MB)],
     ['tool names', 'mysql'.repeat(MB / 5)],
   ];
+  it('20,000 random lines of tool names, wrappers, flags, quotes and operators: no throw, bounded steps', () => {
+    const PIECES = ['mysql', 'curl', 'sshpass', 'vault', 'login', 'docker', 'htpasswd', 'sh', '-c', 'bash', 'sudo', 'env', '-S', 'timeout', '10', 'kubectl', '--', 'ssh', 'h', '-p', '-pX', '-u', 'a:b', '-a', '-b', '-nb', 'x', '"', "'", '\\', ';', '&&', '|', '$(', ')', '`', ' ', '\t', '\n', 'constructor', '__proto__', '-w', '-U', 'a%b', 'token=t', 'pass:z', '-passin', 'openssl', 'keytool', '-storepass', '=', '-', 'smbclient', '//s/h'];
+    const random = generator(0x12345);
+    for (let round = 0; round < 20_000; round++) {
+      let line = '';
+      const count = 1 + random(14);
+      for (let i = 0; i < count; i++) line += PIECES[random(PIECES.length)]! + (random(2) === 0 ? ' ' : '');
+      const work: CommandWork = { steps: 0 };
+      assert.equal(typeof redactCommandLine(line, work), 'string', `round ${round}: ${JSON.stringify(line)}`);
+      assert.ok(work.steps <= 3 * line.length + 64, `round ${round}: ${work.steps} steps for ${JSON.stringify(line)}`);
+      assert.equal(redactArgv(line.split(' ')).length, line.split(' ').length, `round ${round}: argv`);
+    }
+  });
   for (const [id, line] of lineInputs) {
     it(`line: ${id} (${line.length} characters)`, () => {
       const work: CommandWork = { steps: 0 };
