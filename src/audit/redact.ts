@@ -15,6 +15,7 @@
  * Strings longer than REDACT_MAX_STRING_CHARS are replaced whole instead of scanned.
  */
 import { REDACT_MAX_DEPTH, REDACT_MAX_STRING_CHARS } from '../limits.js';
+import { redactArgv, redactCommandLine } from './redact-command.js';
 
 /** What a redacted secret is replaced with. */
 export const REDACTED = '[REDACTED]';
@@ -223,14 +224,20 @@ export const REDACTION_FAMILIES: readonly RedactionFamily[] = [
     /\bkprt_[A-Za-z0-9_-]{43,}/g,
     `kprt_${REDACTED}`,
   ),
+  {
+    id: 'command-secret',
+    description:
+      'secrets well-known tools take positionally or after a one-letter flag, in a command line read as shell words (redact-command.ts): `mysql -pX`, `sshpass -p X`, `redis-cli -a X`, `curl -u user:X`, `vault login X`, `htpasswd -b FILE USER X`, ...',
+    apply: (text) => redactCommandLine(text),
+  },
   byPattern(
     'secret-flag',
-    'command-line flags naming a secret, long or single-dash, `--password=VALUE`, `-token=VALUE`, `--password VALUE` (a next token not starting with `-`)',
+    'command-line flags naming a secret, long or single-dash, `--password=VALUE`, `-token=VALUE`, `--password VALUE` (a next token not starting with `-`); OpenSSL-style values keep `pass:` (`-passin pass:VALUE`), and `env:NAME`, `file:PATH`, `fd:N`, `stdin` (where the secret is, not the secret) stay',
     new RegExp(
-      String.raw`(?<![A-Za-z0-9_-])(${SECRET_FLAG_NAME})(=|[ \t]{1,16}(?!-))(?:"[^"\r\n]*"?|'[^'\r\n]*'?|[^\s"']+)`,
+      String.raw`(?<![A-Za-z0-9_-])(${SECRET_FLAG_NAME})(=|[ \t]{1,16}(?!-))(?!(?:env|file|fd):|stdin(?![^\s"']))(pass:)?(?:"[^"\r\n]*"?|'[^'\r\n]*'?|[^\s"']+)`,
       'gi',
     ),
-    `$1$2${REDACTED}`,
+    `$1$2$3${REDACTED}`,
   ),
   byPattern(
     'secret-query-param',
@@ -343,6 +350,16 @@ export function isBareSecretFlag(arg: string): boolean {
   return arg.length <= 160 && BARE_SECRET_FLAG.test(arg);
 }
 
+/**
+ * What the argument after a bare secret flag becomes: OpenSSL-style `env:NAME`, `file:PATH`,
+ * `fd:N` and `stdin` say where the secret is and stay (as in the `secret-flag` family);
+ * `pass:SECRET` keeps its `pass:`; anything else is replaced whole.
+ */
+function blankFlagValue(value: string): string {
+  if (/^(?:env|file|fd):/i.test(value) || value.toLowerCase() === 'stdin') return redactString(value);
+  return /^pass:/i.test(value) ? `${value.slice(0, 5)}${REDACTED}` : REDACTED;
+}
+
 /** The value a secret key's value is replaced with; booleans and null carry no secret and stay. */
 function blankSecret(value: unknown): unknown {
   return value === null || value === undefined || typeof value === 'boolean' ? value : REDACTED;
@@ -368,10 +385,11 @@ export function redactValue(value: unknown, depth = 0): unknown {
   }
   if (Array.isArray(value)) {
     const items: readonly unknown[] = value;
+    const argv = items.every((item) => typeof item === 'string') ? redactArgv(items) : undefined;
     return items.map((item, index) => {
       const before = index > 0 ? items[index - 1] : undefined;
-      if (typeof before === 'string' && typeof item === 'string' && isBareSecretFlag(before)) return REDACTED;
-      return redactValue(item, depth + 1);
+      if (typeof before === 'string' && typeof item === 'string' && isBareSecretFlag(before)) return blankFlagValue(item);
+      return redactValue(argv?.[index] ?? item, depth + 1);
     });
   }
   const out: Record<string, unknown> = {};
@@ -398,18 +416,42 @@ function encodeRedacted(text: string): string {
 }
 
 /**
+ * The `command` parameters of a query, in order, read as one argv (how pods/exec carries the
+ * command): the pieces (by index) in which redact-command.ts found a secret, with their new value.
+ */
+function execArgv(pieces: readonly string[]): Map<number, string> {
+  const at: number[] = [];
+  const words: string[] = [];
+  pieces.forEach((piece, index) => {
+    const eq = piece.indexOf('=');
+    if (eq < 0 || decodeQueryComponent(piece.slice(0, eq)) !== 'command') return;
+    at.push(index);
+    words.push(decodeQueryComponent(piece.slice(eq + 1)));
+  });
+  const changed = new Map<number, string>();
+  if (words.length === 0) return changed;
+  redactArgv(words).forEach((word, i) => {
+    if (word !== words[i]) changed.set(at[i]!, word);
+  });
+  return changed;
+}
+
+/**
  * Redact a URL query string (with or without its leading `?`) for display in an audit record.
  * Parameters whose name is a secret (`token`, `access_token`, `X-Amz-Signature`, `sig`, `key`,
  * `code`, ...) are blanked; every other name and value is decoded and scrubbed like any string;
  * a repeated parameter that follows a bare secret flag (`command=--password&command=hunter2`,
- * as `kubectl exec` sends its argv) is blanked. The rest keeps its original encoding.
+ * as `kubectl exec` sends its argv) is blanked, and the `command` parameters together are read
+ * as an argv for the secrets well-known tools take (`command=mysql&command=-phunter2`). The
+ * rest keeps its original encoding.
  */
 export function redactQuery(query: string): string {
   if (query.length > REDACT_MAX_STRING_CHARS) return oversizeMarker(query.length);
   const lead = query.startsWith('?') ? '?' : '';
   const pieces = query.slice(lead.length).split('&');
+  const argv = execArgv(pieces);
   let previous: { name: string; value: string } | undefined;
-  const out = pieces.map((piece) => {
+  const out = pieces.map((piece, index) => {
     const eq = piece.indexOf('=');
     const rawName = eq < 0 ? piece : piece.slice(0, eq);
     const rawValue = eq < 0 ? undefined : piece.slice(eq + 1);
@@ -421,7 +463,10 @@ export function redactQuery(query: string): string {
     previous = value === undefined ? undefined : { name, value };
     if (rawValue === undefined || value === undefined) return shownName;
     const normalized = normalizeKey(name);
-    if (follows || isSecretKeyName(name) || SECRET_QUERY_EXACT.has(normalized)) return `${shownName}=${REDACTED}`;
+    if (follows) return `${shownName}=${encodeRedacted(blankFlagValue(value))}`;
+    if (isSecretKeyName(name) || SECRET_QUERY_EXACT.has(normalized)) return `${shownName}=${REDACTED}`;
+    const argument = argv.get(index);
+    if (argument !== undefined) return `${shownName}=${encodeRedacted(redactString(argument))}`;
     const redactedValue = redactString(value);
     if (redactedValue !== value) return `${shownName}=${encodeRedacted(redactedValue)}`;
     // Scan the encoded form too, in case decoding hid a shape the raw text shows.

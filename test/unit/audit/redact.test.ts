@@ -148,6 +148,11 @@ const CASES: readonly Case[] = [
   { id: 'slack-webhook/negative', input: 'https://api.slack.com/apps and https://hooks.slack.com/' },
   { id: 'kubepair-relay-token/positive', input: `token kprt_${fill(43, 'Ab3_-')}`, expected: `token kprt_${REDACTED}` },
   { id: 'kubepair-relay-token/negative', input: `kprt_${fill(42, 'Ab3_-')}` },
+  { id: 'command-secret/positive-mysql', input: 'mysql -uroot -phunter2 app', expected: `mysql -uroot -p${REDACTED} app` },
+  { id: 'command-secret/positive-sshpass', input: 'sudo sshpass -p hunter2 ssh db', expected: `sudo sshpass -p ${REDACTED} ssh db` },
+  { id: 'command-secret/positive-curl-user', input: "sh -c 'curl -su ana:hunter2 https://x.test'", expected: `sh -c 'curl -su ana:${REDACTED} https://x.test'` },
+  { id: 'command-secret/positive-vault', input: 'cd /; vault login s.hunter2abc', expected: `cd /; vault login ${REDACTED}` },
+  { id: 'command-secret/negative', input: 'ssh -p22 db; grep -p x; mysql -p app; curl -u ana https://x.test; docker run -p 80:80 web; vault login -' },
   {
     id: 'secret-flag/positive',
     input: 'mysql --password=hunter2 -h db',
@@ -167,6 +172,8 @@ const CASES: readonly Case[] = [
   { id: 'secret-flag/positive-glued', input: 'psql --pgpassword=hunter2 -h db', expected: `psql --pgpassword=${REDACTED} -h db` },
   { id: 'secret-flag/negative', input: 'kubectl --token-file=/var/run/token; docker login --password-stdin --token --verbose' },
   { id: 'secret-flag/negative-glued-pass', input: 'tool --bypass=cache --compass north' },
+  { id: 'secret-flag/positive-openssl-pass', input: 'tool -passin pass:hunter2 -in k.pem', expected: `tool -passin pass:${REDACTED} -in k.pem` },
+  { id: 'secret-flag/negative-openssl-names', input: 'tool -passin env:KEY_PASS -passout file:/run/p --password stdin -pass fd:3' },
   {
     id: 'secret-query-param/positive',
     input: '/api/v1/pods?watch=true&access_token=abc123&limit=5',
@@ -442,6 +449,10 @@ describe('redactQuery', () => {
       `command=mysql&command=--password&command=${REDACTED}&container=db&stdin=true`,
     ],
     ['encoded-flag', 'command=sh&command=--password%3Dhunter2', `command=sh&command=--password%3D${REDACTED}`],
+    ['exec-argv-glued', 'command=mysql&command=-phunter2&command=app&tty=true', `command=mysql&command=-p${REDACTED}&command=app&tty=true`],
+    ['exec-argv-one-letter', 'command=redis-cli&command=-a&command=hunter2&command=ping', `command=redis-cli&command=-a&command=${REDACTED}&command=ping`],
+    ['exec-argv-script', 'command=sh&command=-c&command=mysql+-phunter2', `command=sh&command=-c&command=mysql%20-p${REDACTED}`],
+    ['exec-argv-openssl', 'command=openssl&command=rsa&command=-passin&command=env%3AK', 'command=openssl&command=rsa&command=-passin&command=env%3AK'],
     ['encoded-bearer', 'note=Bearer+abcdefghijkl', `note=Bearer%20${REDACTED}`],
     ['undecodable', 'a=%E0%A4%A&b=1', 'a=%E0%A4%A&b=1'],
     ['plain', '?labelSelector=app%3Dweb&limit=500&watch=1', '?labelSelector=app%3Dweb&limit=500&watch=1'],
@@ -498,6 +509,7 @@ describe('Security: the text redaction skips is text no family changes', () => {
       'proj', 'hf', 'xoxb', 'kprt', 'bearer', 'basic', 'sig', 'token', 'password', 'secret', 'apikey', 'accesskey', 'privatekey', 'credentials', 'pass',
       'pwd', 'authorization', 'cookie', 'accountkey', 'key', 'code', 'AKIA', 'ACCA', 'ASIA', 'AIza', 'eyJ', 'Bearer', 'TOKEN', 'PASSWORD', 'dead', 'beef',
       'cafe', 'fade', 'T', 'Z', ':', '.', '-', '--', '0', '9', '29', '2026', '12', 'ab', 'f', 'e',
+      'mysql', 'curl', 'vault', 'login', 'sshpass', 'redis', 'cli', 'htpasswd', 'sh', 'c', 'p', 'a', 'u', 'w', 'ua',
     ];
     let seed = 0x2545f491;
     const random = (n: number): number => {

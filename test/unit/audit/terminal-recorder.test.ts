@@ -163,10 +163,13 @@ describe('terminal recorder', () => {
     recorder.fromClient(frame(2, Buffer.concat([Buffer.from([4]), Buffer.from('{"Width":132,"Height":43}')]), { mask }));
     recorder.fromClient(frame(2, Buffer.concat([Buffer.from([0]), Buffer.from('export DB_PASSWORD=')]), { mask }));
     recorder.fromClient(frame(2, Buffer.concat([Buffer.from([0]), Buffer.from('hunter2\r')]), { mask }));
+    // A secret after a one-letter flag, typed in two frames split inside the secret.
+    recorder.fromClient(frame(2, Buffer.concat([Buffer.from([0]), Buffer.from('mysql -uroot -phun')]), { mask }));
+    recorder.fromClient(frame(2, Buffer.concat([Buffer.from([0]), Buffer.from('ter2 app\r')]), { mask }));
     recorder.finish();
     const { events } = await readCast(recording.path);
     assert.deepEqual(events.filter((e) => e.code === 'r').map((e) => e.data), ['132x43']);
-    assert.equal(joined(events, 'i'), 'export DB_PASSWORD=[REDACTED]\r');
+    assert.equal(joined(events, 'i'), 'export DB_PASSWORD=[REDACTED]\rmysql -uroot -p[REDACTED] app\r');
 
     const quiet = SessionRecording.create(dir, 'no-input', HEADER);
     const outputOnly = new TerminalRecorder(quiet, { input: false });
