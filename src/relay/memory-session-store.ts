@@ -319,6 +319,10 @@ export class MemorySessionStore extends EventEmitter<SessionStoreEvents> impleme
   }
 
   /** One node, which never sweeps itself: no other node's sessions to sweep. */
+  leaselessNodes(): Promise<readonly string[]> {
+    return Promise.resolve([]);
+  }
+
   sweepDeadNodes(): Promise<readonly NodeSweepReport[]> {
     return Promise.resolve([]);
   }

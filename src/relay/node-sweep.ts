@@ -13,6 +13,13 @@
  * (how often a node renews it), jittered by ±25% so the nodes do not all sweep at once; two nodes
  * that do anyway sweep each session once (the store's scripts). A node never sweeps itself.
  * A tick that fails (Redis away) is logged and the next one tries again.
+ *
+ * A node without a live lease is taken for dead only once this node has seen it so for a whole
+ * lease (`leaselessNodes` at every tick; seen with a lease, or not seen, it starts over): right
+ * after Redis restarted empty, or came back after an outage longer than the lease, every live
+ * node is without one until its next renewal (a third of the lease), and must not be swept. A
+ * dead node is therefore swept between two and about two and a half leases after its last
+ * renewal.
  */
 import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -38,6 +45,8 @@ export class NodeSweep {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
+  /** Nodes seen without a live lease at every tick since, by when they were first seen so (ms, this clock). */
+  readonly #leaseless = new Map<string, number>();
 
   constructor(options: NodeSweepOptions) {
     this.#options = options;
@@ -70,13 +79,30 @@ export class NodeSweep {
     const { store, nodeId, log } = this.#options;
     let more = false;
     try {
-      const reports = await store.sweepDeadNodes(nodeId, RELAY_NODE_SWEEP_BATCH);
-      for (const report of reports) this.#report(report);
-      more = reports.some((report) => report.left > 0);
+      const dead = this.#deadAfterWatching(await store.leaselessNodes(nodeId));
+      if (dead.length > 0) {
+        const reports = await store.sweepDeadNodes(nodeId, RELAY_NODE_SWEEP_BATCH, dead);
+        for (const report of reports) this.#report(report);
+        more = reports.some((report) => report.left > 0);
+      }
     } catch (err) {
       if (!this.#stopped) log.warn({ event: 'node_sweep_failed', err: describeError(err) }, 'cannot sweep the sessions of dead relay nodes; trying again at the next tick');
     }
     this.#schedule(more ? RELAY_NODE_SWEEP_CATCH_UP_MS : this.#interval());
+  }
+
+  /** Of the nodes without a live lease now, those seen so at every tick for a whole lease. */
+  #deadAfterWatching(leaseless: readonly string[]): string[] {
+    const now = Date.now();
+    const seen = new Set(leaseless);
+    for (const node of this.#leaseless.keys()) if (!seen.has(node)) this.#leaseless.delete(node);
+    const dead: string[] = [];
+    for (const node of leaseless) {
+      const since = this.#leaseless.get(node);
+      if (since === undefined) this.#leaseless.set(node, now);
+      else if (now - since >= this.#options.leaseMs) dead.push(node);
+    }
+    return dead;
   }
 
   #report(report: NodeSweepReport): void {

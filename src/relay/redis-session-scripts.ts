@@ -441,10 +441,15 @@ local t = redis.call('TIME')
 local rnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local budget = tonumber(a.limit)
 local swept = {}
+local only = nil
+if type(a.only) == 'table' then
+  only = {}
+  for _, node in ipairs(a.only) do only[node] = true end
+end
 for _, node in ipairs(redis.call('SMEMBERS', P .. 'nd:nodes')) do
   if budget <= 0 then break end
   local lease = redis.call('ZSCORE', P .. 'cn:nodes', node)
-  if node ~= a.self and not (lease and tonumber(lease) > rnow) then
+  if node ~= a.self and (only == nil or only[node]) and not (lease and tonumber(lease) > rnow) then
     local idx = P .. 'nd:' .. node
     local r = { node = node, suspended = 0, released = 0, ended = {}, left = 0 }
     for _, id in ipairs(redis.call('SRANDMEMBER', idx, budget)) do
@@ -490,6 +495,24 @@ for _, node in ipairs(redis.call('SMEMBERS', P .. 'nd:nodes')) do
   end
 end
 return cjson.encode({ swept = swept })
+`,
+
+  /**
+   * The nodes holding sessions (nd:nodes) without a live lease, but \`self\`: read only. The
+   * sweep takes a node for dead only once it has stayed here for a whole lease (node-sweep.ts):
+   * right after Redis lost its data, or came back after an outage longer than the lease, live
+   * nodes are here too until their next renewal.
+   */
+  leaseless: `
+local t = redis.call('TIME')
+local rnow = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nodes = {}
+for _, node in ipairs(redis.call('SMEMBERS', P .. 'nd:nodes')) do
+  local lease = redis.call('ZSCORE', P .. 'cn:nodes', node)
+  if node ~= a.self and not (lease and tonumber(lease) > rnow) then nodes[#nodes + 1] = node end
+end
+if #nodes == 0 then return '{"nodes":[]}' end
+return cjson.encode({ nodes = nodes })
 `,
 } as const;
 

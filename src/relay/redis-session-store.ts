@@ -316,8 +316,13 @@ export class RedisSessionStore extends EventEmitter<SessionStoreEvents> implemen
     return this.#run<SessionCounts>('counts', {});
   }
 
-  async sweepDeadNodes(self: string, limit: number): Promise<readonly NodeSweepReport[]> {
-    const answer = await this.#run<{ swept: RawSweep[] | Record<string, never> }>('sweep', { self, limit });
+  async leaselessNodes(self: string): Promise<readonly string[]> {
+    const answer = await this.#run<{ nodes: string[] | Record<string, never> }>('leaseless', { self });
+    return Array.isArray(answer.nodes) ? answer.nodes : [];
+  }
+
+  async sweepDeadNodes(self: string, limit: number, only?: readonly string[]): Promise<readonly NodeSweepReport[]> {
+    const answer = await this.#run<{ swept: RawSweep[] | Record<string, never> }>('sweep', { self, limit, ...(only !== undefined && { only }) });
     const swept = Array.isArray(answer.swept) ? answer.swept : [];
     return swept.map((raw) => ({
       node: raw.node,

@@ -315,12 +315,18 @@ export interface SessionStore extends EventEmitter<SessionStoreEvents> {
    * brought there (an established side suspended, or its session ended without a resume window;
    * a pairing client marked gone with its claim's connect deadline running again, unchanged, as
    * `detach` with `handOver`; a pairing agent's session ended, as when the agent leaves). Never
-   * the node `self`, never a node still holding its lease; at most `limit` sessions per call;
+   * the node `self`, never a node still holding its lease, and with `only` none but those; at
+   * most `limit` sessions per call;
    * atomic per session, so two nodes sweeping one dead node at once sweep each session once.
    * Sessions ended this way are announced as `endedElsewhere` (`destroyed`) to every node, the
    * sweeping one included. The memory store serves one node, which never sweeps itself: [].
    */
-  sweepDeadNodes(self: string, limit: number): Promise<readonly NodeSweepReport[]>;
+  sweepDeadNodes(self: string, limit: number, only?: readonly string[]): Promise<readonly NodeSweepReport[]>;
+  /**
+   * The nodes holding sessions whose lease has ended (or is missing), but `self`: what the sweep
+   * watches before it takes one for dead (node-sweep.ts). The memory store: [].
+   */
+  leaselessNodes(self: string): Promise<readonly string[]>;
   /** Forget every session and stop every timer. */
   close(): Promise<void>;
 }

@@ -6,7 +6,7 @@
  * endpoint sends or reconnects anything until the sweep is seen:
  *
  * - an established session (resume window 60 s) held on the killed node: both sides are marked
- *   suspended within the lease plus one sweep interval, and both endpoints then resume through a
+ *   suspended within two leases (the lease ends, then the sweep watches it end for a lease) plus one sweep interval, and both endpoints then resume through a
  *   live node without being relayed to the dead one;
  * - an offer whose pairing agent was on the killed node: withdrawn, as when the agent leaves, so a
  *   client claiming the nameplate afterwards is refused at once (404 KP_ERR_RELAY_NAMEPLATE_UNKNOWN)
@@ -49,7 +49,7 @@ describe('relay cluster: the sessions of a node killed with SIGKILL are swept wi
     return live.flatMap((node) => node.logs.records.filter((r) => r.event === 'node_swept' && r.node === dead));
   }
 
-  it('Security: an established session held on the killed node: both sides are marked suspended within the lease plus a sweep interval, and resume through a live node', async (t) => {
+  it('Security: an established session held on the killed node: both sides are marked suspended within two leases plus a sweep interval, and resume through a live node', async (t) => {
     const doomed = await nodes.cluster.addNode();
     const dead = nodes.cluster.advertised(doomed);
     // The agent on the doomed node, the client relayed to it from B: both sides' tags name the doomed node.
@@ -73,8 +73,8 @@ describe('relay cluster: the sessions of a node killed with SIGKILL are swept wi
         const [agent, client] = await fields(id, 'ca', 'cc');
         return agent === '0' && client === '0';
       },
-      LEASE_MS + SWEEP_INTERVAL_MAX_MS + SLACK_MS,
-      'both sides marked suspended within the lease plus one sweep interval',
+      2 * LEASE_MS + SWEEP_INTERVAL_MAX_MS + SLACK_MS,
+      'both sides marked suspended within two leases (the lease, then one watched without it) plus one sweep interval',
       200,
     );
     const sweptAfterMs = Date.now() - killedAt;
@@ -109,8 +109,8 @@ describe('relay cluster: the sessions of a node killed with SIGKILL are swept wi
     const killedAt = await kill(doomed);
     await waitUntilAsync(
       async () => (await nodes.cluster.store.exists(`${PREFIX}s:${id}`)) === 0,
-      LEASE_MS + SWEEP_INTERVAL_MAX_MS + SLACK_MS,
-      'the offer withdrawn within the lease plus one sweep interval',
+      2 * LEASE_MS + SWEEP_INTERVAL_MAX_MS + SLACK_MS,
+      'the offer withdrawn within two leases plus one sweep interval',
       200,
     );
     const sweptAfterMs = Date.now() - killedAt;

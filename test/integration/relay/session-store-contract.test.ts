@@ -491,6 +491,7 @@ for (const kind of KINDS) {
         const agentKey = digest();
         const session = await store.create({ id: newSessionId(), agentKeyDigest: agentKey, keyExpiresAt: KEY_EXPIRY, creator: actor });
         await store.attach(session.id, 'agent', agentKey, newAttachmentTag(self));
+        assert.deepEqual(await store.leaselessNodes(self), []);
         assert.deepEqual(await store.sweepDeadNodes(self, 100), []);
         const after = await store.get(session.id);
         assert.deepEqual([after?.state, after?.connected.agent], ['waiting', true]);
@@ -714,8 +715,13 @@ describe('SessionStore on Redis: two relay nodes share one store', { timeout: 12
         assert.ok(movedAgent?.attachments.agent.startsWith(`${DEAD} `));
         assert.deepEqual(await indexed(prefix), { nodes: [LIVE, DEAD, self].sort(), dead: [durable.id, noWindow.id, pairingAgent.id, claimed.id].sort() });
 
+        // What the sweep watches first: the dead node alone (not the live one, not itself).
+        assert.deepEqual(await store.leaselessNodes(self), [DEAD]);
+        assert.deepEqual(await store.sweepDeadNodes(self, 100, [LIVE]), [], 'with `only`, no other node is swept');
+        assert.deepEqual(await indexed(prefix), { nodes: [LIVE, DEAD, self].sort(), dead: [durable.id, noWindow.id, pairingAgent.id, claimed.id].sort() });
+
         const before = Date.now();
-        const reports = await store.sweepDeadNodes(self, 100);
+        const reports = await store.sweepDeadNodes(self, 100, [DEAD]);
         assert.deepEqual(reports.map((r) => [r.node, r.suspended, r.released, r.left]), [[DEAD, 2, 1, 0]], 'only the dead node, not the live one nor the sweeping one');
         assert.deepEqual(total(reports).ended.sort(), [`${noWindow.id}:agent_left`, `${pairingAgent.id}:agent_left`].sort());
 

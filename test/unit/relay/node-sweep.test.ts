@@ -1,6 +1,8 @@
 /**
- * The node sweep's timer (src/relay/node-sweep.ts) against a scripted store: it always asks as
- * its own node with the bound per run, sweeps again soon after a run that left sessions for later,
+ * The node sweep's timer (src/relay/node-sweep.ts) against a scripted store: it sweeps a node only
+ * once it has seen it without a lease for a whole lease (a node that renews meanwhile, as every
+ * live node does within a third of the lease after Redis lost its data, is never swept), always
+ * asks as its own node with the bound per run, sweeps again soon after a run that left sessions for later,
  * logs a failed run and tries again at the next tick, reports each swept node once (log line,
  * counters, the sessions it ended), and stops for good.
  */
@@ -39,7 +41,7 @@ async function settle(): Promise<void> {
 }
 
 describe('node sweep timer', () => {
-  beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'Date'] }));
   afterEach(() => mock.timers.reset());
 
   it('asks as its own node within the bound, sweeps again soon when sessions are left, survives a failed run, and stops', async () => {
@@ -50,7 +52,9 @@ describe('node sweep timer', () => {
       [],
     ];
     const store = {
-      sweepDeadNodes(self: string, limit: number): Promise<readonly NodeSweepReport[]> {
+      leaselessNodes: (): Promise<readonly string[]> => Promise.resolve([DEAD]),
+      sweepDeadNodes(self: string, limit: number, only?: readonly string[]): Promise<readonly NodeSweepReport[]> {
+        assert.deepEqual(only, [DEAD], 'only the node watched for a whole lease');
         calls.push([self, limit]);
         const answer = answers.shift() ?? [];
         return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
@@ -64,8 +68,14 @@ describe('node sweep timer', () => {
 
     mock.timers.tick(LEASE_MS / 3 * 0.75 - 1);
     assert.equal(calls.length, 0, 'not before three quarters of a third of the lease');
-    mock.timers.tick(LONGEST_MS);
-    await settle();
+    // Seen without a lease at the first tick; swept at the first tick a whole lease later.
+    let waited = 0;
+    while (calls.length === 0 && waited <= LEASE_MS + 2 * LONGEST_MS) {
+      mock.timers.tick(100);
+      waited += 100;
+      await settle();
+    }
+    assert.ok(waited >= LEASE_MS, `swept ${waited} ms after the first tick: not before a whole lease`);
     assert.deepEqual(calls, [[SELF, RELAY_NODE_SWEEP_BATCH]]);
     assert.deepEqual(lines.map((l) => [l['event'], l['node'], l['suspended'], l['released'], l['ended'], l['left']]), [['node_swept', DEAD, 2, 1, 1, 5]]);
     assert.deepEqual(ended, ['s1:agent_left']);
@@ -93,5 +103,27 @@ describe('node sweep timer', () => {
     mock.timers.tick(LONGEST_MS * 10);
     await settle();
     assert.equal(calls.length, 3, 'stopped for good');
+  });
+
+  it('a node that renews its lease within a lease of being seen without one is never swept (Redis restarted empty)', async () => {
+    const leaseless: string[][] = [[DEAD], [DEAD], [], [DEAD], [DEAD]];
+    let swept = 0;
+    const store = {
+      leaselessNodes: (): Promise<readonly string[]> => Promise.resolve(leaseless.shift() ?? []),
+      sweepDeadNodes: (): Promise<readonly NodeSweepReport[]> => {
+        swept++;
+        return Promise.resolve([]);
+      },
+    } as unknown as SessionStore;
+    const log = { warn: () => undefined } as unknown as Logger;
+    const sweep = new NodeSweep({ nodeId: SELF, store, leaseMs: LEASE_MS, log, metrics: newMetrics(), onEnded: () => undefined });
+    // Five ticks, each under half a lease apart: seen, seen, renewed, seen, seen: never a whole lease in a row.
+    for (let tick = 0; tick < 5; tick++) {
+      mock.timers.tick(LONGEST_MS);
+      await settle();
+    }
+    assert.equal(leaseless.length, 0, 'five ticks ran');
+    assert.equal(swept, 0);
+    await sweep.stop();
   });
 });
