@@ -16,6 +16,13 @@ import { interleavedRuns, measurement, medianOf } from './workload.js';
 
 export const KUBECTL_OBJECTS = 2_000;
 const KUBECTL_TIMEOUT_MS = 60_000;
+/**
+ * kubectl runs this many times the suite's counted runs: a run takes a fifth of a second, and
+ * its wall time scatters most of every figure (direct 121-188 ms within one published run, the
+ * kubepair/direct ratio 1.01-1.57 between four runs of the same build on one quiet afternoon:
+ * docs/performance.md "kubectl get through proxy mode"), so its median needs more samples.
+ */
+export const KUBECTL_RUNS_FACTOR = 3;
 
 /** A kubeconfig to run kubectl with, named like the tunnel it goes through. */
 export interface KubectlPath {
@@ -42,8 +49,9 @@ export async function runKubectlList(context: WorkloadContext, paths: readonly K
       close: () => Promise.resolve(),
     }));
     const byName = new Map(paths.map((path) => [path.name, path]));
+    const runs = context.runs * KUBECTL_RUNS_FACTOR;
     const samples = await interleavedRuns(
-      context,
+      { ...context, runs },
       'kubectl',
       asTunnels,
       async (tunnel) => {
@@ -80,7 +88,7 @@ export async function runKubectlList(context: WorkloadContext, paths: readonly K
         kubectl_ratio_passthrough_vs_direct: ratio('kubepair_passthrough'),
       },
       skipped: [],
-      notes: [],
+      notes: [`kubectl get: ${runs} counted runs per path (${KUBECTL_RUNS_FACTOR}× the suite's), its wall times scatter most.`],
     };
   } finally {
     await sandbox.remove();
