@@ -4,7 +4,10 @@
  * A `kubepair share --once` waits with a fresh code before each run (not timed). Figures:
  *
  * - `connect` process: spawn of the CLI to the first byte: what a user waits for. Split into
- *   spawn → "paired" on stderr, → ready (the export line), → first byte.
+ *   spawn → "paired" on stderr, → ready (the export line), → first byte. Started as the kernel
+ *   starts the installed `kubepair` (`/bin/sh FILE ARGS`, its `#!/bin/sh` line), so the launch
+ *   lines' shell and Node.js flags (src/cli/node-flags.ts) are in the figure, with the same
+ *   Node.js found first on PATH.
  * - in process: the client role's `ClientTunnel.start()` called from this process (modules loaded,
  *   JIT warm) to the first byte: the protocol and set-up work without Node's start-up.
  * - CLI start-up alone: `kubepair --version`, the floor under the first figure.
@@ -21,7 +24,7 @@
  * build run like the package (an earlier commit's bundle: before and after in one run).
  */
 import { spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type { E2EStack } from '../../test/helpers/e2e-stack.js';
@@ -80,6 +83,15 @@ export const CLI_BUILDS: readonly CliBuild[] = [
   { name: 'kubepair_tsc', path: CLI_PATH, env: { NODE_DISABLE_COMPILE_CACHE: '1' } },
 ];
 
+/**
+ * `[command, args, env]` that run `build` with `args` as a user's shell runs the installed binary:
+ * /bin/sh reads its launch lines and execs `node FLAGS FILE ARGS` (same process id), finding
+ * this Node.js first on PATH.
+ */
+function launched(build: CliBuild, args: readonly string[], env: NodeJS.ProcessEnv): [string, string[], NodeJS.ProcessEnv] {
+  return ['/bin/sh', [build.path, ...args], { ...env, PATH: `${dirname(process.execPath)}:${env['PATH'] ?? process.env['PATH'] ?? ''}` }];
+}
+
 interface CliPairing {
   readonly total: number;
   readonly paired: number;
@@ -93,7 +105,7 @@ async function cliPairing(stack: E2EStack, helloPort: number, build: CliBuild): 
   const local = await freePort();
   const started = performance.now();
   // As stack.startConnect does (the bench's relay is plain HTTP: no --relay-ca), with this build.
-  const connect = startProcess(process.execPath, [build.path, 'connect', '--forward', `${local}:hello`, '--no-shell', share.code], stack.env('client', build.env));
+  const connect = startProcess(...launched(build, ['connect', '--forward', `${local}:hello`, '--no-shell', share.code], stack.env('client', build.env)));
   try {
     await connect.waitFor(/paired with cluster/, FIRST_BYTE_TIMEOUT_MS, 'stderr');
     const paired = performance.now() - started;
@@ -191,7 +203,7 @@ export async function runPairing(
     for (let i = 0; i < builds.length; i++) {
       const build = builds[(i + round) % builds.length]!;
       const c = await cliPairing(stack, helloPort, build);
-      const s = await timeProcess(process.execPath, [build.path, '--version'], { PATH: process.env['PATH'] ?? '', ...(home !== undefined && { HOME: home }), ...build.env }, true);
+      const s = await timeProcess(...launched(build, ['--version'], { PATH: process.env['PATH'] ?? '', ...(home !== undefined && { HOME: home }), ...build.env }), true);
       if (round > 0) {
         cli.get(build.name)!.push(c.total);
         cliPaired.get(build.name)!.push(c.paired);

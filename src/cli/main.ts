@@ -1,5 +1,5 @@
 #!/bin/sh
-//usr/bin/env true; exec node --initial-old-space-size=128 "$0" "$@"
+':' + /*; exec node --initial-old-space-size=128 "$0" "$@"; */ ''; // eslint-disable-line @typescript-eslint/no-unused-expressions
 /**
  * Entry point of the `kubepair` binary; all logic lives in run-cli.ts, or connect-cli.ts for
  * `kubepair connect CODE ...` (cli-entry.ts chooses). On a Node.js release kubepair does not
