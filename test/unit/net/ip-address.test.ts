@@ -13,6 +13,7 @@ import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { describe, it } from 'node:test';
 import { addressBytes } from '../../../src/client/loopback-peer-uid.js';
 import { RELAY_IPV6_LIMIT_PREFIX_BITS } from '../../../src/limits.js';
+import { ipv6Groups } from '../../../src/net/ip-address.js';
 import { addressLimitKey } from '../../../src/relay/client-address.js';
 
 // ---- The reference oracles: the two expansions as they were before src/net/ip-address.ts. ----
@@ -243,5 +244,24 @@ describe('IPv6 group expansion: the owner check and the relay limits answer as b
       assert.deepEqual(read, groups, text);
       assert.equal(new URL(`http://[${bare}]/`).hostname, `[${urlForm(read)}]`, text);
     }
+  });
+
+  it('ipv6Groups: exactly the texts isIPv6 accepts (a %zone dropped), read as the groups they were written from and as the URL parser reads them', () => {
+    for (const { text } of storm(20_000)) {
+      const bare = text.split('%', 1)[0]!;
+      const groups = ipv6Groups(text);
+      assert.equal(groups !== undefined, isIPv6(bare), `ipv6Groups(${JSON.stringify(text)})`);
+      if (groups === undefined) continue;
+      assert.equal(groups.length, 8, text);
+      assert.ok(groups.every((group) => Number.isInteger(group) && group >= 0 && group <= 0xffff), text);
+      assert.equal(new URL(`http://[${bare}]/`).hostname, `[${urlForm(groups)}]`, text);
+    }
+    for (let i = 0; i < 10_000; i++) {
+      const { text, groups } = validSample();
+      assert.deepEqual(ipv6Groups(text), groups, text);
+    }
+    assert.equal(ipv6Groups('127.0.0.1'), undefined, 'IPv4 is not IPv6');
+    assert.deepEqual(ipv6Groups('::ffff:127.0.0.1'), [0, 0, 0, 0, 0, 0xffff, 0x7f00, 1]);
+    assert.deepEqual(ipv6Groups('fe80::1%eth0'), [0xfe80, 0, 0, 0, 0, 0, 0, 1]);
   });
 });
