@@ -266,7 +266,11 @@ export class KubeProxy {
   #counter = 0;
   readonly #pending = new Set<Promise<void>>();
   readonly #streams = new Set<Duplex>();
-  /** Requests forwarded and not finished yet, with their client connection: what a policy change decides again. */
+  /**
+   * Requests forwarded and not finished yet, with their client connection: what a policy change
+   * decides again. Only unfinished ones: #serve adds one before anything can finish it, and
+   * #finish removes it in the step that marks it finished.
+   */
   readonly #running = new Map<Exchange, Duplex>();
   /** Stops listening for policy changes (a fixed policy: nothing to stop). */
   readonly #stopListening: () => void;
@@ -286,7 +290,6 @@ export class KubeProxy {
    */
   #reconsider(policy: RequestPolicy): void {
     for (const [exchange, stream] of this.#running) {
-      if (exchange.finished) continue;
       const decision = policy.decide(exchange.attributes, exchange.fields);
       if (decision.decision !== 'deny') continue;
       exchange.cutByPolicy = decision.reason;

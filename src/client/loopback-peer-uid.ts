@@ -10,8 +10,9 @@
  * it, so a flood of connections costs one read per batch, not one per connection.
  */
 import { readFile } from 'node:fs/promises';
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIPv4 } from 'node:net';
 import { endianness } from 'node:os';
+import { ipv6Groups } from '../net/ip-address.js';
 
 /** One end of a TCP connection: an address in its 16-byte IPv6 form (IPv4 as `::ffff:a.b.c.d`) and a port. */
 export interface SocketEnd {
@@ -31,21 +32,10 @@ const V4_MAPPED_PREFIX = Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff])
 export function addressBytes(text: string): Buffer | undefined {
   const bare = text.split('%', 1)[0]!;
   if (isIPv4(bare)) return Buffer.concat([V4_MAPPED_PREFIX, Buffer.from(bare.split('.').map(Number))]);
-  if (!isIPv6(bare)) return undefined;
-  const halves = bare.split('::');
-  const groups = (part: string | undefined): number[] => {
-    if (part === undefined || part === '') return [];
-    return part.split(':').flatMap((group) => {
-      if (!group.includes('.')) return [parseInt(group, 16)];
-      const [a, b, c, d] = group.split('.').map(Number) as [number, number, number, number];
-      return [(a << 8) | b, (c << 8) | d];
-    });
-  };
-  const head = groups(halves[0]);
-  const tail = groups(halves[1]);
-  const all = halves.length === 2 ? [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail] : head;
+  const groups = ipv6Groups(bare);
+  if (groups === undefined) return undefined;
   const bytes = Buffer.alloc(16);
-  all.forEach((group, index) => bytes.writeUInt16BE(group, index * 2));
+  groups.forEach((group, index) => bytes.writeUInt16BE(group, index * 2));
   return bytes;
 }
 

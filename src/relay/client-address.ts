@@ -13,6 +13,7 @@
 import { isIP } from 'node:net';
 import type { BlockList } from 'node:net';
 import { RELAY_IPV6_LIMIT_PREFIX_BITS } from '../limits.js';
+import { ipv6Groups } from '../net/ip-address.js';
 
 /** Most X-Forwarded-For entries examined. */
 const MAX_FORWARDED_HOPS = 16;
@@ -30,7 +31,8 @@ export function normalizeAddress(address: string): string {
  * failure budget, connections, sessions): an IPv4 address itself; an IPv6 address its /64
  * (`RELAY_IPV6_LIMIT_PREFIX_BITS`: `2001:db8:1:2::/64`), the block one subscriber or one host is
  * usually given, so an attacker who owns a /64 gets one budget, not 2^64. Logs and audit records
- * keep the whole address. Anything that is not an IP address (`unknown`) is its own key.
+ * keep the whole address. Anything that is not an IP address (`unknown`) is its own key. The
+ * groups are read by `ipv6Groups` (src/net/ip-address.ts), a `%zone` dropped.
  *
  * Callers pass addresses as resolved; each per-address limit keys them itself, so no caller can
  * forget to: the failure budgets (address-limiter.ts, redis-limits.ts), the connection cap
@@ -38,18 +40,9 @@ export function normalizeAddress(address: string): string {
  * `keyGenerator` (http-app.ts, a plugin option).
  */
 export function addressLimitKey(address: string): string {
-  const bare = address.split('%', 1)[0] ?? '';
-  if (isIP(bare) !== 6) return address;
-  const halves = bare.split('::');
-  const parts = (text: string | undefined): string[] => (text === undefined || text === '' ? [] : text.split(':'));
-  const head = parts(halves[0]);
-  const tail = parts(halves[1]);
-  // An embedded IPv4 address (`64:ff9b::192.0.2.1`) stands for two groups, and only at the end.
-  const groups = (list: string[]): number => list.reduce((sum, part) => sum + (part.includes('.') ? 2 : 1), 0);
-  const zeros = halves.length === 2 ? 8 - groups(head) - groups(tail) : 0;
-  const full = [...head, ...new Array<string>(zeros).fill('0'), ...tail];
-  const prefixGroups = RELAY_IPV6_LIMIT_PREFIX_BITS / 16;
-  const prefix = full.slice(0, prefixGroups).map((group) => (group.includes('.') ? group : parseInt(group, 16).toString(16)));
+  const groups = ipv6Groups(address);
+  if (groups === undefined) return address;
+  const prefix = groups.slice(0, RELAY_IPV6_LIMIT_PREFIX_BITS / 16).map((group) => group.toString(16));
   return `${prefix.join(':')}::/${RELAY_IPV6_LIMIT_PREFIX_BITS}`;
 }
 

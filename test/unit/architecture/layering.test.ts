@@ -2,10 +2,11 @@
  * The layering rules of docs/architecture.md and CONVENTIONS §1, checked on the source: roles
  * (agent, client, relay) never import each other or the CLI, and the pure layers (crypto,
  * channel, mux, session, errors) import no role. `protocol/` is shared by every layer and
- * depends on nothing but errors, limits and version. The agent and client roles are objects a
- * front end drives (docs/architecture.md "Role objects"): they print nothing, handle no signal,
- * decide no exit code and start no child process but an exec credential plugin. A rule broken
- * here fails the build.
+ * depends on nothing but errors, limits and version; the leaves (events, net, terminal) import no
+ * role and no machinery. A new top-level directory of src/ is checked only once it has a row in
+ * FORBIDDEN. The agent and client roles are objects a front end drives (docs/architecture.md
+ * "Role objects"): they print nothing, handle no signal, decide no exit code and start no child
+ * process but an exec credential plugin. A rule broken here fails the build.
  */
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
@@ -54,6 +55,8 @@ const FORBIDDEN: Readonly<Record<string, readonly string[]>> = {
   errors: ['agent', 'client', 'relay', 'relay-client', 'cli', 'crypto', 'channel', 'mux', 'audit'],
   // Waiting for one event, bounded: a leaf the roles share.
   events: ['agent', 'client', 'relay', 'relay-client', 'credentials', 'cli', 'crypto', 'channel', 'mux', 'session', 'audit', 'tls', 'process', 'terminal', 'protocol'],
+  // IP address text (the one IPv6 group expansion the client and the relay share): a leaf.
+  net: ['agent', 'client', 'relay', 'relay-client', 'credentials', 'cli', 'crypto', 'channel', 'mux', 'session', 'audit', 'tls', 'process', 'terminal', 'protocol', 'events', 'control', 'errors'],
   // Terminal-safe text: a leaf every printer may use, so it depends on nothing but limits.
   terminal: ['agent', 'client', 'relay', 'relay-client', 'credentials', 'cli', 'crypto', 'channel', 'mux', 'session', 'audit', 'tls', 'process', 'errors'],
 };
