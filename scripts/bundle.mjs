@@ -81,6 +81,9 @@ const ABSENT_OPTIONAL_PACKAGES = new Map([
 ]);
 /** Node.js versions the output must run on: the oldest supported line (src/cli/node-support.ts). */
 const TARGET = 'node22';
+/** main.ts's import of src/cli/heap-flag-reset.ts: it must run before any other module of main.js loads. */
+const HEAP_FLAG_RESET_IMPORT = './heap-flag-reset.js';
+
 /** What the src/ rewrite replaces (see the header). */
 const CREATE_REQUIRE_CALL = /createRequire\(import\.meta\.url\)\(/g;
 const CREATE_REQUIRE_CONST = /^const require = createRequire\(import\.meta\.url\);$/m;
@@ -89,14 +92,18 @@ const AFTER_COMPILE_CALL = "globalThis[Symbol.for('kubepair.afterCompile')]?.();
 /** Gives the bundle a CommonJS `require` (for the rewritten calls and for external packages). */
 const BANNER = "import { createRequire as kubepairCreateRequire } from 'node:module';\nconst require = kubepairCreateRequire(import.meta.url);";
 
-/** main.ts's imports of the entry modules (src/cli/cli-entry.ts), left as imports of dist/cli/run-cli.js and connect-cli.js. */
-const ENTRY_IMPORTS = new Set(['./run-cli.js', './connect-cli.js']);
+/**
+ * main.ts's imports of the entry modules (src/cli/cli-entry.ts), left as imports of
+ * dist/cli/run-cli.js and connect-cli.js, and of heap-flag-reset.js, a file of its own that
+ * main.js imports first of all (writeLaunchLine).
+ */
+const ENTRY_IMPORTS = new Set(['./run-cli.js', './connect-cli.js', HEAP_FLAG_RESET_IMPORT]);
 
 /** esbuild plugin: the src/ rewrite, and main.ts's imports of the entry modules left as imports. */
 const kubepairSources = {
   name: 'kubepair-sources',
   setup(pluginBuild) {
-    pluginBuild.onResolve({ filter: /^\.\/(?:run|connect)-cli\.js$/ }, (args) =>
+    pluginBuild.onResolve({ filter: /^\.\/(?:run-cli|connect-cli|heap-flag-reset)\.js$/ }, (args) =>
       relative(ROOT, args.importer) === join('src', 'cli', 'main.ts') ? { path: args.path, external: true } : undefined,
     );
     pluginBuild.onLoad({ filter: /[\\/]src[\\/].*\.ts$/ }, async (args) => {
@@ -201,13 +208,18 @@ async function writeNotices(metafile) {
  */
 async function writeLaunchLine() {
   const [shebang, launch] = (await readFile(join(ROOT, 'src', 'cli', 'main.ts'), 'utf8')).split('\n', 2);
+  const resetImport = `import"${HEAP_FLAG_RESET_IMPORT}";`;
   if (shebang !== '#!/bin/sh' || !launch.startsWith("':' + /*; exec node ")) {
     throw new Error('bundle: src/cli/main.ts must start with the two launch lines of src/cli/node-flags.ts');
   }
   const file = join(OUT_DIR, 'cli', 'main.js');
   const bundled = await readFile(file, 'utf8');
   if (!bundled.startsWith(`${shebang}\n`)) throw new Error('bundle: dist/cli/main.js lost its #! line');
-  await writeFile(file, `${shebang}\n${launch}\n${bundled.slice(shebang.length + 1)}`);
+  // ES modules run their imports in the order written: the heap flag's reset goes first, before
+  // the banner's and the chunks' (esbuild puts an external import after those).
+  const rest = bundled.slice(shebang.length + 1);
+  if (rest.split(resetImport).length !== 2) throw new Error(`bundle: dist/cli/main.js should import ${HEAP_FLAG_RESET_IMPORT} once`);
+  await writeFile(file, `${shebang}\n${launch}\n${resetImport}\n${rest.replace(resetImport, '')}`);
 }
 
 /** The files of the bundle's own an output imports (chunks, other entry points), by output path. */
@@ -247,13 +259,15 @@ async function main() {
     splitting: false,
     banner: { js: `${BANNER}\n${AFTER_COMPILE_CALL}` },
   });
+  // The heap flag's reset as a file of its own (src/cli/heap-flag-reset.ts), which main.js imports first.
+  const reset = await build({ ...common, entryPoints: { 'cli/heap-flag-reset': 'src/cli/heap-flag-reset.ts' }, splitting: false });
   const connectImports = ownImports(connect.metafile);
   if (connectImports.length > 0) {
     process.stderr.write(`bundle: dist/cli/connect-cli.js must be one file, but imports ${connectImports.join(', ')}\n`);
     process.exitCode = 1;
     return;
   }
-  const result = { metafile: { outputs: { ...split.metafile.outputs, ...connect.metafile.outputs } } };
+  const result = { metafile: { outputs: { ...split.metafile.outputs, ...connect.metafile.outputs, ...reset.metafile.outputs } } };
   const unexpected = runtimeImports(result.metafile).filter((name) => !RUNTIME_PACKAGES.has(name) && !ABSENT_OPTIONAL_PACKAGES.has(name));
   if (unexpected.length > 0) {
     process.stderr.write(`bundle: the bundle would import ${unexpected.join(', ')} at run time; bundle it or add it to RUNTIME_PACKAGES or ABSENT_OPTIONAL_PACKAGES with the reason\n`);

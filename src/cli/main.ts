@@ -9,8 +9,11 @@
  * that import V8's compile cache is enabled (compile-cache.ts), so that the entry module and all
  * it loads are cached; in the package this file, run-cli.js and connect-cli.js are the entry
  * points scripts/bundle.mjs builds. Its first two lines start Node.js with the flags of node-flags.ts
- * (`--initial-old-space-size`: V8 takes it only on node's command line) through /bin/sh.
+ * (`--initial-old-space-size`: V8 takes it only on node's command line) through /bin/sh, and its
+ * first import puts that flag back to its default once the heap is sized (heap-flag-reset.ts).
  */
+// First: the heap flag of the launch line back to its default before anything else loads.
+import './heap-flag-reset.js';
 import { cliEntryFor } from './cli-entry.js';
 import { enableCompileCache } from './compile-cache.js';
 import { compiledEagerly } from './eager-compile.js';

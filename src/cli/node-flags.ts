@@ -30,5 +30,12 @@ import { NODE_INITIAL_OLD_SPACE_MIB } from '../limits.js';
 /** The Node.js command-line flags of the installed binary (docs/performance.md, issue 15). */
 export const BIN_NODE_FLAGS: readonly string[] = [`--initial-old-space-size=${NODE_INITIAL_OLD_SPACE_MIB}`];
 
+/**
+ * The same flags at V8's defaults (`node --v8-options` names each default), which
+ * heap-flag-reset.ts sets once the heap is configured: V8 keys code caches to its flags, and
+ * Node.js's built-in cache was made under the defaults.
+ */
+export const BIN_NODE_FLAG_DEFAULTS: readonly string[] = ['--initial-old-space-size=0'];
+
 /** The first two lines src/cli/main.ts and dist/cli/main.js must start with. */
 export const BIN_LAUNCH_LINES: readonly [string, string] = ['#!/bin/sh', `':' + /*; exec node ${BIN_NODE_FLAGS.join(' ')} "$0" "$@"; */ ''; // eslint-disable-line @typescript-eslint/no-unused-expressions`];

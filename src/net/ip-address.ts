@@ -1,8 +1,9 @@
 /**
  * IP address text: the one IPv6 group expansion the roles share. The client's owner check
  * compares addresses as 16 bytes (src/client/loopback-peer-uid.ts `addressBytes`) and the relay
- * counts an IPv6 client by its /64 (src/relay/client-address.ts `addressLimitKey`); both read
- * the text here. A leaf: it imports nothing but node:net, so every layer may use it.
+ * counts an IPv6 client by its /64 (src/relay/client-address.ts `addressLimitKey`), and the
+ * certificate writer encodes a subjectAltName iPAddress (src/tls/certificate-writer.ts
+ * `ipAddressOctets`); all read the text here. A leaf: it imports nothing but node:net, so every layer may use it.
  */
 import { isIPv6 } from 'node:net';
 

@@ -14,6 +14,7 @@
 import { createHash, sign } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
+import { ipv6Groups } from '../net/ip-address.js';
 import {
   bitString,
   boolean,
@@ -101,29 +102,12 @@ export function extendedKeyUsage(purpose: 'serverAuth' | 'clientAuth'): Certific
 
 /** The 4 or 16 octets of an IPv4 or IPv6 address (§4.2.1.6: iPAddress in network byte order). */
 export function ipAddressOctets(address: string): Buffer {
-  const family = isIP(address);
-  if (family === 4) return Buffer.from(address.split('.').map(Number));
-  if (family !== 6) throw new RangeError(`"${address}" is not an IP address`);
-  // An IPv6 address may end in dotted IPv4 (RFC 4291 §2.2, form 3): two groups' worth.
-  let text = address;
-  const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (dotted !== null) {
-    const [a, b, c, d] = dotted[1]!.split('.').map(Number) as [number, number, number, number];
-    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  // `::` (at most once) stands for as many zero groups as make eight (§2.2, form 2).
-  const halves = text.split('::');
-  const groupsOf = (half: string): string[] => (half === '' ? [] : half.split(':'));
-  const head = groupsOf(halves[0]!);
-  const tail = halves.length === 2 ? groupsOf(halves[1]!) : [];
-  const missing = 8 - head.length - tail.length;
-  if (halves.length > 2 || (halves.length === 1 && missing !== 0) || (halves.length === 2 && missing < 1)) throw new RangeError(`"${address}" is not an IPv6 address`);
-  const groups = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail];
+  if (isIP(address) === 4) return Buffer.from(address.split('.').map(Number));
+  // Every IPv6 form RFC 4291 §2.2 allows (`::`, a dotted IPv4 tail); a `%zone` names no address.
+  const groups = address.includes('%') ? undefined : ipv6Groups(address);
+  if (groups === undefined) throw new RangeError(`"${address}" is not an IP address`);
   const octets = Buffer.alloc(16);
-  groups.forEach((group, i) => {
-    if (!/^[0-9a-fA-F]{1,4}$/.test(group)) throw new RangeError(`"${address}" is not an IPv6 address`);
-    octets.writeUInt16BE(Number.parseInt(group, 16), i * 2);
-  });
+  groups.forEach((group, i) => octets.writeUInt16BE(group, i * 2));
   return octets;
 }
 

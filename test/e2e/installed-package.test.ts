@@ -26,6 +26,7 @@ import { after, before, describe, it } from 'node:test';
 import { AFTER_COMPILE } from '../../src/cli/eager-compile.js';
 import { BIN_LAUNCH_LINES, BIN_NODE_FLAGS } from '../../src/cli/node-flags.js';
 import { runKubepair } from '../helpers/cli.js';
+import { CODE_CACHE_DEBUG_ENV, builtinCodeCache } from '../helpers/code-cache.js';
 import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
 import { kubectlSandbox } from '../helpers/kubectl.js';
@@ -49,7 +50,7 @@ const MAX_OUTPUT_CHARS = 1024 * 1024;
 /** SHA-256 of the Apache License 2.0 text as apache.org publishes it (LICENSE-2.0.txt, 11358 bytes). */
 const APACHE_2_0_SHA256 = 'cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30';
 /** What the tarball may hold: the bundle and its notices, the docs the README and the help point to, the license. */
-const SHIPPED = /^(?:package\.json|README\.md|LICENSE|SECURITY\.md|docs\/[\w.-]+\.(?:md|svg)|dist\/cli\/(?:main|run-cli|connect-cli|chunks\/[\w-]+)\.js|dist\/THIRD-PARTY-NOTICES\.txt)$/;
+const SHIPPED = /^(?:package\.json|README\.md|LICENSE|SECURITY\.md|docs\/[\w.-]+\.(?:md|svg)|dist\/cli\/(?:main|run-cli|connect-cli|heap-flag-reset|chunks\/[\w-]+)\.js|dist\/THIRD-PARTY-NOTICES\.txt)$/;
 /**
  * The package's run-time dependencies: only the native packages a bundle cannot hold
  * (scripts/bundle.mjs RUNTIME_PACKAGES), and what they bring: bufferutil's loader and
@@ -176,7 +177,7 @@ describe('e2e: the package a user installs (npm pack, npm install -g into an emp
 
   it('the tarball holds the build, LICENSE (Apache-2.0), README, SECURITY.md and docs, and no sources, tests, maps or benchmarks', async () => {
     for (const file of tarballFiles) assert.match(file, SHIPPED, `${file} should not be in the package`);
-    for (const needed of ['package.json', 'LICENSE', 'README.md', 'SECURITY.md', 'dist/cli/main.js', 'dist/cli/run-cli.js', 'dist/cli/connect-cli.js', 'dist/THIRD-PARTY-NOTICES.txt', 'docs/operations.md', 'docs/usage.md']) {
+    for (const needed of ['package.json', 'LICENSE', 'README.md', 'SECURITY.md', 'dist/cli/main.js', 'dist/cli/run-cli.js', 'dist/cli/connect-cli.js', 'dist/cli/heap-flag-reset.js', 'dist/THIRD-PARTY-NOTICES.txt', 'docs/operations.md', 'docs/usage.md']) {
       const listed = [...tarballFiles.filter((file) => !file.startsWith('dist/')), `and ${tarballFiles.filter((file) => file.startsWith('dist/')).length} files under dist/`];
       assert.ok(tarballFiles.includes(needed), `${needed} is missing from the package, which holds ${listed.join(' ')}`);
     }
@@ -270,6 +271,22 @@ describe('e2e: the package a user installs (npm pack, npm install -g into an emp
     assert.deepEqual([versionRun.code, versionRun.stdout, versionRun.stderr], [0, `${version}\n`, '']);
     const execArgv = JSON.parse(await readFile(report, 'utf8')) as string[];
     for (const flag of BIN_NODE_FLAGS) assert.ok(execArgv.includes(flag), `node ran with ${JSON.stringify(execArgv)}, missing ${flag}`);
+  });
+
+  it("main.js's first import puts the heap flag back (src/cli/heap-flag-reset.ts): Node.js's modules loaded after it take their built-in code cache", async () => {
+    assert.equal((await readFile(join(packageDir, 'dist', 'cli', 'main.js'), 'utf8')).split('\n')[2], 'import"./heap-flag-reset.js";');
+    // `kubepair connect` with a relay nobody listens on loads connect's whole module graph, then stops.
+    const run = await runKubepair(['connect', '42-7315-0286', '--no-shell'], {
+      program: bin,
+      env: { PATH: userPath, HOME: dir, KUBEPAIR_RELAY: 'http://127.0.0.1:9', KUBEPAIR_TOKEN: `kprt_${'A'.repeat(43)}`, ...CODE_CACHE_DEBUG_ENV },
+      timeoutMs: COMMAND_TIMEOUT_MS,
+    });
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /cannot reach the relay/);
+    const cache = builtinCodeCache(run.stderr);
+    // Rejected: only what Node.js loads before main.js and what node:v8 loads (its streams).
+    for (const name of ['http2', 'tls', 'net', 'crypto']) assert.ok(cache.accepted.includes(name), `${name}: accepted ${cache.accepted.join(' ')}; rejected ${cache.rejected.join(' ')}`);
+    assert.ok(cache.accepted.length > 2 * cache.rejected.length, `accepted ${cache.accepted.length}, rejected ${cache.rejected.length}: ${cache.rejected.join(' ')}`);
   });
 
   it('the installed bundle fills its compile cache in ~/.cache/kubepair/compile-cache (Node.js 22.1 and later)', async () => {
