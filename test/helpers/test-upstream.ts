@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createTcpServer } from 'node:net';
 import { KubeProxy } from '../../src/agent/kube-proxy.js';
 import { RequestPolicy } from '../../src/agent/policy/index.js';
+import type { PolicySource } from '../../src/agent/policy/index.js';
 import type { UpstreamAuth, UpstreamCluster } from '../../src/agent/upstream-cluster.js';
 
 /** The agent's credential unless a test gives its own. */
@@ -45,10 +46,10 @@ export interface ProxyFront {
 /**
  * Put an open-policy `KubeProxy` (HTTP/1.1 to the upstream, no audit) in front of `upstream`,
  * reached through a plain TCP listener: TCP stands in for a tunnel stream, since the proxy only
- * needs a Duplex.
+ * needs a Duplex. `policy` replaces the open policy (a holder the test narrows while requests run).
  */
-export async function startProxyFront(upstream: UpstreamCluster): Promise<ProxyFront> {
-  const proxy = new KubeProxy({ upstream, policy: RequestPolicy.create({ mode: 'open' }), audit: undefined, session: 's', client: 'c', http2: false });
+export async function startProxyFront(upstream: UpstreamCluster, policy?: PolicySource): Promise<ProxyFront> {
+  const proxy = new KubeProxy({ upstream, policy: policy ?? RequestPolicy.create({ mode: 'open' }), audit: undefined, session: 's', client: 'c', http2: false });
   const front = createTcpServer({ allowHalfOpen: true }, (socket) => proxy.handle(socket));
   front.listen(0, '127.0.0.1');
   await once(front, 'listening');
