@@ -12,10 +12,13 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { connect as tcpConnect } from 'node:net';
+import { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import { KubeProxy } from '../../../src/agent/kube-proxy.js';
 import { PolicyHolder, RequestPolicy } from '../../../src/agent/policy/index.js';
+import { UPGRADE_CUT_FLUSH_TIMEOUT_MS } from '../../../src/limits.js';
 import { channelFailureBytes } from '../../../src/protocol/channel-status.js';
 import { CertificateAuthority } from '../../../src/tls/index.js';
 import type { ProxyFront } from '../../helpers/test-upstream.js';
@@ -34,6 +37,18 @@ function frame(fin: boolean, opcode: number, payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from([(fin ? 0x80 : 0) | opcode, payload.length]), payload]);
 }
 const STDOUT_HI = frame(true, 2, Buffer.from('\x01hi\n', 'latin1'));
+
+/** A tunnel stream whose client stops reading when told: writes are then never acknowledged. */
+class StallingStream extends Duplex {
+  readonly written: Buffer[] = [];
+  stalled = false;
+  override _read(): void {}
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.stalled) return; // never acknowledged: the bytes do not leave
+    this.written.push(chunk);
+    callback();
+  }
+}
 
 describe('Security: a cut exec is told why only where its protocol allows it; nothing reaches the API server after the cut', () => {
   let ca: CertificateAuthority;
@@ -141,6 +156,30 @@ describe('Security: a cut exec is told why only where its protocol allows it; no
     ['a base64 channel protocol', EXEC_PATH, 'base64.channel.k8s.io', frame(true, 1, Buffer.from('1aGkK', 'latin1'))],
     ['port-forward (not a terminal session)', PORTFORWARD_PATH, 'v4.channel.k8s.io', frame(true, 2, Buffer.from([0, 80, 0]))],
   ];
+  it(`a client that stops reading: the tunnel stream is destroyed ${UPGRADE_CUT_FLUSH_TIMEOUT_MS} ms after the cut, not left open`, async () => {
+    holder.replace(RequestPolicy.create({ mode: 'open' }));
+    answer = { protocol: 'v5.channel.k8s.io', bytes: STDOUT_HI };
+    const proxy = new KubeProxy({ upstream: upstreamAt((upstreamServer.address() as AddressInfo).port, ca.certPem), policy: holder, audit: undefined, session: 's', client: 'c', http2: false });
+    const stream = new StallingStream();
+    try {
+      proxy.handle(stream);
+      stream.push(`GET ${EXEC_PATH} HTTP/1.1\r\nHost: k\r\n${WS_FIELDS}Sec-WebSocket-Protocol: v5.channel.k8s.io\r\n\r\n`);
+      await waitUntil(() => Buffer.concat(stream.written).includes(STDOUT_HI), WAIT_MS, 'the API server\'s bytes written to the tunnel stream');
+      stream.stalled = true;
+      const closed = once(stream, 'close');
+      const cutAt = Date.now();
+      holder.replace(RequestPolicy.create({ mode: 'open', deny: ['create pods/exec'] }));
+      await waitUntil(() => stream.destroyed, UPGRADE_CUT_FLUSH_TIMEOUT_MS + 2_000, 'the stalled tunnel stream to be destroyed');
+      await closed;
+      const elapsed = Date.now() - cutAt;
+      assert.ok(elapsed >= UPGRADE_CUT_FLUSH_TIMEOUT_MS - 100, `not before the flush bound (${elapsed} ms)`);
+      await waitUntil(() => upstream.closed, WAIT_MS, 'the API server\'s connection to be closed');
+    } finally {
+      stream.destroy();
+      await proxy.close();
+    }
+  });
+
   for (const [name, path, protocol, bytes] of untouched) {
     it(`${name}: exactly what the API server sent, then the end; nothing added`, async () => {
       const got = await cutSession(path, protocol, bytes);
