@@ -9,6 +9,7 @@
  * API server.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { connect as tcpConnect } from 'node:net';
@@ -17,6 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { KubeProxy } from '../../../src/agent/kube-proxy.js';
+import type { RequestAuditRecord } from '../../../src/audit/record.js';
 import { PolicyHolder, RequestPolicy } from '../../../src/agent/policy/index.js';
 import { UPGRADE_CUT_FLUSH_TIMEOUT_MS } from '../../../src/limits.js';
 import { channelFailureBytes } from '../../../src/protocol/channel-status.js';
@@ -58,6 +60,7 @@ describe('Security: a cut exec is told why only where its protocol allows it; no
   /** What the fake API server answers to the next upgrade: the 101's subprotocol and the bytes behind it. */
   let answer: { protocol: string | undefined; bytes: Buffer } = { protocol: undefined, bytes: Buffer.alloc(0) };
   let upstream: { received: number; closed: boolean } = { received: 0, closed: false };
+  const records: RequestAuditRecord[] = [];
 
   before(async () => {
     ca = await CertificateAuthority.create({ commonName: 'cut test CA' });
@@ -82,7 +85,7 @@ describe('Security: a cut exec is told why only where its protocol allows it; no
     });
     upstreamServer.listen(0, '127.0.0.1');
     await once(upstreamServer, 'listening');
-    front = await startProxyFront(upstreamAt((upstreamServer.address() as AddressInfo).port, ca.certPem), holder);
+    front = await startProxyFront(upstreamAt((upstreamServer.address() as AddressInfo).port, ca.certPem), holder, (record) => records.push(record));
   });
   after(async () => {
     await front.close();
@@ -135,6 +138,11 @@ describe('Security: a cut exec is told why only where its protocol allows it; no
       { kind: status['kind'], apiVersion: status['apiVersion'], status: status['status'], reason: status['reason'], code: status['code'], message: status['message'] },
       { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403, message: POLICY_MESSAGE },
     );
+    // The record's bytes and hash are of what the client was sent after the 101, the agent's Status included.
+    await waitUntil(() => records.some((r) => r.cut_by_policy !== undefined && r.subresource === 'exec'), WAIT_MS, 'the cut exec\'s record');
+    const record = records.find((r) => r.cut_by_policy !== undefined && r.subresource === 'exec')!;
+    assert.equal(record.bytes_out, got.length);
+    assert.equal(record.response_sha256, createHash('sha256').update(got).digest('hex'));
   });
 
   it('attach over v4.channel.k8s.io before any output: the Status alone', async () => {
