@@ -29,7 +29,10 @@
  * server is dialled, every byte is read as it passes (audit/terminal-recorder.ts) and recorded
  * before it is passed on, and its SHA-256 and size go into the request's audit record. A session
  * that cannot be recorded is refused or ended (fail closed) unless --recording-fail-open; SPDY,
- * which is not recorded, is refused for exec and attach while recording is on.
+ * which is not recorded, is refused for exec and attach while recording is on. An exec or attach
+ * the agent cuts itself (a narrowed policy, a recording that stopped) loses its API server
+ * connection first and is then told why on its error channel, where the frames passed to the
+ * client allow a message (docs/audit.md "Cut sessions").
  * Every request is untrusted input.
  */
 import { createHash, randomBytes } from 'node:crypto';
