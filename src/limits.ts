@@ -190,6 +190,12 @@ export const API_SERVER_H2_CONNECTION_WINDOW_BYTES = 32 * 1024 * 1024; // 32 MiB
 export const AGENT_RESPONSE_AHEAD_MAX_BYTES = 1024 * 1024; // 1 MiB
 /** After the API server ended an upgraded stream, how long the client may take to close its side. */
 export const UPGRADE_CLIENT_CLOSE_GRACE_MS = 10_000; // 10 s
+/**
+ * When the agent cuts an exec or attach session and tells the client why (a Status on the error
+ * channel, then a close frame: docs/audit.md "Cut sessions"), how long those bytes may take to
+ * leave the tunnel stream before it is destroyed instead (a client that does not read).
+ */
+export const UPGRADE_CUT_FLUSH_TIMEOUT_MS = 2_000; // 2 s
 /** While audit writes keep failing, `share` prints at most one line about it per this interval. */
 export const SHARE_AUDIT_ERROR_REPORT_INTERVAL_MS = 10_000; // 10 s
 

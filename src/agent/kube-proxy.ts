@@ -29,7 +29,10 @@
  * server is dialled, every byte is read as it passes (audit/terminal-recorder.ts) and recorded
  * before it is passed on, and its SHA-256 and size go into the request's audit record. A session
  * that cannot be recorded is refused or ended (fail closed) unless --recording-fail-open; SPDY,
- * which is not recorded, is refused for exec and attach while recording is on.
+ * which is not recorded, is refused for exec and attach while recording is on. An exec or attach
+ * the agent cuts itself (a narrowed policy, a recording that stopped) loses its API server
+ * connection first and is then told why on its error channel, where the frames passed to the
+ * client allow a message (docs/audit.md "Cut sessions").
  * Every request is untrusted input.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -40,7 +43,7 @@ import type { RequestAuditRecord } from '../audit/record.js';
 import { SessionRecording } from '../audit/session-recording.js';
 import { RECORDED_CHANNEL_PROTOCOLS, TerminalRecorder } from '../audit/terminal-recorder.js';
 import type { TerminalRecordingResult } from '../audit/terminal-recorder.js';
-import { KubepairError } from '../errors/index.js';
+import { ERRORS, KubepairError } from '../errors/index.js';
 import {
   AGENT_CHUNK_LINE_MAX_BYTES,
   AGENT_CONNECTION_IDLE_TIMEOUT_MS,
@@ -54,6 +57,7 @@ import {
   RECORDING_DEFAULT_ROWS,
   POLICY_DESCRIPTION_MAX_CHARS,
   UPGRADE_CLIENT_CLOSE_GRACE_MS,
+  UPGRADE_CUT_FLUSH_TIMEOUT_MS,
 } from '../limits.js';
 import type { ApiServerProtocol, ForwardResponse } from './api-server/api-server-client.js';
 import { ApiServerClient } from './api-server/api-server-client.js';
@@ -67,7 +71,10 @@ import type { IncomingRequest, RequestReaderLimits } from './http1/request-reade
 import { RequestReader } from './http1/request-reader.js';
 import type { ResponseBodyFraming } from './http1/response-writer.js';
 import { ResponseWriter, responseHasNoBody, serializeResponseHead } from './http1/response-writer.js';
+import { channelFailureBytes } from '../protocol/channel-status.js';
 import { KUBE_STATUS_HEADERS, REFUSAL_TEXT_HEADERS, REFUSAL_TEXT_STATUS, kubeStatusBody } from '../protocol/kube-status.js';
+import { WebSocketBoundary } from '../protocol/websocket-boundary.js';
+import { inertText } from '../terminal/inert-text.js';
 import { turnBatch } from '../mux/turn-batch.js';
 import type { PolicyDecision, PolicySource, RequestAttributes, RequestPolicy } from './policy/index.js';
 import { CONNECT_SUBRESOURCES, PolicyHolder, currentPolicy, forbiddenResponse, parseRule, ruleLabel, requestAttributes, switchesProtocols } from './policy/index.js';
@@ -220,6 +227,11 @@ interface Exchange {
   readonly fields: Record<string, string[]>;
   /** Why a policy change cut the request while it ran (absent: it was not cut). */
   cutByPolicy: string | undefined;
+  /**
+   * Ends a spliced upgrade, telling an exec or attach client why when its protocol allows
+   * (#splice); undefined until the splice starts (the connection is destroyed then).
+   */
+  cut: ((code: number, message: string) => void) | undefined;
 }
 
 /**
@@ -242,16 +254,38 @@ function offersWebSocket(upgrade: string): boolean {
 }
 
 /**
- * True when the API server's 101 switched to WebSocket with a binary channel protocol the
- * recorder reads; no subprotocol means the original `channel.k8s.io`.
+ * The binary channel protocol the API server's 101 switched to (WebSocket, no extension): the
+ * form the recorder reads and the agent can end with a Status of its own. No subprotocol means
+ * the original `channel.k8s.io`. Undefined for anything else (base64 forms, SPDY, extensions).
  */
-function recordableSwitch(headers: readonly HeaderField[]): boolean {
+function channelProtocolOf(headers: readonly HeaderField[]): string | undefined {
   const upgrade = fieldValues(headers, 'upgrade');
-  if (upgrade.length !== 1 || upgrade[0]!.trim().toLowerCase() !== 'websocket') return false;
+  if (upgrade.length !== 1 || upgrade[0]!.trim().toLowerCase() !== 'websocket') return undefined;
   const chosen = fieldValues(headers, 'sec-websocket-protocol').flatMap(listElements);
-  if (chosen.length > 1) return false;
-  if (fieldValues(headers, 'sec-websocket-extensions').length > 0) return false;
-  return RECORDED_CHANNEL_PROTOCOLS.has(chosen[0]?.trim() ?? 'channel.k8s.io');
+  if (chosen.length > 1) return undefined;
+  if (fieldValues(headers, 'sec-websocket-extensions').length > 0) return undefined;
+  const protocol = chosen[0]?.trim() ?? 'channel.k8s.io';
+  return RECORDED_CHANNEL_PROTOCOLS.has(protocol) ? protocol : undefined;
+}
+
+/**
+ * What a policy cut tells the client on the error channel: which request, and the rule (or the
+ * mode) that now refuses it, as the `cut_by_policy` audit field names it. Terminal-safe: kubectl
+ * prints it as is.
+ */
+function policyCutMessage(exchange: Exchange, decision: PolicyDecision): string {
+  const a = exchange.attributes;
+  const what = a.kind === 'resource' && a.subresource !== '' ? a.subresource : 'request';
+  const why = inertText(decision.rule ?? decision.reason, { asciiOnly: true, maxChars: POLICY_DESCRIPTION_MAX_CHARS });
+  return `kubepair: the session's policy changed and now refuses this ${what} (${why})`;
+}
+
+/**
+ * What a recording cut tells the client: the kind of failure (the registry's message and code,
+ * never the agent's paths or the error's detail: the sharer's log has those).
+ */
+function recordingCutMessage(error: KubepairError): string {
+  return `kubepair: the agent ended this session (fail closed): ${ERRORS[error.code].message} (${error.code}); the sharer sees why`;
 }
 
 /** The audit fields of a finished recording (docs/audit.md "Recorded sessions"). */
@@ -294,7 +328,8 @@ export class KubeProxy {
       if (decision.decision !== 'deny') continue;
       exchange.cutByPolicy = decision.reason;
       this.#running.delete(exchange);
-      stream.destroy();
+      if (exchange.cut !== undefined) exchange.cut(403, policyCutMessage(exchange, decision));
+      else stream.destroy();
     }
   }
 
@@ -353,6 +388,7 @@ export class KubeProxy {
       recordingError: undefined,
       fields,
       cutByPolicy: undefined,
+      cut: undefined,
     };
   }
 
@@ -721,10 +757,15 @@ export class KubeProxy {
     return port === 443 ? name : `${name}:${port}`;
   }
 
+  /** True when this request is a terminal session: exec or attach (`kubectl debug` attaches). */
+  #isTerminalSession(exchange: Exchange): boolean {
+    const a = exchange.attributes;
+    return a.kind === 'resource' && a.resource === 'pods' && TERMINAL_SUBRESOURCES.has(a.subresource);
+  }
+
   /** True when this request is a terminal session (exec, attach) and the share records them. */
   #isRecorded(exchange: Exchange): boolean {
-    const a = exchange.attributes;
-    return this.#options.recording !== undefined && a.kind === 'resource' && a.resource === 'pods' && TERMINAL_SUBRESOURCES.has(a.subresource);
+    return this.#options.recording !== undefined && this.#isTerminalSession(exchange);
   }
 
   /**
@@ -798,7 +839,8 @@ export class KubeProxy {
       this.#finish(exchange);
       return;
     }
-    if (exchange.recorder !== undefined && !recordableSwitch(outcome.head.headers)) {
+    const protocol = channelProtocolOf(outcome.head.headers);
+    if (exchange.recorder !== undefined && protocol === undefined) {
       // Security: the API server chose a form the recorder cannot read (a base64 channel
       // protocol the client offered): refused before the client sees the 101 (fail closed).
       exchange.recordingError = 'the chosen WebSocket subprotocol is not recorded';
@@ -812,60 +854,106 @@ export class KubeProxy {
     // bytes that arrived behind its request head are the upgraded protocol's first bytes.
     const early = reader.detach();
     stream.write(serializeResponseHead(101, outcome.head.headers));
-    this.#splice(stream, socket, early, outcome.rest, exchange);
+    this.#splice(stream, socket, early, outcome.rest, exchange, this.#isTerminalSession(exchange) ? protocol : undefined);
   }
 
-  #splice(stream: Duplex, socket: Duplex, early: Buffer, rest: Buffer, exchange: Exchange): void {
-    // Recorded before it is passed on: these listeners run before the pipes' own.
+  /**
+   * Bytes flow raw both ways, each direction read by the recorder (when the session is recorded)
+   * and counted before it is passed on. `protocol` is the binary channel protocol of an exec or
+   * attach session (undefined for anything else): such a session, when the agent cuts it (a
+   * narrowed policy, a recording that stopped), is told why when it can be (#cut).
+   */
+  #splice(stream: Duplex, socket: Duplex, early: Buffer, rest: Buffer, exchange: Exchange, protocol: string | undefined): void {
+    // Recorded before it is passed on: these listeners run before anything writes the bytes on.
     const recorder = exchange.recordingError === undefined ? exchange.recorder : undefined;
     const failClosed = this.#options.recording?.failOpen !== true;
-    const checkRecording = (): void => {
+    // Where the bytes passed on to the client stand between WebSocket frames.
+    const boundary = protocol !== undefined ? new WebSocketBoundary() : undefined;
+    let cut = false;
+    /**
+     * Security: the API server's connection is destroyed first, so nothing the client sends from
+     * here reaches it. Then, for a channel-protocol session whose bytes to the client end a whole
+     * frame outside a fragmented message (and before any close), the agent's own Status on the
+     * error channel and a close frame end the client's side, bounded by
+     * UPGRADE_CUT_FLUSH_TIMEOUT_MS; anything else (mid-frame, port-forward, base64 forms) is
+     * destroyed as it is, since bytes added mid-frame would be read as the frame's payload.
+     * Nothing is ever added towards the API server.
+     */
+    const cutSession = (code: number, message: string): void => {
+      if (cut) return;
+      cut = true;
+      socket.destroy();
+      if (protocol === undefined || boundary === undefined || !boundary.canAddMessage || stream.destroyed || stream.writableEnded) {
+        stream.destroy();
+        return;
+      }
+      // What the client sends from here reaches nobody: it is read and dropped until it closes.
+      stream.off('data', countIn);
+      stream.unpipe(socket);
+      stream.resume();
+      const bytes = channelFailureBytes(protocol, code, message);
+      exchange.hash.update(bytes);
+      exchange.bytesOut += bytes.length;
+      stream.end(bytes);
+      const flush = setTimeout(() => stream.destroy(), UPGRADE_CUT_FLUSH_TIMEOUT_MS).unref();
+      const flushed = (): void => clearTimeout(flush);
+      stream.once('finish', flushed);
+      stream.once('close', flushed);
+    };
+    exchange.cut = cutSession;
+    const recordingStopped = (): boolean => {
       // Security: a session whose recording stopped (the disk, the size bound, a frame the
       // recorder cannot read) is ended unless the sharer chose --recording-fail-open. The chunk
-      // in hand is not passed on: both ends are destroyed before the pipes see it.
-      if (recorder?.error !== undefined && failClosed) {
-        socket.destroy();
-        stream.destroy();
-      }
+      // in hand is not passed on: the session is cut before anything writes it on.
+      if (recorder?.error === undefined || !failClosed) return false;
+      cutSession(500, recordingCutMessage(recorder.error));
+      return true;
     };
-    const countOut = (chunk: Buffer): void => {
+    const fromServer = (chunk: Buffer): void => {
+      if (cut) return;
       recorder?.fromServer(chunk);
-      checkRecording();
+      if (recordingStopped()) return;
+      boundary?.push(chunk);
       exchange.hash.update(chunk);
       exchange.bytesOut += chunk.length;
+      // Backpressure: the API server is read on only once the client's side has drained.
+      if (!stream.destroyed && !stream.write(chunk)) socket.pause();
     };
     const countIn = (chunk: Buffer): void => {
       recorder?.fromClient(chunk);
-      checkRecording();
+      if (recordingStopped()) return;
       exchange.bytesIn += chunk.length;
     };
     let finished = false;
     const finish = (): void => {
       if (finished) return;
       finished = true;
+      exchange.cut = undefined;
       this.#finish(exchange);
     };
     stream.once('close', () => {
       socket.destroy();
       finish();
     });
-    if (rest.length > 0) {
-      countOut(rest);
-      if (!stream.destroyed) stream.write(rest);
-    }
+    if (rest.length > 0) fromServer(rest);
     if (early.length > 0) {
       countIn(early);
       if (!socket.destroyed) socket.write(early);
     }
-    socket.on('data', countOut);
+    // The API server's bytes are written on here, not piped: a session cut while a chunk is in
+    // hand must be able to end the client's side with its own bytes before that chunk.
+    socket.on('data', fromServer);
+    stream.on('drain', () => socket.resume());
+    socket.once('end', () => {
+      if (!cut && !stream.destroyed && !stream.writableEnded) stream.end();
+    });
     stream.on('data', countIn);
-    socket.pipe(stream);
     stream.pipe(socket);
     socket.resume();
     stream.resume();
     socket.on('close', () => {
       if (stream.destroyed) return;
-      // A clean end: the pipe ended the client's side after everything was written. An abrupt
+      // A clean end: the client's side was ended after everything was written. An abrupt
       // one (a reset, a TLS error) ends it too, after every byte the API server sent before:
       // destroying the stream here dropped what still waited in its buffers, and a reset with an
       // error code makes a Node HTTP/2 client drop what it holds unread, so the client could not

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { AuditLog } from '../../src/audit/audit-log.js';
 import type { RequestAuditRecord } from '../../src/audit/record.js';
 import { KubeProxy } from '../../src/agent/kube-proxy.js';
+import type { ExecRecordingOptions } from '../../src/agent/kube-proxy.js';
 import { RequestPolicy } from '../../src/agent/policy/index.js';
 import type { PolicyHolder } from '../../src/agent/policy/index.js';
 import type { PolicyOptions } from '../../src/agent/policy/index.js';
@@ -38,6 +39,8 @@ export interface InProcessTunnelOptions {
   readonly api?: KubeApiServer;
   /** How the agent's kubeconfig for the fixture is written (default: the admin certificate). */
   readonly agentKubeconfig?: KubeconfigForOptions;
+  /** Record exec and attach sessions (default: not recorded). */
+  readonly recording?: ExecRecordingOptions;
 }
 
 export interface InProcessTunnel {
@@ -76,6 +79,7 @@ export async function startInProcessTunnel(options: InProcessTunnelOptions = {})
     session: 'test-session',
     client: 'test-client',
     ...(options.impersonate !== undefined && { impersonate: options.impersonate }),
+    ...(options.recording !== undefined && { recording: options.recording }),
     onRequest: (record) => {
       records.push(record);
       finished.emit('record', record);

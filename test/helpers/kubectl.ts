@@ -103,6 +103,8 @@ export interface RunningKubectl {
   stderr(): string;
   /** Resolves with the lines once `predicate` holds for them; rejects after `timeoutMs` or on exit. */
   waitFor(predicate: (lines: readonly string[]) => boolean, timeoutMs: number): Promise<string[]>;
+  /** Resolves with its exit code (null when a signal ended it) once it exited; rejects after `timeoutMs`. */
+  waitForExit(timeoutMs: number): Promise<number | null>;
   /** Kill it (SIGKILL) and wait for the exit. */
   stop(): Promise<void>;
 }
@@ -155,6 +157,10 @@ export function startKubectl(args: readonly string[], options: KubectlOptions): 
         waiters.add(check);
         check();
       });
+    },
+    async waitForExit(timeoutMs) {
+      await within(timeoutMs, `kubectl ${args.join(' ')} (pid ${child.pid}) to exit`, exited);
+      return child.exitCode;
     },
     async stop() {
       if (!done) child.kill('SIGKILL');

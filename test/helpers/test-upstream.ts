@@ -9,7 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { createServer as createTcpServer } from 'node:net';
 import { KubeProxy } from '../../src/agent/kube-proxy.js';
 import { RequestPolicy } from '../../src/agent/policy/index.js';
+import type { PolicySource } from '../../src/agent/policy/index.js';
 import type { UpstreamAuth, UpstreamCluster } from '../../src/agent/upstream-cluster.js';
+import type { RequestAuditRecord } from '../../src/audit/record.js';
 
 /** The agent's credential unless a test gives its own. */
 export const TEST_UPSTREAM_AUTH: UpstreamAuth = { headers: { Authorization: 'Bearer agent' } };
@@ -45,10 +47,19 @@ export interface ProxyFront {
 /**
  * Put an open-policy `KubeProxy` (HTTP/1.1 to the upstream, no audit) in front of `upstream`,
  * reached through a plain TCP listener: TCP stands in for a tunnel stream, since the proxy only
- * needs a Duplex.
+ * needs a Duplex. `policy` replaces the open policy (a holder the test narrows while requests run);
+ * `onRequest` gets each request's audit record.
  */
-export async function startProxyFront(upstream: UpstreamCluster): Promise<ProxyFront> {
-  const proxy = new KubeProxy({ upstream, policy: RequestPolicy.create({ mode: 'open' }), audit: undefined, session: 's', client: 'c', http2: false });
+export async function startProxyFront(upstream: UpstreamCluster, policy?: PolicySource, onRequest?: (record: RequestAuditRecord) => void): Promise<ProxyFront> {
+  const proxy = new KubeProxy({
+    upstream,
+    policy: policy ?? RequestPolicy.create({ mode: 'open' }),
+    audit: undefined,
+    session: 's',
+    client: 'c',
+    http2: false,
+    ...(onRequest !== undefined && { onRequest }),
+  });
   const front = createTcpServer({ allowHalfOpen: true }, (socket) => proxy.handle(socket));
   front.listen(0, '127.0.0.1');
   await once(front, 'listening');

@@ -2,6 +2,7 @@
  * A policy narrowed while requests run (`kubepair session policy`, issue 14; docs/usage.md
  * "Session control"): every request still running is decided again under the new policy, and
  * one it refuses is cut there and then, its `request` record saying why (`cut_by_policy`);
+ * a cut exec is told why on its error channel, so kubectl prints the rule that now refuses it;
  * requests the new policy allows go on. Real kubectl through the in-process tunnel against the
  * fixture API server.
  */
@@ -48,6 +49,10 @@ describe('Security: a policy narrowed while requests run cuts those it now refus
     const cutExec = await tunnel.waitForRecord((r) => r.subresource === 'exec', WAIT_MS);
     assert.match(cutExec.cut_by_policy ?? '', /--deny "create pods\/exec"/);
     assert.equal(cutExec.status, 101);
+    // kubectl is told why on the exec's error channel (a Forbidden Status), not only cut.
+    // (Before: kubectl printed only "error: unexpected EOF".)
+    assert.notEqual(await exec.waitForExit(WAIT_MS), 0, 'the cut exec fails');
+    assert.match(exec.stderr(), /kubepair: the session's policy changed and now refuses this exec \(--deny "create pods\/exec"\)/, exec.stderr());
     await waitUntil(() => tunnel.api.openStreams().execs === 0, WAIT_MS, 'the exec to be gone at the API server');
 
     // The pods watch is allowed by the new policy: still open, no record yet.
