@@ -228,8 +228,10 @@ interface Exchange {
   /** Why a policy change cut the request while it ran (absent: it was not cut). */
   cutByPolicy: string | undefined;
   /**
-   * Ends a spliced upgrade, telling an exec or attach client why when its protocol allows
-   * (#splice); undefined until the splice starts (the connection is destroyed then).
+   * Ends an upgrade the agent cuts, telling the client why: while the API server has not
+   * answered, with an ordinary Status answer (#upgrade); once spliced, on an exec or attach
+   * client's error channel when its protocol allows (#splice). Undefined otherwise (the
+   * connection is destroyed then).
    */
   cut: ((code: number, message: string) => void) | undefined;
 }
@@ -802,6 +804,15 @@ export class KubeProxy {
       this.#answer(stream, exchange, head.method, REFUSAL_TEXT_STATUS, REFUSAL_TEXT_HEADERS, RECORDING_BLOCKED_MESSAGE, true);
       return;
     }
+    // A cut while the API server has not answered yet (a narrowed policy, #reconsider): nothing
+    // has gone to the client, so it gets an ordinary Status answer, and the API server's
+    // connection is closed as soon as it is there.
+    let cutBeforeSwitch = false;
+    exchange.cut = (code, message) => {
+      cutBeforeSwitch = true;
+      exchange.cut = undefined;
+      this.#answerStatus(stream, exchange, head.method, code, message, true);
+    };
     let outcome;
     try {
       outcome = await dialUpgrade(upstream, auth, this.#authority(), {
@@ -811,11 +822,18 @@ export class KubeProxy {
         upgrade: head.upgrade ?? '',
       });
     } catch (err) {
+      exchange.cut = undefined;
+      if (cutBeforeSwitch) return;
       if (err instanceof FramingRefusal) this.#answerStatus(stream, exchange, head.method, err.status, `kubepair agent: ${err.message}`, true);
       else {
         const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
         this.#answerStatus(stream, exchange, head.method, 502, `kubepair agent: the API server cannot be reached (${code})`, true);
       }
+      return;
+    }
+    exchange.cut = undefined;
+    if (cutBeforeSwitch) {
+      outcome.socket.destroy();
       return;
     }
     exchange.status = outcome.head.status;
