@@ -9,13 +9,15 @@
  * that import V8's compile cache is enabled (compile-cache.ts), so that the entry module and all
  * it loads are cached; in the package this file, run-cli.js and connect-cli.js are the entry
  * points scripts/bundle.mjs builds. Its first two lines start Node.js with the flags of node-flags.ts
- * (`--initial-old-space-size`: V8 takes it only on node's command line) through /bin/sh.
+ * (`--initial-old-space-size`: V8 takes it only on node's command line) through /bin/sh; the V8
+ * flags a Node.js may lack are set from here instead (runtime-v8-flags.ts).
  */
 import { cliEntryFor } from './cli-entry.js';
 import { enableCompileCache } from './compile-cache.js';
 import { compiledEagerly } from './eager-compile.js';
 import { unsupportedNode } from './node-support.js';
 import { reportError } from './report-error.js';
+import { applyRuntimeV8Flags, carriesTraffic } from './runtime-v8-flags.js';
 import { markStartup } from './startup-timeline.js';
 
 markStartup('main');
@@ -31,8 +33,10 @@ for (const stream of [process.stdout, process.stderr]) {
 
 const unsupported = unsupportedNode(process.versions.node);
 if (unsupported === undefined) {
-  enableCompileCache();
   const argv = process.argv.slice(2);
+  // Before the compile cache: V8 keys cached code to its flags, so every run compiles under the same ones.
+  if (carriesTraffic(argv)) applyRuntimeV8Flags();
+  enableCompileCache();
   // connect's entry is compiled whole, so that its compile cache holds every function (eager-compile.ts).
   const { runCli } = cliEntryFor(argv) === 'connect-cli' ? await compiledEagerly(() => import('./connect-cli.js')) : await import('./run-cli.js');
   markStartup('cli_loaded');
