@@ -29,6 +29,7 @@ import { findExecutable } from './command-lookup.js';
 import { COMMAND_MODE_FAILURE_EXIT_CODE, COMMAND_NOT_FOUND_EXIT_CODE } from './exit-codes.js';
 import { relayEndpointFrom } from './relay-endpoint-options.js';
 import { reportError } from './report-error.js';
+import { applyRuntimeV8Flags } from './runtime-v8-flags.js';
 import { promptLine, promptSignal, readFirstLine } from './secret-input.js';
 import { markStartup } from './startup-timeline.js';
 
@@ -186,6 +187,9 @@ export async function runConnect(codeArg: string | undefined, command: string[],
     );
     const ready = await starting;
     await control; // listening (or reported unavailable) before the shell, command or export line
+    // Now, not at start: Node.js's modules of connect's start took their built-in code cache,
+    // which a changed V8 flag would have rejected (runtime-v8-flags.ts).
+    applyRuntimeV8Flags();
     const status = await runPlan(tunnel, ready, plan, termination, output);
     await tunnel.close();
     if (termination.received !== undefined) {

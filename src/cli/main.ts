@@ -10,7 +10,8 @@
  * it loads are cached; in the package this file, run-cli.js and connect-cli.js are the entry
  * points scripts/bundle.mjs builds. Its first two lines start Node.js with the flags of node-flags.ts
  * (`--initial-old-space-size`: V8 takes it only on node's command line) through /bin/sh, and its
- * first import puts that flag back to its default once the heap is sized (heap-flag-reset.ts).
+ * first import puts that flag back to its default once the heap is sized (heap-flag-reset.ts);
+ * V8 flags a Node.js may lack are set once the entry module is loaded (runtime-v8-flags.ts).
  */
 // First: the heap flag of the launch line back to its default before anything else loads.
 import './heap-flag-reset.js';
@@ -19,6 +20,7 @@ import { enableCompileCache } from './compile-cache.js';
 import { compiledEagerly } from './eager-compile.js';
 import { unsupportedNode } from './node-support.js';
 import { reportError } from './report-error.js';
+import { applyRuntimeV8Flags, carriesTraffic } from './runtime-v8-flags.js';
 import { markStartup } from './startup-timeline.js';
 
 markStartup('main');
@@ -34,8 +36,13 @@ for (const stream of [process.stdout, process.stderr]) {
 
 const unsupported = unsupportedNode(process.versions.node);
 if (unsupported === undefined) {
-  enableCompileCache();
   const argv = process.argv.slice(2);
+  // share and relay: before the compile cache (V8 keys cached code to its flags, so every run
+  // compiles under the same ones). connect sets them once it is ready (connect-run.ts): with a
+  // flag changed, Node.js compiles each of its own modules loaded after from source, and
+  // connect's start is what a user waits for (runtime-v8-flags.ts).
+  if (carriesTraffic(argv) && argv[0] !== 'connect') applyRuntimeV8Flags();
+  enableCompileCache();
   // connect's entry is compiled whole, so that its compile cache holds every function (eager-compile.ts).
   const { runCli } = cliEntryFor(argv) === 'connect-cli' ? await compiledEagerly(() => import('./connect-cli.js')) : await import('./run-cli.js');
   markStartup('cli_loaded');
