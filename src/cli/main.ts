@@ -37,8 +37,8 @@ for (const stream of [process.stdout, process.stderr]) {
 const unsupported = unsupportedNode(process.versions.node);
 if (unsupported === undefined) {
   const argv = process.argv.slice(2);
-  // share and relay: before the compile cache (V8 keys cached code to its flags, so every run
-  // compiles under the same ones). connect sets them once it is ready (connect-run.ts): with a
+  // share: before the compile cache (V8 keys cached code to its flags, so every run compiles
+  // under the same ones). connect sets them once it is ready (connect-run.ts): with a
   // flag changed, Node.js compiles each of its own modules loaded after from source, and
   // connect's start is what a user waits for (runtime-v8-flags.ts).
   if (carriesTraffic(argv) && argv[0] !== 'connect') applyRuntimeV8Flags();

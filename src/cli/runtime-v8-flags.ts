@@ -17,7 +17,7 @@
  * the price is more dead buffer memory between collections (peak RSS of `share` 248 → 305 MB on
  * Node.js 24 in the measurement; unchanged within the spread on Node.js 26). V8 14.8
  * made this behaviour the default and removed the flag, so nothing is set there; Node.js 22
- * (V8 12.4) has no such flag. Only `connect`, `share` and `relay` set it (`carriesTraffic`).
+ * (V8 12.4) has no such flag. Only `connect` and `share` set it (`carriesTraffic`; not the relay).
  * V8 keys compiled code caches to its flags, and Node.js's own modules come with a cache made
  * under V8's defaults, which a changed flag makes V8 reject: set at start, it had Node.js compile
  * every module of connect's start from source (docs/performance.md "Start to first byte, seventh
@@ -55,12 +55,15 @@ export function runtimeV8Flags(v8Version: string): string[] {
 }
 
 /**
- * The commands that move a tunnel's bytes, the only ones the flags are for: the others end before
- * a collection would run, and loading node:v8 costs them about 2 ms of start-up.
+ * The commands the flags are for: the tunnel's endpoints, which allocate two to three buffer
+ * bytes per byte they move. Not the relay, which moves frames through reused buffers beside a
+ * small heap: the flag cost it 15-18% CPU per GiB side by side (docs/performance.md "Bulk CPU per
+ * GiB in the endpoints"). The other commands end before a collection would run, and loading
+ * node:v8 costs them about 2 ms of start-up.
  */
-const TRAFFIC_COMMANDS: ReadonlySet<string> = new Set(['connect', 'share', 'relay']);
+const TRAFFIC_COMMANDS: ReadonlySet<string> = new Set(['connect', 'share']);
 
-/** True when `argv` (the arguments after `kubepair`) runs a command that moves a tunnel's bytes. */
+/** True when `argv` (the arguments after `kubepair`) runs a tunnel endpoint (connect, share). */
 export function carriesTraffic(argv: readonly string[]): boolean {
   return argv[0] !== undefined && TRAFFIC_COMMANDS.has(argv[0]);
 }
