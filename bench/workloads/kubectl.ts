@@ -6,7 +6,7 @@
  * path has its own HOME, so kubectl's discovery cache is warm after the untimed first round, as
  * it is for a user. Every run checks that all 2,000 rows came back. A path through a tunnel also
  * reports the CPU its processes spent per kubectl run (relay, share and connect; ssh and the
- * sshds with their children), a figure the machine's load moves far less than wall time: the
+ * sshds with their children; from the threads' schedstat, as 10 ms ticks are too coarse here), a figure the machine's load moves far less than wall time: the
  * ratio to direct moves with direct's own time (142-297 ms in the full runs of 2026-12-07,
  * docs/performance.md "kubectl, fourth look").
  */
@@ -68,7 +68,7 @@ export async function runKubectlList(context: WorkloadContext, paths: readonly K
           const started = process.hrtime.bigint();
           const result = await runKubectl(['get', 'configmaps'], { kubeconfig: path.kubeconfig, home: homes.get(path.name)!, timeoutMs: KUBECTL_TIMEOUT_MS });
           return { result, ms: Number(process.hrtime.bigint() - started) / 1e6 };
-        });
+        }, true);
         const rows = result.stdout.split('\n').filter((line) => line.startsWith('seed-')).length;
         if (result.code !== 0 || rows !== KUBECTL_OBJECTS) {
           throw new Error(`kubectl through ${path.name}: exit ${result.code}, ${rows} rows; ${result.stderr.slice(0, 500)}`);
