@@ -291,11 +291,13 @@ async function main(options: SuiteOptions): Promise<number> {
           };
           const paths: KubectlPath[] = [
             { name: 'direct', label: 'direct', kubeconfig: await write('direct', api.kubeconfigFor()) },
-            { name: 'kubepair', label: 'kubepair proxy mode', kubeconfig: kubepair!.kubeconfig },
-            { name: 'kubepair_passthrough', label: 'kubepair passthrough mode', kubeconfig: passthrough.kubeconfig },
-            ...(ssh !== undefined ? [{ name: 'ssh', label: 'ssh -L', kubeconfig: await write('ssh', api.kubeconfigFor({ server: `https://127.0.0.1:${ssh.extraPorts.get('kube')}` })) }] : []),
+            { name: 'kubepair', label: 'kubepair proxy mode', kubeconfig: kubepair!.kubeconfig, processes: () => kubepair!.processes() },
+            { name: 'kubepair_passthrough', label: 'kubepair passthrough mode', kubeconfig: passthrough.kubeconfig, processes: () => passthrough.processes() },
+            ...(ssh !== undefined
+              ? [{ name: 'ssh', label: 'ssh -L', kubeconfig: await write('ssh', api.kubeconfigFor({ server: `https://127.0.0.1:${ssh.extraPorts.get('kube')}` })), processes: () => ssh.processes() }]
+              : []),
             ...(sshJump !== undefined
-              ? [{ name: 'ssh_jump', label: 'ssh -J', kubeconfig: await write('ssh_jump', api.kubeconfigFor({ server: `https://127.0.0.1:${sshJump.extraPorts.get('kube')}` })) }]
+              ? [{ name: 'ssh_jump', label: 'ssh -J', kubeconfig: await write('ssh_jump', api.kubeconfigFor({ server: `https://127.0.0.1:${sshJump.extraPorts.get('kube')}` })), processes: () => sshJump.processes() }]
               : []),
           ];
           return await runKubectlList(context, paths);

@@ -4,13 +4,19 @@
  * (TLS to connect's listener, policy and audit on the agent, the agent's own TLS to the API
  * server), in passthrough mode (TLS end to end) and through `ssh -L` and `ssh -J` (TLS end to end). Each
  * path has its own HOME, so kubectl's discovery cache is warm after the untimed first round, as
- * it is for a user. Every run checks that all 2,000 rows came back.
+ * it is for a user. Every run checks that all 2,000 rows came back. A path through a tunnel also
+ * reports the CPU its processes spent per kubectl run (relay, share and connect; ssh and the
+ * sshds with their children; from the threads' schedstat, as 10 ms ticks are too coarse here), a figure the machine's load moves far less than wall time: the
+ * ratio to direct moves with direct's own time (142-297 ms in the full runs of 2026-12-07,
+ * docs/performance.md "kubectl, fourth look").
  */
 import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { kubectlSandbox, runKubectl } from '../../test/helpers/kubectl.js';
+import { measureProcessCost } from '../lib/process-cost.js';
 import { formatNumber } from '../lib/report.js';
-import type { Tunnel } from '../lib/tunnel.js';
+import type { Tunnel, TunnelProcess } from '../lib/tunnel.js';
+import { tunnelPids } from '../lib/tunnel.js';
 import type { WorkloadContext, WorkloadResult } from './workload.js';
 import { interleavedRuns, measurement, medianOf } from './workload.js';
 
@@ -29,6 +35,8 @@ export interface KubectlPath {
   readonly name: string;
   readonly label: string;
   readonly kubeconfig: string;
+  /** The tunnel's processes, whose CPU per run is reported; none for direct. */
+  readonly processes?: () => readonly TunnelProcess[];
 }
 
 export async function runKubectlList(context: WorkloadContext, paths: readonly KubectlPath[]): Promise<WorkloadResult> {
@@ -45,7 +53,7 @@ export async function runKubectlList(context: WorkloadContext, paths: readonly K
       name: path.name,
       label: path.label,
       ports: { source: 0, http: 0, hello: 0 },
-      processes: () => [],
+      processes: path.processes ?? (() => []),
       close: () => Promise.resolve(),
     }));
     const byName = new Map(paths.map((path) => [path.name, path]));
@@ -56,20 +64,26 @@ export async function runKubectlList(context: WorkloadContext, paths: readonly K
       asTunnels,
       async (tunnel) => {
         const path = byName.get(tunnel.name)!;
-        const started = process.hrtime.bigint();
-        const result = await runKubectl(['get', 'configmaps'], { kubeconfig: path.kubeconfig, home: homes.get(path.name)!, timeoutMs: KUBECTL_TIMEOUT_MS });
-        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        const { result: { result, ms }, cost } = await measureProcessCost(tunnelPids(tunnel), false, async () => {
+          const started = process.hrtime.bigint();
+          const result = await runKubectl(['get', 'configmaps'], { kubeconfig: path.kubeconfig, home: homes.get(path.name)!, timeoutMs: KUBECTL_TIMEOUT_MS });
+          return { result, ms: Number(process.hrtime.bigint() - started) / 1e6 };
+        }, true);
         const rows = result.stdout.split('\n').filter((line) => line.startsWith('seed-')).length;
         if (result.code !== 0 || rows !== KUBECTL_OBJECTS) {
           throw new Error(`kubectl through ${path.name}: exit ${result.code}, ${rows} rows; ${result.stderr.slice(0, 500)}`);
         }
-        return { ms };
+        return { ms, ...(cost.cpuSeconds === undefined ? {} : { cpu_ms: cost.cpuSeconds * 1000 }) };
       },
-      (f) => `${formatNumber(f['ms']!, 0)} ms`,
+      (f) => `${formatNumber(f['ms']!, 0)} ms${f['cpu_ms'] === undefined ? '' : ` (tunnel CPU ${formatNumber(f['cpu_ms'], 0)} ms)`}`,
     );
     const ms = measurement(
       { id: 'kubectl_get_ms', label: `kubectl get configmaps (${formatNumber(KUBECTL_OBJECTS, 0)} objects)`, unit: 'ms', better: 'lower', digits: 0 },
       samples.get('ms'),
+    );
+    const cpu = measurement(
+      { id: 'kubectl_tunnel_cpu_ms', label: 'kubectl get: CPU of the tunnel processes per run', unit: 'CPU ms', better: 'lower', digits: 0 },
+      samples.get('cpu_ms'),
     );
     const direct = medianOf(ms, 'direct');
     const ratio = (name: string): number | null => {
@@ -77,7 +91,7 @@ export async function runKubectlList(context: WorkloadContext, paths: readonly K
       return through !== null && direct !== null ? through / direct : null;
     };
     return {
-      measurements: [ms],
+      measurements: [ms, ...(Object.keys(cpu.byTunnel).length > 0 ? [cpu] : [])],
       headline: {
         kubectl_ms_direct: direct,
         kubectl_ms_kubepair_proxy: medianOf(ms, 'kubepair'),
@@ -86,6 +100,8 @@ export async function runKubectlList(context: WorkloadContext, paths: readonly K
         kubectl_ms_ssh_jump: medianOf(ms, 'ssh_jump'),
         kubectl_ratio_proxy_vs_direct: ratio('kubepair'),
         kubectl_ratio_passthrough_vs_direct: ratio('kubepair_passthrough'),
+        kubectl_tunnel_cpu_ms_kubepair_proxy: medianOf(cpu, 'kubepair'),
+        kubectl_tunnel_cpu_ms_ssh: medianOf(cpu, 'ssh'),
       },
       skipped: [],
       notes: [`kubectl get: ${runs} counted runs per path (${KUBECTL_RUNS_FACTOR}× the suite's), its wall times scatter most.`],
