@@ -7,11 +7,16 @@
  *
  * Writes are batched per event-loop turn: the chunks one side delivers in one turn (HTTP/2
  * hands over a MUX record as 16 KiB DATA payloads, one after the other) are corked and leave
- * in one `writev` when the turn ends, instead of one system call per chunk. Backpressure: a
+ * in one `writev` when the turn ends, instead of one system call per chunk. A plain TCP socket
+ * hands over one chunk per read, each in a turn of its own (Node drains the tick queue after
+ * every read callback), so its chunks are written at once, uncorked, unless more of them wait
+ * in its buffer (a socket resumed after a pause): a cork and a tick per chunk batch nothing
+ * (docs/performance.md "Added latency, sixth pass"). Backpressure: a
  * side is paused once the other's write buffer holds SPLICE_WRITE_BUFFER_BYTES (or its own
  * high-water mark, if larger) and resumed at its `drain`. Chunks are handed on as they came,
  * never copied or kept here.
  */
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { SPLICE_WRITE_BUFFER_BYTES } from '../limits.js';
 import type { SocketReads } from './socket-reads.js';
@@ -81,10 +86,13 @@ function finishedBothWays(side: Duplex, other: Duplex): boolean {
 function carry(from: Duplex, to: Duplex, bound: number, reads: SocketReads | undefined, count: (bytes: number) => void): void {
   const pauseAt = Math.max(bound, to.writableHighWaterMark);
   const batch = turnBatch(to);
+  const onePerTurn = reads !== undefined || isPlainSocket(from);
   const onChunk = (chunk: Buffer): void => {
     count(chunk.length);
     if (to.destroyed || to.writableEnded) return;
-    batch();
+    // A lone chunk goes out at once; one with more behind it (or after it, in a batch already
+    // corked) waits for the end of the turn with the rest.
+    if (!onePerTurn || from.readableLength > 0 || to.writableCorked > 0) batch();
     to.write(chunk);
     if (to.writableLength >= pauseAt) from.pause();
   };
@@ -97,4 +105,14 @@ function carry(from: Duplex, to: Duplex, bound: number, reads: SocketReads | und
   // A 'data' listener alone does not start a stream its owner paused (the local listener
   // pauses its socket while the tunnel stream opens): start it, as pipe() does.
   from.resume();
+}
+
+/**
+ * A TCP (or Unix) socket without TLS: each read reaches JavaScript through a callback of its own,
+ * after which Node runs the tick queue, so a chunk it emits is alone in its turn unless it came
+ * out of the socket's buffer with others (then `readableLength` counts those still to come). A
+ * TLS socket may emit several records' plaintext in one callback, so it is batched as any stream.
+ */
+function isPlainSocket(stream: Duplex): boolean {
+  return stream instanceof Socket && (stream as Socket & { encrypted?: boolean }).encrypted !== true;
 }

@@ -5,19 +5,25 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Duplex, PassThrough } from 'node:stream';
 import { LocalListener } from '../../../src/client/local-listener.js';
 import { tcpTargetHandler } from '../../../src/agent/tcp-targets.js';
 import { MuxClient, MuxServer } from '../../../src/mux/index.js';
 import { splice } from '../../../src/mux/splice.js';
+import { SocketReads } from '../../../src/mux/socket-reads.js';
 import { SPLICE_WRITE_BUFFER_BYTES } from '../../../src/limits.js';
 import { pairedChannels } from '../../helpers/channel-pair.js';
 import { echoStorm, startEchoServer } from '../../helpers/echo-storm.js';
 import { waitUntil, within } from '../../helpers/wait-until.js';
 
 /** A Duplex whose writable side records each call it gets (one chunk by _write, a batch by _writev). */
+let lastSinkCalls: number[][] | undefined;
+
 function recordingSink(): { sink: Duplex; calls: number[][] } {
   const calls: number[][] = [];
+  lastSinkCalls = calls;
   const sink = new Duplex({
     read: () => undefined,
     write(chunk: Buffer, _encoding, callback) {
@@ -32,6 +38,47 @@ function recordingSink(): { sink: Duplex; calls: number[][] } {
   return { sink, calls };
 }
 
+/** SocketReads for the client side of `withSocketPair`, and whether each chunk was written within its read callback. */
+let clientReads: SocketReads;
+let clientWrittenInTheRead: boolean[];
+
+/**
+ * A TCP connection on 127.0.0.1 (the client reads through SocketReads; `clientWrittenInTheRead`
+ * records, after each of its read callbacks, whether the recording sink's calls grew in it),
+ * closed after `body`, bounded in time.
+ */
+async function withSocketPair(body: (client: Socket, server: Socket) => Promise<void>): Promise<void> {
+  const server = createServer();
+  const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  clientReads = new SocketReads();
+  clientWrittenInTheRead = [];
+  const inner = clientReads.onread;
+  let callsBefore = 0;
+  const client = connect({
+    host: '127.0.0.1',
+    port,
+    onread: {
+      buffer: inner.buffer,
+      callback: (bytes, buffer) => {
+        callsBefore = lastSinkCalls?.length ?? 0;
+        const result = inner.callback(bytes, buffer);
+        clientWrittenInTheRead.push((lastSinkCalls?.length ?? 0) === callsBefore + 1);
+        return result;
+      },
+    },
+  });
+  try {
+    const socket = await within(5000, 'the connection accepted', accepted);
+    await body(client, socket);
+    socket.destroy();
+  } finally {
+    client.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
+}
+
 describe('splice', () => {
   it('writes the chunks one side delivers in one turn as one batch', async () => {
     const source = new PassThrough();
@@ -42,6 +89,50 @@ describe('splice', () => {
     await waitUntil(() => calls.flat().length === 16, 5000, 'all sixteen chunks written');
     assert.deepEqual(calls, [Array<number>(16).fill(16 * 1024)], 'one writev with all sixteen chunks');
     source.destroy();
+  });
+
+  it('writes a chunk read from a plain TCP socket at once, in the read callback, without a cork', async () => {
+    await withSocketPair(async (client, server) => {
+      const { sink, calls } = recordingSink();
+      splice(server, sink);
+      // Runs right after splice's own 'data' listener, before the tick queue: the chunk must already be written.
+      const writtenInTheRead: boolean[] = [];
+      server.on('data', () => writtenInTheRead.push(calls.length === writtenInTheRead.length + 1));
+      for (let i = 1; i <= 5; i++) {
+        client.write(Buffer.alloc(100 * i, i));
+        await waitUntil(() => calls.length === i, 5000, `chunk ${i} written`);
+      }
+      assert.deepEqual(writtenInTheRead, [true, true, true, true, true], 'each chunk reached the sink within its own read callback');
+      assert.deepEqual(calls, [[100], [200], [300], [400], [500]], 'one write per chunk, as read');
+    });
+  });
+
+  it('writes a chunk read through SocketReads at once, in the read callback, without a cork', async () => {
+    await withSocketPair(async (client, server) => {
+      const { sink, calls } = recordingSink();
+      splice(client, sink, undefined, { reads: { a: clientReads } });
+      for (let i = 1; i <= 5; i++) {
+        server.write(Buffer.alloc(100 * i, i));
+        await waitUntil(() => calls.length === i, 5000, `chunk ${i} written`);
+      }
+      assert.deepEqual(clientWrittenInTheRead, [true, true, true, true, true], 'each chunk reached the sink within its own read callback');
+      assert.deepEqual(calls, [[100], [200], [300], [400], [500]], 'one write per chunk, as read');
+    });
+  });
+
+  it('still batches the chunks a paused TCP socket kept, once splice resumes it', async () => {
+    await withSocketPair(async (client, server) => {
+      server.pause();
+      for (let i = 1; i <= 3; i++) {
+        client.write(Buffer.alloc(1000, i));
+        // Each its own read: the socket buffers the chunks one by one while paused.
+        await waitUntil(() => server.readableLength === 1000 * i, 5000, `chunk ${i} buffered`);
+      }
+      const { sink, calls } = recordingSink();
+      splice(server, sink);
+      await waitUntil(() => calls.flat().length === 3, 5000, 'the three buffered chunks written');
+      assert.deepEqual(calls, [[1000, 1000, 1000]], 'one writev with the three buffered chunks');
+    });
   });
 
   it('pauses the sending side while the other side cannot write, within the bound', async () => {
