@@ -9,14 +9,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { describe, it } from 'node:test';
-import { LocalListener } from '../../../src/client/local-listener.js';
-import { tcpTargetHandler } from '../../../src/agent/tcp-targets.js';
 import { MemoryTransport } from '../../../src/channel/index.js';
 import type { OutgoingFrame } from '../../../src/channel/transport.js';
 import { outgoingFrameLength } from '../../../src/channel/transport.js';
-import { MuxClient, MuxServer } from '../../../src/mux/index.js';
-import { pairedChannels } from '../../helpers/channel-pair.js';
-import { startEchoServer } from '../../helpers/echo-storm.js';
+import { startEchoTunnel } from '../../helpers/echo-tunnel.js';
 import { within } from '../../helpers/wait-until.js';
 
 const REQUESTS = 200;
@@ -45,15 +41,9 @@ function countingPair(): { transports: ReturnType<typeof MemoryTransport.pair>; 
 
 describe('records per request', () => {
   it('a small request and its answer cross the channel as one record each way', async () => {
-    const echo = await startEchoServer();
     const { transports, sent, start } = countingPair();
-    const { agent, client } = await pairedChannels({}, transports);
-    const target = { name: 'echo', host: '127.0.0.1', port: echo.port };
-    const server = new MuxServer(agent, { targets: new Map([['echo', tcpTargetHandler(target)]]) });
-    const mux = new MuxClient(client);
-    const listener = new LocalListener({ security: { kind: 'plain' }, target: 'echo', openStream: (t) => mux.openStream(t) });
-    const port = await listener.listen();
-    const socket = connect(port, '127.0.0.1');
+    const tunnel = await startEchoTunnel(transports);
+    const socket = connect(tunnel.port, '127.0.0.1');
     socket.setNoDelay(true);
     try {
       await within(5000, 'the local connection', once(socket, 'connect'));
@@ -86,12 +76,7 @@ describe('records per request', () => {
       }
     } finally {
       socket.destroy();
-      await listener.close();
-      mux.close();
-      server.close();
-      agent.close();
-      client.close();
-      await echo.close();
+      await tunnel.close();
     }
   });
 });

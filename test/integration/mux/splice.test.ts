@@ -8,14 +8,11 @@ import { describe, it } from 'node:test';
 import { connect, createServer } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { Duplex, PassThrough } from 'node:stream';
-import { LocalListener } from '../../../src/client/local-listener.js';
-import { tcpTargetHandler } from '../../../src/agent/tcp-targets.js';
-import { MuxClient, MuxServer } from '../../../src/mux/index.js';
 import { splice } from '../../../src/mux/splice.js';
 import { SocketReads } from '../../../src/mux/socket-reads.js';
 import { SPLICE_WRITE_BUFFER_BYTES } from '../../../src/limits.js';
-import { pairedChannels } from '../../helpers/channel-pair.js';
-import { echoStorm, startEchoServer } from '../../helpers/echo-storm.js';
+import { echoStorm } from '../../helpers/echo-storm.js';
+import { startEchoTunnel } from '../../helpers/echo-tunnel.js';
 import { waitUntil, within } from '../../helpers/wait-until.js';
 
 /** A Duplex whose writable side records each call it gets (one chunk by _write, a batch by _writev). */
@@ -201,24 +198,13 @@ describe('splice', () => {
     // Node.js 22 they stalled for good before CHANNEL_READ_HIGH_WATER_BYTES outgrew the mux's
     // connection window (src/limits.ts), and lost their tails before splice let the second side
     // finish its writes.
-    const echo = await startEchoServer();
-    const { agent, client } = await pairedChannels();
-    const target = { name: 'echo', host: '127.0.0.1', port: echo.port };
-    const server = new MuxServer(agent, { targets: new Map([['echo', tcpTargetHandler(target)]]) });
-    const mux = new MuxClient(client);
     // The client side splices each local connection to its stream.
-    const listener = new LocalListener({ security: { kind: 'plain' }, target: 'echo', openStream: (t) => mux.openStream(t) });
-    const port = await listener.listen();
+    const tunnel = await startEchoTunnel();
     try {
-      const carried = await echoStorm(port, 12, 60_000);
+      const carried = await echoStorm(tunnel.port, 12, 60_000);
       assert.equal(carried.length, 12, 'twelve streams came back whole');
     } finally {
-      await listener.close();
-      mux.close();
-      server.close();
-      agent.close();
-      client.close();
-      await echo.close();
+      await tunnel.close();
     }
   });
 });
