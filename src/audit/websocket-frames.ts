@@ -73,8 +73,9 @@ export class WebSocketFrameReader {
     this.#walker.push(chunk);
   }
 
-  /** Report why the stream broke the rules; the walk stops (the caller returns false). */
+  /** Stop the walk and report why the stream broke the rules (the header hook returns the false). */
   #fail(reason: string): false {
+    this.#walker.stop();
     this.#events.error(reason);
     return false;
   }

@@ -25,8 +25,6 @@ export class WebSocketBoundary {
   /** Stopped (LOST) once the bytes cannot be followed. */
   readonly #walker = new WebSocketFrameWalker({
     header: (header, status, sequence) => this.#headerRead(header, status, sequence),
-    payload: () => {},
-    frameEnd: () => {},
   });
   /** True once a close frame's header passed. */
   #closed = false;

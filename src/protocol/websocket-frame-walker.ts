@@ -6,10 +6,11 @@
  *
  * A state machine with named states: HEADER (between frames, or collecting a header split
  * across pieces: websocket-frame-header.ts's reader, at most 14 bytes), PAYLOAD (counting a
- * frame's payload down, handing each piece to the owner, never holding it) and STOPPED, once the
- * owner refused a header (or its length could not be counted): from then on nothing more is read or reported. Per header it tells the
- * owner where the frame stands in the §5.4 message sequence (`FrameSequence`); the fragmentation
- * state moves on only when the owner accepts the header.
+ * frame's payload down, handing each piece to the owner, never holding it) and STOPPED once the
+ * owner refused a header, its length could not be counted or the owner called `stop()`: from
+ * then on nothing more is read or reported. Per header it tells the owner where the frame stands
+ * in the §5.4 message sequence (`FrameSequence`); the fragmentation state moves on only when the
+ * owner accepts the header.
  *
  * Untrusted input: every byte. Lengths are bounded only by the decoder (2^53 - 1): payloads are
  * counted, never held.
@@ -40,14 +41,14 @@ export interface FrameWalkerHooks {
   /**
    * A whole header is in (`status` Complete, or a length refusal of the decoder): true to read its
    * payload, false to stop the walk for good. A length refusal stops it whatever the answer (no
-   * number counts that payload down); the hook is still asked, to name its reason. While it runs
-   * the walk reads as stopped, and stays so if it throws.
+   * number counts that payload down); the hook is still asked, to name its reason. A hook that
+   * throws stops it too; one may call `stop()` first, to read as stopped while it reports why.
    */
   header(header: FrameHeader, status: FrameHeaderStatus, sequence: FrameSequence): boolean;
   /** The next payload bytes of the current frame, `chunk[start..end)` (never empty; a view, valid during the call). */
-  payload(chunk: Buffer, start: number, end: number): void;
+  payload?(chunk: Buffer, start: number, end: number): void;
   /** The current frame's payload is complete (at once for an empty one). */
-  frameEnd(): void;
+  frameEnd?(): void;
 }
 
 /** Between frames (or in a split header), in a frame's payload, or stopped for good. */
@@ -82,6 +83,12 @@ export class WebSocketFrameWalker {
     return this.#state === 'STOPPED';
   }
 
+  /** Stop the walk for good: nothing more is read or reported. */
+  stop(): void {
+    this.#state = 'STOPPED';
+    this.#headers.reset();
+  }
+
   /** Walk the next bytes of the stream, in order. */
   push(chunk: Buffer): void {
     let at = 0;
@@ -91,13 +98,13 @@ export class WebSocketFrameWalker {
       if (this.#state === 'PAYLOAD') {
         const take = Math.min(this.#remaining, chunk.length - at);
         if (take > 0) {
-          this.#hooks.payload(chunk, at, at + take);
+          this.#hooks.payload?.(chunk, at, at + take);
           at += take;
           this.#remaining -= take;
         }
         if (this.#remaining > 0) return;
         this.#state = 'HEADER';
-        this.#hooks.frameEnd();
+        this.#hooks.frameEnd?.();
         continue;
       }
       if (at >= chunk.length) return;
@@ -112,10 +119,14 @@ export class WebSocketFrameWalker {
   #headerRead(status: FrameHeaderStatus): void {
     const header = this.#headers.header;
     const sequence = this.#sequence(header.opcode);
-    // Stopped while the owner judges: a hook that throws leaves no half-read frame to walk on from.
-    this.#state = 'STOPPED';
-    this.#headers.reset();
-    if (!this.#hooks.header(header, status, sequence) || status !== FrameHeaderStatus.Complete) return;
+    let accepted = false;
+    try {
+      accepted = this.#hooks.header(header, status, sequence) && status === FrameHeaderStatus.Complete;
+    } finally {
+      // Refused, or the hook threw: no half-read frame is walked on from.
+      if (!accepted) this.stop();
+    }
+    if (this.#state === 'STOPPED') return;
     if (sequence === FrameSequence.MessageStart || sequence === FrameSequence.Continuation) this.#inMessage = !header.fin;
     this.#remaining = header.payloadLength;
     this.#state = 'PAYLOAD';
