@@ -101,6 +101,7 @@ export class WebSocketFrameWalker {
           this.#hooks.payload?.(chunk, at, at + take);
           at += take;
           this.#remaining -= take;
+          if (this.stopped) return; // the owner stopped the walk in the hook
         }
         if (this.#remaining > 0) return;
         this.#state = 'HEADER';

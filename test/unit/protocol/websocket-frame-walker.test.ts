@@ -328,6 +328,22 @@ describe('WebSocketFrameWalker and the classes built on it', () => {
     assert.equal(calls, 1);
   });
 
+  it('an owner that stops the walk in a payload hook gets nothing more, though the frame ends in the same piece', () => {
+    let pieces = 0;
+    const walker: WebSocketFrameWalker = new WebSocketFrameWalker({
+      header: () => true,
+      payload: () => {
+        pieces++;
+        walker.stop();
+      },
+      frameEnd: () => assert.fail('no frame end once stopped'),
+    });
+    walker.push(Buffer.from([0x82, 0x02, 0x01, 0x02, 0x82, 0x01, 0x03]));
+    assert.equal(walker.stopped, true);
+    walker.push(Buffer.from([0x82, 0x01, 0x04]));
+    assert.equal(pieces, 1);
+  });
+
   it('a length no number counts stops the walk even when the hook accepts it', () => {
     const statuses: FrameHeaderStatus[] = [];
     const walker = new WebSocketFrameWalker({
