@@ -188,7 +188,7 @@ export async function runConnect(codeArg: string | undefined, command: string[],
     const ready = await starting;
     await control; // listening (or reported unavailable) before the shell, command or export line
     // Now, not at start: Node.js's modules of connect's start took their built-in code cache,
-    // which a changed V8 flag would have rejected (runtime-v8-flags.ts).
+    // which a changed V8 flag would have rejected (why here and share at start: main.ts).
     applyRuntimeV8Flags();
     const status = await runPlan(tunnel, ready, plan, termination, output);
     await tunnel.close();

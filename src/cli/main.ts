@@ -11,7 +11,8 @@
  * points scripts/bundle.mjs builds. Its first two lines start Node.js with the flags of node-flags.ts
  * (`--initial-old-space-size`: V8 takes it only on node's command line) through /bin/sh, and its
  * first import puts that flag back to its default once the heap is sized (heap-flag-reset.ts);
- * V8 flags a Node.js may lack are set once the entry module is loaded (runtime-v8-flags.ts).
+ * V8 flags a Node.js may lack (runtime-v8-flags.ts) are set by share before the compile cache
+ * and by connect once it is ready: why there, in one place, at the call below.
  */
 // First: the heap flag of the launch line back to its default before anything else loads.
 import './heap-flag-reset.js';
@@ -37,10 +38,16 @@ for (const stream of [process.stdout, process.stderr]) {
 const unsupported = unsupportedNode(process.versions.node);
 if (unsupported === undefined) {
   const argv = process.argv.slice(2);
-  // share: before the compile cache (V8 keys cached code to its flags, so every run compiles
-  // under the same ones). connect sets them once it is ready (connect-run.ts): with a
-  // flag changed, Node.js compiles each of its own modules loaded after from source, and
-  // connect's start is what a user waits for (runtime-v8-flags.ts).
+  // The runtime V8 flags (runtime-v8-flags.ts): one point per role, chosen for one reason. V8
+  // keys compiled code to its flags, and Node.js's own modules come with a code cache made under
+  // V8's defaults, which it rejects for every module loaded after a flag changed.
+  // - share sets them here, before the compile cache: every run then compiles, and reads and
+  //   writes that cache, under the same flags; nobody waits on share's start as on connect's.
+  // - connect sets them once it is ready (connect-run.ts: paired, listening), before any
+  //   traffic: set here, every module of its start would be compiled from source
+  //   (docs/performance.md "Start to first byte, seventh pass"), and that start is what a user
+  //   waits for.
+  // - the relay and the other commands set none (carriesTraffic; they cost the relay CPU).
   if (carriesTraffic(argv) && argv[0] !== 'connect') applyRuntimeV8Flags();
   enableCompileCache();
   // connect's entry is compiled whole, so that its compile cache holds every function (eager-compile.ts).

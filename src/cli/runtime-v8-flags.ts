@@ -1,5 +1,5 @@
 /**
- * V8 flags the `kubepair` process sets for itself as it starts (issue 15, docs/performance.md
+ * V8 flags the `kubepair` process sets for itself (issue 15, docs/performance.md
  * "Bulk CPU per GiB in the endpoints"), for flags that node's command line cannot carry: the
  * launch line of node-flags.ts is the same for every Node.js, and a Node.js whose V8 does not
  * know a flag refuses to start with it ("bad option"), while `v8.setFlagsFromString` of an
@@ -18,13 +18,10 @@
  * Node.js 24 in the measurement; unchanged within the spread on Node.js 26). V8 14.8
  * made this behaviour the default and removed the flag, so nothing is set there; Node.js 22
  * (V8 12.4) has no such flag. Only `connect` and `share` set it (`carriesTraffic`; not the relay).
- * V8 keys compiled code caches to its flags, and Node.js's own modules come with a cache made
- * under V8's defaults, which a changed flag makes V8 reject: set at start, it had Node.js compile
- * every module of connect's start from source (docs/performance.md "Start to first byte, seventh
- * pass"). So connect sets it once it is ready (connect-run.ts: paired, listeners up), before any
- * traffic; share and relay, whose start nobody waits on as on connect's, set it in main.ts
- * before the compile cache, so their runs read and write it under the same flags. Library users who run
- * a role in their own process get V8's default. Input: the running V8's version (trusted).
+ * share sets it in main.ts before the compile cache, connect once it is ready (connect-run.ts),
+ * because V8 keys compiled code to its flags: why each there, at the call in main.ts. Library
+ * users who run a role in their own process get V8's default. Input: the running V8's version
+ * (trusted).
  */
 import { createRequire } from 'node:module';
 import type * as V8Module from 'node:v8';

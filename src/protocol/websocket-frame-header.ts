@@ -1,7 +1,8 @@
 /**
  * The one decoder of WebSocket frame headers (RFC 6455 §5.2) for the code that reads frames
  * itself: the relay's frame path (relay/frame-path.ts), the endpoints' frame-aligned reads
- * (relay-client/frame-reads.ts) and the exec recorder (audit/websocket-frames.ts).
+ * (relay-client/frame-reads.ts) and the frame walker (websocket-frame-walker.ts) under the exec
+ * recorder (audit/websocket-frames.ts) and the splice's boundary (websocket-boundary.ts).
  *
  * It reads FIN, the RSV bits, the opcode, the mask bit and key, the payload length and the
  * header's own length, and refuses only what no caller may read on from: a 64-bit length with its

@@ -1,7 +1,9 @@
 /**
- * WebSocket frame opcodes (RFC 6455 §5.2, §11.8), for the code that reads frames itself: the
- * relay's frame path (relay/frame-path.ts) and the exec recorder (audit/websocket-frames.ts).
- * Every byte those readers see is untrusted; this module only names the values.
+ * WebSocket frame opcodes (RFC 6455 §5.2, §11.8), for the code that reads or writes frames
+ * itself: the relay's frame path (relay/frame-path.ts), the frame walker under the exec recorder
+ * and the splice's boundary (websocket-frame-walker.ts, websocket-boundary.ts) and the cut
+ * session's Status (channel-status.ts). Every byte those readers see is untrusted; this module
+ * only names the values.
  */
 export const WebSocketOpcode = {
   Continuation: 0x0,

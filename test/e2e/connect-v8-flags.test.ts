@@ -5,25 +5,17 @@
  * writes connect's as it exits, compared with a node that set the same flags.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runtimeV8Flags } from '../../src/cli/runtime-v8-flags.js';
+import { tagWith } from '../helpers/code-cache.js';
 import type { E2EStack } from '../helpers/e2e-stack.js';
 import { startE2EStack } from '../helpers/e2e-stack.js';
 import { privateTempDir } from '../helpers/relay-process.js';
 
 const T = { timeout: 120_000 };
 const READY_TIMEOUT_MS = 60_000;
-
-/** V8's cached-data version tag of a node that set `flags`. */
-function tagWith(flags: readonly string[]): number {
-  const script = `const v8 = require('node:v8'); for (const f of ${JSON.stringify(flags)}) v8.setFlagsFromString(f); process.stdout.write(String(v8.cachedDataVersionTag()));`;
-  const run = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 30_000 });
-  assert.equal(run.status, 0, run.stderr);
-  return Number(run.stdout);
-}
 
 describe('e2e: connect sets its runtime V8 flags once it is ready', () => {
   let stack: E2EStack;

@@ -14,6 +14,7 @@ import { describe, it } from 'node:test';
 import { BIN_NODE_FLAGS } from '../../../src/cli/node-flags.js';
 import { EXTERNAL_MEMORY_IN_GLOBAL_LIMIT_FLAG, carriesTraffic, runtimeV8Flags } from '../../../src/cli/runtime-v8-flags.js';
 import { CLI_PATH } from '../../helpers/cli.js';
+import { tagWith } from '../../helpers/code-cache.js';
 import { repoPath } from '../../helpers/paths.js';
 import { privateTempDir } from '../../helpers/relay-process.js';
 
@@ -35,12 +36,6 @@ function runNode(args: readonly string[], env: NodeJS.ProcessEnv = process.env):
   const run = spawnSync(process.execPath, [...args], { encoding: 'utf8', timeout: RUN_TIMEOUT_MS, env });
   assert.equal(run.status, 0, `node ${args.join(' ')}: exit ${run.status}: ${run.stderr}`);
   return { stdout: run.stdout, stderr: run.stderr };
-}
-
-/** V8's cached-data version tag (it hashes the flags in force) of a node that set `flags`, or none. */
-function tagWith(flags: readonly string[]): number {
-  const script = `const v8 = require('node:v8'); for (const f of ${JSON.stringify(flags)}) v8.setFlagsFromString(f); process.stdout.write(String(v8.cachedDataVersionTag()));`;
-  return Number(runNode(['-e', script]).stdout);
 }
 
 /** The built CLI run with `argv`: V8's version tag as the process exits, and its stderr. */
