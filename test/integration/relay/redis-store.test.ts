@@ -27,7 +27,7 @@ import { within } from '../../helpers/wait-until.js';
 /** How long the relay may take to notice that Redis is back and turn ready again, in ms. */
 const RECOVERY_TIMEOUT_MS = 30_000;
 
-/** Every key under `prefix` in Redis with everything it holds, as text. */
+/** Every key under `prefix` in Redis with everything it holds, as text (keys deleted while it reads are left out). */
 async function dumpRedis(url: string, prefix: string, password?: string): Promise<Map<string, string>> {
   const client = createClient({ url, ...(password === undefined ? {} : { password }) }) as unknown as RedisClientType;
   client.on('error', () => undefined);
@@ -37,6 +37,8 @@ async function dumpRedis(url: string, prefix: string, password?: string): Promis
     const keys = await client.sendCommand<string[]>(['KEYS', `${prefix}*`]);
     for (const key of keys.slice(0, 10_000)) {
       const type = await client.sendCommand<string>(['TYPE', key]);
+      // Gone between KEYS and TYPE (a nameplate is freed once the pair is established): it holds nothing.
+      if (type === 'none') continue;
       const commands: Record<string, string[]> = {
         string: ['GET', key],
         hash: ['HGETALL', key],
