@@ -75,7 +75,7 @@ import { channelFailureBytes } from '../protocol/channel-status.js';
 import { KUBE_STATUS_HEADERS, REFUSAL_TEXT_HEADERS, REFUSAL_TEXT_STATUS, kubeStatusBody } from '../protocol/kube-status.js';
 import { WebSocketBoundary } from '../protocol/websocket-boundary.js';
 import { inertText } from '../terminal/inert-text.js';
-import { turnBatch } from '../mux/turn-batch.js';
+import { holdWrites, turnBatch } from '../mux/turn-batch.js';
 import type { PolicyDecision, PolicySource, RequestAttributes, RequestPolicy } from './policy/index.js';
 import { CONNECT_SUBRESOURCES, PolicyHolder, currentPolicy, forbiddenResponse, parseRule, ruleLabel, requestAttributes, switchesProtocols } from './policy/index.js';
 import type { UpstreamAuth, UpstreamCluster } from './upstream-cluster.js';
@@ -680,8 +680,9 @@ export class KubeProxy {
         ? { kind: 'length', length: response.contentLength }
         : { kind: 'chunked' };
     const writer = new ResponseWriter(stream);
+    const release = holdWrites(stream);
     writer.start(response.status, response.headers, framing, head.close, noBody);
-    await this.#relayBody(stream, response.body, writer, exchange, () => response.abort());
+    await this.#relayBody(stream, response.body, writer, exchange, () => response.abort(), release);
     const bodyDone = !hasBody(head.framing) || body.readableEnded;
     if (stream.destroyed || !writer.complete) {
       stream.destroy();
@@ -702,8 +703,10 @@ export class KubeProxy {
    * write at the end of the turn, so the tunnel seals and sends one record for them. The source
    * is paused only when more than AGENT_RESPONSE_AHEAD_MAX_BYTES wait in the stream's buffer,
    * not at the stream's own 16 KiB mark (docs/performance.md "kubectl get through proxy mode").
+   * The head written before was held (`releaseHead`, holdWrites): it leaves with the first
+   * pieces of the body, or alone at the end of the event-loop iteration when none came in it.
    */
-  #relayBody(stream: Duplex, source: Readable, writer: ResponseWriter, exchange: Exchange, abort: () => void): Promise<void> {
+  #relayBody(stream: Duplex, source: Readable, writer: ResponseWriter, exchange: Exchange, abort: () => void, releaseHead: () => void): Promise<void> {
     return new Promise((resolve) => {
       let done = false;
       const batch = turnBatch(stream);
@@ -718,6 +721,7 @@ export class KubeProxy {
           abort();
           stream.destroy();
         }
+        releaseHead();
         resolve();
       };
       const onData = (chunk: Buffer): void => {
@@ -850,8 +854,9 @@ export class KubeProxy {
       const writer = new ResponseWriter(stream);
       const noBody = responseHasNoBody(head.method, outcome.head.status);
       const framing: ResponseBodyFraming = noBody ? { kind: 'none' } : outcome.length !== undefined ? { kind: 'length', length: outcome.length } : { kind: 'chunked' };
+      const release = holdWrites(stream);
       writer.start(outcome.head.status, outcome.head.headers, framing, true, noBody);
-      await this.#relayBody(stream, outcome.body, writer, exchange, () => socket.destroy());
+      await this.#relayBody(stream, outcome.body, writer, exchange, () => socket.destroy(), release);
       socket.destroy();
       if (!stream.destroyed) this.#endConnection(stream);
       this.#finish(exchange);

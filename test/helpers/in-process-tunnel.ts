@@ -17,6 +17,8 @@ import type { PolicyOptions } from '../../src/agent/policy/index.js';
 import { loadUpstreamCluster } from '../../src/agent/upstream-cluster.js';
 import { TempKubeconfig } from '../../src/client/kubeconfig.js';
 import { LocalListener } from '../../src/client/local-listener.js';
+import type { MessageTransport } from '../../src/channel/transport.js';
+import type { SecureChannel } from '../../src/channel/secure-channel.js';
 import { MuxClient, MuxServer } from '../../src/mux/index.js';
 import { CertificateAuthority } from '../../src/tls/index.js';
 import type { KubeApiServer, KubeconfigForOptions } from '../fixtures/kube-api-server/server.js';
@@ -41,6 +43,8 @@ export interface InProcessTunnelOptions {
   readonly agentKubeconfig?: KubeconfigForOptions;
   /** Record exec and attach sessions (default: not recorded). */
   readonly recording?: ExecRecordingOptions;
+  /** The carrier between the two channels (default: an in-memory pair), e.g. one a test watches. */
+  readonly transports?: [MessageTransport, MessageTransport];
 }
 
 export interface InProcessTunnel {
@@ -52,6 +56,8 @@ export interface InProcessTunnel {
   readonly listenerPort: number;
   /** The session CA the local listener's certificate comes from (what the kubeconfig trusts). */
   readonly caPem: string;
+  /** The two ends of the secure channel (tests that watch what crosses it). */
+  readonly channels: { readonly agent: SecureChannel; readonly client: SecureChannel };
   /** Audit records in the order requests finished. */
   readonly records: RequestAuditRecord[];
   /**
@@ -68,7 +74,7 @@ export async function startInProcessTunnel(options: InProcessTunnelOptions = {})
   const sandbox = await kubectlSandbox('kubepair-tunnel-');
   const agentKubeconfig = await sandbox.writeKubeconfig('agent.kubeconfig', api.kubeconfigFor(options.agentKubeconfig));
   const upstream = await loadUpstreamCluster({ kubeconfig: agentKubeconfig });
-  const { agent, client } = await pairedChannels();
+  const { agent, client } = await pairedChannels({}, options.transports);
   const records: RequestAuditRecord[] = [];
   const finished = new EventEmitter();
   const proxy = new KubeProxy({
@@ -109,6 +115,7 @@ export async function startInProcessTunnel(options: InProcessTunnelOptions = {})
     token,
     listenerPort,
     caPem: ca.certPem,
+    channels: { agent, client },
     records,
     waitForRecord(predicate, timeoutMs) {
       const done = records.find(predicate);
