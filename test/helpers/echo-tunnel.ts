@@ -5,6 +5,7 @@
  */
 import { LocalListener } from '../../src/client/local-listener.js';
 import { tcpTargetHandler } from '../../src/agent/tcp-targets.js';
+import type { SecureChannel } from '../../src/channel/index.js';
 import type { MessageTransport } from '../../src/channel/transport.js';
 import { MuxClient, MuxServer } from '../../src/mux/index.js';
 import { pairedChannels } from './channel-pair.js';
@@ -13,6 +14,8 @@ import { startEchoServer } from './echo-storm.js';
 export interface EchoTunnel {
   /** The local listener's port on 127.0.0.1: a connection to it is echoed through the tunnel. */
   readonly port: number;
+  /** The two ends of the secure channel (for tests that watch what crosses it). */
+  readonly channels: { readonly agent: SecureChannel; readonly client: SecureChannel };
   /** Close the listener, both mux ends, both channels and the echo server. */
   close(): Promise<void>;
 }
@@ -26,6 +29,7 @@ export async function startEchoTunnel(transports?: [MessageTransport, MessageTra
   const port = await listener.listen();
   return {
     port,
+    channels: { agent, client },
     async close() {
       await listener.close();
       mux.close();

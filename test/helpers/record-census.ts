@@ -47,7 +47,7 @@ export interface RecordCensus {
 /** Watch `transports` (agent's, client's) before the channels are made on them. */
 export function watchTransports(transports: [MessageTransport, MessageTransport]): {
   census: RecordCensus;
-  /** Call once the channels exist: their MUX reads are watched from then on. */
+  /** Call once the channels exist and their HTTP/2 connection prefaces have crossed (the census reads frames from a frame boundary): their MUX reads are watched from then on. */
   attach(channels: { readonly agent: SecureChannel; readonly client: SecureChannel }): void;
 } {
   let counting = false;
@@ -139,6 +139,11 @@ class FrameReader {
 }
 
 /** "DATA(300)+WINDOW_UPDATE" — one record's frames, for tables and messages. */
+/** Records that carry stream bytes (a DATA frame with a payload): requests and answers. */
+export function carrying(records: readonly MuxRecordSeen[]): MuxRecordSeen[] {
+  return records.filter((record) => record.frames.some((frame) => frame.type === 'DATA' && frame.length > 0));
+}
+
 export function describeRecord(record: MuxRecordSeen): string {
   return record.frames.map((frame) => (frame.type === 'DATA' ? `DATA(${frame.length})` : frame.flagged ? `${frame.type}+ACK` : frame.type)).join('+') || `(${record.bytes} bytes, continuing a frame)`;
 }

@@ -13,8 +13,7 @@ import { MemoryTransport } from '../../../src/channel/index.js';
 import { startKubeApiServer } from '../../fixtures/kube-api-server/server.js';
 import { startInProcessTunnel } from '../../helpers/in-process-tunnel.js';
 import type { InProcessTunnel } from '../../helpers/in-process-tunnel.js';
-import { describeRecord, watchTransports } from '../../helpers/record-census.js';
-import type { MuxRecordSeen } from '../../helpers/record-census.js';
+import { carrying, describeRecord, watchTransports } from '../../helpers/record-census.js';
 import { within } from '../../helpers/wait-until.js';
 
 const OBJECTS = 2000;
@@ -43,11 +42,6 @@ function get(tunnel: InProcessTunnel, agent: Agent, path: string, accept: string
     req.on('error', reject);
     req.end();
   });
-}
-
-/** Records that carry stream bytes (a DATA frame with a payload): requests and answers. */
-function carrying(records: readonly MuxRecordSeen[]): MuxRecordSeen[] {
-  return records.filter((record) => record.frames.some((frame) => frame.type === 'DATA' && frame.length > 0));
 }
 
 describe('records per kubectl request', () => {
