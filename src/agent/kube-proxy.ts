@@ -680,9 +680,7 @@ export class KubeProxy {
         ? { kind: 'length', length: response.contentLength }
         : { kind: 'chunked' };
     const writer = new ResponseWriter(stream);
-    const release = holdWrites(stream);
-    writer.start(response.status, response.headers, framing, head.close, noBody);
-    await this.#relayBody(stream, response.body, writer, exchange, () => response.abort(), release);
+    await this.#relayAnswer(stream, response.body, writer, exchange, () => response.abort(), () => writer.start(response.status, response.headers, framing, head.close, noBody));
     const bodyDone = !hasBody(head.framing) || body.readableEnded;
     if (stream.destroyed || !writer.complete) {
       stream.destroy();
@@ -695,18 +693,20 @@ export class KubeProxy {
   }
 
   /**
-   * Copy a response body to the client with backpressure, hashing and counting exactly what is
-   * passed on. Resolves when the body ended, failed, or the client went away.
+   * Write a response head, then copy its body to the client with backpressure, hashing and
+   * counting exactly what is passed on. Resolves when the body ended, failed, or the client went away.
    *
    * The API server's body arrives in pieces of at most 16 KiB (its TLS records and HTTP/2
    * frames), many in one event-loop turn: they are corked and reach the tunnel stream as one
    * write at the end of the turn, so the tunnel seals and sends one record for them. The source
    * is paused only when more than AGENT_RESPONSE_AHEAD_MAX_BYTES wait in the stream's buffer,
    * not at the stream's own 16 KiB mark (docs/performance.md "kubectl get through proxy mode").
-   * The head written before was held (`releaseHead`, holdWrites): it leaves with the first
-   * pieces of the body, or alone at the end of the event-loop iteration when none came in it.
+   * The head (`writeHead`) is written held (holdWrites): it leaves with the first pieces of the
+   * body, or alone at the end of the event-loop iteration when none came in it.
    */
-  #relayBody(stream: Duplex, source: Readable, writer: ResponseWriter, exchange: Exchange, abort: () => void, releaseHead: () => void): Promise<void> {
+  #relayAnswer(stream: Duplex, source: Readable, writer: ResponseWriter, exchange: Exchange, abort: () => void, writeHead: () => void): Promise<void> {
+    const releaseHead = holdWrites(stream);
+    writeHead();
     return new Promise((resolve) => {
       let done = false;
       const batch = turnBatch(stream);
@@ -854,9 +854,7 @@ export class KubeProxy {
       const writer = new ResponseWriter(stream);
       const noBody = responseHasNoBody(head.method, outcome.head.status);
       const framing: ResponseBodyFraming = noBody ? { kind: 'none' } : outcome.length !== undefined ? { kind: 'length', length: outcome.length } : { kind: 'chunked' };
-      const release = holdWrites(stream);
-      writer.start(outcome.head.status, outcome.head.headers, framing, true, noBody);
-      await this.#relayBody(stream, outcome.body, writer, exchange, () => socket.destroy(), release);
+      await this.#relayAnswer(stream, outcome.body, writer, exchange, () => socket.destroy(), () => writer.start(outcome.head.status, outcome.head.headers, framing, true, noBody));
       socket.destroy();
       if (!stream.destroyed) this.#endConnection(stream);
       this.#finish(exchange);
