@@ -180,11 +180,16 @@ export interface ProcessCost {
   readonly instructions: number | undefined;
 }
 
-/**
- * Run `work` and report what the process trees under `roots` spent meanwhile, in all and each.
- * `precise`: CPU from the threads' schedstat (nanoseconds) instead of /proc/PID/stat's ticks.
- */
-export async function measureProcessCost<T>(roots: readonly number[], countInstructions: boolean, work: () => Promise<T>, precise = false): Promise<{ result: T; cost: ProcessCost }> {
+export interface ProcessCostOptions {
+  /** Also count the instructions the processes retired (perf), where perf can. */
+  readonly countInstructions?: boolean;
+  /** CPU from the threads' schedstat (nanoseconds) instead of /proc/PID/stat's 10 ms ticks. */
+  readonly precise?: boolean;
+}
+
+/** Run `work` and report what the process trees under `roots` spent meanwhile, in all and each. */
+export async function measureProcessCost<T>(roots: readonly number[], work: () => Promise<T>, options: ProcessCostOptions = {}): Promise<{ result: T; cost: ProcessCost }> {
+  const { countInstructions = false, precise = false } = options;
   if (roots.length === 0) return { result: await work(), cost: { cpuSeconds: undefined, cpuSecondsByRoot: new Map(), instructions: undefined } };
   const trees = countInstructions ? await processTrees(roots) : undefined;
   const pids = trees === undefined ? [] : [...trees.values()].flat().map((stat) => stat.pid);

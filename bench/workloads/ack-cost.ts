@@ -66,7 +66,7 @@ export async function runAckCost(context: WorkloadContext, relay: RelayForBench,
   try {
     for (const setting of SETTINGS) pairs.set(setting.name, await pairOverRelay(relay, setting.options));
     const once = async (setting: Setting): Promise<RunFigures> => {
-      const { result: seconds, cost } = await measureProcessCost(pids, context.countInstructions, () => pushThrough(pairs.get(setting.name)!, bytes, WRITE_BYTES, RUN_TIMEOUT_MS));
+      const { result: seconds, cost } = await measureProcessCost(pids, () => pushThrough(pairs.get(setting.name)!, bytes, WRITE_BYTES, RUN_TIMEOUT_MS), { countInstructions: context.countInstructions });
       const gib = bytes / 2 ** 30;
       return {
         mbps: bytes / seconds / 1e6,

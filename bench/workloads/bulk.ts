@@ -49,7 +49,7 @@ export async function runBulk(context: WorkloadContext, tunnels: readonly Tunnel
     'bulk',
     tunnels,
     async (tunnel) => {
-      const { result, cost } = await measureProcessCost(tunnelPids(tunnel), context.countInstructions, () => download(tunnel.ports.source, bytes, BULK_TIMEOUT_MS));
+      const { result, cost } = await measureProcessCost(tunnelPids(tunnel), () => download(tunnel.ports.source, bytes, BULK_TIMEOUT_MS), { countInstructions: context.countInstructions });
       return { mbps: bytes / result.seconds / 1e6, ...costFigures(cost, 'gib', bytes / 2 ** 30), ...sideFigures(tunnel, cost.cpuSecondsByRoot, bytes / 2 ** 30) };
     },
     (figures: RunFigures) => {

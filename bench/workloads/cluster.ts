@@ -116,8 +116,8 @@ async function sessionsPerSecond(context: WorkloadContext, setups: readonly Rela
     const generatorBefore = process.cpuUsage();
     const started = process.hrtime.bigint();
     let sessions: ChannelPairOverRelay[] = [];
-    const support = await measureProcessCost(setup.supportPids(), false, () =>
-      measureProcessCost(nodePids, false, async () => {
+    const support = await measureProcessCost(setup.supportPids(), () =>
+      measureProcessCost(nodePids, async () => {
         sessions = await establish(setup.front, SESSIONS_PER_RUN, SETUP_CONCURRENCY);
       }),
     );
@@ -156,7 +156,7 @@ async function splices(context: WorkloadContext, cluster: RelaySetup): Promise<R
       const remoteAfter = await cluster.metricSum('kubepair_relay_splices_total', 'kind="remote"');
       const remote = remoteAfter > remoteBefore;
       if (remote !== (placement === 'remote')) throw new Error(`a ${placement} session was spliced ${remote ? 'remotely' : 'locally'} (remote splices ${remoteBefore} -> ${remoteAfter})`);
-      const { result: seconds, cost } = await measureProcessCost(nodePids(), context.countInstructions, () => pushThrough(pair, SPLICE_BYTES, CHUNK_BYTES, SPLICE_TIMEOUT_MS));
+      const { result: seconds, cost } = await measureProcessCost(nodePids(), () => pushThrough(pair, SPLICE_BYTES, CHUNK_BYTES, SPLICE_TIMEOUT_MS), { countInstructions: context.countInstructions });
       const mbps = SPLICE_BYTES / seconds / 1e6;
       const figures = costFigures(cost, 'gib', SPLICE_BYTES / 2 ** 30);
       context.log(

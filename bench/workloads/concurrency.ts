@@ -22,8 +22,10 @@ export async function runConcurrency(context: WorkloadContext, tunnels: readonly
     'concurrency',
     tunnels,
     async (tunnel) => {
-      const { result: rps, cost } = await measureProcessCost(tunnelPids(tunnel), context.countInstructions, () =>
-        concurrentRequests(tunnel.ports.http, CONCURRENT_CONNECTIONS, REQUESTS_PER_CONNECTION, CONCURRENCY_TIMEOUT_MS),
+      const { result: rps, cost } = await measureProcessCost(
+        tunnelPids(tunnel),
+        () => concurrentRequests(tunnel.ports.http, CONCURRENT_CONNECTIONS, REQUESTS_PER_CONNECTION, CONCURRENCY_TIMEOUT_MS),
+        { countInstructions: context.countInstructions },
       );
       // One untimed request per connection ran inside the measured window too.
       return { rps, ...costFigures(cost, 'request', total + CONCURRENT_CONNECTIONS) };

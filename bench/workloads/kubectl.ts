@@ -64,11 +64,15 @@ export async function runKubectlList(context: WorkloadContext, paths: readonly K
       asTunnels,
       async (tunnel) => {
         const path = byName.get(tunnel.name)!;
-        const { result: { result, ms }, cost } = await measureProcessCost(tunnelPids(tunnel), false, async () => {
-          const started = process.hrtime.bigint();
-          const result = await runKubectl(['get', 'configmaps'], { kubeconfig: path.kubeconfig, home: homes.get(path.name)!, timeoutMs: KUBECTL_TIMEOUT_MS });
-          return { result, ms: Number(process.hrtime.bigint() - started) / 1e6 };
-        }, true);
+        const { result: { result, ms }, cost } = await measureProcessCost(
+          tunnelPids(tunnel),
+          async () => {
+            const started = process.hrtime.bigint();
+            const result = await runKubectl(['get', 'configmaps'], { kubeconfig: path.kubeconfig, home: homes.get(path.name)!, timeoutMs: KUBECTL_TIMEOUT_MS });
+            return { result, ms: Number(process.hrtime.bigint() - started) / 1e6 };
+          },
+          { precise: true },
+        );
         const rows = result.stdout.split('\n').filter((line) => line.startsWith('seed-')).length;
         if (result.code !== 0 || rows !== KUBECTL_OBJECTS) {
           throw new Error(`kubectl through ${path.name}: exit ${result.code}, ${rows} rows; ${result.stderr.slice(0, 500)}`);

@@ -23,8 +23,10 @@ export async function runLatency(context: WorkloadContext, tunnels: readonly Tun
     'latency',
     tunnels,
     async (tunnel) => {
-      const { result: latencies, cost } = await measureProcessCost(tunnelPids(tunnel), context.countInstructions, () =>
-        sequentialLatencies(tunnel.ports.http, LATENCY_REQUESTS, LATENCY_WARMUP, LATENCY_TIMEOUT_MS),
+      const { result: latencies, cost } = await measureProcessCost(
+        tunnelPids(tunnel),
+        () => sequentialLatencies(tunnel.ports.http, LATENCY_REQUESTS, LATENCY_WARMUP, LATENCY_TIMEOUT_MS),
+        { countInstructions: context.countInstructions },
       );
       // The warm-up requests ran inside the measured window too.
       return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), ...costFigures(cost, 'request', LATENCY_REQUESTS + LATENCY_WARMUP) };
