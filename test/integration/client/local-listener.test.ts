@@ -477,7 +477,11 @@ describe('Security: only allowed local users may use a listener (the peer socket
   });
 
   it('a connection whose owner cannot be told (the tables cannot be read) is closed: fail closed', async (t) => {
-    const unreadable = new LoopbackPeerUids(() => Promise.reject(Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' })));
+    const unreadable = new LoopbackPeerUids(async function* () {
+      await Promise.resolve();
+      yield* [];
+      throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+    });
     const listener = await echoListener({ kind: 'plain' }, { kind: 'uids', uids: new Set([ownUid]), lookup: unreadable });
     t.after(() => listener.close());
     assert.equal((await echoed(listener.port, randomBytes(100))).length, 0);

@@ -6,10 +6,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes, randomInt } from 'node:crypto';
 import { createServer, connect } from 'node:net';
+import { endianness } from 'node:os';
 import type { AddressInfo, NetConnectOpts, Server, Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { LoopbackPeerUids, addressBytes, parseSocketTable, peerUids } from '../../../src/client/loopback-peer-uid.js';
-import type { SocketTableEntry } from '../../../src/client/loopback-peer-uid.js';
+import type { SocketEnd, SocketTableEntry } from '../../../src/client/loopback-peer-uid.js';
 
 /** The 16 bytes as eight full groups (`0000:...`), and as the URL parser writes them (compressed). */
 function ipv6Forms(bytes: Buffer): string[] {
@@ -129,17 +130,24 @@ describe('loopback peer uid: the socket tables', { timeout: 60_000 }, () => {
     assert.equal(gone.size, 0);
   });
 
+  /** The text of a table holding `entries`, as the kernel writes it on this host. */
+  const tableText = (entries: readonly SocketTableEntry[]): string =>
+    [HEADER, ...entries.map((entry, index) => tableLine(index, [short(entry.local.address), entry.local.port], [short(entry.remote.address), entry.remote.port], entry.uid, endianness() === 'LE'))].join('\n') + '\n';
+  /** An IPv4 table's 4-byte address from the 16-byte form. */
+  const short = (address: Buffer): Buffer => address.subarray(12);
+  const end = (address: string, port: number): SocketEnd => ({ address: addressBytes(address)!, port });
+
   it('a burst of lookups shares reads, and a lookup made during a read waits for the next one', async () => {
     let reads = 0;
     let release: (() => void) | undefined;
     const tables: string[] = [];
-    const reader = async (table: string): Promise<SocketTableEntry[]> => {
+    async function* reader(table: string): AsyncGenerator<string> {
       tables.push(table);
       reads++;
       const index = reads;
       await new Promise<void>((resolve) => (release = resolve));
-      return [{ local: { address: addressBytes('127.0.0.1')!, port: 1 }, remote: { address: addressBytes('127.0.0.1')!, port: 2 }, uid: index }];
-    };
+      yield tableText([{ local: end('127.0.0.1', 1), remote: end('127.0.0.1', 2), uid: index }]);
+    }
     const lookup = new LoopbackPeerUids(reader);
     const ask = (): Promise<Set<number>> => lookup.uidsOf({ address: '127.0.0.1', port: 2 }, { address: '127.0.0.1', port: 1 });
     const first = Array.from({ length: 50 }, ask);
@@ -157,15 +165,96 @@ describe('loopback peer uid: the socket tables', { timeout: 60_000 }, () => {
 
   it('reads the IPv6 table only when an IPv4 listener\'s peer is not in the IPv4 one, and only it for an IPv6 listener', async () => {
     const tables: string[] = [];
-    const mapped = { local: { address: addressBytes('127.0.0.1')!, port: 1 }, remote: { address: addressBytes('127.0.0.1')!, port: 2 }, uid: 7 };
-    const lookup = new LoopbackPeerUids((table) => {
+    const mapped = { local: end('127.0.0.1', 1), remote: end('127.0.0.1', 2), uid: 7 };
+    const lookup = new LoopbackPeerUids(async function* (table) {
       tables.push(table);
-      return Promise.resolve(table === 'tcp6' ? [mapped] : []);
+      await Promise.resolve();
+      yield table === 'tcp6' ? tableText([mapped]).replaceAll(/ ([0-9A-F]{8}):/g, (_, word: string) => ` 0000000000000000${endianness() === 'LE' ? 'FFFF0000' : '0000FFFF'}${word}:`) : tableText([]);
     });
     assert.deepEqual([...(await lookup.uidsOf({ address: '127.0.0.1', port: 2 }, { address: '127.0.0.1', port: 1 }))], [7]);
     assert.deepEqual(tables, ['tcp', 'tcp6']);
     tables.length = 0;
     assert.equal((await lookup.uidsOf({ address: '::1', port: 2 }, { address: '::1', port: 1 })).size, 0);
     assert.deepEqual(tables, ['tcp6']);
+  });
+
+  it('a read stops at the piece holding the last of its lookups\' peers: the rest of the table, and its end-of-file read, are not asked for', async () => {
+    const entries = Array.from({ length: 100 }, (_, index) => ({ local: end('127.0.0.1', 10_000 + index), remote: end('127.0.0.1', 6443), uid: 1000 + index }));
+    const text = tableText(entries);
+    const lines = text.split('\n');
+    const pieces = Array.from({ length: 10 }, (_, index) => lines.slice(index * 10 + (index === 0 ? 0 : 1), index * 10 + 11).join('\n') + '\n');
+    let asked = 0;
+    let closed = 0;
+    const lookup = new LoopbackPeerUids(async function* () {
+      try {
+        for (const piece of pieces) {
+          asked++;
+          await Promise.resolve();
+          yield piece;
+        }
+        asked++; // the end-of-file read
+      } finally {
+        closed++;
+      }
+    });
+    const ask = (port: number): Promise<Set<number>> => lookup.uidsOf({ address: '127.0.0.1', port: 6443 }, { address: '127.0.0.1', port });
+    const [early, later] = await Promise.all([ask(10_005), ask(10_034)]);
+    assert.deepEqual([...early], [1005]);
+    assert.deepEqual([...later], [1034]);
+    assert.equal(asked, 4, 'the peer of the later lookup is in the fourth piece: nothing after it was read');
+    assert.equal(closed, 1, 'the table was closed');
+    asked = 0;
+    assert.equal((await ask(20_000)).size, 0, 'a peer that is gone');
+    assert.equal(asked, 11 * 2, 'a peer not there reads both tables to their end');
+  });
+
+  it('storm: pieces cut anywhere, decoys on the same port and address, batches of lookups: every answer is the whole table\'s answer', async () => {
+    const rounds = 200;
+    for (let round = 0; round < rounds; round++) {
+      const own = end('127.0.0.1', 1 + randomInt(65_535));
+      const entries: SocketTableEntry[] = [];
+      const used = new Set<string>();
+      // Distinct 4-tuples, as the kernel lists them; decoys share a peer's address and port.
+      for (let index = 0; index < 1 + randomInt(300); index++) {
+        const address = `127.0.0.${1 + randomInt(3)}`;
+        const port = 1 + randomInt(40);
+        // Most are peers of `own`; some are `own`'s accepted sockets (reversed), some peers of another listener.
+        const kind = randomInt(6);
+        const local = kind === 0 ? own : end(address, port);
+        const remote = kind === 0 ? end(address, port) : kind === 1 ? end('127.0.0.1', own.port === 65_535 ? 1 : own.port + 1) : own;
+        const key = `${local.address.toString('hex')}:${local.port}-${remote.address.toString('hex')}:${remote.port}`;
+        if (used.has(key)) continue;
+        used.add(key);
+        entries.push({ local, remote, uid: randomInt(5) });
+      }
+      const text = tableText(entries);
+      const cuts = [...new Set(Array.from({ length: randomInt(20) }, () => randomInt(text.length)))].sort((a, b) => a - b);
+      const pieces = [0, ...cuts].map((at, index) => text.slice(at, [...cuts, text.length][index]));
+      const lookup = new LoopbackPeerUids(async function* (table) {
+        if (table === 'tcp6') return;
+        for (const piece of pieces) {
+          await Promise.resolve();
+          yield piece;
+        }
+      });
+      const peers = Array.from({ length: 1 + randomInt(8) }, () => end(`127.0.0.${1 + randomInt(3)}`, 1 + randomInt(40)));
+      const answers = await Promise.all(peers.map((peer) => lookup.uidsOf({ address: '127.0.0.1', port: own.port }, { address: `127.0.0.${peer.address[15]}`, port: peer.port })));
+      peers.forEach((peer, index) => assert.deepEqual([...answers[index]!], [...peerUids(parseSocketTable(text), own, peer)], `round ${round}, peer ${index}`));
+    }
+  });
+
+  it('finds the peers of 400 real connections, whose table takes many reads', async (t) => {
+    const server = createServer(() => undefined);
+    const sockets: Socket[] = [];
+    t.after(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    });
+    const port = await listen(server, '127.0.0.1');
+    for (let index = 0; index < 400; index++) sockets.push(await connected({ host: '127.0.0.1', port }));
+    const lookup = new LoopbackPeerUids();
+    const chosen = [sockets[0]!, sockets[199]!, sockets[399]!];
+    const answers = await Promise.all(chosen.map((socket) => lookup.uidsOf({ address: '127.0.0.1', port }, { address: socket.localAddress!, port: socket.localPort! })));
+    for (const answer of answers) assert.deepEqual([...answer], [process.getuid!()]);
   });
 });
