@@ -13,7 +13,7 @@
  * docs/performance.md "kubectl, fourth look").
  */
 import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { kubectlSandbox, runKubectl } from '../../test/helpers/kubectl.js';
 import { measureProcessCost } from '../lib/process-cost.js';
 import { formatNumber } from '../lib/report.js';
@@ -52,6 +52,20 @@ export function formatKubectlRun(figures: RunFigures, tunnel: Pick<Tunnel, 'proc
   return `${formatNumber(figures['ms']!, 0)} ms (tunnel CPU ${formatNumber(cpu, 0)} ms${parts.length > 0 ? ` = ${parts.join(' + ')}` : ''})`;
 }
 
+/**
+ * Entries in this network namespace's TCP socket tables (TIME_WAIT ones included), or undefined
+ * off Linux: connect's owner check reads them all for each local connection, so a workload that
+ * leaves thousands behind makes every kubectl run dearer (docs/performance.md "kubectl, sixth look").
+ */
+async function socketTableEntries(): Promise<number | undefined> {
+  try {
+    const tables = await Promise.all(['tcp', 'tcp6'].map((table) => readFile(`/proc/self/net/${table}`, 'latin1')));
+    return tables.reduce((sum, text) => sum + Math.max(0, text.split('\n').filter((line) => line.trim() !== '').length - 1), 0);
+  } catch {
+    return undefined;
+  }
+}
+
 /** A kubeconfig to run kubectl with, named like the tunnel it goes through. */
 export interface KubectlPath {
   readonly name: string;
@@ -80,6 +94,8 @@ export async function runKubectlList(context: WorkloadContext, paths: readonly K
     }));
     const byName = new Map(paths.map((path) => [path.name, path]));
     const runs = context.runs * KUBECTL_RUNS_FACTOR;
+    const sockets = await socketTableEntries();
+    if (sockets !== undefined) context.log(`kubectl: ${formatNumber(sockets, 0)} entries in this network namespace's TCP socket tables at the start (connect's owner check reads them all per connection)`);
     const samples = await interleavedRuns(
       { ...context, runs },
       'kubectl',
