@@ -10,6 +10,8 @@
  * sessions/s counts from the first request to the last `established` of the first 2,000. The client side is this process's test
  * peers, not full CPace endpoints: the relay only ever sees frames, so that is its whole cost.
  */
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
 import { api, connectPair, startRelay } from '../../test/helpers/relay-process.js';
 import type { StartedRelay, TestPeer } from '../../test/helpers/relay-process.js';
 import { BENCH_RELAY_ARGS } from './kubepair-tunnel.js';
@@ -27,6 +29,21 @@ export async function pairedSession(relay: StartedRelay): Promise<{ agent: TestP
   const { agent, client } = await connectPair(relay);
   agent.ws.send(JSON.stringify({ type: 'established' }));
   return { agent, client };
+}
+
+/**
+ * Close a test peer's connection with a TCP reset rather than a FIN. A connection closed with a
+ * FIN leaves the closing side's socket in TIME_WAIT for 60 s, still listed in the namespace's
+ * socket tables: 12,000 of them after a run of 6,000 sessions, and connect's owner check reads
+ * those tables whole for every local connection (about 5 µs of CPU per entry here), which made
+ * the kubectl workload after this one cost connect 90-120 ms per run instead of ~22
+ * (docs/performance.md "kubectl, sixth look"). A reset leaves no entry on either side. `ws`
+ * keeps its socket in `_socket`; without one (closed already), terminate() does the rest.
+ */
+export function closeWithReset(ws: WebSocket): void {
+  const socket = (ws as unknown as { _socket?: Socket | null })._socket;
+  if (socket !== null && socket !== undefined && !socket.destroyed) socket.resetAndDestroy();
+  else ws.terminate();
 }
 
 export async function relayMetric(relay: StartedRelay, name: string): Promise<number> {
@@ -120,7 +137,7 @@ export async function measureIdleSessions(sessions = IDLE_SESSIONS, moreSessions
       sessionsPerSecond: sessions / setupSeconds,
     };
   } finally {
-    for (const peer of peers) peer.ws.terminate();
+    for (const peer of peers) closeWithReset(peer.ws);
     await relay.dispose();
   }
 }

@@ -13,7 +13,7 @@ import { formatNumber } from '../lib/report.js';
 import type { PathSide, Tunnel } from '../lib/tunnel.js';
 import { PATH_SIDES, tunnelPids } from '../lib/tunnel.js';
 import type { Measurement, RunFigures, WorkloadContext, WorkloadResult } from './workload.js';
-import { costFigures, costMeasurements, interleavedRuns, measurement, medianOf, ratioOf } from './workload.js';
+import { costFigures, costMeasurements, interleavedRuns, measurement, medianOf, ratioOf, sideFigures } from './workload.js';
 
 export const BULK_BYTES = 1024 * 1024 * 1024; // 1 GiB
 const BULK_TIMEOUT_MS = 180_000; // 3 min: 6 MB/s would be a broken tunnel, not a slow one
@@ -29,18 +29,6 @@ const SIDE_LABELS: Readonly<Record<PathSide, string>> = {
   middle: 'bulk: CPU per GiB in the middle (the relay; the bastion\'s sshd of `ssh -J`)',
   target: 'bulk: CPU per GiB next to the target (`share`; the target\'s sshd)',
 };
-
-/** Run figures `cpu_laptop`, `cpu_middle`, `cpu_target`: CPU seconds per GiB of the tunnel's processes on each side. */
-export function sideFigures(tunnel: Pick<Tunnel, 'processes'>, cpuSecondsByRoot: ReadonlyMap<number, number>, gib: number): Record<string, number> {
-  const figures: Record<string, number> = {};
-  for (const process of tunnel.processes()) {
-    const seconds = process.pid === undefined ? undefined : cpuSecondsByRoot.get(process.pid);
-    if (seconds === undefined) continue;
-    const key = `cpu_${process.side}`;
-    figures[key] = (figures[key] ?? 0) + seconds / gib;
-  }
-  return figures;
-}
 
 export async function runBulk(context: WorkloadContext, tunnels: readonly Tunnel[], options: BulkOptions = {}): Promise<WorkloadResult> {
   const bytes = options.bytes ?? BULK_BYTES;

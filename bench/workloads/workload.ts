@@ -86,7 +86,7 @@ export async function interleavedRuns(
   what: string,
   tunnels: readonly Tunnel[],
   once: (tunnel: Tunnel) => Promise<RunFigures>,
-  format: (figures: RunFigures) => string,
+  format: (figures: RunFigures, tunnel: Tunnel) => string,
 ): Promise<RunSamples> {
   const samples: RunSamples = new Map();
   for (let round = 0; round <= context.runs; round++) {
@@ -101,7 +101,7 @@ export async function interleavedRuns(
           byTunnel.set(tunnel.name, [...(byTunnel.get(tunnel.name) ?? []), value]);
         }
       }
-      parts.push(`${tunnel.name} ${format(figures)}`);
+      parts.push(`${tunnel.name} ${format(figures, tunnel)}`);
     }
     context.log(`${what} ${round === 0 ? 'warm-up' : `run ${round}/${context.runs}`}: ${parts.join('; ')}`);
   }
@@ -116,6 +116,21 @@ export function measurement(
   const byTunnel: Record<string, SampleSummary> = {};
   for (const [name, values] of samples ?? []) if (values.length > 0) byTunnel[name] = sampleSummary(values);
   return { ...fields, byTunnel };
+}
+
+/**
+ * Run figures `cpu_laptop`, `cpu_middle`, `cpu_target`: CPU seconds of the tunnel's processes on
+ * each side per unit of work, `units` of it done (GiB for bulk; 1e-3 gives milliseconds per run).
+ */
+export function sideFigures(tunnel: Pick<Tunnel, 'processes'>, cpuSecondsByRoot: ReadonlyMap<number, number>, units: number): Record<string, number> {
+  const figures: Record<string, number> = {};
+  for (const process of tunnel.processes()) {
+    const seconds = process.pid === undefined ? undefined : cpuSecondsByRoot.get(process.pid);
+    if (seconds === undefined) continue;
+    const key = `cpu_${process.side}`;
+    figures[key] = (figures[key] ?? 0) + seconds / units;
+  }
+  return figures;
 }
 
 /** What a workload's process cost is counted per: a GiB moved, or one request. */

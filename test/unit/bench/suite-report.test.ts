@@ -13,8 +13,8 @@ import { UsageError, parseSuiteOptions } from '../../../bench/lib/suite-options.
 import { GOALS, chartSpec, evaluateGoals, mergePublished, renderMarkdown, renderSection } from '../../../bench/lib/suite-report.js';
 import type { SuiteResults } from '../../../bench/lib/suite-report.js';
 import { escapeXml, renderChart } from '../../../bench/lib/svg-chart.js';
-import { sideFigures } from '../../../bench/workloads/bulk.js';
-import { measurement, ratioOf } from '../../../bench/workloads/workload.js';
+import { formatKubectlRun } from '../../../bench/workloads/kubectl.js';
+import { measurement, ratioOf, sideFigures } from '../../../bench/workloads/workload.js';
 
 function results(headline: Record<string, number | null>): SuiteResults {
   const bulk = measurement(
@@ -127,6 +127,21 @@ describe('benchmark CPU per process and ratios (issue 15)', () => {
       ],
     };
     assert.deepEqual(sideFigures(twoOnOneSide, new Map([[1, 1], [2, 1], [3, 2]]), 1), { cpu_laptop: 1, cpu_target: 3 }, 'no figure for a process without a pid or a reading');
+  });
+
+  it('a kubectl run\'s log line splits the tunnel CPU by process, named by the processes on each side', () => {
+    const kubepair = {
+      processes: () => [
+        { side: 'laptop' as const, name: 'connect', pid: 1 },
+        { side: 'middle' as const, name: 'relay', pid: 2 },
+        { side: 'target' as const, name: 'share', pid: 3 },
+      ],
+    };
+    const figures = { ms: 212.4, cpu_ms: 61.2, ...sideFigures(kubepair, new Map([[1, 0.0204], [2, 0.0078], [3, 0.033]]), 1e-3) };
+    assert.equal(formatKubectlRun(figures, kubepair), '212 ms (tunnel CPU 61 ms = connect 20 + relay 8 + share 33)');
+    assert.equal(formatKubectlRun({ ms: 150.2 }, { processes: () => [] }), '150 ms', 'direct: wall time only');
+    const ssh = { processes: () => [{ side: 'laptop' as const, name: 'ssh', pid: 1 }, { side: 'target' as const, name: 'sshd', pid: 2 }] };
+    assert.equal(formatKubectlRun({ ms: 200, cpu_ms: 5, cpu_laptop: 2, cpu_target: 3 }, ssh), '200 ms (tunnel CPU 5 ms = ssh 2 + sshd 3)');
   });
 
   it('a ratio of medians is null when either is missing or the divisor is not above zero', () => {
