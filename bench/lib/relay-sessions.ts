@@ -35,7 +35,7 @@ export async function pairedSession(relay: StartedRelay): Promise<{ agent: TestP
  * Close a test peer's connection with a TCP reset rather than a FIN. A connection closed with a
  * FIN leaves the closing side's socket in TIME_WAIT for 60 s, still listed in the namespace's
  * socket tables: 12,000 of them after a run of 6,000 sessions, and connect's owner check reads
- * those tables whole for every local connection (about 5 µs of CPU per entry here), which made
+ * those tables for every local connection (then whole, about 5 µs of CPU per entry here), which made
  * the kubectl workload after this one cost connect 90-120 ms per run instead of ~22
  * (docs/performance.md "kubectl, sixth look"). A reset leaves no entry on either side. `ws`
  * keeps its socket in `_socket`; without one (closed already), terminate() does the rest.
