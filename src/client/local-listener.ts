@@ -366,12 +366,18 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
       // stream's window and the splice's write buffer), while the stream can carry nothing back
       // before the 200. A refusal destroys the stream, which closes the socket.
       let open = false;
+      // A client that leaves before the answer takes its stream with it: no refusal to report.
+      // (Listening before the splice does: its handlers destroy the stream on the socket's end.)
+      let left = false;
+      const leaving = (): void => void (left ||= !stream.destroyed);
+      socket.once('error', leaving);
+      socket.once('close', leaving);
       this.#join(socket, stream, () => open);
       try {
         await answered;
         open = true;
       } catch (err) {
-        this.#openFailed(socket, err);
+        if (!left) this.#openFailed(socket, err);
       }
       return;
     }

@@ -12,8 +12,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
 import { connect, constants } from 'node:http2';
+import { createConnection } from 'node:net';
 import { describe, it } from 'node:test';
 import type { Duplex } from 'node:stream';
+import { LocalListener } from '../../../src/client/local-listener.js';
 import type { GateVerdict, StreamGate, TargetHandler } from '../../../src/mux/index.js';
 import { MuxClient, MuxServer } from '../../../src/mux/index.js';
 import { pairedChannels, within } from '../../helpers/channel-pair.js';
@@ -197,6 +199,48 @@ describe('Security: early data on refused streams', () => {
         assert.equal(read, 0, `${target}: nothing was read`);
       }
     } finally {
+      mux.close();
+      server.close();
+      agent.close();
+      client.close();
+    }
+  });
+
+  it('a plain listener: a client that sends its bytes and leaves before the answer is no refusal; one the agent refuses is closed and reported once', async () => {
+    const { agent, client } = await within(pairedChannels(), 5000, 'pairing');
+    let admit: ((verdict: GateVerdict) => void) | undefined;
+    const held: StreamGate = { admit: ({ target }) => (target === 'closed' ? gate.admit({ target, streamId: 0 }) : new Promise<GateVerdict>((resolve) => (admit = resolve))) };
+    const server = new MuxServer(agent, { targets: new Map([['echo', (stream: Duplex) => void stream.pipe(stream)], ['closed', () => assert.fail('a refused stream reached its handler')]]), gate: held });
+    const mux = new MuxClient(client);
+    const errors: string[] = [];
+    const listeners = ['echo', 'closed'].map((target) => {
+      const listener = new LocalListener({ security: { kind: 'plain' }, target, peers: { kind: 'any' }, beginStream: (name) => Promise.resolve(mux.beginStream(name)) });
+      listener.on('streamError', (error, phase) => errors.push(`${target} ${phase} ${error.code}`));
+      return listener;
+    });
+    try {
+      const [echoPort, closedPort] = await Promise.all(listeners.map((listener) => listener.listen()));
+      // Leaves while the gate holds its stream.
+      const leaving = createConnection(echoPort!, '127.0.0.1');
+      leaving.on('error', () => undefined);
+      leaving.write('bye');
+      await waitUntil(() => admit !== undefined, TIMEOUT_MS, 'the gate to hold the stream');
+      leaving.resetAndDestroy();
+      await waitUntil(() => listeners[0]!.connectionCount === 0, TIMEOUT_MS, 'the listener to see the client leave');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      admit!({ admitted: true, end: () => undefined });
+      // Refused: the connection closes without a byte, and connect is told why.
+      const refused = createConnection(closedPort!, '127.0.0.1');
+      let got = 0;
+      refused.on('data', (chunk: Buffer) => (got += chunk.length));
+      refused.on('error', () => undefined);
+      refused.write('early');
+      await within(once(refused, 'close'), TIMEOUT_MS, 'the refused client closed');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(got, 0, 'nothing reached the refused client');
+      assert.deepEqual(errors, ['closed open KP_ERR_MUX_AUDIT_UNAVAILABLE']);
+    } finally {
+      for (const listener of listeners) await listener.close();
       mux.close();
       server.close();
       agent.close();
