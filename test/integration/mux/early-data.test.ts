@@ -126,7 +126,9 @@ describe('Security: early data on refused streams', () => {
       const statuses = await within(Promise.all(opened.map(({ status }) => status)), TIMEOUT_MS, 'the refusals');
       assert.ok(statuses.every((status) => status === 404 || status === 405 || status === 503), statuses.join(','));
       // Nothing of them is held at the agent: each was reset after its refusal.
-      await within(Promise.all(opened.map(({ stream }) => (stream.closed ? Promise.resolve() : once(stream, 'close')))), TIMEOUT_MS, 'the refused streams closed by the agent');
+      // (Node 22 emits 'close' on a reset stream only once its unsent writes are dropped: look at `closed`.)
+      await waitUntil(() => opened.every(({ stream }) => stream.closed), TIMEOUT_MS, 'the refused streams closed by the agent');
+      assert.ok(opened.every(({ stream }) => stream.rstCode === constants.NGHTTP2_NO_ERROR), 'each reset with NO_ERROR');
       // An admitted stream then moves several connection windows' worth.
       const total = 4 * CONNECTION_WINDOW;
       const { stream, status } = hostileStream(t.hostile, 'CONNECT', 'sink', 0);
