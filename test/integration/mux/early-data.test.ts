@@ -249,4 +249,51 @@ describe('Security: early data on refused streams', () => {
       client.close();
     }
   });
+
+  it('a hostile agent that sends DATA before its answer: nothing reaches the local client, connect reports the stream failed', async () => {
+    const { agent, client } = await within(pairedChannels(), 5000, 'pairing');
+    // A raw HTTP/2 "agent" on the channel: its SETTINGS, then DATA on the client's first stream
+    // as soon as the CONNECT has come, with no response HEADERS before it.
+    const frame = (type: number, flags: number, streamId: number, payload: Buffer): Buffer => {
+      const header = Buffer.alloc(9);
+      header.writeUIntBE(payload.length, 0, 3);
+      header[3] = type;
+      header[4] = flags;
+      header.writeUInt32BE(streamId, 5);
+      return Buffer.concat([header, payload]);
+    };
+    let received = 0;
+    let sent = false;
+    agent.mux.on('data', (chunk: Buffer) => {
+      if (received === 0) agent.mux.write(frame(4, 0, 0, Buffer.alloc(0))); // SETTINGS
+      received += chunk.length;
+      // The client's preface and SETTINGS (24 + 9 + its settings) came first; anything after is the CONNECT.
+      if (!sent && received > 24 + 9 + 6 * 4) {
+        sent = true;
+        agent.mux.write(frame(4, 1, 0, Buffer.alloc(0))); // SETTINGS ACK
+        agent.mux.write(frame(0, 0, 1, Buffer.from('leaked before the answer')));
+      }
+    });
+    const mux = new MuxClient(client);
+    const errors: string[] = [];
+    const listener = new LocalListener({ security: { kind: 'plain' }, target: 'echo', peers: { kind: 'any' }, beginStream: (name) => Promise.resolve(mux.beginStream(name, { timeoutMs: 3000 })) });
+    listener.on('streamError', (error, phase) => errors.push(`${phase} ${error.code}`));
+    try {
+      const port = await listener.listen();
+      const socket = createConnection(port, '127.0.0.1');
+      let got = 0;
+      socket.on('data', (chunk: Buffer) => (got += chunk.length));
+      socket.on('error', () => undefined);
+      socket.write('hello');
+      await within(once(socket, 'close'), TIMEOUT_MS, 'the local client closed');
+      assert.ok(sent, 'the hostile agent sent its DATA');
+      assert.equal(got, 0, 'no byte reached the local client');
+      assert.deepEqual(errors, ['open KP_ERR_MUX_STREAM_FAILED']);
+    } finally {
+      await listener.close();
+      mux.close();
+      agent.close();
+      client.close();
+    }
+  });
 });
