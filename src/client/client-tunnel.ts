@@ -54,7 +54,7 @@ import { sanitizeClusterName } from '../session/cluster-name.js';
 import { MAX_TIMER_MS } from '../units.js';
 import type { KubeconfigSpec } from './kubeconfig.js';
 import { TempKubeconfig } from './kubeconfig.js';
-import type { LocalListener } from './local-listener.js';
+import type { LocalListener, OpeningStream } from './local-listener.js';
 import type { ProxyIdentity } from './proxy-identity.js';
 import { createProxyIdentity } from './proxy-identity.js';
 import { chooseRuntimeDir } from '../process/runtime-dir.js';
@@ -567,9 +567,9 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     const mux = new MuxClient(channel);
     this.#held.mux = mux;
     // While the link is down a new connection waits for it (bounded), then opens its stream.
-    const openStream = async (target: string) => {
+    const beginStream = async (target: string): Promise<OpeningStream> => {
       await this.#linkLive(channel, config.outageWaitMs ?? TUNNEL_OUTAGE_WAIT_MS);
-      return mux.openStream(target);
+      return mux.beginStream(target);
     };
     const clusterName = sanitizeClusterName(description.cluster.name);
     // Which local users may use the listeners; one lookup of socket owners shared by all of them.
@@ -580,11 +580,11 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     if (description.mode === 'proxy') {
       const { caPem, certPem, keyPem, token } = await proxyIdentity;
       this.emit('startStep', 'tls_identity');
-      apiListener = new LocalListener({ security: { kind: 'tls-token', certPem, keyPem, token }, port: config.port, target: KUBE_API_TARGET, openStream, ...peers });
+      apiListener = new LocalListener({ security: { kind: 'tls-token', certPem, keyPem, token }, port: config.port, target: KUBE_API_TARGET, beginStream, ...peers });
       spec = { clusterName, caPem, user: { token }, ...(description.namespace !== undefined && { namespace: description.namespace }) };
     } else {
       const credentials = description.credentials!;
-      apiListener = new LocalListener({ security: { kind: 'plain' }, port: config.port, target: KUBE_API_TARGET, openStream, ...peers });
+      apiListener = new LocalListener({ security: { kind: 'plain' }, port: config.port, target: KUBE_API_TARGET, beginStream, ...peers });
       spec = {
         clusterName,
         caPem: description.cluster.ca!,
@@ -616,7 +616,7 @@ export class ClientTunnel extends EventEmitter<ClientTunnelEvents> {
     if (description.mode === 'passthrough') reportRefusals(apiListener, KUBE_API_TARGET, apiPort);
     const forwards: PortForward[] = [];
     for (const forward of config.forwards) {
-      const listener = new LocalListener({ security: { kind: 'plain' }, port: forward.localPort, target: forward.target, openStream, ...peers });
+      const listener = new LocalListener({ security: { kind: 'plain' }, port: forward.localPort, target: forward.target, beginStream, ...peers });
       this.#held.listeners.push(listener);
       const bound = await listener.listen();
       reportRefusals(listener, forward.target, bound);

@@ -55,6 +55,12 @@ export function defaultLocalPeerPolicy(): LocalPeerPolicy {
   return { kind: 'uids', uids: new Set([process.getuid(), 0]), lookup: new LoopbackPeerUids() };
 }
 
+/** A tunnel stream whose CONNECT has left: `answered` resolves on the agent's 200, rejects on a refusal or failure. */
+export interface OpeningStream {
+  readonly stream: Duplex;
+  readonly answered: Promise<void>;
+}
+
 export interface LocalListenerOptions {
   /** Loopback address to bind (default 127.0.0.1). */
   readonly host?: string;
@@ -63,8 +69,12 @@ export interface LocalListenerOptions {
   readonly security: LocalListenerSecurity;
   /** The tunnel target each connection goes to. */
   readonly target: string;
-  /** Opens a tunnel stream to a target (MuxClient.openStream). */
-  readonly openStream: (target: string) => Promise<Duplex>;
+  /**
+   * Sends the CONNECT for a tunnel stream to a target and hands the stream back before its
+   * answer (MuxClient.beginStream); may first wait (for a tunnel link that is down), and rejects
+   * when no CONNECT could be sent.
+   */
+  readonly beginStream: (target: string) => Promise<OpeningStream>;
   /** Time a client has to send its first request head (default `LOCAL_REQUEST_HEAD_TIMEOUT_MS`). */
   readonly headTimeoutMs?: number;
   /** Time a client has to finish the TLS handshake (default `LOCAL_TLS_HANDSHAKE_TIMEOUT_MS`). */
@@ -318,6 +328,13 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
     socket.once('close', () => clearTimeout(timer));
   }
 
+  /**
+   * Open the connection's tunnel stream and join the two. The first bytes leave with the
+   * CONNECT, without waiting for the agent's 200 (docs/design.md §5, "A stream's first bytes"):
+   * the token-checked head here, and on a plain listener whatever the client sends while the
+   * agent decides. Nothing from the stream reaches the socket before the 200, and a refusal is
+   * answered as before: kubectl gets the refusal's text, a plain client the close.
+   */
   async #splice(socket: Socket, head: Buffer[]): Promise<void> {
     socket.pause();
     // A plain listener has nothing but the owner to go by, so it waits for the verdict (no
@@ -329,23 +346,66 @@ export class LocalListener extends EventEmitter<LocalListenerEvents> {
       return;
     }
     if (socket.destroyed) return;
-    let stream: Duplex;
+    let opening: OpeningStream;
     try {
-      stream = await this.#options.openStream(this.#options.target);
+      opening = await this.#options.beginStream(this.#options.target);
     } catch (err) {
-      const error = err instanceof KubepairError ? err : new KubepairError('KP_ERR_MUX_STREAM_FAILED', undefined, { cause: err });
-      this.emit('streamError', error, 'open');
-      // kubectl shows the message; a plain client can only see its connection close (the
-      // listener's owner prints why, e.g. "the agent cannot write its audit log ...").
-      if (this.#options.security.kind === 'tls-token') socket.end(streamFailedAnswer(`kubepair: ${error.message}`));
-      else socket.destroy();
+      this.#openFailed(socket, err);
+      return;
+    }
+    const { stream, answered } = opening;
+    if (socket.destroyed) {
+      // The client left while the link came back: nothing to send or answer.
+      answered.catch(() => undefined);
+      stream.destroy();
       return;
     }
     for (const chunk of head) stream.write(chunk);
+    if (this.#options.security.kind === 'plain') {
+      // Joined at once: the client's bytes follow the CONNECT as they come (bounded by the
+      // stream's window and the splice's write buffer), while the stream can carry nothing back
+      // before the 200. A refusal destroys the stream, which closes the socket.
+      let open = false;
+      // A client that leaves before the answer takes its stream with it: no refusal to report.
+      // (Listening before the splice does: its handlers destroy the stream on the socket's end.)
+      let left = false;
+      const leaving = (): void => void (left ||= !stream.destroyed);
+      socket.once('error', leaving);
+      socket.once('close', leaving);
+      this.#join(socket, stream, () => open);
+      try {
+        await answered;
+        open = true;
+      } catch (err) {
+        if (!left) this.#openFailed(socket, err);
+      }
+      return;
+    }
+    try {
+      await answered;
+    } catch (err) {
+      this.#openFailed(socket, err);
+      return;
+    }
+    this.#join(socket, stream, () => true);
+  }
+
+  /** Splice `socket` and `stream`; a failure once the stream is `open` is reported as a transfer error. */
+  #join(socket: Socket, stream: Duplex, open: () => boolean): void {
     splice(socket, stream, (err) => {
-      if (err !== undefined && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+      if (err !== undefined && open() && (err as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') {
         this.emit('streamError', new KubepairError('KP_ERR_MUX_STREAM_FAILED', err.message, { cause: err }), 'transfer');
       }
     });
+  }
+
+  /** No stream: say why, and answer (token-checked) or close (plain) the local connection. */
+  #openFailed(socket: Socket, err: unknown): void {
+    const error = err instanceof KubepairError ? err : new KubepairError('KP_ERR_MUX_STREAM_FAILED', undefined, { cause: err });
+    this.emit('streamError', error, 'open');
+    // kubectl shows the message; a plain client can only see its connection close (the
+    // listener's owner prints why, e.g. "the agent cannot write its audit log ...").
+    if (this.#options.security.kind === 'tls-token') socket.end(streamFailedAnswer(`kubepair: ${error.message}`));
+    else socket.destroy();
   }
 }

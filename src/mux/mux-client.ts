@@ -1,7 +1,8 @@
 /**
  * The client's end of the multiplexed tunnel (docs/design.md §5): an HTTP/2 client session on the
  * secure channel's byte stream. `openStream(target)` sends one CONNECT whose `:authority` is a
- * target name the agent offered and resolves with the stream once the agent answered 200.
+ * target name the agent offered and resolves with the stream once the agent answered 200;
+ * `beginStream` hands the stream back at once, so that the first bytes leave with the CONNECT.
  * A refusal is reported with its own code: 404 (not offered), or a reason the agent named in the
  * `kubepair-refusal` header (stream-refusal.ts; the header's text itself is never shown).
  * HTTP/2 gives each stream its own flow control and half-close, and PING for liveness.
@@ -54,8 +55,24 @@ export class MuxClient {
    * Open a CONNECT stream to `target`; rejects with KP_ERR_MUX_TARGET_UNKNOWN when not offered,
    * KP_ERR_MUX_AUDIT_UNAVAILABLE when the agent cannot audit it (fail closed).
    */
-  openStream(target: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ClientHttp2Stream> {
-    if (this.#closedError !== undefined) return Promise.reject(this.#closedError);
+  async openStream(target: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<ClientHttp2Stream> {
+    const { stream, answered } = this.beginStream(target, options);
+    await answered;
+    return stream;
+  }
+
+  /**
+   * Send the CONNECT for `target` and hand back its stream at once, before the agent answered:
+   * bytes written to it now leave right behind the CONNECT (in the same record when written in
+   * the same turn), saving the open's round trip. `answered` resolves on the agent's 200 and
+   * rejects as `openStream` does; the stream is then destroyed. Nothing can be read from the
+   * stream before the 200 (HTTP/2 has no DATA before the response HEADERS), and a refused stream
+   * is destroyed in its answer's event, before any of its bytes. The agent discards what it was
+   * sent on a stream it refuses (docs/design.md §5). Throws KP_ERR_INVALID_ARGUMENT for a bad
+   * name, KP_ERR_MUX_CLOSED when the tunnel is gone.
+   */
+  beginStream(target: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): { stream: ClientHttp2Stream; answered: Promise<void> } {
+    if (this.#closedError !== undefined) throw this.#closedError;
     let stream: ClientHttp2Stream;
     try {
       assertTargetName(target);
@@ -64,9 +81,9 @@ export class MuxClient {
         { endStream: false, ...(options.signal !== undefined && { signal: options.signal }) },
       );
     } catch (err) {
-      return Promise.reject(err instanceof KubepairError ? err : new KubepairError('KP_ERR_MUX_CLOSED', undefined, { cause: err }));
+      throw err instanceof KubepairError ? err : new KubepairError('KP_ERR_MUX_CLOSED', undefined, { cause: err });
     }
-    return new Promise((resolve, reject) => {
+    const answered = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         fail(new KubepairError('KP_ERR_MUX_STREAM_FAILED', `the agent did not answer within ${options.timeoutMs ?? MUX_OPEN_TIMEOUT_MS} ms`));
       }, options.timeoutMs ?? MUX_OPEN_TIMEOUT_MS);
@@ -88,7 +105,7 @@ export class MuxClient {
         const refusal = knownRefusal(headers[STREAM_REFUSAL_HEADER]);
         if (status === 200) {
           cleanup();
-          resolve(stream);
+          resolve();
         } else if (status === 404) {
           fail(new KubepairError('KP_ERR_MUX_TARGET_UNKNOWN', `"${target}"`));
         } else if (refusal !== undefined && STREAM_REFUSALS[refusal].status === status) {
@@ -103,6 +120,7 @@ export class MuxClient {
       stream.on('error', onError);
       stream.on('close', onClose);
     });
+    return { stream, answered };
   }
 
   /** Round-trip time of an HTTP/2 PING through the tunnel, in milliseconds. */

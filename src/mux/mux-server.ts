@@ -174,6 +174,11 @@ export class MuxServer extends EventEmitter<MuxServerEvents> {
     if (stream.destroyed || stream.closed) return;
     try {
       stream.respond({ ':status': status, ...(reason !== undefined && { [STREAM_REFUSAL_HEADER]: reason }) }, { endStream: true });
+      // What the client sent on the stream, or still sends, is never read: reset the stream behind
+      // the answer (RST_STREAM NO_ERROR, RFC 9113 §8.1), so its bytes are dropped, not held
+      // (docs/design.md §5). Node's HTTP/2 (22, 24, 26) does this by itself a turn later for an
+      // answered stream nobody read; saying it here keeps it so if anything ever reads one.
+      stream.close(constants.NGHTTP2_NO_ERROR);
     } catch {
       stream.destroy(); // the session went away: there is nobody to tell
     }

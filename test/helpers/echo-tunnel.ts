@@ -25,7 +25,7 @@ export async function startEchoTunnel(transports?: [MessageTransport, MessageTra
   const { agent, client } = await pairedChannels({}, transports);
   const server = new MuxServer(agent, { targets: new Map([['echo', tcpTargetHandler({ name: 'echo', host: '127.0.0.1', port: echo.port })]]) });
   const mux = new MuxClient(client);
-  const listener = new LocalListener({ security: { kind: 'plain' }, target: 'echo', openStream: (target) => mux.openStream(target) });
+  const listener = new LocalListener({ security: { kind: 'plain' }, target: 'echo', beginStream: (target) => Promise.resolve(mux.beginStream(target)) });
   const port = await listener.listen();
   return {
     port,

@@ -99,7 +99,7 @@ export async function startInProcessTunnel(options: InProcessTunnelOptions = {})
   const listener = new LocalListener({
     security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token },
     target: 'kube-apiserver',
-    openStream: (target) => mux.openStream(target),
+    beginStream: (target) => Promise.resolve(mux.beginStream(target)),
   });
   const listenerPort = await listener.listen();
   const kubeconfig = await TempKubeconfig.create(sandbox.dir, {

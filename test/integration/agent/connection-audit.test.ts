@@ -15,13 +15,13 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { Duplex } from 'node:stream';
 import { ConnectionAudit } from '../../../src/agent/connection-audit.js';
 import { tcpTargetHandler } from '../../../src/agent/tcp-targets.js';
 import { AuditLog } from '../../../src/audit/audit-log.js';
 import type { AuditLogOptions } from '../../../src/audit/audit-log.js';
 import { verifyAuditFiles } from '../../../src/audit/verify.js';
 import { LocalListener } from '../../../src/client/local-listener.js';
+import type { OpeningStream } from '../../../src/client/local-listener.js';
 import type { KubepairError } from '../../../src/errors/index.js';
 import { AUDIT_ROTATE_MIN_BYTES } from '../../../src/limits.js';
 import { MuxClient, MuxServer } from '../../../src/mux/index.js';
@@ -76,12 +76,12 @@ async function startTunnel(log: AuditLog, failOpen: boolean): Promise<Tunnel> {
     gate: new ConnectionAudit({ audit: log, failOpen, session: 'test-session', client: 'test-client' }),
   });
   const mux = new MuxClient(client);
-  const openStream = (name: string): Promise<Duplex> => mux.openStream(name);
+  const beginStream = (name: string): Promise<OpeningStream> => Promise.resolve(mux.beginStream(name));
   const ca = await CertificateAuthority.create({ commonName: 'kubepair session CA' });
   const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'] });
   const token = randomBytes(32).toString('base64url');
-  const plain = new LocalListener({ security: { kind: 'plain' }, target: 'cache', openStream });
-  const withToken = new LocalListener({ security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token }, target: 'kube-apiserver', openStream });
+  const plain = new LocalListener({ security: { kind: 'plain' }, target: 'cache', beginStream });
+  const withToken = new LocalListener({ security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token }, target: 'kube-apiserver', beginStream });
   const refusals: KubepairError[] = [];
   for (const listener of [plain, withToken]) {
     listener.on('streamError', (error, phase) => {

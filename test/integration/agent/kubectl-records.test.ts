@@ -4,7 +4,9 @@
  * HTTPS client on one keep-alive connection through the in-process tunnel (the real KubeProxy,
  * MUX, channels and LocalListener), every record each side seals counted with the HTTP/2
  * frames inside it. The agent's answer to a request — its response head and its body — leaves
- * in one record, not the head in one and the body in the next.
+ * in one record, not the head in one and the body in the next; and a connection's first
+ * request leaves with its stream's CONNECT, in one record (docs/performance.md "kubectl, sixth
+ * look").
  */
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:https';
@@ -64,6 +66,16 @@ describe('records per kubectl request', () => {
           const version = await within(REQUEST_TIMEOUT_MS, 'GET /version', get(tunnel, agent, '/version', 'application/json, */*'));
           assert.equal(version.status, 200);
           requests += 1;
+          // The run's first request opens its stream: the CONNECT and the request leave in one
+          // record, not the CONNECT alone and the request after the agent's 200.
+          const opens = census.records.client.filter((record) => record.frames.some((frame) => frame.type === 'HEADERS'));
+          const described = census.records.client.map(describeRecord).join(' | ');
+          assert.equal(opens.length, 1, `one CONNECT: ${described}`);
+          assert.ok(
+            opens[0]!.frames.some((frame) => frame.type === 'DATA' && frame.length > 0),
+            `the CONNECT and the first request in one record: ${described}`,
+          );
+          assert.equal(carrying(census.records.client).length, 1, `the client sent the CONNECT and /version in one record: ${described}`);
           answers += carrying(census.records.agent).length;
           seen.push(`/version: ${census.records.agent.map(describeRecord).join(' | ')}`);
           let token: string | undefined;

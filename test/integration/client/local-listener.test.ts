@@ -14,7 +14,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { LocalListener, defaultLocalPeerPolicy } from '../../../src/client/local-listener.js';
-import type { LocalListenerOptions, LocalPeerPolicy } from '../../../src/client/local-listener.js';
+import type { LocalListenerOptions, LocalPeerPolicy, OpeningStream } from '../../../src/client/local-listener.js';
 import { LoopbackPeerUids } from '../../../src/client/loopback-peer-uid.js';
 import { MuxClient, MuxServer } from '../../../src/mux/index.js';
 import { bridgeStream } from '../../helpers/stream-bridge.js';
@@ -79,9 +79,9 @@ async function startTokenListener(
   const listener = new LocalListener({
     security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token },
     target: 'kube-apiserver',
-    openStream: (target) => {
+    beginStream: (target) => {
       onOpenStream?.();
-      return mux.openStream(target);
+      return Promise.resolve(mux.beginStream(target));
     },
     ...limits,
   });
@@ -177,7 +177,7 @@ describe('local listener', () => {
 
   it('refuses to bind a non-loopback address', () => {
     assert.throws(
-      () => new LocalListener({ host: '0.0.0.0', security: { kind: 'plain' }, target: 'x', openStream: () => Promise.reject(new Error('x')) }),
+      () => new LocalListener({ host: '0.0.0.0', security: { kind: 'plain' }, target: 'x', beginStream: () => Promise.reject(new Error('x')) }),
       { code: 'KP_ERR_INVALID_ARGUMENT' },
     );
   });
@@ -188,7 +188,7 @@ describe('local listener, plain mode', () => {
     const { agent, client } = await pairedChannels();
     const server = new MuxServer(agent, { targets: new Map([['redis', (stream: Duplex) => void stream.pipe(stream)]]) });
     const mux = new MuxClient(client);
-    const listener = new LocalListener({ security: { kind: 'plain' }, target: 'redis', openStream: (t) => mux.openStream(t) });
+    const listener = new LocalListener({ security: { kind: 'plain' }, target: 'redis', beginStream: (t) => Promise.resolve(mux.beginStream(t)) });
     const port = await listener.listen();
     const socket = netConnect({ host: '127.0.0.1', port });
     const payload = randomBytes(200_000);
@@ -207,10 +207,10 @@ describe('local listener, socket options', () => {
     const listen = t.mock.method(Server.prototype, 'listen');
     const ca = await CertificateAuthority.create({ commonName: 'kubepair test session CA' });
     const leaf = await ca.issueServerCertificate({ ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'] });
-    const openStream = (): Promise<Duplex> => Promise.reject(new Error('not used'));
+    const beginStream = (): Promise<OpeningStream> => Promise.reject(new Error('not used'));
     const listeners = [
-      new LocalListener({ security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token: 'x'.repeat(43) }, target: 'kube-apiserver', openStream }),
-      new LocalListener({ security: { kind: 'plain' }, target: 'db', openStream }),
+      new LocalListener({ security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token: 'x'.repeat(43) }, target: 'kube-apiserver', beginStream }),
+      new LocalListener({ security: { kind: 'plain' }, target: 'db', beginStream }),
     ];
     try {
       for (const listener of listeners) await listener.listen();
@@ -307,7 +307,7 @@ describe('Security: local connections without the token are bounded (another loc
     const quick = new LocalListener({
       security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token },
       target: 'kube-apiserver',
-      openStream: () => Promise.reject(new Error('not used')),
+      beginStream: () => Promise.reject(new Error('not used')),
       handshakeTimeoutMs: 300,
     });
     quick.on('refused', (reason) => reasons.push(reason));
@@ -340,9 +340,9 @@ describe('Security: only allowed local users may use a listener (the peer socket
       security,
       target: 'echo',
       peers,
-      openStream: (target) => {
+      beginStream: (target) => {
         streams++;
-        return mux.openStream(target);
+        return Promise.resolve(mux.beginStream(target));
       },
     });
     const foreign: number[][] = [];
@@ -441,7 +441,7 @@ describe('Security: only allowed local users may use a listener (the peer socket
     const listener = new LocalListener({
       security: { kind: 'tls-token', certPem: leaf.certPem, keyPem: leaf.keyPem, token: randomBytes(32).toString('base64url') },
       target: 'kube-apiserver',
-      openStream: () => Promise.reject(new Error('not used')),
+      beginStream: () => Promise.reject(new Error('not used')),
       peers: { kind: 'uids', uids: new Set([ownUid]), lookup: new ScriptedUids() },
       maxUnauthenticated: MAX,
       handshakeTimeoutMs: 60_000,

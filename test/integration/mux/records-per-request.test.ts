@@ -63,4 +63,42 @@ describe('records per request', () => {
       await tunnel.close();
     }
   });
+
+  it("a plain listener sends a connection's first bytes with its CONNECT, in one record", async () => {
+    const transports = MemoryTransport.pair({ highWaterMark: 4 * 1024 * 1024 });
+    const watch = watchTransports(transports);
+    const tunnel = await startEchoTunnel(transports);
+    const { census } = watch;
+    const echoOnce = async (payload: string): Promise<void> => {
+      const socket = connect(tunnel.port, '127.0.0.1');
+      try {
+        // Written at once, as a TLS client's ClientHello is: it waits in the socket while the
+        // listener checks the connection's owner.
+        socket.write(payload);
+        let got = '';
+        await within(5000, 'the echo', new Promise<void>((resolve) => socket.on('data', (chunk: Buffer) => (got += chunk.toString()) === payload && resolve())));
+      } finally {
+        socket.destroy();
+      }
+    };
+    try {
+      // The connection preface and SETTINGS are done before the census reads frames.
+      await echoOnce('first');
+      watch.attach(tunnel.channels);
+      census.start();
+      for (let run = 0; run < 3; run++) {
+        census.reset();
+        await echoOnce(`hello ${run}`);
+        const opens = census.records.client.filter((record) => record.frames.some((frame) => frame.type === 'HEADERS'));
+        const described = census.records.client.map(describeRecord).join(' | ');
+        assert.equal(opens.length, 1, `one CONNECT: ${described}`);
+        assert.ok(
+          opens[0]!.frames.some((frame) => frame.type === 'DATA' && frame.length > 0),
+          `the CONNECT and the first bytes in one record: ${described}`,
+        );
+      }
+    } finally {
+      await tunnel.close();
+    }
+  });
 });
