@@ -54,8 +54,9 @@ export function formatKubectlRun(figures: RunFigures, tunnel: Pick<Tunnel, 'proc
 
 /**
  * Entries in this network namespace's TCP socket tables (TIME_WAIT ones included), or undefined
- * off Linux: connect's owner check reads them all for each local connection, so a workload that
- * leaves thousands behind makes every kubectl run dearer (docs/performance.md "kubectl, sixth look").
+ * off Linux: connect's owner check reads them, up to its peer's, for each local connection, so a
+ * workload that leaves thousands behind makes every kubectl run dearer (docs/performance.md
+ * "kubectl, sixth look").
  */
 async function socketTableEntries(): Promise<number | undefined> {
   try {
@@ -95,7 +96,7 @@ export async function runKubectlList(context: WorkloadContext, paths: readonly K
     const byName = new Map(paths.map((path) => [path.name, path]));
     const runs = context.runs * KUBECTL_RUNS_FACTOR;
     const sockets = await socketTableEntries();
-    if (sockets !== undefined) context.log(`kubectl: ${formatNumber(sockets, 0)} entries in this network namespace's TCP socket tables at the start (connect's owner check reads them all per connection)`);
+    if (sockets !== undefined) context.log(`kubectl: ${formatNumber(sockets, 0)} entries in this network namespace's TCP socket tables at the start (connect's owner check reads them, up to its peer's, per connection)`);
     const samples = await interleavedRuns(
       { ...context, runs },
       'kubectl',

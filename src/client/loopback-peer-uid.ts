@@ -71,28 +71,13 @@ export function parseTableLine(line: string, littleEndian = endianness() === 'LE
   return { local, remote, uid };
 }
 
-/** The entries of one socket table's text (`/proc/net/tcp` or `tcp6`); lines it cannot read are left out. */
-export function parseSocketTable(text: string, littleEndian = endianness() === 'LE'): SocketTableEntry[] {
-  const entries: SocketTableEntry[] = [];
-  for (const line of text.split('\n')) {
-    const entry = parseTableLine(line, littleEndian);
-    if (entry !== undefined) entries.push(entry);
-  }
-  return entries;
-}
-
 function sameEnd(a: SocketEnd, b: SocketEnd): boolean {
   return a.port === b.port && a.address.equals(b.address);
 }
 
-/**
- * The uids owning the peer socket of the connection from `peer` to `own` among `entries`: one
- * uid normally; none if the peer is gone; more than one only if the tables are ambiguous.
- */
-export function peerUids(entries: readonly SocketTableEntry[], own: SocketEnd, peer: SocketEnd): Set<number> {
-  const uids = new Set<number>();
-  for (const entry of entries) if (sameEnd(entry.local, peer) && sameEnd(entry.remote, own)) uids.add(entry.uid);
-  return uids;
+/** Whether `entry` is the peer socket of the connection from `peer` to `own`: its local end is `peer`, its remote end `own`. */
+export function isPeerEntry(entry: SocketTableEntry, own: SocketEnd, peer: SocketEnd): boolean {
+  return sameEnd(entry.local, peer) && sameEnd(entry.remote, own);
 }
 
 /** The kernel's TCP socket tables of this process's network namespace. */
@@ -196,7 +181,7 @@ class SharedReads {
       for (let at = lines.indexOf(lookup.portText); at >= 0; at = lines.indexOf(lookup.portText, at + 1)) {
         const lineEnd = lines.indexOf('\n', at);
         const entry = parseTableLine(lines.slice(lines.lastIndexOf('\n', at) + 1, lineEnd < 0 ? lines.length : lineEnd), this.#littleEndian);
-        if (entry !== undefined && sameEnd(entry.local, lookup.peer) && sameEnd(entry.remote, lookup.own)) lookup.uids.add(entry.uid);
+        if (entry !== undefined && isPeerEntry(entry, lookup.own, lookup.peer)) lookup.uids.add(entry.uid);
       }
       if (lookup.uids.size > 0) lookup.resolve(lookup.uids);
       else still.push(lookup);

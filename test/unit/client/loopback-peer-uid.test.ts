@@ -9,7 +9,7 @@ import { createServer, connect } from 'node:net';
 import { endianness } from 'node:os';
 import type { AddressInfo, NetConnectOpts, Server, Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { LoopbackPeerUids, addressBytes, parseSocketTable, peerUids } from '../../../src/client/loopback-peer-uid.js';
+import { LoopbackPeerUids, addressBytes, parseTableLine } from '../../../src/client/loopback-peer-uid.js';
 import type { SocketEnd, SocketTableEntry } from '../../../src/client/loopback-peer-uid.js';
 
 /** The 16 bytes as eight full groups (`0000:...`), and as the URL parser writes them (compressed). */
@@ -33,6 +33,17 @@ function tableLine(index: number, local: [Buffer, number], remote: [Buffer, numb
 }
 
 const HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
+
+/** Every entry of a table's text, each line parsed alone: the reference the lookups are checked against. */
+function parseAll(text: string, littleEndian = endianness() === 'LE'): SocketTableEntry[] {
+  return text.split('\n').flatMap((line) => parseTableLine(line, littleEndian) ?? []);
+}
+
+/** The uids of every entry whose local end is `peer` and remote end `own`, by plain comparison. */
+function referenceUids(entries: readonly SocketTableEntry[], own: SocketEnd, peer: SocketEnd): number[] {
+  const same = (a: SocketEnd, b: SocketEnd): boolean => a.port === b.port && Buffer.compare(a.address, b.address) === 0;
+  return [...new Set(entries.filter((entry) => same(entry.local, peer) && same(entry.remote, own)).map((entry) => entry.uid))];
+}
 
 function listen(server: Server, host: string): Promise<number> {
   return new Promise((resolve) => server.listen(0, host, () => resolve((server.address() as AddressInfo).port)));
@@ -75,7 +86,7 @@ describe('loopback peer uid: the socket tables', { timeout: 60_000 }, () => {
         tableLine(1, [addressBytes('::1')!, 40_001], [addressBytes('::1')!, 8443], 0, littleEndian),
         '  garbage line',
       ].join('\n');
-      const entries = parseSocketTable(text, littleEndian);
+      const entries = parseAll(text, littleEndian);
       assert.equal(entries.length, 2);
       assert.deepEqual(entries[0]!.local, { address: addressBytes('127.0.0.1'), port: 51_000 });
       assert.deepEqual(entries[0]!.remote, { address: addressBytes('127.0.0.1'), port: 6443 });
@@ -85,7 +96,7 @@ describe('loopback peer uid: the socket tables', { timeout: 60_000 }, () => {
     });
   }
 
-  it('Security: a second user on 127.0.0.2 with the same port as the victim\'s connection is told apart by its address', () => {
+  it('Security: a second user on 127.0.0.2 with the same port as the victim\'s connection is told apart by its address', async () => {
     const own = { address: addressBytes('127.0.0.1')!, port: 6443 };
     const victim = { address: addressBytes('127.0.0.1')!, port: 51_000 };
     const attacker = { address: addressBytes('127.0.0.2')!, port: 51_000 };
@@ -95,9 +106,15 @@ describe('loopback peer uid: the socket tables', { timeout: 60_000 }, () => {
       { local: victim, remote: own, uid: 1000 },
       { local: attacker, remote: own, uid: 1001 },
     ];
-    assert.deepEqual([...peerUids(entries, own, attacker)], [1001]);
-    assert.deepEqual([...peerUids(entries, own, victim)], [1000]);
-    assert.deepEqual([...peerUids(entries, own, { address: addressBytes('127.0.0.3')!, port: 51_000 })], [], 'gone: no uid');
+    const text = [HEADER, ...entries.map((entry, index) => tableLine(index, [entry.local.address.subarray(12), entry.local.port], [entry.remote.address.subarray(12), entry.remote.port], entry.uid, endianness() === 'LE'))].join('\n');
+    const lookup = new LoopbackPeerUids(async function* (table) {
+      await Promise.resolve();
+      if (table === 'tcp') yield text;
+    });
+    const ask = async (address: string): Promise<number[]> => [...(await lookup.uidsOf({ address: '127.0.0.1', port: 6443 }, { address, port: 51_000 }))];
+    assert.deepEqual(await ask('127.0.0.2'), [1001]);
+    assert.deepEqual(await ask('127.0.0.1'), [1000]);
+    assert.deepEqual(await ask('127.0.0.3'), [], 'gone: no uid');
   });
 
   it('finds this process\'s uid for real loopback connections: IPv4, IPv6, an IPv4-mapped client, two clients on one port of two addresses', async (t) => {
@@ -239,7 +256,7 @@ describe('loopback peer uid: the socket tables', { timeout: 60_000 }, () => {
       });
       const peers = Array.from({ length: 1 + randomInt(8) }, () => end(`127.0.0.${1 + randomInt(3)}`, 1 + randomInt(40)));
       const answers = await Promise.all(peers.map((peer) => lookup.uidsOf({ address: '127.0.0.1', port: own.port }, { address: `127.0.0.${peer.address[15]}`, port: peer.port })));
-      peers.forEach((peer, index) => assert.deepEqual([...answers[index]!], [...peerUids(parseSocketTable(text), own, peer)], `round ${round}, peer ${index}`));
+      peers.forEach((peer, index) => assert.deepEqual([...answers[index]!], referenceUids(parseAll(text), own, peer), `round ${round}, peer ${index}`));
     }
   });
 
