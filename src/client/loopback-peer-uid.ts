@@ -76,7 +76,7 @@ function sameEnd(a: SocketEnd, b: SocketEnd): boolean {
 }
 
 /** Whether `entry` is the peer socket of the connection from `peer` to `own`: its local end is `peer`, its remote end `own`. */
-export function isPeerEntry(entry: SocketTableEntry, own: SocketEnd, peer: SocketEnd): boolean {
+function isPeerEntry(entry: SocketTableEntry, own: SocketEnd, peer: SocketEnd): boolean {
   return sameEnd(entry.local, peer) && sameEnd(entry.remote, own);
 }
 
@@ -167,8 +167,8 @@ class SharedReads {
         open = this.#match(text.slice(0, lastLineEnd), open);
         if (open.length === 0) return;
       }
-      this.#match(carried, open);
-      for (const lookup of open) lookup.resolve(lookup.uids);
+      // A table that does not end in a line end: its last line; whoever is still open found nothing.
+      for (const lookup of this.#match(carried, open)) lookup.resolve(lookup.uids);
     } catch (err) {
       for (const lookup of open) lookup.reject(err);
     }
